@@ -1,0 +1,134 @@
+// The kvmbox command: a thin layer over the API in src/api.
+import { readFileSync } from 'node:fs';
+import { run, DEFAULT_MEMORY_MIB, type RunOptions } from '../api/run.js';
+import { runRaw, type RawMode } from '../machine/raw.js';
+
+const VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const HELP = `kvmbox ${VERSION}: run static Linux x86-64 programs in a KVM micro-VM
+
+Usage:
+  kvmbox run [OPTIONS] [--] PROGRAM [ARGS...]
+  kvmbox raw --mode real|long FILE
+  kvmbox --help | --version
+
+run: PROGRAM (a host path to a static x86-64 ELF) runs in a fresh VM. It sees no host file
+except those granted, at the same path; its stdin, stdout and stderr are kvmbox's.
+  --ro PATH          grant PATH (file or directory) read-only; repeatable
+  --rw PATH          grant PATH read-write; repeatable
+  --cwd DIR          working directory in the guest (default /)
+  --env KEY=VALUE    set an environment variable; repeatable (default: PATH and HOME=/ only)
+  --memory MIB       guest memory in MiB (default ${DEFAULT_MEMORY_MIB}); allocations beyond fail with ENOMEM
+  --timeout SECONDS  stop the program after SECONDS (exit status 124)
+  --max-output BYTES stop the program once it has written more than BYTES
+  --max-files N      most open descriptors (default 1024; EMFILE beyond)
+  --trace            print each system call and its result on stderr, like strace
+
+raw: run a flat binary with no kernel: 16-bit real mode at address 0 (--mode real), or 64-bit
+long mode with identity paging (--mode long). Bytes written with 'out' to port 0x217 go to
+stdout; 'hlt' ends the run.
+
+Exit status: the program's own; 128+N when signal N killed it; 124 on timeout; 125 when
+kvmbox itself failed; 126 when PROGRAM is not a runnable static x86-64 ELF; 127 when it does
+not exist.
+`;
+
+class UsageError extends Error {}
+
+function takeValue(argv: string[], i: number, flag: string): string {
+  const v = argv[i + 1];
+  if (v === undefined) throw new UsageError(`${flag} needs a value`);
+  return v;
+}
+
+function positiveNumber(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} needs a positive number, not '${v}'`);
+  return n;
+}
+
+function parseRun(argv: string[]): { program: string; args: string[]; options: RunOptions } {
+  const ro: string[] = [], rw: string[] = [], env: string[] = ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/'];
+  const options: RunOptions = { ro, rw, stdin: 'inherit', stdout: 'inherit', stderr: 'inherit' };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') { i++; break; }
+    if (!a.startsWith('-') || a === '-') break;
+    switch (a) {
+      case '--ro': ro.push(takeValue(argv, i++, a)); break;
+      case '--rw': rw.push(takeValue(argv, i++, a)); break;
+      case '--cwd': options.cwd = takeValue(argv, i++, a); break;
+      case '--env': {
+        const v = takeValue(argv, i++, a);
+        if (!v.includes('=')) throw new UsageError(`--env needs KEY=VALUE, not '${v}'`);
+        const key = v.slice(0, v.indexOf('='));
+        const at = env.findIndex((e) => e.startsWith(key + '='));
+        if (at >= 0) env.splice(at, 1);
+        env.push(v);
+        break;
+      }
+      case '--memory': options.memoryMiB = positiveNumber(takeValue(argv, i++, a), a); break;
+      case '--timeout': options.timeoutSeconds = positiveNumber(takeValue(argv, i++, a), a); break;
+      case '--max-output': options.maxOutputBytes = positiveNumber(takeValue(argv, i++, a), a); break;
+      case '--max-files': options.maxOpenFiles = positiveNumber(takeValue(argv, i++, a), a); break;
+      case '--trace': options.trace = (line) => process.stderr.write(line + '\n'); break;
+      default: throw new UsageError(`unknown option '${a}' for run`);
+    }
+  }
+  const program = argv[i];
+  if (program === undefined) throw new UsageError('run needs a PROGRAM');
+  options.env = env;
+  return { program, args: argv.slice(i + 1), options };
+}
+
+export function main(argv: string[]): number {
+  try {
+    const cmd = argv[0];
+    if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+      process.stdout.write(HELP);
+      return cmd === undefined ? 2 : 0;
+    }
+    if (cmd === '--version' || cmd === '-V') {
+      process.stdout.write(`kvmbox ${VERSION}\n`);
+      return 0;
+    }
+    if (cmd === 'run') {
+      if (argv[1] === '--help' || argv[1] === '-h') { process.stdout.write(HELP); return 0; }
+      const { program, args, options } = parseRun(argv.slice(1));
+      return run(program, args, options).exitStatus;
+    }
+    if (cmd === 'raw') {
+      let mode: string | undefined, file: string | undefined;
+      for (let i = 1; i < argv.length; i++) {
+        const a = argv[i]!;
+        if (a === '--mode') mode = takeValue(argv, i++, a);
+        else if (a.startsWith('--mode=')) mode = a.slice(7);
+        else if (a.startsWith('-')) throw new UsageError(`unknown option '${a}' for raw`);
+        else if (file === undefined) file = a;
+        else throw new UsageError(`raw takes one FILE, got '${file}' and '${a}'`);
+      }
+      if (mode !== 'real' && mode !== 'long') throw new UsageError(`raw needs --mode real or --mode long`);
+      if (file === undefined) throw new UsageError('raw needs a FILE');
+      let code: Buffer;
+      try {
+        code = readFileSync(file);
+      } catch (e) {
+        process.stderr.write(`kvmbox: ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+        return 127;
+      }
+      const r = runRaw(mode as RawMode, code, { write: (b) => process.stdout.write(Buffer.from(b)) });
+      if (r.error) process.stderr.write(`kvmbox: ${r.error}\n`);
+      return r.exitStatus;
+    }
+    throw new UsageError(`unknown command '${cmd}'`);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`kvmbox: ${e.message}\nTry 'kvmbox --help'.\n`);
+      return 2;
+    }
+    const status = typeof (e as { exitStatus?: unknown }).exitStatus === 'number' ? (e as { exitStatus: number }).exitStatus : 125;
+    process.stderr.write(`kvmbox: ${(e as Error).message}\n`);
+    return status;
+  }
+}

@@ -1,0 +1,96 @@
+// The program's view of memory: where the image, the heap (brk), mmap regions and the stack lie.
+// Pages are identity-mapped (see src/machine/paging.ts); the per-page permission table is the
+// only record of what is mapped, and memory given back is discarded on the host at once, so an
+// unmapped page always reads as zero when it is mapped again.
+import type { GuestMemory } from '../machine/memory.js';
+import { PAGE_MAPPED, PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
+import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
+import { USER_BASE } from './abi.generated.js';
+
+export { PROT_EXEC, PROT_READ, PROT_WRITE };
+const PROT_MASK = PROT_READ | PROT_WRITE | PROT_EXEC;
+/** Gap kept free below the stack so that a growing mmap area never touches it. */
+const STACK_GUARD = 64 * PAGE_SIZE;
+
+export class AddressSpace {
+  brkStart = 0;
+  brkEnd = 0;
+  stackTop: number;
+  stackBottom = 0;
+  private mmapCursor = 0;
+
+  constructor(readonly memory: GuestMemory, readonly paging: PageTables) {
+    this.stackTop = paging.userTop;
+  }
+
+  get userTop(): number { return this.paging.userTop; }
+
+  isFree(start: number, len: number): boolean {
+    if (start < USER_BASE || start + len > this.userTop) return false;
+    const perms = this.paging.perms;
+    for (let p = start / PAGE_SIZE; p < (start + len) / PAGE_SIZE; p++) if (perms[p]) return false;
+    return true;
+  }
+
+  map(start: number, len: number, prot: number): void {
+    this.paging.map(start, len, prot & PROT_MASK);
+  }
+
+  /** Unmap and return the pages to the host. */
+  unmap(start: number, len: number): void {
+    this.paging.unmap(start, len);
+    this.memory.discard(start, len);
+  }
+
+  /** Change protection of mapped pages only; false if some page in the range is unmapped. */
+  protect(start: number, len: number, prot: number): boolean {
+    const perms = this.paging.perms;
+    for (let p = start / PAGE_SIZE; p < (start + len) / PAGE_SIZE; p++) if (!(perms[p]! & PAGE_MAPPED)) return false;
+    this.paging.map(start, len, prot & PROT_MASK);
+    return true;
+  }
+
+  setupStack(size: number): void {
+    this.stackBottom = this.stackTop - size;
+    this.map(this.stackBottom, size, PROT_READ | PROT_WRITE);
+    this.mmapCursor = this.stackBottom - STACK_GUARD;
+  }
+
+  /** Find room for len bytes for mmap, top-down below the stack; 0 if none. */
+  findFree(len: number): number {
+    const low = Math.max(alignUp(this.brkEnd, PAGE_SIZE) + 16 * PAGE_SIZE, USER_BASE);
+    const first = this.mmapCursor - len;
+    if (first >= low && this.isFree(first, len)) {
+      this.mmapCursor = first;
+      return first;
+    }
+    // Scan top-down for the highest hole that fits.
+    const perms = this.paging.perms;
+    const pages = len / PAGE_SIZE;
+    let run = 0;
+    for (let p = (this.stackBottom - STACK_GUARD) / PAGE_SIZE - 1; p >= low / PAGE_SIZE; p--) {
+      run = perms[p] ? 0 : run + 1;
+      if (run === pages) return p * PAGE_SIZE;
+    }
+    return 0;
+  }
+
+  /** brk(2): returns the new break (the old one when the request cannot be met). */
+  brk(requested: number): number {
+    if (requested < this.brkStart) return this.brkEnd;
+    const oldTop = alignUp(this.brkEnd, PAGE_SIZE);
+    const newTop = alignUp(requested, PAGE_SIZE);
+    if (newTop > oldTop) {
+      if (!this.isFree(oldTop, newTop - oldTop) || newTop > this.stackBottom - STACK_GUARD) return this.brkEnd;
+      this.map(oldTop, newTop - oldTop, PROT_READ | PROT_WRITE);
+    } else if (newTop < oldTop) {
+      this.unmap(newTop, oldTop - newTop);
+    }
+    this.brkEnd = requested;
+    return requested;
+  }
+
+  pageRange(addr: number, len: number): [number, number] {
+    return [alignDown(addr, PAGE_SIZE), alignUp(addr + len, PAGE_SIZE)];
+  }
+}

@@ -1,0 +1,253 @@
+// What a guest file descriptor refers to. Every kind answers the same small interface; a
+// system call that a kind does not support fails with the errno Linux gives for it.
+import * as libc from '../../kvm/libc.js';
+import { E, Errno, O, S_IFCHR, S_IFDIR, STAT, STAT_SIZE } from '../linux.js';
+
+export interface OpenFile {
+  /** For traces and /proc/self/fd. */
+  readonly path: string;
+  /** O_ACCMODE | O_APPEND | O_NONBLOCK ... as given at open, for fcntl(F_GETFL). */
+  statusFlags: number;
+  read(buf: Buffer): number;
+  write(buf: Buffer): number;
+  pread(buf: Buffer, offset: bigint): number;
+  pwrite(buf: Buffer, offset: bigint): number;
+  seek(offset: bigint, whence: number): number;
+  /** Fill a 144-byte struct stat. */
+  stat(out: Buffer): void;
+  getdents(buf: Buffer): number;
+  isatty(): boolean;
+  /** The host fd behind this file, when there is one (ioctl, ftruncate, fsync, fchmod). */
+  readonly hostFd: number | null;
+  close(): void;
+}
+
+const readable = (f: OpenFile) => (f.statusFlags & O.ACCMODE) !== O.WRONLY;
+const writable = (f: OpenFile) => (f.statusFlags & O.ACCMODE) !== O.RDONLY;
+
+function check(r: number): number {
+  if (r < 0) throw new Errno(-r);
+  return r;
+}
+
+/** A file or directory on the host, inside a grant. */
+export class HostFile implements OpenFile {
+  constructor(readonly hostFd: number, readonly path: string, public statusFlags: number) {}
+  read(buf: Buffer): number {
+    if (!readable(this)) throw new Errno(E.EBADF);
+    return check(libc.read(this.hostFd, buf));
+  }
+  write(buf: Buffer): number {
+    if (!writable(this)) throw new Errno(E.EBADF);
+    return check(libc.write(this.hostFd, buf));
+  }
+  pread(buf: Buffer, offset: bigint): number {
+    if (!readable(this)) throw new Errno(E.EBADF);
+    return check(libc.pread(this.hostFd, buf, offset));
+  }
+  pwrite(buf: Buffer, offset: bigint): number {
+    if (!writable(this)) throw new Errno(E.EBADF);
+    return check(libc.pwrite(this.hostFd, buf, offset));
+  }
+  seek(offset: bigint, whence: number): number { return check(libc.lseek(this.hostFd, offset, whence)); }
+  stat(out: Buffer): void { check(libc.fstat(this.hostFd, out)); }
+  getdents(buf: Buffer): number { return check(libc.getdents64(this.hostFd, buf)); }
+  isatty(): boolean { return false; }
+  close(): void { libc.closeFd(this.hostFd); }
+}
+
+/** Where a guest's standard output or error goes. */
+export interface OutputSink {
+  write(bytes: Uint8Array): void;
+  /** True when this is a terminal (for isatty/TCGETS). */
+  readonly tty?: boolean;
+  /** The host fd, when writing straight to one. */
+  readonly hostFd?: number;
+}
+
+/** Where a guest's standard input comes from. */
+export interface InputSource {
+  /** Fill buf; return bytes read (0 at end). */
+  read(buf: Buffer): number;
+  readonly tty?: boolean;
+  readonly hostFd?: number;
+}
+
+function charDeviceStat(out: Buffer, rdev: number, ino: number): void {
+  out.fill(0, 0, STAT_SIZE);
+  out.writeBigUInt64LE(BigInt(ino), STAT.ino);
+  out.writeBigUInt64LE(1n, STAT.nlink);
+  out.writeUInt32LE(S_IFCHR | 0o666, STAT.mode);
+  out.writeBigUInt64LE(BigInt(rdev), STAT.rdev);
+  out.writeBigInt64LE(4096n, STAT.blksize);
+}
+
+/** Guest fd 0, 1 or 2. */
+export class StdioFile implements OpenFile {
+  readonly hostFd: number | null;
+  constructor(readonly path: string, public statusFlags: number, private readonly sink: OutputSink | null,
+    private readonly source: InputSource | null) {
+    this.hostFd = sink?.hostFd ?? source?.hostFd ?? null;
+  }
+  read(buf: Buffer): number {
+    if (!this.source) throw new Errno(E.EBADF);
+    return this.source.read(buf);
+  }
+  write(buf: Buffer): number {
+    if (!this.sink) throw new Errno(E.EBADF);
+    this.sink.write(buf);
+    return buf.length;
+  }
+  pread(): number { throw new Errno(E.ESPIPE); }
+  pwrite(): number { throw new Errno(E.ESPIPE); }
+  seek(): number { throw new Errno(E.ESPIPE); }
+  stat(out: Buffer): void {
+    if (this.hostFd !== null && libc.fstat(this.hostFd, out) >= 0) return;
+    // A pipe-like stat for captured streams.
+    out.fill(0, 0, STAT_SIZE);
+    out.writeUInt32LE(0o010600, STAT.mode);
+    out.writeBigUInt64LE(1n, STAT.nlink);
+    out.writeBigInt64LE(4096n, STAT.blksize);
+  }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return !!(this.sink?.tty ?? this.source?.tty); }
+  close(): void { /* the host's stdio stays open */ }
+}
+
+/** /dev/null, /dev/zero, /dev/urandom, served by the host. */
+export class DeviceFile implements OpenFile {
+  readonly hostFd = null;
+  constructor(readonly path: string, public statusFlags: number, private readonly kind: 'null' | 'zero' | 'urandom',
+    private readonly random: (buf: Buffer) => void) {}
+  read(buf: Buffer): number {
+    if (this.kind === 'null') return 0;
+    if (this.kind === 'zero') buf.fill(0);
+    else this.random(buf);
+    return buf.length;
+  }
+  write(buf: Buffer): number { return buf.length; }
+  pread(buf: Buffer): number { return this.read(buf); }
+  pwrite(buf: Buffer): number { return buf.length; }
+  seek(): number { return 0; }
+  stat(out: Buffer): void {
+    const rdev = { null: 0x103, zero: 0x105, urandom: 0x109 }[this.kind];
+    charDeviceStat(out, rdev, rdev);
+  }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return false; }
+  close(): void {}
+}
+
+/** A directory that exists only because a grant lies below it: its entries are the next components. */
+export class VirtualDir implements OpenFile {
+  readonly hostFd = null;
+  private offset = 0;
+  constructor(readonly path: string, public statusFlags: number, private readonly children: readonly string[]) {}
+  read(): number { throw new Errno(E.EISDIR); }
+  write(): number { throw new Errno(E.EBADF); }
+  pread(): number { throw new Errno(E.EISDIR); }
+  pwrite(): number { throw new Errno(E.EBADF); }
+  seek(offset: bigint, whence: number): number {
+    if (whence !== 0 || offset < 0n) throw new Errno(E.EINVAL);
+    this.offset = Number(offset);
+    return this.offset;
+  }
+  stat(out: Buffer): void { virtualDirStat(out, this.path); }
+  getdents(buf: Buffer): number {
+    const names = ['.', '..', ...this.children];
+    let used = 0;
+    while (this.offset < names.length) {
+      const name = Buffer.from(names[this.offset]!);
+      const reclen = (19 + name.length + 1 + 7) & ~7;
+      if (used + reclen > buf.length) {
+        if (used === 0) throw new Errno(E.EINVAL);
+        break;
+      }
+      buf.fill(0, used, used + reclen);
+      buf.writeBigUInt64LE(BigInt(pathIno(this.path + '/' + names[this.offset])), used);
+      buf.writeBigInt64LE(BigInt(this.offset + 1), used + 8);
+      buf.writeUInt16LE(reclen, used + 16);
+      buf[used + 18] = 4; // DT_DIR: every virtual entry leads to a grant, shown as a directory
+      name.copy(buf, used + 19);
+      used += reclen;
+      this.offset++;
+    }
+    return used;
+  }
+  isatty(): boolean { return false; }
+  close(): void {}
+}
+
+function pathIno(path: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+export function virtualDirStat(out: Buffer, path: string): void {
+  out.fill(0, 0, STAT_SIZE);
+  out.writeBigUInt64LE(BigInt(pathIno(path)), STAT.ino);
+  out.writeBigUInt64LE(2n, STAT.nlink);
+  out.writeUInt32LE(S_IFDIR | 0o555, STAT.mode);
+  out.writeBigInt64LE(4096n, STAT.blksize);
+  out.writeBigInt64LE(4096n, STAT.size);
+}
+
+/** The guest's descriptor table: lowest free number first, capped. */
+export class FdTable {
+  private readonly fds: Array<{ file: OpenFile; cloexec: boolean } | undefined> = [];
+  private readonly refs = new Map<OpenFile, number>();
+
+  constructor(readonly limit: number) {}
+
+  get(fd: number): OpenFile {
+    const e = Number.isInteger(fd) && fd >= 0 ? this.fds[fd] : undefined;
+    if (!e) throw new Errno(E.EBADF);
+    return e.file;
+  }
+
+  install(file: OpenFile, cloexec = false, minFd = 0): number {
+    for (let fd = minFd; fd < this.limit; fd++) {
+      if (!this.fds[fd]) {
+        this.placeAt(fd, file, cloexec);
+        return fd;
+      }
+    }
+    throw new Errno(E.EMFILE);
+  }
+
+  /** dup2/dup3: put file at fd, closing what was there. */
+  placeAt(fd: number, file: OpenFile, cloexec: boolean): void {
+    if (fd < 0 || fd >= this.limit) throw new Errno(E.EBADF);
+    if (this.fds[fd]) this.close(fd);
+    this.fds[fd] = { file, cloexec };
+    this.refs.set(file, (this.refs.get(file) ?? 0) + 1);
+  }
+
+  setCloexec(fd: number, on: boolean): void {
+    this.get(fd);
+    this.fds[fd]!.cloexec = on;
+  }
+  cloexec(fd: number): boolean {
+    this.get(fd);
+    return this.fds[fd]!.cloexec;
+  }
+
+  close(fd: number): void {
+    const file = this.get(fd);
+    this.fds[fd] = undefined;
+    const n = (this.refs.get(file) ?? 1) - 1;
+    if (n === 0) {
+      this.refs.delete(file);
+      file.close();
+    } else this.refs.set(file, n);
+  }
+
+  closeAll(): void {
+    for (let fd = 0; fd < this.fds.length; fd++) if (this.fds[fd]) this.close(fd);
+  }
+
+  get openCount(): number {
+    return this.fds.filter(Boolean).length;
+  }
+}

@@ -1,0 +1,100 @@
+// Linux x86-64 ABI constants: system-call numbers, errno values, flags and struct layouts.
+
+export const SYS = {
+  read: 0, write: 1, open: 2, close: 3, stat: 4, fstat: 5, lstat: 6, poll: 7, lseek: 8, mmap: 9,
+  mprotect: 10, munmap: 11, brk: 12, rt_sigaction: 13, rt_sigprocmask: 14, rt_sigreturn: 15, ioctl: 16,
+  pread64: 17, pwrite64: 18, readv: 19, writev: 20, access: 21, pipe: 22, select: 23, sched_yield: 24,
+  mremap: 25, msync: 26, mincore: 27, madvise: 28, dup: 32, dup2: 33, pause: 34, nanosleep: 35,
+  getitimer: 36, alarm: 37, setitimer: 38, getpid: 39, sendfile: 40, socket: 41, connect: 42,
+  clone: 56, fork: 57, vfork: 58, execve: 59, exit: 60, wait4: 61, kill: 62, uname: 63, fcntl: 72,
+  flock: 73, fsync: 74, fdatasync: 75, truncate: 76, ftruncate: 77, getdents: 78, getcwd: 79, chdir: 80,
+  fchdir: 81, rename: 82, mkdir: 83, rmdir: 84, creat: 85, link: 86, unlink: 87, symlink: 88,
+  readlink: 89, chmod: 90, fchmod: 91, chown: 92, fchown: 93, lchown: 94, umask: 95, gettimeofday: 96,
+  getrlimit: 97, getrusage: 98, sysinfo: 99, times: 100, getuid: 102, getgid: 104, setuid: 105,
+  setgid: 106, geteuid: 107, getegid: 108, setpgid: 109, getppid: 110, getpgrp: 111, setsid: 112,
+  getgroups: 115, getpgid: 121, getsid: 124, capget: 125, rt_sigpending: 127, rt_sigtimedwait: 128,
+  rt_sigsuspend: 130, sigaltstack: 131, utime: 132, statfs: 137, fstatfs: 138, getpriority: 140,
+  sched_getparam: 143, sched_getscheduler: 145, mlock: 149, prctl: 157, arch_prctl: 158,
+  setrlimit: 160, sync: 162, gettid: 186, time: 201, futex: 202, sched_setaffinity: 203,
+  sched_getaffinity: 204, getdents64: 217, set_tid_address: 218, fadvise64: 221, clock_gettime: 228,
+  clock_getres: 229, clock_nanosleep: 230, exit_group: 231, tgkill: 234, utimes: 235, openat: 257,
+  mkdirat: 258, fchownat: 260, futimesat: 261, newfstatat: 262, unlinkat: 263, renameat: 264,
+  linkat: 265, symlinkat: 266, readlinkat: 267, fchmodat: 268, faccessat: 269, pselect6: 270,
+  ppoll: 271, set_robust_list: 273, get_robust_list: 274, utimensat: 280, fallocate: 285, dup3: 292,
+  pipe2: 293, preadv: 295, pwritev: 296, prlimit64: 302, getcpu: 309, renameat2: 316, getrandom: 318,
+  memfd_create: 319, statx: 332, rseq: 334, clone3: 435, close_range: 436, openat2: 437,
+  faccessat2: 439,
+} as const;
+
+/** Reverse map for traces. */
+export const SYSCALL_NAMES: Record<number, string> = Object.fromEntries(Object.entries(SYS).map(([k, v]) => [v, k]));
+
+export const E = {
+  EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, ENXIO: 6, E2BIG: 7, ENOEXEC: 8, EBADF: 9, ECHILD: 10,
+  EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14, EBUSY: 16, EEXIST: 17, EXDEV: 18, ENODEV: 19,
+  ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENFILE: 23, EMFILE: 24, ENOTTY: 25, EFBIG: 27, ENOSPC: 28,
+  ESPIPE: 29, EROFS: 30, EMLINK: 31, EPIPE: 32, ERANGE: 34, ENAMETOOLONG: 36, ENOSYS: 38,
+  ENOTEMPTY: 39, ELOOP: 40, ENODATA: 61, EOVERFLOW: 75, EOPNOTSUPP: 95, ETIMEDOUT: 110,
+} as const;
+
+/** A system call failed with errno. Thrown inside handlers; the dispatcher turns it into -errno. */
+export class Errno extends Error {
+  constructor(readonly errno: number) {
+    super(`errno ${errno}`);
+  }
+}
+
+export const O = {
+  RDONLY: 0, WRONLY: 1, RDWR: 2, ACCMODE: 3, CREAT: 0o100, EXCL: 0o200, NOCTTY: 0o400, TRUNC: 0o1000,
+  APPEND: 0o2000, NONBLOCK: 0o4000, DSYNC: 0o10000, DIRECT: 0o40000, LARGEFILE: 0o100000,
+  DIRECTORY: 0o200000, NOFOLLOW: 0o400000, NOATIME: 0o1000000, CLOEXEC: 0o2000000, PATH: 0o10000000,
+  TMPFILE: 0o20200000,
+} as const;
+
+export const AT_FDCWD = -100;
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+export const AT_REMOVEDIR = 0x200;
+export const AT_SYMLINK_FOLLOW = 0x400;
+export const AT_EMPTY_PATH = 0x1000;
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+export const S_IFCHR = 0o020000;
+export const S_IFIFO = 0o010000;
+
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_FIXED = 0x10;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_FIXED_NOREPLACE = 0x100000;
+
+export const ARCH_SET_GS = 0x1001;
+export const ARCH_SET_FS = 0x1002;
+export const ARCH_GET_FS = 0x1003;
+export const ARCH_GET_GS = 0x1004;
+
+export const SIG = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGXCPU: 24 } as const;
+export const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(Object.entries(SIG).map(([k, v]) => [v, k]));
+
+// auxv keys
+export const AT = {
+  NULL: 0, PHDR: 3, PHENT: 4, PHNUM: 5, PAGESZ: 6, BASE: 7, FLAGS: 8, ENTRY: 9, UID: 11, EUID: 12,
+  GID: 13, EGID: 14, PLATFORM: 15, HWCAP: 16, CLKTCK: 17, SECURE: 23, RANDOM: 25, HWCAP2: 26,
+  EXECFN: 31, MINSIGSTKSZ: 51,
+} as const;
+
+/** struct stat (x86-64), 144 bytes. */
+export const STAT_SIZE = 144;
+export const STAT = {
+  dev: 0, ino: 8, nlink: 16, mode: 24, uid: 28, gid: 32, rdev: 40, size: 48, blksize: 56, blocks: 64,
+  atime: 72, mtime: 88, ctime: 104,
+} as const;
+
+export const TCGETS = 0x5401;
+export const TCSETS = 0x5402;
+export const TIOCGWINSZ = 0x5413;
+export const TIOCGPGRP = 0x540f;
+export const FIONREAD = 0x541b;
+export const FIONBIO = 0x5421;

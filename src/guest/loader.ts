@@ -1,0 +1,101 @@
+// execve's work: place a static ELF's segments in guest memory and build the initial stack
+// (argc, argv, envp, auxv) as the Linux kernel does.
+import { randomBytes } from 'node:crypto';
+import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
+import { ET_DYN, NotRunnableError, parseElf, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR } from './elf.js';
+import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
+import { AT } from './linux.js';
+
+/** Where static-PIE programs are placed (Linux would randomise; kvmbox is deterministic). */
+export const PIE_BASE = 0x400000;
+export const STACK_SIZE = 8 << 20;
+
+export interface LoadedProgram {
+  entry: number;
+  stackPointer: number;
+  /** Address of the ELF program headers in guest memory. */
+  phdr: number;
+}
+
+export interface ProcessInfo {
+  argv: readonly string[];
+  envp: readonly string[];
+  execfn: string;
+  uid: number;
+  gid: number;
+  hwcap: number;
+}
+
+function toProt(flags: number): number {
+  return (flags & PF_R ? PROT_READ : 0) | (flags & PF_W ? PROT_WRITE : 0) | (flags & PF_X ? PROT_EXEC : 0);
+}
+
+export function loadProgram(space: AddressSpace, file: Buffer, name: string, info: ProcessInfo): LoadedProgram {
+  const elf = parseElf(file, name);
+  const bias = elf.type === ET_DYN ? PIE_BASE - alignDown(elf.minVaddr, PAGE_SIZE) : 0;
+  const lo = alignDown(elf.minVaddr + bias, PAGE_SIZE);
+  const hi = alignUp(elf.maxVaddr + bias, PAGE_SIZE);
+  const stackSize = Math.min(STACK_SIZE, alignDown(space.memory.size / 8, PAGE_SIZE));
+  if (!space.isFree(lo, hi - lo) || hi > space.userTop - stackSize - (1 << 20)) {
+    throw new NotRunnableError(
+      `${name}: its segments (0x${lo.toString(16)}-0x${hi.toString(16)}) do not fit in guest memory ` +
+      `(user range ends at 0x${space.userTop.toString(16)}); give more with --memory`);
+  }
+  // Map every page writable while copying, then apply each page's final protection (the union of
+  // the segments that share it).
+  const pageProt = new Map<number, number>();
+  for (const p of elf.phdrs) {
+    if (p.type !== PT_LOAD || p.memsz === 0) continue;
+    const start = alignDown(p.vaddr + bias, PAGE_SIZE);
+    const end = alignUp(p.vaddr + bias + p.memsz, PAGE_SIZE);
+    for (let a = start; a < end; a += PAGE_SIZE) {
+      if (!pageProt.has(a)) space.map(a, PAGE_SIZE, PROT_READ | PROT_WRITE);
+      pageProt.set(a, (pageProt.get(a) ?? 0) | toProt(p.flags));
+    }
+    space.memory.write(p.vaddr + bias, file.subarray(p.offset, p.offset + p.filesz));
+  }
+  for (const [a, prot] of pageProt) space.map(a, PAGE_SIZE, prot);
+
+  space.brkStart = space.brkEnd = hi;
+  space.setupStack(stackSize);
+
+  const phdrSeg = elf.phdrs.find((p) => p.type === PT_PHDR);
+  const loadWithPhdrs = elf.phdrs.find((p) => p.type === PT_LOAD && p.offset <= elf.phoff && elf.phoff < p.offset + p.filesz);
+  const phdr = phdrSeg ? phdrSeg.vaddr + bias : loadWithPhdrs ? loadWithPhdrs.vaddr + bias + (elf.phoff - loadWithPhdrs.offset) : 0;
+  const entry = elf.entry + bias;
+  const sp = buildStack(space, info, { phdr, phnum: elf.phnum, phent: elf.phentsize, entry });
+  return { entry, stackPointer: sp, phdr };
+}
+
+function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number; phnum: number; phent: number; entry: number }): number {
+  const mem = space.memory;
+  let top = space.stackTop;
+  const pushBytes = (b: Uint8Array): number => {
+    top -= b.length;
+    mem.write(top, b);
+    return top;
+  };
+  const pushString = (s: string): number => pushBytes(Buffer.from(s + '\0'));
+  const execfn = pushString(info.execfn);
+  const envAddrs = info.envp.map(pushString);
+  const argAddrs = info.argv.map(pushString);
+  const platform = pushString('x86_64');
+  const random = pushBytes(randomBytes(16));
+  top = alignDown(top, 16);
+
+  const auxv: Array<[number, number]> = [
+    [AT.PHDR, elf.phdr], [AT.PHENT, elf.phent], [AT.PHNUM, elf.phnum], [AT.PAGESZ, PAGE_SIZE],
+    [AT.BASE, 0], [AT.FLAGS, 0], [AT.ENTRY, elf.entry], [AT.UID, info.uid], [AT.EUID, info.uid],
+    [AT.GID, info.gid], [AT.EGID, info.gid], [AT.SECURE, 0], [AT.RANDOM, random], [AT.HWCAP, info.hwcap],
+    [AT.HWCAP2, 0], [AT.CLKTCK, 100], [AT.PLATFORM, platform], [AT.EXECFN, execfn],
+    [AT.MINSIGSTKSZ, 2048], [AT.NULL, 0],
+  ];
+  const words: number[] = [info.argv.length, ...argAddrs, 0, ...envAddrs, 0];
+  for (const [k, v] of auxv) words.push(k, v);
+  // argc must sit at a 16-byte aligned address.
+  top -= words.length * 8;
+  top = alignDown(top, 16);
+  words.forEach((w, i) => mem.setU64(top + i * 8, BigInt(w)));
+  if (top < space.stackBottom) throw new NotRunnableError('arguments and environment do not fit on the stack');
+  return top;
+}

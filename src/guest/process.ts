@@ -1,0 +1,278 @@
+// One guest program: its machine, memory map, files and identity, and the hypercall handler
+// that serves it. Every value that arrives from the guest (registers, pointers, lengths, paths,
+// fds) is untrusted: it is checked here or in the system-call functions before use, and a bad
+// one fails that call with an errno, never the host.
+import type { Vcpu, VcpuExit } from '../kvm/kvm.js';
+import { Machine, type HypercallHandler, type HypercallResult } from '../machine/machine.js';
+import { EXCEPTION_NAMES, PAGE_SIZE } from '../machine/x86.js';
+import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
+import { FAULT_KILL, FAULT_RETRY, Hypercall, KERNEL_VBASE } from './abi.generated.js';
+import { FdTable, StdioFile, type InputSource, type OutputSink } from './files/open-file.js';
+import { normalize, PATH_MAX, Vfs } from './files/vfs.js';
+import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, SYSCALL_NAMES } from './linux.js';
+import { loadProgram } from './loader.js';
+import { SYSCALLS, type SyscallArgs } from './syscalls/table.js';
+import { formatSyscall } from './syscalls/trace.js';
+
+export interface ProcessOptions {
+  memoryBytes: number;
+  vfs: Vfs;
+  argv: readonly string[];
+  envp: readonly string[];
+  /** Guest path of the program (AT_EXECFN, /proc/self/exe). */
+  exePath: string;
+  cwd: string;
+  stdin: InputSource | null;
+  stdout: OutputSink;
+  stderr: OutputSink;
+  /** Called with one line per system call when tracing. */
+  trace?: (line: string) => void;
+  timeoutMs?: number;
+  maxOpenFiles?: number;
+  /** Bytes of output (stdout+stderr) after which the program is stopped. */
+  maxOutputBytes?: number;
+}
+
+export type ExitReason =
+  | { kind: 'exited'; status: number }
+  | { kind: 'signaled'; signal: number; message: string }
+  | { kind: 'timeout'; message: string }
+  | { kind: 'output-limit'; message: string }
+  | { kind: 'vm-error'; message: string };
+
+/** Exit status as `docker run` and `env` report it. */
+export function exitStatusOf(r: ExitReason): number {
+  switch (r.kind) {
+    case 'exited': return r.status & 0xff;
+    case 'signaled': return 128 + r.signal;
+    case 'timeout': return 124;
+    case 'output-limit': return 128 + SIG.SIGXCPU;
+    case 'vm-error': return 125;
+  }
+}
+
+const FAULT_SIGNALS: Record<number, number> = {
+  0: SIG.SIGFPE, 1: SIG.SIGTRAP, 3: SIG.SIGTRAP, 4: SIG.SIGSEGV, 5: SIG.SIGSEGV, 6: SIG.SIGILL,
+  7: SIG.SIGSEGV, 10: SIG.SIGSEGV, 11: SIG.SIGBUS, 12: SIG.SIGBUS, 13: SIG.SIGSEGV, 14: SIG.SIGSEGV,
+  16: SIG.SIGFPE, 17: SIG.SIGBUS, 19: SIG.SIGFPE,
+};
+const PF_WRITE = 2;
+const PF_INSTR = 16;
+/** The guest's identity: a plain user, like `docker run --user 1000`. */
+export const GUEST_UID = 1000;
+export const GUEST_GID = 1000;
+export const GUEST_PID = 1;
+export const GUEST_PPID = 0;
+/** APIC timer ticks per millisecond (KVM's APIC bus runs at 1 GHz) and the tick period used for limits. */
+const APIC_TICKS_PER_MS = 1_000_000;
+const TIMER_PERIOD_MS = 50;
+
+export class Process implements HypercallHandler {
+  readonly machine: Machine;
+  readonly space: AddressSpace;
+  readonly fds: FdTable;
+  readonly vfs: Vfs;
+  cwd: string[];
+  umask = 0o022;
+  fsBase = 0n;
+  exit: ExitReason | null = null;
+  readonly opts: ProcessOptions;
+  syscallCount = 0;
+  outputBytes = 0;
+  private deadline = 0;
+  private faultRetries = 0;
+  private lastFaultAddress = -1;
+
+  constructor(opts: ProcessOptions, program: Buffer) {
+    this.opts = opts;
+    this.vfs = opts.vfs;
+    this.cwd = normalize(opts.cwd);
+    this.machine = new Machine({ memoryBytes: opts.memoryBytes });
+    try {
+      this.space = new AddressSpace(this.machine.memory, this.machine.paging);
+      const hwcap = this.machine.hwcap;
+      const loaded = loadProgram(this.space, program, opts.exePath, {
+        argv: opts.argv, envp: opts.envp, execfn: opts.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap,
+      });
+      this.fds = new FdTable(opts.maxOpenFiles ?? 1024);
+      const limit = (s: OutputSink): OutputSink => ({
+        tty: s.tty, hostFd: s.hostFd,
+        write: (b) => { this.outputBytes += b.length; s.write(b); },
+      });
+      this.fds.install(new StdioFile('pipe:[stdin]', O.RDONLY, null, opts.stdin));
+      this.fds.install(new StdioFile('pipe:[stdout]', O.WRONLY, limit(opts.stdout), null));
+      this.fds.install(new StdioFile('pipe:[stderr]', O.WRONLY, limit(opts.stderr), null));
+      const timerCount = opts.timeoutMs ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0;
+      this.machine.start(loaded.entry, loaded.stackPointer, timerCount);
+    } catch (e) {
+      this.machine.close();
+      throw e;
+    }
+  }
+
+  /** Run to the end. */
+  run(): ExitReason {
+    if (this.opts.timeoutMs) this.deadline = performance.now() + this.opts.timeoutMs;
+    try {
+      this.machine.run(this);
+    } catch (e) {
+      this.exit = { kind: 'vm-error', message: `kvmbox: internal error: ${(e as Error).stack ?? e}` };
+    }
+    return this.exit ?? { kind: 'vm-error', message: 'kvmbox: the VM stopped without an exit' };
+  }
+
+  close(): void {
+    this.fds?.closeAll();
+    this.machine.close();
+  }
+
+  // ---- hypercalls ----
+
+  hypercall(nr: number, vcpu: Vcpu): HypercallResult {
+    switch (nr) {
+      case Hypercall.SYSCALL: return this.syscall(vcpu);
+      case Hypercall.FAULT: return this.fault(vcpu);
+      case Hypercall.TIMER: return this.timer();
+      case Hypercall.PANIC: {
+        const r = vcpu.getRegs();
+        this.exit = {
+          kind: 'vm-error',
+          message: `kvmbox: guest kernel fault: ${EXCEPTION_NAMES[Number(r.rdi)] ?? `vector ${r.rdi}`} at rip 0x${r.r10.toString(16)}, error code 0x${r.rsi.toString(16)}, address 0x${r.rdx.toString(16)}`,
+        };
+        return { action: 'stop' };
+      }
+      default:
+        this.exit = { kind: 'vm-error', message: `kvmbox: unknown hypercall ${nr} from the guest` };
+        return { action: 'stop' };
+    }
+  }
+
+  unexpectedExit(exit: VcpuExit, vcpu: Vcpu): void {
+    let where = '';
+    try {
+      const r = vcpu.getRegs();
+      where = ` at rip 0x${r.rip.toString(16)}`;
+    } catch { /* registers unavailable */ }
+    const what = exit.kind === 'io' ? `${exit.direction} on port 0x${exit.port.toString(16)}`
+      : exit.kind === 'mmio' ? `access to unbacked guest address 0x${exit.address.toString(16)}`
+      : exit.kind === 'internal-error' ? `KVM internal error (suberror ${exit.suberror})`
+      : exit.kind === 'fail-entry' ? `VM entry failure (reason 0x${exit.reason.toString(16)})`
+      : exit.kind === 'shutdown' ? 'triple fault (the guest kernel could not handle an exception)'
+      : exit.kind;
+    this.exit = { kind: 'vm-error', message: `kvmbox: the VM stopped: ${what}${where}` };
+  }
+
+  private syscall(vcpu: Vcpu): HypercallResult {
+    const nr = Number(vcpu.reg('rax'));
+    const a: SyscallArgs = [vcpu.reg('rdi'), vcpu.reg('rsi'), vcpu.reg('rdx'), vcpu.reg('r10'), vcpu.reg('r8'), vcpu.reg('r9')];
+    this.syscallCount++;
+    const fn = SYSCALLS[nr];
+    let result: number | bigint;
+    if (!fn) {
+      result = -E.ENOSYS;
+    } else {
+      try {
+        result = fn(this, a);
+      } catch (e) {
+        if (e instanceof Errno) result = -e.errno;
+        else throw e;
+      }
+    }
+    if (this.opts.trace) this.opts.trace(formatSyscall(this, nr, a, result, !fn));
+    if (this.exit) return { action: 'stop' };
+    if (this.opts.maxOutputBytes !== undefined && this.outputBytes > this.opts.maxOutputBytes) {
+      this.exit = { kind: 'output-limit', message: `kvmbox: output limit of ${this.opts.maxOutputBytes} bytes reached; program stopped` };
+      return { action: 'stop' };
+    }
+    vcpu.setReg('rax', BigInt(result));
+    return { action: 'resume' };
+  }
+
+  private fault(vcpu: Vcpu): HypercallResult {
+    const vector = Number(vcpu.reg('rdi'));
+    const error = Number(vcpu.reg('rsi'));
+    const cr2 = vcpu.reg('rdx');
+    const rip = vcpu.reg('r10');
+    if (vector === 14 && cr2 < BigInt(Number.MAX_SAFE_INTEGER)) {
+      // A page the host has mapped with the needed rights but the vCPU still saw as absent
+      // (a cached translation): drop it and retry, a bounded number of times.
+      const addr = Number(cr2);
+      const need = error & PF_WRITE ? PROT_WRITE : error & PF_INSTR ? PROT_EXEC : PROT_READ;
+      if (this.space.paging.accessible(addr, 1, need)) {
+        this.faultRetries = addr === this.lastFaultAddress ? this.faultRetries + 1 : 0;
+        this.lastFaultAddress = addr;
+        if (this.faultRetries < 3) {
+          vcpu.setReg('rax', BigInt(FAULT_RETRY));
+          return { action: 'resume' };
+        }
+      }
+    }
+    const signal = FAULT_SIGNALS[vector] ?? SIG.SIGSEGV;
+    let detail = EXCEPTION_NAMES[vector] ?? `exception ${vector}`;
+    if (vector === 14) {
+      const access = error & PF_INSTR ? 'executing' : error & PF_WRITE ? 'writing' : 'reading';
+      const kernel = cr2 >= KERNEL_VBASE ? ' (kernel memory)' : '';
+      detail = `page fault ${access} address 0x${cr2.toString(16)}${kernel}`;
+    }
+    const message = `kvmbox: program killed by ${SIGNAL_NAMES[signal]}: ${detail} at rip 0x${rip.toString(16)}`;
+    this.exit = { kind: 'signaled', signal, message };
+    vcpu.setReg('rax', BigInt(FAULT_KILL));
+    return { action: 'stop' };
+  }
+
+  private timer(): HypercallResult {
+    if (this.deadline && performance.now() >= this.deadline) {
+      this.exit = { kind: 'timeout', message: `kvmbox: time limit of ${(this.opts.timeoutMs! / 1000).toString()} s reached; program stopped` };
+      return { action: 'stop' };
+    }
+    return { action: 'resume' };
+  }
+
+  // ---- helpers for system calls: every guest pointer goes through these ----
+
+  /** A live view of user memory [addr, addr+len), which must be mapped with prot. */
+  userBuffer(addr: bigint | number, len: bigint | number, prot = PROT_READ): Buffer {
+    const a = typeof addr === 'bigint' ? (addr > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(addr)) : addr;
+    const n = typeof len === 'bigint' ? (len > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(len)) : len;
+    if (!this.space.paging.accessible(a, n, prot)) throw new Errno(E.EFAULT);
+    return this.machine.memory.slice(a, n);
+  }
+
+  /** A NUL-terminated string from user memory, at most max bytes. */
+  userString(addr: bigint, max = PATH_MAX): string {
+    if (addr > BigInt(Number.MAX_SAFE_INTEGER)) throw new Errno(E.EFAULT);
+    let a = Number(addr);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const pageEnd = Math.floor(a / PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE;
+      const piece = this.userBuffer(a, pageEnd - a);
+      const nul = piece.indexOf(0);
+      const part = nul >= 0 ? piece.subarray(0, nul) : piece;
+      chunks.push(part);
+      total += part.length;
+      if (total >= max) throw new Errno(E.ENAMETOOLONG);
+      if (nul >= 0) break;
+      a = pageEnd;
+    }
+    return Buffer.concat(chunks).toString();
+  }
+
+  /** Absolute guest path components for (dirfd, path). */
+  pathAt(dirfd: number, path: string): string[] {
+    if (path.startsWith('/')) return normalize(path);
+    let base: string[];
+    if (dirfd === AT_FDCWD) base = this.cwd;
+    else {
+      const f = this.fds.get(dirfd);
+      if (!f.path.startsWith('/')) throw new Errno(E.ENOTDIR);
+      base = normalize(f.path);
+    }
+    return normalize(base.join('/') + '/' + path);
+  }
+
+  /** The name of a system call for messages. */
+  static syscallName(nr: number): string {
+    return SYSCALL_NAMES[nr] ?? `syscall_${nr}`;
+  }
+}

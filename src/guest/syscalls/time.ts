@@ -1,0 +1,79 @@
+// Clocks and sleeping, from the host's clocks.
+import { PROT_WRITE, PROT_READ } from '../address-space.js';
+import { E, Errno } from '../linux.js';
+import type { Process } from '../process.js';
+import { int, type SyscallGroup } from './table.js';
+
+const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1, CLOCK_PROCESS_CPUTIME_ID = 2, CLOCK_THREAD_CPUTIME_ID = 3;
+const CLOCK_MONOTONIC_RAW = 4, CLOCK_REALTIME_COARSE = 5, CLOCK_MONOTONIC_COARSE = 6, CLOCK_BOOTTIME = 7;
+const NS = 1_000_000_000n;
+const origin = process.hrtime.bigint();
+
+export function clockNs(p: Process | null, clock: number): bigint {
+  switch (clock) {
+    case CLOCK_REALTIME: case CLOCK_REALTIME_COARSE:
+      return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+    case CLOCK_MONOTONIC: case CLOCK_MONOTONIC_RAW: case CLOCK_MONOTONIC_COARSE: case CLOCK_BOOTTIME:
+      return process.hrtime.bigint();
+    case CLOCK_PROCESS_CPUTIME_ID: case CLOCK_THREAD_CPUTIME_ID:
+      return process.hrtime.bigint() - origin;
+    default:
+      void p;
+      throw new Errno(E.EINVAL);
+  }
+}
+
+function writeTimespec(p: Process, addr: bigint, ns: bigint): void {
+  const out = p.userBuffer(addr, 16, PROT_WRITE);
+  out.writeBigInt64LE(ns / NS, 0);
+  out.writeBigInt64LE(ns % NS, 8);
+}
+
+function sleepNs(ns: bigint): void {
+  if (ns <= 0n) return;
+  const ms = Number(ns / 1_000_000n);
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function readTimespec(p: Process, addr: bigint): bigint {
+  const b = p.userBuffer(addr, 16, PROT_READ);
+  const s = b.readBigInt64LE(0), n = b.readBigInt64LE(8);
+  if (s < 0n || n < 0n || n >= NS) throw new Errno(E.EINVAL);
+  return s * NS + n;
+}
+
+export const timeSyscalls: SyscallGroup = {
+  clock_gettime: (p, a) => { writeTimespec(p, a[1], clockNs(p, int(a[0]))); return 0; },
+  clock_getres: (p, a) => {
+    clockNs(p, int(a[0]));
+    if (a[1] !== 0n) writeTimespec(p, a[1], 1n);
+    return 0;
+  },
+  gettimeofday: (p, a) => {
+    if (a[0] !== 0n) {
+      const ns = clockNs(p, CLOCK_REALTIME);
+      const out = p.userBuffer(a[0], 16, PROT_WRITE);
+      out.writeBigInt64LE(ns / NS, 0);
+      out.writeBigInt64LE((ns % NS) / 1000n, 8);
+    }
+    if (a[1] !== 0n) p.userBuffer(a[1], 8, PROT_WRITE).fill(0);
+    return 0;
+  },
+  time: (p, a) => {
+    const s = clockNs(p, CLOCK_REALTIME) / NS;
+    if (a[0] !== 0n) p.userBuffer(a[0], 8, PROT_WRITE).writeBigInt64LE(s);
+    return s;
+  },
+  nanosleep: (p, a) => {
+    sleepNs(readTimespec(p, a[0]));
+    if (a[1] !== 0n) writeTimespec(p, a[1], 0n);
+    return 0;
+  },
+  clock_nanosleep: (p, a) => {
+    const clock = int(a[0]);
+    const ns = readTimespec(p, a[2]);
+    const TIMER_ABSTIME = 1;
+    sleepNs(int(a[1]) & TIMER_ABSTIME ? ns - clockNs(p, clock) : ns);
+    return 0;
+  },
+};

@@ -1,0 +1,7 @@
+// The public API of kvmbox.
+export { run, ProgramNotFoundError, DEFAULT_MEMORY_MIB, type RunOptions, type RunResult } from './api/run.js';
+export { runRaw, type RawMode, type RawResult } from './machine/raw.js';
+export { KvmUnavailableError } from './kvm/kvm.js';
+export { NotRunnableError } from './guest/elf.js';
+export { GrantError } from './guest/files/vfs.js';
+export type { ExitReason } from './guest/process.js';

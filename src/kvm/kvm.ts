@@ -1,0 +1,358 @@
+// Typed wrappers over the KVM ioctls: Kvm (the /dev/kvm fd) -> Vm -> Vcpu, each owning its fd and
+// mappings, each with close() and Symbol.dispose. Exits come back as a tagged union.
+import * as libc from './libc.js';
+import {
+  caps, exitReasons, ioctls, KVM_API_VERSION, KVM_EXIT_IO_OUT, KVM_MAX_CPUID_ENTRIES,
+  KVM_SYNC_X86_REGS, kvm_cpuid2, kvm_cpuid_entry2, kvm_dtable, kvm_msr_entry, kvm_msrs, kvm_regs,
+  kvm_run, kvm_segment, kvm_sregs, kvm_userspace_memory_region, REGISTER_NAMES, SEGMENT_NAMES,
+  type RegName, type SegmentName,
+} from './abi.js';
+
+export { SysError } from './libc.js';
+
+/** /dev/kvm is missing, not accessible, or too old. The message says how to fix it. */
+export class KvmUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KvmUnavailableError';
+  }
+}
+
+export type Registers = Record<RegName, bigint>;
+
+export interface Segment {
+  base: bigint; limit: number; selector: number; type: number; present: number; dpl: number;
+  db: number; s: number; l: number; g: number; avl: number; unusable: number;
+}
+export interface DescriptorTable { base: bigint; limit: number }
+export interface SpecialRegisters {
+  cs: Segment; ds: Segment; es: Segment; fs: Segment; gs: Segment; ss: Segment; tr: Segment; ldt: Segment;
+  gdt: DescriptorTable; idt: DescriptorTable;
+  cr0: bigint; cr2: bigint; cr3: bigint; cr4: bigint; cr8: bigint; efer: bigint; apic_base: bigint;
+}
+
+export interface CpuidEntry {
+  function: number; index: number; flags: number; eax: number; ebx: number; ecx: number; edx: number;
+}
+
+/** Why KVM_RUN returned. */
+export type VcpuExit =
+  | { kind: 'hlt' }
+  | { kind: 'io'; direction: 'in' | 'out'; port: number; size: number; count: number; dataOffset: number }
+  | { kind: 'mmio'; address: bigint; isWrite: boolean; length: number }
+  | { kind: 'shutdown' }
+  | { kind: 'fail-entry'; reason: bigint }
+  | { kind: 'internal-error'; suberror: number }
+  | { kind: 'interrupted' }
+  | { kind: 'other'; reason: number };
+
+export class Kvm {
+  readonly fd: number;
+  private closed = false;
+
+  constructor(path = '/dev/kvm') {
+    try {
+      this.fd = libc.open(path, libc.O_RDWR | libc.O_CLOEXEC);
+    } catch (e) {
+      const errno = e instanceof libc.SysError ? e.errno : 0;
+      const hint =
+        errno === 2 ? 'this machine has no KVM: load the kvm module (modprobe kvm_intel or kvm_amd) or run on a host with virtualization enabled'
+        : errno === 13 || errno === 1 ? `add your user to the group that owns ${path} (usually: sudo usermod -aG kvm $USER, then log in again)`
+        : 'check that KVM is enabled on this machine';
+      throw new KvmUnavailableError(`${path} is not usable (${e instanceof Error ? e.message : String(e)}); ${hint}`);
+    }
+    try {
+      const version = libc.ioctlInt(this.fd, ioctls.KVM_GET_API_VERSION, 0, 'KVM_GET_API_VERSION');
+      if (version !== KVM_API_VERSION) {
+        throw new KvmUnavailableError(`${path} speaks KVM API ${version}, kvmbox needs ${KVM_API_VERSION}`);
+      }
+    } catch (e) {
+      libc.close(this.fd);
+      throw e;
+    }
+  }
+
+  checkExtension(cap: number): number {
+    return libc.ioctlInt(this.fd, ioctls.KVM_CHECK_EXTENSION, cap, 'KVM_CHECK_EXTENSION');
+  }
+
+  vcpuMmapSize(): number {
+    return libc.ioctlInt(this.fd, ioctls.KVM_GET_VCPU_MMAP_SIZE, 0, 'KVM_GET_VCPU_MMAP_SIZE');
+  }
+
+  supportedCpuid(): CpuidEntry[] {
+    const buf = Buffer.alloc(kvm_cpuid2.size + KVM_MAX_CPUID_ENTRIES * kvm_cpuid_entry2.size);
+    buf.writeUInt32LE(KVM_MAX_CPUID_ENTRIES, kvm_cpuid2.fields.nent);
+    libc.ioctlBuf(this.fd, ioctls.KVM_GET_SUPPORTED_CPUID, buf, 'KVM_GET_SUPPORTED_CPUID');
+    const n = buf.readUInt32LE(kvm_cpuid2.fields.nent);
+    const out: CpuidEntry[] = [];
+    for (let i = 0; i < n; i++) {
+      const o = kvm_cpuid2.size + i * kvm_cpuid_entry2.size;
+      const f = kvm_cpuid_entry2.fields;
+      out.push({
+        function: buf.readUInt32LE(o + f.function), index: buf.readUInt32LE(o + f.index),
+        flags: buf.readUInt32LE(o + f.flags), eax: buf.readUInt32LE(o + f.eax),
+        ebx: buf.readUInt32LE(o + f.ebx), ecx: buf.readUInt32LE(o + f.ecx), edx: buf.readUInt32LE(o + f.edx),
+      });
+    }
+    return out;
+  }
+
+  createVm(): Vm {
+    const fd = libc.ioctlInt(this.fd, ioctls.KVM_CREATE_VM, 0, 'KVM_CREATE_VM');
+    return new Vm(this, fd);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    libc.close(this.fd);
+  }
+  [Symbol.dispose](): void { this.close(); }
+}
+
+/** Guest physical memory backing one memslot: an anonymous host mapping. */
+export class MemoryRegion {
+  readonly mapping: libc.Mapping;
+  constructor(readonly guestPhysAddr: number, readonly size: number, populate: boolean) {
+    const flags = libc.MAP_PRIVATE | libc.MAP_ANONYMOUS | libc.MAP_NORESERVE | (populate ? libc.MAP_POPULATE : 0);
+    this.mapping = libc.mmap(size, libc.PROT_READ | libc.PROT_WRITE, flags, -1, 'mmap(guest memory)');
+  }
+  /** Give the pages of [offset, offset+length) back to the host; they read as zero afterwards. */
+  discard(offset: number, length: number): void {
+    libc.madvise(this.mapping, offset, length, libc.MADV_DONTNEED);
+  }
+  close(): void { libc.munmap(this.mapping); }
+}
+
+export class Vm {
+  private readonly regions: MemoryRegion[] = [];
+  private readonly vcpus: Vcpu[] = [];
+  private closed = false;
+
+  constructor(readonly kvm: Kvm, readonly fd: number) {}
+
+  /** Allocate host memory and install it as a memslot at guestPhysAddr. */
+  addMemory(slot: number, guestPhysAddr: number, size: number, populate = false): MemoryRegion {
+    const region = new MemoryRegion(guestPhysAddr, size, populate);
+    try {
+      const b = Buffer.alloc(kvm_userspace_memory_region.size);
+      const f = kvm_userspace_memory_region.fields;
+      b.writeUInt32LE(slot, f.slot);
+      b.writeUInt32LE(0, f.flags);
+      b.writeBigUInt64LE(BigInt(guestPhysAddr), f.guest_phys_addr);
+      b.writeBigUInt64LE(BigInt(size), f.memory_size);
+      b.writeBigUInt64LE(region.mapping.address, f.userspace_addr);
+      libc.ioctlBuf(this.fd, ioctls.KVM_SET_USER_MEMORY_REGION, b, 'KVM_SET_USER_MEMORY_REGION');
+    } catch (e) {
+      region.close();
+      throw e;
+    }
+    this.regions.push(region);
+    return region;
+  }
+
+  createIrqchip(): void {
+    libc.ioctlInt(this.fd, ioctls.KVM_CREATE_IRQCHIP, 0, 'KVM_CREATE_IRQCHIP');
+  }
+
+  createVcpu(id: number): Vcpu {
+    const fd = libc.ioctlInt(this.fd, ioctls.KVM_CREATE_VCPU, id, 'KVM_CREATE_VCPU');
+    let run: libc.Mapping;
+    try {
+      run = libc.mmap(this.kvm.vcpuMmapSize(), libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, fd, 'mmap(kvm_run)');
+    } catch (e) {
+      libc.close(fd);
+      throw e;
+    }
+    const vcpu = new Vcpu(fd, run, this.kvm.checkExtension(caps.KVM_CAP_SYNC_REGS));
+    this.vcpus.push(vcpu);
+    return vcpu;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const v of this.vcpus) v.close();
+    libc.close(this.fd);
+    for (const r of this.regions) r.close();
+  }
+  [Symbol.dispose](): void { this.close(); }
+}
+
+function readSegment(b: Buffer, o: number): Segment {
+  const f = kvm_segment.fields;
+  return {
+    base: b.readBigUInt64LE(o + f.base), limit: b.readUInt32LE(o + f.limit), selector: b.readUInt16LE(o + f.selector),
+    type: b[o + f.type]!, present: b[o + f.present]!, dpl: b[o + f.dpl]!, db: b[o + f.db]!, s: b[o + f.s]!,
+    l: b[o + f.l]!, g: b[o + f.g]!, avl: b[o + f.avl]!, unusable: b[o + f.unusable]!,
+  };
+}
+function writeSegment(b: Buffer, o: number, s: Segment): void {
+  const f = kvm_segment.fields;
+  b.writeBigUInt64LE(s.base, o + f.base);
+  b.writeUInt32LE(s.limit >>> 0, o + f.limit);
+  b.writeUInt16LE(s.selector, o + f.selector);
+  b[o + f.type] = s.type; b[o + f.present] = s.present; b[o + f.dpl] = s.dpl; b[o + f.db] = s.db;
+  b[o + f.s] = s.s; b[o + f.l] = s.l; b[o + f.g] = s.g; b[o + f.avl] = s.avl; b[o + f.unusable] = s.unusable;
+}
+
+const SREG_CONTROL = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer', 'apic_base'] as const;
+
+export class Vcpu {
+  /** The shared kvm_run page, as bytes. */
+  private readonly run: Buffer;
+  private readonly runView: DataView;
+  private readonly regsBuf = Buffer.alloc(kvm_regs.size);
+  private readonly sregsBuf = Buffer.alloc(kvm_sregs.size);
+  private closed = false;
+  /** True when registers travel in kvm_run (KVM_CAP_SYNC_REGS) instead of separate ioctls. */
+  readonly syncRegs: boolean;
+
+  constructor(readonly fd: number, private readonly runMapping: libc.Mapping, syncRegsCap: number) {
+    this.run = Buffer.from(runMapping.buffer, 0, runMapping.length);
+    this.runView = new DataView(runMapping.buffer, 0, runMapping.length);
+    this.syncRegs = (syncRegsCap & KVM_SYNC_X86_REGS) !== 0;
+    if (this.syncRegs) this.runView.setBigUint64(kvm_run.fields.kvm_valid_regs!, BigInt(KVM_SYNC_X86_REGS), true);
+  }
+
+  /** Enter the guest until the next exit. */
+  runOnce(): VcpuExit {
+    const r = libc.ioctlIntRaw(this.fd, ioctls.KVM_RUN, 0);
+    if (r < 0) {
+      if (r === -4 || r === -11) return { kind: 'interrupted' };
+      throw new libc.SysError('KVM_RUN', -r);
+    }
+    if (this.syncRegs) this.runView.setBigUint64(kvm_run.fields.kvm_dirty_regs!, 0n, true);
+    const f = kvm_run.fields;
+    const reason = this.runView.getUint32(f.exit_reason!, true);
+    switch (reason) {
+      case exitReasons.KVM_EXIT_HLT: return { kind: 'hlt' };
+      case exitReasons.KVM_EXIT_IO:
+        return {
+          kind: 'io',
+          direction: this.run[f.io_direction!] === KVM_EXIT_IO_OUT ? 'out' : 'in',
+          size: this.run[f.io_size!]!,
+          port: this.runView.getUint16(f.io_port!, true),
+          count: this.runView.getUint32(f.io_count!, true),
+          dataOffset: Number(this.runView.getBigUint64(f.io_data_offset!, true)),
+        };
+      case exitReasons.KVM_EXIT_MMIO:
+        return {
+          kind: 'mmio', address: this.runView.getBigUint64(f.mmio_phys_addr!, true),
+          isWrite: this.run[f.mmio_is_write!] !== 0, length: this.runView.getUint32(f.mmio_len!, true),
+        };
+      case exitReasons.KVM_EXIT_SHUTDOWN: return { kind: 'shutdown' };
+      case exitReasons.KVM_EXIT_FAIL_ENTRY:
+        return { kind: 'fail-entry', reason: this.runView.getBigUint64(f.fail_entry_hardware_entry_failure_reason!, true) };
+      case exitReasons.KVM_EXIT_INTERNAL_ERROR:
+        return { kind: 'internal-error', suberror: this.runView.getUint32(f.internal_suberror!, true) };
+      case exitReasons.KVM_EXIT_INTR: return { kind: 'interrupted' };
+      default: return { kind: 'other', reason };
+    }
+  }
+
+  /** Bytes of the kvm_run page at [offset, offset+length): the data of an IO exit. */
+  ioData(offset: number, length: number): Buffer {
+    if (offset < 0 || length < 0 || offset + length > this.run.length) throw new RangeError('io data outside kvm_run');
+    return this.run.subarray(offset, offset + length);
+  }
+
+  /** Read one general register (cheap with sync regs). */
+  reg(name: RegName): bigint {
+    if (this.syncRegs) return this.runView.getBigUint64(kvm_run.fields.s_regs! + kvm_regs.fields[name]!, true);
+    return this.getRegs()[name];
+  }
+
+  /** Write one general register; takes effect at the next run. */
+  setReg(name: RegName, value: bigint): void {
+    if (this.syncRegs) {
+      this.runView.setBigUint64(kvm_run.fields.s_regs! + kvm_regs.fields[name]!, BigInt.asUintN(64, value), true);
+      this.runView.setBigUint64(kvm_run.fields.kvm_dirty_regs!, BigInt(KVM_SYNC_X86_REGS), true);
+      return;
+    }
+    const r = this.getRegs();
+    r[name] = value;
+    this.setRegs(r);
+  }
+
+  getRegs(): Registers {
+    let src: Buffer;
+    if (this.syncRegs) {
+      src = this.run.subarray(kvm_run.fields.s_regs!, kvm_run.fields.s_regs! + kvm_regs.size);
+    } else {
+      libc.ioctlBuf(this.fd, ioctls.KVM_GET_REGS, this.regsBuf, 'KVM_GET_REGS');
+      src = this.regsBuf;
+    }
+    const out = {} as Registers;
+    for (const n of REGISTER_NAMES) out[n] = src.readBigUInt64LE(kvm_regs.fields[n]!);
+    return out;
+  }
+
+  setRegs(regs: Registers): void {
+    for (const n of REGISTER_NAMES) this.regsBuf.writeBigUInt64LE(BigInt.asUintN(64, regs[n]), kvm_regs.fields[n]!);
+    libc.ioctlBuf(this.fd, ioctls.KVM_SET_REGS, this.regsBuf, 'KVM_SET_REGS');
+    if (this.syncRegs) {
+      // Keep the synced copy coherent, and make sure KVM does not overwrite what we just set.
+      this.regsBuf.copy(this.run, kvm_run.fields.s_regs!);
+      this.runView.setBigUint64(kvm_run.fields.kvm_dirty_regs!, 0n, true);
+    }
+  }
+
+  getSregs(): SpecialRegisters {
+    libc.ioctlBuf(this.fd, ioctls.KVM_GET_SREGS, this.sregsBuf, 'KVM_GET_SREGS');
+    const b = this.sregsBuf;
+    const f = kvm_sregs.fields;
+    const out = {} as SpecialRegisters;
+    for (const s of SEGMENT_NAMES) out[s] = readSegment(b, f[s]!);
+    out.gdt = { base: b.readBigUInt64LE(f.gdt! + kvm_dtable.fields.base!), limit: b.readUInt16LE(f.gdt! + kvm_dtable.fields.limit!) };
+    out.idt = { base: b.readBigUInt64LE(f.idt! + kvm_dtable.fields.base!), limit: b.readUInt16LE(f.idt! + kvm_dtable.fields.limit!) };
+    for (const c of SREG_CONTROL) out[c] = b.readBigUInt64LE(f[c]!);
+    return out;
+  }
+
+  setSregs(s: SpecialRegisters): void {
+    const b = this.sregsBuf;
+    const f = kvm_sregs.fields;
+    b.fill(0);
+    for (const n of SEGMENT_NAMES) writeSegment(b, f[n]!, s[n as SegmentName]);
+    b.writeBigUInt64LE(s.gdt.base, f.gdt! + kvm_dtable.fields.base!);
+    b.writeUInt16LE(s.gdt.limit, f.gdt! + kvm_dtable.fields.limit!);
+    b.writeBigUInt64LE(s.idt.base, f.idt! + kvm_dtable.fields.base!);
+    b.writeUInt16LE(s.idt.limit, f.idt! + kvm_dtable.fields.limit!);
+    for (const c of SREG_CONTROL) b.writeBigUInt64LE(s[c], f[c]!);
+    libc.ioctlBuf(this.fd, ioctls.KVM_SET_SREGS, b, 'KVM_SET_SREGS');
+  }
+
+  setMsrs(msrs: ReadonlyArray<readonly [number, bigint]>): void {
+    const b = Buffer.alloc(kvm_msrs.size + msrs.length * kvm_msr_entry.size);
+    b.writeUInt32LE(msrs.length, kvm_msrs.fields.nmsrs!);
+    msrs.forEach(([index, data], i) => {
+      const o = kvm_msrs.size + i * kvm_msr_entry.size;
+      b.writeUInt32LE(index, o + kvm_msr_entry.fields.index!);
+      b.writeBigUInt64LE(data, o + kvm_msr_entry.fields.data!);
+    });
+    const n = libc.ioctlBuf(this.fd, ioctls.KVM_SET_MSRS, b, 'KVM_SET_MSRS');
+    if (n !== msrs.length) throw new Error(`KVM_SET_MSRS set ${n} of ${msrs.length} MSRs (MSR 0x${msrs[n]![0].toString(16)} rejected)`);
+  }
+
+  setCpuid(entries: readonly CpuidEntry[]): void {
+    const b = Buffer.alloc(kvm_cpuid2.size + entries.length * kvm_cpuid_entry2.size);
+    b.writeUInt32LE(entries.length, kvm_cpuid2.fields.nent!);
+    const f = kvm_cpuid_entry2.fields;
+    entries.forEach((e, i) => {
+      const o = kvm_cpuid2.size + i * kvm_cpuid_entry2.size;
+      b.writeUInt32LE(e.function, o + f.function!); b.writeUInt32LE(e.index, o + f.index!);
+      b.writeUInt32LE(e.flags, o + f.flags!); b.writeUInt32LE(e.eax, o + f.eax!);
+      b.writeUInt32LE(e.ebx, o + f.ebx!); b.writeUInt32LE(e.ecx, o + f.ecx!); b.writeUInt32LE(e.edx, o + f.edx!);
+    });
+    libc.ioctlBuf(this.fd, ioctls.KVM_SET_CPUID2, b, 'KVM_SET_CPUID2');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    libc.munmap(this.runMapping);
+    libc.close(this.fd);
+  }
+}

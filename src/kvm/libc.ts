@@ -1,0 +1,178 @@
+// The only module that declares foreign functions. Everything that crosses into libc goes
+// through here, so raw pointers and errno handling live in exactly one place.
+import koffi from 'koffi';
+
+const libc = koffi.load('libc.so.6');
+
+/** A pointer returned by libc (mmap). Opaque outside src/kvm. */
+export type RawPointer = unknown;
+
+const c = {
+  open: libc.func('int open(const char *path, int flags, int mode)'),
+  close: libc.func('int close(int fd)'),
+  ioctlPtr: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
+  ioctlInt: libc.func('int ioctl(int fd, unsigned long req, unsigned long arg)'),
+  mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+  munmap: libc.func('int munmap(void *addr, size_t len)'),
+  madvise: libc.func('int madvise(uintptr_t addr, size_t len, int advice)'),
+  strerror: libc.func('const char *strerror(int errnum)'),
+  syscall5: libc.func('long syscall(long nr, long a, const char *b, void *c, long d)'),
+  openat: libc.func('int openat(int dirfd, const char *path, int flags, int mode)'),
+  fstatat: libc.func('int fstatat(int dirfd, const char *path, _Out_ uint8_t *buf, int flags)'),
+  fstat: libc.func('int fstat(int fd, _Out_ uint8_t *buf)'),
+  readlinkat: libc.func('long readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t size)'),
+  getdents64: libc.func('long getdents64(int fd, _Out_ uint8_t *buf, size_t size)'),
+  lseek: libc.func('int64_t lseek(int fd, int64_t off, int whence)'),
+  mkdirat: libc.func('int mkdirat(int dirfd, const char *path, uint32_t mode)'),
+  unlinkat: libc.func('int unlinkat(int dirfd, const char *path, int flags)'),
+  renameat2: libc.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
+  symlinkat: libc.func('int symlinkat(const char *target, int dirfd, const char *path)'),
+  linkat: libc.func('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)'),
+  fchmod: libc.func('int fchmod(int fd, uint32_t mode)'),
+  fchmodat: libc.func('int fchmodat(int dirfd, const char *path, uint32_t mode, int flags)'),
+  utimensat: libc.func('int utimensat(int dirfd, const char *path, const uint8_t *times, int flags)'),
+  ftruncate: libc.func('int ftruncate(int fd, int64_t len)'),
+  fsync: libc.func('int fsync(int fd)'),
+  read: libc.func('long read(int fd, _Out_ uint8_t *buf, size_t n)'),
+  write: libc.func('long write(int fd, const uint8_t *buf, size_t n)'),
+  pread: libc.func('long pread(int fd, _Out_ uint8_t *buf, size_t n, int64_t off)'),
+  pwrite: libc.func('long pwrite(int fd, const uint8_t *buf, size_t n, int64_t off)'),
+  isatty: libc.func('int isatty(int fd)'),
+  ioctlWinsize: libc.func('int ioctl(int fd, unsigned long req, _Out_ uint8_t *buf)'),
+};
+
+export const O_RDWR = 2;
+export const O_CLOEXEC = 0o2000000;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 1;
+export const MAP_PRIVATE = 2;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_NORESERVE = 0x4000;
+export const MAP_POPULATE = 0x8000;
+export const MADV_DONTNEED = 4;
+
+/** A failed libc call, carrying errno. */
+export class SysError extends Error {
+  constructor(readonly call: string, readonly errno: number) {
+    super(`${call} failed: ${errnoName(errno)} (${strerror(errno)})`);
+    this.name = 'SysError';
+  }
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: 'EPERM', 2: 'ENOENT', 4: 'EINTR', 9: 'EBADF', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES',
+  14: 'EFAULT', 16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV', 22: 'EINVAL', 24: 'EMFILE', 25: 'ENOTTY',
+  38: 'ENOSYS', 95: 'EOPNOTSUPP',
+};
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+}
+export function strerror(errno: number): string {
+  return c.strerror(errno) as string;
+}
+function errno(): number {
+  return koffi.errno();
+}
+
+export function open(path: string, flags: number): number {
+  const fd = c.open(path, flags, 0) as number;
+  if (fd < 0) throw new SysError(`open(${path})`, errno());
+  return fd;
+}
+
+export function close(fd: number): void {
+  c.close(fd);
+}
+
+/** ioctl with an integer (or no) argument; returns the non-negative result. */
+export function ioctlInt(fd: number, req: number, arg: number | bigint, what: string): number {
+  const r = c.ioctlInt(fd, req, arg) as number;
+  if (r < 0) throw new SysError(what, errno());
+  return r;
+}
+
+/** ioctl whose argument is a struct in a Buffer; returns the non-negative result. */
+export function ioctlBuf(fd: number, req: number, arg: Buffer, what: string): number {
+  const r = c.ioctlPtr(fd, req, arg) as number;
+  if (r < 0) throw new SysError(what, errno());
+  return r;
+}
+
+/** KVM_RUN style ioctl that may return EINTR/EAGAIN: returns -errno instead of throwing. */
+export function ioctlIntRaw(fd: number, req: number, arg: number): number {
+  const r = c.ioctlInt(fd, req, arg) as number;
+  return r < 0 ? -errno() : r;
+}
+
+export interface Mapping {
+  readonly pointer: RawPointer;
+  readonly address: bigint;
+  readonly length: number;
+  /** An ArrayBuffer aliasing the mapping (no copy). Invalid after unmap. */
+  readonly buffer: ArrayBuffer;
+}
+
+export function mmap(length: number, prot: number, flags: number, fd: number, what: string): Mapping {
+  const p = c.mmap(null, length, prot, flags, fd, 0);
+  const address = koffi.address(p);
+  if (address === 0xffffffffffffffffn || p === null) throw new SysError(what, errno());
+  return { pointer: p, address, length, buffer: koffi.view(p, length) };
+}
+
+export function munmap(m: Mapping): void {
+  c.munmap(m.pointer, m.length);
+}
+
+/** madvise on a sub-range of a mapping (offset and length page aligned). */
+export function madvise(m: Mapping, offset: number, length: number, advice: number): void {
+  if ((c.madvise(m.address + BigInt(offset), length, advice) as number) < 0) throw new SysError('madvise', errno());
+}
+
+// ---- host file-system calls, used by src/guest/files (fd-relative, never string paths from /) ----
+// Each returns the result, or -errno: the guest ABI layer forwards errno values to the guest.
+
+const SYS_openat2 = 437;
+export const RESOLVE_NO_XDEV = 0x01;
+export const RESOLVE_NO_MAGICLINKS = 0x02;
+export const RESOLVE_NO_SYMLINKS = 0x04;
+export const RESOLVE_BENEATH = 0x08;
+export const RESOLVE_IN_ROOT = 0x10;
+const howBuf = Buffer.alloc(24);
+
+function ret(r: number | bigint): number {
+  const n = Number(r);
+  return n < 0 ? -errno() : n;
+}
+
+/** openat2(2): the path may not leave dirfd's tree (RESOLVE_* flags). */
+export function openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number {
+  howBuf.writeBigUInt64LE(BigInt(flags), 0);
+  howBuf.writeBigUInt64LE(BigInt(mode), 8);
+  howBuf.writeBigUInt64LE(BigInt(resolve), 16);
+  return ret(c.syscall5(SYS_openat2, dirfd, path, howBuf, 24) as number);
+}
+export const openat = (dirfd: number, path: string, flags: number, mode: number) => ret(c.openat(dirfd, path, flags, mode) as number);
+export const fstatat = (dirfd: number, path: string, buf: Uint8Array, flags: number) => ret(c.fstatat(dirfd, path, buf, flags) as number);
+export const fstat = (fd: number, buf: Uint8Array) => ret(c.fstat(fd, buf) as number);
+export const readlinkat = (dirfd: number, path: string, buf: Uint8Array) => ret(c.readlinkat(dirfd, path, buf, buf.length) as number);
+export const getdents64 = (fd: number, buf: Uint8Array) => ret(c.getdents64(fd, buf, buf.length) as number);
+export const lseek = (fd: number, off: bigint, whence: number) => ret(c.lseek(fd, off, whence) as bigint);
+export const mkdirat = (dirfd: number, path: string, mode: number) => ret(c.mkdirat(dirfd, path, mode) as number);
+export const unlinkat = (dirfd: number, path: string, flags: number) => ret(c.unlinkat(dirfd, path, flags) as number);
+export const renameat2 = (od: number, op: string, nd: number, np: string, flags: number) => ret(c.renameat2(od, op, nd, np, flags) as number);
+export const symlinkat = (target: string, dirfd: number, path: string) => ret(c.symlinkat(target, dirfd, path) as number);
+export const linkat = (od: number, op: string, nd: number, np: string, flags: number) => ret(c.linkat(od, op, nd, np, flags) as number);
+export const fchmod = (fd: number, mode: number) => ret(c.fchmod(fd, mode) as number);
+export const fchmodat = (dirfd: number, path: string, mode: number, flags: number) => ret(c.fchmodat(dirfd, path, mode, flags) as number);
+export const utimensat = (dirfd: number, path: string, times: Uint8Array | null, flags: number) => ret(c.utimensat(dirfd, path, times, flags) as number);
+export const ftruncate = (fd: number, len: bigint) => ret(c.ftruncate(fd, len) as number);
+export const fsync = (fd: number) => ret(c.fsync(fd) as number);
+export const read = (fd: number, buf: Uint8Array) => ret(c.read(fd, buf, buf.length) as number);
+export const write = (fd: number, buf: Uint8Array) => ret(c.write(fd, buf, buf.length) as number);
+export const pread = (fd: number, buf: Uint8Array, off: bigint) => ret(c.pread(fd, buf, buf.length, off) as number);
+export const pwrite = (fd: number, buf: Uint8Array, off: bigint) => ret(c.pwrite(fd, buf, buf.length, off) as number);
+export const closeFd = (fd: number) => ret(c.close(fd) as number);
+export const isatty = (fd: number) => (c.isatty(fd) as number) === 1;
+/** ioctl with a small output struct (TCGETS, TIOCGWINSZ) on a host fd. */
+export const ioctlOut = (fd: number, req: number, buf: Uint8Array) => ret(c.ioctlWinsize(fd, req, buf) as number);

@@ -1,0 +1,270 @@
+// A long-mode machine ready to run one user program: guest memory, one vCPU, the kernel, and the
+// structures the CPU needs (GDT, IDT, TSS, page tables), all built by the host so that the guest
+// spends no CPL0 instructions on set-up. The run loop turns exits into hypercalls for the layer
+// above (src/guest) and knows nothing of Linux.
+import { Kvm, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry } from '../kvm/kvm.js';
+import { GuestMemory } from './memory.js';
+import { PageTables, PROT_EXEC, PROT_READ } from './paging.js';
+import { loadKernelImage, type KernelImage } from './kernel-image.js';
+import * as x86 from './x86.js';
+import {
+  GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, Hypercall,
+  KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
+  PHYS_USER_STUB, STUB_PROBE_OFFSET, VEC_TIMER,
+} from '../guest/abi.generated.js';
+
+/**
+ * How `syscall` reaches the host on this KVM, detected at start-up:
+ * - 'cpl0-entry': hardware KVM; `syscall` switches to CPL0 and lands in the kernel's LSTAR entry.
+ * - 'user-stub': kvm_pvm; `syscall` stays at CPL3, so LSTAR is a user-executable stub page.
+ */
+export type SyscallPath = 'cpl0-entry' | 'user-stub';
+
+export interface MachineOptions {
+  /** Guest memory in bytes (a multiple of 2 MiB). */
+  memoryBytes: number;
+}
+
+/** What the layer above answers to a hypercall. */
+export type HypercallResult = { action: 'resume' } | { action: 'stop' };
+
+export interface HypercallHandler {
+  hypercall(nr: number, vcpu: Vcpu): HypercallResult;
+  /** An exit that is not a hypercall (fault of the VM itself). Returns the stop reason. */
+  unexpectedExit(exit: VcpuExit, vcpu: Vcpu): void;
+}
+
+export class MachineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MachineError';
+  }
+}
+
+let sharedKvm: Kvm | undefined;
+let detectedPath: SyscallPath | undefined;
+let cpuidCache: CpuidEntry[] | undefined;
+
+/** The process-wide /dev/kvm handle. */
+export function kvm(): Kvm {
+  sharedKvm ??= new Kvm();
+  return sharedKvm;
+}
+
+const GDT_ENTRIES: ReadonlyArray<readonly [number, bigint]> = [
+  [GDT_KERNEL_CS, 0x00af9b000000ffffn],
+  [GDT_KERNEL_DS, 0x00cf93000000ffffn],
+  [GDT_USER_DS & ~3, 0x00cff3000000ffffn],
+  [GDT_USER_CS & ~3, 0x00affb000000ffffn],
+];
+const TSS_SIZE = 104;
+const TSS_IOMAP_OFFSET = TSS_SIZE;
+/** Bytes of I/O permission bitmap: covers every hypercall port, then the required 0xff byte. */
+const IOMAP_BYTES = Math.ceil((HC_PORT_BASE + HC_COUNT) / 8) + 1;
+const IDT_GATE_INTERRUPT = 0x8e;
+const IDT_GATE_DPL3 = 0x60;
+const IST_DOUBLE_FAULT = 1;
+
+function seg(selector: number, type: number, dpl: number, code: boolean): Segment {
+  return {
+    base: 0n, limit: 0xffffffff, selector, type, present: 1, dpl, db: code ? 0 : 1, s: 1,
+    l: code ? 1 : 0, g: 1, avl: 0, unusable: 0,
+  };
+}
+
+export class Machine {
+  readonly vm: Vm;
+  readonly vcpu: Vcpu;
+  readonly memory: GuestMemory;
+  readonly paging: PageTables;
+  readonly kernel: KernelImage;
+  readonly syscallPath: SyscallPath;
+  /** CPUID.1:EDX, what Linux reports as AT_HWCAP. */
+  readonly hwcap: number;
+  private closed = false;
+
+  constructor(opts: MachineOptions) {
+    this.kernel = loadKernelImage();
+    const k = kvm();
+    this.vm = k.createVm();
+    try {
+      const region = this.vm.addMemory(0, 0, opts.memoryBytes);
+      this.memory = new GuestMemory(region);
+      this.vcpu = this.vm.createVcpu(0);
+      cpuidCache ??= k.supportedCpuid();
+      this.vcpu.setCpuid(cpuidCache);
+      this.hwcap = cpuidCache.find((e) => e.function === 1)?.edx ?? 0;
+      this.paging = new PageTables(this.memory, { nx: true });
+      this.buildSystemTables();
+      this.syscallPath = detectedPath ??= this.probeSyscallPath();
+    } catch (e) {
+      this.vm.close();
+      throw e;
+    }
+  }
+
+  private buildSystemTables(): void {
+    const m = this.memory;
+    m.write(PHYS_KERNEL, this.kernel.kernel);
+    m.write(PHYS_USER_STUB, this.kernel.stub);
+    this.cr3 = this.paging.init();
+    this.paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC);
+
+    m.fill(PHYS_GDT, 4096);
+    for (const [sel, desc] of GDT_ENTRIES) m.setU64(PHYS_GDT + sel, desc);
+    // 16-byte 64-bit TSS descriptor, type 0x89 (available), present.
+    const tssBase = KERNEL_VBASE + BigInt(PHYS_TSS);
+    const tssLimit = BigInt(TSS_IOMAP_OFFSET + IOMAP_BYTES - 1);
+    const lo = (tssLimit & 0xffffn) | ((tssBase & 0xffffffn) << 16n) | (0x89n << 40n) |
+      (((tssLimit >> 16n) & 0xfn) << 48n) | (((tssBase >> 24n) & 0xffn) << 56n);
+    m.setU64(PHYS_GDT + GDT_TSS, lo);
+    m.setU64(PHYS_GDT + GDT_TSS + 8, tssBase >> 32n);
+
+    m.fill(PHYS_TSS, 4096);
+    m.setU64(PHYS_TSS + 4, KERNEL_VBASE + BigInt(PHYS_KSTACK_TOP)); // RSP0
+    m.setU64(PHYS_TSS + 36, KERNEL_VBASE + BigInt(PHYS_ISTSTACK_TOP)); // IST1
+    m.setU16(PHYS_TSS + 102, TSS_IOMAP_OFFSET);
+    this.setIoBitmap(false);
+
+    m.fill(PHYS_IDT, 4096);
+    this.kernel.vectors.forEach((addr, i) => {
+      const vector = i < 32 ? i : VEC_TIMER;
+      const o = PHYS_IDT + vector * 16;
+      // int3 may be raised from user mode (SIGTRAP), like Linux.
+      const attr = IDT_GATE_INTERRUPT | (vector === x86.VEC_BP ? IDT_GATE_DPL3 : 0);
+      const ist = vector === x86.VEC_DF || vector === x86.VEC_NMI || vector === x86.VEC_MC ? IST_DOUBLE_FAULT : 0;
+      m.setU16(o, Number(addr & 0xffffn));
+      m.setU16(o + 2, GDT_KERNEL_CS);
+      m.setU8(o + 4, ist);
+      m.setU8(o + 5, attr);
+      m.setU16(o + 6, Number((addr >> 16n) & 0xffffn));
+      m.setU32(o + 8, Number((addr >> 32n) & 0xffffffffn));
+    });
+  }
+
+  private cr3 = 0;
+
+  /** User-mode `out` is allowed to the SYSCALL hypercall port only, and only on the user-stub path. */
+  private setIoBitmap(allowSyscallPort: boolean): void {
+    this.memory.fill(PHYS_TSS + TSS_IOMAP_OFFSET, IOMAP_BYTES, 0xff);
+    if (allowSyscallPort) {
+      const port = HC_PORT_BASE + Hypercall.SYSCALL;
+      const a = PHYS_TSS + TSS_IOMAP_OFFSET + (port >> 3);
+      this.memory.setU8(a, this.memory.u8(a) & ~(1 << (port & 7)));
+    }
+  }
+
+  private sregs(userMode: boolean): SpecialRegisters {
+    const kcs = seg(GDT_KERNEL_CS, x86.SEG_TYPE_CODE_XRA, 0, true);
+    const kds = seg(GDT_KERNEL_DS, x86.SEG_TYPE_DATA_RWA, 0, false);
+    const ucs = seg(GDT_USER_CS, x86.SEG_TYPE_CODE_XRA, 3, true);
+    const uds = seg(GDT_USER_DS, x86.SEG_TYPE_DATA_RWA, 3, false);
+    const cs = userMode ? ucs : kcs;
+    const ds = userMode ? uds : kds;
+    const nullSeg: Segment = { ...uds, selector: 0, unusable: 1, present: 0 };
+    return {
+      cs, ds: nullSeg, es: nullSeg, fs: { ...nullSeg }, gs: { ...nullSeg }, ss: ds,
+      tr: {
+        base: KERNEL_VBASE + BigInt(PHYS_TSS), limit: TSS_IOMAP_OFFSET + IOMAP_BYTES - 1, selector: GDT_TSS,
+        type: x86.SEG_TYPE_TSS64_BUSY, present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0,
+      },
+      ldt: { ...nullSeg, type: 2, s: 0 },
+      gdt: { base: KERNEL_VBASE + BigInt(PHYS_GDT), limit: 4095 },
+      idt: { base: KERNEL_VBASE + BigInt(PHYS_IDT), limit: 4095 },
+      cr0: x86.CR0_PE | x86.CR0_MP | x86.CR0_ET | x86.CR0_NE | x86.CR0_WP | x86.CR0_AM | x86.CR0_PG,
+      cr2: 0n,
+      cr3: BigInt(this.cr3),
+      cr4: x86.CR4_PAE | x86.CR4_OSFXSR | x86.CR4_OSXMMEXCPT,
+      cr8: 0n,
+      efer: x86.EFER_SCE | x86.EFER_LME | x86.EFER_LMA | x86.EFER_NXE,
+      apic_base: 0n,
+    };
+  }
+
+  private setSyscallMsrs(path: SyscallPath | 'probe'): void {
+    const lstar = path === 'cpl0-entry' ? this.kernel.syscallEntryHw
+      : path === 'probe' ? this.kernel.probeEntry : BigInt(PHYS_USER_STUB);
+    // SYSRET loads CS = STAR[63:48] + 16 and SS = STAR[63:48] + 8: user CS 0x33, SS 0x2b.
+    const star = (BigInt(GDT_USER_DS - 8) << 48n) | (BigInt(GDT_KERNEL_CS) << 32n);
+    // On the CPL0 path mask IF/TF/DF/AC/NT/IOPL like Linux; on the user stub the flags must stay the
+    // caller's (and IF set, or the timer could never fire again).
+    const sfmask = path === 'user-stub' ? 0n
+      : x86.RFLAGS_IF | x86.RFLAGS_TF | x86.RFLAGS_DF | x86.RFLAGS_AC | x86.RFLAGS_NT | x86.RFLAGS_IOPL;
+    this.vcpu.setMsrs([
+      [x86.MSR_STAR, star], [x86.MSR_LSTAR, lstar], [x86.MSR_CSTAR, 0n], [x86.MSR_SYSCALL_MASK, sfmask],
+      [x86.MSR_FS_BASE, 0n], [x86.MSR_GS_BASE, 0n], [x86.MSR_KERNEL_GS_BASE, 0n],
+    ]);
+  }
+
+  /** Run `syscall` from user mode once and see at which privilege level LSTAR is reached. */
+  private probeSyscallPath(): SyscallPath {
+    this.setSyscallMsrs('probe');
+    this.vcpu.setSregs(this.sregs(true));
+    this.vcpu.setRegs({
+      ...zeroRegs(), rip: BigInt(PHYS_USER_STUB + STUB_PROBE_OFFSET), rflags: x86.RFLAGS_RESERVED1,
+      rsp: 0n,
+    });
+    for (let i = 0; i < 4; i++) {
+      const exit = this.vcpu.runOnce();
+      if (exit.kind !== 'io') continue;
+      if (exit.port === HC_PORT_BASE + Hypercall.PROBE) return 'cpl0-entry';
+      if (exit.port === HC_PORT_BASE + Hypercall.FAULT) {
+        if (this.vcpu.reg('r10') === this.kernel.probeEntry) return 'user-stub';
+        throw new MachineError(`start-up probe: unexpected fault, vector ${this.vcpu.reg('rdi')} at 0x${this.vcpu.reg('r10').toString(16)}`);
+      }
+      throw new MachineError(`start-up probe: unexpected exit on port ${exit.port}`);
+    }
+    throw new MachineError('start-up probe: `syscall` reached neither the kernel nor the fault handler');
+  }
+
+  /**
+   * Prepare the vCPU to enter the kernel's boot hop, which irets to user mode at entry with
+   * the given stack. timerCount > 0 starts the periodic guest timer.
+   */
+  start(entry: number, userStack: number, timerCount: number): void {
+    this.setSyscallMsrs(this.syscallPath);
+    this.setIoBitmap(this.syscallPath === 'user-stub');
+    this.vcpu.setSregs(this.sregs(false));
+    // iretq frame for the user entry: RIP, CS, RFLAGS, RSP, SS (lowest address first).
+    const frame = PHYS_KSTACK_TOP - 5 * 8;
+    const m = this.memory;
+    m.setU64(frame, BigInt(entry));
+    m.setU64(frame + 8, BigInt(GDT_USER_CS));
+    m.setU64(frame + 16, x86.RFLAGS_RESERVED1 | x86.RFLAGS_IF);
+    m.setU64(frame + 24, BigInt(userStack));
+    m.setU64(frame + 32, BigInt(GDT_USER_DS));
+    this.vcpu.setRegs({
+      ...zeroRegs(), rip: this.kernel.entry, rsp: KERNEL_VBASE + BigInt(frame), rdi: BigInt(timerCount),
+      rflags: x86.RFLAGS_RESERVED1,
+    });
+  }
+
+  /** Run until the handler says stop. */
+  run(handler: HypercallHandler): void {
+    const vcpu = this.vcpu;
+    for (;;) {
+      const exit = vcpu.runOnce();
+      if (exit.kind === 'io' && exit.direction === 'out' && exit.port >= HC_PORT_BASE && exit.port < HC_PORT_BASE + HC_COUNT) {
+        if (handler.hypercall(exit.port - HC_PORT_BASE, vcpu).action === 'stop') return;
+        continue;
+      }
+      if (exit.kind === 'interrupted') continue;
+      handler.unexpectedExit(exit, vcpu);
+      return;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.vm.close();
+  }
+  [Symbol.dispose](): void { this.close(); }
+}
+
+export function zeroRegs() {
+  return {
+    rax: 0n, rbx: 0n, rcx: 0n, rdx: 0n, rsi: 0n, rdi: 0n, rsp: 0n, rbp: 0n, r8: 0n, r9: 0n, r10: 0n,
+    r11: 0n, r12: 0n, r13: 0n, r14: 0n, r15: 0n, rip: 0n, rflags: x86.RFLAGS_RESERVED1,
+  };
+}

@@ -1,0 +1,78 @@
+// Guest physical memory as seen by the host: one view over the memslot's mapping, with every
+// access bounds-checked. Nothing outside this class indexes the raw buffer, so a guest-supplied
+// address or length can never reach host memory outside the guest.
+import type { MemoryRegion } from '../kvm/kvm.js';
+
+/** A guest address range does not lie inside guest memory. */
+export class GuestMemoryRangeError extends RangeError {
+  constructor(readonly address: number, readonly length: number, size: number) {
+    super(`guest range 0x${address.toString(16)}+0x${length.toString(16)} is outside guest memory (0x${size.toString(16)} bytes)`);
+    this.name = 'GuestMemoryRangeError';
+  }
+}
+
+export class GuestMemory {
+  readonly size: number;
+  readonly bytes: Buffer;
+  private readonly view: DataView;
+
+  constructor(private readonly region: MemoryRegion) {
+    this.size = region.size;
+    this.bytes = Buffer.from(region.mapping.buffer, 0, region.size);
+    this.view = new DataView(region.mapping.buffer, 0, region.size);
+  }
+
+  /** True when [address, address+length) lies inside guest memory. */
+  contains(address: number, length: number): boolean {
+    return Number.isSafeInteger(address) && Number.isSafeInteger(length) && address >= 0 && length >= 0 &&
+      address + length <= this.size;
+  }
+
+  check(address: number, length: number): void {
+    if (!this.contains(address, length)) throw new GuestMemoryRangeError(address, length, this.size);
+  }
+
+  /** A live (no-copy) window onto guest memory. */
+  slice(address: number, length: number): Buffer {
+    this.check(address, length);
+    return this.bytes.subarray(address, address + length);
+  }
+
+  read(address: number, length: number): Buffer {
+    return Buffer.from(this.slice(address, length));
+  }
+
+  write(address: number, data: Uint8Array): void {
+    this.check(address, data.length);
+    this.bytes.set(data, address);
+  }
+
+  fill(address: number, length: number, value = 0): void {
+    this.slice(address, length).fill(value);
+  }
+
+  /** Return pages to the host (they read as zero after). Page-aligned range. */
+  discard(address: number, length: number): void {
+    this.check(address, length);
+    this.region.discard(address, length);
+  }
+
+  u8(a: number): number { this.check(a, 1); return this.view.getUint8(a); }
+  u16(a: number): number { this.check(a, 2); return this.view.getUint16(a, true); }
+  u32(a: number): number { this.check(a, 4); return this.view.getUint32(a, true); }
+  u64(a: number): bigint { this.check(a, 8); return this.view.getBigUint64(a, true); }
+  setU8(a: number, v: number): void { this.check(a, 1); this.view.setUint8(a, v); }
+  setU16(a: number, v: number): void { this.check(a, 2); this.view.setUint16(a, v, true); }
+  setU32(a: number, v: number): void { this.check(a, 4); this.view.setUint32(a, v >>> 0, true); }
+  setU64(a: number, v: bigint): void { this.check(a, 8); this.view.setBigUint64(a, BigInt.asUintN(64, v), true); }
+  setI64(a: number, v: number | bigint): void { this.setU64(a, BigInt(v)); }
+
+  /** Read a NUL-terminated string of at most maxLength bytes; null if no NUL within reach. */
+  cstring(address: number, maxLength: number): Buffer | null {
+    if (!this.contains(address, 0)) return null;
+    const end = Math.min(this.size, address + maxLength);
+    const nul = this.bytes.subarray(address, end).indexOf(0);
+    if (nul < 0) return null;
+    return Buffer.from(this.bytes.subarray(address, address + nul));
+  }
+}

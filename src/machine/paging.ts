@@ -1,0 +1,154 @@
+// The guest's page tables, owned and written by the host.
+//
+// Layout invariant: user virtual addresses are identity-mapped (VA == guest physical address) in
+// [USER_BASE, userTop); the kernel lives in the top 2 GiB (KERNEL_VBASE + PA) and is never mapped
+// with PTE_USER. Because a user VA can only ever map to the same PA, a stale TLB entry can at
+// worst grant access to the same user page, never to kernel memory or another page.
+//
+// The host keeps one byte of permissions per page (the source of truth for pointer checks) and
+// mirrors it into 4 KiB PTEs. Page-table pages come from a pool at the top of guest memory.
+import { GuestMemory } from './memory.js';
+import {
+  PAGE_SIZE, PTE_ADDR_MASK, PTE_GLOBAL, PTE_NX, PTE_PRESENT, PTE_PS, PTE_USER, PTE_WRITABLE,
+} from './x86.js';
+import { PHYS_PD_HIGH, PHYS_PDPT_HIGH, PHYS_PML4, USER_BASE } from '../guest/abi.generated.js';
+
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
+/** Page-permission byte: mapped at all (PROT_NONE pages are mapped in this table but not in the PTEs). */
+export const PAGE_MAPPED = 8;
+
+const ENTRIES = 512;
+const TWO_MIB = 0x200000;
+
+export interface PagingOptions {
+  /** Use the NX bit (EFER.NXE set): non-executable pages really are. */
+  nx: boolean;
+}
+
+export class PageTables {
+  /** One permission byte per 4 KiB page of guest physical memory (= user VA). */
+  readonly perms: Uint8Array;
+  /** End of the user-mappable range; the page-table pool starts here. */
+  readonly userTop: number;
+  private poolNext: number;
+  private readonly poolEnd: number;
+  private pdptLow = 0;
+
+  constructor(private readonly mem: GuestMemory, private readonly opts: PagingOptions) {
+    const pages = mem.size / PAGE_SIZE;
+    this.perms = new Uint8Array(pages);
+    // One PT per 2 MiB, one PD per GiB, one PDPT: reserve that at the top of memory.
+    const poolPages = Math.ceil(mem.size / TWO_MIB) + Math.ceil(mem.size / 0x40000000) + 1;
+    this.userTop = mem.size - poolPages * PAGE_SIZE;
+    this.poolNext = this.userTop;
+    this.poolEnd = mem.size;
+    if (this.userTop <= USER_BASE) throw new RangeError('guest memory too small');
+  }
+
+  /** Build the kernel half and an empty user half. Returns CR3. */
+  init(): number {
+    const m = this.mem;
+    m.fill(PHYS_PML4, PAGE_SIZE);
+    m.fill(PHYS_PDPT_HIGH, PAGE_SIZE);
+    m.fill(PHYS_PD_HIGH, PAGE_SIZE);
+    // KERNEL_VBASE = 0xffffffff80000000: PML4 slot 511, PDPT slot 510; 2 MiB page -> PA 0.
+    m.setU64(PHYS_PML4 + 511 * 8, BigInt(PHYS_PDPT_HIGH) | PTE_PRESENT | PTE_WRITABLE);
+    m.setU64(PHYS_PDPT_HIGH + 510 * 8, BigInt(PHYS_PD_HIGH) | PTE_PRESENT | PTE_WRITABLE);
+    m.setU64(PHYS_PD_HIGH, 0n | PTE_PRESENT | PTE_WRITABLE | PTE_PS | PTE_GLOBAL);
+    this.pdptLow = this.allocTable();
+    m.setU64(PHYS_PML4, BigInt(this.pdptLow) | PTE_PRESENT | PTE_WRITABLE | PTE_USER);
+    return PHYS_PML4;
+  }
+
+  private allocTable(): number {
+    if (this.poolNext >= this.poolEnd) throw new Error('page-table pool exhausted');
+    const p = this.poolNext;
+    this.poolNext += PAGE_SIZE;
+    this.mem.fill(p, PAGE_SIZE);
+    return p;
+  }
+
+  /** The PT page that holds the PTE for va, created on demand. */
+  private ptFor(va: number): number {
+    const pdptIndex = Math.floor(va / 0x40000000) % ENTRIES;
+    const pdIndex = Math.floor(va / TWO_MIB) % ENTRIES;
+    const link = PTE_PRESENT | PTE_WRITABLE | PTE_USER;
+    let e = this.mem.u64(this.pdptLow + pdptIndex * 8);
+    if (!(e & PTE_PRESENT)) {
+      e = BigInt(this.allocTable()) | link;
+      this.mem.setU64(this.pdptLow + pdptIndex * 8, e);
+    }
+    const pd = Number(e & PTE_ADDR_MASK);
+    let f = this.mem.u64(pd + pdIndex * 8);
+    if (!(f & PTE_PRESENT)) {
+      f = BigInt(this.allocTable()) | link;
+      this.mem.setU64(pd + pdIndex * 8, f);
+    }
+    return Number(f & PTE_ADDR_MASK);
+  }
+
+  private pteValue(pa: number, prot: number): bigint {
+    if (!(prot & (PROT_READ | PROT_WRITE | PROT_EXEC))) return 0n;
+    let v = BigInt(pa) | PTE_PRESENT | PTE_USER;
+    if (prot & PROT_WRITE) v |= PTE_WRITABLE;
+    if (this.opts.nx && !(prot & PROT_EXEC)) v |= PTE_NX;
+    return v;
+  }
+
+  /** Identity-map user pages [va, va+len) with prot (PROT_* bits). */
+  map(va: number, len: number, prot: number): void {
+    this.checkUserRange(va, len);
+    for (let a = va; a < va + len; a += PAGE_SIZE) {
+      this.perms[a / PAGE_SIZE] = PAGE_MAPPED | prot;
+      const pt = this.ptFor(a);
+      this.mem.setU64(pt + (Math.floor(a / PAGE_SIZE) % ENTRIES) * 8, this.pteValue(a, prot));
+    }
+  }
+
+  /** Map one page at a physical address outside the user range (the system-call stub page). */
+  mapSpecial(va: number, prot: number): void {
+    this.perms[va / PAGE_SIZE] = PAGE_MAPPED | prot;
+    const pt = this.ptFor(va);
+    this.mem.setU64(pt + (Math.floor(va / PAGE_SIZE) % ENTRIES) * 8, this.pteValue(va, prot));
+  }
+
+  unmap(va: number, len: number): void {
+    this.checkUserRange(va, len);
+    for (let a = va; a < va + len; a += PAGE_SIZE) {
+      if (!this.perms[a / PAGE_SIZE]) continue;
+      this.perms[a / PAGE_SIZE] = 0;
+      const pt = this.ptFor(a);
+      this.mem.setU64(pt + (Math.floor(a / PAGE_SIZE) % ENTRIES) * 8, 0n);
+    }
+  }
+
+  private checkUserRange(va: number, len: number): void {
+    if (va % PAGE_SIZE || len % PAGE_SIZE || va < USER_BASE || va + len > this.userTop) {
+      throw new RangeError(`user range 0x${va.toString(16)}+0x${len.toString(16)} is not page-aligned inside the user region`);
+    }
+  }
+
+  /**
+   * True when every page of [va, va+len) is mapped with all of prot. The check a system call
+   * makes on each pointer a program passes in: kernel, unmapped and overflowing ranges fail.
+   */
+  accessible(va: number, len: number, prot: number): boolean {
+    if (!Number.isSafeInteger(va) || !Number.isSafeInteger(len) || va < 0 || len < 0) return false;
+    if (len === 0) return true;
+    if (va < USER_BASE || va + len > this.userTop) return false;
+    const want = PAGE_MAPPED | prot;
+    const last = Math.floor((va + len - 1) / PAGE_SIZE);
+    for (let p = Math.floor(va / PAGE_SIZE); p <= last; p++) {
+      if ((this.perms[p]! & want) !== want) return false;
+    }
+    return true;
+  }
+
+  /** Permission byte of the page holding va (0 if unmapped or outside). */
+  pageProt(va: number): number {
+    if (va < 0 || va >= this.userTop) return 0;
+    return this.perms[Math.floor(va / PAGE_SIZE)]!;
+  }
+}
