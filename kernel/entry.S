@@ -19,6 +19,9 @@ kernel_header:
  * and rdi = initial count of the timer (0: no timer). */
 .globl _start
 _start:
+  /* Drop every cached translation: the host may have rebuilt the page tables for this run. */
+  mov %cr3, %rax
+  mov %rax, %cr3
   test %rdi, %rdi
   jz 1f
   call timer_start

@@ -1,10 +1,12 @@
 // The library API: run one static program in a fresh micro-VM and get its exit status and output.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as libc from '../kvm/libc.js';
 import { Vfs, type GrantSpec } from '../guest/files/vfs.js';
 import type { InputSource, OutputSink } from '../guest/files/open-file.js';
 import { exitStatusOf, Process, type ExitReason } from '../guest/process.js';
+import type { Machine } from '../machine/machine.js';
+import { acquireMachine, releaseMachine } from '../machine/pool.js';
 
 export interface RunOptions {
   /** Host paths visible read-only at the same path in the guest. */
@@ -59,6 +61,22 @@ export class ProgramNotFoundError extends Error {
 export const DEFAULT_MEMORY_MIB = 256;
 const DEFAULT_ENV = ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/'];
 const EAGAIN = 11;
+
+/** Program images by path, reused while the file's identity and mtime are unchanged. */
+const imageCache = new Map<string, { key: string; image: Buffer }>();
+const IMAGE_CACHE_ENTRIES = 8;
+
+function readProgram(path: string): Buffer {
+  const st = statSync(path);
+  if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  const hit = imageCache.get(path);
+  if (hit && hit.key === key) return hit.image;
+  const image = readFileSync(path);
+  if (imageCache.size >= IMAGE_CACHE_ENTRIES) imageCache.delete(imageCache.keys().next().value!);
+  imageCache.set(path, { key, image });
+  return image;
+}
 
 /** Write all of buf to a host fd, waiting out EAGAIN on non-blocking pipes. */
 function writeAllToFd(fd: number, buf: Uint8Array): void {
@@ -120,7 +138,7 @@ export function run(program: string, args: readonly string[] = [], options: RunO
   const exePath = resolve(program);
   let image: Buffer;
   try {
-    image = readFileSync(exePath);
+    image = readProgram(exePath);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new ProgramNotFoundError(program, 'no such file');
@@ -140,9 +158,11 @@ export function run(program: string, args: readonly string[] = [], options: RunO
   }
   const vfs = new Vfs(grants);
   let proc: Process | undefined;
+  let machine: Machine | undefined;
+  let reusable = false;
   try {
-    proc = new Process({
-      memoryBytes: memoryMiB * 1024 * 1024,
+    machine = acquireMachine({ memoryBytes: memoryMiB * 1024 * 1024, timer: options.timeoutSeconds !== undefined });
+    proc = new Process(machine, {
       vfs,
       argv: [options.argv0 ?? program, ...args],
       envp: envList(options.env),
@@ -157,6 +177,7 @@ export function run(program: string, args: readonly string[] = [], options: RunO
       maxOutputBytes: options.maxOutputBytes,
     }, image);
     const reason = proc.run();
+    reusable = reason.kind !== 'vm-error';
     if (reason.kind !== 'exited') stderr.write(Buffer.from(reason.message + '\n'));
     return {
       exitStatus: exitStatusOf(reason),
@@ -168,6 +189,7 @@ export function run(program: string, args: readonly string[] = [], options: RunO
     };
   } finally {
     proc?.close();
+    if (machine) releaseMachine(machine, reusable);
     vfs.close();
   }
 }

@@ -16,7 +16,9 @@ export class AddressSpace {
   brkStart = 0;
   brkEnd = 0;
   stackTop: number;
+  /** Lowest mapped stack address; the stack grows down on demand to stackLimit. */
   stackBottom = 0;
+  stackLimit = 0;
   private mmapCursor = 0;
 
   constructor(readonly memory: GuestMemory, readonly paging: PageTables) {
@@ -50,10 +52,23 @@ export class AddressSpace {
     return true;
   }
 
-  setupStack(size: number): void {
-    this.stackBottom = this.stackTop - size;
-    this.map(this.stackBottom, size, PROT_READ | PROT_WRITE);
-    this.mmapCursor = this.stackBottom - STACK_GUARD;
+  /** Map the first `initial` bytes of a stack that may grow to `max` bytes. */
+  setupStack(initial: number, max: number): void {
+    this.stackBottom = this.stackTop - initial;
+    this.stackLimit = this.stackTop - max;
+    this.map(this.stackBottom, initial, PROT_READ | PROT_WRITE);
+    this.mmapCursor = this.stackLimit - STACK_GUARD;
+  }
+
+  /** Grow the stack to cover addr, as Linux does on a fault below the stack. False if addr is not in the stack's reserve. */
+  growStack(addr: number): boolean {
+    if (addr >= this.stackBottom || addr < this.stackLimit) return false;
+    const GROW_CHUNK = 16 * PAGE_SIZE;
+    const newBottom = Math.max(this.stackLimit, alignDown(addr, GROW_CHUNK));
+    if (!this.isFree(newBottom, this.stackBottom - newBottom)) return false;
+    this.map(newBottom, this.stackBottom - newBottom, PROT_READ | PROT_WRITE);
+    this.stackBottom = newBottom;
+    return true;
   }
 
   /** Find room for len bytes for mmap, top-down below the stack; 0 if none. */
@@ -68,7 +83,7 @@ export class AddressSpace {
     const perms = this.paging.perms;
     const pages = len / PAGE_SIZE;
     let run = 0;
-    for (let p = (this.stackBottom - STACK_GUARD) / PAGE_SIZE - 1; p >= low / PAGE_SIZE; p--) {
+    for (let p = (this.stackLimit - STACK_GUARD) / PAGE_SIZE - 1; p >= low / PAGE_SIZE; p--) {
       run = perms[p] ? 0 : run + 1;
       if (run === pages) return p * PAGE_SIZE;
     }
@@ -81,7 +96,7 @@ export class AddressSpace {
     const oldTop = alignUp(this.brkEnd, PAGE_SIZE);
     const newTop = alignUp(requested, PAGE_SIZE);
     if (newTop > oldTop) {
-      if (!this.isFree(oldTop, newTop - oldTop) || newTop > this.stackBottom - STACK_GUARD) return this.brkEnd;
+      if (newTop > this.stackLimit - STACK_GUARD || !this.isFree(oldTop, newTop - oldTop)) return this.brkEnd;
       this.map(oldTop, newTop - oldTop, PROT_READ | PROT_WRITE);
     } else if (newTop < oldTop) {
       this.unmap(newTop, oldTop - newTop);

@@ -8,7 +8,9 @@ import { AT } from './linux.js';
 
 /** Where static-PIE programs are placed (Linux would randomise; kvmbox is deterministic). */
 export const PIE_BASE = 0x400000;
+/** The stack may grow to this size (RLIMIT_STACK); this much is mapped at start. */
 export const STACK_SIZE = 8 << 20;
+export const STACK_INITIAL = 128 << 10;
 
 export interface LoadedProgram {
   entry: number;
@@ -57,7 +59,7 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
   for (const [a, prot] of pageProt) space.map(a, PAGE_SIZE, prot);
 
   space.brkStart = space.brkEnd = hi;
-  space.setupStack(stackSize);
+  space.setupStack(STACK_INITIAL, stackSize);
 
   const phdrSeg = elf.phdrs.find((p) => p.type === PT_PHDR);
   const loadWithPhdrs = elf.phdrs.find((p) => p.type === PT_LOAD && p.offset <= elf.phoff && elf.phoff < p.offset + p.filesz);
@@ -96,6 +98,6 @@ function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number;
   top -= words.length * 8;
   top = alignDown(top, 16);
   words.forEach((w, i) => mem.setU64(top + i * 8, BigInt(w)));
-  if (top < space.stackBottom) throw new NotRunnableError('arguments and environment do not fit on the stack');
+  if (top < space.stackBottom + PAGE_SIZE) throw new NotRunnableError('arguments and environment do not fit on the stack (128 KiB)');
   return top;
 }

@@ -3,7 +3,7 @@
 // fds) is untrusted: it is checked here or in the system-call functions before use, and a bad
 // one fails that call with an errno, never the host.
 import type { Vcpu, VcpuExit } from '../kvm/kvm.js';
-import { Machine, type HypercallHandler, type HypercallResult } from '../machine/machine.js';
+import type { Machine, HypercallHandler, HypercallResult } from '../machine/machine.js';
 import { EXCEPTION_NAMES, PAGE_SIZE } from '../machine/x86.js';
 import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import { FAULT_KILL, FAULT_RETRY, Hypercall, KERNEL_VBASE } from './abi.generated.js';
@@ -15,7 +15,6 @@ import { SYSCALLS, type SyscallArgs } from './syscalls/table.js';
 import { formatSyscall } from './syscalls/trace.js';
 
 export interface ProcessOptions {
-  memoryBytes: number;
   vfs: Vfs;
   argv: readonly string[];
   envp: readonly string[];
@@ -58,11 +57,10 @@ const FAULT_SIGNALS: Record<number, number> = {
 };
 const PF_WRITE = 2;
 const PF_INSTR = 16;
-/** The guest's identity: a plain user, like `docker run --user 1000`. */
-export const GUEST_UID = 1000;
-export const GUEST_GID = 1000;
-export const GUEST_PID = 1;
-export const GUEST_PPID = 0;
+/** The guest's identity (a plain user, like `docker run --user 1000`) is part of the ABI: the
+ * user-mode stub answers getpid/getuid... itself. */
+import { GUEST_GID, GUEST_UID } from './abi.generated.js';
+export { GUEST_GID, GUEST_PID, GUEST_PPID, GUEST_UID } from './abi.generated.js';
 /** APIC timer ticks per millisecond (KVM's APIC bus runs at 1 GHz) and the tick period used for limits. */
 const APIC_TICKS_PER_MS = 1_000_000;
 const TIMER_PERIOD_MS = 50;
@@ -83,12 +81,13 @@ export class Process implements HypercallHandler {
   private faultRetries = 0;
   private lastFaultAddress = -1;
 
-  constructor(opts: ProcessOptions, program: Buffer) {
+  /** machine: fresh or reset (see src/machine/pool.ts); the Process does not own it. */
+  constructor(machine: Machine, opts: ProcessOptions, program: Buffer) {
     this.opts = opts;
     this.vfs = opts.vfs;
     this.cwd = normalize(opts.cwd);
-    this.machine = new Machine({ memoryBytes: opts.memoryBytes });
-    try {
+    this.machine = machine;
+    {
       this.space = new AddressSpace(this.machine.memory, this.machine.paging);
       const hwcap = this.machine.hwcap;
       const loaded = loadProgram(this.space, program, opts.exePath, {
@@ -103,10 +102,7 @@ export class Process implements HypercallHandler {
       this.fds.install(new StdioFile('pipe:[stdout]', O.WRONLY, limit(opts.stdout), null));
       this.fds.install(new StdioFile('pipe:[stderr]', O.WRONLY, limit(opts.stderr), null));
       const timerCount = opts.timeoutMs ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0;
-      this.machine.start(loaded.entry, loaded.stackPointer, timerCount);
-    } catch (e) {
-      this.machine.close();
-      throw e;
+      this.machine.start(loaded.entry, loaded.stackPointer, timerCount, opts.trace !== undefined);
     }
   }
 
@@ -121,9 +117,9 @@ export class Process implements HypercallHandler {
     return this.exit ?? { kind: 'vm-error', message: 'kvmbox: the VM stopped without an exit' };
   }
 
+  /** Close the program's files. The machine is the caller's. */
   close(): void {
     this.fds?.closeAll();
-    this.machine.close();
   }
 
   // ---- hypercalls ----
@@ -198,6 +194,10 @@ export class Process implements HypercallHandler {
       // (a cached translation): drop it and retry, a bounded number of times.
       const addr = Number(cr2);
       const need = error & PF_WRITE ? PROT_WRITE : error & PF_INSTR ? PROT_EXEC : PROT_READ;
+      if (this.space.growStack(addr)) {
+        vcpu.setReg('rax', BigInt(FAULT_RETRY));
+        return { action: 'resume' };
+      }
       if (this.space.paging.accessible(addr, 1, need)) {
         this.faultRetries = addr === this.lastFaultAddress ? this.faultRetries + 1 : 0;
         this.lastFaultAddress = addr;

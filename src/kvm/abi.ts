@@ -95,6 +95,9 @@ export const kvm_run: StructLayout = {
   },
 };
 
+/** struct kvm_xsave: the legacy FXSAVE area, then the XSAVE header at 512. */
+export const kvm_xsave: StructLayout = { size: 4096, fields: { region: 0 } };
+
 export const KVM_API_VERSION = 12;
 
 export const ioctls = {
@@ -113,6 +116,7 @@ export const ioctls = {
   KVM_SET_SREGS: iow(0x84, kvm_sregs.size),
   KVM_SET_MSRS: iow(0x89, kvm_msrs.size),
   KVM_SET_CPUID2: iow(0x90, kvm_cpuid2.size),
+  KVM_SET_XSAVE: iow(0xa5, kvm_xsave.size),
 } as const;
 
 export const caps = {

@@ -4,7 +4,7 @@ import * as libc from './libc.js';
 import {
   caps, exitReasons, ioctls, KVM_API_VERSION, KVM_EXIT_IO_OUT, KVM_MAX_CPUID_ENTRIES,
   KVM_SYNC_X86_REGS, kvm_cpuid2, kvm_cpuid_entry2, kvm_dtable, kvm_msr_entry, kvm_msrs, kvm_regs,
-  kvm_run, kvm_segment, kvm_sregs, kvm_userspace_memory_region, REGISTER_NAMES, SEGMENT_NAMES,
+  kvm_run, kvm_segment, kvm_sregs, kvm_userspace_memory_region, kvm_xsave, REGISTER_NAMES, SEGMENT_NAMES,
   type RegName, type SegmentName,
 } from './abi.js';
 
@@ -121,6 +121,10 @@ export class MemoryRegion {
   /** Give the pages of [offset, offset+length) back to the host; they read as zero afterwards. */
   discard(offset: number, length: number): void {
     libc.madvise(this.mapping, offset, length, libc.MADV_DONTNEED);
+  }
+  /** Residency of each page of [offset, offset+length): vec[i] & 1 when page i is in host memory. */
+  residency(offset: number, length: number, vec: Uint8Array): void {
+    libc.mincore(this.mapping, offset, length, vec);
   }
   close(): void { libc.munmap(this.mapping); }
 }
@@ -347,6 +351,20 @@ export class Vcpu {
       b.writeUInt32LE(e.ebx, o + f.ebx!); b.writeUInt32LE(e.ecx, o + f.ecx!); b.writeUInt32LE(e.edx, o + f.edx!);
     });
     libc.ioctlBuf(this.fd, ioctls.KVM_SET_CPUID2, b, 'KVM_SET_CPUID2');
+  }
+
+  /**
+   * Put the x87/SSE/AVX state in its initial configuration (FCW 0x37f, MXCSR 0x1f80, every vector
+   * register zero), so nothing of a previous program's registers survives into the next one.
+   */
+  resetFpu(): void {
+    const b = Buffer.alloc(kvm_xsave.size);
+    const FXSAVE_FCW = 0, FXSAVE_MXCSR = 24, XSAVE_HEADER_XSTATE_BV = 512;
+    const XFEATURE_MASK_FPSSE = 3n;
+    b.writeUInt16LE(0x37f, FXSAVE_FCW);
+    b.writeUInt32LE(0x1f80, FXSAVE_MXCSR);
+    b.writeBigUInt64LE(XFEATURE_MASK_FPSSE, XSAVE_HEADER_XSTATE_BV);
+    libc.ioctlBuf(this.fd, ioctls.KVM_SET_XSAVE, b, 'KVM_SET_XSAVE');
   }
 
   close(): void {

@@ -15,6 +15,7 @@ const c = {
   mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
   munmap: libc.func('int munmap(void *addr, size_t len)'),
   madvise: libc.func('int madvise(uintptr_t addr, size_t len, int advice)'),
+  mincore: libc.func('int mincore(uintptr_t addr, size_t len, _Out_ uint8_t *vec)'),
   strerror: libc.func('const char *strerror(int errnum)'),
   syscall5: libc.func('long syscall(long nr, long a, const char *b, void *c, long d)'),
   openat: libc.func('int openat(int dirfd, const char *path, int flags, int mode)'),
@@ -122,6 +123,11 @@ export function mmap(length: number, prot: number, flags: number, fd: number, wh
 
 export function munmap(m: Mapping): void {
   c.munmap(m.pointer, m.length);
+}
+
+/** Which pages of [offset, offset+length) of a mapping are resident (one byte per page, bit 0). */
+export function mincore(m: Mapping, offset: number, length: number, vec: Uint8Array): void {
+  if ((c.mincore(m.address + BigInt(offset), length, vec) as number) < 0) throw new SysError('mincore', errno());
 }
 
 /** madvise on a sub-range of a mapping (offset and length page aligned). */

@@ -10,7 +10,7 @@ import * as x86 from './x86.js';
 import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, Hypercall,
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
-  PHYS_USER_STUB, STUB_PROBE_OFFSET, VEC_TIMER,
+  PHYS_USER_STUB, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, USER_BASE, VEC_TIMER,
 } from '../guest/abi.generated.js';
 
 /**
@@ -23,6 +23,8 @@ export type SyscallPath = 'cpl0-entry' | 'user-stub';
 export interface MachineOptions {
   /** Guest memory in bytes (a multiple of 2 MiB). */
   memoryBytes: number;
+  /** Give the guest a local APIC timer (needed for time limits). */
+  timer?: boolean;
 }
 
 /** What the layer above answers to a hypercall. */
@@ -57,6 +59,10 @@ const GDT_ENTRIES: ReadonlyArray<readonly [number, bigint]> = [
   [GDT_USER_DS & ~3, 0x00cff3000000ffffn],
   [GDT_USER_CS & ~3, 0x00affb000000ffffn],
 ];
+const APIC_DEFAULT_BASE = 0xfee00000n;
+const APIC_BASE_BSP = 1n << 8n;
+const APIC_BASE_X2APIC = 1n << 10n;
+const APIC_BASE_ENABLE = 1n << 11n;
 const TSS_SIZE = 104;
 const TSS_IOMAP_OFFSET = TSS_SIZE;
 /** Bytes of I/O permission bitmap: covers every hypercall port, then the required 0xff byte. */
@@ -81,13 +87,16 @@ export class Machine {
   readonly syscallPath: SyscallPath;
   /** CPUID.1:EDX, what Linux reports as AT_HWCAP. */
   readonly hwcap: number;
+  readonly hasTimer: boolean;
   private closed = false;
 
   constructor(opts: MachineOptions) {
     this.kernel = loadKernelImage();
     const k = kvm();
     this.vm = k.createVm();
+    this.hasTimer = opts.timer ?? false;
     try {
+      if (this.hasTimer) this.vm.createIrqchip();
       const region = this.vm.addMemory(0, 0, opts.memoryBytes);
       this.memory = new GuestMemory(region);
       this.vcpu = this.vm.createVcpu(0);
@@ -177,13 +186,14 @@ export class Machine {
       cr4: x86.CR4_PAE | x86.CR4_OSFXSR | x86.CR4_OSXMMEXCPT,
       cr8: 0n,
       efer: x86.EFER_SCE | x86.EFER_LME | x86.EFER_LMA | x86.EFER_NXE,
-      apic_base: 0n,
+      // x2APIC mode (the kernel programs the timer through MSRs) when there is an APIC at all.
+      apic_base: this.hasTimer ? APIC_DEFAULT_BASE | APIC_BASE_BSP | APIC_BASE_ENABLE | APIC_BASE_X2APIC : 0n,
     };
   }
 
-  private setSyscallMsrs(path: SyscallPath | 'probe'): void {
+  private setSyscallMsrs(path: SyscallPath | 'probe', traced = false): void {
     const lstar = path === 'cpl0-entry' ? this.kernel.syscallEntryHw
-      : path === 'probe' ? this.kernel.probeEntry : BigInt(PHYS_USER_STUB);
+      : path === 'probe' ? this.kernel.probeEntry : BigInt(PHYS_USER_STUB + (traced ? STUB_TRACED_OFFSET : 0));
     // SYSRET loads CS = STAR[63:48] + 16 and SS = STAR[63:48] + 8: user CS 0x33, SS 0x2b.
     const star = (BigInt(GDT_USER_DS - 8) << 48n) | (BigInt(GDT_KERNEL_CS) << 32n);
     // On the CPL0 path mask IF/TF/DF/AC/NT/IOPL like Linux; on the user stub the flags must stay the
@@ -221,8 +231,8 @@ export class Machine {
    * Prepare the vCPU to enter the kernel's boot hop, which irets to user mode at entry with
    * the given stack. timerCount > 0 starts the periodic guest timer.
    */
-  start(entry: number, userStack: number, timerCount: number): void {
-    this.setSyscallMsrs(this.syscallPath);
+  start(entry: number, userStack: number, timerCount: number, traced = false): void {
+    this.setSyscallMsrs(this.syscallPath, traced);
     this.setIoBitmap(this.syscallPath === 'user-stub');
     this.vcpu.setSregs(this.sregs(false));
     // iretq frame for the user entry: RIP, CS, RFLAGS, RSP, SS (lowest address first).
@@ -237,6 +247,19 @@ export class Machine {
       ...zeroRegs(), rip: this.kernel.entry, rsp: KERNEL_VBASE + BigInt(frame), rdi: BigInt(timerCount),
       rflags: x86.RFLAGS_RESERVED1,
     });
+  }
+
+  /**
+   * Make the machine ready for another program: every user page the host holds is zeroed, the
+   * user page tables are rebuilt empty, and the FPU/SSE/AVX state is reset. The kernel region was
+   * never writable from user mode and is left as it is. The boot hop reloads CR3, dropping
+   * cached translations.
+   */
+  reset(): void {
+    this.memory.zeroResident(USER_BASE, this.paging.userTop - USER_BASE);
+    this.paging.reset();
+    this.paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC);
+    this.vcpu.resetFpu();
   }
 
   /** Run until the handler says stop. */

@@ -57,6 +57,22 @@ export class GuestMemory {
     this.region.discard(address, length);
   }
 
+  /** Zero every page of [address, address+length) that the host has in memory; leave the rest untouched (they read as zero). */
+  zeroResident(address: number, length: number): void {
+    this.check(address, length);
+    const pages = length / 4096;
+    const vec = new Uint8Array(pages);
+    this.region.residency(address, length, vec);
+    let i = 0;
+    while (i < pages) {
+      if (!(vec[i]! & 1)) { i++; continue; }
+      let j = i;
+      while (j < pages && vec[j]! & 1) j++;
+      this.bytes.fill(0, address + i * 4096, address + j * 4096);
+      i = j;
+    }
+  }
+
   u8(a: number): number { this.check(a, 1); return this.view.getUint8(a); }
   u16(a: number): number { this.check(a, 2); return this.view.getUint16(a, true); }
   u32(a: number): number { this.check(a, 4); return this.view.getUint32(a, true); }

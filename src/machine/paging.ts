@@ -62,6 +62,14 @@ export class PageTables {
     return PHYS_PML4;
   }
 
+  /** Forget every user mapping: the page-table pool is zeroed and the kernel half rebuilt. */
+  reset(): void {
+    this.mem.fill(this.userTop, this.poolNext - this.userTop);
+    this.poolNext = this.userTop;
+    this.perms.fill(0);
+    this.init();
+  }
+
   private allocTable(): number {
     if (this.poolNext >= this.poolEnd) throw new Error('page-table pool exhausted');
     const p = this.poolNext;
@@ -100,10 +108,35 @@ export class PageTables {
   /** Identity-map user pages [va, va+len) with prot (PROT_* bits). */
   map(va: number, len: number, prot: number): void {
     this.checkUserRange(va, len);
-    for (let a = va; a < va + len; a += PAGE_SIZE) {
-      this.perms[a / PAGE_SIZE] = PAGE_MAPPED | prot;
+    this.writePtes(va, len, prot);
+  }
+
+  /**
+   * Write the PTEs of [va, va+len), one PT page (2 MiB) at a time, as two 32-bit halves: the
+   * address fits in the low half (guest memory < 4 GiB per PTE's low 32 bits is not assumed:
+   * the high half carries bits 32-51 and NX).
+   */
+  private writePtes(va: number, len: number, prot: number): void {
+    const present = (prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0;
+    const lowFlags = present ? Number(PTE_PRESENT | PTE_USER | (prot & PROT_WRITE ? PTE_WRITABLE : 0n)) : 0;
+    const highFlags = present && this.opts.nx && !(prot & PROT_EXEC) ? 0x80000000 : 0;
+    const byte = PAGE_MAPPED | prot;
+    let a = va;
+    const end = va + len;
+    while (a < end) {
       const pt = this.ptFor(a);
-      this.mem.setU64(pt + (Math.floor(a / PAGE_SIZE) % ENTRIES) * 8, this.pteValue(a, prot));
+      const chunkEnd = Math.min(end, (Math.floor(a / TWO_MIB) + 1) * TWO_MIB);
+      for (; a < chunkEnd; a += PAGE_SIZE) {
+        this.perms[a / PAGE_SIZE] = byte;
+        const o = pt + ((a / PAGE_SIZE) % ENTRIES) * 8;
+        if (present) {
+          this.mem.setU32(o, ((a % 0x100000000) + lowFlags) >>> 0);
+          this.mem.setU32(o + 4, Math.floor(a / 0x100000000) | highFlags);
+        } else {
+          this.mem.setU32(o, 0);
+          this.mem.setU32(o + 4, 0);
+        }
+      }
     }
   }
 
@@ -116,12 +149,8 @@ export class PageTables {
 
   unmap(va: number, len: number): void {
     this.checkUserRange(va, len);
-    for (let a = va; a < va + len; a += PAGE_SIZE) {
-      if (!this.perms[a / PAGE_SIZE]) continue;
-      this.perms[a / PAGE_SIZE] = 0;
-      const pt = this.ptFor(a);
-      this.mem.setU64(pt + (Math.floor(a / PAGE_SIZE) % ENTRIES) * 8, 0n);
-    }
+    this.writePtes(va, len, 0);
+    for (let a = va; a < va + len; a += PAGE_SIZE) this.perms[a / PAGE_SIZE] = 0;
   }
 
   private checkUserRange(va: number, len: number): void {

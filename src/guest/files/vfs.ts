@@ -117,7 +117,9 @@ export class Vfs {
       // Creating or truncating in a read-only grant: EROFS, like a read-only mount.
       throw new Errno(E.EROFS);
     }
-    const hostFlags = (flags & ~O.CLOEXEC) | O.CLOEXEC | O.NOCTTY;
+    // openat2 refuses O_PATH with any flag but O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC.
+    const hostFlags = flags & O.PATH ? (flags & (O.PATH | O.DIRECTORY | O.NOFOLLOW)) | O.CLOEXEC
+      : flags | O.CLOEXEC | O.NOCTTY;
     if (!loc.grant.isDir) {
       // A single granted file: reopen the pinned inode through its O_PATH fd.
       if (flags & (O.DIRECTORY)) throw new Errno(E.ENOTDIR);

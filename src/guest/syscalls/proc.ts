@@ -22,7 +22,7 @@ function utsname(): Buffer {
 
 function rlimit(p: Process, resource: number): [bigint, bigint] {
   switch (resource) {
-    case RLIMIT_STACK: return [BigInt(p.space.stackTop - p.space.stackBottom), BigInt(p.space.stackTop - p.space.stackBottom)];
+    case RLIMIT_STACK: return [BigInt(p.space.stackTop - p.space.stackLimit), BigInt(p.space.stackTop - p.space.stackLimit)];
     case RLIMIT_NOFILE: return [BigInt(p.fds.limit), BigInt(p.fds.limit)];
     case RLIMIT_AS: return [BigInt(p.space.memory.size), BigInt(p.space.memory.size)];
     default:
