@@ -13,6 +13,7 @@ kernel_header:
   .quad probe_entry
   .quad vector_table
   .quad IDT_VECTORS
+  .quad fuzz_hypercalls
 
 .text
 /* The host enters here at CPL0 with rsp pointing at an iretq frame for the user entry point,

@@ -82,8 +82,13 @@ test('a faulting long-mode guest (ud2, no IDT) triple-faults: status 1 and a reg
   const ud2At = RAW_LOAD_ADDRESS + code.length - 2;
   assert.equal(result.exitStatus, 1);
   assert.match(result.error ?? '', /KVM_EXIT_SHUTDOWN|triple fault/);
-  assert.match(result.error ?? '', new RegExp(`rip=0x0*${ud2At.toString(16)}\\b`), 'rip points at the ud2');
-  assert.match(result.error ?? '', /rbx=0x0+1234\b/);
+  assert.match(result.error ?? '', /rip=0x[0-9a-f]{16} rsp=0x[0-9a-f]{16} rflags=/);
+  assert.match(result.error ?? '', /rax=0x[0-9a-f]{16}(.|\n)*r15=0x[0-9a-f]{16}/);
+  // Intel and kvm_pvm keep the faulting state; AMD resets the vCPU before reporting the shutdown.
+  if (!/rip=0x0+fff0\b/.test(result.error ?? '')) {
+    assert.match(result.error ?? '', new RegExp(`rip=0x0*${ud2At.toString(16)}\\b`), 'rip points at the ud2');
+    assert.match(result.error ?? '', /rbx=0x0+1234\b/);
+  }
   assert.match(result.error ?? '', /cr0=.*efer=/);
   assert.ok(Date.now() - started < 2000, 'a triple fault ends the run at once');
 });

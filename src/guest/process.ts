@@ -45,7 +45,7 @@ export function exitStatusOf(r: ExitReason): number {
     case 'exited': return r.status & 0xff;
     case 'signaled': return 128 + r.signal;
     case 'timeout': return 124;
-    case 'output-limit': return 128 + SIG.SIGXCPU;
+    case 'output-limit': return 128 + SIG.SIGXFSZ;
     case 'vm-error': return 125;
   }
 }
@@ -159,7 +159,8 @@ export class Process implements HypercallHandler {
   }
 
   private syscall(vcpu: Vcpu): HypercallResult {
-    const nr = Number(vcpu.reg('rax'));
+    // Like Linux, only the low 32 bits name the call.
+    const nr = Number(vcpu.reg('rax') & 0xffffffffn);
     const a: SyscallArgs = [vcpu.reg('rdi'), vcpu.reg('rsi'), vcpu.reg('rdx'), vcpu.reg('r10'), vcpu.reg('r8'), vcpu.reg('r9')];
     this.syscallCount++;
     const fn = SYSCALLS[nr];
@@ -221,11 +222,20 @@ export class Process implements HypercallHandler {
   }
 
   private timer(): HypercallResult {
-    if (this.deadline && performance.now() >= this.deadline) {
+    return this.checkDeadline() ? { action: 'stop' } : { action: 'resume' };
+  }
+
+  /** Milliseconds until the time limit, or null when there is none. For calls that block. */
+  timeLeftMs(): number | null {
+    return this.deadline ? this.deadline - performance.now() : null;
+  }
+
+  /** End the program if its time is up; true when it did. */
+  checkDeadline(): boolean {
+    if (this.deadline && performance.now() >= this.deadline && !this.exit) {
       this.exit = { kind: 'timeout', message: `kvmbox: time limit of ${(this.opts.timeoutMs! / 1000).toString()} s reached; program stopped` };
-      return { action: 'stop' };
     }
-    return { action: 'resume' };
+    return this.exit !== null;
   }
 
   // ---- helpers for system calls: every guest pointer goes through these ----

@@ -11,6 +11,8 @@ export interface KernelImage {
   readonly entry: bigint;
   readonly syscallEntryHw: bigint;
   readonly probeEntry: bigint;
+  /** The hypercall fuzzer (test suite only). */
+  readonly fuzzEntry: bigint;
   /** Virtual addresses of the vector entry points: 0..31, then VEC_TIMER. */
   readonly vectors: readonly bigint[];
 }
@@ -48,7 +50,7 @@ export function loadKernelImage(dir = KERNEL_OUT_DIR): KernelImage {
   const count = Number(q(6));
   const vectors: bigint[] = [];
   for (let i = 0; i < count; i++) vectors.push(kernel.readBigUInt64LE(vectorTable + i * 8));
-  const image = { kernel, stub, entry: q(2), syscallEntryHw: q(3), probeEntry: q(4), vectors };
+  const image = { kernel, stub, entry: q(2), syscallEntryHw: q(3), probeEntry: q(4), fuzzEntry: q(7), vectors };
   if (dir === KERNEL_OUT_DIR) cached = image;
   return image;
 }

@@ -250,6 +250,18 @@ export class Machine {
   }
 
   /**
+   * Prepare the vCPU to run a kernel function at CPL0 with one argument, instead of a user
+   * program: used by the test suite to start the hypercall fuzzer.
+   */
+  startKernelFunction(entry: bigint, arg: bigint): void {
+    this.setSyscallMsrs(this.syscallPath);
+    this.vcpu.setSregs(this.sregs(false));
+    this.vcpu.setRegs({
+      ...zeroRegs(), rip: entry, rsp: KERNEL_VBASE + BigInt(PHYS_KSTACK_TOP), rdi: arg, rflags: x86.RFLAGS_RESERVED1,
+    });
+  }
+
+  /**
    * Make the machine ready for another program: every user page the host holds is zeroed, the
    * user page tables are rebuilt empty, and the FPU/SSE/AVX state is reset. The kernel region was
    * never writable from user mode and is left as it is. The boot hop reloads CR3, dropping

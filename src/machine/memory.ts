@@ -11,6 +11,9 @@ export class GuestMemoryRangeError extends RangeError {
   }
 }
 
+/** Runs of at least this many resident pages are released rather than cleared on reset. */
+const RELEASE_RUN_PAGES = 64;
+
 export class GuestMemory {
   readonly size: number;
   readonly bytes: Buffer;
@@ -57,7 +60,12 @@ export class GuestMemory {
     this.region.discard(address, length);
   }
 
-  /** Zero every page of [address, address+length) that the host has in memory; leave the rest untouched (they read as zero). */
+  /**
+   * Zero every page of [address, address+length) that the host has in memory; the rest already
+   * reads as zero. Short runs are cleared in place (they stay resident, so the next program does
+   * not pay for first touches again); long runs are given back to the host, so an idle machine
+   * does not hold on to a large program's memory.
+   */
   zeroResident(address: number, length: number): void {
     this.check(address, length);
     const pages = length / 4096;
@@ -68,7 +76,8 @@ export class GuestMemory {
       if (!(vec[i]! & 1)) { i++; continue; }
       let j = i;
       while (j < pages && vec[j]! & 1) j++;
-      this.bytes.fill(0, address + i * 4096, address + j * 4096);
+      if (j - i >= RELEASE_RUN_PAGES) this.discard(address + i * 4096, (j - i) * 4096);
+      else this.bytes.fill(0, address + i * 4096, address + j * 4096);
       i = j;
     }
   }

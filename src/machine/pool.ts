@@ -5,6 +5,12 @@ import { Machine, type MachineOptions } from './machine.js';
 
 const MAX_IDLE_PER_SIZE = 2;
 const idle = new Map<string, Machine[]>();
+const stats = { created: 0, reused: 0 };
+
+/** How many machines were created and how many reused, since start-up. */
+export function machinePoolStats(): Readonly<typeof stats> {
+  return { ...stats };
+}
 
 function key(opts: MachineOptions): string {
   return `${opts.memoryBytes}:${opts.timer ? 1 : 0}`;
@@ -14,9 +20,13 @@ function key(opts: MachineOptions): string {
 export function acquireMachine(opts: MachineOptions): Machine {
   const list = idle.get(key(opts));
   const m = list?.pop();
-  if (!m) return new Machine(opts);
+  if (!m) {
+    stats.created++;
+    return new Machine(opts);
+  }
   try {
     m.reset();
+    stats.reused++;
     return m;
   } catch (e) {
     m.close();

@@ -185,7 +185,10 @@ function describeExit(exit: VcpuExit): string {
       return `unexpected MMIO ${exit.isWrite ? 'write to' : 'read from'} ${hex(exit.address)} (${exit.length} bytes): ` +
         'the address is outside guest memory';
     case 'shutdown':
-      return 'the guest shut down (KVM_EXIT_SHUTDOWN): a triple fault, e.g. an exception with no usable IDT';
+      // AMD (SVM) KVM resets the vCPU before it reports a shutdown, so there the dump shows the
+      // reset state (rip 0xfff0), not the faulting one.
+      return 'the guest shut down (KVM_EXIT_SHUTDOWN): a triple fault, e.g. an exception with no usable IDT ' +
+        '(on AMD hosts KVM resets the vCPU first, so the registers may show the reset state, rip=0xfff0)';
     case 'fail-entry':
       return `KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY, hardware reason ${hex(exit.reason)}): invalid guest state`;
     case 'internal-error':

@@ -20,6 +20,35 @@ export interface OpenFile {
   /** The host fd behind this file, when there is one (ioctl, ftruncate, fsync, fchmod). */
   readonly hostFd: number | null;
   close(): void;
+  /**
+   * poll(2) readiness now: POLLIN | POLLOUT | POLLHUP | POLLERR. Absent: always readable and
+   * writable, like a regular file.
+   */
+  pollMask?(): number;
+  /** A host fd that poll may wait on when this file is not ready yet (a terminal, inherited stdin). */
+  pollHostFd?(): number | null;
+  /** Bytes that a read would return now without blocking (FIONREAD). */
+  available?(): number;
+}
+
+export const POLLIN = 0x001, POLLPRI = 0x002, POLLOUT = 0x004, POLLERR = 0x008, POLLHUP = 0x010, POLLNVAL = 0x020;
+
+/** Host poll(2) of one fd with timeout 0: its revents. */
+function hostReady(fd: number, events: number): number {
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(events, 4);
+  return libc.poll(pfd, 1, 0) > 0 ? pfd.readInt16LE(6) : 0;
+}
+
+/**
+ * A read or write that would wait forever: this process is the only one, so nothing else can
+ * fill the pipe it reads (or drain the one it writes). The system call ends the program.
+ */
+export class WouldBlockForever extends Errno {
+  constructor(readonly what: string) {
+    super(E.EDEADLK);
+  }
 }
 
 const readable = (f: OpenFile) => (f.statusFlags & O.ACCMODE) !== O.WRONLY;
@@ -54,6 +83,12 @@ export class HostFile implements OpenFile {
   getdents(buf: Buffer): number { return check(libc.getdents64(this.hostFd, buf)); }
   isatty(): boolean { return false; }
   close(): void { libc.closeFd(this.hostFd); }
+  available(): number {
+    const st = Buffer.alloc(STAT_SIZE);
+    check(libc.fstat(this.hostFd, st));
+    const pos = libc.lseek(this.hostFd, 0n, 1);
+    return Math.max(0, Number(st.readBigInt64LE(STAT.size)) - Math.max(0, pos));
+  }
 }
 
 /** Where a guest's standard output or error goes. */
@@ -112,25 +147,41 @@ export class StdioFile implements OpenFile {
   getdents(): number { throw new Errno(E.ENOTDIR); }
   isatty(): boolean { return !!(this.sink?.tty ?? this.source?.tty); }
   close(): void { /* the host's stdio stays open */ }
+  pollMask(): number {
+    if (this.sink) return POLLOUT;
+    // Bytes given to run() are always there (or at their end); a host fd is asked.
+    if (this.source?.hostFd !== undefined) return hostReady(this.source.hostFd, POLLIN) & (POLLIN | POLLHUP | POLLERR);
+    return POLLIN;
+  }
+  pollHostFd(): number | null { return this.sink ? null : this.source?.hostFd ?? null; }
 }
 
-/** /dev/null, /dev/zero, /dev/urandom, served by the host. */
+export type DeviceKind = 'null' | 'zero' | 'full' | 'urandom';
+/** Device numbers (major << 8 | minor) of the memory devices, as Linux gives them. */
+const DEVICE_RDEV: Record<DeviceKind, number> = { null: 0x103, zero: 0x105, full: 0x107, urandom: 0x109 };
+
+/** /dev/null, /dev/zero, /dev/full, /dev/urandom, served by the host. */
 export class DeviceFile implements OpenFile {
   readonly hostFd = null;
-  constructor(readonly path: string, public statusFlags: number, private readonly kind: 'null' | 'zero' | 'urandom',
+  constructor(readonly path: string, public statusFlags: number, private readonly kind: DeviceKind,
     private readonly random: (buf: Buffer) => void) {}
   read(buf: Buffer): number {
+    if (!readable(this)) throw new Errno(E.EBADF);
     if (this.kind === 'null') return 0;
-    if (this.kind === 'zero') buf.fill(0);
-    else this.random(buf);
+    if (this.kind === 'urandom') this.random(buf);
+    else buf.fill(0);
     return buf.length;
   }
-  write(buf: Buffer): number { return buf.length; }
+  write(buf: Buffer): number {
+    if (!writable(this)) throw new Errno(E.EBADF);
+    if (this.kind === 'full') throw new Errno(E.ENOSPC);
+    return buf.length;
+  }
   pread(buf: Buffer): number { return this.read(buf); }
-  pwrite(buf: Buffer): number { return buf.length; }
+  pwrite(buf: Buffer): number { return this.write(buf); }
   seek(): number { return 0; }
   stat(out: Buffer): void {
-    const rdev = { null: 0x103, zero: 0x105, urandom: 0x109 }[this.kind];
+    const rdev = DEVICE_RDEV[this.kind];
     charDeviceStat(out, rdev, rdev);
   }
   getdents(): number { throw new Errno(E.ENOTDIR); }

@@ -4,10 +4,13 @@
 // opened at start-up, through openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS): neither `..` nor a
 // symlink (planted on the host or created by the guest) can lead outside a grant, and renaming
 // directories during a lookup cannot either, since no string path from / is ever used.
-import { statSync } from 'node:fs';
+// openat2 refuses (EXDEV) every absolute symlink and every relative one that climbs above the
+// grant; such paths are then resolved again in the guest's namespace, one component at a time
+// (Vfs.resolve), so that a link to /granted/other/file works and a link to /etc/passwd does not.
+import { realpathSync, statSync } from 'node:fs';
 import { resolve as resolveHostPath } from 'node:path';
 import * as libc from '../../kvm/libc.js';
-import { E, Errno, O } from '../linux.js';
+import { AT_SYMLINK_NOFOLLOW, E, Errno, O } from '../linux.js';
 
 export interface GrantSpec {
   /** Host path (also the guest path). */
@@ -23,7 +26,23 @@ export interface Grant {
   readonly isDir: boolean;
   /** O_PATH fd of the granted file or directory. */
   readonly fd: number;
+  /** The host's canonical path of the grant (symlinks resolved), to name open files. */
+  readonly realPath: string;
 }
+
+/**
+ * openat2 refused a path because a symlink in it leads outside the grant's tree. The guest gets
+ * ENOENT unless the caller resolves the path again with Vfs.resolve (Vfs.at does).
+ */
+export class SymlinkEscape extends Errno {
+  constructor() {
+    super(E.ENOENT);
+  }
+}
+
+/** Linux gives up after this many symlinks in one lookup (ELOOP). */
+const MAXSYMLINKS = 40;
+const S_IFMT = 0o170000, S_IFLNK = 0o120000;
 
 /** A grant named a host path that does not exist or cannot be opened. */
 export class GrantError extends Error {
@@ -87,7 +106,9 @@ export class Vfs {
     const fd = libc.openat(-100, hostPath, O_PATH | O.CLOEXEC, 0);
     if (fd < 0) throw new GrantError(`cannot grant ${s.path}: ${libc.errnoName(-fd)}`);
     const components = normalize(hostPath);
-    this.grants.push({ guestPath: '/' + components.join('/'), components, hostPath, writable: s.writable, isDir, fd });
+    let realPath = hostPath;
+    try { realPath = realpathSync(hostPath); } catch { /* keep the given path */ }
+    this.grants.push({ guestPath: '/' + components.join('/'), components, hostPath, writable: s.writable, isDir, fd, realPath });
   }
 
   /** Find what an absolute, normalized guest path names. Throws ENOENT when nothing does. */
@@ -128,7 +149,7 @@ export class Vfs {
       return fd;
     }
     const fd = libc.openat2(loc.grant.fd, loc.rel === '' ? '.' : loc.rel, hostFlags, (flags & O.CREAT) ? mode & 0o7777 : 0, RESOLVE);
-    if (fd < 0) throw new Errno(fd === -E.EXDEV ? E.ENOENT : -fd);
+    if (fd < 0) throw fd === -E.EXDEV ? new SymlinkEscape() : new Errno(-fd);
     return fd;
   }
 
@@ -139,8 +160,94 @@ export class Vfs {
     const parent = slash < 0 ? '.' : loc.rel.slice(0, slash);
     const name = loc.rel.slice(slash + 1);
     const dirfd = libc.openat2(loc.grant.fd, parent, O_PATH | O.DIRECTORY | O.CLOEXEC, 0, RESOLVE);
-    if (dirfd < 0) throw new Errno(dirfd === -E.EXDEV ? E.ENOENT : -dirfd);
+    if (dirfd < 0) throw dirfd === -E.EXDEV ? new SymlinkEscape() : new Errno(-dirfd);
     return { dirfd, name };
+  }
+
+  /**
+   * Run fn on the location of an absolute guest path. When a symlink on the way leads outside
+   * its grant (fn's host call threw SymlinkEscape), resolve the path in the guest's namespace
+   * and run fn once more on the result; fn gets the components it works on.
+   * followLast: whether a symlink in the last component is followed (stat vs lstat).
+   */
+  at<T>(comps: readonly string[], followLast: boolean, fn: (loc: Location, comps: readonly string[]) => T): T {
+    try {
+      return fn(this.locate(comps), comps);
+    } catch (e) {
+      if (!(e instanceof SymlinkEscape)) throw e;
+    }
+    const resolved = this.resolve(comps, followLast);
+    return fn(this.locate(resolved), resolved);
+  }
+
+  /**
+   * Resolve every symlink of an absolute guest path, as the Linux path walk does, but in the
+   * guest's namespace: an absolute target starts again from the guest's /, and `..` climbs
+   * from the resolved (symlink-free) prefix. Each step is an fd-relative lookup inside one grant
+   * that may follow no symlink itself (RESOLVE_NO_SYMLINKS), so the host is never asked about a
+   * path outside a grant. A missing last component is returned as is (for O_CREAT, mkdir...).
+   */
+  resolve(comps: readonly string[], followLast: boolean): string[] {
+    const done: string[] = [];
+    const todo = [...comps];
+    let links = 0;
+    const st = Buffer.alloc(144);
+    const link = Buffer.alloc(PATH_MAX);
+    while (todo.length > 0) {
+      const c = todo.shift()!;
+      if (c === '' || c === '.') continue;
+      if (c === '..') { done.pop(); continue; }
+      done.push(c);
+      if (todo.length === 0 && !followLast) break;
+      const loc = this.locate(done);
+      if (loc.kind !== 'host' || loc.rel === '') continue;
+      const { dirfd, name } = this.openParentStrict(loc);
+      try {
+        const r = libc.fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
+        if (r < 0) {
+          if (r === -E.ENOENT && todo.length === 0) break;
+          throw new Errno(-r);
+        }
+        if ((st.readUInt32LE(24) & S_IFMT) !== S_IFLNK) continue;
+        if (++links > MAXSYMLINKS) throw new Errno(E.ELOOP);
+        const n = libc.readlinkat(dirfd, name, link);
+        if (n < 0) throw new Errno(-n);
+        const target = link.subarray(0, n).toString();
+        done.pop();
+        if (target.startsWith('/')) done.length = 0;
+        todo.unshift(...target.split('/'));
+      } finally {
+        libc.closeFd(dirfd);
+      }
+    }
+    return done;
+  }
+
+  /** openParent for a prefix already known to be free of symlinks: any symlink is refused. */
+  private openParentStrict(loc: { grant: Grant; rel: string }): { dirfd: number; name: string } {
+    const slash = loc.rel.lastIndexOf('/');
+    const parent = slash < 0 ? '.' : loc.rel.slice(0, slash);
+    const dirfd = libc.openat2(loc.grant.fd, parent, O_PATH | O.DIRECTORY | O.CLOEXEC, 0,
+      RESOLVE | libc.RESOLVE_NO_SYMLINKS);
+    if (dirfd < 0) throw new Errno(dirfd === -E.EXDEV || dirfd === -E.ELOOP ? E.ENOENT : -dirfd);
+    return { dirfd, name: loc.rel.slice(slash + 1) };
+  }
+
+  /**
+   * The guest path of a host fd opened inside `grant`: its host path (from /proc/self/fd)
+   * re-rooted at the grant, so that a directory opened through a symlink knows where it is
+   * (getcwd after fchdir, `..` from it). Null when the host path is not below the grant.
+   */
+  guestPathOf(grant: Grant, hostFd: number): string | null {
+    const buf = Buffer.alloc(PATH_MAX);
+    const n = libc.readlinkat(-100, `/proc/self/fd/${hostFd}`, buf);
+    if (n <= 0) return null;
+    const real = buf.subarray(0, n).toString();
+    if (real === grant.realPath) return grant.guestPath;
+    const prefix = grant.realPath === '/' ? '/' : grant.realPath + '/';
+    if (!real.startsWith(prefix)) return null;
+    const rest = real.slice(prefix.length);
+    return (grant.guestPath === '/' ? '' : grant.guestPath) + '/' + rest;
   }
 
   close(): void {

@@ -29,10 +29,14 @@ function writeTimespec(p: Process, addr: bigint, ns: bigint): void {
   out.writeBigInt64LE(ns % NS, 8);
 }
 
-function sleepNs(ns: bigint): void {
+/** Sleep, but never past the program's time limit: the next check ends the program. */
+function sleepNs(p: Process, ns: bigint): void {
   if (ns <= 0n) return;
-  const ms = Number(ns / 1_000_000n);
+  let ms = Number(ns / 1_000_000n);
+  const left = p.timeLeftMs();
+  if (left !== null) ms = Math.min(ms, Math.max(0, left));
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  p.checkDeadline();
 }
 
 function readTimespec(p: Process, addr: bigint): bigint {
@@ -65,7 +69,7 @@ export const timeSyscalls: SyscallGroup = {
     return s;
   },
   nanosleep: (p, a) => {
-    sleepNs(readTimespec(p, a[0]));
+    sleepNs(p, readTimespec(p, a[0]));
     if (a[1] !== 0n) writeTimespec(p, a[1], 0n);
     return 0;
   },
@@ -73,7 +77,7 @@ export const timeSyscalls: SyscallGroup = {
     const clock = int(a[0]);
     const ns = readTimespec(p, a[2]);
     const TIMER_ABSTIME = 1;
-    sleepNs(int(a[1]) & TIMER_ABSTIME ? ns - clockNs(p, clock) : ns);
+    sleepNs(p, int(a[1]) & TIMER_ABSTIME ? ns - clockNs(p, clock) : ns);
     return 0;
   },
 };

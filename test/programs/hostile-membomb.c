@@ -1,0 +1,46 @@
+/* Hostile: ask for more memory than the sandbox has. Must fail with ENOMEM/NULL and the program
+ * keeps running. argv[1]: malloc (touch 1 MiB chunks until NULL), mmap (huge and repeated
+ * mappings), brk (grow the break until it stops). Exit 0 on the expected refusal. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+  const char *mode = argc > 1 ? argv[1] : "malloc";
+  size_t total = 0;
+  if (!strcmp(mode, "malloc")) {
+    for (;;) {
+      char *p = malloc(1 << 20);
+      if (!p) break;
+      memset(p, 0x5a, 1 << 20);
+      total += 1 << 20;
+      if (total > (64UL << 30)) return 2;
+    }
+  } else if (!strcmp(mode, "mmap")) {
+    void *huge = mmap(NULL, 1UL << 40, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (huge != MAP_FAILED || errno != ENOMEM) { printf("huge mmap: %p errno=%d\n", huge, errno); return 3; }
+    for (;;) {
+      void *p = mmap(NULL, 64 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) { if (errno != ENOMEM) return 4; break; }
+      total += 64 << 20;
+      if (total > (64UL << 30)) return 2;
+    }
+  } else {
+    unsigned long start = syscall(SYS_brk, 0), cur = start;
+    for (;;) {
+      unsigned long want = cur + (16 << 20);
+      unsigned long got = syscall(SYS_brk, want);
+      if (got != want) break;
+      cur = got;
+      if (cur - start > (64UL << 30)) return 2;
+    }
+    total = cur - start;
+  }
+  printf("%s refused after %zu MiB\n", mode, total >> 20);
+  return 0;
+}
