@@ -2,6 +2,10 @@
  * vectors, and the hardware-KVM system-call entry. */
 #include "include/abi.h"
 
+#define VEC_GP 13
+#define RFLAGS_IOPL 0x3000
+#define RFLAGS_NT 0x4000
+
 .section .head, "a"
 /* struct kernel_header, read by src/machine/kernel-image.ts */
 .globl kernel_header
@@ -35,11 +39,27 @@ _start:
   iretq
 
 /* Hardware KVM: `syscall` lands here at CPL0 with IF clear (SFMASK) and the user's rsp. The host
- * serves the call during the `out` exit and leaves the result in rax; rcx/r11 carry the return. */
+ * serves the call during the `out` exit and leaves the result in rax; rcx/r11 carry the return.
+ * Both may have been set by the host (from guest data, e.g. a signal frame), so before sysretq:
+ * - r11 loses IOPL and NT: sysretq loads them from r11, and IOPL 3 would let user code `out`
+ *   to any hypercall port;
+ * - rcx must be a lower-half address: on Intel, sysretq to a non-canonical rcx raises #GP at
+ *   CPL0 on the user's stack. Such a return is reported as the user's #GP instead. */
 .globl syscall_entry_hw
 syscall_entry_hw:
   out %al, $HC_SYSCALL_PORT
+  and $~(RFLAGS_IOPL | RFLAGS_NT), %r11
+  cmp user_rip_end(%rip), %rcx
+  jae 1f
   sysretq
+1:mov $VEC_GP, %edi
+  xor %esi, %esi
+  xor %edx, %edx
+  mov %rcx, %r10
+  mov %rsp, %r8
+  out %al, $HC_FAULT_PORT
+2:hlt
+  jmp 2b
 
 /* Start-up probe: reached only if `syscall` switches to CPL0. */
 .globl probe_entry
@@ -97,6 +117,9 @@ vector_table:
   .irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,64
   .quad vec\n
   .endr
+/* The first non-canonical address: sysretq only returns below it. */
+user_rip_end:
+  .quad 0x0000800000000000
 
 .text
 trap_common:

@@ -6,6 +6,7 @@ import { Vfs, type GrantSpec } from '../guest/files/vfs.js';
 import type { InputSource, OutputSink } from '../guest/files/open-file.js';
 import { exitStatusOf, Process, type ExitReason } from '../guest/process.js';
 import type { Machine } from '../machine/machine.js';
+import { NotRunnableError } from '../guest/elf.js';
 import { acquireMachine, releaseMachine } from '../machine/pool.js';
 
 export interface RunOptions {
@@ -142,7 +143,8 @@ export function run(program: string, args: readonly string[] = [], options: RunO
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new ProgramNotFoundError(program, 'no such file');
-    if (code === 'EISDIR') throw new ProgramNotFoundError(program, 'is a directory');
+    if (code === 'EISDIR') throw new NotRunnableError(`${program}: is a directory, not a program`);
+    if (code === 'EACCES') throw new NotRunnableError(`${program}: permission denied`);
     throw new ProgramNotFoundError(program, (e as Error).message);
   }
   const grants: GrantSpec[] = [

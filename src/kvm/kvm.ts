@@ -61,14 +61,16 @@ export class Kvm {
         : 'check that KVM is enabled on this machine';
       throw new KvmUnavailableError(`${path} is not usable (${e instanceof Error ? e.message : String(e)}); ${hint}`);
     }
+    let version: number;
     try {
-      const version = libc.ioctlInt(this.fd, ioctls.KVM_GET_API_VERSION, 0, 'KVM_GET_API_VERSION');
-      if (version !== KVM_API_VERSION) {
-        throw new KvmUnavailableError(`${path} speaks KVM API ${version}, kvmbox needs ${KVM_API_VERSION}`);
-      }
+      version = libc.ioctlInt(this.fd, ioctls.KVM_GET_API_VERSION, 0, 'KVM_GET_API_VERSION');
     } catch (e) {
       libc.close(this.fd);
-      throw e;
+      throw new KvmUnavailableError(`${path} is not a KVM device (${(e as Error).message}); point kvmbox at /dev/kvm on a host with KVM enabled`);
+    }
+    if (version !== KVM_API_VERSION) {
+      libc.close(this.fd);
+      throw new KvmUnavailableError(`${path} speaks KVM API ${version}, kvmbox needs ${KVM_API_VERSION}; update the host kernel`);
     }
   }
 

@@ -183,17 +183,12 @@ export const isatty = (fd: number) => (c.isatty(fd) as number) === 1;
 /** ioctl with a small output struct (TCGETS, TIOCGWINSZ) on a host fd. */
 export const ioctlOut = (fd: number, req: number, buf: Uint8Array) => ret(c.ioctlWinsize(fd, req, buf) as number);
 
-// ---- added for the Linux ABI breadth (poll, statfs, ownership) ----
+// ---- added for the Linux ABI breadth (poll, statfs) ----
 const c2 = {
   poll: libc.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)'),
   fstatfs: libc.func('int fstatfs(int fd, _Out_ uint8_t *buf)'),
-  geteuid: libc.func('uint32_t geteuid(void)'),
-  getegid: libc.func('uint32_t getegid(void)'),
 };
 /** poll(2) on host fds; fds holds struct pollfd entries (8 bytes each). Returns the ready count or -errno. */
 export const poll = (fds: Uint8Array, n: number, timeoutMs: number) => ret(c2.poll(fds, n, timeoutMs) as number);
 /** fstatfs(2) into a 120-byte struct statfs (an O_PATH fd works). */
 export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) as number);
-/** The host process's effective user and group. */
-export const geteuid = () => c2.geteuid() as number;
-export const getegid = () => c2.getegid() as number;

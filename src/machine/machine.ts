@@ -53,6 +53,19 @@ export function kvm(): Kvm {
   return sharedKvm;
 }
 
+/** Guest memory of the throwaway machine that detectSyscallPath() may build to run the probe. */
+const PROBE_MEMORY_BYTES = 4 << 20;
+
+/**
+ * The system-call path of this host's KVM ('cpl0-entry' on hardware KVM, 'user-stub' on
+ * kvm_pvm), as probed once per process by the first Machine; builds and closes a small one if
+ * none was made yet.
+ */
+export function detectSyscallPath(): SyscallPath {
+  if (detectedPath === undefined) new Machine({ memoryBytes: PROBE_MEMORY_BYTES }).close();
+  return detectedPath!;
+}
+
 const GDT_ENTRIES: ReadonlyArray<readonly [number, bigint]> = [
   [GDT_KERNEL_CS, 0x00af9b000000ffffn],
   [GDT_KERNEL_DS, 0x00cf93000000ffffn],

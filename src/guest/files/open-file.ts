@@ -1,7 +1,7 @@
 // What a guest file descriptor refers to. Every kind answers the same small interface; a
 // system call that a kind does not support fails with the errno Linux gives for it.
 import * as libc from '../../kvm/libc.js';
-import { E, Errno, O, S_IFCHR, S_IFDIR, STAT, STAT_SIZE } from '../linux.js';
+import { E, Errno, O, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG, STAT, STAT_SIZE } from '../linux.js';
 
 export interface OpenFile {
   /** For traces and /proc/self/fd. */
@@ -302,3 +302,180 @@ export class FdTable {
     return this.fds.filter(Boolean).length;
   }
 }
+
+// ---- pipes within the process ----
+
+/** Linux's default pipe capacity (16 pages). */
+export const PIPE_CAPACITY = 65536;
+let pipeCounter = 0;
+
+/** The buffer shared by the two ends of a pipe. */
+class PipeBuffer {
+  readonly chunks: Buffer[] = [];
+  size = 0;
+  readers = 1;
+  writers = 1;
+  capacity = PIPE_CAPACITY;
+  readonly ino = 0x7000_0000 + ++pipeCounter;
+}
+
+/** One end of a pipe made by pipe/pipe2. Only this process holds it: a wait could never end. */
+export class PipeEnd implements OpenFile {
+  readonly hostFd = null;
+  readonly path: string;
+  private closed = false;
+  private constructor(private readonly pipe: PipeBuffer, readonly readEnd: boolean, public statusFlags: number) {
+    this.path = `pipe:[${pipe.ino}]`;
+  }
+
+  /** [read end, write end]. flags: O_NONBLOCK (O_CLOEXEC is the fd table's). */
+  static create(flags: number): [PipeEnd, PipeEnd] {
+    const b = new PipeBuffer();
+    const nb = flags & O.NONBLOCK;
+    return [new PipeEnd(b, true, O.RDONLY | nb), new PipeEnd(b, false, O.WRONLY | nb)];
+  }
+
+  get capacity(): number { return this.pipe.capacity; }
+  set capacity(n: number) { this.pipe.capacity = Math.max(n, this.pipe.size, 4096); }
+
+  read(buf: Buffer): number {
+    if (!this.readEnd) throw new Errno(E.EBADF);
+    const b = this.pipe;
+    if (b.size === 0) {
+      if (b.writers === 0 || buf.length === 0) return 0;
+      if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
+      throw new WouldBlockForever('it reads an empty pipe whose only writer is itself');
+    }
+    let n = 0;
+    while (n < buf.length && b.chunks.length > 0) {
+      const c = b.chunks[0]!;
+      const take = Math.min(c.length, buf.length - n);
+      c.copy(buf, n, 0, take);
+      n += take;
+      if (take === c.length) b.chunks.shift();
+      else b.chunks[0] = c.subarray(take);
+    }
+    b.size -= n;
+    return n;
+  }
+
+  write(buf: Buffer): number {
+    if (this.readEnd) throw new Errno(E.EBADF);
+    const b = this.pipe;
+    // No reader: EPIPE (Linux also raises SIGPIPE, whose default action the caller applies).
+    if (b.readers === 0) throw new Errno(E.EPIPE);
+    if (buf.length === 0) return 0;
+    const room = b.capacity - b.size;
+    if (room <= 0 || (room < buf.length && buf.length <= 4096)) {
+      // Writes of up to PIPE_BUF (4096) bytes are atomic: all or nothing.
+      if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
+      throw new WouldBlockForever('it writes to a full pipe that only it reads');
+    }
+    const n = Math.min(room, buf.length);
+    if (n < buf.length && !(this.statusFlags & O.NONBLOCK)) {
+      throw new WouldBlockForever('it writes more than a pipe holds to a pipe that only it reads');
+    }
+    b.chunks.push(Buffer.from(buf.subarray(0, n)));
+    b.size += n;
+    return n;
+  }
+
+  pread(): number { throw new Errno(E.ESPIPE); }
+  pwrite(): number { throw new Errno(E.ESPIPE); }
+  seek(): number { throw new Errno(E.ESPIPE); }
+  stat(out: Buffer): void {
+    out.fill(0, 0, STAT_SIZE);
+    out.writeBigUInt64LE(BigInt(this.pipe.ino), STAT.ino);
+    out.writeBigUInt64LE(1n, STAT.nlink);
+    out.writeUInt32LE(S_IFIFO | 0o600, STAT.mode);
+    out.writeBigInt64LE(4096n, STAT.blksize);
+  }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return false; }
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.readEnd) this.pipe.readers--;
+    else this.pipe.writers--;
+  }
+  pollMask(): number {
+    const b = this.pipe;
+    if (this.readEnd) return (b.size > 0 ? POLLIN : 0) | (b.writers === 0 ? POLLHUP : 0);
+    return b.readers === 0 ? POLLERR : b.size < b.capacity ? POLLOUT : 0;
+  }
+  available(): number { return this.readEnd ? this.pipe.size : 0; }
+}
+
+// ---- /dev/tty and in-memory files (/proc) ----
+
+/** /dev/tty: the host terminal that one of the guest's standard streams is. */
+export class TtyFile implements OpenFile {
+  readonly path = '/dev/tty';
+  constructor(readonly hostFd: number, public statusFlags: number) {}
+  read(buf: Buffer): number {
+    if (!readable(this)) throw new Errno(E.EBADF);
+    for (;;) {
+      const n = libc.read(this.hostFd, buf);
+      if (n !== -E.EAGAIN || this.statusFlags & O.NONBLOCK) return check(n);
+      // The host fd was left non-blocking by its owner: wait a little, as a blocking read would.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+  write(buf: Buffer): number {
+    if (!writable(this)) throw new Errno(E.EBADF);
+    return check(libc.write(this.hostFd, buf));
+  }
+  pread(): number { throw new Errno(E.ESPIPE); }
+  pwrite(): number { throw new Errno(E.ESPIPE); }
+  seek(): number { throw new Errno(E.ESPIPE); }
+  stat(out: Buffer): void { charDeviceStat(out, TTY_RDEV, TTY_RDEV); }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return true; }
+  close(): void { /* the host's terminal stays open */ }
+  pollMask(): number { return hostReady(this.hostFd, POLLIN | POLLOUT) & (POLLIN | POLLOUT | POLLHUP | POLLERR); }
+  pollHostFd(): number | null { return this.hostFd; }
+}
+/** /dev/tty is character device 5:0. */
+export const TTY_RDEV = 0x500;
+
+/** A read-only file whose contents kvmbox makes up (/proc/self/cmdline, /proc/meminfo...). */
+export class MemoryFile implements OpenFile {
+  readonly hostFd = null;
+  private offset = 0;
+  constructor(readonly path: string, public statusFlags: number, private readonly data: Buffer, private readonly ino: number) {
+    if ((statusFlags & O.ACCMODE) !== O.RDONLY) throw new Errno(E.EACCES);
+  }
+  read(buf: Buffer): number {
+    const n = this.data.copy(buf, 0, Math.min(this.offset, this.data.length));
+    this.offset += n;
+    return n;
+  }
+  write(): number { throw new Errno(E.EBADF); }
+  pread(buf: Buffer, offset: bigint): number {
+    return offset >= BigInt(this.data.length) ? 0 : this.data.copy(buf, 0, Number(offset));
+  }
+  pwrite(): number { throw new Errno(E.EBADF); }
+  seek(offset: bigint, whence: number): number {
+    const base = whence === 0 ? 0 : whence === 1 ? this.offset : whence === 2 ? this.data.length : -1;
+    const to = base < 0 ? -1 : base + Number(offset);
+    if (to < 0) throw new Errno(E.EINVAL);
+    this.offset = to;
+    return to;
+  }
+  stat(out: Buffer): void { memoryFileStat(out, this.ino); }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return false; }
+  close(): void {}
+  available(): number { return Math.max(0, this.data.length - this.offset); }
+}
+
+/** Like Linux's /proc files: a regular file of size 0, mode 0444. */
+export function memoryFileStat(out: Buffer, ino: number): void {
+  out.fill(0, 0, STAT_SIZE);
+  out.writeBigUInt64LE(BigInt(ino), STAT.ino);
+  out.writeBigUInt64LE(1n, STAT.nlink);
+  out.writeUInt32LE(S_IFREG | 0o444, STAT.mode);
+  out.writeBigInt64LE(1024n, STAT.blksize);
+}
+
+export { charDeviceStat };
