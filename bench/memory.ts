@@ -17,7 +17,6 @@ import type { MemoryRegion } from '../src/kvm/kvm.js';
 import type { Invocation } from './workloads.js';
 
 const MIB = 1024 * 1024;
-const PAGE = 4096;
 
 export interface RssSnapshot { rssKiB: number; anonKiB: number; fileKiB: number; shmemKiB: number }
 
@@ -32,6 +31,8 @@ export interface MemoryResult {
   rssPerSandboxMiB: number;
   touchedPerSandboxMiB: number;
   overheadPerSandboxMiB: number;
+  /** Growth of system-wide unreclaimable slab + page tables + kernel stacks per sandbox (noisy). */
+  kernelPerSandboxMiB: number;
   exitStatuses: number[];
 }
 
@@ -52,18 +53,26 @@ function gc(): void {
 }
 
 /**
- * Bytes of the machine's guest memory resident on the host. GuestMemory keeps its MemoryRegion
- * private; reaching it by name is the bench's only look past the public surface (an accessor such
- * as GuestMemory.residentBytes() would make this clean).
+ * Bytes of the machine's guest memory that the host holds: the Rss of its mapping in
+ * /proc/self/smaps. (mincore would also count pages that map the shared zero page, which cost
+ * nothing.) GuestMemory keeps its MemoryRegion private; reaching it by name is the bench's only
+ * look past the public surface: an accessor such as GuestMemory.residentBytes() would make this clean.
  */
-function touchedBytes(m: Machine): number {
+function guestResidentBytes(m: Machine): number {
   const region = (m.memory as unknown as { region: MemoryRegion }).region;
-  const pages = m.memory.size / PAGE;
-  const vec = new Uint8Array(pages);
-  region.residency(0, m.memory.size, vec);
-  let n = 0;
-  for (let i = 0; i < pages; i++) n += vec[i]! & 1;
-  return n * PAGE;
+  const start = region.mapping.address.toString(16);
+  const smaps = readFileSync('/proc/self/smaps', 'utf8');
+  const at = smaps.search(new RegExp(`^0*${start}-`, 'm'));
+  if (at < 0) throw new Error(`guest memory mapping at 0x${start} not found in /proc/self/smaps`);
+  const kib = /^Rss:\s+(\d+) kB/m.exec(smaps.slice(at));
+  return Number(kib?.[1] ?? NaN) * 1024;
+}
+
+/** System-wide kernel memory that KVM may use per VM (page tables, slab); other processes add noise. */
+export function kernelMemoryKiB(): number {
+  const info = readFileSync('/proc/meminfo', 'utf8');
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(info)?.[1] ?? 0);
+  return kib('SUnreclaim') + kib('PageTables') + kib('SecPageTables') + kib('KernelStack');
 }
 
 interface Held { machine: Machine; vfs: Vfs; inv: Invocation }
@@ -74,10 +83,12 @@ export function measureSandboxMemory(label: string, inv: () => Invocation, sandb
   drainMachinePool();
   gc();
   const before = rss();
+  const kernelBefore = kernelMemoryKiB();
   const after: RssSnapshot[] = [];
   const held: Held[] = [];
   const exitStatuses: number[] = [];
   let touched = 0;
+  let kernelAfter = kernelBefore;
   try {
     for (let k = 0; k < sandboxes; k++) {
       const i = inv();
@@ -98,10 +109,11 @@ export function measureSandboxMemory(label: string, inv: () => Invocation, sandb
       const reason = proc.run();
       proc.close();
       exitStatuses.push(reason.kind === 'exited' ? reason.status : -1);
-      touched += touchedBytes(machine);
+      touched += guestResidentBytes(machine);
       gc();
       after.push(rss());
     }
+    kernelAfter = kernelMemoryKiB();
   } finally {
     for (const h of held) {
       h.machine.close();
@@ -114,6 +126,7 @@ export function measureSandboxMemory(label: string, inv: () => Invocation, sandb
   const touchedPerSandboxMiB = touched / MIB / sandboxes;
   return {
     program: label, sandboxes, guestMemoryMiB: DEFAULT_MEMORY_MIB, before, after,
-    rssPerSandboxMiB, touchedPerSandboxMiB, overheadPerSandboxMiB: rssPerSandboxMiB - touchedPerSandboxMiB, exitStatuses,
+    rssPerSandboxMiB, touchedPerSandboxMiB, overheadPerSandboxMiB: rssPerSandboxMiB - touchedPerSandboxMiB,
+    kernelPerSandboxMiB: (kernelAfter - kernelBefore) / 1024 / sandboxes, exitStatuses,
   };
 }

@@ -87,14 +87,14 @@ export function resultsTable(results: readonly WorkloadResult[]): string {
 }
 
 export function memoryTable(results: readonly MemoryResult[]): string {
-  const header = ['program', 'sandboxes', 'guest MiB', 'RSS before', 'RSS after', 'RSS per sandbox', 'guest touched per sandbox', 'overhead per sandbox', 'exit'];
+  const header = ['program', 'sandboxes', 'guest MiB', 'RSS before', 'RSS after', 'RSS per sandbox', 'guest touched per sandbox', 'overhead per sandbox', 'kernel memory per sandbox (system-wide)', 'exit'];
   const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
   const rows = results.map((m) => [
     m.program, String(m.sandboxes), String(m.guestMemoryMiB), mib(m.before.rssKiB), mib(m.after[m.after.length - 1]?.rssKiB ?? NaN),
     `${m.rssPerSandboxMiB.toFixed(1)} MiB`, `${m.touchedPerSandboxMiB.toFixed(1)} MiB`, `${m.overheadPerSandboxMiB.toFixed(1)} MiB`,
-    m.exitStatuses.join(','),
+    `${m.kernelPerSandboxMiB.toFixed(1)} MiB`, m.exitStatuses.join(','),
   ]);
-  return markdownTable(header, rows, [false, true, true, true, true, true, true, true, false]);
+  return markdownTable(header, rows, [false, true, true, true, true, true, true, true, true, false]);
 }
 
 export function targetsTable(targets: readonly Target[]): string {
