@@ -24,6 +24,9 @@ export const SYS = {
   pipe2: 293, preadv: 295, pwritev: 296, prlimit64: 302, getcpu: 309, renameat2: 316, getrandom: 318,
   memfd_create: 319, statx: 332, rseq: 334, clone3: 435, close_range: 436, openat2: 437,
   faccessat2: 439,
+  setreuid: 113, setregid: 114, setgroups: 116, setresuid: 117, getresuid: 118, setresgid: 119,
+  getresgid: 120, setfsuid: 122, setfsgid: 123, mknod: 133, mknodat: 259, syncfs: 306,
+  copy_file_range: 326,
 } as const;
 
 /** Reverse map for traces. */

@@ -159,9 +159,25 @@ export class Process implements HypercallHandler {
   }
 
   private syscall(vcpu: Vcpu): HypercallResult {
-    // Like Linux, only the low 32 bits name the call.
-    const nr = Number(vcpu.reg('rax') & 0xffffffffn);
     const a: SyscallArgs = [vcpu.reg('rdi'), vcpu.reg('rsi'), vcpu.reg('rdx'), vcpu.reg('r10'), vcpu.reg('r8'), vcpu.reg('r9')];
+    const result = this.serve(vcpu.reg('rax'), a);
+    if (this.exit) return { action: 'stop' };
+    vcpu.setReg('rax', result);
+    return { action: 'resume' };
+  }
+
+  ringCall(nr: bigint, args: readonly bigint[]): bigint {
+    return this.serve(nr, args as SyscallArgs);
+  }
+
+  stopped(): boolean {
+    return this.exit !== null || this.checkDeadline();
+  }
+
+  /** Serve one Linux system call; the result for rax (a value or -errno). */
+  private serve(rax: bigint, a: SyscallArgs): bigint {
+    // Like Linux, only the low 32 bits name the call.
+    const nr = Number(rax & 0xffffffffn);
     this.syscallCount++;
     const fn = SYSCALLS[nr];
     let result: number | bigint;
@@ -176,13 +192,10 @@ export class Process implements HypercallHandler {
       }
     }
     if (this.opts.trace) this.opts.trace(formatSyscall(this, nr, a, result, !fn));
-    if (this.exit) return { action: 'stop' };
-    if (this.opts.maxOutputBytes !== undefined && this.outputBytes > this.opts.maxOutputBytes) {
+    if (!this.exit && this.opts.maxOutputBytes !== undefined && this.outputBytes > this.opts.maxOutputBytes) {
       this.exit = { kind: 'output-limit', message: `kvmbox: output limit of ${this.opts.maxOutputBytes} bytes reached; program stopped` };
-      return { action: 'stop' };
     }
-    vcpu.setReg('rax', BigInt(result));
-    return { action: 'resume' };
+    return BigInt(result);
   }
 
   private fault(vcpu: Vcpu): HypercallResult {

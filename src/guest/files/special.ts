@@ -11,6 +11,7 @@
 import { randomFillSync } from 'node:crypto';
 import { E, Errno, O, S_IFLNK, STAT, STAT_SIZE } from '../linux.js';
 import type { Process } from '../process.js';
+import { processStartNs } from '../syscalls/time.js';
 import {
   charDeviceStat, DeviceFile, MemoryFile, memoryFileStat, TTY_RDEV, TtyFile, type DeviceKind, type OpenFile,
 } from './open-file.js';
@@ -28,7 +29,6 @@ const DEVICES: Record<string, DeviceKind> = {
   null: 'null', zero: 'zero', full: 'full', random: 'urandom', urandom: 'urandom',
 };
 const KERNEL_VERSION = '6.1.0-kvmbox';
-const started = Date.now();
 
 function linkStat(out: Buffer, target: string, ino: number): void {
   out.fill(0, 0, STAT_SIZE);
@@ -76,7 +76,8 @@ function memory(path: string, make: () => string | Buffer): SpecialFile {
 function procFile(p: Process, name: string): SpecialFile | null {
   switch (name) {
     case 'uptime': {
-      const s = ((Date.now() - started) / 1000).toFixed(2);
+      // Seconds since the VM started, which is when the program did.
+      const s = (Number(process.hrtime.bigint() - processStartNs(p)) / 1e9).toFixed(2);
       return memory('/proc/uptime', () => `${s} ${s}\n`);
     }
     case 'loadavg': return memory('/proc/loadavg', () => '0.00 0.00 0.00 1/1 1\n');

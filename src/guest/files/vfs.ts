@@ -133,10 +133,19 @@ export class Vfs {
    * are the same). Writes to a read-only grant fail with EROFS before the host is touched.
    */
   openHost(loc: { grant: Grant; rel: string }, flags: number, mode: number): number {
-    const wantsWrite = (flags & O.ACCMODE) !== O.RDONLY || (flags & (O.CREAT | O.TRUNC)) !== 0;
-    if (wantsWrite && !loc.grant.writable) {
-      // Creating or truncating in a read-only grant: EROFS, like a read-only mount.
-      throw new Errno(E.EROFS);
+    const wantsWrite = (flags & O.ACCMODE) !== O.RDONLY || (flags & O.TRUNC) !== 0;
+    if (!loc.grant.writable) {
+      // Writing, truncating or creating in a read-only grant: EROFS, like a read-only mount.
+      if (wantsWrite) throw new Errno(E.EROFS);
+      if (flags & O.CREAT) {
+        // O_CREAT of a file that exists opens it; only a new file would need the write.
+        try {
+          return this.openHost(loc, flags & ~(O.CREAT | O.EXCL), mode);
+        } catch (e) {
+          if (e instanceof Errno && !(e instanceof SymlinkEscape) && e.errno === E.ENOENT) throw new Errno(E.EROFS);
+          throw e;
+        }
+      }
     }
     // openat2 refuses O_PATH with any flag but O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC.
     const hostFlags = flags & O.PATH ? (flags & (O.PATH | O.DIRECTORY | O.NOFOLLOW)) | O.CLOEXEC

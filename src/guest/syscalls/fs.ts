@@ -1,45 +1,66 @@
 // Path-based system calls. Paths are resolved by the host in the guest's namespace (src/guest/
 // files/vfs.ts): only granted trees exist, and every host operation is relative to a grant's fd.
+// A few /dev and /proc entries are made up by the host (src/guest/files/special.ts).
+//
+// Identity and permissions: the guest runs as uid/gid 1000 (GUEST_UID). Files owned by uid 1000
+// or by the user running kvmbox are the guest's own; permission bits are checked here as Linux
+// checks them for a non-root process (owner, group or other bits), also when kvmbox runs as
+// root and the host would let everything through. Search (x) permission on the directories of
+// a path is not checked. chown to the guest's own ids succeeds without changing the host owner.
 import * as libc from '../../kvm/libc.js';
-import { PROT_WRITE } from '../address-space.js';
-import { DeviceFile, HostFile, virtualDirStat, VirtualDir, type OpenFile } from '../files/open-file.js';
-import type { Location } from '../files/vfs.js';
+import { PROT_READ, PROT_WRITE } from '../address-space.js';
+import { HostFile, virtualDirStat, VirtualDir, type OpenFile } from '../files/open-file.js';
+import { lstatSpecial, special } from '../files/special.js';
+import { normalize, SymlinkEscape, type Location } from '../files/vfs.js';
 import {
-  AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFMT,
-  STAT, STAT_SIZE,
+  AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFLNK,
+  S_IFMT, STAT, STAT_SIZE,
 } from '../linux.js';
-import type { Process } from '../process.js';
-import { int, size, uint, type SyscallGroup } from './table.js';
-import { randomFillSync } from 'node:crypto';
+import { GUEST_GID, GUEST_UID, type Process } from '../process.js';
+import { int, long, size, uint, type SyscallGroup } from './table.js';
 
-const F_OK = 0, W_OK = 2;
+type HostLoc = Extract<Location, { kind: 'host' }>;
+
+const F_OK = 0, X_OK = 1, W_OK = 2, R_OK = 4;
+const AT_EACCESS = 0x200;
 const RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2;
-const DEVICES: Record<string, 'null' | 'zero' | 'urandom'> = {
-  '/dev/null': 'null', '/dev/zero': 'zero', '/dev/urandom': 'urandom', '/dev/random': 'urandom',
-};
+const S_ISUID = 0o4000, S_ISGID = 0o2000;
 const statBuf = Buffer.alloc(STAT_SIZE);
+const hostUid = process.geteuid?.() ?? -1;
+const hostGid = process.getegid?.() ?? -1;
 
 function check(r: number): number {
   if (r < 0) throw new Errno(-r);
   return r;
 }
 
-function locate(p: Process, comps: readonly string[]): Location {
-  return p.vfs.locate(comps);
+/** The file belongs to the guest: uid 1000, or the user running kvmbox (who creates the guest's files). */
+function owns(st: Buffer): boolean {
+  const uid = st.readUInt32LE(STAT.uid);
+  return uid === GUEST_UID || uid === hostUid;
 }
 
-function hostLoc(loc: Location): Extract<Location, { kind: 'host' }> {
+/** Whether a process of uid/gid 1000 may access the file with `want` (R_OK|W_OK|X_OK bits). */
+export function permitted(st: Buffer, want: number): boolean {
+  if (want === 0) return true;
+  const mode = st.readUInt32LE(STAT.mode);
+  const gid = st.readUInt32LE(STAT.gid);
+  const bits = owns(st) ? (mode >> 6) & 7 : gid === GUEST_GID || gid === hostGid ? (mode >> 3) & 7 : mode & 7;
+  return (bits & want) === want;
+}
+
+function hostLoc(loc: Location): HostLoc {
   // The virtual directories above grants are read-only, like a read-only root file system.
   if (loc.kind !== 'host') throw new Errno(E.EROFS);
   return loc;
 }
 
-function requireWritable(loc: Extract<Location, { kind: 'host' }>): void {
+function requireWritable(loc: HostLoc): void {
   if (!loc.grant.writable) throw new Errno(E.EROFS);
 }
 
 /** Run fn on (parent dirfd, last component) of a host location, closing the dirfd after. */
-function withParent<T>(p: Process, loc: Extract<Location, { kind: 'host' }>, fn: (dirfd: number, name: string) => T): T {
+function withParent<T>(p: Process, loc: HostLoc, fn: (dirfd: number, name: string) => T): T {
   const { dirfd, name } = p.vfs.openParent(loc);
   try {
     return fn(dirfd, name);
@@ -48,24 +69,86 @@ function withParent<T>(p: Process, loc: Extract<Location, { kind: 'host' }>, fn:
   }
 }
 
-export function openPath(p: Process, comps: string[], flags: number, mode: number): OpenFile {
-  const path = '/' + comps.join('/');
-  const device = DEVICES[path];
-  if (device) return new DeviceFile(path, flags, device, (b) => randomFillSync(b));
-  const loc = locate(p, comps);
-  if (loc.kind === 'virtual') {
-    if ((flags & O.ACCMODE) !== O.RDONLY || (flags & O.CREAT)) throw new Errno(flags & O.CREAT ? E.EEXIST : E.EISDIR);
-    return new VirtualDir(path, flags, loc.children);
+/**
+ * Run fn on the host location that comps names, following symlinks on the way (and the last
+ * one when `follow`). With `create`, a missing name directly inside a virtual directory is
+ * EROFS: it could only be created there.
+ */
+function onHost<T>(p: Process, comps: readonly string[], follow: boolean, fn: (loc: HostLoc) => T, create = false): T {
+  try {
+    return p.vfs.at(comps, follow, (loc) => fn(hostLoc(loc)));
+  } catch (e) {
+    if (create && e instanceof Errno && e.errno === E.ENOENT && comps.length > 0) {
+      let parent: Location | null = null;
+      try { parent = p.vfs.locate(comps.slice(0, -1)); } catch { /* the parent is missing too */ }
+      if (parent?.kind === 'virtual') throw new Errno(E.EROFS);
+    }
+    throw e;
   }
-  const fd = p.vfs.openHost(loc, flags, mode & ~p.umask);
-  return new HostFile(fd, path, flags & ~(O.CREAT | O.EXCL | O.TRUNC | O.CLOEXEC | O.NOCTTY));
+}
+
+/** A name about to be created: EEXIST when it exists (also in a read-only grant), else EROFS there. */
+function createCheck(p: Process, loc: HostLoc): void {
+  if (loc.rel === '') throw new Errno(E.EEXIST);
+  if (loc.grant.writable) return;
+  const r = withParent(p, loc, (d, name) => libc.fstatat(d, name, statBuf, AT_SYMLINK_NOFOLLOW));
+  throw new Errno(r >= 0 ? E.EEXIST : E.EROFS);
+}
+
+/** The guest path (absolute components) of a path argument; an empty path is ENOENT. */
+function pathArg(p: Process, dirfd: number, addr: bigint): string[] {
+  const path = p.userString(addr);
+  if (path === '') throw new Errno(E.ENOENT);
+  return p.pathAt(dirfd, path);
+}
+
+/** Permission check before opening an existing file, as the guest's uid would get it. */
+function checkOpen(p: Process, loc: HostLoc, flags: number): void {
+  if (flags & O.PATH) return;
+  const acc = flags & O.ACCMODE;
+  let want = acc === O.RDONLY ? R_OK : acc === O.WRONLY ? W_OK : R_OK | W_OK;
+  if (flags & O.TRUNC) want |= W_OK;
+  let fd: number;
+  try {
+    fd = p.vfs.openHost(loc, O.PATH | (flags & O.NOFOLLOW), 0);
+  } catch (e) {
+    if (e instanceof Errno && e.errno === E.ENOENT && flags & O.CREAT && !(e instanceof SymlinkEscape)) return;
+    throw e;
+  }
+  try { check(libc.fstat(fd, statBuf)); } finally { libc.closeFd(fd); }
+  const type = statBuf.readUInt32LE(STAT.mode) & S_IFMT;
+  if (type === S_IFLNK) return; // O_NOFOLLOW on a symlink: the open itself fails with ELOOP
+  if (flags & O.CREAT && flags & O.EXCL) throw new Errno(E.EEXIST);
+  if (type === S_IFDIR && want & W_OK) throw new Errno(E.EISDIR);
+  if (want & W_OK && !loc.grant.writable) throw new Errno(E.EROFS);
+  if (!permitted(statBuf, want)) throw new Errno(E.EACCES);
+}
+
+const KEEP_FLAGS = ~(O.CREAT | O.EXCL | O.TRUNC | O.CLOEXEC | O.NOCTTY);
+
+export function openPath(p: Process, comps: string[], flags: number, mode: number): OpenFile {
+  const sp = special(p, comps);
+  if (sp) {
+    if (flags & O.CREAT && flags & O.EXCL) throw new Errno(E.EEXIST);
+    if (flags & O.NOFOLLOW && sp.link !== undefined) throw new Errno(E.ELOOP);
+    return sp.open(flags);
+  }
+  return p.vfs.at(comps, !(flags & O.NOFOLLOW), (loc, c) => {
+    const path = '/' + c.join('/');
+    if (loc.kind === 'virtual') {
+      if (flags & O.CREAT && flags & O.EXCL) throw new Errno(E.EEXIST);
+      if ((flags & O.ACCMODE) !== O.RDONLY || flags & (O.CREAT | O.TRUNC)) throw new Errno(E.EISDIR);
+      return new VirtualDir(path, flags & KEEP_FLAGS, loc.children);
+    }
+    checkOpen(p, loc, flags);
+    const fd = p.vfs.openHost(loc, flags, mode & ~p.umask);
+    return new HostFile(fd, p.vfs.guestPathOf(loc.grant, fd) ?? path, flags & KEEP_FLAGS);
+  });
 }
 
 function doOpen(p: Process, dirfd: number, pathAddr: bigint, flags: number, mode: number): number {
-  const path = p.userString(pathAddr);
-  if (path === '') throw new Errno(E.ENOENT);
-  const comps = p.pathAt(dirfd, path);
-  if ((flags & O.PATH) === O.PATH) flags = (flags & ~O.ACCMODE & ~O.PATH) | O.RDONLY;
+  const comps = pathArg(p, dirfd, pathAddr);
+  if (flags & O.PATH) flags &= O.PATH | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC;
   const file = openPath(p, comps, flags, mode);
   try {
     return p.fds.install(file, (flags & O.CLOEXEC) !== 0);
@@ -76,28 +159,26 @@ function doOpen(p: Process, dirfd: number, pathAddr: bigint, flags: number, mode
 }
 
 /** stat/lstat of a guest path into statBuf. */
-function statPath(p: Process, comps: string[], follow: boolean): Buffer {
-  const path = '/' + comps.join('/');
-  if (DEVICES[path]) {
-    new DeviceFile(path, 0, DEVICES[path]!, () => {}).stat(statBuf);
+function statPath(p: Process, comps: readonly string[], follow: boolean): Buffer {
+  const sp = special(p, comps);
+  if (sp) {
+    if (follow) sp.stat(statBuf);
+    else lstatSpecial(sp, statBuf, '/' + comps.join('/'));
     return statBuf;
   }
-  const loc = locate(p, comps);
-  if (loc.kind === 'virtual') {
-    virtualDirStat(statBuf, path);
+  return p.vfs.at(comps, follow, (loc, c) => {
+    if (loc.kind === 'virtual') {
+      virtualDirStat(statBuf, '/' + c.join('/'));
+    } else if (!loc.grant.isDir || loc.rel === '') {
+      check(libc.fstat(loc.grant.fd, statBuf));
+    } else if (follow) {
+      const fd = p.vfs.openHost(loc, O.PATH, 0);
+      try { check(libc.fstat(fd, statBuf)); } finally { libc.closeFd(fd); }
+    } else {
+      withParent(p, loc, (dirfd, name) => check(libc.fstatat(dirfd, name, statBuf, AT_SYMLINK_NOFOLLOW)));
+    }
     return statBuf;
-  }
-  if (!loc.grant.isDir || loc.rel === '') {
-    check(libc.fstat(loc.grant.fd, statBuf));
-    return statBuf;
-  }
-  if (follow) {
-    const fd = p.vfs.openHost(loc, O.PATH, 0);
-    try { check(libc.fstat(fd, statBuf)); } finally { libc.closeFd(fd); }
-  } else {
-    withParent(p, loc, (dirfd, name) => check(libc.fstatat(dirfd, name, statBuf, AT_SYMLINK_NOFOLLOW)));
-  }
-  return statBuf;
+  });
 }
 
 function fstatAt(p: Process, dirfd: number, pathAddr: bigint, flags: number): Buffer {
@@ -118,9 +199,9 @@ function copyStat(p: Process, addr: bigint, st: Buffer): number {
 
 // struct statx offsets
 const STATX_SIZE = 256;
+const STATX_BASIC_STATS = 0x7ff;
 function writeStatx(out: Buffer, st: Buffer): void {
   out.fill(0, 0, STATX_SIZE);
-  const STATX_BASIC_STATS = 0x7ff;
   out.writeUInt32LE(STATX_BASIC_STATS, 0); // stx_mask
   out.writeUInt32LE(Number(st.readBigInt64LE(STAT.blksize)), 4);
   out.writeUInt32LE(Number(st.readBigUInt64LE(STAT.nlink)), 16);
@@ -134,8 +215,7 @@ function writeStatx(out: Buffer, st: Buffer): void {
     out.writeBigInt64LE(st.readBigInt64LE(src), off);
     out.writeUInt32LE(Number(st.readBigInt64LE(src + 8)), off + 8);
   };
-  ts(64, STAT.atime); // stx_atime
-  ts(80, STAT.ctime); // stx_btime: not known, use ctime
+  ts(64, STAT.atime); // stx_atime; stx_btime (80) is not known: STATX_BTIME is not in the mask
   ts(96, STAT.ctime);
   ts(112, STAT.mtime);
   const rdev = st.readBigUInt64LE(STAT.rdev);
@@ -149,35 +229,37 @@ function writeStatx(out: Buffer, st: Buffer): void {
 }
 
 function access(p: Process, dirfd: number, pathAddr: bigint, mode: number, flags: number): number {
-  const comps = p.pathAt(dirfd, p.userString(pathAddr));
-  const st = statPath(p, comps, !(flags & AT_SYMLINK_NOFOLLOW));
+  if (mode & ~(R_OK | W_OK | X_OK)) throw new Errno(E.EINVAL);
+  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EACCESS | AT_EMPTY_PATH)) throw new Errno(E.EINVAL);
+  const comps = pathArg(p, dirfd, pathAddr);
+  const follow = !(flags & AT_SYMLINK_NOFOLLOW);
+  const st = statPath(p, comps, follow);
   if (mode === F_OK) return 0;
-  const path = '/' + comps.join('/');
-  if (mode & W_OK && !DEVICES[path]) {
-    const loc = locate(p, comps);
-    if (loc.kind !== 'host' || !loc.grant.writable) throw new Errno(E.EROFS);
+  const type = st.readUInt32LE(STAT.mode) & S_IFMT;
+  if (mode & W_OK && !special(p, comps) && (type === S_IFDIR || type === S_IFLNK || type === 0o100000)) {
+    // Like a read-only mount: EROFS for files, directories and links outside --rw grants.
+    p.vfs.at(comps, follow, (loc) => { if (loc.kind !== 'host' || !loc.grant.writable) throw new Errno(E.EROFS); });
   }
-  // Permission bits as the host has them, for the owner (the guest runs as the file's user).
-  const perm = (st.readUInt32LE(STAT.mode) >> 6) & 7;
-  if ((perm & mode) !== mode && (st.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFDIR) throw new Errno(E.EACCES);
+  if (!permitted(st, mode)) throw new Errno(E.EACCES);
   return 0;
 }
 
 function readlink(p: Process, dirfd: number, pathAddr: bigint, buf: bigint, bufsize: bigint): number {
   const n = int(bufsize);
   if (n <= 0) throw new Errno(E.EINVAL);
-  const path = p.userString(pathAddr);
-  const comps = p.pathAt(dirfd, path);
-  const full = '/' + comps.join('/');
+  const comps = pathArg(p, dirfd, pathAddr);
+  const sp = special(p, comps);
   let target: Buffer;
-  if (full === '/proc/self/exe') target = Buffer.from(p.opts.exePath);
-  else if (full.startsWith('/proc/self/fd/')) target = Buffer.from(p.fds.get(Number(full.slice(14))).path);
-  else {
-    const loc = locate(p, comps);
-    if (loc.kind !== 'host' || !loc.grant.isDir || loc.rel === '') throw new Errno(E.EINVAL);
-    const tmp = Buffer.alloc(4096);
-    const len = withParent(p, loc, (d, name) => check(libc.readlinkat(d, name, tmp)));
-    target = tmp.subarray(0, len);
+  if (sp) {
+    if (sp.link === undefined) throw new Errno(E.EINVAL);
+    target = Buffer.from(sp.link);
+  } else {
+    target = p.vfs.at(comps, false, (loc) => {
+      if (loc.kind !== 'host' || !loc.grant.isDir || loc.rel === '') throw new Errno(E.EINVAL);
+      const tmp = Buffer.alloc(4096);
+      const len = withParent(p, loc, (d, name) => check(libc.readlinkat(d, name, tmp)));
+      return tmp.subarray(0, len);
+    });
   }
   const out = p.userBuffer(buf, Math.min(n, target.length), PROT_WRITE);
   target.copy(out, 0, 0, out.length);
@@ -185,114 +267,252 @@ function readlink(p: Process, dirfd: number, pathAddr: bigint, buf: bigint, bufs
 }
 
 function mkdir(p: Process, dirfd: number, pathAddr: bigint, mode: number): number {
-  const loc = locate2(p, p.pathAt(dirfd, p.userString(pathAddr)), true);
-  requireWritable(loc);
-  withParent(p, loc, (d, name) => check(libc.mkdirat(d, name, mode & ~p.umask & 0o7777)));
-  return 0;
-}
-
-/** Locate a path that may not exist yet (its parent must). Virtual paths are read-only. */
-function locate2(p: Process, comps: string[], mayNotExist: boolean): Extract<Location, { kind: 'host' }> {
-  let loc: Location;
+  const comps = pathArg(p, dirfd, pathAddr);
+  if (special(p, comps)) throw new Errno(E.EEXIST);
   try {
-    loc = locate(p, comps);
+    p.vfs.at(comps, false, (loc) => {
+      // An existing directory wins over a read-only file system, as in Linux.
+      if (loc.kind === 'virtual') throw new Errno(E.EEXIST);
+      createCheck(p, loc);
+      withParent(p, loc, (d, name) => check(libc.mkdirat(d, name, mode & ~p.umask & 0o7777)));
+    });
   } catch (e) {
-    if (!mayNotExist || !(e instanceof Errno) || e.errno !== E.ENOENT || comps.length === 0) throw e;
-    // A new name directly inside a virtual directory: that directory is read-only.
-    locate(p, comps.slice(0, -1));
-    throw new Errno(E.EROFS);
+    if (e instanceof Errno && e.errno === E.ENOENT && comps.length > 0) {
+      let parent: Location | null = null;
+      try { parent = p.vfs.locate(comps.slice(0, -1)); } catch { /* missing too */ }
+      if (parent?.kind === 'virtual') throw new Errno(E.EROFS);
+    }
+    throw e;
   }
-  return hostLoc(loc);
+  return 0;
 }
 
 function unlink(p: Process, dirfd: number, pathAddr: bigint, flags: number): number {
   if (flags & ~AT_REMOVEDIR) throw new Errno(E.EINVAL);
-  const loc = locate2(p, p.pathAt(dirfd, p.userString(pathAddr)), false);
-  requireWritable(loc);
-  if (loc.rel === '') throw new Errno(E.EBUSY);
-  withParent(p, loc, (d, name) => check(libc.unlinkat(d, name, flags & AT_REMOVEDIR)));
+  const comps = pathArg(p, dirfd, pathAddr);
+  if (special(p, comps)) throw new Errno(E.EROFS);
+  onHost(p, comps, false, (loc) => {
+    requireWritable(loc);
+    if (loc.rel === '') throw new Errno(E.EBUSY);
+    withParent(p, loc, (d, name) => check(libc.unlinkat(d, name, flags & AT_REMOVEDIR)));
+  });
   return 0;
 }
 
 function rename(p: Process, od: number, op: bigint, nd: number, np: bigint, flags: number): number {
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new Errno(E.EINVAL);
-  const from = locate2(p, p.pathAt(od, p.userString(op)), false);
-  const to = locate2(p, p.pathAt(nd, p.userString(np)), true);
-  requireWritable(from);
-  requireWritable(to);
-  if (from.rel === '' || to.rel === '') throw new Errno(E.EBUSY);
-  withParent(p, from, (d1, n1) => withParent(p, to, (d2, n2) => check(libc.renameat2(d1, n1, d2, n2, flags))));
+  if (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE) throw new Errno(E.EINVAL);
+  const fromComps = pathArg(p, od, op);
+  const toComps = pathArg(p, nd, np);
+  if (special(p, fromComps) || special(p, toComps)) throw new Errno(E.EXDEV);
+  onHost(p, fromComps, false, (from) => {
+    requireWritable(from);
+    if (from.rel === '') throw new Errno(E.EBUSY);
+    withParent(p, from, (d1, n1) => onHost(p, toComps, false, (to) => {
+      requireWritable(to);
+      if (to.rel === '') throw new Errno(E.EBUSY);
+      withParent(p, to, (d2, n2) => check(libc.renameat2(d1, n1, d2, n2, flags)));
+    }, true));
+  });
   return 0;
 }
 
 function symlink(p: Process, targetAddr: bigint, dirfd: number, pathAddr: bigint): number {
   const target = p.userString(targetAddr);
-  const loc = locate2(p, p.pathAt(dirfd, p.userString(pathAddr)), true);
-  requireWritable(loc);
+  if (target === '') throw new Errno(E.ENOENT);
+  const comps = pathArg(p, dirfd, pathAddr);
+  if (special(p, comps)) throw new Errno(E.EEXIST);
   // The link's text is stored as given; following it later is confined like any other lookup.
-  withParent(p, loc, (d, name) => check(libc.symlinkat(target, d, name)));
+  onHost(p, comps, false, (loc) => {
+    createCheck(p, loc);
+    withParent(p, loc, (d, name) => check(libc.symlinkat(target, d, name)));
+  }, true);
   return 0;
 }
 
 function link(p: Process, od: number, op: bigint, nd: number, np: bigint, flags: number): number {
-  const from = locate2(p, p.pathAt(od, p.userString(op)), false);
-  const to = locate2(p, p.pathAt(nd, p.userString(np)), true);
-  requireWritable(to);
-  if (from.grant !== to.grant) throw new Errno(E.EXDEV);
-  withParent(p, from, (d1, n1) => withParent(p, to, (d2, n2) => check(libc.linkat(d1, n1, d2, n2, 0))));
+  if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) throw new Errno(E.EINVAL);
+  let fromComps = pathArg(p, od, op);
+  const toComps = pathArg(p, nd, np);
+  if (special(p, fromComps) || special(p, toComps)) throw new Errno(E.EXDEV);
+  // The host's linkat never follows the source: a symlink is resolved here, in the guest's namespace.
+  if (flags & AT_SYMLINK_FOLLOW) fromComps = p.vfs.resolve(fromComps, true);
+  onHost(p, fromComps, false, (from) => {
+    if (from.rel === '') throw new Errno(E.EPERM);
+    withParent(p, from, (d1, n1) => onHost(p, toComps, false, (to) => {
+      createCheck(p, to);
+      if (from.grant !== to.grant) throw new Errno(E.EXDEV);
+      withParent(p, to, (d2, n2) => check(libc.linkat(d1, n1, d2, n2, 0)));
+    }, true));
+  });
   return 0;
+}
+
+/** Apply fn to an O_PATH host fd of the file comps names (symlinks followed, confined). */
+function withPathFd<T>(p: Process, loc: HostLoc, fn: (fd: number) => T): T {
+  const fd = p.vfs.openHost(loc, O.PATH, 0);
+  try { return fn(fd); } finally { libc.closeFd(fd); }
 }
 
 function chmod(p: Process, dirfd: number, pathAddr: bigint, mode: number, flags: number): number {
-  const loc = locate2(p, p.pathAt(dirfd, p.userString(pathAddr)), false);
-  requireWritable(loc);
-  if (flags & AT_SYMLINK_NOFOLLOW) throw new Errno(E.EOPNOTSUPP);
-  // Open (following symlinks, confined) and change the inode through /proc/self/fd: no path from /.
-  const fd = p.vfs.openHost(loc, O.PATH, 0);
-  try {
-    check(libc.fchmodat(-100, `/proc/self/fd/${fd}`, mode & 0o7777, 0));
-  } finally { libc.closeFd(fd); }
+  if (flags & ~AT_SYMLINK_NOFOLLOW) throw new Errno(E.EINVAL);
+  const comps = pathArg(p, dirfd, pathAddr);
+  if (special(p, comps)) throw new Errno(E.EPERM);
+  onHost(p, comps, true, (loc) => {
+    requireWritable(loc);
+    if (flags & AT_SYMLINK_NOFOLLOW) throw new Errno(E.EOPNOTSUPP);
+    // Change the inode through the O_PATH fd's /proc/self/fd link: no path from / is used.
+    withPathFd(p, loc, (fd) => {
+      check(libc.fstat(fd, statBuf));
+      if (!owns(statBuf)) throw new Errno(E.EPERM);
+      check(libc.fchmodat(AT_FDCWD, `/proc/self/fd/${fd}`, mode & 0o7777, 0));
+    });
+  });
   return 0;
 }
 
-function utimens(p: Process, dirfd: number, pathAddr: bigint, timesAddr: bigint, flags: number): number {
-  let times: Buffer | null = null;
-  if (timesAddr !== 0n) times = Buffer.from(p.userBuffer(timesAddr, 32));
-  if (pathAddr === 0n) {
-    const f = p.fds.get(dirfd);
-    if (f.hostFd === null) throw new Errno(E.EROFS);
-    if ((f.statusFlags & O.ACCMODE) === O.RDONLY) {
-      // Must still belong to a writable grant.
-      const loc = locate(p, p.pathAt(AT_FDCWD, f.path));
-      if (loc.kind !== 'host' || !loc.grant.writable) throw new Errno(E.EROFS);
+/** chown to the guest's own ids: allowed on its own files, changes nothing on the host but clears set-id bits. */
+function chownCheck(st: Buffer, uid: number, gid: number): boolean {
+  if (!owns(st)) throw new Errno(E.EPERM);
+  if (uid !== -1 && uid !== GUEST_UID && uid !== st.readUInt32LE(STAT.uid)) throw new Errno(E.EPERM);
+  if (gid !== -1 && gid !== GUEST_GID && gid !== st.readUInt32LE(STAT.gid)) throw new Errno(E.EPERM);
+  const mode = st.readUInt32LE(STAT.mode);
+  const type = mode & S_IFMT;
+  // Linux clears set-user-ID (and group-executable set-group-ID) on a chown of a non-directory.
+  return (uid !== -1 || gid !== -1) && type !== S_IFDIR && (mode & S_ISUID || (mode & S_ISGID && mode & 0o010)) !== 0;
+}
+
+function clearSetId(fd: number, mode: number): void {
+  check(libc.fchmodat(AT_FDCWD, `/proc/self/fd/${fd}`, mode & 0o7777 & ~(S_ISUID | (mode & 0o010 ? S_ISGID : 0)), 0));
+}
+
+function chown(p: Process, dirfd: number, pathAddr: bigint, uid: number, gid: number, flags: number): number {
+  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) throw new Errno(E.EINVAL);
+  const path = p.userString(pathAddr);
+  if (path === '' && flags & AT_EMPTY_PATH) return fchown(p, dirfd, uid, gid);
+  const comps = pathArg(p, dirfd, pathAddr);
+  if (special(p, comps)) throw new Errno(E.EPERM);
+  const follow = !(flags & AT_SYMLINK_NOFOLLOW);
+  onHost(p, comps, follow, (loc) => {
+    requireWritable(loc);
+    if (!follow && loc.rel !== '') {
+      withParent(p, loc, (d, name) => check(libc.fstatat(d, name, statBuf, AT_SYMLINK_NOFOLLOW)));
+      if ((statBuf.readUInt32LE(STAT.mode) & S_IFMT) === S_IFLNK) { chownCheck(statBuf, uid, gid); return; }
     }
-    check(libc.utimensat(-100, `/proc/self/fd/${f.hostFd}`, times, 0));
+    withPathFd(p, loc, (fd) => {
+      check(libc.fstat(fd, statBuf));
+      if (chownCheck(statBuf, uid, gid)) clearSetId(fd, statBuf.readUInt32LE(STAT.mode));
+    });
+  });
+  return 0;
+}
+
+function fchown(p: Process, fd: number, uid: number, gid: number): number {
+  const f = p.fds.get(fd);
+  f.stat(statBuf);
+  if (f.hostFd === null || !(f instanceof HostFile)) {
+    // A pipe, a device or a standard stream: the guest's own, nothing to change.
+    if (uid !== -1 && uid !== GUEST_UID || gid !== -1 && gid !== GUEST_GID) throw new Errno(E.EPERM);
     return 0;
   }
-  const loc = locate2(p, p.pathAt(dirfd, p.userString(pathAddr)), false);
-  requireWritable(loc);
-  if (flags & AT_SYMLINK_NOFOLLOW) {
-    withParent(p, loc, (d, name) => check(libc.utimensat(d, name, times, AT_SYMLINK_NOFOLLOW)));
-  } else {
-    const fd = p.vfs.openHost(loc, O.PATH, 0);
-    try { check(libc.utimensat(-100, `/proc/self/fd/${fd}`, times, 0)); } finally { libc.closeFd(fd); }
-  }
+  requireFdWritable(p, f);
+  if (chownCheck(statBuf, uid, gid)) clearSetId(f.hostFd, statBuf.readUInt32LE(STAT.mode));
   return 0;
 }
 
-function chdir(p: Process, comps: string[]): number {
-  const st = statPath(p, comps, true);
-  if ((st.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFDIR) throw new Errno(E.ENOTDIR);
-  p.cwd = comps;
+/** The open file lies in a --rw grant (for fchmod, fchown, futimens). */
+function requireFdWritable(p: Process, f: OpenFile): void {
+  let loc: Location;
+  try { loc = p.vfs.locate(normalize(f.path)); } catch { throw new Errno(E.EROFS); }
+  if (loc.kind !== 'host' || !loc.grant.writable) throw new Errno(E.EROFS);
+}
+
+const UTIME_NOW = (1 << 30) - 1, UTIME_OMIT = (1 << 30) - 2;
+
+function utimens(p: Process, dirfd: number, pathAddr: bigint, timesAddr: bigint, flags: number): number {
+  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) throw new Errno(E.EINVAL);
+  let times: Buffer | null = null;
+  if (timesAddr !== 0n) {
+    times = Buffer.from(p.userBuffer(timesAddr, 32, PROT_READ));
+    for (const off of [8, 24]) {
+      const ns = times.readBigInt64LE(off);
+      if ((ns < 0n || ns > 999_999_999n) && ns !== BigInt(UTIME_NOW) && ns !== BigInt(UTIME_OMIT)) throw new Errno(E.EINVAL);
+    }
+  }
+  const onFd = pathAddr === 0n || (flags & AT_EMPTY_PATH && p.userString(pathAddr) === '');
+  if (onFd) {
+    const f = p.fds.get(dirfd);
+    if (!(f instanceof HostFile)) return 0; // a device, pipe or standard stream: nothing to keep
+    requireFdWritable(p, f);
+    check(libc.utimensat(AT_FDCWD, `/proc/self/fd/${f.hostFd}`, times, 0));
+    return 0;
+  }
+  const comps = pathArg(p, dirfd, pathAddr);
+  if (special(p, comps)) return 0;
+  const follow = !(flags & AT_SYMLINK_NOFOLLOW);
+  onHost(p, comps, follow, (loc) => {
+    requireWritable(loc);
+    if (!follow && loc.rel !== '') {
+      withParent(p, loc, (d, name) => check(libc.utimensat(d, name, times, AT_SYMLINK_NOFOLLOW)));
+    } else {
+      withPathFd(p, loc, (fd) => check(libc.utimensat(AT_FDCWD, `/proc/self/fd/${fd}`, times, 0)));
+    }
+  });
   return 0;
+}
+
+function chdir(p: Process, comps: readonly string[]): number {
+  // The working directory is kept fully resolved, as getcwd reports it.
+  const resolved = special(p, comps) ? [...comps] : p.vfs.resolve(comps, true);
+  const st = statPath(p, resolved, true);
+  if ((st.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFDIR) throw new Errno(E.ENOTDIR);
+  if (!permitted(st, X_OK)) throw new Errno(E.EACCES);
+  p.cwd = resolved;
+  return 0;
+}
+
+function truncate(p: Process, pathAddr: bigint, length: bigint): number {
+  const len = long(length);
+  if (len < 0n) throw new Errno(E.EINVAL);
+  const comps = pathArg(p, AT_FDCWD, pathAddr);
+  if (special(p, comps)) throw new Errno(E.EINVAL);
+  onHost(p, comps, true, (loc) => {
+    checkOpen(p, loc, O.WRONLY);
+    const fd = p.vfs.openHost(loc, O.WRONLY, 0);
+    try { check(libc.ftruncate(fd, len)); } finally { libc.closeFd(fd); }
+  });
+  return 0;
+}
+
+// struct statfs (x86-64): 120 bytes; f_flags at 80.
+const STATFS_SIZE = 120;
+const ST_RDONLY = 1;
+const RAMFS_MAGIC = 0x858458f6;
+function fakeStatfs(out: Buffer): void {
+  out.fill(0, 0, STATFS_SIZE);
+  out.writeBigInt64LE(BigInt(RAMFS_MAGIC), 0);
+  out.writeBigInt64LE(4096n, 8);
+  out.writeBigInt64LE(255n, 64);
+  out.writeBigInt64LE(4096n, 72);
+  out.writeBigInt64LE(BigInt(ST_RDONLY), 80);
+}
+
+function statfsAt(p: Process, comps: readonly string[], out: Buffer): void {
+  if (special(p, comps)) { fakeStatfs(out); return; }
+  p.vfs.at(comps, true, (loc) => {
+    if (loc.kind === 'virtual') { fakeStatfs(out); return; }
+    const fd = loc.grant.isDir && loc.rel !== '' ? p.vfs.openHost(loc, O.PATH, 0) : -1;
+    try { check(libc.fstatfs(fd >= 0 ? fd : loc.grant.fd, out)); } finally { if (fd >= 0) libc.closeFd(fd); }
+    if (!loc.grant.writable) out.writeBigInt64LE(out.readBigInt64LE(80) | BigInt(ST_RDONLY), 80);
+  });
 }
 
 export const fsSyscalls: SyscallGroup = {
   open: (p, a) => doOpen(p, AT_FDCWD, a[0], int(a[1]), uint(a[2])),
   creat: (p, a) => doOpen(p, AT_FDCWD, a[0], O.CREAT | O.WRONLY | O.TRUNC, uint(a[1])),
   openat: (p, a) => doOpen(p, int(a[0]), a[1], int(a[2]), uint(a[3])),
-  stat: (p, a) => copyStat(p, a[1], statPath(p, p.pathAt(AT_FDCWD, p.userString(a[0])), true)),
-  lstat: (p, a) => copyStat(p, a[1], statPath(p, p.pathAt(AT_FDCWD, p.userString(a[0])), false)),
+  stat: (p, a) => copyStat(p, a[1], statPath(p, pathArg(p, AT_FDCWD, a[0]), true)),
+  lstat: (p, a) => copyStat(p, a[1], statPath(p, pathArg(p, AT_FDCWD, a[0]), false)),
   fstat: (p, a) => {
     p.fds.get(int(a[0])).stat(statBuf);
     return copyStat(p, a[1], statBuf);
@@ -302,6 +522,20 @@ export const fsSyscalls: SyscallGroup = {
     const st = fstatAt(p, int(a[0]), a[1], int(a[2]));
     const out = p.userBuffer(a[4], STATX_SIZE, PROT_WRITE);
     writeStatx(out, st);
+    return 0;
+  },
+  statfs: (p, a) => {
+    const out = Buffer.alloc(STATFS_SIZE);
+    statfsAt(p, pathArg(p, AT_FDCWD, a[0]), out);
+    out.copy(p.userBuffer(a[1], STATFS_SIZE, PROT_WRITE));
+    return 0;
+  },
+  fstatfs: (p, a) => {
+    const f = p.fds.get(int(a[0]));
+    const out = Buffer.alloc(STATFS_SIZE);
+    if (f instanceof HostFile) statfsAt(p, normalize(f.path), out);
+    else fakeStatfs(out);
+    out.copy(p.userBuffer(a[1], STATFS_SIZE, PROT_WRITE));
     return 0;
   },
   access: (p, a) => access(p, AT_FDCWD, a[0], int(a[1]), 0),
@@ -316,8 +550,14 @@ export const fsSyscalls: SyscallGroup = {
     cwd.copy(p.userBuffer(a[0], cwd.length, PROT_WRITE));
     return cwd.length;
   },
-  chdir: (p, a) => chdir(p, p.pathAt(AT_FDCWD, p.userString(a[0]))),
-  fchdir: (p, a) => chdir(p, p.pathAt(AT_FDCWD, p.fds.get(int(a[0])).path)),
+  chdir: (p, a) => chdir(p, pathArg(p, AT_FDCWD, a[0])),
+  fchdir: (p, a) => {
+    const f = p.fds.get(int(a[0]));
+    f.stat(statBuf);
+    if ((statBuf.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFDIR || !f.path.startsWith('/')) throw new Errno(E.ENOTDIR);
+    p.cwd = normalize(f.path);
+    return 0;
+  },
   mkdir: (p, a) => mkdir(p, AT_FDCWD, a[0], uint(a[1])),
   mkdirat: (p, a) => mkdir(p, int(a[0]), a[1], uint(a[2])),
   unlink: (p, a) => unlink(p, AT_FDCWD, a[0], 0),
@@ -334,16 +574,24 @@ export const fsSyscalls: SyscallGroup = {
   fchmodat: (p, a) => chmod(p, int(a[0]), a[1], uint(a[2]), 0),
   fchmod: (p, a) => {
     const f = p.fds.get(int(a[0]));
-    if (f.hostFd === null) throw new Errno(E.EROFS);
-    const loc = locate(p, p.pathAt(AT_FDCWD, f.path));
-    if (loc.kind !== 'host' || !loc.grant.writable) throw new Errno(E.EROFS);
+    if (!(f instanceof HostFile)) throw new Errno(E.EPERM);
+    requireFdWritable(p, f);
+    check(libc.fstat(f.hostFd, statBuf));
+    if (!owns(statBuf)) throw new Errno(E.EPERM);
     check(libc.fchmod(f.hostFd, uint(a[1]) & 0o7777));
     return 0;
   },
+  chown: (p, a) => chown(p, AT_FDCWD, a[0], int(a[1]), int(a[2]), 0),
+  lchown: (p, a) => chown(p, AT_FDCWD, a[0], int(a[1]), int(a[2]), AT_SYMLINK_NOFOLLOW),
+  fchownat: (p, a) => chown(p, int(a[0]), a[1], int(a[2]), int(a[3]), int(a[4])),
+  fchown: (p, a) => fchown(p, int(a[0]), int(a[1]), int(a[2])),
   utimensat: (p, a) => utimens(p, int(a[0]), a[1], a[2], int(a[3])),
+  truncate: (p, a) => truncate(p, a[0], a[1]),
   umask: (p, a) => {
     const old = p.umask;
     p.umask = uint(a[0]) & 0o777;
     return old;
   },
+  sync: () => 0,
+  syncfs: (p, a) => { p.fds.get(int(a[0])); return 0; },
 };

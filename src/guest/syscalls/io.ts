@@ -2,15 +2,27 @@
 // guest memory (the guest buffer is a view of guest memory), never through a copy.
 import * as libc from '../../kvm/libc.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
-import { E, Errno, FIONBIO, FIONREAD, O, TCGETS, TIOCGPGRP, TIOCGWINSZ } from '../linux.js';
+import {
+  PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlockForever, type OpenFile,
+} from '../files/open-file.js';
+import {
+  E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCGETS, TIOCGPGRP, TIOCGWINSZ,
+} from '../linux.js';
 import type { Process } from '../process.js';
-import { int, long, size, type SyscallGroup } from './table.js';
+import { int, long, size, uint, type SyscallGroup } from './table.js';
 
 /** Linux caps one read or write at this many bytes. */
 const MAX_RW_COUNT = 0x7ffff000;
 const IOV_MAX = 1024;
 const F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7;
-const F_DUPFD_CLOEXEC = 1030;
+const F_SETOWN = 8, F_GETOWN = 9, F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
+const F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
+const F_UNLCK = 2;
+const CLOSE_RANGE_UNSHARE = 2, CLOSE_RANGE_CLOEXEC = 4;
+const POLLRDNORM = 0x040, POLLWRNORM = 0x100;
+/** Largest pipe a process may ask for (/proc/sys/fs/pipe-max-size). */
+const PIPE_MAX_SIZE = 1 << 20;
+const SEEK_CUR = 1;
 const FD_CLOEXEC = 1;
 const SEEK_SET = 0, SEEK_END = 2;
 
@@ -21,6 +33,24 @@ function iovecs(p: Process, addr: bigint, count: bigint): Array<[bigint, bigint]
   const out: Array<[bigint, bigint]> = [];
   for (let i = 0; i < n; i++) out.push([raw.readBigUInt64LE(i * 16), raw.readBigUInt64LE(i * 16 + 8)]);
   return out;
+}
+
+/**
+ * A call that would wait forever (the only process reads its own empty pipe, or polls with no
+ * timeout for something only it could provide) ends the program, as a time limit would.
+ */
+function blockedForever(p: Process, what: string): number {
+  p.exit = { kind: 'timeout', message: `kvmbox: the program would wait forever: ${what}; program stopped` };
+  return 0;
+}
+
+function guarded(p: Process, fn: () => number): number {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof WouldBlockForever) return blockedForever(p, e.what);
+    throw e;
+  }
 }
 
 function readInto(p: Process, fd: number, addr: bigint, len: bigint, offset: bigint | null): number {
@@ -76,13 +106,190 @@ function dupTo(p: Process, oldfd: number, newfd: number, cloexec: boolean): numb
   return newfd;
 }
 
+
+// ---- pipes, sendfile, poll and select ----
+
+function pipe2(p: Process, addr: bigint, flags: number): number {
+  if (flags & ~(O.CLOEXEC | O.NONBLOCK | O.DIRECT)) throw new Errno(E.EINVAL);
+  const out = p.userBuffer(addr, 8, PROT_WRITE);
+  const [r, w] = PipeEnd.create(flags);
+  const cloexec = (flags & O.CLOEXEC) !== 0;
+  let rfd = -1;
+  try {
+    rfd = p.fds.install(r, cloexec);
+    const wfd = p.fds.install(w, cloexec);
+    out.writeInt32LE(rfd, 0);
+    out.writeInt32LE(wfd, 4);
+    return 0;
+  } catch (e) {
+    if (rfd >= 0) p.fds.close(rfd);
+    else r.close();
+    w.close();
+    throw e;
+  }
+}
+
+function sendfile(p: Process, a: bigint[]): number {
+  const out = p.fds.get(int(a[0]!));
+  const src = p.fds.get(int(a[1]!));
+  if ((src.statusFlags & O.ACCMODE) === O.WRONLY || (out.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EBADF);
+  const offAddr = a[2]!;
+  let off: bigint | null = null;
+  if (offAddr !== 0n) {
+    off = p.userBuffer(offAddr, 8, PROT_WRITE).readBigInt64LE(0);
+    if (off < 0n) throw new Errno(E.EINVAL);
+  }
+  let left = Math.min(size(a[3]!), MAX_RW_COUNT);
+  if (left < 0) throw new Errno(E.EINVAL);
+  const chunk = Buffer.alloc(Math.min(left, 1 << 17));
+  let total = 0;
+  try {
+    while (left > 0) {
+      const piece = chunk.subarray(0, Math.min(left, chunk.length));
+      const n = off === null ? src.read(piece) : src.pread(piece, off);
+      if (n <= 0) break;
+      const w = out.write(piece.subarray(0, n));
+      total += w;
+      left -= w;
+      if (off !== null) off += BigInt(w);
+      if (w < n) {
+        if (off === null) src.seek(BigInt(w - n), SEEK_CUR);
+        break;
+      }
+    }
+  } catch (e) {
+    if (total === 0) throw e;
+  }
+  if (off !== null) p.userBuffer(offAddr, 8, PROT_WRITE).writeBigInt64LE(off);
+  return total;
+}
+
+interface PollEntry { fd: number; events: number; revents: number }
+
+/** What is ready now among entries (revents filled); host fds worth waiting on are returned. */
+function scan(p: Process, entries: PollEntry[]): { ready: number; wait: Array<{ hostFd: number; entry: PollEntry }> } {
+  let ready = 0;
+  const wait: Array<{ hostFd: number; entry: PollEntry }> = [];
+  for (const e of entries) {
+    e.revents = 0;
+    if (e.fd < 0) continue;
+    let f: OpenFile;
+    try {
+      f = p.fds.get(e.fd);
+    } catch {
+      e.revents = POLLNVAL;
+      ready++;
+      continue;
+    }
+    const mask = f.pollMask ? f.pollMask() : POLLIN | POLLOUT;
+    if (mask & POLLIN) e.revents |= e.events & (POLLIN | POLLRDNORM);
+    if (mask & POLLOUT) e.revents |= e.events & (POLLOUT | POLLWRNORM);
+    e.revents |= mask & (POLLHUP | POLLERR);
+    if (e.revents) ready++;
+    else {
+      const hostFd = f.pollHostFd?.() ?? null;
+      if (hostFd !== null) wait.push({ hostFd, entry: e });
+    }
+  }
+  return { ready, wait };
+}
+
+/**
+ * poll(2) over guest fds. timeoutMs null waits without limit. Pipes and captured streams are
+ * ready or never will be (this process is alone); a terminal or inherited stdin is waited on
+ * with the host's poll. Returns the number of entries with events (0 on timeout).
+ */
+function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null): number {
+  let { ready, wait } = scan(p, entries);
+  if (ready > 0 || timeoutMs === 0) return ready;
+  const left = p.timeLeftMs();
+  let ms = timeoutMs ?? -1;
+  if (left !== null) ms = ms < 0 ? Math.max(0, Math.ceil(left)) : Math.min(ms, Math.max(0, Math.ceil(left)));
+  if (wait.length > 0) {
+    const pfds = Buffer.alloc(wait.length * 8);
+    wait.forEach((w, i) => {
+      pfds.writeInt32LE(w.hostFd, i * 8);
+      pfds.writeInt16LE(POLLIN, i * 8 + 4);
+    });
+    const r = libc.poll(pfds, wait.length, ms);
+    if (r < 0 && r !== -E.EINTR) throw new Errno(-r);
+    ({ ready } = scan(p, entries));
+  } else if (ms >= 0) {
+    if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  } else {
+    return blockedForever(p, 'it polls, with no timeout, files that only it could make ready');
+  }
+  p.checkDeadline();
+  return ready;
+}
+
+function timeoutFromTimespec(p: Process, addr: bigint, usec: boolean): number | null {
+  if (addr === 0n) return null;
+  const b = p.userBuffer(addr, 16, PROT_READ);
+  const s = b.readBigInt64LE(0), frac = b.readBigInt64LE(8);
+  if (s < 0n || frac < 0n || frac >= (usec ? 1_000_000n : 1_000_000_000n)) throw new Errno(E.EINVAL);
+  const ms = s * 1000n + (usec ? (frac + 999n) / 1000n : (frac + 999_999n) / 1_000_000n);
+  return ms > 0x7fffffffn ? 0x7fffffff : Number(ms);
+}
+
+function poll(p: Process, addr: bigint, nfdsArg: bigint, timeoutMs: number | null): number {
+  const nfds = size(nfdsArg);
+  if (nfds < 0 || nfds > p.fds.limit) throw new Errno(E.EINVAL);
+  const raw = p.userBuffer(addr, nfds * 8, PROT_WRITE);
+  const entries: PollEntry[] = [];
+  for (let i = 0; i < nfds; i++) entries.push({ fd: raw.readInt32LE(i * 8), events: raw.readUInt16LE(i * 8 + 4), revents: 0 });
+  const n = pollEntries(p, entries, timeoutMs);
+  entries.forEach((e, i) => raw.writeUInt16LE(e.revents & 0xffff, i * 8 + 6));
+  return n;
+}
+
+const FD_SETSIZE_MAX = 1024;
+const SELECT_IN = POLLIN | POLLRDNORM | POLLHUP | POLLERR, SELECT_OUT = POLLOUT | POLLWRNORM | POLLERR, SELECT_EX = 0x002;
+
+function select(p: Process, a: bigint[], timeoutMs: number | null): number {
+  const nfds = int(a[0]!);
+  if (nfds < 0) throw new Errno(E.EINVAL);
+  const n = Math.min(nfds, FD_SETSIZE_MAX);
+  const bytes = Math.ceil(n / 64) * 8;
+  const sets = [a[1]!, a[2]!, a[3]!].map((addr) => (addr === 0n || bytes === 0 ? null : p.userBuffer(addr, bytes, PROT_WRITE)));
+  const bit = (set: Buffer | null, fd: number) => set !== null && (set[fd >> 3]! & (1 << (fd & 7))) !== 0;
+  const entries: PollEntry[] = [];
+  for (let fd = 0; fd < n; fd++) {
+    const events = (bit(sets[0]!, fd) ? POLLIN : 0) | (bit(sets[1]!, fd) ? POLLOUT : 0) | (bit(sets[2]!, fd) ? SELECT_EX : 0);
+    if (!events) continue;
+    p.fds.get(fd); // select fails with EBADF on a closed fd
+    entries.push({ fd, events, revents: 0 });
+  }
+  pollEntries(p, entries, timeoutMs);
+  for (const s of sets) s?.fill(0);
+  let count = 0;
+  for (const e of entries) {
+    const set = (i: number) => { sets[i]![e.fd >> 3]! |= 1 << (e.fd & 7); count++; };
+    if (e.events & POLLIN && e.revents & SELECT_IN) set(0);
+    if (e.events & POLLOUT && e.revents & SELECT_OUT) set(1);
+    if (e.events & SELECT_EX && e.revents & SELECT_EX) set(2);
+  }
+  return count;
+}
+
+function closeRange(p: Process, first: number, last: number, flags: number): number {
+  if (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) || first > last) throw new Errno(E.EINVAL);
+  for (let fd = first; fd <= Math.min(last, p.fds.limit - 1); fd++) {
+    try {
+      if (flags & CLOSE_RANGE_CLOEXEC) p.fds.setCloexec(fd, true);
+      else p.fds.close(fd);
+    } catch { /* not open */ }
+  }
+  return 0;
+}
+
 export const ioSyscalls: SyscallGroup = {
-  read: (p, a) => readInto(p, int(a[0]), a[1], a[2], null),
-  write: (p, a) => writeFrom(p, int(a[0]), a[1], a[2], null),
+  read: (p, a) => guarded(p, () => readInto(p, int(a[0]), a[1], a[2], null)),
+  write: (p, a) => guarded(p, () => writeFrom(p, int(a[0]), a[1], a[2], null)),
   pread64: (p, a) => readInto(p, int(a[0]), a[1], a[2], checkOffset(a[3])),
   pwrite64: (p, a) => writeFrom(p, int(a[0]), a[1], a[2], checkOffset(a[3])),
-  readv: (p, a) => readv(p, a, null),
-  writev: (p, a) => writev(p, a, null),
+  readv: (p, a) => guarded(p, () => readv(p, a, null)),
+  writev: (p, a) => guarded(p, () => writev(p, a, null)),
   preadv: (p, a) => readv(p, a, checkOffset(a[3])),
   pwritev: (p, a) => writev(p, a, checkOffset(a[3])),
   close: (p, a) => { p.fds.close(int(a[0])); return 0; },
@@ -112,9 +319,27 @@ export const ioSyscalls: SyscallGroup = {
         f.statusFlags = (f.statusFlags & ~settable) | (int(a[2]) & settable);
         return 0;
       }
-      case F_GETLK: case F_SETLK: case F_SETLKW:
-        // One process per sandbox: advisory locks always succeed.
+      case F_GETLK: case F_OFD_GETLK:
+        // One process per sandbox: no other holder of a lock, ever.
+        p.userBuffer(a[2], 32, PROT_WRITE).writeInt16LE(F_UNLCK, 0);
         return 0;
+      case F_SETLK: case F_SETLKW: case F_OFD_SETLK: case F_OFD_SETLKW:
+        p.userBuffer(a[2], 32, PROT_READ);
+        return 0;
+      case F_GETOWN: return 0;
+      case F_SETOWN: return 0;
+      case F_GETPIPE_SZ:
+        if (!(f instanceof PipeEnd)) throw new Errno(E.EBADF);
+        return f.capacity;
+      case F_SETPIPE_SZ: {
+        if (!(f instanceof PipeEnd)) throw new Errno(E.EBADF);
+        const want = int(a[2]);
+        if (want < 0 || want > PIPE_MAX_SIZE) throw new Errno(want < 0 ? E.EINVAL : E.EPERM);
+        let n = 4096;
+        while (n < want) n *= 2;
+        f.capacity = n;
+        return f.capacity;
+      }
       default: throw new Errno(E.EINVAL);
     }
   },
@@ -134,7 +359,12 @@ export const ioSyscalls: SyscallGroup = {
       }
       case FIONBIO: return 0;
       case FIONREAD: {
-        p.userBuffer(a[2], 4, PROT_WRITE).writeInt32LE(0);
+        const out = p.userBuffer(a[2], 4, PROT_WRITE);
+        // Directories: Linux says ENOTTY; files, pipes and streams: bytes readable now.
+        const st = Buffer.alloc(STAT_SIZE);
+        f.stat(st);
+        if ((st.readUInt32LE(STAT.mode) & S_IFMT) === S_IFDIR) throw new Errno(E.ENOTTY);
+        out.writeInt32LE(Math.min(0x7fffffff, f.available?.() ?? 0));
         return 0;
       }
       default: throw new Errno(f.isatty() ? E.EINVAL : E.ENOTTY);
@@ -145,6 +375,14 @@ export const ioSyscalls: SyscallGroup = {
     const n = Math.min(size(a[2]), MAX_RW_COUNT);
     return f.getdents(p.userBuffer(a[1], n, PROT_WRITE));
   },
+  pipe: (p, a) => pipe2(p, a[0], 0),
+  pipe2: (p, a) => pipe2(p, a[0], int(a[1])),
+  sendfile: (p, a) => guarded(p, () => sendfile(p, a)),
+  poll: (p, a) => poll(p, a[0], a[1], int(a[2]) < 0 ? null : int(a[2])),
+  ppoll: (p, a) => poll(p, a[0], a[1], timeoutFromTimespec(p, a[2], false)),
+  select: (p, a) => select(p, a, timeoutFromTimespec(p, a[4], true)),
+  pselect6: (p, a) => select(p, a, timeoutFromTimespec(p, a[4], false)),
+  close_range: (p, a) => closeRange(p, uint(a[0]), uint(a[1]), int(a[2])),
   fsync: (p, a) => { p.fds.get(int(a[0])); return 0; },
   fdatasync: (p, a) => { p.fds.get(int(a[0])); return 0; },
   ftruncate: (p, a) => {

@@ -7,7 +7,21 @@ import { int, type SyscallGroup } from './table.js';
 const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1, CLOCK_PROCESS_CPUTIME_ID = 2, CLOCK_THREAD_CPUTIME_ID = 3;
 const CLOCK_MONOTONIC_RAW = 4, CLOCK_REALTIME_COARSE = 5, CLOCK_MONOTONIC_COARSE = 6, CLOCK_BOOTTIME = 7;
 const NS = 1_000_000_000n;
-const origin = process.hrtime.bigint();
+/** Linux's USER_HZ: the unit of times(2) and /proc tick counts. */
+const CLK_TCK = 100n;
+const RUSAGE_SELF = 0, RUSAGE_CHILDREN = -1, RUSAGE_THREAD = 1;
+
+/**
+ * When the program started, on the monotonic clock: recorded at its first system call (the
+ * first thing a program does). The program's CPU time is counted as the time since then: the
+ * host cannot tell guest CPU time from time spent in the host.
+ */
+const starts = new WeakMap<Process, bigint>();
+export function processStartNs(p: Process): bigint {
+  let t = starts.get(p);
+  if (t === undefined) starts.set(p, (t = process.hrtime.bigint()));
+  return t;
+}
 
 export function clockNs(p: Process | null, clock: number): bigint {
   switch (clock) {
@@ -16,9 +30,8 @@ export function clockNs(p: Process | null, clock: number): bigint {
     case CLOCK_MONOTONIC: case CLOCK_MONOTONIC_RAW: case CLOCK_MONOTONIC_COARSE: case CLOCK_BOOTTIME:
       return process.hrtime.bigint();
     case CLOCK_PROCESS_CPUTIME_ID: case CLOCK_THREAD_CPUTIME_ID:
-      return process.hrtime.bigint() - origin;
+      return p ? process.hrtime.bigint() - processStartNs(p) : 0n;
     default:
-      void p;
       throw new Errno(E.EINVAL);
   }
 }
@@ -80,4 +93,47 @@ export const timeSyscalls: SyscallGroup = {
     sleepNs(p, int(a[1]) & TIMER_ABSTIME ? ns - clockNs(p, clock) : ns);
     return 0;
   },
+  getrusage: (p, a) => {
+    const who = int(a[0]);
+    if (who !== RUSAGE_SELF && who !== RUSAGE_CHILDREN && who !== RUSAGE_THREAD) throw new Errno(E.EINVAL);
+    // struct rusage: ru_utime, ru_stime (timevals), then 14 longs (ru_maxrss in KiB...).
+    const out = p.userBuffer(a[1], RUSAGE_SIZE, PROT_WRITE);
+    out.fill(0);
+    if (who !== RUSAGE_CHILDREN) {
+      const ns = clockNs(p, CLOCK_PROCESS_CPUTIME_ID);
+      out.writeBigInt64LE(ns / NS, 0);
+      out.writeBigInt64LE((ns % NS) / 1000n, 8);
+    }
+    return 0;
+  },
+  times: (p, a) => {
+    const ticks = (clockNs(p, CLOCK_PROCESS_CPUTIME_ID) * CLK_TCK) / NS;
+    if (a[0] !== 0n) {
+      // struct tms: utime, stime, cutime, cstime (clock ticks)
+      const out = p.userBuffer(a[0], 32, PROT_WRITE);
+      out.fill(0);
+      out.writeBigInt64LE(ticks, 0);
+    }
+    // Ticks since an arbitrary point: since boot, and the VM booted with the program.
+    return ticks;
+  },
+  sysinfo: (p, a) => {
+    const out = p.userBuffer(a[0], SYSINFO_SIZE, PROT_WRITE);
+    out.fill(0);
+    const total = BigInt(p.space.memory.size);
+    out.writeBigInt64LE(uptimeSeconds(p), 0); // uptime; loads[3] stay 0
+    out.writeBigUInt64LE(total, 32); // totalram
+    out.writeBigUInt64LE(total, 40); // freeram: the guest's memory is all its own
+    out.writeUInt16LE(1, 80); // procs
+    out.writeUInt32LE(1, 104); // mem_unit
+    return 0;
+  },
 };
+
+const RUSAGE_SIZE = 144;
+const SYSINFO_SIZE = 112;
+
+/** Seconds since the VM started, for sysinfo and /proc/uptime. */
+export function uptimeSeconds(p: Process): bigint {
+  return (process.hrtime.bigint() - processStartNs(p)) / NS;
+}
