@@ -3,7 +3,7 @@
 // gets busier or quieter half-way affects every runner alike. Prints min, median and the ratio of
 // medians to native; writes every sample to bench/results/latest.json and a timestamped copy.
 //
-//   node build/bench/bench.js [--reps N] [--quick] [--only NAME[,NAME...]] [--syscalls]
+//   node build/bench/bench.js [--reps N] [--quick] [--only NAME[,NAME...]] [--profile]
 import { spawnSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -11,7 +11,8 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/api/run.js';
-import { measureSandboxMemory, type MemoryResult } from './memory.js';
+import { measureInChild, type MemoryResult } from './memory.js';
+import { profileTable, profileWorkload } from './profile.js';
 import {
   evaluateTargets, fmtMs, fmtRatio, median, memoryTable, min, resultsTable, targetsTable,
   type RunnerStats, type WorkloadResult,
@@ -26,18 +27,19 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MIB = 1024 * 1024;
 const MEMORY_SANDBOXES = 4;
 
-const USAGE = `usage: node build/bench/bench.js [--reps N] [--quick] [--only NAME[,NAME...]] [--syscalls]
+const USAGE = `usage: node build/bench/bench.js [--reps N] [--quick] [--only NAME[,NAME...]] [--profile]
   --reps N     timed repetitions of each workload and runner (default 5; --quick: 2)
   --quick      2 repetitions and smaller inputs (16 MiB file, find over /usr/share/doc, 5000 rows)
   --only LIST  run only these workloads: true-cli, true-api, getppid, sqlite, dd, sha256sum, find,
                ls-laR, memory
-  --syscalls   also trace one kvmbox API run of each workload and print its system calls by count
+  --profile    after the timed runs, one traced and one instrumented kvmbox API run per workload:
+               system calls by name, exits, time in KVM_RUN vs in the host's handlers
   --no-save    do not write bench/results/*.json`;
 
-interface Options { reps: number; quick: boolean; only: Set<string> | null; syscalls: boolean; save: boolean }
+interface Options { reps: number; quick: boolean; only: Set<string> | null; profile: boolean; save: boolean }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { reps: 0, quick: false, only: null, syscalls: false, save: true };
+  const o: Options = { reps: 0, quick: false, only: null, profile: false, save: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--reps') {
@@ -48,7 +50,7 @@ function parseArgs(argv: string[]): Options {
       const v = argv[++i];
       if (!v) usage('--only needs a list of workload names');
       o.only = new Set(v.split(',').map((s) => s.trim()).filter(Boolean));
-    } else if (a === '--syscalls') o.syscalls = true;
+    } else if (a === '--profile') o.profile = true;
     else if (a === '--no-save') o.save = false;
     else if (a === '--help' || a === '-h') { console.log(USAGE); process.exit(0); }
     else usage(`unknown option '${a}'`);
@@ -169,26 +171,6 @@ function runWorkload(w: Workload, reps: number, env: RunnerEnv): WorkloadResult 
   return { name: w.name, title: w.title, command, runners };
 }
 
-/** One traced API run: system-call names by count. */
-function syscallProfile(w: Workload): string {
-  const counts = new Map<string, number>();
-  const inv = w.invocation();
-  try {
-    run(inv.program, inv.args, {
-      ro: inv.ro, rw: inv.rw, stdout: 'capture', stderr: 'capture',
-      trace: (line) => {
-        const name = /^(?:\[[^\]]*\]\s*)?([a-z0-9_]+)\(/.exec(line)?.[1] ?? line.slice(0, 20);
-        counts.set(name, (counts.get(name) ?? 0) + 1);
-      },
-    });
-  } finally {
-    inv.cleanup?.();
-  }
-  const total = [...counts.values()].reduce((a, b) => a + b, 0);
-  const top = [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([n, c]) => `${n} ${c}`);
-  return `${w.name}: ${total} traced system calls: ${top.join(', ')}`;
-}
-
 function printWorkload(r: WorkloadResult): void {
   const cells = r.runners.map((s) => `${s.runner} ${fmtMs(s.medianMs)} (${fmtRatio(s.ratio)})${s.failures ? ' FAILED' : s.mismatches ? ' MISMATCH' : ''}`);
   console.log(`${r.name.padEnd(10)} ${cells.join(', ')}`);
@@ -246,13 +228,16 @@ function main(): void {
 
     const memory: MemoryResult[] = [];
     if (selected('memory')) {
-      const trueInv = () => ({ program: join(paths.benchOut, 'true'), args: [], ro: [], rw: [] });
-      memory.push(measureSandboxMemory('true', trueInv, MEMORY_SANDBOXES));
-      const sqliteW = workloads(paths, sizes).find((w) => w.name === 'sqlite');
-      if (sqliteW && built.has('sqlite')) memory.push(measureSandboxMemory(`sqlite ${sizes.sqliteRows} rows`, sqliteW.invocation, MEMORY_SANDBOXES));
+      memory.push(measureInChild({ label: 'true', program: join(paths.benchOut, 'true'), args: [], sandboxes: MEMORY_SANDBOXES }));
+      if (built.has('sqlite')) {
+        memory.push(measureInChild({
+          label: `sqlite ${sizes.sqliteRows} rows`, program: join(paths.benchOut, 'sqlite'), args: [String(sizes.sqliteRows)],
+          scratchDir: scratch, sandboxes: MEMORY_SANDBOXES,
+        }));
+      }
     }
 
-    const profiles = opts.syscalls ? list.filter((w) => w.runners.includes('kvmbox-api')).map(syscallProfile) : [];
+    const profiles = opts.profile ? list.filter((w) => w.runners.includes('kvmbox-api')).map(profileWorkload) : [];
     const targets = evaluateTargets(results, memory);
     const loadAfter = loadavg();
     const totalSeconds = (performance.now() - t0) / 1000;
@@ -262,7 +247,7 @@ function main(): void {
     if (problems.length) console.log(`\nOutput checks (against the native run):\n${problems.join('\n')}`);
     if (memory.length) console.log(`\n${memoryTable(memory)}`);
     console.log(`\n${targetsTable(targets)}`);
-    if (profiles.length) console.log(`\nSystem calls of one traced kvmbox API run:\n  ${profiles.join('\n  ')}`);
+    if (profiles.length) console.log(`\nProfile of one kvmbox API run per workload (--profile):\n${profileTable(profiles)}`);
     console.log(`\nx native = median / native median. 'kvmbox CLI' includes Node's start-up (see node -e ''); ` +
       `'kvmbox API' is run() in this process, pool warm. Targets use the API time.`);
     console.log(`load average ${loadBefore[0]!.toFixed(2)} -> ${loadAfter[0]!.toFixed(2)}; ${totalSeconds.toFixed(0)} s in all`);
@@ -276,11 +261,13 @@ function main(): void {
           only: opts.only ? [...opts.only] : null, seconds: totalSeconds, qemu, busybox,
           cliExample: cliArgs(ROOT, { program: join(paths.benchOut, 'true'), args: [], ro: [], rw: [] }).join(' '),
         },
-        workloads: results, memory, targets, syscallProfiles: profiles,
+        workloads: results, memory, targets, profiles,
       };
       const dir = join(ROOT, 'bench/results');
       mkdirSync(dir, { recursive: true });
-      const json = JSON.stringify(report, null, 1) + '\n';
+      // Microsecond resolution is plenty; it keeps the file small.
+      const round = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v);
+      const json = JSON.stringify(report, round, 1) + '\n';
       const stamp = started.toISOString().replace(/[:.]/g, '-').replace(/-\d\d\dZ$/, 'Z');
       writeFileSync(join(dir, 'latest.json'), json);
       writeFileSync(join(dir, `${stamp}.json`), json);

@@ -4,19 +4,24 @@
 // steps as run(), but keeps every machine (with the guest pages its program touched) until all K
 // have run. The RSS growth divided by K is the cost of one more sandbox; the guest memory each
 // touched (resident pages of its memslot) is reported next to it, since the issue's budget is
-// 16 MiB plus that.
-import { readFileSync } from 'node:fs';
+// 16 MiB plus that. It runs in a child process of its own (node build/bench/memory.js JOB), so
+// that garbage left by earlier workloads does not blur the RSS readings.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { Vfs } from '../src/guest/files/vfs.js';
 import { Process } from '../src/guest/process.js';
 import type { Machine } from '../src/machine/machine.js';
 import { acquireMachine, drainMachinePool } from '../src/machine/pool.js';
-import { DEFAULT_MEMORY_MIB } from '../src/api/run.js';
+import { DEFAULT_MEMORY_MIB, run } from '../src/api/run.js';
 import type { MemoryRegion } from '../src/kvm/kvm.js';
 import type { Invocation } from './workloads.js';
 
 const MIB = 1024 * 1024;
+const PAGE = 4096;
 
 export interface RssSnapshot { rssKiB: number; anonKiB: number; fileKiB: number; shmemKiB: number }
 
@@ -53,19 +58,20 @@ function gc(): void {
 }
 
 /**
- * Bytes of the machine's guest memory that the host holds: the Rss of its mapping in
- * /proc/self/smaps. (mincore would also count pages that map the shared zero page, which cost
- * nothing.) GuestMemory keeps its MemoryRegion private; reaching it by name is the bench's only
- * look past the public surface: an accessor such as GuestMemory.residentBytes() would make this clean.
+ * Bytes of the machine's guest memory that the host holds (mincore over its mapping; these are
+ * private pages, the zero page is never mapped there: checked against /proc/self/pagemap).
+ * GuestMemory keeps its MemoryRegion private; reaching it by name is the bench's only look past the
+ * public surface: an accessor such as GuestMemory.residentBytes() would make this clean.
+ * (/proc/self/smaps cannot tell: the kernel merges the mapping with its anonymous neighbours.)
  */
 function guestResidentBytes(m: Machine): number {
   const region = (m.memory as unknown as { region: MemoryRegion }).region;
-  const start = region.mapping.address.toString(16);
-  const smaps = readFileSync('/proc/self/smaps', 'utf8');
-  const at = smaps.search(new RegExp(`^0*${start}-`, 'm'));
-  if (at < 0) throw new Error(`guest memory mapping at 0x${start} not found in /proc/self/smaps`);
-  const kib = /^Rss:\s+(\d+) kB/m.exec(smaps.slice(at));
-  return Number(kib?.[1] ?? NaN) * 1024;
+  const pages = m.memory.size / PAGE;
+  const vec = new Uint8Array(pages);
+  region.residency(0, m.memory.size, vec);
+  let n = 0;
+  for (let i = 0; i < pages; i++) n += vec[i]! & 1;
+  return n * PAGE;
 }
 
 /** System-wide kernel memory that KVM may use per VM (page tables, slab); other processes add noise. */
@@ -130,3 +136,41 @@ export function measureSandboxMemory(label: string, inv: () => Invocation, sandb
     kernelPerSandboxMiB: (kernelAfter - kernelBefore) / 1024 / sandboxes, exitStatuses,
   };
 }
+
+/** What the child measures: K sandboxes each running program; with scratchDir, each gets a fresh --rw directory as argv[1]. */
+export interface MemoryJob {
+  label: string;
+  program: string;
+  args: string[];
+  scratchDir?: string;
+  sandboxes: number;
+}
+
+function jobInvocation(job: MemoryJob): () => Invocation {
+  return () => {
+    if (!job.scratchDir) return { program: job.program, args: job.args, ro: [], rw: [] };
+    const dir = mkdtempSync(join(job.scratchDir, 'mem-'));
+    return { program: job.program, args: [dir, ...job.args], ro: [], rw: [dir], cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  };
+}
+
+/** Run the job in a fresh Node process and return its result. */
+export function measureInChild(job: MemoryJob): MemoryResult {
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), JSON.stringify(job)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`bench memory child for ${job.label} failed with exit ${r.status}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as MemoryResult;
+}
+
+function childMain(job: MemoryJob): void {
+  const inv = jobInvocation(job);
+  // Pay the one-time costs (KVM handle, kernel image, syscall-path probe, program image) first.
+  const warm = inv();
+  try {
+    run(warm.program, warm.args, { ro: warm.ro, rw: warm.rw, stdout: 'capture', stderr: 'capture' });
+  } finally {
+    warm.cleanup?.();
+  }
+  process.stdout.write(JSON.stringify(measureSandboxMemory(job.label, inv, job.sandboxes)) + '\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) childMain(JSON.parse(process.argv[2]!) as MemoryJob);

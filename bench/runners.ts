@@ -3,6 +3,7 @@
 // the kvmbox API runs in this process and pays none.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { run } from '../src/api/run.js';
 import type { Invocation, Outcome, RunnerName } from './workloads.js';
 
@@ -39,6 +40,8 @@ export function runOnce(runner: RunnerName, inv: Invocation, env: RunnerEnv): Ou
       return child(env.qemu, [inv.program, ...inv.args]);
     case 'node-e':
       return child(process.execPath, ['-e', '']);
+    case 'node-import':
+      return child(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(join(env.root, 'build/src/index.js')).href)})`]);
     case 'kvmbox-cli':
       return child(process.execPath, cliArgs(env.root, inv));
     case 'kvmbox-api': {

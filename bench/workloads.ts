@@ -5,13 +5,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Who runs the program. Timed by wall clock around the whole invocation. */
-export type RunnerName = 'native' | 'qemu' | 'node-e' | 'kvmbox-cli' | 'kvmbox-api';
+export type RunnerName = 'native' | 'qemu' | 'node-e' | 'node-import' | 'kvmbox-cli' | 'kvmbox-api';
 
 /** How each runner appears in the table. */
 export const RUNNER_LABELS: Record<RunnerName, string> = {
   'native': 'native (spawnSync)',
   'qemu': 'qemu-x86_64 (spawnSync)',
   'node-e': "node -e '' (spawnSync)",
+  'node-import': 'node, import kvmbox, no VM (spawnSync)',
   'kvmbox-cli': 'kvmbox CLI (spawnSync node bin/kvmbox.js)',
   'kvmbox-api': 'kvmbox API (run(), in process)',
 };
@@ -131,7 +132,7 @@ export function workloads(p: Paths, s: Sizes): Workload[] {
   const list: Workload[] = [
     {
       name: 'true-cli', title: 'static true, start to exit, cold process',
-      runners: ['native', 'node-e', 'qemu', 'kvmbox-cli'],
+      runners: ['native', 'node-e', 'node-import', 'qemu', 'kvmbox-cli'],
       invocation: fixed(out('true'), []), normalize: exact, expected: () => 'exit 0\n', warmup: 'all', batch: 1,
     },
     {

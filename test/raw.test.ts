@@ -111,7 +111,9 @@ test('a guest that spins without exiting is stopped by the time limit', () => {
     assert.equal(result.exitStatus, 1, mode);
     assert.match(result.error ?? '', /time limit of 300 ms/, mode);
     assert.match(result.error ?? '', /rip=0x0+ /, mode);
-    assert.ok(elapsed >= 300 && elapsed < 3000, `${mode}: stopped after ${elapsed} ms`);
+    // Generous upper bound: here (kvm_pvm) the kick lands within ms; under the TCG-emulated
+    // hardware-KVM lane (hwkvm/) a kick was seen to take seconds.
+    assert.ok(elapsed >= 300 && elapsed < 10_000, `${mode}: stopped after ${elapsed} ms`);
   }
 });
 

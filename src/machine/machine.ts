@@ -85,6 +85,7 @@ const GDT_ENTRIES: ReadonlyArray<readonly [number, bigint]> = [
 const THREADED_AFTER_EXITS = 24;
 /** How long the host polls the ring with no activity before it sleeps until the next exit. */
 const IDLE_POLL_MS = 0.2;
+const dbg = { polled: 0, exits: 0, sleeps: 0 };
 const APIC_DEFAULT_BASE = 0xfee00000n;
 const APIC_BASE_BSP = 1n << 8n;
 const APIC_BASE_X2APIC = 1n << 10n;
@@ -384,6 +385,7 @@ export class Machine {
     try {
       for (;;) {
         if (Atomics.load(ring, RING_REQ_SEQ / 4) !== Atomics.load(ring, RING_RESP_SEQ / 4)) {
+          dbg.polled++;
           this.serveRing(handler);
           if (handler.stopped()) {
             // The stub is spinning for an answer that will not come: it exits within
@@ -399,6 +401,7 @@ export class Machine {
         const e = thread.exits();
         if (e !== exitsSeen) {
           exitsSeen = e;
+          dbg.exits++;
           if (this.handleExit(this.vcpu.decodeExit(thread.result()), handler) === 'stop') return;
           setPolling(true);
           thread.enter(this.vcpu.fd);
@@ -416,12 +419,14 @@ export class Machine {
             setPolling(true);
             continue;
           }
+          dbg.sleeps++;
           thread.waitExit(exitsSeen);
           lastActivity = performance.now();
         }
       }
     } finally {
       setPolling(false);
+      if (process.env.KVMBOX_DEBUG) console.error('[kvmbox] threaded:', JSON.stringify(dbg));
     }
   }
 

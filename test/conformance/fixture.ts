@@ -104,7 +104,11 @@ export function roTree(ro: string): TreeSpec {
     'links/abs-dir': { symlink: join(ro, 'tree') },
     'links/chain': { symlink: 'rel-file' },
     'links/dangling': { symlink: 'no-such-target' },
-    'links/outside': { symlink: '/etc/hostname' },
+    // Links that leave the fixture: natively they reach the host, in kvmbox nothing (only the
+    // security tests use them; conformance cases stay out of escape/).
+    'escape/abs': { symlink: '/etc/hostname' },
+    'escape/dotdot': { symlink: '../../../../../../../../etc/hostname' },
+    'escape/dir': { symlink: '/etc' },
     'perms/private.txt': { file: 'secret\n', mode: 0o600 },
     'perms/readonly.txt': { file: 'read only\n', mode: 0o444 },
     'perms/none.txt': { file: 'no access\n', mode: 0o000 },
@@ -186,16 +190,20 @@ export interface SnapEntry {
   size?: number;
   sha256?: string;
   target?: string;
-  mtime?: number;
+  /** Whole seconds, or 'now' for a time inside the run's own window (see snapshot). */
+  mtime?: number | 'now';
 }
 
 /**
  * The tree under root as path -> entry: names, types, permission bits, file contents (sha256) and
- * size, symlink targets, and (with mtimes) whole-second mtimes of files and symlinks. Owners are
+ * size, symlink targets, and (with mtimes) whole-second mtimes of files and symlinks; an mtime
+ * inside `window` (the seconds during which the run went on) is 'now': a run stamps "now" on
+ * what it creates, and two runs cannot share a "now". Directories' mtimes are not compared
+ * (every entry created or removed changes them). Owners are
  * not compared: files the guest creates are created by the host process, so they belong to the
  * user running kvmbox, while the native run creates them as uid 1000.
  */
-export function snapshot(root: string, opts: { mtimes?: boolean } = {}): Record<string, SnapEntry> {
+export function snapshot(root: string, opts: { mtimes?: boolean; window?: [number, number] } = {}): Record<string, SnapEntry> {
   const out: Record<string, SnapEntry> = {};
   const walk = (dir: string, prefix: string) => {
     for (const name of readdirSync(dir).sort()) {
@@ -203,7 +211,8 @@ export function snapshot(root: string, opts: { mtimes?: boolean } = {}): Record<
       const rel = prefix + name;
       const st = lstatSync(path);
       const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-      const mtime = opts.mtimes ? Math.floor(st.mtimeMs / 1000) : undefined;
+      let mtime: number | 'now' | undefined = opts.mtimes ? Math.floor(st.mtimeMs / 1000) : undefined;
+      if (mtime !== undefined && opts.window && mtime >= opts.window[0] && mtime <= opts.window[1]) mtime = 'now';
       if (st.isDirectory()) {
         out[rel] = { type: 'dir', mode };
         walk(path, rel + '/');

@@ -1,5 +1,6 @@
 // Runs one conformance case natively and in kvmbox and compares the two runs.
 import { spawnSync } from 'node:child_process';
+import { constants } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import { join } from 'node:path';
 import { run } from '../../src/index.js';
@@ -8,6 +9,8 @@ import { asRoot, GUEST_ID, resetRw, snapshot, type Fixture, type SnapEntry } fro
 
 export interface RunOutput {
   exitStatus: number;
+  /** Every invocation's exit status (cases with `then`). */
+  statuses?: number[];
   stdout: Buffer;
   stderr: Buffer;
   /** The rw tree after the run (write cases). */
@@ -41,37 +44,52 @@ function cwdOf(c: Case, f: Fixture): string {
   return join(f.base, c.cwd ?? 'ro');
 }
 
+/** Run every invocation of the case; outputs appended, exit statuses listed. */
+function runAll(c: Case, one: (args: string[]) => RunOutput): RunOutput {
+  const outs = [c.args, ...(c.then ?? [])].map(one);
+  return {
+    exitStatus: outs[outs.length - 1]!.exitStatus,
+    statuses: outs.map((o) => o.exitStatus),
+    stdout: Buffer.concat(outs.map((o) => o.stdout)),
+    stderr: Buffer.concat(outs.map((o) => o.stderr)),
+  };
+}
+
 export function runNative(busybox: string, c: Case, f: Fixture): RunOutput {
-  const old = process.umask(UMASK);
-  try {
-    const r = spawnSync(busybox, c.args.map((a) => expand(a, f)), {
-      cwd: cwdOf(c, f),
-      env: ENV,
-      input: c.stdin ?? '',
-      maxBuffer: 64 << 20,
-      timeout: 30_000,
-      ...(asRoot ? { uid: GUEST_ID, gid: GUEST_ID } : {}),
-    });
-    if (r.error) throw r.error;
-    const exitStatus = r.status ?? 128 + (r.signal ? ({ SIGSEGV: 11, SIGABRT: 6, SIGKILL: 9 } as Record<string, number>)[r.signal] ?? 0 : 0);
-    return { exitStatus, stdout: r.stdout, stderr: r.stderr };
-  } finally {
-    process.umask(old);
-  }
+  return runAll(c, (args) => {
+    const old = process.umask(UMASK);
+    try {
+      const r = spawnSync(busybox, args.map((a) => expand(a, f)), {
+        cwd: cwdOf(c, f),
+        env: ENV,
+        input: c.stdin ?? '',
+        maxBuffer: 64 << 20,
+        timeout: 30_000,
+        ...(asRoot ? { uid: GUEST_ID, gid: GUEST_ID } : {}),
+      });
+      if (r.error) throw r.error;
+      const exitStatus = r.status ?? 128 + (r.signal ? constants.signals[r.signal] : 0);
+      return { exitStatus, stdout: r.stdout, stderr: r.stderr };
+    } finally {
+      process.umask(old);
+    }
+  });
 }
 
 export function runGuest(busybox: string, c: Case, f: Fixture): RunOutput {
-  const r = run(busybox, c.args.map((a) => expand(a, f)), {
-    ro: [f.ro, ...(c.extraRo ?? [])],
-    rw: [f.rw],
-    cwd: cwdOf(c, f),
-    env: ENV,
-    stdin: c.stdin === undefined ? '' : c.stdin,
-    stdout: 'capture',
-    stderr: 'capture',
-    timeoutSeconds: 60,
+  return runAll(c, (args) => {
+    const r = run(busybox, args.map((a) => expand(a, f)), {
+      ro: [f.ro, ...(c.extraRo ?? [])],
+      rw: [f.rw],
+      cwd: cwdOf(c, f),
+      env: ENV,
+      stdin: c.stdin === undefined ? '' : c.stdin,
+      stdout: 'capture',
+      stderr: 'capture',
+      timeoutSeconds: 60,
+    });
+    return { exitStatus: r.exitStatus, stdout: r.stdout, stderr: r.stderr };
   });
-  return { exitStatus: r.exitStatus, stdout: r.stdout, stderr: r.stderr };
 }
 
 function show(b: Buffer, max = 400): string {
@@ -100,12 +118,16 @@ function treeDiff(a: Record<string, SnapEntry>, b: Record<string, SnapEntry>): s
 export function runCase(busybox: string, c: Case, f: Fixture): Verdict {
   const roBefore = snapshot(f.ro, { mtimes: true });
   const mtimes = c.compareMtime === true;
-  if (c.rw) resetRw(f, c.rw);
-  const native = runNative(busybox, c, f);
-  if (c.rw) native.tree = snapshot(f.rw, { mtimes });
-  if (c.rw) resetRw(f, c.rw);
-  const guest = runGuest(busybox, c, f);
-  if (c.rw) guest.tree = snapshot(f.rw, { mtimes });
+  const seconds = () => Math.floor(Date.now() / 1000);
+  const timed = (fn: () => RunOutput): RunOutput => {
+    if (c.rw) resetRw(f, c.rw);
+    const start = seconds();
+    const out = fn();
+    if (c.rw) out.tree = snapshot(f.rw, { mtimes, window: [start, seconds()] });
+    return out;
+  };
+  const native = timed(() => runNative(busybox, c, f));
+  const guest = timed(() => runGuest(busybox, c, f));
   const roIntact = isDeepStrictEqual(roBefore, snapshot(f.ro, { mtimes: true }));
 
   const norm = (b: Buffer) => (c.normalize ? Buffer.from(c.normalize.fn(b.toString('latin1')), 'latin1') : b);
@@ -114,8 +136,8 @@ export function runCase(busybox: string, c: Case, f: Fixture): Verdict {
   if (!stdout) diffs.push(`stdout differs: ${firstDifference(norm(native.stdout), norm(guest.stdout))}`);
   const stderr = c.stderr ? null : native.stderr.equals(guest.stderr);
   if (stderr === false) diffs.push(`stderr differs: native ${show(native.stderr)} vs kvmbox ${show(guest.stderr)}`);
-  const exit = native.exitStatus === guest.exitStatus;
-  if (!exit) diffs.push(`exit status: native ${native.exitStatus} vs kvmbox ${guest.exitStatus}`);
+  const exit = isDeepStrictEqual(native.statuses, guest.statuses);
+  if (!exit) diffs.push(`exit status: native ${native.statuses!.join(',')} vs kvmbox ${guest.statuses!.join(',')}`);
   let tree: boolean | null = null;
   if (c.rw) {
     const d = treeDiff(native.tree!, guest.tree!);

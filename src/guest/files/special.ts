@@ -23,6 +23,8 @@ export interface SpecialFile {
   stat(out: Buffer): void;
   /** The text of a link (readlink, lstat), when this entry is one. */
   readonly link?: string;
+  /** For links to the guest's fds (/proc/self/fd/N, /dev/stdin...): the open file. */
+  readonly file?: OpenFile;
 }
 
 const DEVICES: Record<string, DeviceKind> = {
@@ -48,7 +50,7 @@ export function lstatSpecial(s: SpecialFile, out: Buffer, path: string): void {
 function inoOf(path: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193) >>> 0;
-  return h | 1;
+  return (h | 1) >>> 0;
 }
 
 function fdLink(p: Process, fd: number): SpecialFile {
@@ -60,6 +62,7 @@ function fdLink(p: Process, fd: number): SpecialFile {
   }
   return {
     link: f.path,
+    file: f,
     open: () => f,
     stat: (out) => f.stat(out),
   };

@@ -59,10 +59,23 @@ function requireWritable(loc: HostLoc): void {
   if (!loc.grant.writable) throw new Errno(E.EROFS);
 }
 
+/**
+ * A host fd reached through grant g that is about to be written: a symlink inside a --rw grant
+ * may lead into a read-only grant nested in it, and that grant's rule wins (EROFS).
+ */
+function requireHeldWritable(p: Process, g: HostLoc['grant'], fd: number): void {
+  const path = p.vfs.guestPathOf(g, fd);
+  if (path === null) return;
+  let held: Location;
+  try { held = p.vfs.locate(normalize(path)); } catch { return; }
+  if (held.kind === 'host' && held.grant !== g && !held.grant.writable) throw new Errno(E.EROFS);
+}
+
 /** Run fn on (parent dirfd, last component) of a host location, closing the dirfd after. */
-function withParent<T>(p: Process, loc: HostLoc, fn: (dirfd: number, name: string) => T): T {
+function withParent<T>(p: Process, loc: HostLoc, fn: (dirfd: number, name: string) => T, forWrite = false): T {
   const { dirfd, name } = p.vfs.openParent(loc);
   try {
+    if (forWrite) requireHeldWritable(p, loc.grant, dirfd);
     return fn(dirfd, name);
   } finally {
     libc.closeFd(dirfd);
@@ -78,12 +91,7 @@ function onHost<T>(p: Process, comps: readonly string[], follow: boolean, fn: (l
   try {
     return p.vfs.at(comps, follow, (loc) => fn(hostLoc(loc)));
   } catch (e) {
-    if (create && e instanceof Errno && e.errno === E.ENOENT && comps.length > 0) {
-      let parent: Location | null = null;
-      try { parent = p.vfs.locate(comps.slice(0, -1)); } catch { /* the parent is missing too */ }
-      if (parent?.kind === 'virtual') throw new Errno(E.EROFS);
-    }
-    throw e;
+    throw create ? creatingInVirtual(p, comps, e) : e;
   }
 }
 
@@ -142,14 +150,36 @@ export function openPath(p: Process, comps: string[], flags: number, mode: numbe
     }
     checkOpen(p, loc, flags);
     const fd = p.vfs.openHost(loc, flags, mode & ~p.umask);
-    return new HostFile(fd, p.vfs.guestPathOf(loc.grant, fd) ?? path, flags & KEEP_FLAGS);
+    const file = new HostFile(fd, p.vfs.guestPathOf(loc.grant, fd) ?? path, flags & KEEP_FLAGS);
+    if (loc.grant.writable && ((flags & O.ACCMODE) !== O.RDONLY || flags & (O.CREAT | O.TRUNC))) {
+      try { requireHeldWritable(p, loc.grant, fd); } catch (e) { file.close(); throw e; }
+    }
+    return file;
   });
+}
+
+/** ENOENT for a name directly in a virtual directory becomes EROFS when the call would create it. */
+function creatingInVirtual(p: Process, comps: readonly string[], e: unknown): unknown {
+  if (!(e instanceof Errno) || e.errno !== E.ENOENT || comps.length === 0) return e;
+  let parent: Location | null = null;
+  try { parent = p.vfs.locate(comps.slice(0, -1)); } catch { /* the parent is missing too */ }
+  return parent?.kind === 'virtual' ? new Errno(E.EROFS) : e;
 }
 
 function doOpen(p: Process, dirfd: number, pathAddr: bigint, flags: number, mode: number): number {
   const comps = pathArg(p, dirfd, pathAddr);
   if (flags & O.PATH) flags &= O.PATH | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC;
-  const file = openPath(p, comps, flags, mode);
+  if (p.userString(pathAddr).endsWith('/')) {
+    // "name/" must be a directory: never created, and a symlink to one is followed.
+    if (flags & O.CREAT) throw new Errno(E.EISDIR);
+    flags = (flags | O.DIRECTORY) & ~O.NOFOLLOW;
+  }
+  let file: OpenFile;
+  try {
+    file = openPath(p, comps, flags, mode);
+  } catch (e) {
+    throw flags & O.CREAT ? creatingInVirtual(p, comps, e) : e;
+  }
   try {
     return p.fds.install(file, (flags & O.CLOEXEC) !== 0);
   } catch (e) {
@@ -189,11 +219,26 @@ function fstatAt(p: Process, dirfd: number, pathAddr: bigint, flags: number): Bu
     p.fds.get(dirfd).stat(statBuf);
     return statBuf;
   }
-  return statPath(p, p.pathAt(dirfd, path), !(flags & AT_SYMLINK_NOFOLLOW));
+  // A trailing slash means "the directory": a symlink is followed, and a file is ENOTDIR.
+  const slash = path.endsWith('/');
+  const st = statPath(p, p.pathAt(dirfd, path), slash || !(flags & AT_SYMLINK_NOFOLLOW));
+  if (slash && (st.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFDIR) throw new Errno(E.ENOTDIR);
+  return st;
+}
+
+/**
+ * The guest sees the host's owners through one mapping: the user and group running kvmbox are
+ * uid/gid 1000, the guest's own ids, so files it creates are its own (as after `docker run
+ * --user`). Other owners are shown as they are.
+ */
+function mapOwner(st: Buffer): Buffer {
+  if (st.readUInt32LE(STAT.uid) === hostUid) st.writeUInt32LE(GUEST_UID, STAT.uid);
+  if (st.readUInt32LE(STAT.gid) === hostGid) st.writeUInt32LE(GUEST_GID, STAT.gid);
+  return st;
 }
 
 function copyStat(p: Process, addr: bigint, st: Buffer): number {
-  st.copy(p.userBuffer(addr, STAT_SIZE, PROT_WRITE), 0, 0, STAT_SIZE);
+  mapOwner(st).copy(p.userBuffer(addr, STAT_SIZE, PROT_WRITE), 0, 0, STAT_SIZE);
   return 0;
 }
 
@@ -274,15 +319,10 @@ function mkdir(p: Process, dirfd: number, pathAddr: bigint, mode: number): numbe
       // An existing directory wins over a read-only file system, as in Linux.
       if (loc.kind === 'virtual') throw new Errno(E.EEXIST);
       createCheck(p, loc);
-      withParent(p, loc, (d, name) => check(libc.mkdirat(d, name, mode & ~p.umask & 0o7777)));
+      withParent(p, loc, (d, name) => check(libc.mkdirat(d, name, mode & ~p.umask & 0o7777)), true);
     });
   } catch (e) {
-    if (e instanceof Errno && e.errno === E.ENOENT && comps.length > 0) {
-      let parent: Location | null = null;
-      try { parent = p.vfs.locate(comps.slice(0, -1)); } catch { /* missing too */ }
-      if (parent?.kind === 'virtual') throw new Errno(E.EROFS);
-    }
-    throw e;
+    throw creatingInVirtual(p, comps, e);
   }
   return 0;
 }
@@ -294,7 +334,7 @@ function unlink(p: Process, dirfd: number, pathAddr: bigint, flags: number): num
   onHost(p, comps, false, (loc) => {
     requireWritable(loc);
     if (loc.rel === '') throw new Errno(E.EBUSY);
-    withParent(p, loc, (d, name) => check(libc.unlinkat(d, name, flags & AT_REMOVEDIR)));
+    withParent(p, loc, (d, name) => check(libc.unlinkat(d, name, flags & AT_REMOVEDIR)), true);
   });
   return 0;
 }
@@ -310,8 +350,9 @@ function rename(p: Process, od: number, op: bigint, nd: number, np: bigint, flag
     if (from.rel === '') throw new Errno(E.EBUSY);
     withParent(p, from, (d1, n1) => onHost(p, toComps, false, (to) => {
       requireWritable(to);
+      requireHeldWritable(p, from.grant, d1);
       if (to.rel === '') throw new Errno(E.EBUSY);
-      withParent(p, to, (d2, n2) => check(libc.renameat2(d1, n1, d2, n2, flags)));
+      withParent(p, to, (d2, n2) => check(libc.renameat2(d1, n1, d2, n2, flags)), true);
     }, true));
   });
   return 0;
@@ -325,7 +366,7 @@ function symlink(p: Process, targetAddr: bigint, dirfd: number, pathAddr: bigint
   // The link's text is stored as given; following it later is confined like any other lookup.
   onHost(p, comps, false, (loc) => {
     createCheck(p, loc);
-    withParent(p, loc, (d, name) => check(libc.symlinkat(target, d, name)));
+    withParent(p, loc, (d, name) => check(libc.symlinkat(target, d, name)), true);
   }, true);
   return 0;
 }
@@ -342,7 +383,7 @@ function link(p: Process, od: number, op: bigint, nd: number, np: bigint, flags:
     withParent(p, from, (d1, n1) => onHost(p, toComps, false, (to) => {
       createCheck(p, to);
       if (from.grant !== to.grant) throw new Errno(E.EXDEV);
-      withParent(p, to, (d2, n2) => check(libc.linkat(d1, n1, d2, n2, 0)));
+      withParent(p, to, (d2, n2) => check(libc.linkat(d1, n1, d2, n2, 0)), true);
     }, true));
   });
   return 0;
@@ -351,13 +392,21 @@ function link(p: Process, od: number, op: bigint, nd: number, np: bigint, flags:
 /** Apply fn to an O_PATH host fd of the file comps names (symlinks followed, confined). */
 function withPathFd<T>(p: Process, loc: HostLoc, fn: (fd: number) => T): T {
   const fd = p.vfs.openHost(loc, O.PATH, 0);
-  try { return fn(fd); } finally { libc.closeFd(fd); }
+  try {
+    if (loc.grant.writable) requireHeldWritable(p, loc.grant, fd);
+    return fn(fd);
+  } finally { libc.closeFd(fd); }
 }
 
 function chmod(p: Process, dirfd: number, pathAddr: bigint, mode: number, flags: number): number {
   if (flags & ~AT_SYMLINK_NOFOLLOW) throw new Errno(E.EINVAL);
   const comps = pathArg(p, dirfd, pathAddr);
-  if (special(p, comps)) throw new Errno(E.EPERM);
+  const sp = special(p, comps);
+  if (sp) {
+    // /proc/self/fd/N (how glibc changes a file it holds as O_PATH): the file behind the fd.
+    if (!(sp.file instanceof HostFile)) throw new Errno(E.EPERM);
+    return chmodFile(p, sp.file, mode);
+  }
   onHost(p, comps, true, (loc) => {
     requireWritable(loc);
     if (flags & AT_SYMLINK_NOFOLLOW) throw new Errno(E.EOPNOTSUPP);
@@ -371,11 +420,21 @@ function chmod(p: Process, dirfd: number, pathAddr: bigint, mode: number, flags:
   return 0;
 }
 
+function chmodFile(p: Process, f: HostFile, mode: number): number {
+  requireFdWritable(p, f);
+  check(libc.fstat(f.hostFd, statBuf));
+  if (!owns(statBuf)) throw new Errno(E.EPERM);
+  check(libc.fchmodat(AT_FDCWD, `/proc/self/fd/${f.hostFd}`, mode & 0o7777, 0));
+  return 0;
+}
+
 /** chown to the guest's own ids: allowed on its own files, changes nothing on the host but clears set-id bits. */
 function chownCheck(st: Buffer, uid: number, gid: number): boolean {
   if (!owns(st)) throw new Errno(E.EPERM);
-  if (uid !== -1 && uid !== GUEST_UID && uid !== st.readUInt32LE(STAT.uid)) throw new Errno(E.EPERM);
-  if (gid !== -1 && gid !== GUEST_GID && gid !== st.readUInt32LE(STAT.gid)) throw new Errno(E.EPERM);
+  // The file's owner as the guest sees it (mapOwner): the guest's own, or uid 1000 itself.
+  const stGid = st.readUInt32LE(STAT.gid);
+  if (uid !== -1 && uid !== GUEST_UID) throw new Errno(E.EPERM);
+  if (gid !== -1 && gid !== GUEST_GID && gid !== (stGid === hostGid ? GUEST_GID : stGid)) throw new Errno(E.EPERM);
   const mode = st.readUInt32LE(STAT.mode);
   const type = mode & S_IFMT;
   // Linux clears set-user-ID (and group-executable set-group-ID) on a chown of a non-directory.
@@ -453,7 +512,7 @@ function utimens(p: Process, dirfd: number, pathAddr: bigint, timesAddr: bigint,
   onHost(p, comps, follow, (loc) => {
     requireWritable(loc);
     if (!follow && loc.rel !== '') {
-      withParent(p, loc, (d, name) => check(libc.utimensat(d, name, times, AT_SYMLINK_NOFOLLOW)));
+      withParent(p, loc, (d, name) => check(libc.utimensat(d, name, times, AT_SYMLINK_NOFOLLOW)), true);
     } else {
       withPathFd(p, loc, (fd) => check(libc.utimensat(AT_FDCWD, `/proc/self/fd/${fd}`, times, 0)));
     }
@@ -511,8 +570,8 @@ export const fsSyscalls: SyscallGroup = {
   open: (p, a) => doOpen(p, AT_FDCWD, a[0], int(a[1]), uint(a[2])),
   creat: (p, a) => doOpen(p, AT_FDCWD, a[0], O.CREAT | O.WRONLY | O.TRUNC, uint(a[1])),
   openat: (p, a) => doOpen(p, int(a[0]), a[1], int(a[2]), uint(a[3])),
-  stat: (p, a) => copyStat(p, a[1], statPath(p, pathArg(p, AT_FDCWD, a[0]), true)),
-  lstat: (p, a) => copyStat(p, a[1], statPath(p, pathArg(p, AT_FDCWD, a[0]), false)),
+  stat: (p, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, a[0], 0)),
+  lstat: (p, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, a[0], AT_SYMLINK_NOFOLLOW)),
   fstat: (p, a) => {
     p.fds.get(int(a[0])).stat(statBuf);
     return copyStat(p, a[1], statBuf);
@@ -521,7 +580,7 @@ export const fsSyscalls: SyscallGroup = {
   statx: (p, a) => {
     const st = fstatAt(p, int(a[0]), a[1], int(a[2]));
     const out = p.userBuffer(a[4], STATX_SIZE, PROT_WRITE);
-    writeStatx(out, st);
+    writeStatx(out, mapOwner(st));
     return 0;
   },
   statfs: (p, a) => {
@@ -575,11 +634,8 @@ export const fsSyscalls: SyscallGroup = {
   fchmod: (p, a) => {
     const f = p.fds.get(int(a[0]));
     if (!(f instanceof HostFile)) throw new Errno(E.EPERM);
-    requireFdWritable(p, f);
-    check(libc.fstat(f.hostFd, statBuf));
-    if (!owns(statBuf)) throw new Errno(E.EPERM);
-    check(libc.fchmod(f.hostFd, uint(a[1]) & 0o7777));
-    return 0;
+    if (f.statusFlags & O.PATH) throw new Errno(E.EBADF);
+    return chmodFile(p, f, uint(a[1]));
   },
   chown: (p, a) => chown(p, AT_FDCWD, a[0], int(a[1]), int(a[2]), 0),
   lchown: (p, a) => chown(p, AT_FDCWD, a[0], int(a[1]), int(a[2]), AT_SYMLINK_NOFOLLOW),

@@ -14,6 +14,7 @@ import { int, long, size, uint, type SyscallGroup } from './table.js';
 /** Linux caps one read or write at this many bytes. */
 const MAX_RW_COUNT = 0x7ffff000;
 const IOV_MAX = 1024;
+const KERNEL_TERMIOS_SIZE = 36;
 const F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7;
 const F_SETOWN = 8, F_GETOWN = 9, F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
 const F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
@@ -349,7 +350,8 @@ export const ioSyscalls: SyscallGroup = {
     switch (req) {
       case TCGETS: case TIOCGWINSZ: case TIOCGPGRP: {
         if (!f.isatty() || f.hostFd === null) throw new Errno(E.ENOTTY);
-        const len = req === TCGETS ? 60 : req === TIOCGWINSZ ? 8 : 4;
+        // The kernel's struct termios is 36 bytes (glibc's user-space one, 60, is not what TCGETS fills).
+        const len = req === TCGETS ? KERNEL_TERMIOS_SIZE : req === TIOCGWINSZ ? 8 : 4;
         const out = p.userBuffer(a[2], len, PROT_WRITE);
         const tmp = Buffer.alloc(len);
         const r = libc.ioctlOut(f.hostFd, req, tmp);
@@ -383,6 +385,14 @@ export const ioSyscalls: SyscallGroup = {
   select: (p, a) => select(p, a, timeoutFromTimespec(p, a[4], true)),
   pselect6: (p, a) => select(p, a, timeoutFromTimespec(p, a[4], false)),
   close_range: (p, a) => closeRange(p, uint(a[0]), uint(a[1]), int(a[2])),
+  flock: (p, a) => {
+    // One process per sandbox: a lock is always free. Still check the fd and the operation.
+    p.fds.get(int(a[0]));
+    const LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+    const op = int(a[1]) & ~LOCK_NB;
+    if (op !== LOCK_SH && op !== LOCK_EX && op !== LOCK_UN) throw new Errno(E.EINVAL);
+    return 0;
+  },
   fsync: (p, a) => { p.fds.get(int(a[0])); return 0; },
   fdatasync: (p, a) => { p.fds.get(int(a[0])); return 0; },
   ftruncate: (p, a) => {
