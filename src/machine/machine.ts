@@ -85,7 +85,9 @@ const GDT_ENTRIES: ReadonlyArray<readonly [number, bigint]> = [
 const THREADED_AFTER_EXITS = 24;
 /** How long the host polls the ring with no activity before it sleeps until the next exit. */
 const IDLE_POLL_MS = 0.2;
-const dbg = { polled: 0, exits: 0, sleeps: 0 };
+/** After this many exits in exitless mode, keep it only if the ring served RING_MIN_GAIN calls per exit. */
+const RING_JUDGE_AFTER = 32;
+const RING_MIN_GAIN = 4;
 const APIC_DEFAULT_BASE = 0xfee00000n;
 const APIC_BASE_BSP = 1n << 8n;
 const APIC_BASE_X2APIC = 1n << 10n;
@@ -320,12 +322,15 @@ export class Machine {
   run(handler: HypercallHandler): void {
     const vcpu = this.vcpu;
     let exits = 0;
+    let threaded = this.syscallPath === 'user-stub' && threadedEnabled();
     for (;;) {
-      if (exits >= THREADED_AFTER_EXITS && this.syscallPath === 'user-stub' && threadedEnabled()) {
+      if (threaded && exits >= THREADED_AFTER_EXITS) {
         const thread = vcpuThread();
         if (thread.ready()) {
-          this.runThreaded(handler, thread);
-          return;
+          if (this.runThreaded(handler, thread) === 'stop') return;
+          // The ring did not pay (the host and guest threads did not get CPUs together):
+          // finish the run with plain exits on this thread.
+          threaded = false;
         }
       }
       const exit = vcpu.runOnce();
@@ -374,25 +379,33 @@ export class Machine {
   }
   private ringView: Int32Array | undefined;
 
-  private runThreaded(handler: HypercallHandler, thread: VcpuThread): void {
+  /**
+   * The exitless mode: the worker thread runs the vCPU and this thread answers calls posted in
+   * the ring. Returns 'stop' when the program ended, or 'direct' (with the vCPU stopped at a
+   * handled exit) when most calls still needed an exit, so that polling only cost.
+   */
+  private runThreaded(handler: HypercallHandler, thread: VcpuThread): 'stop' | 'direct' {
     const ring = this.ringWords;
     const setPolling = (on: boolean) => Atomics.store(ring, RING_HOST_POLLING / 4, on ? 1 : 0);
+    const pending = () => Atomics.load(ring, RING_REQ_SEQ / 4) !== Atomics.load(ring, RING_RESP_SEQ / 4);
     let exitsSeen = thread.exits();
+    let polled = 0;
+    let exits = 0;
     thread.enter(this.vcpu.fd);
     setPolling(true);
     let lastActivity = performance.now();
     let spins = 0;
     try {
       for (;;) {
-        if (Atomics.load(ring, RING_REQ_SEQ / 4) !== Atomics.load(ring, RING_RESP_SEQ / 4)) {
-          dbg.polled++;
+        if (pending()) {
+          polled++;
           this.serveRing(handler);
           if (handler.stopped()) {
             // The stub is spinning for an answer that will not come: it exits within
             // RING_SPIN_LIMIT spins, and the vCPU stays stopped.
             setPolling(false);
             thread.waitExit(exitsSeen);
-            return;
+            return 'stop';
           }
           lastActivity = performance.now();
           spins = 0;
@@ -401,8 +414,9 @@ export class Machine {
         const e = thread.exits();
         if (e !== exitsSeen) {
           exitsSeen = e;
-          dbg.exits++;
-          if (this.handleExit(this.vcpu.decodeExit(thread.result()), handler) === 'stop') return;
+          exits++;
+          if (this.handleExit(this.vcpu.decodeExit(thread.result()), handler) === 'stop') return 'stop';
+          if (exits >= RING_JUDGE_AFTER && exits * RING_MIN_GAIN > polled) return 'direct';
           setPolling(true);
           thread.enter(this.vcpu.fd);
           lastActivity = performance.now();
@@ -410,23 +424,21 @@ export class Machine {
           continue;
         }
         if (++spins % 256 !== 0) continue;
-        const now = performance.now();
-        if (now - lastActivity > IDLE_POLL_MS) {
+        if (performance.now() - lastActivity > IDLE_POLL_MS) {
           // The program is computing: stop polling and sleep until its next exit. Calls posted
           // from now on take the exit path, which wakes us.
           setPolling(false);
-          if (Atomics.load(ring, RING_REQ_SEQ / 4) !== Atomics.load(ring, RING_RESP_SEQ / 4)) {
+          if (pending()) {
             setPolling(true);
             continue;
           }
-          dbg.sleeps++;
           thread.waitExit(exitsSeen);
           lastActivity = performance.now();
         }
       }
     } finally {
       setPolling(false);
-      if (process.env.KVMBOX_DEBUG) console.error('[kvmbox] threaded:', JSON.stringify(dbg));
+      if (process.env.KVMBOX_DEBUG) process.stderr.write(`[kvmbox] exitless mode: ${polled} calls through the ring, ${exits} exits\n`);
     }
   }
 
