@@ -43,20 +43,23 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
       `${name}: its segments (0x${lo.toString(16)}-0x${hi.toString(16)}) do not fit in guest memory ` +
       `(user range ends at 0x${space.userTop.toString(16)}); give more with --memory`);
   }
-  // Map every page writable while copying, then apply each page's final protection (the union of
-  // the segments that share it).
-  const pageProt = new Map<number, number>();
-  for (const p of elf.phdrs) {
-    if (p.type !== PT_LOAD || p.memsz === 0) continue;
-    const start = alignDown(p.vaddr + bias, PAGE_SIZE);
-    const end = alignUp(p.vaddr + bias + p.memsz, PAGE_SIZE);
-    for (let a = start; a < end; a += PAGE_SIZE) {
-      if (!pageProt.has(a)) space.map(a, PAGE_SIZE, PROT_READ | PROT_WRITE);
-      pageProt.set(a, (pageProt.get(a) ?? 0) | toProt(p.flags));
-    }
-    space.memory.write(p.vaddr + bias, file.subarray(p.offset, p.offset + p.filesz));
+  // Map every segment writable while copying, then apply each segment's protection; a page
+  // shared by two segments gets the union of their rights.
+  const segs = elf.phdrs.filter((p) => p.type === PT_LOAD && p.memsz > 0).map((p) => ({
+    p, start: alignDown(p.vaddr + bias, PAGE_SIZE), end: alignUp(p.vaddr + bias + p.memsz, PAGE_SIZE), prot: toProt(p.flags),
+  }));
+  for (const s of segs) {
+    space.map(s.start, s.end - s.start, PROT_READ | PROT_WRITE);
+    space.memory.write(s.p.vaddr + bias, file.subarray(s.p.offset, s.p.offset + s.p.filesz));
   }
-  for (const [a, prot] of pageProt) space.map(a, PAGE_SIZE, prot);
+  for (const s of segs) space.map(s.start, s.end - s.start, s.prot);
+  for (let i = 0; i < segs.length; i++) {
+    for (let j = i + 1; j < segs.length; j++) {
+      const a = segs[i]!, b = segs[j]!;
+      const lo = Math.max(a.start, b.start), hi = Math.min(a.end, b.end);
+      if (lo < hi) space.map(lo, hi - lo, a.prot | b.prot);
+    }
+  }
 
   space.brkStart = space.brkEnd = hi;
   space.setupStack(STACK_INITIAL, stackSize);

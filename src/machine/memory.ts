@@ -12,7 +12,7 @@ export class GuestMemoryRangeError extends RangeError {
 }
 
 /** Runs of at least this many resident pages are released rather than cleared on reset. */
-const RELEASE_RUN_PAGES = 64;
+const RELEASE_RUN_PAGES = 1024;
 
 export class GuestMemory {
   readonly size: number;
