@@ -6,7 +6,7 @@
 //   node build/bench/bench.js [--reps N] [--quick] [--only NAME[,NAME...]] [--profile]
 import { spawnSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,21 +19,22 @@ import {
 } from './report.js';
 import { cliArgs, runOnce, type RunnerEnv } from './runners.js';
 import {
-  firstDifference, RUNNER_LABELS, sizesFor, workloads, type Outcome, type Paths, type RunnerName, type Workload,
+  firstDifference, RUNNER_LABELS, sizesFor, SQLITE_SYNC, workloads, type Outcome, type Paths, type RunnerName, type Workload,
 } from './workloads.js';
 
 /** The repository root (this file runs from build/bench/). */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MIB = 1024 * 1024;
 const MEMORY_SANDBOXES = 4;
+const WORKLOAD_NAMES = ['true-cli', 'true-api', 'getppid', 'sqlite', 'dd', 'sha256sum', 'find', 'ls-laR', 'memory'];
 
 const USAGE = `usage: node build/bench/bench.js [--reps N] [--quick] [--only NAME[,NAME...]] [--profile]
   --reps N     timed repetitions of each workload and runner (default 5; --quick: 2)
   --quick      2 repetitions and smaller inputs (16 MiB file, find over /usr/share/doc, 5000 rows)
-  --only LIST  run only these workloads: true-cli, true-api, getppid, sqlite, dd, sha256sum, find,
-               ls-laR, memory
-  --profile    after the timed runs, one traced and one instrumented kvmbox API run per workload:
-               system calls by name, exits, time in KVM_RUN vs in the host's handlers
+  --only LIST  run only these workloads (comma-separated): true-cli, true-api, getppid, sqlite, dd,
+               sha256sum, find, ls-laR, memory
+  --profile    after the timed runs, one traced and three instrumented kvmbox API runs per
+               workload: system calls by name, exits, time in KVM_RUN vs in the host's handlers
   --no-save    do not write bench/results/*.json`;
 
 interface Options { reps: number; quick: boolean; only: Set<string> | null; profile: boolean; save: boolean }
@@ -50,6 +51,7 @@ function parseArgs(argv: string[]): Options {
       const v = argv[++i];
       if (!v) usage('--only needs a list of workload names');
       o.only = new Set(v.split(',').map((s) => s.trim()).filter(Boolean));
+      for (const n of o.only) if (!WORKLOAD_NAMES.includes(n)) usage(`unknown workload '${n}'`);
     } else if (a === '--profile') o.profile = true;
     else if (a === '--no-save') o.save = false;
     else if (a === '--help' || a === '-h') { console.log(USAGE); process.exit(0); }
@@ -96,6 +98,27 @@ function writeDataFile(path: string, bytes: number): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The temporary directory for the data file and SQLite databases: kvmbox-bench-PID. A bench
+ * stopped by Ctrl-C leaves its directory behind (everything here is synchronous, so no signal
+ * handler could run before the end); the next bench removes those whose process is gone.
+ */
+function makeScratch(): string {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = /^kvmbox-bench-(\d+)$/.exec(name)?.[1];
+    if (!pid || Number(pid) === process.pid) continue;
+    try {
+      process.kill(Number(pid), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+  const dir = join(tmpdir(), `kvmbox-bench-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
+  return dir;
 }
 
 function progress(msg: string): void {
@@ -188,16 +211,13 @@ function main(): void {
   if (!qemu) console.log('bench: qemu-x86_64 not found (apt-get install qemu-user); qemu runs skipped');
 
   const sizes = sizesFor(opts.quick);
-  const scratch = mkdtempSync(join(tmpdir(), 'kvmbox-bench-'));
+  const scratch = makeScratch();
   const cleanup = () => rmSync(scratch, { recursive: true, force: true });
-  process.on('SIGINT', () => { cleanup(); process.exit(130); });
   try {
     const paths: Paths = {
       root: ROOT, busybox, benchOut: join(ROOT, 'bench/out'), scratch,
       dataFile: join(scratch, 'data.bin'), dataBytes: (opts.quick ? 16 : 64) * MIB,
     };
-    const names = new Set(['true-cli', 'true-api', 'getppid', 'sqlite', 'dd', 'sha256sum', 'find', 'ls-laR', 'memory']);
-    for (const n of opts.only ?? []) if (!names.has(n)) usage(`unknown workload '${n}'`);
     const selected = (n: string) => opts.only === null || opts.only.has(n);
     let list = workloads(paths, sizes).filter((w) => selected(w.name));
     const needs: Record<string, string> = { 'true-cli': 'true', 'true-api': 'true', getppid: 'getppid', sqlite: 'sqlite' };
@@ -231,7 +251,7 @@ function main(): void {
       memory.push(measureInChild({ label: 'true', program: join(paths.benchOut, 'true'), args: [], sandboxes: MEMORY_SANDBOXES }));
       if (built.has('sqlite')) {
         memory.push(measureInChild({
-          label: `sqlite ${sizes.sqliteRows} rows`, program: join(paths.benchOut, 'sqlite'), args: [String(sizes.sqliteRows)],
+          label: `sqlite ${sizes.sqliteRows} rows`, program: join(paths.benchOut, 'sqlite'), args: [String(sizes.sqliteRows), SQLITE_SYNC],
           scratchDir: scratch, sandboxes: MEMORY_SANDBOXES,
         }));
       }
@@ -247,7 +267,7 @@ function main(): void {
     if (problems.length) console.log(`\nOutput checks (against the native run):\n${problems.join('\n')}`);
     if (memory.length) console.log(`\n${memoryTable(memory)}`);
     console.log(`\n${targetsTable(targets)}`);
-    if (profiles.length) console.log(`\nProfile of one kvmbox API run per workload (--profile):\n${profileTable(profiles)}`);
+    if (profiles.length) console.log(`\nProfile, the median of 3 instrumented kvmbox API runs per workload (--profile):\n${profileTable(profiles)}`);
     console.log(`\nx native = median / native median. 'kvmbox CLI' includes Node's start-up (see node -e ''); ` +
       `'kvmbox API' is run() in this process, pool warm. Targets use the API time.`);
     console.log(`load average ${loadBefore[0]!.toFixed(2)} -> ${loadAfter[0]!.toFixed(2)}; ${totalSeconds.toFixed(0)} s in all`);

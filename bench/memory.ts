@@ -17,11 +17,9 @@ import { Process } from '../src/guest/process.js';
 import type { Machine } from '../src/machine/machine.js';
 import { acquireMachine, drainMachinePool } from '../src/machine/pool.js';
 import { DEFAULT_MEMORY_MIB, run } from '../src/api/run.js';
-import type { MemoryRegion } from '../src/kvm/kvm.js';
 import type { Invocation } from './workloads.js';
 
 const MIB = 1024 * 1024;
-const PAGE = 4096;
 
 export interface RssSnapshot { rssKiB: number; anonKiB: number; fileKiB: number; shmemKiB: number }
 
@@ -60,18 +58,10 @@ function gc(): void {
 /**
  * Bytes of the machine's guest memory that the host holds (mincore over its mapping; these are
  * private pages, the zero page is never mapped there: checked against /proc/self/pagemap).
- * GuestMemory keeps its MemoryRegion private; reaching it by name is the bench's only look past the
- * public surface: an accessor such as GuestMemory.residentBytes() would make this clean.
  * (/proc/self/smaps cannot tell: the kernel merges the mapping with its anonymous neighbours.)
  */
 function guestResidentBytes(m: Machine): number {
-  const region = (m.memory as unknown as { region: MemoryRegion }).region;
-  const pages = m.memory.size / PAGE;
-  const vec = new Uint8Array(pages);
-  region.residency(0, m.memory.size, vec);
-  let n = 0;
-  for (let i = 0; i < pages; i++) n += vec[i]! & 1;
-  return n * PAGE;
+  return m.memory.residentBytes();
 }
 
 /** System-wide kernel memory that KVM may use per VM (page tables, slab); other processes add noise. */

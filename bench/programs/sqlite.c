@@ -1,11 +1,12 @@
 // SQLite: create DIR/bench.db, insert N rows (default 20000) in one transaction, read them back and
 // print a checksum that depends on every row, so a wrong byte anywhere changes the output.
-// Usage: sqlite DIR [N]
+// Usage: sqlite DIR [N [SYNC]]   SYNC: off, normal or full (SQLite's default), set with PRAGMA synchronous
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static sqlite3 *db;
@@ -27,7 +28,7 @@ static void exec(const char *sql) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s DIR [ROWS]\n", argv[0]);
+    fprintf(stderr, "usage: %s DIR [ROWS [off|normal|full]]\n", argv[0]);
     return 2;
   }
   long rows = argc > 2 ? strtol(argv[2], NULL, 10) : 20000;
@@ -35,6 +36,16 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof path, "%s/bench.db", argv[1]);
   unlink(path);
   check(sqlite3_open(path, &db), "open");
+  if (argc > 3) {
+    const char *mode = argv[3];
+    if (strcasecmp(mode, "off") && strcasecmp(mode, "normal") && strcasecmp(mode, "full")) {
+      fprintf(stderr, "sqlite: SYNC must be off, normal or full, not '%s'\n", mode);
+      return 2;
+    }
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA synchronous=%s", mode);
+    exec(pragma);
+  }
   exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL, value INTEGER NOT NULL)");
 
   exec("BEGIN");

@@ -82,6 +82,16 @@ export class GuestMemory {
     }
   }
 
+  /** Bytes of guest memory the host currently holds (pages touched by guest or host). */
+  residentBytes(): number {
+    const pages = this.size / 4096;
+    const vec = new Uint8Array(pages);
+    this.region.residency(0, this.size, vec);
+    let n = 0;
+    for (let i = 0; i < pages; i++) n += vec[i]! & 1;
+    return n * 4096;
+  }
+
   u8(a: number): number { this.check(a, 1); return this.view.getUint8(a); }
   u16(a: number): number { this.check(a, 2); return this.view.getUint16(a, true); }
   u32(a: number): number { this.check(a, 4); return this.view.getUint32(a, true); }

@@ -3,7 +3,7 @@
 import * as libc from '../../kvm/libc.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import {
-  PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlockForever, type OpenFile,
+  HostFile, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlockForever, type OpenFile,
 } from '../files/open-file.js';
 import {
   E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCGETS, TIOCGPGRP, TIOCGWINSZ,
@@ -284,6 +284,16 @@ function closeRange(p: Process, first: number, last: number, flags: number): num
   return 0;
 }
 
+/** fsync/fdatasync: a host file is really synced (durability is the point); others have nothing to sync. */
+function syncFile(p: Process, fd: number): number {
+  const f = p.fds.get(fd);
+  if (f.hostFd !== null && f instanceof HostFile) {
+    const r = libc.fsync(f.hostFd);
+    if (r < 0) throw new Errno(-r);
+  }
+  return 0;
+}
+
 export const ioSyscalls: SyscallGroup = {
   read: (p, a) => guarded(p, () => readInto(p, int(a[0]), a[1], a[2], null)),
   write: (p, a) => guarded(p, () => writeFrom(p, int(a[0]), a[1], a[2], null)),
@@ -393,8 +403,8 @@ export const ioSyscalls: SyscallGroup = {
     if (op !== LOCK_SH && op !== LOCK_EX && op !== LOCK_UN) throw new Errno(E.EINVAL);
     return 0;
   },
-  fsync: (p, a) => { p.fds.get(int(a[0])); return 0; },
-  fdatasync: (p, a) => { p.fds.get(int(a[0])); return 0; },
+  fsync: (p, a) => syncFile(p, int(a[0])),
+  fdatasync: (p, a) => syncFile(p, int(a[0])),
   ftruncate: (p, a) => {
     const f = p.fds.get(int(a[0]));
     if (f.hostFd === null || (f.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EINVAL);
