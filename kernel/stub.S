@@ -31,41 +31,6 @@ syscall_stub:
   je ret_zero
   cmp $SYS_RSEQ, %eax
   je ret_enosys
-  /* Calls that change vCPU state, or end the program, always exit. */
-  cmp $SYS_ARCH_PRCTL, %eax
-  je by_exit
-  cmp $SYS_EXIT_GROUP, %eax
-  je by_exit
-  cmp $SYS_EXIT, %eax
-  je by_exit
-  /* Exitless path: when a host thread is polling the ring page, post the call there and spin
-   * for the answer (about a microsecond) instead of exiting (tens of microseconds here). */
-  cmpl $0, PHYS_RING + RING_HOST_POLLING
-  je by_exit
-  mov %rax, PHYS_RING + RING_NR
-  mov %rdi, PHYS_RING + RING_ARGS
-  mov %rsi, PHYS_RING + RING_ARGS + 8
-  mov %rdx, PHYS_RING + RING_ARGS + 16
-  mov %r10, PHYS_RING + RING_ARGS + 24
-  mov %r8, PHYS_RING + RING_ARGS + 32
-  mov %r9, PHYS_RING + RING_ARGS + 40
-  mov PHYS_RING + RING_REQ_SEQ, %r11d
-  inc %r11d
-  mov %r11d, PHYS_RING + RING_REQ_SEQ
-  mov $RING_SPIN_LIMIT, %eax
-1:
-  cmp PHYS_RING + RING_RESP_SEQ, %r11d
-  je 2f
-  pause
-  dec %eax
-  jnz 1b
-  /* No answer yet: wait in the host instead (it answers the posted call). */
-  out %al, $HC_RING_WAIT_PORT
-  jmp *%rcx
-2:
-  mov PHYS_RING + RING_RESULT, %rax
-  jmp *%rcx
-by_exit:
   out %al, $HC_SYSCALL_PORT
   jmp *%rcx
 ret_pid:

@@ -42,9 +42,12 @@ files=("$root"/build/test/*.test.js)
 # with stdout going through a pipe as in CI rather than to the VM's serial console.
 stage=$(mktemp -d)
 log=${KVMBOX_HWKVM_LOG:-$(mktemp)}
-trap 'rm -rf "$stage"; [ -n "${KVMBOX_HWKVM_LOG:-}" ] || rm -f "$log"' EXIT
+trap 'rm -rf "$stage"; [ -n "${KVMBOX_HWKVM_LOG:-}" ] || rm -f "$log" "$log.console"' EXIT
 cat > "$stage/lane.sh" <<'EOS'
 set -o pipefail
+# A vCPU that never comes back (seen once under TCG: "soft lockup ... [node]") panics the VM,
+# which then powers off at once, instead of idling until TCG_TIMEOUT.
+echo 1 > /proc/sys/kernel/softlockup_panic
 mkdir -p /run/kvmbox && tar -C "$1" --exclude=./.git -cf - . | tar -C /run/kvmbox -xf - && cd /run/kvmbox || exit 125
 echo "[hwkvm] node $(node --version), $(nproc) CPUs, kvm modules: $(ls /sys/module | grep -E '^kvm' | tr '\n' ' ')"
 s=$(date +%s)
@@ -54,8 +57,11 @@ echo "[hwkvm] node --test exited $rc after $(( $(date +%s) - s )) s"
 exit $rc
 EOS
 
+# The console log grows while the VM runs (exec.sh prints the output only at the end).
+serial=${TCG_LOG:-$log.console}
+echo "hwkvm: booting the VM; live console: tail -f $serial"
 set +e
-TCG_TIMEOUT=${TCG_TIMEOUT:-1800} TCG_MEM=${TCG_MEM:-3G} "$hw/exec.sh" "$stage" "bash lane.sh $root" > "$log" 2>&1
+TCG_LOG=$serial TCG_TIMEOUT=${TCG_TIMEOUT:-1800} TCG_MEM=${TCG_MEM:-3G} "$hw/exec.sh" "$stage" "bash lane.sh $root" > "$log" 2>&1
 vmrc=$?
 set -e
 cat "$log"

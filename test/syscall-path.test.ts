@@ -98,11 +98,7 @@ function runProgram(edit: (vcpu: Vcpu) => void = () => {}): Outcome {
     unexpectedExit(exit: VcpuExit, vcpu: Vcpu): void {
       out.other = `exit ${exit.kind} at rip 0x${vcpu.getRegs().rip.toString(16)}`;
     },
-    ringCall(nr: bigint): bigint {
-      out.other = `ring call ${nr}`;
-      return -38n;
-    },
-    stopped: () => out.other !== undefined,
+
   };
   m.run(handler);
   return out;

@@ -18,10 +18,7 @@
 /* Start-up probe: reached only when `syscall` switches to CPL0 (hardware KVM). rax is ignored. */
 #define HC_PROBE 4
 #define HC_PROBE_PORT 20
-/* The user-mode stub posted a system call in the ring page (PHYS_RING) and the host did not answer within RING_SPIN_LIMIT spins: it waits here instead. No arguments; the host serves the pending ring request if it has not yet, and puts its result in rax. */
-#define HC_RING_WAIT 5
-#define HC_RING_WAIT_PORT 21
-#define HC_COUNT 6
+#define HC_COUNT 5
 
 #define HC_ABI_VERSION 1
 #define KERNEL_MAGIC 0x584f424d564bUL
@@ -35,7 +32,6 @@
 #define PHYS_IDT 0x5000
 #define PHYS_TSS 0x6000
 #define PHYS_USER_STUB 0x7000
-#define PHYS_RING 0x8000
 #define PHYS_KSTACK_BOTTOM 0x10000
 #define PHYS_KSTACK_TOP 0x18000
 #define PHYS_ISTSTACK_TOP 0x1c000
@@ -72,15 +68,9 @@
 #define SYS_SCHED_YIELD 24
 #define ENOSYS 38
 #define STUB_TRACED_OFFSET 0x200
-#define RING_REQ_SEQ 0
-#define RING_RESP_SEQ 4
-#define RING_HOST_POLLING 8
-#define RING_NR 16
-#define RING_ARGS 24
-#define RING_RESULT 72
-#define RING_SPIN_LIMIT 2000
 #define SYS_ARCH_PRCTL 158
 #define SYS_EXIT 60
 #define SYS_EXIT_GROUP 231
+#define PHYS_INFO 0x8000
 
 #endif

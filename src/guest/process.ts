@@ -166,14 +166,6 @@ export class Process implements HypercallHandler {
     return { action: 'resume' };
   }
 
-  ringCall(nr: bigint, args: readonly bigint[]): bigint {
-    return this.serve(nr, args as SyscallArgs);
-  }
-
-  stopped(): boolean {
-    return this.exit !== null || this.checkDeadline();
-  }
-
   /** Serve one Linux system call; the result for rax (a value or -errno). */
   private serve(rax: bigint, a: SyscallArgs): bigint {
     // Like Linux, only the low 32 bits name the call.

@@ -205,9 +205,6 @@ function writeSegment(b: Buffer, o: number, s: Segment): void {
 
 const SREG_CONTROL = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer', 'apic_base'] as const;
 
-/** The KVM_RUN request number, for a thread that enters the guest on a Vcpu's behalf. */
-export const KVM_RUN_IOCTL = ioctls.KVM_RUN;
-
 export class Vcpu {
   /** The shared kvm_run page, as bytes. */
   private readonly run: Buffer;
@@ -230,10 +227,7 @@ export class Vcpu {
     return this.decodeExit(libc.ioctlIntRaw(this.fd, ioctls.KVM_RUN, 0));
   }
 
-  /**
-   * Decode the exit after KVM_RUN returned r (the ioctl's result or -errno), whichever thread
-   * made the call (see src/machine/vcpu-thread.ts).
-   */
+  /** Decode the exit after KVM_RUN returned r (the ioctl's result or -errno). */
   decodeExit(r: number): VcpuExit {
     if (r < 0) {
       if (r === -4 || r === -11) return { kind: 'interrupted' };

@@ -4,15 +4,13 @@
 // above (src/guest) and knows nothing of Linux.
 import { Kvm, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry } from '../kvm/kvm.js';
 import { GuestMemory } from './memory.js';
-import { PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
+import { PageTables, PROT_EXEC, PROT_READ } from './paging.js';
 import { loadKernelImage, type KernelImage } from './kernel-image.js';
-import { threadedEnabled, vcpuThread, type VcpuThread } from './vcpu-thread-host.js';
 import * as x86 from './x86.js';
 import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall,
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
-  PHYS_RING, PHYS_USER_STUB, RING_ARGS, RING_HOST_POLLING, RING_NR, RING_REQ_SEQ, RING_RESP_SEQ, RING_RESULT,
-  STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, USER_BASE, VEC_TIMER,
+  PHYS_USER_STUB, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, USER_BASE, VEC_TIMER,
 } from '../guest/abi.generated.js';
 
 /**
@@ -34,13 +32,6 @@ export type HypercallResult = { action: 'resume' } | { action: 'stop' };
 
 export interface HypercallHandler {
   hypercall(nr: number, vcpu: Vcpu): HypercallResult;
-  /**
-   * A system call posted in the ring page (the exitless path): arguments as the SYSCALL
-   * hypercall's registers. Returns the value for rax.
-   */
-  ringCall(nr: bigint, args: readonly bigint[]): bigint;
-  /** True once the program has ended (checked after every ring call and while polling). */
-  stopped(): boolean;
   /** An exit that is not a hypercall (fault of the VM itself). Returns the stop reason. */
   unexpectedExit(exit: VcpuExit, vcpu: Vcpu): void;
 }
@@ -81,13 +72,6 @@ const GDT_ENTRIES: ReadonlyArray<readonly [number, bigint]> = [
   [GDT_USER_DS & ~3, 0x00cff3000000ffffn],
   [GDT_USER_CS & ~3, 0x00affb000000ffffn],
 ];
-/** Exits in the calling thread before a program is moved to the threaded, exitless mode. */
-const THREADED_AFTER_EXITS = 24;
-/** How long the host polls the ring with no activity before it sleeps until the next exit. */
-const IDLE_POLL_MS = 0.2;
-/** After this many exits in exitless mode, keep it only if the ring served RING_MIN_GAIN calls per exit. */
-const RING_JUDGE_AFTER = 32;
-const RING_MIN_GAIN = 4;
 const APIC_DEFAULT_BASE = 0xfee00000n;
 const APIC_BASE_BSP = 1n << 8n;
 const APIC_BASE_X2APIC = 1n << 10n;
@@ -147,9 +131,6 @@ export class Machine {
     m.write(PHYS_USER_STUB, this.kernel.stub);
     this.cr3 = this.paging.init();
     this.paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC);
-    // The ring page is the guest's own scratch space for the exitless path: user-writable,
-    // holding nothing the host trusts (it re-validates every call it reads from there).
-    this.paging.mapSpecial(PHYS_RING, PROT_READ | PROT_WRITE);
 
     m.fill(PHYS_GDT, 4096);
     for (const [sel, desc] of GDT_ENTRIES) m.setU64(PHYS_GDT + sel, desc);
@@ -268,7 +249,6 @@ export class Machine {
    * the given stack. timerCount > 0 starts the periodic guest timer.
    */
   start(entry: number, userStack: number, timerCount: number, traced = false): void {
-    this.memory.fill(PHYS_RING, 4096);
     this.setSyscallMsrs(this.syscallPath, traced);
     this.setIoBitmap(this.syscallPath === 'user-stub');
     this.vcpu.setSregs(this.sregs(false));
@@ -308,137 +288,21 @@ export class Machine {
     this.memory.zeroResident(USER_BASE, this.paging.userTop - USER_BASE);
     this.paging.reset();
     this.paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC);
-    // The ring page is the guest's own scratch space for the exitless path: user-writable,
-    // holding nothing the host trusts (it re-validates every call it reads from there).
-    this.paging.mapSpecial(PHYS_RING, PROT_READ | PROT_WRITE);
     this.vcpu.resetFpu();
   }
 
-  /**
-   * Run until the handler says stop. On the user-stub path (kvm_pvm), once a program has made
-   * enough system calls to be worth it, the vCPU is handed to a worker thread and this thread
-   * answers the calls the stub posts in the ring page, without exits (runThreaded).
-   */
+  /** Run until the handler says stop. */
   run(handler: HypercallHandler): void {
     const vcpu = this.vcpu;
-    let exits = 0;
-    let threaded = this.syscallPath === 'user-stub' && threadedEnabled();
     for (;;) {
-      if (threaded && exits >= THREADED_AFTER_EXITS) {
-        const thread = vcpuThread();
-        if (thread.ready()) {
-          if (this.runThreaded(handler, thread) === 'stop') return;
-          // The ring did not pay (the host and guest threads did not get CPUs together):
-          // finish the run with plain exits on this thread.
-          threaded = false;
-        }
-      }
       const exit = vcpu.runOnce();
-      exits++;
-      if (this.handleExit(exit, handler) === 'stop') return;
-    }
-  }
-
-  /** One exit, in either mode. */
-  private handleExit(exit: VcpuExit, handler: HypercallHandler): 'stop' | 'resume' {
-    const vcpu = this.vcpu;
-    if (exit.kind === 'io' && exit.direction === 'out' && exit.port >= HC_PORT_BASE && exit.port < HC_PORT_BASE + HC_COUNT) {
-      const nr = exit.port - HC_PORT_BASE;
-      if (nr === Hypercall.RING_WAIT) {
-        const result = this.serveRing(handler);
-        if (handler.stopped()) return 'stop';
-        vcpu.setReg('rax', result ?? this.memory.u64(PHYS_RING + RING_RESULT));
-        return 'resume';
+      if (exit.kind === 'io' && exit.direction === 'out' && exit.port >= HC_PORT_BASE && exit.port < HC_PORT_BASE + HC_COUNT) {
+        if (handler.hypercall(exit.port - HC_PORT_BASE, vcpu).action === 'stop') return;
+        continue;
       }
-      return handler.hypercall(nr, vcpu).action;
-    }
-    if (exit.kind === 'interrupted') return 'resume';
-    handler.unexpectedExit(exit, vcpu);
-    return 'stop';
-  }
-
-  /** Answer the call pending in the ring page, if one is; returns its result (null if none). */
-  private serveRing(handler: HypercallHandler): bigint | null {
-    const ring = this.ringWords;
-    const req = Atomics.load(ring, RING_REQ_SEQ / 4);
-    if (req === Atomics.load(ring, RING_RESP_SEQ / 4)) return null;
-    const m = this.memory;
-    const args: bigint[] = [];
-    for (let i = 0; i < 6; i++) args.push(m.u64(PHYS_RING + RING_ARGS + i * 8));
-    const result = handler.ringCall(m.u64(PHYS_RING + RING_NR), args);
-    if (handler.stopped()) return result;
-    m.setU64(PHYS_RING + RING_RESULT, result);
-    Atomics.store(ring, RING_RESP_SEQ / 4, req);
-    return result;
-  }
-
-  /** The ring page as 32-bit words, for atomic loads and stores of its sequence numbers. */
-  private get ringWords(): Int32Array {
-    const b = this.memory.bytes;
-    return (this.ringView ??= new Int32Array(b.buffer, b.byteOffset + PHYS_RING, 32));
-  }
-  private ringView: Int32Array | undefined;
-
-  /**
-   * The exitless mode: the worker thread runs the vCPU and this thread answers calls posted in
-   * the ring. Returns 'stop' when the program ended, or 'direct' (with the vCPU stopped at a
-   * handled exit) when most calls still needed an exit, so that polling only cost.
-   */
-  private runThreaded(handler: HypercallHandler, thread: VcpuThread): 'stop' | 'direct' {
-    const ring = this.ringWords;
-    const setPolling = (on: boolean) => Atomics.store(ring, RING_HOST_POLLING / 4, on ? 1 : 0);
-    const pending = () => Atomics.load(ring, RING_REQ_SEQ / 4) !== Atomics.load(ring, RING_RESP_SEQ / 4);
-    let exitsSeen = thread.exits();
-    let polled = 0;
-    let exits = 0;
-    thread.enter(this.vcpu.fd);
-    setPolling(true);
-    let lastActivity = performance.now();
-    let spins = 0;
-    try {
-      for (;;) {
-        if (pending()) {
-          polled++;
-          this.serveRing(handler);
-          if (handler.stopped()) {
-            // The stub is spinning for an answer that will not come: it exits within
-            // RING_SPIN_LIMIT spins, and the vCPU stays stopped.
-            setPolling(false);
-            thread.waitExit(exitsSeen);
-            return 'stop';
-          }
-          lastActivity = performance.now();
-          spins = 0;
-          continue;
-        }
-        const e = thread.exits();
-        if (e !== exitsSeen) {
-          exitsSeen = e;
-          exits++;
-          if (this.handleExit(this.vcpu.decodeExit(thread.result()), handler) === 'stop') return 'stop';
-          if (exits >= RING_JUDGE_AFTER && exits * RING_MIN_GAIN > polled) return 'direct';
-          setPolling(true);
-          thread.enter(this.vcpu.fd);
-          lastActivity = performance.now();
-          spins = 0;
-          continue;
-        }
-        if (++spins % 256 !== 0) continue;
-        if (performance.now() - lastActivity > IDLE_POLL_MS) {
-          // The program is computing: stop polling and sleep until its next exit. Calls posted
-          // from now on take the exit path, which wakes us.
-          setPolling(false);
-          if (pending()) {
-            setPolling(true);
-            continue;
-          }
-          thread.waitExit(exitsSeen);
-          lastActivity = performance.now();
-        }
-      }
-    } finally {
-      setPolling(false);
-      if (process.env.KVMBOX_DEBUG) process.stderr.write(`[kvmbox] exitless mode: ${polled} calls through the ring, ${exits} exits\n`);
+      if (exit.kind === 'interrupted') continue;
+      handler.unexpectedExit(exit, vcpu);
+      return;
     }
   }
 
