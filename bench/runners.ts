@@ -17,9 +17,13 @@ export interface RunnerEnv {
   qemu: string | null;
 }
 
-function child(cmd: string, args: string[]): Outcome {
+/** kvmbox's guest identity (src/guest/abi.generated.ts GUEST_UID/GUEST_GID). */
+const GUEST_ID = 1000;
+
+function child(cmd: string, args: string[], asGuestUser = false): Outcome {
+  const id = asGuestUser && process.getuid?.() === 0 ? { uid: GUEST_ID, gid: GUEST_ID } : {};
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: MAX_OUTPUT, timeout: CHILD_TIMEOUT_MS });
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: MAX_OUTPUT, timeout: CHILD_TIMEOUT_MS, ...id });
   const ms = performance.now() - t0;
   const error = r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : undefined;
   return { ms, status: r.status ?? -1, stdout: r.stdout ?? Buffer.alloc(0), stderr: r.stderr ?? Buffer.alloc(0), error };
@@ -34,10 +38,10 @@ export function cliArgs(root: string, inv: Invocation): string[] {
 export function runOnce(runner: RunnerName, inv: Invocation, env: RunnerEnv): Outcome {
   switch (runner) {
     case 'native':
-      return child(inv.program, inv.args);
+      return child(inv.program, inv.args, inv.asGuestUser);
     case 'qemu':
       if (!env.qemu) throw new Error('qemu-x86_64 is not installed');
-      return child(env.qemu, [inv.program, ...inv.args]);
+      return child(env.qemu, [inv.program, ...inv.args], inv.asGuestUser);
     case 'node-e':
       return child(process.execPath, ['-e', '']);
     case 'node-import':

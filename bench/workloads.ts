@@ -23,6 +23,12 @@ export interface Invocation {
   args: string[];
   ro: string[];
   rw: string[];
+  /**
+   * Run native and qemu as kvmbox's guest user (uid/gid 1000) when the bench runs as root, so
+   * that permission checks match: the guest is never root (a root-owned 0700 directory is
+   * unreadable to it, as it is to uid 1000 natively).
+   */
+  asGuestUser?: boolean;
   /** Called after the run, untimed (e.g. remove a scratch directory). */
   cleanup?: () => void;
 }
@@ -183,7 +189,7 @@ export function workloads(p: Paths, s: Sizes): Workload[] {
       {
         name: 'find', title: `busybox find ${s.findRoot} -name '*.txt'`,
         runners: ALL_RUNNERS,
-        invocation: fixed(bb, ['find', s.findRoot, '-name', '*.txt'], [s.findRoot]),
+        invocation: () => ({ ...fixed(bb, ['find', s.findRoot, '-name', '*.txt'], [s.findRoot])(), asGuestUser: true }),
         normalize: exact, warmup: 'native', batch: 1,
       },
       {
