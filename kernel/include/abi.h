@@ -71,6 +71,18 @@
 #define SYS_ARCH_PRCTL 158
 #define SYS_EXIT 60
 #define SYS_EXIT_GROUP 231
-#define PHYS_INFO 0x8000
+#define PHYS_SHARED 0x8000
+#define SH_CACHE_FD 0
+#define SH_CACHE_POS 8
+#define SH_CACHE_LEN 16
+#define SH_DEVNULL_MASK 24
+#define SH_SAVE_RDI 32
+#define SH_SAVE_RSI 40
+#define SH_SAVE_RCX 48
+#define CACHE_BUF 0x100000
+#define CACHE_SIZE 0x100000
+#define STUB_ENTRY_OFFSET 0x40
+#define SYS_READ 0
+#define SYS_WRITE 1
 
 #endif

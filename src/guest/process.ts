@@ -6,10 +6,14 @@ import type { Vcpu, VcpuExit } from '../kvm/kvm.js';
 import type { Machine, HypercallHandler, HypercallResult } from '../machine/machine.js';
 import { EXCEPTION_NAMES, PAGE_SIZE } from '../machine/x86.js';
 import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
-import { FAULT_KILL, FAULT_RETRY, Hypercall, KERNEL_VBASE } from './abi.generated.js';
-import { FdTable, StdioFile, type InputSource, type OutputSink } from './files/open-file.js';
+import {
+  FAULT_KILL, FAULT_RETRY, GDT_USER_CS, Hypercall, KERNEL_VBASE, PHYS_KSTACK_TOP, PHYS_SHARED, SH_SAVE_RCX, SH_SAVE_RDI,
+  SH_SAVE_RSI,
+} from './abi.generated.js';
+import { StubCache } from './stub-cache.js';
+import { FdTable, HostFile, StdioFile, type InputSource, type OutputSink } from './files/open-file.js';
 import { normalize, PATH_MAX, Vfs } from './files/vfs.js';
-import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, SYSCALL_NAMES } from './linux.js';
+import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, SYS, SYSCALL_NAMES } from './linux.js';
 import { loadProgram } from './loader.js';
 import { SYSCALLS, type SyscallArgs } from './syscalls/table.js';
 import { formatSyscall } from './syscalls/trace.js';
@@ -55,6 +59,10 @@ const FAULT_SIGNALS: Record<number, number> = {
   7: SIG.SIGSEGV, 10: SIG.SIGSEGV, 11: SIG.SIGBUS, 12: SIG.SIGBUS, 13: SIG.SIGSEGV, 14: SIG.SIGSEGV,
   16: SIG.SIGFPE, 17: SIG.SIGBUS, 19: SIG.SIGFPE,
 };
+/** struct trapframe (kernel/kernel.h): offsets of the fields the host may rewrite. */
+const TF = { rax: 0, rcx: 16, rsi: 32, rdi: 40, rip: 136, cs: 144 } as const;
+/** A user-mode trap with an error code: 15 saved registers, vector, error, then the CPU's 5 words. */
+const TRAPFRAME_SIZE = 22 * 8;
 const PF_WRITE = 2;
 const PF_INSTR = 16;
 /** The guest's identity (a plain user, like `docker run --user 1000`) is part of the ABI: the
@@ -76,6 +84,7 @@ export class Process implements HypercallHandler {
   exit: ExitReason | null = null;
   readonly opts: ProcessOptions;
   syscallCount = 0;
+  private stubCache!: StubCache;
   outputBytes = 0;
   private deadline = 0;
   private faultRetries = 0;
@@ -102,7 +111,9 @@ export class Process implements HypercallHandler {
       this.fds.install(new StdioFile('pipe:[stdout]', O.WRONLY, limit(opts.stdout), null));
       this.fds.install(new StdioFile('pipe:[stderr]', O.WRONLY, limit(opts.stderr), null));
       const timerCount = opts.timeoutMs ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0;
+      this.stubCache = new StubCache(machine.memory, machine.syscallPath === 'user-stub' && opts.trace === undefined);
       this.machine.start(loaded.entry, loaded.stackPointer, timerCount, opts.trace !== undefined);
+      this.stubCache.publishDevNull(this.fds);
     }
   }
 
@@ -170,6 +181,7 @@ export class Process implements HypercallHandler {
   private serve(rax: bigint, a: SyscallArgs): bigint {
     // Like Linux, only the low 32 bits name the call.
     const nr = Number(rax & 0xffffffffn);
+    this.stubCache.drain();
     this.syscallCount++;
     const fn = SYSCALLS[nr];
     let result: number | bigint;
@@ -184,6 +196,12 @@ export class Process implements HypercallHandler {
       }
     }
     if (this.opts.trace) this.opts.trace(formatSyscall(this, nr, a, result, !fn));
+    if (nr === SYS.read && BigInt(result) > 0n && BigInt(result) === a[2]) {
+      const fd = Number(BigInt.asIntN(32, a[0]));
+      const f = this.fds.get(fd);
+      if (f instanceof HostFile) this.stubCache.readAhead(fd, f);
+    }
+    this.stubCache.publishDevNull(this.fds);
     if (!this.exit && this.opts.maxOutputBytes !== undefined && this.outputBytes > this.opts.maxOutputBytes) {
       this.exit = { kind: 'output-limit', message: `kvmbox: output limit of ${this.opts.maxOutputBytes} bytes reached; program stopped` };
     }
@@ -195,6 +213,10 @@ export class Process implements HypercallHandler {
     const error = Number(vcpu.reg('rsi'));
     const cr2 = vcpu.reg('rdx');
     const rip = vcpu.reg('r10');
+    if (vector === 14 && this.stubCopyFault(rip)) {
+      vcpu.setReg('rax', BigInt(FAULT_RETRY));
+      return { action: 'resume' };
+    }
     if (vector === 14 && cr2 < BigInt(Number.MAX_SAFE_INTEGER)) {
       // A page the host has mapped with the needed rights but the vCPU still saw as absent
       // (a cached translation): drop it and retry, a bounded number of times.
@@ -224,6 +246,26 @@ export class Process implements HypercallHandler {
     this.exit = { kind: 'signaled', signal, message };
     vcpu.setReg('rax', BigInt(FAULT_KILL));
     return { action: 'stop' };
+  }
+
+  /**
+   * A page fault inside the user-mode stub's copy from the read-ahead cache means the program
+   * passed read() a bad buffer: make that read return EFAULT, as Linux would, by rewriting the
+   * saved user context the kernel will iret to (return address and the registers the stub saved).
+   */
+  private stubCopyFault(rip: bigint): boolean {
+    const [start, end] = this.machine.kernel.stubCopy;
+    if (rip < BigInt(start) || rip >= BigInt(end)) return false;
+    const m = this.machine.memory;
+    const frame = PHYS_KSTACK_TOP - TRAPFRAME_SIZE;
+    if (m.u64(frame + TF.cs) !== BigInt(GDT_USER_CS)) return false;
+    const ret = m.u64(PHYS_SHARED + SH_SAVE_RCX);
+    m.setU64(frame + TF.rax, BigInt(-E.EFAULT));
+    m.setU64(frame + TF.rcx, ret);
+    m.setU64(frame + TF.rip, ret);
+    m.setU64(frame + TF.rdi, m.u64(PHYS_SHARED + SH_SAVE_RDI));
+    m.setU64(frame + TF.rsi, m.u64(PHYS_SHARED + SH_SAVE_RSI));
+    return true;
   }
 
   private timer(): HypercallResult {

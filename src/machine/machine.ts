@@ -4,13 +4,13 @@
 // above (src/guest) and knows nothing of Linux.
 import { Kvm, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry } from '../kvm/kvm.js';
 import { GuestMemory } from './memory.js';
-import { PageTables, PROT_EXEC, PROT_READ } from './paging.js';
+import { PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
 import { loadKernelImage, type KernelImage } from './kernel-image.js';
 import * as x86 from './x86.js';
 import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall,
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
-  PHYS_USER_STUB, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, USER_BASE, VEC_TIMER,
+  CACHE_BUF, CACHE_SIZE, PHYS_SHARED, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, USER_BASE, VEC_TIMER,
 } from '../guest/abi.generated.js';
 
 /**
@@ -119,6 +119,7 @@ export class Machine {
       this.paging = new PageTables(this.memory, { nx: true });
       this.buildSystemTables();
       this.syscallPath = detectedPath ??= this.probeSyscallPath();
+      this.mapUserSpecials();
     } catch (e) {
       this.vm.close();
       throw e;
@@ -130,7 +131,7 @@ export class Machine {
     m.write(PHYS_KERNEL, this.kernel.kernel);
     m.write(PHYS_USER_STUB, this.kernel.stub);
     this.cr3 = this.paging.init();
-    this.paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC);
+    this.mapUserSpecials();
 
     m.fill(PHYS_GDT, 4096);
     for (const [sel, desc] of GDT_ENTRIES) m.setU64(PHYS_GDT + sel, desc);
@@ -210,7 +211,7 @@ export class Machine {
 
   private setSyscallMsrs(path: SyscallPath | 'probe', traced = false): void {
     const lstar = path === 'cpl0-entry' ? this.kernel.syscallEntryHw
-      : path === 'probe' ? this.kernel.probeEntry : BigInt(PHYS_USER_STUB + (traced ? STUB_TRACED_OFFSET : 0));
+      : path === 'probe' ? this.kernel.probeEntry : BigInt(PHYS_USER_STUB + (traced ? STUB_TRACED_OFFSET : STUB_ENTRY_OFFSET));
     // SYSRET loads CS = STAR[63:48] + 16 and SS = STAR[63:48] + 8: user CS 0x33, SS 0x2b.
     const star = (BigInt(GDT_USER_DS - 8) << 48n) | (BigInt(GDT_KERNEL_CS) << 32n);
     // On the CPL0 path mask IF/TF/DF/AC/NT/IOPL like Linux; on the user stub the flags must stay the
@@ -249,6 +250,8 @@ export class Machine {
    * the given stack. timerCount > 0 starts the periodic guest timer.
    */
   start(entry: number, userStack: number, timerCount: number, traced = false): void {
+    this.memory.fill(PHYS_SHARED, 4096);
+    this.memory.setU32(PHYS_SHARED + SH_CACHE_FD, 0xffffffff); // no cached file
     this.setSyscallMsrs(this.syscallPath, traced);
     this.setIoBitmap(this.syscallPath === 'user-stub');
     this.vcpu.setSregs(this.sregs(false));
@@ -264,6 +267,18 @@ export class Machine {
       ...zeroRegs(), rip: this.kernel.entry, rsp: KERNEL_VBASE + BigInt(frame), rdi: BigInt(timerCount),
       rflags: x86.RFLAGS_RESERVED1,
     });
+  }
+
+  /**
+   * The user-visible pages outside the program's range: the system-call stub (read + execute),
+   * and on the user-stub path the shared page and the read-ahead cache (read + write, the
+   * guest's own scratch memory: the host trusts nothing in them).
+   */
+  private mapUserSpecials(): void {
+    this.paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC);
+    if (this.syscallPath !== 'user-stub') return;
+    this.paging.mapSpecial(PHYS_SHARED, PROT_READ | PROT_WRITE);
+    for (let a = CACHE_BUF; a < CACHE_BUF + CACHE_SIZE; a += 4096) this.paging.mapSpecial(a, PROT_READ | PROT_WRITE);
   }
 
   /**
@@ -286,8 +301,10 @@ export class Machine {
    */
   reset(): void {
     this.memory.zeroResident(USER_BASE, this.paging.userTop - USER_BASE);
+    this.memory.zeroResident(CACHE_BUF, CACHE_SIZE);
+    this.memory.fill(PHYS_SHARED, 4096);
     this.paging.reset();
-    this.paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC);
+    this.mapUserSpecials();
     this.vcpu.resetFpu();
   }
 

@@ -61,7 +61,17 @@ function check(r: number): number {
 
 /** A file or directory on the host, inside a grant. */
 export class HostFile implements OpenFile {
+  private regular: boolean | undefined;
   constructor(readonly hostFd: number, readonly path: string, public statusFlags: number) {}
+  /** A regular file (worth reading ahead), as fstat says once. */
+  isRegular(): boolean {
+    if (this.regular === undefined) {
+      const st = Buffer.alloc(STAT_SIZE);
+      this.regular = libc.fstat(this.hostFd, st) >= 0 && (st.readUInt32LE(STAT.mode) & 0o170000) === 0o100000;
+    }
+    return this.regular;
+  }
+  get readable(): boolean { return readable(this); }
   read(buf: Buffer): number {
     if (!readable(this)) throw new Errno(E.EBADF);
     return check(libc.read(this.hostFd, buf));
@@ -163,6 +173,8 @@ const DEVICE_RDEV: Record<DeviceKind, number> = { null: 0x103, zero: 0x105, full
 /** /dev/null, /dev/zero, /dev/full, /dev/urandom, served by the host. */
 export class DeviceFile implements OpenFile {
   readonly hostFd = null;
+  /** /dev/null: writes vanish, so the user-mode stub may answer them. */
+  get isNull(): boolean { return this.kind === 'null'; }
   constructor(readonly path: string, public statusFlags: number, private readonly kind: DeviceKind,
     private readonly random: (buf: Buffer) => void) {}
   read(buf: Buffer): number {
@@ -248,6 +260,8 @@ export function virtualDirStat(out: Buffer, path: string): void {
 export class FdTable {
   private readonly fds: Array<{ file: OpenFile; cloexec: boolean } | undefined> = [];
   private readonly refs = new Map<OpenFile, number>();
+  /** Incremented on every change of which file a descriptor names. */
+  version = 0;
 
   constructor(readonly limit: number) {}
 
@@ -272,6 +286,7 @@ export class FdTable {
     if (fd < 0 || fd >= this.limit) throw new Errno(E.EBADF);
     if (this.fds[fd]) this.close(fd);
     this.fds[fd] = { file, cloexec };
+    this.version++;
     this.refs.set(file, (this.refs.get(file) ?? 0) + 1);
   }
 
@@ -287,6 +302,7 @@ export class FdTable {
   close(fd: number): void {
     const file = this.get(fd);
     this.fds[fd] = undefined;
+    this.version++;
     const n = (this.refs.get(file) ?? 1) - 1;
     if (n === 0) {
       this.refs.delete(file);

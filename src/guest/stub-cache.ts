@@ -1,0 +1,64 @@
+// What the user-mode stub (kernel/stub.S) may answer without an exit, kept up to date by the host
+// in the shared page: the read-ahead cache of one file, and which descriptors are /dev/null.
+//
+// Coherence: the cache is valid only between two exits. Before the host serves any system call it
+// drains the cache (rewinding the host file by what the program did not consume), so every
+// host-side operation sees the file offset the program expects. The shared page and the cache
+// are user memory: the host reads back only the consumed position, clamped to what it filled.
+import * as libc from '../kvm/libc.js';
+import type { GuestMemory } from '../machine/memory.js';
+import { CACHE_BUF, CACHE_SIZE, PHYS_SHARED, SH_CACHE_FD, SH_CACHE_LEN, SH_CACHE_POS, SH_DEVNULL_MASK } from './abi.generated.js';
+import { DeviceFile, FdTable, HostFile } from './files/open-file.js';
+
+const SEEK_CUR = 1;
+const NO_FD = 0xffffffff;
+const MASK_FDS = 64;
+
+export class StubCache {
+  private cached: { file: HostFile; len: number } | null = null;
+  private fdVersion = -1;
+
+  /** enabled: the program runs on the user-stub path without tracing. */
+  constructor(private readonly mem: GuestMemory, readonly enabled: boolean) {}
+
+  /** Before the host serves a call: take back what the program has not read from the cache. */
+  drain(): void {
+    if (!this.cached) return;
+    const { file, len } = this.cached;
+    this.cached = null;
+    const pos = this.mem.u64(PHYS_SHARED + SH_CACHE_POS);
+    const consumed = pos > BigInt(len) ? len : Number(pos);
+    if (consumed < len) libc.lseek(file.hostFd, BigInt(consumed - len), SEEK_CUR);
+    this.clear();
+  }
+
+  private clear(): void {
+    this.mem.setU32(PHYS_SHARED + SH_CACHE_FD, NO_FD);
+    this.mem.setU64(PHYS_SHARED + SH_CACHE_POS, 0n);
+    this.mem.setU64(PHYS_SHARED + SH_CACHE_LEN, 0n);
+  }
+
+  /** After the program read a full buffer from fd: read ahead, so its next reads need no exit. */
+  readAhead(fd: number, file: HostFile): void {
+    if (!this.enabled || fd < 0 || !file.readable || !file.isRegular()) return;
+    const n = libc.read(file.hostFd, this.mem.slice(CACHE_BUF, CACHE_SIZE));
+    if (n <= 0) return;
+    this.cached = { file, len: n };
+    this.mem.setU64(PHYS_SHARED + SH_CACHE_POS, 0n);
+    this.mem.setU64(PHYS_SHARED + SH_CACHE_LEN, BigInt(n));
+    this.mem.setU32(PHYS_SHARED + SH_CACHE_FD, fd);
+  }
+
+  /** After a call that may have changed the descriptor table: republish which fds are /dev/null. */
+  publishDevNull(fds: FdTable): void {
+    if (!this.enabled || fds.version === this.fdVersion) return;
+    this.fdVersion = fds.version;
+    let mask = 0n;
+    for (let fd = 0; fd < MASK_FDS; fd++) {
+      let f;
+      try { f = fds.get(fd); } catch { continue; }
+      if (f instanceof DeviceFile && f.isNull && (f.statusFlags & 3) !== 0) mask |= 1n << BigInt(fd);
+    }
+    this.mem.setU64(PHYS_SHARED + SH_DEVNULL_MASK, mask);
+  }
+}
