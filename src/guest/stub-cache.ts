@@ -55,8 +55,7 @@ export class StubCache {
     this.fdVersion = fds.version;
     let mask = 0n;
     for (let fd = 0; fd < MASK_FDS; fd++) {
-      let f;
-      try { f = fds.get(fd); } catch { continue; }
+      const f = fds.peek(fd);
       if (f instanceof DeviceFile && f.isNull && (f.statusFlags & 3) !== 0) mask |= 1n << BigInt(fd);
     }
     this.mem.setU64(PHYS_SHARED + SH_DEVNULL_MASK, mask);

@@ -265,6 +265,11 @@ export class FdTable {
 
   constructor(readonly limit: number) {}
 
+  /** The file at fd, or undefined (no exception: for scans). */
+  peek(fd: number): OpenFile | undefined {
+    return this.fds[fd]?.file;
+  }
+
   get(fd: number): OpenFile {
     const e = Number.isInteger(fd) && fd >= 0 ? this.fds[fd] : undefined;
     if (!e) throw new Errno(E.EBADF);
