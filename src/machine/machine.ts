@@ -278,7 +278,7 @@ export class Machine {
     this.paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC);
     if (this.syscallPath !== 'user-stub') return;
     this.paging.mapSpecial(PHYS_SHARED, PROT_READ | PROT_WRITE);
-    for (let a = CACHE_BUF; a < CACHE_BUF + CACHE_SIZE; a += 4096) this.paging.mapSpecial(a, PROT_READ | PROT_WRITE);
+    this.paging.mapSpecial(CACHE_BUF, PROT_READ | PROT_WRITE, CACHE_SIZE);
   }
 
   /**

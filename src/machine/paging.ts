@@ -97,13 +97,7 @@ export class PageTables {
     return Number(f & PTE_ADDR_MASK);
   }
 
-  private pteValue(pa: number, prot: number): bigint {
-    if (!(prot & (PROT_READ | PROT_WRITE | PROT_EXEC))) return 0n;
-    let v = BigInt(pa) | PTE_PRESENT | PTE_USER;
-    if (prot & PROT_WRITE) v |= PTE_WRITABLE;
-    if (this.opts.nx && !(prot & PROT_EXEC)) v |= PTE_NX;
-    return v;
-  }
+
 
   /** Identity-map user pages [va, va+len) with prot (PROT_* bits). */
   map(va: number, len: number, prot: number): void {
@@ -119,7 +113,7 @@ export class PageTables {
   private writePtes(va: number, len: number, prot: number): void {
     const present = (prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0;
     const lowFlags = present ? Number(PTE_PRESENT | PTE_USER | (prot & PROT_WRITE ? PTE_WRITABLE : 0n)) : 0;
-    const highFlags = present && this.opts.nx && !(prot & PROT_EXEC) ? 0x80000000 : 0;
+    const highFlags = present && this.opts.nx && !(prot & PROT_EXEC) ? Number(PTE_NX >> 32n) : 0;
     const byte = PAGE_MAPPED | prot;
     let a = va;
     const end = va + len;
@@ -140,11 +134,10 @@ export class PageTables {
     }
   }
 
-  /** Map one page at a physical address outside the user range (the system-call stub page). */
-  mapSpecial(va: number, prot: number): void {
-    this.perms[va / PAGE_SIZE] = PAGE_MAPPED | prot;
-    const pt = this.ptFor(va);
-    this.mem.setU64(pt + (Math.floor(va / PAGE_SIZE) % ENTRIES) * 8, this.pteValue(va, prot));
+  /** Map pages at a physical address below the user range (the stub, its shared page and cache). */
+  mapSpecial(va: number, prot: number, len = PAGE_SIZE): void {
+    if (va % PAGE_SIZE || len % PAGE_SIZE || va + len > USER_BASE) throw new RangeError('special pages lie below USER_BASE');
+    this.writePtes(va, len, prot);
   }
 
   unmap(va: number, len: number): void {
