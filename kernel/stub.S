@@ -19,6 +19,8 @@
 stub_header:
   .quad copy_start
   .quad copy_end
+  .quad stat_copy_start
+  .quad stat_copy_end
 
 .org STUB_ENTRY_OFFSET
 .globl syscall_stub
@@ -27,6 +29,8 @@ syscall_stub:
   jz read_fast
   cmp $SYS_WRITE, %eax
   je write_fast
+  cmp $SYS_NEWFSTATAT, %eax
+  je stat_fast
   cmp $SYS_GETPID, %eax
   je ret_pid
   cmp $SYS_GETTID, %eax
@@ -93,6 +97,73 @@ write_fast:
   bt %rdi, %r11
   jnc to_host
   mov %rdx, %rax
+  jmp *%rcx
+
+/* newfstatat(AT_FDCWD, path=rsi, buf=rdx, AT_SYMLINK_NOFOLLOW) from the stat cache the host filled
+ * when the program listed the directory: entries of STAT_ENTRY_SIZE bytes, a NUL-terminated path
+ * then a struct stat. The search starts where the last hit ended (programs stat entries in the
+ * order they were listed). A fault on the path or buffer becomes EFAULT (host). */
+stat_fast:
+  cmp $AT_FDCWD_VALUE, %edi
+  jne to_host
+  cmp $AT_SYMLINK_NOFOLLOW_VALUE, %r10d
+  jne to_host
+  mov SH(SH_STAT_COUNT), %eax
+  test %eax, %eax
+  jz to_host_stat
+  cmp $STAT_CACHE_ENTRIES, %eax
+  ja to_host_stat
+  mov %rdi, SH(SH_SAVE_RDI)
+  mov %rsi, SH(SH_SAVE_RSI)
+  mov %rcx, SH(SH_SAVE_RCX)
+  mov SH(SH_STAT_NEXT), %r11d
+  cmp SH(SH_STAT_COUNT), %r11d
+  jb next_entry
+  xor %r11d, %r11d
+next_entry:
+  mov %r11, %rdi
+  shl $8, %rdi                /* STAT_ENTRY_SIZE */
+  add $STAT_CACHE, %rdi
+  mov SH(SH_SAVE_RSI), %rsi
+stat_copy_start:
+cmp_loop:
+  movzbl (%rsi), %ecx
+  cmpb %cl, (%rdi)
+  jne mismatch
+  test %cl, %cl
+  jz match
+  inc %rsi
+  inc %rdi
+  jmp cmp_loop
+match:
+  lea 1(%r11), %eax
+  mov %eax, SH(SH_STAT_NEXT)
+  mov %r11, %rsi
+  shl $8, %rsi
+  add $STAT_CACHE + STAT_ENTRY_PATH_MAX, %rsi
+  mov %rdx, %rdi
+  mov $STAT_SIZE, %ecx
+  rep movsb
+stat_copy_end:
+  xor %eax, %eax
+  mov SH(SH_SAVE_RDI), %rdi
+  mov SH(SH_SAVE_RSI), %rsi
+  mov SH(SH_SAVE_RCX), %rcx
+  jmp *%rcx
+mismatch:
+  inc %r11d
+  cmp SH(SH_STAT_COUNT), %r11d
+  jb 1f
+  xor %r11d, %r11d
+1:
+  dec %eax
+  jnz next_entry
+  mov SH(SH_SAVE_RDI), %rdi
+  mov SH(SH_SAVE_RSI), %rsi
+  mov SH(SH_SAVE_RCX), %rcx
+to_host_stat:
+  mov $SYS_NEWFSTATAT, %eax
+  out %al, $HC_SYSCALL_PORT
   jmp *%rcx
 
 ret_pid:

@@ -59,6 +59,26 @@ const FAULT_SIGNALS: Record<number, number> = {
   7: SIG.SIGSEGV, 10: SIG.SIGSEGV, 11: SIG.SIGBUS, 12: SIG.SIGBUS, 13: SIG.SIGSEGV, 14: SIG.SIGSEGV,
   16: SIG.SIGFPE, 17: SIG.SIGBUS, 19: SIG.SIGFPE,
 };
+/** Calls that never change a file's metadata: they leave the stub's stat cache valid. */
+const KEEPS_STATS = new Set<number>([
+  SYS.read, SYS.pread64, SYS.readv, SYS.preadv, SYS.getdents64, SYS.close, SYS.fstat, SYS.stat, SYS.lstat,
+  SYS.newfstatat, SYS.statx, SYS.lseek, SYS.mmap, SYS.mprotect, SYS.munmap, SYS.brk, SYS.madvise, SYS.mremap,
+  SYS.rt_sigaction, SYS.rt_sigprocmask, SYS.ioctl, SYS.access, SYS.faccessat, SYS.faccessat2, SYS.readlink,
+  SYS.readlinkat, SYS.getcwd, SYS.chdir, SYS.fchdir, SYS.fcntl, SYS.dup, SYS.dup2, SYS.dup3, SYS.clock_gettime,
+  SYS.gettimeofday, SYS.time, SYS.uname, SYS.getrandom, SYS.prlimit64, SYS.arch_prctl, SYS.exit_group, SYS.exit,
+  SYS.poll, SYS.ppoll, SYS.getuid, SYS.getgid, SYS.geteuid, SYS.getegid, SYS.getpid, SYS.getppid,
+]);
+const OPEN_WRITES = O.WRONLY | O.RDWR | O.CREAT | O.TRUNC;
+
+/** Whether a call may change what stat returns for some file (then the stat cache is dropped). */
+function mayChangeFiles(nr: number, a: SyscallArgs, p: Process): boolean {
+  if (KEEPS_STATS.has(nr)) return false;
+  if (nr === SYS.openat) return (Number(BigInt.asIntN(32, a[2])) & OPEN_WRITES) !== 0;
+  if (nr === SYS.open) return (Number(BigInt.asIntN(32, a[1])) & OPEN_WRITES) !== 0;
+  if (nr === SYS.write || nr === SYS.writev) return p.fds.peek(Number(BigInt.asIntN(32, a[0]))) instanceof HostFile;
+  return true;
+}
+
 /** struct trapframe (kernel/kernel.h): offsets of the fields the host may rewrite. */
 const TF = { rax: 0, rcx: 16, rsi: 32, rdi: 40, rip: 136, cs: 144 } as const;
 /** A user-mode trap with an error code: 15 saved registers, vector, error, then the CPU's 5 words. */
@@ -182,6 +202,7 @@ export class Process implements HypercallHandler {
     // Like Linux, only the low 32 bits name the call.
     const nr = Number(rax & 0xffffffffn);
     this.stubCache.drain();
+    if (mayChangeFiles(nr, a, this)) this.stubCache.forgetStats();
     this.syscallCount++;
     const fn = SYSCALLS[nr];
     let result: number | bigint;
@@ -196,6 +217,10 @@ export class Process implements HypercallHandler {
       }
     }
     if (this.opts.trace) this.opts.trace(formatSyscall(this, nr, a, result, !fn));
+    if (nr === SYS.getdents64 && BigInt(result) > 0n) {
+      const f = this.fds.peek(Number(BigInt.asIntN(32, a[0])));
+      if (f instanceof HostFile) this.stubCache.listStats(f, this.machine.memory.slice(Number(a[1]), Number(result)));
+    }
     if (nr === SYS.read && BigInt(result) > 0n && BigInt(result) === a[2]) {
       const fd = Number(BigInt.asIntN(32, a[0]));
       const f = this.fds.get(fd);
@@ -249,13 +274,13 @@ export class Process implements HypercallHandler {
   }
 
   /**
-   * A page fault inside the user-mode stub's copy from the read-ahead cache means the program
-   * passed read() a bad buffer: make that read return EFAULT, as Linux would, by rewriting the
+   * A page fault inside one of the user-mode stub's copies from its caches means the program
+   * passed a bad pointer (read's buffer, newfstatat's path or buffer): make the call return
+   * EFAULT, as Linux would, by rewriting the
    * saved user context the kernel will iret to (return address and the registers the stub saved).
    */
   private stubCopyFault(rip: bigint): boolean {
-    const [start, end] = this.machine.kernel.stubCopy;
-    if (rip < BigInt(start) || rip >= BigInt(end)) return false;
+    if (!this.machine.kernel.stubCopy.some(([start, end]) => rip >= BigInt(start) && rip < BigInt(end))) return false;
     const m = this.machine.memory;
     const frame = PHYS_KSTACK_TOP - TRAPFRAME_SIZE;
     if (m.u64(frame + TF.cs) !== BigInt(GDT_USER_CS)) return false;

@@ -7,16 +7,26 @@
 // are user memory: the host reads back only the consumed position, clamped to what it filled.
 import * as libc from '../kvm/libc.js';
 import type { GuestMemory } from '../machine/memory.js';
-import { CACHE_BUF, CACHE_SIZE, PHYS_SHARED, SH_CACHE_FD, SH_CACHE_LEN, SH_CACHE_POS, SH_DEVNULL_MASK } from './abi.generated.js';
+import {
+  CACHE_BUF, CACHE_SIZE, PHYS_SHARED, SH_CACHE_FD, SH_CACHE_LEN, SH_CACHE_POS, SH_DEVNULL_MASK, SH_STAT_COUNT,
+  SH_STAT_NEXT, STAT_CACHE, STAT_CACHE_ENTRIES, STAT_ENTRY_PATH_MAX, STAT_ENTRY_SIZE, STAT_SIZE,
+} from './abi.generated.js';
 import { DeviceFile, FdTable, HostFile } from './files/open-file.js';
+import { mapOwner } from './identity.js';
 
 const SEEK_CUR = 1;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const DIRENT_RECLEN = 16;
+const DIRENT_NAME = 19;
 const NO_FD = 0xffffffff;
 const MASK_FDS = 64;
 
 export class StubCache {
   private cached: { file: HostFile; len: number } | null = null;
   private fdVersion = -1;
+  /** Entries written to the stat cache so far (a ring of STAT_CACHE_ENTRIES). */
+  private statWritten = 0;
+  private readonly statBuf = Buffer.alloc(STAT_SIZE);
 
   /** enabled: the program runs on the user-stub path without tracing. */
   constructor(private readonly mem: GuestMemory, readonly enabled: boolean) {}
@@ -47,6 +57,51 @@ export class StubCache {
     this.mem.setU64(PHYS_SHARED + SH_CACHE_POS, 0n);
     this.mem.setU64(PHYS_SHARED + SH_CACHE_LEN, BigInt(n));
     this.mem.setU32(PHYS_SHARED + SH_CACHE_FD, fd);
+  }
+
+  /**
+   * After the program listed part of a directory: put each entry's lstat (as newfstatat(AT_FDCWD,
+   * "dir/name", AT_SYMLINK_NOFOLLOW) would return it) in the stat cache, keyed by the directory's
+   * resolved guest path, so the stats that usually follow a listing need no exit. The host looks
+   * each name up relative to the directory's own fd and does not follow symlinks, so nothing
+   * outside the directory is touched; `..` is left out (it may lie above the grant).
+   */
+  listStats(dir: HostFile, dirents: Buffer): void {
+    if (!this.enabled) return;
+    const mem = this.mem;
+    const prefix = dir.path === '/' ? '' : dir.path;
+    let first = -1;
+    for (let off = 0; off + DIRENT_NAME < dirents.length;) {
+      const reclen = dirents.readUInt16LE(off + DIRENT_RECLEN);
+      if (reclen < DIRENT_NAME + 1 || off + reclen > dirents.length) break;
+      const end = dirents.indexOf(0, off + DIRENT_NAME);
+      const name = dirents.subarray(off + DIRENT_NAME, end < 0 || end > off + reclen ? off + reclen : end).toString();
+      off += reclen;
+      if (name === '..' || name.includes('/')) continue;
+      const path = Buffer.from(`${prefix}/${name}\0`);
+      if (path.length > STAT_ENTRY_PATH_MAX) continue;
+      const r = name === '.' ? libc.fstat(dir.hostFd, this.statBuf) : libc.fstatat(dir.hostFd, name, this.statBuf, AT_SYMLINK_NOFOLLOW);
+      if (r < 0) continue;
+      mapOwner(this.statBuf);
+      const index = this.statWritten % STAT_CACHE_ENTRIES;
+      const entry = STAT_CACHE + index * STAT_ENTRY_SIZE;
+      mem.fill(entry, STAT_ENTRY_PATH_MAX);
+      mem.write(entry, path);
+      mem.write(entry + STAT_ENTRY_PATH_MAX, this.statBuf);
+      if (first < 0) first = index;
+      this.statWritten++;
+    }
+    if (first < 0) return;
+    mem.setU32(PHYS_SHARED + SH_STAT_COUNT, Math.min(this.statWritten, STAT_CACHE_ENTRIES));
+    mem.setU32(PHYS_SHARED + SH_STAT_NEXT, first);
+  }
+
+  /** Drop the stat cache: a call may have changed some file's metadata. */
+  forgetStats(): void {
+    if (this.statWritten === 0) return;
+    this.statWritten = 0;
+    this.mem.setU32(PHYS_SHARED + SH_STAT_COUNT, 0);
+    this.mem.setU32(PHYS_SHARED + SH_STAT_NEXT, 0);
   }
 
   /** After a call that may have changed the descriptor table: republish which fds are /dev/null. */

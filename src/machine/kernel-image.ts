@@ -13,8 +13,8 @@ export interface KernelImage {
   readonly probeEntry: bigint;
   /** The hypercall fuzzer (test suite only). */
   readonly fuzzEntry: bigint;
-  /** [start, end) of the user-mode stub's copy instruction: a fault there becomes EFAULT. */
-  readonly stubCopy: readonly [number, number];
+  /** [start, end) ranges of the user-mode stub's copies from its caches: a fault there becomes EFAULT. */
+  readonly stubCopy: ReadonlyArray<readonly [number, number]>;
   /** Virtual addresses of the vector entry points: 0..31, then VEC_TIMER. */
   readonly vectors: readonly bigint[];
 }
@@ -52,7 +52,7 @@ export function loadKernelImage(dir = KERNEL_OUT_DIR): KernelImage {
   const count = Number(q(6));
   const vectors: bigint[] = [];
   for (let i = 0; i < count; i++) vectors.push(kernel.readBigUInt64LE(vectorTable + i * 8));
-  const stubCopy = [Number(stub.readBigUInt64LE(0)), Number(stub.readBigUInt64LE(8))] as const;
+  const stubCopy = [0, 16].map((o) => [Number(stub.readBigUInt64LE(o)), Number(stub.readBigUInt64LE(o + 8))] as const);
   const image = { kernel, stub, entry: q(2), syscallEntryHw: q(3), probeEntry: q(4), fuzzEntry: q(7), stubCopy, vectors };
   if (dir === KERNEL_OUT_DIR) cached = image;
   return image;

@@ -7,6 +7,7 @@
 // checks them for a non-root process (owner, group or other bits), also when kvmbox runs as
 // root and the host would let everything through. Search (x) permission on the directories of
 // a path is not checked. chown to the guest's own ids succeeds without changing the host owner.
+import { hostGid, hostUid, mapOwner } from '../identity.js';
 import * as libc from '../../kvm/libc.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { HostFile, virtualDirStat, VirtualDir, type OpenFile } from '../files/open-file.js';
@@ -26,8 +27,6 @@ const AT_EACCESS = 0x200;
 const RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2;
 const S_ISUID = 0o4000, S_ISGID = 0o2000;
 const statBuf = Buffer.alloc(STAT_SIZE);
-const hostUid = process.geteuid?.() ?? -1;
-const hostGid = process.getegid?.() ?? -1;
 
 function check(r: number): number {
   if (r < 0) throw new Errno(-r);
@@ -223,17 +222,6 @@ function fstatAt(p: Process, dirfd: number, pathAddr: bigint, flags: number): Bu
   const slash = path.endsWith('/');
   const st = statPath(p, p.pathAt(dirfd, path), slash || !(flags & AT_SYMLINK_NOFOLLOW));
   if (slash && (st.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFDIR) throw new Errno(E.ENOTDIR);
-  return st;
-}
-
-/**
- * The guest sees the host's owners through one mapping: the user and group running kvmbox are
- * uid/gid 1000, the guest's own ids, so files it creates are its own (as after `docker run
- * --user`). Other owners are shown as they are.
- */
-function mapOwner(st: Buffer): Buffer {
-  if (st.readUInt32LE(STAT.uid) === hostUid) st.writeUInt32LE(GUEST_UID, STAT.uid);
-  if (st.readUInt32LE(STAT.gid) === hostGid) st.writeUInt32LE(GUEST_GID, STAT.gid);
   return st;
 }
 
