@@ -99,15 +99,19 @@ write_fast:
   mov %rdx, %rax
   jmp *%rcx
 
-/* newfstatat(AT_FDCWD, path=rsi, buf=rdx, AT_SYMLINK_NOFOLLOW) from the stat cache the host filled
- * when the program listed the directory: entries of STAT_ENTRY_SIZE bytes, a NUL-terminated path
- * then a struct stat. The search starts where the last hit ended (programs stat entries in the
+/* newfstatat(AT_FDCWD, path=rsi, buf=rdx, 0 or AT_SYMLINK_NOFOLLOW) from the stat cache the host
+ * filled when the program listed a directory or stat-ed an absolute path: entries of
+ * STAT_ENTRY_SIZE bytes, a NUL-terminated path (its last byte: 1 if the entry answers a lookup
+ * that follows symlinks) then a struct stat. The search starts where the last hit ended (programs stat entries in the
  * order they were listed). A fault on the path or buffer becomes EFAULT (host). */
 stat_fast:
   cmp $AT_FDCWD_VALUE, %edi
   jne to_host
   cmp $AT_SYMLINK_NOFOLLOW_VALUE, %r10d
+  je 1f
+  test %r10d, %r10d          /* 0: follow symlinks */
   jne to_host
+1:
   mov SH(SH_STAT_COUNT), %eax
   test %eax, %eax
   jz to_host_stat
@@ -136,6 +140,19 @@ cmp_loop:
   inc %rdi
   jmp cmp_loop
 match:
+  /* The entry's last path byte says which lookup it answers: 0 lstat (NOFOLLOW), 1 stat. */
+  mov %r11, %rdi
+  shl $8, %rdi
+  movzbl STAT_CACHE + STAT_ENTRY_PATH_MAX - 1(%rdi), %ecx
+  test %r10d, %r10d
+  jz want_follow
+  test %ecx, %ecx
+  jnz mismatch
+  jmp flags_ok
+want_follow:
+  cmp $1, %ecx
+  jne mismatch
+flags_ok:
   lea 1(%r11), %eax
   mov %eax, SH(SH_STAT_NEXT)
   mov %r11, %rsi

@@ -13,7 +13,7 @@ import {
 import { StubCache } from './stub-cache.js';
 import { FdTable, HostFile, StdioFile, type InputSource, type OutputSink } from './files/open-file.js';
 import { normalize, PATH_MAX, Vfs } from './files/vfs.js';
-import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, SYS, SYSCALL_NAMES } from './linux.js';
+import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, STAT_SIZE, SYS, SYSCALL_NAMES } from './linux.js';
 import { loadProgram } from './loader.js';
 import { SYSCALLS, type SyscallArgs } from './syscalls/table.js';
 import { formatSyscall } from './syscalls/trace.js';
@@ -217,6 +217,9 @@ export class Process implements HypercallHandler {
       }
     }
     if (this.opts.trace) this.opts.trace(formatSyscall(this, nr, a, result, !fn));
+    if (nr === SYS.newfstatat && result === 0 && BigInt.asIntN(32, a[0]) === -100n && (a[3] === 0n || a[3] === 0x100n)) {
+      this.stubCache.rememberStat(this.userString(a[1]), a[3] === 0n, this.userBuffer(a[2], STAT_SIZE));
+    }
     if (nr === SYS.getdents64 && BigInt(result) > 0n) {
       const f = this.fds.peek(Number(BigInt.asIntN(32, a[0])));
       if (f instanceof HostFile) this.stubCache.listStats(f, this.machine.memory.slice(Number(a[1]), Number(result)));

@@ -18,6 +18,8 @@ const SEEK_CUR = 1;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const DIRENT_RECLEN = 16;
 const DIRENT_NAME = 19;
+/** A path, its NUL and the follow flag must fit the entry's path area. */
+const MAX_PATH_BYTES = STAT_ENTRY_PATH_MAX - 2;
 const NO_FD = 0xffffffff;
 const MASK_FDS = 64;
 
@@ -68,7 +70,6 @@ export class StubCache {
    */
   listStats(dir: HostFile, dirents: Buffer): void {
     if (!this.enabled) return;
-    const mem = this.mem;
     const prefix = dir.path === '/' ? '' : dir.path;
     let first = -1;
     for (let off = 0; off + DIRENT_NAME < dirents.length;) {
@@ -78,22 +79,40 @@ export class StubCache {
       const name = dirents.subarray(off + DIRENT_NAME, end < 0 || end > off + reclen ? off + reclen : end).toString();
       off += reclen;
       if (name === '..' || name.includes('/')) continue;
-      const path = Buffer.from(`${prefix}/${name}\0`);
-      if (path.length > STAT_ENTRY_PATH_MAX) continue;
+      const path = `${prefix}/${name}`;
+      if (Buffer.byteLength(path) > MAX_PATH_BYTES) continue;
       const r = name === '.' ? libc.fstat(dir.hostFd, this.statBuf) : libc.fstatat(dir.hostFd, name, this.statBuf, AT_SYMLINK_NOFOLLOW);
       if (r < 0) continue;
-      mapOwner(this.statBuf);
-      const index = this.statWritten % STAT_CACHE_ENTRIES;
-      const entry = STAT_CACHE + index * STAT_ENTRY_SIZE;
-      mem.fill(entry, STAT_ENTRY_PATH_MAX);
-      mem.write(entry, path);
-      mem.write(entry + STAT_ENTRY_PATH_MAX, this.statBuf);
+      const index = this.addStat(path, false, mapOwner(this.statBuf));
       if (first < 0) first = index;
-      this.statWritten++;
     }
     if (first < 0) return;
+    this.mem.setU32(PHYS_SHARED + SH_STAT_NEXT, first);
+  }
+
+  /**
+   * After the host answered newfstatat(AT_FDCWD, absolutePath, flags 0 or NOFOLLOW): remember
+   * the answer (what the program received), so asking again needs no exit until a call that may
+   * change a file drops the cache.
+   */
+  rememberStat(path: string, follow: boolean, st: Buffer): void {
+    if (!this.enabled || !path.startsWith('/') || path.includes('\0') || Buffer.byteLength(path) > MAX_PATH_BYTES) return;
+    const index = this.addStat(path, follow, st);
+    this.mem.setU32(PHYS_SHARED + SH_STAT_NEXT, index);
+  }
+
+  /** Write one entry at the ring's next slot; returns its index. */
+  private addStat(path: string, follow: boolean, st: Buffer): number {
+    const mem = this.mem;
+    const index = this.statWritten % STAT_CACHE_ENTRIES;
+    const entry = STAT_CACHE + index * STAT_ENTRY_SIZE;
+    mem.fill(entry, STAT_ENTRY_PATH_MAX);
+    mem.write(entry, Buffer.from(path));
+    mem.setU8(entry + STAT_ENTRY_PATH_MAX - 1, follow ? 1 : 0);
+    mem.write(entry + STAT_ENTRY_PATH_MAX, st.subarray(0, STAT_SIZE));
+    this.statWritten++;
     mem.setU32(PHYS_SHARED + SH_STAT_COUNT, Math.min(this.statWritten, STAT_CACHE_ENTRIES));
-    mem.setU32(PHYS_SHARED + SH_STAT_NEXT, first);
+    return index;
   }
 
   /** Drop the stat cache: a call may have changed some file's metadata. */

@@ -54,7 +54,7 @@ export function kvm(): Kvm {
 }
 
 /** Guest memory of the throwaway machine that detectSyscallPath() may build to run the probe. */
-const PROBE_MEMORY_BYTES = 4 << 20;
+const PROBE_MEMORY_BYTES = 16 << 20;
 
 /**
  * The system-call path of this host's KVM ('cpl0-entry' on hardware KVM, 'user-stub' on

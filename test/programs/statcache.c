@@ -47,6 +47,18 @@ int main(int argc, char **argv) {
   CHECK("stat-after-rename-old", lstat(f, &st) == -1 && errno == ENOENT, "errno %d", errno);
   CHECK("stat-after-rename-new", lstat(g, &st) == 0 && st.st_size == 8, "size %ld", (long)st.st_size);
 
+  /* Absolute paths the program stats are remembered too, separately for stat and lstat. */
+  char l[4096];
+  snprintf(l, sizeof l, "%s/link", argv[1]);
+  symlink(g, l);
+  struct stat st2;
+  for (int i = 0; i < 2; i++) {
+    CHECK(i ? "stat-follow-again" : "stat-follow", stat(l, &st) == 0 && S_ISREG(st.st_mode), "mode %o", st.st_mode);
+    CHECK(i ? "lstat-nofollow-again" : "lstat-nofollow", lstat(l, &st2) == 0 && S_ISLNK(st2.st_mode), "mode %o", st2.st_mode);
+  }
+  chmod(g, 0640);
+  CHECK("stat-follow-after-chmod", stat(l, &st) == 0 && (st.st_mode & 0777) == 0640, "mode %o", st.st_mode);
+
   list(argv[1]);
   CHECK("cached-stat-bad-buffer", syscall(SYS_newfstatat, AT_FDCWD, g, KERNEL, AT_SYMLINK_NOFOLLOW) == -1 && errno == EFAULT, "errno %d", errno);
   CHECK("cached-stat-bad-path", syscall(SYS_newfstatat, AT_FDCWD, KERNEL, &st, AT_SYMLINK_NOFOLLOW) == -1 && errno == EFAULT, "errno %d", errno);
