@@ -15,12 +15,15 @@
 #define SH(field) (PHYS_SHARED + field)
 
 .text
-/* Header read by the host: the bounds of the user-mode copy whose faults become EFAULT. */
+/* Header read by the host: [start, end) of each user-mode access to the program's memory whose
+ * faults become EFAULT, then a zero pair. */
 stub_header:
-  .quad copy_start
-  .quad copy_end
-  .quad stat_copy_start
-  .quad stat_copy_end
+  .quad copy_start, copy_end
+  .quad stat_copy_start, stat_copy_end
+  .quad clock_store_start, clock_store_end
+  .quad gtod_store_start, gtod_store_end
+  .quad time_store_start, time_store_end
+  .quad 0, 0
 
 .org STUB_ENTRY_OFFSET
 .globl syscall_stub
@@ -31,6 +34,12 @@ syscall_stub:
   je write_fast
   cmp $SYS_NEWFSTATAT, %eax
   je stat_fast
+  cmp $SYS_CLOCK_GETTIME, %eax
+  je clock_fast
+  cmp $SYS_GETTIMEOFDAY, %eax
+  je gtod_fast
+  cmp $SYS_TIME, %eax
+  je time_fast
   cmp $SYS_GETPID, %eax
   je ret_pid
   cmp $SYS_GETTID, %eax
@@ -70,6 +79,7 @@ read_fast:
   cmova %rdx, %r11           /* r11 = min(left, count) */
   mov %rdi, SH(SH_SAVE_RDI)
   mov %rsi, SH(SH_SAVE_RSI)
+  mov %rdx, SH(SH_SAVE_RDX)
   mov %rcx, SH(SH_SAVE_RCX)
   mov %rsi, %rdi
   mov SH(SH_CACHE_POS), %rsi
@@ -119,6 +129,7 @@ stat_fast:
   ja to_host_stat
   mov %rdi, SH(SH_SAVE_RDI)
   mov %rsi, SH(SH_SAVE_RSI)
+  mov %rdx, SH(SH_SAVE_RDX)
   mov %rcx, SH(SH_SAVE_RCX)
   mov SH(SH_STAT_NEXT), %r11d
   cmp SH(SH_STAT_COUNT), %r11d
@@ -182,6 +193,107 @@ to_host_stat:
   mov $SYS_NEWFSTATAT, %eax
   out %al, $HC_SYSCALL_PORT
   jmp *%rcx
+
+/* Clocks without an exit, like a vDSO: the host publishes a base (guest TSC, monotonic and
+ * real-time nanoseconds) and the TSC's period as a 32.32 fixed-point number of nanoseconds. */
+.macro NOW_NS base
+  mov SH(\base), %r11
+  rdtsc
+  shl $32, %rdx
+  or %rdx, %rax
+  sub SH(SH_TIME_TSC0), %rax
+  mulq SH(SH_TIME_MULT)
+  shrd $32, %rdx, %rax
+  add %r11, %rax
+.endm
+.macro SAVE_ARGS
+  mov %rdi, SH(SH_SAVE_RDI)
+  mov %rsi, SH(SH_SAVE_RSI)
+  mov %rdx, SH(SH_SAVE_RDX)
+  mov %rcx, SH(SH_SAVE_RCX)
+.endm
+.macro RETURN_RESTORED
+  mov SH(SH_SAVE_RDX), %rdx
+  mov SH(SH_SAVE_RCX), %rcx
+  jmp *%rcx
+.endm
+
+/* clock_gettime(clock=rdi, ts=rsi) */
+clock_fast:
+  cmpl $0, SH(SH_TIME_VALID)
+  je to_host
+  cmp $1, %edi                /* CLOCK_MONOTONIC */
+  je clock_mono
+  cmp $4, %edi                /* CLOCK_MONOTONIC_RAW */
+  je clock_mono
+  cmp $6, %edi                /* CLOCK_MONOTONIC_COARSE */
+  je clock_mono
+  cmp $7, %edi                /* CLOCK_BOOTTIME */
+  je clock_mono
+  test %edi, %edi             /* CLOCK_REALTIME */
+  je clock_real
+  cmp $5, %edi                /* CLOCK_REALTIME_COARSE */
+  je clock_real
+  jmp to_host
+clock_mono:
+  SAVE_ARGS
+  NOW_NS SH_TIME_MONO0
+  jmp clock_split
+clock_real:
+  SAVE_ARGS
+  NOW_NS SH_TIME_REAL0
+clock_split:
+  mov $1000000000, %ecx
+  xor %edx, %edx
+  div %rcx
+clock_store_start:
+  mov %rax, (%rsi)
+  mov %rdx, 8(%rsi)
+clock_store_end:
+  xor %eax, %eax
+  RETURN_RESTORED
+
+/* gettimeofday(tv=rdi, tz=rsi): only the common case, tv set and tz NULL. */
+gtod_fast:
+  cmpl $0, SH(SH_TIME_VALID)
+  je to_host
+  test %rsi, %rsi
+  jne to_host
+  test %rdi, %rdi
+  je to_host
+  SAVE_ARGS
+  NOW_NS SH_TIME_REAL0
+  mov $1000000000, %ecx
+  xor %edx, %edx
+  div %rcx
+  mov %rax, %r11
+  mov %rdx, %rax
+  mov $1000, %ecx
+  xor %edx, %edx
+  div %rcx
+gtod_store_start:
+  mov %r11, (%rdi)
+  mov %rax, 8(%rdi)
+gtod_store_end:
+  xor %eax, %eax
+  RETURN_RESTORED
+
+/* time(tloc=rdi) */
+time_fast:
+  cmpl $0, SH(SH_TIME_VALID)
+  je to_host
+  SAVE_ARGS
+  NOW_NS SH_TIME_REAL0
+  mov $1000000000, %ecx
+  xor %edx, %edx
+  div %rcx
+  test %rdi, %rdi
+  je time_done
+time_store_start:
+  mov %rax, (%rdi)
+time_store_end:
+time_done:
+  RETURN_RESTORED
 
 ret_pid:
   mov $GUEST_PID, %eax

@@ -71,3 +71,26 @@ test('writes to /dev/null are answered in the guest', { skip: !userStub && 'hard
   assert.match(r.stderr.toString(), /2000\+0 records out/);
   assert.ok(r.syscalls < 2000 + 100, `${r.syscalls} system calls reached the host (reads of /dev/zero still do)`);
 });
+
+for (const libc of ['glibc', 'musl']) {
+  test(`clocks answered in the guest agree with the host and with a 100 ms sleep (${libc})`, () => {
+    const before = Date.now();
+    const r = run(prog(`clocks.${libc}`), []);
+    const after = Date.now();
+    assert.equal(r.exitStatus, 0, r.stderr.toString());
+    const v = Object.fromEntries(r.stdout.toString().trim().split(' ').map((kv) => kv.split('=')).map(([k, x]) => [k, Number(x)]));
+    for (const [name, ms] of [['realtime_ns', v.realtime_ns! / 1e6], ['gtod_us', v.gtod_us! / 1e3], ['time', v.time! * 1e3]] as const) {
+      assert.ok(ms >= before - 1000 && ms <= after + 1000, `${name} ${ms} outside [${before}, ${after}]`);
+    }
+    assert.ok(v.slept_ns! >= 100e6 && v.slept_ns! < 1e9, `slept ${v.slept_ns} ns`);
+    assert.equal(v.efault, 1);
+    assert.equal(v.efault_gtod, 1);
+  });
+}
+
+test('clock_gettime makes no exit on the user-stub path', { skip: !userStub && 'hardware KVM: no user-mode stub' }, () => {
+  const r = run(prog('clocks.glibc'), []);
+  const traced = run(prog('clocks.glibc'), [], { trace: () => {} });
+  // Traced, the 4 clock reads and gettimeofday/time reach the host; untraced none of them.
+  assert.ok(traced.syscalls - r.syscalls >= 5, `untraced ${r.syscalls}, traced ${traced.syscalls}`);
+});

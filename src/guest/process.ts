@@ -8,7 +8,7 @@ import { EXCEPTION_NAMES, PAGE_SIZE } from '../machine/x86.js';
 import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import {
   FAULT_KILL, FAULT_RETRY, GDT_USER_CS, Hypercall, KERNEL_VBASE, PHYS_KSTACK_TOP, PHYS_SHARED, SH_SAVE_RCX, SH_SAVE_RDI,
-  SH_SAVE_RSI,
+  SH_SAVE_RDX, SH_SAVE_RSI,
 } from './abi.generated.js';
 import { StubCache } from './stub-cache.js';
 import { FdTable, HostFile, StdioFile, type InputSource, type OutputSink } from './files/open-file.js';
@@ -80,7 +80,7 @@ function mayChangeFiles(nr: number, a: SyscallArgs, p: Process): boolean {
 }
 
 /** struct trapframe (kernel/kernel.h): offsets of the fields the host may rewrite. */
-const TF = { rax: 0, rcx: 16, rsi: 32, rdi: 40, rip: 136, cs: 144 } as const;
+const TF = { rax: 0, rcx: 16, rdx: 24, rsi: 32, rdi: 40, rip: 136, cs: 144 } as const;
 /** A user-mode trap with an error code: 15 saved registers, vector, error, then the CPU's 5 words. */
 const TRAPFRAME_SIZE = 22 * 8;
 const PF_WRITE = 2;
@@ -134,6 +134,7 @@ export class Process implements HypercallHandler {
       this.stubCache = new StubCache(machine.memory, machine.syscallPath === 'user-stub' && opts.trace === undefined);
       this.machine.start(loaded.entry, loaded.stackPointer, timerCount, opts.trace !== undefined);
       this.stubCache.publishDevNull(this.fds);
+      this.stubCache.publishClock(machine.vcpu);
     }
   }
 
@@ -293,6 +294,7 @@ export class Process implements HypercallHandler {
     m.setU64(frame + TF.rip, ret);
     m.setU64(frame + TF.rdi, m.u64(PHYS_SHARED + SH_SAVE_RDI));
     m.setU64(frame + TF.rsi, m.u64(PHYS_SHARED + SH_SAVE_RSI));
+    m.setU64(frame + TF.rdx, m.u64(PHYS_SHARED + SH_SAVE_RDX));
     return true;
   }
 

@@ -7,7 +7,10 @@
 // are user memory: the host reads back only the consumed position, clamped to what it filled.
 import * as libc from '../kvm/libc.js';
 import type { GuestMemory } from '../machine/memory.js';
+import type { Vcpu } from '../kvm/kvm.js';
+import { MSR_IA32_TSC } from '../machine/x86.js';
 import {
+  SH_TIME_MONO0, SH_TIME_MULT, SH_TIME_REAL0, SH_TIME_TSC0, SH_TIME_VALID,
   CACHE_BUF, CACHE_SIZE, PHYS_SHARED, SH_CACHE_FD, SH_CACHE_LEN, SH_CACHE_POS, SH_DEVNULL_MASK, SH_STAT_COUNT,
   SH_STAT_NEXT, STAT_CACHE, STAT_CACHE_ENTRIES, STAT_ENTRY_PATH_MAX, STAT_ENTRY_SIZE, STAT_SIZE,
 } from './abi.generated.js';
@@ -121,6 +124,31 @@ export class StubCache {
     this.statWritten = 0;
     this.mem.setU32(PHYS_SHARED + SH_STAT_COUNT, 0);
     this.mem.setU32(PHYS_SHARED + SH_STAT_NEXT, 0);
+  }
+
+  /**
+   * Let the stub answer clock_gettime, gettimeofday and time like a vDSO: publish the guest's TSC
+   * now (read from the vCPU), the host's monotonic and real-time clocks now, and the TSC period
+   * (KVM_GET_TSC_KHZ) as 32.32 fixed-point nanoseconds. Call while the vCPU is stopped.
+   */
+  publishClock(vcpu: Vcpu): void {
+    if (!this.enabled) return;
+    let khz: number, tsc: bigint;
+    try {
+      khz = vcpu.tscKhz();
+      tsc = vcpu.getMsr(MSR_IA32_TSC);
+    } catch {
+      return; // no usable TSC information: clocks stay host-served
+    }
+    if (khz <= 0) return;
+    const mono = process.hrtime.bigint();
+    const real = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+    const m = this.mem;
+    m.setU64(PHYS_SHARED + SH_TIME_MULT, (1_000_000n << 32n) / BigInt(khz));
+    m.setU64(PHYS_SHARED + SH_TIME_TSC0, tsc);
+    m.setU64(PHYS_SHARED + SH_TIME_MONO0, mono);
+    m.setU64(PHYS_SHARED + SH_TIME_REAL0, real);
+    m.setU32(PHYS_SHARED + SH_TIME_VALID, 1);
   }
 
   /** After a call that may have changed the descriptor table: republish which fds are /dev/null. */

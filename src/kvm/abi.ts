@@ -114,8 +114,10 @@ export const ioctls = {
   KVM_SET_REGS: iow(0x82, kvm_regs.size),
   KVM_GET_SREGS: ior(0x83, kvm_sregs.size),
   KVM_SET_SREGS: iow(0x84, kvm_sregs.size),
+  KVM_GET_MSRS: iowr(0x88, kvm_msrs.size),
   KVM_SET_MSRS: iow(0x89, kvm_msrs.size),
   KVM_SET_CPUID2: iow(0x90, kvm_cpuid2.size),
+  KVM_GET_TSC_KHZ: io(0xa3),
   KVM_SET_XSAVE: iow(0xa5, kvm_xsave.size),
 } as const;
 

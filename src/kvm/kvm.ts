@@ -346,6 +346,21 @@ export class Vcpu {
     if (n !== msrs.length) throw new Error(`KVM_SET_MSRS set ${n} of ${msrs.length} MSRs (MSR 0x${msrs[n]![0].toString(16)} rejected)`);
   }
 
+  /** Read one MSR of the vCPU. */
+  getMsr(index: number): bigint {
+    const b = Buffer.alloc(kvm_msrs.size + kvm_msr_entry.size);
+    b.writeUInt32LE(1, kvm_msrs.fields.nmsrs!);
+    b.writeUInt32LE(index, kvm_msrs.size + kvm_msr_entry.fields.index!);
+    const n = libc.ioctlBuf(this.fd, ioctls.KVM_GET_MSRS, b, 'KVM_GET_MSRS');
+    if (n !== 1) throw new Error(`KVM_GET_MSRS: MSR 0x${index.toString(16)} not readable`);
+    return b.readBigUInt64LE(kvm_msrs.size + kvm_msr_entry.fields.data!);
+  }
+
+  /** The guest's TSC frequency in kHz (KVM_GET_TSC_KHZ). */
+  tscKhz(): number {
+    return libc.ioctlInt(this.fd, ioctls.KVM_GET_TSC_KHZ, 0, 'KVM_GET_TSC_KHZ');
+  }
+
   setCpuid(entries: readonly CpuidEntry[]): void {
     const b = Buffer.alloc(kvm_cpuid2.size + entries.length * kvm_cpuid_entry2.size);
     b.writeUInt32LE(entries.length, kvm_cpuid2.fields.nent!);

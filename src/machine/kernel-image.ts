@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HC_ABI_VERSION, KERNEL_MAGIC, KERNEL_VBASE, PHYS_KERNEL, PHYS_KERNEL_END } from '../guest/abi.generated.js';
+import { HC_ABI_VERSION, KERNEL_MAGIC, KERNEL_VBASE, PHYS_KERNEL, PHYS_KERNEL_END, STUB_ENTRY_OFFSET } from '../guest/abi.generated.js';
 
 export interface KernelImage {
   readonly kernel: Buffer;
@@ -52,7 +52,12 @@ export function loadKernelImage(dir = KERNEL_OUT_DIR): KernelImage {
   const count = Number(q(6));
   const vectors: bigint[] = [];
   for (let i = 0; i < count; i++) vectors.push(kernel.readBigUInt64LE(vectorTable + i * 8));
-  const stubCopy = [0, 16].map((o) => [Number(stub.readBigUInt64LE(o)), Number(stub.readBigUInt64LE(o + 8))] as const);
+  const stubCopy: Array<readonly [number, number]> = [];
+  for (let o = 0; o + 16 <= STUB_ENTRY_OFFSET; o += 16) {
+    const start = Number(stub.readBigUInt64LE(o));
+    if (start === 0) break;
+    stubCopy.push([start, Number(stub.readBigUInt64LE(o + 8))]);
+  }
   const image = { kernel, stub, entry: q(2), syscallEntryHw: q(3), probeEntry: q(4), fuzzEntry: q(7), stubCopy, vectors };
   if (dir === KERNEL_OUT_DIR) cached = image;
   return image;
