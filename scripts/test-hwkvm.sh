@@ -55,6 +55,11 @@ set -o pipefail
 # Should the VM's kernel lock up anyway (see TCG_SMP above), it panics and the VM powers off at
 # once, instead of idling until TCG_TIMEOUT.
 echo 1 > /proc/sys/kernel/softlockup_panic
+# The VM's fresh devtmpfs lacks the links udev makes on a normal system; the conformance tests
+# compare kvmbox with native runs, which look at /dev/stdin.
+for l in fd:/proc/self/fd stdin:/proc/self/fd/0 stdout:/proc/self/fd/1 stderr:/proc/self/fd/2; do
+  [ -e "/dev/${l%%:*}" ] || ln -s "${l#*:}" "/dev/${l%%:*}"
+done
 mkdir -p /run/kvmbox && tar -C "$1" --exclude=./.git -cf - . | tar -C /run/kvmbox -xf - && cd /run/kvmbox || exit 125
 echo "[hwkvm] node $(node --version), $(nproc) CPUs, kvm modules: $(ls /sys/module | grep -E '^kvm' | tr '\n' ' ')"
 s=$(date +%s)
