@@ -7,7 +7,7 @@
 // entry code itself, whatever the Linux layer above does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Vcpu, VcpuExit } from '../src/kvm/kvm.js';
 import { detectSyscallPath, Machine, type HypercallHandler, type HypercallResult, type SyscallPath } from '../src/machine/machine.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../src/machine/paging.js';
@@ -71,14 +71,14 @@ interface Outcome {
   other?: string;
 }
 
-/** Run CODE once; edit(vcpu) may change the registers the guest returns to after the first call. */
-function runProgram(edit: (vcpu: Vcpu) => void = () => {}): Outcome {
+/** Run code once; edit(vcpu) may change the registers the guest returns to after the first call. */
+function runProgram(edit: (vcpu: Vcpu) => void = () => {}, code_ = CODE): Outcome {
   using m = new Machine({ memoryBytes: 16 << 20 });
   const code = USER_BASE;
   const stack = USER_BASE + 0x10000;
   m.paging.map(code, 0x1000, PROT_READ | PROT_EXEC);
   m.paging.map(stack, 0x1000, PROT_READ | PROT_WRITE);
-  m.memory.write(code, CODE);
+  m.memory.write(code, code_);
   m.start(code, stack + 0x1000, 0);
   const out: Outcome = {};
   const handler: HypercallHandler = {
@@ -128,4 +128,19 @@ test('a non-canonical return address ends as the user\'s #GP, not as a guest-ker
   assert.equal(o.fault?.vector, VEC_GP);
   // On the CPL0 entry the refused target is reported; the user stub faults on its own `jmp *%rcx`.
   if (detectSyscallPath() === 'cpl0-entry') assert.equal(o.fault.rip, bad);
+});
+
+// vcmptrueps %ymm1,%ymm1,%ymm1 ; vmovmskps %ymm1,%edi (0xff: all 8 lanes, so the upper half works)
+// mov $NR_REPORT, %eax ; syscall ; ud2
+const AVX_CODE = Buffer.from([
+  0xc5, 0xf4, 0xc2, 0xc9, 0x0f, 0xc5, 0xfc, 0x50, 0xf9,
+  0xb8, ...u32(NR_REPORT), 0x0f, 0x05, 0x0f, 0x0b,
+]);
+const hostHasAvx = /^flags\s*:.*\bavx\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+
+test('AVX works in user mode on either path (the CPL0 path sets XCR0, as Linux does)', { skip: hostHasAvx ? false : 'this CPU has no AVX' }, () => {
+  const o = runProgram(undefined, AVX_CODE);
+  assert.equal(o.fault, undefined, `AVX faulted (vector ${o.fault?.vector}) on ${detectSyscallPath()}`);
+  assert.equal(o.other, undefined);
+  assert.equal(o.report?.result, 0xffn);
 });
