@@ -27,21 +27,10 @@ _start:
   /* Drop every cached translation: the host may have rebuilt the page tables for this run. */
   mov %cr3, %rax
   mov %rax, %cr3
-  /* rsi = XCR0 for user mode, from the host on hardware KVM (which also set CR4.OSXSAVE), so
-   * that AVX works there as it does natively. 0 on kvm_pvm: its CPL0 emulator has no xsetbv,
-   * and its user mode runs with the host's XCR0 anyway. Before the timer: that call clobbers rsi. */
-  test %rsi, %rsi
-  jz 1f
-  mov %rsi, %rax
-  mov %rsi, %rdx
-  shr $32, %rdx
-  xor %ecx, %ecx
-  xsetbv
-1:
   test %rdi, %rdi
-  jz 2f
+  jz 1f
   call timer_start
-2:
+1:
   xor %eax, %eax
   xor %edi, %edi
   xor %edx, %edx

@@ -84,22 +84,6 @@ const IOMAP_BYTES = Math.ceil((HC_PORT_BASE + HC_COUNT) / 8) + 1;
 const IDT_GATE_INTERRUPT = 0x8e;
 const IDT_GATE_DPL3 = 0x60;
 const IST_DOUBLE_FAULT = 1;
-const CPUID1_ECX_XSAVE = 1 << 26;
-/** XCR0 bits of the user states Linux enables: x87, SSE, AVX, and AVX-512's opmask, ZMM_Hi256 and
- * Hi16_ZMM (all three or none). Not MPX, nor AMX (KVM offers it only after a permission request). */
-const XCR0_X87_SSE_AVX = 0x7n;
-const XCR0_AVX512 = 0xe0n;
-
-/** The XCR0 that enables every user state this KVM supports for the guest (0n: no XSAVE). */
-function userXcr0(cpuid: readonly CpuidEntry[]): bigint {
-  const leaf1 = cpuid.find((e) => e.function === 1);
-  const xsave = cpuid.find((e) => e.function === 0xd && e.index === 0);
-  if (!leaf1 || !xsave || !(leaf1.ecx & CPUID1_ECX_XSAVE)) return 0n;
-  const supported = BigInt(xsave.eax >>> 0) | (BigInt(xsave.edx >>> 0) << 32n);
-  let x = supported & XCR0_X87_SSE_AVX;
-  if ((supported & XCR0_AVX512) === XCR0_AVX512 && x === XCR0_X87_SSE_AVX) x |= XCR0_AVX512;
-  return x & 1n ? x : 0n;
-}
 
 function seg(selector: number, type: number, dpl: number, code: boolean): Segment {
   return {
@@ -271,12 +255,7 @@ export class Machine {
     this.memory.setU32(PHYS_SHARED + SH_CACHE_FD, 0xffffffff); // no cached file
     this.setSyscallMsrs(this.syscallPath, traced);
     this.setIoBitmap(this.syscallPath === 'user-stub');
-    // Hardware KVM runs user code with the guest's own XCR0: the kernel sets it (rsi), as Linux
-    // does, or AVX would raise #UD. kvm_pvm runs it with the host's, and cannot emulate xsetbv.
-    const xcr0 = this.syscallPath === 'cpl0-entry' ? userXcr0(cpuidCache ?? []) : 0n;
-    const sregs = this.sregs(false);
-    if (xcr0) sregs.cr4 |= x86.CR4_OSXSAVE;
-    this.vcpu.setSregs(sregs);
+    this.vcpu.setSregs(this.sregs(false));
     // iretq frame for the user entry: RIP, CS, RFLAGS, RSP, SS (lowest address first).
     const frame = PHYS_KSTACK_TOP - 5 * 8;
     const m = this.memory;
@@ -287,7 +266,7 @@ export class Machine {
     m.setU64(frame + 32, BigInt(GDT_USER_DS));
     this.vcpu.setRegs({
       ...zeroRegs(), rip: this.kernel.entry, rsp: KERNEL_VBASE + BigInt(frame), rdi: BigInt(timerCount),
-      rsi: xcr0, rflags: x86.RFLAGS_RESERVED1,
+      rflags: x86.RFLAGS_RESERVED1,
     });
   }
 
