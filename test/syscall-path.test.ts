@@ -137,13 +137,7 @@ const AVX_CODE = Buffer.from([
   0xb8, ...u32(NR_REPORT), 0x0f, 0x05, 0x0f, 0x0b,
 ]);
 const hostHasAvx = /^flags\s*:.*\bavx\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
-// kvm_pvm runs user code with the host's own XCR0 (AVX on). Hardware KVM runs it with the guest's,
-// which stays x87-only until the host sets XCR0 (KVM_SET_XCRS) and CR4.OSXSAVE: not done yet.
-// (An xsetbv in the guest kernel should do on real hardware, but under the lane's emulated SVM
-// KVM never saw it (KVM_GET_XCRS still 1) and XCR0 was back to 1 in user mode, so it is unproven.)
-const avxTodo = detectSyscallPath() === 'cpl0-entry' ? 'hardware KVM: XCR0 is not set for user mode yet (KVM_SET_XCRS)' : false;
-
-test('AVX works in user mode on either path', { skip: hostHasAvx ? false : 'this CPU has no AVX', todo: avxTodo }, () => {
+test('AVX works in user mode on either path (the CPL0 path sets XCR0 with KVM_SET_XCRS)', { skip: hostHasAvx ? false : 'this CPU has no AVX' }, () => {
   const o = runProgram(undefined, AVX_CODE);
   assert.equal(o.fault, undefined, `AVX faulted (vector ${o.fault?.vector}) on ${detectSyscallPath()}`);
   assert.equal(o.other, undefined);

@@ -95,6 +95,10 @@ export const kvm_run: StructLayout = {
   },
 };
 
+/** struct kvm_xcrs: extended control registers (XCR0). */
+export const kvm_xcrs: StructLayout = { size: 392, fields: { nr_xcrs: 0, flags: 4, xcrs: 8 } };
+export const kvm_xcr: StructLayout = { size: 16, fields: { xcr: 0, value: 8 } };
+
 /** struct kvm_xsave: the legacy FXSAVE area, then the XSAVE header at 512. */
 export const kvm_xsave: StructLayout = { size: 4096, fields: { region: 0 } };
 
@@ -119,6 +123,7 @@ export const ioctls = {
   KVM_SET_CPUID2: iow(0x90, kvm_cpuid2.size),
   KVM_GET_TSC_KHZ: io(0xa3),
   KVM_SET_XSAVE: iow(0xa5, kvm_xsave.size),
+  KVM_SET_XCRS: iow(0xa7, kvm_xcrs.size),
 } as const;
 
 export const caps = {

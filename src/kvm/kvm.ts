@@ -4,7 +4,8 @@ import * as libc from './libc.js';
 import {
   caps, exitReasons, ioctls, KVM_API_VERSION, KVM_EXIT_IO_OUT, KVM_MAX_CPUID_ENTRIES,
   KVM_SYNC_X86_REGS, kvm_cpuid2, kvm_cpuid_entry2, kvm_dtable, kvm_msr_entry, kvm_msrs, kvm_regs,
-  kvm_run, kvm_segment, kvm_sregs, kvm_userspace_memory_region, kvm_xsave, REGISTER_NAMES, SEGMENT_NAMES,
+  kvm_run, kvm_segment, kvm_sregs, kvm_userspace_memory_region, kvm_xcr, kvm_xcrs, kvm_xsave, REGISTER_NAMES,
+  SEGMENT_NAMES,
   type RegName, type SegmentName,
 } from './abi.js';
 
@@ -354,6 +355,15 @@ export class Vcpu {
     const n = libc.ioctlBuf(this.fd, ioctls.KVM_GET_MSRS, b, 'KVM_GET_MSRS');
     if (n !== 1) throw new Error(`KVM_GET_MSRS: MSR 0x${index.toString(16)} not readable`);
     return b.readBigUInt64LE(kvm_msrs.size + kvm_msr_entry.fields.data!);
+  }
+
+  /** Set XCR0, the user states XSAVE-enabled instructions may use (needs CR4.OSXSAVE). */
+  setXcr0(value: bigint): void {
+    const b = Buffer.alloc(kvm_xcrs.size);
+    b.writeUInt32LE(1, kvm_xcrs.fields.nr_xcrs!);
+    b.writeUInt32LE(0, kvm_xcrs.fields.xcrs! + kvm_xcr.fields.xcr!);
+    b.writeBigUInt64LE(value, kvm_xcrs.fields.xcrs! + kvm_xcr.fields.value!);
+    libc.ioctlBuf(this.fd, ioctls.KVM_SET_XCRS, b, 'KVM_SET_XCRS');
   }
 
   /** The guest's TSC frequency in kHz (KVM_GET_TSC_KHZ). */

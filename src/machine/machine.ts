@@ -85,6 +85,23 @@ const IDT_GATE_INTERRUPT = 0x8e;
 const IDT_GATE_DPL3 = 0x60;
 const IST_DOUBLE_FAULT = 1;
 
+const CPUID1_ECX_XSAVE = 1 << 26;
+/** XCR0 bits of the user states Linux enables: x87, SSE, AVX, and AVX-512's opmask, ZMM_Hi256 and
+ * Hi16_ZMM (all three or none). Not MPX, nor AMX (KVM offers it only after a permission request). */
+const XCR0_X87_SSE_AVX = 0x7n;
+const XCR0_AVX512 = 0xe0n;
+
+/** The XCR0 that enables every user state this KVM supports for the guest (0n: no XSAVE). */
+function userXcr0(cpuid: readonly CpuidEntry[]): bigint {
+  const leaf1 = cpuid.find((e) => e.function === 1);
+  const xsave = cpuid.find((e) => e.function === 0xd && e.index === 0);
+  if (!leaf1 || !xsave || !(leaf1.ecx & CPUID1_ECX_XSAVE)) return 0n;
+  const supported = BigInt(xsave.eax >>> 0) | (BigInt(xsave.edx >>> 0) << 32n);
+  let x = supported & XCR0_X87_SSE_AVX;
+  if ((supported & XCR0_AVX512) === XCR0_AVX512 && x === XCR0_X87_SSE_AVX) x |= XCR0_AVX512;
+  return x & 1n ? x : 0n;
+}
+
 function seg(selector: number, type: number, dpl: number, code: boolean): Segment {
   return {
     base: 0n, limit: 0xffffffff, selector, type, present: 1, dpl, db: code ? 0 : 1, s: 1,
@@ -255,7 +272,13 @@ export class Machine {
     this.memory.setU32(PHYS_SHARED + SH_CACHE_FD, 0xffffffff); // no cached file
     this.setSyscallMsrs(this.syscallPath, traced);
     this.setIoBitmap(this.syscallPath === 'user-stub');
-    this.vcpu.setSregs(this.sregs(false));
+    // Hardware KVM runs user code with the guest's own XCR0: set it, as Linux does, or AVX raises
+    // #UD. kvm_pvm runs user code with the host's XCR0 (and cannot emulate xsetbv at CPL0).
+    const xcr0 = this.syscallPath === 'cpl0-entry' ? userXcr0(cpuidCache ?? []) : 0n;
+    const sregs = this.sregs(false);
+    if (xcr0) sregs.cr4 |= x86.CR4_OSXSAVE;
+    this.vcpu.setSregs(sregs);
+    if (xcr0) this.vcpu.setXcr0(xcr0);
     // iretq frame for the user entry: RIP, CS, RFLAGS, RSP, SS (lowest address first).
     const frame = PHYS_KSTACK_TOP - 5 * 8;
     const m = this.memory;
