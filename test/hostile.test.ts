@@ -255,19 +255,21 @@ test('lookups stay inside the grant while the host swaps a directory for a symli
     writeFileSync(join(d, 'secret.txt'), 'inside\n');
     // Another process flips grant/d between the real directory and a symlink to the outside
     // directory (which holds a secret.txt too) as fast as it can.
-    const swapper = spawn('sh', ['-c', `cd '${t.grant}' && while :; do mv d d.real && ln -s '${t.outside}' d && rm d && mv d.real d; done`], { stdio: 'ignore' });
+    // Its own process group, so that killing it also stops the mv/ln/rm it is running.
+    const swapper = spawn('sh', ['-c', `cd '${t.grant}' && while :; do mv d d.real && ln -s '${t.outside}' d && rm d && mv d.real d; done`], { stdio: 'ignore', detached: true });
     try {
       await new Promise((r) => setTimeout(r, 50));
       const r = runIt('hostile-files', ['loop', '3000', join(d, 'secret.txt')], { rw: [t.grant] });
       assert.doesNotMatch(r.out, /TOP-SECRET/, r.out);
       assert.match(r.out, /first=inside/);
     } finally {
-      swapper.kill('SIGKILL');
+      try { process.kill(-swapper.pid!, 'SIGKILL'); } catch { /* already gone */ }
+      await new Promise((r) => swapper.once('exit', r));
     }
     // Make sure the race really happened: the swapper ran.
     assert.ok(existsSync(d) || existsSync(d + '.real'));
   } finally {
-    rmSync(t.dir, { recursive: true, force: true });
+    rmSync(t.dir, { recursive: true, force: true, maxRetries: 5 });
   }
 });
 
