@@ -206,6 +206,12 @@ to_host_stat:
   shrd $32, %rdx, %rax
   add %r11, %rax
 .endm
+/* rax = nanoseconds -> rax = seconds, rdx = nanoseconds within the second (clobbers rcx). */
+.macro SPLIT_SECONDS
+  mov $1000000000, %ecx
+  xor %edx, %edx
+  div %rcx
+.endm
 .macro SAVE_ARGS
   mov %rdi, SH(SH_SAVE_RDI)
   mov %rsi, SH(SH_SAVE_RSI)
@@ -243,9 +249,7 @@ clock_real:
   SAVE_ARGS
   NOW_NS SH_TIME_REAL0
 clock_split:
-  mov $1000000000, %ecx
-  xor %edx, %edx
-  div %rcx
+  SPLIT_SECONDS
 clock_store_start:
   mov %rax, (%rsi)
   mov %rdx, 8(%rsi)
@@ -263,9 +267,7 @@ gtod_fast:
   je to_host
   SAVE_ARGS
   NOW_NS SH_TIME_REAL0
-  mov $1000000000, %ecx
-  xor %edx, %edx
-  div %rcx
+  SPLIT_SECONDS
   mov %rax, %r11
   mov %rdx, %rax
   mov $1000, %ecx
@@ -284,9 +286,7 @@ time_fast:
   je to_host
   SAVE_ARGS
   NOW_NS SH_TIME_REAL0
-  mov $1000000000, %ecx
-  xor %edx, %edx
-  div %rcx
+  SPLIT_SECONDS
   test %rdi, %rdi
   je time_done
 time_store_start:
