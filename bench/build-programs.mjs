@@ -6,10 +6,11 @@
 // A program is skipped when its output is newer than its source. sqlite is left out, with a hint,
 // when libsqlite3-dev is not installed. Exits 1, after printing the compiler output, when a compile fails.
 // Prints one JSON line on the last line of stdout when run with --json: { "built": [...], "missing": {...} }.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onPath, upToDate } from '../scripts/build-util.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = join(benchDir, '..');
@@ -31,18 +32,6 @@ const programs = [
 /** The linker warns that dlopen in a static binary needs glibc's shared objects at run time: expected. */
 const KNOWN_WARNING = /unixDlOpen|Using 'dlopen' in statically linked/;
 
-function onPath(cmd) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function upToDate(src, out) {
-  return existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs;
-}
 
 function main() {
   const json = process.argv.includes('--json');

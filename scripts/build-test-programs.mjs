@@ -8,9 +8,10 @@
 // A target is skipped when its output is newer than its source. Compiles run two at a time.
 // Exits 1, after printing the compiler output, when any compile fails.
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onPath, upToDate } from './build-util.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const srcDir = join(root, 'test/programs');
@@ -27,20 +28,6 @@ const variants = [
   { suffix: 'pie', cc: 'gcc', flags: ['-static-pie', '-fPIE'] },
   { suffix: 'dyn', cc: 'gcc', flags: [], only: DYNAMIC },
 ];
-
-function onPath(cmd) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** True when `out` exists and is newer than `src`. */
-function upToDate(src, out) {
-  return existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs;
-}
 
 function run(cmd, args) {
   return new Promise((resolve) => {
