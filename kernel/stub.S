@@ -19,7 +19,8 @@
  * faults become EFAULT, then a zero pair. */
 stub_header:
   .quad copy_start, copy_end
-  .quad stat_copy_start, stat_copy_end
+  .quad path_copy_start, path_copy_end
+  .quad dir_copy_start, dir_copy_end
   .quad clock_store_start, clock_store_end
   .quad gtod_store_start, gtod_store_end
   .quad time_store_start, time_store_end
@@ -33,7 +34,15 @@ syscall_stub:
   cmp $SYS_WRITE, %eax
   je write_fast
   cmp $SYS_NEWFSTATAT, %eax
-  je stat_fast
+  je dir_call
+  cmp $SYS_OPENAT, %eax
+  je dir_call
+  cmp $SYS_GETDENTS64, %eax
+  je dir_call
+  cmp $SYS_CLOSE, %eax
+  je dir_call
+  cmp $SYS_FSTAT, %eax
+  je dir_call
   cmp $SYS_CLOCK_GETTIME, %eax
   je clock_fast
   cmp $SYS_GETTIMEOFDAY, %eax
@@ -109,88 +118,72 @@ write_fast:
   mov %rdx, %rax
   jmp *%rcx
 
-/* newfstatat(AT_FDCWD, path=rsi, buf=rdx, 0 or AT_SYMLINK_NOFOLLOW) from the stat cache the host
- * filled when the program listed a directory or stat-ed an absolute path: entries of
- * STAT_ENTRY_SIZE bytes, a NUL-terminated path (its last byte: 1 if the entry answers a lookup
- * that follows symlinks) then a struct stat. The search starts where the last hit ended (programs stat entries in the
- * order they were listed). A fault on the path or buffer becomes EFAULT (host). */
-stat_fast:
-  cmp $AT_FDCWD_VALUE, %edi
-  jne to_host
-  cmp $AT_SYMLINK_NOFOLLOW_VALUE, %r10d
-  je 1f
-  test %r10d, %r10d          /* 0: follow symlinks */
-  jne to_host
-1:
-  mov SH(SH_STAT_COUNT), %eax
-  test %eax, %eax
-  jz to_host_stat
-  cmp $STAT_CACHE_ENTRIES, %eax
-  ja to_host_stat
+/* The directory and stat cache (kernel/dstub.c): openat of a listed directory, getdents64,
+ * fstat and close of the descriptors it hands out, and newfstatat of listed paths. The path
+ * argument is copied into the shared page here, in user mode where a fault becomes EFAULT; the C
+ * code then runs on the stub's own stack (the program's red zone stays untouched) and says what
+ * to do: go to the host, return a value, or copy a result to the program and return a value. */
+dir_call:
+  cmpl $0, SH(SH_DC_ON)
+  je to_host
   mov %rdi, SH(SH_SAVE_RDI)
   mov %rsi, SH(SH_SAVE_RSI)
   mov %rdx, SH(SH_SAVE_RDX)
   mov %rcx, SH(SH_SAVE_RCX)
-  mov SH(SH_STAT_NEXT), %r11d
-  cmp SH(SH_STAT_COUNT), %r11d
-  jb next_entry
-  xor %r11d, %r11d
-next_entry:
-  mov %r11, %rdi
-  shl $8, %rdi                /* STAT_ENTRY_SIZE */
-  add $STAT_CACHE, %rdi
-  mov SH(SH_SAVE_RSI), %rsi
-stat_copy_start:
-cmp_loop:
-  movzbl (%rsi), %ecx
-  cmpb %cl, (%rdi)
-  jne mismatch
-  test %cl, %cl
-  jz match
+  mov %r8, SH(SH_SAVE_R8)
+  mov %r9, SH(SH_SAVE_R9)
+  mov %r10, SH(SH_SAVE_R10)
+  mov %rax, SH(SH_SAVE_RAX)
+  movb $0, SH(SH_PATH)
+  cmp $SYS_OPENAT, %eax
+  je 1f
+  cmp $SYS_NEWFSTATAT, %eax
+  jne 3f
+1:
+  mov $SH_PATH_MAX, %ecx
+  mov $PHYS_SHARED + SH_PATH, %edi
+path_copy_start:
+2:
+  movzbl (%rsi), %eax
+  mov %al, (%rdi)
+  test %al, %al
+  jz 3f
   inc %rsi
   inc %rdi
-  jmp cmp_loop
-match:
-  /* The entry's last path byte says which lookup it answers: 0 lstat (NOFOLLOW), 1 stat. */
-  mov %r11, %rdi
-  shl $8, %rdi
-  movzbl STAT_CACHE + STAT_ENTRY_PATH_MAX - 1(%rdi), %ecx
-  test %r10d, %r10d
-  jz want_follow
-  test %ecx, %ecx
-  jnz mismatch
-  jmp flags_ok
-want_follow:
-  cmp $1, %ecx
-  jne mismatch
-flags_ok:
-  lea 1(%r11), %eax
-  mov %eax, SH(SH_STAT_NEXT)
-  mov %r11, %rsi
-  shl $8, %rsi
-  add $STAT_CACHE + STAT_ENTRY_PATH_MAX, %rsi
-  mov %rdx, %rdi
-  mov $STAT_SIZE, %ecx
+  dec %ecx
+  jnz 2b
+path_copy_end:
+  movb $1, SH(SH_PATH)          /* too long for the cache (and not ""): the host answers */
+3:
+  mov %rsp, SH(SH_SAVE_RSP)
+  mov $STUB_STACK_TOP, %esp
+  call stub_dir_call
+  mov SH(SH_SAVE_RSP), %rsp
+  mov SH(SH_SAVE_R8), %r8
+  mov SH(SH_SAVE_R9), %r9
+  mov SH(SH_SAVE_R10), %r10
+  cmp $1, %eax
+  je dir_value
+  jb dir_host
+  mov SH(SH_DS_DST), %rdi
+  mov SH(SH_DS_SRC), %rsi
+  mov SH(SH_DS_LEN), %rcx
+dir_copy_start:
   rep movsb
-stat_copy_end:
-  xor %eax, %eax
+dir_copy_end:
+dir_value:
+  mov SH(SH_DS_VALUE), %rax
   mov SH(SH_SAVE_RDI), %rdi
   mov SH(SH_SAVE_RSI), %rsi
+  mov SH(SH_SAVE_RDX), %rdx
   mov SH(SH_SAVE_RCX), %rcx
   jmp *%rcx
-mismatch:
-  inc %r11d
-  cmp SH(SH_STAT_COUNT), %r11d
-  jb 1f
-  xor %r11d, %r11d
-1:
-  dec %eax
-  jnz next_entry
+dir_host:
+  mov SH(SH_SAVE_RAX), %rax
   mov SH(SH_SAVE_RDI), %rdi
   mov SH(SH_SAVE_RSI), %rsi
+  mov SH(SH_SAVE_RDX), %rdx
   mov SH(SH_SAVE_RCX), %rcx
-to_host_stat:
-  mov $SYS_NEWFSTATAT, %eax
   out %al, $HC_SYSCALL_PORT
   jmp *%rcx
 

@@ -11,11 +11,14 @@ import {
   SH_SAVE_RDX, SH_SAVE_RSI,
 } from './abi.generated.js';
 import { StubCache } from './stub-cache.js';
+import { DirCache } from './dir-cache.js';
 import { FdTable, HostFile, StdioFile, type InputSource, type OutputSink } from './files/open-file.js';
 import { normalize, PATH_MAX, Vfs } from './files/vfs.js';
 import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, STAT_SIZE, SYS, SYSCALL_NAMES } from './linux.js';
 import { loadProgram } from './loader.js';
 import { SYSCALLS, type SyscallArgs } from './syscalls/table.js';
+// After the table, which loads fs.js in the order the syscall modules need.
+import { openPath, permitted } from './syscalls/fs.js';
 import { formatSyscall } from './syscalls/trace.js';
 
 export interface ProcessOptions {
@@ -67,6 +70,11 @@ const KEEPS_STATS = new Set<number>([
   SYS.readlinkat, SYS.getcwd, SYS.chdir, SYS.fchdir, SYS.fcntl, SYS.dup, SYS.dup2, SYS.dup3, SYS.clock_gettime,
   SYS.gettimeofday, SYS.time, SYS.uname, SYS.getrandom, SYS.prlimit64, SYS.arch_prctl, SYS.exit_group, SYS.exit,
   SYS.poll, SYS.ppoll, SYS.getuid, SYS.getgid, SYS.geteuid, SYS.getegid, SYS.getpid, SYS.getppid,
+  SYS.sysinfo, SYS.getrusage, SYS.times, SYS.statfs, SYS.fstatfs, SYS.nanosleep, SYS.clock_nanosleep, SYS.clock_getres,
+  SYS.getpgrp, SYS.getpgid, SYS.getsid, SYS.sched_getaffinity, SYS.rt_sigreturn, SYS.sigaltstack, SYS.getresuid,
+  SYS.getresgid, SYS.getgroups, SYS.futex, SYS.getitimer, SYS.setitimer, SYS.alarm, SYS.getpriority, SYS.sched_yield,
+  SYS.set_robust_list, SYS.rseq, SYS.prctl, SYS.pipe, SYS.pipe2, SYS.select, SYS.pselect6, SYS.umask, SYS.getcpu,
+  SYS.wait4, SYS.kill, SYS.tgkill,
 ]);
 const OPEN_WRITES = O.WRONLY | O.RDWR | O.CREAT | O.TRUNC;
 
@@ -105,6 +113,8 @@ export class Process implements HypercallHandler {
   readonly opts: ProcessOptions;
   syscallCount = 0;
   private stubCache!: StubCache;
+  /** The user-mode stub's directory and stat cache (exported for tests and the bench profile). */
+  dirCache!: DirCache;
   outputBytes = 0;
   private deadline = 0;
   private faultRetries = 0;
@@ -131,9 +141,23 @@ export class Process implements HypercallHandler {
       this.fds.install(new StdioFile('pipe:[stdout]', O.WRONLY, limit(opts.stdout), null));
       this.fds.install(new StdioFile('pipe:[stderr]', O.WRONLY, limit(opts.stderr), null));
       const timerCount = opts.timeoutMs ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0;
-      this.stubCache = new StubCache(machine.memory, machine.syscallPath === 'user-stub' && opts.trace === undefined);
+      const fast = machine.syscallPath === 'user-stub' && opts.trace === undefined;
+      this.stubCache = new StubCache(machine.memory, fast);
+      this.dirCache = new DirCache(machine.memory, fast, {
+        reopen: (path, flags) => openPath(this, normalize(path), flags, 0),
+        listable: (st) => permitted(st, 4 | 1),
+        readOnly: (path) => {
+          try {
+            const loc = this.vfs.locate(normalize(path));
+            return loc.kind === 'host' && !loc.grant.writable;
+          } catch {
+            return false;
+          }
+        },
+      });
       this.machine.start(loaded.entry, loaded.stackPointer, timerCount, opts.trace !== undefined);
       this.stubCache.publishDevNull(this.fds);
+      this.dirCache.start(this.fds);
       this.stubCache.publishClock(machine.vcpu);
     }
   }
@@ -203,7 +227,8 @@ export class Process implements HypercallHandler {
     // Like Linux, only the low 32 bits name the call.
     const nr = Number(rax & 0xffffffffn);
     this.stubCache.drain();
-    if (mayChangeFiles(nr, a, this)) this.stubCache.forgetStats();
+    this.dirCache.sync(this.fds);
+    if (mayChangeFiles(nr, a, this)) this.dirCache.forget();
     this.syscallCount++;
     const fn = SYSCALLS[nr];
     let result: number | bigint;
@@ -219,11 +244,16 @@ export class Process implements HypercallHandler {
     }
     if (this.opts.trace) this.opts.trace(formatSyscall(this, nr, a, result, !fn));
     if (nr === SYS.newfstatat && result === 0 && BigInt.asIntN(32, a[0]) === -100n && (a[3] === 0n || a[3] === 0x100n)) {
-      this.stubCache.rememberStat(this.userString(a[1]), a[3] === 0n, this.userBuffer(a[2], STAT_SIZE));
+      this.dirCache.rememberStat(this.userString(a[1]), a[3] === 0n, this.userBuffer(a[2], STAT_SIZE));
     }
     if (nr === SYS.getdents64 && BigInt(result) > 0n) {
       const f = this.fds.peek(Number(BigInt.asIntN(32, a[0])));
-      if (f instanceof HostFile) this.stubCache.listStats(f, this.machine.memory.slice(Number(a[1]), Number(result)));
+      if (f instanceof HostFile) this.dirCache.listStats(f, this.machine.memory.slice(Number(a[1]), Number(result)));
+    }
+    if (nr === SYS.openat && BigInt(result) >= 0n && (Number(a[2] & 0xffffffffn) & (O.DIRECTORY | O.PATH)) === O.DIRECTORY) {
+      const fd = Number(result);
+      const f = this.fds.peek(fd);
+      if (f instanceof HostFile) this.dirCache.openedDir(this.fds, fd, f);
     }
     if (nr === SYS.read && BigInt(result) > 0n && BigInt(result) === a[2]) {
       const fd = Number(BigInt.asIntN(32, a[0]));
@@ -231,6 +261,7 @@ export class Process implements HypercallHandler {
       if (f instanceof HostFile) this.stubCache.readAhead(fd, f);
     }
     this.stubCache.publishDevNull(this.fds);
+    this.dirCache.afterServe(this.fds);
     if (!this.exit && this.opts.maxOutputBytes !== undefined && this.outputBytes > this.opts.maxOutputBytes) {
       this.exit = { kind: 'output-limit', message: `kvmbox: output limit of ${this.opts.maxOutputBytes} bytes reached; program stopped` };
     }

@@ -10,7 +10,7 @@ import * as x86 from './x86.js';
 import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall,
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
-  CACHE_BUF, CACHE_SIZE, STAT_CACHE, STAT_CACHE_ENTRIES, STAT_ENTRY_SIZE, PHYS_SHARED, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, USER_BASE, VEC_TIMER,
+  CACHE_BUF, CACHE_SIZE, DCACHE, DCACHE_SIZE, PHYS_SHARED, SHARED_SIZE, STUB_SIZE, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, USER_BASE, VEC_TIMER,
 } from '../guest/abi.generated.js';
 
 /**
@@ -72,7 +72,6 @@ const GDT_ENTRIES: ReadonlyArray<readonly [number, bigint]> = [
   [GDT_USER_DS & ~3, 0x00cff3000000ffffn],
   [GDT_USER_CS & ~3, 0x00affb000000ffffn],
 ];
-const STAT_CACHE_BYTES = STAT_CACHE_ENTRIES * STAT_ENTRY_SIZE;
 const APIC_DEFAULT_BASE = 0xfee00000n;
 const APIC_BASE_BSP = 1n << 8n;
 const APIC_BASE_X2APIC = 1n << 10n;
@@ -268,7 +267,7 @@ export class Machine {
    * the given stack. timerCount > 0 starts the periodic guest timer.
    */
   start(entry: number, userStack: number, timerCount: number, traced = false): void {
-    this.memory.fill(PHYS_SHARED, 4096);
+    this.memory.fill(PHYS_SHARED, SHARED_SIZE);
     this.memory.setU32(PHYS_SHARED + SH_CACHE_FD, 0xffffffff); // no cached file
     this.setSyscallMsrs(this.syscallPath, traced);
     this.setIoBitmap(this.syscallPath === 'user-stub');
@@ -299,11 +298,11 @@ export class Machine {
    * guest's own scratch memory: the host trusts nothing in them).
    */
   private mapUserSpecials(): void {
-    this.paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC);
+    this.paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC, STUB_SIZE);
     if (this.syscallPath !== 'user-stub') return;
-    this.paging.mapSpecial(PHYS_SHARED, PROT_READ | PROT_WRITE);
+    this.paging.mapSpecial(PHYS_SHARED, PROT_READ | PROT_WRITE, SHARED_SIZE);
     this.paging.mapSpecial(CACHE_BUF, PROT_READ | PROT_WRITE, CACHE_SIZE);
-    this.paging.mapSpecial(STAT_CACHE, PROT_READ | PROT_WRITE, STAT_CACHE_BYTES);
+    this.paging.mapSpecial(DCACHE, PROT_READ, DCACHE_SIZE);
   }
 
   /**
@@ -327,8 +326,8 @@ export class Machine {
   reset(): void {
     this.memory.zeroResident(USER_BASE, this.paging.userTop - USER_BASE);
     this.memory.zeroResident(CACHE_BUF, CACHE_SIZE);
-    this.memory.zeroResident(STAT_CACHE, STAT_CACHE_BYTES);
-    this.memory.fill(PHYS_SHARED, 4096);
+    this.memory.zeroResident(DCACHE, DCACHE_SIZE);
+    this.memory.fill(PHYS_SHARED, SHARED_SIZE);
     this.paging.reset();
     this.mapUserSpecials();
     this.vcpu.resetFpu();

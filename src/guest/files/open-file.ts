@@ -29,6 +29,11 @@ export interface OpenFile {
   pollHostFd?(): number | null;
   /** Bytes that a read would return now without blocking (FIONREAD). */
   available?(): number;
+  /**
+   * A stand-in that becomes a real file when the host first uses the descriptor (a directory the
+   * user-mode stub opened: src/guest/dir-cache.ts). FdTable.get swaps the result in.
+   */
+  materialize?(): OpenFile;
 }
 
 export const POLLIN = 0x001, POLLPRI = 0x002, POLLOUT = 0x004, POLLERR = 0x008, POLLHUP = 0x010, POLLNVAL = 0x020;
@@ -273,6 +278,14 @@ export class FdTable {
   get(fd: number): OpenFile {
     const e = Number.isInteger(fd) && fd >= 0 ? this.fds[fd] : undefined;
     if (!e) throw new Errno(E.EBADF);
+    if (e.file.materialize) {
+      const stand = e.file;
+      const real = e.file.materialize();
+      this.refs.delete(stand);
+      e.file = real;
+      this.refs.set(real, (this.refs.get(real) ?? 0) + 1);
+      this.version++;
+    }
     return e.file;
   }
 
@@ -305,7 +318,9 @@ export class FdTable {
   }
 
   close(fd: number): void {
-    const file = this.get(fd);
+    const e = Number.isInteger(fd) && fd >= 0 ? this.fds[fd] : undefined;
+    if (!e) throw new Errno(E.EBADF);
+    const file = e.file;
     this.fds[fd] = undefined;
     this.version++;
     const n = (this.refs.get(file) ?? 1) - 1;

@@ -1,0 +1,566 @@
+// The directory and stat cache that the user-mode stub answers from (kernel/dstub.c), kept by the
+// host in DCACHE (read-only to user mode) and in the shared page.
+//
+// DCACHE is a hash table of absolute guest paths. Each entry holds what newfstatat(AT_FDCWD,
+// path, .., AT_SYMLINK_NOFOLLOW) returns (or, for an entry marked "follow", what stat returns);
+// an entry for a directory the host has listed also points at that directory's whole listing,
+// as getdents64 records. The stub answers newfstatat of those paths, and openat(O_DIRECTORY) of
+// a listed directory, handing out a descriptor of its own (the lowest free one in the fd
+// bitmap the host publishes) and serving getdents64, fstat and close on it.
+//
+// Where the data comes from:
+//  - a directory listing the host served (getdents64): its entries' lstat;
+//  - a stat the host served for an absolute path: that answer;
+//  - a directory opened in a read-only grant: a *batch*. The host lists the directory and then,
+//    in the order `find` walks (depth first, listing order), the directories below it and the
+//    later siblings of it and of its parents, until the batch budget is used. The budget starts
+//    small and grows while the program keeps opening directories from the cache, so that a
+//    program that opens one directory pays for little more than that listing.
+//
+// Coherence: the cache is dropped by any call that may change a file (as the stat cache before
+// it). Batches are built only inside read-only grants, which the sandbox cannot change; a change
+// made on the host, outside the sandbox, while the program runs may be seen late, as with any
+// client-side cache (documented in docs/performance.md).
+//
+// Descriptors the stub hands out are recorded in slots of the shared page. At each exit the host
+// reads the slots back (sync) and holds a placeholder in its fd table for each, so that its own
+// allocation skips them; a host-side use of such a descriptor (dup, fchdir, fcntl, lseek...)
+// reopens the directory for real at the position the program had reached (materialize). The slots
+// are user memory: the host checks each claim (descriptor free, directory known) and trusts
+// nothing else in them.
+import * as libc from '../kvm/libc.js';
+import type { GuestMemory } from '../machine/memory.js';
+import {
+  DC_BUCKETS, DC_BUCKETS_OFF, DC_E_BLOB, DC_E_BLOB_LEN, DC_E_DIR, DC_E_FOLLOW, DC_E_HASH, DC_E_NEXT, DC_E_PATH,
+  DC_E_PATH_LEN, DC_E_STAT, DC_HEAP, DCACHE, DCACHE_SIZE, DIR_SLOT_SIZE, DIR_SLOTS, FD_BITMAP_FDS, PHYS_SHARED,
+  SH_DC_GEN, SH_DC_ON, SH_FD_BITMAP, SH_FD_LIMIT, SH_PATH_MAX, SH_SLOTS, SH_SLOTS_DIRTY, SLOT_BLOB, SLOT_BLOB_LEN,
+  SLOT_DIR, SLOT_ENTRY, SLOT_FDP1, SLOT_FLAGS, SLOT_GEN, SLOT_POS, STAT_SIZE,
+} from './abi.generated.js';
+import { type FdTable, HostFile, type OpenFile } from './files/open-file.js';
+import { Errno, E, O, S_IFDIR, S_IFMT, STAT } from './linux.js';
+import { mapOwner } from './identity.js';
+
+const DIRENT_RECLEN = 16;
+const DIRENT_NAME = 19;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+/** Entry kinds: answers lstat, answers stat, or only the fstat of a descriptor the stub handed out. */
+const NOFOLLOW = 0, FOLLOW = 1, FD_ONLY = 2;
+/** Batch budget in DCACHE bytes: the first batch of a walk, and the most. */
+const FIRST_BUDGET = 32 * 1024;
+const MAX_BUDGET = DCACHE_SIZE - DC_HEAP;
+const LISTING_CHUNK = 32 * 1024;
+
+/** What the directory cache needs from the process. */
+export interface DirCacheHost {
+  /** Open a guest path as the program's openat would (used to materialize a descriptor). */
+  reopen(path: string, flags: number): OpenFile;
+  /** Whether a guest directory lies in a read-only grant (batches are built only there). */
+  readOnly(path: string): boolean;
+  /** Whether the program may list a directory and stat its entries (read and search rights), by its stat. */
+  listable(st: Buffer): boolean;
+}
+
+interface Listing {
+  readonly path: string;
+  readonly names: string[];
+  /** names.length structs stat, in order ('..' has none: its slot is unused). */
+  readonly stats: Buffer;
+  readonly blob: Buffer;
+  /** Indices of names in byte order (ls -R's walk), computed when first needed. */
+  sorted?: number[];
+}
+
+/** A descriptor the stub handed out, as the host's fd table holds it until the host needs it. */
+class CachedDir implements OpenFile {
+  readonly hostFd = null;
+  constructor(private readonly cache: DirCache, readonly slot: number, readonly fd: number, readonly path: string,
+    public statusFlags: number) {}
+  materialize(): OpenFile { return this.cache.materialize(this); }
+  read(): number { throw new Errno(E.EISDIR); }
+  write(): number { throw new Errno(E.EBADF); }
+  pread(): number { throw new Errno(E.EISDIR); }
+  pwrite(): number { throw new Errno(E.EBADF); }
+  seek(): number { throw new Errno(E.EBADF); }
+  stat(): void { throw new Errno(E.EBADF); }
+  getdents(): number { throw new Errno(E.EBADF); }
+  isatty(): boolean { return false; }
+  close(): void {}
+}
+
+function fnv1a(bytes: Buffer): number {
+  let h = 0x811c9dc5;
+  for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return h;
+}
+
+const isDir = (st: Buffer, i = 0) => (st.readUInt32LE(i * STAT_SIZE + STAT.mode) & S_IFMT) === S_IFDIR;
+
+export class DirCache {
+  private gen = 1;
+  private heapEnd = DC_HEAP;
+  /** kind + path -> entry offset, this generation. */
+  private readonly index = new Map<string, number>();
+  /** Directories whose listing is in DCACHE, this generation. */
+  private readonly listed = new Set<string>();
+  /** Listings the host keeps: the current batch's and those of directories the program holds open. */
+  private readonly listings = new Map<number, Listing>();
+  private nextListing = 1;
+  /** The newest listing of each path. */
+  private readonly byPath = new Map<string, Listing>();
+  /**
+   * The order the program walks siblings in: as listed (find) or sorted by name (ls -R). Learnt
+   * from consecutive misses in one directory; batches follow it.
+   */
+  private order: 'listing' | 'sorted' = 'listing';
+  private lastRoot = '';
+  /** Per slot: the descriptor the host holds a placeholder for, and the placeholder. */
+  private readonly slotFd: number[] = new Array<number>(DIR_SLOTS).fill(-1);
+  private readonly holders: Array<CachedDir | null> = new Array<CachedDir | null>(DIR_SLOTS).fill(null);
+  private budget = FIRST_BUDGET;
+  /** Directories the stub opened from the cache since the last batch. */
+  private opened = 0;
+  private fdVersion = -1;
+  private readonly entryBuf = Buffer.alloc(DC_E_PATH + SH_PATH_MAX + 8);
+  private readonly statBuf = Buffer.alloc(STAT_SIZE);
+  private readonly chunk = Buffer.alloc(LISTING_CHUNK);
+  /** For tests and the bench profile. */
+  readonly stats = { batches: 0, listed: 0, materialized: 0 };
+
+  /** enabled: the program runs on the user-stub path without tracing. */
+  constructor(private readonly mem: GuestMemory, readonly enabled: boolean, private readonly host: DirCacheHost) {}
+
+  /** Once the machine has started (its shared page is zeroed then): switch the stub's cache on. */
+  start(fds: FdTable): void {
+    if (!this.enabled) return;
+    this.mem.setU32(PHYS_SHARED + SH_DC_GEN, this.gen);
+    this.mem.setU32(PHYS_SHARED + SH_DC_ON, 1);
+    this.publishFds(fds);
+  }
+
+  // ---- the table ----
+
+  /** Drop every entry (a new generation: descriptors the stub holds stop reading their listings). */
+  private clear(): void {
+    this.gen = (this.gen + 1) >>> 0 || 1;
+    this.mem.setU32(PHYS_SHARED + SH_DC_GEN, this.gen);
+    this.mem.fill(DCACHE + DC_BUCKETS_OFF, DC_BUCKETS * 4);
+    this.heapEnd = DC_HEAP;
+    this.index.clear();
+    this.listed.clear();
+  }
+
+  /** Write or rewrite the entry for (path, kind); its offset, or 0 when DCACHE is full. */
+  private addEntry(path: string, kind: number, st: Buffer, stOff = 0): number {
+    const key = kind + path;
+    const old = this.index.get(key);
+    if (old !== undefined) {
+      this.mem.write(DCACHE + old + DC_E_STAT, st.subarray(stOff, stOff + STAT_SIZE));
+      return old;
+    }
+    const e = this.entryBuf;
+    const len = e.write(path, DC_E_PATH);
+    if (len >= SH_PATH_MAX - 1 || Buffer.byteLength(path) !== len) return 0;
+    const size = (DC_E_PATH + len + 1 + 7) & ~7;
+    if (this.heapEnd + size > DCACHE_SIZE) return 0;
+    const off = this.heapEnd;
+    this.heapEnd += size;
+    const hash = fnv1a(e.subarray(DC_E_PATH, DC_E_PATH + len));
+    const bucket = DCACHE + DC_BUCKETS_OFF + 4 * (hash & (DC_BUCKETS - 1));
+    e.fill(0, 0, DC_E_STAT);
+    e.writeUInt32LE(this.mem.u32(bucket), DC_E_NEXT);
+    e.writeUInt32LE(hash, DC_E_HASH);
+    e.writeUInt8(kind, DC_E_FOLLOW);
+    e.writeUInt16LE(len, DC_E_PATH_LEN);
+    st.copy(e, DC_E_STAT, stOff, stOff + STAT_SIZE);
+    e.fill(0, DC_E_PATH + len, size);
+    this.mem.write(DCACHE + off, e.subarray(0, size));
+    this.mem.setU32(bucket, off);
+    this.index.set(key, off);
+    return off;
+  }
+
+  /** Bytes a listing takes in DCACHE: its entries and its records. */
+  private static cost(l: Listing): number {
+    const prefix = Buffer.byteLength(l.path === '/' ? '' : l.path) + 1;
+    let n = (l.blob.length + 7) & ~7;
+    for (const name of l.names) n += (DC_E_PATH + prefix + Buffer.byteLength(name) + 1 + 7) & ~7;
+    return n;
+  }
+
+  /** Put a listing's entries (lstat of each name) in the table. */
+  private addEntries(l: Listing): boolean {
+    const prefix = l.path === '/' ? '' : l.path;
+    for (let i = 0; i < l.names.length; i++) {
+      const name = l.names[i]!;
+      if (name === '..') continue;
+      if (!this.addEntry(`${prefix}/${name}`, NOFOLLOW, l.stats, i * STAT_SIZE)) return false;
+    }
+    return true;
+  }
+
+  /** Put a listing and its records in the table, so the stub can open it. */
+  private addListing(l: Listing, id: number, ownStat: Buffer | null, parent: Listing | null): boolean {
+    if (this.heapEnd + DirCache.cost(l) + 2 * (DC_E_PATH + SH_PATH_MAX) > DCACHE_SIZE) return false;
+    if (!this.addEntries(l)) return false;
+    // `..` of a directory listed from its parent's listing is that parent ('.' there): both lie
+    // in the grant. (A walk's first directory has no such entry: its parent may be outside.)
+    const dot = parent ? parent.names.indexOf('.') : -1;
+    if (parent && dot >= 0 && !this.addEntry(`${l.path}/..`, NOFOLLOW, parent.stats, dot * STAT_SIZE)) return false;
+    let own = this.index.get(NOFOLLOW + l.path);
+    if (own === undefined) {
+      // No lstat entry from the parent's listing: an entry only the descriptor's fstat reads.
+      if (!ownStat) return false;
+      own = this.addEntry(l.path, FD_ONLY, ownStat);
+      if (!own) return false;
+    }
+    const blob = this.heapEnd;
+    this.heapEnd += (l.blob.length + 7) & ~7;
+    this.mem.write(DCACHE + blob, l.blob);
+    this.mem.setU32(DCACHE + own + DC_E_DIR, id);
+    this.mem.setU32(DCACHE + own + DC_E_BLOB, blob);
+    this.mem.setU32(DCACHE + own + DC_E_BLOB_LEN, l.blob.length);
+    this.listed.add(l.path);
+    return true;
+  }
+
+  // ---- what the host served ----
+
+  /** Drop the cache: a call may have changed some file. */
+  forget(): void {
+    if (!this.enabled || this.heapEnd === DC_HEAP) return;
+    this.clear(); // the listings the host keeps are of read-only grants: they stay
+  }
+
+  /**
+   * After the host answered newfstatat(AT_FDCWD, absolutePath, flags 0 or NOFOLLOW): remember
+   * the answer (what the program received), so asking again needs no exit.
+   */
+  rememberStat(path: string, follow: boolean, st: Buffer): void {
+    if (!this.enabled || !path.startsWith('/') || path.includes('\0')) return;
+    if (!this.addEntry(path, follow ? FOLLOW : NOFOLLOW, st)) {
+      this.clear();
+      this.addEntry(path, follow ? FOLLOW : NOFOLLOW, st);
+    }
+  }
+
+  /**
+   * After the host served part of a directory listing: put each entry's lstat in the table (the
+   * stats that usually follow a listing then need no exit). Names are looked up relative to the
+   * directory's own fd without following symlinks; `..` is left out (it may lie above the grant).
+   */
+  listStats(dir: HostFile, dirents: Buffer): void {
+    if (!this.enabled || this.listed.has(dir.path)) return;
+    const prefix = dir.path === '/' ? '' : dir.path;
+    for (let off = 0; off + DIRENT_NAME < dirents.length;) {
+      const reclen = dirents.readUInt16LE(off + DIRENT_RECLEN);
+      if (reclen < DIRENT_NAME + 1 || off + reclen > dirents.length) break;
+      const name = direntName(dirents, off, reclen);
+      off += reclen;
+      if (name === '..' || name.includes('/')) continue;
+      const r = name === '.' ? libc.fstat(dir.hostFd!, this.statBuf) : libc.fstatat(dir.hostFd!, name, this.statBuf, AT_SYMLINK_NOFOLLOW);
+      if (r < 0) continue;
+      mapOwner(this.statBuf);
+      if (!this.addEntry(`${prefix}/${name}`, NOFOLLOW, this.statBuf)) {
+        this.clear();
+        this.pruneListings();
+        this.addEntry(`${prefix}/${name}`, NOFOLLOW, this.statBuf);
+      }
+    }
+  }
+
+  /**
+   * After the host opened a directory for the program (fd): in a read-only grant, build a batch
+   * starting there and hand the descriptor itself to the stub.
+   */
+  openedDir(fds: FdTable, fd: number, file: HostFile): void {
+    if (!this.enabled || file.hostFd === null || !this.host.readOnly(file.path)) return;
+    if (fds.limit > FD_BITMAP_FDS && fd >= FD_BITMAP_FDS) return;
+    // A program that walked the last batch gets a bigger one; one that did not starts small again.
+    this.budget = this.opened > 0 ? Math.min(this.budget * 4, MAX_BUDGET) : FIRST_BUDGET;
+    this.opened = 0;
+    this.learnOrder(file.path);
+    this.stats.batches++;
+    this.clear();
+    this.pruneListings(file.path);
+    // The parents' entries first: the program is still walking them.
+    for (const l of this.listings.values()) if (isAncestor(l.path, file.path)) this.addEntries(l);
+    const root = this.list(file.hostFd, file.path);
+    libc.lseek(file.hostFd, 0n, 0);
+    if (!root) return;
+    const rootId = this.keep(root);
+    check(libc.fstat(file.hostFd, this.statBuf));
+    mapOwner(this.statBuf);
+    if (!this.host.listable(this.statBuf)) return;
+    if (!this.addListing(root, rootId, this.statBuf, null)) return;
+    const limit = Math.min(DCACHE_SIZE, this.heapEnd + this.budget);
+    this.walk(root, 0, limit, file.hostFd);
+    // Then the later siblings of the root and of each parent, nearest first.
+    for (let child = file.path; child !== '/' && this.heapEnd < limit; child = parentOf(child)) {
+      const parent = this.byPath.get(parentOf(child));
+      if (!parent) break;
+      const at = this.orderOf(parent).indexOf(parent.names.indexOf(baseName(child)));
+      if (at >= 0) this.walk(parent, at + 1, limit);
+    }
+    this.handOver(fds, fd, file, rootId);
+  }
+
+  /**
+   * Depth first from the children of l (from index `from`), listing directories while the budget
+   * lasts. lFd: l's directory, when the caller has it open (it stays open).
+   */
+  private walk(l: Listing, from: number, limit: number, lFd = -1): void {
+    const stack: Array<{ l: Listing; k: number; fd: number; ord: number[] }> = [];
+    let cur = { l, k: from, fd: lFd, ord: this.orderOf(l) };
+    const closeOwn = (fd: number) => { if (fd >= 0 && fd !== lFd) libc.closeFd(fd); };
+    for (;;) {
+      if (this.heapEnd >= limit) break;
+      if (cur.k >= cur.ord.length) {
+        closeOwn(cur.fd);
+        const up = stack.pop();
+        if (!up) return;
+        cur = up;
+        continue;
+      }
+      const i = cur.ord[cur.k++]!;
+      const name = cur.l.names[i]!;
+      if (name === '.' || name === '..' || !isDir(cur.l.stats, i)) continue;
+      if (!this.host.listable(cur.l.stats.subarray(i * STAT_SIZE, (i + 1) * STAT_SIZE))) continue;
+      if (cur.fd < 0) {
+        cur.fd = this.openDir(cur.l.path, null);
+        if (cur.fd < 0) { cur.k = cur.ord.length; continue; }
+      }
+      const childFd = this.openDir(name, cur.fd);
+      if (childFd < 0) continue;
+      const path = `${cur.l.path === '/' ? '' : cur.l.path}/${name}`;
+      const child = this.list(childFd, path);
+      if (!child || this.heapEnd + DirCache.cost(child) > limit) {
+        libc.closeFd(childFd);
+        break;
+      }
+      if (!this.addListing(child, this.keep(child), null, cur.l)) { libc.closeFd(childFd); break; }
+      stack.push(cur);
+      cur = { l: child, k: 0, fd: childFd, ord: this.orderOf(child) };
+    }
+    // Out of budget: close what is open.
+    closeOwn(cur.fd);
+    for (const s of stack) closeOwn(s.fd);
+  }
+
+  /** Open a directory for listing: a name in parentFd (no symlink followed), or a guest path. */
+  private openDir(name: string, parentFd: number | null): number {
+    if (parentFd === null) {
+      try {
+        const f = this.host.reopen(name, O.RDONLY | O.DIRECTORY);
+        if (!(f instanceof HostFile) || f.hostFd === null) { f.close(); return -1; }
+        return f.hostFd; // closed by the caller, as HostFile.close would
+
+      } catch {
+        return -1;
+      }
+    }
+    return libc.openat2(parentFd, name, O.RDONLY | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC, 0,
+      libc.RESOLVE_BENEATH | libc.RESOLVE_NO_SYMLINKS | libc.RESOLVE_NO_MAGICLINKS);
+  }
+
+  /** The whole listing of an open directory and each entry's lstat; null on an error. */
+  private list(fd: number, path: string): Listing | null {
+    const parts: Buffer[] = [];
+    for (;;) {
+      const n = libc.getdents64(fd, this.chunk);
+      if (n < 0) return null;
+      if (n === 0) break;
+      parts.push(Buffer.from(this.chunk.subarray(0, n)));
+    }
+    const blob = Buffer.concat(parts);
+    const names: string[] = [];
+    for (let off = 0; off + DIRENT_NAME < blob.length;) {
+      const reclen = blob.readUInt16LE(off + DIRENT_RECLEN);
+      if (reclen < DIRENT_NAME + 1 || off + reclen > blob.length) return null;
+      names.push(direntName(blob, off, reclen));
+      off += reclen;
+    }
+    const stats = Buffer.alloc(names.length * STAT_SIZE);
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      if (name === '..') continue;
+      const st = stats.subarray(i * STAT_SIZE, (i + 1) * STAT_SIZE);
+      const r = name === '.' ? libc.fstat(fd, st) : libc.fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW);
+      if (r < 0) return null;
+      mapOwner(st);
+    }
+    this.stats.listed++;
+    return { path, names, stats, blob };
+  }
+
+  private keep(l: Listing): number {
+    const id = this.nextListing++;
+    this.listings.set(id, l);
+    this.byPath.set(l.path, l);
+    return id;
+  }
+
+  private orderOf(l: Listing): number[] {
+    if (this.order === 'sorted') {
+      l.sorted ??= l.names.map((_, i) => i).sort((a, b) => Buffer.compare(Buffer.from(l.names[a]!), Buffer.from(l.names[b]!)));
+      return l.sorted;
+    }
+    return l.names.map((_, i) => i);
+  }
+
+  /** A miss next to the last one in the same directory tells which way the program walks. */
+  private learnOrder(path: string): void {
+    const last = this.lastRoot;
+    this.lastRoot = path;
+    const parent = this.byPath.get(parentOf(path));
+    if (!parent || parentOf(last) !== parent.path || last === path) return;
+    const x = baseName(path), y = baseName(last);
+    const byListing = parent.names.indexOf(x) > parent.names.indexOf(y);
+    const bySort = Buffer.compare(Buffer.from(x), Buffer.from(y)) > 0;
+    if (byListing !== bySort) this.order = byListing ? 'listing' : 'sorted';
+  }
+
+  /** Keep only the listings the program may still need: held descriptors' and (with `under`) its parents'. */
+  private pruneListings(under?: string): void {
+    const held = new Set<number>();
+    for (let s = 0; s < DIR_SLOTS; s++) if (this.slotFd[s]! >= 0) held.add(this.mem.u32(slotAddr(s) + SLOT_DIR));
+    for (const [id, l] of this.listings) {
+      if (held.has(id) || (under !== undefined && isAncestor(l.path, under))) continue;
+      this.listings.delete(id);
+      if (this.byPath.get(l.path) === l) this.byPath.delete(l.path);
+    }
+  }
+
+  /** Replace the host's descriptor for a listed directory with one the stub serves. */
+  private handOver(fds: FdTable, fd: number, file: HostFile, id: number): void {
+    const own = this.index.get(NOFOLLOW + file.path) ?? this.index.get(FD_ONLY + file.path);
+    if (own === undefined) return;
+    let s = 0;
+    while (s < DIR_SLOTS && (this.slotFd[s]! >= 0 || this.mem.u32(slotAddr(s) + SLOT_FDP1) !== 0)) s++;
+    if (s === DIR_SLOTS) return;
+    const cloexec = fds.cloexec(fd);
+    const flags = file.statusFlags | (cloexec ? O.CLOEXEC : 0);
+    const a = slotAddr(s);
+    this.mem.setU32(a + SLOT_GEN, this.gen);
+    this.mem.setU32(a + SLOT_DIR, id);
+    this.mem.setU32(a + SLOT_ENTRY, own);
+    this.mem.setU32(a + SLOT_BLOB, this.mem.u32(DCACHE + own + DC_E_BLOB));
+    this.mem.setU32(a + SLOT_BLOB_LEN, this.mem.u32(DCACHE + own + DC_E_BLOB_LEN));
+    this.mem.setU32(a + SLOT_POS, 0);
+    this.mem.setU32(a + SLOT_FLAGS, flags);
+    this.mem.setU32(a + SLOT_FDP1, fd + 1);
+    const holder = new CachedDir(this, s, fd, file.path, file.statusFlags);
+    fds.placeAt(fd, holder, cloexec); // closes the host file
+    this.slotFd[s] = fd;
+    this.holders[s] = holder;
+  }
+
+  // ---- descriptors the stub handed out ----
+
+  /** Before the host serves a call: take in the descriptors the stub opened or closed. */
+  sync(fds: FdTable): void {
+    if (!this.enabled || this.mem.u32(PHYS_SHARED + SH_SLOTS_DIRTY) === 0) return;
+    this.mem.setU32(PHYS_SHARED + SH_SLOTS_DIRTY, 0);
+    for (let s = 0; s < DIR_SLOTS; s++) {
+      const a = slotAddr(s);
+      const fd = this.mem.u32(a + SLOT_FDP1) - 1;
+      const held = this.slotFd[s]!;
+      if (held >= 0 && fd !== held) this.release(fds, s);
+      if (fd < 0 || this.slotFd[s]! >= 0) continue;
+      const l = this.listings.get(this.mem.u32(a + SLOT_DIR));
+      if (!l || fd >= Math.min(fds.limit, FD_BITMAP_FDS) || fds.peek(fd) !== undefined) {
+        this.mem.setU32(a + SLOT_FDP1, 0); // not a claim the host can honour: the descriptor is not there
+        continue;
+      }
+      const flags = this.mem.u32(a + SLOT_FLAGS);
+      const holder = new CachedDir(this, s, fd, l.path, flags & ~O.CLOEXEC);
+      fds.placeAt(fd, holder, (flags & O.CLOEXEC) !== 0);
+      this.slotFd[s] = fd;
+      this.holders[s] = holder;
+      this.opened++;
+    }
+  }
+
+  /** The stub closed slot s's descriptor (or the host replaced it): drop the host's placeholder. */
+  private release(fds: FdTable, s: number): void {
+    const fd = this.slotFd[s]!;
+    if (fds.peek(fd) === this.holders[s]) fds.close(fd);
+    this.slotFd[s] = -1;
+    this.holders[s] = null;
+  }
+
+  /** After the host served a call: end slots whose placeholder the host dropped (dup2 over it, exec). */
+  afterServe(fds: FdTable): void {
+    if (!this.enabled) return;
+    for (let s = 0; s < DIR_SLOTS; s++) {
+      const fd = this.slotFd[s]!;
+      if (fd >= 0 && fds.peek(fd) !== this.holders[s]) {
+        this.mem.setU32(slotAddr(s) + SLOT_FDP1, 0);
+        this.slotFd[s] = -1;
+        this.holders[s] = null;
+      }
+    }
+    this.publishFds(fds);
+  }
+
+  /** The host needs a descriptor the stub handed out: open the directory for real, where the program had read to. */
+  materialize(holder: CachedDir): OpenFile {
+    const s = holder.slot;
+    const a = slotAddr(s);
+    let pos = 0;
+    if (this.holders[s] === holder && this.mem.u32(a + SLOT_FDP1) === holder.fd + 1) {
+      pos = Math.min(this.mem.u32(a + SLOT_POS), this.mem.u32(a + SLOT_BLOB_LEN));
+      this.mem.setU32(a + SLOT_FDP1, 0);
+      this.slotFd[s] = -1;
+      this.holders[s] = null;
+    }
+    this.stats.materialized++;
+    const file = this.host.reopen(holder.path, holder.statusFlags | O.DIRECTORY);
+    // Skip the records the program has read: the same records, as the directory is unchanged.
+    while (pos > 0) {
+      const n = file.getdents(this.chunk.subarray(0, Math.min(pos, LISTING_CHUNK)));
+      if (n <= 0) break;
+      pos -= n;
+    }
+    return file;
+  }
+
+  /** Republish which descriptors are in use (the stub allocates the lowest free one). */
+  private publishFds(fds: FdTable): void {
+    if (fds.version === this.fdVersion) return;
+    this.fdVersion = fds.version;
+    const limit = Math.min(fds.limit, FD_BITMAP_FDS);
+    this.mem.setU32(PHYS_SHARED + SH_FD_LIMIT, limit);
+    const words = new BigUint64Array(FD_BITMAP_FDS / 64);
+    for (let fd = 0; fd < FD_BITMAP_FDS; fd++) {
+      if (fd >= limit || fds.peek(fd) !== undefined) words[fd >> 6]! |= 1n << BigInt(fd & 63);
+    }
+    this.mem.write(PHYS_SHARED + SH_FD_BITMAP, Buffer.from(words.buffer));
+  }
+}
+
+function slotAddr(s: number): number {
+  return PHYS_SHARED + SH_SLOTS + s * DIR_SLOT_SIZE;
+}
+
+function direntName(buf: Buffer, off: number, reclen: number): string {
+  const end = buf.indexOf(0, off + DIRENT_NAME);
+  return buf.subarray(off + DIRENT_NAME, end < 0 || end > off + reclen ? off + reclen : end).toString();
+}
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+function isAncestor(dir: string, path: string): boolean {
+  return dir === '/' ? path !== '/' : path.startsWith(dir + '/');
+}
+
+function check(r: number): number {
+  if (r < 0) throw new Errno(-r);
+  return r;
+}
