@@ -28,7 +28,10 @@ typedef long i64;
 #define DC32(o) (*(const volatile u32 *)(unsigned long)(DCACHE + (o)))
 #define SLOT(i, f) SH32(SH_SLOTS + (i) * DIR_SLOT_SIZE + (f))
 
-enum { ACT_HOST = 0, ACT_VALUE = 1, ACT_COPY = 2 };
+enum { ACT_HOST = 0, ACT_VALUE = 1, ACT_COPY = 2, ACT_ZERO = 3 };
+#define POOL64(i, f) SH64(SH_POOL + (i) * POOL_SLOT_SIZE + (f))
+#define POOL32(i, f) SH32(SH_POOL + (i) * POOL_SLOT_SIZE + (f))
+enum { POOL_NONE = 0, POOL_FREE = 1, POOL_USED = 2 };
 
 #define EBADF 9
 #define EINVAL 22
@@ -56,6 +59,40 @@ static int ret_copy(u64 dst, u64 src, u64 len, i64 v) {
   SH64(SH_DS_LEN) = len;
   ret_value(v);
   return ACT_COPY;
+}
+
+static int ret_zero(u64 dst, u64 len, i64 v) {
+  SH64(SH_DS_DST) = dst;
+  SH64(SH_DS_LEN) = len;
+  ret_value(v);
+  return ACT_ZERO;
+}
+
+/* mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, fd, 0): a region of that size
+ * that the program unmapped before and the host kept mapped (src/guest/map-pool.ts), zeroed. */
+static int do_mmap(u64 addr, u64 len, u64 prot, u64 flags, u64 off) {
+  if (addr || prot != 3 || flags != 0x22 || off || len == 0 || len > POOL_MAX_LEN) return ACT_HOST;
+  len = (len + 4095) & ~4095ul;
+  for (int i = 0; i < POOL_SLOTS; i++) {
+    if (POOL32(i, POOL_STATE) == POOL_FREE && POOL32(i, POOL_LEN) == len) {
+      POOL32(i, POOL_STATE) = POOL_USED;
+      return ret_zero(POOL64(i, POOL_ADDR), len, (i64)POOL64(i, POOL_ADDR));
+    }
+  }
+  return ACT_HOST;
+}
+
+/* munmap of exactly a region handed out above: back to the pool, still mapped. */
+static int do_munmap(u64 addr, u64 len) {
+  if (len == 0 || len > POOL_MAX_LEN) return ACT_HOST;
+  len = (len + 4095) & ~4095ul;
+  for (int i = 0; i < POOL_SLOTS; i++) {
+    if (POOL32(i, POOL_STATE) == POOL_USED && POOL64(i, POOL_ADDR) == addr && POOL32(i, POOL_LEN) == len) {
+      POOL32(i, POOL_STATE) = POOL_FREE;
+      return ret_value(0);
+    }
+  }
+  return ACT_HOST;
 }
 
 /* Entry offset in DCACHE for (path, follow), or 0. FNV-1a, as the host (src/guest/dir-cache.ts). */
@@ -120,6 +157,7 @@ static int do_openat(u64 flags) {
     SLOT(s, SLOT_FLAGS) = (u32)flags;
     SLOT(s, SLOT_FDP1) = fd + 1;
     SH32(SH_SLOTS_DIRTY) = 1;
+    SH32(SH_DC_OPENS) += 1;
     return ret_value(fd);
   }
   return ACT_HOST;
@@ -148,6 +186,10 @@ int stub_dir_call(void) {
   i64 fd = (i64)(int)a0;
   int s;
   switch (nr) {
+  case SYS_MMAP:
+    return do_mmap(a0, a1, a2, a3, SH64(SH_SAVE_R9));
+  case SYS_MUNMAP:
+    return do_munmap(a0, a1);
   case SYS_OPENAT:
     return do_openat(a2);
   case SYS_GETDENTS64:

@@ -43,6 +43,10 @@ syscall_stub:
   je dir_call
   cmp $SYS_FSTAT, %eax
   je dir_call
+  cmp $SYS_MMAP, %eax
+  je dir_call
+  cmp $SYS_MUNMAP, %eax
+  je dir_call
   cmp $SYS_CLOCK_GETTIME, %eax
   je clock_fast
   cmp $SYS_GETTIMEOFDAY, %eax
@@ -118,8 +122,9 @@ write_fast:
   mov %rdx, %rax
   jmp *%rcx
 
-/* The directory and stat cache (kernel/dstub.c): openat of a listed directory, getdents64,
- * fstat and close of the descriptors it hands out, and newfstatat of listed paths. The path
+/* The directory and stat cache and the pool of anonymous mappings (kernel/dstub.c): openat of a
+ * listed directory, getdents64, fstat and close of the descriptors it hands out, newfstatat of
+ * listed paths, and mmap/munmap of anonymous memory the host left mapped for reuse. The path
  * argument is copied into the shared page here, in user mode where a fault becomes EFAULT; the C
  * code then runs on the stub's own stack (the program's red zone stays untouched) and says what
  * to do: go to the host, return a value, or copy a result to the program and return a value. */
@@ -166,10 +171,17 @@ path_copy_end:
   je dir_value
   jb dir_host
   mov SH(SH_DS_DST), %rdi
-  mov SH(SH_DS_SRC), %rsi
   mov SH(SH_DS_LEN), %rcx
 dir_copy_start:
-  rep movsb
+  cmp $2, %eax
+  jne 1f
+  mov SH(SH_DS_SRC), %rsi
+  rep movsb                  /* 2: copy a result to the program */
+  jmp 2f
+1:
+  xor %eax, %eax
+  rep stosb                  /* 3: zero memory handed out again by mmap */
+2:
 dir_copy_end:
 dir_value:
   mov SH(SH_DS_VALUE), %rax

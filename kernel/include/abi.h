@@ -147,5 +147,15 @@
 #define SYS_GETDENTS64 217
 #define SYS_OPENAT 257
 #define AT_EMPTY_PATH_VALUE 0x1000
+#define SH_POOL 2048
+#define POOL_SLOTS 16
+#define POOL_SLOT_SIZE 16
+#define POOL_ADDR 0
+#define POOL_LEN 8
+#define POOL_STATE 12
+#define POOL_MAX_LEN 0x100000
+#define SYS_MMAP 9
+#define SYS_MUNMAP 11
+#define SH_DC_OPENS 200
 
 #endif

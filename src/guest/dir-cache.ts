@@ -33,7 +33,7 @@ import type { GuestMemory } from '../machine/memory.js';
 import {
   DC_BUCKETS, DC_BUCKETS_OFF, DC_E_BLOB, DC_E_BLOB_LEN, DC_E_DIR, DC_E_FOLLOW, DC_E_HASH, DC_E_NEXT, DC_E_PATH,
   DC_E_PATH_LEN, DC_E_STAT, DC_HEAP, DCACHE, DCACHE_SIZE, DIR_SLOT_SIZE, DIR_SLOTS, FD_BITMAP_FDS, PHYS_SHARED,
-  SH_DC_GEN, SH_DC_ON, SH_FD_BITMAP, SH_FD_LIMIT, SH_PATH_MAX, SH_SLOTS, SH_SLOTS_DIRTY, SLOT_BLOB, SLOT_BLOB_LEN,
+  SH_DC_GEN, SH_DC_ON, SH_DC_OPENS, SH_FD_BITMAP, SH_FD_LIMIT, SH_PATH_MAX, SH_SLOTS, SH_SLOTS_DIRTY, SLOT_BLOB, SLOT_BLOB_LEN,
   SLOT_DIR, SLOT_ENTRY, SLOT_FDP1, SLOT_FLAGS, SLOT_GEN, SLOT_POS, STAT_SIZE,
 } from './abi.generated.js';
 import { type FdTable, HostFile, type OpenFile } from './files/open-file.js';
@@ -42,13 +42,15 @@ import { mapOwner } from './identity.js';
 
 const DIRENT_RECLEN = 16;
 const DIRENT_NAME = 19;
-const AT_SYMLINK_NOFOLLOW = 0x100;
 /** Entry kinds: answers lstat, answers stat, or only the fstat of a descriptor the stub handed out. */
 const NOFOLLOW = 0, FOLLOW = 1, FD_ONLY = 2;
 /** Batch budget in DCACHE bytes: the first batch of a walk, and the most. */
 const FIRST_BUDGET = 32 * 1024;
 const MAX_BUDGET = DCACHE_SIZE - DC_HEAP;
 const LISTING_CHUNK = 32 * 1024;
+/** Room for one listing and its stats (a directory larger than DCACHE is not cached anyway). */
+const LIST_BUF_BYTES = 4 * DCACHE_SIZE;
+let listBuf: Buffer | undefined;
 
 /** What the directory cache needs from the process. */
 export interface DirCacheHost {
@@ -87,12 +89,6 @@ class CachedDir implements OpenFile {
   close(): void {}
 }
 
-function fnv1a(bytes: Buffer): number {
-  let h = 0x811c9dc5;
-  for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0;
-  return h;
-}
-
 const isDir = (st: Buffer, i = 0) => (st.readUInt32LE(i * STAT_SIZE + STAT.mode) & S_IFMT) === S_IFDIR;
 
 export class DirCache {
@@ -113,14 +109,15 @@ export class DirCache {
    */
   private order: 'listing' | 'sorted' = 'listing';
   private lastRoot = '';
+  /** Directories whose listing does not fit DCACHE: not listed again. */
+  private readonly tooBig = new Set<string>();
   /** Per slot: the descriptor the host holds a placeholder for, and the placeholder. */
   private readonly slotFd: number[] = new Array<number>(DIR_SLOTS).fill(-1);
   private readonly holders: Array<CachedDir | null> = new Array<CachedDir | null>(DIR_SLOTS).fill(null);
   private budget = FIRST_BUDGET;
-  /** Directories the stub opened from the cache since the last batch. */
-  private opened = 0;
+  /** The stub's count of directories it opened from the cache, when the last batch was built. */
+  private openedAtBatch = 0;
   private fdVersion = -1;
-  private readonly entryBuf = Buffer.alloc(DC_E_PATH + SH_PATH_MAX + 8);
   private readonly statBuf = Buffer.alloc(STAT_SIZE);
   private readonly chunk = Buffer.alloc(LISTING_CHUNK);
   /** For tests and the bench profile. */
@@ -151,31 +148,35 @@ export class DirCache {
 
   /** Write or rewrite the entry for (path, kind); its offset, or 0 when DCACHE is full. */
   private addEntry(path: string, kind: number, st: Buffer, stOff = 0): number {
-    const key = kind + path;
-    const old = this.index.get(key);
+    // Only directories and the rarer kinds are indexed (their entries are looked up again); a
+    // second entry for a path shadows the first (the chains are searched newest first).
+    const indexed = kind !== NOFOLLOW || (st.readUInt32LE(stOff + STAT.mode) & S_IFMT) === S_IFDIR;
+    const key = indexed ? kind + path : '';
+    const old = indexed ? this.index.get(key) : undefined;
+    const mem = this.mem.bytes;
     if (old !== undefined) {
-      this.mem.write(DCACHE + old + DC_E_STAT, st.subarray(stOff, stOff + STAT_SIZE));
+      st.copy(mem, DCACHE + old + DC_E_STAT, stOff, stOff + STAT_SIZE);
       return old;
     }
-    const e = this.entryBuf;
-    const len = e.write(path, DC_E_PATH);
-    if (len >= SH_PATH_MAX - 1 || Buffer.byteLength(path) !== len) return 0;
-    const size = (DC_E_PATH + len + 1 + 7) & ~7;
-    if (this.heapEnd + size > DCACHE_SIZE) return 0;
     const off = this.heapEnd;
-    this.heapEnd += size;
-    const hash = fnv1a(e.subarray(DC_E_PATH, DC_E_PATH + len));
+    const at = DCACHE + off;
+    if (off + DC_E_PATH + SH_PATH_MAX > DCACHE_SIZE) return 0;
+    const len = mem.write(path, at + DC_E_PATH, SH_PATH_MAX);
+    if (len >= SH_PATH_MAX - 1 || (len === SH_PATH_MAX && Buffer.byteLength(path) !== len)) return 0;
+    const size = (DC_E_PATH + len + 1 + 7) & ~7;
+    let hash = 0x811c9dc5;
+    for (let i = at + DC_E_PATH, end = i + len; i < end; i++) hash = Math.imul(hash ^ mem[i]!, 0x01000193) >>> 0;
     const bucket = DCACHE + DC_BUCKETS_OFF + 4 * (hash & (DC_BUCKETS - 1));
-    e.fill(0, 0, DC_E_STAT);
-    e.writeUInt32LE(this.mem.u32(bucket), DC_E_NEXT);
-    e.writeUInt32LE(hash, DC_E_HASH);
-    e.writeUInt8(kind, DC_E_FOLLOW);
-    e.writeUInt16LE(len, DC_E_PATH_LEN);
-    st.copy(e, DC_E_STAT, stOff, stOff + STAT_SIZE);
-    e.fill(0, DC_E_PATH + len, size);
-    this.mem.write(DCACHE + off, e.subarray(0, size));
-    this.mem.setU32(bucket, off);
-    this.index.set(key, off);
+    mem.fill(0, at, at + DC_E_STAT);
+    mem.writeUInt32LE(mem.readUInt32LE(bucket), at + DC_E_NEXT);
+    mem.writeUInt32LE(hash, at + DC_E_HASH);
+    mem[at + DC_E_FOLLOW] = kind;
+    mem.writeUInt16LE(len, at + DC_E_PATH_LEN);
+    st.copy(mem, at + DC_E_STAT, stOff, stOff + STAT_SIZE);
+    mem.fill(0, at + DC_E_PATH + len, at + size);
+    mem.writeUInt32LE(off, bucket);
+    this.heapEnd += size;
+    if (indexed) this.index.set(key, off);
     return off;
   }
 
@@ -249,22 +250,21 @@ export class DirCache {
    * directory's own fd without following symlinks; `..` is left out (it may lie above the grant).
    */
   listStats(dir: HostFile, dirents: Buffer): void {
-    if (!this.enabled || this.listed.has(dir.path)) return;
+    if (!this.enabled || this.listed.has(dir.path) || dir.hostFd === null) return;
     const prefix = dir.path === '/' ? '' : dir.path;
-    for (let off = 0; off + DIRENT_NAME < dirents.length;) {
+    const stats = Buffer.alloc(Math.floor(dirents.length / 24) * STAT_SIZE);
+    const count = libc.statDirents(dir.hostFd, dirents, stats);
+    // Room for the whole chunk first: the program stats these names next.
+    if (this.heapEnd + count * (DC_E_PATH + Buffer.byteLength(prefix) + 64) > DCACHE_SIZE) this.clear();
+    let i = 0;
+    for (let off = 0; off + DIRENT_NAME < dirents.length && i < count; i++) {
       const reclen = dirents.readUInt16LE(off + DIRENT_RECLEN);
       if (reclen < DIRENT_NAME + 1 || off + reclen > dirents.length) break;
       const name = direntName(dirents, off, reclen);
       off += reclen;
-      if (name === '..' || name.includes('/')) continue;
-      const r = name === '.' ? libc.fstat(dir.hostFd!, this.statBuf) : libc.fstatat(dir.hostFd!, name, this.statBuf, AT_SYMLINK_NOFOLLOW);
-      if (r < 0) continue;
-      mapOwner(this.statBuf);
-      if (!this.addEntry(`${prefix}/${name}`, NOFOLLOW, this.statBuf)) {
-        this.clear();
-        this.pruneListings();
-        this.addEntry(`${prefix}/${name}`, NOFOLLOW, this.statBuf);
-      }
+      if (name === '..' || stats.readUInt32LE(i * STAT_SIZE + STAT.mode) === 0) continue;
+      mapOwner(stats, i * STAT_SIZE);
+      if (!this.addEntry(`${prefix}/${name}`, NOFOLLOW, stats, i * STAT_SIZE)) break;
     }
   }
 
@@ -276,8 +276,9 @@ export class DirCache {
     if (!this.enabled || file.hostFd === null || !this.host.readOnly(file.path)) return;
     if (fds.limit > FD_BITMAP_FDS && fd >= FD_BITMAP_FDS) return;
     // A program that walked the last batch gets a bigger one; one that did not starts small again.
-    this.budget = this.opened > 0 ? Math.min(this.budget * 4, MAX_BUDGET) : FIRST_BUDGET;
-    this.opened = 0;
+    const opened = this.mem.u32(PHYS_SHARED + SH_DC_OPENS);
+    this.budget = opened !== this.openedAtBatch ? Math.min(this.budget * 4, MAX_BUDGET) : FIRST_BUDGET;
+    this.openedAtBatch = opened;
     this.learnOrder(file.path);
     this.stats.batches++;
     this.clear();
@@ -364,30 +365,24 @@ export class DirCache {
 
   /** The whole listing of an open directory and each entry's lstat; null on an error. */
   private list(fd: number, path: string): Listing | null {
-    const parts: Buffer[] = [];
-    for (;;) {
-      const n = libc.getdents64(fd, this.chunk);
-      if (n < 0) return null;
-      if (n === 0) break;
-      parts.push(Buffer.from(this.chunk.subarray(0, n)));
+    if (this.tooBig.has(path)) return null;
+    listBuf ??= Buffer.alloc(LIST_BUF_BYTES);
+    const r = libc.listDir(fd, listBuf);
+    if (typeof r === 'number' || r.blobLen + r.count * (DC_E_PATH + 16) > DCACHE_SIZE - DC_HEAP) {
+      if (r === -E.ENOSPC || typeof r !== 'number') this.tooBig.add(path);
+      return null;
     }
-    const blob = Buffer.concat(parts);
+    const blob = Buffer.from(listBuf.subarray(0, r.blobLen));
+    const stats = Buffer.from(listBuf.subarray(r.statsOff, r.statsOff + r.count * STAT_SIZE));
     const names: string[] = [];
     for (let off = 0; off + DIRENT_NAME < blob.length;) {
       const reclen = blob.readUInt16LE(off + DIRENT_RECLEN);
       if (reclen < DIRENT_NAME + 1 || off + reclen > blob.length) return null;
+      mapOwner(stats, names.length * STAT_SIZE);
       names.push(direntName(blob, off, reclen));
       off += reclen;
     }
-    const stats = Buffer.alloc(names.length * STAT_SIZE);
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i]!;
-      if (name === '..') continue;
-      const st = stats.subarray(i * STAT_SIZE, (i + 1) * STAT_SIZE);
-      const r = name === '.' ? libc.fstat(fd, st) : libc.fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW);
-      if (r < 0) return null;
-      mapOwner(st);
-    }
+    if (names.length !== r.count) return null;
     this.stats.listed++;
     return { path, names, stats, blob };
   }
@@ -471,12 +466,12 @@ export class DirCache {
         this.mem.setU32(a + SLOT_FDP1, 0); // not a claim the host can honour: the descriptor is not there
         continue;
       }
-      const flags = this.mem.u32(a + SLOT_FLAGS);
+      // Only the flags the stub accepts for a directory open (the slot is user memory).
+      const flags = this.mem.u32(a + SLOT_FLAGS) & (O.NONBLOCK | O.LARGEFILE | O.DIRECTORY | O.NOFOLLOW | O.NOCTTY | O.CLOEXEC);
       const holder = new CachedDir(this, s, fd, l.path, flags & ~O.CLOEXEC);
       fds.placeAt(fd, holder, (flags & O.CLOEXEC) !== 0);
       this.slotFd[s] = fd;
       this.holders[s] = holder;
-      this.opened++;
     }
   }
 

@@ -7,9 +7,9 @@ import { STAT } from './linux.js';
 export const hostUid = process.geteuid?.() ?? -1;
 export const hostGid = process.getegid?.() ?? -1;
 
-/** Rewrite a struct stat's owner in place, as the guest sees it. */
-export function mapOwner(st: Buffer): Buffer {
-  if (st.readUInt32LE(STAT.uid) === hostUid) st.writeUInt32LE(GUEST_UID, STAT.uid);
-  if (st.readUInt32LE(STAT.gid) === hostGid) st.writeUInt32LE(GUEST_GID, STAT.gid);
+/** Rewrite a struct stat's owner in place (the one at offset off), as the guest sees it. */
+export function mapOwner(st: Buffer, off = 0): Buffer {
+  if (st.readUInt32LE(off + STAT.uid) === hostUid) st.writeUInt32LE(GUEST_UID, off + STAT.uid);
+  if (st.readUInt32LE(off + STAT.gid) === hostGid) st.writeUInt32LE(GUEST_GID, off + STAT.gid);
   return st;
 }

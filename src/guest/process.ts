@@ -12,6 +12,7 @@ import {
 } from './abi.generated.js';
 import { StubCache } from './stub-cache.js';
 import { DirCache } from './dir-cache.js';
+import { MapPool } from './map-pool.js';
 import { FdTable, HostFile, StdioFile, type InputSource, type OutputSink } from './files/open-file.js';
 import { normalize, PATH_MAX, Vfs } from './files/vfs.js';
 import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, STAT_SIZE, SYS, SYSCALL_NAMES } from './linux.js';
@@ -115,6 +116,8 @@ export class Process implements HypercallHandler {
   private stubCache!: StubCache;
   /** The user-mode stub's directory and stat cache (exported for tests and the bench profile). */
   dirCache!: DirCache;
+  /** Anonymous mappings the stub hands out again (src/guest/map-pool.ts). */
+  mapPool!: MapPool;
   outputBytes = 0;
   private deadline = 0;
   private faultRetries = 0;
@@ -143,6 +146,7 @@ export class Process implements HypercallHandler {
       const timerCount = opts.timeoutMs ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0;
       const fast = machine.syscallPath === 'user-stub' && opts.trace === undefined;
       this.stubCache = new StubCache(machine.memory, fast);
+      this.mapPool = new MapPool(machine.memory, fast);
       this.dirCache = new DirCache(machine.memory, fast, {
         reopen: (path, flags) => openPath(this, normalize(path), flags, 0),
         listable: (st) => permitted(st, 4 | 1),

@@ -1,6 +1,7 @@
 // The only module that declares foreign functions. Everything that crosses into libc goes
 // through here, so raw pointers and errno handling live in exactly one place.
 import koffi from 'koffi';
+import { fileURLToPath } from 'node:url';
 
 const libc = koffi.load('libc.so.6');
 
@@ -192,3 +193,46 @@ const c2 = {
 export const poll = (fds: Uint8Array, n: number, timeoutMs: number) => ret(c2.poll(fds, n, timeoutMs) as number);
 /** fstatfs(2) into a 120-byte struct statfs (an O_PATH fd works). */
 export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) as number);
+
+// ---- kvmbox's own helper library (native/listdir.c, built by `npm run build`) ----
+
+const HELPER_PATH = fileURLToPath(new URL('../../../native/out/libkvmbox-host.so', import.meta.url));
+type Fn = (...args: unknown[]) => unknown;
+let helper: { listDir: Fn; statDirents: Fn } | null = null;
+const listOut = new BigUint64Array(2);
+
+function loadHelper(): { listDir: Fn; statDirents: Fn } {
+  if (helper) return helper;
+  let lib: ReturnType<typeof koffi.load>;
+  try {
+    lib = koffi.load(HELPER_PATH);
+  } catch (e) {
+    throw new Error(`kvmbox's host helper library is not built (${(e as Error).message}); run: npm run build`);
+  }
+  helper = {
+    listDir: lib.func('long kvmbox_list_dir(int fd, _Out_ uint8_t *out, unsigned long cap, _Out_ uint64_t *blobLen, _Out_ uint64_t *statsOff)'),
+    statDirents: lib.func('long kvmbox_stat_dirents(int fd, const uint8_t *dirents, unsigned long len, _Out_ uint8_t *stats)'),
+  };
+  return helper;
+}
+
+/**
+ * Read directory fd to its end and lstat each entry, in one call: out receives the getdents64
+ * records at [0, blobLen), then one 144-byte struct stat per record at statsOff ('.' is fstat of
+ * fd, '..' zeros). Returns the record count or -errno (-ENOSPC: out is too small).
+ */
+export function listDir(fd: number, out: Uint8Array): { count: number; blobLen: number; statsOff: number } | number {
+  const n = ret(loadHelper().listDir(fd, out, out.length, listOut.subarray(0, 1), listOut.subarray(1, 2)) as number);
+  if (n < 0) return n;
+  return { count: n, blobLen: Number(listOut[0]), statsOff: Number(listOut[1]) };
+}
+
+/**
+ * lstat each name of the getdents64 records in dirents (relative to directory fd) into stats,
+ * 144 bytes per record ('.' is fstat of fd; '..' and failures are zeros). Returns the record
+ * count; stats must hold one struct per record that fits in dirents (at most len / 24).
+ */
+export function statDirents(fd: number, dirents: Uint8Array, stats: Uint8Array): number {
+  if (stats.length < Math.floor(dirents.length / 24) * 144) throw new RangeError('statDirents: stats buffer too small');
+  return Number(loadHelper().statDirents(fd, dirents, dirents.length, stats));
+}

@@ -44,6 +44,7 @@ function mmap(p: Process, a: bigint[]): number {
   if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
     if (hint % PAGE_SIZE !== 0) throw new Errno(E.EINVAL);
     if (!inUserRange(p, hint, len)) throw new Errno(E.ENOMEM);
+    p.mapPool.reclaim(p.space, hint, len);
     if (!p.space.isFree(hint, len)) {
       if (flags & MAP_FIXED_NOREPLACE) throw new Errno(E.EEXIST);
       p.space.unmap(hint, len);
@@ -69,6 +70,7 @@ function mmap(p: Process, a: bigint[]): number {
     }
   }
   if (prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, len, prot);
+  else if (anonymous && type === MAP_PRIVATE && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) p.mapPool.noteAnonymous(start, len);
   return start;
 }
 
@@ -78,6 +80,8 @@ export const mmSyscalls: SyscallGroup = {
   munmap: (p, a) => {
     const [start, len] = pageArgs(a[0], a[1]);
     if (!inUserRange(p, start, len)) throw new Errno(E.EINVAL);
+    if (p.mapPool.keep(p.space, start, len)) return 0;
+    p.mapPool.reclaim(p.space, start, len);
     p.space.unmap(start, len);
     return 0;
   },
@@ -85,6 +89,7 @@ export const mmSyscalls: SyscallGroup = {
     const [start, len] = pageArgs(a[0], a[1]);
     const prot = int(a[2]);
     if (prot & ~PROT_ALL & ~0x03000000) throw new Errno(E.EINVAL);
+    if (inUserRange(p, start, len)) p.mapPool.reclaim(p.space, start, len);
     if (!inUserRange(p, start, len) || !p.space.protect(start, len, prot & PROT_ALL)) throw new Errno(E.ENOMEM);
     return 0;
   },
@@ -101,6 +106,7 @@ export const mmSyscalls: SyscallGroup = {
     const newLen = alignUp(n, PAGE_SIZE);
     const flags = int(a[3]);
     if (!inUserRange(p, old, oldLen) || !p.space.paging.accessible(old, oldLen, 0)) throw new Errno(E.EFAULT);
+    p.mapPool.reclaim(p.space, old, oldLen);
     const prot = p.space.paging.pageProt(old) & PROT_ALL;
     if (newLen <= oldLen) {
       if (newLen < oldLen) p.space.unmap(old + newLen, oldLen - newLen);

@@ -1,0 +1,73 @@
+/* kvmbox's host helper library, loaded through koffi by src/kvm/libc.ts. One function: list a
+ * directory and lstat each entry in a single call. Done record by record through koffi, the same
+ * work cost twice the system calls' own time (measured: docs/performance.md), and `find` over a
+ * large tree is mostly this work. Plain C on libc: no Node API, no state. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define DIRENT_RECLEN 16
+#define DIRENT_NAME 19
+#define STAT_BYTES 144
+
+_Static_assert(sizeof(struct stat) == STAT_BYTES, "x86-64 struct stat is 144 bytes");
+
+/*
+ * For each getdents64 record in dirents[0, len): its struct stat at stats + i*144 (lstat of the
+ * name relative to fd, fstat(fd) for "."), or zeros for ".." and for a name whose lstat failed.
+ * Returns the number of records.
+ */
+long kvmbox_stat_dirents(int fd, const unsigned char *dirents, unsigned long len, unsigned char *stats) {
+  unsigned long i = 0;
+  for (unsigned long off = 0; off + DIRENT_NAME < len; i++) {
+    unsigned short reclen = *(const unsigned short *)(dirents + off + DIRENT_RECLEN);
+    if (reclen <= DIRENT_NAME || off + reclen > len) break;
+    const char *name = (const char *)dirents + off + DIRENT_NAME;
+    struct stat *st = (struct stat *)(stats + i * STAT_BYTES);
+    off += reclen;
+    if (strcmp(name, "..") == 0 || (strcmp(name, ".") == 0 ? fstat(fd, st) : fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW)) < 0)
+      memset(st, 0, STAT_BYTES);
+  }
+  return (long)i;
+}
+
+/*
+ * Read directory fd from its position to its end. Into out (cap bytes): the getdents64 records
+ * as the kernel returned them at [0, *blob_len), then, at *stats_off (8-aligned), one struct stat
+ * per record in order: lstat of the name relative to fd, fstat(fd) for ".", zeros for "..".
+ * Returns the number of records, or -errno: -ENOSPC when out is too small, or the error of a
+ * getdents64 or of an lstat (an entry that vanished meanwhile).
+ */
+long kvmbox_list_dir(int fd, unsigned char *out, unsigned long cap, unsigned long *blob_len, unsigned long *stats_off) {
+  unsigned long used = 0;
+  for (;;) {
+    if (cap - used < 4096) return -ENOSPC;
+    long n = syscall(SYS_getdents64, fd, out + used, cap - used);
+    if (n < 0) return -errno;
+    if (n == 0) break;
+    used += (unsigned long)n;
+  }
+  unsigned long count = 0;
+  for (unsigned long off = 0; off < used; off += *(unsigned short *)(out + off + DIRENT_RECLEN)) count++;
+  unsigned long stats = (used + 7) & ~7ul;
+  if (stats > cap || count > (cap - stats) / STAT_BYTES) return -ENOSPC;
+  unsigned long i = 0;
+  for (unsigned long off = 0; off < used; off += *(unsigned short *)(out + off + DIRENT_RECLEN), i++) {
+    const char *name = (const char *)out + off + DIRENT_NAME;
+    struct stat *st = (struct stat *)(out + stats + i * STAT_BYTES);
+    int r;
+    if (strcmp(name, "..") == 0) {
+      memset(st, 0, STAT_BYTES);
+      continue;
+    }
+    r = strcmp(name, ".") == 0 ? fstat(fd, st) : fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) return -errno;
+  }
+  *blob_len = used;
+  *stats_off = stats;
+  return (long)count;
+}
