@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { detectSyscallPath } from '../src/machine/machine.js';
 
 /** The repository root (this file runs from build/test/). */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -99,4 +100,10 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return a.length === b.length ? -1 : n;
+}
+
+/** Whether this host's KVM takes system calls through the user-mode stub (kvm_pvm: its caches and
+ * call-site patching apply) rather than the CPL0 entry (hardware KVM). Probes once, on first call. */
+export function onUserStubPath(): boolean {
+  return detectSyscallPath() === 'user-stub';
 }

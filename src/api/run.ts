@@ -35,6 +35,13 @@ export interface RunOptions {
   trace?: (line: string) => void;
   /** argv[0] as the program sees it (default: the program path as given). */
   argv0?: string;
+  /**
+   * Let kvmbox rewrite the program's `syscall` instructions, where provably safe, into direct
+   * jumps to its in-guest system-call stub (default true). Only on KVMs where `syscall` does not
+   * reach the guest kernel (kvm_pvm); see docs/performance.md. Set false for a program that
+   * reads or checksums its own machine code.
+   */
+  patchSyscalls?: boolean;
 }
 
 export interface RunResult {
@@ -177,6 +184,7 @@ export function run(program: string, args: readonly string[] = [], options: RunO
       timeoutMs: options.timeoutSeconds !== undefined ? options.timeoutSeconds * 1000 : undefined,
       maxOpenFiles: options.maxOpenFiles,
       maxOutputBytes: options.maxOutputBytes,
+      patchSyscalls: options.patchSyscalls,
     }, image);
     const reason = proc.run();
     reusable = reason.kind !== 'vm-error';

@@ -23,6 +23,9 @@ except those granted, at the same path; its stdin, stdout and stderr are kvmbox'
   --max-output BYTES stop the program once it has written more than BYTES
   --max-files N      most open descriptors (default 1024; EMFILE beyond)
   --trace            print each system call and its result on stderr, like strace
+  --no-patch         leave the program's code as it is (by default kvmbox rewrites 'syscall'
+                     instructions into direct calls of its in-guest stub where safe, on KVMs
+                     where that saves a trap; use this for programs that read their own code)
 
 raw: run a flat binary with no kernel: 16-bit real mode at address 0 (--mode real), or 64-bit
 long mode with identity paging (--mode long). Bytes written with 'out' to port 0x217 go to
@@ -73,6 +76,7 @@ function parseRun(argv: string[]): { program: string; args: string[]; options: R
       case '--max-output': options.maxOutputBytes = positiveNumber(takeValue(argv, i++, a), a); break;
       case '--max-files': options.maxOpenFiles = positiveNumber(takeValue(argv, i++, a), a); break;
       case '--trace': options.trace = (line) => process.stderr.write(line + '\n'); break;
+      case '--no-patch': options.patchSyscalls = false; break;
       default: throw new UsageError(`unknown option '${a}' for run`);
     }
   }

@@ -17,6 +17,8 @@ export interface LoadedProgram {
   stackPointer: number;
   /** Address of the ELF program headers in guest memory. */
   phdr: number;
+  /** What was added to the ELF's addresses (0 for ET_EXEC). */
+  bias: number;
 }
 
 export interface ProcessInfo {
@@ -69,7 +71,7 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
   const phdr = phdrSeg ? phdrSeg.vaddr + bias : loadWithPhdrs ? loadWithPhdrs.vaddr + bias + (elf.phoff - loadWithPhdrs.offset) : 0;
   const entry = elf.entry + bias;
   const sp = buildStack(space, info, { phdr, phnum: elf.phnum, phent: elf.phentsize, entry });
-  return { entry, stackPointer: sp, phdr };
+  return { entry, stackPointer: sp, phdr, bias };
 }
 
 function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number; phnum: number; phent: number; entry: number }): number {

@@ -83,6 +83,8 @@ const IOMAP_BYTES = Math.ceil((HC_PORT_BASE + HC_COUNT) / 8) + 1;
 const IDT_GATE_INTERRUPT = 0x8e;
 const IDT_GATE_DPL3 = 0x60;
 const IST_DOUBLE_FAULT = 1;
+const TRAMPOLINE_ALIGN = 64;
+const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
 const CPUID1_ECX_XSAVE = 1 << 26;
 /** XCR0 bits of the user states Linux enables: x87, SSE, AVX, and AVX-512's opmask, ZMM_Hi256 and
@@ -118,10 +120,18 @@ export class Machine {
   /** CPUID.1:EDX, what Linux reports as AT_HWCAP. */
   readonly hwcap: number;
   readonly hasTimer: boolean;
+  /** Where code the host writes for one program (system-call trampolines) goes: the stub
+   * region after the stub's own image, user read + execute. */
+  readonly trampolineBase: number;
+  readonly trampolineRoom: number;
+  /** Bytes of trampolines the current program has (cleared by reset). */
+  private trampolineLength = 0;
   private closed = false;
 
   constructor(opts: MachineOptions) {
     this.kernel = loadKernelImage();
+    this.trampolineBase = PHYS_USER_STUB + alignUp(this.kernel.stub.length, TRAMPOLINE_ALIGN);
+    this.trampolineRoom = PHYS_USER_STUB + STUB_SIZE - this.trampolineBase;
     const k = kvm();
     this.vm = k.createVm();
     this.hasTimer = opts.timer ?? false;
@@ -305,6 +315,24 @@ export class Machine {
     this.paging.mapSpecial(DCACHE, PROT_READ, DCACHE_SIZE);
   }
 
+  /** The user-mode stub's system-call entry (what LSTAR holds on the user-stub path, untraced). */
+  get stubEntry(): number {
+    return PHYS_USER_STUB + STUB_ENTRY_OFFSET;
+  }
+
+  /** Place the current program's trampolines at trampolineBase (src/guest/syscall-patch.ts). */
+  installTrampolines(code: Buffer): void {
+    if (code.length > this.trampolineRoom) throw new MachineError('trampolines larger than the room after the stub');
+    this.clearTrampolines();
+    this.memory.write(this.trampolineBase, code);
+    this.trampolineLength = code.length;
+  }
+
+  private clearTrampolines(): void {
+    if (this.trampolineLength) this.memory.fill(this.trampolineBase, this.trampolineLength, x86.OPCODE_INT3);
+    this.trampolineLength = 0;
+  }
+
   /**
    * Prepare the vCPU to run a kernel function at CPL0 with one argument, instead of a user
    * program: used by the test suite to start the hypercall fuzzer.
@@ -328,6 +356,7 @@ export class Machine {
     this.memory.zeroResident(CACHE_BUF, CACHE_SIZE);
     this.memory.zeroResident(DCACHE, DCACHE_SIZE);
     this.memory.fill(PHYS_SHARED, SHARED_SIZE);
+    this.clearTrampolines();
     this.paging.reset();
     this.mapUserSpecials();
     this.vcpu.resetFpu();

@@ -93,3 +93,6 @@ export function alignUp(x: number, a: number): number {
 export function alignDown(x: number, a: number): number {
   return Math.floor(x / a) * a;
 }
+
+/** The one-byte breakpoint instruction: filler for code the host clears. */
+export const OPCODE_INT3 = 0xcc;
