@@ -31,6 +31,7 @@
 // Only on the user-stub path without tracing: on hardware KVM `syscall` reaches CPL0 cheaply, and
 // a traced run must show every call to the host.
 import { parseElf, PF_X, PT_LOAD } from './elf.js';
+import * as libc from '../kvm/libc.js';
 
 /** Instructions after `syscall` that move to a trampoline unchanged. */
 const SIGNATURES: readonly Buffer[] = [
@@ -46,8 +47,7 @@ const SIGNATURES: readonly Buffer[] = [
 ].map((b) => Buffer.from(b));
 
 const SYSCALL0 = 0x0f, SYSCALL1 = 0x05;
-const JMP_REL32 = 0xe9, JMP_REL8 = 0xeb, CALL_REL32 = 0xe8, INT3 = 0xcc;
-const JCC_REL8_FIRST = 0x70, JCC_REL8_LAST = 0x7f, TWO_BYTE = 0x0f, JCC_REL32_FIRST = 0x80, JCC_REL32_LAST = 0x8f;
+const JMP_REL32 = 0xe9, INT3 = 0xcc;
 const JMP_LEN = 5;
 /** lea C(%rip), %rcx with C = the end of the following jmp (rel32 = 5). */
 const LEA_RCX_NEXT = [0x48, 0x8d, 0x0d, 0x05, 0x00, 0x00, 0x00];
@@ -86,24 +86,15 @@ function signatureAt(bytes: Buffer, i: number): Buffer | undefined {
   return SIGNATURES.find((s) => i + s.length <= bytes.length && bytes.compare(s, 0, s.length, i, i + s.length) === 0);
 }
 
-/** Guest addresses that some byte sequence in the segments could branch to, among `wanted`. */
-function branchTargets(segs: ReadonlyArray<{ addr: number; bytes: Buffer }>, wanted: ReadonlySet<number>): Set<number> {
+/** The guest addresses among `wanted` that a direct branch in the segments could land on. */
+function branchTargets(segs: ReadonlyArray<{ addr: number; bytes: Buffer }>, wanted: readonly number[]): Set<number> {
   const hit = new Set<number>();
   for (const { addr, bytes } of segs) {
-    const n = bytes.length;
-    for (let i = 0; i < n; i++) {
-      const b = bytes[i]!;
-      let target = -1;
-      if ((b >= JCC_REL8_FIRST && b <= JCC_REL8_LAST) || b === JMP_REL8) {
-        if (i + 2 <= n) target = addr + i + 2 + bytes.readInt8(i + 1);
-      } else if (b === JMP_REL32 || b === CALL_REL32) {
-        if (i + 5 <= n) target = addr + i + 5 + bytes.readInt32LE(i + 1);
-      } else if (b === TWO_BYTE && i + 6 <= n) {
-        const c = bytes[i + 1]!;
-        if (c >= JCC_REL32_FIRST && c <= JCC_REL32_LAST) target = addr + i + 6 + bytes.readInt32LE(i + 2);
-      }
-      if (target >= 0 && wanted.has(target)) hit.add(target);
-    }
+    const marks = new Uint8Array(bytes.length + 1);
+    const inside = wanted.filter((w) => w >= addr && w <= addr + bytes.length);
+    for (const w of inside) marks[w - addr] = 1;
+    libc.branchTargets(bytes, marks);
+    for (const w of inside) if (marks[w - addr] === 2) hit.add(w);
   }
   return hit;
 }
@@ -122,7 +113,7 @@ export function planPatches(file: Buffer, bias: number, trampBase: number, tramp
       if (sig) candidates.push({ addr: addr + i - 1, sig });
     }
   }
-  const landed = branchTargets(segs, new Set(candidates.map((c) => c.addr + 2)));
+  const landed = branchTargets(segs, candidates.map((c) => c.addr + 2));
   const sites: PatchSite[] = [];
   const tramp: number[] = [];
   let skipped = 0;

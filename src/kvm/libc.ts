@@ -194,14 +194,14 @@ export const poll = (fds: Uint8Array, n: number, timeoutMs: number) => ret(c2.po
 /** fstatfs(2) into a 120-byte struct statfs (an O_PATH fd works). */
 export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) as number);
 
-// ---- kvmbox's own helper library (native/listdir.c, built by `npm run build`) ----
+// ---- kvmbox's own helper library (native/*.c, built by `npm run build`) ----
 
 const HELPER_PATH = fileURLToPath(new URL('../../../native/out/libkvmbox-host.so', import.meta.url));
 type Fn = (...args: unknown[]) => unknown;
-let helper: { listDir: Fn; statDirents: Fn } | null = null;
+let helper: { listDir: Fn; statDirents: Fn; branchTargets: Fn } | null = null;
 const listOut = new BigUint64Array(2);
 
-function loadHelper(): { listDir: Fn; statDirents: Fn } {
+function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn } {
   if (helper) return helper;
   let lib: ReturnType<typeof koffi.load>;
   try {
@@ -212,6 +212,7 @@ function loadHelper(): { listDir: Fn; statDirents: Fn } {
   helper = {
     listDir: lib.func('long kvmbox_list_dir(int fd, _Out_ uint8_t *out, unsigned long cap, _Out_ uint64_t *blobLen, _Out_ uint64_t *statsOff)'),
     statDirents: lib.func('long kvmbox_stat_dirents(int fd, const uint8_t *dirents, unsigned long len, _Out_ uint8_t *stats)'),
+    branchTargets: lib.func('void kvmbox_branch_targets(const uint8_t *code, long len, _Inout_ uint8_t *marks)'),
   };
   return helper;
 }
@@ -235,4 +236,14 @@ export function listDir(fd: number, out: Uint8Array): { count: number; blobLen: 
 export function statDirents(fd: number, dirents: Uint8Array, stats: Uint8Array): number {
   if (stats.length < Math.floor(dirents.length / 24) * 144) throw new RangeError('statDirents: stats buffer too small');
   return Number(loadHelper().statDirents(fd, dirents, dirents.length, stats));
+}
+
+/**
+ * Direct branches into code: marks has one byte per offset of code and one more; where it is 1 on
+ * entry (an offset of interest) it becomes 2 when a jcc/jmp rel8, call/jmp rel32 or jcc rel32
+ * starting at any byte of code would land there.
+ */
+export function branchTargets(code: Uint8Array, marks: Uint8Array): void {
+  if (marks.length !== code.length + 1) throw new RangeError('branchTargets: marks must be one byte longer than code');
+  loadHelper().branchTargets(code, code.length, marks);
 }
