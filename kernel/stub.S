@@ -332,3 +332,63 @@ syscall_stub_traced:
 probe_user:
   syscall
   ud2
+
+.org STUB_CPUID_OFFSET
+/* cpuid without the trap (kvm_pvm: ~12 us at CPL3 on Intel hosts). Patched sites call this with
+ * the stack already moved below the red zone (src/guest/site-patch.ts). Like the instruction: in
+ * eax = leaf, ecx = subleaf; out eax, ebx, ecx, edx; every other register and the flags kept.
+ * The answers come from the table the host wrote at PHYS_CPUID_TABLE (read-only to user mode):
+ * entries of { leaf, subleaf or CPUID_ANY_SUBLEAF, eax, ebx, ecx, edx }, ended by leaf
+ * CPUID_TABLE_END. A leaf not in the table runs the real instruction. */
+.globl cpuid_emul
+cpuid_emul:
+  pushfq
+  push %rsi
+  mov $PHYS_CPUID_TABLE, %esi
+1:
+  cmpl $CPUID_TABLE_END, (%rsi)
+  je 3f
+  cmp (%rsi), %eax
+  jne 2f
+  cmpl $CPUID_ANY_SUBLEAF, 4(%rsi)
+  je 4f
+  cmp 4(%rsi), %ecx
+  je 4f
+2:
+  add $CPUID_ENTRY_SIZE, %rsi
+  jmp 1b
+3:
+  pop %rsi
+  popfq
+  cpuid
+  ret
+4:
+  mov 8(%rsi), %eax
+  mov 12(%rsi), %ebx
+  mov 16(%rsi), %ecx
+  mov 20(%rsi), %edx
+  pop %rsi
+  popfq
+  ret
+
+.org STUB_CPUID_FILL_OFFSET
+/* Run once per host process before any program (src/machine/cpuid-table.ts): for each request
+ * { leaf, subleaf, 4 answers } at rsi, ended by leaf CPUID_TABLE_END, the real instruction's
+ * answers. Then ud2, which the kernel reports to the host as a fault at this known address. */
+.globl cpuid_fill
+cpuid_fill:
+  cmpl $CPUID_TABLE_END, (%rsi)
+  je 1f
+  mov (%rsi), %eax
+  mov 4(%rsi), %ecx
+  cpuid
+  mov %eax, 8(%rsi)
+  mov %ebx, 12(%rsi)
+  mov %ecx, 16(%rsi)
+  mov %edx, 20(%rsi)
+  add $CPUID_ENTRY_SIZE, %rsi
+  jmp cpuid_fill
+1:
+.globl cpuid_fill_done
+cpuid_fill_done:
+  ud2

@@ -157,5 +157,12 @@
 #define SYS_MMAP 9
 #define SYS_MUNMAP 11
 #define SH_DC_OPENS 200
+#define STUB_CPUID_OFFSET 0x680
+#define PHYS_CPUID_TABLE 0xd000
+#define CPUID_TABLE_SIZE 0x1000
+#define CPUID_ENTRY_SIZE 24
+#define CPUID_ANY_SUBLEAF 0xffffffff
+#define CPUID_TABLE_END 0xffffffff
+#define STUB_CPUID_FILL_OFFSET 0x700
 
 #endif

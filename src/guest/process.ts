@@ -3,7 +3,7 @@
 // fds) is untrusted: it is checked here or in the system-call functions before use, and a bad
 // one fails that call with an errno, never the host.
 import type { Vcpu, VcpuExit } from '../kvm/kvm.js';
-import type { Machine, HypercallHandler, HypercallResult } from '../machine/machine.js';
+import type { Machine, HypercallHandler, HypercallResult, PatchLayout } from '../machine/machine.js';
 import { EXCEPTION_NAMES, PAGE_SIZE } from '../machine/x86.js';
 import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import {
@@ -17,7 +17,7 @@ import { FdTable, HostFile, StdioFile, type InputSource, type OutputSink } from 
 import { normalize, PATH_MAX, Vfs } from './files/vfs.js';
 import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, STAT_SIZE, SYS, SYSCALL_NAMES } from './linux.js';
 import { loadProgram } from './loader.js';
-import { planPatches, type PatchPlan } from './syscall-patch.js';
+import { planPatches, type PatchPlan } from './site-patch.js';
 import { SYSCALLS, type SyscallArgs } from './syscalls/table.js';
 // After the table, which loads fs.js in the order the syscall modules need.
 import { openPath, permitted } from './syscalls/fs.js';
@@ -39,8 +39,8 @@ export interface ProcessOptions {
   maxOpenFiles?: number;
   /** Bytes of output (stdout+stderr) after which the program is stopped. */
   maxOutputBytes?: number;
-  /** Rewrite the program's `syscall` sites into direct jumps to the user-mode stub where that is
-   * provably safe (src/guest/syscall-patch.ts); default true. Only on the user-stub path. */
+  /** Rewrite the program's `syscall` and `cpuid` sites into direct jumps to the user-mode stub
+   * where that is provably safe (src/guest/site-patch.ts); default true. Only on the user-stub path. */
   patchSyscalls?: boolean;
 }
 
@@ -105,7 +105,7 @@ export { GUEST_GID, GUEST_PID, GUEST_PPID, GUEST_UID } from './abi.generated.js'
 /** APIC timer ticks per millisecond (KVM's APIC bus runs at 1 GHz) and the tick period used for limits. */
 const APIC_TICKS_PER_MS = 1_000_000;
 /** Patch plans per program image (the image cache in src/api/run.ts keeps one Buffer per file). */
-const patchPlans = new WeakMap<Buffer, { bias: number; base: number; entry: number; plan: PatchPlan }>();
+const patchPlans = new WeakMap<Buffer, { bias: number; layout: PatchLayout; plan: PatchPlan }>();
 const TIMER_PERIOD_MS = 50;
 
 export class Process implements HypercallHandler {
@@ -165,7 +165,7 @@ export class Process implements HypercallHandler {
           }
         },
       });
-      if (fast && opts.patchSyscalls !== false) this.patchSyscalls(program, loaded.bias);
+      if (fast && opts.patchSyscalls !== false) this.patchSites(program, loaded.bias);
       this.machine.start(loaded.entry, loaded.stackPointer, timerCount, opts.trace !== undefined);
       this.stubCache.publishDevNull(this.fds);
       this.dirCache.start(this.fds);
@@ -176,16 +176,17 @@ export class Process implements HypercallHandler {
   /** Sites of the program rewritten to enter the stub without `syscall`, and those left alone. */
   patched = { sites: 0, skipped: 0 };
 
-  private patchSyscalls(program: Buffer, bias: number): void {
+  private patchSites(program: Buffer, bias: number): void {
     const m = this.machine;
-    let plan = patchPlans.get(program);
-    if (!plan || plan.bias !== bias || plan.base !== m.trampolineBase || plan.entry !== m.stubEntry) {
-      plan = { bias, base: m.trampolineBase, entry: m.stubEntry, plan: planPatches(program, bias, m.trampolineBase, m.trampolineRoom, m.stubEntry) };
-      patchPlans.set(program, plan);
+    const layout = m.patchLayout;
+    let entry = patchPlans.get(program);
+    if (!entry || entry.bias !== bias || JSON.stringify(entry.layout) !== JSON.stringify(layout)) {
+      entry = { bias, layout, plan: planPatches(program, bias, layout) };
+      patchPlans.set(program, entry);
     }
-    m.installTrampolines(plan.plan.trampolines);
-    for (const s of plan.plan.sites) m.memory.write(s.addr, s.bytes);
-    this.patched = { sites: plan.plan.sites.length, skipped: plan.plan.skipped };
+    m.installTrampolines(entry.plan.trampolines);
+    for (const s of entry.plan.sites) m.memory.write(s.addr, s.bytes);
+    this.patched = { sites: entry.plan.sites.length, skipped: entry.plan.skipped };
   }
 
   /** Run to the end. */

@@ -153,5 +153,7 @@ export const KVM_EXIT_IO_IN = 0;
 export const KVM_EXIT_IO_OUT = 1;
 export const KVM_SYNC_X86_REGS = 1;
 export const KVM_SYNC_X86_SREGS = 2;
+/** kvm_cpuid_entry2.flags: the entry answers one subleaf (index) only. (The header spells it so.) */
+export const KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1;
 /** KVM_GET_SUPPORTED_CPUID wants room for this many entries. */
 export const KVM_MAX_CPUID_ENTRIES = 256;

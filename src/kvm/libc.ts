@@ -247,3 +247,4 @@ export function branchTargets(code: Uint8Array, marks: Uint8Array): void {
   if (marks.length !== code.length + 1) throw new RangeError('branchTargets: marks must be one byte longer than code');
   loadHelper().branchTargets(code, code.length, marks);
 }
+

@@ -6,11 +6,13 @@ import { Kvm, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegis
 import { GuestMemory } from './memory.js';
 import { PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
 import { loadKernelImage, type KernelImage } from './kernel-image.js';
+import { cpuidRequests, cpuidTable, emptyCpuidTable } from './cpuid-table.js';
 import * as x86 from './x86.js';
 import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall,
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
   CACHE_BUF, CACHE_SIZE, DCACHE, DCACHE_SIZE, PHYS_SHARED, SHARED_SIZE, STUB_SIZE, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, USER_BASE, VEC_TIMER,
+  PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET,
 } from '../guest/abi.generated.js';
 
 /**
@@ -25,6 +27,17 @@ export interface MachineOptions {
   memoryBytes: number;
   /** Give the guest a local APIC timer (needed for time limits). */
   timer?: boolean;
+}
+
+/** Where code the host writes for one program goes in the stub region, and the stub entries it
+ * may jump to (used by src/guest/site-patch.ts). Guest addresses. */
+export interface PatchLayout {
+  trampolineBase: number;
+  trampolineRoom: number;
+  /** The stub's system-call entry (what LSTAR holds on the user-stub path, untraced). */
+  syscallEntry: number;
+  /** The stub's cpuid_emul. */
+  cpuidEntry: number;
 }
 
 /** What the layer above answers to a hypercall. */
@@ -46,6 +59,10 @@ export class MachineError extends Error {
 let sharedKvm: Kvm | undefined;
 let detectedPath: SyscallPath | undefined;
 let cpuidCache: CpuidEntry[] | undefined;
+/** The guest's own cpuid answers, measured by the first machine (src/machine/cpuid-table.ts). */
+let measuredCpuid: Buffer | undefined;
+/** Bytes of cpuid_fill in the stub (a fault there means it finished). */
+const CPUID_FILL_SIZE = 0x40;
 
 /** The process-wide /dev/kvm handle. */
 export function kvm(): Kvm {
@@ -131,7 +148,7 @@ export class Machine {
   constructor(opts: MachineOptions) {
     this.kernel = loadKernelImage();
     this.trampolineBase = PHYS_USER_STUB + alignUp(this.kernel.stub.length, TRAMPOLINE_ALIGN);
-    this.trampolineRoom = PHYS_USER_STUB + STUB_SIZE - this.trampolineBase;
+    this.trampolineRoom = PHYS_CPUID_TABLE - this.trampolineBase;
     const k = kvm();
     this.vm = k.createVm();
     this.hasTimer = opts.timer ?? false;
@@ -147,6 +164,8 @@ export class Machine {
       this.buildSystemTables();
       this.syscallPath = detectedPath ??= this.probeSyscallPath();
       this.mapUserSpecials();
+      // The stub's cpuid_emul answers from this table (patched sites only exist on this path).
+      if (this.syscallPath === 'user-stub') this.memory.write(PHYS_CPUID_TABLE, measuredCpuid ??= this.measureCpuid(cpuidCache));
     } catch (e) {
       this.vm.close();
       throw e;
@@ -273,6 +292,30 @@ export class Machine {
   }
 
   /**
+   * Run the stub's cpuid_fill in user mode over every (leaf, subleaf) KVM answers, in the
+   * read-ahead cache's pages (user-writable, empty until a program runs), and make the table of
+   * answers. Without a clean finish the table is empty: every cpuid then runs the instruction.
+   */
+  private measureCpuid(entries: readonly CpuidEntry[]): Buffer {
+    const requests = cpuidRequests(entries);
+    this.memory.write(CACHE_BUF, requests);
+    this.vcpu.setSregs(this.sregs(true));
+    const fill = PHYS_USER_STUB + STUB_CPUID_FILL_OFFSET;
+    this.vcpu.setRegs({ ...zeroRegs(), rip: BigInt(fill), rsi: BigInt(CACHE_BUF), rflags: x86.RFLAGS_RESERVED1 });
+    try {
+      const exit = this.vcpu.runOnce();
+      const rip = Number(this.vcpu.reg('r10'));
+      if (exit.kind === 'io' && exit.port === HC_PORT_BASE + Hypercall.FAULT && this.vcpu.reg('rdi') === BigInt(x86.VEC_UD) &&
+        rip >= fill && rip < fill + CPUID_FILL_SIZE) {
+        return cpuidTable(entries, this.memory.slice(CACHE_BUF, requests.length));
+      }
+      return emptyCpuidTable();
+    } finally {
+      this.memory.fill(CACHE_BUF, requests.length);
+    }
+  }
+
+  /**
    * Prepare the vCPU to enter the kernel's boot hop, which irets to user mode at entry with
    * the given stack. timerCount > 0 starts the periodic guest timer.
    */
@@ -315,9 +358,12 @@ export class Machine {
     this.paging.mapSpecial(DCACHE, PROT_READ, DCACHE_SIZE);
   }
 
-  /** The user-mode stub's system-call entry (what LSTAR holds on the user-stub path, untraced). */
-  get stubEntry(): number {
-    return PHYS_USER_STUB + STUB_ENTRY_OFFSET;
+  /** Where trampolines go and which stub entries patched sites use. */
+  get patchLayout(): PatchLayout {
+    return {
+      trampolineBase: this.trampolineBase, trampolineRoom: this.trampolineRoom,
+      syscallEntry: PHYS_USER_STUB + STUB_ENTRY_OFFSET, cpuidEntry: PHYS_USER_STUB + STUB_CPUID_OFFSET,
+    };
   }
 
   /** Place the current program's trampolines at trampolineBase (src/guest/syscall-patch.ts). */

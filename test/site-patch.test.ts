@@ -1,15 +1,19 @@
-// Rewriting `syscall` sites into jumps to the user-mode stub (src/guest/syscall-patch.ts): done
-// only where safe, only on the user-stub path, never when traced or refused, and the program
+// Rewriting `syscall` and `cpuid` sites into jumps to the user-mode stub (src/guest/site-patch.ts):
+// done only where safe, only on the user-stub path, never when traced or refused, and the program
 // behaves the same either way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/index.js';
 import { acquireMachine, releaseMachine } from '../src/machine/pool.js';
 import { onUserStubPath } from './helpers.js';
-import { planPatches } from '../src/guest/syscall-patch.js';
+import { decodeSimple } from '../src/guest/x86-insn.js';
+
+const onPath = (cmd: string) => { try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; } };
+import { planPatches } from '../src/guest/site-patch.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const prog = (name: string) => join(root, 'test/programs/out', name);
@@ -55,23 +59,58 @@ test('a pooled machine holds no trampolines of the program before', { skip: !use
   }
 });
 
+const LAYOUT = { trampolineBase: 0x8000, trampolineRoom: 0x5000, syscallEntry: 0x7080, cpuidEntry: 0x7680 };
+
 test('the planner finds glibc and musl sites, skips branch targets, and keeps trampolines in their room', () => {
   for (const name of ['busybox', 'patch.glibc', 'patch.musl']) {
     const file = readFileSync(prog(name));
-    const plan = planPatches(file, 0, 0x8000, 0x6000, 0x7080);
-    assert.ok(plan.sites.length > 0, `${name}: no site found`);
-    assert.ok(plan.trampolines.length <= 0x6000);
+    const plan = planPatches(file, 0, LAYOUT);
+    assert.ok(plan.sites.some((s) => s.kind === 'syscall'), `${name}: no syscall site found`);
+    assert.ok(plan.trampolines.length <= LAYOUT.trampolineRoom);
     for (const s of plan.sites) {
       assert.equal(s.bytes[0], 0xe9, 'a site starts with jmp rel32');
       const target = s.addr + 5 + s.bytes.readInt32LE(1);
-      assert.ok(target >= 0x8000 && target < 0x8000 + plan.trampolines.length, 'jumps into the trampolines');
+      assert.ok(target >= LAYOUT.trampolineBase && target < LAYOUT.trampolineBase + plan.trampolines.length, 'jumps into the trampolines');
       assert.ok(s.bytes.subarray(5).every((b) => b === 0xcc), 'the rest of the site is int3');
     }
     assert.ok(plan.skipped >= (name.startsWith('patch') ? 1 : 0));
   }
+  // glibc's start-up asks cpuid ~50 times from ~29 sites; most are rewritten.
+  const glibc = planPatches(readFileSync(prog('busybox')), 0, LAYOUT);
+  assert.ok(glibc.sites.filter((s) => s.kind === 'cpuid').length >= 15, 'cpuid sites in busybox');
   // With no room, nothing is patched and every site is counted as skipped.
-  const file = readFileSync(prog('busybox'));
-  const none = planPatches(file, 0, 0x8000, 0, 0x7080);
+  const none = planPatches(readFileSync(prog('busybox')), 0, { ...LAYOUT, trampolineRoom: 0 });
   assert.equal(none.sites.length, 0);
   assert.ok(none.skipped > 100);
+});
+
+test('the instruction decoder agrees with objdump on every instruction it accepts', { skip: !onPath('objdump') && 'objdump (binutils) is not installed' }, () => {
+  const file = prog('busybox');
+  const bytes = readFileSync(file);
+  const out = execFileSync('objdump', ['-d', '-w', '--no-addresses', '-F', file], { encoding: 'utf8', maxBuffer: 512 << 20 });
+  // Each function header "<name> (File Offset: 0x...):" gives where its bytes are in the file;
+  // each line after it is "\tBYTES\tMNEMONIC".
+  let off = -1, checked = 0, accepted = 0;
+  for (const line of out.split('\n')) {
+    const head = /\(File Offset: 0x([0-9a-f]+)\):$/.exec(line);
+    if (head) { off = parseInt(head[1]!, 16); continue; }
+    const m = /^\t((?:[0-9a-f]{2} )+)\s*\t/.exec(line);
+    if (!m || off < 0) continue;
+    const len = m[1]!.trim().split(' ').length;
+    const insn = decodeSimple(bytes, off);
+    checked++;
+    if (insn) {
+      accepted++;
+      assert.equal(insn.length, len, `at file offset 0x${off.toString(16)}: ${line.trim()}`);
+    }
+    off += len;
+  }
+  assert.ok(checked > 100000 && accepted > checked / 3, `checked ${checked}, accepted ${accepted}`);
+});
+
+test('cpuid through a patched site answers as the instruction does', () => {
+  const r = run(prog('patch.glibc'), ['cpuid']);
+  assert.equal(r.exitStatus, 0, r.stdout.toString() + r.stderr.toString());
+  assert.match(r.stdout.toString(), /cpuid=(jump|cpuid) leaves=\d+ failures=0/);
+  if (userStub) assert.match(r.stdout.toString(), /cpuid=jump/);
 });
