@@ -128,7 +128,7 @@ test('threads and processes cannot be created (capped at one)', () => {
   assert.equal(r.exitStatus, 0, r.out);
 });
 
-test('a reused VM holds nothing of the previous program: memory and vector registers', () => {
+test('a reused VM holds nothing of the previous program: memory, translations and vector registers', () => {
   const before = machinePoolStats().reused;
   for (const libc of LIBCS) {
     const w = runIt('hostile-residue', ['write'], {}, libc);

@@ -15,7 +15,10 @@
 //    in the order `find` walks (depth first, listing order), the directories below it and the
 //    later siblings of it and of its parents, until the batch budget is used. The budget starts
 //    small and grows while the program keeps opening directories from the cache, so that a
-//    program that opens one directory pays for little more than that listing.
+//    program that opens one directory pays for little more than that listing. The listings of
+//    its parents that the host still keeps go in first; a directory opened again while its
+//    listing is in DCACHE (the stub cannot open a walk's first directory itself) is handed over
+//    without a new batch, which would cost the stub the listings of the descriptors it holds.
 //
 // Coherence: the cache is dropped by any call that may change a file (as the stat cache before
 // it). Batches are built only inside read-only grants, which the sandbox cannot change; a change
@@ -48,6 +51,8 @@ const NOFOLLOW = 0, FOLLOW = 1, FD_ONLY = 2;
 const FIRST_BUDGET = 32 * 1024;
 const MAX_BUDGET = DCACHE_SIZE - DC_HEAP;
 const LISTING_CHUNK = 32 * 1024;
+/** The open flags a slot may claim: those the stub accepts for a directory open (the slot is user memory). */
+const SLOT_OPEN_FLAGS = O.NONBLOCK | O.LARGEFILE | O.DIRECTORY | O.NOFOLLOW | O.NOCTTY | O.CLOEXEC;
 /** Room for one listing and its stats (a directory larger than DCACHE is not cached anyway). */
 const LIST_BUF_BYTES = 4 * DCACHE_SIZE;
 let listBuf: Buffer | undefined;
@@ -68,15 +73,31 @@ interface Listing {
   /** names.length structs stat, in order ('..' has none: its slot is unused). */
   readonly stats: Buffer;
   readonly blob: Buffer;
+  /** Its number in DirCache.listings (0 until kept). */
+  id: number;
   /** Indices of names in byte order (ls -R's walk), computed when first needed. */
   sorted?: number[];
+}
+
+/** Where a listing is in DCACHE: its number, the entry the stub opens it by, its records. */
+interface Placed {
+  readonly id: number;
+  readonly entry: number;
+  readonly blob: number;
+  readonly blobLen: number;
 }
 
 /** A descriptor the stub handed out, as the host's fd table holds it until the host needs it. */
 class CachedDir implements OpenFile {
   readonly hostFd = null;
+  /**
+   * dir and claimFlags: the slot's claim when the host took it in, the listing and the open flags
+   * (with O_CLOEXEC). The stub may close the descriptor and open another in the same slot under
+   * the same number between two exits; a different claim then shows it is another descriptor.
+   * statusFlags: as F_GETFL gives them (O_CLOEXEC is the fd table's).
+   */
   constructor(private readonly cache: DirCache, readonly slot: number, readonly fd: number, readonly path: string,
-    public statusFlags: number) {}
+    readonly dir: number, readonly claimFlags: number, public statusFlags: number) {}
   materialize(): OpenFile { return this.cache.materialize(this); }
   read(): number { throw new Errno(E.EISDIR); }
   write(): number { throw new Errno(E.EBADF); }
@@ -96,8 +117,8 @@ export class DirCache {
   private heapEnd = DC_HEAP;
   /** kind + path -> entry offset, this generation. */
   private readonly index = new Map<string, number>();
-  /** Directories whose listing is in DCACHE, this generation. */
-  private readonly listed = new Set<string>();
+  /** Directories whose listing is in DCACHE, this generation, and where. */
+  private readonly listed = new Map<string, Placed>();
   /** Listings the host keeps: the current batch's and those of directories the program holds open. */
   private readonly listings = new Map<number, Listing>();
   private nextListing = 1;
@@ -220,7 +241,7 @@ export class DirCache {
     this.mem.setU32(DCACHE + own + DC_E_DIR, id);
     this.mem.setU32(DCACHE + own + DC_E_BLOB, blob);
     this.mem.setU32(DCACHE + own + DC_E_BLOB_LEN, l.blob.length);
-    this.listed.add(l.path);
+    this.listed.set(l.path, { id, entry: own, blob, blobLen: l.blob.length });
     return true;
   }
 
@@ -275,6 +296,14 @@ export class DirCache {
   openedDir(fds: FdTable, fd: number, file: HostFile): void {
     if (!this.enabled || file.hostFd === null || !this.host.readOnly(file.path)) return;
     if (fds.limit > FD_BITMAP_FDS && fd >= FD_BITMAP_FDS) return;
+    // Listed already (a walk's first directory, which the stub does not open itself, or one
+    // whose slot ran out): hand the descriptor over without a new batch, which would drop the
+    // listings of the descriptors the stub holds.
+    const placed = this.listed.get(file.path);
+    if (placed) {
+      this.handOver(fds, fd, file, placed);
+      return;
+    }
     // A program that walked the last batch gets a bigger one; one that did not starts small again.
     const opened = this.mem.u32(PHYS_SHARED + SH_DC_OPENS);
     this.budget = opened !== this.openedAtBatch ? Math.min(this.budget * 4, MAX_BUDGET) : FIRST_BUDGET;
@@ -283,8 +312,19 @@ export class DirCache {
     this.stats.batches++;
     this.clear();
     this.pruneListings(file.path);
-    // The parents' entries first: the program is still walking them.
-    for (const l of this.listings.values()) if (isAncestor(l.path, file.path)) this.addEntries(l);
+    // The parents first, with their listings: the program is still walking them, and may open
+    // them again (a directory and one below it, in turn).
+    const parents: Listing[] = [];
+    for (let p = parentOf(file.path), l = this.byPath.get(p); l && isAncestor(p, file.path); p = parentOf(p), l = this.byPath.get(p)) {
+      parents.unshift(l);
+      if (p === '/') break;
+    }
+    for (let i = 0; i < parents.length; i++) {
+      const l = parents[i]!;
+      const dot = l.names.indexOf('.');
+      const own = dot >= 0 ? l.stats.subarray(dot * STAT_SIZE, (dot + 1) * STAT_SIZE) : null;
+      if (!this.addListing(l, l.id, own, i > 0 ? parents[i - 1]! : null)) this.addEntries(l);
+    }
     const root = this.list(file.hostFd, file.path);
     libc.lseek(file.hostFd, 0n, 0);
     if (!root) return;
@@ -302,7 +342,7 @@ export class DirCache {
       const at = this.orderOf(parent).indexOf(parent.names.indexOf(baseName(child)));
       if (at >= 0) this.walk(parent, at + 1, limit);
     }
-    this.handOver(fds, fd, file, rootId);
+    this.handOver(fds, fd, file, this.listed.get(file.path)!);
   }
 
   /**
@@ -384,11 +424,12 @@ export class DirCache {
     }
     if (names.length !== r.count) return null;
     this.stats.listed++;
-    return { path, names, stats, blob };
+    return { path, names, stats, blob, id: 0 };
   }
 
   private keep(l: Listing): number {
     const id = this.nextListing++;
+    l.id = id;
     this.listings.set(id, l);
     this.byPath.set(l.path, l);
     return id;
@@ -417,7 +458,7 @@ export class DirCache {
   /** Keep only the listings the program may still need: held descriptors' and (with `under`) its parents'. */
   private pruneListings(under?: string): void {
     const held = new Set<number>();
-    for (let s = 0; s < DIR_SLOTS; s++) if (this.slotFd[s]! >= 0) held.add(this.mem.u32(slotAddr(s) + SLOT_DIR));
+    for (const holder of this.holders) if (holder) held.add(holder.dir); // the host's copy: slots are user memory
     for (const [id, l] of this.listings) {
       if (held.has(id) || (under !== undefined && isAncestor(l.path, under))) continue;
       this.listings.delete(id);
@@ -426,24 +467,22 @@ export class DirCache {
   }
 
   /** Replace the host's descriptor for a listed directory with one the stub serves. */
-  private handOver(fds: FdTable, fd: number, file: HostFile, id: number): void {
-    const own = this.index.get(NOFOLLOW + file.path) ?? this.index.get(FD_ONLY + file.path);
-    if (own === undefined) return;
+  private handOver(fds: FdTable, fd: number, file: HostFile, at: Placed): void {
     let s = 0;
     while (s < DIR_SLOTS && (this.slotFd[s]! >= 0 || this.mem.u32(slotAddr(s) + SLOT_FDP1) !== 0)) s++;
     if (s === DIR_SLOTS) return;
     const cloexec = fds.cloexec(fd);
-    const flags = file.statusFlags | (cloexec ? O.CLOEXEC : 0);
+    const claim = (file.statusFlags | (cloexec ? O.CLOEXEC : 0)) & SLOT_OPEN_FLAGS;
     const a = slotAddr(s);
     this.mem.setU32(a + SLOT_GEN, this.gen);
-    this.mem.setU32(a + SLOT_DIR, id);
-    this.mem.setU32(a + SLOT_ENTRY, own);
-    this.mem.setU32(a + SLOT_BLOB, this.mem.u32(DCACHE + own + DC_E_BLOB));
-    this.mem.setU32(a + SLOT_BLOB_LEN, this.mem.u32(DCACHE + own + DC_E_BLOB_LEN));
+    this.mem.setU32(a + SLOT_DIR, at.id);
+    this.mem.setU32(a + SLOT_ENTRY, at.entry);
+    this.mem.setU32(a + SLOT_BLOB, at.blob);
+    this.mem.setU32(a + SLOT_BLOB_LEN, at.blobLen);
     this.mem.setU32(a + SLOT_POS, 0);
-    this.mem.setU32(a + SLOT_FLAGS, flags);
+    this.mem.setU32(a + SLOT_FLAGS, claim);
     this.mem.setU32(a + SLOT_FDP1, fd + 1);
-    const holder = new CachedDir(this, s, fd, file.path, file.statusFlags);
+    const holder = new CachedDir(this, s, fd, file.path, at.id, claim, file.statusFlags);
     fds.placeAt(fd, holder, cloexec); // closes the host file
     this.slotFd[s] = fd;
     this.holders[s] = holder;
@@ -459,19 +498,23 @@ export class DirCache {
       const a = slotAddr(s);
       const fd = this.mem.u32(a + SLOT_FDP1) - 1;
       const held = this.slotFd[s]!;
-      if (held >= 0 && fd !== held) this.release(fds, s);
+      const dir = this.mem.u32(a + SLOT_DIR);
+      // Only the flags the stub accepts for a directory open (the slot is user memory).
+      const flags = this.mem.u32(a + SLOT_FLAGS) & SLOT_OPEN_FLAGS;
+      const holder = this.holders[s];
+      // Closed, or closed and opened again (maybe under the same number) since the host looked.
+      if (held >= 0 && (fd !== held || holder?.dir !== dir || holder.claimFlags !== flags)) this.release(fds, s);
       if (fd < 0 || this.slotFd[s]! >= 0) continue;
-      const l = this.listings.get(this.mem.u32(a + SLOT_DIR));
+      const l = this.listings.get(dir);
       if (!l || fd >= Math.min(fds.limit, FD_BITMAP_FDS) || fds.peek(fd) !== undefined) {
         this.mem.setU32(a + SLOT_FDP1, 0); // not a claim the host can honour: the descriptor is not there
         continue;
       }
-      // Only the flags the stub accepts for a directory open (the slot is user memory).
-      const flags = this.mem.u32(a + SLOT_FLAGS) & (O.NONBLOCK | O.LARGEFILE | O.DIRECTORY | O.NOFOLLOW | O.NOCTTY | O.CLOEXEC);
-      const holder = new CachedDir(this, s, fd, l.path, flags & ~O.CLOEXEC);
-      fds.placeAt(fd, holder, (flags & O.CLOEXEC) !== 0);
+      // F_GETFL leaves out O_CLOEXEC (the fd table's) and O_NOCTTY (dropped at open), as on Linux.
+      const placeholder = new CachedDir(this, s, fd, l.path, dir, flags, flags & ~(O.CLOEXEC | O.NOCTTY));
+      fds.placeAt(fd, placeholder, (flags & O.CLOEXEC) !== 0);
       this.slotFd[s] = fd;
-      this.holders[s] = holder;
+      this.holders[s] = placeholder;
     }
   }
 

@@ -125,6 +125,16 @@ export class MemoryRegion {
   discard(offset: number, length: number): void {
     libc.madvise(this.mapping, offset, length, libc.MADV_DONTNEED);
   }
+  /**
+   * Make KVM forget every translation it holds for [offset, offset+length), keeping the pages and
+   * their contents. Changing the host mapping's protection notifies KVM (its MMU notifier), which
+   * drops its shadow page-table entries for the range; the guest's next touch rebuilds them from
+   * the guest page tables as they are now.
+   */
+  dropTranslations(offset: number, length: number): void {
+    libc.mprotect(this.mapping, offset, length, libc.PROT_READ);
+    libc.mprotect(this.mapping, offset, length, libc.PROT_READ | libc.PROT_WRITE);
+  }
   /** Residency of each page of [offset, offset+length): vec[i] & 1 when page i is in host memory. */
   residency(offset: number, length: number, vec: Uint8Array): void {
     libc.mincore(this.mapping, offset, length, vec);

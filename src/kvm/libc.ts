@@ -16,6 +16,7 @@ const c = {
   mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
   munmap: libc.func('int munmap(void *addr, size_t len)'),
   madvise: libc.func('int madvise(uintptr_t addr, size_t len, int advice)'),
+  mprotect: libc.func('int mprotect(uintptr_t addr, size_t len, int prot)'),
   mincore: libc.func('int mincore(uintptr_t addr, size_t len, _Out_ uint8_t *vec)'),
   strerror: libc.func('const char *strerror(int errnum)'),
   syscall5: libc.func('long syscall(long nr, long a, const char *b, void *c, long d)'),
@@ -134,6 +135,11 @@ export function mincore(m: Mapping, offset: number, length: number, vec: Uint8Ar
 /** madvise on a sub-range of a mapping (offset and length page aligned). */
 export function madvise(m: Mapping, offset: number, length: number, advice: number): void {
   if ((c.madvise(m.address + BigInt(offset), length, advice) as number) < 0) throw new SysError('madvise', errno());
+}
+
+/** mprotect on a sub-range of a mapping (offset and length page aligned). */
+export function mprotect(m: Mapping, offset: number, length: number, prot: number): void {
+  if ((c.mprotect(m.address + BigInt(offset), length, prot) as number) < 0) throw new SysError('mprotect', errno());
 }
 
 // ---- host file-system calls, used by src/guest/files (fd-relative, never string paths from /) ----

@@ -394,11 +394,17 @@ export class Machine {
   /**
    * Make the machine ready for another program: every user page the host holds is zeroed, the
    * user page tables are rebuilt empty, and the FPU/SSE/AVX state is reset. The kernel region was
-   * never writable from user mode and is left as it is. The boot hop reloads CR3, dropping
-   * cached translations.
+   * never writable from user mode and is left as it is.
+   *
+   * The previous program's translations must go too. The boot hop reloads CR3, but on kvm_pvm
+   * (shadow paging) KVM keeps the shadow entries of page tables that the host rewrote behind its
+   * back: the next program could then use, without a fault, pages of the last one that it never
+   * mapped (its stack below what the host has grown, say), and the host would refuse pointers
+   * into them (EFAULT). So KVM is told to drop every user translation.
    */
   reset(): void {
     this.memory.zeroResident(USER_BASE, this.paging.userTop - USER_BASE);
+    this.memory.dropTranslations(USER_BASE, this.paging.userTop - USER_BASE);
     this.memory.zeroResident(CACHE_BUF, CACHE_SIZE);
     this.memory.zeroResident(DCACHE, DCACHE_SIZE);
     this.memory.fill(PHYS_SHARED, SHARED_SIZE);

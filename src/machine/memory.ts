@@ -60,6 +60,12 @@ export class GuestMemory {
     this.region.discard(address, length);
   }
 
+  /** Make KVM drop its translations of [address, address+length) (see MemoryRegion.dropTranslations). */
+  dropTranslations(address: number, length: number): void {
+    this.check(address, length);
+    this.region.dropTranslations(address, length);
+  }
+
   /**
    * Zero every page of [address, address+length) that the host has in memory; the rest already
    * reads as zero. Short runs are cleared in place (they stay resident, so the next program does

@@ -1,13 +1,21 @@
 /* Hostile: look for what a previous program left in a reused VM. argv[1] = "write": fill the heap,
- * an mmap region, the stack and the vector registers with a marker. "check": look for the
- * marker in the same places and in xmm/ymm registers at start. Exit 0 when nothing is found. */
+ * an mmap region, the stack and the vector registers with a marker, and use the stack deeper
+ * than it starts. "check": look for the marker in the same places and in xmm/ymm registers at
+ * start, and hand that deep stack to a system call: the previous program's translations must be
+ * gone, so that this one faults its stack in as on a fresh machine and the host knows the pages
+ * are mapped (with a stale translation it used them unseen, and the host refused them: EFAULT).
+ * Exit 0 when nothing is found. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define MARK 0x5ec12e75ec12e75eULL
 #define SIZE (4 << 20)
+/* Deeper than the stack kvmbox maps at start (128 KiB, src/guest/loader.ts): grown on a fault. */
+#define DEEP (512 << 10)
 
 static int regs_clean(void) {
   unsigned long long v[4 * 16] = {0};
@@ -33,6 +41,14 @@ static int scan(unsigned long long *p, size_t n) {
   return 0;
 }
 
+/* Touch the lowest page of a deep frame; when checking, have the host write into it: 0, or errno. */
+static __attribute__((noinline)) int deep_stack(int check) {
+  volatile char deep[DEEP];
+  deep[0] = 1;
+  if (!check) return 0;
+  return getcwd((char *)deep, 64) ? 0 : errno;
+}
+
 int main(int argc, char **argv) {
   int avx = __builtin_cpu_supports("avx");
   int clean = avx ? regs_clean() : 1;
@@ -46,12 +62,15 @@ int main(int argc, char **argv) {
     if (scan(map, SIZE)) { printf("marker in mmap\n"); found = 1; }
     if (scan(stack, sizeof stack)) { printf("marker on stack\n"); found = 1; }
     if (!clean) { printf("marker in vector registers\n"); found = 1; }
+    int deep = deep_stack(1);
+    if (deep) { printf("deep stack refused by the host: errno %d\n", deep); found = 1; }
     printf("heap=%p map=%p stack=%p found=%d\n", (void *)heap, (void *)map, (void *)stack, found);
     return found;
   }
   for (size_t i = 0; i < SIZE / 8; i++) heap[i] = map[i] = MARK;
   for (size_t i = 0; i < 8192; i++) stack[i] = MARK;
   __asm__ volatile("" :: "r"(stack) : "memory");
+  deep_stack(0);
   if (avx) regs_fill();
   printf("heap=%p map=%p stack=%p written\n", (void *)heap, (void *)map, (void *)stack);
   return 0;
