@@ -142,6 +142,18 @@ test('a reused VM holds nothing of the previous program: memory, translations an
   assert.ok(machinePoolStats().reused > before, 'the pool must have reused a machine');
 });
 
+test('a reused VM gives no program the rights the previous one had on a page', () => {
+  for (const libc of LIBCS) {
+    const before = machinePoolStats().reused;
+    const a = runIt('hostile-stale', ['a'], {}, libc);
+    assert.equal(a.exitStatus, 0, a.out + a.err);
+    const b = runIt('hostile-stale', ['b'], {}, libc);
+    assert.ok(machinePoolStats().reused > before, 'the pool must have reused a machine');
+    assert.match(b.out, /mapped r/);
+    assert.equal(b.exitStatus, 128 + 11, `a write to a read-only page must fault: ${b.out}${b.err}`);
+  }
+});
+
 // ---- part 2: file confinement ----
 
 interface Tree { dir: string; grant: string; ro: string; outside: string }

@@ -166,7 +166,8 @@ export class Process implements HypercallHandler {
         },
       });
       if (fast && opts.patchSyscalls !== false) this.patchSites(program, loaded.bias);
-      this.machine.start(loaded.entry, loaded.stackPointer, timerCount, opts.trace !== undefined);
+      this.machine.start(loaded.entry, loaded.stackPointer, timerCount, opts.trace !== undefined,
+        [[this.space.stackLimit, this.space.stackBottom]]);
       this.stubCache.publishDevNull(this.fds);
       this.dirCache.start(this.fds);
       this.stubCache.publishClock(machine.vcpu);

@@ -317,9 +317,11 @@ export class Machine {
 
   /**
    * Prepare the vCPU to enter the kernel's boot hop, which irets to user mode at entry with
-   * the given stack. timerCount > 0 starts the periodic guest timer.
+   * the given stack. timerCount > 0 starts the periodic guest timer. mustFault: unmapped user
+   * ranges [lo, hi) where a touch must fault (the stack's growth reserve).
    */
-  start(entry: number, userStack: number, timerCount: number, traced = false): void {
+  start(entry: number, userStack: number, timerCount: number, traced = false, mustFault: ReadonlyArray<readonly [number, number]> = []): void {
+    this.paging.seal((page) => mustFault.some(([lo, hi]) => page * x86.PAGE_SIZE >= lo && page * x86.PAGE_SIZE < hi));
     this.memory.fill(PHYS_SHARED, SHARED_SIZE);
     this.memory.setU32(PHYS_SHARED + SH_CACHE_FD, 0xffffffff); // no cached file
     this.setSyscallMsrs(this.syscallPath, traced);
@@ -400,16 +402,16 @@ export class Machine {
    * (shadow paging) KVM keeps the shadow entries of page tables that the host rewrote behind its
    * back: the next program could then use, without a fault, pages of the last one that it never
    * mapped (its stack below what the host has grown, say), and the host would refuse pointers
-   * into them (EFAULT). So KVM is told to drop every user translation.
+   * into them (EFAULT). start() makes KVM drop those that would be wrong for the new program
+   * (PageTables.seal).
    */
   reset(): void {
-    this.memory.zeroResident(USER_BASE, this.paging.userTop - USER_BASE);
-    this.memory.dropTranslations(USER_BASE, this.paging.userTop - USER_BASE);
+    const kept = this.memory.zeroResident(USER_BASE, this.paging.userTop - USER_BASE);
     this.memory.zeroResident(CACHE_BUF, CACHE_SIZE);
     this.memory.zeroResident(DCACHE, DCACHE_SIZE);
     this.memory.fill(PHYS_SHARED, SHARED_SIZE);
     this.clearTrampolines();
-    this.paging.reset();
+    this.paging.reset(kept);
     this.mapUserSpecials();
     this.vcpu.resetFpu();
   }

@@ -60,19 +60,15 @@ export class GuestMemory {
     this.region.discard(address, length);
   }
 
-  /** Make KVM drop its translations of [address, address+length) (see MemoryRegion.dropTranslations). */
-  dropTranslations(address: number, length: number): void {
-    this.check(address, length);
-    this.region.dropTranslations(address, length);
-  }
-
   /**
    * Zero every page of [address, address+length) that the host has in memory; the rest already
    * reads as zero. Short runs are cleared in place (they stay resident, so the next program does
    * not pay for first touches again); long runs are given back to the host, so an idle machine
-   * does not hold on to a large program's memory.
+   * does not hold on to a large program's memory. Returns the page runs [start, end) kept in
+   * place (page numbers of guest memory).
    */
-  zeroResident(address: number, length: number): void {
+  zeroResident(address: number, length: number): Array<[number, number]> {
+    const kept: Array<[number, number]> = [];
     this.check(address, length);
     const pages = length / 4096;
     const vec = new Uint8Array(pages);
@@ -83,9 +79,22 @@ export class GuestMemory {
       let j = i;
       while (j < pages && vec[j]! & 1) j++;
       if (j - i >= RELEASE_RUN_PAGES) this.discard(address + i * 4096, (j - i) * 4096);
-      else this.bytes.fill(0, address + i * 4096, address + j * 4096);
+      else {
+        this.bytes.fill(0, address + i * 4096, address + j * 4096);
+        kept.push([address / 4096 + i, address / 4096 + j]);
+      }
       i = j;
     }
+    return kept;
+  }
+
+  /**
+   * Make KVM drop its translations of [address, address+length), keeping the pages and their
+   * contents (see MemoryRegion.dropTranslations). Page-aligned range.
+   */
+  dropTranslations(address: number, length: number): void {
+    this.check(address, length);
+    this.region.dropTranslations(address, length);
   }
 
   /** Bytes of guest memory the host currently holds (pages touched by guest or host). */

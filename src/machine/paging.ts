@@ -27,6 +27,9 @@ export interface PagingOptions {
   nx: boolean;
 }
 
+/** The access rights in a permission byte. */
+const PROT_ALL_RIGHTS = PROT_READ | PROT_WRITE | PROT_EXEC;
+
 export class PageTables {
   /** One permission byte per 4 KiB page of guest physical memory (= user VA). */
   readonly perms: Uint8Array;
@@ -35,10 +38,21 @@ export class PageTables {
   private poolNext: number;
   private readonly poolEnd: number;
   private pdptLow = 0;
+  /**
+   * Translations KVM may hold from the last program (see seal): per page, the rights they may
+   * grant (0: none). And per page, every right the current program has had since it started.
+   */
+  private staleRights: Uint8Array;
+  private everPerms: Uint8Array;
+  private sealed = false;
+  /** The runs of pages staleRights may be non-zero in. */
+  private keptPages: ReadonlyArray<readonly [number, number]> = [];
 
   constructor(private readonly mem: GuestMemory, private readonly opts: PagingOptions) {
     const pages = mem.size / PAGE_SIZE;
     this.perms = new Uint8Array(pages);
+    this.everPerms = new Uint8Array(pages);
+    this.staleRights = new Uint8Array(pages);
     // One PT per 2 MiB, one PD per GiB, one PDPT: reserve that at the top of memory.
     const poolPages = Math.ceil(mem.size / TWO_MIB) + Math.ceil(mem.size / 0x40000000) + 1;
     this.userTop = mem.size - poolPages * PAGE_SIZE;
@@ -62,12 +76,73 @@ export class PageTables {
     return PHYS_PML4;
   }
 
-  /** Forget every user mapping: the page-table pool is zeroed and the kernel half rebuilt. */
-  reset(): void {
+  /**
+   * Forget every user mapping: the page-table pool is zeroed and the kernel half rebuilt.
+   * keptPages: the page runs [first, end) of user memory still resident (zeroed in place): KVM may
+   * still translate those for the last program (pages given back to the host lost theirs).
+   */
+  reset(keptPages: ReadonlyArray<readonly [number, number]> = []): void {
     this.mem.fill(this.userTop, this.poolNext - this.userTop);
     this.poolNext = this.userTop;
+    this.staleRights.fill(0);
+    this.keptPages = keptPages;
+    for (const [first, end] of keptPages) {
+      for (let p = first; p < end; p++) {
+        // A program that never started may have had anything.
+        this.staleRights[p] = (this.sealed ? this.everPerms[p]! : 0xff) & PROT_ALL_RIGHTS;
+      }
+    }
+    this.everPerms.fill(0);
+    this.sealed = false;
     this.perms.fill(0);
     this.init();
+  }
+
+  /**
+   * The program's initial mappings are complete, and it is about to start: drop the last
+   * program's translations that would be wrong for it. On shadow paging (kvm_pvm) KVM does not
+   * see the host rewrite page tables, so translations made for the last program survive a reset
+   * (on zeroed pages: no data crosses, only rights to touch them). Dropping any makes kvm_pvm drop
+   * them all, and the program then pays a first touch on every page again (~0.5 ms for a small
+   * one), so only those that matter go:
+   * - on a page mapped now, one that may grant a right the mapping does not (user pages are
+   *   identity mapped: a translation with no more rights than the mapping is right or, when
+   *   narrower, heals on its first fault, which the kernel retries after invlpg); such a page is
+   *   then the program's own, and later changes to it are as for any page of its own (no TLB
+   *   flush, see SECURITY.md); a page first mapped later gets the same check then (writePtes);
+   * - on an unmapped page where a touch must fault for the program to work (mustFault: its
+   *   stack's growth reserve, or the host would never grow the stack there).
+   * On a page that stays unmapped, a translation may let the program touch zeroed memory where
+   * Linux would kill it (documented in SECURITY.md).
+   */
+  seal(mustFault: (page: number) => boolean): void {
+    this.sealed = true;
+    this.everPerms.set(this.perms);
+    const wrong = (p: number) => {
+      const stale = this.staleRights[p]!;
+      if (stale === 0) return false;
+      const now = this.perms[p]!;
+      return now !== 0 ? (stale & ~now) !== 0 : mustFault(p);
+    };
+    for (const [first, end] of this.keptPages) {
+      for (let p = first; p < end; p++) {
+        if (!wrong(p)) {
+          // Mapped now with at least its rights: as good as this program's own translation.
+          if (this.perms[p] !== 0) this.staleRights[p] = 0;
+          continue;
+        }
+        let q = p;
+        while (q < end && wrong(q)) q++;
+        this.dropStale(p, q);
+        p = q - 1;
+      }
+    }
+  }
+
+  /** Make KVM drop its translations of pages [first, end); nothing stale is left there. */
+  private dropStale(first: number, end: number): void {
+    this.mem.dropTranslations(first * PAGE_SIZE, (end - first) * PAGE_SIZE);
+    this.staleRights.fill(0, first, end);
   }
 
   private allocTable(): number {
@@ -117,11 +192,21 @@ export class PageTables {
     const byte = PAGE_MAPPED | prot;
     let a = va;
     const end = va + len;
+    let staleFirst = Infinity, staleEnd = 0;
     while (a < end) {
       const pt = this.ptFor(a);
       const chunkEnd = Math.min(end, (Math.floor(a / TWO_MIB) + 1) * TWO_MIB);
       for (; a < chunkEnd; a += PAGE_SIZE) {
         this.perms[a / PAGE_SIZE] = byte;
+        if (this.sealed) {
+          const page = a / PAGE_SIZE;
+          this.everPerms[page]! |= byte;
+          // A mapping with rights, narrower than what a translation of the last program's grants.
+          if (present && this.staleRights[page]! & ~prot) {
+            staleFirst = Math.min(staleFirst, page);
+            staleEnd = page + 1;
+          }
+        }
         const o = pt + ((a / PAGE_SIZE) % ENTRIES) * 8;
         if (present) {
           this.mem.setU32(o, ((a % 0x100000000) + lowFlags) >>> 0);
@@ -132,6 +217,7 @@ export class PageTables {
         }
       }
     }
+    if (staleFirst < staleEnd) this.dropStale(staleFirst, staleEnd);
   }
 
   /** Map pages at a physical address below the user range (the stub, its shared page and cache). */
