@@ -211,13 +211,23 @@ export class DirCache {
 
   /** Put a listing's entries (lstat of each name) in the table. */
   private addEntries(l: Listing): boolean {
-    const prefix = l.path === '/' ? '' : l.path;
-    for (let i = 0; i < l.names.length; i++) {
-      const name = l.names[i]!;
-      if (name === '..') continue;
-      if (!this.addEntry(`${prefix}/${name}`, NOFOLLOW, l.stats, i * STAT_SIZE)) return false;
+    return this.addRecords(l.path, l.blob, l.stats, l.names.length, (i) => l.names[i]!);
+  }
+
+  /**
+   * Entries for count getdents64 records of dir (stats: theirs), written by the host helper
+   * library in one call; directories are indexed (their entries are looked up again).
+   */
+  private addRecords(dir: string, blob: Buffer, stats: Buffer, count: number, nameOf: (i: number) => string): boolean {
+    const prefix = dir === '/' ? '' : dir;
+    const offsets = new Uint32Array(count);
+    const end = libc.dcAddEntries(this.mem.bytes.subarray(DCACHE, DCACHE + DCACHE_SIZE), this.heapEnd, Buffer.from(prefix),
+      blob, stats, count, offsets);
+    this.heapEnd = Math.abs(end);
+    for (let i = 0; i < count; i++) {
+      if (offsets[i] && isDir(stats, i)) this.index.set(NOFOLLOW + `${prefix}/${nameOf(i)}`, offsets[i]!);
     }
-    return true;
+    return end > 0;
   }
 
   /** Put a listing and its records in the table, so the stub can open it. */
@@ -277,16 +287,16 @@ export class DirCache {
     const count = libc.statDirents(dir.hostFd, dirents, stats);
     // Room for the whole chunk first: the program stats these names next.
     if (this.heapEnd + count * (DC_E_PATH + Buffer.byteLength(prefix) + 64) > DCACHE_SIZE) this.clear();
-    let i = 0;
-    for (let off = 0; off + DIRENT_NAME < dirents.length && i < count; i++) {
-      const reclen = dirents.readUInt16LE(off + DIRENT_RECLEN);
-      if (reclen < DIRENT_NAME + 1 || off + reclen > dirents.length) break;
-      const name = direntName(dirents, off, reclen);
-      off += reclen;
-      if (name === '..' || stats.readUInt32LE(i * STAT_SIZE + STAT.mode) === 0) continue;
-      mapOwner(stats, i * STAT_SIZE);
-      if (!this.addEntry(`${prefix}/${name}`, NOFOLLOW, stats, i * STAT_SIZE)) break;
+    for (let i = 0; i < count; i++) if (stats.readUInt32LE(i * STAT_SIZE + STAT.mode) !== 0) mapOwner(stats, i * STAT_SIZE);
+    const offsets: number[] = [];
+    for (let off = 0, i = 0; i < count && off + DIRENT_NAME < dirents.length; i++) {
+      offsets.push(off);
+      off += dirents.readUInt16LE(off + DIRENT_RECLEN);
     }
+    this.addRecords(dir.path, dirents, stats, count, (i) => {
+      const off = offsets[i]!;
+      return direntName(dirents, off, dirents.readUInt16LE(off + DIRENT_RECLEN));
+    });
   }
 
   /**
@@ -437,7 +447,10 @@ export class DirCache {
 
   private orderOf(l: Listing): number[] {
     if (this.order === 'sorted') {
-      l.sorted ??= l.names.map((_, i) => i).sort((a, b) => Buffer.compare(Buffer.from(l.names[a]!), Buffer.from(l.names[b]!)));
+      if (!l.sorted) {
+        const bytes = l.names.map((n) => Buffer.from(n));
+        l.sorted = l.names.map((_, i) => i).sort((a, b) => Buffer.compare(bytes[a]!, bytes[b]!));
+      }
       return l.sorted;
     }
     return l.names.map((_, i) => i);

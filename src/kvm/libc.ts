@@ -204,10 +204,10 @@ export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) 
 
 const HELPER_PATH = fileURLToPath(new URL('../../../native/out/libkvmbox-host.so', import.meta.url));
 type Fn = (...args: unknown[]) => unknown;
-let helper: { listDir: Fn; statDirents: Fn; branchTargets: Fn } | null = null;
+let helper: { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn } | null = null;
 const listOut = new BigUint64Array(2);
 
-function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn } {
+function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn } {
   if (helper) return helper;
   let lib: ReturnType<typeof koffi.load>;
   try {
@@ -219,6 +219,8 @@ function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn } {
     listDir: lib.func('long kvmbox_list_dir(int fd, _Out_ uint8_t *out, unsigned long cap, _Out_ uint64_t *blobLen, _Out_ uint64_t *statsOff)'),
     statDirents: lib.func('long kvmbox_stat_dirents(int fd, const uint8_t *dirents, unsigned long len, _Out_ uint8_t *stats)'),
     branchTargets: lib.func('void kvmbox_branch_targets(const uint8_t *code, long len, _Inout_ uint8_t *marks)'),
+    dcAddEntries: lib.func('long kvmbox_dc_add_entries(_Inout_ uint8_t *dcache, uint32_t heap, const uint8_t *prefix, ' +
+      'uint32_t prefixLen, const uint8_t *blob, uint32_t blobLen, const uint8_t *stats, uint32_t count, _Out_ uint32_t *offsets)'),
   };
   return helper;
 }
@@ -254,3 +256,15 @@ export function branchTargets(code: Uint8Array, marks: Uint8Array): void {
   loadHelper().branchTargets(code, code.length, marks);
 }
 
+
+/**
+ * Append an lstat entry per getdents64 record of blob (count records; stats: a struct stat each)
+ * to the directory cache in dcache (DCACHE, format in src/guest/dir-cache.ts), from heap on;
+ * offsets[i] receives record i's entry offset (0: none, for ".." or a zero stat). Returns the new
+ * heap end, or minus it when an entry did not fit (the ones before it stay).
+ */
+export function dcAddEntries(dcache: Uint8Array, heap: number, prefix: Uint8Array, blob: Uint8Array, stats: Uint8Array,
+  count: number, offsets: Uint32Array): number {
+  if (stats.length < count * 144 || offsets.length < count) throw new RangeError('dcAddEntries: stats or offsets too short');
+  return Number(loadHelper().dcAddEntries(dcache, heap, prefix, prefix.length, blob, blob.length, stats, count, offsets));
+}

@@ -1,0 +1,66 @@
+/* Part of kvmbox's host helper library (loaded through koffi by src/kvm/libc.ts): writing a
+ * directory listing's entries into the stub's directory cache (DCACHE, see src/guest/dir-cache.ts
+ * for the format and kernel/dstub.c for the reader). The format's constants come from the one ABI
+ * definition (abi/hypercalls.json -> kernel/include/abi.h). Entry by entry in JavaScript this was
+ * most of the host's time in `find` over a large tree (a string, a hash and a dozen buffer writes
+ * per file); here it is a copy. Plain C on libc: no Node API, no state. */
+#include <stdint.h>
+#include <string.h>
+#include "../kernel/include/abi.h"
+
+#define DIRENT_RECLEN 16
+#define DIRENT_NAME 19
+#define ENTRY_NOFOLLOW 0
+#define FNV_OFFSET 0x811c9dc5u
+#define FNV_PRIME 0x01000193u
+
+_Static_assert(STAT_SIZE == 144, "x86-64 struct stat");
+
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/*
+ * For each getdents64 record of blob[0, blob_len) (count records, stats[i] their struct stat):
+ * an lstat entry "prefix/name" in dcache (DCACHE_SIZE bytes), appended at heap and linked into
+ * its hash bucket, its offset in offsets[i]. Records named ".." or with a zero stat (no lstat)
+ * get none (offsets[i] = 0). Returns the new end of the heap; when an entry did not fit (in
+ * DCACHE, or in SH_PATH_MAX), minus the end of the heap after the entries before it, which stay.
+ */
+long kvmbox_dc_add_entries(uint8_t *dcache, uint32_t heap, const char *prefix, uint32_t prefix_len,
+                           const uint8_t *blob, uint32_t blob_len, const uint8_t *stats, uint32_t count,
+                           uint32_t *offsets) {
+  uint32_t off = 0;
+  for (uint32_t i = 0; i < count; i++) offsets[i] = 0;
+  for (uint32_t i = 0; i < count && off + DIRENT_NAME < blob_len; i++) {
+    uint16_t reclen;
+    memcpy(&reclen, blob + off + DIRENT_RECLEN, 2);
+    if (reclen <= DIRENT_NAME || off + reclen > blob_len) break;
+    const char *name = (const char *)blob + off + DIRENT_NAME;
+    uint32_t name_len = (uint32_t)strnlen(name, reclen - DIRENT_NAME);
+    const uint8_t *st = stats + (uint64_t)i * STAT_SIZE;
+    off += reclen;
+    if ((name_len == 2 && name[0] == '.' && name[1] == '.') || get32(st + 24) == 0 /* st_mode */) continue;
+    uint32_t len = prefix_len + 1 + name_len;
+    if ((uint64_t)heap + DC_E_PATH + SH_PATH_MAX > DCACHE_SIZE || len >= SH_PATH_MAX - 1) return -(long)heap;
+    uint8_t *e = dcache + heap;
+    uint32_t size = (DC_E_PATH + len + 1 + 7) & ~7u;
+    memset(e, 0, DC_E_STAT);
+    memcpy(e + DC_E_PATH, prefix, prefix_len);
+    e[DC_E_PATH + prefix_len] = '/';
+    memcpy(e + DC_E_PATH + prefix_len + 1, name, name_len);
+    memset(e + DC_E_PATH + len, 0, size - DC_E_PATH - len);
+    uint32_t hash = FNV_OFFSET;
+    for (uint32_t k = 0; k < len; k++) hash = (hash ^ e[DC_E_PATH + k]) * FNV_PRIME;
+    uint8_t *bucket = dcache + DC_BUCKETS_OFF + 4 * (hash & (DC_BUCKETS - 1));
+    put32(e + DC_E_NEXT, get32(bucket));
+    put32(e + DC_E_HASH, hash);
+    e[DC_E_FOLLOW] = ENTRY_NOFOLLOW;
+    uint16_t len16 = (uint16_t)len;
+    memcpy(e + DC_E_PATH_LEN, &len16, 2);
+    memcpy(e + DC_E_STAT, st, STAT_SIZE);
+    put32(bucket, heap);
+    offsets[i] = heap;
+    heap += size;
+  }
+  return heap;
+}
