@@ -161,9 +161,13 @@ function runWorkload(w: Workload, reps: number, env: RunnerEnv): WorkloadResult 
   const command = { program: first.program, args: first.args, ro: first.ro, rw: first.rw };
   first.cleanup?.();
 
+  // Runners take turns per repetition; a batch (true-api) runs back to back within its turn. A
+  // native run in between would fork this process before every API run, and on kvm_pvm a fork
+  // makes KVM drop the guest's translations (~0.5 ms of first touches per run, measured): that
+  // measures forking, not a warm API run. docs/performance.md has both numbers.
   for (let rep = 0; rep < reps; rep++) {
-    for (let b = 0; b < w.batch; b++) {
-      for (const r of w.runners) {
+    for (const r of w.runners) {
+      for (let b = 0; b < w.batch; b++) {
         progress(`${w.name}: repetition ${rep + 1}/${reps}, ${r}`);
         const o = once(r);
         samples.get(r)!.push(o);

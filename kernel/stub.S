@@ -24,6 +24,7 @@ stub_header:
   .quad clock_store_start, clock_store_end
   .quad gtod_store_start, gtod_store_end
   .quad time_store_start, time_store_end
+  .quad random_copy_start, random_copy_end
   .quad 0, 0
 
 .org STUB_ENTRY_OFFSET
@@ -47,6 +48,10 @@ syscall_stub:
   je dir_call
   cmp $SYS_MUNMAP, %eax
   je dir_call
+  cmp $SYS_BRK, %eax
+  je brk_fast
+  cmp $SYS_GETRANDOM, %eax
+  je random_fast
   cmp $SYS_CLOCK_GETTIME, %eax
   je clock_fast
   cmp $SYS_GETTIMEOFDAY, %eax
@@ -298,6 +303,53 @@ time_store_start:
   mov %rax, (%rdi)
 time_store_end:
 time_done:
+  RETURN_RESTORED
+
+/* brk(rdi) up inside the heap the host has mapped (SH_BRK_TOP, 0 when it has not published one):
+ * move the break there; below the heap's start (brk(0) included), report it. Beyond, the host
+ * maps more; down, the host clears what a later rise must find zeroed (glibc's calloc counts on
+ * it). The host reads the break back at its next exit, clamped to what it mapped. */
+brk_fast:
+  mov SH(SH_BRK_TOP), %r11
+  test %r11, %r11
+  jz to_host
+  cmp SH(SH_BRK_START), %rdi
+  jb 1f
+  cmp %r11, %rdi
+  ja to_host
+  cmp SH(SH_BRK_CUR), %rdi
+  jb to_host
+  mov %rdi, SH(SH_BRK_CUR)
+1:
+  mov SH(SH_BRK_CUR), %rax
+  jmp *%rcx
+
+/* getrandom(buf=rdi, count=rsi, flags=rdx) from the bytes the host put in the shared page, used
+ * once each; a larger request than what is left, or flags other than GRND_NONBLOCK and
+ * GRND_INSECURE (GRND_RANDOM, unknown bits: the host checks them), go to the host. A bad buffer
+ * faults inside the copy, which the host turns into EFAULT. */
+random_fast:
+  test $~(GRND_NONBLOCK | GRND_INSECURE), %edx
+  jnz to_host
+  mov SH(SH_RANDOM_LEN), %r11d
+  sub SH(SH_RANDOM_POS), %r11d
+  jbe to_host
+  cmp %rsi, %r11
+  jb to_host
+  test %rsi, %rsi
+  jz to_host
+  SAVE_ARGS
+  mov SH(SH_RANDOM_POS), %eax
+  add %esi, SH(SH_RANDOM_POS)  /* used up before the copy: a fault does not give them again */
+  lea PHYS_SHARED + SH_RANDOM(%rax), %rax
+  mov %rsi, %rcx
+  mov %rax, %rsi
+random_copy_start:
+  rep movsb
+random_copy_end:
+  mov SH(SH_SAVE_RSI), %rax  /* the count */
+  mov SH(SH_SAVE_RDI), %rdi
+  mov SH(SH_SAVE_RSI), %rsi
   RETURN_RESTORED
 
 ret_pid:

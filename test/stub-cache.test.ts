@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/index.js';
@@ -88,4 +89,22 @@ test('clock_gettime makes no exit on the user-stub path', { skip: !userStub && '
   const traced = run(prog('clocks.glibc'), [], { trace: () => {} });
   // Traced, the 4 clock reads and gettimeofday/time reach the host; untraced none of them.
   assert.ok(traced.syscalls - r.syscalls >= 5, `untraced ${r.syscalls}, traced ${traced.syscalls}`);
+});
+
+for (const libc of ['glibc', 'musl', 'pie']) {
+  test(`brk and getrandom answered in the stub give Linux's results (${libc})`, () => {
+    const native = spawnSync(prog(`brkstub.${libc}`), [], { encoding: 'utf8' });
+    assert.equal(native.status, 0, native.stderr);
+    const r = run(prog(`brkstub.${libc}`));
+    assert.equal(r.exitStatus, 0, r.stderr.toString());
+    assert.equal(r.stdout.toString(), native.stdout);
+    assert.doesNotMatch(r.stdout.toString(), /FAIL/);
+  });
+}
+
+test('a rising break and small getrandom calls make no exit on the user-stub path', { skip: !userStub && 'hardware KVM: no user-mode stub' }, () => {
+  const r = run(prog('brkstub.glibc'));
+  const traced = run(prog('brkstub.glibc'), [], { trace: () => {} });
+  // 128 rises of the break (a few need the host to map more) and 5 small getrandom calls.
+  assert.ok(traced.syscalls - r.syscalls >= 120, `untraced ${r.syscalls}, traced ${traced.syscalls}`);
 });

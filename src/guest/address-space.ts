@@ -15,6 +15,13 @@ const STACK_GUARD = 64 * PAGE_SIZE;
 export class AddressSpace {
   brkStart = 0;
   brkEnd = 0;
+  /**
+   * End of the heap's mapping: at least the break, page-aligned. With brkSlack, the host maps
+   * that much beyond a break it moves, so that the stub can move the break within it without an
+   * exit; the heap is not unmapped when the break moves down (a later rise needs no exit either).
+   */
+  heapTop = 0;
+  brkSlack = 0;
   stackTop: number;
   /** Lowest mapped stack address; the stack grows down on demand to stackLimit. */
   stackBottom = 0;
@@ -73,7 +80,7 @@ export class AddressSpace {
 
   /** Find room for len bytes for mmap, top-down below the stack; 0 if none. */
   findFree(len: number): number {
-    const low = Math.max(alignUp(this.brkEnd, PAGE_SIZE) + 16 * PAGE_SIZE, USER_BASE);
+    const low = Math.max(Math.max(alignUp(this.brkEnd, PAGE_SIZE), this.heapTop) + 16 * PAGE_SIZE, USER_BASE);
     const first = this.mmapCursor - len;
     if (first >= low && this.isFree(first, len)) {
       this.mmapCursor = first;
@@ -93,16 +100,40 @@ export class AddressSpace {
   /** brk(2): returns the new break (the old one when the request cannot be met). */
   brk(requested: number): number {
     if (requested < this.brkStart) return this.brkEnd;
-    const oldTop = alignUp(this.brkEnd, PAGE_SIZE);
+    const top = Math.max(alignUp(this.brkEnd, PAGE_SIZE), this.heapTop);
     const newTop = alignUp(requested, PAGE_SIZE);
-    if (newTop > oldTop) {
-      if (newTop > this.stackLimit - STACK_GUARD || !this.isFree(oldTop, newTop - oldTop)) return this.brkEnd;
-      this.map(oldTop, newTop - oldTop, PROT_READ | PROT_WRITE);
-    } else if (newTop < oldTop) {
-      this.unmap(newTop, oldTop - newTop);
+    if (newTop > top) {
+      if (newTop > this.stackLimit - STACK_GUARD || !this.isFree(top, newTop - top)) return this.brkEnd;
+      // The slack only where it is free and below the stack's reserve.
+      let end = Math.min(newTop + this.brkSlack, this.stackLimit - STACK_GUARD);
+      while (end > newTop && !this.isFree(top, end - top)) end = Math.max(newTop, end - 16 * PAGE_SIZE);
+      this.map(top, end - top, PROT_READ | PROT_WRITE);
+      this.heapTop = end;
+    } else if (newTop < top) {
+      if (this.brkSlack === 0) {
+        this.unmap(newTop, top - newTop);
+        this.heapTop = newTop;
+      } else {
+        // Kept mapped for the stub, but what the break gives back reads as zero when it rises
+        // again, as on Linux (glibc's calloc counts on it). Filled, not discarded: discarding
+        // makes kvm_pvm drop every translation.
+        const oldTop = alignUp(this.brkEnd, PAGE_SIZE);
+        if (newTop < oldTop) this.memory.fill(newTop, oldTop - newTop);
+      }
     }
     this.brkEnd = requested;
     return requested;
+  }
+
+  /**
+   * Before a mapping call changes [start, start+len): if that touches the heap's slack (mapped
+   * beyond the break), give the slack back, so that the break never grows over the new mapping.
+   */
+  clipHeap(start: number, len: number): void {
+    const brkTop = alignUp(this.brkEnd, PAGE_SIZE);
+    if (this.heapTop <= brkTop || start >= this.heapTop || start + len <= brkTop) return;
+    this.unmap(brkTop, this.heapTop - brkTop);
+    this.heapTop = brkTop;
   }
 
   pageRange(addr: number, len: number): [number, number] {

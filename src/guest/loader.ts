@@ -1,10 +1,10 @@
 // execve's work: place a static ELF's segments in guest memory and build the initial stack
 // (argc, argv, envp, auxv) as the Linux kernel does.
-import { randomFillSync } from 'node:crypto';
 import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
-import { ET_DYN, NotRunnableError, parseElf, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR } from './elf.js';
+import { ET_DYN, NotRunnableError, parseElf, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR, type ElfImage } from './elf.js';
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
 import { AT } from './linux.js';
+import { fillRandom } from './entropy.js';
 
 /** Where static-PIE programs are placed (Linux would randomise; kvmbox is deterministic). */
 export const PIE_BASE = 0x400000;
@@ -34,8 +34,15 @@ function toProt(flags: number): number {
   return (flags & PF_R ? PROT_READ : 0) | (flags & PF_W ? PROT_WRITE : 0) | (flags & PF_X ? PROT_EXEC : 0);
 }
 
+/** Parsed headers per program image (src/api/run.ts keeps one Buffer per file while it is unchanged). */
+const parsed = new WeakMap<Buffer, ElfImage>();
+
 export function loadProgram(space: AddressSpace, file: Buffer, name: string, info: ProcessInfo): LoadedProgram {
-  const elf = parseElf(file, name);
+  let elf = parsed.get(file);
+  if (!elf) {
+    elf = parseElf(file, name);
+    parsed.set(file, elf);
+  }
   const bias = elf.type === ET_DYN ? PIE_BASE - alignDown(elf.minVaddr, PAGE_SIZE) : 0;
   const lo = alignDown(elf.minVaddr + bias, PAGE_SIZE);
   const hi = alignUp(elf.maxVaddr + bias, PAGE_SIZE);
@@ -63,7 +70,7 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
     }
   }
 
-  space.brkStart = space.brkEnd = hi;
+  space.brkStart = space.brkEnd = space.heapTop = hi;
   space.setupStack(STACK_INITIAL, stackSize);
 
   const phdrSeg = elf.phdrs.find((p) => p.type === PT_PHDR);
@@ -74,17 +81,10 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
   return { entry, stackPointer: sp, phdr, bias };
 }
 
-/** AT_RANDOM's 16 bytes, cut from a pool refilled 4 KiB at a time (a call to the CSPRNG per run
- * cost ~40 us, a twentieth of a small program's run). Each run's bytes are used once. */
-const RANDOM_POOL = Buffer.alloc(4096);
-let randomLeft = 0;
-function atRandom(): Buffer {
-  if (randomLeft < 16) {
-    randomFillSync(RANDOM_POOL);
-    randomLeft = RANDOM_POOL.length;
-  }
-  randomLeft -= 16;
-  return Buffer.from(RANDOM_POOL.subarray(randomLeft, randomLeft + 16));
+function randomBytes16(): Buffer {
+  const b = Buffer.alloc(16);
+  fillRandom(b, 0, 16);
+  return b;
 }
 
 function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number; phnum: number; phent: number; entry: number }): number {
@@ -100,7 +100,7 @@ function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number;
   const envAddrs = info.envp.map(pushString);
   const argAddrs = info.argv.map(pushString);
   const platform = pushString('x86_64');
-  const random = pushBytes(atRandom());
+  const random = pushBytes(randomBytes16());
   top = alignDown(top, 16);
 
   const auxv: Array<[number, number]> = [

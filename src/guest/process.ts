@@ -104,6 +104,9 @@ import { GUEST_GID, GUEST_UID } from './abi.generated.js';
 export { GUEST_GID, GUEST_PID, GUEST_PPID, GUEST_UID } from './abi.generated.js';
 /** APIC timer ticks per millisecond (KVM's APIC bus runs at 1 GHz) and the tick period used for limits. */
 const APIC_TICKS_PER_MS = 1_000_000;
+/** Heap mapped beyond a break the host moves, for the stub to move it in (glibc's malloc grows
+ * the heap by 132 KiB and more at a time). */
+const BRK_SLACK = 512 * 1024;
 /** Patch plans per program image (the image cache in src/api/run.ts keeps one Buffer per file). */
 const patchPlans = new WeakMap<Buffer, { bias: number; layout: PatchLayout; plan: PatchPlan }>();
 const TIMER_PERIOD_MS = 50;
@@ -153,6 +156,8 @@ export class Process implements HypercallHandler {
       const fast = machine.syscallPath === 'user-stub' && opts.trace === undefined;
       this.stubCache = new StubCache(machine.memory, fast);
       this.mapPool = new MapPool(machine.memory, fast);
+      // The stub moves the break within what the host mapped beyond it (kernel/stub.S brk_fast).
+      if (fast) this.space.brkSlack = BRK_SLACK;
       this.dirCache = new DirCache(machine.memory, fast, {
         reopen: (path, flags) => openPath(this, normalize(path), flags, 0),
         listable: (st) => permitted(st, 4 | 1),
@@ -171,6 +176,8 @@ export class Process implements HypercallHandler {
       this.stubCache.publishDevNull(this.fds);
       this.dirCache.start(this.fds);
       this.stubCache.publishClock(machine.vcpu);
+      this.stubCache.publishRandom();
+      this.stubCache.publishBrk(this.space);
     }
   }
 
@@ -255,6 +262,7 @@ export class Process implements HypercallHandler {
     // Like Linux, only the low 32 bits name the call.
     const nr = Number(rax & 0xffffffffn);
     this.stubCache.drain();
+    this.stubCache.takeBrk(this.space);
     this.dirCache.sync(this.fds);
     if (mayChangeFiles(nr, a, this)) this.dirCache.forget();
     this.syscallCount++;
@@ -289,6 +297,7 @@ export class Process implements HypercallHandler {
       if (f instanceof HostFile) this.stubCache.readAhead(fd, f);
     }
     this.stubCache.publishDevNull(this.fds);
+    this.stubCache.publishBrk(this.space);
     this.dirCache.afterServe(this.fds);
     if (!this.exit && this.opts.maxOutputBytes !== undefined && this.outputBytes > this.opts.maxOutputBytes) {
       this.exit = { kind: 'output-limit', message: `kvmbox: output limit of ${this.opts.maxOutputBytes} bytes reached; program stopped` };
@@ -301,13 +310,10 @@ export class Process implements HypercallHandler {
     const error = Number(vcpu.reg('rsi'));
     const cr2 = vcpu.reg('rdx');
     const rip = vcpu.reg('r10');
-    if (vector === 14 && this.stubCopyFault(rip)) {
-      vcpu.setReg('rax', BigInt(FAULT_RETRY));
-      return { action: 'resume' };
-    }
     if (vector === 14 && cr2 < BigInt(Number.MAX_SAFE_INTEGER)) {
       // A page the host has mapped with the needed rights but the vCPU still saw as absent
-      // (a cached translation): drop it and retry, a bounded number of times.
+      // (a cached translation): drop it and retry, a bounded number of times. Also inside the
+      // stub's copies, before they turn into EFAULT.
       const addr = Number(cr2);
       const need = error & PF_WRITE ? PROT_WRITE : error & PF_INSTR ? PROT_EXEC : PROT_READ;
       if (this.space.growStack(addr)) {
@@ -322,6 +328,10 @@ export class Process implements HypercallHandler {
           return { action: 'resume' };
         }
       }
+    }
+    if (vector === 14 && this.stubCopyFault(rip)) {
+      vcpu.setReg('rax', BigInt(FAULT_RETRY));
+      return { action: 'resume' };
     }
     const signal = FAULT_SIGNALS[vector] ?? SIG.SIGSEGV;
     let detail = EXCEPTION_NAMES[vector] ?? `exception ${vector}`;

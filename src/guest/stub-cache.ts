@@ -1,6 +1,7 @@
 // What the user-mode stub (kernel/stub.S) may answer without an exit, kept up to date by the host
-// in the shared page: the read-ahead cache of one file, which descriptors are /dev/null, and the
-// clocks. The directory and stat cache is src/guest/dir-cache.ts.
+// in the shared page: the read-ahead cache of one file, which descriptors are /dev/null, the
+// clocks, the heap's break and a pool of random bytes. The directory and stat cache is
+// src/guest/dir-cache.ts.
 //
 // Coherence: the cache is valid only between two exits. Before the host serves any system call it
 // drains the cache (rewinding the host file by what the program did not consume), so every
@@ -13,7 +14,10 @@ import { MSR_IA32_TSC } from '../machine/x86.js';
 import {
   SH_TIME_MONO0, SH_TIME_MULT, SH_TIME_REAL0, SH_TIME_TSC0, SH_TIME_VALID,
   CACHE_BUF, CACHE_SIZE, PHYS_SHARED, SH_CACHE_FD, SH_CACHE_LEN, SH_CACHE_POS, SH_DEVNULL_MASK,
+  SH_BRK_CUR, SH_BRK_START, SH_BRK_TOP, SH_RANDOM, SH_RANDOM_LEN, SH_RANDOM_POS, RANDOM_POOL_SIZE,
 } from './abi.generated.js';
+import type { AddressSpace } from './address-space.js';
+import { fillRandom } from './entropy.js';
 import { DeviceFile, FdTable, HostFile } from './files/open-file.js';
 
 const SEEK_CUR = 1;
@@ -42,6 +46,32 @@ export class StubCache {
     this.mem.setU32(PHYS_SHARED + SH_CACHE_FD, NO_FD);
     this.mem.setU64(PHYS_SHARED + SH_CACHE_POS, 0n);
     this.mem.setU64(PHYS_SHARED + SH_CACHE_LEN, 0n);
+  }
+
+  /**
+   * Before the host serves a call: where the stub moved the break. The shared page is user
+   * memory: a value outside the heap the host mapped is ignored.
+   */
+  takeBrk(space: AddressSpace): void {
+    if (!this.enabled) return;
+    const v = this.mem.u64(PHYS_SHARED + SH_BRK_CUR);
+    if (v >= BigInt(space.brkStart) && v <= BigInt(space.heapTop)) space.brkEnd = Number(v);
+  }
+
+  /** After the host served a call (or at start): the heap the stub may move the break in. */
+  publishBrk(space: AddressSpace): void {
+    if (!this.enabled) return;
+    this.mem.setU64(PHYS_SHARED + SH_BRK_START, BigInt(space.brkStart));
+    this.mem.setU64(PHYS_SHARED + SH_BRK_CUR, BigInt(space.brkEnd));
+    this.mem.setU64(PHYS_SHARED + SH_BRK_TOP, BigInt(space.heapTop));
+  }
+
+  /** At start: random bytes for the stub's getrandom (a libc asks for a few at start-up). */
+  publishRandom(): void {
+    if (!this.enabled) return;
+    fillRandom(this.mem.bytes, PHYS_SHARED + SH_RANDOM, RANDOM_POOL_SIZE);
+    this.mem.setU32(PHYS_SHARED + SH_RANDOM_POS, 0);
+    this.mem.setU32(PHYS_SHARED + SH_RANDOM_LEN, RANDOM_POOL_SIZE);
   }
 
   /** After the program read a full buffer from fd: read ahead, so its next reads need no exit. */

@@ -120,6 +120,10 @@ export class MemoryRegion {
   constructor(readonly guestPhysAddr: number, readonly size: number, populate: boolean) {
     const flags = libc.MAP_PRIVATE | libc.MAP_ANONYMOUS | libc.MAP_NORESERVE | (populate ? libc.MAP_POPULATE : 0);
     this.mapping = libc.mmap(size, libc.PROT_READ | libc.PROT_WRITE, flags, -1, 'mmap(guest memory)');
+    // A child process the host forks (child_process.spawn) must not share guest memory copy-on-
+    // write: the host's next write to each page would copy it and make KVM drop its translation
+    // (a run after a spawn measured 2.3 ms instead of 1.0), and the child has no use for it.
+    libc.madvise(this.mapping, 0, size, libc.MADV_DONTFORK);
   }
   /** Give the pages of [offset, offset+length) back to the host; they read as zero afterwards. */
   discard(offset: number, length: number): void {

@@ -54,6 +54,7 @@ export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
 export const MAP_POPULATE = 0x8000;
 export const MADV_DONTNEED = 4;
+export const MADV_DONTFORK = 10;
 
 /** A failed libc call, carrying errno. */
 export class SysError extends Error {
@@ -88,18 +89,27 @@ export function close(fd: number): void {
   c.close(fd);
 }
 
-/** ioctl with an integer (or no) argument; returns the non-negative result. */
+const EINTR = 4;
+
+/** ioctl with an integer (or no) argument; returns the non-negative result. A signal to the
+ * host process (a profiler's SIGPROF, say) interrupts KVM_CREATE_VM and friends: retried. */
 export function ioctlInt(fd: number, req: number, arg: number | bigint, what: string): number {
-  const r = c.ioctlInt(fd, req, arg) as number;
-  if (r < 0) throw new SysError(what, errno());
-  return r;
+  for (;;) {
+    const r = c.ioctlInt(fd, req, arg) as number;
+    if (r >= 0) return r;
+    const e = errno();
+    if (e !== EINTR) throw new SysError(what, e);
+  }
 }
 
-/** ioctl whose argument is a struct in a Buffer; returns the non-negative result. */
+/** ioctl whose argument is a struct in a Buffer; returns the non-negative result (EINTR retried). */
 export function ioctlBuf(fd: number, req: number, arg: Buffer, what: string): number {
-  const r = c.ioctlPtr(fd, req, arg) as number;
-  if (r < 0) throw new SysError(what, errno());
-  return r;
+  for (;;) {
+    const r = c.ioctlPtr(fd, req, arg) as number;
+    if (r >= 0) return r;
+    const e = errno();
+    if (e !== EINTR) throw new SysError(what, e);
+  }
 }
 
 /** KVM_RUN style ioctl that may return EINTR/EAGAIN: returns -errno instead of throwing. */

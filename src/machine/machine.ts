@@ -11,7 +11,7 @@ import * as x86 from './x86.js';
 import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall,
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
-  CACHE_BUF, CACHE_SIZE, DCACHE, DCACHE_SIZE, PHYS_SHARED, SHARED_SIZE, STUB_SIZE, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, USER_BASE, VEC_TIMER,
+  CACHE_BUF, CACHE_SIZE, DCACHE, DCACHE_SIZE, PHYS_SHARED, SHARED_SIZE, STUB_SIZE, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, VEC_TIMER,
   PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET,
 } from '../guest/abi.generated.js';
 
@@ -406,7 +406,10 @@ export class Machine {
    * (PageTables.seal).
    */
   reset(): void {
-    const kept = this.memory.zeroResident(USER_BASE, this.paging.userTop - USER_BASE);
+    // Only where user pages were mapped can the guest or the host have touched memory.
+    const kept: Array<[number, number]> = [];
+    for (const [start, end] of this.paging.usedRanges()) kept.push(...this.memory.zeroResident(start, end - start));
+    this.paging.forgetUnused(kept);
     this.memory.zeroResident(CACHE_BUF, CACHE_SIZE);
     this.memory.zeroResident(DCACHE, DCACHE_SIZE);
     this.memory.fill(PHYS_SHARED, SHARED_SIZE);

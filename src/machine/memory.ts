@@ -41,6 +41,13 @@ export class GuestMemory {
     return this.bytes.subarray(address, address + length);
   }
 
+  /** A live window of `count` 32-bit words at a 4-byte aligned address (page tables). */
+  words32(address: number, count: number): Uint32Array {
+    this.check(address, count * 4);
+    if (address % 4) throw new GuestMemoryRangeError(address, count * 4, this.size);
+    return new Uint32Array(this.bytes.buffer, this.bytes.byteOffset + address, count);
+  }
+
   read(address: number, length: number): Buffer {
     return Buffer.from(this.slice(address, length));
   }
@@ -73,17 +80,17 @@ export class GuestMemory {
     const pages = length / 4096;
     const vec = new Uint8Array(pages);
     this.region.residency(address, length, vec);
-    let i = 0;
-    while (i < pages) {
-      if (!(vec[i]! & 1)) { i++; continue; }
-      let j = i;
-      while (j < pages && vec[j]! & 1) j++;
+    // mincore gives 1 for a resident page, 0 otherwise: find runs at memchr speed.
+    let i = vec.indexOf(1);
+    while (i >= 0 && i < pages) {
+      let j = vec.indexOf(0, i);
+      if (j < 0) j = pages;
       if (j - i >= RELEASE_RUN_PAGES) this.discard(address + i * 4096, (j - i) * 4096);
       else {
         this.bytes.fill(0, address + i * 4096, address + j * 4096);
         kept.push([address / 4096 + i, address / 4096 + j]);
       }
-      i = j;
+      i = vec.indexOf(1, j);
     }
     return kept;
   }

@@ -45,6 +45,12 @@ export class PageTables {
   private staleRights: Uint8Array;
   private everPerms: Uint8Array;
   private sealed = false;
+  /**
+   * Per 2 MiB of guest memory: whether a user page there has been mapped since the chunk was last
+   * found empty at a reset. Only those chunks can hold pages the guest touched (reset looks
+   * nowhere else).
+   */
+  private readonly usedChunks: Uint8Array;
   /** The runs of pages staleRights may be non-zero in. */
   private keptPages: ReadonlyArray<readonly [number, number]> = [];
 
@@ -53,6 +59,7 @@ export class PageTables {
     this.perms = new Uint8Array(pages);
     this.everPerms = new Uint8Array(pages);
     this.staleRights = new Uint8Array(pages);
+    this.usedChunks = new Uint8Array(Math.ceil(mem.size / TWO_MIB));
     // One PT per 2 MiB, one PD per GiB, one PDPT: reserve that at the top of memory.
     const poolPages = Math.ceil(mem.size / TWO_MIB) + Math.ceil(mem.size / 0x40000000) + 1;
     this.userTop = mem.size - poolPages * PAGE_SIZE;
@@ -96,6 +103,30 @@ export class PageTables {
     this.sealed = false;
     this.perms.fill(0);
     this.init();
+  }
+
+  /**
+   * The user ranges [start, end) that may hold pages the guest or host touched since the last
+   * call: where user pages were mapped. A chunk leaves the list once its pages are gone
+   * (forgetUnused).
+   */
+  usedRanges(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    const first = Math.floor(USER_BASE / TWO_MIB), last = Math.ceil(this.userTop / TWO_MIB);
+    for (let c = first; c < last; c++) {
+      if (!this.usedChunks[c]) continue;
+      let d = c;
+      while (d < last && this.usedChunks[d]) d++;
+      out.push([Math.max(c * TWO_MIB, USER_BASE), Math.min(d * TWO_MIB, this.userTop)]);
+      c = d;
+    }
+    return out;
+  }
+
+  /** After a reset: chunks with no resident page left need no look next time. */
+  forgetUnused(kept: ReadonlyArray<readonly [number, number]>): void {
+    this.usedChunks.fill(0);
+    for (const [first, end] of kept) this.usedChunks.fill(1, Math.floor(first * PAGE_SIZE / TWO_MIB), Math.floor((end - 1) * PAGE_SIZE / TWO_MIB) + 1);
   }
 
   /**
@@ -194,12 +225,13 @@ export class PageTables {
     const end = va + len;
     let staleFirst = Infinity, staleEnd = 0;
     while (a < end) {
-      const pt = this.ptFor(a);
+      const pt = this.mem.words32(this.ptFor(a), ENTRIES * 2);
+      if (present) this.usedChunks[Math.floor(a / TWO_MIB)] = 1;
       const chunkEnd = Math.min(end, (Math.floor(a / TWO_MIB) + 1) * TWO_MIB);
       for (; a < chunkEnd; a += PAGE_SIZE) {
-        this.perms[a / PAGE_SIZE] = byte;
+        const page = a / PAGE_SIZE;
+        this.perms[page] = byte;
         if (this.sealed) {
-          const page = a / PAGE_SIZE;
           this.everPerms[page]! |= byte;
           // A mapping with rights, narrower than what a translation of the last program's grants.
           if (present && this.staleRights[page]! & ~prot) {
@@ -207,13 +239,13 @@ export class PageTables {
             staleEnd = page + 1;
           }
         }
-        const o = pt + ((a / PAGE_SIZE) % ENTRIES) * 8;
+        const w = (page % ENTRIES) * 2;
         if (present) {
-          this.mem.setU32(o, ((a % 0x100000000) + lowFlags) >>> 0);
-          this.mem.setU32(o + 4, Math.floor(a / 0x100000000) | highFlags);
+          pt[w] = ((a % 0x100000000) + lowFlags) >>> 0;
+          pt[w + 1] = Math.floor(a / 0x100000000) | highFlags;
         } else {
-          this.mem.setU32(o, 0);
-          this.mem.setU32(o + 4, 0);
+          pt[w] = 0;
+          pt[w + 1] = 0;
         }
       }
     }

@@ -45,6 +45,7 @@ function mmap(p: Process, a: bigint[]): number {
     if (hint % PAGE_SIZE !== 0) throw new Errno(E.EINVAL);
     if (!inUserRange(p, hint, len)) throw new Errno(E.ENOMEM);
     p.mapPool.reclaim(p.space, hint, len);
+    p.space.clipHeap(hint, len);
     if (!p.space.isFree(hint, len)) {
       if (flags & MAP_FIXED_NOREPLACE) throw new Errno(E.EEXIST);
       p.space.unmap(hint, len);
@@ -82,6 +83,7 @@ export const mmSyscalls: SyscallGroup = {
     if (!inUserRange(p, start, len)) throw new Errno(E.EINVAL);
     if (p.mapPool.keep(p.space, start, len)) return 0;
     p.mapPool.reclaim(p.space, start, len);
+    p.space.clipHeap(start, len);
     p.space.unmap(start, len);
     return 0;
   },
@@ -89,7 +91,10 @@ export const mmSyscalls: SyscallGroup = {
     const [start, len] = pageArgs(a[0], a[1]);
     const prot = int(a[2]);
     if (prot & ~PROT_ALL & ~0x03000000) throw new Errno(E.EINVAL);
-    if (inUserRange(p, start, len)) p.mapPool.reclaim(p.space, start, len);
+    if (inUserRange(p, start, len)) {
+      p.mapPool.reclaim(p.space, start, len);
+      p.space.clipHeap(start, len);
+    }
     if (!inUserRange(p, start, len) || !p.space.protect(start, len, prot & PROT_ALL)) throw new Errno(E.ENOMEM);
     return 0;
   },
@@ -107,6 +112,7 @@ export const mmSyscalls: SyscallGroup = {
     const flags = int(a[3]);
     if (!inUserRange(p, old, oldLen) || !p.space.paging.accessible(old, oldLen, 0)) throw new Errno(E.EFAULT);
     p.mapPool.reclaim(p.space, old, oldLen);
+    p.space.clipHeap(old, oldLen);
     const prot = p.space.paging.pageProt(old) & PROT_ALL;
     if (newLen <= oldLen) {
       if (newLen < oldLen) p.space.unmap(old + newLen, oldLen - newLen);
