@@ -25,6 +25,7 @@ stub_header:
   .quad gtod_store_start, gtod_store_end
   .quad time_store_start, time_store_end
   .quad random_copy_start, random_copy_end
+  .quad getfs_store_start, getfs_store_end
   .quad 0, 0
 
 .org STUB_ENTRY_OFFSET
@@ -50,6 +51,8 @@ syscall_stub:
   je dir_call
   cmp $SYS_BRK, %eax
   je brk_fast
+  cmp $SYS_ARCH_PRCTL, %eax
+  je arch_fast
   cmp $SYS_GETRANDOM, %eax
   je random_fast
   cmp $SYS_CLOCK_GETTIME, %eax
@@ -324,6 +327,31 @@ brk_fast:
   mov SH(SH_BRK_CUR), %rax
   jmp *%rcx
 
+/* arch_prctl(ARCH_SET_FS / ARCH_GET_FS, rsi) with the FS base instructions, where the host
+ * found that user mode may use them (SH_FSBASE_OK: kvm_pvm runs user mode with the host's CR4).
+ * An address Linux refuses, and every other code, go to the host. */
+arch_fast:
+  cmpl $0, SH(SH_FSBASE_OK)
+  je to_host
+  cmp $ARCH_SET_FS_VALUE, %edi
+  je 1f
+  cmp $ARCH_GET_FS_VALUE, %edi
+  jne to_host
+  SAVE_ARGS                  /* a fault in the store becomes EFAULT with these */
+  rdfsbase %r11
+getfs_store_start:
+  mov %r11, (%rsi)
+getfs_store_end:
+  xor %eax, %eax
+  jmp *%rcx
+1:
+  mov $USER_ADDR_LIMIT, %r11
+  cmp %r11, %rsi
+  jae to_host
+  wrfsbase %rsi
+  xor %eax, %eax
+  jmp *%rcx
+
 /* getrandom(buf=rdi, count=rsi, flags=rdx) from the bytes the host put in the shared page, used
  * once each; a larger request than what is left, or flags other than GRND_NONBLOCK and
  * GRND_INSECURE (GRND_RANDOM, unknown bits: the host checks them), go to the host. A bad buffer
@@ -426,7 +454,8 @@ cpuid_emul:
 .org STUB_CPUID_FILL_OFFSET
 /* Run once per host process before any program (src/machine/cpuid-table.ts): for each request
  * { leaf, subleaf, 4 answers } at rsi, ended by leaf CPUID_TABLE_END, the real instruction's
- * answers. Then ud2, which the kernel reports to the host as a fault at this known address. */
+ * answers. Then a probe of the FS base instructions, ending in a fault the kernel reports to the
+ * host: #BP when they work in user mode, #UD when not. */
 .globl cpuid_fill
 cpuid_fill:
   cmpl $CPUID_TABLE_END, (%rsi)
@@ -441,6 +470,7 @@ cpuid_fill:
   add $CPUID_ENTRY_SIZE, %rsi
   jmp cpuid_fill
 1:
-.globl cpuid_fill_done
-cpuid_fill_done:
-  ud2
+  /* Can user mode set its FS base itself? #UD here if not; int3 (#BP) if it can. */
+  xor %eax, %eax
+  wrfsbase %rax
+  int3

@@ -81,7 +81,7 @@
 #define SH_SAVE_RCX 48
 #define CACHE_BUF 0x200000
 #define CACHE_SIZE 0x200000
-#define STUB_ENTRY_OFFSET 0x80
+#define STUB_ENTRY_OFFSET 0x100
 #define SYS_READ 0
 #define SYS_WRITE 1
 #define STAT_SIZE 144
@@ -175,5 +175,9 @@
 #define RANDOM_POOL_SIZE 256
 #define GRND_NONBLOCK 1
 #define GRND_INSECURE 4
+#define ARCH_SET_FS_VALUE 0x1002
+#define ARCH_GET_FS_VALUE 0x1003
+#define USER_ADDR_LIMIT 0x7ffffffff000UL
+#define SH_FSBASE_OK 2592
 
 #endif

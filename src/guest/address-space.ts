@@ -97,6 +97,16 @@ export class AddressSpace {
     return 0;
   }
 
+  /** Map brkSlack beyond the break now (at start), so that the first rises need no exit either. */
+  growHeap(): void {
+    if (this.brkSlack === 0) return;
+    const top = Math.max(alignUp(this.brkEnd, PAGE_SIZE), this.heapTop);
+    let end = Math.min(top + this.brkSlack, this.stackLimit - STACK_GUARD);
+    while (end > top && !this.isFree(top, end - top)) end = Math.max(top, end - 16 * PAGE_SIZE);
+    if (end > top) this.map(top, end - top, PROT_READ | PROT_WRITE);
+    this.heapTop = Math.max(this.heapTop, end);
+  }
+
   /** brk(2): returns the new break (the old one when the request cannot be met). */
   brk(requested: number): number {
     if (requested < this.brkStart) return this.brkEnd;

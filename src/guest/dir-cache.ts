@@ -110,6 +110,7 @@ class CachedDir implements OpenFile {
   close(): void {}
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
 const isDir = (st: Buffer, i = 0) => (st.readUInt32LE(i * STAT_SIZE + STAT.mode) & S_IFMT) === S_IFDIR;
 
 export class DirCache {
@@ -448,8 +449,16 @@ export class DirCache {
   private orderOf(l: Listing): number[] {
     if (this.order === 'sorted') {
       if (!l.sorted) {
-        const bytes = l.names.map((n) => Buffer.from(n));
-        l.sorted = l.names.map((_, i) => i).sort((a, b) => Buffer.compare(bytes[a]!, bytes[b]!));
+        const order = l.names.map((_, i) => i);
+        // Byte order, as ls sorts in the C locale. For ASCII names that is JavaScript's string
+        // order; otherwise (UTF-16 code units differ from UTF-8 bytes above U+FFFF) compare bytes.
+        if (l.names.every((n) => ASCII.test(n))) {
+          order.sort((a, b) => (l.names[a]! < l.names[b]! ? -1 : l.names[a]! > l.names[b]! ? 1 : 0));
+        } else {
+          const bytes = l.names.map((n) => Buffer.from(n));
+          order.sort((a, b) => Buffer.compare(bytes[a]!, bytes[b]!));
+        }
+        l.sorted = order;
       }
       return l.sorted;
     }

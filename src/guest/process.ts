@@ -157,7 +157,10 @@ export class Process implements HypercallHandler {
       this.stubCache = new StubCache(machine.memory, fast);
       this.mapPool = new MapPool(machine.memory, fast);
       // The stub moves the break within what the host mapped beyond it (kernel/stub.S brk_fast).
-      if (fast) this.space.brkSlack = BRK_SLACK;
+      if (fast) {
+        this.space.brkSlack = BRK_SLACK;
+        this.space.growHeap();
+      }
       this.dirCache = new DirCache(machine.memory, fast, {
         reopen: (path, flags) => openPath(this, normalize(path), flags, 0),
         listable: (st) => permitted(st, 4 | 1),
@@ -177,6 +180,7 @@ export class Process implements HypercallHandler {
       this.dirCache.start(this.fds);
       this.stubCache.publishClock(machine.vcpu);
       this.stubCache.publishRandom();
+      this.stubCache.publishFsBase(machine.userFsBase);
       this.stubCache.publishBrk(this.space);
     }
   }

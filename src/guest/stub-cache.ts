@@ -14,7 +14,7 @@ import { MSR_IA32_TSC } from '../machine/x86.js';
 import {
   SH_TIME_MONO0, SH_TIME_MULT, SH_TIME_REAL0, SH_TIME_TSC0, SH_TIME_VALID,
   CACHE_BUF, CACHE_SIZE, PHYS_SHARED, SH_CACHE_FD, SH_CACHE_LEN, SH_CACHE_POS, SH_DEVNULL_MASK,
-  SH_BRK_CUR, SH_BRK_START, SH_BRK_TOP, SH_RANDOM, SH_RANDOM_LEN, SH_RANDOM_POS, RANDOM_POOL_SIZE,
+  SH_BRK_CUR, SH_BRK_START, SH_BRK_TOP, SH_FSBASE_OK, SH_RANDOM, SH_RANDOM_LEN, SH_RANDOM_POS, RANDOM_POOL_SIZE,
 } from './abi.generated.js';
 import type { AddressSpace } from './address-space.js';
 import { fillRandom } from './entropy.js';
@@ -64,6 +64,11 @@ export class StubCache {
     this.mem.setU64(PHYS_SHARED + SH_BRK_START, BigInt(space.brkStart));
     this.mem.setU64(PHYS_SHARED + SH_BRK_CUR, BigInt(space.brkEnd));
     this.mem.setU64(PHYS_SHARED + SH_BRK_TOP, BigInt(space.heapTop));
+  }
+
+  /** At start: whether the stub may serve arch_prctl(ARCH_SET_FS/ARCH_GET_FS) itself. */
+  publishFsBase(userFsBase: boolean): void {
+    if (this.enabled) this.mem.setU32(PHYS_SHARED + SH_FSBASE_OK, userFsBase ? 1 : 0);
   }
 
   /** At start: random bytes for the stub's getrandom (a libc asks for a few at start-up). */

@@ -59,8 +59,10 @@ export class MachineError extends Error {
 let sharedKvm: Kvm | undefined;
 let detectedPath: SyscallPath | undefined;
 let cpuidCache: CpuidEntry[] | undefined;
-/** The guest's own cpuid answers, measured by the first machine (src/machine/cpuid-table.ts). */
+/** The guest's own cpuid answers, measured by the first machine (src/machine/cpuid-table.ts),
+ * and whether user mode may use the FS base instructions (measured with them). */
 let measuredCpuid: Buffer | undefined;
+let measuredFsBase = false;
 /** Bytes of cpuid_fill in the stub (a fault there means it finished). */
 const CPUID_FILL_SIZE = 0x40;
 
@@ -141,6 +143,8 @@ export class Machine {
    * region after the stub's own image, user read + execute. */
   readonly trampolineBase: number;
   readonly trampolineRoom: number;
+  /** User mode may set and read its FS base itself (wrfsbase: kvm_pvm runs it with the host's CR4). */
+  userFsBase = false;
   /** Bytes of trampolines the current program has (cleared by reset). */
   private trampolineLength = 0;
   private closed = false;
@@ -166,6 +170,7 @@ export class Machine {
       this.mapUserSpecials();
       // The stub's cpuid_emul answers from this table (patched sites only exist on this path).
       if (this.syscallPath === 'user-stub') this.memory.write(PHYS_CPUID_TABLE, measuredCpuid ??= this.measureCpuid(cpuidCache));
+      this.userFsBase = this.syscallPath === 'user-stub' && measuredFsBase;
     } catch (e) {
       this.vm.close();
       throw e;
@@ -294,7 +299,8 @@ export class Machine {
   /**
    * Run the stub's cpuid_fill in user mode over every (leaf, subleaf) KVM answers, in the
    * read-ahead cache's pages (user-writable, empty until a program runs), and make the table of
-   * answers. Without a clean finish the table is empty: every cpuid then runs the instruction.
+   * answers; it also finds whether user mode may use wrfsbase. Without a clean finish the table
+   * is empty: every cpuid then runs the instruction.
    */
   private measureCpuid(entries: readonly CpuidEntry[]): Buffer {
     const requests = cpuidRequests(entries);
@@ -305,8 +311,11 @@ export class Machine {
     try {
       const exit = this.vcpu.runOnce();
       const rip = Number(this.vcpu.reg('r10'));
-      if (exit.kind === 'io' && exit.port === HC_PORT_BASE + Hypercall.FAULT && this.vcpu.reg('rdi') === BigInt(x86.VEC_UD) &&
+      const vector = this.vcpu.reg('rdi');
+      // Done: #BP after the FS base probe worked, #UD at it when it did not.
+      if (exit.kind === 'io' && exit.port === HC_PORT_BASE + Hypercall.FAULT && (vector === BigInt(x86.VEC_BP) || vector === BigInt(x86.VEC_UD)) &&
         rip >= fill && rip < fill + CPUID_FILL_SIZE) {
+        measuredFsBase = vector === BigInt(x86.VEC_BP);
         return cpuidTable(entries, this.memory.slice(CACHE_BUF, requests.length));
       }
       return emptyCpuidTable();

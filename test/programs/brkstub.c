@@ -50,6 +50,18 @@ int main(void) {
   printf("getrandom NULL: %zd %s\n", r, strerror(errno));
   printf("getrandom 0: %zd\n", getrandom(buf, 0, 0));
   printf("getrandom 300: %zd\n", getrandom(buf, 300, 0));
+  /* arch_prctl: the FS base read back is the one set; a non-canonical one is refused. */
+  unsigned long fs = 0, fs2 = 0;
+  syscall(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, &fs);
+  printf("arch_prctl set back: %ld\n", syscall(SYS_arch_prctl, 0x1002 /* ARCH_SET_FS */, fs));
+  syscall(SYS_arch_prctl, 0x1003, &fs2);
+  printf("arch_prctl get: %s\n", fs && fs == fs2 ? "ok" : "FAIL");
+  errno = 0;
+  r = syscall(SYS_arch_prctl, 0x1002, 0x800000000000ul);
+  printf("arch_prctl bad address: %zd %s\n", r, strerror(errno));
+  errno = 0;
+  r = syscall(SYS_arch_prctl, 0x1003, (void *)8);
+  printf("arch_prctl get to a bad pointer: %zd %s\n", r, strerror(errno));
   unsigned char a[16], b[16];
   getrandom(a, 16, 0);
   getrandom(b, 16, 0);
