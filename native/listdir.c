@@ -9,6 +9,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <stdint.h>
+#include "../kernel/include/abi.h"
+
+/* An entry's fixed part in the directory cache (src/guest/dir-cache.ts). */
+#define DC_ENTRY_PATH DC_E_PATH
 
 #define DIRENT_RECLEN 16
 #define DIRENT_NAME 19
@@ -37,12 +42,15 @@ long kvmbox_stat_dirents(int fd, const unsigned char *dirents, unsigned long len
 
 /*
  * Read directory fd from its position to its end. Into out (cap bytes): the getdents64 records
- * as the kernel returned them at [0, *blob_len), then, at *stats_off (8-aligned), one struct stat
- * per record in order: lstat of the name relative to fd, fstat(fd) for ".", zeros for "..".
+ * as the kernel returned them at [0, res[0]), then, at res[1] (8-aligned), one struct stat per
+ * record in order: lstat of the name relative to fd, fstat(fd) for ".", zeros for "..". Owners
+ * equal to in[1] (uid) / in[2] (gid) are shown as in[3] / in[4] (src/guest/identity.ts). res[2]:
+ * the bytes the records' directory-cache entries take with a path prefix of in[0] bytes (as
+ * src/guest/dir-cache.ts counts them); res[3]: the index of ".", or -1.
  * Returns the number of records, or -errno: -ENOSPC when out is too small, or the error of a
  * getdents64 or of an lstat (an entry that vanished meanwhile).
  */
-long kvmbox_list_dir(int fd, unsigned char *out, unsigned long cap, unsigned long *blob_len, unsigned long *stats_off) {
+long kvmbox_list_dir(int fd, unsigned char *out, unsigned long cap, const uint32_t *in, int64_t *res) {
   unsigned long used = 0;
   for (;;) {
     if (cap - used < 4096) return -ENOSPC;
@@ -56,18 +64,25 @@ long kvmbox_list_dir(int fd, unsigned char *out, unsigned long cap, unsigned lon
   unsigned long stats = (used + 7) & ~7ul;
   if (stats > cap || count > (cap - stats) / STAT_BYTES) return -ENOSPC;
   unsigned long i = 0;
+  int64_t cost = 0, dot = -1;
   for (unsigned long off = 0; off < used; off += *(unsigned short *)(out + off + DIRENT_RECLEN), i++) {
     const char *name = (const char *)out + off + DIRENT_NAME;
     struct stat *st = (struct stat *)(out + stats + i * STAT_BYTES);
     int r;
+    cost += (DC_ENTRY_PATH + in[0] + 1 + strlen(name) + 1 + 7) & ~7l;
     if (strcmp(name, "..") == 0) {
       memset(st, 0, STAT_BYTES);
       continue;
     }
-    r = strcmp(name, ".") == 0 ? fstat(fd, st) : fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW);
+    if (strcmp(name, ".") == 0) dot = (int64_t)i;
+    r = dot == (int64_t)i ? fstat(fd, st) : fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW);
     if (r < 0) return -errno;
+    if (st->st_uid == in[1]) st->st_uid = in[3];
+    if (st->st_gid == in[2]) st->st_gid = in[4];
   }
-  *blob_len = used;
-  *stats_off = stats;
+  res[0] = (int64_t)used;
+  res[1] = (int64_t)stats;
+  res[2] = cost;
+  res[3] = dot;
   return (long)count;
 }

@@ -35,13 +35,13 @@ import * as libc from '../kvm/libc.js';
 import type { GuestMemory } from '../machine/memory.js';
 import {
   DC_BUCKETS, DC_BUCKETS_OFF, DC_E_BLOB, DC_E_BLOB_LEN, DC_E_DIR, DC_E_FOLLOW, DC_E_HASH, DC_E_NEXT, DC_E_PATH,
-  DC_E_PATH_LEN, DC_E_STAT, DC_HEAP, DCACHE, DCACHE_SIZE, DIR_SLOT_SIZE, DIR_SLOTS, FD_BITMAP_FDS, PHYS_SHARED,
+  DC_E_PATH_LEN, DC_E_STAT, DC_HEAP, DCACHE, DCACHE_SIZE, DIR_SLOT_SIZE, DIR_SLOTS, FD_BITMAP_FDS, GUEST_GID, GUEST_UID, PHYS_SHARED,
   SH_DC_GEN, SH_DC_ON, SH_DC_OPENS, SH_FD_BITMAP, SH_FD_LIMIT, SH_PATH_MAX, SH_SLOTS, SH_SLOTS_DIRTY, SLOT_BLOB, SLOT_BLOB_LEN,
   SLOT_DIR, SLOT_ENTRY, SLOT_FDP1, SLOT_FLAGS, SLOT_GEN, SLOT_POS, STAT_SIZE,
 } from './abi.generated.js';
 import { type FdTable, HostFile, type OpenFile } from './files/open-file.js';
 import { Errno, E, O, S_IFDIR, S_IFMT, STAT } from './linux.js';
-import { mapOwner } from './identity.js';
+import { hostGid, hostUid, mapOwner } from './identity.js';
 
 const DIRENT_RECLEN = 16;
 const DIRENT_NAME = 19;
@@ -67,16 +67,44 @@ export interface DirCacheHost {
   listable(st: Buffer): boolean;
 }
 
-interface Listing {
-  readonly path: string;
-  readonly names: string[];
-  /** names.length structs stat, in order ('..' has none: its slot is unused). */
-  readonly stats: Buffer;
-  readonly blob: Buffer;
+/** A directory's whole listing as the host read it: its getdents64 records and their lstat. */
+class Listing {
   /** Its number in DirCache.listings (0 until kept). */
-  id: number;
+  id = 0;
   /** Indices of names in byte order (ls -R's walk), computed when first needed. */
   sorted?: number[];
+  private decoded?: string[];
+  private offsets?: Uint32Array;
+
+  /**
+   * stats: a struct stat per record, in order ('..' has none: its slot is unused); cost: the bytes
+   * its entries and records take in DCACHE; dot: the index of '.', or -1.
+   */
+  constructor(readonly path: string, readonly blob: Buffer, readonly stats: Buffer, readonly count: number,
+    readonly cost: number, readonly dot: number) {}
+
+  /** Every name, decoded on first use (a walk in listing order needs only directories' names). */
+  get names(): string[] {
+    if (!this.decoded) {
+      const names: string[] = [];
+      for (let i = 0; i < this.count; i++) names.push(this.nameAt(i));
+      this.decoded = names;
+    }
+    return this.decoded;
+  }
+
+  nameAt(i: number): string {
+    if (this.decoded) return this.decoded[i]!;
+    if (!this.offsets) {
+      this.offsets = new Uint32Array(this.count);
+      for (let k = 0, off = 0; k < this.count; k++) {
+        this.offsets[k] = off;
+        off += this.blob.readUInt16LE(off + DIRENT_RECLEN);
+      }
+    }
+    const off = this.offsets[i]!;
+    return direntName(this.blob, off, this.blob.readUInt16LE(off + DIRENT_RECLEN));
+  }
 }
 
 /** Where a listing is in DCACHE: its number, the entry the stub opens it by, its records. */
@@ -111,6 +139,8 @@ class CachedDir implements OpenFile {
 }
 
 const ASCII = /^[\x00-\x7f]*$/;
+/** Host owners shown as the guest's (src/guest/identity.ts), for the helper library's listings. */
+const OWNERS = { uid: hostUid, gid: hostGid, toUid: GUEST_UID, toGid: GUEST_GID };
 const isDir = (st: Buffer, i = 0) => (st.readUInt32LE(i * STAT_SIZE + STAT.mode) & S_IFMT) === S_IFDIR;
 
 export class DirCache {
@@ -202,17 +232,9 @@ export class DirCache {
     return off;
   }
 
-  /** Bytes a listing takes in DCACHE: its entries and its records. */
-  private static cost(l: Listing): number {
-    const prefix = Buffer.byteLength(l.path === '/' ? '' : l.path) + 1;
-    let n = (l.blob.length + 7) & ~7;
-    for (const name of l.names) n += (DC_E_PATH + prefix + Buffer.byteLength(name) + 1 + 7) & ~7;
-    return n;
-  }
-
   /** Put a listing's entries (lstat of each name) in the table. */
   private addEntries(l: Listing): boolean {
-    return this.addRecords(l.path, l.blob, l.stats, l.names.length, (i) => l.names[i]!);
+    return this.addRecords(l.path, l.blob, l.stats, l.count, (i) => l.nameAt(i));
   }
 
   /**
@@ -233,11 +255,11 @@ export class DirCache {
 
   /** Put a listing and its records in the table, so the stub can open it. */
   private addListing(l: Listing, id: number, ownStat: Buffer | null, parent: Listing | null): boolean {
-    if (this.heapEnd + DirCache.cost(l) + 2 * (DC_E_PATH + SH_PATH_MAX) > DCACHE_SIZE) return false;
+    if (this.heapEnd + l.cost + 2 * (DC_E_PATH + SH_PATH_MAX) > DCACHE_SIZE) return false;
     if (!this.addEntries(l)) return false;
     // `..` of a directory listed from its parent's listing is that parent ('.' there): both lie
     // in the grant. (A walk's first directory has no such entry: its parent may be outside.)
-    const dot = parent ? parent.names.indexOf('.') : -1;
+    const dot = parent ? parent.dot : -1;
     if (parent && dot >= 0 && !this.addEntry(`${l.path}/..`, NOFOLLOW, parent.stats, dot * STAT_SIZE)) return false;
     let own = this.index.get(NOFOLLOW + l.path);
     if (own === undefined) {
@@ -332,7 +354,7 @@ export class DirCache {
     }
     for (let i = 0; i < parents.length; i++) {
       const l = parents[i]!;
-      const dot = l.names.indexOf('.');
+      const dot = l.dot;
       const own = dot >= 0 ? l.stats.subarray(dot * STAT_SIZE, (dot + 1) * STAT_SIZE) : null;
       if (!this.addListing(l, l.id, own, i > 0 ? parents[i - 1]! : null)) this.addEntries(l);
     }
@@ -350,7 +372,9 @@ export class DirCache {
     for (let child = file.path; child !== '/' && this.heapEnd < limit; child = parentOf(child)) {
       const parent = this.byPath.get(parentOf(child));
       if (!parent) break;
-      const at = this.orderOf(parent).indexOf(parent.names.indexOf(baseName(child)));
+      const index = parent.names.indexOf(baseName(child));
+      const order = this.orderOf(parent);
+      const at = order ? order.indexOf(index) : index;
       if (at >= 0) this.walk(parent, at + 1, limit);
     }
     this.handOver(fds, fd, file, this.listed.get(file.path)!);
@@ -361,31 +385,31 @@ export class DirCache {
    * lasts. lFd: l's directory, when the caller has it open (it stays open).
    */
   private walk(l: Listing, from: number, limit: number, lFd = -1): void {
-    const stack: Array<{ l: Listing; k: number; fd: number; ord: number[] }> = [];
+    const stack: Array<{ l: Listing; k: number; fd: number; ord: number[] | null }> = [];
     let cur = { l, k: from, fd: lFd, ord: this.orderOf(l) };
     const closeOwn = (fd: number) => { if (fd >= 0 && fd !== lFd) libc.closeFd(fd); };
     for (;;) {
       if (this.heapEnd >= limit) break;
-      if (cur.k >= cur.ord.length) {
+      if (cur.k >= cur.l.count) {
         closeOwn(cur.fd);
         const up = stack.pop();
         if (!up) return;
         cur = up;
         continue;
       }
-      const i = cur.ord[cur.k++]!;
-      const name = cur.l.names[i]!;
-      if (name === '.' || name === '..' || !isDir(cur.l.stats, i)) continue;
+      const i = cur.ord ? cur.ord[cur.k++]! : cur.k++;
+      if (i === cur.l.dot || !isDir(cur.l.stats, i)) continue; // '..' has a zero stat
+      const name = cur.l.nameAt(i);
       if (!this.host.listable(cur.l.stats.subarray(i * STAT_SIZE, (i + 1) * STAT_SIZE))) continue;
       if (cur.fd < 0) {
         cur.fd = this.openDir(cur.l.path, null);
-        if (cur.fd < 0) { cur.k = cur.ord.length; continue; }
+        if (cur.fd < 0) { cur.k = cur.l.count; continue; }
       }
       const childFd = this.openDir(name, cur.fd);
       if (childFd < 0) continue;
       const path = `${cur.l.path === '/' ? '' : cur.l.path}/${name}`;
       const child = this.list(childFd, path);
-      if (!child || this.heapEnd + DirCache.cost(child) > limit) {
+      if (!child || this.heapEnd + child.cost > limit) {
         libc.closeFd(childFd);
         break;
       }
@@ -418,24 +442,15 @@ export class DirCache {
   private list(fd: number, path: string): Listing | null {
     if (this.tooBig.has(path)) return null;
     listBuf ??= Buffer.alloc(LIST_BUF_BYTES);
-    const r = libc.listDir(fd, listBuf);
+    const r = libc.listDir(fd, listBuf, Buffer.byteLength(path === '/' ? '' : path), OWNERS);
     if (typeof r === 'number' || r.blobLen + r.count * (DC_E_PATH + 16) > DCACHE_SIZE - DC_HEAP) {
       if (r === -E.ENOSPC || typeof r !== 'number') this.tooBig.add(path);
       return null;
     }
     const blob = Buffer.from(listBuf.subarray(0, r.blobLen));
     const stats = Buffer.from(listBuf.subarray(r.statsOff, r.statsOff + r.count * STAT_SIZE));
-    const names: string[] = [];
-    for (let off = 0; off + DIRENT_NAME < blob.length;) {
-      const reclen = blob.readUInt16LE(off + DIRENT_RECLEN);
-      if (reclen < DIRENT_NAME + 1 || off + reclen > blob.length) return null;
-      mapOwner(stats, names.length * STAT_SIZE);
-      names.push(direntName(blob, off, reclen));
-      off += reclen;
-    }
-    if (names.length !== r.count) return null;
     this.stats.listed++;
-    return { path, names, stats, blob, id: 0 };
+    return new Listing(path, blob, stats, r.count, r.cost + ((r.blobLen + 7) & ~7), r.dot);
   }
 
   private keep(l: Listing): number {
@@ -446,23 +461,23 @@ export class DirCache {
     return id;
   }
 
-  private orderOf(l: Listing): number[] {
-    if (this.order === 'sorted') {
-      if (!l.sorted) {
-        const order = l.names.map((_, i) => i);
-        // Byte order, as ls sorts in the C locale. For ASCII names that is JavaScript's string
-        // order; otherwise (UTF-16 code units differ from UTF-8 bytes above U+FFFF) compare bytes.
-        if (l.names.every((n) => ASCII.test(n))) {
-          order.sort((a, b) => (l.names[a]! < l.names[b]! ? -1 : l.names[a]! > l.names[b]! ? 1 : 0));
-        } else {
-          const bytes = l.names.map((n) => Buffer.from(n));
-          order.sort((a, b) => Buffer.compare(bytes[a]!, bytes[b]!));
-        }
-        l.sorted = order;
+  /** The order the program visits l's entries in: indices sorted by name, or null for listing order. */
+  private orderOf(l: Listing): number[] | null {
+    if (this.order !== 'sorted') return null;
+    if (!l.sorted) {
+      const names = l.names;
+      const order = names.map((_, i) => i);
+      // Byte order, as ls sorts in the C locale. For ASCII names that is JavaScript's string
+      // order; otherwise (UTF-16 code units differ from UTF-8 bytes above U+FFFF) compare bytes.
+      if (names.every((n) => ASCII.test(n))) {
+        order.sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0));
+      } else {
+        const bytes = names.map((n) => Buffer.from(n));
+        order.sort((a, b) => Buffer.compare(bytes[a]!, bytes[b]!));
       }
-      return l.sorted;
+      l.sorted = order;
     }
-    return l.names.map((_, i) => i);
+    return l.sorted;
   }
 
   /** A miss next to the last one in the same directory tells which way the program walks. */

@@ -215,7 +215,6 @@ export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) 
 const HELPER_PATH = fileURLToPath(new URL('../../../native/out/libkvmbox-host.so', import.meta.url));
 type Fn = (...args: unknown[]) => unknown;
 let helper: { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn } | null = null;
-const listOut = new BigUint64Array(2);
 
 function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn } {
   if (helper) return helper;
@@ -226,7 +225,7 @@ function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddE
     throw new Error(`kvmbox's host helper library is not built (${(e as Error).message}); run: npm run build`);
   }
   helper = {
-    listDir: lib.func('long kvmbox_list_dir(int fd, _Out_ uint8_t *out, unsigned long cap, _Out_ uint64_t *blobLen, _Out_ uint64_t *statsOff)'),
+    listDir: lib.func('long kvmbox_list_dir(int fd, _Out_ uint8_t *out, unsigned long cap, const uint32_t *params, _Out_ int64_t *res)'),
     statDirents: lib.func('long kvmbox_stat_dirents(int fd, const uint8_t *dirents, unsigned long len, _Out_ uint8_t *stats)'),
     branchTargets: lib.func('void kvmbox_branch_targets(const uint8_t *code, long len, _Inout_ uint8_t *marks)'),
     dcAddEntries: lib.func('long kvmbox_dc_add_entries(_Inout_ uint8_t *dcache, uint32_t heap, const uint8_t *prefix, ' +
@@ -235,16 +234,34 @@ function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddE
   return helper;
 }
 
+/** What listDir returns: where the records and stats are in out, and facts about them. */
+export interface DirListing {
+  count: number;
+  blobLen: number;
+  statsOff: number;
+  /** Bytes the records' directory-cache entries take with the prefix length given. */
+  cost: number;
+  /** Index of the "." record, or -1. */
+  dot: number;
+}
+
 /**
  * Read directory fd to its end and lstat each entry, in one call: out receives the getdents64
  * records at [0, blobLen), then one 144-byte struct stat per record at statsOff ('.' is fstat of
- * fd, '..' zeros). Returns the record count or -errno (-ENOSPC: out is too small).
+ * fd, '..' zeros), owners mapped as owners.from -> owners.to. Returns the listing or -errno
+ * (-ENOSPC: out is too small).
  */
-export function listDir(fd: number, out: Uint8Array): { count: number; blobLen: number; statsOff: number } | number {
-  const n = ret(loadHelper().listDir(fd, out, out.length, listOut.subarray(0, 1), listOut.subarray(1, 2)) as number);
+export function listDir(fd: number, out: Uint8Array, prefixLen: number,
+  owners: { uid: number; gid: number; toUid: number; toGid: number }): DirListing | number {
+  listParams[0] = prefixLen;
+  listParams[1] = owners.uid >>> 0; listParams[2] = owners.gid >>> 0;
+  listParams[3] = owners.toUid; listParams[4] = owners.toGid;
+  const n = ret(loadHelper().listDir(fd, out, out.length, listParams, listRes) as number);
   if (n < 0) return n;
-  return { count: n, blobLen: Number(listOut[0]), statsOff: Number(listOut[1]) };
+  return { count: n, blobLen: Number(listRes[0]), statsOff: Number(listRes[1]), cost: Number(listRes[2]), dot: Number(listRes[3]) };
 }
+const listParams = new Uint32Array(5);
+const listRes = new BigInt64Array(4);
 
 /**
  * lstat each name of the getdents64 records in dirents (relative to directory fd) into stats,
