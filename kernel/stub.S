@@ -26,6 +26,7 @@ stub_header:
   .quad time_store_start, time_store_end
   .quad random_copy_start, random_copy_end
   .quad getfs_store_start, getfs_store_end
+  .quad out_copy_start, out_copy_end
   .quad 0, 0
 
 .org STUB_ENTRY_OFFSET
@@ -118,16 +119,6 @@ copy_end:
 to_host_read:
   xor %eax, %eax             /* SYS_READ again: the comparisons above kept rax, but be plain */
   out %al, $HC_SYSCALL_PORT
-  jmp *%rcx
-
-/* write(fd=rdi, buf, count=rdx) to /dev/null: count, without touching buf (as Linux). */
-write_fast:
-  cmp $64, %rdi
-  jae to_host
-  mov SH(SH_DEVNULL_MASK), %r11
-  bt %rdi, %r11
-  jnc to_host
-  mov %rdx, %rax
   jmp *%rcx
 
 /* The directory and stat cache and the pool of anonymous mappings (kernel/dstub.c): openat of a
@@ -379,6 +370,52 @@ random_copy_end:
   mov SH(SH_SAVE_RDI), %rdi
   mov SH(SH_SAVE_RSI), %rsi
   RETURN_RESTORED
+
+/* write(fd=rdi, buf=rsi, count=rdx): to /dev/null, count without touching buf (as Linux); to a
+ * descriptor whose output the host only collects (SH_OUT_MASK: a captured stdout or stderr), a
+ * record { fd, count, bytes } appended to OUTBUF, which the host delivers at its next system call
+ * or at the end. The record counts only once its bytes are in (SH_OUT_POS moves last), so a bad
+ * buffer (EFAULT from the copy) or a stop half-way delivers nothing of it. */
+write_fast:
+  cmp $64, %rdi
+  jae to_host
+  mov SH(SH_DEVNULL_MASK), %r11
+  bt %rdi, %r11
+  jc 2f
+  mov SH(SH_OUT_MASK), %r11
+  bt %rdi, %r11
+  jnc to_host
+  test %rdx, %rdx
+  jz to_host
+  cmp $OUT_MAX_WRITE, %rdx
+  ja to_host
+  mov SH(SH_OUT_POS), %r11d
+  lea OUT_RECORD_HEADER + 7(%r11,%rdx), %r11
+  and $~7, %r11
+  cmp $OUTBUF_SIZE, %r11
+  ja to_host                 /* full: the host delivers what is there, then this write */
+  SAVE_ARGS
+  mov SH(SH_OUT_POS), %eax
+  lea OUTBUF(%rax), %rdi
+  mov SH(SH_SAVE_RDI), %rax
+  mov %eax, (%rdi)           /* the record: fd, count */
+  mov %edx, 4(%rdi)
+  add $OUT_RECORD_HEADER, %rdi
+  mov %rdx, %rcx
+out_copy_start:
+  rep movsb
+out_copy_end:
+  mov SH(SH_OUT_POS), %eax
+  lea OUT_RECORD_HEADER + 7(%rax,%rdx), %rax
+  and $~7, %eax
+  mov %eax, SH(SH_OUT_POS)
+  mov %rdx, %rax
+  mov SH(SH_SAVE_RDI), %rdi
+  mov SH(SH_SAVE_RSI), %rsi
+  RETURN_RESTORED
+2:
+  mov %rdx, %rax
+  jmp *%rcx
 
 ret_pid:
   mov $GUEST_PID, %eax

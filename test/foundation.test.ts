@@ -17,6 +17,7 @@ import { PIE_BASE } from '../src/guest/loader.js';
 import {
   BUSYBOX, NO_BUSYBOX, VARIANTS, bigOutputPattern, dynamicHello, firstDifference, lines, program,
   type ProgramName, type Variant,
+  onUserStubPath,
 } from './helpers.js';
 
 // ---- a scratch tree on the host ----
@@ -155,7 +156,10 @@ for (const v of VARIANTS) {
     assert.equal(r.stderr.length, 0, r.stderr.toString());
     assert.equal(r.stdout.length, size);
     assert.equal(firstDifference(r.stdout, bigOutputPattern(size)), -1, 'output differs from the pattern');
-    assert.ok(r.syscalls >= size / 4096, `at least one write per 4 KiB chunk, got ${r.syscalls} system calls`);
+    // The program writes 4 KiB at a time. On hardware KVM each write reaches the host; on
+    // kvm_pvm the stub buffers captured output and the host takes it in a few large pieces.
+    if (onUserStubPath()) assert.ok(r.syscalls < size / 4096 / 4, `captured writes buffered, got ${r.syscalls} system calls`);
+    else assert.ok(r.syscalls >= size / 4096, `at least one write per 4 KiB chunk, got ${r.syscalls} system calls`);
   });
 }
 

@@ -13,6 +13,7 @@ import { Process } from '../src/guest/process.js';
 import { Vfs } from '../src/guest/files/vfs.js';
 import { HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall } from '../src/guest/abi.generated.js';
 import type { Vcpu } from '../src/kvm/kvm.js';
+import { onUserStubPath } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const prog = (name: string, libc = 'glibc') => join(root, 'test/programs/out', `${name}.${libc}`);
@@ -151,6 +152,21 @@ test('a reused VM gives no program the rights the previous one had on a page', (
     assert.ok(machinePoolStats().reused > before, 'the pool must have reused a machine');
     assert.match(b.out, /mapped r/);
     assert.equal(b.exitStatus, 128 + 11, `a write to a read-only page must fault: ${b.out}${b.err}`);
+  }
+});
+
+test('records forged in the stub\'s output buffer reach no file, only the captured stdout they claim to', { skip: !onUserStubPath() && 'hardware KVM: no user-mode stub' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvmbox-outbuf-'));
+  try {
+    const target = join(dir, 'target');
+    writeFileSync(target, '');
+    const r = runIt('hostile-outbuf', [target], { rw: [dir] });
+    assert.equal(r.exitStatus, 0, r.out + r.err);
+    assert.equal(readFileSync(target, 'utf8'), '', 'a forged record was written to the file');
+    assert.doesNotMatch(r.out, /HELLO/);
+    assert.match(r.out, /done/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -103,7 +103,7 @@ function writeAllToFd(fd: number, buf: Uint8Array): void {
 function sink(mode: RunOptions['stdout'], fd: number, chunks: Buffer[]): OutputSink {
   if (mode === 'inherit') return { hostFd: fd, tty: libc.isatty(fd), write: (b) => writeAllToFd(fd, b) };
   if (typeof mode === 'function') return { write: (b) => mode(Buffer.from(b)) };
-  return { write: (b) => { chunks.push(Buffer.from(b)); } };
+  return { write: (b) => { chunks.push(Buffer.from(b)); }, deferrable: true };
 }
 
 function source(stdin: RunOptions['stdin']): InputSource {

@@ -146,7 +146,8 @@ export class Process implements HypercallHandler {
       });
       this.fds = new FdTable(opts.maxOpenFiles ?? 1024);
       const limit = (s: OutputSink): OutputSink => ({
-        tty: s.tty, hostFd: s.hostFd,
+        // With an output limit every write is counted when it happens: none is deferred.
+        tty: s.tty, hostFd: s.hostFd, deferrable: s.deferrable && opts.maxOutputBytes === undefined,
         write: (b) => { this.outputBytes += b.length; s.write(b); },
       });
       this.fds.install(new StdioFile('pipe:[stdin]', O.RDONLY, null, opts.stdin));
@@ -206,6 +207,8 @@ export class Process implements HypercallHandler {
     if (this.opts.timeoutMs) this.deadline = performance.now() + this.opts.timeoutMs;
     try {
       this.machine.run(this);
+      // Output the stub buffered before the end (exit, a fault, a limit): delivered as on Linux.
+      this.stubCache.drainOutput(this.fds);
     } catch (e) {
       this.exit = { kind: 'vm-error', message: `kvmbox: internal error: ${(e as Error).stack ?? e}` };
     }
@@ -266,6 +269,7 @@ export class Process implements HypercallHandler {
     // Like Linux, only the low 32 bits name the call.
     const nr = Number(rax & 0xffffffffn);
     this.stubCache.drain();
+    this.stubCache.drainOutput(this.fds);
     this.stubCache.takeBrk(this.space);
     this.dirCache.sync(this.fds);
     if (mayChangeFiles(nr, a, this)) this.dirCache.forget();
@@ -333,7 +337,8 @@ export class Process implements HypercallHandler {
         }
       }
     }
-    if (vector === 14 && this.stubCopyFault(rip)) {
+    // #PF, or #GP for a non-canonical address, inside one of the stub's copies: EFAULT, as Linux.
+    if ((vector === 14 || vector === 13) && this.stubCopyFault(rip)) {
       vcpu.setReg('rax', BigInt(FAULT_RETRY));
       return { action: 'resume' };
     }

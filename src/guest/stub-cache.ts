@@ -14,11 +14,11 @@ import { MSR_IA32_TSC } from '../machine/x86.js';
 import {
   SH_TIME_MONO0, SH_TIME_MULT, SH_TIME_REAL0, SH_TIME_TSC0, SH_TIME_VALID,
   CACHE_BUF, CACHE_SIZE, PHYS_SHARED, SH_CACHE_FD, SH_CACHE_LEN, SH_CACHE_POS, SH_DEVNULL_MASK,
-  SH_BRK_CUR, SH_BRK_START, SH_BRK_TOP, SH_FSBASE_OK, SH_RANDOM, SH_RANDOM_LEN, SH_RANDOM_POS, RANDOM_POOL_SIZE,
+  SH_BRK_CUR, SH_BRK_START, SH_BRK_TOP, SH_FSBASE_OK, OUTBUF, OUTBUF_SIZE, OUT_RECORD_HEADER, SH_OUT_MASK, SH_OUT_POS, SH_RANDOM, SH_RANDOM_LEN, SH_RANDOM_POS, RANDOM_POOL_SIZE,
 } from './abi.generated.js';
 import type { AddressSpace } from './address-space.js';
 import { fillRandom } from './entropy.js';
-import { DeviceFile, FdTable, HostFile } from './files/open-file.js';
+import { DeviceFile, FdTable, HostFile, StdioFile } from './files/open-file.js';
 
 const SEEK_CUR = 1;
 const NO_FD = 0xffffffff;
@@ -125,5 +125,40 @@ export class StubCache {
       if (f instanceof DeviceFile && f.isNull && (f.statusFlags & 3) !== 0) mask |= 1n << BigInt(fd);
     }
     this.mem.setU64(PHYS_SHARED + SH_DEVNULL_MASK, mask);
+    let out = 0n;
+    for (let fd = 0; fd < MASK_FDS; fd++) {
+      const f = fds.peek(fd);
+      if (f instanceof StdioFile && f.deferrable) out |= 1n << BigInt(fd);
+    }
+    // Before the mask changes, what was buffered under the old one goes out (drainOutput reads
+    // the mask to accept records).
+    this.drainOutput(fds);
+    this.mem.setU64(PHYS_SHARED + SH_OUT_MASK, out);
+    this.outMask = out;
+  }
+
+  /** Descriptors the stub may buffer writes to, as the host last published them. */
+  private outMask = 0n;
+
+  /**
+   * Deliver the writes the stub buffered in OUTBUF, in order, to the descriptors' files, and
+   * empty it. Only records of descriptors in the mask the host published are taken: OUTBUF and
+   * SH_OUT_POS are user memory, and a forged record can only say what the program could have
+   * written to its own stdout or stderr anyway.
+   */
+  drainOutput(fds: FdTable): void {
+    if (!this.enabled) return;
+    const end = Math.min(this.mem.u32(PHYS_SHARED + SH_OUT_POS), OUTBUF_SIZE);
+    if (end === 0) return;
+    this.mem.setU32(PHYS_SHARED + SH_OUT_POS, 0);
+    for (let off = 0; off + OUT_RECORD_HEADER <= end;) {
+      const fd = this.mem.u32(OUTBUF + off);
+      const len = this.mem.u32(OUTBUF + off + 4);
+      if (fd >= MASK_FDS || !((this.outMask >> BigInt(fd)) & 1n) || len > end - off - OUT_RECORD_HEADER) break;
+      const f = fds.peek(fd);
+      if (!(f instanceof StdioFile)) break;
+      f.write(this.mem.slice(OUTBUF + off + OUT_RECORD_HEADER, len));
+      off = (off + OUT_RECORD_HEADER + len + 7) & ~7;
+    }
   }
 }

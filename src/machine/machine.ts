@@ -12,7 +12,7 @@ import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall,
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
   CACHE_BUF, CACHE_SIZE, DCACHE, DCACHE_SIZE, PHYS_SHARED, SHARED_SIZE, STUB_SIZE, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, VEC_TIMER,
-  PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET,
+  PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET, OUTBUF, OUTBUF_SIZE,
 } from '../guest/abi.generated.js';
 
 /**
@@ -367,6 +367,7 @@ export class Machine {
     this.paging.mapSpecial(PHYS_SHARED, PROT_READ | PROT_WRITE, SHARED_SIZE);
     this.paging.mapSpecial(CACHE_BUF, PROT_READ | PROT_WRITE, CACHE_SIZE);
     this.paging.mapSpecial(DCACHE, PROT_READ, DCACHE_SIZE);
+    this.paging.mapSpecial(OUTBUF, PROT_READ | PROT_WRITE, OUTBUF_SIZE);
   }
 
   /** Where trampolines go and which stub entries patched sites use. */
@@ -421,6 +422,7 @@ export class Machine {
     this.paging.forgetUnused(kept);
     this.memory.zeroResident(CACHE_BUF, CACHE_SIZE);
     this.memory.zeroResident(DCACHE, DCACHE_SIZE);
+    this.memory.zeroResident(OUTBUF, OUTBUF_SIZE);
     this.memory.fill(PHYS_SHARED, SHARED_SIZE);
     this.clearTrampolines();
     this.paging.reset(kept);

@@ -113,6 +113,9 @@ export interface OutputSink {
   readonly tty?: boolean;
   /** The host fd, when writing straight to one. */
   readonly hostFd?: number;
+  /** The host only collects what is written (RunOptions stdout/stderr 'capture'): nobody can
+   * tell when it arrives, so the user-mode stub may buffer it until the next exit. */
+  readonly deferrable?: boolean;
 }
 
 /** Where a guest's standard input comes from. */
@@ -161,6 +164,8 @@ export class StdioFile implements OpenFile {
   }
   getdents(): number { throw new Errno(E.ENOTDIR); }
   isatty(): boolean { return !!(this.sink?.tty ?? this.source?.tty); }
+  /** Writable, and what is written is only collected (see OutputSink.deferrable). */
+  get deferrable(): boolean { return !!this.sink?.deferrable && (this.statusFlags & 3) !== 0; }
   close(): void { /* the host's stdio stays open */ }
   pollMask(): number {
     if (this.sink) return POLLOUT;
