@@ -27,6 +27,8 @@ stub_header:
   .quad random_copy_start, random_copy_end
   .quad getfs_store_start, getfs_store_end
   .quad out_copy_start, out_copy_end
+  .quad rlimit_store_start, rlimit_store_end
+  .quad exe_copy_start, exe_copy_end
   .quad 0, 0
 
 .org STUB_ENTRY_OFFSET
@@ -54,6 +56,10 @@ syscall_stub:
   je brk_fast
   cmp $SYS_ARCH_PRCTL, %eax
   je arch_fast
+  cmp $SYS_PRLIMIT64, %eax
+  je prlimit_fast
+  cmp $SYS_READLINK, %eax
+  je readlink_fast
   cmp $SYS_GETRANDOM, %eax
   je random_fast
   cmp $SYS_CLOCK_GETTIME, %eax
@@ -342,6 +348,77 @@ getfs_store_end:
   wrfsbase %rsi
   xor %eax, %eax
   jmp *%rcx
+
+/* prlimit64(pid=rdi, resource=rsi, new=rdx, old=r10) of this process that only reads: the
+ * limits the host published (SH_RLIMITS, 16 bytes each). Setting limits, another pid, or a
+ * resource Linux does not have go to the host. */
+prlimit_fast:
+  cmpl $0, SH(SH_RLIMITS_OK)
+  je to_host
+  test %edi, %edi              /* pid_t */
+  jnz to_host
+  test %rdx, %rdx
+  jnz to_host
+  cmp $RLIM_NLIMITS, %esi      /* unsigned int */
+  jae to_host
+  test %r10, %r10
+  jz 1f
+  SAVE_ARGS
+  mov %esi, %r11d
+  shl $4, %r11
+  mov SH(SH_RLIMITS)(%r11), %rax
+  mov SH(SH_RLIMITS + 8)(%r11), %rdx
+rlimit_store_start:
+  mov %rax, (%r10)
+  mov %rdx, 8(%r10)
+rlimit_store_end:
+  mov SH(SH_SAVE_RDX), %rdx
+1:
+  xor %eax, %eax
+  jmp *%rcx
+
+/* readlink(path=rdi, buf=rsi, size=rdx) of "/proc/self/exe": the program's path as the host
+ * published it (SH_EXE, when it fits), cut to size, not terminated (as Linux). The path is
+ * compared byte by byte up to its end or the first difference; anything else goes to the host. */
+readlink_fast:
+  cmpl $0, SH(SH_EXE_LEN)
+  je to_host
+  test %edx, %edx              /* int bufsiz: not above 0 is EINVAL, from the host */
+  jle to_host
+  SAVE_ARGS
+  mov %edx, %edx
+  lea proc_self_exe(%rip), %r11
+exe_copy_start:                /* both the compare and the copy read or write the program's memory */
+2:
+  movzbl (%rdi), %eax
+  cmp (%r11), %al
+  jne 3f
+  test %al, %al
+  jz 4f
+  inc %rdi
+  inc %r11
+  jmp 2b
+4:
+  mov SH(SH_EXE_LEN), %ecx
+  cmp %rdx, %rcx
+  cmova %rdx, %rcx
+  mov %rcx, %rax
+  mov SH(SH_SAVE_RSI), %rdi
+  lea PHYS_SHARED + SH_EXE, %rsi
+  rep movsb
+exe_copy_end:
+  mov SH(SH_SAVE_RDI), %rdi
+  mov SH(SH_SAVE_RSI), %rsi
+  RETURN_RESTORED
+3:
+  mov $SYS_READLINK, %eax
+  mov SH(SH_SAVE_RDI), %rdi
+  mov SH(SH_SAVE_RSI), %rsi
+  mov SH(SH_SAVE_RDX), %rdx
+  mov SH(SH_SAVE_RCX), %rcx
+  jmp to_host
+proc_self_exe:
+  .asciz "/proc/self/exe"
 
 /* getrandom(buf=rdi, count=rsi, flags=rdx) from the bytes the host put in the shared page, used
  * once each; a larger request than what is left, or flags other than GRND_NONBLOCK and

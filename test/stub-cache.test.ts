@@ -92,10 +92,11 @@ test('clock_gettime makes no exit on the user-stub path', { skip: !userStub && '
 });
 
 for (const libc of ['glibc', 'musl', 'pie']) {
-  test(`brk and getrandom answered in the stub give Linux's results (${libc})`, () => {
-    const native = spawnSync(prog(`brkstub.${libc}`), [], { encoding: 'utf8' });
+  test(`brk, getrandom, arch_prctl, prlimit64 and readlink of /proc/self/exe answered in the stub give Linux's results (${libc})`, () => {
+    const p = prog(`brkstub.${libc}`);
+    const native = spawnSync(p, [p], { encoding: 'utf8' });
     assert.equal(native.status, 0, native.stderr);
-    const r = run(prog(`brkstub.${libc}`));
+    const r = run(p, [p]);
     assert.equal(r.exitStatus, 0, r.stderr.toString());
     assert.equal(r.stdout.toString(), native.stdout);
     assert.doesNotMatch(r.stdout.toString(), /FAIL/);

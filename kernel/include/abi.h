@@ -185,5 +185,13 @@
 #define OUT_RECORD_HEADER 8
 #define SH_OUT_MASK 2600
 #define SH_OUT_POS 2608
+#define SYS_READLINK 89
+#define SYS_PRLIMIT64 302
+#define RLIM_NLIMITS 16
+#define SH_RLIMITS 2624
+#define SH_EXE_LEN 2880
+#define SH_EXE 2888
+#define SH_EXE_MAX 256
+#define SH_RLIMITS_OK 2616
 
 #endif

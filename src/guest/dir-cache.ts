@@ -171,6 +171,9 @@ export class DirCache {
   private openedAtBatch = 0;
   private fdVersion = -1;
   private readonly statBuf = Buffer.alloc(STAT_SIZE);
+  /** Scratch for the entry offsets of a listing, and DCACHE as one view (both reused). */
+  private offsets = new Uint32Array(1024);
+  private dcache: Buffer | undefined;
   private readonly chunk = Buffer.alloc(LISTING_CHUNK);
   /** For tests and the bench profile. */
   readonly stats = { batches: 0, listed: 0, materialized: 0 };
@@ -243,9 +246,10 @@ export class DirCache {
    */
   private addRecords(dir: string, blob: Buffer, stats: Buffer, count: number, nameOf: (i: number) => string): boolean {
     const prefix = dir === '/' ? '' : dir;
-    const offsets = new Uint32Array(count);
-    const end = libc.dcAddEntries(this.mem.bytes.subarray(DCACHE, DCACHE + DCACHE_SIZE), this.heapEnd, Buffer.from(prefix),
-      blob, stats, count, offsets);
+    if (this.offsets.length < count) this.offsets = new Uint32Array(Math.max(count, this.offsets.length * 2));
+    const offsets = this.offsets;
+    this.dcache ??= this.mem.slice(DCACHE, DCACHE_SIZE);
+    const end = libc.dcAddEntries(this.dcache, this.heapEnd, Buffer.from(prefix), blob, stats, count, offsets);
     this.heapEnd = Math.abs(end);
     for (let i = 0; i < count; i++) {
       if (offsets[i] && isDir(stats, i)) this.index.set(NOFOLLOW + `${prefix}/${nameOf(i)}`, offsets[i]!);

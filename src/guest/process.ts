@@ -7,7 +7,7 @@ import type { Machine, HypercallHandler, HypercallResult, PatchLayout } from '..
 import { EXCEPTION_NAMES, PAGE_SIZE } from '../machine/x86.js';
 import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import {
-  FAULT_KILL, FAULT_RETRY, GDT_USER_CS, Hypercall, KERNEL_VBASE, PHYS_KSTACK_TOP, PHYS_SHARED, SH_SAVE_RCX, SH_SAVE_RDI,
+  FAULT_KILL, FAULT_RETRY, GDT_USER_CS, RLIM_NLIMITS, Hypercall, KERNEL_VBASE, PHYS_KSTACK_TOP, PHYS_SHARED, SH_SAVE_RCX, SH_SAVE_RDI,
   SH_SAVE_RDX, SH_SAVE_RSI,
 } from './abi.generated.js';
 import { StubCache } from './stub-cache.js';
@@ -21,6 +21,7 @@ import { planPatches, type PatchPlan } from './site-patch.js';
 import { SYSCALLS, type SyscallArgs } from './syscalls/table.js';
 // After the table, which loads fs.js in the order the syscall modules need.
 import { openPath, permitted } from './syscalls/fs.js';
+import { rlimit } from './syscalls/proc.js';
 import { formatSyscall } from './syscalls/trace.js';
 
 export interface ProcessOptions {
@@ -182,6 +183,7 @@ export class Process implements HypercallHandler {
       this.stubCache.publishClock(machine.vcpu);
       this.stubCache.publishRandom();
       this.stubCache.publishFsBase(machine.userFsBase);
+      this.stubCache.publishIdentity(Array.from({ length: RLIM_NLIMITS }, (_, r) => rlimit(this, r)), opts.exePath);
       this.stubCache.publishBrk(this.space);
     }
   }

@@ -14,7 +14,7 @@ import { MSR_IA32_TSC } from '../machine/x86.js';
 import {
   SH_TIME_MONO0, SH_TIME_MULT, SH_TIME_REAL0, SH_TIME_TSC0, SH_TIME_VALID,
   CACHE_BUF, CACHE_SIZE, PHYS_SHARED, SH_CACHE_FD, SH_CACHE_LEN, SH_CACHE_POS, SH_DEVNULL_MASK,
-  SH_BRK_CUR, SH_BRK_START, SH_BRK_TOP, SH_FSBASE_OK, OUTBUF, OUTBUF_SIZE, OUT_RECORD_HEADER, SH_OUT_MASK, SH_OUT_POS, SH_RANDOM, SH_RANDOM_LEN, SH_RANDOM_POS, RANDOM_POOL_SIZE,
+  SH_BRK_CUR, SH_BRK_START, SH_BRK_TOP, SH_FSBASE_OK, SH_RLIMITS, SH_RLIMITS_OK, RLIM_NLIMITS, SH_EXE, SH_EXE_LEN, SH_EXE_MAX, OUTBUF, OUTBUF_SIZE, OUT_RECORD_HEADER, SH_OUT_MASK, SH_OUT_POS, SH_RANDOM, SH_RANDOM_LEN, SH_RANDOM_POS, RANDOM_POOL_SIZE,
 } from './abi.generated.js';
 import type { AddressSpace } from './address-space.js';
 import { fillRandom } from './entropy.js';
@@ -64,6 +64,24 @@ export class StubCache {
     this.mem.setU64(PHYS_SHARED + SH_BRK_START, BigInt(space.brkStart));
     this.mem.setU64(PHYS_SHARED + SH_BRK_CUR, BigInt(space.brkEnd));
     this.mem.setU64(PHYS_SHARED + SH_BRK_TOP, BigInt(space.heapTop));
+  }
+
+  /**
+   * At start: the resource limits (prlimit64 of this process without new ones is answered by the
+   * stub) and the program's path, for readlink("/proc/self/exe"), when it fits.
+   */
+  publishIdentity(limits: ReadonlyArray<readonly [bigint, bigint]>, exePath: string): void {
+    if (!this.enabled) return;
+    limits.forEach(([cur, max], r) => {
+      this.mem.setU64(PHYS_SHARED + SH_RLIMITS + 16 * r, cur);
+      this.mem.setU64(PHYS_SHARED + SH_RLIMITS + 16 * r + 8, max);
+    });
+    this.mem.setU32(PHYS_SHARED + SH_RLIMITS_OK, limits.length === RLIM_NLIMITS ? 1 : 0);
+    const exe = Buffer.from(exePath);
+    if (exe.length > 0 && exe.length <= SH_EXE_MAX) {
+      this.mem.write(PHYS_SHARED + SH_EXE, exe);
+      this.mem.setU32(PHYS_SHARED + SH_EXE_LEN, exe.length);
+    }
   }
 
   /** At start: whether the stub may serve arch_prctl(ARCH_SET_FS/ARCH_GET_FS) itself. */

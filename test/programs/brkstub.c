@@ -11,7 +11,8 @@
 
 static long sys_brk(unsigned long to) { return syscall(SYS_brk, to); }
 
-int main(void) {
+int main(int argc, char **argv) {
+  const char *argv0 = argc > 1 ? argv[1] : argv[0];
   unsigned long start = sys_brk(0), page = 4096;
   int ok = 1;
   /* Up in small steps, past the heap the host maps at once: each step is where asked, writable. */
@@ -62,6 +63,39 @@ int main(void) {
   errno = 0;
   r = syscall(SYS_arch_prctl, 0x1003, (void *)8);
   printf("arch_prctl get to a bad pointer: %zd %s\n", r, strerror(errno));
+  /* readlink("/proc/self/exe"): the program's own path (compared with argv[0], made absolute by
+   * the caller), cut to the buffer; other paths and bad arguments as Linux. */
+  char exe[4096];
+  long n = readlink("/proc/self/exe", exe, sizeof exe);
+  printf("readlink exe: %s\n", n > 0 && (size_t)n == strlen(argv0) && !memcmp(exe, argv0, n) ? "ok" : "FAIL");
+  printf("readlink exe into 4 bytes: %ld\n", (long)readlink("/proc/self/exe", exe, 4));
+  errno = 0;
+  r = syscall(SYS_readlink, "/proc/self/exe", exe, 0);
+  printf("readlink size 0: %zd %s\n", r, strerror(errno));
+  errno = 0;
+  r = readlink("/proc/self/exe", (char *)16, 100);
+  printf("readlink to a bad buffer: %zd %s\n", r, strerror(errno));
+  errno = 0;
+  r = readlink((char *)16, exe, 100);
+  printf("readlink of a bad path: %zd %s\n", r, strerror(errno));
+  errno = 0;
+  r = readlink("/proc/self/ex", exe, 100);
+  printf("readlink of a shorter path: %zd %s\n", r, strerror(errno));
+  /* prlimit64 reading this process's limits, as getrlimit (served by the host) gives them. */
+  struct { unsigned long cur, max; } a1, a2;
+  int same = 1;
+  for (int res = 0; res < 16; res++) {
+    if (syscall(SYS_prlimit64, 0, res, NULL, &a1) != 0 || syscall(SYS_getrlimit, res, &a2) != 0) same = 0;
+    else same &= a1.cur == a2.cur && a1.max == a2.max;
+  }
+  printf("prlimit64 = getrlimit: %s\n", same ? "ok" : "FAIL");
+  errno = 0;
+  r = syscall(SYS_prlimit64, 0, 99, NULL, &a1);
+  printf("prlimit64 bad resource: %zd %s\n", r, strerror(errno));
+  errno = 0;
+  r = syscall(SYS_prlimit64, 0, 3, NULL, (void *)16);
+  printf("prlimit64 to a bad pointer: %zd %s\n", r, strerror(errno));
+  printf("prlimit64 without old: %ld\n", syscall(SYS_prlimit64, 0, 3, NULL, NULL));
   unsigned char a[16], b[16];
   getrandom(a, 16, 0);
   getrandom(b, 16, 0);

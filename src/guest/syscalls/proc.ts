@@ -20,7 +20,7 @@ function utsname(): Buffer {
   return out;
 }
 
-function rlimit(p: Process, resource: number): [bigint, bigint] {
+export function rlimit(p: Process, resource: number): [bigint, bigint] {
   switch (resource) {
     case RLIMIT_STACK: return [BigInt(p.space.stackTop - p.space.stackLimit), BigInt(p.space.stackTop - p.space.stackLimit)];
     case RLIMIT_NOFILE: return [BigInt(p.fds.limit), BigInt(p.fds.limit)];
