@@ -125,10 +125,10 @@ export class AddressSpace {
         this.heapTop = newTop;
       } else {
         // Kept mapped for the stub, but what the break gives back reads as zero when it rises
-        // again, as on Linux (glibc's calloc counts on it). Filled, not discarded: discarding
-        // makes kvm_pvm drop every translation.
+        // again, as on Linux (glibc's calloc counts on it). Cleared in place where touched (only
+        // long runs are discarded: a discard makes kvm_pvm drop every translation).
         const oldTop = alignUp(this.brkEnd, PAGE_SIZE);
-        if (newTop < oldTop) this.memory.fill(newTop, oldTop - newTop);
+        if (newTop < oldTop) this.memory.zeroResident(newTop, oldTop - newTop);
       }
     }
     this.brkEnd = requested;
