@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
   syscall(SYS_arch_prctl, 0x1003, &fs2);
   printf("arch_prctl get: %s\n", fs && fs == fs2 ? "ok" : "FAIL");
   errno = 0;
-  r = syscall(SYS_arch_prctl, 0x1002, 0x800000000000ul);
+  r = syscall(SYS_arch_prctl, 0x1002, 0x8000000000000000ul); /* above the user range with 4- and 5-level paging */
   printf("arch_prctl bad address: %zd %s\n", r, strerror(errno));
   errno = 0;
   r = syscall(SYS_arch_prctl, 0x1003, (void *)8);
