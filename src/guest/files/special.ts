@@ -96,8 +96,13 @@ function procFile(p: Process, name: string): SpecialFile | null {
   }
 }
 
+/** The files of /proc/self that are not directories. */
+const SELF_FILES = new Set(['exe', 'cmdline', 'environ', 'mounts']);
+
 function selfFile(p: Process, rest: string[]): SpecialFile | null {
   if (rest.length === 2 && rest[0] === 'fd' && /^\d+$/.test(rest[1]!)) return fdLink(p, Number(rest[1]));
+  // A path through one of these files (not directories): ENOTDIR, as Linux says.
+  if (rest.length > 1 && SELF_FILES.has(rest[0]!)) throw new Errno(E.ENOTDIR);
   if (rest.length !== 1) return null;
   switch (rest[0]) {
     case 'exe':
