@@ -95,7 +95,7 @@ static int do_munmap(u64 addr, u64 len) {
   return ACT_HOST;
 }
 
-/* Entry offset in DCACHE for (path, follow), or 0. FNV-1a, as the host (src/guest/dir-cache.ts). */
+/* Entry offset in DCACHE for (path, follow), or 0. FNV-1a, as the host writes them (native/dcache.c). */
 static u32 lookup(const volatile char *path, u32 follow) {
   u32 h = 0x811c9dc5u, len = 0;
   while (path[len] && len < SH_PATH_MAX) {

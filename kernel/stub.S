@@ -197,6 +197,7 @@ dir_value:
   jmp *%rcx
 dir_host:
   mov SH(SH_SAVE_RAX), %rax
+host_saved_args:             /* to the host with the arguments SAVE_ARGS kept, rax already set */
   mov SH(SH_SAVE_RDI), %rdi
   mov SH(SH_SAVE_RSI), %rsi
   mov SH(SH_SAVE_RDX), %rdx
@@ -412,11 +413,7 @@ exe_copy_end:
   RETURN_RESTORED
 3:
   mov $SYS_READLINK, %eax
-  mov SH(SH_SAVE_RDI), %rdi
-  mov SH(SH_SAVE_RSI), %rsi
-  mov SH(SH_SAVE_RDX), %rdx
-  mov SH(SH_SAVE_RCX), %rcx
-  jmp to_host
+  jmp host_saved_args
 proc_self_exe:
   .asciz "/proc/self/exe"
 

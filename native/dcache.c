@@ -19,6 +19,42 @@ _Static_assert(STAT_SIZE == 144, "x86-64 struct stat");
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
+/* An entry whose path (len bytes) is already at e + DC_E_PATH: its header, the stat st and the
+ * padding, linked into its hash bucket. Returns its size. */
+static uint32_t link_entry(uint8_t *dcache, uint32_t heap, uint32_t len, uint8_t kind, const uint8_t *st) {
+  uint8_t *e = dcache + heap;
+  uint32_t size = (DC_E_PATH + len + 1 + 7) & ~7u;
+  memset(e, 0, DC_E_STAT);
+  memset(e + DC_E_PATH + len, 0, size - DC_E_PATH - len);
+  uint32_t hash = FNV_OFFSET;
+  for (uint32_t k = 0; k < len; k++) hash = (hash ^ e[DC_E_PATH + k]) * FNV_PRIME;
+  uint8_t *bucket = dcache + DC_BUCKETS_OFF + 4 * (hash & (DC_BUCKETS - 1));
+  put32(e + DC_E_NEXT, get32(bucket));
+  put32(e + DC_E_HASH, hash);
+  e[DC_E_FOLLOW] = kind;
+  uint16_t len16 = (uint16_t)len;
+  memcpy(e + DC_E_PATH_LEN, &len16, 2);
+  memcpy(e + DC_E_STAT, st, STAT_SIZE);
+  put32(bucket, heap);
+  return size;
+}
+
+/* Whether an entry with a path of len bytes fits at heap (in DCACHE, and in SH_PATH_MAX). */
+static int fits(uint32_t heap, uint32_t len) {
+  return (uint64_t)heap + DC_E_PATH + SH_PATH_MAX <= DCACHE_SIZE && len < SH_PATH_MAX - 1;
+}
+
+/*
+ * One entry for path (len bytes) of kind (DC_E_FOLLOW: lstat, stat, or a descriptor's fstat) with
+ * the struct stat st, appended at heap. Returns the new end of the heap, or minus heap when it
+ * does not fit.
+ */
+long kvmbox_dc_add_entry(uint8_t *dcache, uint32_t heap, const char *path, uint32_t len, uint32_t kind, const uint8_t *st) {
+  if (!fits(heap, len)) return -(long)heap;
+  memcpy(dcache + heap + DC_E_PATH, path, len);
+  return heap + link_entry(dcache, heap, len, (uint8_t)kind, st);
+}
+
 /*
  * For each getdents64 record of blob[0, blob_len) (count records, stats[i] their struct stat):
  * an lstat entry "prefix/name" in dcache (DCACHE_SIZE bytes), appended at heap and linked into
@@ -41,26 +77,13 @@ long kvmbox_dc_add_entries(uint8_t *dcache, uint32_t heap, const char *prefix, u
     off += reclen;
     if ((name_len == 2 && name[0] == '.' && name[1] == '.') || get32(st + 24) == 0 /* st_mode */) continue;
     uint32_t len = prefix_len + 1 + name_len;
-    if ((uint64_t)heap + DC_E_PATH + SH_PATH_MAX > DCACHE_SIZE || len >= SH_PATH_MAX - 1) return -(long)heap;
-    uint8_t *e = dcache + heap;
-    uint32_t size = (DC_E_PATH + len + 1 + 7) & ~7u;
-    memset(e, 0, DC_E_STAT);
-    memcpy(e + DC_E_PATH, prefix, prefix_len);
-    e[DC_E_PATH + prefix_len] = '/';
-    memcpy(e + DC_E_PATH + prefix_len + 1, name, name_len);
-    memset(e + DC_E_PATH + len, 0, size - DC_E_PATH - len);
-    uint32_t hash = FNV_OFFSET;
-    for (uint32_t k = 0; k < len; k++) hash = (hash ^ e[DC_E_PATH + k]) * FNV_PRIME;
-    uint8_t *bucket = dcache + DC_BUCKETS_OFF + 4 * (hash & (DC_BUCKETS - 1));
-    put32(e + DC_E_NEXT, get32(bucket));
-    put32(e + DC_E_HASH, hash);
-    e[DC_E_FOLLOW] = ENTRY_NOFOLLOW;
-    uint16_t len16 = (uint16_t)len;
-    memcpy(e + DC_E_PATH_LEN, &len16, 2);
-    memcpy(e + DC_E_STAT, st, STAT_SIZE);
-    put32(bucket, heap);
+    if (!fits(heap, len)) return -(long)heap;
+    uint8_t *path = dcache + heap + DC_E_PATH;
+    memcpy(path, prefix, prefix_len);
+    path[prefix_len] = '/';
+    memcpy(path + prefix_len + 1, name, name_len);
     offsets[i] = heap;
-    heap += size;
+    heap += link_entry(dcache, heap, len, ENTRY_NOFOLLOW, st);
   }
   return heap;
 }

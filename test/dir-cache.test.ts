@@ -9,16 +9,11 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/index.js';
-import { acquireMachine, releaseMachine } from '../src/machine/pool.js';
+import { onUserStubPath } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const prog = (name: string) => join(root, 'test/programs/out', name);
-const userStub = (() => {
-  const m = acquireMachine({ memoryBytes: 64 << 20 });
-  const path = m.syscallPath;
-  releaseMachine(m, true);
-  return path === 'user-stub';
-})();
+const userStub = onUserStubPath();
 const noStub = !userStub && 'hardware KVM: no user-mode stub';
 
 /** uid and gid of nobody: neither the guest's (1000) nor root's. */

@@ -16,7 +16,8 @@ export class AddressSpace {
   brkStart = 0;
   brkEnd = 0;
   /**
-   * End of the heap's mapping: at least the break, page-aligned. With brkSlack, the host maps
+   * End of the heap's mapping, page-aligned and never below the break (the loader sets both, brk
+   * keeps it so, and the stub's break is taken back only up to it). With brkSlack, the host maps
    * that much beyond a break it moves, so that the stub can move the break within it without an
    * exit; the heap is not unmapped when the break moves down (a later rise needs no exit either).
    */
@@ -80,7 +81,7 @@ export class AddressSpace {
 
   /** Find room for len bytes for mmap, top-down below the stack; 0 if none. */
   findFree(len: number): number {
-    const low = Math.max(Math.max(alignUp(this.brkEnd, PAGE_SIZE), this.heapTop) + 16 * PAGE_SIZE, USER_BASE);
+    const low = Math.max(this.heapTop + 16 * PAGE_SIZE, USER_BASE);
     const first = this.mmapCursor - len;
     if (first >= low && this.isFree(first, len)) {
       this.mmapCursor = first;
@@ -99,26 +100,29 @@ export class AddressSpace {
 
   /** Map brkSlack beyond the break now (at start), so that the first rises need no exit either. */
   growHeap(): void {
-    if (this.brkSlack === 0) return;
-    const top = Math.max(alignUp(this.brkEnd, PAGE_SIZE), this.heapTop);
-    let end = Math.min(top + this.brkSlack, this.stackLimit - STACK_GUARD);
-    while (end > top && !this.isFree(top, end - top)) end = Math.max(top, end - 16 * PAGE_SIZE);
+    if (this.brkSlack > 0) this.extendHeap(this.heapTop);
+  }
+
+  /**
+   * Map the heap from heapTop up to `need` (free already: the caller checked), and beyond it as
+   * much of brkSlack as is free and below the stack's reserve.
+   */
+  private extendHeap(need: number): void {
+    const top = this.heapTop;
+    let end = Math.min(need + this.brkSlack, this.stackLimit - STACK_GUARD);
+    while (end > need && !this.isFree(top, end - top)) end = Math.max(need, end - 16 * PAGE_SIZE);
     if (end > top) this.map(top, end - top, PROT_READ | PROT_WRITE);
-    this.heapTop = Math.max(this.heapTop, end);
+    this.heapTop = Math.max(top, end);
   }
 
   /** brk(2): returns the new break (the old one when the request cannot be met). */
   brk(requested: number): number {
     if (requested < this.brkStart) return this.brkEnd;
-    const top = Math.max(alignUp(this.brkEnd, PAGE_SIZE), this.heapTop);
+    const top = this.heapTop;
     const newTop = alignUp(requested, PAGE_SIZE);
     if (newTop > top) {
       if (newTop > this.stackLimit - STACK_GUARD || !this.isFree(top, newTop - top)) return this.brkEnd;
-      // The slack only where it is free and below the stack's reserve.
-      let end = Math.min(newTop + this.brkSlack, this.stackLimit - STACK_GUARD);
-      while (end > newTop && !this.isFree(top, end - top)) end = Math.max(newTop, end - 16 * PAGE_SIZE);
-      this.map(top, end - top, PROT_READ | PROT_WRITE);
-      this.heapTop = end;
+      this.extendHeap(newTop);
     } else if (newTop < top) {
       if (this.brkSlack === 0) {
         this.unmap(newTop, top - newTop);

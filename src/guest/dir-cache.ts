@@ -34,8 +34,7 @@
 import * as libc from '../kvm/libc.js';
 import type { GuestMemory } from '../machine/memory.js';
 import {
-  DC_BUCKETS, DC_BUCKETS_OFF, DC_E_BLOB, DC_E_BLOB_LEN, DC_E_DIR, DC_E_FOLLOW, DC_E_HASH, DC_E_NEXT, DC_E_PATH,
-  DC_E_PATH_LEN, DC_E_STAT, DC_HEAP, DCACHE, DCACHE_SIZE, DIR_SLOT_SIZE, DIR_SLOTS, FD_BITMAP_FDS, GUEST_GID, GUEST_UID, PHYS_SHARED,
+  DC_BUCKETS, DC_BUCKETS_OFF, DC_E_BLOB, DC_E_BLOB_LEN, DC_E_DIR, DC_E_PATH, DC_E_STAT, DC_HEAP, DCACHE, DCACHE_SIZE, DIR_SLOT_SIZE, DIR_SLOTS, FD_BITMAP_FDS, GUEST_GID, GUEST_UID, PHYS_SHARED,
   SH_DC_GEN, SH_DC_ON, SH_DC_OPENS, SH_FD_BITMAP, SH_FD_LIMIT, SH_PATH_MAX, SH_SLOTS, SH_SLOTS_DIRTY, SLOT_BLOB, SLOT_BLOB_LEN,
   SLOT_DIR, SLOT_ENTRY, SLOT_FDP1, SLOT_FLAGS, SLOT_GEN, SLOT_POS, STAT_SIZE,
 } from './abi.generated.js';
@@ -213,26 +212,19 @@ export class DirCache {
       st.copy(mem, DCACHE + old + DC_E_STAT, stOff, stOff + STAT_SIZE);
       return old;
     }
+    // Written by the host helper library, as the entries of a listing (addRecords).
     const off = this.heapEnd;
-    const at = DCACHE + off;
-    if (off + DC_E_PATH + SH_PATH_MAX > DCACHE_SIZE) return 0;
-    const len = mem.write(path, at + DC_E_PATH, SH_PATH_MAX);
-    if (len >= SH_PATH_MAX - 1 || (len === SH_PATH_MAX && Buffer.byteLength(path) !== len)) return 0;
-    const size = (DC_E_PATH + len + 1 + 7) & ~7;
-    let hash = 0x811c9dc5;
-    for (let i = at + DC_E_PATH, end = i + len; i < end; i++) hash = Math.imul(hash ^ mem[i]!, 0x01000193) >>> 0;
-    const bucket = DCACHE + DC_BUCKETS_OFF + 4 * (hash & (DC_BUCKETS - 1));
-    mem.fill(0, at, at + DC_E_STAT);
-    mem.writeUInt32LE(mem.readUInt32LE(bucket), at + DC_E_NEXT);
-    mem.writeUInt32LE(hash, at + DC_E_HASH);
-    mem[at + DC_E_FOLLOW] = kind;
-    mem.writeUInt16LE(len, at + DC_E_PATH_LEN);
-    st.copy(mem, at + DC_E_STAT, stOff, stOff + STAT_SIZE);
-    mem.fill(0, at + DC_E_PATH + len, at + size);
-    mem.writeUInt32LE(off, bucket);
-    this.heapEnd += size;
+    const end = libc.dcAddEntry(this.dcacheView(), off, Buffer.from(path), kind, st.subarray(stOff, stOff + STAT_SIZE));
+    if (end <= 0) return 0;
+    this.heapEnd = end;
     if (indexed) this.index.set(key, off);
     return off;
+  }
+
+  /** DCACHE as one view, made once. */
+  private dcacheView(): Buffer {
+    this.dcache ??= this.mem.slice(DCACHE, DCACHE_SIZE);
+    return this.dcache;
   }
 
   /** Put a listing's entries (lstat of each name) in the table. */
@@ -248,8 +240,7 @@ export class DirCache {
     const prefix = dir === '/' ? '' : dir;
     if (this.offsets.length < count) this.offsets = new Uint32Array(Math.max(count, this.offsets.length * 2));
     const offsets = this.offsets;
-    this.dcache ??= this.mem.slice(DCACHE, DCACHE_SIZE);
-    const end = libc.dcAddEntries(this.dcache, this.heapEnd, Buffer.from(prefix), blob, stats, count, offsets);
+    const end = libc.dcAddEntries(this.dcacheView(), this.heapEnd, Buffer.from(prefix), blob, stats, count, offsets);
     this.heapEnd = Math.abs(end);
     for (let i = 0; i < count; i++) {
       if (offsets[i] && isDir(stats, i)) this.index.set(NOFOLLOW + `${prefix}/${nameOf(i)}`, offsets[i]!);
@@ -315,15 +306,9 @@ export class DirCache {
     // Room for the whole chunk first: the program stats these names next.
     if (this.heapEnd + count * (DC_E_PATH + Buffer.byteLength(prefix) + 64) > DCACHE_SIZE) this.clear();
     for (let i = 0; i < count; i++) if (stats.readUInt32LE(i * STAT_SIZE + STAT.mode) !== 0) mapOwner(stats, i * STAT_SIZE);
-    const offsets: number[] = [];
-    for (let off = 0, i = 0; i < count && off + DIRENT_NAME < dirents.length; i++) {
-      offsets.push(off);
-      off += dirents.readUInt16LE(off + DIRENT_RECLEN);
-    }
-    this.addRecords(dir.path, dirents, stats, count, (i) => {
-      const off = offsets[i]!;
-      return direntName(dirents, off, dirents.readUInt16LE(off + DIRENT_RECLEN));
-    });
+    // The chunk as a listing only to name its records (it is not kept).
+    const chunk = new Listing(dir.path, dirents, stats, count, 0, -1);
+    this.addRecords(dir.path, dirents, stats, count, (i) => chunk.nameAt(i));
   }
 
   /**

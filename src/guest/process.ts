@@ -178,7 +178,7 @@ export class Process implements HypercallHandler {
       if (fast && opts.patchSyscalls !== false) this.patchSites(program, loaded.bias);
       this.machine.start(loaded.entry, loaded.stackPointer, timerCount, opts.trace !== undefined,
         [[this.space.stackLimit, this.space.stackBottom]]);
-      this.stubCache.publishDevNull(this.fds);
+      this.stubCache.publishFdMasks(this.fds);
       this.dirCache.start(this.fds);
       this.stubCache.publishClock(machine.vcpu);
       this.stubCache.publishRandom();
@@ -187,9 +187,6 @@ export class Process implements HypercallHandler {
       this.stubCache.publishBrk(this.space);
     }
   }
-
-  /** Sites of the program rewritten to enter the stub without `syscall`, and those left alone. */
-  patched = { sites: 0, skipped: 0 };
 
   private patchSites(program: Buffer, bias: number): void {
     const m = this.machine;
@@ -201,7 +198,6 @@ export class Process implements HypercallHandler {
     }
     m.installTrampolines(entry.plan.trampolines);
     for (const s of entry.plan.sites) m.memory.write(s.addr, s.bytes);
-    this.patched = { sites: entry.plan.sites.length, skipped: entry.plan.skipped };
   }
 
   /** Run to the end. */
@@ -306,7 +302,7 @@ export class Process implements HypercallHandler {
       const f = this.fds.get(fd);
       if (f instanceof HostFile) this.stubCache.readAhead(fd, f);
     }
-    this.stubCache.publishDevNull(this.fds);
+    this.stubCache.publishFdMasks(this.fds);
     this.stubCache.publishBrk(this.space);
     this.dirCache.afterServe(this.fds);
     if (!this.exit && this.opts.maxOutputBytes !== undefined && this.outputBytes > this.opts.maxOutputBytes) {

@@ -133,21 +133,18 @@ export class StubCache {
     m.setU32(PHYS_SHARED + SH_TIME_VALID, 1);
   }
 
-  /** After a call that may have changed the descriptor table: republish which fds are /dev/null. */
-  publishDevNull(fds: FdTable): void {
+  /** After a call that may have changed the descriptor table: republish which fds are /dev/null
+   * (the stub drops writes to them) and which are captured output (the stub buffers them). */
+  publishFdMasks(fds: FdTable): void {
     if (!this.enabled || fds.version === this.fdVersion) return;
     this.fdVersion = fds.version;
-    let mask = 0n;
+    let devNull = 0n, out = 0n;
     for (let fd = 0; fd < MASK_FDS; fd++) {
       const f = fds.peek(fd);
-      if (f instanceof DeviceFile && f.isNull && (f.statusFlags & 3) !== 0) mask |= 1n << BigInt(fd);
+      if (f instanceof DeviceFile && f.isNull && (f.statusFlags & 3) !== 0) devNull |= 1n << BigInt(fd);
+      else if (f instanceof StdioFile && f.deferrable) out |= 1n << BigInt(fd);
     }
-    this.mem.setU64(PHYS_SHARED + SH_DEVNULL_MASK, mask);
-    let out = 0n;
-    for (let fd = 0; fd < MASK_FDS; fd++) {
-      const f = fds.peek(fd);
-      if (f instanceof StdioFile && f.deferrable) out |= 1n << BigInt(fd);
-    }
+    this.mem.setU64(PHYS_SHARED + SH_DEVNULL_MASK, devNull);
     // Before the mask changes, what was buffered under the old one goes out (drainOutput reads
     // the mask to accept records).
     this.drainOutput(fds);

@@ -91,25 +91,25 @@ export function close(fd: number): void {
 
 const EINTR = 4;
 
-/** ioctl with an integer (or no) argument; returns the non-negative result. A signal to the
- * host process (a profiler's SIGPROF, say) interrupts KVM_CREATE_VM and friends: retried. */
-export function ioctlInt(fd: number, req: number, arg: number | bigint, what: string): number {
+/** The non-negative result of call, retried while a signal to the host process interrupts it (a
+ * profiler's SIGPROF interrupts KVM_CREATE_VM and friends); any other failure throws. */
+function retryingEintr(what: string, call: () => number): number {
   for (;;) {
-    const r = c.ioctlInt(fd, req, arg) as number;
+    const r = call();
     if (r >= 0) return r;
     const e = errno();
     if (e !== EINTR) throw new SysError(what, e);
   }
 }
 
+/** ioctl with an integer (or no) argument; returns the non-negative result (EINTR retried). */
+export function ioctlInt(fd: number, req: number, arg: number | bigint, what: string): number {
+  return retryingEintr(what, () => c.ioctlInt(fd, req, arg) as number);
+}
+
 /** ioctl whose argument is a struct in a Buffer; returns the non-negative result (EINTR retried). */
 export function ioctlBuf(fd: number, req: number, arg: Buffer, what: string): number {
-  for (;;) {
-    const r = c.ioctlPtr(fd, req, arg) as number;
-    if (r >= 0) return r;
-    const e = errno();
-    if (e !== EINTR) throw new SysError(what, e);
-  }
+  return retryingEintr(what, () => c.ioctlPtr(fd, req, arg) as number);
 }
 
 /** KVM_RUN style ioctl that may return EINTR/EAGAIN: returns -errno instead of throwing. */
@@ -214,9 +214,9 @@ export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) 
 
 const HELPER_PATH = fileURLToPath(new URL('../../../native/out/libkvmbox-host.so', import.meta.url));
 type Fn = (...args: unknown[]) => unknown;
-let helper: { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn } | null = null;
+let helper: { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn } | null = null;
 
-function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn } {
+function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn } {
   if (helper) return helper;
   let lib: ReturnType<typeof koffi.load>;
   try {
@@ -230,6 +230,8 @@ function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddE
     branchTargets: lib.func('void kvmbox_branch_targets(const uint8_t *code, long len, _Inout_ uint8_t *marks)'),
     dcAddEntries: lib.func('long kvmbox_dc_add_entries(_Inout_ uint8_t *dcache, uint32_t heap, const uint8_t *prefix, ' +
       'uint32_t prefixLen, const uint8_t *blob, uint32_t blobLen, const uint8_t *stats, uint32_t count, _Out_ uint32_t *offsets)'),
+    dcAddEntry: lib.func('long kvmbox_dc_add_entry(_Inout_ uint8_t *dcache, uint32_t heap, const uint8_t *path, uint32_t len, ' +
+      'uint32_t kind, const uint8_t *stat)'),
   };
   return helper;
 }
@@ -283,12 +285,20 @@ export function branchTargets(code: Uint8Array, marks: Uint8Array): void {
   loadHelper().branchTargets(code, code.length, marks);
 }
 
+/**
+ * Append an entry for path (UTF-8 bytes) of kind (lstat, stat or a descriptor's fstat) with the
+ * 144-byte struct stat to the directory cache in dcache (DCACHE, format in src/guest/dir-cache.ts)
+ * at heap. Returns the new heap end, or minus heap when it does not fit.
+ */
+export function dcAddEntry(dcache: Uint8Array, heap: number, path: Uint8Array, kind: number, stat: Uint8Array): number {
+  if (stat.length < 144) throw new RangeError('dcAddEntry: stat too short');
+  return Number(loadHelper().dcAddEntry(dcache, heap, path, path.length, kind, stat));
+}
 
 /**
- * Append an lstat entry per getdents64 record of blob (count records; stats: a struct stat each)
- * to the directory cache in dcache (DCACHE, format in src/guest/dir-cache.ts), from heap on;
- * offsets[i] receives record i's entry offset (0: none, for ".." or a zero stat). Returns the new
- * heap end, or minus it when an entry did not fit (the ones before it stay).
+ * Append an lstat entry per getdents64 record of blob (count records; stats: a struct stat each),
+ * from heap on; offsets[i] receives record i's entry offset (0: none, for ".." or a zero stat).
+ * Returns the new heap end, or minus it when an entry did not fit (the ones before it stay).
  */
 export function dcAddEntries(dcache: Uint8Array, heap: number, prefix: Uint8Array, blob: Uint8Array, stats: Uint8Array,
   count: number, offsets: Uint32Array): number {

@@ -103,7 +103,6 @@ const IDT_GATE_INTERRUPT = 0x8e;
 const IDT_GATE_DPL3 = 0x60;
 const IST_DOUBLE_FAULT = 1;
 const TRAMPOLINE_ALIGN = 64;
-const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
 const CPUID1_ECX_XSAVE = 1 << 26;
 /** XCR0 bits of the user states Linux enables: x87, SSE, AVX, and AVX-512's opmask, ZMM_Hi256 and
@@ -151,7 +150,7 @@ export class Machine {
 
   constructor(opts: MachineOptions) {
     this.kernel = loadKernelImage();
-    this.trampolineBase = PHYS_USER_STUB + alignUp(this.kernel.stub.length, TRAMPOLINE_ALIGN);
+    this.trampolineBase = PHYS_USER_STUB + x86.alignUp(this.kernel.stub.length, TRAMPOLINE_ALIGN);
     this.trampolineRoom = PHYS_CPUID_TABLE - this.trampolineBase;
     const k = kvm();
     this.vm = k.createVm();
@@ -378,7 +377,7 @@ export class Machine {
     };
   }
 
-  /** Place the current program's trampolines at trampolineBase (src/guest/syscall-patch.ts). */
+  /** Place the current program's trampolines at trampolineBase (src/guest/site-patch.ts). */
   installTrampolines(code: Buffer): void {
     if (code.length > this.trampolineRoom) throw new MachineError('trampolines larger than the room after the stub');
     this.clearTrampolines();
@@ -419,7 +418,6 @@ export class Machine {
     // Only where user pages were mapped can the guest or the host have touched memory.
     const kept: Array<[number, number]> = [];
     for (const [start, end] of this.paging.usedRanges()) kept.push(...this.memory.zeroResident(start, end - start));
-    this.paging.forgetUnused(kept);
     this.memory.zeroResident(CACHE_BUF, CACHE_SIZE);
     this.memory.zeroResident(DCACHE, DCACHE_SIZE);
     this.memory.zeroResident(OUTBUF, OUTBUF_SIZE);

@@ -88,12 +88,15 @@ export class PageTables {
    * keptPages: the page runs [first, end) of user memory still resident (zeroed in place): KVM may
    * still translate those for the last program (pages given back to the host lost theirs).
    */
-  reset(keptPages: ReadonlyArray<readonly [number, number]> = []): void {
+  reset(keptPages: ReadonlyArray<readonly [number, number]>): void {
     this.mem.fill(this.userTop, this.poolNext - this.userTop);
     this.poolNext = this.userTop;
     this.staleRights.fill(0);
     this.keptPages = keptPages;
+    // Chunks with no resident page left need no look at the next reset.
+    this.usedChunks.fill(0);
     for (const [first, end] of keptPages) {
+      this.usedChunks.fill(1, Math.floor(first * PAGE_SIZE / TWO_MIB), Math.floor((end - 1) * PAGE_SIZE / TWO_MIB) + 1);
       for (let p = first; p < end; p++) {
         // A program that never started may have had anything.
         this.staleRights[p] = (this.sealed ? this.everPerms[p]! : 0xff) & PROT_ALL_RIGHTS;
@@ -107,8 +110,8 @@ export class PageTables {
 
   /**
    * The user ranges [start, end) that may hold pages the guest or host touched since the last
-   * call: where user pages were mapped. A chunk leaves the list once its pages are gone
-   * (forgetUnused).
+   * reset: where user pages were mapped. A chunk leaves the list once reset finds none of its
+   * pages resident.
    */
   usedRanges(): Array<[number, number]> {
     const out: Array<[number, number]> = [];
@@ -121,12 +124,6 @@ export class PageTables {
       c = d;
     }
     return out;
-  }
-
-  /** After a reset: chunks with no resident page left need no look next time. */
-  forgetUnused(kept: ReadonlyArray<readonly [number, number]>): void {
-    this.usedChunks.fill(0);
-    for (const [first, end] of kept) this.usedChunks.fill(1, Math.floor(first * PAGE_SIZE / TWO_MIB), Math.floor((end - 1) * PAGE_SIZE / TWO_MIB) + 1);
   }
 
   /**
