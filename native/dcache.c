@@ -58,13 +58,14 @@ long kvmbox_dc_add_entry(uint8_t *dcache, uint32_t heap, const char *path, uint3
 /*
  * For each getdents64 record of blob[0, blob_len) (count records, stats[i] their struct stat):
  * an lstat entry "prefix/name" in dcache (DCACHE_SIZE bytes), appended at heap and linked into
- * its hash bucket, its offset in offsets[i]. Records named ".." or with a zero stat (no lstat)
- * get none (offsets[i] = 0). Returns the new end of the heap; when an entry did not fit (in
+ * its hash bucket, its offset in offsets[i]. ".." gets one with the struct stat dotdot when that
+ * is given (the parent's "."), else none; so does a record with a zero stat (no lstat)
+ * (offsets[i] = 0). Returns the new end of the heap; when an entry did not fit (in
  * DCACHE, or in SH_PATH_MAX), minus the end of the heap after the entries before it, which stay.
  */
 long kvmbox_dc_add_entries(uint8_t *dcache, uint32_t heap, const char *prefix, uint32_t prefix_len,
                            const uint8_t *blob, uint32_t blob_len, const uint8_t *stats, uint32_t count,
-                           uint32_t *offsets) {
+                           const uint8_t *dotdot, uint32_t *offsets) {
   uint32_t off = 0;
   for (uint32_t i = 0; i < count; i++) offsets[i] = 0;
   for (uint32_t i = 0; i < count && off + DIRENT_NAME < blob_len; i++) {
@@ -75,7 +76,8 @@ long kvmbox_dc_add_entries(uint8_t *dcache, uint32_t heap, const char *prefix, u
     uint32_t name_len = (uint32_t)strnlen(name, reclen - DIRENT_NAME);
     const uint8_t *st = stats + (uint64_t)i * STAT_SIZE;
     off += reclen;
-    if ((name_len == 2 && name[0] == '.' && name[1] == '.') || get32(st + 24) == 0 /* st_mode */) continue;
+    if (name_len == 2 && name[0] == '.' && name[1] == '.') st = dotdot;
+    if (!st || get32(st + 24) == 0 /* st_mode */) continue;
     uint32_t len = prefix_len + 1 + name_len;
     if (!fits(heap, len)) return -(long)heap;
     uint8_t *path = dcache + heap + DC_E_PATH;

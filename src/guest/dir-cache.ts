@@ -227,20 +227,26 @@ export class DirCache {
     return this.dcache;
   }
 
-  /** Put a listing's entries (lstat of each name) in the table. */
-  private addEntries(l: Listing): boolean {
-    return this.addRecords(l.path, l.blob, l.stats, l.count, (i) => l.nameAt(i));
+  /**
+   * Put a listing's entries (lstat of each name) in the table; `..` too when the parent's listing
+   * is given (its '.' is l's `..`).
+   */
+  private addEntries(l: Listing, parent: Listing | null = null): boolean {
+    const dotdot = parent && parent.dot >= 0 ? parent.stats.subarray(parent.dot * STAT_SIZE, (parent.dot + 1) * STAT_SIZE) : null;
+    return this.addRecords(l.path, l.blob, l.stats, l.count, (i) => l.nameAt(i), dotdot);
   }
 
   /**
-   * Entries for count getdents64 records of dir (stats: theirs), written by the host helper
-   * library in one call; directories are indexed (their entries are looked up again).
+   * Entries for count getdents64 records of dir (stats: theirs; `..` with dotdot, if given),
+   * written by the host helper library in one call; directories are indexed (their entries are
+   * looked up again).
    */
-  private addRecords(dir: string, blob: Buffer, stats: Buffer, count: number, nameOf: (i: number) => string): boolean {
+  private addRecords(dir: string, blob: Buffer, stats: Buffer, count: number, nameOf: (i: number) => string,
+    dotdot: Buffer | null = null): boolean {
     const prefix = dir === '/' ? '' : dir;
     if (this.offsets.length < count) this.offsets = new Uint32Array(Math.max(count, this.offsets.length * 2));
     const offsets = this.offsets;
-    const end = libc.dcAddEntries(this.dcacheView(), this.heapEnd, Buffer.from(prefix), blob, stats, count, offsets);
+    const end = libc.dcAddEntries(this.dcacheView(), this.heapEnd, Buffer.from(prefix), blob, stats, count, dotdot, offsets);
     this.heapEnd = Math.abs(end);
     for (let i = 0; i < count; i++) {
       if (offsets[i] && isDir(stats, i)) this.index.set(NOFOLLOW + `${prefix}/${nameOf(i)}`, offsets[i]!);
@@ -251,11 +257,9 @@ export class DirCache {
   /** Put a listing and its records in the table, so the stub can open it. */
   private addListing(l: Listing, id: number, ownStat: Buffer | null, parent: Listing | null): boolean {
     if (this.heapEnd + l.cost + 2 * (DC_E_PATH + SH_PATH_MAX) > DCACHE_SIZE) return false;
-    if (!this.addEntries(l)) return false;
     // `..` of a directory listed from its parent's listing is that parent ('.' there): both lie
     // in the grant. (A walk's first directory has no such entry: its parent may be outside.)
-    const dot = parent ? parent.dot : -1;
-    if (parent && dot >= 0 && !this.addEntry(`${l.path}/..`, NOFOLLOW, parent.stats, dot * STAT_SIZE)) return false;
+    if (!this.addEntries(l, parent)) return false;
     let own = this.index.get(NOFOLLOW + l.path);
     if (own === undefined) {
       // No lstat entry from the parent's listing: an entry only the descriptor's fstat reads.

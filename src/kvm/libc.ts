@@ -229,7 +229,8 @@ function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddE
     statDirents: lib.func('long kvmbox_stat_dirents(int fd, const uint8_t *dirents, unsigned long len, _Out_ uint8_t *stats)'),
     branchTargets: lib.func('void kvmbox_branch_targets(const uint8_t *code, long len, _Inout_ uint8_t *marks)'),
     dcAddEntries: lib.func('long kvmbox_dc_add_entries(_Inout_ uint8_t *dcache, uint32_t heap, const uint8_t *prefix, ' +
-      'uint32_t prefixLen, const uint8_t *blob, uint32_t blobLen, const uint8_t *stats, uint32_t count, _Out_ uint32_t *offsets)'),
+      'uint32_t prefixLen, const uint8_t *blob, uint32_t blobLen, const uint8_t *stats, uint32_t count, const uint8_t *dotdot, ' +
+      '_Out_ uint32_t *offsets)'),
     dcAddEntry: lib.func('long kvmbox_dc_add_entry(_Inout_ uint8_t *dcache, uint32_t heap, const uint8_t *path, uint32_t len, ' +
       'uint32_t kind, const uint8_t *stat)'),
   };
@@ -297,11 +298,14 @@ export function dcAddEntry(dcache: Uint8Array, heap: number, path: Uint8Array, k
 
 /**
  * Append an lstat entry per getdents64 record of blob (count records; stats: a struct stat each),
- * from heap on; offsets[i] receives record i's entry offset (0: none, for ".." or a zero stat).
+ * from heap on, ".." with the struct stat dotdot when given; offsets[i] receives record i's
+ * entry offset (0: none, for ".." without dotdot or a zero stat).
  * Returns the new heap end, or minus it when an entry did not fit (the ones before it stay).
  */
 export function dcAddEntries(dcache: Uint8Array, heap: number, prefix: Uint8Array, blob: Uint8Array, stats: Uint8Array,
-  count: number, offsets: Uint32Array): number {
-  if (stats.length < count * 144 || offsets.length < count) throw new RangeError('dcAddEntries: stats or offsets too short');
-  return Number(loadHelper().dcAddEntries(dcache, heap, prefix, prefix.length, blob, blob.length, stats, count, offsets));
+  count: number, dotdot: Uint8Array | null, offsets: Uint32Array): number {
+  if (stats.length < count * 144 || offsets.length < count || (dotdot && dotdot.length < 144)) {
+    throw new RangeError('dcAddEntries: stats, dotdot or offsets too short');
+  }
+  return Number(loadHelper().dcAddEntries(dcache, heap, prefix, prefix.length, blob, blob.length, stats, count, dotdot, offsets));
 }
