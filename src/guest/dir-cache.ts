@@ -50,6 +50,8 @@ const NOFOLLOW = 0, FOLLOW = 1, FD_ONLY = 2;
 const FIRST_BUDGET = 32 * 1024;
 const MAX_BUDGET = DCACHE_SIZE - DC_HEAP;
 const LISTING_CHUNK = 32 * 1024;
+/** How far ahead the prefetcher may list, in batches of the current budget. */
+const PREFETCH_BATCHES = 2;
 /** The open flags a slot may claim: those the stub accepts for a directory open (the slot is user memory). */
 const SLOT_OPEN_FLAGS = O.NONBLOCK | O.LARGEFILE | O.DIRECTORY | O.NOFOLLOW | O.NOCTTY | O.CLOEXEC;
 /** Room for one listing and its stats (a directory larger than DCACHE is not cached anyway). */
@@ -174,8 +176,21 @@ export class DirCache {
   private offsets = new Uint32Array(1024);
   private dcache: Buffer | undefined;
   private readonly chunk = Buffer.alloc(LISTING_CHUNK);
-  /** For tests and the bench profile. */
-  readonly stats = { batches: 0, listed: 0, materialized: 0 };
+  /**
+   * The lister working ahead of the batches (native/prefetch.c): started at a batch once the
+   * program walks from batch to batch, in the order then learnt.
+   */
+  private prefetcher: libc.Prefetcher | null = null;
+  private prefetchSorted = false;
+  /** Where the program's walk began: the first of a run of batches. */
+  private walkRoot = '';
+  /** A listing a batch made but left out (over budget): the next batch most likely starts there. */
+  private spare: Listing | null = null;
+  /**
+   * For tests and the bench profile: batches built; directories listed on this thread, taken
+   * from a prefetcher, and listed by one but never taken; prefetchers started.
+   */
+  readonly stats = { batches: 0, listed: 0, prefetched: 0, prefetchDropped: 0, prefetchers: 0, materialized: 0 };
 
   /** enabled: the program runs on the user-stub path without tracing. */
   constructor(private readonly mem: GuestMemory, readonly enabled: boolean, private readonly host: DirCacheHost) {}
@@ -281,8 +296,17 @@ export class DirCache {
 
   /** Drop the cache: a call may have changed some file. */
   forget(): void {
-    if (!this.enabled || this.heapEnd === DC_HEAP) return;
+    if (!this.enabled) return;
+    // A listing made ahead may predate the change (a read-write grant may lie inside a read-only one).
+    this.stopPrefetch();
+    this.spare = null;
+    if (this.heapEnd === DC_HEAP) return;
     this.clear(); // the listings the host keeps are of read-only grants: they stay
+  }
+
+  /** The program's end: stop the prefetcher. */
+  close(): void {
+    this.stopPrefetch();
   }
 
   /**
@@ -330,11 +354,20 @@ export class DirCache {
       this.handOver(fds, fd, file, placed);
       return;
     }
+    // Too big to cache (a batch stopped there): the host serves it, and the walk goes on below
+    // and after it with the same budget and the cache as it is.
+    if (this.tooBig.has(file.path)) {
+      this.learnOrder(file.path);
+      return;
+    }
     // A program that walked the last batch gets a bigger one; one that did not starts small again.
     const opened = this.mem.u32(PHYS_SHARED + SH_DC_OPENS);
-    this.budget = opened !== this.openedAtBatch ? Math.min(this.budget * 4, MAX_BUDGET) : FIRST_BUDGET;
+    const walking = opened !== this.openedAtBatch;
+    this.budget = walking ? Math.min(this.budget * 4, MAX_BUDGET) : FIRST_BUDGET;
     this.openedAtBatch = opened;
     this.learnOrder(file.path);
+    const inWalk = this.walkRoot !== '' && (this.walkRoot === file.path || isAncestor(this.walkRoot, file.path));
+    if (!inWalk) this.walkRoot = file.path;
     this.stats.batches++;
     this.clear();
     this.pruneListings(file.path);
@@ -351,8 +384,15 @@ export class DirCache {
       const own = dot >= 0 ? l.stats.subarray(dot * STAT_SIZE, (dot + 1) * STAT_SIZE) : null;
       if (!this.addListing(l, l.id, own, i > 0 ? parents[i - 1]! : null)) this.addEntries(l);
     }
-    const root = this.list(file.hostFd, file.path);
-    libc.lseek(file.hostFd, 0n, 0);
+    // The prefetcher goes on where it is if it has this directory (or had it, then this batch's
+    // first, left out of the last batch); otherwise it starts again here.
+    let root = this.spare?.path === file.path ? this.spare : this.prefetched(file.path);
+    this.spare = null;
+    if (walking || (this.prefetcher && inWalk)) this.prefetch(file, root !== undefined);
+    if (root === undefined) {
+      root = this.list(file.hostFd, file.path);
+      libc.lseek(file.hostFd, 0n, 0);
+    }
     if (!root) return;
     const rootId = this.keep(root);
     check(libc.fstat(file.hostFd, this.statBuf));
@@ -360,24 +400,26 @@ export class DirCache {
     if (!this.host.listable(this.statBuf)) return;
     if (!this.addListing(root, rootId, this.statBuf, null)) return;
     const limit = Math.min(DCACHE_SIZE, this.heapEnd + this.budget);
-    this.walk(root, 0, limit, file.hostFd);
-    // Then the later siblings of the root and of each parent, nearest first.
-    for (let child = file.path; child !== '/' && this.heapEnd < limit; child = parentOf(child)) {
+    // Then the later siblings of the root and of each parent, nearest first: the walk's order,
+    // up to the first directory left out (the program opens that one next, from the host).
+    let done = this.walk(root, 0, limit, file.hostFd);
+    for (let child = file.path; done && child !== '/'; child = parentOf(child)) {
       const parent = this.byPath.get(parentOf(child));
       if (!parent) break;
       const index = parent.names.indexOf(baseName(child));
       const order = this.orderOf(parent);
       const at = order ? order.indexOf(index) : index;
-      if (at >= 0) this.walk(parent, at + 1, limit);
+      if (at >= 0) done = this.walk(parent, at + 1, limit);
     }
     this.handOver(fds, fd, file, this.listed.get(file.path)!);
   }
 
   /**
    * Depth first from the children of l (from index `from`), listing directories while the budget
-   * lasts. lFd: l's directory, when the caller has it open (it stays open).
+   * lasts. lFd: l's directory, when the caller has it open (it stays open). Returns whether it
+   * went to the end (false: it stopped at a directory it could not add).
    */
-  private walk(l: Listing, from: number, limit: number, lFd = -1): void {
+  private walk(l: Listing, from: number, limit: number, lFd = -1): boolean {
     const stack: Array<{ l: Listing; k: number; fd: number; ord: number[] | null }> = [];
     let cur = { l, k: from, fd: lFd, ord: this.orderOf(l) };
     const closeOwn = (fd: number) => { if (fd >= 0 && fd !== lFd) libc.closeFd(fd); };
@@ -386,7 +428,7 @@ export class DirCache {
       if (cur.k >= cur.l.count) {
         closeOwn(cur.fd);
         const up = stack.pop();
-        if (!up) return;
+        if (!up) return true;
         cur = up;
         continue;
       }
@@ -394,25 +436,31 @@ export class DirCache {
       if (i === cur.l.dot || !isDir(cur.l.stats, i)) continue; // '..' has a zero stat
       const name = cur.l.nameAt(i);
       if (!this.host.listable(cur.l.stats.subarray(i * STAT_SIZE, (i + 1) * STAT_SIZE))) continue;
-      if (cur.fd < 0) {
-        cur.fd = this.openDir(cur.l.path, null);
-        if (cur.fd < 0) { cur.k = cur.l.count; continue; }
-      }
-      const childFd = this.openDir(name, cur.fd);
-      if (childFd < 0) continue;
       const path = `${cur.l.path === '/' ? '' : cur.l.path}/${name}`;
-      const child = this.list(childFd, path);
+      let child = this.prefetched(path);
+      let childFd = -1;
+      if (child === undefined) {
+        if (cur.fd < 0) {
+          cur.fd = this.openDir(cur.l.path, null);
+          if (cur.fd < 0) { cur.k = cur.l.count; continue; }
+        }
+        childFd = this.openDir(name, cur.fd);
+        if (childFd < 0) continue;
+        child = this.list(childFd, path);
+      }
       if (!child || this.heapEnd + child.cost > limit) {
-        libc.closeFd(childFd);
+        closeOwn(childFd);
+        this.spare = child;
         break;
       }
-      if (!this.addListing(child, this.keep(child), null, cur.l)) { libc.closeFd(childFd); break; }
+      if (!this.addListing(child, this.keep(child), null, cur.l)) { closeOwn(childFd); this.spare = child; break; }
       stack.push(cur);
       cur = { l: child, k: 0, fd: childFd, ord: this.orderOf(child) };
     }
     // Out of budget: close what is open.
     closeOwn(cur.fd);
     for (const s of stack) closeOwn(s.fd);
+    return false;
   }
 
   /** Open a directory for listing: a name in parentFd (no symlink followed), or a guest path. */
@@ -435,15 +483,63 @@ export class DirCache {
   private list(fd: number, path: string): Listing | null {
     if (this.tooBig.has(path)) return null;
     listBuf ??= Buffer.alloc(LIST_BUF_BYTES);
-    const r = libc.listDir(fd, listBuf, Buffer.byteLength(path === '/' ? '' : path), OWNERS);
+    this.stats.listed++;
+    return this.toListing(path, libc.listDir(fd, listBuf, Buffer.byteLength(path === '/' ? '' : path), OWNERS));
+  }
+
+  /** A directory's listing from the prefetcher (as list gives it), or undefined when it has none. */
+  private prefetched(path: string): Listing | null | undefined {
+    if (!this.prefetcher || this.tooBig.has(path)) return undefined;
+    listBuf ??= Buffer.alloc(LIST_BUF_BYTES);
+    const r = libc.prefetchTake(this.prefetcher, path, listBuf);
+    if (r === null) return undefined;
+    this.stats.prefetched++;
+    return this.toListing(path, r);
+  }
+
+  /** A listing from what listDir left in listBuf; null (and the path marked) when it does not fit DCACHE. */
+  private toListing(path: string, r: libc.DirListing | number): Listing | null {
     if (typeof r === 'number' || r.blobLen + r.count * (DC_E_PATH + 16) > DCACHE_SIZE - DC_HEAP) {
       if (r === -E.ENOSPC || typeof r !== 'number') this.tooBig.add(path);
       return null;
     }
-    const blob = Buffer.from(listBuf.subarray(0, r.blobLen));
-    const stats = Buffer.from(listBuf.subarray(r.statsOff, r.statsOff + r.count * STAT_SIZE));
-    this.stats.listed++;
+    const blob = Buffer.from(listBuf!.subarray(0, r.blobLen));
+    const stats = Buffer.from(listBuf!.subarray(r.statsOff, r.statsOff + r.count * STAT_SIZE));
     return new Listing(path, blob, stats, r.count, r.cost + ((r.blobLen + 7) & ~7), r.dot);
+  }
+
+  /**
+   * A batch at file once the program walks from batch to batch: have the prefetcher list the
+   * rest of the walk (from file on, in the order learnt) up to a few batches ahead. inStep: the
+   * running prefetcher had file's listing, so it is at the right place.
+   */
+  private prefetch(file: HostFile, inStep: boolean): void {
+    const sorted = this.order === 'sorted';
+    const window = PREFETCH_BATCHES * this.budget;
+    if (this.prefetcher && inStep && this.prefetchSorted === sorted) {
+      libc.prefetchWindow(this.prefetcher, window);
+      return;
+    }
+    this.stopPrefetch();
+    // From the top of the walk, so that the later siblings of file's parents are listed too.
+    const top = isAncestor(this.walkRoot, file.path) ? this.walkRoot : file.path;
+    const fd = top === file.path ? file.hostFd! : this.openDir(top, null);
+    if (fd < 0) return;
+    const resume = top === file.path ? '' : file.path.slice(top === '/' ? 1 : top.length + 1);
+    const p = libc.prefetchStart(fd, top, resume, sorted, LIST_BUF_BYTES, window, OWNERS);
+    if (fd !== file.hostFd) libc.closeFd(fd);
+    if (typeof p === 'number') return; // then the batches list on this thread, as before
+    this.prefetcher = p;
+    this.prefetchSorted = sorted;
+  }
+
+  private stopPrefetch(): void {
+    if (!this.prefetcher) return;
+    const counts = libc.prefetchStats(this.prefetcher);
+    this.stats.prefetchers++;
+    this.stats.prefetchDropped += counts.dropped;
+    libc.prefetchStop(this.prefetcher);
+    this.prefetcher = null;
   }
 
   private keep(l: Listing): number {

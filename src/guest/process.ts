@@ -215,6 +215,7 @@ export class Process implements HypercallHandler {
 
   /** Close the program's files. The machine is the caller's. */
   close(): void {
+    this.dirCache?.close();
     this.fds?.closeAll();
   }
 

@@ -214,9 +214,9 @@ export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) 
 
 const HELPER_PATH = fileURLToPath(new URL('../../../native/out/libkvmbox-host.so', import.meta.url));
 type Fn = (...args: unknown[]) => unknown;
-let helper: { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn } | null = null;
+let helper: { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn } | null = null;
 
-function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn } {
+function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn } {
   if (helper) return helper;
   let lib: ReturnType<typeof koffi.load>;
   try {
@@ -233,6 +233,11 @@ function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddE
       '_Out_ uint32_t *offsets)'),
     dcAddEntry: lib.func('long kvmbox_dc_add_entry(_Inout_ uint8_t *dcache, uint32_t heap, const uint8_t *path, uint32_t len, ' +
       'uint32_t kind, const uint8_t *stat)'),
+    pfStart: lib.func('void *kvmbox_pf_start(int fd, const char *root, const char *resume, int sorted, const uint32_t *params, unsigned long cap, int64_t window)'),
+    pfWindow: lib.func('void kvmbox_pf_window(void *pf, int64_t window)'),
+    pfTake: lib.func('long kvmbox_pf_take(void *pf, const char *path, _Out_ uint8_t *out, unsigned long cap, _Out_ int64_t *res)'),
+    pfStats: lib.func('void kvmbox_pf_stats(void *pf, _Out_ int64_t *out)'),
+    pfStop: lib.func('void kvmbox_pf_stop(void *pf)'),
   };
   return helper;
 }
@@ -257,14 +262,69 @@ export interface DirListing {
 export function listDir(fd: number, out: Uint8Array, prefixLen: number,
   owners: { uid: number; gid: number; toUid: number; toGid: number }): DirListing | number {
   listParams[0] = prefixLen;
-  listParams[1] = owners.uid >>> 0; listParams[2] = owners.gid >>> 0;
-  listParams[3] = owners.toUid; listParams[4] = owners.toGid;
-  const n = ret(loadHelper().listDir(fd, out, out.length, listParams, listRes) as number);
-  if (n < 0) return n;
-  return { count: n, blobLen: Number(listRes[0]), statsOff: Number(listRes[1]), cost: Number(listRes[2]), dot: Number(listRes[3]) };
+  setOwners(owners);
+  const n = Number(loadHelper().listDir(fd, out, out.length, listParams, listRes)); // -errno itself
+  return n < 0 ? n : toListing(n);
 }
 const listParams = new Uint32Array(5);
 const listRes = new BigInt64Array(4);
+
+function setOwners(owners: { uid: number; gid: number; toUid: number; toGid: number }): void {
+  listParams[1] = owners.uid >>> 0; listParams[2] = owners.gid >>> 0;
+  listParams[3] = owners.toUid; listParams[4] = owners.toGid;
+}
+
+function toListing(n: number): DirListing {
+  return { count: n, blobLen: Number(listRes[0]), statsOff: Number(listRes[1]), cost: Number(listRes[2]), dot: Number(listRes[3]) };
+}
+
+/** A directory lister working ahead on a thread of its own (native/prefetch.c). */
+export interface Prefetcher { readonly handle: unknown }
+/** What prefetchTake returns for a path the prefetcher has not listed. */
+const PF_MISS = -100000;
+
+/**
+ * Start listing the tree at directory fd (guest path root) depth first, siblings sorted by name
+ * or as listed, on a thread of the helper library, from resume (relative to root, '' for root
+ * itself) on: that directory, what is below it, then the later siblings of it and of each
+ * directory above it. Listings as listDir makes them (owners
+ * mapped), each at most cap bytes, at most window directory-cache bytes of them untaken. fd is
+ * not taken. Returns -errno on failure.
+ */
+export function prefetchStart(fd: number, root: string, resume: string, sorted: boolean, cap: number, window: number,
+  owners: { uid: number; gid: number; toUid: number; toGid: number }): Prefetcher | number {
+  setOwners(owners);
+  const handle = loadHelper().pfStart(fd, root, resume, sorted ? 1 : 0, listParams, cap, window);
+  return handle === null ? -(errno() || E_NOMEM) : { handle };
+}
+const E_NOMEM = 12;
+
+/** How many directory-cache bytes of listings the prefetcher may hold untaken. */
+export function prefetchWindow(pf: Prefetcher, window: number): void {
+  loadHelper().pfWindow(pf.handle, window);
+}
+
+/**
+ * The listing of path from the prefetcher, into out as listDir gives it (waiting if it is
+ * listing path now); listings it made before that one are dropped. null: it has not listed path.
+ */
+export function prefetchTake(pf: Prefetcher, path: string, out: Uint8Array): DirListing | number | null {
+  const n = Number(loadHelper().pfTake(pf.handle, path, out, out.length, listRes));
+  if (n === PF_MISS) return null;
+  return n < 0 ? n : toListing(n);
+}
+
+/** The prefetcher's counts: directories listed, listings taken, listings dropped untaken. */
+export function prefetchStats(pf: Prefetcher): { listed: number; taken: number; dropped: number } {
+  const out = new BigInt64Array(3);
+  loadHelper().pfStats(pf.handle, out);
+  return { listed: Number(out[0]), taken: Number(out[1]), dropped: Number(out[2]) };
+}
+
+/** Stop the prefetcher (after the listing in hand) and free it; pf must not be used again. */
+export function prefetchStop(pf: Prefetcher): void {
+  loadHelper().pfStop(pf.handle);
+}
 
 /**
  * lstat each name of the getdents64 records in dirents (relative to directory fd) into stats,
