@@ -60,7 +60,14 @@ long kvmbox_list_dir(int fd, unsigned char *out, unsigned long cap, const uint32
     used += (unsigned long)n;
   }
   unsigned long count = 0;
-  for (unsigned long off = 0; off < used; off += *(unsigned short *)(out + off + DIRENT_RECLEN)) count++;
+  for (unsigned long off = 0; off < used; off += *(unsigned short *)(out + off + DIRENT_RECLEN)) {
+    /* The kernel leaves a record's padding after the name as it was: zero it, as out is reused
+     * and the records go to the guest (what it held before may be another program's listing). */
+    unsigned short reclen = *(unsigned short *)(out + off + DIRENT_RECLEN);
+    size_t end = DIRENT_NAME + strnlen((const char *)out + off + DIRENT_NAME, reclen - DIRENT_NAME) + 1;
+    if (end < reclen) memset(out + off + end, 0, reclen - end);
+    count++;
+  }
   unsigned long stats = (used + 7) & ~7ul;
   if (stats > cap || count > (cap - stats) / STAT_BYTES) return -ENOSPC;
   unsigned long i = 0;

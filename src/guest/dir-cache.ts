@@ -297,11 +297,15 @@ export class DirCache {
   /** Drop the cache: a call may have changed some file. */
   forget(): void {
     if (!this.enabled) return;
-    // A listing made ahead may predate the change (a read-write grant may lie inside a read-only one).
+    // Listings made before may not show the change: a read-write grant may lie inside a read-only
+    // tree (its directory's own lstat, in its parent's listing, changes too). Those made ahead go,
+    // and kept ones are no longer put back in later batches (those of descriptors the program
+    // holds stay, for the host to know them, and are read as of when it opened them).
     this.stopPrefetch();
     this.spare = null;
+    this.byPath.clear();
     if (this.heapEnd === DC_HEAP) return;
-    this.clear(); // the listings the host keeps are of read-only grants: they stay
+    this.clear();
   }
 
   /** The program's end: stop the prefetcher. */

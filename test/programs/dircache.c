@@ -3,6 +3,9 @@
  *   dircache walk DIR        print every path below DIR with its lstat (and each directory's ..)
  *   dircache checks DIR FILE descriptor semantics on directories below DIR, and mmap reuse;
  *                            prints "failures=N"
+ *   dircache walkmk DIR AT NEW  walk DIR; after AT, make directory NEW (with a file in it)
+ *   dircache padding DIR     the getdents64 records of DIR, each subdirectory's too: count the
+ *                            bytes after a name's NUL that are not zero ("padding=N")
  * Run natively, traced and untraced, the output must be the same (owners are not printed). */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -24,6 +27,18 @@ static int failures;
       failures++;                                                                  \
     }                                                                              \
   } while (0)
+
+/* walkmk: where in the walk to make a directory, and its path */
+static const char *make_at, *make_new;
+
+static void make_dir(const char *path) {
+  char file[4096];
+  if (mkdir(path, 0755) != 0) printf("mkdir errno %d\n", errno);
+  snprintf(file, sizeof file, "%s/made", path);
+  int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0 || write(fd, "new\n", 4) != 4 || close(fd) != 0) printf("create errno %d\n", errno);
+  printf("-- made %s\n", path);
+}
 
 static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -57,6 +72,7 @@ static void walk(const char *path) {
     printf("%s mode=%o size=%ld nlink=%lu ino=%lu\n", child, st.st_mode, (long)st.st_size, (unsigned long)st.st_nlink,
            (unsigned long)st.st_ino);
     if (S_ISDIR(st.st_mode) && strcmp(names[i], ".")) walk(child);
+    if (make_at && !strcmp(child, make_at)) make_dir(make_new);
   }
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
@@ -179,8 +195,44 @@ static void checks(const char *dir, const char *file) {
   printf("failures=%d\n", failures);
 }
 
+static long dirty_padding(const char *path) {
+  char buf[1 << 15]; /* one per level: the walk goes down while reading */
+  long dirty = 0;
+  int fd = open(path, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return 0;
+  memset(buf, 0, sizeof buf);
+  for (long n; (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0;) {
+    for (long off = 0; off < n;) {
+      unsigned short reclen = *(unsigned short *)(buf + off + 16);
+      char *name = buf + off + 19;
+      size_t end = 19 + strlen(name) + 1;
+      for (size_t i = end; i < reclen; i++) dirty += buf[off + i] != 0;
+      if (strcmp(name, ".") && strcmp(name, "..")) {
+        char child[4096];
+        struct stat st;
+        snprintf(child, sizeof child, "%s/%s", path, name);
+        if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode)) dirty += dirty_padding(child);
+      }
+      off += reclen;
+    }
+    memset(buf, 0, sizeof buf);
+  }
+  close(fd);
+  return dirty;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 3 && !strcmp(argv[1], "padding")) {
+    printf("padding=%ld\n", dirty_padding(argv[2]));
+    return 0;
+  }
   if (argc == 3 && !strcmp(argv[1], "walk")) {
+    walk(argv[2]);
+    return 0;
+  }
+  if (argc == 5 && !strcmp(argv[1], "walkmk")) {
+    make_at = argv[3];
+    make_new = argv[4];
     walk(argv[2]);
     return 0;
   }
@@ -188,6 +240,6 @@ int main(int argc, char **argv) {
     checks(argv[2], argv[3]);
     return failures != 0;
   }
-  fprintf(stderr, "usage: dircache walk DIR | dircache checks DIR FILE\n");
+  fprintf(stderr, "usage: dircache walk DIR | dircache checks DIR FILE | dircache walkmk DIR AT NEW | dircache padding DIR\n");
   return 2;
 }
