@@ -41,6 +41,40 @@ long kvmbox_stat_dirents(int fd, const unsigned char *dirents, unsigned long len
 }
 
 /*
+ * As kvmbox_stat_dirents, but taking each record's stat from an earlier listing of the same
+ * directory (blob: its getdents64 records, lstats: their count stats, as kvmbox_list_dir made them)
+ * where the record is the listing's next one (same inode and name): the host serves a directory
+ * too big for the directory cache in chunks, in the order it was listed. cursor[0] and cursor[1]:
+ * the offset and index of the listing's next record, moved along; a record that is not the next
+ * one is stat'ed as kvmbox_stat_dirents would. Returns the number of records.
+ */
+long kvmbox_stat_dirents_from(int fd, const unsigned char *dirents, unsigned long len, unsigned char *stats,
+                              const unsigned char *blob, unsigned long blob_len, const unsigned char *lstats,
+                              unsigned long count, uint64_t *cursor) {
+  unsigned long i = 0;
+  for (unsigned long off = 0; off + DIRENT_NAME < len; i++) {
+    unsigned short reclen = *(const unsigned short *)(dirents + off + DIRENT_RECLEN);
+    if (reclen <= DIRENT_NAME || off + reclen > len) break;
+    const char *name = (const char *)dirents + off + DIRENT_NAME;
+    unsigned long at = cursor[0];
+    if (at + DIRENT_NAME < blob_len && cursor[1] < count) {
+      unsigned short theirs = *(const unsigned short *)(blob + at + DIRENT_RECLEN);
+      if (theirs > DIRENT_NAME && at + theirs <= blob_len && memcmp(blob + at, dirents + off, 8) == 0 &&
+          strncmp((const char *)blob + at + DIRENT_NAME, name, theirs - DIRENT_NAME) == 0) {
+        memcpy(stats + i * STAT_BYTES, lstats + cursor[1] * STAT_BYTES, STAT_BYTES);
+        cursor[0] = at + theirs;
+        cursor[1]++;
+        off += reclen;
+        continue;
+      }
+    }
+    if (kvmbox_stat_dirents(fd, dirents + off, reclen, stats + i * STAT_BYTES) != 1) memset(stats + i * STAT_BYTES, 0, STAT_BYTES);
+    off += reclen;
+  }
+  return (long)i;
+}
+
+/*
  * Read directory fd from its position to its end. Into out (cap bytes): the getdents64 records
  * as the kernel returned them at [0, res[0]), then, at res[1] (8-aligned), one struct stat per
  * record in order: lstat of the name relative to fd, fstat(fd) for ".", zeros for "..". Owners

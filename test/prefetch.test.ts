@@ -243,3 +243,38 @@ test('the prefetcher holds no more than its window of listings untaken, and drop
     libc.prefetchStop(wide);
   }
 });
+
+test('stats of a big directory read in chunks come from its earlier listing, and are right when the reads do not follow it', () => {
+  const big = join(tree, 'top5', 'big');
+  const listing = Buffer.alloc(CAP);
+  const fd = libc.open(big, O_DIRECTORY);
+  try {
+    const r = libc.listDir(fd, listing, Buffer.byteLength(big), owners);
+    assert.ok(typeof r !== 'number' && r.count > 5000);
+    const blob = listing.subarray(0, r.blobLen);
+    const lstats = listing.subarray(r.statsOff, r.statsOff + r.count * 144);
+    const cursor = new BigUint64Array(2);
+    // Twice through: in the listing's order, then again from the start with the cursor at the end.
+    for (let pass = 0; pass < 2; pass++) {
+      libc.lseek(fd, 0n, 0);
+      const chunk = Buffer.alloc(32 * 1024);
+      let records = 0;
+      for (let n; (n = libc.getdents64(fd, chunk)) > 0;) {
+        const dirents = chunk.subarray(0, n);
+        const from = Buffer.alloc(Math.floor(n / 24) * 144), direct = Buffer.alloc(from.length);
+        const k = libc.statDirentsFrom(fd, dirents, from, blob, lstats, cursor);
+        assert.equal(libc.statDirents(fd, dirents, direct), k);
+        // The same stats, but for the directory's own times ('.': its atime moves as it is read).
+        for (let i = 0; i < k; i++) {
+          const a = from.subarray(i * 144, i * 144 + 72), b = direct.subarray(i * 144, i * 144 + 72);
+          assert.deepEqual(a, b, `record ${records + i}`);
+        }
+        records += k;
+      }
+      assert.equal(records, r.count);
+      assert.equal(Number(cursor[1]), r.count, 'every record taken from the listing, once');
+    }
+  } finally {
+    libc.close(fd);
+  }
+});

@@ -187,6 +187,12 @@ export class DirCache {
   /** A listing a batch made but left out (over budget): the next batch most likely starts there. */
   private spare: Listing | null = null;
   /**
+   * The last listing too big for DCACHE: the program reads that directory from the host next,
+   * and its stats are taken from here while its records come in the same order (cursor: offset
+   * and index of the next record).
+   */
+  private big: { path: string; blob: Buffer; stats: Buffer; cursor: BigUint64Array } | null = null;
+  /**
    * For tests and the bench profile: batches built; directories listed on this thread, taken
    * from a prefetcher, and listed by one but never taken; prefetchers started.
    */
@@ -303,6 +309,7 @@ export class DirCache {
     // holds stay, for the host to know them, and are read as of when it opened them).
     this.stopPrefetch();
     this.spare = null;
+    this.big = null;
     this.byPath.clear();
     if (this.heapEnd === DC_HEAP) return;
     this.clear();
@@ -334,7 +341,9 @@ export class DirCache {
     if (!this.enabled || this.listed.has(dir.path) || dir.hostFd === null) return;
     const prefix = dir.path === '/' ? '' : dir.path;
     const stats = Buffer.alloc(Math.floor(dirents.length / 24) * STAT_SIZE);
-    const count = libc.statDirents(dir.hostFd, dirents, stats);
+    const big = this.big?.path === dir.path ? this.big : null;
+    const count = big ? libc.statDirentsFrom(dir.hostFd, dirents, stats, big.blob, big.stats, big.cursor)
+      : libc.statDirents(dir.hostFd, dirents, stats);
     // Room for the whole chunk first: the program stats these names next.
     if (this.heapEnd + count * (DC_E_PATH + Buffer.byteLength(prefix) + 64) > DCACHE_SIZE) this.clear();
     for (let i = 0; i < count; i++) if (stats.readUInt32LE(i * STAT_SIZE + STAT.mode) !== 0) mapOwner(stats, i * STAT_SIZE);
@@ -505,6 +514,12 @@ export class DirCache {
   private toListing(path: string, r: libc.DirListing | number): Listing | null {
     if (typeof r === 'number' || r.blobLen + r.count * (DC_E_PATH + 16) > DCACHE_SIZE - DC_HEAP) {
       if (r === -E.ENOSPC || typeof r !== 'number') this.tooBig.add(path);
+      if (typeof r !== 'number') {
+        this.big = {
+          path, blob: Buffer.from(listBuf!.subarray(0, r.blobLen)),
+          stats: Buffer.from(listBuf!.subarray(r.statsOff, r.statsOff + r.count * STAT_SIZE)), cursor: new BigUint64Array(2),
+        };
+      }
       return null;
     }
     const blob = Buffer.from(listBuf!.subarray(0, r.blobLen));

@@ -214,9 +214,9 @@ export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) 
 
 const HELPER_PATH = fileURLToPath(new URL('../../../native/out/libkvmbox-host.so', import.meta.url));
 type Fn = (...args: unknown[]) => unknown;
-let helper: { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn } | null = null;
+let helper: { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn; statDirentsFrom: Fn } | null = null;
 
-function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn } {
+function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn; statDirentsFrom: Fn } {
   if (helper) return helper;
   let lib: ReturnType<typeof koffi.load>;
   try {
@@ -227,6 +227,8 @@ function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddE
   helper = {
     listDir: lib.func('long kvmbox_list_dir(int fd, _Out_ uint8_t *out, unsigned long cap, const uint32_t *params, _Out_ int64_t *res)'),
     statDirents: lib.func('long kvmbox_stat_dirents(int fd, const uint8_t *dirents, unsigned long len, _Out_ uint8_t *stats)'),
+    statDirentsFrom: lib.func('long kvmbox_stat_dirents_from(int fd, const uint8_t *dirents, unsigned long len, _Out_ uint8_t *stats, ' +
+      'const uint8_t *blob, unsigned long blobLen, const uint8_t *lstats, unsigned long count, _Inout_ uint64_t *cursor)'),
     branchTargets: lib.func('void kvmbox_branch_targets(const uint8_t *code, long len, _Inout_ uint8_t *marks)'),
     dcAddEntries: lib.func('long kvmbox_dc_add_entries(_Inout_ uint8_t *dcache, uint32_t heap, const uint8_t *prefix, ' +
       'uint32_t prefixLen, const uint8_t *blob, uint32_t blobLen, const uint8_t *stats, uint32_t count, const uint8_t *dotdot, ' +
@@ -334,6 +336,18 @@ export function prefetchStop(pf: Prefetcher): void {
 export function statDirents(fd: number, dirents: Uint8Array, stats: Uint8Array): number {
   if (stats.length < Math.floor(dirents.length / 24) * 144) throw new RangeError('statDirents: stats buffer too small');
   return Number(loadHelper().statDirents(fd, dirents, dirents.length, stats));
+}
+
+/**
+ * statDirents, taking each stat from an earlier listing of the directory (blob and lstats, as
+ * listDir made them) where the record is that listing's next one; cursor (offset and index of that
+ * record) moves along. Returns the record count.
+ */
+export function statDirentsFrom(fd: number, dirents: Uint8Array, stats: Uint8Array, blob: Uint8Array, lstats: Uint8Array,
+  cursor: BigUint64Array): number {
+  if (stats.length < Math.floor(dirents.length / 24) * 144) throw new RangeError('statDirentsFrom: stats buffer too small');
+  if (cursor.length < 2) throw new RangeError('statDirentsFrom: cursor too short');
+  return Number(loadHelper().statDirentsFrom(fd, dirents, dirents.length, stats, blob, blob.length, lstats, Math.floor(lstats.length / 144), cursor));
 }
 
 /**
