@@ -72,7 +72,7 @@ export interface DirCacheHost {
 class Listing {
   /** Its number in DirCache.listings (0 until kept). */
   id = 0;
-  /** Indices of names in byte order (ls -R's walk), computed when first needed. */
+  /** Indices of its subdirectories in byte order of their names (ls -R's walk), computed when first needed. */
   sorted?: number[];
   private decoded?: string[];
   private offsets?: Uint32Array;
@@ -438,7 +438,7 @@ export class DirCache {
     const closeOwn = (fd: number) => { if (fd >= 0 && fd !== lFd) libc.closeFd(fd); };
     for (;;) {
       if (this.heapEnd >= limit) break;
-      if (cur.k >= cur.l.count) {
+      if (cur.k >= (cur.ord ? cur.ord.length : cur.l.count)) {
         closeOwn(cur.fd);
         const up = stack.pop();
         if (!up) return true;
@@ -569,15 +569,20 @@ export class DirCache {
     return id;
   }
 
-  /** The order the program visits l's entries in: indices sorted by name, or null for listing order. */
+  /**
+   * The order the program goes into l's subdirectories in: their indices sorted by name, or null
+   * for listing order (then every entry's index, in turn).
+   */
   private orderOf(l: Listing): number[] | null {
     if (this.order !== 'sorted') return null;
     if (!l.sorted) {
-      const names = l.names;
-      const order = names.map((_, i) => i);
+      const order: number[] = [];
+      for (let i = 0; i < l.count; i++) if (i !== l.dot && isDir(l.stats, i)) order.push(i); // '..' has a zero stat
+      const names: string[] = [];
+      for (const i of order) names[i] = l.nameAt(i);
       // Byte order, as ls sorts in the C locale. For ASCII names that is JavaScript's string
       // order; otherwise (UTF-16 code units differ from UTF-8 bytes above U+FFFF) compare bytes.
-      if (names.every((n) => ASCII.test(n))) {
+      if (order.every((i) => ASCII.test(names[i]!))) {
         order.sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0));
       } else {
         const bytes = names.map((n) => Buffer.from(n));
