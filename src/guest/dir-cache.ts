@@ -175,7 +175,7 @@ export class DirCache {
   /** Scratch for the entry offsets of a listing, and DCACHE as one view (both reused). */
   private offsets = new Uint32Array(1024);
   private dcache: Buffer | undefined;
-  private readonly chunk = Buffer.alloc(LISTING_CHUNK);
+  private chunk: Buffer | undefined;
   /**
    * The lister working ahead of the batches (native/prefetch.c): started at a batch once the
    * program walks from batch to batch, in the order then learnt.
@@ -705,6 +705,7 @@ export class DirCache {
     const file = this.host.reopen(holder.path, holder.statusFlags | O.DIRECTORY);
     // Skip the records the program has read: the same records, as the directory is unchanged.
     while (pos > 0) {
+      this.chunk ??= Buffer.alloc(LISTING_CHUNK);
       const n = file.getdents(this.chunk.subarray(0, Math.min(pos, LISTING_CHUNK)));
       if (n <= 0) break;
       pos -= n;
@@ -718,10 +719,12 @@ export class DirCache {
     this.fdVersion = fds.version;
     const limit = Math.min(fds.limit, FD_BITMAP_FDS);
     this.mem.setU32(PHYS_SHARED + SH_FD_LIMIT, limit);
-    const words = new BigUint64Array(FD_BITMAP_FDS / 64);
-    for (let fd = 0; fd < FD_BITMAP_FDS; fd++) {
-      if (fd >= limit || fds.peek(fd) !== undefined) words[fd >> 6]! |= 1n << BigInt(fd & 63);
+    // 32-bit words, little-endian as the stub's 64-bit ones: the same bits.
+    const words = new Uint32Array(FD_BITMAP_FDS / 32);
+    for (let fd = 0, used = Math.min(limit, fds.span); fd < used; fd++) {
+      if (fds.peek(fd) !== undefined) words[fd >> 5]! |= 1 << (fd & 31);
     }
+    for (let fd = limit; fd < FD_BITMAP_FDS; fd++) words[fd >> 5]! |= 1 << (fd & 31);
     this.mem.write(PHYS_SHARED + SH_FD_BITMAP, Buffer.from(words.buffer));
   }
 }

@@ -381,9 +381,12 @@ export class Vcpu {
   }
 
   /** The guest's TSC frequency in kHz (KVM_GET_TSC_KHZ). */
+  /** The guest TSC's frequency (fixed for the vCPU's life: kvmbox never sets it), asked once. */
   tscKhz(): number {
-    return libc.ioctlInt(this.fd, ioctls.KVM_GET_TSC_KHZ, 0, 'KVM_GET_TSC_KHZ');
+    this.khz ??= libc.ioctlInt(this.fd, ioctls.KVM_GET_TSC_KHZ, 0, 'KVM_GET_TSC_KHZ');
+    return this.khz;
   }
+  private khz: number | undefined;
 
   setCpuid(entries: readonly CpuidEntry[]): void {
     const b = Buffer.alloc(kvm_cpuid2.size + entries.length * kvm_cpuid_entry2.size);

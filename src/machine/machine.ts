@@ -424,7 +424,10 @@ export class Machine {
     this.memory.fill(PHYS_SHARED, SHARED_SIZE);
     this.clearTrampolines();
     this.paging.reset(kept);
-    this.mapUserSpecials();
+    if (!this.paging.hasBase) {
+      this.mapUserSpecials();
+      this.paging.markBase();
+    }
     this.vcpu.resetFpu();
   }
 

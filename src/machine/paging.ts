@@ -53,6 +53,11 @@ export class PageTables {
   private readonly usedChunks: Uint8Array;
   /** The runs of pages staleRights may be non-zero in. */
   private keptPages: ReadonlyArray<readonly [number, number]> = [];
+  /**
+   * The tables as markBase found them (the kernel half and the special pages below USER_BASE,
+   * nothing of a program's): what reset returns to, by copy, instead of rebuilding them.
+   */
+  private base: { top: Buffer; pool: Buffer; poolNext: number; pdptLow: number; perms: Uint8Array } | null = null;
 
   constructor(private readonly mem: GuestMemory, private readonly opts: PagingOptions) {
     const pages = mem.size / PAGE_SIZE;
@@ -105,7 +110,37 @@ export class PageTables {
     this.everPerms.fill(0);
     this.sealed = false;
     this.perms.fill(0);
-    this.init();
+    const base = this.base;
+    if (!base) {
+      this.init();
+      return;
+    }
+    this.mem.write(PHYS_PML4, base.top.subarray(0, PAGE_SIZE));
+    this.mem.write(PHYS_PDPT_HIGH, base.top.subarray(PAGE_SIZE, 2 * PAGE_SIZE));
+    this.mem.write(PHYS_PD_HIGH, base.top.subarray(2 * PAGE_SIZE));
+    this.mem.write(this.userTop, base.pool);
+    this.poolNext = base.poolNext;
+    this.pdptLow = base.pdptLow;
+    this.perms.set(base.perms);
+  }
+
+  /** Whether reset returns to tables kept by markBase. */
+  get hasBase(): boolean {
+    return this.base !== null;
+  }
+
+  /**
+   * Right after a reset and the special mappings (before any user mapping): keep the tables as
+   * they are, for the next resets to copy back.
+   */
+  markBase(): void {
+    if (this.perms.subarray(USER_BASE / PAGE_SIZE).some((b) => b !== 0)) throw new Error('markBase: user pages are mapped');
+    const page = (a: number) => Buffer.from(this.mem.slice(a, PAGE_SIZE));
+    this.base = {
+      top: Buffer.concat([page(PHYS_PML4), page(PHYS_PDPT_HIGH), page(PHYS_PD_HIGH)]),
+      pool: Buffer.from(this.mem.slice(this.userTop, this.poolNext - this.userTop)),
+      poolNext: this.poolNext, pdptLow: this.pdptLow, perms: this.perms.slice(0, USER_BASE / PAGE_SIZE),
+    };
   }
 
   /**

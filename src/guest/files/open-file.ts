@@ -276,6 +276,11 @@ export class FdTable {
   constructor(readonly limit: number) {}
 
   /** The file at fd, or undefined (no exception: for scans). */
+  /** Every descriptor in use is below this. */
+  get span(): number {
+    return this.fds.length;
+  }
+
   peek(fd: number): OpenFile | undefined {
     return this.fds[fd]?.file;
   }
