@@ -7,9 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 #include "../kernel/include/abi.h"
+#include "helper.h"
 
-#define DIRENT_RECLEN 16
-#define DIRENT_NAME 19
 #define ENTRY_NOFOLLOW 0
 #define FNV_OFFSET 0x811c9dc5u
 #define FNV_PRIME 0x01000193u

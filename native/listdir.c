@@ -1,5 +1,5 @@
-/* kvmbox's host helper library, loaded through koffi by src/kvm/libc.ts. One function: list a
- * directory and lstat each entry in a single call. Done record by record through koffi, the same
+/* kvmbox's host helper library, loaded through koffi by src/kvm/libc.ts: list a directory and
+ * lstat each entry in a single call (and lstat the records of a listing the host served). Done record by record through koffi, the same
  * work cost twice the system calls' own time (measured: docs/performance.md), and `find` over a
  * large tree is mostly this work. Plain C on libc: no Node API, no state. */
 #define _GNU_SOURCE
@@ -11,13 +11,10 @@
 #include <unistd.h>
 #include <stdint.h>
 #include "../kernel/include/abi.h"
+#include "helper.h"
 
 /* An entry's fixed part in the directory cache (src/guest/dir-cache.ts). */
 #define DC_ENTRY_PATH DC_E_PATH
-
-#define DIRENT_RECLEN 16
-#define DIRENT_NAME 19
-#define STAT_BYTES 144
 
 _Static_assert(sizeof(struct stat) == STAT_BYTES, "x86-64 struct stat is 144 bytes");
 

@@ -27,12 +27,8 @@
 #include <unistd.h>
 #include <linux/openat2.h>
 
-long kvmbox_list_dir(int fd, unsigned char *out, unsigned long cap, const uint32_t *in, int64_t *res);
+#include "helper.h"
 
-#define DIRENT_RECLEN 16
-#define DIRENT_TYPE 18
-#define DIRENT_NAME 19
-#define STAT_BYTES 144
 #define MAX_DEPTH 64
 /* What kvmbox_pf_take returns for a path the prefetcher does not have. */
 #define PF_MISS (-100000L)

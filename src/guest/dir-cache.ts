@@ -510,20 +510,22 @@ export class DirCache {
     return this.toListing(path, r);
   }
 
-  /** A listing from what listDir left in listBuf; null (and the path marked) when it does not fit DCACHE. */
+  /**
+   * A listing from what listDir left in listBuf; null (and the path marked) when it does not fit
+   * DCACHE, then kept as the big listing.
+   */
   private toListing(path: string, r: libc.DirListing | number): Listing | null {
-    if (typeof r === 'number' || r.blobLen + r.count * (DC_E_PATH + 16) > DCACHE_SIZE - DC_HEAP) {
-      if (r === -E.ENOSPC || typeof r !== 'number') this.tooBig.add(path);
-      if (typeof r !== 'number') {
-        this.big = {
-          path, blob: Buffer.from(listBuf!.subarray(0, r.blobLen)),
-          stats: Buffer.from(listBuf!.subarray(r.statsOff, r.statsOff + r.count * STAT_SIZE)), cursor: new BigUint64Array(2),
-        };
-      }
+    if (typeof r === 'number') {
+      if (r === -E.ENOSPC) this.tooBig.add(path);
       return null;
     }
     const blob = Buffer.from(listBuf!.subarray(0, r.blobLen));
     const stats = Buffer.from(listBuf!.subarray(r.statsOff, r.statsOff + r.count * STAT_SIZE));
+    if (r.blobLen + r.count * (DC_E_PATH + 16) > DCACHE_SIZE - DC_HEAP) {
+      this.tooBig.add(path);
+      this.big = { path, blob, stats, cursor: new BigUint64Array(2) };
+      return null;
+    }
     return new Listing(path, blob, stats, r.count, r.cost + ((r.blobLen + 7) & ~7), r.dot);
   }
 

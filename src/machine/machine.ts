@@ -170,6 +170,8 @@ export class Machine {
       // The stub's cpuid_emul answers from this table (patched sites only exist on this path).
       if (this.syscallPath === 'user-stub') this.memory.write(PHYS_CPUID_TABLE, measuredCpuid ??= this.measureCpuid(cpuidCache));
       this.userFsBase = this.syscallPath === 'user-stub' && measuredFsBase;
+      // No program has mapped anything yet: each reset returns the page tables to this.
+      this.paging.markBase();
     } catch (e) {
       this.vm.close();
       throw e;
@@ -423,11 +425,7 @@ export class Machine {
     this.memory.zeroResident(OUTBUF, OUTBUF_SIZE);
     this.memory.fill(PHYS_SHARED, SHARED_SIZE);
     this.clearTrampolines();
-    this.paging.reset(kept);
-    if (!this.paging.hasBase) {
-      this.mapUserSpecials();
-      this.paging.markBase();
-    }
+    this.paging.reset(kept); // back to the kernel half and the special pages (markBase)
     this.vcpu.resetFpu();
   }
 

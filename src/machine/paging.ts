@@ -124,14 +124,9 @@ export class PageTables {
     this.perms.set(base.perms);
   }
 
-  /** Whether reset returns to tables kept by markBase. */
-  get hasBase(): boolean {
-    return this.base !== null;
-  }
-
   /**
-   * Right after a reset and the special mappings (before any user mapping): keep the tables as
-   * they are, for the next resets to copy back.
+   * Once the kernel half and the special pages are mapped, before any user mapping: keep the
+   * tables as they are, for every reset to copy back.
    */
   markBase(): void {
     if (this.perms.subarray(USER_BASE / PAGE_SIZE).some((b) => b !== 0)) throw new Error('markBase: user pages are mapped');
