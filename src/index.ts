@@ -5,3 +5,4 @@ export { KvmUnavailableError } from './kvm/kvm.js';
 export { NotRunnableError } from './guest/elf.js';
 export { GrantError } from './guest/files/vfs.js';
 export type { ExitReason } from './guest/process.js';
+export { doctor, formatDoctorReport, type DoctorReport, type KvmKind } from './api/doctor.js';

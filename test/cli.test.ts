@@ -209,6 +209,51 @@ test('125: /dev/kvm not accessible, and the message says how to fix it', { skip:
   assert.equal(r.out, '');
 });
 
+// ---- doctor ----
+
+test('doctor: on this host KVM works; it names the device, its kind and the system-call path, exit 0', () => {
+  const r = runCli(['doctor']);
+  assert.equal(r.status, 0, show(r));
+  assert.match(r.out, /kvm device: +\/dev\/kvm: KVM API 12/);
+  assert.match(r.out, /kvm kind: +(hardware KVM|kvm_pvm)/);
+  assert.match(r.out, /syscall path: +(user-stub|cpl0-entry)/);
+  assert.match(r.out, /host kernel: /);
+  assert.match(r.out, /verdict: +kvmbox can run programs here/);
+  const json = runCli(['doctor', '--json']);
+  assert.equal(json.status, 0, show(json));
+  const report = JSON.parse(json.out) as { ok: boolean; syscallPath: string; stubAccelerations: boolean };
+  assert.equal(report.ok, true);
+  assert.equal(report.stubAccelerations, report.syscallPath === 'user-stub');
+});
+
+test('doctor: unknown options are usage errors (exit 2)', () => {
+  const r = runCli(['doctor', '--bogus']);
+  assert.equal(r.status, 2, show(r));
+  assert.match(r.err, /unknown option '--bogus' for doctor/);
+});
+
+test('doctor without /dev/kvm: says so, says what to do, exit 125', { skip: noDevKvm }, () => {
+  const r = runCli(['doctor'], { wrapper: ['unshare', '--mount', 'sh', '-c', 'mount -t tmpfs none /dev && exec "$0" "$@"'] });
+  assert.equal(r.status, 125, show(r));
+  assert.match(r.out, /kvm kind: +none/);
+  assert.match(r.out, /cannot run programs here/);
+  assert.match(r.out, /what to do: .*npm test/);
+});
+
+// A file that is not a KVM device bound over /dev/kvm (as a CI runner may have): opening works,
+// KVM_GET_API_VERSION does not. Both the run and doctor say so.
+const bindable = IS_ROOT && works('unshare', ['--mount', 'sh', '-c', 'mount --bind /dev/null /dev/kvm'])
+  ? false : 'needs root and unshare --mount to bind a file over /dev/kvm';
+test('125: a /dev/kvm that does not answer KVM_GET_API_VERSION, for run and doctor', { skip: bindable }, () => {
+  const wrapper = ['unshare', '--mount', 'sh', '-c', 'mount --bind /dev/null /dev/kvm && exec "$0" "$@"'];
+  const r = runCli(['run', '--', program('hello', 'glibc')], { wrapper });
+  assert.equal(r.status, 125, show(r));
+  assert.match(r.err, /\/dev\/kvm is not a KVM device/);
+  const d = runCli(['doctor'], { wrapper });
+  assert.equal(d.status, 125, show(d));
+  assert.match(d.out, /not a KVM device/);
+});
+
 // ---- --trace ----
 
 test('--trace: strace-like lines on stderr, program output untouched on stdout', () => {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { run, DEFAULT_MEMORY_MIB, type RunOptions } from '../api/run.js';
 import { runRaw, type RawMode } from '../machine/raw.js';
+import { doctor, formatDoctorReport } from '../api/doctor.js';
 
 const VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -10,6 +11,7 @@ const HELP = `kvmbox ${VERSION}: run static Linux x86-64 programs in a KVM micro
 Usage:
   kvmbox run [OPTIONS] [--] PROGRAM [ARGS...]
   kvmbox raw --mode real|long FILE
+  kvmbox doctor [--json]
   kvmbox --help | --version
 
 run: PROGRAM (a host path to a static x86-64 ELF) runs in a fresh VM. It sees no host file
@@ -30,6 +32,10 @@ except those granted, at the same path; its stdin, stdout and stderr are kvmbox'
 raw: run a flat binary with no kernel: 16-bit real mode at address 0 (--mode real), or 64-bit
 long mode with identity paging (--mode long). Bytes written with 'out' to port 0x217 go to
 stdout; 'hlt' ends the run.
+
+doctor: print what this host offers (the KVM device and its kind, the system-call path, the
+host kernel and CPU) and what to do when it cannot run programs; exits 0 when it can, else 125.
+--json prints the same as JSON.
 
 Exit status: the program's own; 128+N when signal N killed it; 124 on timeout; 125 when
 kvmbox itself failed; 126 when PROGRAM is not a runnable static x86-64 ELF; 127 when it does
@@ -101,6 +107,14 @@ export function main(argv: string[]): number {
       if (argv[1] === '--help' || argv[1] === '-h') { process.stdout.write(HELP); return 0; }
       const { program, args, options } = parseRun(argv.slice(1));
       return run(program, args, options).exitStatus;
+    }
+    if (cmd === 'doctor') {
+      const rest = argv.slice(1);
+      const bad = rest.find((a) => a !== '--json');
+      if (bad !== undefined) throw new UsageError(`unknown option '${bad}' for doctor`);
+      const report = doctor();
+      process.stdout.write(rest.includes('--json') ? JSON.stringify(report, null, 2) + '\n' : formatDoctorReport(report));
+      return report.ok ? 0 : 125;
     }
     if (cmd === 'raw') {
       let mode: string | undefined, file: string | undefined;
