@@ -14,7 +14,7 @@ import { onUserStubPath } from './helpers.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const prog = (name: string) => join(root, 'test/programs/out', name);
 const userStub = onUserStubPath();
-const noStub = !userStub && 'hardware KVM: no user-mode stub';
+const noStub = !userStub && 'needs the kvm_pvm system-call path (user-mode stub); this KVM takes the cpl0-entry path';
 
 /** uid and gid of nobody: neither the guest's (1000) nor root's. */
 const NOBODY = 65534;

@@ -158,7 +158,7 @@ test('a reused VM gives no program the rights the previous one had on a page', (
   }
 });
 
-test('records forged in the stub\'s output buffer reach no file, only the captured stdout they claim to', { skip: !onUserStubPath() && 'hardware KVM: no user-mode stub' }, () => {
+test('records forged in the stub\'s output buffer reach no file, only the captured stdout they claim to', { skip: !onUserStubPath() && 'needs the kvm_pvm system-call path (user-mode stub); this KVM takes the cpl0-entry path' }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvmbox-outbuf-'));
   try {
     const target = join(dir, 'target');

@@ -16,7 +16,7 @@ import { onUserStubPath } from './helpers.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const prog = (name: string) => join(root, 'test/programs/out', name);
 const busybox = prog('busybox');
-const noStub = !onUserStubPath() && 'hardware KVM: no user-mode stub, no directory cache';
+const noStub = !onUserStubPath() && 'needs the kvm_pvm system-call path (user-mode stub, directory cache); this KVM takes the cpl0-entry path';
 
 type CacheStats = Process['dirCache']['stats'];
 

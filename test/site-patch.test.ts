@@ -45,7 +45,7 @@ test('the CLI takes --no-patch', async () => {
   assert.match(r.stdout, /^plain=syscall/);
 });
 
-test('a pooled machine holds no trampolines of the program before', { skip: !userStub && 'hardware KVM: nothing is patched' }, () => {
+test('a pooled machine holds no trampolines of the program before', { skip: !userStub && 'needs the kvm_pvm system-call path (patched sites); this KVM takes the cpl0-entry path' }, () => {
   // Many sites (glibc busybox), then a program with one: the second run's stub region beyond its
   // own trampolines must be int3 filler, not code of the first program.
   const a = run(prog('busybox'), ['true']);

@@ -29,7 +29,7 @@ for (const libc of ['glibc', 'musl']) {
   });
 }
 
-test('a listed directory is stat-ed without exits, and the output matches the traced (uncached) run', { skip: !userStub && 'hardware KVM: no user-mode stub' }, () => {
+test('a listed directory is stat-ed without exits, and the output matches the traced (uncached) run', { skip: !userStub && 'needs the kvm_pvm system-call path (user-mode stub); this KVM takes the cpl0-entry path' }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvmbox-stubcache-'));
   try {
     for (let i = 0; i < 200; i++) writeFileSync(join(dir, `file-${i}`), 'x'.repeat(i));
@@ -45,7 +45,7 @@ test('a listed directory is stat-ed without exits, and the output matches the tr
   }
 });
 
-test('sequential reads come from the read-ahead cache: sha256sum of 8 MiB makes few read exits', { skip: !userStub && 'hardware KVM: no user-mode stub' }, () => {
+test('sequential reads come from the read-ahead cache: sha256sum of 8 MiB makes few read exits', { skip: !userStub && 'needs the kvm_pvm system-call path (user-mode stub); this KVM takes the cpl0-entry path' }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvmbox-stubcache-'));
   try {
     const file = join(dir, 'data');
@@ -61,7 +61,7 @@ test('sequential reads come from the read-ahead cache: sha256sum of 8 MiB makes 
   }
 });
 
-test('writes to /dev/null are answered in the guest', { skip: !userStub && 'hardware KVM: no user-mode stub' }, () => {
+test('writes to /dev/null are answered in the guest', { skip: !userStub && 'needs the kvm_pvm system-call path (user-mode stub); this KVM takes the cpl0-entry path' }, () => {
   const r = run(prog('busybox'), ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=4096', 'count=2000']);
   assert.equal(r.exitStatus, 0, r.stderr.toString());
   assert.match(r.stderr.toString(), /2000\+0 records out/);
@@ -84,7 +84,7 @@ for (const libc of ['glibc', 'musl']) {
   });
 }
 
-test('clock_gettime makes no exit on the user-stub path', { skip: !userStub && 'hardware KVM: no user-mode stub' }, () => {
+test('clock_gettime makes no exit on the user-stub path', { skip: !userStub && 'needs the kvm_pvm system-call path (user-mode stub); this KVM takes the cpl0-entry path' }, () => {
   const r = run(prog('clocks.glibc'), []);
   const traced = run(prog('clocks.glibc'), [], { trace: () => {} });
   // Traced, the 4 clock reads and gettimeofday/time reach the host; untraced none of them.
@@ -103,7 +103,7 @@ for (const libc of ['glibc', 'musl', 'pie']) {
   });
 }
 
-test('a rising break and small getrandom calls make no exit on the user-stub path', { skip: !userStub && 'hardware KVM: no user-mode stub' }, () => {
+test('a rising break and small getrandom calls make no exit on the user-stub path', { skip: !userStub && 'needs the kvm_pvm system-call path (user-mode stub); this KVM takes the cpl0-entry path' }, () => {
   const r = run(prog('brkstub.glibc'));
   const traced = run(prog('brkstub.glibc'), [], { trace: () => {} });
   // 128 rises of the break (a few need the host to map more) and 5 small getrandom calls.
@@ -123,7 +123,7 @@ for (const libc of ['glibc', 'musl']) {
   });
 }
 
-test('captured output makes few exits; with an output limit nothing is buffered and the limit holds', { skip: !userStub && 'hardware KVM: no user-mode stub' }, () => {
+test('captured output makes few exits; with an output limit nothing is buffered and the limit holds', { skip: !userStub && 'needs the kvm_pvm system-call path (user-mode stub); this KVM takes the cpl0-entry path' }, () => {
   const r = run(prog('outbuf.glibc'), ['exit']);
   const traced = run(prog('outbuf.glibc'), ['exit'], { trace: () => {} });
   assert.ok(traced.syscalls - r.syscalls >= 2000, `untraced ${r.syscalls}, traced ${traced.syscalls}`);
