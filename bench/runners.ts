@@ -17,7 +17,7 @@ export interface RunnerEnv {
   qemu: string | null;
 }
 
-/** kvmbox's guest identity (src/guest/abi.generated.ts GUEST_UID/GUEST_GID). */
+/** kvmbox's guest identity (src/abi/abi.generated.ts GUEST_UID/GUEST_GID). */
 const GUEST_ID = 1000;
 
 function child(cmd: string, args: string[], asGuestUser = false): Outcome {

@@ -69,7 +69,7 @@ static int ret_zero(u64 dst, u64 len, i64 v) {
 }
 
 /* mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, fd, 0): a region of that size
- * that the program unmapped before and the host kept mapped (src/guest/map-pool.ts), zeroed. */
+ * that the program unmapped before and the host kept mapped (src/linux/map-pool.ts), zeroed. */
 static int do_mmap(u64 addr, u64 len, u64 prot, u64 flags, u64 off) {
   if (addr || prot != 3 || flags != 0x22 || off || len == 0 || len > POOL_MAX_LEN) return ACT_HOST;
   len = (len + 4095) & ~4095ul;

@@ -1,5 +1,5 @@
 /* Part of kvmbox's host helper library (loaded through koffi by src/kvm/libc.ts): which of some
- * addresses a direct branch in x86 code could land on. Used by src/guest/syscall-patch.ts to
+ * addresses a direct branch in x86 code could land on. Used by src/linux/site-patch.ts to
  * leave alone the call sites that a jump may enter in the middle. Scanning a 2 MiB text byte by
  * byte costs 7-25 ms in JavaScript, under 1 ms here, and the CLI pays it on every run.
  * Plain C on libc: no Node API, no state. */

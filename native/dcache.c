@@ -1,5 +1,5 @@
 /* Part of kvmbox's host helper library (loaded through koffi by src/kvm/libc.ts): writing a
- * directory listing's entries into the stub's directory cache (DCACHE, see src/guest/dir-cache.ts
+ * directory listing's entries into the stub's directory cache (DCACHE, see src/fs/dir-cache.ts
  * for the format and kernel/dstub.c for the reader). The format's constants come from the one ABI
  * definition (abi/hypercalls.json -> kernel/include/abi.h). Entry by entry in JavaScript this was
  * most of the host's time in `find` over a large tree (a string, a hash and a dozen buffer writes

@@ -13,7 +13,7 @@
 #include "../kernel/include/abi.h"
 #include "helper.h"
 
-/* An entry's fixed part in the directory cache (src/guest/dir-cache.ts). */
+/* An entry's fixed part in the directory cache (src/fs/dir-cache.ts). */
 #define DC_ENTRY_PATH DC_E_PATH
 
 _Static_assert(sizeof(struct stat) == STAT_BYTES, "x86-64 struct stat is 144 bytes");
@@ -75,9 +75,9 @@ long kvmbox_stat_dirents_from(int fd, const unsigned char *dirents, unsigned lon
  * Read directory fd from its position to its end. Into out (cap bytes): the getdents64 records
  * as the kernel returned them at [0, res[0]), then, at res[1] (8-aligned), one struct stat per
  * record in order: lstat of the name relative to fd, fstat(fd) for ".", zeros for "..". Owners
- * equal to in[1] (uid) / in[2] (gid) are shown as in[3] / in[4] (src/guest/identity.ts). res[2]:
+ * equal to in[1] (uid) / in[2] (gid) are shown as in[3] / in[4] (src/fs/identity.ts). res[2]:
  * the bytes the records' directory-cache entries take with a path prefix of in[0] bytes (as
- * src/guest/dir-cache.ts counts them); res[3]: the index of ".", or -1.
+ * src/fs/dir-cache.ts counts them); res[3]: the index of ".", or -1.
  * Returns the number of records, or -errno: -ENOSPC when out is too small, or the error of a
  * getdents64 or of an lstat (an entry that vanished meanwhile).
  */

@@ -1,4 +1,4 @@
-/* A directory lister that works ahead on a thread of its own (src/guest/dir-cache.ts).
+/* A directory lister that works ahead on a thread of its own (src/fs/dir-cache.ts).
  *
  * A program walking a large read-only tree (find, ls -R) makes the host list directory after
  * directory: getdents64 and an lstat per entry, the same kernel work the program would do

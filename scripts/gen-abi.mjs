@@ -39,7 +39,7 @@ for (const [k, v] of Object.entries(def.constants)) {
 
 const outputs = [
   [join(root, 'kernel/include/abi.h'), h],
-  [join(root, 'src/guest/abi.generated.ts'), t],
+  [join(root, 'src/abi/abi.generated.ts'), t],
 ];
 if (process.argv.includes('--check')) {
   let stale = false;

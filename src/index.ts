@@ -2,7 +2,7 @@
 export { run, ProgramNotFoundError, DEFAULT_MEMORY_MIB, type RunOptions, type RunResult } from './api/run.js';
 export { runRaw, type RawMode, type RawResult } from './machine/raw.js';
 export { KvmUnavailableError } from './kvm/kvm.js';
-export { NotRunnableError } from './guest/elf.js';
-export { GrantError } from './guest/files/vfs.js';
-export type { ExitReason } from './guest/process.js';
+export { NotRunnableError } from './linux/elf.js';
+export { GrantError } from './fs/vfs.js';
+export type { ExitReason } from './linux/process.js';
 export { doctor, formatDoctorReport, type DoctorReport, type KvmKind } from './api/doctor.js';

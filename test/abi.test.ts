@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HYPERCALLS, HC_ABI_VERSION, HC_PORT_BASE } from '../src/guest/abi.generated.js';
+import { HYPERCALLS, HC_ABI_VERSION, HC_PORT_BASE } from '../src/abi/abi.generated.js';
 import { loadKernelImage } from '../src/machine/kernel-image.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

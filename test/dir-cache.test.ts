@@ -1,5 +1,5 @@
-// The user-mode stub's directory cache and anonymous-mapping pool (src/guest/dir-cache.ts,
-// src/guest/map-pool.ts, kernel/dstub.c): the program must not be able to tell them from the
+// The user-mode stub's directory cache and anonymous-mapping pool (src/fs/dir-cache.ts,
+// src/linux/map-pool.ts, kernel/dstub.c): the program must not be able to tell them from the
 // host serving every call, they must save exits, and nothing the program writes to the stub's
 // shared page may hurt the host.
 import { test, before, after } from 'node:test';
@@ -38,7 +38,7 @@ before(() => {
   writeFileSync(join(tree, 'locked', 'secret'), 's');
   chmodSync(join(tree, 'locked'), 0o700);
   // The guest (uid 1000) may not list it: not its owner. The user running kvmbox is shown to the
-  // guest as uid 1000 and owns what it owns (src/guest/identity.ts), so when root runs this the
+  // guest as uid 1000 and owns what it owns (src/fs/identity.ts), so when root runs this the
   // directory is given to another user (nobody), as natively for a process of uid 1000.
   if (process.geteuid?.() === 0) chownSync(join(tree, 'locked'), NOBODY, NOBODY);
   file = join(tree, 'a', 'file');

@@ -13,7 +13,7 @@ import {
   run, KvmUnavailableError, NotRunnableError, ProgramNotFoundError, type RunOptions, type RunResult,
 } from '../src/index.js';
 import { Kvm } from '../src/kvm/kvm.js';
-import { PIE_BASE } from '../src/guest/loader.js';
+import { PIE_BASE } from '../src/linux/exec.js';
 import {
   BUSYBOX, NO_BUSYBOX, VARIANTS, bigOutputPattern, dynamicHello, firstDifference, lines, program,
   type ProgramName, type Variant,

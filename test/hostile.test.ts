@@ -9,9 +9,9 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, type RunOptions } from '../src/index.js';
 import { acquireMachine, releaseMachine, machinePoolStats } from '../src/machine/pool.js';
-import { Process } from '../src/guest/process.js';
-import { Vfs } from '../src/guest/files/vfs.js';
-import { HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall } from '../src/guest/abi.generated.js';
+import { Process } from '../src/linux/process.js';
+import { Vfs } from '../src/fs/vfs.js';
+import { HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall } from '../src/abi/abi.generated.js';
 import type { Vcpu } from '../src/kvm/kvm.js';
 import { onUserStubPath } from './helpers.js';
 

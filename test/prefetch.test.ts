@@ -1,4 +1,4 @@
-// The directory prefetcher (native/prefetch.c, driven by src/guest/dir-cache.ts): a thread of the
+// The directory prefetcher (native/prefetch.c, driven by src/fs/dir-cache.ts): a thread of the
 // host helper library that lists a program's walk of a read-only tree ahead of the batches. The
 // program must not be able to tell (same output as when the host serves every call), the
 // listings must come from it, and it must end with the program: no thread or descriptor left.
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, type RunOptions } from '../src/index.js';
-import { Process } from '../src/guest/process.js';
+import { Process } from '../src/linux/process.js';
 import * as libc from '../src/kvm/libc.js';
 import { onUserStubPath } from './helpers.js';
 

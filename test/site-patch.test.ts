@@ -1,4 +1,4 @@
-// Rewriting `syscall` and `cpuid` sites into jumps to the user-mode stub (src/guest/site-patch.ts):
+// Rewriting `syscall` and `cpuid` sites into jumps to the user-mode stub (src/linux/site-patch.ts):
 // done only where safe, only on the user-stub path, never when traced or refused, and the program
 // behaves the same either way.
 import { test } from 'node:test';
@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { run } from '../src/index.js';
 import { acquireMachine, releaseMachine } from '../src/machine/pool.js';
 import { onUserStubPath } from './helpers.js';
-import { decodeSimple } from '../src/guest/x86-insn.js';
+import { decodeSimple } from '../src/linux/x86-insn.js';
 
 const onPath = (cmd: string) => { try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; } };
-import { planPatches } from '../src/guest/site-patch.js';
+import { planPatches } from '../src/linux/site-patch.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const prog = (name: string) => join(root, 'test/programs/out', name);

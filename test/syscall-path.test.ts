@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Vcpu, VcpuExit } from '../src/kvm/kvm.js';
 import { detectSyscallPath, Machine, type HypercallHandler, type HypercallResult, type SyscallPath } from '../src/machine/machine.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../src/machine/paging.js';
-import { Hypercall, USER_BASE } from '../src/guest/abi.generated.js';
+import { Hypercall, USER_BASE } from '../src/abi/abi.generated.js';
 
 /** What the path should be here, and why; undefined when nothing tells. */
 function expectedPath(): { path: SyscallPath; why: string } | undefined {

@@ -2,11 +2,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as libc from '../kvm/libc.js';
-import { Vfs, type GrantSpec } from '../guest/files/vfs.js';
-import type { InputSource, OutputSink } from '../guest/files/open-file.js';
-import { exitStatusOf, Process, type ExitReason } from '../guest/process.js';
+import { Vfs, type GrantSpec } from '../fs/vfs.js';
+import type { InputSource, OutputSink } from '../fs/open-file.js';
+import { exitStatusOf, Process, type ExitReason } from '../linux/process.js';
 import type { Machine } from '../machine/machine.js';
-import { NotRunnableError } from '../guest/elf.js';
+import { NotRunnableError } from '../linux/elf.js';
 import { acquireMachine, releaseMachine } from '../machine/pool.js';
 
 export interface RunOptions {

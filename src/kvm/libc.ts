@@ -152,7 +152,7 @@ export function mprotect(m: Mapping, offset: number, length: number, prot: numbe
   if ((c.mprotect(m.address + BigInt(offset), length, prot) as number) < 0) throw new SysError('mprotect', errno());
 }
 
-// ---- host file-system calls, used by src/guest/files (fd-relative, never string paths from /) ----
+// ---- host file-system calls, used by src/fs (fd-relative, never string paths from /) ----
 // Each returns the result, or -errno: the guest ABI layer forwards errno values to the guest.
 
 const SYS_openat2 = 437;
@@ -362,7 +362,7 @@ export function branchTargets(code: Uint8Array, marks: Uint8Array): void {
 
 /**
  * Append an entry for path (UTF-8 bytes) of kind (lstat, stat or a descriptor's fstat) with the
- * 144-byte struct stat to the directory cache in dcache (DCACHE, format in src/guest/dir-cache.ts)
+ * 144-byte struct stat to the directory cache in dcache (DCACHE, format in src/fs/dir-cache.ts)
  * at heap. Returns the new heap end, or minus heap when it does not fit.
  */
 export function dcAddEntry(dcache: Uint8Array, heap: number, path: Uint8Array, kind: number, stat: Uint8Array): number {

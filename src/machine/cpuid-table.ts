@@ -1,5 +1,5 @@
 // The table behind the user-mode stub's cpuid_emul (kernel/stub.S), so that patched `cpuid` sites
-// (src/guest/site-patch.ts) need not trap: on kvm_pvm the instruction at CPL3 costs ~12 µs on Intel
+// (src/linux/site-patch.ts) need not trap: on kvm_pvm the instruction at CPL3 costs ~12 µs on Intel
 // hosts (KVM emulates it), and glibc's start-up runs it about fifty times.
 //
 // The answers must be exactly what the instruction gives this guest: KVM's from the KVM_SET_CPUID2
@@ -11,7 +11,7 @@
 // correctness.
 import type { CpuidEntry } from '../kvm/kvm.js';
 import { KVM_CPUID_FLAG_SIGNIFCANT_INDEX } from '../kvm/abi.js';
-import { CPUID_ANY_SUBLEAF, CPUID_ENTRY_SIZE, CPUID_TABLE_END, CPUID_TABLE_SIZE } from '../guest/abi.generated.js';
+import { CPUID_ANY_SUBLEAF, CPUID_ENTRY_SIZE, CPUID_TABLE_END, CPUID_TABLE_SIZE } from '../abi/abi.generated.js';
 
 /** Entries that fit with the end marker. */
 export const CPUID_TABLE_ENTRIES = Math.floor(CPUID_TABLE_SIZE / CPUID_ENTRY_SIZE) - 1;

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HC_ABI_VERSION, KERNEL_MAGIC, KERNEL_VBASE, PHYS_KERNEL, PHYS_KERNEL_END, STUB_ENTRY_OFFSET, STUB_SIZE } from '../guest/abi.generated.js';
+import { HC_ABI_VERSION, KERNEL_MAGIC, KERNEL_VBASE, PHYS_KERNEL, PHYS_KERNEL_END, STUB_ENTRY_OFFSET, STUB_SIZE } from '../abi/abi.generated.js';
 
 export interface KernelImage {
   readonly kernel: Buffer;

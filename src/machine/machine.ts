@@ -1,7 +1,7 @@
 // A long-mode machine ready to run one user program: guest memory, one vCPU, the kernel, and the
 // structures the CPU needs (GDT, IDT, TSS, page tables), all built by the host so that the guest
 // spends no CPL0 instructions on set-up. The run loop turns exits into hypercalls for the layer
-// above (src/guest) and knows nothing of Linux.
+// above (src/linux) and knows nothing of Linux.
 import { Kvm, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry } from '../kvm/kvm.js';
 import { GuestMemory } from './memory.js';
 import { PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
@@ -13,7 +13,7 @@ import {
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
   CACHE_BUF, CACHE_SIZE, DCACHE, DCACHE_SIZE, PHYS_SHARED, SHARED_SIZE, STUB_SIZE, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, VEC_TIMER,
   PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET, OUTBUF, OUTBUF_SIZE,
-} from '../guest/abi.generated.js';
+} from '../abi/abi.generated.js';
 
 /**
  * How `syscall` reaches the host on this KVM, detected at start-up:
@@ -30,7 +30,7 @@ export interface MachineOptions {
 }
 
 /** Where code the host writes for one program goes in the stub region, and the stub entries it
- * may jump to (used by src/guest/site-patch.ts). Guest addresses. */
+ * may jump to (used by src/linux/site-patch.ts). Guest addresses. */
 export interface PatchLayout {
   trampolineBase: number;
   trampolineRoom: number;
@@ -379,7 +379,7 @@ export class Machine {
     };
   }
 
-  /** Place the current program's trampolines at trampolineBase (src/guest/site-patch.ts). */
+  /** Place the current program's trampolines at trampolineBase (src/linux/site-patch.ts). */
   installTrampolines(code: Buffer): void {
     if (code.length > this.trampolineRoom) throw new MachineError('trampolines larger than the room after the stub');
     this.clearTrampolines();

@@ -11,7 +11,7 @@ import { GuestMemory } from './memory.js';
 import {
   PAGE_SIZE, PTE_ADDR_MASK, PTE_GLOBAL, PTE_NX, PTE_PRESENT, PTE_PS, PTE_USER, PTE_WRITABLE,
 } from './x86.js';
-import { PHYS_PD_HIGH, PHYS_PDPT_HIGH, PHYS_PML4, USER_BASE } from '../guest/abi.generated.js';
+import { PHYS_PD_HIGH, PHYS_PDPT_HIGH, PHYS_PML4, USER_BASE } from '../abi/abi.generated.js';
 
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;

@@ -17,7 +17,7 @@
 //   when `compareMtime` is set: exactly, except that a time inside the run's own time window
 //   counts as "now" on both sides (a run that stamps "now" cannot match another run's "now").
 //   Owners are not compared: the guest's files are created by the host process (the guest sees
-//   them as its own, uid 1000, through the owner mapping of src/guest/syscalls/fs.ts).
+//   them as its own, uid 1000, through the owner mapping of src/linux/syscalls/fs.ts).
 import { gzipSync } from 'node:zlib';
 import type { TreeSpec } from './fixture.js';
 

@@ -29,7 +29,7 @@ export type TreeSpec = Record<string, Entry>;
 
 /** 2024-01-02 03:04:05 UTC: every fixture entry's atime and mtime. */
 export const FIXTURE_TIME = new Date(Date.UTC(2024, 0, 2, 3, 4, 5));
-/** The identity the guest runs as (src/guest/process.ts GUEST_UID/GUEST_GID). */
+/** The identity the guest runs as (src/linux/process.ts GUEST_UID/GUEST_GID). */
 export const GUEST_ID = 1000;
 export const asRoot = process.getuid?.() === 0;
 

@@ -1,5 +1,5 @@
 /* Directory descriptors and anonymous mappings that kvmbox's user-mode stub may serve itself
- * (src/guest/dir-cache.ts, src/guest/map-pool.ts): the program must not be able to tell.
+ * (src/fs/dir-cache.ts, src/linux/map-pool.ts): the program must not be able to tell.
  *   dircache walk DIR        print every path below DIR with its lstat (and each directory's ..)
  *   dircache checks DIR FILE descriptor semantics on directories below DIR, and mmap reuse;
  *                            prints "failures=N"

@@ -14,7 +14,7 @@
 
 #define MARK 0x5ec12e75ec12e75eULL
 #define SIZE (4 << 20)
-/* Deeper than the stack kvmbox maps at start (128 KiB, src/guest/loader.ts): grown on a fault. */
+/* Deeper than the stack kvmbox maps at start (128 KiB, src/linux/exec.ts): grown on a fault. */
 #define DEEP (512 << 10)
 
 static int regs_clean(void) {

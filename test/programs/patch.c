@@ -1,4 +1,4 @@
-/* System-call sites the host may rewrite (src/guest/syscall-patch.ts), written in assembly so that
+/* System-call sites the host may rewrite (src/linux/site-patch.ts), written in assembly so that
  * their bytes are the same under every libc. Prints whether each site's `syscall` is still in
  * memory, then checks that the calls behave. */
 #include <stdio.h>

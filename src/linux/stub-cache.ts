@@ -1,7 +1,7 @@
 // What the user-mode stub (kernel/stub.S) may answer without an exit, kept up to date by the host
 // in the shared page: the read-ahead cache of one file, which descriptors are /dev/null, the
 // clocks, the heap's break and a pool of random bytes. The directory and stat cache is
-// src/guest/dir-cache.ts.
+// src/fs/dir-cache.ts.
 //
 // Coherence: the cache is valid only between two exits. Before the host serves any system call it
 // drains the cache (rewinding the host file by what the program did not consume), so every
@@ -15,10 +15,10 @@ import {
   SH_TIME_MONO0, SH_TIME_MULT, SH_TIME_REAL0, SH_TIME_TSC0, SH_TIME_VALID,
   CACHE_BUF, CACHE_SIZE, PHYS_SHARED, SH_CACHE_FD, SH_CACHE_LEN, SH_CACHE_POS, SH_DEVNULL_MASK,
   SH_BRK_CUR, SH_BRK_START, SH_BRK_TOP, SH_FSBASE_OK, SH_RLIMITS, SH_RLIMITS_OK, RLIM_NLIMITS, SH_EXE, SH_EXE_LEN, SH_EXE_MAX, OUTBUF, OUTBUF_SIZE, OUT_RECORD_HEADER, SH_OUT_MASK, SH_OUT_POS, SH_RANDOM, SH_RANDOM_LEN, SH_RANDOM_POS, RANDOM_POOL_SIZE,
-} from './abi.generated.js';
+} from '../abi/abi.generated.js';
 import type { AddressSpace } from './address-space.js';
 import { fillRandom } from './entropy.js';
-import { DeviceFile, FdTable, HostFile, StdioFile } from './files/open-file.js';
+import { DeviceFile, FdTable, HostFile, StdioFile } from '../fs/open-file.js';
 
 const SEEK_CUR = 1;
 const NO_FD = 0xffffffff;

@@ -19,7 +19,7 @@ import type { GuestMemory } from '../machine/memory.js';
 import { PAGE_SIZE } from '../machine/x86.js';
 import type { AddressSpace } from './address-space.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
-import { PHYS_SHARED, POOL_ADDR, POOL_LEN, POOL_MAX_LEN, POOL_SLOT_SIZE, POOL_SLOTS, POOL_STATE, SH_POOL } from './abi.generated.js';
+import { PHYS_SHARED, POOL_ADDR, POOL_LEN, POOL_MAX_LEN, POOL_SLOT_SIZE, POOL_SLOTS, POOL_STATE, SH_POOL } from '../abi/abi.generated.js';
 
 const FREE = 1, USED = 2;
 /** Anonymous mappings remembered as candidates (the most recent ones). */

@@ -1,8 +1,8 @@
 // How host owners appear to the guest. The guest runs as uid/gid 1000 (GUEST_UID/GUEST_GID);
 // the user and group running kvmbox are shown as 1000, so the files the guest creates are its own
 // (as after `docker run --user`). Other owners are shown as they are.
-import { GUEST_GID, GUEST_UID } from './abi.generated.js';
-import { STAT } from './linux.js';
+import { GUEST_GID, GUEST_UID } from '../abi/abi.generated.js';
+import { STAT } from '../abi/linux.js';
 
 export const hostUid = process.geteuid?.() ?? -1;
 export const hostGid = process.getegid?.() ?? -1;

@@ -1,7 +1,7 @@
 // What a guest file descriptor refers to. Every kind answers the same small interface; a
 // system call that a kind does not support fails with the errno Linux gives for it.
-import * as libc from '../../kvm/libc.js';
-import { E, Errno, O, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG, STAT, STAT_SIZE } from '../linux.js';
+import * as libc from '../kvm/libc.js';
+import { E, Errno, O, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG, STAT, STAT_SIZE } from '../abi/linux.js';
 
 export interface OpenFile {
   /** For traces and /proc/self/fd. */
@@ -31,7 +31,7 @@ export interface OpenFile {
   available?(): number;
   /**
    * A stand-in that becomes a real file when the host first uses the descriptor (a directory the
-   * user-mode stub opened: src/guest/dir-cache.ts). FdTable.get swaps the result in.
+   * user-mode stub opened: src/fs/dir-cache.ts). FdTable.get swaps the result in.
    */
   materialize?(): OpenFile;
 }

@@ -37,9 +37,9 @@ import {
   DC_BUCKETS, DC_BUCKETS_OFF, DC_E_BLOB, DC_E_BLOB_LEN, DC_E_DIR, DC_E_PATH, DC_E_STAT, DC_HEAP, DCACHE, DCACHE_SIZE, DIR_SLOT_SIZE, DIR_SLOTS, FD_BITMAP_FDS, GUEST_GID, GUEST_UID, PHYS_SHARED,
   SH_DC_GEN, SH_DC_ON, SH_DC_OPENS, SH_FD_BITMAP, SH_FD_LIMIT, SH_PATH_MAX, SH_SLOTS, SH_SLOTS_DIRTY, SLOT_BLOB, SLOT_BLOB_LEN,
   SLOT_DIR, SLOT_ENTRY, SLOT_FDP1, SLOT_FLAGS, SLOT_GEN, SLOT_POS, STAT_SIZE,
-} from './abi.generated.js';
-import { type FdTable, HostFile, type OpenFile } from './files/open-file.js';
-import { Errno, E, O, S_IFDIR, S_IFMT, STAT } from './linux.js';
+} from '../abi/abi.generated.js';
+import { type FdTable, HostFile, type OpenFile } from './open-file.js';
+import { Errno, E, O, S_IFDIR, S_IFMT, STAT } from '../abi/linux.js';
 import { hostGid, hostUid, mapOwner } from './identity.js';
 
 const DIRENT_RECLEN = 16;
@@ -140,7 +140,7 @@ class CachedDir implements OpenFile {
 }
 
 const ASCII = /^[\x00-\x7f]*$/;
-/** Host owners shown as the guest's (src/guest/identity.ts), for the helper library's listings. */
+/** Host owners shown as the guest's (src/fs/identity.ts), for the helper library's listings. */
 const OWNERS = { uid: hostUid, gid: hostGid, toUid: GUEST_UID, toGid: GUEST_GID };
 const isDir = (st: Buffer, i = 0) => (st.readUInt32LE(i * STAT_SIZE + STAT.mode) & S_IFMT) === S_IFDIR;
 

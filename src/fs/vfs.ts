@@ -9,8 +9,8 @@
 // (Vfs.resolve), so that a link to /granted/other/file works and a link to /etc/passwd does not.
 import { realpathSync, statSync } from 'node:fs';
 import { resolve as resolveHostPath } from 'node:path';
-import * as libc from '../../kvm/libc.js';
-import { AT_SYMLINK_NOFOLLOW, E, Errno, O } from '../linux.js';
+import * as libc from '../kvm/libc.js';
+import { AT_SYMLINK_NOFOLLOW, E, Errno, O } from '../abi/linux.js';
 
 export interface GrantSpec {
   /** Host path (also the guest path). */

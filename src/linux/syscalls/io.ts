@@ -4,10 +4,10 @@ import * as libc from '../../kvm/libc.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import {
   HostFile, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlockForever, type OpenFile,
-} from '../files/open-file.js';
+} from '../../fs/open-file.js';
 import {
   E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCGETS, TIOCGPGRP, TIOCGWINSZ,
-} from '../linux.js';
+} from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { int, long, size, uint, type SyscallGroup } from './table.js';
 

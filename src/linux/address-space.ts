@@ -5,7 +5,7 @@
 import type { GuestMemory } from '../machine/memory.js';
 import { PAGE_MAPPED, PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
-import { USER_BASE } from './abi.generated.js';
+import { USER_BASE } from '../abi/abi.generated.js';
 
 export { PROT_EXEC, PROT_READ, PROT_WRITE };
 const PROT_MASK = PROT_READ | PROT_WRITE | PROT_EXEC;

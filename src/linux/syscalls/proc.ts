@@ -1,7 +1,7 @@
 // Process identity, limits, signals bookkeeping, and the end of the program.
 import { randomFillSync } from 'node:crypto';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
-import { ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS, E, Errno } from '../linux.js';
+import { ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS, E, Errno } from '../../abi/linux.js';
 import { GUEST_GID, GUEST_PID, GUEST_PPID, GUEST_UID, type Process } from '../process.js';
 import { MSR_FS_BASE, MSR_GS_BASE } from '../../machine/x86.js';
 import { int, size, type SyscallGroup } from './table.js';

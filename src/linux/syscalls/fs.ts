@@ -1,22 +1,22 @@
-// Path-based system calls. Paths are resolved by the host in the guest's namespace (src/guest/
-// files/vfs.ts): only granted trees exist, and every host operation is relative to a grant's fd.
-// A few /dev and /proc entries are made up by the host (src/guest/files/special.ts).
+// Path-based system calls. Paths are resolved by the host in the guest's namespace (src/fs/vfs.ts):
+// only granted trees exist, and every host operation is relative to a grant's fd.
+// A few /dev and /proc entries are made up by the host (src/linux/special-files.ts).
 //
 // Identity and permissions: the guest runs as uid/gid 1000 (GUEST_UID). Files owned by uid 1000
 // or by the user running kvmbox are the guest's own; permission bits are checked here as Linux
 // checks them for a non-root process (owner, group or other bits), also when kvmbox runs as
 // root and the host would let everything through. Search (x) permission on the directories of
 // a path is not checked. chown to the guest's own ids succeeds without changing the host owner.
-import { hostGid, hostUid, mapOwner } from '../identity.js';
+import { hostGid, hostUid, mapOwner } from '../../fs/identity.js';
 import * as libc from '../../kvm/libc.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
-import { HostFile, virtualDirStat, VirtualDir, type OpenFile } from '../files/open-file.js';
-import { lstatSpecial, special } from '../files/special.js';
-import { normalize, SymlinkEscape, type Location } from '../files/vfs.js';
+import { HostFile, virtualDirStat, VirtualDir, type OpenFile } from '../../fs/open-file.js';
+import { lstatSpecial, special } from '../special-files.js';
+import { normalize, SymlinkEscape, type Location } from '../../fs/vfs.js';
 import {
   AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFLNK,
   S_IFMT, STAT, STAT_SIZE,
-} from '../linux.js';
+} from '../../abi/linux.js';
 import { GUEST_GID, GUEST_UID, type Process } from '../process.js';
 import { int, long, size, uint, type SyscallGroup } from './table.js';
 

@@ -1,6 +1,6 @@
 // Clocks and sleeping, from the host's clocks.
 import { PROT_WRITE, PROT_READ } from '../address-space.js';
-import { E, Errno } from '../linux.js';
+import { E, Errno } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { int, type SyscallGroup } from './table.js';
 

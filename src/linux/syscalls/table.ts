@@ -2,7 +2,7 @@
 // arguments (through Process.userBuffer/userString for pointers) and returns the result, or
 // throws Errno. Numbers not in the table get ENOSYS.
 import type { Process } from '../process.js';
-import { SYS } from '../linux.js';
+import { SYS } from '../../abi/linux.js';
 import { ioSyscalls } from './io.js';
 import { fsSyscalls } from './fs.js';
 import { mmSyscalls } from './mm.js';

@@ -1,6 +1,6 @@
 // strace-like formatting for --trace.
 import type { Process } from '../process.js';
-import { E, SYS, SYSCALL_NAMES } from '../linux.js';
+import { E, SYS, SYSCALL_NAMES } from '../../abi/linux.js';
 import type { SyscallArgs } from './table.js';
 
 /** Argument kinds per call: s = string pointer, d = signed int, x = hex, u = unsigned. */

@@ -9,12 +9,12 @@
 // /proc/1/... is /proc/self/... (the guest is pid 1). Other paths under /dev and /proc are
 // looked up in the grants like any path.
 import { randomFillSync } from 'node:crypto';
-import { E, Errno, O, S_IFLNK, STAT, STAT_SIZE } from '../linux.js';
-import type { Process } from '../process.js';
-import { processStartNs } from '../syscalls/time.js';
+import { E, Errno, O, S_IFLNK, STAT, STAT_SIZE } from '../abi/linux.js';
+import type { Process } from './process.js';
+import { processStartNs } from './syscalls/time.js';
 import {
   charDeviceStat, DeviceFile, MemoryFile, memoryFileStat, TTY_RDEV, TtyFile, type DeviceKind, type OpenFile,
-} from './open-file.js';
+} from '../fs/open-file.js';
 
 export interface SpecialFile {
   /** Open it (flags as open(2)); links to fds give back the fd's own open file. */

@@ -9,14 +9,14 @@ import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.
 import {
   FAULT_KILL, FAULT_RETRY, GDT_USER_CS, RLIM_NLIMITS, Hypercall, KERNEL_VBASE, PHYS_KSTACK_TOP, PHYS_SHARED, SH_SAVE_RCX, SH_SAVE_RDI,
   SH_SAVE_RDX, SH_SAVE_RSI,
-} from './abi.generated.js';
+} from '../abi/abi.generated.js';
 import { StubCache } from './stub-cache.js';
-import { DirCache } from './dir-cache.js';
+import { DirCache } from '../fs/dir-cache.js';
 import { MapPool } from './map-pool.js';
-import { FdTable, HostFile, StdioFile, type InputSource, type OutputSink } from './files/open-file.js';
-import { normalize, PATH_MAX, Vfs } from './files/vfs.js';
-import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, STAT_SIZE, SYS, SYSCALL_NAMES } from './linux.js';
-import { loadProgram } from './loader.js';
+import { FdTable, HostFile, StdioFile, type InputSource, type OutputSink } from '../fs/open-file.js';
+import { normalize, PATH_MAX, Vfs } from '../fs/vfs.js';
+import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, STAT_SIZE, SYS, SYSCALL_NAMES } from '../abi/linux.js';
+import { loadProgram } from './exec.js';
 import { planPatches, type PatchPlan } from './site-patch.js';
 import { SYSCALLS, type SyscallArgs } from './syscalls/table.js';
 // After the table, which loads fs.js in the order the syscall modules need.
@@ -41,7 +41,7 @@ export interface ProcessOptions {
   /** Bytes of output (stdout+stderr) after which the program is stopped. */
   maxOutputBytes?: number;
   /** Rewrite the program's `syscall` and `cpuid` sites into direct jumps to the user-mode stub
-   * where that is provably safe (src/guest/site-patch.ts); default true. Only on the user-stub path. */
+   * where that is provably safe (src/linux/site-patch.ts); default true. Only on the user-stub path. */
   patchSyscalls?: boolean;
 }
 
@@ -101,8 +101,8 @@ const PF_WRITE = 2;
 const PF_INSTR = 16;
 /** The guest's identity (a plain user, like `docker run --user 1000`) is part of the ABI: the
  * user-mode stub answers getpid/getuid... itself. */
-import { GUEST_GID, GUEST_UID } from './abi.generated.js';
-export { GUEST_GID, GUEST_PID, GUEST_PPID, GUEST_UID } from './abi.generated.js';
+import { GUEST_GID, GUEST_UID } from '../abi/abi.generated.js';
+export { GUEST_GID, GUEST_PID, GUEST_PPID, GUEST_UID } from '../abi/abi.generated.js';
 /** APIC timer ticks per millisecond (KVM's APIC bus runs at 1 GHz) and the tick period used for limits. */
 const APIC_TICKS_PER_MS = 1_000_000;
 /** Heap mapped beyond a break the host moves, for the stub to move it in (glibc's malloc grows
@@ -126,7 +126,7 @@ export class Process implements HypercallHandler {
   private stubCache!: StubCache;
   /** The user-mode stub's directory and stat cache (exported for tests and the bench profile). */
   dirCache!: DirCache;
-  /** Anonymous mappings the stub hands out again (src/guest/map-pool.ts). */
+  /** Anonymous mappings the stub hands out again (src/linux/map-pool.ts). */
   mapPool!: MapPool;
   outputBytes = 0;
   private deadline = 0;

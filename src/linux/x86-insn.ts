@@ -2,7 +2,7 @@
 // a rip-relative displacement: register and memory moves, ALU operations, shifts, tests, lea,
 // push/pop. Anything that transfers control (jumps, calls, returns), reads rip otherwise, or is
 // not on the list returns null, so a caller moves only what it fully understands. Knows
-// encodings and nothing else (used by src/guest/site-patch.ts).
+// encodings and nothing else (used by src/linux/site-patch.ts).
 
 export interface SimpleInsn {
   /** Bytes in the instruction. */

@@ -5,10 +5,10 @@
 // EAGAIN, and busybox sh reports "can't fork". Programs that need threads are refused this way
 // at their first pthread_create, with no partial state: nothing was created.
 //
-// The guest's identity is fixed (uid/gid 1000, src/guest/process.ts). Like an unprivileged
+// The guest's identity is fixed (uid/gid 1000, src/linux/process.ts). Like an unprivileged
 // Linux process, it may "change" to the ids it already has, and nothing else (EPERM).
 import { PROT_WRITE } from '../address-space.js';
-import { E, Errno } from '../linux.js';
+import { E, Errno } from '../../abi/linux.js';
 import { GUEST_GID, GUEST_UID, type Process } from '../process.js';
 import { int, type SyscallGroup } from './table.js';
 

@@ -3,7 +3,7 @@
 import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import { ET_DYN, NotRunnableError, parseElf, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR, type ElfImage } from './elf.js';
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
-import { AT } from './linux.js';
+import { AT } from '../abi/linux.js';
 import { fillRandom } from './entropy.js';
 
 /** Where static-PIE programs are placed (Linux would randomise; kvmbox is deterministic). */

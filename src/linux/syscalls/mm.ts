@@ -1,10 +1,10 @@
 // Memory: brk, anonymous and private file mappings. Guest memory is fixed at start-up (--memory),
 // so a request beyond it fails with ENOMEM and the host never allocates more.
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../address-space.js';
-import { E, Errno, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED } from '../linux.js';
+import { E, Errno, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED } from '../../abi/linux.js';
 import { alignUp, PAGE_SIZE } from '../../machine/x86.js';
 import type { Process } from '../process.js';
-import { USER_BASE } from '../abi.generated.js';
+import { USER_BASE } from '../../abi/abi.generated.js';
 import { int, size, type SyscallGroup } from './table.js';
 
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;

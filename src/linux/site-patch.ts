@@ -33,7 +33,7 @@
 //   another instruction is vanishingly unlikely (`0f 05` alone occurs outside code often).
 // - A `cpuid` site (`0f a2`, which compilers emit nowhere else in practice: in busybox, glibc
 //   `true` and SQLite every occurrence is the instruction) is followed by instructions that
-//   src/guest/x86-insn.ts decodes fully: moves, ALU, lea, push/pop, nothing that transfers control.
+//   src/linux/x86-insn.ts decodes fully: moves, ALU, lea, push/pop, nothing that transfers control.
 // - No direct jump or call in the program's executable segments may land on a moved instruction
 //   (every byte that could start a rel8/rel32 branch aiming there rules the site out, which errs
 //   towards leaving a site alone). A jump into the middle of rewritten bytes would hit int3
