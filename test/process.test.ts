@@ -1,7 +1,7 @@
 // The kernel's objects on real runs (src/linux/kernel.ts, process.ts, task.ts): the ids a program
 // sees (getpid, gettid, getppid, through libc and raw system calls), state kept per process
-// (signal actions, the name set with prctl), per thread (the signal mask), and fresh state for
-// every run.
+// (signal actions, the name set with prctl), per thread (the signal mask), the ids the host
+// publishes for the user-mode stub, and fresh state for every run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { run } from '../src/index.js';
 import { Kernel } from '../src/linux/kernel.js';
 import { Vfs } from '../src/fs/vfs.js';
 import { acquireMachine, releaseMachine } from '../src/machine/pool.js';
-import { GUEST_PID, GUEST_PPID } from '../src/abi/abi.generated.js';
+import { GUEST_PID, GUEST_PPID, PHYS_SHARED, SH_PID, SH_PPID, SH_TID } from '../src/abi/abi.generated.js';
 import { PROGRAMS_DIR, VARIANTS } from './helpers.js';
 
 const ident = (v: string): string => `${PROGRAMS_DIR}/ident.${v}`;
@@ -48,7 +48,7 @@ for (const v of VARIANTS) {
   });
 }
 
-test('the kernel: first process and task, state on the objects, fresh per sandbox', () => {
+test('the kernel: first process and task, state on the objects, ids in the shared page, fresh per sandbox', () => {
   const image = readFileSync(ident('glibc'));
   const names: string[] = [];
   for (const name of ['first', 'second']) {
@@ -71,6 +71,10 @@ test('the kernel: first process and task, state on the objects, fresh per sandbo
       assert.equal(kernel.processes.get(GUEST_PID), p);
       assert.equal(p.comm.toString().replace(/\0+$/, ''), 'ident', 'exec names the process after the program');
       assert.equal(p.sigactions.size, 0);
+      // The host publishes the ids where the stub reads them (kernel/stub.S ret_pid/ret_tid/ret_ppid).
+      assert.equal(machine.memory.u32(PHYS_SHARED + SH_PID), GUEST_PID);
+      assert.equal(machine.memory.u32(PHYS_SHARED + SH_TID), GUEST_PID);
+      assert.equal(machine.memory.u32(PHYS_SHARED + SH_PPID), GUEST_PPID);
 
       const reason = kernel.run();
       assert.deepEqual(reason, { kind: 'exited', status: 0 });
@@ -78,6 +82,7 @@ test('the kernel: first process and task, state on the objects, fresh per sandbo
       assert.equal(p.comm.toString().replace(/\0+$/, ''), name);
       assert.ok(p.sigactions.has(SIGUSR1), 'the signal action is kept on the process');
       assert.equal(t.sigmask & (1n << BigInt(SIGUSR2 - 1)), 1n << BigInt(SIGUSR2 - 1));
+      assert.ok(t.clearChildTid !== 0n, 'set_tid_address is kept on the task');
       assert.ok(p.startNs() > 0n);
       assert.equal(kernel.allocPid(), GUEST_PID + 1, 'pids count up from the first');
       names.push(p.comm.toString());

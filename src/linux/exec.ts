@@ -208,5 +208,6 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv): vo
   p.stubCache.publishRandom();
   p.stubCache.publishFsBase(machine.userFsBase);
   p.stubCache.publishIdentity(Array.from({ length: RLIM_NLIMITS }, (_, r) => p.rlimit(r)), args.exePath);
+  p.stubCache.publishIds(p.pid, t.tid, p.ppid);
   p.stubCache.publishBrk(space);
 }

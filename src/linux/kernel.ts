@@ -207,6 +207,8 @@ export class Kernel implements HypercallHandler {
     p.stubCache.drain();
     p.stubCache.drainOutput(p.fds);
     p.stubCache.takeBrk(p.space);
+    const clearTid = p.stubCache.clearTid();
+    if (clearTid !== null) t.clearChildTid = clearTid;
     p.dirCache.sync(p.fds);
     if (mayChangeFiles(nr, a, p)) p.dirCache.forget();
     this.syscallCount++;
