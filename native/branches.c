@@ -5,6 +5,7 @@
  * Plain C on libc: no Node API, no state. */
 #include <stdint.h>
 #include <string.h>
+#include "helper.h"
 
 static int32_t rel32(const unsigned char *p) {
   int32_t v;

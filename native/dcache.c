@@ -18,15 +18,21 @@ _Static_assert(STAT_SIZE == 144, "x86-64 struct stat");
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
-/* An entry whose path (len bytes) is already at e + DC_E_PATH: its header, the stat st and the
- * padding, linked into its hash bucket. Returns its size. */
-static uint32_t link_entry(uint8_t *dcache, uint32_t heap, uint32_t len, uint8_t kind, const uint8_t *st) {
+static uint32_t fnv(uint32_t hash, const void *bytes, uint32_t len) {
+  const uint8_t *b = bytes;
+  for (uint32_t k = 0; k < len; k++) hash = (hash ^ b[k]) * FNV_PRIME;
+  return hash;
+}
+
+/* An entry whose path (len bytes, of FNV-1a hash) is already at e + DC_E_PATH: its header, the
+ * stat st and the padding, linked into its hash bucket. Returns its size. DCACHE is guest memory
+ * (read-only to user mode, but not to the guest kernel): nothing is read back from it but the
+ * bucket's head, which is only copied. */
+static uint32_t link_entry(uint8_t *dcache, uint32_t heap, uint32_t len, uint32_t hash, uint8_t kind, const uint8_t *st) {
   uint8_t *e = dcache + heap;
   uint32_t size = (DC_E_PATH + len + 1 + 7) & ~7u;
   memset(e, 0, DC_E_STAT);
   memset(e + DC_E_PATH + len, 0, size - DC_E_PATH - len);
-  uint32_t hash = FNV_OFFSET;
-  for (uint32_t k = 0; k < len; k++) hash = (hash ^ e[DC_E_PATH + k]) * FNV_PRIME;
   uint8_t *bucket = dcache + DC_BUCKETS_OFF + 4 * (hash & (DC_BUCKETS - 1));
   put32(e + DC_E_NEXT, get32(bucket));
   put32(e + DC_E_HASH, hash);
@@ -51,11 +57,12 @@ static int fits(uint32_t heap, uint32_t len) {
 long kvmbox_dc_add_entry(uint8_t *dcache, uint32_t heap, const char *path, uint32_t len, uint32_t kind, const uint8_t *st) {
   if (!fits(heap, len)) return -(long)heap;
   memcpy(dcache + heap + DC_E_PATH, path, len);
-  return heap + link_entry(dcache, heap, len, (uint8_t)kind, st);
+  return heap + link_entry(dcache, heap, len, fnv(FNV_OFFSET, path, len), (uint8_t)kind, st);
 }
 
 /*
- * For each getdents64 record of blob[0, blob_len) (count records, stats[i] their struct stat):
+ * For each getdents64 record of blob[0, blob_len) (count records, stats[i] their struct stat), up
+ * to the first malformed one (dirent_at):
  * an lstat entry "prefix/name" in dcache (DCACHE_SIZE bytes), appended at heap and linked into
  * its hash bucket, its offset in offsets[i]. ".." gets one with the struct stat dotdot when that
  * is given (the parent's "."), else none; so does a record with a zero stat (no lstat)
@@ -65,16 +72,13 @@ long kvmbox_dc_add_entry(uint8_t *dcache, uint32_t heap, const char *path, uint3
 long kvmbox_dc_add_entries(uint8_t *dcache, uint32_t heap, const char *prefix, uint32_t prefix_len,
                            const uint8_t *blob, uint32_t blob_len, const uint8_t *stats, uint32_t count,
                            const uint8_t *dotdot, uint32_t *offsets) {
-  uint32_t off = 0;
+  unsigned long off = 0;
+  const char *name;
+  unsigned name_len, reclen;
+  const uint32_t dir_hash = fnv(fnv(FNV_OFFSET, prefix, prefix_len), "/", 1);
   for (uint32_t i = 0; i < count; i++) offsets[i] = 0;
-  for (uint32_t i = 0; i < count && off + DIRENT_NAME < blob_len; i++) {
-    uint16_t reclen;
-    memcpy(&reclen, blob + off + DIRENT_RECLEN, 2);
-    if (reclen <= DIRENT_NAME || off + reclen > blob_len) break;
-    const char *name = (const char *)blob + off + DIRENT_NAME;
-    uint32_t name_len = (uint32_t)strnlen(name, reclen - DIRENT_NAME);
+  for (uint32_t i = 0; i < count && (reclen = dirent_at(blob, blob_len, off, &name, &name_len)) != 0; i++, off += reclen) {
     const uint8_t *st = stats + (uint64_t)i * STAT_SIZE;
-    off += reclen;
     if (name_len == 2 && name[0] == '.' && name[1] == '.') st = dotdot;
     if (!st || get32(st + 24) == 0 /* st_mode */) continue;
     uint32_t len = prefix_len + 1 + name_len;
@@ -84,7 +88,7 @@ long kvmbox_dc_add_entries(uint8_t *dcache, uint32_t heap, const char *prefix, u
     path[prefix_len] = '/';
     memcpy(path + prefix_len + 1, name, name_len);
     offsets[i] = heap;
-    heap += link_entry(dcache, heap, len, ENTRY_NOFOLLOW, st);
+    heap += link_entry(dcache, heap, len, fnv(dir_hash, name, name_len), ENTRY_NOFOLLOW, st);
   }
   return heap;
 }

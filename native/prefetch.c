@@ -94,11 +94,10 @@ static int by_name(const void *a, const void *b, void *names) {
  * names and for offsets, and the bytes of names used. */
 static int add_names(struct frame *f, int fd, const unsigned char *rec, unsigned long len, const unsigned char *stats,
                      unsigned long *room) {
-  unsigned long i = 0, used = room[2];
-  for (unsigned long off = 0; off + DIRENT_NAME < len; i++) {
-    unsigned short reclen = *(const unsigned short *)(rec + off + DIRENT_RECLEN);
-    if (reclen <= DIRENT_NAME || off + reclen > len) break;
-    const char *name = (const char *)rec + off + DIRENT_NAME;
+  unsigned long i = 0, used = room[2], off = 0;
+  const char *name;
+  unsigned name_len, reclen;
+  for (; (reclen = dirent_at(rec, len, off, &name, &name_len)) != 0; i++) {
     unsigned char type = rec[off + DIRENT_TYPE];
     off += reclen;
     if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
@@ -112,7 +111,7 @@ static int add_names(struct frame *f, int fd, const unsigned char *rec, unsigned
       dir = fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
     }
     if (!dir) continue;
-    size_t n = strlen(name) + 1;
+    size_t n = name_len + 1;
     if ((f->count + 1) * sizeof *f->at > room[1]) {
       unsigned long *at = realloc(f->at, (room[1] = room[1] * 2 + 64 * sizeof *f->at));
       if (!at) return -1;
@@ -264,10 +263,19 @@ static void *walk(void *arg) {
     const char *name = f->names + f->at[f->next++];
     int fd = (int)syscall(SYS_openat2, f->fd, name, &how, sizeof how);
     if (fd < 0) continue;
+    char *path = join(f->path, name);
+    long rc = path ? list_one(pf, fd, path, res) : PF_MISS;
+    /* At MAX_DEPTH frames the walk lists a directory but goes no deeper: what lies below it is
+     * a miss, which the host lists itself (the stack is full, and so are the descriptors the
+     * walk may hold). */
+    if (depth == MAX_DEPTH || rc == PF_MISS || (rc < 0 && rc != -ENOSPC)) {
+      close(fd);
+      free(path);
+      continue;
+    }
     struct frame *c = &stack[depth];
-    *c = (struct frame){.fd = fd, .path = join(f->path, name)};
-    long rc = c->path ? list_one(pf, fd, c->path, res) : PF_MISS;
-    if (rc == PF_MISS || (rc < 0 && rc != -ENOSPC) || depth == MAX_DEPTH || subdirs(pf, c, rc >= 0 ? res : NULL) < 0) {
+    *c = (struct frame){.fd = fd, .path = path};
+    if (subdirs(pf, c, rc >= 0 ? res : NULL) < 0) {
       drop(c);
       continue;
     }

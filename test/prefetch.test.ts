@@ -4,6 +4,7 @@
 // listings must come from it, and it must end with the program: no thread or descriptor left.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -38,6 +39,10 @@ function runCounted(program: string, args: string[], opts: RunOptions) {
 
 let base = '';
 let tree = '';
+/** A tree deeper than the prefetcher goes (native/prefetch.c: MAX_DEPTH levels below its root). */
+let deep = '';
+const PF_MAX_DEPTH = 64;
+const DEEP = 100;
 /** Directories in tree, counted as they are made. */
 let dirs = 0;
 before(() => {
@@ -71,6 +76,20 @@ before(() => {
   dir(join(locked, 'inner'));
   chmodSync(locked, 0o700);
   if (process.geteuid?.() === 0) chownSync(locked, 65534, 65534);
+  // top0..top3, with a chain of DEEP directories in top1 (a file and an empty directory at each
+  // level): the walk goes past the prefetcher's limit and comes back up to top2 and top3.
+  deep = join(base, 'deep');
+  for (let i = 0; i < 4; i++) {
+    mkdirSync(join(deep, `top${i}`, 'sub'), { recursive: true });
+    writeFileSync(join(deep, `top${i}`, 'file'), `${i}\n`);
+  }
+  let d = join(deep, 'top1');
+  for (let level = 0; level < DEEP; level++) {
+    writeFileSync(join(d, 'f'), `${level}\n`);
+    mkdirSync(join(d, 'e'));
+    d = join(d, 'd');
+    mkdirSync(d);
+  }
 });
 after(() => {
   rmSync(base, { recursive: true, force: true });
@@ -101,6 +120,19 @@ for (const [what, program, args] of [
     assert.ok(prefetchDropped <= 20, `${prefetchDropped} listings made ahead and never used`);
   });
 }
+
+test('a tree deeper than the prefetcher goes, under --ro: the same output as native find and ls -R', () => {
+  for (const args of [['find'], ['ls', '-R']]) {
+    const native = execFileSync(busybox, [...args, deep], { maxBuffer: 16 << 20 }).toString();
+    assert.match(native, new RegExp(`(/d){${DEEP}}`), 'the deepest directory');
+    const cached = run(busybox, [...args, deep], { ro: [deep] });
+    assert.equal(cached.stderr.toString(), '');
+    assert.equal(cached.exitStatus, 0);
+    assert.equal(cached.stdout.toString(), native, `busybox ${args.join(' ')}`);
+    const traced = run(busybox, [...args, deep], { ro: [deep], trace: () => {} });
+    assert.equal(traced.stdout.toString(), native);
+  }
+});
 
 test('a program that opens one directory starts no prefetcher', { skip: noStub }, () => {
   const r = runCounted(busybox, ['ls', join(tree, 'top1')], { ro: [tree] });
@@ -142,6 +174,28 @@ test('a directory the program makes, in a read-write grant inside the read-only 
     assert.match(after!, /top9\/made-here\/made mode=100644 size=4/);
     // The made directory and file are new in each run: their inode numbers differ.
     const fresh = (s: string) => s.replace(/(made-here\S*) (.*) ino=\d+/g, '$1 $2');
+    assert.equal(fresh(out), fresh(traced.stdout.toString()));
+  } finally {
+    rmSync(made, { recursive: true, force: true });
+  }
+});
+
+test('a tree the program makes deeper than the prefetcher goes, in a read-write grant inside the read-only tree it walks, is in the rest of its walk', () => {
+  const rw = join(tree, 'top9');
+  const made = join(rw, 'made-deep');
+  const walk = (trace?: () => void) => {
+    rmSync(made, { recursive: true, force: true });
+    return run(prog('dircache.glibc'), ['walkmk', tree, join(tree, 'top1'), made, String(DEEP)], { ro: [tree], rw: [rw], trace });
+  };
+  try {
+    const cached = walk();
+    const traced = walk(() => {});
+    const out = cached.stdout.toString();
+    assert.equal(cached.exitStatus, 0, cached.stderr.toString());
+    assert.doesNotMatch(out, /(mkdir|create)( depth \d+)? errno/, 'the tree is made');
+    assert.match(out, new RegExp(`made-deep(/d){${DEEP}} mode=40755`), 'the deepest directory made');
+    // Every directory made is new in each run, and so is the inode number its `..` shows.
+    const fresh = (s: string) => s.replace(/^(.*made-deep.* )ino=\d+/gm, '$1ino=');
     assert.equal(fresh(out), fresh(traced.stdout.toString()));
   } finally {
     rmSync(made, { recursive: true, force: true });
@@ -217,6 +271,44 @@ test('the prefetcher lists depth first from where a walk resumes, in its order, 
     assert.deepEqual(libc.prefetchStats(pf).dropped, 0);
   } finally {
     libc.prefetchStop(pf);
+  }
+});
+
+test('the prefetcher lists a tree deeper than its limit down to the limit, and leaves what lies below to the host', () => {
+  const fd = libc.open(deep, O_DIRECTORY);
+  const pf = libc.prefetchStart(fd, deep, '', true, CAP, 1 << 30, owners);
+  libc.close(fd);
+  assert.ok(typeof pf !== 'number');
+  try {
+    const out = Buffer.alloc(CAP);
+    let hits = 0, misses = 0;
+    for (const path of walkFrom(deep, '')) {
+      const level = path.slice(deep.length).split('/').length - 1;
+      const r = libc.prefetchTake(pf, path, out);
+      if (r === null) {
+        assert.ok(level > PF_MAX_DEPTH, `${path} (level ${level}) missed`);
+        misses++;
+        continue;
+      }
+      assert.ok(typeof r !== 'number', `${path}: ${String(r)}`);
+      const want = listed(path);
+      assert.deepEqual(out.subarray(0, r.blobLen), want.subarray(0, r.blobLen), path);
+      hits++;
+    }
+    assert.ok(hits > PF_MAX_DEPTH + 4 && misses > 0, `${hits} listed, ${misses} left to the host`);
+    assert.equal(libc.prefetchTake(pf, join(deep, 'top3', 'sub', 'none'), out), null);
+  } finally {
+    libc.prefetchStop(pf);
+  }
+  // Resumed below the limit: it lists nothing, and stops.
+  const fd2 = libc.open(deep, O_DIRECTORY);
+  const below = libc.prefetchStart(fd2, deep, `top1${'/d'.repeat(PF_MAX_DEPTH + 4)}`, false, CAP, 1 << 30, owners);
+  libc.close(fd2);
+  assert.ok(typeof below !== 'number');
+  try {
+    assert.equal(libc.prefetchTake(below, join(deep, `top1${'/d'.repeat(PF_MAX_DEPTH + 4)}`), Buffer.alloc(CAP)), null);
+  } finally {
+    libc.prefetchStop(below);
   }
 });
 

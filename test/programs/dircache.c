@@ -3,7 +3,8 @@
  *   dircache walk DIR        print every path below DIR with its lstat (and each directory's ..)
  *   dircache checks DIR FILE descriptor semantics on directories below DIR, and mmap reuse;
  *                            prints "failures=N"
- *   dircache walkmk DIR AT NEW  walk DIR; after AT, make directory NEW (with a file in it)
+ *   dircache walkmk DIR AT NEW [DEPTH]  walk DIR; after AT, make directory NEW (with a file in
+ *                            it), and DEPTH directories NEW/d/d/... below it
  *   dircache padding DIR     the getdents64 records of DIR, each subdirectory's too: count the
  *                            bytes after a name's NUL that are not zero ("padding=N")
  * Run natively, traced and untraced, the output must be the same (owners are not printed). */
@@ -28,8 +29,9 @@ static int failures;
     }                                                                              \
   } while (0)
 
-/* walkmk: where in the walk to make a directory, and its path */
+/* walkmk: where in the walk to make a directory, its path, and how deep a chain below it */
 static const char *make_at, *make_new;
+static int make_depth;
 
 static void make_dir(const char *path) {
   char file[4096];
@@ -37,6 +39,15 @@ static void make_dir(const char *path) {
   snprintf(file, sizeof file, "%s/made", path);
   int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
   if (fd < 0 || write(fd, "new\n", 4) != 4 || close(fd) != 0) printf("create errno %d\n", errno);
+  snprintf(file, sizeof file, "%s", path);
+  for (int i = 0; i < make_depth; i++) {
+    size_t n = strlen(file);
+    snprintf(file + n, sizeof file - n, "/d");
+    if (mkdir(file, 0755) != 0) {
+      printf("mkdir depth %d errno %d\n", i + 1, errno);
+      break;
+    }
+  }
   printf("-- made %s\n", path);
 }
 
@@ -230,9 +241,10 @@ int main(int argc, char **argv) {
     walk(argv[2]);
     return 0;
   }
-  if (argc == 5 && !strcmp(argv[1], "walkmk")) {
+  if ((argc == 5 || argc == 6) && !strcmp(argv[1], "walkmk")) {
     make_at = argv[3];
     make_new = argv[4];
+    make_depth = argc == 6 ? atoi(argv[5]) : 0;
     walk(argv[2]);
     return 0;
   }
@@ -240,6 +252,6 @@ int main(int argc, char **argv) {
     checks(argv[2], argv[3]);
     return failures != 0;
   }
-  fprintf(stderr, "usage: dircache walk DIR | dircache checks DIR FILE | dircache walkmk DIR AT NEW | dircache padding DIR\n");
+  fprintf(stderr, "usage: dircache walk DIR | dircache checks DIR FILE | dircache walkmk DIR AT NEW [DEPTH] | dircache padding DIR\n");
   return 2;
 }
