@@ -336,9 +336,12 @@ export class DirCache {
    * After the host served part of a directory listing: put each entry's lstat in the table (the
    * stats that usually follow a listing then need no exit). Names are looked up relative to the
    * directory's own fd without following symlinks; `..` is left out (it may lie above the grant).
+   * guestRecords: the records as the program received them, in its memory: copied first, then
+   * parsed from the copy only (the helper library reads each record's name more than once).
    */
-  listStats(dir: HostFile, dirents: Buffer): void {
+  listStats(dir: HostFile, guestRecords: Buffer): void {
     if (!this.enabled || this.listed.has(dir.path) || dir.hostFd === null) return;
+    const dirents = Buffer.from(guestRecords);
     const prefix = dir.path === '/' ? '' : dir.path;
     const stats = Buffer.alloc(Math.floor(dirents.length / 24) * STAT_SIZE);
     const big = this.big?.path === dir.path ? this.big : null;
@@ -698,7 +701,8 @@ export class DirCache {
     const a = slotAddr(s);
     let pos = 0;
     if (this.holders[s] === holder && this.mem.u32(a + SLOT_FDP1) === holder.fd + 1) {
-      pos = Math.min(this.mem.u32(a + SLOT_POS), this.mem.u32(a + SLOT_BLOB_LEN));
+      // Clamped to the listing the host placed (the slot's own length is user memory too).
+      pos = Math.min(this.mem.u32(a + SLOT_POS), this.listings.get(holder.dir)?.blob.length ?? 0);
       this.mem.setU32(a + SLOT_FDP1, 0);
       this.slotFd[s] = -1;
       this.holders[s] = null;

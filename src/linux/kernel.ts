@@ -16,7 +16,7 @@ import {
 } from '../abi/abi.generated.js';
 import { FdTable, HostFile, StdioFile, type OutputSink } from '../fs/open-file.js';
 import { normalize } from '../fs/vfs.js';
-import { E, Errno, O, SIG, SIGNAL_NAMES, STAT_SIZE, SYS } from '../abi/linux.js';
+import { E, Errno, O, SIG, SIGNAL_NAMES, SYS } from '../abi/linux.js';
 import { exec } from './exec.js';
 import { SandboxLimits } from './limits.js';
 import { Process, type ExitReason, type ProcessOptions } from './process.js';
@@ -225,9 +225,6 @@ export class Kernel implements HypercallHandler {
       }
     }
     if (this.opts.trace) this.opts.trace(formatSyscall(p, nr, a, result, !fn));
-    if (nr === SYS.newfstatat && result === 0 && BigInt.asIntN(32, a[0]) === -100n && (a[3] === 0n || a[3] === 0x100n)) {
-      p.dirCache.rememberStat(p.userString(a[1]), a[3] === 0n, p.userBuffer(a[2], STAT_SIZE));
-    }
     if (nr === SYS.getdents64 && BigInt(result) > 0n) {
       const f = p.fds.peek(Number(BigInt.asIntN(32, a[0])));
       if (f instanceof HostFile) p.dirCache.listStats(f, p.space.memory.slice(Number(a[1]), Number(result)));

@@ -105,7 +105,14 @@ function createCheck(p: Process, loc: HostLoc): void {
 
 /** The guest path (absolute components) of a path argument; an empty path is ENOENT. */
 function pathArg(p: Process, dirfd: number, addr: bigint): string[] {
-  const path = p.userString(addr);
+  return pathComps(p, dirfd, p.userString(addr));
+}
+
+/**
+ * pathArg for a path already read from guest memory: a call that looks at the string itself too
+ * reads it once, and uses that copy for both (another thread may change it in between).
+ */
+function pathComps(p: Process, dirfd: number, path: string): string[] {
   if (path === '') throw new Errno(E.ENOENT);
   return p.pathAt(dirfd, path);
 }
@@ -167,9 +174,10 @@ function creatingInVirtual(p: Process, comps: readonly string[], e: unknown): un
 }
 
 function doOpen(p: Process, dirfd: number, pathAddr: bigint, flags: number, mode: number): number {
-  const comps = pathArg(p, dirfd, pathAddr);
+  const path = p.userString(pathAddr);
+  const comps = pathComps(p, dirfd, path);
   if (flags & O.PATH) flags &= O.PATH | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC;
-  if (p.userString(pathAddr).endsWith('/')) {
+  if (path.endsWith('/')) {
     // "name/" must be a directory: never created, and a symlink to one is followed.
     if (flags & O.CREAT) throw new Errno(E.EISDIR);
     flags = (flags | O.DIRECTORY) & ~O.NOFOLLOW;
@@ -211,8 +219,8 @@ function statPath(p: Process, comps: readonly string[], follow: boolean): Buffer
   });
 }
 
-function fstatAt(p: Process, dirfd: number, pathAddr: bigint, flags: number): Buffer {
-  const path = p.userString(pathAddr);
+/** stat of (dirfd, path) as newfstatat(flags) gives it; path: as read from guest memory, once. */
+function fstatAt(p: Process, dirfd: number, path: string, flags: number): Buffer {
   if (path === '') {
     if (!(flags & AT_EMPTY_PATH)) throw new Errno(E.ENOENT);
     if (dirfd === AT_FDCWD) return statPath(p, p.cwd, true);
@@ -438,7 +446,7 @@ function chown(p: Process, dirfd: number, pathAddr: bigint, uid: number, gid: nu
   if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) throw new Errno(E.EINVAL);
   const path = p.userString(pathAddr);
   if (path === '' && flags & AT_EMPTY_PATH) return fchown(p, dirfd, uid, gid);
-  const comps = pathArg(p, dirfd, pathAddr);
+  const comps = pathComps(p, dirfd, path);
   if (special(p, comps)) throw new Errno(E.EPERM);
   const follow = !(flags & AT_SYMLINK_NOFOLLOW);
   onHost(p, comps, follow, (loc) => {
@@ -487,7 +495,8 @@ function utimens(p: Process, dirfd: number, pathAddr: bigint, timesAddr: bigint,
       if ((ns < 0n || ns > 999_999_999n) && ns !== BigInt(UTIME_NOW) && ns !== BigInt(UTIME_OMIT)) throw new Errno(E.EINVAL);
     }
   }
-  const onFd = pathAddr === 0n || (flags & AT_EMPTY_PATH && p.userString(pathAddr) === '');
+  const path = pathAddr === 0n ? null : p.userString(pathAddr);
+  const onFd = path === null || (flags & AT_EMPTY_PATH && path === '');
   if (onFd) {
     const f = p.fds.get(dirfd);
     if (!(f instanceof HostFile)) return 0; // a device, pipe or standard stream: nothing to keep
@@ -495,7 +504,7 @@ function utimens(p: Process, dirfd: number, pathAddr: bigint, timesAddr: bigint,
     check(libc.utimensat(AT_FDCWD, `/proc/self/fd/${f.hostFd}`, times, 0));
     return 0;
   }
-  const comps = pathArg(p, dirfd, pathAddr);
+  const comps = pathComps(p, dirfd, path);
   if (special(p, comps)) return 0;
   const follow = !(flags & AT_SYMLINK_NOFOLLOW);
   onHost(p, comps, follow, (loc) => {
@@ -559,15 +568,23 @@ export const fsSyscalls: SyscallGroup = {
   open: ({ process: p }, a) => doOpen(p, AT_FDCWD, a[0], int(a[1]), uint(a[2])),
   creat: ({ process: p }, a) => doOpen(p, AT_FDCWD, a[0], O.CREAT | O.WRONLY | O.TRUNC, uint(a[1])),
   openat: ({ process: p }, a) => doOpen(p, int(a[0]), a[1], int(a[2]), uint(a[3])),
-  stat: ({ process: p }, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, a[0], 0)),
-  lstat: ({ process: p }, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, a[0], AT_SYMLINK_NOFOLLOW)),
+  stat: ({ process: p }, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, p.userString(a[0]), 0)),
+  lstat: ({ process: p }, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, p.userString(a[0]), AT_SYMLINK_NOFOLLOW)),
   fstat: ({ process: p }, a) => {
     p.fds.get(int(a[0])).stat(statBuf);
     return copyStat(p, a[1], statBuf);
   },
-  newfstatat: ({ process: p }, a) => copyStat(p, a[2], fstatAt(p, int(a[0]), a[1], int(a[3]))),
+  newfstatat: ({ process: p }, a) => {
+    const dirfd = int(a[0]), path = p.userString(a[1]), flags = int(a[3]);
+    const st = fstatAt(p, dirfd, path, flags);
+    copyStat(p, a[2], st);
+    // The answer, for the stub's stat cache: the path read and the stat written, never read
+    // back from guest memory (another thread may have changed either since).
+    if (dirfd === AT_FDCWD && (flags === 0 || flags === AT_SYMLINK_NOFOLLOW)) p.dirCache.rememberStat(path, flags === 0, st);
+    return 0;
+  },
   statx: ({ process: p }, a) => {
-    const st = fstatAt(p, int(a[0]), a[1], int(a[2]));
+    const st = fstatAt(p, int(a[0]), p.userString(a[1]), int(a[2]));
     const out = p.userBuffer(a[4], STATX_SIZE, PROT_WRITE);
     writeStatx(out, mapOwner(st));
     return 0;
