@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeF
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../src/api/run.js';
+import { runSync as run } from '../src/api/run.js';
 import { measureInChild, type MemoryResult } from './memory.js';
 import { profileTable, profileWorkload } from './profile.js';
 import {
