@@ -22,6 +22,7 @@ const LIBSQLITE = '/usr/lib/x86_64-linux-gnu/libsqlite3.a';
 const programs = [
   { name: 'true', libs: [] },
   { name: 'getppid', libs: [] },
+  { name: 'spin', libs: [] },
   {
     name: 'sqlite', libs: [LIBSQLITE, '-lm', '-lpthread', '-ldl'],
     needs: [LIBSQLITE, '/usr/include/sqlite3.h'],
