@@ -6,7 +6,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { closeIdleWorkers, engineStats, run } from '../src/api/engine.js';
-import { measureHandover, type HandoverResult } from './handover.js';
+import { measureHandover, type HandoverResult } from './thread-handover.js';
 import { median } from './report.js';
 
 const execFileAsync = promisify(execFile);

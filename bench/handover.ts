@@ -1,76 +1,61 @@
-// The cost of handing one exit between two threads (issue 13): a worker_threads postMessage round
-// trip, and an Atomics.wait/notify round trip on a shared Int32 word (what a native vCPU thread
-// running KVM_RUN would do with a futex, handing its exit to the sandbox's worker and waiting for
-// the answer). No KVM needed. Usage: node build/bench/handover.js [round trips]
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+// The cost of handing one exit over between threads (docs/design.md): the same guest makes N
+// system calls that only the host answers, once with KVM_RUN called by the serving JavaScript
+// thread itself (today's single-vCPU path), once with KVM_RUN on a native vCPU thread of the
+// helper library that hands every exit to the JavaScript thread and back by futex
+// (native/vcpu.c, KVMBOX_VCPU_THREAD=1): the path of threads and concurrent processes. Each mode
+// runs in its own Node process, alternating, and the difference of the per-call medians is the
+// hand-over cost of one exit (two thread wake-ups).
+//
+//   node build/bench/handover.js [--calls N] [--rounds R]
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { runSync } from '../src/api/run.js';
 
-export interface HandoverResult {
-  postMessageUs: number;
-  atomicsUs: number;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PROGRAM = join(ROOT, 'bench/out/nullcall');
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} needs a positive integer`);
+  return v;
 }
 
-const PING = 1, PONG = 2, STOP = 3;
+function child(calls: number): void {
+  runSync(PROGRAM, ['100']); // warm: a pooled machine, its vCPU (and thread) made
+  const r = runSync(PROGRAM, [String(calls)]);
+  const m = /ns_per_call=(\d+)/.exec(Buffer.from(r.stdout).toString());
+  if (r.exitStatus !== 0 || !m) throw new Error(`nullcall failed: ${r.exitStatus} ${Buffer.from(r.stderr).toString()}`);
+  console.log(m[1]);
+}
 
-function peer(): void {
-  const { sab } = workerData as { sab: SharedArrayBuffer };
-  const w = new Int32Array(sab);
-  parentPort!.on('message', (m: number) => {
-    if (m === 0) {
-      // Atomics mode: answer every PING with PONG until STOP.
-      for (;;) {
-        Atomics.wait(w, 0, PONG);
-        const v = Atomics.load(w, 0);
-        if (v === STOP) break;
-        if (v === PING) {
-          Atomics.store(w, 0, PONG);
-          Atomics.notify(w, 0);
-        }
-      }
-      parentPort!.postMessage('stopped');
-      return;
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function main(): void {
+  const calls = arg('--calls', 20000);
+  if (process.argv[2] === 'child') return child(calls);
+  const build = spawnSync(process.execPath, [join(ROOT, 'bench/build-programs.mjs')], { stdio: 'inherit' });
+  if (build.status !== 0) process.exit(1);
+  const rounds = arg('--rounds', 5);
+  const samples: Record<'direct' | 'thread', number[]> = { direct: [], thread: [] };
+  for (let i = 0; i < rounds; i++) {
+    for (const mode of ['direct', 'thread'] as const) {
+      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), 'child', '--calls', String(calls)], {
+        encoding: 'utf8', env: { ...process.env, KVMBOX_VCPU_THREAD: mode === 'thread' ? '1' : '0' },
+      });
+      if (r.status !== 0) throw new Error(`${mode} run failed: ${r.stderr}`);
+      samples[mode].push(Number(r.stdout.trim()));
     }
-    parentPort!.postMessage(m);
-  });
+  }
+  const d = median(samples.direct);
+  const t = median(samples.thread);
+  console.log(`exit served by the JS thread's own KVM_RUN : ${(d / 1000).toFixed(2)} us per call (median of ${rounds.toString()} x ${calls.toString()})`);
+  console.log(`exit handed over from a native vCPU thread : ${(t / 1000).toFixed(2)} us per call`);
+  console.log(`hand-over cost of one exit                  : ${((t - d) / 1000).toFixed(2)} us`);
 }
 
-/** Median-free simple means over n round trips, after a warm-up of n/10. */
-export async function measureHandover(n = 20_000): Promise<HandoverResult> {
-  const sab = new SharedArrayBuffer(4);
-  const w = new Int32Array(sab);
-  const worker = new Worker(new URL(import.meta.url), { workerData: { sab } });
-  const roundTrip = (m: number): Promise<unknown> => new Promise((res) => worker.once('message', res)).then(() => m);
-  // postMessage: the main thread sends, the worker echoes, the main thread receives.
-  const warm = Math.max(1, Math.floor(n / 10));
-  for (let i = 1; i <= warm; i++) { const p = roundTrip(i); worker.postMessage(i); await p; }
-  let t0 = performance.now();
-  for (let i = 1; i <= n; i++) { const p = roundTrip(i); worker.postMessage(i); await p; }
-  const postMessageUs = ((performance.now() - t0) * 1000) / n;
-  // Atomics: the worker spins in Atomics.wait; the main thread stores PING, notifies, waits for PONG.
-  Atomics.store(w, 0, PONG);
-  const stopped = new Promise((res) => worker.once('message', res));
-  worker.postMessage(0);
-  await new Promise((res) => setTimeout(res, 20));
-  const ping = (): void => {
-    Atomics.store(w, 0, PING);
-    Atomics.notify(w, 0);
-    while (Atomics.wait(w, 0, PING) === 'ok' && Atomics.load(w, 0) === PING) { /* spurious */ }
-  };
-  for (let i = 0; i < warm; i++) ping();
-  t0 = performance.now();
-  for (let i = 0; i < n; i++) ping();
-  const atomicsUs = ((performance.now() - t0) * 1000) / n;
-  Atomics.store(w, 0, STOP);
-  Atomics.notify(w, 0);
-  await stopped;
-  await worker.terminate();
-  return { postMessageUs, atomicsUs };
-}
-
-if (!isMainThread) {
-  peer();
-} else if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
-  const n = Number(process.argv[2] ?? 20_000);
-  const r = await measureHandover(n);
-  console.log(`postMessage round trip: ${r.postMessageUs.toFixed(2)} us`);
-  console.log(`Atomics.wait/notify round trip: ${r.atomicsUs.toFixed(2)} us`);
-}
+main();
