@@ -10,7 +10,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeF
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../src/api/run.js';
+import { runSync as run } from '../src/api/run.js';
+import { concurrencyTable, measureConcurrency, type ConcurrencyResult } from './concurrency.js';
 import { measureInChild, type MemoryResult } from './memory.js';
 import { profileTable, profileWorkload } from './profile.js';
 import {
@@ -26,13 +27,14 @@ import {
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MIB = 1024 * 1024;
 const MEMORY_SANDBOXES = 4;
-const WORKLOAD_NAMES = ['true-cli', 'true-api', 'getppid', 'sqlite', 'dd', 'sha256sum', 'find', 'ls-laR', 'memory'];
+const WORKLOAD_NAMES = ['true-cli', 'true-api', 'getppid', 'sqlite', 'dd', 'sha256sum', 'find', 'ls-laR', 'memory', 'concurrency'];
 
 const USAGE = `usage: node build/bench/bench.js [--reps N] [--quick] [--only NAME[,NAME...]] [--profile]
   --reps N     timed repetitions of each workload and runner (default 5; --quick: 2)
   --quick      2 repetitions and smaller inputs (16 MiB file, find over /usr/share/doc, 5000 rows)
   --only LIST  run only these workloads (comma-separated): true-cli, true-api, getppid, sqlite, dd,
-               sha256sum, find, ls-laR, memory
+               sha256sum, find, ls-laR, memory, concurrency (await run(), sandboxes in parallel,
+               event-loop delay, the cost of handing an exit between threads)
   --profile    after the timed runs, one traced and three instrumented kvmbox API runs per
                workload: system calls by name, exits, time in KVM_RUN vs in the host's handlers
   --no-save    do not write bench/results/*.json`;
@@ -203,7 +205,7 @@ function printWorkload(r: WorkloadResult): void {
   console.log(`${r.name.padEnd(10)} ${cells.join(', ')}`);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const started = new Date();
   const t0 = performance.now();
@@ -261,6 +263,16 @@ function main(): void {
       }
     }
 
+    let concurrency: ConcurrencyResult | null = null;
+    if (selected('concurrency') && built.has('spin')) {
+      progress('concurrency');
+      concurrency = await measureConcurrency({
+        truePath: join(paths.benchOut, 'true'), spinPath: join(paths.benchOut, 'spin'),
+        spinRounds: opts.quick ? 20 : 100, reps: opts.reps, batch: sizes.apiWarmBatch,
+      });
+      progress('');
+    }
+
     const profiles = opts.profile ? list.filter((w) => w.runners.includes('kvmbox-api')).map(profileWorkload) : [];
     const targets = evaluateTargets(results, memory);
     const loadAfter = loadavg();
@@ -270,6 +282,7 @@ function main(): void {
     const problems = results.flatMap((w) => w.runners.filter((s) => s.problem).map((s) => `  ${w.name} / ${s.runner}: ${s.problem}`));
     if (problems.length) console.log(`\nOutput checks (against the native run):\n${problems.join('\n')}`);
     if (memory.length) console.log(`\n${memoryTable(memory)}`);
+    if (concurrency) console.log(`\n${concurrencyTable(concurrency)}`);
     console.log(`\n${targetsTable(targets)}`);
     if (profiles.length) console.log(`\nProfile, the median of 3 instrumented kvmbox API runs per workload (--profile):\n${profileTable(profiles)}`);
     console.log(`\nx native = median / native median. 'kvmbox CLI' includes Node's start-up (see node -e ''); ` +
@@ -285,7 +298,7 @@ function main(): void {
           only: opts.only ? [...opts.only] : null, seconds: totalSeconds, qemu, busybox,
           cliExample: cliArgs(ROOT, { program: join(paths.benchOut, 'true'), args: [], ro: [], rw: [] }).join(' '),
         },
-        workloads: results, memory, targets, profiles,
+        workloads: results, memory, targets, profiles, concurrency,
       };
       const dir = join(ROOT, 'bench/results');
       mkdirSync(dir, { recursive: true });
@@ -302,4 +315,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

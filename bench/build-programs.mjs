@@ -24,6 +24,7 @@ const programs = [
   { name: 'true', libs: [] },
   { name: 'getppid', libs: [] },
   { name: 'nullcall', libs: [] },
+  { name: 'spin', libs: [] },
   {
     name: 'sqlite', libs: [LIBSQLITE, '-lm', '-lpthread', '-ldl'],
     needs: [LIBSQLITE, '/usr/include/sqlite3.h'],

@@ -16,7 +16,7 @@ import { Vfs } from '../src/fs/vfs.js';
 import { Kernel } from '../src/linux/kernel.js';
 import type { Machine } from '../src/machine/machine.js';
 import { acquireMachine, drainMachinePool } from '../src/machine/pool.js';
-import { DEFAULT_MEMORY_MIB, run } from '../src/api/run.js';
+import { DEFAULT_MEMORY_MIB, runSync as run } from '../src/api/run.js';
 import type { Invocation } from './workloads.js';
 
 const MIB = 1024 * 1024;

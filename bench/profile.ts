@@ -4,7 +4,7 @@
 //   setup+teardown  run() minus Kernel.run: pool acquire and reset, ELF load, closing files
 //   in KVM_RUN      time inside Vcpu.runOnce: guest execution plus the cost of each exit
 //   host handlers   Kernel.run minus KVM_RUN: the TypeScript that serves hypercalls
-import { run } from '../src/api/run.js';
+import { runSync as run } from '../src/api/run.js';
 import { Kernel } from '../src/linux/kernel.js';
 import { Vcpu } from '../src/kvm/kvm.js';
 import { Machine } from '../src/machine/machine.js';

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { run } from '../src/api/run.js';
+import { runSync as run } from '../src/api/run.js';
 import type { Invocation, Outcome, RunnerName } from './workloads.js';
 
 /** A child that runs longer than this is killed and its run counted as failed. */

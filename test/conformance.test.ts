@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../src/index.js';
+import { runSync as run } from '../src/index.js';
 import { CASES, ENV } from './conformance/cases.js';
 import { createFixture, removeFixture, resetRw, snapshot, type Fixture } from './conformance/fixture.js';
 import { passTable, runCase, show, type Verdict } from './conformance/harness.js';

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  run, KvmUnavailableError, NotRunnableError, ProgramNotFoundError, type RunOptions, type RunResult,
+  runSync as run, KvmUnavailableError, NotRunnableError, ProgramNotFoundError, type RunOptions, type RunResult,
 } from '../src/index.js';
 import { Kvm } from '../src/kvm/kvm.js';
 import { PIE_BASE } from '../src/linux/exec.js';

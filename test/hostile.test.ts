@@ -7,7 +7,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, readd
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, type RunOptions } from '../src/index.js';
+import { runSync as run, type RunOptions } from '../src/index.js';
 import { acquireMachine, releaseMachine, machinePoolStats } from '../src/machine/pool.js';
 import { Kernel } from '../src/linux/kernel.js';
 import { Vfs } from '../src/fs/vfs.js';

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, type RunOptions } from '../src/index.js';
+import { runSync as run, type RunOptions } from '../src/index.js';
 import { Process } from '../src/linux/process.js';
 import * as libc from '../src/kvm/libc.js';
 import { onUserStubPath } from './helpers.js';

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { run } from '../src/index.js';
+import { runSync as run } from '../src/index.js';
 import { Kernel } from '../src/linux/kernel.js';
 import { Vfs } from '../src/fs/vfs.js';
 import { acquireMachine, releaseMachine } from '../src/machine/pool.js';

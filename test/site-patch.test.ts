@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../src/index.js';
+import { runSync as run } from '../src/index.js';
 import { acquireMachine, releaseMachine } from '../src/machine/pool.js';
 import { onUserStubPath } from './helpers.js';
 import { decodeSimple } from '../src/linux/x86-insn.js';

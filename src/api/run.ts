@@ -43,6 +43,13 @@ export interface RunOptions {
    * reads or checksums its own machine code.
    */
   patchSyscalls?: boolean;
+  /**
+   * Ends the run when aborted, even while the program spins in user mode (the guest's timer
+   * ticks every 50 ms and each tick checks it). `run()` then rejects with an Error named
+   * 'AbortError' whose `cause` is `signal.reason`, like node:child_process. `runSync()` can only
+   * honour a signal that is already aborted when it is called.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -88,7 +95,7 @@ function readProgram(path: string): Buffer {
 }
 
 /** Write all of buf to a host fd, waiting out EAGAIN on non-blocking pipes. */
-function writeAllToFd(fd: number, buf: Uint8Array): void {
+export function writeAllToFd(fd: number, buf: Uint8Array): void {
   let off = 0;
   while (off < buf.length) {
     const n = libc.write(fd, buf.subarray(off));
@@ -101,18 +108,25 @@ function writeAllToFd(fd: number, buf: Uint8Array): void {
   }
 }
 
-function sink(mode: RunOptions['stdout'], fd: number, chunks: Buffer[]): OutputSink {
+export function sink(mode: RunOptions['stdout'], fd: number, chunks: Buffer[]): OutputSink {
   if (mode === 'inherit') return { hostFd: fd, tty: libc.isatty(fd), write: (b) => writeAllToFd(fd, b) };
   if (typeof mode === 'function') return { write: (b) => mode(Buffer.from(b)) };
   return { write: (b) => { chunks.push(Buffer.from(b)); }, deferrable: true };
 }
 
-function source(stdin: RunOptions['stdin']): InputSource {
+export function source(stdin: RunOptions['stdin'], cancelled?: () => boolean): InputSource {
   if (stdin === 'inherit') {
+    const pfd = Buffer.alloc(8);
+    pfd.writeInt16LE(1 /* POLLIN */, 4);
     return {
       hostFd: 0, tty: libc.isatty(0),
       read: (buf) => {
         for (;;) {
+          // A run that may be cancelled waits for input in 50 ms slices, checking in between.
+          if (cancelled) {
+            if (cancelled()) return 0;
+            if (libc.poll(pfd, 1, 50) === 0) continue;
+          }
           const n = libc.read(0, buf);
           if (n === -EAGAIN) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); continue; }
           return n < 0 ? 0 : n;
@@ -137,13 +151,39 @@ function envList(env: RunOptions['env']): string[] {
   return Object.entries(env as Record<string, string>).map(([k, v]) => `${k}=${v}`);
 }
 
+/** An Error named 'AbortError' (as node:child_process and fetch throw), cause = signal.reason. */
+export function abortError(signal: AbortSignal | undefined): Error {
+  const e = new Error('The operation was aborted', { cause: signal?.reason });
+  e.name = 'AbortError';
+  Object.defineProperty(e, 'code', { value: 'ABORT_ERR', enumerable: true });
+  return e;
+}
+
+/** What a caller other than runSync (the engine's worker) puts in place of options' own streams. */
+export interface RunHooks {
+  cancelled?: () => boolean;
+  stdin?: InputSource;
+  stdout?: OutputSink;
+  stderr?: OutputSink;
+  /** Called once the program is loaded and about to start. */
+  onStart?: () => void;
+}
+
 /**
- * Run a static x86-64 Linux program in a new micro-VM. `program` is a host path; the program
- * sees only the paths granted in options.ro / options.rw.
+ * Run a static x86-64 Linux program in a new micro-VM, in the calling thread: the event loop is
+ * blocked until the program ends (see run() in src/api/engine.ts for the asynchronous form).
+ * `program` is a host path; the program sees only the paths granted in options.ro / options.rw.
  * Throws KvmUnavailableError (no usable /dev/kvm), ProgramNotFoundError, NotRunnableError,
  * GrantError; all carry a message that says what to do.
  */
-export function run(program: string, args: readonly string[] = [], options: RunOptions = {}): RunResult {
+export function runSync(program: string, args: readonly string[] = [], options: RunOptions = {}): RunResult {
+  if (options.signal?.aborted) throw abortError(options.signal);
+  const signal = options.signal;
+  return runHere(program, args, options, signal ? { cancelled: () => signal.aborted } : {});
+}
+
+/** runSync's body, with the engine's hooks. Returns reason 'aborted' when hooks.cancelled fired. */
+export function runHere(program: string, args: readonly string[], options: RunOptions, hooks: RunHooks): RunResult {
   const exePath = resolve(program);
   let image: Buffer;
   try {
@@ -161,7 +201,7 @@ export function run(program: string, args: readonly string[] = [], options: RunO
   ];
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  const stderr = sink(options.stderr, 2, err);
+  const stderr = hooks.stderr ?? sink(options.stderr, 2, err);
   const memoryMiB = options.memoryMiB ?? DEFAULT_MEMORY_MIB;
   if (!Number.isInteger(memoryMiB) || memoryMiB < 16 || memoryMiB % 2 !== 0 || memoryMiB > 65536) {
     throw new RangeError(`memory must be an even number of MiB between 16 and 65536, not ${memoryMiB}`);
@@ -171,26 +211,31 @@ export function run(program: string, args: readonly string[] = [], options: RunO
   let machine: Machine | undefined;
   let reusable = false;
   try {
-    machine = acquireMachine({ memoryBytes: memoryMiB * 1024 * 1024, timer: options.timeoutSeconds !== undefined });
+    machine = acquireMachine({
+      memoryBytes: memoryMiB * 1024 * 1024,
+      timer: options.timeoutSeconds !== undefined || hooks.cancelled !== undefined,
+    });
     kernel = new Kernel(machine, {
       vfs,
       argv: [options.argv0 ?? program, ...args],
       envp: envList(options.env),
       exePath,
       cwd: options.cwd ?? '/',
-      stdin: source(options.stdin),
-      stdout: sink(options.stdout, 1, out),
+      stdin: hooks.stdin ?? source(options.stdin, hooks.cancelled),
+      stdout: hooks.stdout ?? sink(options.stdout, 1, out),
       stderr,
       trace: options.trace,
       timeoutMs: options.timeoutSeconds !== undefined ? options.timeoutSeconds * 1000 : undefined,
       maxOpenFiles: options.maxOpenFiles,
       maxOutputBytes: options.maxOutputBytes,
       patchSyscalls: options.patchSyscalls,
+      cancelled: hooks.cancelled,
     });
     kernel.exec(image);
+    hooks.onStart?.();
     const reason = kernel.run();
     reusable = reason.kind !== 'vm-error';
-    if (reason.kind !== 'exited') stderr.write(Buffer.from(reason.message + '\n'));
+    if (reason.kind !== 'exited' && reason.kind !== 'aborted') stderr.write(Buffer.from(reason.message + '\n'));
     return {
       exitStatus: exitStatusOf(reason),
       signal: reason.kind === 'signaled' ? reason.signal : undefined,

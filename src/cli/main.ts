@@ -1,6 +1,6 @@
 // The kvmbox command: a thin layer over the API in src/api.
 import { readFileSync } from 'node:fs';
-import { run, DEFAULT_MEMORY_MIB, type RunOptions } from '../api/run.js';
+import { runSync as run, DEFAULT_MEMORY_MIB, type RunOptions } from '../api/run.js';
 import { runRaw, type RawMode } from '../machine/raw.js';
 import { doctor, formatDoctorReport } from '../api/doctor.js';
 

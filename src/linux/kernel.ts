@@ -84,7 +84,7 @@ export class Kernel implements HypercallHandler {
   constructor(machine: Machine, opts: ProcessOptions) {
     this.machine = machine;
     this.opts = opts;
-    this.limits = new SandboxLimits(opts.timeoutMs, opts.maxOutputBytes);
+    this.limits = new SandboxLimits(opts.timeoutMs, opts.maxOutputBytes, opts.cancelled);
   }
 
   /** A new pid: the first is GUEST_PID, then counting up (no reuse so far). */
@@ -120,7 +120,7 @@ export class Kernel implements HypercallHandler {
     exec(t, program, { argv: opts.argv, envp: opts.envp, exePath: opts.exePath }, {
       traced: opts.trace !== undefined,
       patchSyscalls: opts.patchSyscalls !== false,
-      timerCount: opts.timeoutMs ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0,
+      timerCount: opts.timeoutMs || opts.cancelled ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0,
     });
     return p;
   }

@@ -1,12 +1,16 @@
 // What all the processes of one sandbox share and are stopped by: the time limit and the
 // output budget. The kernel (src/linux/kernel.ts) makes one per sandbox; each process holds it.
+/** How often a cancellable run checks, in host waits: the guest timer's period. */
+export const CANCEL_CHECK_MS = 50;
+
 export class SandboxLimits {
   /** performance.now() at which the time is up; 0 when there is no time limit. */
   private deadline = 0;
   /** Bytes written to stdout and stderr so far. */
   outputBytes = 0;
 
-  constructor(readonly timeoutMs: number | undefined, readonly maxOutputBytes: number | undefined) {}
+  constructor(readonly timeoutMs: number | undefined, readonly maxOutputBytes: number | undefined,
+    private readonly cancelHook?: () => boolean) {}
 
   /** The clock starts when the program starts running. */
   start(): void {
@@ -20,6 +24,16 @@ export class SandboxLimits {
 
   timedOut(): boolean {
     return this.deadline !== 0 && performance.now() >= this.deadline;
+  }
+
+  /** Whether the run was cancelled from outside (ProcessOptions.cancelled). */
+  cancelled(): boolean {
+    return this.cancelHook?.() ?? false;
+  }
+
+  /** Longest single host wait (ms) between checks of cancelled(); null when nothing can cancel. */
+  get waitSliceMs(): number | null {
+    return this.cancelHook ? CANCEL_CHECK_MS : null;
   }
 
   outputExceeded(): boolean {

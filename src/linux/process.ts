@@ -43,6 +43,10 @@ export interface ProcessOptions {
   /** Rewrite the program's `syscall` and `cpuid` sites into direct jumps to the user-mode stub
    * where that is provably safe (src/linux/site-patch.ts); default true. Only on the user-stub path. */
   patchSyscalls?: boolean;
+  /** Polled on every timer tick (the APIC timer runs whenever this is set) and wherever the host
+   * waits for the guest (sleeps, poll, stdin): true ends the run with ExitReason 'aborted'.
+   * The asynchronous engine (src/api/engine.ts) sets it from an AbortSignal or kill(). */
+  cancelled?: () => boolean;
 }
 
 export type ExitReason =
@@ -50,7 +54,9 @@ export type ExitReason =
   | { kind: 'signaled'; signal: number; message: string }
   | { kind: 'timeout'; message: string }
   | { kind: 'output-limit'; message: string }
-  | { kind: 'vm-error'; message: string };
+  | { kind: 'vm-error'; message: string }
+  /** Ended from outside: ProcessOptions.cancelled returned true (an AbortSignal, kill()). */
+  | { kind: 'aborted'; message: string };
 
 /** Exit status as `docker run` and `env` report it. */
 export function exitStatusOf(r: ExitReason): number {
@@ -60,6 +66,7 @@ export function exitStatusOf(r: ExitReason): number {
     case 'timeout': return 124;
     case 'output-limit': return 128 + SIG.SIGXFSZ;
     case 'vm-error': return 125;
+    case 'aborted': return 128 + SIG.SIGKILL;
   }
 }
 
@@ -169,8 +176,14 @@ export class Process {
     return this.limits.timeLeftMs();
   }
 
+  /** Longest single host wait, in ms, before checkDeadline must run again (null: wait at will). */
+  get waitSliceMs(): number | null {
+    return this.limits.waitSliceMs;
+  }
+
   /** End the program if its time is up; true when it has ended. */
   checkDeadline(): boolean {
+    if (!this.exit && this.limits.cancelled()) this.exit = { kind: 'aborted', message: 'kvmbox: run aborted' };
     if (!this.exit && this.limits.timedOut()) {
       this.exit = { kind: 'timeout', message: `kvmbox: time limit of ${(this.limits.timeoutMs! / 1000).toString()} s reached; program stopped` };
     }

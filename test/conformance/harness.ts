@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { constants } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import { join } from 'node:path';
-import { run } from '../../src/index.js';
+import { runSync as run } from '../../src/index.js';
 import { ENV, type Case } from './cases.js';
 import { asRoot, GUEST_ID, resetRw, snapshot, type Fixture, type SnapEntry } from './fixture.js';
 

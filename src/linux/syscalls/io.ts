@@ -206,17 +206,29 @@ function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null)
   const left = p.timeLeftMs();
   let ms = timeoutMs ?? -1;
   if (left !== null) ms = ms < 0 ? Math.max(0, Math.ceil(left)) : Math.min(ms, Math.max(0, Math.ceil(left)));
+  // A run that may be cancelled waits in slices and checks between them (ProcessOptions.cancelled).
+  const slice = p.waitSliceMs;
+  const end = performance.now() + ms;
+  const nextWait = (): number => {
+    const rest = ms < 0 ? -1 : Math.max(0, Math.ceil(end - performance.now()));
+    return slice === null ? rest : rest < 0 ? slice : Math.min(rest, slice);
+  };
   if (wait.length > 0) {
     const pfds = Buffer.alloc(wait.length * 8);
     wait.forEach((w, i) => {
       pfds.writeInt32LE(w.hostFd, i * 8);
       pfds.writeInt16LE(POLLIN, i * 8 + 4);
     });
-    const r = libc.poll(pfds, wait.length, ms);
-    if (r < 0 && r !== -E.EINTR) throw new Errno(-r);
+    for (;;) {
+      const r = libc.poll(pfds, wait.length, nextWait());
+      if (r < 0 && r !== -E.EINTR) throw new Errno(-r);
+      if (r !== 0 || slice === null || p.checkDeadline() || (ms >= 0 && performance.now() >= end)) break;
+    }
     ({ ready } = scan(p, entries));
   } else if (ms >= 0) {
-    if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    for (let w = nextWait(); w > 0 && !p.checkDeadline(); w = nextWait()) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, w);
+    }
   } else {
     return blockedForever(p, 'it polls, with no timeout, files that only it could make ready');
   }

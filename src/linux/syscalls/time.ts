@@ -36,7 +36,12 @@ function sleepNs(p: Process, ns: bigint): void {
   let ms = Number(ns / 1_000_000n);
   const left = p.timeLeftMs();
   if (left !== null) ms = Math.min(ms, Math.max(0, left));
-  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  // A run that may be cancelled sleeps in slices and checks between them.
+  const end = performance.now() + ms;
+  const slice = p.waitSliceMs ?? ms;
+  for (let w = ms; w > 0 && !p.checkDeadline(); w = end - performance.now()) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.min(w, slice));
+  }
   p.checkDeadline();
 }
 
