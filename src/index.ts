@@ -1,5 +1,5 @@
 // The public API of kvmbox.
-export { run, ProgramNotFoundError, DEFAULT_MEMORY_MIB, type RunOptions, type RunResult } from './api/run.js';
+export { run, ProgramNotFoundError, DEFAULT_MEMORY_MIB, DEFAULT_CAPTURE_LIMIT, type RunOptions, type RunResult } from './api/run.js';
 export { runRaw, type RawMode, type RawResult } from './machine/raw.js';
 export { KvmUnavailableError } from './kvm/kvm.js';
 export { NotRunnableError } from './linux/elf.js';

@@ -13,7 +13,7 @@ import {
 import { StubCache } from './stub-cache.js';
 import { DirCache } from '../fs/dir-cache.js';
 import { MapPool } from './map-pool.js';
-import { FdTable, HostFile, StdioFile, type InputSource, type OutputSink } from '../fs/open-file.js';
+import { FdTable, HostFile, PipeBudget, StdioFile, type InputSource, type OutputSink } from '../fs/open-file.js';
 import { normalize, PATH_MAX, Vfs } from '../fs/vfs.js';
 import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, STAT_SIZE, SYS, SYSCALL_NAMES } from '../abi/linux.js';
 import { loadProgram } from './exec.js';
@@ -43,6 +43,8 @@ export interface ProcessOptions {
   /** Rewrite the program's `syscall` and `cpuid` sites into direct jumps to the user-mode stub
    * where that is provably safe (src/linux/site-patch.ts); default true. Only on the user-stub path. */
   patchSyscalls?: boolean;
+  /** Asked on every timer tick and in every host-side wait: true ends the run (exit status 124). */
+  cancelled?: () => boolean;
 }
 
 export type ExitReason =
@@ -111,6 +113,13 @@ const BRK_SLACK = 512 * 1024;
 /** Patch plans per program image (the image cache in src/api/run.ts keeps one Buffer per file). */
 const patchPlans = new WeakMap<Buffer, { bias: number; layout: PatchLayout; plan: PatchPlan }>();
 const TIMER_PERIOD_MS = 50;
+/**
+ * Pipe contents live in host memory, outside the guest's: they may take 1/PIPE_BUDGET_SHARE of
+ * the guest memory size (4 MiB for --memory 64), at least MIN_PIPE_BUDGET, so that the host's
+ * memory for a sandbox stays its --memory plus a small fixed part (SECURITY.md).
+ */
+const PIPE_BUDGET_SHARE = 16;
+const MIN_PIPE_BUDGET = 1 << 20;
 
 export class Process implements HypercallHandler {
   readonly machine: Machine;
@@ -129,6 +138,8 @@ export class Process implements HypercallHandler {
   /** Anonymous mappings the stub hands out again (src/linux/map-pool.ts). */
   mapPool!: MapPool;
   outputBytes = 0;
+  /** Host memory for the contents of the program's pipes (see PIPE_BUDGET_SHARE). */
+  readonly pipeBudget: PipeBudget;
   private deadline = 0;
   private faultRetries = 0;
   private lastFaultAddress = -1;
@@ -139,6 +150,7 @@ export class Process implements HypercallHandler {
     this.vfs = opts.vfs;
     this.cwd = normalize(opts.cwd);
     this.machine = machine;
+    this.pipeBudget = new PipeBudget(Math.max(MIN_PIPE_BUDGET, Math.floor(machine.memory.size / PIPE_BUDGET_SHARE)));
     {
       this.space = new AddressSpace(this.machine.memory, this.machine.paging);
       const hwcap = this.machine.hwcap;
@@ -146,15 +158,33 @@ export class Process implements HypercallHandler {
         argv: opts.argv, envp: opts.envp, execfn: opts.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap,
       });
       this.fds = new FdTable(opts.maxOpenFiles ?? 1024);
-      const limit = (s: OutputSink): OutputSink => ({
-        // With an output limit every write is counted when it happens: none is deferred.
-        tty: s.tty, hostFd: s.hostFd, deferrable: s.deferrable && opts.maxOutputBytes === undefined,
-        write: (b) => { this.outputBytes += b.length; s.write(b); },
-      });
+      const stop = () => this.checkDeadline();
+      const limit = (s: OutputSink): OutputSink => {
+        let kept = 0;
+        return {
+          // With an output limit every write is counted when it happens: none is deferred.
+          tty: s.tty, hostFd: s.hostFd, deferrable: s.deferrable && opts.maxOutputBytes === undefined,
+          write: (b) => {
+            this.outputBytes += b.length;
+            if (s.limit !== undefined && kept + b.length > s.limit) {
+              // A capture full: keep what fits, then stop the program (the host's memory for
+              // captured output is bounded by the limit, whatever the program writes).
+              if (kept < s.limit) s.write(b.subarray(0, s.limit - kept), stop);
+              kept = s.limit;
+              if (!this.exit || this.exit.kind === 'exited') {
+                this.exit = { kind: 'output-limit', message: `kvmbox: captured output limit of ${s.limit} bytes reached; program stopped` };
+              }
+              return;
+            }
+            kept += b.length;
+            s.write(b, stop);
+          },
+        };
+      };
       this.fds.install(new StdioFile('pipe:[stdin]', O.RDONLY, null, opts.stdin));
       this.fds.install(new StdioFile('pipe:[stdout]', O.WRONLY, limit(opts.stdout), null));
       this.fds.install(new StdioFile('pipe:[stderr]', O.WRONLY, limit(opts.stderr), null));
-      const timerCount = opts.timeoutMs ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0;
+      const timerCount = opts.timeoutMs || (opts.cancelled && machine.hasTimer) ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0;
       const fast = machine.syscallPath === 'user-stub' && opts.trace === undefined;
       this.stubCache = new StubCache(machine.memory, fast);
       this.mapPool = new MapPool(machine.memory, fast);
@@ -384,10 +414,13 @@ export class Process implements HypercallHandler {
     return this.deadline ? this.deadline - performance.now() : null;
   }
 
-  /** End the program if its time is up; true when it did. */
+  /** End the program if its time is up or its owner cancelled it; true when it has ended. */
   checkDeadline(): boolean {
-    if (this.deadline && performance.now() >= this.deadline && !this.exit) {
+    if (this.exit) return true;
+    if (this.deadline && performance.now() >= this.deadline) {
       this.exit = { kind: 'timeout', message: `kvmbox: time limit of ${(this.opts.timeoutMs! / 1000).toString()} s reached; program stopped` };
+    } else if (this.opts.cancelled?.()) {
+      this.exit = { kind: 'timeout', message: 'kvmbox: the run was cancelled; program stopped' };
     }
     return this.exit !== null;
   }

@@ -1,6 +1,7 @@
 // Clocks and sleeping, from the host's clocks.
 import { PROT_WRITE, PROT_READ } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
+import { sleepBounded } from '../host-wait.js';
 import type { Process } from '../process.js';
 import { int, type SyscallGroup } from './table.js';
 
@@ -45,11 +46,8 @@ function writeTimespec(p: Process, addr: bigint, ns: bigint): void {
 /** Sleep, but never past the program's time limit: the next check ends the program. */
 function sleepNs(p: Process, ns: bigint): void {
   if (ns <= 0n) return;
-  let ms = Number(ns / 1_000_000n);
-  const left = p.timeLeftMs();
-  if (left !== null) ms = Math.min(ms, Math.max(0, left));
-  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-  p.checkDeadline();
+  // In bounded slices, so that a cancel ends it too (src/linux/host-wait.ts).
+  sleepBounded(p, Number(ns / 1_000_000n));
 }
 
 function readTimespec(p: Process, addr: bigint): bigint {
