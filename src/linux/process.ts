@@ -113,6 +113,7 @@ const BRK_SLACK = 512 * 1024;
 /** Patch plans per program image (the image cache in src/api/run.ts keeps one Buffer per file). */
 const patchPlans = new WeakMap<Buffer, { bias: number; layout: PatchLayout; plan: PatchPlan }>();
 const TIMER_PERIOD_MS = 50;
+const EMPTY = Buffer.alloc(0);
 /**
  * Pipe contents live in host memory, outside the guest's: they may take 1/PIPE_BUDGET_SHARE of
  * the guest memory size (4 MiB for --memory 64), at least MIN_PIPE_BUDGET, so that the host's
@@ -431,6 +432,9 @@ export class Process implements HypercallHandler {
   userBuffer(addr: bigint | number, len: bigint | number, prot = PROT_READ): Buffer {
     const a = typeof addr === 'bigint' ? (addr > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(addr)) : addr;
     const n = typeof len === 'bigint' ? (len > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(len)) : len;
+    // Zero bytes at any address are no access, as on Linux (read(fd, p, 0) is 0 for any p);
+    // found by the fuzzer: a zero-length iovec past guest memory reached the slice below.
+    if (n === 0) return EMPTY;
     if (!this.space.paging.accessible(a, n, prot)) throw new Errno(E.EFAULT);
     return this.machine.memory.slice(a, n);
   }
