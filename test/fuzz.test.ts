@@ -12,7 +12,7 @@ import { PROGRAMS_DIR } from './helpers.js';
 
 /** Seeds and calls per seed: a fixed budget (a few minutes in the emulated lane). */
 const SEEDS = [1, 2, 3, 4, 5, 6];
-const CALLS = 1500;
+const CALLS = 2500;
 
 /** Every path under dir with its type, mode, size and contents: what must not change. */
 function snapshot(dir: string): string {
