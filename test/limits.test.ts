@@ -2,7 +2,7 @@
 // something outside the sandbox, and the memory it holds for a sandbox is bounded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +57,35 @@ test('--timeout ends a run waiting on the host (stdin that never delivers, stdou
     closeSync(full);
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** script(1) gives a program a terminal; it needs a pseudo-terminal device (/dev/pts). */
+const NO_SCRIPT: string | false = spawnSync('script', ['-qec', 'true', '/dev/null'], { stdio: 'ignore' }).status === 0
+  ? false : 'needs script(1) (util-linux) and a pseudo-terminal to give the program a terminal';
+
+test('--timeout ends a read of a terminal that never delivers', { skip: NO_SCRIPT }, async (t) => {
+  // script(1) runs kvmbox on a new terminal and copies its own stdin (held open, never written)
+  // to it: the program reads a terminal with no input.
+  const cmd = [process.execPath, BIN, 'run', '--timeout', '2', prog(), 'read-stdin'].map((a) => `'${a}'`).join(' ');
+  const r = await new Promise<{ ms: number; status: number | null; out: string }>((resolve) => {
+    let started = 0, out = '';
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!started && out.includes('started')) started = performance.now();
+    });
+    child.stderr.on('data', () => {});
+    const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('exit', (status) => {
+      clearTimeout(killer);
+      child.stdin.destroy();
+      resolve({ ms: started ? performance.now() - started : Infinity, status, out });
+    });
+  });
+  assert.equal(r.status, 124, r.out);
+  assert.match(r.out, /time limit of 2 s reached/);
+  t.diagnostic(`terminal: kvmbox exited ${Math.round(r.ms - 2000)} ms after the deadline`);
+  assert.ok(r.ms < 2000 + 2500, `kvmbox exited ${Math.round(r.ms)} ms after the program started`);
 });
 
 test('a FIFO in a grant is refused with ENXIO, never opened in a way that waits', () => {

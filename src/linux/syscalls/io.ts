@@ -62,7 +62,7 @@ function guarded(p: Process, fn: () => number): number {
  * more waits again. A time limit or a cancel that arrives meanwhile ends the program (the
  * result is then not delivered). A guest O_NONBLOCK file gets EAGAIN as on Linux.
  */
-export function waitingIo(p: Process, f: OpenFile, events: number, io: () => number): number {
+function waitingIo(p: Process, f: OpenFile, events: number, io: () => number): number {
   const hostFd = f.pollHostFd?.() ?? null;
   if (hostFd === null) return io();
   const nonblock = (f.statusFlags & O.NONBLOCK) !== 0;
