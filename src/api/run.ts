@@ -5,7 +5,8 @@ import * as libc from '../kvm/libc.js';
 import { Vfs, type GrantSpec } from '../fs/vfs.js';
 import { Errno, STAT, STAT_SIZE } from '../abi/linux.js';
 import type { InputSource, OutputSink } from '../fs/open-file.js';
-import { exitStatusOf, Process, type ExitReason } from '../linux/process.js';
+import { exitStatusOf, type ExitReason } from '../linux/process.js';
+import { Kernel } from '../linux/kernel.js';
 import type { Machine } from '../machine/machine.js';
 import { NotRunnableError } from '../linux/elf.js';
 import { acquireMachine, releaseMachine } from '../machine/pool.js';
@@ -246,12 +247,12 @@ export function run(program: string, args: readonly string[] = [], options: RunO
   const captureLimit = options.maxOutputBytes ?? Math.min(DEFAULT_CAPTURE_LIMIT, (memoryMiB << 20) / 2);
   const stderr = sink(options.stderr, 2, err, captureLimit);
   const vfs = new Vfs(grants);
-  let proc: Process | undefined;
+  let kernel: Kernel | undefined;
   let machine: Machine | undefined;
   let reusable = false;
   try {
     machine = acquireMachine({ memoryBytes: memoryMiB * 1024 * 1024, timer: options.timeoutSeconds !== undefined });
-    proc = new Process(machine, {
+    kernel = new Kernel(machine, {
       vfs,
       argv: [options.argv0 ?? program, ...args],
       envp: envList(options.env),
@@ -265,8 +266,9 @@ export function run(program: string, args: readonly string[] = [], options: RunO
       maxOpenFiles: options.maxOpenFiles,
       maxOutputBytes: options.maxOutputBytes,
       patchSyscalls: options.patchSyscalls,
-    }, image);
-    const reason = proc.run();
+    });
+    kernel.exec(image);
+    const reason = kernel.run();
     reusable = reason.kind !== 'vm-error';
     // Not waiting long for a stderr that takes nothing (a pipe nobody reads): one poll slice.
     if (reason.kind !== 'exited') stderr.write(Buffer.from(reason.message + '\n'), () => true);
@@ -276,10 +278,10 @@ export function run(program: string, args: readonly string[] = [], options: RunO
       reason,
       stdout: out.bytes(),
       stderr: err.bytes(),
-      syscalls: proc.syscallCount,
+      syscalls: kernel.syscallCount,
     };
   } finally {
-    proc?.close();
+    kernel?.close();
     if (machine) releaseMachine(machine, reusable);
     vfs.close();
   }
