@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as libc from '../kvm/libc.js';
 import { Vfs, type GrantSpec } from '../fs/vfs.js';
+import { Errno, STAT, STAT_SIZE } from '../abi/linux.js';
 import type { InputSource, OutputSink } from '../fs/open-file.js';
 import { exitStatusOf, type ExitReason } from '../linux/process.js';
 import { Kernel } from '../linux/kernel.js';
@@ -25,11 +26,20 @@ export interface RunOptions {
   timeoutSeconds?: number;
   /** Most descriptors the program may hold open (EMFILE beyond). Default 1024. */
   maxOpenFiles?: number;
-  /** Stop the program once it has written more than this many bytes to stdout+stderr. */
+  /**
+   * Stop the program once it has written more than this many bytes to stdout+stderr (exit
+   * status 153, reason 'output-limit'). Also the most a 'capture' keeps per stream.
+   */
   maxOutputBytes?: number;
   /** Standard input: bytes, or 'inherit' to read the host's fd 0. Default: empty. */
   stdin?: Uint8Array | string | 'inherit';
-  /** Standard output/error: 'capture' (default, returned in the result), 'inherit' (host fd 1/2), or a callback. */
+  /**
+   * Standard output/error: 'capture' (default, returned in the result), 'inherit' (host fd 1/2), or
+   * a callback. A capture keeps at most maxOutputBytes per stream; by default DEFAULT_CAPTURE_LIMIT
+   * (64 MiB), or half of memoryMiB when that is less (captured bytes are host memory that the
+   * sandbox costs). A program that writes more is stopped as by maxOutputBytes (exit status 153,
+   * reason 'output-limit'); the result holds its bytes up to the limit.
+   */
   stdout?: 'capture' | 'inherit' | ((chunk: Uint8Array) => void);
   stderr?: 'capture' | 'inherit' | ((chunk: Uint8Array) => void);
   /** Called with one strace-like line per system call. */
@@ -75,8 +85,10 @@ export class ProgramNotFoundError extends Error {
 }
 
 export const DEFAULT_MEMORY_MIB = 256;
+/** What 'capture' keeps of each of stdout and stderr by default (see RunOptions.stdout). */
+export const DEFAULT_CAPTURE_LIMIT = 64 << 20;
 const DEFAULT_ENV = ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/'];
-const EAGAIN = 11;
+const EAGAIN = 11, EINTR = 4;
 
 /** Program images by path, reused while the file's identity and mtime are unchanged. */
 const imageCache = new Map<string, { key: string; image: Buffer }>();
@@ -85,6 +97,8 @@ const IMAGE_CACHE_ENTRIES = 8;
 function readProgram(path: string): Buffer {
   const st = statSync(path);
   if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+  // A FIFO or device would block the read below (or never end): only regular files run.
+  if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTREG' });
   const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
   const hit = imageCache.get(path);
   if (hit && hit.key === key) return hit.image;
@@ -94,13 +108,44 @@ function readProgram(path: string): Buffer {
   return image;
 }
 
-/** Write all of buf to a host fd, waiting out EAGAIN on non-blocking pipes. */
-export function writeAllToFd(fd: number, buf: Uint8Array): void {
+const POLLOUT = 4;
+/** Bytes a pipe takes at once without blocking once poll says it is writable (PIPE_BUF). */
+const PIPE_BUF = 4096;
+const WAIT_SLICE_MS = 50;
+const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFCHR = 0o020000, DEV_NULL_RDEV = 0x103;
+
+/** Whether a write to host fd may have to wait (anything but a regular file or /dev/null). */
+function mayBlock(fd: number): boolean {
+  const st = Buffer.alloc(STAT_SIZE);
+  if (libc.fstat(fd, st) < 0) return true;
+  const type = st.readUInt32LE(STAT.mode) & S_IFMT;
+  return !(type === S_IFREG || (type === S_IFCHR && st.readBigUInt64LE(STAT.rdev) === BigInt(DEV_NULL_RDEV)));
+}
+
+/**
+ * Write all of buf to a host fd. To a pipe, socket or terminal (which may not take it: a reader
+ * that does not read, a stopped terminal) it waits for room with poll in bounded slices and
+ * writes at most PIPE_BUF bytes at a time, which then never block; stop() true (the run's time
+ * is up, or it was cancelled) drops the rest. The host never blocks in write(2) itself.
+ */
+function writeAllToFd(fd: number, buf: Uint8Array, blocking: boolean, stop?: () => boolean): void {
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
   let off = 0;
   while (off < buf.length) {
-    const n = libc.write(fd, buf.subarray(off));
+    if (blocking) {
+      pfd.writeInt16LE(POLLOUT, 4);
+      const r = libc.poll(pfd, 1, WAIT_SLICE_MS);
+      if (r === 0 || r === -EINTR) {
+        if (stop?.()) return;
+        continue;
+      }
+      if (r < 0) return;
+    }
+    const n = libc.write(fd, buf.subarray(off, blocking ? Math.min(buf.length, off + PIPE_BUF) : buf.length));
     if (n === -EAGAIN) {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      if (!blocking) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      if (stop?.()) return;
       continue;
     }
     if (n < 0) return; // EPIPE and friends: the reader is gone; drop output like a closed pipe
@@ -108,29 +153,55 @@ export function writeAllToFd(fd: number, buf: Uint8Array): void {
   }
 }
 
-export function sink(mode: RunOptions['stdout'], fd: number, chunks: Buffer[]): OutputSink {
-  if (mode === 'inherit') return { hostFd: fd, tty: libc.isatty(fd), write: (b) => writeAllToFd(fd, b) };
+/**
+ * Captured output: the bytes in a few blocks that grow by doubling up to CAPTURE_BLOCK_MAX, each
+ * filled before the next is made (never one Buffer per write: a program writing one byte at a
+ * time would otherwise cost the host a hundred bytes of heap per byte).
+ */
+class Capture {
+  private readonly blocks: Buffer[] = [];
+  private used = 0;
+  write(b: Uint8Array): void {
+    for (let off = 0; off < b.length;) {
+      let last = this.blocks[this.blocks.length - 1];
+      if (!last || this.used === last.length) {
+        last = Buffer.allocUnsafe(Math.min(CAPTURE_BLOCK_MAX, Math.max(4096, (last?.length ?? 0) * 2)));
+        this.blocks.push(last);
+        this.used = 0;
+      }
+      const n = Math.min(b.length - off, last.length - this.used);
+      last.set(b.subarray(off, off + n), this.used);
+      this.used += n;
+      off += n;
+    }
+  }
+  /** Everything written, in one Buffer. */
+  bytes(): Buffer {
+    const parts = this.blocks.map((blk, i) => (i === this.blocks.length - 1 ? blk.subarray(0, this.used) : blk));
+    return Buffer.concat(parts);
+  }
+}
+const CAPTURE_BLOCK_MAX = 1 << 20;
+
+function sink(mode: RunOptions['stdout'], fd: number, capture: Capture, limit: number): OutputSink {
+  if (mode === 'inherit') {
+    const blocking = mayBlock(fd);
+    return { hostFd: fd, tty: libc.isatty(fd), write: (b, stop) => writeAllToFd(fd, b, blocking, stop) };
+  }
   if (typeof mode === 'function') return { write: (b) => mode(Buffer.from(b)) };
-  return { write: (b) => { chunks.push(Buffer.from(b)); }, deferrable: true };
+  return { write: (b) => capture.write(b), deferrable: true, limit };
 }
 
-export function source(stdin: RunOptions['stdin'], cancelled?: () => boolean): InputSource {
+export function source(stdin: RunOptions['stdin']): InputSource {
   if (stdin === 'inherit') {
-    const pfd = Buffer.alloc(8);
-    pfd.writeInt16LE(1 /* POLLIN */, 4);
     return {
       hostFd: 0, tty: libc.isatty(0),
+      // Called only once poll says fd 0 is readable (src/linux/syscalls/io.ts waitingIo); EAGAIN
+      // (ready no more) makes it wait again, never the host block.
       read: (buf) => {
-        for (;;) {
-          // A run that may be cancelled waits for input in 50 ms slices, checking in between.
-          if (cancelled) {
-            if (cancelled()) return 0;
-            if (libc.poll(pfd, 1, 50) === 0) continue;
-          }
-          const n = libc.read(0, buf);
-          if (n === -EAGAIN) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); continue; }
-          return n < 0 ? 0 : n;
-        }
+        const n = libc.read(0, buf);
+        if (n === -EAGAIN) throw new Errno(EAGAIN);
+        return n < 0 ? 0 : n;
       },
     };
   }
@@ -193,19 +264,21 @@ export function runHere(program: string, args: readonly string[], options: RunOp
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new ProgramNotFoundError(program, 'no such file');
     if (code === 'EISDIR') throw new NotRunnableError(`${program}: is a directory, not a program`);
     if (code === 'EACCES') throw new NotRunnableError(`${program}: permission denied`);
+    if (code === 'ENOTREG') throw new NotRunnableError(`${program}: not a regular file, not a program`);
     throw new ProgramNotFoundError(program, (e as Error).message);
   }
   const grants: GrantSpec[] = [
     ...(options.ro ?? []).map((path) => ({ path, writable: false })),
     ...(options.rw ?? []).map((path) => ({ path, writable: true })),
   ];
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const stderr = hooks.stderr ?? sink(options.stderr, 2, err);
+  const out = new Capture();
+  const err = new Capture();
   const memoryMiB = options.memoryMiB ?? DEFAULT_MEMORY_MIB;
   if (!Number.isInteger(memoryMiB) || memoryMiB < 16 || memoryMiB % 2 !== 0 || memoryMiB > 65536) {
     throw new RangeError(`memory must be an even number of MiB between 16 and 65536, not ${memoryMiB}`);
   }
+  const captureLimit = options.maxOutputBytes ?? Math.min(DEFAULT_CAPTURE_LIMIT, (memoryMiB << 20) / 2);
+  const stderr = hooks.stderr ?? sink(options.stderr, 2, err, captureLimit);
   const vfs = new Vfs(grants);
   let kernel: Kernel | undefined;
   let machine: Machine | undefined;
@@ -221,8 +294,8 @@ export function runHere(program: string, args: readonly string[], options: RunOp
       envp: envList(options.env),
       exePath,
       cwd: options.cwd ?? '/',
-      stdin: hooks.stdin ?? source(options.stdin, hooks.cancelled),
-      stdout: hooks.stdout ?? sink(options.stdout, 1, out),
+      stdin: hooks.stdin ?? source(options.stdin),
+      stdout: hooks.stdout ?? sink(options.stdout, 1, out, captureLimit),
       stderr,
       trace: options.trace,
       timeoutMs: options.timeoutSeconds !== undefined ? options.timeoutSeconds * 1000 : undefined,
@@ -235,13 +308,14 @@ export function runHere(program: string, args: readonly string[], options: RunOp
     hooks.onStart?.();
     const reason = kernel.run();
     reusable = reason.kind !== 'vm-error';
-    if (reason.kind !== 'exited' && reason.kind !== 'aborted') stderr.write(Buffer.from(reason.message + '\n'));
+    // Not waiting long for a stderr that takes nothing (a pipe nobody reads): one poll slice.
+    if (reason.kind !== 'exited' && reason.kind !== 'aborted') stderr.write(Buffer.from(reason.message + '\n'), () => true);
     return {
       exitStatus: exitStatusOf(reason),
       signal: reason.kind === 'signaled' ? reason.signal : undefined,
       reason,
-      stdout: Buffer.concat(out),
-      stderr: Buffer.concat(err),
+      stdout: out.bytes(),
+      stderr: err.bytes(),
       syscalls: kernel.syscallCount,
     };
   } finally {

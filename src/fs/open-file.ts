@@ -108,7 +108,12 @@ export class HostFile implements OpenFile {
 
 /** Where a guest's standard output or error goes. */
 export interface OutputSink {
-  write(bytes: Uint8Array): void;
+  /**
+   * Take bytes. stop, when given, is asked while a host fd is not ready to take them (a full
+   * pipe, a stopped terminal): true means the run is ending (time limit, cancel) and the rest may
+   * be dropped, so that the host never waits past the run's limits.
+   */
+  write(bytes: Uint8Array, stop?: () => boolean): void;
   /** True when this is a terminal (for isatty/TCGETS). */
   readonly tty?: boolean;
   /** The host fd, when writing straight to one. */
@@ -116,6 +121,9 @@ export interface OutputSink {
   /** The host only collects what is written (RunOptions stdout/stderr 'capture'): nobody can
    * tell when it arrives, so the user-mode stub may buffer it until the next exit. */
   readonly deferrable?: boolean;
+  /** The most bytes this sink keeps (RunOptions 'capture'): a write beyond it is cut at the limit
+   * and the program is stopped as by the output limit (exit status 153). */
+  readonly limit?: number;
 }
 
 /** Where a guest's standard input comes from. */
@@ -353,16 +361,83 @@ export class FdTable {
 
 /** Linux's default pipe capacity (16 pages). */
 export const PIPE_CAPACITY = 65536;
+/** The smallest pipe: what a new pipe gets when the budget has no room for a default one. */
+const PIPE_MIN_CAPACITY = 8192;
+/** Pipe contents are held in pages of this size, filled in turn (never one Buffer per write). */
+const PIPE_PAGE = 4096;
 let pipeCounter = 0;
 
-/** The buffer shared by the two ends of a pipe. */
+/**
+ * The bytes of pipe buffers the host may hold for one sandbox, shared by all its pipes. Like
+ * Linux's pipe-user-pages limits, a pipe's whole capacity is counted from its creation (and
+ * from F_SETPIPE_SZ) until both its ends are closed: a write that fits the capacity always has
+ * its memory, and the data of all pipes together never exceeds the budget.
+ */
+export class PipeBudget {
+  used = 0;
+  constructor(readonly limit: number) {}
+  /** Count n more bytes; false (nothing counted) when they do not fit. */
+  take(n: number): boolean {
+    if (this.used + n > this.limit) return false;
+    this.used += n;
+    return true;
+  }
+  give(n: number): void {
+    this.used = Math.max(0, this.used - n);
+  }
+}
+
+/** The buffer shared by the two ends of a pipe: its bytes in PIPE_PAGE pages, oldest first. */
 class PipeBuffer {
-  readonly chunks: Buffer[] = [];
+  private readonly pages: Buffer[] = [];
+  /** Read offset in pages[0]. */
+  private head = 0;
+  /** Bytes used in the last page (PIPE_PAGE when there is none to fill). */
+  private tail = PIPE_PAGE;
   size = 0;
   readers = 1;
   writers = 1;
-  capacity = PIPE_CAPACITY;
   readonly ino = 0x7000_0000 + ++pipeCounter;
+  constructor(readonly budget: PipeBudget, public capacity: number) {}
+
+  push(src: Buffer): void {
+    for (let off = 0; off < src.length;) {
+      if (this.tail === PIPE_PAGE) {
+        this.pages.push(Buffer.allocUnsafe(PIPE_PAGE));
+        this.tail = 0;
+      }
+      const n = src.copy(this.pages[this.pages.length - 1]!, this.tail, off, Math.min(src.length, off + PIPE_PAGE - this.tail));
+      this.tail += n;
+      off += n;
+    }
+    this.size += src.length;
+  }
+
+  take(dst: Buffer): number {
+    let n = 0;
+    while (n < dst.length && this.size > 0) {
+      const page = this.pages[0]!;
+      const end = this.pages.length === 1 ? this.tail : PIPE_PAGE;
+      const k = page.copy(dst, n, this.head, Math.min(end, this.head + dst.length - n));
+      n += k;
+      this.head += k;
+      this.size -= k;
+      if (this.head === end) {
+        this.pages.shift();
+        this.head = 0;
+        if (this.pages.length === 0) this.tail = PIPE_PAGE;
+      }
+    }
+    return n;
+  }
+
+  /** Drop the contents (no reader is left). */
+  clear(): void {
+    this.pages.length = 0;
+    this.head = 0;
+    this.tail = PIPE_PAGE;
+    this.size = 0;
+  }
 }
 
 /** One end of a pipe made by pipe/pipe2. Only this process holds it: a wait could never end. */
@@ -374,15 +449,32 @@ export class PipeEnd implements OpenFile {
     this.path = `pipe:[${pipe.ino}]`;
   }
 
-  /** [read end, write end]. flags: O_NONBLOCK (O_CLOEXEC is the fd table's). */
-  static create(flags: number): [PipeEnd, PipeEnd] {
-    const b = new PipeBuffer();
+  /**
+   * [read end, write end]. flags: O_NONBLOCK (O_CLOEXEC is the fd table's). The capacity is
+   * counted in budget; with too little room left the pipe is smaller (as Linux does past
+   * pipe-user-pages-soft), with none ENFILE.
+   */
+  static create(flags: number, budget: PipeBudget): [PipeEnd, PipeEnd] {
+    const capacity = budget.take(PIPE_CAPACITY) ? PIPE_CAPACITY : budget.take(PIPE_MIN_CAPACITY) ? PIPE_MIN_CAPACITY : 0;
+    if (capacity === 0) throw new Errno(E.ENFILE);
+    const b = new PipeBuffer(budget, capacity);
     const nb = flags & O.NONBLOCK;
     return [new PipeEnd(b, true, O.RDONLY | nb), new PipeEnd(b, false, O.WRONLY | nb)];
   }
 
   get capacity(): number { return this.pipe.capacity; }
-  set capacity(n: number) { this.pipe.capacity = Math.max(n, this.pipe.size, 4096); }
+
+  /** F_SETPIPE_SZ: EBUSY below the bytes held, EPERM when the sandbox's pipe budget has no room. */
+  resize(want: number): number {
+    const b = this.pipe;
+    const n = Math.max(want, 4096);
+    if (n < b.size) throw new Errno(E.EBUSY);
+    const delta = n - b.capacity;
+    if (delta > 0 && !b.budget.take(delta)) throw new Errno(E.EPERM);
+    if (delta < 0) b.budget.give(-delta);
+    b.capacity = n;
+    return n;
+  }
 
   read(buf: Buffer): number {
     if (!this.readEnd) throw new Errno(E.EBADF);
@@ -392,17 +484,7 @@ export class PipeEnd implements OpenFile {
       if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
       throw new WouldBlockForever('it reads an empty pipe whose only writer is itself');
     }
-    let n = 0;
-    while (n < buf.length && b.chunks.length > 0) {
-      const c = b.chunks[0]!;
-      const take = Math.min(c.length, buf.length - n);
-      c.copy(buf, n, 0, take);
-      n += take;
-      if (take === c.length) b.chunks.shift();
-      else b.chunks[0] = c.subarray(take);
-    }
-    b.size -= n;
-    return n;
+    return b.take(buf);
   }
 
   write(buf: Buffer): number {
@@ -421,8 +503,7 @@ export class PipeEnd implements OpenFile {
     if (n < buf.length && !(this.statusFlags & O.NONBLOCK)) {
       throw new WouldBlockForever('it writes more than a pipe holds to a pipe that only it reads');
     }
-    b.chunks.push(Buffer.from(buf.subarray(0, n)));
-    b.size += n;
+    b.push(buf.subarray(0, n));
     return n;
   }
 
@@ -441,8 +522,13 @@ export class PipeEnd implements OpenFile {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.readEnd) this.pipe.readers--;
-    else this.pipe.writers--;
+    const b = this.pipe;
+    if (this.readEnd) b.readers--;
+    else b.writers--;
+    // Nobody can read what is left: drop it. The capacity is the budget's again once both
+    // ends are gone.
+    if (b.readers === 0) b.clear();
+    if (b.readers === 0 && b.writers === 0) b.budget.give(b.capacity);
   }
   pollMask(): number {
     const b = this.pipe;
@@ -460,12 +546,9 @@ export class TtyFile implements OpenFile {
   constructor(readonly hostFd: number, public statusFlags: number) {}
   read(buf: Buffer): number {
     if (!readable(this)) throw new Errno(E.EBADF);
-    for (;;) {
-      const n = libc.read(this.hostFd, buf);
-      if (n !== -E.EAGAIN || this.statusFlags & O.NONBLOCK) return check(n);
-      // The host fd was left non-blocking by its owner: wait a little, as a blocking read would.
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-    }
+    // EAGAIN (the host fd is non-blocking and has nothing): the system-call layer waits for it
+    // with a bounded poll and tries again (src/linux/syscalls/io.ts waitingIo).
+    return check(libc.read(this.hostFd, buf));
   }
   write(buf: Buffer): number {
     if (!writable(this)) throw new Errno(E.EBADF);

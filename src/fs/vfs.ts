@@ -10,7 +10,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { resolve as resolveHostPath } from 'node:path';
 import * as libc from '../kvm/libc.js';
-import { AT_SYMLINK_NOFOLLOW, E, Errno, O } from '../abi/linux.js';
+import { AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFREG, STAT, STAT_SIZE } from '../abi/linux.js';
 
 export interface GrantSpec {
   /** Host path (also the guest path). */
@@ -69,6 +69,22 @@ export function normalize(path: string): string[] {
     else out.push(c);
   }
   return out;
+}
+
+/**
+ * A FIFO, socket or device inside a grant is not served: reading or writing one could block the
+ * host thread on something outside the sandbox (a FIFO's other end, a terminal, hardware).
+ * fd was opened O_NONBLOCK (so the open itself did not wait); anything but a regular file or a
+ * directory is closed and the guest gets ENXIO, as Linux gives for a socket or a FIFO without a
+ * reader. stat, lstat and readdir of such entries still work. See SECURITY.md.
+ */
+function onlyFilesAndDirs(fd: number): number {
+  const st = Buffer.alloc(STAT_SIZE);
+  const r = libc.fstat(fd, st);
+  const type = st.readUInt32LE(STAT.mode) & S_IFMT;
+  if (r >= 0 && (type === S_IFREG || type === S_IFDIR)) return fd;
+  libc.closeFd(fd);
+  throw new Errno(r < 0 ? -r : E.ENXIO);
 }
 
 export class Vfs {
@@ -148,18 +164,20 @@ export class Vfs {
       }
     }
     // openat2 refuses O_PATH with any flag but O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC.
+    // Every real open is O_NONBLOCK on the host, so that opening a FIFO never waits for its
+    // other end; onlyFilesAndDirs then refuses what is neither a regular file nor a directory.
     const hostFlags = flags & O.PATH ? (flags & (O.PATH | O.DIRECTORY | O.NOFOLLOW)) | O.CLOEXEC
-      : flags | O.CLOEXEC | O.NOCTTY;
+      : flags | O.CLOEXEC | O.NOCTTY | O.NONBLOCK;
     if (!loc.grant.isDir) {
       // A single granted file: reopen the pinned inode through its O_PATH fd.
       if (flags & (O.DIRECTORY)) throw new Errno(E.ENOTDIR);
       const fd = libc.openat(-100, `/proc/self/fd/${loc.grant.fd}`, hostFlags & ~(O.CREAT | O.EXCL), mode);
       if (fd < 0) throw new Errno(-fd);
-      return fd;
+      return flags & O.PATH ? fd : onlyFilesAndDirs(fd);
     }
     const fd = libc.openat2(loc.grant.fd, loc.rel === '' ? '.' : loc.rel, hostFlags, (flags & O.CREAT) ? mode & 0o7777 : 0, RESOLVE);
     if (fd < 0) throw fd === -E.EXDEV ? new SymlinkEscape() : new Errno(-fd);
-    return fd;
+    return flags & O.PATH ? fd : onlyFilesAndDirs(fd);
   }
 
   /** Open the parent directory of a path inside a grant (O_PATH), for *at() calls on the last component. */

@@ -162,6 +162,8 @@ export const RESOLVE_NO_SYMLINKS = 0x04;
 export const RESOLVE_BENEATH = 0x08;
 export const RESOLVE_IN_ROOT = 0x10;
 const howBuf = Buffer.alloc(24);
+/** Linux's VALID_OPEN_FLAGS on x86-64: O_ACCMODE through __O_TMPFILE. */
+const VALID_OPEN_FLAGS = 0o37777703;
 
 function ret(r: number | bigint): number {
   const n = Number(r);
@@ -170,8 +172,10 @@ function ret(r: number | bigint): number {
 
 /** openat2(2): the path may not leave dirfd's tree (RESOLVE_* flags). */
 export function openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number {
-  howBuf.writeBigUInt64LE(BigInt(flags), 0);
-  howBuf.writeBigUInt64LE(BigInt(mode), 8);
+  // As open(2) does, bits that are no open flag are dropped (openat2 would refuse them, and a
+  // negative int from the guest is no u64): found by the system-call fuzzer.
+  howBuf.writeBigUInt64LE(BigInt((flags & VALID_OPEN_FLAGS) >>> 0), 0);
+  howBuf.writeBigUInt64LE(BigInt(mode & 0o7777), 8);
   howBuf.writeBigUInt64LE(BigInt(resolve), 16);
   return ret(c.syscall5(SYS_openat2, dirfd, path, howBuf, 24) as number);
 }

@@ -84,7 +84,7 @@ export class Kernel implements HypercallHandler {
   constructor(machine: Machine, opts: ProcessOptions) {
     this.machine = machine;
     this.opts = opts;
-    this.limits = new SandboxLimits(opts.timeoutMs, opts.maxOutputBytes, opts.cancelled);
+    this.limits = new SandboxLimits(opts.timeoutMs, opts.maxOutputBytes, machine.memory.size, opts.cancelled);
   }
 
   /** A new pid: the first is GUEST_PID, then counting up (no reuse so far). */
@@ -101,11 +101,31 @@ export class Kernel implements HypercallHandler {
     const opts = this.opts;
     const limits = this.limits;
     const fds = new FdTable(opts.maxOpenFiles ?? 1024);
-    const limit = (s: OutputSink): OutputSink => ({
-      // With an output limit every write is counted when it happens: none is deferred.
-      tty: s.tty, hostFd: s.hostFd, deferrable: s.deferrable && opts.maxOutputBytes === undefined,
-      write: (b) => { limits.outputBytes += b.length; s.write(b); },
-    });
+    // While a host fd takes nothing, the writer asks whether the run is ending (src/api/run.ts).
+    const stop = () => this.current?.process.checkDeadline() ?? true;
+    const limit = (s: OutputSink): OutputSink => {
+      let kept = 0;
+      return {
+        // With an output limit every write is counted when it happens: none is deferred.
+        tty: s.tty, hostFd: s.hostFd, deferrable: s.deferrable && opts.maxOutputBytes === undefined,
+        write: (b) => {
+          limits.outputBytes += b.length;
+          if (s.limit !== undefined && kept + b.length > s.limit) {
+            // A capture full: keep what fits, then stop the program (the host's memory for
+            // captured output is bounded by the limit, whatever the program writes).
+            if (kept < s.limit) s.write(b.subarray(0, s.limit - kept), stop);
+            kept = s.limit;
+            const p = this.current?.process;
+            if (p && (!p.exit || p.exit.kind === 'exited')) {
+              p.exit = { kind: 'output-limit', message: `kvmbox: captured output limit of ${s.limit} bytes reached; program stopped` };
+            }
+            return;
+          }
+          kept += b.length;
+          s.write(b, stop);
+        },
+      };
+    };
     fds.install(new StdioFile('pipe:[stdin]', O.RDONLY, null, opts.stdin));
     fds.install(new StdioFile('pipe:[stdout]', O.WRONLY, limit(opts.stdout), null));
     fds.install(new StdioFile('pipe:[stderr]', O.WRONLY, limit(opts.stderr), null));
@@ -120,7 +140,7 @@ export class Kernel implements HypercallHandler {
     exec(t, program, { argv: opts.argv, envp: opts.envp, exePath: opts.exePath }, {
       traced: opts.trace !== undefined,
       patchSyscalls: opts.patchSyscalls !== false,
-      timerCount: opts.timeoutMs || opts.cancelled ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0,
+      timerCount: opts.timeoutMs || (opts.cancelled && this.machine.hasTimer) ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0,
     });
     return p;
   }

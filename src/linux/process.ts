@@ -85,6 +85,8 @@ export interface ProcessInit {
   limits: SandboxLimits;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export class Process {
   readonly pid: number;
   readonly parent: Process | null;
@@ -176,15 +178,12 @@ export class Process {
     return this.limits.timeLeftMs();
   }
 
-  /** Longest single host wait, in ms, before checkDeadline must run again (null: wait at will). */
-  get waitSliceMs(): number | null {
-    return this.limits.waitSliceMs;
-  }
-
-  /** End the program if its time is up; true when it has ended. */
+  /** End the program if its time is up or its owner cancelled it; true when it has ended. */
   checkDeadline(): boolean {
-    if (!this.exit && this.limits.cancelled()) this.exit = { kind: 'aborted', message: 'kvmbox: run aborted' };
-    if (!this.exit && this.limits.timedOut()) {
+    if (this.exit) return true;
+    if (this.limits.cancelled()) {
+      this.exit = { kind: 'aborted', message: 'kvmbox: run aborted' };
+    } else if (this.limits.timedOut()) {
       this.exit = { kind: 'timeout', message: `kvmbox: time limit of ${(this.limits.timeoutMs! / 1000).toString()} s reached; program stopped` };
     }
     return this.exit !== null;
@@ -203,6 +202,9 @@ export class Process {
   userBuffer(addr: bigint | number, len: bigint | number, prot = PROT_READ): Buffer {
     const a = typeof addr === 'bigint' ? (addr > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(addr)) : addr;
     const n = typeof len === 'bigint' ? (len > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(len)) : len;
+    // Zero bytes at any address are no access, as on Linux (read(fd, p, 0) is 0 for any p);
+    // found by the fuzzer: a zero-length iovec past guest memory reached the slice below.
+    if (n === 0) return EMPTY;
     if (!this.space.paging.accessible(a, n, prot)) throw new Errno(E.EFAULT);
     return this.space.memory.slice(a, n);
   }

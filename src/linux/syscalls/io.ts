@@ -9,6 +9,7 @@ import {
   E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCGETS, TIOCGPGRP, TIOCGWINSZ,
 } from '../../abi/linux.js';
 import type { Process } from '../process.js';
+import { pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
 import { int, long, size, uint, type SyscallGroup } from './args.js';
 
 /** Linux caps one read or write at this many bytes. */
@@ -54,12 +55,33 @@ function guarded(p: Process, fn: () => number): number {
   }
 }
 
+/**
+ * A read or write of a file that waits on a host fd (a terminal, an inherited stdin): the host
+ * never blocks in read(2) or write(2) itself. It polls the fd in bounded slices (src/linux/
+ * host-wait.ts) until it is ready, then moves the data; EAGAIN from a host fd that is ready no
+ * more waits again. A time limit or a cancel that arrives meanwhile ends the program (the
+ * result is then not delivered). A guest O_NONBLOCK file gets EAGAIN as on Linux.
+ */
+function waitingIo(p: Process, f: OpenFile, events: number, io: () => number): number {
+  const hostFd = f.pollHostFd?.() ?? null;
+  if (hostFd === null) return io();
+  const nonblock = (f.statusFlags & O.NONBLOCK) !== 0;
+  for (;;) {
+    if (!nonblock && !waitHostFd(p, hostFd, events)) return 0;
+    try {
+      return io();
+    } catch (e) {
+      if (nonblock || !(e instanceof Errno) || e.errno !== E.EAGAIN) throw e;
+    }
+  }
+}
+
 function readInto(p: Process, fd: number, addr: bigint, len: bigint, offset: bigint | null): number {
   const f = p.fds.get(fd);
   const n = Math.min(size(len), MAX_RW_COUNT);
   const buf = p.userBuffer(addr, n < 0 ? len : n, PROT_WRITE);
   if (buf.length === 0) return 0;
-  return offset === null ? f.read(buf) : f.pread(buf, offset);
+  return offset === null ? waitingIo(p, f, POLLIN, () => f.read(buf)) : f.pread(buf, offset);
 }
 
 function writeFrom(p: Process, fd: number, addr: bigint, len: bigint, offset: bigint | null): number {
@@ -67,7 +89,7 @@ function writeFrom(p: Process, fd: number, addr: bigint, len: bigint, offset: bi
   const n = Math.min(size(len), MAX_RW_COUNT);
   const buf = p.userBuffer(addr, n < 0 ? len : n, PROT_READ);
   if (buf.length === 0 && offset === null) return f.write(buf);
-  return offset === null ? f.write(buf) : f.pwrite(buf, offset);
+  return offset === null ? waitingIo(p, f, POLLOUT, () => f.write(buf)) : f.pwrite(buf, offset);
 }
 
 function readv(p: Process, a: bigint[], offset: bigint | null): number {
@@ -91,7 +113,7 @@ function writev(p: Process, a: bigint[], offset: bigint | null): number {
   if (bufs.length === 0) return 0;
   const f = p.fds.get(fd);
   const joined = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
-  return offset === null ? f.write(joined) : f.pwrite(joined, offset);
+  return offset === null ? waitingIo(p, f, POLLOUT, () => f.write(joined)) : f.pwrite(joined, offset);
 }
 
 function checkOffset(off: bigint): bigint {
@@ -113,7 +135,7 @@ function dupTo(p: Process, oldfd: number, newfd: number, cloexec: boolean): numb
 function pipe2(p: Process, addr: bigint, flags: number): number {
   if (flags & ~(O.CLOEXEC | O.NONBLOCK | O.DIRECT)) throw new Errno(E.EINVAL);
   const out = p.userBuffer(addr, 8, PROT_WRITE);
-  const [r, w] = PipeEnd.create(flags);
+  const [r, w] = PipeEnd.create(flags, p.limits.pipeBudget);
   const cloexec = (flags & O.CLOEXEC) !== 0;
   let rfd = -1;
   try {
@@ -147,7 +169,8 @@ function sendfile(p: Process, a: bigint[]): number {
   try {
     while (left > 0) {
       const piece = chunk.subarray(0, Math.min(left, chunk.length));
-      const n = off === null ? src.read(piece) : src.pread(piece, off);
+      const n = off === null ? waitingIo(p, src, POLLIN, () => src.read(piece)) : src.pread(piece, off);
+      if (p.exit) break;
       if (n <= 0) break;
       const w = out.write(piece.subarray(0, n));
       total += w;
@@ -203,32 +226,17 @@ function scan(p: Process, entries: PollEntry[]): { ready: number; wait: Array<{ 
 function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null): number {
   let { ready, wait } = scan(p, entries);
   if (ready > 0 || timeoutMs === 0) return ready;
-  const left = p.timeLeftMs();
-  let ms = timeoutMs ?? -1;
-  if (left !== null) ms = ms < 0 ? Math.max(0, Math.ceil(left)) : Math.min(ms, Math.max(0, Math.ceil(left)));
-  // A run that may be cancelled waits in slices and checks between them (ProcessOptions.cancelled).
-  const slice = p.waitSliceMs;
-  const end = performance.now() + ms;
-  const nextWait = (): number => {
-    const rest = ms < 0 ? -1 : Math.max(0, Math.ceil(end - performance.now()));
-    return slice === null ? rest : rest < 0 ? slice : Math.min(rest, slice);
-  };
   if (wait.length > 0) {
     const pfds = Buffer.alloc(wait.length * 8);
     wait.forEach((w, i) => {
       pfds.writeInt32LE(w.hostFd, i * 8);
-      pfds.writeInt16LE(POLLIN, i * 8 + 4);
+      pfds.writeInt16LE(w.entry.events & POLLOUT ? POLLIN | POLLOUT : POLLIN, i * 8 + 4);
     });
-    for (;;) {
-      const r = libc.poll(pfds, wait.length, nextWait());
-      if (r < 0 && r !== -E.EINTR) throw new Errno(-r);
-      if (r !== 0 || slice === null || p.checkDeadline() || (ms >= 0 && performance.now() >= end)) break;
-    }
+    // In bounded slices: a time limit or a cancel ends the wait (src/linux/host-wait.ts).
+    if (pollBounded(p, pfds, wait.length, timeoutMs) < 0) return 0;
     ({ ready } = scan(p, entries));
-  } else if (ms >= 0) {
-    for (let w = nextWait(); w > 0 && !p.checkDeadline(); w = nextWait()) {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, w);
-    }
+  } else if (timeoutMs !== null || p.timeLeftMs() !== null) {
+    sleepBounded(p, timeoutMs);
   } else {
     return blockedForever(p, 'it polls, with no timeout, files that only it could make ready');
   }
@@ -360,8 +368,7 @@ export const ioSyscalls: SyscallGroup = {
         if (want < 0 || want > PIPE_MAX_SIZE) throw new Errno(want < 0 ? E.EINVAL : E.EPERM);
         let n = 4096;
         while (n < want) n *= 2;
-        f.capacity = n;
-        return f.capacity;
+        return f.resize(n);
       }
       default: throw new Errno(E.EINVAL);
     }

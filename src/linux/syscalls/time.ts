@@ -1,6 +1,7 @@
 // Clocks and sleeping, from the host's clocks.
 import { PROT_WRITE, PROT_READ } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
+import { sleepBounded } from '../host-wait.js';
 import type { Process } from '../process.js';
 import { int, type SyscallGroup } from './args.js';
 
@@ -33,16 +34,8 @@ function writeTimespec(p: Process, addr: bigint, ns: bigint): void {
 /** Sleep, but never past the program's time limit: the next check ends the program. */
 function sleepNs(p: Process, ns: bigint): void {
   if (ns <= 0n) return;
-  let ms = Number(ns / 1_000_000n);
-  const left = p.timeLeftMs();
-  if (left !== null) ms = Math.min(ms, Math.max(0, left));
-  // A run that may be cancelled sleeps in slices and checks between them.
-  const end = performance.now() + ms;
-  const slice = p.waitSliceMs ?? ms;
-  for (let w = ms; w > 0 && !p.checkDeadline(); w = end - performance.now()) {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.min(w, slice));
-  }
-  p.checkDeadline();
+  // In bounded slices, so that a cancel ends it too (src/linux/host-wait.ts).
+  sleepBounded(p, Number(ns / 1_000_000n));
 }
 
 function readTimespec(p: Process, addr: bigint): bigint {
