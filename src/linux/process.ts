@@ -19,8 +19,8 @@ import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, STAT_SIZE, SYS, SYSCALL_NAMES
 import { loadProgram } from './exec.js';
 import { planPatches, type PatchPlan } from './site-patch.js';
 import { SYSCALLS, type SyscallArgs } from './syscalls/table.js';
-// After the table, which loads fs.js in the order the syscall modules need.
-import { openPath, permitted } from './syscalls/fs.js';
+import { openPath } from '../fs/ops.js';
+import { permitted } from '../fs/access.js';
 import { rlimit } from './syscalls/proc.js';
 import { formatSyscall } from './syscalls/trace.js';
 
