@@ -46,6 +46,7 @@ const NESTED: Record<string, string> = {
   truncate: EROFS, 'truncate-filelink': EROFS, 'truncate-abs': EROFS,
   'open-trunc': EROFS, 'open-rdwr': EROFS, 'open-append': EROFS, 'open-rdonly-trunc': EROFS, 'open-filelink': EROFS,
   creat: EROFS, 'creat-excl': EROFS, 'creat-existing': EROFS, 'creat-dir': EROFS, tmpfile: EROFS,
+  'creat-on-rodir': 'errno=EISDIR', 'creat-on-rwdir': 'errno=EISDIR',
   'link-out': EXDEV, 'link-follow': EXDEV, 'link-in': EROFS, 'link-within': EROFS,
   'write-hard': 'errno=ENOENT', 'write-hard2': 'errno=ENOENT',
   'rename-out': EXDEV, 'rename-in': EXDEV, 'rename-within': EROFS, 'rename-mountpoint': EBUSY,

@@ -169,7 +169,7 @@ function openForWrite(t: FsTask, loc: HostLoc, flags: number, mode: number, foll
         if (flags & O.CREAT && flags & O.EXCL) throw new Errno(E.EEXIST);
         if (type === S_IFLNK) throw new Errno(E.ELOOP); // O_NOFOLLOW on a symlink (O_CREAT | O_EXCL: EEXIST above)
         if (tmpfile && type !== S_IFDIR) throw new Errno(E.ENOTDIR);
-        if (!tmpfile && type === S_IFDIR && wanted(flags) & W_OK) throw new Errno(E.EISDIR);
+        if (!tmpfile && type === S_IFDIR && (wanted(flags) & W_OK || flags & O.CREAT)) throw new Errno(E.EISDIR);
         // A file that exists is opened for reading even with O_CREAT in a read-only grant.
         if (tmpfile || wanted(flags) & W_OK) requireWritable(loc);
         if (!tmpfile && !permitted(st, wanted(flags))) throw new Errno(E.EACCES);

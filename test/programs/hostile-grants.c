@@ -73,6 +73,8 @@ static void nested(void) {
   try_open("creat-existing", at("lf"), O_WRONLY | O_CREAT, 0644);
   try_open("creat-dir", at("l/dir/new.txt"), O_WRONLY | O_CREAT, 0644);
   try_open("tmpfile", at("l"), O_TMPFILE | O_RDWR, 0600);
+  report("creat-on-rodir", open(at("l/dir"), O_RDONLY | O_CREAT, 0644));
+  report("creat-on-rwdir", open(at("self"), O_RDONLY | O_CREAT, 0644));
   /* (c): hard links across the grants, then a write through the link. */
   report("link-out", link(at("l/file.txt"), at("hard")));
   report("link-follow", linkat(AT_FDCWD, at("lf"), AT_FDCWD, at("hard2"), AT_SYMLINK_FOLLOW));
