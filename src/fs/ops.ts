@@ -9,11 +9,11 @@
 //   (EROFS for a --ro grant, also one nested in a --rw grant and reached through a symlink;
 //   EXDEV for a link or rename between grants, as between mounts). The check comes before any
 //   host call that could change something.
-// - A grant's root, and a directory holding a grant, cannot be renamed or removed (EBUSY): a
-//   grant is a guest path, and the host directory must stay where it is.
+// - A grant's root cannot be renamed or removed, nor a directory holding a grant renamed
+//   (EBUSY): a grant is a guest path, and the host directory must stay where it is.
 // - No set-user-ID, set-group-ID or (on files) sticky bit reaches the host (access.ts hostMode);
-//   a new file or directory gets exactly the mode asked for, minus the umask: made with O_EXCL
-//   from the asked bits, then fchmod to those bits when the host's own umask removed some.
+//   a new file or directory gets exactly the mode asked for, minus the umask and those bits:
+//   made with O_EXCL and that mode, then fchmod to it when the host's own umask removed more.
 // - Search (x) permission on the directories of a path is not checked. chown to the guest's own
 //   ids succeeds without changing the host owner.
 import * as libc from '../kvm/libc.js';
