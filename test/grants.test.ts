@@ -40,7 +40,7 @@ function results(stdout: Buffer): Map<string, string> {
 
 const EROFS = 'errno=EROFS', EXDEV = 'errno=EXDEV', EBUSY = 'errno=EBUSY', ok = 'ok';
 
-/** What Linux answers with D read-write and D/s, D/p/q read-only bind mounts. */
+/** What Linux answers with D read-write and D/s, D/p/q, D/rofile.txt read-only bind mounts. */
 const NESTED: Record<string, string> = {
   'symlink-rel': ok, 'symlink-abs': ok, 'symlink-self': ok, 'symlink-file': ok,
   truncate: EROFS, 'truncate-filelink': EROFS, 'truncate-abs': EROFS,
@@ -56,6 +56,8 @@ const NESTED: Record<string, string> = {
   mkdir: EROFS, 'symlink-into': EROFS, mknod: EROFS, mkfifo: EROFS,
   chmod: EROFS, 'chmod-filelink': EROFS, chown: EROFS, utimes: EROFS, 'utimensat-nofollow': EROFS,
   'truncate-deep': EROFS,
+  'symlink-filegrant': ok, 'write-filegrant': EROFS, 'truncate-filegrant': EROFS, 'link-filegrant': EXDEV,
+  'rename-filegrant': EBUSY, 'unlink-filegrant': EBUSY, 'chmod-filegrant': EROFS,
   'open-rdonly': ok, fchmod: EROFS, fchown: EROFS, futimens: EROFS, ftruncate: 'errno=EINVAL',
   fallocate: 'errno=EBADF', 'chmod-procfd': EROFS, copy_file_range: 'errno=EBADF',
   'open-dir': ok, 'openat-rdwr': EROFS, unlinkat: EROFS, mkdirat: EROFS, fchdir: ok, 'truncate-cwd': EROFS,
@@ -89,15 +91,17 @@ test('a read-only grant nested in a read-write one holds against writes through 
     mkdirSync(join(d, 's', 'dir'), { recursive: true });
     mkdirSync(join(d, 'p', 'q'), { recursive: true });
     writeFileSync(join(d, 'own.txt'), 'own\n');
+    writeFileSync(join(d, 'rofile.txt'), 'one read-only file\n');
     writeFileSync(join(d, 's', 'file.txt'), 'read-only bytes\n');
     writeFileSync(join(d, 'p', 'q', 'file.txt'), 'deeper read-only bytes\n');
-    const roBefore = [snapshot(join(d, 's')), snapshot(join(d, 'p'))];
-    const r = run(prog, ['nested', d], { rw: [d], ro: [join(d, 's'), join(d, 'p', 'q')] });
+    const roFile = () => `${statSync(join(d, 'rofile.txt')).mode} ${readFileSync(join(d, 'rofile.txt'), 'hex')}`;
+    const roBefore = [snapshot(join(d, 's')), snapshot(join(d, 'p')), roFile()];
+    const r = run(prog, ['nested', d], { rw: [d], ro: [join(d, 's'), join(d, 'p', 'q'), join(d, 'rofile.txt')] });
     assert.equal(r.exitStatus, 0, r.stderr.toString());
     const got = results(r.stdout);
     assert.match(r.stdout.toString(), /^done$/m, 'the program ran to its end');
     assert.deepEqual(compare(got, NESTED), []);
-    assert.deepEqual([snapshot(join(d, 's')), snapshot(join(d, 'p'))], roBefore, 'the read-only trees changed');
+    assert.deepEqual([snapshot(join(d, 's')), snapshot(join(d, 'p')), roFile()], roBefore, 'the read-only trees changed');
     assert.equal(statSync(join(d, 's', 'file.txt')).nlink, 1);
     // The writes the rules allow went through.
     assert.equal(readFileSync(join(d, 'own.txt'), 'utf8'), 'own\npwned\n');

@@ -341,7 +341,8 @@ export function symlink(vfs: Vfs, target: string, comps: readonly string[]): voi
 export function link(vfs: Vfs, fromComps: readonly string[], toComps: readonly string[], follow: boolean): void {
   vfs.exact(fromComps, follow, (fl) => {
     const from = hostLoc(fl);
-    if (from.rel === '') throw new Errno(E.EPERM);
+    // A grant's root: a directory (EPERM), or a granted file, which is its own mount (EXDEV).
+    if (from.rel === '') throw new Errno(from.grant.isDir ? E.EPERM : E.EXDEV);
     // The host's linkat never follows the source: withObject makes Vfs.exact resolve a symlink.
     if (follow) withObject(vfs, from, true, () => {});
     withParent(vfs, from, (d1, n1) => {

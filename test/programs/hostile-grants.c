@@ -1,6 +1,6 @@
 /* Hostile: writes into read-only grants nested in a read-write one, and set-id bits.
- * Run as `hostile-grants nested D` with --rw D --ro D/s --ro D/p/q, where the host holds
- * D/own.txt, D/s/file.txt, D/s/dir/ and D/p/q/file.txt; or as `hostile-grants inner D` with
+ * Run as `hostile-grants nested D` with --rw D --ro D/s --ro D/p/q --ro D/rofile.txt, where the
+ * host holds D/own.txt, D/rofile.txt, D/s/file.txt, D/s/dir/ and D/p/q/file.txt; or as `hostile-grants inner D` with
  * --ro D --rw D/w and a host symlink D/lw -> w. Prints one line per attempt: "<name> ok" or
  * "<name> errno=<NAME>"; the test compares them with what Linux gives on a read-only mount and
  * checks the host tree. */
@@ -102,6 +102,14 @@ static void nested(void) {
   report("utimes", utimes(at("l/file.txt"), NULL));
   report("utimensat-nofollow", utimensat(AT_FDCWD, at("l/file.txt"), NULL, AT_SYMLINK_NOFOLLOW));
   report("truncate-deep", truncate(at("self/p/q/file.txt"), 0));
+  /* D/rofile.txt is a read-only grant of one file. */
+  report("symlink-filegrant", symlink("rofile.txt", at("lr")));
+  try_open("write-filegrant", at("lr"), O_WRONLY | O_TRUNC, 0);
+  report("truncate-filegrant", truncate(at("self/rofile.txt"), 0));
+  report("link-filegrant", linkat(AT_FDCWD, at("lr"), AT_FDCWD, at("hard3"), AT_SYMLINK_FOLLOW));
+  report("rename-filegrant", rename(at("self/rofile.txt"), at("x")));
+  report("unlink-filegrant", unlink(at("self/rofile.txt")));
+  report("chmod-filegrant", chmod(at("lr"), 04777));
 
   /* Descriptors opened read-only through the symlink. */
   int fd = open(at("l/file.txt"), O_RDONLY);
