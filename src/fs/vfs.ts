@@ -40,6 +40,17 @@ export class SymlinkEscape extends Errno {
   }
 }
 
+/**
+ * A host walk that may follow no symlink (Vfs.openExact, Vfs.parentExact) met one. Vfs.exact
+ * resolves the path in the guest's namespace and tries again; the guest gets ELOOP only when a
+ * symlink is still in the way after that (O_NOFOLLOW on a symlink).
+ */
+export class SymlinkInPath extends Errno {
+  constructor() {
+    super(E.ELOOP);
+  }
+}
+
 /** Linux gives up after this many symlinks in one lookup (ELOOP). */
 const MAXSYMLINKS = 40;
 const S_IFMT = 0o170000, S_IFLNK = 0o120000;
@@ -57,6 +68,10 @@ export type Location =
   | { kind: 'virtual'; path: string; children: readonly string[] };
 
 const RESOLVE = libc.RESOLVE_BENEATH | libc.RESOLVE_NO_MAGICLINKS;
+/** No symlink at all, not even in the last component (O_PATH | O_NOFOLLOW opens the link itself). */
+const RESOLVE_EXACT = RESOLVE | libc.RESOLVE_NO_SYMLINKS;
+/** Open flags that may change the file or create one: such opens go through Vfs.exact. */
+export const OPEN_WRITE_FLAGS = O.WRONLY | O.RDWR | O.CREAT | O.TRUNC;
 const O_PATH = O.PATH;
 export const PATH_MAX = 4096;
 
@@ -145,24 +160,13 @@ export class Vfs {
   }
 
   /**
-   * Open a host file for a guest path inside a grant. flags are Linux open flags (the host's
-   * are the same). Writes to a read-only grant fail with EROFS before the host is touched.
+   * Open a host file for a guest path inside a grant, for reading only (symlinks inside the
+   * grant are followed by the host). flags are Linux open flags (the host's are the same). An
+   * open that may write goes through exact() and openExact(), so that the grant the file really
+   * lies in decides; here it fails with EROFS before the host is touched.
    */
   openHost(loc: { grant: Grant; rel: string }, flags: number, mode: number): number {
-    const wantsWrite = (flags & O.ACCMODE) !== O.RDONLY || (flags & O.TRUNC) !== 0;
-    if (!loc.grant.writable) {
-      // Writing, truncating or creating in a read-only grant: EROFS, like a read-only mount.
-      if (wantsWrite) throw new Errno(E.EROFS);
-      if (flags & O.CREAT) {
-        // O_CREAT of a file that exists opens it; only a new file would need the write.
-        try {
-          return this.openHost(loc, flags & ~(O.CREAT | O.EXCL), mode);
-        } catch (e) {
-          if (e instanceof Errno && !(e instanceof SymlinkEscape) && e.errno === E.ENOENT) throw new Errno(E.EROFS);
-          throw e;
-        }
-      }
-    }
+    if ((flags & OPEN_WRITE_FLAGS) !== 0) throw new Errno(E.EROFS);
     // openat2 refuses O_PATH with any flag but O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC.
     // Every real open is O_NONBLOCK on the host, so that opening a FIFO never waits for its
     // other end; onlyFilesAndDirs then refuses what is neither a regular file nor a directory.
@@ -175,9 +179,69 @@ export class Vfs {
       if (fd < 0) throw new Errno(-fd);
       return flags & O.PATH ? fd : onlyFilesAndDirs(fd);
     }
-    const fd = libc.openat2(loc.grant.fd, loc.rel === '' ? '.' : loc.rel, hostFlags, (flags & O.CREAT) ? mode & 0o7777 : 0, RESOLVE);
+    const fd = libc.openat2(loc.grant.fd, loc.rel === '' ? '.' : loc.rel, hostFlags, mode, RESOLVE);
     if (fd < 0) throw fd === -E.EXDEV ? new SymlinkEscape() : new Errno(-fd);
     return flags & O.PATH ? fd : onlyFilesAndDirs(fd);
+  }
+
+  /**
+   * Open exactly the object at loc: no symlink is followed, not even the last component, so the
+   * object lies in loc.grant. A symlink on the way throws SymlinkInPath (see exact()). mode is
+   * used as given (the caller strips what may not reach the host).
+   */
+  openExact(loc: { grant: Grant; rel: string }, flags: number, mode: number): number {
+    const hostFlags = flags & O.PATH ? (flags & (O.PATH | O.DIRECTORY | O.NOFOLLOW)) | O.CLOEXEC
+      : flags | O.CLOEXEC | O.NOCTTY;
+    let fd: number;
+    if (!loc.grant.isDir) {
+      if (flags & O.DIRECTORY) throw new Errno(E.ENOTDIR);
+      fd = libc.openat(-100, `/proc/self/fd/${loc.grant.fd}`, hostFlags & ~(O.CREAT | O.EXCL | O.NOFOLLOW), 0);
+    } else {
+      fd = libc.openat2(loc.grant.fd, loc.rel === '' ? '.' : loc.rel, hostFlags, (flags & O.CREAT) ? mode : 0, RESOLVE_EXACT);
+    }
+    if (fd === -E.ELOOP || fd === -E.EXDEV) throw new SymlinkInPath();
+    if (fd < 0) throw new Errno(-fd);
+    return fd;
+  }
+
+  /** The parent directory of loc (O_PATH) and the last component, reached with no symlink followed. */
+  parentExact(loc: { grant: Grant; rel: string }): { dirfd: number; name: string } {
+    if (!loc.grant.isDir || loc.rel === '') throw new Errno(E.EBUSY);
+    const slash = loc.rel.lastIndexOf('/');
+    const parent = slash < 0 ? '.' : loc.rel.slice(0, slash);
+    const dirfd = libc.openat2(loc.grant.fd, parent, O_PATH | O.DIRECTORY | O.CLOEXEC, 0, RESOLVE_EXACT);
+    if (dirfd === -E.ELOOP || dirfd === -E.EXDEV) throw new SymlinkInPath();
+    if (dirfd < 0) throw new Errno(-dirfd);
+    return { dirfd, name: loc.rel.slice(slash + 1) };
+  }
+
+  /**
+   * Run fn on the location of an absolute guest path, for a call that may change a file. fn
+   * reaches the host only through openExact and parentExact, which follow no symlink: so the
+   * object fn acts on lies in loc.grant, and that grant's rule decides. Most paths hold no
+   * symlink and work at the first try; when fn meets one (SymlinkInPath), the path is resolved
+   * in the guest's namespace (resolve()) and fn runs again on the result, whose grant is then
+   * the innermost one the object lies in (a --ro grant nested in a --rw one wins). followLast:
+   * whether a symlink in the last component is followed.
+   */
+  exact<T>(comps: readonly string[], followLast: boolean, fn: (loc: Location, comps: readonly string[]) => T): T {
+    let c = comps;
+    for (let tries = 0; ; tries++) {
+      try {
+        return fn(this.locate(c), c);
+      } catch (e) {
+        if (!(e instanceof SymlinkInPath)) throw e;
+        // Still a symlink after resolving it: the last component with followLast false, or
+        // the tree changed in between. Plain ELOOP, so an enclosing exact() does not retry.
+        if (tries === 2) throw new Errno(E.ELOOP);
+      }
+      c = this.resolve(comps, followLast);
+    }
+  }
+
+  /** Whether a grant lies strictly below the guest path comps (it cannot be renamed away). */
+  holdsGrant(comps: readonly string[]): boolean {
+    return this.virtualDirs.has('/' + comps.join('/'));
   }
 
   /** Open the parent directory of a path inside a grant (O_PATH), for *at() calls on the last component. */

@@ -31,6 +31,8 @@ const c = {
   renameat2: libc.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
   symlinkat: libc.func('int symlinkat(const char *target, int dirfd, const char *path)'),
   linkat: libc.func('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)'),
+  mknodat: libc.func('int mknodat(int dirfd, const char *path, uint32_t mode, uint64_t dev)'),
+  fallocate: libc.func('int fallocate(int fd, int mode, int64_t off, int64_t len)'),
   fchmod: libc.func('int fchmod(int fd, uint32_t mode)'),
   fchmodat: libc.func('int fchmodat(int dirfd, const char *path, uint32_t mode, int flags)'),
   utimensat: libc.func('int utimensat(int dirfd, const char *path, const uint8_t *times, int flags)'),
@@ -190,6 +192,8 @@ export const unlinkat = (dirfd: number, path: string, flags: number) => ret(c.un
 export const renameat2 = (od: number, op: string, nd: number, np: string, flags: number) => ret(c.renameat2(od, op, nd, np, flags) as number);
 export const symlinkat = (target: string, dirfd: number, path: string) => ret(c.symlinkat(target, dirfd, path) as number);
 export const linkat = (od: number, op: string, nd: number, np: string, flags: number) => ret(c.linkat(od, op, nd, np, flags) as number);
+export const mknodat = (dirfd: number, path: string, mode: number, dev: number) => ret(c.mknodat(dirfd, path, mode, dev) as number);
+export const fallocate = (fd: number, mode: number, off: bigint, len: bigint) => ret(c.fallocate(fd, mode, off, len) as number);
 export const fchmod = (fd: number, mode: number) => ret(c.fchmod(fd, mode) as number);
 export const fchmodat = (dirfd: number, path: string, mode: number, flags: number) => ret(c.fchmodat(dirfd, path, mode, flags) as number);
 export const utimensat = (dirfd: number, path: string, times: Uint8Array | null, flags: number) => ret(c.utimensat(dirfd, path, times, flags) as number);

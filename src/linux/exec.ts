@@ -15,7 +15,8 @@ import { StubCache } from './stub-cache.js';
 import { MapPool } from './map-pool.js';
 import { planPatches, type PatchPlan } from './site-patch.js';
 import type { Task } from './task.js';
-import { openPath, permitted } from './syscalls/fs.js';
+import { openPath } from '../fs/ops.js';
+import { permitted } from '../fs/access.js';
 
 /** Where static-PIE programs are placed (Linux would randomise; kvmbox is deterministic). */
 export const PIE_BASE = 0x400000;

@@ -1,18 +1,13 @@
-// Path-based system calls. Paths are resolved by the host in the guest's namespace (src/fs/vfs.ts):
-// only granted trees exist, and every host operation is relative to a grant's fd.
-// A few /dev and /proc entries are made up by the host (src/linux/special-files.ts).
-//
-// Identity and permissions: the guest runs as uid/gid 1000 (GUEST_UID). Files owned by uid 1000
-// or by the user running kvmbox are the guest's own; permission bits are checked here as Linux
-// checks them for a non-root process (owner, group or other bits), also when kvmbox runs as
-// root and the host would let everything through. Search (x) permission on the directories of
-// a path is not checked. chown to the guest's own ids succeeds without changing the host owner.
-import { hostGid, hostUid, mapOwner } from '../../fs/identity.js';
-import * as libc from '../../kvm/libc.js';
+// Path-based system calls: each decodes its arguments, serves the few /dev and /proc entries
+// the host makes up (src/linux/special-files.ts), and calls into the file-system layer
+// (src/fs/ops.ts), which holds the rules: grants, permissions, and what may reach the host.
+import { mapOwner } from '../../fs/identity.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
-import { HostFile, virtualDirStat, VirtualDir, type OpenFile } from '../../fs/open-file.js';
+import { HostFile, type OpenFile } from '../../fs/open-file.js';
+import { F_OK, permitted, R_OK, W_OK, X_OK } from '../../fs/access.js';
+import * as ops from '../../fs/ops.js';
 import { lstatSpecial, special } from '../special-files.js';
-import { normalize, SymlinkEscape, type Location } from '../../fs/vfs.js';
+import { normalize } from '../../fs/vfs.js';
 import {
   AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFLNK,
   S_IFMT, STAT, STAT_SIZE,
@@ -21,87 +16,9 @@ import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import type { Process } from '../process.js';
 import { int, long, size, uint, type SyscallGroup } from './args.js';
 
-type HostLoc = Extract<Location, { kind: 'host' }>;
-
-const F_OK = 0, X_OK = 1, W_OK = 2, R_OK = 4;
 const AT_EACCESS = 0x200;
-const RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2;
-const S_ISUID = 0o4000, S_ISGID = 0o2000;
+const RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2, RENAME_WHITEOUT = 4;
 const statBuf = Buffer.alloc(STAT_SIZE);
-
-function check(r: number): number {
-  if (r < 0) throw new Errno(-r);
-  return r;
-}
-
-/** The file belongs to the guest: uid 1000, or the user running kvmbox (who creates the guest's files). */
-function owns(st: Buffer): boolean {
-  const uid = st.readUInt32LE(STAT.uid);
-  return uid === GUEST_UID || uid === hostUid;
-}
-
-/** Whether a process of uid/gid 1000 may access the file with `want` (R_OK|W_OK|X_OK bits). */
-export function permitted(st: Buffer, want: number): boolean {
-  if (want === 0) return true;
-  const mode = st.readUInt32LE(STAT.mode);
-  const gid = st.readUInt32LE(STAT.gid);
-  const bits = owns(st) ? (mode >> 6) & 7 : gid === GUEST_GID || gid === hostGid ? (mode >> 3) & 7 : mode & 7;
-  return (bits & want) === want;
-}
-
-function hostLoc(loc: Location): HostLoc {
-  // The virtual directories above grants are read-only, like a read-only root file system.
-  if (loc.kind !== 'host') throw new Errno(E.EROFS);
-  return loc;
-}
-
-function requireWritable(loc: HostLoc): void {
-  if (!loc.grant.writable) throw new Errno(E.EROFS);
-}
-
-/**
- * A host fd reached through grant g that is about to be written: a symlink inside a --rw grant
- * may lead into a read-only grant nested in it, and that grant's rule wins (EROFS).
- */
-function requireHeldWritable(p: Process, g: HostLoc['grant'], fd: number): void {
-  const path = p.vfs.guestPathOf(g, fd);
-  if (path === null) return;
-  let held: Location;
-  try { held = p.vfs.locate(normalize(path)); } catch { return; }
-  if (held.kind === 'host' && held.grant !== g && !held.grant.writable) throw new Errno(E.EROFS);
-}
-
-/** Run fn on (parent dirfd, last component) of a host location, closing the dirfd after. */
-function withParent<T>(p: Process, loc: HostLoc, fn: (dirfd: number, name: string) => T, forWrite = false): T {
-  const { dirfd, name } = p.vfs.openParent(loc);
-  try {
-    if (forWrite) requireHeldWritable(p, loc.grant, dirfd);
-    return fn(dirfd, name);
-  } finally {
-    libc.closeFd(dirfd);
-  }
-}
-
-/**
- * Run fn on the host location that comps names, following symlinks on the way (and the last
- * one when `follow`). With `create`, a missing name directly inside a virtual directory is
- * EROFS: it could only be created there.
- */
-function onHost<T>(p: Process, comps: readonly string[], follow: boolean, fn: (loc: HostLoc) => T, create = false): T {
-  try {
-    return p.vfs.at(comps, follow, (loc) => fn(hostLoc(loc)));
-  } catch (e) {
-    throw create ? creatingInVirtual(p, comps, e) : e;
-  }
-}
-
-/** A name about to be created: EEXIST when it exists (also in a read-only grant), else EROFS there. */
-function createCheck(p: Process, loc: HostLoc): void {
-  if (loc.rel === '') throw new Errno(E.EEXIST);
-  if (loc.grant.writable) return;
-  const r = withParent(p, loc, (d, name) => libc.fstatat(d, name, statBuf, AT_SYMLINK_NOFOLLOW));
-  throw new Errno(r >= 0 ? E.EEXIST : E.EROFS);
-}
 
 /** The guest path (absolute components) of a path argument; an empty path is ENOENT. */
 function pathArg(p: Process, dirfd: number, addr: bigint): string[] {
@@ -117,60 +34,15 @@ function pathComps(p: Process, dirfd: number, path: string): string[] {
   return p.pathAt(dirfd, path);
 }
 
-/** Permission check before opening an existing file, as the guest's uid would get it. */
-function checkOpen(p: Process, loc: HostLoc, flags: number): void {
-  if (flags & O.PATH) return;
-  const acc = flags & O.ACCMODE;
-  let want = acc === O.RDONLY ? R_OK : acc === O.WRONLY ? W_OK : R_OK | W_OK;
-  if (flags & O.TRUNC) want |= W_OK;
-  let fd: number;
-  try {
-    fd = p.vfs.openHost(loc, O.PATH | (flags & O.NOFOLLOW), 0);
-  } catch (e) {
-    if (e instanceof Errno && e.errno === E.ENOENT && flags & O.CREAT && !(e instanceof SymlinkEscape)) return;
-    throw e;
-  }
-  try { check(libc.fstat(fd, statBuf)); } finally { libc.closeFd(fd); }
-  const type = statBuf.readUInt32LE(STAT.mode) & S_IFMT;
-  if (type === S_IFLNK) return; // O_NOFOLLOW on a symlink: the open itself fails with ELOOP
-  if (flags & O.CREAT && flags & O.EXCL) throw new Errno(E.EEXIST);
-  if (type === S_IFDIR && want & W_OK) throw new Errno(E.EISDIR);
-  if (want & W_OK && !loc.grant.writable) throw new Errno(E.EROFS);
-  if (!permitted(statBuf, want)) throw new Errno(E.EACCES);
-}
-
-const KEEP_FLAGS = ~(O.CREAT | O.EXCL | O.TRUNC | O.CLOEXEC | O.NOCTTY);
-
-export function openPath(p: Process, comps: string[], flags: number, mode: number): OpenFile {
+/** Open a guest path: a made-up /dev or /proc entry, or a host file through src/fs. */
+export function openGuestPath(p: Process, comps: string[], flags: number, mode: number): OpenFile {
   const sp = special(p, comps);
   if (sp) {
     if (flags & O.CREAT && flags & O.EXCL) throw new Errno(E.EEXIST);
     if (flags & O.NOFOLLOW && sp.link !== undefined) throw new Errno(E.ELOOP);
     return sp.open(flags);
   }
-  return p.vfs.at(comps, !(flags & O.NOFOLLOW), (loc, c) => {
-    const path = '/' + c.join('/');
-    if (loc.kind === 'virtual') {
-      if (flags & O.CREAT && flags & O.EXCL) throw new Errno(E.EEXIST);
-      if ((flags & O.ACCMODE) !== O.RDONLY || flags & (O.CREAT | O.TRUNC)) throw new Errno(E.EISDIR);
-      return new VirtualDir(path, flags & KEEP_FLAGS, loc.children);
-    }
-    checkOpen(p, loc, flags);
-    const fd = p.vfs.openHost(loc, flags, mode & ~p.umask);
-    const file = new HostFile(fd, p.vfs.guestPathOf(loc.grant, fd) ?? path, flags & KEEP_FLAGS);
-    if (loc.grant.writable && ((flags & O.ACCMODE) !== O.RDONLY || flags & (O.CREAT | O.TRUNC))) {
-      try { requireHeldWritable(p, loc.grant, fd); } catch (e) { file.close(); throw e; }
-    }
-    return file;
-  });
-}
-
-/** ENOENT for a name directly in a virtual directory becomes EROFS when the call would create it. */
-function creatingInVirtual(p: Process, comps: readonly string[], e: unknown): unknown {
-  if (!(e instanceof Errno) || e.errno !== E.ENOENT || comps.length === 0) return e;
-  let parent: Location | null = null;
-  try { parent = p.vfs.locate(comps.slice(0, -1)); } catch { /* the parent is missing too */ }
-  return parent?.kind === 'virtual' ? new Errno(E.EROFS) : e;
+  return ops.openPath(p, comps, flags, mode);
 }
 
 function doOpen(p: Process, dirfd: number, pathAddr: bigint, flags: number, mode: number): number {
@@ -182,12 +54,7 @@ function doOpen(p: Process, dirfd: number, pathAddr: bigint, flags: number, mode
     if (flags & O.CREAT) throw new Errno(E.EISDIR);
     flags = (flags | O.DIRECTORY) & ~O.NOFOLLOW;
   }
-  let file: OpenFile;
-  try {
-    file = openPath(p, comps, flags, mode);
-  } catch (e) {
-    throw flags & O.CREAT ? creatingInVirtual(p, comps, e) : e;
-  }
+  const file = openGuestPath(p, comps, flags, mode);
   try {
     return p.fds.install(file, (flags & O.CLOEXEC) !== 0);
   } catch (e) {
@@ -204,19 +71,7 @@ function statPath(p: Process, comps: readonly string[], follow: boolean): Buffer
     else lstatSpecial(sp, statBuf, '/' + comps.join('/'));
     return statBuf;
   }
-  return p.vfs.at(comps, follow, (loc, c) => {
-    if (loc.kind === 'virtual') {
-      virtualDirStat(statBuf, '/' + c.join('/'));
-    } else if (!loc.grant.isDir || loc.rel === '') {
-      check(libc.fstat(loc.grant.fd, statBuf));
-    } else if (follow) {
-      const fd = p.vfs.openHost(loc, O.PATH, 0);
-      try { check(libc.fstat(fd, statBuf)); } finally { libc.closeFd(fd); }
-    } else {
-      withParent(p, loc, (dirfd, name) => check(libc.fstatat(dirfd, name, statBuf, AT_SYMLINK_NOFOLLOW)));
-    }
-    return statBuf;
-  });
+  return ops.statPath(p.vfs, comps, follow, statBuf);
 }
 
 /** stat of (dirfd, path) as newfstatat(flags) gives it; path: as read from guest memory, once. */
@@ -280,7 +135,7 @@ function access(p: Process, dirfd: number, pathAddr: bigint, mode: number, flags
   const type = st.readUInt32LE(STAT.mode) & S_IFMT;
   if (mode & W_OK && !special(p, comps) && (type === S_IFDIR || type === S_IFLNK || type === 0o100000)) {
     // Like a read-only mount: EROFS for files, directories and links outside --rw grants.
-    p.vfs.at(comps, follow, (loc) => { if (loc.kind !== 'host' || !loc.grant.writable) throw new Errno(E.EROFS); });
+    ops.requireWritablePath(p.vfs, comps, follow);
   }
   if (!permitted(st, mode)) throw new Errno(E.EACCES);
   return 0;
@@ -296,12 +151,7 @@ function readlink(p: Process, dirfd: number, pathAddr: bigint, buf: bigint, bufs
     if (sp.link === undefined) throw new Errno(E.EINVAL);
     target = Buffer.from(sp.link);
   } else {
-    target = p.vfs.at(comps, false, (loc) => {
-      if (loc.kind !== 'host' || !loc.grant.isDir || loc.rel === '') throw new Errno(E.EINVAL);
-      const tmp = Buffer.alloc(4096);
-      const len = withParent(p, loc, (d, name) => check(libc.readlinkat(d, name, tmp)));
-      return tmp.subarray(0, len);
-    });
+    target = ops.readlinkPath(p.vfs, comps);
   }
   const out = p.userBuffer(buf, Math.min(n, target.length), PROT_WRITE);
   target.copy(out, 0, 0, out.length);
@@ -311,16 +161,14 @@ function readlink(p: Process, dirfd: number, pathAddr: bigint, buf: bigint, bufs
 function mkdir(p: Process, dirfd: number, pathAddr: bigint, mode: number): number {
   const comps = pathArg(p, dirfd, pathAddr);
   if (special(p, comps)) throw new Errno(E.EEXIST);
-  try {
-    p.vfs.at(comps, false, (loc) => {
-      // An existing directory wins over a read-only file system, as in Linux.
-      if (loc.kind === 'virtual') throw new Errno(E.EEXIST);
-      createCheck(p, loc);
-      withParent(p, loc, (d, name) => check(libc.mkdirat(d, name, mode & ~p.umask & 0o7777)), true);
-    });
-  } catch (e) {
-    throw creatingInVirtual(p, comps, e);
-  }
+  ops.mkdir(p, comps, mode);
+  return 0;
+}
+
+function mknod(p: Process, dirfd: number, pathAddr: bigint, mode: number): number {
+  const comps = pathArg(p, dirfd, pathAddr);
+  if (special(p, comps)) throw new Errno(E.EEXIST);
+  ops.mknod(p, comps, mode);
   return 0;
 }
 
@@ -328,30 +176,19 @@ function unlink(p: Process, dirfd: number, pathAddr: bigint, flags: number): num
   if (flags & ~AT_REMOVEDIR) throw new Errno(E.EINVAL);
   const comps = pathArg(p, dirfd, pathAddr);
   if (special(p, comps)) throw new Errno(E.EROFS);
-  onHost(p, comps, false, (loc) => {
-    requireWritable(loc);
-    if (loc.rel === '') throw new Errno(E.EBUSY);
-    withParent(p, loc, (d, name) => check(libc.unlinkat(d, name, flags & AT_REMOVEDIR)), true);
-  });
+  ops.unlink(p.vfs, comps, flags & AT_REMOVEDIR);
   return 0;
 }
 
 function rename(p: Process, od: number, op: bigint, nd: number, np: bigint, flags: number): number {
-  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new Errno(E.EINVAL);
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) throw new Errno(E.EINVAL);
   if (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE) throw new Errno(E.EINVAL);
+  // A whiteout is a character device: privileges the guest has not.
+  if (flags & RENAME_WHITEOUT) throw new Errno(E.EPERM);
   const fromComps = pathArg(p, od, op);
   const toComps = pathArg(p, nd, np);
   if (special(p, fromComps) || special(p, toComps)) throw new Errno(E.EXDEV);
-  onHost(p, fromComps, false, (from) => {
-    requireWritable(from);
-    if (from.rel === '') throw new Errno(E.EBUSY);
-    withParent(p, from, (d1, n1) => onHost(p, toComps, false, (to) => {
-      requireWritable(to);
-      requireHeldWritable(p, from.grant, d1);
-      if (to.rel === '') throw new Errno(E.EBUSY);
-      withParent(p, to, (d2, n2) => check(libc.renameat2(d1, n1, d2, n2, flags)), true);
-    }, true));
-  });
+  ops.rename(p.vfs, fromComps, toComps, flags);
   return 0;
 }
 
@@ -360,39 +197,17 @@ function symlink(p: Process, targetAddr: bigint, dirfd: number, pathAddr: bigint
   if (target === '') throw new Errno(E.ENOENT);
   const comps = pathArg(p, dirfd, pathAddr);
   if (special(p, comps)) throw new Errno(E.EEXIST);
-  // The link's text is stored as given; following it later is confined like any other lookup.
-  onHost(p, comps, false, (loc) => {
-    createCheck(p, loc);
-    withParent(p, loc, (d, name) => check(libc.symlinkat(target, d, name)), true);
-  }, true);
+  ops.symlink(p.vfs, target, comps);
   return 0;
 }
 
 function link(p: Process, od: number, op: bigint, nd: number, np: bigint, flags: number): number {
   if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) throw new Errno(E.EINVAL);
-  let fromComps = pathArg(p, od, op);
+  const fromComps = pathArg(p, od, op);
   const toComps = pathArg(p, nd, np);
   if (special(p, fromComps) || special(p, toComps)) throw new Errno(E.EXDEV);
-  // The host's linkat never follows the source: a symlink is resolved here, in the guest's namespace.
-  if (flags & AT_SYMLINK_FOLLOW) fromComps = p.vfs.resolve(fromComps, true);
-  onHost(p, fromComps, false, (from) => {
-    if (from.rel === '') throw new Errno(E.EPERM);
-    withParent(p, from, (d1, n1) => onHost(p, toComps, false, (to) => {
-      createCheck(p, to);
-      if (from.grant !== to.grant) throw new Errno(E.EXDEV);
-      withParent(p, to, (d2, n2) => check(libc.linkat(d1, n1, d2, n2, 0)), true);
-    }, true));
-  });
+  ops.link(p.vfs, fromComps, toComps, (flags & AT_SYMLINK_FOLLOW) !== 0);
   return 0;
-}
-
-/** Apply fn to an O_PATH host fd of the file comps names (symlinks followed, confined). */
-function withPathFd<T>(p: Process, loc: HostLoc, fn: (fd: number) => T): T {
-  const fd = p.vfs.openHost(loc, O.PATH, 0);
-  try {
-    if (loc.grant.writable) requireHeldWritable(p, loc.grant, fd);
-    return fn(fd);
-  } finally { libc.closeFd(fd); }
 }
 
 function chmod(p: Process, dirfd: number, pathAddr: bigint, mode: number, flags: number): number {
@@ -402,44 +217,11 @@ function chmod(p: Process, dirfd: number, pathAddr: bigint, mode: number, flags:
   if (sp) {
     // /proc/self/fd/N (how glibc changes a file it holds as O_PATH): the file behind the fd.
     if (!(sp.file instanceof HostFile)) throw new Errno(E.EPERM);
-    return chmodFile(p, sp.file, mode);
+    ops.chmodFile(p.vfs, sp.file, mode);
+    return 0;
   }
-  onHost(p, comps, true, (loc) => {
-    requireWritable(loc);
-    if (flags & AT_SYMLINK_NOFOLLOW) throw new Errno(E.EOPNOTSUPP);
-    // Change the inode through the O_PATH fd's /proc/self/fd link: no path from / is used.
-    withPathFd(p, loc, (fd) => {
-      check(libc.fstat(fd, statBuf));
-      if (!owns(statBuf)) throw new Errno(E.EPERM);
-      check(libc.fchmodat(AT_FDCWD, `/proc/self/fd/${fd}`, mode & 0o7777, 0));
-    });
-  });
+  ops.chmodPath(p.vfs, comps, mode, (flags & AT_SYMLINK_NOFOLLOW) !== 0);
   return 0;
-}
-
-function chmodFile(p: Process, f: HostFile, mode: number): number {
-  requireFdWritable(p, f);
-  check(libc.fstat(f.hostFd, statBuf));
-  if (!owns(statBuf)) throw new Errno(E.EPERM);
-  check(libc.fchmodat(AT_FDCWD, `/proc/self/fd/${f.hostFd}`, mode & 0o7777, 0));
-  return 0;
-}
-
-/** chown to the guest's own ids: allowed on its own files, changes nothing on the host but clears set-id bits. */
-function chownCheck(st: Buffer, uid: number, gid: number): boolean {
-  if (!owns(st)) throw new Errno(E.EPERM);
-  // The file's owner as the guest sees it (mapOwner): the guest's own, or uid 1000 itself.
-  const stGid = st.readUInt32LE(STAT.gid);
-  if (uid !== -1 && uid !== GUEST_UID) throw new Errno(E.EPERM);
-  if (gid !== -1 && gid !== GUEST_GID && gid !== (stGid === hostGid ? GUEST_GID : stGid)) throw new Errno(E.EPERM);
-  const mode = st.readUInt32LE(STAT.mode);
-  const type = mode & S_IFMT;
-  // Linux clears set-user-ID (and group-executable set-group-ID) on a chown of a non-directory.
-  return (uid !== -1 || gid !== -1) && type !== S_IFDIR && (mode & S_ISUID || (mode & S_ISGID && mode & 0o010)) !== 0;
-}
-
-function clearSetId(fd: number, mode: number): void {
-  check(libc.fchmodat(AT_FDCWD, `/proc/self/fd/${fd}`, mode & 0o7777 & ~(S_ISUID | (mode & 0o010 ? S_ISGID : 0)), 0));
 }
 
 function chown(p: Process, dirfd: number, pathAddr: bigint, uid: number, gid: number, flags: number): number {
@@ -448,39 +230,19 @@ function chown(p: Process, dirfd: number, pathAddr: bigint, uid: number, gid: nu
   if (path === '' && flags & AT_EMPTY_PATH) return fchown(p, dirfd, uid, gid);
   const comps = pathComps(p, dirfd, path);
   if (special(p, comps)) throw new Errno(E.EPERM);
-  const follow = !(flags & AT_SYMLINK_NOFOLLOW);
-  onHost(p, comps, follow, (loc) => {
-    requireWritable(loc);
-    if (!follow && loc.rel !== '') {
-      withParent(p, loc, (d, name) => check(libc.fstatat(d, name, statBuf, AT_SYMLINK_NOFOLLOW)));
-      if ((statBuf.readUInt32LE(STAT.mode) & S_IFMT) === S_IFLNK) { chownCheck(statBuf, uid, gid); return; }
-    }
-    withPathFd(p, loc, (fd) => {
-      check(libc.fstat(fd, statBuf));
-      if (chownCheck(statBuf, uid, gid)) clearSetId(fd, statBuf.readUInt32LE(STAT.mode));
-    });
-  });
+  ops.chownPath(p.vfs, comps, uid, gid, !(flags & AT_SYMLINK_NOFOLLOW));
   return 0;
 }
 
 function fchown(p: Process, fd: number, uid: number, gid: number): number {
   const f = p.fds.get(fd);
-  f.stat(statBuf);
   if (f.hostFd === null || !(f instanceof HostFile)) {
     // A pipe, a device or a standard stream: the guest's own, nothing to change.
     if (uid !== -1 && uid !== GUEST_UID || gid !== -1 && gid !== GUEST_GID) throw new Errno(E.EPERM);
     return 0;
   }
-  requireFdWritable(p, f);
-  if (chownCheck(statBuf, uid, gid)) clearSetId(f.hostFd, statBuf.readUInt32LE(STAT.mode));
+  ops.chownFile(p.vfs, f, uid, gid);
   return 0;
-}
-
-/** The open file lies in a --rw grant (for fchmod, fchown, futimens). */
-function requireFdWritable(p: Process, f: OpenFile): void {
-  let loc: Location;
-  try { loc = p.vfs.locate(normalize(f.path)); } catch { throw new Errno(E.EROFS); }
-  if (loc.kind !== 'host' || !loc.grant.writable) throw new Errno(E.EROFS);
 }
 
 const UTIME_NOW = (1 << 30) - 1, UTIME_OMIT = (1 << 30) - 2;
@@ -500,21 +262,12 @@ function utimens(p: Process, dirfd: number, pathAddr: bigint, timesAddr: bigint,
   if (onFd) {
     const f = p.fds.get(dirfd);
     if (!(f instanceof HostFile)) return 0; // a device, pipe or standard stream: nothing to keep
-    requireFdWritable(p, f);
-    check(libc.utimensat(AT_FDCWD, `/proc/self/fd/${f.hostFd}`, times, 0));
+    ops.utimensFile(p.vfs, f, times);
     return 0;
   }
   const comps = pathComps(p, dirfd, path);
   if (special(p, comps)) return 0;
-  const follow = !(flags & AT_SYMLINK_NOFOLLOW);
-  onHost(p, comps, follow, (loc) => {
-    requireWritable(loc);
-    if (!follow && loc.rel !== '') {
-      withParent(p, loc, (d, name) => check(libc.utimensat(d, name, times, AT_SYMLINK_NOFOLLOW)), true);
-    } else {
-      withPathFd(p, loc, (fd) => check(libc.utimensat(AT_FDCWD, `/proc/self/fd/${fd}`, times, 0)));
-    }
-  });
+  ops.utimensPath(p.vfs, comps, times, !(flags & AT_SYMLINK_NOFOLLOW));
   return 0;
 }
 
@@ -533,35 +286,13 @@ function truncate(p: Process, pathAddr: bigint, length: bigint): number {
   if (len < 0n) throw new Errno(E.EINVAL);
   const comps = pathArg(p, AT_FDCWD, pathAddr);
   if (special(p, comps)) throw new Errno(E.EINVAL);
-  onHost(p, comps, true, (loc) => {
-    checkOpen(p, loc, O.WRONLY);
-    const fd = p.vfs.openHost(loc, O.WRONLY, 0);
-    try { check(libc.ftruncate(fd, len)); } finally { libc.closeFd(fd); }
-  });
+  ops.truncatePath(p, comps, len);
   return 0;
 }
 
-// struct statfs (x86-64): 120 bytes; f_flags at 80.
-const STATFS_SIZE = 120;
-const ST_RDONLY = 1;
-const RAMFS_MAGIC = 0x858458f6;
-function fakeStatfs(out: Buffer): void {
-  out.fill(0, 0, STATFS_SIZE);
-  out.writeBigInt64LE(BigInt(RAMFS_MAGIC), 0);
-  out.writeBigInt64LE(4096n, 8);
-  out.writeBigInt64LE(255n, 64);
-  out.writeBigInt64LE(4096n, 72);
-  out.writeBigInt64LE(BigInt(ST_RDONLY), 80);
-}
-
 function statfsAt(p: Process, comps: readonly string[], out: Buffer): void {
-  if (special(p, comps)) { fakeStatfs(out); return; }
-  p.vfs.at(comps, true, (loc) => {
-    if (loc.kind === 'virtual') { fakeStatfs(out); return; }
-    const fd = loc.grant.isDir && loc.rel !== '' ? p.vfs.openHost(loc, O.PATH, 0) : -1;
-    try { check(libc.fstatfs(fd >= 0 ? fd : loc.grant.fd, out)); } finally { if (fd >= 0) libc.closeFd(fd); }
-    if (!loc.grant.writable) out.writeBigInt64LE(out.readBigInt64LE(80) | BigInt(ST_RDONLY), 80);
-  });
+  if (special(p, comps)) ops.fakeStatfs(out);
+  else ops.statfsPath(p.vfs, comps, out);
 }
 
 export const fsSyscalls: SyscallGroup = {
@@ -590,17 +321,17 @@ export const fsSyscalls: SyscallGroup = {
     return 0;
   },
   statfs: ({ process: p }, a) => {
-    const out = Buffer.alloc(STATFS_SIZE);
+    const out = Buffer.alloc(ops.STATFS_SIZE);
     statfsAt(p, pathArg(p, AT_FDCWD, a[0]), out);
-    out.copy(p.userBuffer(a[1], STATFS_SIZE, PROT_WRITE));
+    out.copy(p.userBuffer(a[1], ops.STATFS_SIZE, PROT_WRITE));
     return 0;
   },
   fstatfs: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
-    const out = Buffer.alloc(STATFS_SIZE);
+    const out = Buffer.alloc(ops.STATFS_SIZE);
     if (f instanceof HostFile) statfsAt(p, normalize(f.path), out);
-    else fakeStatfs(out);
-    out.copy(p.userBuffer(a[1], STATFS_SIZE, PROT_WRITE));
+    else ops.fakeStatfs(out);
+    out.copy(p.userBuffer(a[1], ops.STATFS_SIZE, PROT_WRITE));
     return 0;
   },
   access: ({ process: p }, a) => access(p, AT_FDCWD, a[0], int(a[1]), 0),
@@ -625,6 +356,8 @@ export const fsSyscalls: SyscallGroup = {
   },
   mkdir: ({ process: p }, a) => mkdir(p, AT_FDCWD, a[0], uint(a[1])),
   mkdirat: ({ process: p }, a) => mkdir(p, int(a[0]), a[1], uint(a[2])),
+  mknod: ({ process: p }, a) => mknod(p, AT_FDCWD, a[0], uint(a[1])),
+  mknodat: ({ process: p }, a) => mknod(p, int(a[0]), a[1], uint(a[2])),
   unlink: ({ process: p }, a) => unlink(p, AT_FDCWD, a[0], 0),
   rmdir: ({ process: p }, a) => unlink(p, AT_FDCWD, a[0], AT_REMOVEDIR),
   unlinkat: ({ process: p }, a) => unlink(p, int(a[0]), a[1], int(a[2])),
@@ -641,7 +374,8 @@ export const fsSyscalls: SyscallGroup = {
     const f = p.fds.get(int(a[0]));
     if (!(f instanceof HostFile)) throw new Errno(E.EPERM);
     if (f.statusFlags & O.PATH) throw new Errno(E.EBADF);
-    return chmodFile(p, f, uint(a[1]));
+    ops.chmodFile(p.vfs, f, uint(a[1]));
+    return 0;
   },
   chown: ({ process: p }, a) => chown(p, AT_FDCWD, a[0], int(a[1]), int(a[2]), 0),
   lchown: ({ process: p }, a) => chown(p, AT_FDCWD, a[0], int(a[1]), int(a[2]), AT_SYMLINK_NOFOLLOW),

@@ -314,6 +314,61 @@ function syncFile(p: Process, fd: number): number {
   return 0;
 }
 
+/** fallocate(2) on a host file opened for writing (checked, with its grant, when it was opened). */
+function fallocate(p: Process, fd: number, mode: number, offset: bigint, len: bigint): number {
+  const f = p.fds.get(fd);
+  if (offset < 0n || len <= 0n) throw new Errno(E.EINVAL);
+  if ((f.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EBADF);
+  if (!(f instanceof HostFile)) throw new Errno(f instanceof PipeEnd ? E.ESPIPE : E.ENODEV);
+  const r = libc.fallocate(f.hostFd, mode, offset, len);
+  if (r < 0) throw new Errno(-r);
+  return 0;
+}
+
+/**
+ * copy_file_range(2) between two host files, through a host buffer: the source must be open for
+ * reading and the destination for writing (EBADF), as at open time, which checked the grants.
+ */
+function copyFileRange(p: Process, a: bigint[]): number {
+  if (uint(a[5]!) !== 0) throw new Errno(E.EINVAL);
+  const src = p.fds.get(int(a[0]!));
+  const dst = p.fds.get(int(a[2]!));
+  if ((src.statusFlags & O.ACCMODE) === O.WRONLY || (dst.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EBADF);
+  if (dst.statusFlags & O.APPEND) throw new Errno(E.EBADF);
+  if (!(src instanceof HostFile) || !(dst instanceof HostFile)) throw new Errno(E.EINVAL);
+  if (!src.isRegular() || !dst.isRegular()) throw new Errno(E.EINVAL);
+  const offset = (addr: bigint): bigint | null => {
+    if (addr === 0n) return null;
+    const o = p.userBuffer(addr, 8, PROT_READ).readBigInt64LE(0);
+    if (o < 0n) throw new Errno(E.EINVAL);
+    return o;
+  };
+  let inOff = offset(a[1]!), outOff = offset(a[3]!);
+  let left = Math.min(size(a[4]!), MAX_RW_COUNT);
+  if (left < 0) throw new Errno(E.EINVAL);
+  const chunk = Buffer.alloc(Math.min(left, 1 << 17));
+  let total = 0;
+  try {
+    while (left > 0) {
+      const piece = chunk.subarray(0, Math.min(left, chunk.length));
+      const n = inOff === null ? src.read(piece) : src.pread(piece, inOff);
+      if (n <= 0) break;
+      const w = outOff === null ? dst.write(piece.subarray(0, n)) : dst.pwrite(piece.subarray(0, n), outOff);
+      total += w;
+      left -= w;
+      if (inOff !== null) inOff += BigInt(w);
+      else if (w < n) src.seek(BigInt(w - n), SEEK_CUR);
+      if (outOff !== null) outOff += BigInt(w);
+      if (w < n) break;
+    }
+  } catch (e) {
+    if (total === 0) throw e;
+  }
+  if (inOff !== null) p.userBuffer(a[1]!, 8, PROT_WRITE).writeBigInt64LE(inOff);
+  if (outOff !== null) p.userBuffer(a[3]!, 8, PROT_WRITE).writeBigInt64LE(outOff);
+  return total;
+}
+
 export const ioSyscalls: SyscallGroup = {
   read: ({ process: p }, a) => guarded(p, () => readInto(p, int(a[0]), a[1], a[2], null)),
   write: ({ process: p }, a) => guarded(p, () => writeFrom(p, int(a[0]), a[1], a[2], null)),
@@ -424,6 +479,8 @@ export const ioSyscalls: SyscallGroup = {
   },
   fsync: ({ process: p }, a) => syncFile(p, int(a[0])),
   fdatasync: ({ process: p }, a) => syncFile(p, int(a[0])),
+  fallocate: ({ process: p }, a) => fallocate(p, int(a[0]), int(a[1]), long(a[2]), long(a[3])),
+  copy_file_range: ({ process: p }, a) => copyFileRange(p, a),
   ftruncate: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
     if (f.hostFd === null || (f.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EINVAL);

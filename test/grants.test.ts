@@ -1,0 +1,138 @@
+// Grants nested in grants, and set-id bits (issue 12, items 2 and 3). test/programs/hostile-grants.c
+// tries every call that can change a file through a symlink that leads from a --rw grant into a
+// --ro grant nested in it; each errno must be what Linux gives on a read-only bind mount (the
+// expectations below were taken from such a mount), and the read-only tree must be the same,
+// byte for byte, afterwards. Files it makes in the --rw part must carry no set-id bit.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runSync as run } from '../src/index.js';
+import { PROGRAMS_DIR } from './helpers.js';
+
+const prog = `${PROGRAMS_DIR}/hostile-grants.glibc`;
+
+/** Every entry under dir, with its type, mode, link count, size, mtime and bytes. */
+function snapshot(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      const bytes = st.isFile() ? readFileSync(p).toString('hex') : '';
+      out.push(`${p} ${st.mode.toString(8)} ${st.nlink} ${st.size} ${st.mtimeMs} ${st.ino} ${bytes}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.join('\n');
+}
+
+function results(stdout: Buffer): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of stdout.toString().split('\n')) {
+    const [name, result] = line.split(' ');
+    if (name && result) m.set(name, result);
+  }
+  return m;
+}
+
+const EROFS = 'errno=EROFS', EXDEV = 'errno=EXDEV', EBUSY = 'errno=EBUSY', ok = 'ok';
+
+/** What Linux answers with D read-write and D/s, D/p/q, D/rofile.txt read-only bind mounts. */
+const NESTED: Record<string, string> = {
+  'symlink-rel': ok, 'symlink-abs': ok, 'symlink-self': ok, 'symlink-file': ok,
+  truncate: EROFS, 'truncate-filelink': EROFS, 'truncate-abs': EROFS,
+  'open-trunc': EROFS, 'open-rdwr': EROFS, 'open-append': EROFS, 'open-rdonly-trunc': EROFS, 'open-filelink': EROFS,
+  creat: EROFS, 'creat-excl': EROFS, 'creat-existing': EROFS, 'creat-dir': EROFS, tmpfile: EROFS,
+  'creat-on-rodir': 'errno=EISDIR', 'creat-on-rwdir': 'errno=EISDIR',
+  'link-out': EXDEV, 'link-follow': EXDEV, 'link-in': EROFS, 'link-within': EROFS,
+  'write-hard': 'errno=ENOENT', 'write-hard2': 'errno=ENOENT',
+  'rename-out': EXDEV, 'rename-in': EXDEV, 'rename-within': EROFS, 'rename-mountpoint': EBUSY,
+  // Linux moves the mount with its parent; a grant is a guest path, so kvmbox refuses instead.
+  'rename-ancestor': EBUSY,
+  unlink: EROFS, 'rmdir-nested-mountpoint': EBUSY, rmdir: EROFS, 'rmdir-mountpoint': EBUSY,
+  mkdir: EROFS, 'symlink-into': EROFS, mknod: EROFS, mkfifo: EROFS,
+  chmod: EROFS, 'chmod-filelink': EROFS, chown: EROFS, utimes: EROFS, 'utimensat-nofollow': EROFS,
+  'truncate-deep': EROFS,
+  'symlink-filegrant': ok, 'write-filegrant': EROFS, 'truncate-filegrant': EROFS, 'link-filegrant': EXDEV,
+  'rename-filegrant': EBUSY, 'unlink-filegrant': EBUSY, 'chmod-filegrant': EROFS,
+  'open-rdonly': ok, fchmod: EROFS, fchown: EROFS, futimens: EROFS, ftruncate: 'errno=EINVAL',
+  fallocate: 'errno=EBADF', 'chmod-procfd': EROFS, copy_file_range: 'errno=EBADF',
+  'open-dir': ok, 'openat-rdwr': EROFS, unlinkat: EROFS, mkdirat: EROFS, fchdir: ok, 'truncate-cwd': EROFS,
+  'chdir-back': ok,
+  'rw-append': ok, 'rw-creat-self': ok, 'rw-rename-self': ok, 'rw-link': ok,
+  'creat-suid': ok, 'creat-sgid': ok, 'creat-umask0': ok, 'mkdir-setid': ok, 'mknod-setid': ok,
+  'make-f1': ok, 'chmod-suid': ok, 'make-f2': ok, 'chmod-sgid-self': ok, 'make-f3': ok, 'fchmod-setid': ok,
+  'make-f4': ok, 'chmod-sticky-file': ok, 'make-f5': ok, 'chmod-procfd-suid': ok,
+  'mkdir-dir': ok, 'chmod-dir-sgid': ok, 'mkdir-sticky': ok, 'chmod-dir-sticky': ok,
+};
+
+/** Host modes (& 07777) of what the set-id part makes, umask 0: the asked mode minus S_ISUID,
+ * S_ISGID, and S_ISVTX on files. */
+const MODES: Record<string, number> = {
+  'c-suid': 0o777, 'c-sgid': 0o755, 'c-0666': 0o666, 'd-setid': 0o1777, 'n-setid': 0o755,
+  f1: 0o755, f2: 0o755, f3: 0o711, f4: 0o644, f5: 0o700, dd: 0o755, ds: 0o1777,
+};
+
+function compare(got: Map<string, string>, want: Record<string, string>): string[] {
+  const bad: string[] = [];
+  for (const [name, result] of Object.entries(want)) {
+    if (got.get(name) !== result) bad.push(`${name}: got ${got.get(name) ?? '(nothing)'}, want ${result}`);
+  }
+  return bad;
+}
+
+test('a read-only grant nested in a read-write one holds against writes through symlinks; no set-id bit reaches the host', () => {
+  const top = mkdtempSync(join(tmpdir(), 'kvmbox-grants-'));
+  try {
+    const d = join(top, 'D');
+    mkdirSync(join(d, 's', 'dir'), { recursive: true });
+    mkdirSync(join(d, 'p', 'q'), { recursive: true });
+    writeFileSync(join(d, 'own.txt'), 'own\n');
+    writeFileSync(join(d, 'rofile.txt'), 'one read-only file\n');
+    writeFileSync(join(d, 's', 'file.txt'), 'read-only bytes\n');
+    writeFileSync(join(d, 'p', 'q', 'file.txt'), 'deeper read-only bytes\n');
+    const roFile = () => `${statSync(join(d, 'rofile.txt')).mode} ${readFileSync(join(d, 'rofile.txt'), 'hex')}`;
+    const roBefore = [snapshot(join(d, 's')), snapshot(join(d, 'p')), roFile()];
+    const r = run(prog, ['nested', d], { rw: [d], ro: [join(d, 's'), join(d, 'p', 'q'), join(d, 'rofile.txt')] });
+    assert.equal(r.exitStatus, 0, r.stderr.toString());
+    const got = results(r.stdout);
+    assert.match(r.stdout.toString(), /^done$/m, 'the program ran to its end');
+    assert.deepEqual(compare(got, NESTED), []);
+    assert.deepEqual([snapshot(join(d, 's')), snapshot(join(d, 'p')), roFile()], roBefore, 'the read-only trees changed');
+    assert.equal(statSync(join(d, 's', 'file.txt')).nlink, 1);
+    // The writes the rules allow went through.
+    assert.equal(readFileSync(join(d, 'own.txt'), 'utf8'), 'own\npwned\n');
+    assert.equal(statSync(join(d, 'own4.txt')).nlink, 2);
+    const modes: string[] = [];
+    for (const [name, mode] of Object.entries(MODES)) {
+      const got = statSync(join(d, name)).mode & 0o7777;
+      if (got !== mode) modes.push(`${name}: ${got.toString(8)}, want ${mode.toString(8)}`);
+    }
+    assert.deepEqual(modes, []);
+  } finally {
+    rmSync(top, { recursive: true, force: true });
+  }
+});
+
+test('a read-write grant nested in a read-only one is writable through a symlink, and only it', () => {
+  const top = mkdtempSync(join(tmpdir(), 'kvmbox-grants-'));
+  try {
+    const d = join(top, 'D');
+    mkdirSync(join(d, 'w'), { recursive: true });
+    writeFileSync(join(d, 'file.txt'), 'outer\n');
+    writeFileSync(join(d, 'w', 'file.txt'), 'inner\n');
+    symlinkSync('w', join(d, 'lw'));
+    const r = run(prog, ['inner', d], { ro: [d], rw: [join(d, 'w')] });
+    assert.equal(r.exitStatus, 0, r.stderr.toString());
+    const want = { 'inner-creat': ok, 'inner-write': ok, 'inner-mkdir': ok, 'outer-creat': EROFS, 'outer-truncate': EROFS };
+    assert.deepEqual(compare(results(r.stdout), want), []);
+    assert.equal(readFileSync(join(d, 'file.txt'), 'utf8'), 'outer\n');
+    assert.equal(readFileSync(join(d, 'w', 'file.txt'), 'utf8'), 'inner\npwned\n');
+    assert.equal(readFileSync(join(d, 'w', 'new.txt'), 'utf8'), 'pwned\n');
+  } finally {
+    rmSync(top, { recursive: true, force: true });
+  }
+});
