@@ -3,6 +3,7 @@ export { run, ProgramNotFoundError, DEFAULT_MEMORY_MIB, type RunOptions, type Ru
 export { runRaw, type RawMode, type RawResult } from './machine/raw.js';
 export { KvmUnavailableError } from './kvm/kvm.js';
 export { NotRunnableError } from './linux/elf.js';
+export { InterpreterNotFoundError } from './linux/interp.js';
 export { GrantError } from './fs/vfs.js';
 export type { ExitReason } from './linux/process.js';
 export { doctor, formatDoctorReport, type DoctorReport, type KvmKind } from './api/doctor.js';

@@ -31,7 +31,7 @@ export function program(name: ProgramName, variant: Variant): string {
   return built(`${PROGRAMS_DIR}/${name}.${variant}`);
 }
 
-/** hello.c linked dynamically (has PT_INTERP): kvmbox must refuse it. */
+/** hello.c linked dynamically (has PT_INTERP): runs when ld.so and libc are granted. */
 export function dynamicHello(): string {
   return built(`${PROGRAMS_DIR}/hello.dyn`);
 }

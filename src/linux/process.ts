@@ -17,6 +17,7 @@ import { FdTable, HostFile, StdioFile, type InputSource, type OutputSink } from 
 import { normalize, PATH_MAX, Vfs } from '../fs/vfs.js';
 import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, STAT_SIZE, SYS, SYSCALL_NAMES } from '../abi/linux.js';
 import { loadProgram } from './exec.js';
+import { readInterpreter } from './interp.js';
 import { planPatches, type PatchPlan } from './site-patch.js';
 import { SYSCALLS, type SyscallArgs } from './syscalls/table.js';
 // After the table, which loads fs.js in the order the syscall modules need.
@@ -144,6 +145,7 @@ export class Process implements HypercallHandler {
       const hwcap = this.machine.hwcap;
       const loaded = loadProgram(this.space, program, opts.exePath, {
         argv: opts.argv, envp: opts.envp, execfn: opts.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap,
+        readInterpreter: (path) => readInterpreter(opts.vfs, path, opts.exePath),
       });
       this.fds = new FdTable(opts.maxOpenFiles ?? 1024);
       const limit = (s: OutputSink): OutputSink => ({
