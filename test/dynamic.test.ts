@@ -5,11 +5,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InterpreterNotFoundError, NotRunnableError, run, type RunOptions, type RunResult } from '../src/index.js';
-import { dynamicHello, runCli } from './helpers.js';
+import { dynamicHello, program, runCli } from './helpers.js';
 
 /** Debian's system directories (merged /usr: /lib and /lib64 are symlinks into /usr) and ld.so's cache. */
 const SYSTEM = ['/usr', '/lib', '/lib64', '/etc/ld.so.cache'];
@@ -92,6 +92,22 @@ test("dash -c 'echo hi; exit 3': builtins, status 3", () => {
   assert.equal(r.stdout.toString(), 'hi\n');
 });
 
+test('file-backed mmap: private and shared, at offsets, fixed over a reserve, partial pages, mprotect/munmap of parts, refusals', () => {
+  for (const variant of ['glibc', 'musl', 'pie'] as const) {
+    const native = join(work, `mmap-native-${variant}`);
+    const guest = join(work, `mmap-guest-${variant}`);
+    mkdirSync(native);
+    mkdirSync(guest);
+    const exe = program('mmap-file', variant);
+    const want = spawnSync(exe, [native], { encoding: 'utf8' });
+    assert.equal(want.status, 0, want.stderr);
+    const r = run(exe, [guest], { rw: [guest] });
+    assert.equal(r.stdout.toString(), want.stdout, `${variant}: ${show(r)}`);
+    assert.equal(r.exitStatus, 0, show(r));
+    assert.doesNotMatch(r.stdout.toString(), /: 0/);
+  }
+});
+
 test('a missing interpreter: InterpreterNotFoundError (127) naming it; through the CLI, 127 and one line', () => {
   const image = readFileSync(dynamicHello());
   const name = Buffer.from('/lib64/ld-linux-x86-64.so.2\0');
@@ -132,7 +148,29 @@ test('the CLI runs a dynamic program with the grant line from the README', () =>
   assert.equal(r.err, '');
 });
 
-test('python3 -c and perl -e', { skip: !existsSync('/usr/bin/python3') || !existsSync('/usr/bin/perl') ? 'python3 or perl is missing' : false }, () => {
-  same('/usr/bin/python3', ['-S', '-c', 'print(1+1)']);
+const NO_SCRIPTING = !existsSync('/usr/bin/python3') || !existsSync('/usr/bin/perl') ? 'python3 or perl is missing' : false;
+
+test('python3 and perl, with C extension modules loaded by dlopen', { skip: NO_SCRIPTING }, () => {
+  same('/usr/bin/python3', ['-c', 'print(1+1)']);
+  same('/usr/bin/python3', ['-c', [
+    'import json, hashlib, zlib, math, struct',
+    'print(json.dumps({"a": [1, 2.5, None]}, sort_keys=True))',
+    'print(hashlib.sha256(b"kvmbox").hexdigest(), zlib.crc32(b"kvmbox"), math.factorial(20))',
+    'print(struct.pack("<Q", 2**40).hex())',
+  ].join('\n')]);
   same('/usr/bin/perl', ['-e', 'print 6*7, "\\n"']);
+  same('/usr/bin/perl', ['-MPOSIX', '-MList::Util=sum', '-e', 'print floor(7.9), " ", sum(1..100), "\\n"']);
+});
+
+test('a program that signals itself ends as natively: abort() is 134, kill -TERM $$ is 143', { skip: NO_SCRIPTING }, () => {
+  const abort = run('/usr/bin/python3', ['-c', 'import os; print("before", flush=True); os.abort()'], { ro: SYSTEM, env: ENV });
+  assert.equal(abort.exitStatus, 134, show(abort));
+  assert.equal(abort.signal, 6);
+  assert.equal(abort.stdout.toString(), 'before\n');
+  const term = run('/bin/dash', ['-c', 'echo hi; kill -TERM $$; echo not reached'], { ro: SYSTEM, env: ENV });
+  assert.equal(term.exitStatus, 143, show(term));
+  assert.equal(term.stdout.toString(), 'hi\n');
+  const zero = run('/bin/dash', ['-c', 'kill -0 $$ && echo alive; kill -CHLD $$; echo ignored'], { ro: SYSTEM, env: ENV });
+  assert.equal(zero.stdout.toString(), 'alive\nignored\n', show(zero));
+  assert.equal(zero.exitStatus, 0);
 });

@@ -34,6 +34,11 @@ export function rlimit(p: Process, resource: number): [bigint, bigint] {
 /** Signal dispositions the program set; faults are delivered by the host (see Process.fault). */
 const sigactions = new WeakMap<Process, Map<number, Buffer>>();
 
+/** The handler the program set for sig (sa_handler: 0 is SIG_DFL, 1 SIG_IGN). */
+export function signalHandler(p: Process, sig: number): bigint {
+  return sigactions.get(p)?.get(sig)?.readBigUInt64LE(0) ?? 0n;
+}
+
 export const procSyscalls: SyscallGroup = {
   exit: (p, a) => { p.exit = { kind: 'exited', status: int(a[0]) & 0xff }; return 0; },
   exit_group: (p, a) => { p.exit = { kind: 'exited', status: int(a[0]) & 0xff }; return 0; },

@@ -9,13 +9,14 @@ import { mmSyscalls } from './mm.js';
 import { procSyscalls } from './proc.js';
 import { timeSyscalls } from './time.js';
 import { taskSyscalls } from './tasks.js';
+import { libcSupportSyscalls } from './libc-support.js';
 
 export type SyscallArgs = [bigint, bigint, bigint, bigint, bigint, bigint];
 export type SyscallFn = (p: Process, a: SyscallArgs) => number | bigint;
 export type SyscallGroup = Partial<Record<keyof typeof SYS, SyscallFn>>;
 
 export const SYSCALLS: Array<SyscallFn | undefined> = [];
-for (const group of [ioSyscalls, fsSyscalls, mmSyscalls, procSyscalls, timeSyscalls, taskSyscalls]) {
+for (const group of [ioSyscalls, fsSyscalls, mmSyscalls, procSyscalls, timeSyscalls, taskSyscalls, libcSupportSyscalls]) {
   for (const [name, fn] of Object.entries(group)) SYSCALLS[SYS[name as keyof typeof SYS]] = fn;
 }
 
