@@ -108,18 +108,22 @@ test('file-backed mmap: private and shared, at offsets, fixed over a reserve, pa
   }
 });
 
-test('a missing interpreter: InterpreterNotFoundError (127) naming it; through the CLI, 127 and one line', () => {
+/** A copy of the dynamic test program whose PT_INTERP names `interp` instead (padded with NULs). */
+function withInterpreter(interp: string, file: string): string {
   const image = readFileSync(dynamicHello());
-  const name = Buffer.from('/lib64/ld-linux-x86-64.so.2\0');
-  const at = image.indexOf(name);
-  assert.ok(at > 0);
-  // A shorter name in PT_INTERP's place (padded with NULs): the file is otherwise unchanged.
+  const name = '/lib64/ld-linux-x86-64.so.2';
+  const at = image.indexOf(Buffer.from(name + '\0'));
+  assert.ok(at > 0 && interp.length <= name.length);
   const patched = Buffer.from(image);
-  const missing = '/lib64/ld-missing.so.2';
   patched.fill(0, at, at + name.length);
-  Buffer.from(missing).copy(patched, at);
-  const path = join(work, 'hello-missing-interp');
+  Buffer.from(interp).copy(patched, at);
+  const path = join(work, file);
   writeFileSync(path, patched, { mode: 0o755 });
+  return path;
+}
+
+test('a missing interpreter: InterpreterNotFoundError (127) naming it; through the CLI, 127 and one line', () => {
+  const path = withInterpreter('/lib64/ld-missing.so.2', 'hello-missing-interp');
   assert.throws(() => run(path, [], { ro: SYSTEM }), (e: unknown) => {
     assert.ok(e instanceof InterpreterNotFoundError, String(e));
     assert.equal(e.exitStatus, 127);
@@ -139,6 +143,27 @@ test('an interpreter that exists but is not granted: 126, with the grant to add'
     assert.match(e.message, /\/bin\/true: its interpreter \/lib64\/ld-linux-x86-64\.so\.2 is not granted.*--ro \/lib64 --ro \/lib --ro \/usr/);
     return true;
   });
+});
+
+test('hostile interpreters are refused with 126 before anything runs: a FIFO, a directory, a file that is not ELF', () => {
+  // PT_INTERP's room in the test program is 27 bytes: a short directory.
+  const dir = mkdtempSync(join(tmpdir(), 'ki'));
+  try {
+    assert.equal(spawnSync('mkfifo', [join(dir, 'f')]).status, 0);
+    mkdirSync(join(dir, 'd'));
+    writeFileSync(join(dir, 't'), 'not an ELF\n');
+    for (const [name, why] of [['f', /not a regular file/], ['d', /not a regular file|EISDIR/], ['t', /not an ELF/]] as const) {
+      const path = withInterpreter(join(dir, name), `hello-interp-${name}`);
+      assert.throws(() => run(path, [], { ro: [...SYSTEM, dir] }), (e: unknown) => {
+        assert.ok(e instanceof NotRunnableError, `${name}: ${String(e)}`);
+        assert.equal(e.exitStatus, 126);
+        assert.match(e.message, why);
+        return true;
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the CLI runs a dynamic program with the grant line from the README', () => {

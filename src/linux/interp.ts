@@ -34,7 +34,8 @@ export function readInterpreter(vfs: Vfs, path: string, program: string): Buffer
   try {
     fd = vfs.at(normalize(path), true, (loc) => {
       if (loc.kind !== 'host') throw new Errno(E.EISDIR);
-      return vfs.openHost(loc, O.RDONLY | O.CLOEXEC, 0);
+      // O_NONBLOCK: a FIFO named as the interpreter must not stall the host (it is refused below).
+      return vfs.openHost(loc, O.RDONLY | O.NONBLOCK | O.CLOEXEC, 0);
     });
   } catch (e) {
     if (!(e instanceof Errno)) throw e;
