@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InterpreterNotFoundError, NotRunnableError, run, type RunOptions, type RunResult } from '../src/index.js';
-import { dynamicHello, program, runCli } from './helpers.js';
+import { dynamicHello, program, PROGRAMS_DIR, runCli } from './helpers.js';
 
 /** Debian's system directories (merged /usr: /lib and /lib64 are symlinks into /usr) and ld.so's cache. */
 const SYSTEM = ['/usr', '/lib', '/lib64', '/etc/ld.so.cache'];
@@ -54,6 +54,18 @@ test('/bin/false: status 1', () => {
 test('/bin/echo and the dynamically linked test program print what they print natively', () => {
   same('/bin/echo', ['hello', 'from', 'ld.so']);
   same(dynamicHello(), []);
+});
+
+test('the auxiliary vector, static and dynamic, PIE and ET_EXEC: what getauxval and dl_iterate_phdr see is as natively', () => {
+  for (const variant of ['glibc', 'musl', 'pie', 'dyn', 'dynexec']) {
+    const exe = `${PROGRAMS_DIR}/auxv.${variant}`;
+    const r = same(exe, []);
+    assert.match(r.stdout.toString(), variant.startsWith('dyn') ? /AT_BASE set: 1\n[^]*object: libc\.so\.6/ : /AT_BASE set: 0/, variant);
+  }
+  // ET_EXEC at its own address, with arguments, environment and exit status.
+  const { guest, native } = both(`${PROGRAMS_DIR}/hello.dynexec`, ['7', 'two words']);
+  assert.equal(guest.stdout.toString(), native.stdout, show(guest));
+  assert.equal(guest.exitStatus, 7, show(guest));
 });
 
 test('ls -l of a granted directory: the same names, sizes and modes as natively', () => {
