@@ -199,6 +199,15 @@ test('python3 and perl, with C extension modules loaded by dlopen', { skip: NO_S
   same('/usr/bin/perl', ['-MPOSIX', '-MList::Util=sum', '-e', 'print floor(7.9), " ", sum(1..100), "\\n"']);
 });
 
+test('sqlite3: SQL on an in-memory database', { skip: existsSync('/usr/bin/sqlite3') ? false : 'sqlite3 is missing' }, () => {
+  same('/usr/bin/sqlite3', [':memory:', [
+    'create table t(x integer, y text);',
+    "insert into t values (1, 'one'), (2, 'two'), (3, 'three');",
+    "select sum(x), group_concat(y, '+') from t;",
+    'select sqlite_version();',
+  ].join(' ')]);
+});
+
 test('a program that signals itself ends as natively: abort() is 134, kill -TERM $$ is 143', { skip: NO_SCRIPTING }, () => {
   const abort = run('/usr/bin/python3', ['-c', 'import os; print("before", flush=True); os.abort()'], { ro: SYSTEM, env: ENV });
   assert.equal(abort.exitStatus, 134, show(abort));
