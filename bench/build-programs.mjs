@@ -2,6 +2,7 @@
 // Builds the benchmark programs in bench/programs/*.c into bench/out/ (git-ignored), all static glibc:
 //   true     int main() { return 0; }: start-to-exit cost
 //   getppid  N getppid system calls through syscall(2)
+//   nullcall N system calls only the host answers (ENOSYS), timed inside: the cost of one exit
 //   sqlite   N SQLite inserts in one transaction, linked against Debian's static libsqlite3.a
 // A program is skipped when its output is newer than its source. sqlite is left out, with a hint,
 // when libsqlite3-dev is not installed. Exits 1, after printing the compiler output, when a compile fails.
@@ -22,6 +23,7 @@ const LIBSQLITE = '/usr/lib/x86_64-linux-gnu/libsqlite3.a';
 const programs = [
   { name: 'true', libs: [] },
   { name: 'getppid', libs: [] },
+  { name: 'nullcall', libs: [] },
   {
     name: 'sqlite', libs: [LIBSQLITE, '-lm', '-lpthread', '-ldl'],
     needs: [LIBSQLITE, '/usr/include/sqlite3.h'],

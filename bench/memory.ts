@@ -1,6 +1,6 @@
 // Host memory per additional concurrent sandbox. run() is synchronous and hands its machine back
 // to the pool, so K sandboxes cannot be alive at once through it; instead this takes K machines
-// from the pool layer (src/machine/pool.ts) and runs a program in each through Process, the same
+// from the pool layer (src/machine/pool.ts) and runs a program in each through Kernel, the same
 // steps as run(), but keeps every machine (with the guest pages its program touched) until all K
 // have run. The RSS growth divided by K is the cost of one more sandbox; the guest memory each
 // touched (resident pages of its memslot) is reported next to it, since the budget is
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { Vfs } from '../src/fs/vfs.js';
-import { Process } from '../src/linux/process.js';
+import { Kernel } from '../src/linux/kernel.js';
 import type { Machine } from '../src/machine/machine.js';
 import { acquireMachine, drainMachinePool } from '../src/machine/pool.js';
 import { DEFAULT_MEMORY_MIB, run } from '../src/api/run.js';
@@ -98,12 +98,13 @@ export function measureSandboxMemory(label: string, inv: () => Invocation, sandb
       }
       held.push({ machine, vfs, inv: i });
       const discard = { write: () => {} };
-      const proc = new Process(machine, {
+      const kernel = new Kernel(machine, {
         vfs, argv: [i.program, ...i.args], envp: ['PATH=/usr/bin:/bin', 'HOME=/'], exePath: i.program, cwd: '/',
         stdin: { read: () => 0 }, stdout: discard, stderr: discard,
-      }, readFileSync(i.program));
-      const reason = proc.run();
-      proc.close();
+      });
+      kernel.exec(readFileSync(i.program));
+      const reason = kernel.run();
+      kernel.close();
       exitStatuses.push(reason.kind === 'exited' ? reason.status : -1);
       touched += guestResidentBytes(machine);
       gc();

@@ -1,11 +1,11 @@
 // --profile: where a kvmbox API run spends its time. One traced run counts the system calls by
 // name; three untraced runs (the median one is reported) are timed in parts by wrapping, for its duration, the methods that mark
 // the boundaries (nothing in src/ changes):
-//   setup+teardown  run() minus Process.run: pool acquire and reset, ELF load, closing files
+//   setup+teardown  run() minus Kernel.run: pool acquire and reset, ELF load, closing files
 //   in KVM_RUN      time inside Vcpu.runOnce: guest execution plus the cost of each exit
-//   host handlers   Process.run minus KVM_RUN: the TypeScript that serves hypercalls
+//   host handlers   Kernel.run minus KVM_RUN: the TypeScript that serves hypercalls
 import { run } from '../src/api/run.js';
-import { Process } from '../src/linux/process.js';
+import { Kernel } from '../src/linux/kernel.js';
 import { Vcpu } from '../src/kvm/kvm.js';
 import { Machine } from '../src/machine/machine.js';
 import { fmtMs, markdownTable } from './report.js';
@@ -55,13 +55,13 @@ export function profileWorkload(w: Workload): Profile {
 function instrumentedRun(w: Workload, byName: [string, number][]): Profile {
   let kvmRunMs = 0, exits = 0, processRunMs = 0, resetMs = 0;
   const runOnce = Vcpu.prototype.runOnce;
-  const procRun = Process.prototype.run;
+  const procRun = Kernel.prototype.run;
   const reset = Machine.prototype.reset;
   Vcpu.prototype.runOnce = function (this: Vcpu) {
     const t = performance.now();
     try { return runOnce.call(this); } finally { kvmRunMs += performance.now() - t; exits++; }
   };
-  Process.prototype.run = function (this: Process) {
+  Kernel.prototype.run = function (this: Kernel) {
     const t = performance.now();
     try { return procRun.call(this); } finally { processRunMs += performance.now() - t; }
   };
@@ -78,7 +78,7 @@ function instrumentedRun(w: Workload, byName: [string, number][]): Profile {
     syscalls = r.syscalls;
   } finally {
     Vcpu.prototype.runOnce = runOnce;
-    Process.prototype.run = procRun;
+    Kernel.prototype.run = procRun;
     Machine.prototype.reset = reset;
     inv.cleanup?.();
   }

@@ -140,7 +140,15 @@ export function evaluateTargets(results: readonly WorkloadResult[], memory: read
   ratioTarget('ls-laR', 2, true);
   ratioTarget('getppid', null, true);
   const warm = stat(results, 'true-api', 'kvmbox-api');
-  if (warm) targets.push({ what: 'warm API run of static true', limit: '<= 1 ms', measured: fmtMs(warm.medianMs), pass: correct(warm) && warm.medianMs <= 1 });
+  if (warm) {
+    // In the software-emulated lane (scripts/bench.sh) a time in ms is QEMU's, not the hardware's.
+    const lane = process.env.KVMBOX_BENCH_IN_LANE === '1';
+    targets.push({
+      what: 'warm API run of static true', limit: '<= 1 ms',
+      measured: fmtMs(warm.medianMs) + (lane ? ' (in the emulated lane: checked only on a real KVM host)' : ''),
+      pass: lane ? null : correct(warm) && warm.medianMs <= 1,
+    });
+  }
   const cli = stat(results, 'true-cli', 'kvmbox-cli');
   const node = stat(results, 'true-cli', 'node-e');
   const imp = stat(results, 'true-cli', 'node-import');

@@ -1,7 +1,8 @@
 /* The user-mode system-call stub (kvm_pvm). There, `syscall` jumps to LSTAR without leaving CPL3,
  * so LSTAR points into this page, mapped user-executable and read-only at PHYS_USER_STUB. An exit
  * costs tens of microseconds on kvm_pvm, so the stub answers what it can without one:
- *  - calls whose result is a constant of the sandbox (identity, no-op bookkeeping);
+ *  - calls whose result is a constant of the sandbox (identity, no-op bookkeeping), or of the
+ *    process and thread: pid, tid and ppid, which the host writes in the shared page at exec;
  *  - read() from the file the host last read ahead into the cache (CACHE_BUF), copying in user
  *    mode; a bad buffer faults inside the copy, and the host turns that fault into EFAULT;
  *  - write() to a descriptor the host marked as /dev/null.
@@ -71,7 +72,7 @@ syscall_stub:
   cmp $SYS_GETPID, %eax
   je ret_pid
   cmp $SYS_GETTID, %eax
-  je ret_pid
+  je ret_tid
   cmp $SYS_GETPPID, %eax
   je ret_ppid
   cmp $SYS_GETUID, %eax
@@ -83,7 +84,7 @@ syscall_stub:
   cmp $SYS_GETEGID, %eax
   je ret_gid
   cmp $SYS_SET_TID_ADDRESS, %eax
-  je ret_pid
+  je set_tid_fast
   cmp $SYS_SET_ROBUST_LIST, %eax
   je ret_zero
   cmp $SYS_SCHED_YIELD, %eax
@@ -491,11 +492,22 @@ out_copy_end:
   mov %rdx, %rax
   jmp *%rcx
 
+/* The ids the host wrote at exec (src/linux/stub-cache.ts publishIds). A program that overwrites
+ * them only changes what it reads itself. 32-bit loads: the upper half of rax becomes 0. */
 ret_pid:
-  mov $GUEST_PID, %eax
+  mov SH(SH_PID), %eax
+  jmp *%rcx
+ret_tid:
+  mov SH(SH_TID), %eax
   jmp *%rcx
 ret_ppid:
-  mov $GUEST_PPID, %eax
+  mov SH(SH_PPID), %eax
+  jmp *%rcx
+/* set_tid_address(tidptr=rdi): keep the pointer for the host (it takes it at its next system
+ * call and checks it when it uses it) and return the tid. */
+set_tid_fast:
+  mov %rdi, SH(SH_CLEAR_TID)
+  mov SH(SH_TID), %eax
   jmp *%rcx
 ret_uid:
   mov $GUEST_UID, %eax

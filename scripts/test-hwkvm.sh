@@ -48,7 +48,7 @@ set -e
 count() { sed -n "s/^# $1 \([0-9][0-9]*\)\$/\1/p" "$log" | tail -1; }
 tests=$(count tests); pass=$(count pass); fail=$(count fail)
 skipped=$(count skipped); cancelled=$(count cancelled); todo=$(count todo)
-path=$(grep -o 'syscall path: [a-z0-9-]*' "$log" | head -1 | sed 's/syscall path: //')
+path=$(grep -o 'syscall path: [a-z0-9-]*' "$log" | head -1 | sed 's/syscall path: //' || true)
 why=""
 if [ -z "$tests" ]; then
   case $vmrc in

@@ -9,7 +9,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, type RunOptions } from '../src/index.js';
 import { acquireMachine, releaseMachine, machinePoolStats } from '../src/machine/pool.js';
-import { Process } from '../src/linux/process.js';
+import { Kernel } from '../src/linux/kernel.js';
 import { Vfs } from '../src/fs/vfs.js';
 import { HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall } from '../src/abi/abi.generated.js';
 import type { Vcpu } from '../src/kvm/kvm.js';
@@ -306,7 +306,7 @@ test('lookups stay inside the grant while the host swaps a directory for a symli
 
 // ---- the guest-kernel-level fuzzer ----
 
-class CountingProcess extends Process {
+class CountingKernel extends Kernel {
   hypercalls = 0;
   override hypercall(nr: number, vcpu: Vcpu) {
     this.hypercalls++;
@@ -325,10 +325,11 @@ test('fuzzer: random hypercalls with random arguments from guest kernel mode nev
     const vfs = new Vfs([]);
     const machine = acquireMachine({ memoryBytes: 32 << 20, timer: true });
     const sink = { write() {} };
-    const p = new CountingProcess(machine, {
+    const p = new CountingKernel(machine, {
       vfs, argv: ['fuzz'], envp: [], exePath: '/fuzz', cwd: '/', stdin: null, stdout: sink, stderr: sink,
       timeoutMs: 200, maxOutputBytes: 1 << 20,
-    }, image);
+    });
+    p.exec(image);
     machine.startKernelFunction(machine.kernel.fuzzEntry, BigInt(vms * 7919 + 1));
     const reason = p.run();
     p.close();

@@ -193,5 +193,9 @@
 #define SH_EXE 2888
 #define SH_EXE_MAX 256
 #define SH_RLIMITS_OK 2616
+#define SH_PID 3144
+#define SH_TID 3148
+#define SH_PPID 3152
+#define SH_CLEAR_TID 3160
 
 #endif

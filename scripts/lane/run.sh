@@ -11,18 +11,20 @@
 #   time, 125 when the VM gave no result (the console's tail is printed then).
 # env: LANE_TIMEOUT (s, default 1800), LANE_MEM (default 3G), LANE_CPUS (default 1: with two on a
 #      2-core host the emulated kernel reported soft lockups), LANE_CPU (QEMU model, default max),
-#      KVMBOX_LANE_CACHE (see setup.sh), LANE_CONSOLE (keep the VM's console log in this file)
+#      KVMBOX_LANE_CACHE (see setup.sh), LANE_CONSOLE (keep the VM's console log in this file),
+#      LANE_EXPORT (a host folder: what COMMAND writes to /run/lane/export is copied there at the end)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 copy=""
-while getopts "C:" o; do case $o in C) copy=$(cd "$OPTARG" && pwd);; *) sed -n '5,15p' "$0" >&2; exit 2;; esac; done
+while getopts "C:" o; do case $o in C) copy=$(cd "$OPTARG" && pwd);; *) sed -n '5,16p' "$0" >&2; exit 2;; esac; done
 shift $((OPTIND - 1))
-[ $# -eq 1 ] || { sed -n '5,15p' "$0" >&2; exit 2; }
+[ $# -eq 1 ] || { sed -n '5,16p' "$0" >&2; exit 2; }
 command -v qemu-system-x86_64 >/dev/null || { echo "lane: qemu-system-x86_64 is missing: apt-get install qemu-system-x86" >&2; exit 125; }
 cache=$("$here/setup.sh" | tail -1) || exit 125
 case $copy/ in /run/*|/proc/*|/sys/*|/dev/*) echo "lane: $copy is hidden inside the VM; use a folder elsewhere" >&2; exit 2 ;; esac
 
 out=$(mktemp -d); console=${LANE_CONSOLE:-$out/console}
+mkdir "$out/export"
 qpid=""
 trap 'kill $qpid 2>/dev/null || true; rm -rf "$out"' EXIT
 {
@@ -45,6 +47,7 @@ set +e
 wait $qpid; qrc=$?
 wait $tpid
 set -e
+if [ -n "${LANE_EXPORT:-}" ]; then mkdir -p "$LANE_EXPORT" && cp -r "$out/export/." "$LANE_EXPORT/"; fi
 if [ -s "$out/rc" ]; then exit "$(cat "$out/rc")"; fi
 echo "lane: the VM gave no result (qemu status $qrc); the end of its console:" >&2
 tr -d '\r' < "$console" | tail -n 30 >&2

@@ -194,3 +194,7 @@ export const SH_EXE_LEN = 2880;
 export const SH_EXE = 2888;
 export const SH_EXE_MAX = 256;
 export const SH_RLIMITS_OK = 2616;
+export const SH_PID = 3144;
+export const SH_TID = 3148;
+export const SH_PPID = 3152;
+export const SH_CLEAR_TID = 3160;

@@ -4,7 +4,8 @@ import { resolve } from 'node:path';
 import * as libc from '../kvm/libc.js';
 import { Vfs, type GrantSpec } from '../fs/vfs.js';
 import type { InputSource, OutputSink } from '../fs/open-file.js';
-import { exitStatusOf, Process, type ExitReason } from '../linux/process.js';
+import { exitStatusOf, type ExitReason } from '../linux/process.js';
+import { Kernel } from '../linux/kernel.js';
 import type { Machine } from '../machine/machine.js';
 import { NotRunnableError } from '../linux/elf.js';
 import { acquireMachine, releaseMachine } from '../machine/pool.js';
@@ -166,12 +167,12 @@ export function run(program: string, args: readonly string[] = [], options: RunO
     throw new RangeError(`memory must be an even number of MiB between 16 and 65536, not ${memoryMiB}`);
   }
   const vfs = new Vfs(grants);
-  let proc: Process | undefined;
+  let kernel: Kernel | undefined;
   let machine: Machine | undefined;
   let reusable = false;
   try {
     machine = acquireMachine({ memoryBytes: memoryMiB * 1024 * 1024, timer: options.timeoutSeconds !== undefined });
-    proc = new Process(machine, {
+    kernel = new Kernel(machine, {
       vfs,
       argv: [options.argv0 ?? program, ...args],
       envp: envList(options.env),
@@ -185,8 +186,9 @@ export function run(program: string, args: readonly string[] = [], options: RunO
       maxOpenFiles: options.maxOpenFiles,
       maxOutputBytes: options.maxOutputBytes,
       patchSyscalls: options.patchSyscalls,
-    }, image);
-    const reason = proc.run();
+    });
+    kernel.exec(image);
+    const reason = kernel.run();
     reusable = reason.kind !== 'vm-error';
     if (reason.kind !== 'exited') stderr.write(Buffer.from(reason.message + '\n'));
     return {
@@ -195,10 +197,10 @@ export function run(program: string, args: readonly string[] = [], options: RunO
       reason,
       stdout: Buffer.concat(out),
       stderr: Buffer.concat(err),
-      syscalls: proc.syscallCount,
+      syscalls: kernel.syscallCount,
     };
   } finally {
-    proc?.close();
+    kernel?.close();
     if (machine) releaseMachine(machine, reusable);
     vfs.close();
   }

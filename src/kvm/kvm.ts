@@ -187,6 +187,7 @@ export class Vm {
       throw e;
     }
     const vcpu = new Vcpu(fd, run, this.kvm.checkExtension(caps.KVM_CAP_SYNC_REGS));
+    if (process.env.KVMBOX_VCPU_THREAD === '1') vcpu.useThread();
     this.vcpus.push(vcpu);
     return vcpu;
   }
@@ -237,9 +238,28 @@ export class Vcpu {
     if (this.syncRegs) this.runView.setBigUint64(kvm_run.fields.kvm_valid_regs!, BigInt(KVM_SYNC_X86_REGS), true);
   }
 
+  /** When set, KVM_RUN runs on a native thread of the helper library (native/vcpu.c). */
+  private thread: { group: libc.VcpuThreadGroup; t: libc.VcpuThread } | null = null;
+
   /** Enter the guest until the next exit. */
   runOnce(): VcpuExit {
+    if (this.thread) return this.decodeExit(libc.vcpuThreadRun(this.thread.t));
     return this.decodeExit(libc.ioctlIntRaw(this.fd, ioctls.KVM_RUN, 0));
+  }
+
+  /** From now on, run KVM_RUN on a native thread that hands each exit back to this thread by
+   * futex: the mechanism that several vCPUs of one sandbox will use (docs/design.md). With one
+   * vCPU it only adds the hand-over cost, which is what KVMBOX_VCPU_THREAD=1 lets bench/handover
+   * measure. */
+  useThread(): void {
+    if (this.thread || this.closed) return;
+    const group = libc.vcpuThreadGroup();
+    try {
+      this.thread = { group, t: libc.vcpuThreadStart(group, this.fd, 0, this.runMapping) };
+    } catch (e) {
+      libc.vcpuThreadGroupFree(group);
+      throw e;
+    }
   }
 
   /** Decode the exit after KVM_RUN returned r (the ioctl's result or -errno). */
@@ -418,6 +438,11 @@ export class Vcpu {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.thread) {
+      libc.vcpuThreadStop(this.thread.t);
+      libc.vcpuThreadGroupFree(this.thread.group);
+      this.thread = null;
+    }
     libc.munmap(this.runMapping);
     libc.close(this.fd);
   }

@@ -214,9 +214,9 @@ export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) 
 
 const HELPER_PATH = fileURLToPath(new URL('../../../native/out/libkvmbox-host.so', import.meta.url));
 type Fn = (...args: unknown[]) => unknown;
-let helper: { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn; statDirentsFrom: Fn } | null = null;
+let helper: { vtGroup: Fn; vtStart: Fn; vtRun: Fn; vtResume: Fn; vtWait: Fn; vtKick: Fn; vtStop: Fn; vtGroupFree: Fn; listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn; statDirentsFrom: Fn } | null = null;
 
-function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn; statDirentsFrom: Fn } {
+function loadHelper(): NonNullable<typeof helper> {
   if (helper) return helper;
   let lib: ReturnType<typeof koffi.load>;
   try {
@@ -225,6 +225,14 @@ function loadHelper(): { listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddE
     throw new Error(`kvmbox's host helper library is not built (${(e as Error).message}); run: npm run build`);
   }
   helper = {
+    vtGroup: lib.func('void *kvmbox_vt_group(void)'),
+    vtStart: lib.func('void *kvmbox_vt_start(void *group, int fd, int index, void *run)'),
+    vtRun: lib.func('long kvmbox_vt_run(void *vt)'),
+    vtResume: lib.func('void kvmbox_vt_resume(void *vt)'),
+    vtWait: lib.func('int64_t kvmbox_vt_wait(void *group, int timeout_ms)'),
+    vtKick: lib.func('void kvmbox_vt_kick(void *vt)'),
+    vtStop: lib.func('void kvmbox_vt_stop(void *vt)'),
+    vtGroupFree: lib.func('void kvmbox_vt_group_free(void *group)'),
     listDir: lib.func('long kvmbox_list_dir(int fd, _Out_ uint8_t *out, unsigned long cap, const uint32_t *params, _Out_ int64_t *res)'),
     statDirents: lib.func('long kvmbox_stat_dirents(int fd, const uint8_t *dirents, unsigned long len, _Out_ uint8_t *stats)'),
     statDirentsFrom: lib.func('long kvmbox_stat_dirents_from(int fd, const uint8_t *dirents, unsigned long len, _Out_ uint8_t *stats, ' +
@@ -383,3 +391,34 @@ export function dcAddEntries(dcache: Uint8Array, heap: number, prefix: Uint8Arra
   }
   return Number(loadHelper().dcAddEntries(dcache, heap, prefix, prefix.length, blob, blob.length, stats, count, dotdot, offsets));
 }
+
+// ---- vCPU threads (native/vcpu.c): KVM_RUN on a native thread, exits handed over by futex ----
+
+/** A group of vCPU threads whose exits one thread serves. */
+export interface VcpuThreadGroup { readonly pointer: RawPointer }
+/** One vCPU's thread. */
+export interface VcpuThread { readonly pointer: RawPointer; readonly index: number }
+
+export function vcpuThreadGroup(): VcpuThreadGroup {
+  const pointer = loadHelper().vtGroup() as RawPointer;
+  if (!pointer) throw new Error('kvmbox_vt_group: out of memory');
+  return { pointer };
+}
+
+/** Starts a parked thread that will run KVM_RUN on vcpuFd; index: its bit in the group (0..63). */
+export function vcpuThreadStart(group: VcpuThreadGroup, vcpuFd: number, index: number, run: Mapping): VcpuThread {
+  const pointer = loadHelper().vtStart(group.pointer, vcpuFd, index, run.pointer) as RawPointer;
+  if (!pointer) throw new Error(`kvmbox_vt_start: cannot start the thread of vCPU ${index.toString()}`);
+  return { pointer, index };
+}
+
+/** Resumes the thread's vCPU and waits for its next exit; returns KVM_RUN's result (or -errno). */
+export function vcpuThreadRun(t: VcpuThread): number { return Number(loadHelper().vtRun(t.pointer)); }
+export function vcpuThreadResume(t: VcpuThread): void { loadHelper().vtResume(t.pointer); }
+/** Waits for exits of the group: the mask of vCPUs that exited (0 after timeoutMs; < 0: no limit). */
+export function vcpuThreadWait(group: VcpuThreadGroup, timeoutMs: number): bigint {
+  return BigInt(loadHelper().vtWait(group.pointer, timeoutMs) as number | bigint);
+}
+export function vcpuThreadKick(t: VcpuThread): void { loadHelper().vtKick(t.pointer); }
+export function vcpuThreadStop(t: VcpuThread): void { loadHelper().vtStop(t.pointer); }
+export function vcpuThreadGroupFree(group: VcpuThreadGroup): void { loadHelper().vtGroupFree(group.pointer); }

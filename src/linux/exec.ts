@@ -1,10 +1,22 @@
-// execve's work: place an ELF's segments (and its interpreter's, for a dynamically linked one) in guest memory and build the initial stack
-// (argc, argv, envp, auxv) as the Linux kernel does.
+// execve's work: give a process a fresh address space holding an ELF program (its segments
+// placed in guest memory, and its interpreter's for a dynamically linked one, and the initial
+// stack of argc, argv, envp and auxv, as the Linux kernel builds it), set up the user-mode stub's
+// caches for it, and point the thread's vCPU at the program's entry (or its interpreter's).
 import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import { ET_DYN, NotRunnableError, parseElf, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR, type ElfImage } from './elf.js';
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
+import type { PatchLayout } from '../machine/machine.js';
 import { AT } from '../abi/linux.js';
+import { GUEST_GID, GUEST_UID, RLIM_NLIMITS } from '../abi/abi.generated.js';
 import { fillRandom } from './entropy.js';
+import { readInterpreter } from './interp.js';
+import { DirCache } from '../fs/dir-cache.js';
+import { normalize } from '../fs/vfs.js';
+import { StubCache } from './stub-cache.js';
+import { MapPool } from './map-pool.js';
+import { planPatches, type PatchPlan } from './site-patch.js';
+import type { Task } from './task.js';
+import { openPath, permitted } from './syscalls/fs.js';
 
 /** Where static-PIE programs are placed (Linux would randomise; kvmbox is deterministic). */
 export const PIE_BASE = 0x400000;
@@ -161,4 +173,86 @@ function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number;
   words.forEach((w, i) => mem.setU64(top + i * 8, BigInt(w)));
   if (top < space.stackBottom + PAGE_SIZE) throw new NotRunnableError('arguments and environment do not fit on the stack (128 KiB)');
   return top;
+}
+
+/** Heap mapped beyond a break the host moves, for the stub to move it in (glibc's malloc grows
+ * the heap by 132 KiB and more at a time). */
+const BRK_SLACK = 512 * 1024;
+/** Patch plans per program image (the image cache in src/api/run.ts keeps one Buffer per file). */
+const patchPlans = new WeakMap<Buffer, { bias: number; layout: PatchLayout; plan: PatchPlan }>();
+
+export interface ExecArgs {
+  argv: readonly string[];
+  envp: readonly string[];
+  /** Guest path of the program (AT_EXECFN, /proc/self/exe). */
+  exePath: string;
+}
+
+export interface ExecEnv {
+  /** Every system call goes to the host (--trace): no stub caches, no patched sites. */
+  traced: boolean;
+  /** Rewrite provably safe `syscall` and `cpuid` sites (src/linux/site-patch.ts). */
+  patchSyscalls: boolean;
+  /** APIC timer period in ticks, 0 for no timer. */
+  timerCount: number;
+}
+
+/**
+ * Load program into t's process, in a fresh address space, and make t start at its entry.
+ * The machine must be fresh or reset (src/machine/pool.ts): the first program of a sandbox.
+ * Throws NotRunnableError when the program cannot run; the process is then left without one.
+ */
+export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv): void {
+  const p = t.process;
+  const machine = p.machine;
+  const space = new AddressSpace(machine.memory, machine.paging);
+  const loaded = loadProgram(space, program, args.exePath, {
+    argv: args.argv, envp: args.envp, execfn: args.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap: machine.hwcap,
+    readInterpreter: (path) => readInterpreter(p.vfs, path, args.exePath),
+  });
+  p.space = space;
+  p.argv = args.argv;
+  p.envp = args.envp;
+  p.exePath = args.exePath;
+  p.setComm(Buffer.from(args.exePath.split('/').pop() ?? ''));
+  t.fsBase = 0n;
+  const fast = machine.syscallPath === 'user-stub' && !env.traced;
+  p.stubCache = new StubCache(machine.memory, fast);
+  p.mapPool = new MapPool(machine.memory, fast);
+  // The stub moves the break within what the host mapped beyond it (kernel/stub.S brk_fast).
+  if (fast) {
+    space.brkSlack = BRK_SLACK;
+    space.growHeap();
+  }
+  p.dirCache = new DirCache(machine.memory, fast, {
+    reopen: (path, flags) => openPath(p, normalize(path), flags, 0),
+    listable: (st) => permitted(st, 4 | 1),
+    readOnly: (path) => {
+      try {
+        const loc = p.vfs.locate(normalize(path));
+        return loc.kind === 'host' && !loc.grant.writable;
+      } catch {
+        return false;
+      }
+    },
+  });
+  if (fast && env.patchSyscalls) {
+    const layout = machine.patchLayout;
+    let entry = patchPlans.get(program);
+    if (!entry || entry.bias !== loaded.bias || JSON.stringify(entry.layout) !== JSON.stringify(layout)) {
+      entry = { bias: loaded.bias, layout, plan: planPatches(program, loaded.bias, layout) };
+      patchPlans.set(program, entry);
+    }
+    machine.installTrampolines(entry.plan.trampolines);
+    for (const s of entry.plan.sites) machine.memory.write(s.addr, s.bytes);
+  }
+  machine.start(loaded.entry, loaded.stackPointer, env.timerCount, env.traced, [[space.stackLimit, space.stackBottom]]);
+  p.stubCache.publishFdMasks(p.fds);
+  p.dirCache.start(p.fds);
+  p.stubCache.publishClock(t.vcpu);
+  p.stubCache.publishRandom();
+  p.stubCache.publishFsBase(machine.userFsBase);
+  p.stubCache.publishIdentity(Array.from({ length: RLIM_NLIMITS }, (_, r) => p.rlimit(r)), args.exePath);
+  p.stubCache.publishIds(p.pid, t.tid, p.ppid);
+  p.stubCache.publishBrk(space);
 }

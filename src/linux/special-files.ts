@@ -11,7 +11,6 @@
 import { randomFillSync } from 'node:crypto';
 import { E, Errno, O, S_IFLNK, STAT, STAT_SIZE } from '../abi/linux.js';
 import type { Process } from './process.js';
-import { processStartNs } from './syscalls/time.js';
 import {
   charDeviceStat, DeviceFile, MemoryFile, memoryFileStat, TTY_RDEV, TtyFile, type DeviceKind, type OpenFile,
 } from '../fs/open-file.js';
@@ -80,7 +79,7 @@ function procFile(p: Process, name: string): SpecialFile | null {
   switch (name) {
     case 'uptime': {
       // Seconds since the VM started, which is when the program did.
-      const s = (Number(process.hrtime.bigint() - processStartNs(p)) / 1e9).toFixed(2);
+      const s = (Number(process.hrtime.bigint() - p.startNs()) / 1e9).toFixed(2);
       return memory('/proc/uptime', () => `${s} ${s}\n`);
     }
     case 'loadavg': return memory('/proc/loadavg', () => '0.00 0.00 0.00 1/1 1\n');
@@ -107,12 +106,12 @@ function selfFile(p: Process, rest: string[]): SpecialFile | null {
   switch (rest[0]) {
     case 'exe':
       return {
-        link: p.opts.exePath,
+        link: p.exePath,
         open: () => { throw new Errno(E.EACCES); },
         stat: () => { throw new Errno(E.EACCES); },
       };
-    case 'cmdline': return memory('/proc/self/cmdline', () => p.opts.argv.map((a) => a + '\0').join(''));
-    case 'environ': return memory('/proc/self/environ', () => p.opts.envp.map((a) => a + '\0').join(''));
+    case 'cmdline': return memory('/proc/self/cmdline', () => p.argv.map((a) => a + '\0').join(''));
+    case 'environ': return memory('/proc/self/environ', () => p.envp.map((a) => a + '\0').join(''));
     case 'mounts': return procFile(p, 'mounts');
     default: return null;
   }

@@ -15,6 +15,7 @@ import {
   SH_TIME_MONO0, SH_TIME_MULT, SH_TIME_REAL0, SH_TIME_TSC0, SH_TIME_VALID,
   CACHE_BUF, CACHE_SIZE, PHYS_SHARED, SH_CACHE_FD, SH_CACHE_LEN, SH_CACHE_POS, SH_DEVNULL_MASK,
   SH_BRK_CUR, SH_BRK_START, SH_BRK_TOP, SH_FSBASE_OK, SH_RLIMITS, SH_RLIMITS_OK, RLIM_NLIMITS, SH_EXE, SH_EXE_LEN, SH_EXE_MAX, OUTBUF, OUTBUF_SIZE, OUT_RECORD_HEADER, SH_OUT_MASK, SH_OUT_POS, SH_RANDOM, SH_RANDOM_LEN, SH_RANDOM_POS, RANDOM_POOL_SIZE,
+  SH_PID, SH_TID, SH_PPID, SH_CLEAR_TID,
 } from '../abi/abi.generated.js';
 import type { AddressSpace } from './address-space.js';
 import { fillRandom } from './entropy.js';
@@ -82,6 +83,26 @@ export class StubCache {
       this.mem.write(PHYS_SHARED + SH_EXE, exe);
       this.mem.setU32(PHYS_SHARED + SH_EXE_LEN, exe.length);
     }
+  }
+
+  /**
+   * At exec: the ids the stub answers getpid, gettid (and set_tid_address) and getppid with.
+   * Written on every path (the shared page is the host's to write even where no stub reads it).
+   */
+  publishIds(pid: number, tid: number, ppid: number): void {
+    this.mem.setU32(PHYS_SHARED + SH_PID, pid);
+    this.mem.setU32(PHYS_SHARED + SH_TID, tid);
+    this.mem.setU32(PHYS_SHARED + SH_PPID, ppid);
+    this.mem.setU64(PHYS_SHARED + SH_CLEAR_TID, 0n);
+  }
+
+  /**
+   * Before the host serves a call: the address of the program's last set_tid_address, which the
+   * stub answers whenever it is enabled (null when it is not: then the host served the call).
+   * The shared page is user memory: this is a guest pointer like any other, checked when used.
+   */
+  clearTid(): bigint | null {
+    return this.enabled ? this.mem.u64(PHYS_SHARED + SH_CLEAR_TID) : null;
   }
 
   /** At start: whether the stub may serve arch_prctl(ARCH_SET_FS/ARCH_GET_FS) itself. */

@@ -17,8 +17,9 @@ import {
   AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFLNK,
   S_IFMT, STAT, STAT_SIZE,
 } from '../../abi/linux.js';
-import { GUEST_GID, GUEST_UID, type Process } from '../process.js';
-import { int, long, size, uint, type SyscallGroup } from './table.js';
+import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
+import type { Process } from '../process.js';
+import { int, long, size, uint, type SyscallGroup } from './args.js';
 
 type HostLoc = Extract<Location, { kind: 'host' }>;
 
@@ -555,29 +556,29 @@ function statfsAt(p: Process, comps: readonly string[], out: Buffer): void {
 }
 
 export const fsSyscalls: SyscallGroup = {
-  open: (p, a) => doOpen(p, AT_FDCWD, a[0], int(a[1]), uint(a[2])),
-  creat: (p, a) => doOpen(p, AT_FDCWD, a[0], O.CREAT | O.WRONLY | O.TRUNC, uint(a[1])),
-  openat: (p, a) => doOpen(p, int(a[0]), a[1], int(a[2]), uint(a[3])),
-  stat: (p, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, a[0], 0)),
-  lstat: (p, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, a[0], AT_SYMLINK_NOFOLLOW)),
-  fstat: (p, a) => {
+  open: ({ process: p }, a) => doOpen(p, AT_FDCWD, a[0], int(a[1]), uint(a[2])),
+  creat: ({ process: p }, a) => doOpen(p, AT_FDCWD, a[0], O.CREAT | O.WRONLY | O.TRUNC, uint(a[1])),
+  openat: ({ process: p }, a) => doOpen(p, int(a[0]), a[1], int(a[2]), uint(a[3])),
+  stat: ({ process: p }, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, a[0], 0)),
+  lstat: ({ process: p }, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, a[0], AT_SYMLINK_NOFOLLOW)),
+  fstat: ({ process: p }, a) => {
     p.fds.get(int(a[0])).stat(statBuf);
     return copyStat(p, a[1], statBuf);
   },
-  newfstatat: (p, a) => copyStat(p, a[2], fstatAt(p, int(a[0]), a[1], int(a[3]))),
-  statx: (p, a) => {
+  newfstatat: ({ process: p }, a) => copyStat(p, a[2], fstatAt(p, int(a[0]), a[1], int(a[3]))),
+  statx: ({ process: p }, a) => {
     const st = fstatAt(p, int(a[0]), a[1], int(a[2]));
     const out = p.userBuffer(a[4], STATX_SIZE, PROT_WRITE);
     writeStatx(out, mapOwner(st));
     return 0;
   },
-  statfs: (p, a) => {
+  statfs: ({ process: p }, a) => {
     const out = Buffer.alloc(STATFS_SIZE);
     statfsAt(p, pathArg(p, AT_FDCWD, a[0]), out);
     out.copy(p.userBuffer(a[1], STATFS_SIZE, PROT_WRITE));
     return 0;
   },
-  fstatfs: (p, a) => {
+  fstatfs: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
     const out = Buffer.alloc(STATFS_SIZE);
     if (f instanceof HostFile) statfsAt(p, normalize(f.path), out);
@@ -585,57 +586,57 @@ export const fsSyscalls: SyscallGroup = {
     out.copy(p.userBuffer(a[1], STATFS_SIZE, PROT_WRITE));
     return 0;
   },
-  access: (p, a) => access(p, AT_FDCWD, a[0], int(a[1]), 0),
-  faccessat: (p, a) => access(p, int(a[0]), a[1], int(a[2]), 0),
-  faccessat2: (p, a) => access(p, int(a[0]), a[1], int(a[2]), int(a[3])),
-  readlink: (p, a) => readlink(p, AT_FDCWD, a[0], a[1], a[2]),
-  readlinkat: (p, a) => readlink(p, int(a[0]), a[1], a[2], a[3]),
-  getcwd: (p, a) => {
+  access: ({ process: p }, a) => access(p, AT_FDCWD, a[0], int(a[1]), 0),
+  faccessat: ({ process: p }, a) => access(p, int(a[0]), a[1], int(a[2]), 0),
+  faccessat2: ({ process: p }, a) => access(p, int(a[0]), a[1], int(a[2]), int(a[3])),
+  readlink: ({ process: p }, a) => readlink(p, AT_FDCWD, a[0], a[1], a[2]),
+  readlinkat: ({ process: p }, a) => readlink(p, int(a[0]), a[1], a[2], a[3]),
+  getcwd: ({ process: p }, a) => {
     const cwd = Buffer.from('/' + p.cwd.join('/') + '\0');
     const n = size(a[1]);
     if (n < cwd.length) throw new Errno(E.ERANGE);
     cwd.copy(p.userBuffer(a[0], cwd.length, PROT_WRITE));
     return cwd.length;
   },
-  chdir: (p, a) => chdir(p, pathArg(p, AT_FDCWD, a[0])),
-  fchdir: (p, a) => {
+  chdir: ({ process: p }, a) => chdir(p, pathArg(p, AT_FDCWD, a[0])),
+  fchdir: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
     f.stat(statBuf);
     if ((statBuf.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFDIR || !f.path.startsWith('/')) throw new Errno(E.ENOTDIR);
     p.cwd = normalize(f.path);
     return 0;
   },
-  mkdir: (p, a) => mkdir(p, AT_FDCWD, a[0], uint(a[1])),
-  mkdirat: (p, a) => mkdir(p, int(a[0]), a[1], uint(a[2])),
-  unlink: (p, a) => unlink(p, AT_FDCWD, a[0], 0),
-  rmdir: (p, a) => unlink(p, AT_FDCWD, a[0], AT_REMOVEDIR),
-  unlinkat: (p, a) => unlink(p, int(a[0]), a[1], int(a[2])),
-  rename: (p, a) => rename(p, AT_FDCWD, a[0], AT_FDCWD, a[1], 0),
-  renameat: (p, a) => rename(p, int(a[0]), a[1], int(a[2]), a[3], 0),
-  renameat2: (p, a) => rename(p, int(a[0]), a[1], int(a[2]), a[3], uint(a[4])),
-  symlink: (p, a) => symlink(p, a[0], AT_FDCWD, a[1]),
-  symlinkat: (p, a) => symlink(p, a[0], int(a[1]), a[2]),
-  link: (p, a) => link(p, AT_FDCWD, a[0], AT_FDCWD, a[1], 0),
-  linkat: (p, a) => link(p, int(a[0]), a[1], int(a[2]), a[3], int(a[4])),
-  chmod: (p, a) => chmod(p, AT_FDCWD, a[0], uint(a[1]), 0),
-  fchmodat: (p, a) => chmod(p, int(a[0]), a[1], uint(a[2]), 0),
-  fchmod: (p, a) => {
+  mkdir: ({ process: p }, a) => mkdir(p, AT_FDCWD, a[0], uint(a[1])),
+  mkdirat: ({ process: p }, a) => mkdir(p, int(a[0]), a[1], uint(a[2])),
+  unlink: ({ process: p }, a) => unlink(p, AT_FDCWD, a[0], 0),
+  rmdir: ({ process: p }, a) => unlink(p, AT_FDCWD, a[0], AT_REMOVEDIR),
+  unlinkat: ({ process: p }, a) => unlink(p, int(a[0]), a[1], int(a[2])),
+  rename: ({ process: p }, a) => rename(p, AT_FDCWD, a[0], AT_FDCWD, a[1], 0),
+  renameat: ({ process: p }, a) => rename(p, int(a[0]), a[1], int(a[2]), a[3], 0),
+  renameat2: ({ process: p }, a) => rename(p, int(a[0]), a[1], int(a[2]), a[3], uint(a[4])),
+  symlink: ({ process: p }, a) => symlink(p, a[0], AT_FDCWD, a[1]),
+  symlinkat: ({ process: p }, a) => symlink(p, a[0], int(a[1]), a[2]),
+  link: ({ process: p }, a) => link(p, AT_FDCWD, a[0], AT_FDCWD, a[1], 0),
+  linkat: ({ process: p }, a) => link(p, int(a[0]), a[1], int(a[2]), a[3], int(a[4])),
+  chmod: ({ process: p }, a) => chmod(p, AT_FDCWD, a[0], uint(a[1]), 0),
+  fchmodat: ({ process: p }, a) => chmod(p, int(a[0]), a[1], uint(a[2]), 0),
+  fchmod: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
     if (!(f instanceof HostFile)) throw new Errno(E.EPERM);
     if (f.statusFlags & O.PATH) throw new Errno(E.EBADF);
     return chmodFile(p, f, uint(a[1]));
   },
-  chown: (p, a) => chown(p, AT_FDCWD, a[0], int(a[1]), int(a[2]), 0),
-  lchown: (p, a) => chown(p, AT_FDCWD, a[0], int(a[1]), int(a[2]), AT_SYMLINK_NOFOLLOW),
-  fchownat: (p, a) => chown(p, int(a[0]), a[1], int(a[2]), int(a[3]), int(a[4])),
-  fchown: (p, a) => fchown(p, int(a[0]), int(a[1]), int(a[2])),
-  utimensat: (p, a) => utimens(p, int(a[0]), a[1], a[2], int(a[3])),
-  truncate: (p, a) => truncate(p, a[0], a[1]),
-  umask: (p, a) => {
+  chown: ({ process: p }, a) => chown(p, AT_FDCWD, a[0], int(a[1]), int(a[2]), 0),
+  lchown: ({ process: p }, a) => chown(p, AT_FDCWD, a[0], int(a[1]), int(a[2]), AT_SYMLINK_NOFOLLOW),
+  fchownat: ({ process: p }, a) => chown(p, int(a[0]), a[1], int(a[2]), int(a[3]), int(a[4])),
+  fchown: ({ process: p }, a) => fchown(p, int(a[0]), int(a[1]), int(a[2])),
+  utimensat: ({ process: p }, a) => utimens(p, int(a[0]), a[1], a[2], int(a[3])),
+  truncate: ({ process: p }, a) => truncate(p, a[0], a[1]),
+  umask: ({ process: p }, a) => {
     const old = p.umask;
     p.umask = uint(a[0]) & 0o777;
     return old;
   },
   sync: () => 0,
-  syncfs: (p, a) => { p.fds.get(int(a[0])); return 0; },
+  syncfs: ({ process: p }, a) => { p.fds.get(int(a[0])); return 0; },
 };

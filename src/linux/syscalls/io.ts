@@ -9,7 +9,7 @@ import {
   E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCGETS, TIOCGPGRP, TIOCGWINSZ,
 } from '../../abi/linux.js';
 import type { Process } from '../process.js';
-import { int, long, size, uint, type SyscallGroup } from './table.js';
+import { int, long, size, uint, type SyscallGroup } from './args.js';
 
 /** Linux caps one read or write at this many bytes. */
 const MAX_RW_COUNT = 0x7ffff000;
@@ -295,28 +295,28 @@ function syncFile(p: Process, fd: number): number {
 }
 
 export const ioSyscalls: SyscallGroup = {
-  read: (p, a) => guarded(p, () => readInto(p, int(a[0]), a[1], a[2], null)),
-  write: (p, a) => guarded(p, () => writeFrom(p, int(a[0]), a[1], a[2], null)),
-  pread64: (p, a) => readInto(p, int(a[0]), a[1], a[2], checkOffset(a[3])),
-  pwrite64: (p, a) => writeFrom(p, int(a[0]), a[1], a[2], checkOffset(a[3])),
-  readv: (p, a) => guarded(p, () => readv(p, a, null)),
-  writev: (p, a) => guarded(p, () => writev(p, a, null)),
-  preadv: (p, a) => readv(p, a, checkOffset(a[3])),
-  pwritev: (p, a) => writev(p, a, checkOffset(a[3])),
-  close: (p, a) => { p.fds.close(int(a[0])); return 0; },
-  lseek: (p, a) => {
+  read: ({ process: p }, a) => guarded(p, () => readInto(p, int(a[0]), a[1], a[2], null)),
+  write: ({ process: p }, a) => guarded(p, () => writeFrom(p, int(a[0]), a[1], a[2], null)),
+  pread64: ({ process: p }, a) => readInto(p, int(a[0]), a[1], a[2], checkOffset(a[3])),
+  pwrite64: ({ process: p }, a) => writeFrom(p, int(a[0]), a[1], a[2], checkOffset(a[3])),
+  readv: ({ process: p }, a) => guarded(p, () => readv(p, a, null)),
+  writev: ({ process: p }, a) => guarded(p, () => writev(p, a, null)),
+  preadv: ({ process: p }, a) => readv(p, a, checkOffset(a[3])),
+  pwritev: ({ process: p }, a) => writev(p, a, checkOffset(a[3])),
+  close: ({ process: p }, a) => { p.fds.close(int(a[0])); return 0; },
+  lseek: ({ process: p }, a) => {
     const whence = int(a[2]);
     if (whence < SEEK_SET || whence > 4) throw new Errno(E.EINVAL);
     return p.fds.get(int(a[0])).seek(long(a[1]), whence);
   },
-  dup: (p, a) => p.fds.install(p.fds.get(int(a[0]))),
-  dup2: (p, a) => dupTo(p, int(a[0]), int(a[1]), false),
-  dup3: (p, a) => {
+  dup: ({ process: p }, a) => p.fds.install(p.fds.get(int(a[0]))),
+  dup2: ({ process: p }, a) => dupTo(p, int(a[0]), int(a[1]), false),
+  dup3: ({ process: p }, a) => {
     const flags = int(a[2]);
     if (int(a[0]) === int(a[1]) || (flags & ~O.CLOEXEC)) throw new Errno(E.EINVAL);
     return dupTo(p, int(a[0]), int(a[1]), (flags & O.CLOEXEC) !== 0);
   },
-  fcntl: (p, a) => {
+  fcntl: ({ process: p }, a) => {
     const fd = int(a[0]);
     const f = p.fds.get(fd);
     switch (int(a[1])) {
@@ -354,7 +354,7 @@ export const ioSyscalls: SyscallGroup = {
       default: throw new Errno(E.EINVAL);
     }
   },
-  ioctl: (p, a) => {
+  ioctl: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
     const req = Number(BigInt.asUintN(32, a[1]));
     switch (req) {
@@ -382,20 +382,20 @@ export const ioSyscalls: SyscallGroup = {
       default: throw new Errno(f.isatty() ? E.EINVAL : E.ENOTTY);
     }
   },
-  getdents64: (p, a) => {
+  getdents64: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
     const n = Math.min(size(a[2]), MAX_RW_COUNT);
     return f.getdents(p.userBuffer(a[1], n, PROT_WRITE));
   },
-  pipe: (p, a) => pipe2(p, a[0], 0),
-  pipe2: (p, a) => pipe2(p, a[0], int(a[1])),
-  sendfile: (p, a) => guarded(p, () => sendfile(p, a)),
-  poll: (p, a) => poll(p, a[0], a[1], int(a[2]) < 0 ? null : int(a[2])),
-  ppoll: (p, a) => poll(p, a[0], a[1], timeoutFromTimespec(p, a[2], false)),
-  select: (p, a) => select(p, a, timeoutFromTimespec(p, a[4], true)),
-  pselect6: (p, a) => select(p, a, timeoutFromTimespec(p, a[4], false)),
-  close_range: (p, a) => closeRange(p, uint(a[0]), uint(a[1]), int(a[2])),
-  flock: (p, a) => {
+  pipe: ({ process: p }, a) => pipe2(p, a[0], 0),
+  pipe2: ({ process: p }, a) => pipe2(p, a[0], int(a[1])),
+  sendfile: ({ process: p }, a) => guarded(p, () => sendfile(p, a)),
+  poll: ({ process: p }, a) => poll(p, a[0], a[1], int(a[2]) < 0 ? null : int(a[2])),
+  ppoll: ({ process: p }, a) => poll(p, a[0], a[1], timeoutFromTimespec(p, a[2], false)),
+  select: ({ process: p }, a) => select(p, a, timeoutFromTimespec(p, a[4], true)),
+  pselect6: ({ process: p }, a) => select(p, a, timeoutFromTimespec(p, a[4], false)),
+  close_range: ({ process: p }, a) => closeRange(p, uint(a[0]), uint(a[1]), int(a[2])),
+  flock: ({ process: p }, a) => {
     // One process per sandbox: a lock is always free. Still check the fd and the operation.
     p.fds.get(int(a[0]));
     const LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
@@ -403,9 +403,9 @@ export const ioSyscalls: SyscallGroup = {
     if (op !== LOCK_SH && op !== LOCK_EX && op !== LOCK_UN) throw new Errno(E.EINVAL);
     return 0;
   },
-  fsync: (p, a) => syncFile(p, int(a[0])),
-  fdatasync: (p, a) => syncFile(p, int(a[0])),
-  ftruncate: (p, a) => {
+  fsync: ({ process: p }, a) => syncFile(p, int(a[0])),
+  fdatasync: ({ process: p }, a) => syncFile(p, int(a[0])),
+  ftruncate: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
     if (f.hostFd === null || (f.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EINVAL);
     const r = libc.ftruncate(f.hostFd, checkOffset(a[1]));

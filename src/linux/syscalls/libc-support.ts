@@ -2,7 +2,8 @@
 // out, answered for kvmbox's single thread of one process:
 // - futex: with one thread no one else waits or wakes. FUTEX_WAKE wakes nobody (0); a wait on a
 //   changed word returns EAGAIN; a wait with a timeout sleeps it out (ETIMEDOUT); a wait that
-//   only another thread could end is a deadlock, and the program is stopped with that message.
+//   only another thread could end would wait forever, and the program is stopped, as a time
+//   limit would stop it.
 // - tgkill, tkill, kill to the program itself (abort(), raise()): a signal whose action is to
 //   end the program ends it (128+N); ignored ones are dropped. Handlers are not run yet: a
 //   handled signal that would end the program ends it, with a message that says so; a handled
@@ -12,10 +13,10 @@
 //   for ACLs and SELinux labels).
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { E, Errno, SIGNAL_NAMES } from '../../abi/linux.js';
-import { GUEST_PID, type Process } from '../process.js';
+import type { Process } from '../process.js';
+import type { Task } from '../task.js';
 import { clockNs } from './time.js';
-import { signalHandler } from './proc.js';
-import { int, type SyscallGroup } from './table.js';
+import { int, type SyscallGroup } from './args.js';
 
 const FUTEX_WAIT = 0, FUTEX_WAKE = 1, FUTEX_REQUEUE = 3, FUTEX_CMP_REQUEUE = 4, FUTEX_WAKE_OP = 5;
 const FUTEX_WAIT_BITSET = 9, FUTEX_WAKE_BITSET = 10;
@@ -63,7 +64,8 @@ function futex(p: Process, a: bigint[]): number {
       if (cmd === FUTEX_WAIT_BITSET && int(a[5]!) === 0) throw new Errno(E.EINVAL);
       if (futexWord(p, a[0]!) !== (int(a[2]!) >>> 0)) throw new Errno(E.EAGAIN);
       if (a[3] === 0n) {
-        p.exit = { kind: 'vm-error', message: 'kvmbox: the program waits on a futex that no other thread can wake (deadlock); stopped' };
+        // As a time limit would end it (the same as a read of its own empty pipe, syscalls/io.ts).
+        p.exit = { kind: 'timeout', message: 'kvmbox: the program would wait forever: a futex no other thread can wake; program stopped' };
         return 0;
       }
       const ns = timeout(p, a[3]!, cmd === FUTEX_WAIT_BITSET, (op & FUTEX_CLOCK_REALTIME) !== 0);
@@ -97,7 +99,8 @@ function wakeOp(p: Process, addr: bigint, encoded: number): void {
 function signalSelf(p: Process, sig: number): number {
   if (sig < 0 || sig > NSIG) throw new Errno(E.EINVAL);
   if (sig === 0) return 0;
-  const handler = sig === 9 ? 0n : signalHandler(p, sig);
+  // sa_handler, the first field of the struct sigaction the program set: 0 is SIG_DFL, 1 SIG_IGN.
+  const handler = sig === 9 ? 0n : p.sigactions.get(sig)?.readBigUInt64LE(0) ?? 0n;
   // A handler for a signal that would not end the program is skipped: the program goes on as
   // after a handler that did nothing (dash's SIGCHLD handler, say).
   if (handler === SIG_IGN || NO_END.has(sig)) return 0;
@@ -107,26 +110,32 @@ function signalSelf(p: Process, sig: number): number {
   return 0;
 }
 
-/** kill's pid: the program itself or its process group (it is alone in it); -1 means every other process: none. */
-function self(pid: bigint): void {
+/** kill's pid: the process itself or its process group (it is alone in it); -1 means every other process: none. */
+function self(p: Process, pid: bigint): void {
   const id = int(pid);
-  if (id !== GUEST_PID && id !== 0 && id !== -GUEST_PID) throw new Errno(E.ESRCH);
+  if (id !== p.pid && id !== 0 && id !== -p.pgid) throw new Errno(E.ESRCH);
+}
+
+/** tgkill/tkill's thread: the caller (the only thread). */
+function sameThread(t: Task, tid: bigint): void {
+  const id = int(tid);
+  if (id <= 0) throw new Errno(E.EINVAL);
+  if (id !== t.tid) throw new Errno(E.ESRCH);
 }
 
 const noXattrs = (): never => { throw new Errno(E.EOPNOTSUPP); };
 
 export const libcSupportSyscalls: SyscallGroup = {
-  futex: (p, a) => futex(p, a),
-  tgkill: (p, a) => {
-    if (int(a[0]) !== GUEST_PID || int(a[1]) !== GUEST_PID) throw new Errno(int(a[0]) <= 0 || int(a[1]) <= 0 ? E.EINVAL : E.ESRCH);
-    return signalSelf(p, int(a[2]));
+  futex: ({ process: p }, a) => futex(p, a),
+  tgkill: (t, a) => {
+    if (int(a[0]) <= 0) throw new Errno(E.EINVAL);
+    if (int(a[0]) !== t.process.pid) throw new Errno(E.ESRCH);
+    sameThread(t, a[1]);
+    return signalSelf(t.process, int(a[2]));
   },
-  tkill: (p, a) => {
-    if (int(a[0]) !== GUEST_PID) throw new Errno(int(a[0]) <= 0 ? E.EINVAL : E.ESRCH);
-    return signalSelf(p, int(a[1]));
-  },
-  kill: (p, a) => { self(a[0]); return signalSelf(p, int(a[1])); },
-  fadvise64: (p, a) => {
+  tkill: (t, a) => { sameThread(t, a[0]); return signalSelf(t.process, int(a[1])); },
+  kill: ({ process: p }, a) => { self(p, a[0]); return signalSelf(p, int(a[1])); },
+  fadvise64: ({ process: p }, a) => {
     p.fds.get(int(a[0]));
     if (int(a[3]) < 0 || int(a[3]) > 5) throw new Errno(E.EINVAL);
     return 0;

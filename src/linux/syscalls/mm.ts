@@ -7,7 +7,7 @@ import { E, Errno, O, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE
 import { alignUp, PAGE_SIZE } from '../../machine/x86.js';
 import type { Process } from '../process.js';
 import { USER_BASE } from '../../abi/abi.generated.js';
-import { int, size, type SyscallGroup } from './table.js';
+import { int, size, type SyscallGroup } from './args.js';
 
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
 const MREMAP_MAYMOVE = 1;
@@ -110,9 +110,9 @@ function mmap(p: Process, a: bigint[]): number {
 }
 
 export const mmSyscalls: SyscallGroup = {
-  brk: (p, a) => p.space.brk(size(a[0])),
-  mmap: (p, a) => mmap(p, a),
-  munmap: (p, a) => {
+  brk: ({ process: p }, a) => p.space.brk(size(a[0])),
+  mmap: ({ process: p }, a) => mmap(p, a),
+  munmap: ({ process: p }, a) => {
     const [start, len] = pageArgs(a[0], a[1]);
     if (!inUserRange(p, start, len)) throw new Errno(E.EINVAL);
     if (p.mapPool.keep(p.space, start, len)) return 0;
@@ -121,7 +121,7 @@ export const mmSyscalls: SyscallGroup = {
     p.space.unmap(start, len);
     return 0;
   },
-  mprotect: (p, a) => {
+  mprotect: ({ process: p }, a) => {
     const [start, len] = pageArgs(a[0], a[1]);
     const prot = int(a[2]);
     if (prot & ~PROT_ALL & ~0x03000000) throw new Errno(E.EINVAL);
@@ -135,13 +135,13 @@ export const mmSyscalls: SyscallGroup = {
     if (!p.space.protect(start, len, prot & PROT_ALL)) throw new Errno(E.ENOMEM);
     return 0;
   },
-  madvise: (p, a) => {
+  madvise: ({ process: p }, a) => {
     const [start, len] = pageArgs(a[0], a[1]);
     if (!inUserRange(p, start, len)) throw new Errno(E.ENOMEM);
     if (int(a[2]) === MADV_DONTNEED && p.space.paging.accessible(start, len, 0)) p.space.memory.discard(start, len);
     return 0;
   },
-  mremap: (p, a) => {
+  mremap: ({ process: p }, a) => {
     const [old, oldLen] = pageArgs(a[0], a[1]);
     const n = size(a[2]);
     if (n <= 0) throw new Errno(E.EINVAL);

@@ -2,14 +2,15 @@
 import { randomFillSync } from 'node:crypto';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS, E, Errno } from '../../abi/linux.js';
-import { GUEST_GID, GUEST_PID, GUEST_PPID, GUEST_UID, type Process } from '../process.js';
+import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { MSR_FS_BASE, MSR_GS_BASE } from '../../machine/x86.js';
-import { int, size, type SyscallGroup } from './table.js';
+import { int, size, type SyscallGroup } from './args.js';
 
-const RLIMIT_STACK = 3, RLIMIT_NOFILE = 7, RLIMIT_AS = 9;
-const RLIM_INFINITY = 0xffffffffffffffffn;
 const NSIG = 64;
 const SIGKILL = 9, SIGSTOP = 19;
+/** Signals no mask can block (rt_sigprocmask drops them silently, as Linux). */
+const UNBLOCKABLE = (1n << BigInt(SIGKILL - 1)) | (1n << BigInt(SIGSTOP - 1));
+const SIG_BLOCK = 0, SIG_UNBLOCK = 1, SIG_SETMASK = 2;
 const GRND_NONBLOCK = 1, GRND_RANDOM = 2, GRND_INSECURE = 4;
 const UTS_FIELD = 65;
 const CANONICAL_LIMIT = 0x800000000000n;
@@ -20,61 +21,44 @@ function utsname(): Buffer {
   return out;
 }
 
-export function rlimit(p: Process, resource: number): [bigint, bigint] {
-  switch (resource) {
-    case RLIMIT_STACK: return [BigInt(p.space.stackTop - p.space.stackLimit), BigInt(p.space.stackTop - p.space.stackLimit)];
-    case RLIMIT_NOFILE: return [BigInt(p.fds.limit), BigInt(p.fds.limit)];
-    case RLIMIT_AS: return [BigInt(p.space.memory.size), BigInt(p.space.memory.size)];
-    default:
-      if (resource < 0 || resource > 15) throw new Errno(E.EINVAL);
-      return [RLIM_INFINITY, RLIM_INFINITY];
-  }
-}
-
-/** Signal dispositions the program set; faults are delivered by the host (see Process.fault). */
-const sigactions = new WeakMap<Process, Map<number, Buffer>>();
-
-/** The handler the program set for sig (sa_handler: 0 is SIG_DFL, 1 SIG_IGN). */
-export function signalHandler(p: Process, sig: number): bigint {
-  return sigactions.get(p)?.get(sig)?.readBigUInt64LE(0) ?? 0n;
-}
-
 export const procSyscalls: SyscallGroup = {
-  exit: (p, a) => { p.exit = { kind: 'exited', status: int(a[0]) & 0xff }; return 0; },
-  exit_group: (p, a) => { p.exit = { kind: 'exited', status: int(a[0]) & 0xff }; return 0; },
-  getpid: () => GUEST_PID,
-  gettid: () => GUEST_PID,
-  getppid: () => GUEST_PPID,
+  // One thread per process so far: exit ends the process, as exit_group does.
+  exit: ({ process: p }, a) => { p.exit = { kind: 'exited', status: int(a[0]) & 0xff }; return 0; },
+  exit_group: ({ process: p }, a) => { p.exit = { kind: 'exited', status: int(a[0]) & 0xff }; return 0; },
+  getpid: (t) => t.process.pid,
+  gettid: (t) => t.tid,
+  getppid: (t) => t.process.ppid,
   getuid: () => GUEST_UID,
   geteuid: () => GUEST_UID,
   getgid: () => GUEST_GID,
   getegid: () => GUEST_GID,
-  getpgrp: () => GUEST_PID,
-  getpgid: () => GUEST_PID,
-  getsid: () => GUEST_PID,
+  getpgrp: (t) => t.process.pgid,
+  getpgid: (t) => t.process.pgid,
+  getsid: (t) => t.process.sid,
   setpgid: () => 0,
   getgroups: () => 0,
-  uname: (p, a) => { utsname().copy(p.userBuffer(a[0], UTS_FIELD * 6, PROT_WRITE)); return 0; },
-  arch_prctl: (p, a) => {
+  uname: ({ process: p }, a) => { utsname().copy(p.userBuffer(a[0], UTS_FIELD * 6, PROT_WRITE)); return 0; },
+  arch_prctl: (t, a) => {
+    const p = t.process;
     const code = int(a[0]);
     switch (code) {
       case ARCH_SET_FS: case ARCH_SET_GS: {
         if (a[1] >= CANONICAL_LIMIT) throw new Errno(E.EPERM);
-        p.machine.vcpu.setMsrs([[code === ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, a[1]]]);
-        if (code === ARCH_SET_FS) p.fsBase = a[1];
+        t.vcpu.setMsrs([[code === ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, a[1]]]);
+        if (code === ARCH_SET_FS) t.fsBase = a[1];
         return 0;
       }
-      case ARCH_GET_FS: p.userBuffer(a[1], 8, PROT_WRITE).writeBigUInt64LE(p.fsBase); return 0;
+      case ARCH_GET_FS: p.userBuffer(a[1], 8, PROT_WRITE).writeBigUInt64LE(t.fsBase); return 0;
       case ARCH_GET_GS: p.userBuffer(a[1], 8, PROT_WRITE).writeBigUInt64LE(0n); return 0;
       default: throw new Errno(E.EINVAL);
     }
   },
-  set_tid_address: () => GUEST_PID,
+  set_tid_address: (t, a) => { t.clearChildTid = a[0]; return t.tid; },
   set_robust_list: () => 0,
   rseq: () => { throw new Errno(E.ENOSYS); },
-  prlimit64: (p, a) => {
-    if (int(a[0]) !== 0 && int(a[0]) !== GUEST_PID) throw new Errno(E.ESRCH);
-    const [cur, max] = rlimit(p, int(a[1]));
+  prlimit64: ({ process: p }, a) => {
+    if (int(a[0]) !== 0 && int(a[0]) !== p.pid) throw new Errno(E.ESRCH);
+    const [cur, max] = p.rlimit(int(a[1]));
     if (a[3] !== 0n) {
       const out = p.userBuffer(a[3], 16, PROT_WRITE);
       out.writeBigUInt64LE(cur, 0);
@@ -83,38 +67,46 @@ export const procSyscalls: SyscallGroup = {
     if (a[2] !== 0n) p.userBuffer(a[2], 16, PROT_READ); // new limits are accepted but not raised
     return 0;
   },
-  getrlimit: (p, a) => {
-    const [cur, max] = rlimit(p, int(a[0]));
+  getrlimit: ({ process: p }, a) => {
+    const [cur, max] = p.rlimit(int(a[0]));
     const out = p.userBuffer(a[1], 16, PROT_WRITE);
     out.writeBigUInt64LE(cur, 0);
     out.writeBigUInt64LE(max, 8);
     return 0;
   },
-  setrlimit: (p, a) => { p.userBuffer(a[1], 16, PROT_READ); return 0; },
-  getrandom: (p, a) => {
+  setrlimit: ({ process: p }, a) => { p.userBuffer(a[1], 16, PROT_READ); return 0; },
+  getrandom: ({ process: p }, a) => {
     if (int(a[2]) & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)) throw new Errno(E.EINVAL);
     const n = Math.min(size(a[1]), 33554431);
     randomFillSync(p.userBuffer(a[0], n < 0 ? a[1] : n, PROT_WRITE));
     return n;
   },
-  rt_sigaction: (p, a) => {
+  rt_sigaction: ({ process: p }, a) => {
     const sig = int(a[0]);
     if (sig < 1 || sig > NSIG || sig === SIGKILL || sig === SIGSTOP) throw new Errno(E.EINVAL);
     if (size(a[3]) !== 8) throw new Errno(E.EINVAL);
-    let table = sigactions.get(p);
-    if (!table) sigactions.set(p, (table = new Map()));
-    const old = table.get(sig) ?? Buffer.alloc(32);
+    const old = p.sigactions.get(sig) ?? Buffer.alloc(32);
+    // The new action is copied in before the old one is written out, as Linux: they may overlap.
+    const act = a[1] !== 0n ? Buffer.from(p.userBuffer(a[1], 32, PROT_READ)) : null;
     if (a[2] !== 0n) old.copy(p.userBuffer(a[2], 32, PROT_WRITE));
-    if (a[1] !== 0n) table.set(sig, Buffer.from(p.userBuffer(a[1], 32, PROT_READ)));
+    if (act) p.sigactions.set(sig, act);
     return 0;
   },
-  rt_sigprocmask: (p, a) => {
+  rt_sigprocmask: (t, a) => {
+    const p = t.process;
     if (size(a[3]) !== 8) throw new Errno(E.EINVAL);
-    if (a[1] !== 0n) p.userBuffer(a[1], 8, PROT_READ);
-    if (a[2] !== 0n) p.userBuffer(a[2], 8, PROT_WRITE).writeBigUInt64LE(0n);
+    const how = int(a[0]);
+    const set = a[1] !== 0n ? p.userBuffer(a[1], 8, PROT_READ).readBigUInt64LE(0) : null;
+    if (set !== null && how !== SIG_BLOCK && how !== SIG_UNBLOCK && how !== SIG_SETMASK) throw new Errno(E.EINVAL);
+    const old = t.sigmask;
+    if (a[2] !== 0n) p.userBuffer(a[2], 8, PROT_WRITE).writeBigUInt64LE(old);
+    if (set !== null) {
+      const next = how === SIG_BLOCK ? old | set : how === SIG_UNBLOCK ? old & ~set : set;
+      t.sigmask = next & ~UNBLOCKABLE;
+    }
     return 0;
   },
-  sigaltstack: (p, a) => {
+  sigaltstack: ({ process: p }, a) => {
     if (a[0] !== 0n) p.userBuffer(a[0], 24, PROT_READ);
     if (a[1] !== 0n) {
       const out = p.userBuffer(a[1], 24, PROT_WRITE);
@@ -124,14 +116,14 @@ export const procSyscalls: SyscallGroup = {
     return 0;
   },
   sched_yield: () => 0,
-  sched_getaffinity: (p, a) => {
+  sched_getaffinity: ({ process: p }, a) => {
     const n = size(a[1]);
     if (n < 8 || n % 8) throw new Errno(E.EINVAL);
     const out = p.userBuffer(a[2], 8, PROT_WRITE);
     out.writeBigUInt64LE(1n);
     return 8;
   },
-  getcpu: (p, a) => {
+  getcpu: ({ process: p }, a) => {
     if (a[0] !== 0n) p.userBuffer(a[0], 4, PROT_WRITE).writeUInt32LE(0);
     if (a[1] !== 0n) p.userBuffer(a[1], 4, PROT_WRITE).writeUInt32LE(0);
     return 0;

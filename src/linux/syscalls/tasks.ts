@@ -5,12 +5,13 @@
 // EAGAIN, and busybox sh reports "can't fork". Programs that need threads are refused this way
 // at their first pthread_create, with no partial state: nothing was created.
 //
-// The guest's identity is fixed (uid/gid 1000, src/linux/process.ts). Like an unprivileged
+// The guest's identity is fixed (uid/gid 1000, GUEST_UID/GUEST_GID in abi/hypercalls.json). Like an unprivileged
 // Linux process, it may "change" to the ids it already has, and nothing else (EPERM).
 import { PROT_WRITE } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
-import { GUEST_GID, GUEST_UID, type Process } from '../process.js';
-import { int, type SyscallGroup } from './table.js';
+import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
+import { TASK_COMM_LEN, type Process } from '../process.js';
+import { int, type SyscallGroup } from './args.js';
 
 const refuse = (): never => { throw new Errno(E.ENOSYS); };
 
@@ -27,20 +28,6 @@ function writeIds(p: Process, addrs: bigint[], id: number): number {
 
 const PR_SET_PDEATHSIG = 1, PR_GET_PDEATHSIG = 2, PR_GET_DUMPABLE = 3, PR_SET_DUMPABLE = 4;
 const PR_SET_NAME = 15, PR_GET_NAME = 16, PR_SET_NO_NEW_PRIVS = 38, PR_GET_NO_NEW_PRIVS = 39;
-const TASK_COMM_LEN = 16;
-/** The thread name (PR_SET_NAME): the program's base name until it sets one. */
-const names = new WeakMap<Process, Buffer>();
-
-function comm(p: Process): Buffer {
-  let n = names.get(p);
-  if (!n) {
-    n = Buffer.alloc(TASK_COMM_LEN);
-    Buffer.from(p.opts.exePath.split('/').pop() ?? '').copy(n, 0, 0, TASK_COMM_LEN - 1);
-    names.set(p, n);
-  }
-  return n;
-}
-
 function prctl(p: Process, a: bigint[]): number {
   const arg2 = a[1]!;
   switch (int(a[0]!)) {
@@ -51,13 +38,10 @@ function prctl(p: Process, a: bigint[]): number {
       if (arg2 > 1n) throw new Errno(E.EINVAL);
       return 0;
     case PR_SET_NAME: {
-      const name = Buffer.from(p.userString(arg2, 4096));
-      const n = Buffer.alloc(TASK_COMM_LEN);
-      name.copy(n, 0, 0, TASK_COMM_LEN - 1);
-      names.set(p, n);
+      p.setComm(Buffer.from(p.userString(arg2, 4096)));
       return 0;
     }
-    case PR_GET_NAME: comm(p).copy(p.userBuffer(arg2, TASK_COMM_LEN, PROT_WRITE)); return 0;
+    case PR_GET_NAME: p.comm.copy(p.userBuffer(arg2, TASK_COMM_LEN, PROT_WRITE)); return 0;
     case PR_SET_NO_NEW_PRIVS:
       if (arg2 !== 1n) throw new Errno(E.EINVAL);
       return 0;
@@ -67,23 +51,23 @@ function prctl(p: Process, a: bigint[]): number {
 }
 
 export const taskSyscalls: SyscallGroup = {
-  prctl: (p, a) => prctl(p, a),
+  prctl: ({ process: p }, a) => prctl(p, a),
   clone: refuse,
   clone3: refuse,
   fork: refuse,
   vfork: refuse,
-  setuid: (_p, a) => { sameId(a[0], GUEST_UID); return 0; },
-  setgid: (_p, a) => { sameId(a[0], GUEST_GID); return 0; },
-  setreuid: (_p, a) => { sameId(a[0], GUEST_UID); sameId(a[1], GUEST_UID); return 0; },
-  setregid: (_p, a) => { sameId(a[0], GUEST_GID); sameId(a[1], GUEST_GID); return 0; },
-  setresuid: (_p, a) => { for (const v of a.slice(0, 3)) sameId(v, GUEST_UID); return 0; },
-  setresgid: (_p, a) => { for (const v of a.slice(0, 3)) sameId(v, GUEST_GID); return 0; },
-  getresuid: (p, a) => writeIds(p, a.slice(0, 3), GUEST_UID),
-  getresgid: (p, a) => writeIds(p, a.slice(0, 3), GUEST_GID),
+  setuid: (_t, a) => { sameId(a[0], GUEST_UID); return 0; },
+  setgid: (_t, a) => { sameId(a[0], GUEST_GID); return 0; },
+  setreuid: (_t, a) => { sameId(a[0], GUEST_UID); sameId(a[1], GUEST_UID); return 0; },
+  setregid: (_t, a) => { sameId(a[0], GUEST_GID); sameId(a[1], GUEST_GID); return 0; },
+  setresuid: (_t, a) => { for (const v of a.slice(0, 3)) sameId(v, GUEST_UID); return 0; },
+  setresgid: (_t, a) => { for (const v of a.slice(0, 3)) sameId(v, GUEST_GID); return 0; },
+  getresuid: ({ process: p }, a) => writeIds(p, a.slice(0, 3), GUEST_UID),
+  getresgid: ({ process: p }, a) => writeIds(p, a.slice(0, 3), GUEST_GID),
   // setfsuid/setfsgid return the previous id and never fail.
   setfsuid: () => GUEST_UID,
   setfsgid: () => GUEST_GID,
-  setgroups: (_p, a) => {
+  setgroups: (_t, a) => {
     if (int(a[0]) < 0) throw new Errno(E.EINVAL);
     throw new Errno(E.EPERM);
   },

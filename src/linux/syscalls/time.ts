@@ -2,7 +2,7 @@
 import { PROT_WRITE, PROT_READ } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
 import type { Process } from '../process.js';
-import { int, type SyscallGroup } from './table.js';
+import { int, type SyscallGroup } from './args.js';
 
 const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1, CLOCK_PROCESS_CPUTIME_ID = 2, CLOCK_THREAD_CPUTIME_ID = 3;
 const CLOCK_MONOTONIC_RAW = 4, CLOCK_REALTIME_COARSE = 5, CLOCK_MONOTONIC_COARSE = 6, CLOCK_BOOTTIME = 7;
@@ -11,18 +11,6 @@ const NS = 1_000_000_000n;
 const CLK_TCK = 100n;
 const RUSAGE_SELF = 0, RUSAGE_CHILDREN = -1, RUSAGE_THREAD = 1;
 
-/**
- * When the program started, on the monotonic clock: recorded at its first system call (the
- * first thing a program does). The program's CPU time is counted as the time since then: the
- * host cannot tell guest CPU time from time spent in the host.
- */
-const starts = new WeakMap<Process, bigint>();
-export function processStartNs(p: Process): bigint {
-  let t = starts.get(p);
-  if (t === undefined) starts.set(p, (t = process.hrtime.bigint()));
-  return t;
-}
-
 export function clockNs(p: Process | null, clock: number): bigint {
   switch (clock) {
     case CLOCK_REALTIME: case CLOCK_REALTIME_COARSE:
@@ -30,7 +18,7 @@ export function clockNs(p: Process | null, clock: number): bigint {
     case CLOCK_MONOTONIC: case CLOCK_MONOTONIC_RAW: case CLOCK_MONOTONIC_COARSE: case CLOCK_BOOTTIME:
       return process.hrtime.bigint();
     case CLOCK_PROCESS_CPUTIME_ID: case CLOCK_THREAD_CPUTIME_ID:
-      return p ? process.hrtime.bigint() - processStartNs(p) : 0n;
+      return p ? process.hrtime.bigint() - p.startNs() : 0n;
     default:
       throw new Errno(E.EINVAL);
   }
@@ -60,13 +48,13 @@ function readTimespec(p: Process, addr: bigint): bigint {
 }
 
 export const timeSyscalls: SyscallGroup = {
-  clock_gettime: (p, a) => { writeTimespec(p, a[1], clockNs(p, int(a[0]))); return 0; },
-  clock_getres: (p, a) => {
+  clock_gettime: ({ process: p }, a) => { writeTimespec(p, a[1], clockNs(p, int(a[0]))); return 0; },
+  clock_getres: ({ process: p }, a) => {
     clockNs(p, int(a[0]));
     if (a[1] !== 0n) writeTimespec(p, a[1], 1n);
     return 0;
   },
-  gettimeofday: (p, a) => {
+  gettimeofday: ({ process: p }, a) => {
     if (a[0] !== 0n) {
       const ns = clockNs(p, CLOCK_REALTIME);
       const out = p.userBuffer(a[0], 16, PROT_WRITE);
@@ -76,24 +64,24 @@ export const timeSyscalls: SyscallGroup = {
     if (a[1] !== 0n) p.userBuffer(a[1], 8, PROT_WRITE).fill(0);
     return 0;
   },
-  time: (p, a) => {
+  time: ({ process: p }, a) => {
     const s = clockNs(p, CLOCK_REALTIME) / NS;
     if (a[0] !== 0n) p.userBuffer(a[0], 8, PROT_WRITE).writeBigInt64LE(s);
     return s;
   },
-  nanosleep: (p, a) => {
+  nanosleep: ({ process: p }, a) => {
     sleepNs(p, readTimespec(p, a[0]));
     if (a[1] !== 0n) writeTimespec(p, a[1], 0n);
     return 0;
   },
-  clock_nanosleep: (p, a) => {
+  clock_nanosleep: ({ process: p }, a) => {
     const clock = int(a[0]);
     const ns = readTimespec(p, a[2]);
     const TIMER_ABSTIME = 1;
     sleepNs(p, int(a[1]) & TIMER_ABSTIME ? ns - clockNs(p, clock) : ns);
     return 0;
   },
-  getrusage: (p, a) => {
+  getrusage: ({ process: p }, a) => {
     const who = int(a[0]);
     if (who !== RUSAGE_SELF && who !== RUSAGE_CHILDREN && who !== RUSAGE_THREAD) throw new Errno(E.EINVAL);
     // struct rusage: ru_utime, ru_stime (timevals), then 14 longs (ru_maxrss in KiB...).
@@ -106,7 +94,7 @@ export const timeSyscalls: SyscallGroup = {
     }
     return 0;
   },
-  times: (p, a) => {
+  times: ({ process: p }, a) => {
     const ticks = (clockNs(p, CLOCK_PROCESS_CPUTIME_ID) * CLK_TCK) / NS;
     if (a[0] !== 0n) {
       // struct tms: utime, stime, cutime, cstime (clock ticks)
@@ -117,7 +105,7 @@ export const timeSyscalls: SyscallGroup = {
     // Ticks since an arbitrary point: since boot, and the VM booted with the program.
     return ticks;
   },
-  sysinfo: (p, a) => {
+  sysinfo: ({ process: p }, a) => {
     const out = p.userBuffer(a[0], SYSINFO_SIZE, PROT_WRITE);
     out.fill(0);
     const total = BigInt(p.space.memory.size);
@@ -135,5 +123,5 @@ const SYSINFO_SIZE = 112;
 
 /** Seconds since the VM started, for sysinfo and /proc/uptime. */
 export function uptimeSeconds(p: Process): bigint {
-  return (process.hrtime.bigint() - processStartNs(p)) / NS;
+  return (process.hrtime.bigint() - p.startNs()) / NS;
 }

@@ -1,7 +1,7 @@
 // strace-like formatting for --trace.
 import type { Process } from '../process.js';
 import { E, SYS, SYSCALL_NAMES } from '../../abi/linux.js';
-import type { SyscallArgs } from './table.js';
+import type { SyscallArgs } from './args.js';
 
 /** Argument kinds per call: s = string pointer, d = signed int, x = hex, u = unsigned. */
 const SPECS: Partial<Record<keyof typeof SYS, string>> = {
