@@ -3,7 +3,8 @@
 //   <name>.glibc  gcc -static            (static glibc)
 //   <name>.musl   musl-gcc -static       (static musl)
 //   <name>.pie    gcc -static-pie -fPIE  (static-PIE glibc: self-relocating, ET_DYN without PT_INTERP)
-//   hello.dyn     gcc                    (dynamically linked; the sandbox must refuse it)
+//   hello.dyn     gcc                    (dynamically linked: needs ld.so and libc granted)
+//   hello.dynexec gcc -no-pie            (dynamically linked ET_EXEC, at its link address)
 // and copies Debian's busybox-static binary to out/busybox when the package is installed.
 // A target is skipped when its output is newer than its source. Compiles run two at a time.
 // Exits 1, after printing the compiler output, when any compile fails.
@@ -19,14 +20,15 @@ const outDir = join(srcDir, 'out');
 const JOBS = 2;
 const CFLAGS = ['-O2', '-Wall', '-Wextra'];
 
-/** Only hello gets a dynamically linked build: one is enough to test refusal. */
-const DYNAMIC = new Set(['hello']);
+/** Only hello gets a dynamically linked build (Debian's own programs test the rest: test/dynamic.test.ts). */
+const DYNAMIC = new Set(['hello', 'auxv']);
 
 const variants = [
   { suffix: 'glibc', cc: 'gcc', flags: ['-static'] },
   { suffix: 'musl', cc: 'musl-gcc', flags: ['-static'] },
   { suffix: 'pie', cc: 'gcc', flags: ['-static-pie', '-fPIE'] },
   { suffix: 'dyn', cc: 'gcc', flags: [], only: DYNAMIC },
+  { suffix: 'dynexec', cc: 'gcc', flags: ['-no-pie'], only: DYNAMIC },
 ];
 
 function run(cmd, args) {

@@ -141,11 +141,12 @@ test('a fault: the signal status and exactly one kvmbox line on stderr', () => {
 
 // ---- exit statuses of kvmbox itself ----
 
-test('126: a dynamically linked program, with the reason', () => {
+test('126: a dynamically linked program whose interpreter is not granted, with how to grant it', () => {
   const r = runCli(['run', '--', dynamicHello()]);
   assert.equal(r.status, 126, show(r));
-  assert.match(r.err, /dynamically linked/);
-  assert.match(r.err, /static/);
+  assert.match(r.err, /interpreter \/lib64\/ld-linux-x86-64\.so\.2 is not granted/);
+  assert.match(r.err, /--ro \/lib64 --ro \/lib --ro \/usr/);
+  assert.equal(lines(r.err).length, 1, r.err);
   assert.equal(r.out, '');
 });
 

@@ -118,6 +118,12 @@ test('errors from the worker keep their classes', async () => {
   await assert.rejects(sb.result, ProgramNotFoundError);
 });
 
+test('a dynamically linked program runs through the worker once its interpreter is granted', async () => {
+  const r = await run(dynamicHello(), ['x'], { ro: ['/lib', '/lib64', '/usr'] });
+  assert.equal(r.exitStatus, 0, r.stderr.toString());
+  assert.match(r.stdout.toString(), /x/);
+});
+
 test('runs that end, fail or are aborted release everything; dispose kills and releases', async () => {
   await run(hello, []); // warm: the workers and their pooled VMs exist
   await Promise.all([run(hello, []), run(hello, [])]);

@@ -17,7 +17,7 @@ export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(`${ROOT}package.
 /** The static builds of every test program: gcc -static, musl-gcc -static, gcc -static-pie. */
 export const VARIANTS = ['glibc', 'musl', 'pie'] as const;
 export type Variant = (typeof VARIANTS)[number];
-export type ProgramName = 'hello' | 'exitcode' | 'big-output' | 'orw' | 'fault' | 'syscalls' | 'hostile-spin';
+export type ProgramName = 'hello' | 'exitcode' | 'big-output' | 'orw' | 'fault' | 'syscalls' | 'hostile-spin' | 'mmap-file';
 
 function built(path: string): string {
   if (!existsSync(path)) {
@@ -31,7 +31,7 @@ export function program(name: ProgramName, variant: Variant): string {
   return built(`${PROGRAMS_DIR}/${name}.${variant}`);
 }
 
-/** hello.c linked dynamically (has PT_INTERP): kvmbox must refuse it. */
+/** hello.c linked dynamically (has PT_INTERP): runs when ld.so and libc are granted. */
 export function dynamicHello(): string {
   return built(`${PROGRAMS_DIR}/hello.dyn`);
 }

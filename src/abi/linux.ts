@@ -15,7 +15,7 @@ export const SYS = {
   getgroups: 115, getpgid: 121, getsid: 124, capget: 125, rt_sigpending: 127, rt_sigtimedwait: 128,
   rt_sigsuspend: 130, sigaltstack: 131, utime: 132, statfs: 137, fstatfs: 138, getpriority: 140,
   sched_getparam: 143, sched_getscheduler: 145, mlock: 149, prctl: 157, arch_prctl: 158,
-  setrlimit: 160, sync: 162, gettid: 186, time: 201, futex: 202, sched_setaffinity: 203,
+  setrlimit: 160, sync: 162, gettid: 186, tkill: 200, time: 201, futex: 202, sched_setaffinity: 203,
   sched_getaffinity: 204, getdents64: 217, set_tid_address: 218, fadvise64: 221, clock_gettime: 228,
   clock_getres: 229, clock_nanosleep: 230, exit_group: 231, tgkill: 234, utimes: 235, openat: 257,
   mkdirat: 258, fchownat: 260, futimesat: 261, newfstatat: 262, unlinkat: 263, renameat: 264,
@@ -25,6 +25,8 @@ export const SYS = {
   memfd_create: 319, statx: 332, rseq: 334, clone3: 435, close_range: 436, openat2: 437,
   faccessat2: 439,
   setreuid: 113, setregid: 114, setgroups: 116, setresuid: 117, getresuid: 118, setresgid: 119,
+  setxattr: 188, lsetxattr: 189, fsetxattr: 190, getxattr: 191, lgetxattr: 192, fgetxattr: 193,
+  listxattr: 194, llistxattr: 195, flistxattr: 196, removexattr: 197, lremovexattr: 198, fremovexattr: 199,
   getresgid: 120, setfsuid: 122, setfsgid: 123, mknod: 133, mknodat: 259, syncfs: 306,
   copy_file_range: 326,
 } as const;

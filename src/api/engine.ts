@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { KvmUnavailableError } from '../kvm/kvm.js';
 import { NotRunnableError } from '../linux/elf.js';
 import { GrantError } from '../fs/vfs.js';
+import { InterpreterNotFoundError } from '../linux/interp.js';
 import { abortError, ProgramNotFoundError, type RunOptions, type RunResult } from './run.js';
 import {
   CANCEL_ABORT, CANCEL_KILL, CTL, CTL_BYTES, RING_BYTES, type JobMessage, type StreamMode, type WireError,
@@ -43,7 +44,7 @@ export interface JobHandlers {
 
 /** Errors keep their class across the thread boundary: recreated here by name. */
 const ERROR_CLASSES: Record<string, { prototype: Error }> = {
-  ProgramNotFoundError, NotRunnableError, GrantError, KvmUnavailableError,
+  ProgramNotFoundError, NotRunnableError, InterpreterNotFoundError, GrantError, KvmUnavailableError,
   RangeError, TypeError, Error,
 };
 

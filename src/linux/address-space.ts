@@ -28,6 +28,11 @@ export class AddressSpace {
   stackBottom = 0;
   stackLimit = 0;
   private mmapCursor = 0;
+  /**
+   * Page ranges [start, end) mapped MAP_SHARED from a file. They hold a copy of the file, so
+   * they must never become writable (a write would not reach the file): mprotect refuses it.
+   */
+  private sharedFile: Array<[number, number]> = [];
 
   constructor(readonly memory: GuestMemory, readonly paging: PageTables) {
     this.stackTop = paging.userTop;
@@ -50,6 +55,30 @@ export class AddressSpace {
   unmap(start: number, len: number): void {
     this.paging.unmap(start, len);
     this.memory.discard(start, len);
+    if (this.sharedFile.length) this.forgetSharedFile(start, start + len);
+  }
+
+  /** Record [start, start+len) (page-aligned) as a read-only copy of a MAP_SHARED file mapping. */
+  markSharedFile(start: number, len: number): void {
+    this.forgetSharedFile(start, start + len);
+    this.sharedFile.push([start, start + len]);
+  }
+
+  /** True when some page of [start, start+len) belongs to a MAP_SHARED file mapping. */
+  hasSharedFile(start: number, len: number): boolean {
+    return this.sharedFile.some(([s, e]) => s < start + len && start < e);
+  }
+
+  private forgetSharedFile(lo: number, hi: number): void {
+    const kept: Array<[number, number]> = [];
+    for (const [s, e] of this.sharedFile) {
+      if (e <= lo || s >= hi) kept.push([s, e]);
+      else {
+        if (s < lo) kept.push([s, lo]);
+        if (e > hi) kept.push([hi, e]);
+      }
+    }
+    this.sharedFile = kept;
   }
 
   /** Change protection of mapped pages only; false if some page in the range is unmapped. */

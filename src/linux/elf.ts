@@ -1,4 +1,4 @@
-// ELF64 parsing for x86-64 static executables. Knows ELF and nothing about KVM.
+// ELF64 parsing for x86-64 executables (static, or naming an interpreter in PT_INTERP). Knows ELF and nothing about KVM.
 
 /** The file is not something kvmbox can run (exit status 126, like `env` and `docker run`). */
 export class NotRunnableError extends Error {
@@ -40,6 +40,8 @@ export interface ElfImage {
   /** Lowest and highest virtual address covered by PT_LOAD segments (before relocation). */
   minVaddr: number;
   maxVaddr: number;
+  /** PT_INTERP: the program interpreter (ld.so) a dynamically linked program names. */
+  interp?: string;
 }
 
 function safe(n: bigint, what: string): number {
@@ -74,11 +76,16 @@ export function parseElf(file: Buffer, name: string): ElfImage {
       memsz: safe(file.readBigUInt64LE(o + 40), 'p_memsz'), align: safe(file.readBigUInt64LE(o + 48), 'p_align'),
     });
   }
-  const interp = phdrs.find((p) => p.type === PT_INTERP);
-  if (interp) {
-    const path = file.subarray(interp.offset, interp.offset + interp.filesz).toString().replace(/\0.*$/s, '');
-    throw new NotRunnableError(
-      `${name}: dynamically linked (needs ${path}); kvmbox runs static programs only: rebuild with -static (gcc -static, musl-gcc -static)`);
+  const interpHdr = phdrs.find((p) => p.type === PT_INTERP);
+  let interp: string | undefined;
+  if (interpHdr) {
+    if (interpHdr.filesz < 2 || interpHdr.filesz > 4096 || interpHdr.offset + interpHdr.filesz > file.length) {
+      throw new NotRunnableError(`${name}: bad PT_INTERP (interpreter name)`);
+    }
+    const raw = file.subarray(interpHdr.offset, interpHdr.offset + interpHdr.filesz);
+    const nul = raw.indexOf(0);
+    interp = raw.subarray(0, nul < 0 ? raw.length : nul).toString();
+    if (!interp.startsWith('/')) throw new NotRunnableError(`${name}: interpreter '${interp}' is not an absolute path`);
   }
   const loads = phdrs.filter((p) => p.type === PT_LOAD);
   if (loads.length === 0) throw new NotRunnableError(`${name}: no loadable segments`);
@@ -87,5 +94,5 @@ export function parseElf(file: Buffer, name: string): ElfImage {
   }
   const minVaddr = Math.min(...loads.map((p) => p.vaddr));
   const maxVaddr = Math.max(...loads.map((p) => p.vaddr + p.memsz));
-  return { type, entry, phoff, phentsize, phnum, phdrs, minVaddr, maxVaddr };
+  return { type, entry, phoff, phentsize, phnum, phdrs, minVaddr, maxVaddr, interp };
 }

@@ -1,7 +1,7 @@
-// execve's work: give a process a fresh address space holding a static ELF program (its
-// segments placed in guest memory and the initial stack of argc, argv, envp and auxv, as the
-// Linux kernel builds it), set up the user-mode stub's caches for it, and point the thread's
-// vCPU at the program's entry.
+// execve's work: give a process a fresh address space holding an ELF program (its segments
+// placed in guest memory, and its interpreter's for a dynamically linked one, and the initial
+// stack of argc, argv, envp and auxv, as the Linux kernel builds it), set up the user-mode stub's
+// caches for it, and point the thread's vCPU at the program's entry (or its interpreter's).
 import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import { ET_DYN, NotRunnableError, parseElf, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR, type ElfImage } from './elf.js';
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
@@ -9,6 +9,7 @@ import type { PatchLayout } from '../machine/machine.js';
 import { AT } from '../abi/linux.js';
 import { GUEST_GID, GUEST_UID, RLIM_NLIMITS } from '../abi/abi.generated.js';
 import { fillRandom } from './entropy.js';
+import { readInterpreter } from './interp.js';
 import { DirCache } from '../fs/dir-cache.js';
 import { normalize } from '../fs/vfs.js';
 import { StubCache } from './stub-cache.js';
@@ -40,6 +41,11 @@ export interface ProcessInfo {
   uid: number;
   gid: number;
   hwcap: number;
+  /**
+   * Reads a dynamically linked program's interpreter (PT_INTERP) from the guest's file namespace
+   * (src/linux/interp.ts); without it such programs are refused.
+   */
+  readInterpreter?: (path: string) => Buffer;
 }
 
 function toProt(flags: number): number {
@@ -64,8 +70,26 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
       `${name}: its segments (0x${lo.toString(16)}-0x${hi.toString(16)}) do not fit in guest memory ` +
       `(user range ends at 0x${space.userTop.toString(16)}); give more with --memory`);
   }
-  // Map every segment writable while copying, then apply each segment's protection; a page
-  // shared by two segments gets the union of their rights.
+  mapSegments(space, file, elf, bias);
+
+  space.brkStart = space.brkEnd = space.heapTop = hi;
+  space.setupStack(STACK_INITIAL, stackSize);
+
+  const phdrSeg = elf.phdrs.find((p) => p.type === PT_PHDR);
+  const loadWithPhdrs = elf.phdrs.find((p) => p.type === PT_LOAD && p.offset <= elf.phoff && elf.phoff < p.offset + p.filesz);
+  const phdr = phdrSeg ? phdrSeg.vaddr + bias : loadWithPhdrs ? loadWithPhdrs.vaddr + bias + (elf.phoff - loadWithPhdrs.offset) : 0;
+  const entry = elf.entry + bias;
+  const interp = elf.interp === undefined ? null : loadInterpreter(space, elf.interp, name, info);
+  const sp = buildStack(space, info, { phdr, phnum: elf.phnum, phent: elf.phentsize, entry, base: interp?.base ?? 0 });
+  return { entry: interp?.entry ?? entry, stackPointer: sp, phdr, bias };
+}
+
+/**
+ * Copy an ELF's PT_LOAD segments into guest memory at bias and give each its protection (the
+ * caller checked that the range is free). A page shared by two segments gets the union of their
+ * rights; what lies beyond p_filesz reads as zero (the pages were unmapped, hence zero).
+ */
+export function mapSegments(space: AddressSpace, file: Buffer, elf: ElfImage, bias: number): void {
   const segs = elf.phdrs.filter((p) => p.type === PT_LOAD && p.memsz > 0).map((p) => ({
     p, start: alignDown(p.vaddr + bias, PAGE_SIZE), end: alignUp(p.vaddr + bias + p.memsz, PAGE_SIZE), prot: toProt(p.flags),
   }));
@@ -82,15 +106,35 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
     }
   }
 
-  space.brkStart = space.brkEnd = space.heapTop = hi;
-  space.setupStack(STACK_INITIAL, stackSize);
+}
 
-  const phdrSeg = elf.phdrs.find((p) => p.type === PT_PHDR);
-  const loadWithPhdrs = elf.phdrs.find((p) => p.type === PT_LOAD && p.offset <= elf.phoff && elf.phoff < p.offset + p.filesz);
-  const phdr = phdrSeg ? phdrSeg.vaddr + bias : loadWithPhdrs ? loadWithPhdrs.vaddr + bias + (elf.phoff - loadWithPhdrs.offset) : 0;
-  const entry = elf.entry + bias;
-  const sp = buildStack(space, info, { phdr, phnum: elf.phnum, phent: elf.phentsize, entry });
-  return { entry, stackPointer: sp, phdr, bias };
+/** Interpreters' parsed headers, per image (src/linux/interp.ts keeps one Buffer per file). */
+const parsedInterp = new WeakMap<Buffer, ElfImage>();
+
+/**
+ * Map a dynamically linked program's interpreter (ld.so) below the stack, where Linux's mmap
+ * area starts, as Linux's execve does; the program itself is already mapped. Returns its load
+ * base (AT_BASE) and entry point, where the program starts.
+ */
+function loadInterpreter(space: AddressSpace, path: string, name: string, info: ProcessInfo): { base: number; entry: number } {
+  if (!info.readInterpreter) {
+    throw new NotRunnableError(`${name}: dynamically linked (needs ${path}), and this run cannot load interpreters`);
+  }
+  const file = info.readInterpreter(path);
+  let elf = parsedInterp.get(file);
+  if (!elf) {
+    elf = parseElf(file, path);
+    if (elf.type !== ET_DYN) throw new NotRunnableError(`${name}: its interpreter ${path} is not a shared object (ELF type ${elf.type})`);
+    if (elf.interp !== undefined) throw new NotRunnableError(`${name}: its interpreter ${path} names an interpreter itself`);
+    parsedInterp.set(file, elf);
+  }
+  const lo = alignDown(elf.minVaddr, PAGE_SIZE);
+  const span = alignUp(elf.maxVaddr, PAGE_SIZE) - lo;
+  const base = span > 0 && span <= space.memory.size / 2 ? space.findFree(span) : 0;
+  if (!base) throw new NotRunnableError(`${name}: its interpreter ${path} does not fit in guest memory; give more with --memory`);
+  const bias = base - lo;
+  mapSegments(space, file, elf, bias);
+  return { base, entry: elf.entry + bias };
 }
 
 function randomBytes16(): Buffer {
@@ -99,7 +143,7 @@ function randomBytes16(): Buffer {
   return b;
 }
 
-function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number; phnum: number; phent: number; entry: number }): number {
+function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number; phnum: number; phent: number; entry: number; base: number }): number {
   const mem = space.memory;
   let top = space.stackTop;
   const pushBytes = (b: Uint8Array): number => {
@@ -117,7 +161,7 @@ function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number;
 
   const auxv: Array<[number, number]> = [
     [AT.PHDR, elf.phdr], [AT.PHENT, elf.phent], [AT.PHNUM, elf.phnum], [AT.PAGESZ, PAGE_SIZE],
-    [AT.BASE, 0], [AT.FLAGS, 0], [AT.ENTRY, elf.entry], [AT.UID, info.uid], [AT.EUID, info.uid],
+    [AT.BASE, elf.base], [AT.FLAGS, 0], [AT.ENTRY, elf.entry], [AT.UID, info.uid], [AT.EUID, info.uid],
     [AT.GID, info.gid], [AT.EGID, info.gid], [AT.SECURE, 0], [AT.RANDOM, random], [AT.HWCAP, info.hwcap],
     [AT.HWCAP2, 0], [AT.CLKTCK, 100], [AT.PLATFORM, platform], [AT.EXECFN, execfn],
     [AT.MINSIGSTKSZ, 2048], [AT.NULL, 0],
@@ -165,6 +209,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv): vo
   const space = new AddressSpace(machine.memory, machine.paging);
   const loaded = loadProgram(space, program, args.exePath, {
     argv: args.argv, envp: args.envp, execfn: args.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap: machine.hwcap,
+    readInterpreter: (path) => readInterpreter(p.vfs, path, args.exePath),
   });
   p.space = space;
   p.argv = args.argv;

@@ -1,7 +1,9 @@
-// Memory: brk, anonymous and private file mappings. Guest memory is fixed at start-up (--memory),
+// Memory: brk, anonymous mappings, and file mappings as copies of the file's bytes (private ones,
+// and shared read-only ones, which can never be made writable). Guest memory is fixed at start-up (--memory),
 // so a request beyond it fails with ENOMEM and the host never allocates more.
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../address-space.js';
-import { E, Errno, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED } from '../../abi/linux.js';
+import { DeviceFile, HostFile } from '../../fs/open-file.js';
+import { E, Errno, O, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED } from '../../abi/linux.js';
 import { alignUp, PAGE_SIZE } from '../../machine/x86.js';
 import type { Process } from '../process.js';
 import { USER_BASE } from '../../abi/abi.generated.js';
@@ -10,6 +12,8 @@ import { int, size, type SyscallGroup } from './args.js';
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
 const MREMAP_MAYMOVE = 1;
 const MADV_DONTNEED = 4;
+/** Largest file offset (off_t). */
+const MAX_OFF = (1n << 63n) - 1n;
 
 function pageArgs(addr: bigint, len: bigint): [number, number] {
   if (addr % BigInt(PAGE_SIZE) !== 0n) throw new Errno(E.EINVAL);
@@ -20,6 +24,43 @@ function pageArgs(addr: bigint, len: bigint): [number, number] {
 
 function inUserRange(p: Process, start: number, len: number): boolean {
   return start >= USER_BASE && start + len <= p.space.userTop;
+}
+
+/**
+ * The file behind a file mapping, checked as Linux's mmap checks it, before anything is mapped:
+ * only regular host files can be mapped (ENODEV for pipes, terminals, directories and kvmbox's
+ * made-up files); /dev/zero gives anonymous memory (null). The file must be open for reading
+ * (EACCES). A MAP_SHARED writable mapping would have to write back to the host file and stay
+ * coherent with it: EACCES unless the file is open read-write (as Linux), then ENODEV (kvmbox
+ * does not support it). The offset range must fit in off_t (EOVERFLOW).
+ */
+function mappableFile(p: Process, fd: number, type: number, prot: number, off: bigint, len: number): HostFile | null {
+  const file = p.fds.get(fd);
+  if (file instanceof DeviceFile && file.path === '/dev/zero') return null;
+  if (!(file instanceof HostFile) || !file.isRegular()) throw new Errno(E.ENODEV);
+  const mode = file.statusFlags & O.ACCMODE;
+  if (mode === O.WRONLY) throw new Errno(E.EACCES);
+  if (type === MAP_SHARED && prot & PROT_WRITE) {
+    if (mode !== O.RDWR || file.statusFlags & O.APPEND) throw new Errno(E.EACCES);
+    throw new Errno(E.ENODEV);
+  }
+  if (off + BigInt(len) > MAX_OFF) throw new Errno(E.EOVERFLOW);
+  return file;
+}
+
+/**
+ * Copy n bytes of the file from off into the fresh (zero) pages at start. What lies beyond the
+ * file's end stays zero (Linux zero-fills the last partial page and raises SIGBUS on whole pages
+ * past the end; here they read as zero).
+ */
+function copyFile(p: Process, file: HostFile, start: number, n: number, off: bigint): void {
+  const buf = p.space.memory.slice(start, n);
+  let done = 0;
+  while (done < n) {
+    const r = file.pread(buf.subarray(done), off + BigInt(done));
+    if (r <= 0) break;
+    done += r;
+  }
 }
 
 function mmap(p: Process, a: bigint[]): number {
@@ -33,12 +74,8 @@ function mmap(p: Process, a: bigint[]): number {
   if (n <= 0) throw new Errno(E.EINVAL);
   const len = alignUp(n, PAGE_SIZE);
   if (offArg % BigInt(PAGE_SIZE) !== 0n) throw new Errno(E.EINVAL);
-  const anonymous = (flags & MAP_ANONYMOUS) !== 0;
-  const file = anonymous ? null : p.fds.get(int(fdArg));
-  if (file && type === MAP_SHARED && prot & PROT_WRITE) {
-    // A shared writable file mapping would need write-back to the host: not supported.
-    throw new Errno(E.ENODEV);
-  }
+  const file = flags & MAP_ANONYMOUS ? null : mappableFile(p, int(fdArg), type, prot, offArg, len);
+  const anonymous = file === null;
   let start: number;
   const hint = addrArg > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(addrArg);
   if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
@@ -59,16 +96,13 @@ function mmap(p: Process, a: bigint[]): number {
   }
   p.space.map(start, len, PROT_READ | PROT_WRITE);
   if (file) {
-    // Private file mapping: a copy of the file's bytes (MAP_SHARED read-only is the same thing
-    // for a single process).
-    const buf = p.space.memory.slice(start, n);
-    let done = 0;
-    const off = offArg;
-    while (done < n) {
-      const r = file.pread(buf.subarray(done), off + BigInt(done));
-      if (r <= 0) break;
-      done += r;
+    try {
+      copyFile(p, file, start, n, offArg);
+    } catch (e) {
+      p.space.unmap(start, len);
+      throw e;
     }
+    if (type === MAP_SHARED) p.space.markSharedFile(start, len);
   }
   if (prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, len, prot);
   else if (anonymous && type === MAP_PRIVATE && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) p.mapPool.noteAnonymous(start, len);
@@ -95,7 +129,10 @@ export const mmSyscalls: SyscallGroup = {
       p.mapPool.reclaim(p.space, start, len);
       p.space.clipHeap(start, len);
     }
-    if (!inUserRange(p, start, len) || !p.space.protect(start, len, prot & PROT_ALL)) throw new Errno(E.ENOMEM);
+    if (!inUserRange(p, start, len)) throw new Errno(E.ENOMEM);
+    // A MAP_SHARED file mapping is a copy: a write could never reach the file.
+    if (prot & PROT_WRITE && p.space.hasSharedFile(start, len)) throw new Errno(E.EACCES);
+    if (!p.space.protect(start, len, prot & PROT_ALL)) throw new Errno(E.ENOMEM);
     return 0;
   },
   madvise: ({ process: p }, a) => {
@@ -114,12 +151,14 @@ export const mmSyscalls: SyscallGroup = {
     p.mapPool.reclaim(p.space, old, oldLen);
     p.space.clipHeap(old, oldLen);
     const prot = p.space.paging.pageProt(old) & PROT_ALL;
+    const shared = p.space.hasSharedFile(old, oldLen);
     if (newLen <= oldLen) {
       if (newLen < oldLen) p.space.unmap(old + newLen, oldLen - newLen);
       return old;
     }
     if (inUserRange(p, old + oldLen, newLen - oldLen) && p.space.isFree(old + oldLen, newLen - oldLen)) {
       p.space.map(old + oldLen, newLen - oldLen, prot);
+      if (shared) p.space.markSharedFile(old + oldLen, newLen - oldLen);
       return old;
     }
     if (!(flags & MREMAP_MAYMOVE)) throw new Errno(E.ENOMEM);
@@ -129,6 +168,7 @@ export const mmSyscalls: SyscallGroup = {
     p.space.memory.bytes.copy(p.space.memory.bytes, dest, old, old + oldLen);
     p.space.map(dest, newLen, prot);
     p.space.unmap(old, oldLen);
+    if (shared) p.space.markSharedFile(dest, newLen);
     return dest;
   },
 };

@@ -1,0 +1,78 @@
+// A dynamically linked program's interpreter (PT_INTERP, glibc's ld.so): found in the guest's
+// file namespace, through the grants, exactly as the program would see it. Reading it is exec's
+// work, so its failures are exec's: status 127 when it is missing, 126 when it cannot be used,
+// each with a message that names it and says how to grant it.
+import { existsSync } from 'node:fs';
+import * as libc from '../kvm/libc.js';
+import { E, Errno, O, STAT, STAT_SIZE } from '../abi/linux.js';
+import { normalize, type Vfs } from '../fs/vfs.js';
+import { NotRunnableError } from './elf.js';
+
+/** The interpreter does not exist in the guest's namespace (exit status 127, like Linux's ENOENT from execve). */
+export class InterpreterNotFoundError extends Error {
+  readonly exitStatus = 127;
+  constructor(message: string) {
+    super(message);
+    this.name = 'InterpreterNotFoundError';
+  }
+}
+
+/** Largest interpreter kvmbox reads (glibc's ld.so is about 250 KiB). */
+const MAX_INTERPRETER = 64 << 20;
+/** Interpreter images by host identity, reused while the file is unchanged. */
+const images = new Map<string, Buffer>();
+const IMAGE_ENTRIES = 4;
+
+const GRANT_HINT = 'grant the system directories read-only, e.g. --ro /lib64 --ro /lib --ro /usr (Debian, merged /usr)';
+
+/**
+ * Read the interpreter `path` (absolute, from the program's PT_INTERP) through the guest's grants.
+ * `program` names the program in messages.
+ */
+export function readInterpreter(vfs: Vfs, path: string, program: string): Buffer {
+  let fd: number;
+  try {
+    fd = vfs.at(normalize(path), true, (loc) => {
+      if (loc.kind !== 'host') throw new Errno(E.EISDIR);
+      // O_NONBLOCK: a FIFO named as the interpreter must not stall the host (it is refused below).
+      return vfs.openHost(loc, O.RDONLY | O.NONBLOCK | O.CLOEXEC, 0);
+    });
+  } catch (e) {
+    if (!(e instanceof Errno)) throw e;
+    if (e.errno === E.ENOENT || e.errno === E.ENOTDIR) {
+      // Only the user reads this message, so saying whether the host has the file leaks nothing to the guest.
+      if (existsSync(path)) {
+        throw new NotRunnableError(`${program}: its interpreter ${path} is not granted to the program; ${GRANT_HINT}`);
+      }
+      throw new InterpreterNotFoundError(`${program}: its interpreter ${path} does not exist; ${GRANT_HINT}`);
+    }
+    throw new NotRunnableError(`${program}: cannot open its interpreter ${path}: ${libc.errnoName(e.errno)}`);
+  }
+  try {
+    const st = Buffer.alloc(STAT_SIZE);
+    const r = libc.fstat(fd, st);
+    if (r < 0) throw new NotRunnableError(`${program}: cannot stat its interpreter ${path}: ${libc.errnoName(-r)}`);
+    if ((st.readUInt32LE(STAT.mode) & 0o170000) !== 0o100000) {
+      throw new NotRunnableError(`${program}: its interpreter ${path} is not a regular file`);
+    }
+    const size = Number(st.readBigInt64LE(STAT.size));
+    if (size > MAX_INTERPRETER) throw new NotRunnableError(`${program}: its interpreter ${path} is too large (${size} bytes)`);
+    const key = `${st.readBigUInt64LE(STAT.dev)}:${st.readBigUInt64LE(STAT.ino)}:${size}:` +
+      `${st.readBigInt64LE(STAT.mtime)}:${st.readBigInt64LE(STAT.mtime + 8)}`;
+    const hit = images.get(key);
+    if (hit) return hit;
+    const image = Buffer.alloc(size);
+    let done = 0;
+    while (done < size) {
+      const n = libc.pread(fd, image.subarray(done), BigInt(done));
+      if (n < 0) throw new NotRunnableError(`${program}: cannot read its interpreter ${path}: ${libc.errnoName(-n)}`);
+      if (n === 0) throw new NotRunnableError(`${program}: its interpreter ${path} changed while it was read`);
+      done += n;
+    }
+    if (images.size >= IMAGE_ENTRIES) images.delete(images.keys().next().value!);
+    images.set(key, image);
+    return image;
+  } finally {
+    libc.closeFd(fd);
+  }
+}
