@@ -4,31 +4,16 @@
 // and nothing outside the read-write grant changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, lstatSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync as run } from '../src/index.js';
-import { PROGRAMS_DIR } from './helpers.js';
+import { PROGRAMS_DIR, treeSnapshot } from './helpers.js';
 
 /** Seeds and calls per seed: a fixed budget (a few minutes in the emulated lane). */
 const SEEDS = [1, 2, 3, 4, 5, 6];
 const CALLS = 2500;
 
-/** Every path under dir with its type, mode, size and contents: what must not change. */
-function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      out.push(`${p} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs}`);
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) out.push(readFileSync(p).toString('base64'));
-    }
-  };
-  walk(dir);
-  return out.join('\n');
-}
 
 for (const variant of ['glibc', 'musl'] as const) {
   test(`random system calls with hostile arguments: no host error, nothing outside the grant changes (${variant})`, () => {
@@ -43,7 +28,7 @@ for (const variant of ['glibc', 'musl'] as const) {
       writeFileSync(join(ro, 'sub', 'deep'), 'deep\n');
       writeFileSync(join(outside, 'secret'), 'not granted\n');
       for (const rw of rws) writeFileSync(join(rw, 'f0'), 'scratch\n');
-      const before = snapshot(ro) + snapshot(outside);
+      const before = treeSnapshot(ro) + treeSnapshot(outside);
       const topBefore = readdirSync(top).sort().join(',');
       for (const [i, seed] of SEEDS.entries()) {
         const rw = rws[i]!;
@@ -55,7 +40,7 @@ for (const variant of ['glibc', 'musl'] as const) {
         assert.equal(r.exitStatus, 0, `seed ${seed}: ${err.slice(-2000)}`);
         assert.doesNotMatch(err, /internal error|kvmbox:/, `seed ${seed}`);
       }
-      assert.equal(snapshot(ro) + snapshot(outside), before, 'the read-only grant and the ungranted directory are unchanged');
+      assert.equal(treeSnapshot(ro) + treeSnapshot(outside), before, 'the read-only grant and the ungranted directory are unchanged');
       assert.equal(readdirSync(top).sort().join(','), topBefore, 'nothing was created beside the grants');
     } finally {
       rmSync(top, { recursive: true, force: true });

@@ -5,29 +5,14 @@
 // byte for byte, afterwards. Files it makes in the --rw part must carry no set-id bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync as run } from '../src/index.js';
-import { PROGRAMS_DIR } from './helpers.js';
+import { PROGRAMS_DIR, treeSnapshot } from './helpers.js';
 
 const prog = `${PROGRAMS_DIR}/hostile-grants.glibc`;
 
-/** Every entry under dir, with its type, mode, link count, size, mtime and bytes. */
-function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      const bytes = st.isFile() ? readFileSync(p).toString('hex') : '';
-      out.push(`${p} ${st.mode.toString(8)} ${st.nlink} ${st.size} ${st.mtimeMs} ${st.ino} ${bytes}`);
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.join('\n');
-}
 
 function results(stdout: Buffer): Map<string, string> {
   const m = new Map<string, string>();
@@ -95,13 +80,13 @@ test('a read-only grant nested in a read-write one holds against writes through 
     writeFileSync(join(d, 's', 'file.txt'), 'read-only bytes\n');
     writeFileSync(join(d, 'p', 'q', 'file.txt'), 'deeper read-only bytes\n');
     const roFile = () => `${statSync(join(d, 'rofile.txt')).mode} ${readFileSync(join(d, 'rofile.txt'), 'hex')}`;
-    const roBefore = [snapshot(join(d, 's')), snapshot(join(d, 'p')), roFile()];
+    const roBefore = [treeSnapshot(join(d, 's')), treeSnapshot(join(d, 'p')), roFile()];
     const r = run(prog, ['nested', d], { rw: [d], ro: [join(d, 's'), join(d, 'p', 'q'), join(d, 'rofile.txt')] });
     assert.equal(r.exitStatus, 0, r.stderr.toString());
     const got = results(r.stdout);
     assert.match(r.stdout.toString(), /^done$/m, 'the program ran to its end');
     assert.deepEqual(compare(got, NESTED), []);
-    assert.deepEqual([snapshot(join(d, 's')), snapshot(join(d, 'p')), roFile()], roBefore, 'the read-only trees changed');
+    assert.deepEqual([treeSnapshot(join(d, 's')), treeSnapshot(join(d, 'p')), roFile()], roBefore, 'the read-only trees changed');
     assert.equal(statSync(join(d, 's', 'file.txt')).nlink, 1);
     // The writes the rules allow went through.
     assert.equal(readFileSync(join(d, 'own.txt'), 'utf8'), 'own\npwned\n');

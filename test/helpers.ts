@@ -2,7 +2,8 @@
 // Side-effect free on import: node --test also loads this file (build/test/helpers.js) as a
 // test file, where it must define no tests and leave nothing behind.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { detectSyscallPath } from '../src/machine/machine.js';
 
@@ -106,4 +107,24 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
  * call-site patching apply) rather than the CPL0 entry (hardware KVM). Probes once, on first call. */
 export function onUserStubPath(): boolean {
   return detectSyscallPath() === 'user-stub';
+}
+
+/**
+ * Everything about a host tree that a sandbox must not change: each path below dir with its
+ * mode, link count, size, mtime and inode, a symlink's target and a file's bytes. Two equal
+ * snapshots mean the tree is the same, byte for byte.
+ */
+export function treeSnapshot(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      const extra = st.isSymbolicLink() ? readlinkSync(p) : st.isFile() ? readFileSync(p).toString('hex') : '';
+      out.push(`${p} ${st.mode.toString(8)} ${st.nlink} ${st.size} ${st.mtimeMs} ${st.ino} ${extra}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.join('\n');
 }

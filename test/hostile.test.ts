@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, readdirSync, lstatSync, readlinkSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,7 @@ import { Kernel } from '../src/linux/kernel.js';
 import { Vfs } from '../src/fs/vfs.js';
 import { HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall } from '../src/abi/abi.generated.js';
 import type { Vcpu } from '../src/kvm/kvm.js';
-import { onUserStubPath } from './helpers.js';
+import { onUserStubPath, treeSnapshot } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const prog = (name: string, libc = 'glibc') => join(root, 'test/programs/out', `${name}.${libc}`);
@@ -194,20 +194,6 @@ function makeTree(): Tree {
   return { dir, grant, ro, outside };
 }
 
-function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      const extra = st.isSymbolicLink() ? readlinkSync(p) : st.isFile() ? readFileSync(p, 'utf8') : '';
-      out.push(`${p} ${st.mode.toString(8)} ${st.mtimeMs} ${extra}`);
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.join('\n');
-}
 
 test('no path leads outside a grant: .., absolute and relative symlinks planted on the host', () => {
   const t = makeTree();
@@ -257,7 +243,7 @@ test('a read-only grant holds against every kind of write', () => {
   const t = makeTree();
   try {
     const opts: RunOptions = { ro: [t.ro], rw: [t.grant] };
-    const before = snapshot(t.dir);
+    const before = treeSnapshot(t.dir);
     const f = join(t.ro, 'file.txt');
     const d = join(t.ro, 'dir');
     const ops: string[][] = [
@@ -271,7 +257,7 @@ test('a read-only grant holds against every kind of write', () => {
       const r = runIt('hostile-files', op, opts);
       assert.match(r.out, /errno=(EROFS|EACCES|EXDEV|EPERM)/, `${op.join(' ')} -> ${r.out}`);
     }
-    assert.equal(snapshot(t.dir), before, 'the host tree changed');
+    assert.equal(treeSnapshot(t.dir), before, 'the host tree changed');
     assert.equal(existsSync('/new-at-root'), false);
   } finally {
     rmSync(t.dir, { recursive: true, force: true });

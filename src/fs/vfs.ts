@@ -190,8 +190,10 @@ export class Vfs {
    * used as given (the caller strips what may not reach the host).
    */
   openExact(loc: { grant: Grant; rel: string }, flags: number, mode: number): number {
+    // As in openHost: O_NONBLOCK so that a FIFO never makes the open wait for its other end,
+    // then onlyFilesAndDirs refuses anything but a regular file or a directory (ENXIO).
     const hostFlags = flags & O.PATH ? (flags & (O.PATH | O.DIRECTORY | O.NOFOLLOW)) | O.CLOEXEC
-      : flags | O.CLOEXEC | O.NOCTTY;
+      : flags | O.CLOEXEC | O.NOCTTY | O.NONBLOCK;
     let fd: number;
     if (!loc.grant.isDir) {
       if (flags & O.DIRECTORY) throw new Errno(E.ENOTDIR);
@@ -201,7 +203,7 @@ export class Vfs {
     }
     if (fd === -E.ELOOP || fd === -E.EXDEV) throw new SymlinkInPath();
     if (fd < 0) throw new Errno(-fd);
-    return fd;
+    return flags & O.PATH ? fd : onlyFilesAndDirs(fd);
   }
 
   /** The parent directory of loc (O_PATH) and the last component, reached with no symlink followed. */

@@ -2,6 +2,7 @@
 // through here, so raw pointers and errno handling live in exactly one place.
 import koffi from 'koffi';
 import { fileURLToPath } from 'node:url';
+import { E } from '../abi/linux.js';
 
 const libc = koffi.load('libc.so.6');
 
@@ -66,11 +67,8 @@ export class SysError extends Error {
   }
 }
 
-const ERRNO_NAMES: Record<number, string> = {
-  1: 'EPERM', 2: 'ENOENT', 4: 'EINTR', 9: 'EBADF', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES',
-  14: 'EFAULT', 16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV', 22: 'EINVAL', 24: 'EMFILE', 25: 'ENOTTY',
-  38: 'ENOSYS', 95: 'EOPNOTSUPP',
-};
+/** errno numbers to names (EPERM, ...), from the one table in src/abi/linux.ts. */
+const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(E).map(([name, n]) => [n, name]));
 export function errnoName(errno: number): string {
   return ERRNO_NAMES[errno] ?? `errno ${errno}`;
 }

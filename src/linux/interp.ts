@@ -46,6 +46,10 @@ export function readInterpreter(vfs: Vfs, path: string, program: string): Buffer
       }
       throw new InterpreterNotFoundError(`${program}: its interpreter ${path} does not exist; ${GRANT_HINT}`);
     }
+    if (e.errno === E.ENXIO) {
+      // The Vfs opens only regular files and directories (a FIFO, socket or device gives ENXIO).
+      throw new NotRunnableError(`${program}: its interpreter ${path} is not a regular file`);
+    }
     throw new NotRunnableError(`${program}: cannot open its interpreter ${path}: ${libc.errnoName(e.errno)}`);
   }
   try {
