@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runSync as run, ProgramNotFoundError, GrantError, SYSTEM_GRANTS, systemGrants, type RunResult } from '../src/index.js';
+import { runSync as run, NotRunnableError, ProgramNotFoundError, GrantError, SYSTEM_GRANTS, systemGrants, type RunResult } from '../src/index.js';
 import { BUSYBOX, dynamicHello, NO_BUSYBOX, runCli } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'kvmbox-rootfs-'));
@@ -49,7 +49,7 @@ test('--root: ls / lists the root, as natively; cat follows absolute symlinks in
   const cat = run('/bin/cat', ['/etc/alt/x'], { root: R });
   assert.equal(cat.stdout.toString(), 'from the root\n', show(cat));
   // The program itself through an absolute symlink in the root, and relative to the guest's cwd.
-  const abs = run('/bin/abs-busybox', ['cat', '/etc/real/x'], { root: R });
+  const abs = run('/bin/abs-busybox', ['/etc/real/x'], { root: R, argv0: 'cat' });
   assert.equal(abs.stdout.toString(), 'from the root\n', show(abs));
   const rel = run('cat', ['../etc/alt/x'], { root: R, cwd: '/bin' });
   assert.equal(rel.stdout.toString(), 'from the root\n', show(rel));
@@ -96,6 +96,11 @@ test('--root errors: a missing DIR is 125 naming it; a program missing in the ro
   assert.match(b.err, /\/bin\/nope: no such file in the root/);
   assert.throws(() => run('/bin/sh', [], { root: missing }), GrantError);
   assert.throws(() => run('/bin/nope', [], { root: R }), ProgramNotFoundError);
+  // What is not a regular file is refused with 126 before anything runs.
+  spawnSync('mkfifo', [join(R, 'bin', 'fifo')]);
+  for (const p of ['/bin/fifo', '/etc', '/etc/alt']) {
+    assert.throws(() => run(p, [], { root: R }), (e: unknown) => e instanceof NotRunnableError && e.exitStatus === 126, p);
+  }
   // A host program that exists outside the root is not found in it.
   assert.throws(() => run(BUSYBOX, ['true'], { root: R }), ProgramNotFoundError);
 });

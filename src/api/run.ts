@@ -324,6 +324,8 @@ function readGuestProgram(vfs: Vfs, path: string, root: string): Buffer {
     if (!(e instanceof Errno)) throw e;
     if (e.errno === E.ENOENT || e.errno === E.ENOTDIR) throw new ProgramNotFoundError(path, `no such file in the root ${root}`);
     if (e.errno === E.EISDIR) throw new NotRunnableError(`${path}: is a directory, not a program`);
+    // The Vfs opens only regular files and directories (a FIFO, socket or device gives ENXIO).
+    if (e.errno === E.ENXIO) throw new NotRunnableError(`${path}: not a regular file, not a program`);
     throw new NotRunnableError(`${path}: ${libc.errnoName(e.errno)}`);
   }
   try {
