@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync as run, NotRunnableError, ProgramNotFoundError, GrantError, SYSTEM_GRANTS, systemGrants, type RunResult } from '../src/index.js';
@@ -86,6 +86,29 @@ test('--root with a dynamically linked program: its interpreter and libraries co
   assert.equal(r.exitStatus, native.status, show(r));
 });
 
+test("--root with a dynamically linked program whose ld.so and libc are the root's own (merged /usr, absolute ld.so link)", () => {
+  // Laid out as Debian 12 does: /lib64 -> usr/lib64, and usr/lib64/ld-linux-x86-64.so.2 an
+  // absolute symlink to /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; no ld.so.cache, so ld.so
+  // finds libc in its default directories. Everything must resolve inside the root.
+  const R2 = join(work, 'dynroot');
+  const lib = join(R2, 'usr', 'lib', 'x86_64-linux-gnu');
+  mkdirSync(lib, { recursive: true });
+  mkdirSync(join(R2, 'usr', 'lib64'));
+  mkdirSync(join(R2, 'usr', 'bin'));
+  for (const [l, t] of [['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['bin', 'usr/bin']] as const) symlinkSync(t, join(R2, l));
+  for (const f of ['ld-linux-x86-64.so.2', 'libc.so.6']) copyFileSync(realpathSync(`/lib/x86_64-linux-gnu/${f}`), join(lib, f));
+  symlinkSync('/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', join(R2, 'usr', 'lib64', 'ld-linux-x86-64.so.2'));
+  copyFileSync(dynamicHello(), join(R2, 'usr', 'bin', 'hello.dyn'));
+  const r = run('/bin/hello.dyn', ['5'], { root: R2 });
+  assert.equal(r.stdout.toString(), 'hello, world\nargv[0]=/bin/hello.dyn\nargv[1]=5\nargc=2\n', show(r));
+  assert.equal(r.exitStatus, 5, show(r));
+  // Without its libc, ld.so (from the root) says so, as natively.
+  rmSync(join(lib, 'libc.so.6'));
+  const missing = run('/bin/hello.dyn', [], { root: R2 });
+  assert.equal(missing.exitStatus, 127, show(missing));
+  assert.match(missing.stderr.toString(), /libc\.so\.6: cannot open shared object file/);
+});
+
 test('--root errors: a missing DIR is 125 naming it; a program missing in the root is 127 naming the guest path', { skip: NO_BUSYBOX }, () => {
   const missing = join(work, 'no-such-root');
   const a = runCli(['run', '--root', missing, '--', '/bin/sh']);
@@ -127,8 +150,15 @@ test('--system: /bin/ls /usr prints what it prints natively; /etc/shadow does no
   assert.equal(shadow.out, '');
 });
 
-test('--system: getent passwd, awk through /etc/alternatives, python3 -c', () => {
-  const cases: [string, string[]][] = [['/usr/bin/getent', ['passwd', 'root']], ['/usr/bin/awk', ['BEGIN { print 6 * 7 }']]];
+test('--system: getent passwd, awk, readlink -f through /etc/alternatives, python3 -c', () => {
+  const cases: [string, string[]][] = [
+    ['/usr/bin/getent', ['passwd', 'root']],
+    ['/usr/bin/awk', ['BEGIN { print 6 * 7 }']],
+    // Absolute symlinks through the granted /etc/alternatives, resolved in the guest.
+    // (/bin, /lib64... are directories in the guest, not symlinks: so only paths under /usr here.)
+    ['/usr/bin/readlink', ['-f', '/usr/bin/awk', '/usr/bin/sh']],
+    ['/usr/bin/readlink', ['/etc/alternatives/awk']],
+  ];
   if (existsSync('/usr/bin/python3')) cases.push(['/usr/bin/python3', ['-c', 'import json, hashlib; print(1, json.dumps([2]), hashlib.sha256(b"").hexdigest()[:8])']]);
   for (const [exe, args] of cases) {
     const native = spawnSync(exe, args, { encoding: 'utf8', env: ENV });
