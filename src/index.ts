@@ -7,5 +7,6 @@ export { KvmUnavailableError } from './kvm/kvm.js';
 export { NotRunnableError } from './linux/elf.js';
 export { InterpreterNotFoundError } from './linux/interp.js';
 export { GrantError } from './fs/vfs.js';
+export { SYSTEM_GRANTS, systemGrants } from './fs/system.js';
 export type { ExitReason } from './linux/process.js';
 export { doctor, formatDoctorReport, type DoctorReport, type KvmKind } from './api/doctor.js';

@@ -23,7 +23,7 @@ function show(r: CliResult): string {
 test('--help: exit 0, usage on stdout naming run, raw and the options', () => {
   const r = runCli(['--help']);
   assert.equal(r.status, 0, show(r));
-  for (const word of ['kvmbox run', 'kvmbox raw', '--ro', '--rw', '--cwd', '--env', '--memory', '--trace', '--mode', '--version']) {
+  for (const word of ['kvmbox run', 'kvmbox raw', '--ro', '--rw', '--root', '--system', '--cwd', '--env', '--memory', '--trace', '--mode', '--version']) {
     assert.ok(r.out.includes(word), `--help does not mention ${word}`);
   }
   assert.equal(r.err, '');

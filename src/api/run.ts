@@ -1,9 +1,10 @@
 // The library API: run one static program in a fresh micro-VM and get its exit status and output.
 import { readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { posix, resolve } from 'node:path';
 import * as libc from '../kvm/libc.js';
-import { Vfs, type GrantSpec } from '../fs/vfs.js';
-import { Errno, STAT, STAT_SIZE } from '../abi/linux.js';
+import { GrantError, normalize, Vfs, type GrantSpec } from '../fs/vfs.js';
+import { systemGrants } from '../fs/system.js';
+import { E, Errno, O, STAT, STAT_SIZE } from '../abi/linux.js';
 import type { InputSource, OutputSink } from '../fs/open-file.js';
 import { exitStatusOf, type ExitReason } from '../linux/process.js';
 import { Kernel } from '../linux/kernel.js';
@@ -12,10 +13,21 @@ import { NotRunnableError } from '../linux/elf.js';
 import { acquireMachine, releaseMachine } from '../machine/pool.js';
 
 export interface RunOptions {
-  /** Host paths visible read-only at the same path in the guest. */
+  /** Host paths visible read-only at the same path in the guest (over the root, if one is given). */
   ro?: readonly string[];
   /** Host paths visible read-write. */
   rw?: readonly string[];
+  /**
+   * A host directory that becomes the guest's `/`, read-only (a debootstrap'd tree, an unpacked
+   * container image). The ro and rw grants are laid over it, at their host paths; the program
+   * path is then a path inside the root, and absolute symlinks in it resolve inside it.
+   */
+  root?: string;
+  /**
+   * Grant the host's own system read-only: SYSTEM_GRANTS (src/fs/system.ts; the README lists
+   * them), those that exist on this host. Never /etc/shadow or other secrets.
+   */
+  system?: boolean;
   /** Working directory in the guest (default /). */
   cwd?: string;
   /** Environment as KEY=VALUE strings or an object. Default: PATH, HOME=/ and nothing from the host. */
@@ -112,7 +124,7 @@ const POLLOUT = 4;
 /** Bytes a pipe takes at once without blocking once poll says it is writable (PIPE_BUF). */
 const PIPE_BUF = 4096;
 const WAIT_SLICE_MS = 50;
-const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFCHR = 0o020000, DEV_NULL_RDEV = 0x103;
+const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020000, DEV_NULL_RDEV = 0x103;
 
 /** Whether a write to host fd may have to wait (anything but a regular file or /dev/null). */
 function mayBlock(fd: number): boolean {
@@ -243,7 +255,8 @@ export interface RunHooks {
 /**
  * Run a static x86-64 Linux program in a new micro-VM, in the calling thread: the event loop is
  * blocked until the program ends (see run() in src/api/engine.ts for the asynchronous form).
- * `program` is a host path; the program sees only the paths granted in options.ro / options.rw.
+ * `program` is a host path (with options.root, a path inside the root); the program sees only
+ * the root and the paths granted in options.ro / options.rw / options.system.
  * Throws KvmUnavailableError (no usable /dev/kvm), ProgramNotFoundError, NotRunnableError,
  * GrantError; all carry a message that says what to do.
  */
@@ -255,31 +268,94 @@ export function runSync(program: string, args: readonly string[] = [], options: 
 
 /** runSync's body, with the engine's hooks. Returns reason 'aborted' when hooks.cancelled fired. */
 export function runHere(program: string, args: readonly string[], options: RunOptions, hooks: RunHooks): RunResult {
-  const exePath = resolve(program);
-  let image: Buffer;
-  try {
-    image = readProgram(exePath);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ProgramNotFoundError(program, 'no such file');
-    if (code === 'EISDIR') throw new NotRunnableError(`${program}: is a directory, not a program`);
-    if (code === 'EACCES') throw new NotRunnableError(`${program}: permission denied`);
-    if (code === 'ENOTREG') throw new NotRunnableError(`${program}: not a regular file, not a program`);
-    throw new ProgramNotFoundError(program, (e as Error).message);
-  }
-  const grants: GrantSpec[] = [
-    ...(options.ro ?? []).map((path) => ({ path, writable: false })),
-    ...(options.rw ?? []).map((path) => ({ path, writable: true })),
-  ];
-  const out = new Capture();
-  const err = new Capture();
   const memoryMiB = options.memoryMiB ?? DEFAULT_MEMORY_MIB;
   if (!Number.isInteger(memoryMiB) || memoryMiB < 16 || memoryMiB % 2 !== 0 || memoryMiB > 65536) {
     throw new RangeError(`memory must be an even number of MiB between 16 and 65536, not ${memoryMiB}`);
   }
+  const root = options.root !== undefined ? resolve(options.root) : undefined;
+  if (root !== undefined) {
+    let isDir = false;
+    try { isDir = statSync(root).isDirectory(); } catch (e) {
+      throw new GrantError(`root directory ${options.root}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message}`);
+    }
+    if (!isDir) throw new GrantError(`root directory ${options.root}: not a directory`);
+  }
+  // With a root, the program is a guest path (relative to the guest's working directory).
+  const exePath = root !== undefined ? posix.resolve(options.cwd ?? '/', program) : resolve(program);
+  let image: Buffer | undefined;
+  if (root === undefined) {
+    try {
+      image = readProgram(exePath);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new ProgramNotFoundError(program, 'no such file');
+      if (code === 'EISDIR') throw new NotRunnableError(`${program}: is a directory, not a program`);
+      if (code === 'EACCES') throw new NotRunnableError(`${program}: permission denied`);
+      if (code === 'ENOTREG') throw new NotRunnableError(`${program}: not a regular file, not a program`);
+      throw new ProgramNotFoundError(program, (e as Error).message);
+    }
+  }
+  const grants: GrantSpec[] = [
+    ...(root !== undefined ? [{ path: root, writable: false, guestPath: '/' }] : []),
+    ...(options.system ? systemGrants() : []).map((path) => ({ path, writable: false })),
+    ...(options.ro ?? []).map((path) => ({ path, writable: false })),
+    ...(options.rw ?? []).map((path) => ({ path, writable: true })),
+  ];
+  const vfs = new Vfs(grants);
+  try {
+    image ??= readGuestProgram(vfs, exePath, root!);
+  } catch (e) {
+    vfs.close();
+    throw e;
+  }
+  return runIn(vfs, image, exePath, program, args, options, hooks);
+}
+
+/** Read the program at a guest path through the grants (with --root: inside the root). */
+function readGuestProgram(vfs: Vfs, path: string, root: string): Buffer {
+  let fd: number;
+  try {
+    fd = vfs.at(normalize(path), true, (loc) => {
+      if (loc.kind !== 'host') throw new Errno(E.EISDIR);
+      // O_NONBLOCK: a FIFO named as the program must not stall the host (refused below).
+      return vfs.openHost(loc, O.RDONLY | O.NONBLOCK | O.CLOEXEC, 0);
+    });
+  } catch (e) {
+    if (!(e instanceof Errno)) throw e;
+    if (e.errno === E.ENOENT || e.errno === E.ENOTDIR) throw new ProgramNotFoundError(path, `no such file in the root ${root}`);
+    if (e.errno === E.EISDIR) throw new NotRunnableError(`${path}: is a directory, not a program`);
+    // The Vfs opens only regular files and directories (a FIFO, socket or device gives ENXIO).
+    if (e.errno === E.ENXIO) throw new NotRunnableError(`${path}: not a regular file, not a program`);
+    throw new NotRunnableError(`${path}: ${libc.errnoName(e.errno)}`);
+  }
+  try {
+    const st = Buffer.alloc(STAT_SIZE);
+    const r = libc.fstat(fd, st);
+    if (r < 0) throw new NotRunnableError(`${path}: ${libc.errnoName(-r)}`);
+    const type = st.readUInt32LE(STAT.mode) & S_IFMT;
+    if (type === S_IFDIR) throw new NotRunnableError(`${path}: is a directory, not a program`);
+    if (type !== S_IFREG) throw new NotRunnableError(`${path}: not a regular file, not a program`);
+    const size = Number(st.readBigInt64LE(STAT.size));
+    const image = Buffer.alloc(size);
+    for (let done = 0; done < size;) {
+      const n = libc.pread(fd, image.subarray(done), BigInt(done));
+      if (n < 0) throw new NotRunnableError(`${path}: ${libc.errnoName(-n)}`);
+      if (n === 0) throw new NotRunnableError(`${path}: changed while it was read`);
+      done += n;
+    }
+    return image;
+  } finally {
+    libc.closeFd(fd);
+  }
+}
+
+/** The run itself, once the grants are open and the program is read; closes vfs. */
+function runIn(vfs: Vfs, image: Buffer, exePath: string, program: string, args: readonly string[], options: RunOptions, hooks: RunHooks): RunResult {
+  const out = new Capture();
+  const err = new Capture();
+  const memoryMiB = options.memoryMiB ?? DEFAULT_MEMORY_MIB;
   const captureLimit = options.maxOutputBytes ?? Math.min(DEFAULT_CAPTURE_LIMIT, (memoryMiB << 20) / 2);
   const stderr = hooks.stderr ?? sink(options.stderr, 2, err, captureLimit);
-  const vfs = new Vfs(grants);
   let kernel: Kernel | undefined;
   let machine: Machine | undefined;
   let reusable = false;

@@ -14,10 +14,17 @@ Usage:
   kvmbox doctor [--json]
   kvmbox --help | --version
 
-run: PROGRAM (a host path to a static x86-64 ELF) runs in a fresh VM. It sees no host file
-except those granted, at the same path; its stdin, stdout and stderr are kvmbox's.
+run: PROGRAM (a host path to an x86-64 ELF; with --root, a path inside DIR) runs in a fresh VM.
+It sees no host file except those granted, at the same path; its stdin, stdout and stderr are
+kvmbox's.
   --ro PATH          grant PATH (file or directory) read-only; repeatable
   --rw PATH          grant PATH read-write; repeatable
+  --root DIR         DIR becomes the guest's /, read-only (a debootstrap'd tree, an unpacked
+                     container image); --ro/--rw grants are laid over it at their host paths,
+                     and PROGRAM is a path inside DIR
+  --system           grant the host's own system read-only: /usr, /bin, /sbin, /lib*, and the
+                     parts of /etc programs read at start-up (ld.so.cache, passwd without
+                     hashes, alternatives...); never /etc/shadow or other secrets (see README)
   --cwd DIR          working directory in the guest (default /)
   --env KEY=VALUE    set an environment variable; repeatable (default: PATH and HOME=/ only)
   --memory MIB       guest memory in MiB (default ${DEFAULT_MEMORY_MIB}); allocations beyond fail with ENOMEM
@@ -38,8 +45,8 @@ host kernel and CPU) and what to do when it cannot run programs; exits 0 when it
 --json prints the same as JSON.
 
 Exit status: the program's own; 128+N when signal N killed it; 124 on timeout; 125 when
-kvmbox itself failed; 126 when PROGRAM is not a runnable static x86-64 ELF; 127 when it does
-not exist.
+kvmbox itself failed (also: a --root DIR that does not exist); 126 when PROGRAM is not a
+runnable x86-64 ELF; 127 when it does not exist (with --root: inside DIR).
 `;
 
 class UsageError extends Error {}
@@ -67,6 +74,8 @@ function parseRun(argv: string[]): { program: string; args: string[]; options: R
     switch (a) {
       case '--ro': ro.push(takeValue(argv, i++, a)); break;
       case '--rw': rw.push(takeValue(argv, i++, a)); break;
+      case '--root': options.root = takeValue(argv, i++, a); break;
+      case '--system': options.system = true; break;
       case '--cwd': options.cwd = takeValue(argv, i++, a); break;
       case '--env': {
         const v = takeValue(argv, i++, a);

@@ -7,15 +7,23 @@
 // openat2 refuses (EXDEV) every absolute symlink and every relative one that climbs above the
 // grant; such paths are then resolved again in the guest's namespace, one component at a time
 // (Vfs.resolve), so that a link to /granted/other/file works and a link to /etc/passwd does not.
+// With --root DIR, DIR is a read-only grant at the guest's / (guestPath '/'): the other grants are
+// laid over it, and an absolute symlink inside DIR resolves against DIR, as in a chroot.
 import { realpathSync, statSync } from 'node:fs';
 import { resolve as resolveHostPath } from 'node:path';
 import * as libc from '../kvm/libc.js';
 import { AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFREG, STAT, STAT_SIZE } from '../abi/linux.js';
 
 export interface GrantSpec {
-  /** Host path (also the guest path). */
+  /** Host path. */
   path: string;
   writable: boolean;
+  /**
+   * Where the grant appears in the guest (absolute); default: at its host path. The root
+   * directory given with --root is the grant with guestPath '/': every path no other grant
+   * covers is looked up in it.
+   */
+  guestPath?: string;
 }
 
 export interface Grant {
@@ -136,7 +144,7 @@ export class Vfs {
     }
     const fd = libc.openat(-100, hostPath, O_PATH | O.CLOEXEC, 0);
     if (fd < 0) throw new GrantError(`cannot grant ${s.path}: ${libc.errnoName(-fd)}`);
-    const components = normalize(hostPath);
+    const components = normalize(s.guestPath ?? hostPath);
     let realPath = hostPath;
     try { realPath = realpathSync(hostPath); } catch { /* keep the given path */ }
     this.grants.push({ guestPath: '/' + components.join('/'), components, hostPath, writable: s.writable, isDir, fd, realPath });
@@ -151,12 +159,23 @@ export class Vfs {
       if (!match) continue;
       const rest = components.slice(g.components.length);
       if (!g.isDir && rest.length > 0) throw new Errno(E.ENOTDIR);
-      return { kind: 'host', grant: g, rel: rest.join('/') };
+      const rel = rest.join('/');
+      // A grant laid over the root (--root) whose directories the root lacks: those
+      // directories are the virtual ones leading to the grant, as without a root.
+      if (g.components.length === 0 && rel !== '' && this.virtualDirs.has('/' + rel) && !this.existsIn(g, rel)) break;
+      return { kind: 'host', grant: g, rel };
     }
     const path = '/' + components.join('/');
     const children = this.virtualDirs.get(path);
     if (children) return { kind: 'virtual', path, children: [...children].sort() };
     throw new Errno(E.ENOENT);
+  }
+
+  /** Whether rel names anything inside grant g (a symlink leading out of it counts as something). */
+  private existsIn(g: Grant, rel: string): boolean {
+    const fd = libc.openat2(g.fd, rel, O_PATH | O.NOFOLLOW | O.CLOEXEC, 0, RESOLVE);
+    if (fd >= 0) libc.closeFd(fd);
+    return fd !== -E.ENOENT && fd !== -E.ENOTDIR;
   }
 
   /**
