@@ -13,10 +13,12 @@
 //   4. a copy-on-write fault round trip: bench/out/cowtouch maps pages read-only and writes to
 //      each; this script's handler answers each write fault (an exit) by making the page writable
 //      and copying 4 KiB, and the guest retries the write (FAULT_RETRY, as stack growth does).
-// Then an estimate of fork + exec + wait of a small static program under each option.
+// Then an estimate of fork + exec + wait of a small static program under each option (one VM with
+// copy-on-write, one VM copying the writable pages at fork, a VM per process).
 //
 //   node build/bench/fork-costs.js [--reps N] [--calls N] [--rounds R]
 //   node build/bench/fork-costs.js --copies-only [--reps N]   (section 3 only, in host memory: no KVM needed)
+//   node build/bench/fork-costs.js --cr3-only [--calls N] [--rounds R]   (section 2 only)
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -107,7 +109,7 @@ class BenchHandler implements HypercallHandler {
 
 interface Run { stdout: string; status: string; kernel: Kernel }
 
-/** Run a program in machine m (no grants, output captured); before: after exec, before the first entry. */
+/** Run a program in machine m (no grants, output captured); setup, when given, runs after exec and puts the bench's handler in front of the kernel. */
 function runIn(m: Machine, path: string, args: string[], setup?: (h: BenchHandler) => void): Run {
   const chunks: Buffer[] = [];
   const sink: OutputSink = { write: (b) => { chunks.push(Buffer.from(b)); }, deferrable: true };
@@ -218,6 +220,37 @@ function copyCosts(bytes: Buffer, base: number, ptPages: readonly Buffer[], reps
   return { page: median(pageCopy), tables: median(tables), perms: median(perms) };
 }
 
+/** Section 2: nullcall's cost per exit with no sregs call, with get+set of unchanged sregs, and
+ * with get+set switching CR3 between two equivalent roots; the modes alternate within each round. */
+function cr3Costs(calls: number, rounds: number, out: (s: string) => void): { exitPlain: number; exitSregs: number; exitCr3: number } {
+  let m = acquireMachine(OPTS);
+  const samples: Record<'plain' | 'sregs' | 'cr3', number[]> = { plain: [], sregs: [], cr3: [] };
+  const root1 = m.memory.size - PAGE_SIZE; // the last page of the page-table pool: free for a small program
+  for (let i = 0; i < rounds; i++) {
+    for (const mode of ['plain', 'sregs', 'cr3'] as const) {
+      releaseMachine(m, true);
+      m = acquireMachine(OPTS);
+      const r = runIn(m, NULLCALL, [String(calls)], (h) => {
+        if (m.memory.slice(root1, PAGE_SIZE).some((b) => b !== 0)) throw new Error('the second root page is in use');
+        m.memory.write(root1, m.memory.slice(PHYS_PML4, PAGE_SIZE)); // an equivalent root: same lower tables
+        h.roots = [BigInt(PHYS_PML4), BigInt(root1)];
+        h.mode = mode;
+      });
+      m.memory.fill(root1, PAGE_SIZE);
+      check(r, `nullcall (${mode})`);
+      const ns = /ns_per_call=(\d+)/.exec(r.stdout);
+      if (!ns) throw new Error(`nullcall printed: ${r.stdout}`);
+      samples[mode].push(Number(ns[1]));
+    }
+  }
+  const exitPlain = median(samples.plain), exitSregs = median(samples.sregs), exitCr3 = median(samples.cr3);
+  out(`2. exit + return (nullcall, in-guest timing)            : ${us(exitPlain)}`);
+  out(`   ... with GET+SET_SREGS, CR3 unchanged               : ${us(exitSregs)}  (+${us(exitSregs - exitPlain)})`);
+  out(`   ... with GET+SET_SREGS switching CR3 every exit     : ${us(exitCr3)}  (+${us(exitCr3 - exitPlain)}; the CR3 change alone +${us(exitCr3 - exitSregs)})`);
+  releaseMachine(m, true);
+  return { exitPlain, exitSregs, exitCr3 };
+}
+
 /** PT pages like a static hello's (as counted in the lane: 246 PTEs, 74 writable, 3 PT pages). */
 function syntheticHelloTables(): Buffer[] {
   const counts = [[120, 0], [80, 60], [46, 14]] as const; // [present, of which writable] per PT page
@@ -238,8 +271,12 @@ function main(): void {
   }
   const calls = arg('--calls', 2000);
   const rounds = arg('--rounds', 5);
-  const lines: string[] = [];
-  const out = (s: string) => { lines.push(s); console.log(s); };
+  const out = (s: string) => { console.log(s); };
+  if (process.argv.includes('--cr3-only')) {
+    cr3Costs(calls, rounds, out);
+    drainMachinePool();
+    return;
+  }
   out(`fork costs on this host (medians; --reps ${reps}, --calls ${calls}, --rounds ${rounds})`);
 
   // ---- 1. VM creation and pooled reset ----
@@ -276,31 +313,7 @@ function main(): void {
   releaseMachine(m, true);
 
   // ---- 2. CR3 switch on every exit ----
-  m = acquireMachine(OPTS);
-  const samples: Record<'plain' | 'sregs' | 'cr3', number[]> = { plain: [], sregs: [], cr3: [] };
-  const root1 = m.memory.size - PAGE_SIZE; // the last page of the page-table pool: free for a small program
-  for (let i = 0; i < rounds; i++) {
-    for (const mode of ['plain', 'sregs', 'cr3'] as const) {
-      releaseMachine(m, true);
-      m = acquireMachine(OPTS);
-      const r = runIn(m, NULLCALL, [String(calls)], (h) => {
-        if (m.memory.slice(root1, PAGE_SIZE).some((b) => b !== 0)) throw new Error('the second root page is in use');
-        m.memory.write(root1, m.memory.slice(PHYS_PML4, PAGE_SIZE)); // an equivalent root: same lower tables
-        h.roots = [BigInt(PHYS_PML4), BigInt(root1)];
-        h.mode = mode;
-      });
-      m.memory.fill(root1, PAGE_SIZE);
-      check(r, `nullcall (${mode})`);
-      const ns = /ns_per_call=(\d+)/.exec(r.stdout);
-      if (!ns) throw new Error(`nullcall printed: ${r.stdout}`);
-      samples[mode].push(Number(ns[1]));
-    }
-  }
-  const exitPlain = median(samples.plain), exitSregs = median(samples.sregs), exitCr3 = median(samples.cr3);
-  out(`2. exit + return (nullcall, in-guest timing)            : ${us(exitPlain)}`);
-  out(`   ... with GET+SET_SREGS, CR3 unchanged               : ${us(exitSregs)}  (+${us(exitSregs - exitPlain)})`);
-  out(`   ... with GET+SET_SREGS switching CR3 every exit     : ${us(exitCr3)}  (+${us(exitCr3 - exitPlain)}; the CR3 change alone +${us(exitCr3 - exitSregs)})`);
-  releaseMachine(m, true);
+  const { exitPlain, exitCr3 } = cr3Costs(calls, rounds, out);
 
   // ---- 3. page copy and page-table copy, in a machine that runs nothing ----
   const scratchMachine = new Machine(OPTS);
@@ -345,11 +358,14 @@ function main(): void {
   const COW_TOUCHED = 8;
   const switches = 4; // parent -> child at fork, child -> parent at exit/wait, and back once more
   const oneVm = ptFork + switches * (exitCr3 - exitPlain) + 2 * COW_TOUCHED * cowFault + execRun;
+  // The same, but fork copies the writable pages at once (read-only ones stay shared): no COW fault.
+  const oneVmEager = ptFork + switches * (exitCr3 - exitPlain) + hello!.writable * copy4k + execRun;
   const perProcPooled = poolReset + resident * copy4k + execRun;
   const perProcNew = vmNew + resident * copy4k + execRun;
   out('');
   out(`fork + exec + wait of static hello (exec+run+exit ${us(execRun)} included in each):`);
-  out(`  several address spaces in one VM : ${us(oneVm)}  (PT copy ${us(ptFork)}, ${switches} CR3 switches, ${2 * COW_TOUCHED} COW faults)`);
+  out(`  one VM, copy-on-write            : ${us(oneVm)}  (PT copy ${us(ptFork)}, ${switches} CR3 switches, ${2 * COW_TOUCHED} COW faults)`);
+  out(`  one VM, writable pages copied    : ${us(oneVmEager)}  (PT copy, ${switches} CR3 switches, ${hello!.writable} pages copied)`);
   out(`  a VM per process, pooled reset   : ${us(perProcPooled)}  (reset ${us(poolReset)}, ${resident} pages copied)`);
   out(`  a VM per process, new VM         : ${us(perProcNew)}`);
   drainMachinePool();
