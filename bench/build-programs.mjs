@@ -3,6 +3,7 @@
 //   true     int main() { return 0; }: start-to-exit cost
 //   getppid  N getppid system calls through syscall(2)
 //   nullcall N system calls only the host answers (ENOSYS), timed inside: the cost of one exit
+//   cowtouch N writes to read-only pages, timed inside (bench/fork-costs.ts answers the faults)
 //   sqlite   N SQLite inserts in one transaction, linked against Debian's static libsqlite3.a
 // A program is skipped when its output is newer than its source. sqlite is left out, with a hint,
 // when libsqlite3-dev is not installed. Exits 1, after printing the compiler output, when a compile fails.
@@ -25,6 +26,7 @@ const programs = [
   { name: 'getppid', libs: [] },
   { name: 'nullcall', libs: [] },
   { name: 'spin', libs: [] },
+  { name: 'cowtouch', libs: [] },
   {
     name: 'sqlite', libs: [LIBSQLITE, '-lm', '-lpthread', '-ldl'],
     needs: [LIBSQLITE, '/usr/include/sqlite3.h'],
