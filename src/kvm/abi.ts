@@ -122,6 +122,7 @@ export const ioctls = {
   KVM_SET_MSRS: iow(0x89, kvm_msrs.size),
   KVM_SET_CPUID2: iow(0x90, kvm_cpuid2.size),
   KVM_GET_TSC_KHZ: io(0xa3),
+  KVM_GET_XSAVE: ior(0xa4, kvm_xsave.size),
   KVM_SET_XSAVE: iow(0xa5, kvm_xsave.size),
   KVM_SET_XCRS: iow(0xa7, kvm_xcrs.size),
 } as const;

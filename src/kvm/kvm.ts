@@ -434,6 +434,26 @@ export class Vcpu {
     b.writeBigUInt64LE(XFEATURE_MASK_FPSSE, XSAVE_HEADER_XSTATE_BV);
     libc.ioctlBuf(this.fd, ioctls.KVM_SET_XSAVE, b, 'KVM_SET_XSAVE');
   }
+  /** The legacy FXSAVE area (x87 and SSE state, 512 bytes) of the vCPU, a copy. */
+  getFxsave(): Buffer {
+    const b = Buffer.alloc(kvm_xsave.size);
+    libc.ioctlBuf(this.fd, ioctls.KVM_GET_XSAVE, b, 'KVM_GET_XSAVE');
+    return Buffer.from(b.subarray(0, 512));
+  }
+
+  /**
+   * Load x87/SSE state from a 512-byte FXSAVE image (MXCSR's reserved bits cleared); the other
+   * XSAVE components are put in their initial state.
+   */
+  setFxsave(fx: Buffer): void {
+    const b = Buffer.alloc(kvm_xsave.size);
+    fx.copy(b, 0, 0, Math.min(fx.length, 464));
+    const FXSAVE_MXCSR = 24, FXSAVE_MXCSR_MASK = 28, XSAVE_HEADER_XSTATE_BV = 512;
+    b.writeUInt32LE(b.readUInt32LE(FXSAVE_MXCSR) & 0xffff, FXSAVE_MXCSR);
+    b.writeUInt32LE(0, FXSAVE_MXCSR_MASK);
+    b.writeBigUInt64LE(3n, XSAVE_HEADER_XSTATE_BV);
+    libc.ioctlBuf(this.fd, ioctls.KVM_SET_XSAVE, b, 'KVM_SET_XSAVE');
+  }
 
   close(): void {
     if (this.closed) return;

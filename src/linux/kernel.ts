@@ -11,7 +11,8 @@ import type { Machine, HypercallHandler, HypercallResult } from '../machine/mach
 import { EXCEPTION_NAMES } from '../machine/x86.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import {
-  FAULT_KILL, FAULT_RETRY, GDT_USER_CS, GUEST_PID, Hypercall, KERNEL_VBASE, PHYS_KSTACK_TOP, PHYS_SHARED, SH_SAVE_RCX, SH_SAVE_RDI,
+  FAULT_KILL, FAULT_RETRY, GDT_USER_CS, GUEST_PID, Hypercall, KERNEL_VBASE, PHYS_KSTACK_BOTTOM, PHYS_KSTACK_TOP, PHYS_SHARED,
+  PHYS_USER_STUB, STUB_SIZE, VEC_TIMER, SH_SAVE_RCX, SH_SAVE_RDI,
   SH_SAVE_RDX, SH_SAVE_RSI,
 } from '../abi/abi.generated.js';
 import { FdTable, HostFile, StdioFile, type OutputSink } from '../fs/open-file.js';
@@ -24,6 +25,8 @@ import { Task } from './task.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
 import { formatSyscall } from './syscalls/trace.js';
+import { bit, deliver, hasDeliverable, killWith, raise, sigreturn, type FpuAccess, type UserContext } from './signals.js';
+import type { Registers } from '../kvm/kvm.js';
 
 const FAULT_SIGNALS: Record<number, number> = {
   0: SIG.SIGFPE, 1: SIG.SIGTRAP, 3: SIG.SIGTRAP, 4: SIG.SIGSEGV, 5: SIG.SIGSEGV, 6: SIG.SIGILL,
@@ -44,6 +47,20 @@ const KEEPS_STATS = new Set<number>([
   SYS.set_robust_list, SYS.rseq, SYS.prctl, SYS.pipe, SYS.pipe2, SYS.select, SYS.pselect6, SYS.umask, SYS.getcpu,
   SYS.wait4, SYS.kill, SYS.tgkill,
 ]);
+const SEGV_MAPERR = 1, SEGV_ACCERR = 2, FPE_INTDIV = 1, ILL_ILLOPN = 2, BUS_ADRALN = 1, TRAP_BRKPT = 1, SI_KERNEL = 0x80;
+const PF_PRESENT = 1;
+
+/** si_code for a fault: what Linux reports for the exception. */
+function faultCode(vector: number, error: number): number {
+  switch (vector) {
+    case 14: return error & PF_PRESENT ? SEGV_ACCERR : SEGV_MAPERR;
+    case 0: return FPE_INTDIV;
+    case 6: return ILL_ILLOPN;
+    case 17: return BUS_ADRALN;
+    case 1: case 3: return TRAP_BRKPT;
+    default: return SI_KERNEL;
+  }
+}
 const OPEN_WRITES = O.WRONLY | O.RDWR | O.CREAT | O.TRUNC;
 
 /** Whether a call may change what stat returns for some file (then the stat cache is dropped). */
@@ -184,7 +201,7 @@ export class Kernel implements HypercallHandler {
     switch (nr) {
       case Hypercall.SYSCALL: return this.syscall(this.task(), vcpu);
       case Hypercall.FAULT: return this.fault(this.task(), vcpu);
-      case Hypercall.TIMER: return this.timer();
+      case Hypercall.TIMER: return this.timer(vcpu);
       case Hypercall.PANIC: {
         const r = vcpu.getRegs();
         this.fail(`kvmbox: guest kernel fault: ${EXCEPTION_NAMES[Number(r.rdi)] ?? `vector ${r.rdi}`} at rip 0x${r.r10.toString(16)}, error code 0x${r.rsi.toString(16)}, address 0x${r.rdx.toString(16)}`);
@@ -213,9 +230,68 @@ export class Kernel implements HypercallHandler {
 
   private syscall(t: Task, vcpu: Vcpu): HypercallResult {
     const a: SyscallArgs = [vcpu.reg('rdi'), vcpu.reg('rsi'), vcpu.reg('rdx'), vcpu.reg('r10'), vcpu.reg('r8'), vcpu.reg('r9')];
+    if ((vcpu.reg('rax') & 0xffffffffn) === BigInt(SYS.rt_sigreturn) && this.userContextAtSyscall(vcpu)) return this.sigreturn(t, vcpu);
     const result = this.serve(t, vcpu.reg('rax'), a);
     if (t.process.exit) return { action: 'stop' };
     vcpu.setReg('rax', result);
+    if (hasDeliverable(t)) {
+      const regs = this.userContextAtSyscall(vcpu);
+      // On the user-stub path an exit from the middle of the stub's own code has no user context
+      // in the registers: the signal stays pending until the next plain exit.
+      if (regs) return this.deliverTo(t, { regs, trapno: 0, err: 0, cr2: 0n });
+    }
+    return { action: 'resume' };
+  }
+
+  /**
+   * The user context of a system-call exit: the registers, with rip = rcx (where `syscall`
+   * returns); rflags is r11 on the cpl0-entry path, where `syscall` saved it, and the live flags
+   * on the user-stub path. On the user-stub path only the stub's plain exits qualify (the `out`
+   * followed by `jmp *%rcx`, registers as the program left them); null otherwise.
+   */
+  private userContextAtSyscall(vcpu: Vcpu): Registers | null {
+    const r = vcpu.getRegs();
+    if (this.machine.syscallPath === 'user-stub') {
+      const stub = BigInt(PHYS_USER_STUB);
+      if (r.rip < stub || r.rip >= stub + BigInt(STUB_SIZE) - 1n) return null;
+      const at = Number(r.rip);
+      if (this.machine.memory.u8(at) !== 0xff || this.machine.memory.u8(at + 1) !== 0xe1) return null;
+      return { ...r, rip: r.rcx };
+    }
+    return { ...r, rip: r.rcx, rflags: r.r11 };
+  }
+
+  private fpu(vcpu: Vcpu): FpuAccess {
+    return {
+      get: () => vcpu.getFxsave(),
+      set: (fx) => { if (fx) vcpu.setFxsave(fx); else vcpu.resetFpu(); },
+    };
+  }
+
+  /** Deliver t's pending signals from ctx and enter the handler, or end the process. */
+  private deliverTo(t: Task, ctx: UserContext): HypercallResult {
+    const d = deliver(t, ctx, this.fpu(t.vcpu));
+    if (d.kind === 'exit') return { action: 'stop' };
+    if (d.kind === 'handler') this.machine.enterUser(d.regs);
+    return { action: 'resume' };
+  }
+
+  /** rt_sigreturn: restore the context saved in the frame, then deliver what became unblocked. */
+  private sigreturn(t: Task, vcpu: Vcpu): HypercallResult {
+    this.syscallCount++;
+    const rsp = vcpu.reg('rsp');
+    const regs = sigreturn(t, rsp, this.fpu(vcpu));
+    if (this.opts.trace) this.opts.trace(formatSyscall(t.process, SYS.rt_sigreturn, [rsp, 0n, 0n, 0n, 0n, 0n], regs ? regs.rax : -E.EFAULT, false));
+    if (!regs) {
+      killWith(t.process, SIG.SIGSEGV, `bad signal frame at 0x${rsp.toString(16)} (rt_sigreturn)`);
+      return { action: 'stop' };
+    }
+    if (hasDeliverable(t)) {
+      const d = deliver(t, { regs, trapno: 0, err: 0, cr2: 0n }, this.fpu(vcpu));
+      if (d.kind === 'exit') return { action: 'stop' };
+      if (d.kind === 'handler') { this.machine.enterUser(d.regs); return { action: 'resume' }; }
+    }
+    this.machine.enterUser(regs);
     return { action: 'resume' };
   }
 
@@ -299,6 +375,18 @@ export class Kernel implements HypercallHandler {
       return { action: 'resume' };
     }
     const signal = FAULT_SIGNALS[vector] ?? SIG.SIGSEGV;
+    const user = this.userTrapContext(vcpu, vector);
+    if (user) {
+      // A handler for the signal that is not blocked runs; a blocked or ignored fault signal
+      // kills, as on Linux (force_sig_fault).
+      const act = p.sigactions.get(signal)?.readBigUInt64LE(0) ?? 0n;
+      if (act > 1n && (t.sigmask & bit(signal)) === 0n) {
+        const code = faultCode(vector, error);
+        const addr = vector === 14 ? cr2 : vector === 13 ? 0n : rip;
+        raise(t, signal, { code, addr });
+        return this.deliverTo(t, { regs: user, trapno: vector, err: error, cr2: vector === 14 ? cr2 : 0n });
+      }
+    }
     let detail = EXCEPTION_NAMES[vector] ?? `exception ${vector}`;
     if (vector === 14) {
       const access = error & PF_INSTR ? 'executing' : error & PF_WRITE ? 'writing' : 'reading';
@@ -309,6 +397,29 @@ export class Kernel implements HypercallHandler {
     p.exit = { kind: 'signaled', signal, message };
     vcpu.setReg('rax', BigInt(FAULT_KILL));
     return { action: 'stop' };
+  }
+
+  /**
+   * The user context a trap from user mode saved on the kernel stack (kernel/entry.S), for a
+   * hypercall made from trap() (fault or timer); null when the trap did not come from the
+   * program's own code (kernel mode, the stub's page, or the system-call entry's own #GP report,
+   * which has no trap frame).
+   */
+  private userTrapContext(vcpu: Vcpu, vector: number): Registers | null {
+    const rsp = vcpu.reg('rsp');
+    const kstackBottom = KERNEL_VBASE + BigInt(PHYS_KSTACK_BOTTOM), kstackTop = KERNEL_VBASE + BigInt(PHYS_KSTACK_TOP);
+    if (rsp < kstackBottom || rsp >= kstackTop) return null;
+    const m = this.machine.memory;
+    const frame = PHYS_KSTACK_TOP - TRAPFRAME_SIZE;
+    const f = (i: number): bigint => m.u64(frame + i * 8);
+    if (f(18) !== BigInt(GDT_USER_CS) || f(15) !== BigInt(vector)) return null;
+    const rip = f(17);
+    const stub = BigInt(PHYS_USER_STUB);
+    if (rip >= stub && rip < stub + BigInt(STUB_SIZE)) return null;
+    return {
+      rax: f(0), rbx: f(1), rcx: f(2), rdx: f(3), rsi: f(4), rdi: f(5), rbp: f(6), r8: f(7), r9: f(8), r10: f(9),
+      r11: f(10), r12: f(11), r13: f(12), r14: f(13), r15: f(14), rip, rflags: f(19), rsp: f(20),
+    };
   }
 
   /**
@@ -332,8 +443,15 @@ export class Kernel implements HypercallHandler {
     return true;
   }
 
-  private timer(): HypercallResult {
-    const p = this.current?.process ?? this.init;
-    return !p || p.checkDeadline() ? { action: 'stop' } : { action: 'resume' };
+  private timer(vcpu: Vcpu): HypercallResult {
+    const t = this.current;
+    const p = t?.process ?? this.init;
+    if (!p || p.checkDeadline()) return { action: 'stop' };
+    // SIGALRM (or anything else pending) for a program that makes no system calls.
+    if (t && hasDeliverable(t)) {
+      const user = this.userTrapContext(vcpu, VEC_TIMER);
+      if (user) return this.deliverTo(t, { regs: user, trapno: 0, err: 0, cr2: 0n });
+    }
+    return { action: 'resume' };
   }
 }

@@ -106,6 +106,9 @@ export class Process {
   umask = 0o022;
   /** Signal actions the program set (struct sigaction as the program passed it), by signal. */
   readonly sigactions = new Map<number, Buffer>();
+  /** ITIMER_REAL (alarm, setitimer): when it fires next (performance.now() ms) and its period
+   * (0: once); null when disarmed. Checked before each re-entry and on timer ticks (signals.ts). */
+  realTimer: { due: number; interval: number } | null = null;
   /** The name (PR_SET_NAME, /proc/self/comm): the program's base name at exec, NUL-padded. */
   comm = Buffer.alloc(TASK_COMM_LEN);
   /** What exec set: the program's argv, environment and guest path. */

@@ -13,8 +13,14 @@ export class Task {
   fsBase = 0n;
   /** Blocked signals (rt_sigprocmask), bit n-1 for signal n. */
   sigmask = 0n;
-  /** Signals raised for this thread and not yet delivered (kvmbox delivers none yet). */
+  /** Signals raised for this thread and not yet delivered (src/linux/signals.ts). */
   pending = 0n;
+  /** The siginfo fields of each pending signal (standard signals do not queue: one each). */
+  readonly pendingInfo = new Map<number, { code: number; pid: number; addr: bigint }>();
+  /** The mask to restore after the handler when rt_sigsuspend replaced it (null: none). */
+  savedMask: bigint | null = null;
+  /** sigaltstack: base, size, and whether it is disabled. */
+  altStack = { sp: 0n, size: 0n, disabled: true };
   /** set_tid_address: where to clear the tid and wake a futex when the thread exits. */
   clearChildTid = 0n;
 

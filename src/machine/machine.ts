@@ -2,7 +2,7 @@
 // structures the CPU needs (GDT, IDT, TSS, page tables), all built by the host so that the guest
 // spends no CPL0 instructions on set-up. The run loop turns exits into hypercalls for the layer
 // above (src/linux) and knows nothing of Linux.
-import { Kvm, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry } from '../kvm/kvm.js';
+import { Kvm, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry, type Registers } from '../kvm/kvm.js';
 import { GuestMemory } from './memory.js';
 import { PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
 import { loadKernelImage, type KernelImage } from './kernel-image.js';
@@ -427,6 +427,19 @@ export class Machine {
     this.clearTrampolines();
     this.paging.reset(kept); // back to the kernel half and the special pages (markBase)
     this.vcpu.resetFpu();
+  }
+
+  /**
+   * Return to user mode with regs, as an iret would: cs and ss become the user selectors, the
+   * other special registers (page tables, FS base...) stay. The caller validates regs (rflags
+   * without IOPL/NT/VM, a lower-half rip). Used for signal delivery and rt_sigreturn, from any
+   * hypercall exit: the guest kernel keeps no state across a trap, so its stack is dropped.
+   */
+  enterUser(regs: Registers): void {
+    const s = this.vcpu.getSregs();
+    const u = this.sregs(true);
+    this.vcpu.setSregs({ ...s, cs: u.cs, ss: u.ss });
+    this.vcpu.setRegs(regs);
   }
 
   /** Run until the handler says stop. */

@@ -4,17 +4,12 @@
 //   changed word returns EAGAIN; a wait with a timeout sleeps it out (ETIMEDOUT); a wait that
 //   only another thread could end would wait forever, and the program is stopped, as a time
 //   limit would stop it.
-// - tgkill, tkill, kill to the program itself (abort(), raise()): a signal whose action is to
-//   end the program ends it (128+N); ignored ones are dropped. Handlers are not run yet: a
-//   handled signal that would end the program ends it, with a message that says so; a handled
-//   one that would not (SIGCHLD, SIGWINCH...) is dropped.
 // - fadvise64: advice only, accepted for any open file.
 // - the extended attributes family: EOPNOTSUPP, as a file system without xattrs (ls -l asks
 //   for ACLs and SELinux labels).
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
-import { E, Errno, SIGNAL_NAMES } from '../../abi/linux.js';
+import { E, Errno } from '../../abi/linux.js';
 import type { Process } from '../process.js';
-import type { Task } from '../task.js';
 import { clockNs } from './time.js';
 import { int, type SyscallGroup } from './args.js';
 
@@ -23,11 +18,6 @@ const FUTEX_WAIT_BITSET = 9, FUTEX_WAKE_BITSET = 10;
 const FUTEX_PRIVATE_FLAG = 128, FUTEX_CLOCK_REALTIME = 256;
 const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1;
 const NS = 1_000_000_000n;
-const NSIG = 64;
-/** Signals whose default action is to do nothing (SIGCHLD, SIGCONT, SIGURG, SIGWINCH) or to
- * stop the process (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: nothing can continue it, so dropped). */
-const NO_END = new Set([17, 18, 23, 28, 19, 20, 21, 22]);
-const SIG_IGN = 1n;
 
 /** The futex word: 4 bytes, aligned, readable. */
 function futexWord(p: Process, addr: bigint): number {
@@ -95,46 +85,10 @@ function wakeOp(p: Process, addr: bigint, encoded: number): void {
   word.writeInt32LE(ops[op]! | 0, 0);
 }
 
-/** Deliver sig to the program itself (see the top of the file). */
-function signalSelf(p: Process, sig: number): number {
-  if (sig < 0 || sig > NSIG) throw new Errno(E.EINVAL);
-  if (sig === 0) return 0;
-  // sa_handler, the first field of the struct sigaction the program set: 0 is SIG_DFL, 1 SIG_IGN.
-  const handler = sig === 9 ? 0n : p.sigactions.get(sig)?.readBigUInt64LE(0) ?? 0n;
-  // A handler for a signal that would not end the program is skipped: the program goes on as
-  // after a handler that did nothing (dash's SIGCHLD handler, say).
-  if (handler === SIG_IGN || NO_END.has(sig)) return 0;
-  const name = SIGNAL_NAMES[sig] ?? `signal ${sig}`;
-  const why = handler === 0n ? 'it sent the signal to itself' : 'it sent the signal to itself; kvmbox does not run signal handlers yet';
-  p.exit = { kind: 'signaled', signal: sig, message: `kvmbox: program killed by ${name} (${why})` };
-  return 0;
-}
-
-/** kill's pid: the process itself or its process group (it is alone in it); -1 means every other process: none. */
-function self(p: Process, pid: bigint): void {
-  const id = int(pid);
-  if (id !== p.pid && id !== 0 && id !== -p.pgid) throw new Errno(E.ESRCH);
-}
-
-/** tgkill/tkill's thread: the caller (the only thread). */
-function sameThread(t: Task, tid: bigint): void {
-  const id = int(tid);
-  if (id <= 0) throw new Errno(E.EINVAL);
-  if (id !== t.tid) throw new Errno(E.ESRCH);
-}
-
 const noXattrs = (): never => { throw new Errno(E.EOPNOTSUPP); };
 
 export const libcSupportSyscalls: SyscallGroup = {
   futex: ({ process: p }, a) => futex(p, a),
-  tgkill: (t, a) => {
-    if (int(a[0]) <= 0) throw new Errno(E.EINVAL);
-    if (int(a[0]) !== t.process.pid) throw new Errno(E.ESRCH);
-    sameThread(t, a[1]);
-    return signalSelf(t.process, int(a[2]));
-  },
-  tkill: (t, a) => { sameThread(t, a[0]); return signalSelf(t.process, int(a[1])); },
-  kill: ({ process: p }, a) => { self(p, a[0]); return signalSelf(p, int(a[1])); },
   fadvise64: ({ process: p }, a) => {
     p.fds.get(int(a[0]));
     if (int(a[3]) < 0 || int(a[3]) > 5) throw new Errno(E.EINVAL);

@@ -106,15 +106,6 @@ export const procSyscalls: SyscallGroup = {
     }
     return 0;
   },
-  sigaltstack: ({ process: p }, a) => {
-    if (a[0] !== 0n) p.userBuffer(a[0], 24, PROT_READ);
-    if (a[1] !== 0n) {
-      const out = p.userBuffer(a[1], 24, PROT_WRITE);
-      out.fill(0);
-      out.writeInt32LE(2, 8); // SS_DISABLE
-    }
-    return 0;
-  },
   sched_yield: () => 0,
   sched_getaffinity: ({ process: p }, a) => {
     const n = size(a[1]);

@@ -1,0 +1,251 @@
+// Signals of one task: raising, the default actions, delivery to handlers through a Linux x86-64
+// rt_sigframe, and rt_sigreturn (docs/architecture.md, Signals).
+//
+// A signal is delivered when the task is about to re-enter the guest: after a system call, a
+// fault, or a timer tick. The kernel (kernel.ts) hands over the user context it interrupted (the
+// general registers, rip, rflags, and for a fault its vector, error code and address); delivery
+// writes the frame into user memory and returns the context the handler starts with, which the
+// machine loads as an iret would (Machine.enterUser).
+//
+// Everything read back from the frame by rt_sigreturn is user data: it is copied once, then the
+// flags are masked to what user mode may set, rip must be a lower-half address, the selectors
+// are the user ones whatever the frame says, and the mask can never block SIGKILL or SIGSTOP.
+import type { Registers } from '../kvm/kvm.js';
+import { PROT_READ, PROT_WRITE } from './address-space.js';
+import { Errno, SIGNAL_NAMES } from '../abi/linux.js';
+import { GDT_USER_CS, GDT_USER_DS } from '../abi/abi.generated.js';
+import type { Process } from './process.js';
+import type { Task } from './task.js';
+
+export const NSIG = 64;
+export const SIGKILL = 9, SIGSTOP = 19, SIGALRM = 14, SIGSEGV = 11;
+/** Signals no mask can block. */
+export const UNBLOCKABLE = bit(SIGKILL) | bit(SIGSTOP);
+/** Signals from faults: delivered before the others, as Linux does. */
+const SYNCHRONOUS = bit(11) | bit(7) | bit(4) | bit(5) | bit(8);
+
+export const SA_SIGINFO = 4, SA_ONSTACK = 0x08000000, SA_RESTART = 0x10000000, SA_NODEFER = 0x40000000;
+export const SA_RESETHAND = 0x80000000, SA_RESTORER = 0x04000000;
+export const SI_USER = 0, SI_KERNEL = 0x80, SI_TKILL = -6;
+export const SIG_DFL = 0n, SIG_IGN = 1n;
+
+/** What a signal does when its action is SIG_DFL. Stop and continue are approximated: with no
+ * other process to continue a stopped one, stop signals are ignored, as SIGCONT is. */
+export type DefaultAction = 'term' | 'core' | 'ignore';
+const CORE = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
+const IGNORE = new Set([17, 18, 19, 20, 21, 22, 23, 28]);
+export function defaultAction(sig: number): DefaultAction {
+  return CORE.has(sig) ? 'core' : IGNORE.has(sig) ? 'ignore' : 'term';
+}
+
+export function bit(sig: number): bigint {
+  return 1n << BigInt(sig - 1);
+}
+
+/** struct sigaction as the kernel sees it (x86-64): handler, flags, restorer, mask. */
+export interface SigAction { handler: bigint; flags: number; restorer: bigint; mask: bigint }
+export function action(p: Process, sig: number): SigAction {
+  const b = p.sigactions.get(sig);
+  if (!b) return { handler: SIG_DFL, flags: 0, restorer: 0n, mask: 0n };
+  return { handler: b.readBigUInt64LE(0), flags: Number(b.readBigUInt64LE(8) & 0xffffffffn), restorer: b.readBigUInt64LE(16), mask: b.readBigUInt64LE(24) };
+}
+
+/** Whether sig would be discarded at delivery (ignored by action or by default). */
+function ignored(p: Process, sig: number): boolean {
+  if (sig === SIGKILL) return false;
+  const h = action(p, sig).handler;
+  return h === SIG_IGN || (h === SIG_DFL && defaultAction(sig) === 'ignore');
+}
+
+/** Raise sig for task t (kill, tgkill, a fault, a timer). An ignored signal is dropped at once. */
+export function raise(t: Task, sig: number, info: { code: number; pid?: number; addr?: bigint }): void {
+  if (ignored(t.process, sig)) return;
+  if ((t.pending & bit(sig)) === 0n) t.pendingInfo.set(sig, { code: info.code, pid: info.pid ?? 0, addr: info.addr ?? 0n });
+  t.pending |= bit(sig);
+}
+
+/** Fire ITIMER_REAL if it is due: SIGALRM pending, the timer re-armed or disarmed. */
+export function checkRealTimer(t: Task, now = performance.now()): void {
+  const timer = t.process.realTimer;
+  if (!timer || now < timer.due) return;
+  t.process.realTimer = timer.interval > 0 ? { due: Math.max(timer.due + timer.interval, now), interval: timer.interval } : null;
+  raise(t, SIGALRM, { code: SI_KERNEL });
+}
+
+/** Whether a signal could be delivered now (cheap: called before every re-entry). */
+export function hasDeliverable(t: Task): boolean {
+  if (t.process.realTimer) checkRealTimer(t);
+  return (t.pending & ~t.sigmask) !== 0n;
+}
+
+/** The user context the task was interrupted in; trapno/err/cr2 for a fault. */
+export interface UserContext { regs: Registers; trapno: number; err: number; cr2: bigint }
+
+/** How delivery ended: a context to enter (a handler), nothing to do, or the end of the process. */
+export type Delivery = { kind: 'handler'; regs: Registers } | { kind: 'none' } | { kind: 'exit' };
+
+/** The vCPU's FPU state as delivery needs it: read the current, install the handler's. */
+export interface FpuAccess { get(): Buffer; set(fx: Buffer | null): void }
+
+/** The lowest deliverable signal, synchronous ones first; 0 when there is none. */
+function next(t: Task): number {
+  const ready = t.pending & ~t.sigmask;
+  if (ready === 0n) return 0;
+  const pick = (ready & SYNCHRONOUS) !== 0n ? ready & SYNCHRONOUS : ready;
+  for (let s = 1; s <= NSIG; s++) if (pick & bit(s)) return s;
+  return 0;
+}
+
+/** End the process with sig, with message detail. */
+export function killWith(p: Process, sig: number, detail: string): void {
+  if (p.exit) return;
+  const name = SIGNAL_NAMES[sig] ?? `signal ${sig}`;
+  const sep = detail === '' ? '' : detail.startsWith('(') ? ' ' : ': ';
+  p.exit = { kind: 'signaled', signal: sig, message: `kvmbox: program killed by ${name}${sep}${detail}` };
+}
+
+/**
+ * Deliver pending, unblocked signals to t, interrupted in ctx: discard ignored ones, apply
+ * default actions, and for the first with a handler build its frame. One handler per re-entry;
+ * the others are delivered at the next one (the handler's first system call, or its return).
+ */
+export function deliver(t: Task, ctx: UserContext, fpu: FpuAccess): Delivery {
+  const p = t.process;
+  for (;;) {
+    const sig = next(t);
+    if (sig === 0) return { kind: 'none' };
+    const info = t.pendingInfo.get(sig) ?? { code: SI_KERNEL, pid: 0, addr: 0n };
+    t.pending &= ~bit(sig);
+    t.pendingInfo.delete(sig);
+    const act = action(p, sig);
+    if (sig !== SIGKILL && act.handler === SIG_IGN) continue;
+    if (sig === SIGKILL || act.handler === SIG_DFL) {
+      if (defaultAction(sig) === 'ignore') continue;
+      killWith(p, sig, info.code === SI_USER || info.code === SI_TKILL ? '(it sent the signal to itself)' : info.code === SI_KERNEL && sig === SIGALRM ? '(its timer expired)' : '');
+      return { kind: 'exit' };
+    }
+    const regs = buildFrame(t, sig, info, act, ctx, fpu);
+    if (!regs) {
+      // The frame does not fit where it must go: as Linux, the process dies of SIGSEGV.
+      killWith(p, SIGSEGV, `no room for the ${SIGNAL_NAMES[sig] ?? `signal ${sig}`} frame`);
+      return { kind: 'exit' };
+    }
+    return { kind: 'handler', regs };
+  }
+}
+
+// struct rt_sigframe (x86-64): pretcode, then ucontext, then siginfo.
+const UC = 8;
+const UC_SIZE = 304; // uc_flags, uc_link, uc_stack (24), uc_mcontext (256), uc_sigmask (8)
+const INFO = UC + UC_SIZE;
+const FRAME_SIZE = INFO + 128;
+const MC = 40; // uc_mcontext in ucontext
+const SIGMASK = MC + 256;
+const FXSAVE_SIZE = 512;
+/** struct sigcontext's general registers in order (uc_mcontext). */
+const SC_REGS = ['r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rdi', 'rsi', 'rbp', 'rbx', 'rdx', 'rax', 'rcx', 'rsp', 'rip'] as const;
+const SC_EFLAGS = 17 * 8, SC_SEGS = 18 * 8, SC_ERR = 19 * 8, SC_TRAPNO = 20 * 8, SC_OLDMASK = 21 * 8, SC_CR2 = 22 * 8, SC_FPSTATE = 23 * 8;
+const UC_SIGCONTEXT_SS = 2, UC_STRICT_RESTORE_SS = 4;
+const SS_ONSTACK = 1, SS_DISABLE = 2;
+const RED_ZONE = 128n;
+const USER_END = 0x800000000000n;
+/** Flags user mode may change through rt_sigreturn (Linux's FIX_EFLAGS): CF PF AF ZF SF TF DF OF AC RF. */
+const FIX_EFLAGS = 0x1n | 0x4n | 0x10n | 0x40n | 0x80n | 0x100n | 0x400n | 0x800n | 0x40000n | 0x10000n;
+const RFLAGS_IF = 0x200n, RFLAGS_RESERVED1 = 0x2n, RFLAGS_TF = 0x100n, RFLAGS_DF = 0x400n, RFLAGS_RF = 0x10000n, RFLAGS_AC = 0x40000n;
+
+/** Whether sp is on t's alternate stack. */
+function onAltStack(t: Task, sp: bigint): boolean {
+  const a = t.altStack;
+  return !a.disabled && sp > a.sp && sp - a.sp <= a.size;
+}
+
+/** sigaltstack's view of the current state for stack_t.ss_flags. */
+export function altStackFlags(t: Task, sp: bigint): number {
+  return t.altStack.disabled ? SS_DISABLE : onAltStack(t, sp) ? SS_ONSTACK : 0;
+}
+
+/** Write the frame for sig and return the handler's registers, or null when it cannot be written. */
+function buildFrame(t: Task, sig: number, info: { code: number; pid: number; addr: bigint }, act: SigAction, ctx: UserContext, fpu: FpuAccess): Registers | null {
+  const p = t.process;
+  const r = ctx.regs;
+  let sp = r.rsp - RED_ZONE;
+  if (act.flags & SA_ONSTACK && !t.altStack.disabled && !onAltStack(t, r.rsp)) sp = t.altStack.sp + t.altStack.size;
+  const fpstate = (sp - BigInt(FXSAVE_SIZE)) & ~63n;
+  const frame = ((fpstate - BigInt(FRAME_SIZE)) & ~15n) - 8n;
+  if (frame <= 0n || sp > USER_END) return null;
+  const oldMask = t.savedMask ?? t.sigmask;
+  const b = Buffer.alloc(FRAME_SIZE);
+  b.writeBigUInt64LE(act.restorer, 0);
+  // ucontext
+  b.writeBigUInt64LE(BigInt(UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS), UC);
+  b.writeBigUInt64LE(t.altStack.sp, UC + 16);
+  b.writeInt32LE(altStackFlags(t, r.rsp), UC + 24);
+  b.writeBigUInt64LE(t.altStack.size, UC + 32);
+  const mc = UC + MC;
+  SC_REGS.forEach((name, i) => b.writeBigUInt64LE(BigInt.asUintN(64, r[name]), mc + i * 8));
+  b.writeBigUInt64LE(BigInt.asUintN(64, r.rflags), mc + SC_EFLAGS);
+  b.writeUInt16LE(GDT_USER_CS, mc + SC_SEGS);
+  b.writeUInt16LE(GDT_USER_DS, mc + SC_SEGS + 6);
+  b.writeBigUInt64LE(BigInt(ctx.err), mc + SC_ERR);
+  b.writeBigUInt64LE(BigInt(ctx.trapno), mc + SC_TRAPNO);
+  b.writeBigUInt64LE(oldMask, mc + SC_OLDMASK);
+  b.writeBigUInt64LE(ctx.cr2, mc + SC_CR2);
+  b.writeBigUInt64LE(fpstate, mc + SC_FPSTATE);
+  b.writeBigUInt64LE(oldMask, UC + SIGMASK);
+  // siginfo: signo, errno, code, then the union (si_pid/si_uid for kill, si_addr for a fault)
+  b.writeInt32LE(sig, INFO);
+  b.writeInt32LE(info.code, INFO + 8);
+  if (info.code <= 0) {
+    b.writeInt32LE(info.pid, INFO + 16);
+    b.writeInt32LE(0, INFO + 20);
+  } else {
+    b.writeBigUInt64LE(info.addr, INFO + 16);
+  }
+  try {
+    const fx = fpu.get();
+    p.userBuffer(fpstate, FXSAVE_SIZE, PROT_WRITE).set(fx);
+    p.userBuffer(frame, FRAME_SIZE, PROT_WRITE).set(b);
+  } catch (e) {
+    if (e instanceof Errno) return null;
+    throw e;
+  }
+  t.savedMask = null;
+  let mask = oldMask | act.mask;
+  if (!(act.flags & SA_NODEFER)) mask |= bit(sig);
+  t.sigmask = mask & ~UNBLOCKABLE;
+  if (act.flags & SA_RESETHAND) p.sigactions.delete(sig);
+  // The handler starts with the initial FPU state, as on Linux.
+  fpu.set(null);
+  return {
+    ...r,
+    rip: act.handler, rsp: frame, rdi: BigInt(sig), rsi: frame + BigInt(INFO), rdx: frame + BigInt(UC), rax: 0n,
+    rflags: (r.rflags & ~(RFLAGS_TF | RFLAGS_DF | RFLAGS_RF | RFLAGS_AC)) | RFLAGS_IF | RFLAGS_RESERVED1,
+  };
+}
+
+/**
+ * rt_sigreturn: the registers, FPU state and mask saved in the frame at rsp-8. Null when the
+ * frame cannot be read or holds a context no return could enter (the process then dies of
+ * SIGSEGV, as on Linux).
+ */
+export function sigreturn(t: Task, rsp: bigint, fpu: FpuAccess): Registers | null {
+  const p = t.process;
+  const frame = rsp - 8n;
+  let uc: Buffer;
+  let fx: Buffer | null = null;
+  try {
+    uc = Buffer.from(p.userBuffer(frame + BigInt(UC), UC_SIZE, PROT_READ));
+    const fpstate = uc.readBigUInt64LE(MC + SC_FPSTATE);
+    if (fpstate !== 0n) fx = Buffer.from(p.userBuffer(fpstate, FXSAVE_SIZE, PROT_READ));
+  } catch (e) {
+    if (e instanceof Errno) return null;
+    throw e;
+  }
+  const regs = {} as Registers;
+  SC_REGS.forEach((name, i) => { regs[name] = uc.readBigUInt64LE(MC + i * 8); });
+  if (regs.rip >= USER_END) return null;
+  regs.rflags = (uc.readBigUInt64LE(MC + SC_EFLAGS) & FIX_EFLAGS) | RFLAGS_IF | RFLAGS_RESERVED1;
+  t.sigmask = uc.readBigUInt64LE(SIGMASK) & ~UNBLOCKABLE;
+  fpu.set(fx);
+  return regs;
+}

@@ -1,0 +1,173 @@
+// Signal system calls of a single-process sandbox: the sources (kill, tkill, tgkill to the
+// process itself; alarm and setitimer's ITIMER_REAL), the waits a signal ends (pause,
+// rt_sigsuspend), rt_sigpending and sigaltstack. Delivery itself, and rt_sigreturn, happen on
+// the way back into the guest (src/linux/signals.ts, src/linux/kernel.ts).
+import { PROT_READ, PROT_WRITE } from '../address-space.js';
+import { E, Errno } from '../../abi/linux.js';
+import { sleepBounded } from '../host-wait.js';
+import {
+  NSIG, SIGKILL, SI_TKILL, SI_USER, UNBLOCKABLE, altStackFlags, checkRealTimer, hasDeliverable, killWith, raise,
+} from '../signals.js';
+import type { Process } from '../process.js';
+import type { Task } from '../task.js';
+import { int, size, type SyscallGroup } from './args.js';
+
+const ITIMER_REAL = 0, ITIMER_VIRTUAL = 1, ITIMER_PROF = 2;
+const SS_ONSTACK = 1, SS_DISABLE = 2, SS_AUTODISARM = 1 << 31;
+const MINSIGSTKSZ = 2048n;
+const US = 1_000_000;
+/** How often a wait for a signal looks at the timers (ms). */
+const SIGNAL_POLL_MS = 5;
+
+/** Send sig to the calling task from itself (kill, tkill, tgkill). */
+function sendSelf(t: Task, sig: number, code: number): number {
+  if (sig < 0 || sig > NSIG) throw new Errno(E.EINVAL);
+  if (sig === 0) return 0;
+  if (sig === SIGKILL) {
+    killWith(t.process, SIGKILL, '(it sent the signal to itself)');
+    return 0;
+  }
+  raise(t, sig, { code, pid: t.process.pid });
+  return 0;
+}
+
+/** kill's pid: the process itself or its process group (it is alone in it); -1: every other process, none. */
+function self(p: Process, pid: bigint): void {
+  const id = int(pid);
+  if (id !== p.pid && id !== 0 && id !== -p.pgid) throw new Errno(E.ESRCH);
+}
+
+/** tgkill/tkill's thread: the caller (the only thread). */
+function sameThread(t: Task, tid: bigint): void {
+  const id = int(tid);
+  if (id <= 0) throw new Errno(E.EINVAL);
+  if (id !== t.tid) throw new Errno(E.ESRCH);
+}
+
+/**
+ * Wait on the host until a signal can be delivered (then EINTR: the handler runs on the way
+ * back, and the call is not restarted, as pause and sigsuspend never are), or the run ends.
+ */
+export function waitForSignal(t: Task): never {
+  for (;;) {
+    if (hasDeliverable(t)) throw new Errno(E.EINTR);
+    const timer = t.process.realTimer;
+    const ms = timer ? Math.max(0, Math.min(SIGNAL_POLL_MS, timer.due - performance.now())) : 50;
+    if (!sleepBounded(t.process, ms)) throw new Errno(E.EINTR);
+    if (timer) checkRealTimer(t);
+    if (!timer && !t.process.realTimer && t.process.timeLeftMs() === null && !hasDeliverable(t)) {
+      // Nothing can ever raise a signal: the wait would never end (as a time limit would stop it).
+      t.process.exit = { kind: 'timeout', message: 'kvmbox: the program would wait forever: pause with no timer armed; program stopped' };
+      throw new Errno(E.EINTR);
+    }
+  }
+}
+
+/** A struct itimerval's value and interval in ms (struct timeval: seconds, microseconds). */
+function readItimerval(p: Process, addr: bigint): { interval: number; value: number } {
+  const b = Buffer.from(p.userBuffer(addr, 32, PROT_READ));
+  const tv = (off: number): number => {
+    const s = b.readBigInt64LE(off), u = b.readBigInt64LE(off + 8);
+    if (s < 0n || u < 0n || u >= BigInt(US)) throw new Errno(E.EINVAL);
+    return Number(s) * 1000 + Number(u) / 1000;
+  };
+  return { interval: tv(0), value: tv(16) };
+}
+
+function writeItimerval(p: Process, addr: bigint, t: Process['realTimer']): void {
+  const out = p.userBuffer(addr, 32, PROT_WRITE);
+  out.fill(0);
+  if (!t) return;
+  const put = (ms: number, off: number): void => {
+    const us = Math.max(0, Math.round(ms * 1000));
+    out.writeBigInt64LE(BigInt(Math.floor(us / US)), off);
+    out.writeBigInt64LE(BigInt(us % US), off + 8);
+  };
+  put(t.interval, 0);
+  // A timer due now still reads as armed, with a tiny value, as on Linux.
+  put(Math.max(0.001, t.due - performance.now()), 16);
+}
+
+export const signalSyscalls: SyscallGroup = {
+  tgkill: (t, a) => {
+    if (int(a[0]) <= 0) throw new Errno(E.EINVAL);
+    if (int(a[0]) !== t.process.pid) throw new Errno(E.ESRCH);
+    sameThread(t, a[1]);
+    return sendSelf(t, int(a[2]), SI_TKILL);
+  },
+  tkill: (t, a) => { sameThread(t, a[0]); return sendSelf(t, int(a[1]), SI_TKILL); },
+  kill: (t, a) => { self(t.process, a[0]); return sendSelf(t, int(a[1]), SI_USER); },
+  rt_sigpending: (t, a) => {
+    if (size(a[1]) > 8) throw new Errno(E.EINVAL);
+    const out = t.process.userBuffer(a[0], 8, PROT_WRITE);
+    out.writeBigUInt64LE(t.pending & t.sigmask);
+    return 0;
+  },
+  pause: (t) => waitForSignal(t),
+  rt_sigsuspend: (t, a) => {
+    if (size(a[1]) !== 8) throw new Errno(E.EINVAL);
+    const mask = t.process.userBuffer(a[0], 8, PROT_READ).readBigUInt64LE(0);
+    // The handler's frame saves the mask from before the call (t.savedMask), restored on its return.
+    t.savedMask = t.sigmask;
+    t.sigmask = mask & ~UNBLOCKABLE;
+    try {
+      return waitForSignal(t);
+    } catch (e) {
+      if (!hasDeliverable(t)) { t.sigmask = t.savedMask; t.savedMask = null; }
+      throw e;
+    }
+  },
+  alarm: (t, a) => {
+    const p = t.process;
+    const old = p.realTimer;
+    const left = old ? Math.max(1, Math.round((old.due - performance.now()) / 1000)) : 0;
+    const s = Number(BigInt.asUintN(32, a[0]));
+    p.realTimer = s > 0 ? { due: performance.now() + s * 1000, interval: 0 } : null;
+    return left;
+  },
+  setitimer: (t, a) => {
+    const p = t.process;
+    const which = int(a[0]);
+    if (which !== ITIMER_REAL && which !== ITIMER_VIRTUAL && which !== ITIMER_PROF) throw new Errno(E.EINVAL);
+    const next = a[1] !== 0n ? readItimerval(p, a[1]) : null;
+    if (which !== ITIMER_REAL) {
+      // CPU-time timers are not kept: accepted, and reported as disarmed.
+      if (a[2] !== 0n) writeItimerval(p, a[2], null);
+      return 0;
+    }
+    if (a[2] !== 0n) writeItimerval(p, a[2], p.realTimer);
+    if (next) p.realTimer = next.value > 0 ? { due: performance.now() + next.value, interval: next.interval } : null;
+    return 0;
+  },
+  getitimer: (t, a) => {
+    const which = int(a[0]);
+    if (which !== ITIMER_REAL && which !== ITIMER_VIRTUAL && which !== ITIMER_PROF) throw new Errno(E.EINVAL);
+    writeItimerval(t.process, a[1], which === ITIMER_REAL ? t.process.realTimer : null);
+    return 0;
+  },
+  sigaltstack: (t, a) => {
+    const p = t.process;
+    const sp = t.vcpu.reg('rsp');
+    const next = a[0] !== 0n ? Buffer.from(p.userBuffer(a[0], 24, PROT_READ)) : null;
+    if (a[1] !== 0n) {
+      const out = p.userBuffer(a[1], 24, PROT_WRITE);
+      out.fill(0);
+      out.writeBigUInt64LE(t.altStack.sp, 0);
+      out.writeInt32LE(altStackFlags(t, sp), 8);
+      out.writeBigUInt64LE(t.altStack.size, 16);
+    }
+    if (next) {
+      const flags = next.readInt32LE(8) & ~SS_AUTODISARM;
+      if (flags !== 0 && flags !== SS_DISABLE && flags !== SS_ONSTACK) throw new Errno(E.EINVAL);
+      if (altStackFlags(t, sp) === SS_ONSTACK) throw new Errno(E.EPERM);
+      if (flags === SS_DISABLE) {
+        t.altStack = { sp: 0n, size: 0n, disabled: true };
+      } else {
+        const base = next.readBigUInt64LE(0), len = next.readBigUInt64LE(16);
+        if (len < MINSIGSTKSZ) throw new Errno(E.ENOMEM);
+        t.altStack = { sp: base, size: len, disabled: false };
+      }
+    }
+    return 0;
+  },
+};

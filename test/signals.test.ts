@@ -1,0 +1,37 @@
+// Signal handlers that run (src/linux/signals.ts, syscalls/signal.ts): test/programs/signals.c
+// exercises raise/kill with SA_SIGINFO, sigaltstack, registers kept across a handler, blocking
+// and unblocking, SIGSEGV and SIGFPE from faults recovered with siglongjmp, alarm + pause,
+// setitimer, SA_RESETHAND and abort(); its output in the sandbox must be the native one, line
+// for line, and it ends the same way (SIGABRT, 134).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { runSync as run } from '../src/index.js';
+import { PROGRAMS_DIR, VARIANTS } from './helpers.js';
+
+const SIGABRT = 6;
+
+for (const v of VARIANTS) {
+  test(`${v}: signal handlers run as natively`, () => {
+    const path = `${PROGRAMS_DIR}/signals.${v}`;
+    const native = spawnSync(path, [], { encoding: 'utf8' });
+    assert.equal(native.signal, 'SIGABRT', 'the native run ends with abort()');
+    const r = run(path, []);
+    const out = r.stdout.toString();
+    assert.equal(out, native.stdout, `stderr: ${r.stderr.toString()}`);
+    assert.match(out, /^segv: caught=11 addr=0 code=1$/m);
+    assert.match(out, /^alarm: hits=1 pause=-1$/m);
+    assert.equal(r.signal, SIGABRT, r.stderr.toString());
+    assert.equal(r.exitStatus, 128 + SIGABRT);
+  });
+}
+
+test('rt_sigreturn never restores IOPL, NT or a kernel selector from a forged frame', () => {
+  const path = `${PROGRAMS_DIR}/signals.glibc`;
+  const native = spawnSync(path, ['forged'], { encoding: 'utf8' });
+  assert.equal(native.signal, 'SIGSEGV');
+  const r = run(path, ['forged']);
+  assert.equal(r.stdout.toString(), native.stdout);
+  assert.equal(r.signal, 11, r.stderr.toString());
+  assert.equal(r.exitStatus, 139);
+});
