@@ -35,3 +35,13 @@ test('rt_sigreturn never restores IOPL, NT or a kernel selector from a forged fr
   assert.equal(r.signal, 11, r.stderr.toString());
   assert.equal(r.exitStatus, 139);
 });
+
+test('SIGALRM reaches a program spinning in user mode, rcx and r11 intact; nanosleep ends with EINTR', () => {
+  const path = `${PROGRAMS_DIR}/signals.glibc`;
+  const native = spawnSync(path, ['spin'], { encoding: 'utf8' });
+  assert.equal(native.status, 0);
+  // The guest timer (on with a time limit) is what interrupts a program that makes no calls.
+  const r = run(path, ['spin'], { timeoutSeconds: 60 });
+  assert.equal(r.stdout.toString(), native.stdout, r.stderr.toString());
+  assert.equal(r.exitStatus, 0);
+});

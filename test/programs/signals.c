@@ -3,7 +3,9 @@
  * siglongjmp, alarm + pause, setitimer, SA_RESETHAND, and abort() caught by a handler that
  * returns. Prints one line per check; test/signals.test.ts compares them with a native run. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <setjmp.h>
+#include <time.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -105,9 +107,37 @@ static void forged_sigreturn(void) {
   __asm__ volatile("mov %0, %%rsp\n mov $15, %%eax\n syscall" ::"r"(uc) : "memory");
 }
 
+/* SIGALRM while spinning in user mode with live rcx and r11 (no system call to deliver at):
+ * the interrupted context must come back whole. */
+static int spin_kept(void) {
+  long c, e;
+  __asm__ volatile("mov $0x11111111, %%rcx\n mov $0x22222222, %%r11\n1: cmpl $3, %2\n jl 1b\n mov %%rcx, %0\n mov %%r11, %1"
+                   : "=r"(c), "=r"(e) : "m"(hits) : "rcx", "r11", "cc");
+  return c == 0x11111111 && e == 0x22222222;
+}
+
+static void spin(void) {
+  install(SIGALRM, on_count, 0);
+  struct itimerval it = {.it_interval = {0, 20000}, .it_value = {0, 20000}};
+  hits = 0;
+  setitimer(ITIMER_REAL, &it, NULL);
+  int kept = spin_kept();
+  struct itimerval off = {0};
+  setitimer(ITIMER_REAL, &off, NULL);
+  printf("spin: kept=%d hits>=3 %d\n", kept, hits >= 3);
+  /* nanosleep ended early by a handler: EINTR. */
+  install(SIGALRM, on_count, 0);
+  alarm(1);
+  struct timespec ts = {5, 0};
+  int r = nanosleep(&ts, &ts);
+  printf("nanosleep: r=%d eintr=%d left_ok=%d\n", r, r == -1 && errno == EINTR, ts.tv_sec >= 2 && ts.tv_sec <= 4);
+  exit(0);
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc > 1 && strcmp(argv[1], "forged") == 0) forged_sigreturn();
+  if (argc > 1 && strcmp(argv[1], "spin") == 0) spin();
 
   install_info(SIGUSR1, on_info, 0);
   hits = 0;

@@ -3,6 +3,8 @@ import { PROT_WRITE, PROT_READ } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
 import { sleepBounded } from '../host-wait.js';
 import type { Process } from '../process.js';
+import type { Task } from '../task.js';
+import { hasDeliverable } from '../signals.js';
 import { int, type SyscallGroup } from './args.js';
 
 const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1, CLOCK_PROCESS_CPUTIME_ID = 2, CLOCK_THREAD_CPUTIME_ID = 3;
@@ -31,11 +33,23 @@ function writeTimespec(p: Process, addr: bigint, ns: bigint): void {
   out.writeBigInt64LE(ns % NS, 8);
 }
 
-/** Sleep, but never past the program's time limit: the next check ends the program. */
-function sleepNs(p: Process, ns: bigint): void {
-  if (ns <= 0n) return;
-  // In bounded slices, so that a cancel ends it too (src/linux/host-wait.ts).
-  sleepBounded(p, Number(ns / 1_000_000n));
+/**
+ * Sleep ns, ended early when a signal becomes deliverable (then the handler runs on the way back
+ * and the call fails with EINTR, as nanosleep does whatever SA_RESTART says). Returns the ns left
+ * when interrupted, or null when the sleep ran out. With one process only ITIMER_REAL can raise a
+ * signal meanwhile, so the sleep wakes at most at its expiry.
+ */
+function sleepInterruptible(t: Task, ns: bigint): bigint | null {
+  const end = performance.now() + Number(ns) / 1e6;
+  for (;;) {
+    const now = performance.now();
+    if (hasDeliverable(t)) return BigInt(Math.max(0, Math.round((end - now) * 1e6)));
+    const left = end - now;
+    if (left <= 0) return null;
+    const timer = t.process.realTimer;
+    const ms = timer ? Math.min(left, Math.max(0.5, timer.due - now)) : left;
+    if (!sleepBounded(t.process, Math.ceil(ms))) return null;
+  }
 }
 
 function readTimespec(p: Process, addr: bigint): bigint {
@@ -67,16 +81,27 @@ export const timeSyscalls: SyscallGroup = {
     if (a[0] !== 0n) p.userBuffer(a[0], 8, PROT_WRITE).writeBigInt64LE(s);
     return s;
   },
-  nanosleep: ({ process: p }, a) => {
-    sleepNs(p, readTimespec(p, a[0]));
-    if (a[1] !== 0n) writeTimespec(p, a[1], 0n);
+  nanosleep: (t, a) => {
+    const p = t.process;
+    const left = sleepInterruptible(t, readTimespec(p, a[0]));
+    if (left !== null) {
+      if (a[1] !== 0n) writeTimespec(p, a[1], left);
+      throw new Errno(E.EINTR);
+    }
     return 0;
   },
-  clock_nanosleep: ({ process: p }, a) => {
+  clock_nanosleep: (t, a) => {
+    const p = t.process;
     const clock = int(a[0]);
     const ns = readTimespec(p, a[2]);
     const TIMER_ABSTIME = 1;
-    sleepNs(p, int(a[1]) & TIMER_ABSTIME ? ns - clockNs(p, clock) : ns);
+    const absolute = (int(a[1]) & TIMER_ABSTIME) !== 0;
+    const wait = absolute ? ns - clockNs(p, clock) : ns;
+    const left = wait > 0n ? sleepInterruptible(t, wait) : null;
+    if (left !== null) {
+      if (!absolute && a[3] !== 0n) writeTimespec(p, a[3], left);
+      throw new Errno(E.EINTR);
+    }
     return 0;
   },
   getrusage: ({ process: p }, a) => {
