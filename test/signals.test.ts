@@ -45,3 +45,13 @@ test('SIGALRM reaches a program spinning in user mode, rcx and r11 intact; nanos
   assert.equal(r.stdout.toString(), native.stdout, r.stderr.toString());
   assert.equal(r.exitStatus, 0);
 });
+
+test('a blocked SIGSEGV from a fault kills even with a handler installed, as on Linux', () => {
+  const path = `${PROGRAMS_DIR}/signals.musl`;
+  const native = spawnSync(path, ['blocked-segv'], { encoding: 'utf8' });
+  assert.equal(native.signal, 'SIGSEGV');
+  const r = run(path, ['blocked-segv']);
+  assert.equal(r.stdout.toString(), native.stdout);
+  assert.equal(r.exitStatus, 139, r.stderr.toString());
+  assert.match(r.stderr.toString(), /SIGSEGV: page fault writing address 0x10/);
+});

@@ -138,6 +138,17 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc > 1 && strcmp(argv[1], "forged") == 0) forged_sigreturn();
   if (argc > 1 && strcmp(argv[1], "spin") == 0) spin();
+  if (argc > 1 && strcmp(argv[1], "blocked-segv") == 0) {
+    /* A fault signal that is blocked kills, handler or not. */
+    install_info(SIGSEGV, on_fault, 0);
+    sigset_t segv;
+    sigemptyset(&segv);
+    sigaddset(&segv, SIGSEGV);
+    sigprocmask(SIG_BLOCK, &segv, NULL);
+    printf("faulting\n");
+    *(volatile int *)(uintptr_t)(hits + 16) = 1;
+    printf("not reached\n");
+  }
 
   install_info(SIGUSR1, on_info, 0);
   hits = 0;
@@ -218,6 +229,16 @@ int main(int argc, char **argv) {
   struct sigaction now;
   sigaction(SIGUSR1, NULL, &now);
   printf("resethand: hits=%d reset=%d\n", hits, now.sa_handler == SIG_DFL);
+
+  /* A pending signal whose action becomes SIG_IGN is discarded. */
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  raise(SIGUSR2);
+  install(SIGUSR2, SIG_IGN, 0);
+  install(SIGUSR2, on_count, 0);
+  hits = 0;
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+  sigpending(&pending);
+  printf("ignored while pending: hits=%d pending=%d\n", hits, sigismember(&pending, SIGUSR2));
 
   install(SIGCHLD, SIG_DFL, 0);
   raise(SIGCHLD);

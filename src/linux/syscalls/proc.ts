@@ -4,6 +4,7 @@ import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS, E, Errno } from '../../abi/linux.js';
 import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { MSR_FS_BASE, MSR_GS_BASE } from '../../machine/x86.js';
+import { SIG_DFL, SIG_IGN, bit, defaultAction } from '../signals.js';
 import { int, size, type SyscallGroup } from './args.js';
 
 const NSIG = 64;
@@ -81,7 +82,8 @@ export const procSyscalls: SyscallGroup = {
     randomFillSync(p.userBuffer(a[0], n < 0 ? a[1] : n, PROT_WRITE));
     return n;
   },
-  rt_sigaction: ({ process: p }, a) => {
+  rt_sigaction: (t, a) => {
+    const p = t.process;
     const sig = int(a[0]);
     if (sig < 1 || sig > NSIG || sig === SIGKILL || sig === SIGSTOP) throw new Errno(E.EINVAL);
     if (size(a[3]) !== 8) throw new Errno(E.EINVAL);
@@ -89,7 +91,15 @@ export const procSyscalls: SyscallGroup = {
     // The new action is copied in before the old one is written out, as Linux: they may overlap.
     const act = a[1] !== 0n ? Buffer.from(p.userBuffer(a[1], 32, PROT_READ)) : null;
     if (a[2] !== 0n) old.copy(p.userBuffer(a[2], 32, PROT_WRITE));
-    if (act) p.sigactions.set(sig, act);
+    if (act) {
+      p.sigactions.set(sig, act);
+      // A pending signal whose new action ignores it is discarded, as on Linux.
+      const h = act.readBigUInt64LE(0);
+      if (h === SIG_IGN || (h === SIG_DFL && defaultAction(sig) === 'ignore')) {
+        t.pending &= ~bit(sig);
+        t.pendingInfo.delete(sig);
+      }
+    }
     return 0;
   },
   rt_sigprocmask: (t, a) => {
