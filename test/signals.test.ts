@@ -55,3 +55,12 @@ test('a blocked SIGSEGV from a fault kills even with a handler installed, as on 
   assert.equal(r.exitStatus, 139, r.stderr.toString());
   assert.match(r.stderr.toString(), /SIGSEGV: page fault writing address 0x10/);
 });
+
+test('a write to a pipe with no reader ends the program with SIGPIPE by default', () => {
+  const path = `${PROGRAMS_DIR}/signals.glibc`;
+  const native = spawnSync(path, ['sigpipe'], { encoding: 'utf8' });
+  assert.equal(native.signal, 'SIGPIPE');
+  const r = run(path, ['sigpipe']);
+  assert.equal(r.stdout.toString(), native.stdout);
+  assert.equal(r.exitStatus, 141, r.stderr.toString());
+});

@@ -48,7 +48,9 @@ const KEEPS_STATS = new Set<number>([
   SYS.wait4, SYS.kill, SYS.tgkill,
 ]);
 const SEGV_MAPERR = 1, SEGV_ACCERR = 2, FPE_INTDIV = 1, ILL_ILLOPN = 2, BUS_ADRALN = 1, TRAP_BRKPT = 1, SI_KERNEL = 0x80;
-const PF_PRESENT = 1;
+const PF_PRESENT = 1, SI_USER = 0;
+/** Calls whose EPIPE comes with SIGPIPE. */
+const WRITES = new Set<number>([SYS.write, SYS.writev, SYS.pwrite64, SYS.pwritev, SYS.sendfile, SYS.copy_file_range]);
 
 /** si_code for a fault: what Linux reports for the exception. */
 function faultCode(vector: number, error: number): number {
@@ -321,6 +323,8 @@ export class Kernel implements HypercallHandler {
       }
     }
     if (this.opts.trace) this.opts.trace(formatSyscall(p, nr, a, result, !fn));
+    // A write to a pipe with no reader also raises SIGPIPE (src/fs/open-file.ts leaves it to us).
+    if (result === -E.EPIPE && WRITES.has(nr)) raise(t, SIG.SIGPIPE, { code: SI_USER, pid: p.pid });
     if (nr === SYS.getdents64 && BigInt(result) > 0n) {
       const f = p.fds.peek(Number(BigInt.asIntN(32, a[0])));
       if (f instanceof HostFile) p.dirCache.listStats(f, p.space.memory.slice(Number(a[1]), Number(result)));

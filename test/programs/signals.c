@@ -138,6 +138,15 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc > 1 && strcmp(argv[1], "forged") == 0) forged_sigreturn();
   if (argc > 1 && strcmp(argv[1], "spin") == 0) spin();
+  if (argc > 1 && strcmp(argv[1], "sigpipe") == 0) {
+    /* SIGPIPE's default action ends the program (141). */
+    int fds[2];
+    pipe(fds);
+    close(fds[0]);
+    printf("writing\n");
+    write(fds[1], "x", 1);
+    printf("not reached\n");
+  }
   if (argc > 1 && strcmp(argv[1], "blocked-segv") == 0) {
     /* A fault signal that is blocked kills, handler or not. */
     install_info(SIGSEGV, on_fault, 0);
@@ -239,6 +248,21 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_UNBLOCK, &set, NULL);
   sigpending(&pending);
   printf("ignored while pending: hits=%d pending=%d\n", hits, sigismember(&pending, SIGUSR2));
+
+  /* A write to a pipe with no reader: EPIPE, and SIGPIPE to its handler. */
+  int fds[2];
+  pipe(fds);
+  close(fds[0]);
+  install(SIGPIPE, SIG_IGN, 0);
+  errno = 0;
+  long w = write(fds[1], "x", 1);
+  printf("sigpipe ignored: w=%ld epipe=%d\n", w, errno == EPIPE);
+  install(SIGPIPE, on_count, 0);
+  hits = 0;
+  errno = 0;
+  w = write(fds[1], "x", 1);
+  printf("sigpipe handled: w=%ld epipe=%d hits=%d\n", w, errno == EPIPE, hits);
+  close(fds[1]);
 
   install(SIGCHLD, SIG_DFL, 0);
   raise(SIGCHLD);
