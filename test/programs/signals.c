@@ -138,6 +138,15 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc > 1 && strcmp(argv[1], "forged") == 0) forged_sigreturn();
   if (argc > 1 && strcmp(argv[1], "spin") == 0) spin();
+  if (argc > 2 && strcmp(argv[1], "loop") == 0) {
+    /* For measurements: N raise()s, each running a handler and returning through rt_sigreturn. */
+    install(SIGUSR1, argc > 3 ? SIG_IGN : on_count, 0);
+    long n = atol(argv[2]);
+    hits = 0;
+    for (long i = 0; i < n; i++) raise(SIGUSR1);
+    printf("loop: hits=%d\n", hits);
+    exit(0);
+  }
   if (argc > 1 && strcmp(argv[1], "sigpipe") == 0) {
     /* SIGPIPE's default action ends the program (141). */
     int fds[2];
