@@ -240,7 +240,7 @@ export class Kernel implements HypercallHandler {
       const regs = this.userContextAtSyscall(vcpu);
       // On the user-stub path an exit from the middle of the stub's own code has no user context
       // in the registers: the signal stays pending until the next plain exit.
-      if (regs) return this.deliverTo(t, { regs, trapno: 0, err: 0, cr2: 0n });
+      if (regs) return this.deliverTo(t, { regs, trapno: 0, err: 0, cr2: 0n }, true);
     }
     return { action: 'resume' };
   }
@@ -270,11 +270,24 @@ export class Kernel implements HypercallHandler {
     };
   }
 
-  /** Deliver t's pending signals from ctx and enter the handler, or end the process. */
-  private deliverTo(t: Task, ctx: UserContext): HypercallResult {
+  /**
+   * Deliver t's pending signals from ctx and enter the handler, or end the process. From a
+   * system-call exit the handler is entered through the call's own return (sysretq to rcx with
+   * flags r11 on the cpl0-entry path, the stub's `jmp *%rcx` on the user-stub path), which needs
+   * no special registers; rcx and r11 are the call's to clobber. Otherwise as an iret would.
+   */
+  private deliverTo(t: Task, ctx: UserContext, fromSyscall = false): HypercallResult {
     const d = deliver(t, ctx, this.fpu(t.vcpu));
     if (d.kind === 'exit') return { action: 'stop' };
-    if (d.kind === 'handler') this.machine.enterUser(d.regs);
+    if (d.kind === 'handler') {
+      if (fromSyscall) {
+        const cur = t.vcpu.getRegs();
+        const stub = this.machine.syscallPath === 'user-stub';
+        t.vcpu.setRegs({ ...d.regs, rcx: d.regs.rip, r11: d.regs.rflags, rip: cur.rip, rflags: stub ? d.regs.rflags : cur.rflags });
+      } else {
+        this.machine.enterUser(d.regs);
+      }
+    }
     return { action: 'resume' };
   }
 
