@@ -1,6 +1,6 @@
 // The public API of kvmbox.
 export { runSync, ProgramNotFoundError, DEFAULT_MEMORY_MIB, DEFAULT_CAPTURE_LIMIT, type RunOptions, type RunResult } from './api/run.js';
-export { run, configureEngine, engineStats, closeIdleWorkers, type EngineOptions, type EngineStats } from './api/engine.js';
+export { run, configureEngine, engineStats, closeIdleWorkers, warmEngine, type EngineOptions, type EngineStats } from './api/engine.js';
 export { spawn, Sandbox, type SpawnOptions } from './api/sandbox.js';
 export { runRaw, type RawMode, type RawResult } from './machine/raw.js';
 export { KvmUnavailableError } from './kvm/kvm.js';

@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import {
-  run, runSync, spawn, configureEngine, engineStats, closeIdleWorkers, GrantError, NotRunnableError,
+  run, runSync, spawn, configureEngine, engineStats, closeIdleWorkers, warmEngine, GrantError, NotRunnableError,
   ProgramNotFoundError,
 } from '../src/index.js';
 import { BUSYBOX, dynamicHello, program } from './helpers.js';
@@ -147,4 +147,23 @@ test('runs that end, fail or are aborted release everything; dispose kills and r
   assert.ok(grown <= 0, `${grown} more fds open after 50 runs, an abort and a dispose`);
   await closeIdleWorkers();
   assert.equal(engineStats().workers, 0);
+});
+
+test('warmEngine starts the pool\'s workers ahead of the first run, and runs then start none', async () => {
+  await closeIdleWorkers();
+  const before = engineStats().started;
+  await warmEngine();
+  const s = engineStats();
+  assert.equal(s.workers, s.size);
+  assert.equal(s.started - before, s.size);
+  assert.equal(s.busy, 0);
+  // Each warmed worker holds a VM that was made but never ran: the runs reset and use it.
+  const rs = await Promise.all(Array.from({ length: s.size }, (_, i) => run(hello, [`w${i}`])));
+  for (const [i, r] of rs.entries()) {
+    assert.equal(r.exitStatus, 0, r.stderr.toString());
+    assert.match(r.stdout.toString(), new RegExp(`w${i}`));
+  }
+  assert.equal(engineStats().started, s.started, 'the runs started no new worker');
+  await warmEngine(); // a full pool: nothing to start
+  assert.equal(engineStats().started, s.started);
 });

@@ -52,8 +52,12 @@ export interface WireError {
 }
 
 export type WorkerMessage =
+  | { t: 'ready' }
   | { t: 'start' }
   | { t: 'out'; fd: 1 | 2; chunk: Uint8Array }
   | { t: 'trace'; line: string }
   | { t: 'done'; result: RunResult }
   | { t: 'error'; error: WireError };
+
+/** Sent to an idle worker by warmEngine(): make and pool one VM, then answer { t: 'ready' }. */
+export interface WarmMessage { warm: true }

@@ -4,9 +4,10 @@
 import { parentPort } from 'node:worker_threads';
 import type { InputSource, OutputSink } from '../fs/open-file.js';
 import { SIGNAL_NAMES } from '../abi/linux.js';
-import { runHere, type RunHooks } from './run.js';
+import { runHere, warmMachine, type RunHooks } from './run.js';
 import {
-  CANCEL_KILL, CTL, CTL_BYTES, OUT_HIGH_WATER, RING_BYTES, type JobMessage, type WireError, type WorkerMessage,
+  CANCEL_KILL, CTL, CTL_BYTES, OUT_HIGH_WATER, RING_BYTES, type JobMessage, type WarmMessage, type WireError,
+  type WorkerMessage,
 } from './protocol.js';
 
 const port = parentPort!;
@@ -91,7 +92,12 @@ function runJob(job: JobMessage): void {
   post({ t: 'done', result });
 }
 
-port.on('message', (job: JobMessage) => {
+port.on('message', (job: JobMessage | WarmMessage) => {
+  if ('warm' in job) {
+    warmMachine();
+    post({ t: 'ready' });
+    return;
+  }
   try {
     runJob(job);
   } catch (e) {
