@@ -2,12 +2,13 @@
 import { readFileSync, statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import * as libc from '../kvm/libc.js';
-import { GrantError, normalize, Vfs, type GrantSpec } from '../fs/vfs.js';
+import { GrantError, readWhole, Vfs, type GrantSpec } from '../fs/vfs.js';
 import { systemGrants } from '../fs/system.js';
-import { E, Errno, O, STAT, STAT_SIZE } from '../abi/linux.js';
+import { E, Errno, STAT, STAT_SIZE } from '../abi/linux.js';
 import type { InputSource, OutputSink } from '../fs/open-file.js';
 import { exitStatusOf, type ExitReason } from '../linux/process.js';
 import { Kernel } from '../linux/kernel.js';
+import { WAIT_SLICE_MS } from '../linux/host-wait.js';
 import type { Machine } from '../machine/machine.js';
 import { NotRunnableError } from '../linux/elf.js';
 import { acquireMachine, releaseMachine } from '../machine/pool.js';
@@ -123,8 +124,7 @@ function readProgram(path: string): Buffer {
 const POLLOUT = 4;
 /** Bytes a pipe takes at once without blocking once poll says it is writable (PIPE_BUF). */
 const PIPE_BUF = 4096;
-const WAIT_SLICE_MS = 50;
-const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFCHR = 0o020000, DEV_NULL_RDEV = 0x103;
+const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFCHR = 0o020000, DEV_NULL_RDEV = 0x103;
 
 /** Whether a write to host fd may have to wait (anything but a regular file or /dev/null). */
 function mayBlock(fd: number): boolean {
@@ -328,39 +328,25 @@ export function runHere(program: string, args: readonly string[], options: RunOp
 
 /** Read the program at a guest path through the grants (with --root: inside the root). */
 function readGuestProgram(vfs: Vfs, path: string, root: string): Buffer {
-  let fd: number;
+  let file: { fd: number; size: number };
   try {
-    fd = vfs.at(normalize(path), true, (loc) => {
-      if (loc.kind !== 'host') throw new Errno(E.EISDIR);
-      // O_NONBLOCK: a FIFO named as the program must not stall the host (refused below).
-      return vfs.openHost(loc, O.RDONLY | O.NONBLOCK | O.CLOEXEC, 0);
-    });
+    file = vfs.openRegular(path);
   } catch (e) {
     if (!(e instanceof Errno)) throw e;
     if (e.errno === E.ENOENT || e.errno === E.ENOTDIR) throw new ProgramNotFoundError(path, `no such file in the root ${root}`);
     if (e.errno === E.EISDIR) throw new NotRunnableError(`${path}: is a directory, not a program`);
-    // The Vfs opens only regular files and directories (a FIFO, socket or device gives ENXIO).
     if (e.errno === E.ENXIO) throw new NotRunnableError(`${path}: not a regular file, not a program`);
     throw new NotRunnableError(`${path}: ${libc.errnoName(e.errno)}`);
   }
   try {
-    const st = Buffer.alloc(STAT_SIZE);
-    const r = libc.fstat(fd, st);
-    if (r < 0) throw new NotRunnableError(`${path}: ${libc.errnoName(-r)}`);
-    const type = st.readUInt32LE(STAT.mode) & S_IFMT;
-    if (type === S_IFDIR) throw new NotRunnableError(`${path}: is a directory, not a program`);
-    if (type !== S_IFREG) throw new NotRunnableError(`${path}: not a regular file, not a program`);
-    const size = Number(st.readBigInt64LE(STAT.size));
-    const image = Buffer.alloc(size);
-    for (let done = 0; done < size;) {
-      const n = libc.pread(fd, image.subarray(done), BigInt(done));
-      if (n < 0) throw new NotRunnableError(`${path}: ${libc.errnoName(-n)}`);
-      if (n === 0) throw new NotRunnableError(`${path}: changed while it was read`);
-      done += n;
-    }
+    const image = readWhole(file.fd, file.size);
+    if (!image) throw new NotRunnableError(`${path}: changed while it was read`);
     return image;
+  } catch (e) {
+    if (e instanceof Errno) throw new NotRunnableError(`${path}: ${libc.errnoName(e.errno)}`);
+    throw e;
   } finally {
-    libc.closeFd(fd);
+    libc.closeFd(file.fd);
   }
 }
 

@@ -5,6 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import type { InputSource, OutputSink } from '../fs/open-file.js';
 import { SIGNAL_NAMES } from '../abi/linux.js';
 import { runHere, warmMachine, type RunHooks } from './run.js';
+import { WAIT_SLICE_MS } from '../linux/host-wait.js';
 import {
   CANCEL_KILL, CTL, CTL_BYTES, OUT_HIGH_WATER, RING_BYTES, type JobMessage, type WarmMessage, type WireError,
   type WorkerMessage,
@@ -13,8 +14,6 @@ import {
 const port = parentPort!;
 const post = (m: WorkerMessage, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
 
-/** Waits between checks of the cancel flag (ms): the same period as the guest's timer. */
-const SLICE_MS = 50;
 
 function wireError(e: unknown): WireError {
   if (!(e instanceof Error)) return { name: 'Error', message: String(e), props: {} };
@@ -44,7 +43,7 @@ function ringSource(ctl: Int32Array, ring: Uint8Array, cancelled: () => boolean)
           return n;
         }
         if (Atomics.load(ctl, CTL.inEof) !== 0 || cancelled()) return 0;
-        Atomics.wait(ctl, CTL.inWritten, w, SLICE_MS);
+        Atomics.wait(ctl, CTL.inWritten, w, WAIT_SLICE_MS);
       }
     },
   };
@@ -60,7 +59,7 @@ function postSink(ctl: Int32Array, fd: 1 | 2, cancelled: () => boolean): OutputS
       for (;;) {
         const pending = Atomics.load(ctl, CTL.outPending);
         if (pending <= OUT_HIGH_WATER || cancelled()) break;
-        Atomics.wait(ctl, CTL.outPending, pending, SLICE_MS);
+        Atomics.wait(ctl, CTL.outPending, pending, WAIT_SLICE_MS);
       }
     },
   };

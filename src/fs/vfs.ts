@@ -277,6 +277,35 @@ export class Vfs {
   }
 
   /**
+   * Open, for the host to read whole, the regular file at a guest path, reached as the guest's
+   * open(2) would reach it (symlinks followed): a program, or its interpreter. O_NONBLOCK, so a
+   * FIFO never makes the host wait. Throws Errno: the walk's own (ENOENT, ENOTDIR...), EISDIR for a
+   * directory, ENXIO for anything else that is not a regular file. The caller closes fd.
+   * identity names this version of the file (device, inode, size, mtime), for caches.
+   */
+  openRegular(path: string): { fd: number; size: number; identity: string } {
+    const fd = this.at(normalize(path), true, (loc) => {
+      if (loc.kind !== 'host') throw new Errno(E.EISDIR);
+      return this.openHost(loc, O.RDONLY | O.NONBLOCK | O.CLOEXEC, 0);
+    });
+    try {
+      const st = Buffer.alloc(STAT_SIZE);
+      const r = libc.fstat(fd, st);
+      if (r < 0) throw new Errno(-r);
+      const type = st.readUInt32LE(STAT.mode) & S_IFMT;
+      if (type === S_IFDIR) throw new Errno(E.EISDIR);
+      if (type !== S_IFREG) throw new Errno(E.ENXIO);
+      const size = Number(st.readBigInt64LE(STAT.size));
+      const identity = `${st.readBigUInt64LE(STAT.dev)}:${st.readBigUInt64LE(STAT.ino)}:${size}:` +
+        `${st.readBigInt64LE(STAT.mtime)}:${st.readBigInt64LE(STAT.mtime + 8)}`;
+      return { fd, size, identity };
+    } catch (e) {
+      libc.closeFd(fd);
+      throw e;
+    }
+  }
+
+  /**
    * Run fn on the location of an absolute guest path. When a symlink on the way leads outside
    * its grant (fn's host call threw SymlinkEscape), resolve the path in the guest's namespace
    * and run fn once more on the result; fn gets the components it works on.
@@ -366,4 +395,17 @@ export class Vfs {
     for (const g of this.grants) libc.closeFd(g.fd);
     this.grants.length = 0;
   }
+}
+
+/** The first size bytes of host fd, read with pread: null when the file ended before (it shrank
+ * while it was read). Throws Errno for a read error. */
+export function readWhole(fd: number, size: number): Buffer | null {
+  const bytes = Buffer.alloc(size);
+  for (let done = 0; done < size;) {
+    const n = libc.pread(fd, bytes.subarray(done), BigInt(done));
+    if (n < 0) throw new Errno(-n);
+    if (n === 0) return null;
+    done += n;
+  }
+  return bytes;
 }

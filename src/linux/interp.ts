@@ -4,8 +4,8 @@
 // each with a message that names it and says how to grant it.
 import { existsSync } from 'node:fs';
 import * as libc from '../kvm/libc.js';
-import { E, Errno, O, STAT, STAT_SIZE } from '../abi/linux.js';
-import { normalize, type Vfs } from '../fs/vfs.js';
+import { E, Errno } from '../abi/linux.js';
+import { readWhole, type Vfs } from '../fs/vfs.js';
 import { NotRunnableError } from './elf.js';
 
 /** The interpreter does not exist in the guest's namespace (exit status 127, like Linux's ENOENT from execve). */
@@ -30,13 +30,9 @@ const GRANT_HINT = 'grant the system directories read-only, e.g. --ro /lib64 --r
  * `program` names the program in messages.
  */
 export function readInterpreter(vfs: Vfs, path: string, program: string): Buffer {
-  let fd: number;
+  let file: { fd: number; size: number; identity: string };
   try {
-    fd = vfs.at(normalize(path), true, (loc) => {
-      if (loc.kind !== 'host') throw new Errno(E.EISDIR);
-      // O_NONBLOCK: a FIFO named as the interpreter must not stall the host (it is refused below).
-      return vfs.openHost(loc, O.RDONLY | O.NONBLOCK | O.CLOEXEC, 0);
-    });
+    file = vfs.openRegular(path);
   } catch (e) {
     if (!(e instanceof Errno)) throw e;
     if (e.errno === E.ENOENT || e.errno === E.ENOTDIR) {
@@ -46,37 +42,27 @@ export function readInterpreter(vfs: Vfs, path: string, program: string): Buffer
       }
       throw new InterpreterNotFoundError(`${program}: its interpreter ${path} does not exist; ${GRANT_HINT}`);
     }
-    if (e.errno === E.ENXIO) {
-      // The Vfs opens only regular files and directories (a FIFO, socket or device gives ENXIO).
+    if (e.errno === E.EISDIR || e.errno === E.ENXIO) {
       throw new NotRunnableError(`${program}: its interpreter ${path} is not a regular file`);
     }
     throw new NotRunnableError(`${program}: cannot open its interpreter ${path}: ${libc.errnoName(e.errno)}`);
   }
   try {
-    const st = Buffer.alloc(STAT_SIZE);
-    const r = libc.fstat(fd, st);
-    if (r < 0) throw new NotRunnableError(`${program}: cannot stat its interpreter ${path}: ${libc.errnoName(-r)}`);
-    if ((st.readUInt32LE(STAT.mode) & 0o170000) !== 0o100000) {
-      throw new NotRunnableError(`${program}: its interpreter ${path} is not a regular file`);
-    }
-    const size = Number(st.readBigInt64LE(STAT.size));
-    if (size > MAX_INTERPRETER) throw new NotRunnableError(`${program}: its interpreter ${path} is too large (${size} bytes)`);
-    const key = `${st.readBigUInt64LE(STAT.dev)}:${st.readBigUInt64LE(STAT.ino)}:${size}:` +
-      `${st.readBigInt64LE(STAT.mtime)}:${st.readBigInt64LE(STAT.mtime + 8)}`;
-    const hit = images.get(key);
+    if (file.size > MAX_INTERPRETER) throw new NotRunnableError(`${program}: its interpreter ${path} is too large (${file.size} bytes)`);
+    const hit = images.get(file.identity);
     if (hit) return hit;
-    const image = Buffer.alloc(size);
-    let done = 0;
-    while (done < size) {
-      const n = libc.pread(fd, image.subarray(done), BigInt(done));
-      if (n < 0) throw new NotRunnableError(`${program}: cannot read its interpreter ${path}: ${libc.errnoName(-n)}`);
-      if (n === 0) throw new NotRunnableError(`${program}: its interpreter ${path} changed while it was read`);
-      done += n;
+    let image: Buffer | null;
+    try {
+      image = readWhole(file.fd, file.size);
+    } catch (e) {
+      if (!(e instanceof Errno)) throw e;
+      throw new NotRunnableError(`${program}: cannot read its interpreter ${path}: ${libc.errnoName(e.errno)}`);
     }
+    if (!image) throw new NotRunnableError(`${program}: its interpreter ${path} changed while it was read`);
     if (images.size >= IMAGE_ENTRIES) images.delete(images.keys().next().value!);
-    images.set(key, image);
+    images.set(file.identity, image);
     return image;
   } finally {
-    libc.closeFd(fd);
+    libc.closeFd(file.fd);
   }
 }

@@ -3,9 +3,6 @@
 // (src/linux/kernel.ts) makes one per sandbox; each process holds it.
 import { PipeBudget } from '../fs/open-file.js';
 
-/** How often a cancellable run checks, in host waits: the guest timer's period. */
-export const CANCEL_CHECK_MS = 50;
-
 /**
  * Pipe contents live in host memory, outside the guest's: they may take 1/PIPE_BUDGET_SHARE of
  * the guest memory size (4 MiB for --memory 64), at least MIN_PIPE_BUDGET, so that the host's
@@ -46,11 +43,6 @@ export class SandboxLimits {
   /** Whether the run was cancelled from outside (ProcessOptions.cancelled). */
   cancelled(): boolean {
     return this.cancelHook?.() ?? false;
-  }
-
-  /** Longest single host wait (ms) between checks of cancelled(); null when nothing can cancel. */
-  get waitSliceMs(): number | null {
-    return this.cancelHook ? CANCEL_CHECK_MS : null;
   }
 
   outputExceeded(): boolean {
