@@ -28,7 +28,7 @@ export const SYS = {
   setxattr: 188, lsetxattr: 189, fsetxattr: 190, getxattr: 191, lgetxattr: 192, fgetxattr: 193,
   listxattr: 194, llistxattr: 195, flistxattr: 196, removexattr: 197, lremovexattr: 198, fremovexattr: 199,
   getresgid: 120, setfsuid: 122, setfsgid: 123, mknod: 133, mknodat: 259, syncfs: 306,
-  copy_file_range: 326,
+  copy_file_range: 326, waitid: 247, execveat: 322,
 } as const;
 
 /** Reverse map for traces. */
@@ -80,7 +80,7 @@ export const ARCH_SET_FS = 0x1002;
 export const ARCH_GET_FS = 0x1003;
 export const ARCH_GET_GS = 0x1004;
 
-export const SIG = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGXCPU: 24, SIGXFSZ: 25 } as const;
+export const SIG = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGXCPU: 24, SIGXFSZ: 25 } as const;
 export const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(Object.entries(SIG).map(([k, v]) => [v, k]));
 
 // auxv keys

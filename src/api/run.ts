@@ -40,6 +40,11 @@ export interface RunOptions {
   /** Most descriptors the program may hold open (EMFILE beyond). Default 1024. */
   maxOpenFiles?: number;
   /**
+   * Most processes the sandbox may hold at once, the first included and ended ones not yet
+   * waited for counted (fork, vfork and clone fail with EAGAIN beyond). Default 128.
+   */
+  maxProcesses?: number;
+  /**
    * Stop the program once it has written more than this many bytes to stdout+stderr (exit
    * status 153, reason 'output-limit'). Also the most a 'capture' keeps per stream.
    */
@@ -377,6 +382,7 @@ function runIn(vfs: Vfs, image: Buffer, exePath: string, program: string, args: 
       trace: options.trace,
       timeoutMs: options.timeoutSeconds !== undefined ? options.timeoutSeconds * 1000 : undefined,
       maxOpenFiles: options.maxOpenFiles,
+      maxProcesses: options.maxProcesses,
       maxOutputBytes: options.maxOutputBytes,
       patchSyscalls: options.patchSyscalls,
       cancelled: hooks.cancelled,

@@ -31,6 +31,8 @@ kvmbox's.
   --timeout SECONDS  stop the program after SECONDS (exit status 124)
   --max-output BYTES stop the program once it has written more than BYTES
   --max-files N      most open descriptors (default 1024; EMFILE beyond)
+  --max-procs N      most processes at once, the first included (default 128; fork fails
+                     with EAGAIN beyond)
   --trace            print each system call and its result on stderr, like strace
   --no-patch         leave the program's code as it is (by default kvmbox rewrites 'syscall'
                      instructions into direct calls of its in-guest stub where safe, on KVMs
@@ -90,6 +92,7 @@ function parseRun(argv: string[]): { program: string; args: string[]; options: R
       case '--timeout': options.timeoutSeconds = positiveNumber(takeValue(argv, i++, a), a); break;
       case '--max-output': options.maxOutputBytes = positiveNumber(takeValue(argv, i++, a), a); break;
       case '--max-files': options.maxOpenFiles = positiveNumber(takeValue(argv, i++, a), a); break;
+      case '--max-procs': options.maxProcesses = positiveNumber(takeValue(argv, i++, a), a); break;
       case '--trace': options.trace = (line) => process.stderr.write(line + '\n'); break;
       case '--no-patch': options.patchSyscalls = false; break;
       default: throw new UsageError(`unknown option '${a}' for run`);

@@ -47,12 +47,18 @@ function hostReady(fd: number, events: number): number {
 }
 
 /**
- * A read or write that would wait forever: this process is the only one, so nothing else can
- * fill the pipe it reads (or drain the one it writes). The system call ends the program.
+ * A read or write that has to wait for another process (to fill the pipe it reads, or drain the
+ * one it writes). The kernel (src/linux/kernel.ts) parks the calling task until ready() says the
+ * call can make progress, then runs the call again; when no other process could ever make it
+ * ready, the call ends the program instead. Nothing is transferred before this is thrown.
  */
-export class WouldBlockForever extends Errno {
-  constructor(readonly what: string) {
-    super(E.EDEADLK);
+export class WouldBlock extends Errno {
+  /**
+   * timeout: a wait with a time limit (poll, nanosleep): at `at` (performance.now() ms) the call
+   * ends with result() instead of running again.
+   */
+  constructor(readonly what: string, readonly ready: () => boolean, readonly timeout?: { at: number; result: () => number }) {
+    super(E.EAGAIN);
   }
 }
 
@@ -277,11 +283,35 @@ export function virtualDirStat(out: Buffer, path: string): void {
 /** The guest's descriptor table: lowest free number first, capped. */
 export class FdTable {
   private readonly fds: Array<{ file: OpenFile; cloexec: boolean } | undefined> = [];
-  private readonly refs = new Map<OpenFile, number>();
+  /**
+   * Descriptors naming each open file, across every table forked from the same first one: a
+   * file is closed when the last descriptor of any process lets it go (one open file
+   * description, shared after fork as on Linux).
+   */
+  private readonly refs: Map<OpenFile, number>;
   /** Incremented on every change of which file a descriptor names. */
   version = 0;
 
-  constructor(readonly limit: number) {}
+  constructor(readonly limit: number, refs?: Map<OpenFile, number>) {
+    this.refs = refs ?? new Map<OpenFile, number>();
+  }
+
+  /** fork: a new table naming the same open files (offsets and status flags shared). */
+  clone(): FdTable {
+    const t = new FdTable(this.limit, this.refs);
+    this.fds.forEach((e, fd) => {
+      if (!e) return;
+      const file = this.get(fd);
+      t.fds[fd] = { file, cloexec: e.cloexec };
+      this.refs.set(file, (this.refs.get(file) ?? 0) + 1);
+    });
+    return t;
+  }
+
+  /** execve: close every descriptor marked close-on-exec. */
+  closeOnExec(): void {
+    for (let fd = 0; fd < this.fds.length; fd++) if (this.fds[fd]?.cloexec) this.close(fd);
+  }
 
   /** The file at fd, or undefined (no exception: for scans). */
   /** Every descriptor in use is below this. */
@@ -440,7 +470,7 @@ class PipeBuffer {
   }
 }
 
-/** One end of a pipe made by pipe/pipe2. Only this process holds it: a wait could never end. */
+/** One end of a pipe made by pipe/pipe2; its ends may be held by several processes after fork. */
 export class PipeEnd implements OpenFile {
   readonly hostFd = null;
   readonly path: string;
@@ -482,7 +512,7 @@ export class PipeEnd implements OpenFile {
     if (b.size === 0) {
       if (b.writers === 0 || buf.length === 0) return 0;
       if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
-      throw new WouldBlockForever('it reads an empty pipe whose only writer is itself');
+      throw new WouldBlock('it reads an empty pipe that only it could fill', () => b.size > 0 || b.writers === 0);
     }
     return b.take(buf);
   }
@@ -497,12 +527,12 @@ export class PipeEnd implements OpenFile {
     if (room <= 0 || (room < buf.length && buf.length <= 4096)) {
       // Writes of up to PIPE_BUF (4096) bytes are atomic: all or nothing.
       if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
-      throw new WouldBlockForever('it writes to a full pipe that only it reads');
+      const need = Math.min(buf.length, 4096);
+      throw new WouldBlock('it writes to a full pipe that only it could drain', () => b.readers === 0 || b.capacity - b.size >= need);
     }
+    // A larger write takes what fits now and returns short (the caller writes the rest, as
+    // every writer of a pipe must be ready to do): it never waits with part of it written.
     const n = Math.min(room, buf.length);
-    if (n < buf.length && !(this.statusFlags & O.NONBLOCK)) {
-      throw new WouldBlockForever('it writes more than a pipe holds to a pipe that only it reads');
-    }
     b.push(buf.subarray(0, n));
     return n;
   }

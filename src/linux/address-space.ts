@@ -3,6 +3,7 @@
 // only record of what is mapped, and memory given back is discarded on the host at once, so an
 // unmapped page always reads as zero when it is mapped again.
 import type { GuestMemory } from '../machine/memory.js';
+import type { UserImage } from '../machine/machine.js';
 import { PAGE_MAPPED, PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
 import { USER_BASE } from '../abi/abi.generated.js';
@@ -34,8 +35,29 @@ export class AddressSpace {
    */
   private sharedFile: Array<[number, number]> = [];
 
+  /**
+   * Its pages while another address space is in guest memory (src/linux/kernel.ts switches
+   * them); null while its pages are the ones in guest memory.
+   */
+  image: UserImage | null = null;
+
   constructor(readonly memory: GuestMemory, readonly paging: PageTables) {
     this.stackTop = paging.userTop;
+  }
+
+  /** fork: the same layout (the caller copies the pages). */
+  clone(): AddressSpace {
+    const c = new AddressSpace(this.memory, this.paging);
+    c.brkStart = this.brkStart;
+    c.brkEnd = this.brkEnd;
+    c.heapTop = this.heapTop;
+    c.brkSlack = this.brkSlack;
+    c.stackTop = this.stackTop;
+    c.stackBottom = this.stackBottom;
+    c.stackLimit = this.stackLimit;
+    c.mmapCursor = this.mmapCursor;
+    c.sharedFile = this.sharedFile.map(([a, b]) => [a, b]);
+    return c;
   }
 
   get userTop(): number { return this.paging.userTop; }

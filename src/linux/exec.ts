@@ -199,6 +199,28 @@ export interface ExecEnv {
 }
 
 /**
+ * Give p the user-mode stub's caches (src/linux/stub-cache.ts, src/linux/map-pool.ts,
+ * src/fs/dir-cache.ts): working ones when fast, else ones that leave every call to the host.
+ */
+export function attachCaches(p: Task['process'], fast: boolean): void {
+  const machine = p.machine;
+  p.stubCache = new StubCache(machine.memory, fast);
+  p.mapPool = new MapPool(machine.memory, fast);
+  p.dirCache = new DirCache(machine.memory, fast, {
+    reopen: (path, flags) => openPath(p, normalize(path), flags, 0),
+    listable: (st) => permitted(st, 4 | 1),
+    readOnly: (path) => {
+      try {
+        const loc = p.vfs.locate(normalize(path));
+        return loc.kind === 'host' && !loc.grant.writable;
+      } catch {
+        return false;
+      }
+    },
+  });
+}
+
+/**
  * Load program into t's process, in a fresh address space, and make t start at its entry.
  * The machine must be fresh or reset (src/machine/pool.ts): the first program of a sandbox.
  * Throws NotRunnableError when the program cannot run; the process is then left without one.
@@ -218,25 +240,13 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv): vo
   p.setComm(Buffer.from(args.exePath.split('/').pop() ?? ''));
   t.fsBase = 0n;
   const fast = machine.syscallPath === 'user-stub' && !env.traced;
-  p.stubCache = new StubCache(machine.memory, fast);
-  p.mapPool = new MapPool(machine.memory, fast);
+  attachCaches(p, fast);
   // The stub moves the break within what the host mapped beyond it (kernel/stub.S brk_fast).
   if (fast) {
     space.brkSlack = BRK_SLACK;
     space.growHeap();
   }
-  p.dirCache = new DirCache(machine.memory, fast, {
-    reopen: (path, flags) => openPath(p, normalize(path), flags, 0),
-    listable: (st) => permitted(st, 4 | 1),
-    readOnly: (path) => {
-      try {
-        const loc = p.vfs.locate(normalize(path));
-        return loc.kind === 'host' && !loc.grant.writable;
-      } catch {
-        return false;
-      }
-    },
-  });
+
   if (fast && env.patchSyscalls) {
     const layout = machine.patchLayout;
     let entry = patchPlans.get(program);

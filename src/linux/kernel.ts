@@ -12,20 +12,27 @@ import { EXCEPTION_NAMES } from '../machine/x86.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import {
   FAULT_KILL, FAULT_RETRY, GDT_USER_CS, GUEST_PID, Hypercall, KERNEL_VBASE, PHYS_KSTACK_BOTTOM, PHYS_KSTACK_TOP, PHYS_SHARED,
-  PHYS_USER_STUB, STUB_SIZE, VEC_TIMER, SH_SAVE_RCX, SH_SAVE_RDI,
+  PHYS_USER_STUB, STUB_SIZE, VEC_TIMER, SH_SAVE_RCX, SH_SAVE_RDI, SHARED_SIZE, SH_CACHE_FD,
   SH_SAVE_RDX, SH_SAVE_RSI,
 } from '../abi/abi.generated.js';
-import { FdTable, HostFile, StdioFile, type OutputSink } from '../fs/open-file.js';
-import { normalize } from '../fs/vfs.js';
-import { E, Errno, O, SIG, SIGNAL_NAMES, SYS } from '../abi/linux.js';
-import { exec } from './exec.js';
+import { FdTable, HostFile, StdioFile, WouldBlock, type OutputSink } from '../fs/open-file.js';
+import { normalize, readWhole } from '../fs/vfs.js';
+import { permitted } from '../fs/access.js';
+import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, STAT, STAT_SIZE, SYS } from '../abi/linux.js';
+import * as libc from '../kvm/libc.js';
+import { MSR_FS_BASE } from '../machine/x86.js';
+import { attachCaches, exec, type ExecEnv } from './exec.js';
+import { NotRunnableError, parseElf } from './elf.js';
+import { InterpreterNotFoundError, readInterpreter } from './interp.js';
 import { SandboxLimits } from './limits.js';
-import { Process, type ExitReason, type ProcessOptions } from './process.js';
-import { Task } from './task.js';
+import { sleepBounded } from './host-wait.js';
+import { Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
+import { Task, type SavedContext } from './task.js';
+import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
 import { formatSyscall } from './syscalls/trace.js';
-import { bit, deliver, hasDeliverable, killWith, raise, sigreturn, type FpuAccess, type UserContext } from './signals.js';
+import { action, bit, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess, type UserContext } from './signals.js';
 import type { Registers } from '../kvm/kvm.js';
 
 const FAULT_SIGNALS: Record<number, number> = {
@@ -84,7 +91,27 @@ const PF_INSTR = 16;
 const APIC_TICKS_PER_MS = 1_000_000;
 const TIMER_PERIOD_MS = 50;
 
-export class Kernel implements HypercallHandler {
+/** serve's answer for a call that has to wait: the task is parked (Task.wait). */
+const PARKED = Symbol('parked');
+/** Processes a sandbox may hold at once (zombies count, as for RLIMIT_NPROC) unless told otherwise. */
+export const DEFAULT_MAX_PROCESSES = 128;
+const CLONE_VM = 0x100n, CLONE_FS = 0x200n, CLONE_FILES = 0x400n, CLONE_SIGHAND = 0x800n, CLONE_VFORK = 0x4000n;
+const CLONE_PARENT = 0x8000n, CLONE_THREAD = 0x10000n, CLONE_SETTLS = 0x80000n, CLONE_PARENT_SETTID = 0x100000n;
+const CLONE_CHILD_CLEARTID = 0x200000n, CLONE_CHILD_SETTID = 0x1000000n;
+/** Flags kvmbox accepts and ignores for processes (namespaces are refused: EPERM like an unprivileged user). */
+const CLONE_HARMLESS = 0x400000n /* CLONE_DETACHED */ | 0x2000n /* CLONE_PTRACE */ | 0x800000n /* CLONE_UNTRACED */ | 0x80000000n /* CLONE_IO */;
+const CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3;
+const WNOHANG = 1, WNOWAIT = 0x01000000, SA_NOCLDWAIT = 2, AT_EMPTY_PATH = 0x1000;
+/** Signals whose default action dumps core: a child killed by one ends with CLD_DUMPED. */
+const CORE_SIGNALS = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
+/** Calls Linux restarts after a handler with SA_RESTART (the others fail with EINTR). */
+const RESTARTABLE = new Set<number>([SYS.read, SYS.write, SYS.readv, SYS.writev, SYS.wait4, SYS.waitid, SYS.sendfile]);
+/** What user mode may have in rflags (CF PF AF ZF SF TF DF OF AC ID); IF and bit 1 are always set. */
+const USER_RFLAGS = 0x240dd5n, RFLAGS_FIXED = 0x202n;
+/** execve: the longest `#!` line read, and how many interpreters may chain. */
+const BINPRM_BUF = 256, MAX_SCRIPT_DEPTH = 4;
+
+export class Kernel implements HypercallHandler, ProcessTree {
   readonly machine: Machine;
   readonly opts: ProcessOptions;
   readonly limits: SandboxLimits;
@@ -95,6 +122,22 @@ export class Kernel implements HypercallHandler {
   /** The task on the vCPU (one vCPU so far). */
   current: Task | null = null;
   syscallCount = 0;
+  readonly maxProcesses: number;
+  /** The address space whose pages are in guest memory now. */
+  private resident: AddressSpace | null = null;
+  /** Set by a call that hands the vCPU to another task on its return (fork: the child first). */
+  private yieldTo: Task | null = null;
+  /** Set by execve: the vCPU already starts the new program; the call has no result to write. */
+  private execed = false;
+  /** Whether the sandbox has ever had a second process (trace lines then carry the pid). */
+  private forked = false;
+  /** Host bytes held by the images of address spaces not in guest memory. */
+  private imageBytes = 0;
+  private execEnv!: ExecEnv;
+  /** The first program, as read by the front end: execve of its guest path finds it even where no grant shows it. */
+  private firstProgram: { path: string; image: Buffer } | null = null;
+  /** Round-robin position of the scheduler. */
+  private lastPid = 0;
   private nextPid = GUEST_PID;
   private faultRetries = 0;
   private lastFaultAddress = -1;
@@ -104,6 +147,7 @@ export class Kernel implements HypercallHandler {
     this.machine = machine;
     this.opts = opts;
     this.limits = new SandboxLimits(opts.timeoutMs, opts.maxOutputBytes, machine.memory.size, opts.cancelled);
+    this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
   }
 
   /** A new pid: the first is GUEST_PID, then counting up (no reuse so far). */
@@ -149,18 +193,21 @@ export class Kernel implements HypercallHandler {
     fds.install(new StdioFile('pipe:[stdout]', O.WRONLY, limit(opts.stdout), null));
     fds.install(new StdioFile('pipe:[stderr]', O.WRONLY, limit(opts.stderr), null));
     const p = new Process({
-      pid: this.allocPid(), parent: null, machine: this.machine, vfs: opts.vfs, fds, cwd: normalize(opts.cwd), limits,
+      pid: this.allocPid(), kernel: this, parent: null, machine: this.machine, vfs: opts.vfs, fds, cwd: normalize(opts.cwd), limits,
     });
     this.processes.set(p.pid, p);
     this.init = p;
     const t = new Task(p, p.pid, this.machine.vcpu);
     p.tasks.push(t);
     this.current = t;
-    exec(t, program, { argv: opts.argv, envp: opts.envp, exePath: opts.exePath }, {
+    this.execEnv = {
       traced: opts.trace !== undefined,
       patchSyscalls: opts.patchSyscalls !== false,
       timerCount: opts.timeoutMs || (opts.cancelled && this.machine.hasTimer) ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0,
-    });
+    };
+    this.firstProgram = { path: '/' + normalize(opts.exePath).join('/'), image: program };
+    exec(t, program, { argv: opts.argv, envp: opts.envp, exePath: opts.exePath }, this.execEnv);
+    this.resident = p.space;
     return p;
   }
 
@@ -200,6 +247,17 @@ export class Kernel implements HypercallHandler {
   // ---- hypercalls ----
 
   hypercall(nr: number, vcpu: Vcpu): HypercallResult {
+    let r = this.hypercallOf(nr, vcpu);
+    // A process other than the first that ends leaves the others running.
+    while (r.action === 'stop' && this.current && this.current.process !== this.init && this.endsAlone(this.current.process.exit)) {
+      this.endProcess(this.current.process);
+      r = this.schedule();
+    }
+    if (r.action === 'stop') this.endSandbox();
+    return r;
+  }
+
+  private hypercallOf(nr: number, vcpu: Vcpu): HypercallResult {
     switch (nr) {
       case Hypercall.SYSCALL: return this.syscall(this.task(), vcpu);
       case Hypercall.FAULT: return this.fault(this.task(), vcpu);
@@ -233,9 +291,23 @@ export class Kernel implements HypercallHandler {
   private syscall(t: Task, vcpu: Vcpu): HypercallResult {
     const a: SyscallArgs = [vcpu.reg('rdi'), vcpu.reg('rsi'), vcpu.reg('rdx'), vcpu.reg('r10'), vcpu.reg('r8'), vcpu.reg('r9')];
     if ((vcpu.reg('rax') & 0xffffffffn) === BigInt(SYS.rt_sigreturn) && this.userContextAtSyscall(vcpu)) return this.sigreturn(t, vcpu);
-    const result = this.serve(t, vcpu.reg('rax'), a);
+    const rax = vcpu.reg('rax');
+    const result = this.serve(t, rax, a);
     if (t.process.exit) return { action: 'stop' };
+    if (result === PARKED) {
+      const ctx = this.saveContext(vcpu);
+      if (!ctx) return this.cannotPark(t);
+      t.saved = ctx;
+      t.state = 'waiting';
+      return this.schedule();
+    }
+    if (this.execed) {
+      // The vCPU starts the new program; a signal pending for it waits for its first exit.
+      this.execed = false;
+      return { action: 'resume' };
+    }
     vcpu.setReg('rax', result);
+    if (this.yieldTo) return this.handOver(t, vcpu);
     if (hasDeliverable(t)) {
       const regs = this.userContextAtSyscall(vcpu);
       // On the user-stub path an exit from the middle of the stub's own code has no user context
@@ -296,7 +368,7 @@ export class Kernel implements HypercallHandler {
     this.syscallCount++;
     const rsp = vcpu.reg('rsp');
     const regs = sigreturn(t, rsp, this.fpu(vcpu));
-    if (this.opts.trace) this.opts.trace(formatSyscall(t.process, SYS.rt_sigreturn, [rsp, 0n, 0n, 0n, 0n, 0n], regs ? regs.rax : -E.EFAULT, false));
+    if (this.opts.trace) this.opts.trace(formatSyscall(t.process, SYS.rt_sigreturn, [rsp, 0n, 0n, 0n, 0n, 0n], regs ? regs.rax : -E.EFAULT, false, this.forked));
     if (!regs) {
       killWith(t.process, SIG.SIGSEGV, `bad signal frame at 0x${rsp.toString(16)} (rt_sigreturn)`);
       return { action: 'stop' };
@@ -311,7 +383,7 @@ export class Kernel implements HypercallHandler {
   }
 
   /** Serve one Linux system call for task t; the result for rax (a value or -errno). */
-  private serve(t: Task, rax: bigint, a: SyscallArgs): bigint {
+  private serve(t: Task, rax: bigint, a: SyscallArgs): bigint | typeof PARKED {
     const p = t.process;
     // Like Linux, only the low 32 bits name the call.
     const nr = Number(rax & 0xffffffffn);
@@ -331,11 +403,15 @@ export class Kernel implements HypercallHandler {
       try {
         result = fn(t, a);
       } catch (e) {
+        if (e instanceof WouldBlock && this.othersCanRun(p)) {
+          t.wait = { why: e, call: { nr: rax, args: a } };
+          return PARKED;
+        }
         if (e instanceof Errno) result = -e.errno;
         else throw e;
       }
     }
-    if (this.opts.trace) this.opts.trace(formatSyscall(p, nr, a, result, !fn));
+    if (this.opts.trace) this.opts.trace(formatSyscall(p, nr, a, result, !fn, this.forked));
     // A write to a pipe with no reader also raises SIGPIPE (src/fs/open-file.ts leaves it to us).
     if (result === -E.EPIPE && WRITES.has(nr)) raise(t, SIG.SIGPIPE, { code: SI_USER, pid: p.pid });
     if (nr === SYS.getdents64 && BigInt(result) > 0n) {
@@ -470,5 +546,458 @@ export class Kernel implements HypercallHandler {
       if (user) return this.deliverTo(t, { regs: user, trapno: 0, err: 0, cr2: 0n });
     }
     return { action: 'resume' };
+  }
+
+  // ---- processes: turns on the vCPU, fork, exec, exit, wait, kill (docs/design.md) ----
+
+  /** Whether an end is one process's own (the others go on) rather than the sandbox's. */
+  private endsAlone(r: ExitReason | null): boolean {
+    return r !== null && (r.kind === 'exited' || r.kind === 'signaled');
+  }
+
+  /** The sandbox stops: an end that is the sandbox's (a limit, an error) becomes the run's result. */
+  private endSandbox(): void {
+    const init = this.init;
+    const p = this.current?.process;
+    if (init && p && p !== init && !init.exit && p.exit && !this.endsAlone(p.exit)) init.exit = p.exit;
+  }
+
+  othersCanRun(p: Process): boolean {
+    for (const q of this.processes.values()) if (q !== p && !q.zombie) return true;
+    return false;
+  }
+
+  find(pid: number): Process | undefined {
+    return this.processes.get(pid);
+  }
+
+  all(): Iterable<Process> {
+    return this.processes.values();
+  }
+
+  /** Whether a live process other than `except` uses space. */
+  private spaceInUse(space: AddressSpace, except: Process | null = null): boolean {
+    for (const q of this.processes.values()) if (q !== except && !q.zombie && q.space === space) return true;
+    return false;
+  }
+
+  /** The task's user context at a system-call exit, with what it needs beside the registers. */
+  private saveContext(vcpu: Vcpu): SavedContext | null {
+    const regs = this.userContextAtSyscall(vcpu);
+    if (!regs) return null;
+    return { regs, fx: vcpu.getFxsave(), fsBase: vcpu.getMsr(MSR_FS_BASE) };
+  }
+
+  private loadContext(t: Task, ctx: SavedContext): void {
+    t.vcpu.setFxsave(ctx.fx);
+    t.vcpu.setMsrs([[MSR_FS_BASE, ctx.fsBase]]);
+    this.machine.enterUser({ ...ctx.regs, rflags: (ctx.regs.rflags & USER_RFLAGS) | RFLAGS_FIXED });
+  }
+
+  private cannotPark(t: Task): HypercallResult {
+    t.process.exit = { kind: 'vm-error', message: 'kvmbox: a system call had to wait where its caller\'s context cannot be saved' };
+    return { action: 'stop' };
+  }
+
+  /** Make space the one in guest memory, keeping the current one's pages if a process still uses them. */
+  private switchSpace(space: AddressSpace): void {
+    if (this.resident === space) return;
+    const old = this.resident;
+    if (old && !old.image && this.spaceInUse(old)) {
+      old.image = this.machine.snapshotUser();
+      this.imageBytes += old.image.bytes;
+    }
+    const img = space.image;
+    if (!img) throw new Error('kvmbox: internal error: an address space with no pages to restore');
+    this.machine.restoreUser(img, [[space.stackLimit, space.stackBottom]]);
+    this.imageBytes -= img.bytes;
+    space.image = null;
+    this.resident = space;
+  }
+
+  /** After fork or vfork: the child runs first, the parent when the scheduler picks it. */
+  private handOver(t: Task, vcpu: Vcpu): HypercallResult {
+    const child = this.yieldTo!;
+    this.yieldTo = null;
+    const fix = this.forkFixups.get(child);
+    this.forkFixups.delete(child);
+    const ctx = this.saveContext(vcpu);
+    if (!ctx || !fix) return this.cannotPark(t);
+    t.saved = ctx;
+    t.state = t.wait ? 'waiting' : 'ready';
+    child.saved = {
+      regs: { ...ctx.regs, rax: 0n, rsp: fix.stack !== 0n ? fix.stack : ctx.regs.rsp },
+      fx: Buffer.from(ctx.fx),
+      fsBase: fix.tls ?? ctx.fsBase,
+    };
+    return this.schedule(child);
+  }
+  private readonly forkFixups = new Map<Task, { stack: bigint; tls: bigint | null }>();
+
+  /**
+   * Pick the next task and put it on the vCPU (prefer: fork's child). A waiting task runs once
+   * its wait is ready, its timeout passed, or a signal interrupts it; with none able to run, the
+   * host sleeps until the earliest timer. Every process waiting for another with no timer left
+   * is a deadlock: the sandbox stops, as a time limit would stop it.
+   */
+  private schedule(prefer: Task | null = null): HypercallResult {
+    const init = this.init!;
+    this.current = null;
+    for (;;) {
+      if (init.exit || init.checkDeadline()) return { action: 'stop' };
+      const now = performance.now();
+      let earliest = Infinity;
+      let chosen: Task | null = prefer;
+      prefer = null;
+      if (!chosen) {
+        const live = [...this.processes.values()].filter((q) => !q.zombie).sort((x, y) => x.pid - y.pid);
+        const start = live.findIndex((q) => q.pid > this.lastPid);
+        const order = start < 0 ? live : [...live.slice(start), ...live.slice(0, start)];
+        for (const q of order) {
+          const t = q.tasks[0];
+          if (!t) continue;
+          if (t.state === 'ready') { chosen = t; break; }
+          const w = t.wait;
+          if (t.state !== 'waiting' || !w) continue;
+          if (w.why.ready() || (w.call && hasDeliverable(t))) { chosen = t; break; }
+          if (w.why.timeout) {
+            if (now >= w.why.timeout.at) { chosen = t; break; }
+            earliest = Math.min(earliest, w.why.timeout.at);
+          }
+          if (q.realTimer) earliest = Math.min(earliest, q.realTimer.due);
+        }
+      }
+      if (chosen) {
+        const r = this.runTask(chosen);
+        if (r === 'ran') return { action: 'resume' };
+        if (r === 'ended') {
+          const p = chosen.process;
+          if (p === init || !this.endsAlone(p.exit)) return { action: 'stop' };
+          this.endProcess(p);
+          this.current = null;
+        }
+        continue;
+      }
+      if (earliest < Infinity) {
+        sleepBounded(init, Math.max(1, Math.ceil(earliest - now)));
+        continue;
+      }
+      init.exit = { kind: 'timeout', message: 'kvmbox: every process of the sandbox waits for another (a deadlock); the sandbox is stopped' };
+      return { action: 'stop' };
+    }
+  }
+
+  /**
+   * Put t on the vCPU: its address space, its registers, and the end of the call it waited in
+   * (run again, timed out, or interrupted by a signal). 'waits' when the call has to wait
+   * again, 'ended' when its process ended meanwhile.
+   */
+  private runTask(t: Task): 'ran' | 'waits' | 'ended' {
+    const p = t.process;
+    this.switchSpace(p.space);
+    this.current = t;
+    this.lastPid = p.pid;
+    t.state = 'running';
+    const ctx = t.saved!;
+    const w = t.wait;
+    t.wait = null;
+    if (w?.call) {
+      if (w.why.ready()) {
+        const r = this.serve(t, w.call.nr, w.call.args);
+        if (r === PARKED) {
+          t.state = 'waiting';
+          return 'waits';
+        }
+        if (p.exit) return 'ended';
+        ctx.regs.rax = BigInt(r);
+      } else if (w.why.timeout && performance.now() >= w.why.timeout.at) {
+        ctx.regs.rax = BigInt(w.why.timeout.result());
+      } else {
+        ctx.regs.rax = this.interrupted(t, w.call.nr, ctx);
+      }
+    } else if (w) {
+      // Waiting with the call complete (a vfork parent): only readiness ends it.
+      if (!w.why.ready()) {
+        t.wait = w;
+        t.state = 'waiting';
+        return 'waits';
+      }
+    }
+    t.saved = null;
+    this.loadContext(t, ctx);
+    p.stubCache.publishIds(p.pid, t.tid, p.ppid);
+    if (hasDeliverable(t)) {
+      const d = deliver(t, { regs: { ...ctx.regs }, trapno: 0, err: 0, cr2: 0n }, this.fpu(t.vcpu));
+      if (d.kind === 'exit') return 'ended';
+      if (d.kind === 'handler') this.machine.enterUser(d.regs);
+    }
+    return 'ran';
+  }
+
+  /**
+   * A signal ended a wait: EINTR, or, for a call Linux restarts under SA_RESTART whose handler
+   * has it, the call again after the handler (rip back on its `syscall` instruction).
+   */
+  private interrupted(t: Task, nr: bigint, ctx: SavedContext): bigint {
+    const ready = t.pending & ~t.sigmask;
+    let sig = 1;
+    while (sig <= 64 && !(ready & bit(sig))) sig++;
+    const act = action(t.process, sig);
+    const rip = ctx.regs.rip;
+    if (act.handler > SIG_IGN && act.flags & SA_RESTART && RESTARTABLE.has(Number(nr & 0xffffffffn)) && rip >= 2n &&
+        t.process.space.paging.accessible(Number(rip) - 2, 2, PROT_EXEC | PROT_READ)) {
+      const m = this.machine.memory;
+      if (m.u8(Number(rip) - 2) === 0x0f && m.u8(Number(rip) - 1) === 0x05) {
+        ctx.regs.rip = rip - 2n;
+        return nr;
+      }
+    }
+    return BigInt(-E.EINTR);
+  }
+
+  /** p ended (exit, or a signal's default action): it becomes a zombie for its parent to wait for. */
+  private endProcess(p: Process): void {
+    const r = p.exit!;
+    p.stubCache.drainOutput(p.fds);
+    const status = r.kind === 'exited' ? (r.status & 0xff) << 8 : r.kind === 'signaled' ? r.signal & 0x7f : 0;
+    for (const t of p.tasks) { t.state = 'dead'; t.wait = null; t.saved = null; }
+    p.fds.closeAll();
+    p.dirCache.close();
+    p.realTimer = null;
+    p.vforkParentWaits = false;
+    const init = this.init!;
+    for (const c of p.children) {
+      c.parent = init;
+      init.children.add(c);
+    }
+    p.children.clear();
+    p.zombie = { status };
+    if (p.space.image && !this.spaceInUse(p.space)) {
+      this.imageBytes -= p.space.image.bytes;
+      p.space.image = null;
+    }
+    const parent = p.parent;
+    if (!parent) return;
+    const act = action(parent, SIG.SIGCHLD);
+    if (act.handler === SIG_IGN || act.flags & SA_NOCLDWAIT) {
+      this.release(p);
+    } else if (p.exitSignal > 0 && p.exitSignal <= 64 && parent.tasks[0]) {
+      const code = r.kind === 'exited' ? CLD_EXITED : CORE_SIGNALS.has(status) ? CLD_DUMPED : CLD_KILLED;
+      raise(parent.tasks[0], p.exitSignal, { code, pid: p.pid });
+    }
+  }
+
+  /** Forget a zombie: its pid is free of it. */
+  private release(c: Process): void {
+    this.processes.delete(c.pid);
+    c.parent?.children.delete(c);
+  }
+
+  clone(t: Task, req: CloneRequest): number {
+    const p = t.process;
+    const f = req.flags;
+    // Threads (a shared address space without vfork's wait) come with issue 16.
+    if (f & CLONE_THREAD || (f & CLONE_VM && !(f & CLONE_VFORK))) throw new Errno(E.ENOSYS);
+    const known = 0xffn | CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID |
+      CLONE_CHILD_SETTID | CLONE_HARMLESS;
+    if (f & (CLONE_FS | CLONE_FILES | CLONE_SIGHAND)) throw new Errno(E.EINVAL);
+    if (f & ~known) throw new Errno(E.EINVAL);
+    if (this.processes.size >= this.maxProcesses) throw new Errno(E.EAGAIN);
+    const vfork = (f & CLONE_VFORK) !== 0n;
+    this.quiesceStub(t);
+    const pid = this.nextPid;
+    if (f & CLONE_PARENT_SETTID) p.userBuffer(req.parentTid, 4, PROT_WRITE).writeInt32LE(pid);
+    if (f & CLONE_CHILD_SETTID && !vfork) p.userBuffer(req.childTid, 4, PROT_WRITE); // checked before anything changes
+    let image = null;
+    if (!vfork) {
+      // fork copies the parent's pages (docs/design.md); all images together stay within --memory.
+      image = this.machine.snapshotUser();
+      if (this.imageBytes + image.bytes > this.machine.memory.size) throw new Errno(E.ENOMEM);
+    }
+    this.allocPid();
+    const c = new Process({
+      pid, kernel: this, parent: p, machine: this.machine, vfs: p.vfs, fds: p.fds.clone(), cwd: [...p.cwd], limits: p.limits,
+    });
+    c.umask = p.umask;
+    for (const [sig, b] of p.sigactions) c.sigactions.set(sig, Buffer.from(b));
+    c.comm = Buffer.from(p.comm);
+    c.argv = p.argv;
+    c.envp = p.envp;
+    c.exePath = p.exePath;
+    c.exitSignal = Number(f & 0xffn);
+    attachCaches(c, false);
+    const ct = new Task(c, pid, t.vcpu);
+    c.tasks.push(ct);
+    ct.sigmask = t.sigmask;
+    ct.altStack = { ...t.altStack };
+    ct.fsBase = f & CLONE_SETTLS ? req.tls : t.fsBase;
+    ct.state = 'ready';
+    if (f & CLONE_CHILD_CLEARTID) ct.clearChildTid = req.childTid;
+    this.processes.set(pid, c);
+    this.forked = true;
+    if (vfork) {
+      c.space = p.space;
+      c.vforkParentWaits = true;
+      t.wait = { why: { what: 'its vfork child', ready: () => !c.vforkParentWaits }, call: null };
+    } else {
+      p.space.image = image;
+      this.imageBytes += image!.bytes;
+      c.space = p.space.clone();
+      this.resident = c.space;
+    }
+    // Written in the child's memory (the parent's own, with vfork).
+    if (f & CLONE_CHILD_SETTID) c.userBuffer(req.childTid, 4, PROT_WRITE).writeInt32LE(pid);
+    c.stubCache.publishIds(pid, pid, p.pid);
+    this.forkFixups.set(ct, { stack: req.stack, tls: f & CLONE_SETTLS ? req.tls : null });
+    this.yieldTo = ct;
+    return pid;
+  }
+
+  /**
+   * On the user-stub path the stub's caches are the program's alone: before a second process
+   * exists, what they hold goes back to the host and every later call is served by the host.
+   */
+  private quiesceStub(t: Task): void {
+    const p = t.process;
+    if (this.machine.syscallPath !== 'user-stub' || !p.stubCache.enabled) return;
+    p.dirCache.close();
+    attachCaches(p, false);
+    const m = this.machine.memory;
+    m.fill(PHYS_SHARED, SHARED_SIZE);
+    m.setU32(PHYS_SHARED + SH_CACHE_FD, 0xffffffff);
+    p.stubCache.publishIds(p.pid, t.tid, p.ppid);
+    this.machine.useTracedEntry();
+    this.execEnv = { ...this.execEnv, traced: true };
+  }
+
+  /** Images of programs by host identity, for execve loops (a shell running the same command). */
+  private readonly programs = new Map<string, Buffer>();
+
+  /** The program file at a guest path, as execve reads it: a regular file the guest may execute. */
+  private readExecutable(p: Process, guestPath: string): Buffer {
+    let file: { fd: number; size: number; identity: string };
+    try {
+      file = p.vfs.openRegular(guestPath);
+    } catch (e) {
+      if (!(e instanceof Errno)) throw e;
+      if (e.errno === E.ENOENT && this.firstProgram?.path === guestPath) return this.firstProgram.image;
+      if (e.errno === E.EISDIR || e.errno === E.ENXIO) throw new Errno(E.EACCES);
+      throw e;
+    }
+    try {
+      const st = Buffer.alloc(STAT_SIZE);
+      const r = libc.fstat(file.fd, st);
+      if (r < 0) throw new Errno(-r);
+      if (!permitted(st, 1) || (st.readUInt32LE(STAT.mode) & 0o111) === 0) throw new Errno(E.EACCES);
+      const hit = this.programs.get(file.identity);
+      if (hit) return hit;
+      if (file.size > this.machine.memory.size) throw new Errno(E.ENOMEM);
+      const image = readWhole(file.fd, file.size);
+      if (!image) throw new Errno(E.EIO);
+      if (this.programs.size >= 8) this.programs.delete(this.programs.keys().next().value!);
+      this.programs.set(file.identity, image);
+      return image;
+    } finally {
+      libc.closeFd(file.fd);
+    }
+  }
+
+  execve(t: Task, dirfd: number, path: string, argv: string[], envp: string[], flags: number): number {
+    const p = t.process;
+    let guestPath: string;
+    if (path === '') {
+      if (!(flags & AT_EMPTY_PATH)) throw new Errno(E.ENOENT);
+      guestPath = p.fds.get(dirfd).path;
+      if (!guestPath.startsWith('/')) throw new Errno(E.EACCES);
+    } else {
+      guestPath = '/' + p.pathAt(dirfd, path).join('/');
+    }
+    let args = argv;
+    let image = this.readExecutable(p, guestPath);
+    for (let depth = 0; image[0] === 0x23 && image[1] === 0x21; depth++) {
+      // #!interpreter [one argument]: the interpreter runs the script, found in the guest's namespace.
+      if (depth >= MAX_SCRIPT_DEPTH) throw new Errno(E.ELOOP);
+      const head = image.subarray(2, BINPRM_BUF);
+      const nl = head.indexOf(10);
+      const line = head.subarray(0, nl < 0 ? head.length : nl).toString('latin1').trim();
+      const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
+      if (!m) throw new Errno(E.ENOEXEC);
+      args = [m[1]!, ...(m[2] ? [m[2]] : []), guestPath, ...args.slice(1)];
+      guestPath = '/' + p.pathAt(AT_FDCWD, m[1]!).join('/');
+      image = this.readExecutable(p, guestPath);
+    }
+    // Everything that can fail is checked while the old program is still there to get the error.
+    let interp: string | undefined;
+    try {
+      interp = parseElf(image, guestPath).interp;
+    } catch (e) {
+      if (e instanceof NotRunnableError) throw new Errno(E.ENOEXEC);
+      throw e;
+    }
+    if (interp !== undefined) {
+      try {
+        readInterpreter(p.vfs, interp, guestPath);
+      } catch (e) {
+        if (e instanceof InterpreterNotFoundError) throw new Errno(E.ENOENT);
+        if (e instanceof NotRunnableError) throw new Errno(E.EACCES);
+        throw e;
+      }
+    }
+    // The point of no return. A vfork parent gets its memory back as it was.
+    const old = p.space;
+    p.vforkParentWaits = false;
+    if (this.resident === old && this.spaceInUse(old, p)) {
+      old.image = this.machine.snapshotUser();
+      this.imageBytes += old.image.bytes;
+    }
+    p.fds.closeOnExec();
+    // Handled signals go back to their default; ignored ones stay ignored.
+    for (const [sig, b] of [...p.sigactions]) if (b.readBigUInt64LE(0) !== SIG_IGN) p.sigactions.delete(sig);
+    t.altStack = { sp: 0n, size: 0n, disabled: true };
+    t.clearChildTid = 0n;
+    p.dirCache.close();
+    this.machine.reset();
+    try {
+      exec(t, image, { argv: args, envp, exePath: guestPath }, this.execEnv);
+    } catch (e) {
+      if (!(e instanceof NotRunnableError)) throw e;
+      // Too late to return the error: the process ends, as Linux kills it.
+      killWith(p, SIG.SIGKILL, `(execve of ${guestPath} failed: ${e.message})`);
+      return 0;
+    }
+    this.resident = p.space;
+    this.execed = true;
+    return 0;
+  }
+
+  reap(t: Task, which: (c: Process) => boolean, options: number): Process | null {
+    const p = t.process;
+    const kids = [...p.children].filter(which);
+    if (kids.length === 0) throw new Errno(E.ECHILD);
+    const z = kids.find((c) => c.zombie);
+    if (z) {
+      if (!(options & WNOWAIT)) this.release(z);
+      return z;
+    }
+    if (options & WNOHANG) return null;
+    throw new WouldBlock('it waits for a child', () => [...p.children].some((c) => which(c) && c.zombie !== null) || ![...p.children].some(which));
+  }
+
+  kill(t: Task, pid: number, sig: number): void {
+    const p = t.process;
+    if (sig < 0 || sig > 64) throw new Errno(E.EINVAL);
+    const live = [...this.processes.values()];
+    const targets = pid > 0 ? live.filter((q) => q.pid === pid)
+      : pid === 0 ? live.filter((q) => q.pgid === p.pgid)
+      : pid === -1 ? live.filter((q) => q !== this.init)
+      : live.filter((q) => q.pgid === -pid);
+    if (targets.length === 0) throw new Errno(E.ESRCH);
+    if (sig === 0) return;
+    for (const q of targets) {
+      const qt = q.tasks[0];
+      if (q.zombie || !qt) continue;
+      if (q === p && sig === SIG.SIGKILL) killWith(p, SIG.SIGKILL, '(it sent the signal to itself)');
+      else raise(qt, sig, { code: SI_USER, pid: p.pid });
+    }
   }
 }

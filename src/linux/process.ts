@@ -47,6 +47,8 @@ export interface ProcessOptions {
    * waits for the guest (sleeps, poll, stdin): true ends the run with ExitReason 'aborted'.
    * The asynchronous engine (src/api/engine.ts) sets it from an AbortSignal or kill(). */
   cancelled?: () => boolean;
+  /** Processes the sandbox may hold at once (zombies included); fork past it fails with EAGAIN. */
+  maxProcesses?: number;
 }
 
 export type ExitReason =
@@ -75,8 +77,39 @@ export const TASK_COMM_LEN = 16;
 const RLIMIT_STACK = 3, RLIMIT_NOFILE = 7, RLIMIT_AS = 9;
 const RLIM_INFINITY = 0xffffffffffffffffn;
 
+/**
+ * What system calls ask of the kernel that owns the process tree (src/linux/kernel.ts implements
+ * it): the calls that create, replace, end, wait for and signal processes.
+ */
+export interface ProcessTree {
+  /** Whether a task of another process may still run: then a call can wait for it. */
+  othersCanRun(p: Process): boolean;
+  /** fork, vfork and clone without CLONE_VM (or with CLONE_VM|CLONE_VFORK); the child's pid. */
+  clone(t: Task, req: CloneRequest): number;
+  /** execve: on success the task continues in the new program (the call does not return). */
+  execve(t: Task, dirfd: number, path: string, argv: string[], envp: string[], flags: number): number;
+  /** wait4/waitid: the child waited for, or null with WNOHANG when none has ended. */
+  reap(t: Task, which: (c: Process) => boolean, options: number): Process | null;
+  /** kill: send sig to the processes the pid argument names; throws ESRCH when none. */
+  kill(t: Task, pid: number, sig: number): void;
+  /** Process by pid (live or not yet reaped). */
+  find(pid: number): Process | undefined;
+  /** Every process, live or not yet reaped. */
+  all(): Iterable<Process>;
+}
+
+export interface CloneRequest {
+  flags: bigint;
+  /** The child's stack pointer (0: the parent's). */
+  stack: bigint;
+  parentTid: bigint;
+  childTid: bigint;
+  tls: bigint;
+}
+
 export interface ProcessInit {
   pid: number;
+  kernel: ProcessTree;
   parent: Process | null;
   machine: Machine;
   vfs: Vfs;
@@ -89,11 +122,19 @@ const EMPTY = Buffer.alloc(0);
 
 export class Process {
   readonly pid: number;
-  readonly parent: Process | null;
+  /** Its parent; the first process when the parent ended first (reparenting). */
+  parent: Process | null;
   readonly children = new Set<Process>();
+  readonly kernel: ProcessTree;
   /** Process group and session: the first process leads both; a child inherits its parent's. */
-  readonly pgid: number;
-  readonly sid: number;
+  pgid: number;
+  sid: number;
+  /** The signal its parent gets when it ends (clone's low byte; SIGCHLD for fork). */
+  exitSignal = 17;
+  /** Ended and not yet waited for: the status word wait4 reports. */
+  zombie: { status: number } | null = null;
+  /** A vfork child until it execs or ends: the parent waits for that. */
+  vforkParentWaits = false;
   /** Its threads; tasks[0] is the thread group leader (tid = pid). */
   readonly tasks: Task[] = [];
   /** The machine whose memory holds the address space. */
@@ -128,6 +169,7 @@ export class Process {
   /** An empty process: no program until exec loads one. */
   constructor(init: ProcessInit) {
     this.pid = init.pid;
+    this.kernel = init.kernel;
     this.parent = init.parent;
     this.pgid = init.parent?.pgid ?? init.pid;
     this.sid = init.parent?.sid ?? init.pid;

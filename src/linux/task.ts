@@ -3,10 +3,20 @@
 // signals, the address set_tid_address gave). Everything it shares with the other threads of
 // its process (memory, files, signal actions...) is on t.process (src/linux/process.ts).
 //
-// kvmbox runs one thread of one process per VM so far: every Task runs on the machine's only
-// vCPU. Threads on several vCPUs (issue 16) and fork (issue 15) build on this split.
-import type { Vcpu } from '../kvm/kvm.js';
+// Processes take turns on the machine's one vCPU (src/linux/kernel.ts schedules them); threads
+// on several vCPUs (issue 16) build on this split.
+import type { Registers, Vcpu } from '../kvm/kvm.js';
+import type { WouldBlock } from '../fs/open-file.js';
 import type { Process } from './process.js';
+
+/** A task's user-mode state while it is off the vCPU: what it continues from. */
+export interface SavedContext { regs: Registers; fx: Buffer; fsBase: bigint }
+
+/**
+ * running: on the vCPU. ready: may run (after fork, or preempted). waiting: parked in a system
+ * call until its wait is ready (or a signal or the wait's timeout ends it). dead: exited.
+ */
+export type TaskState = 'running' | 'ready' | 'waiting' | 'dead';
 
 export class Task {
   /** The FS base (ARCH_SET_FS): the thread pointer of the program's libc. */
@@ -24,6 +34,13 @@ export class Task {
   /** set_tid_address: where to clear the tid and wake a futex when the thread exits. */
   clearChildTid = 0n;
 
-  /** The registers live in the vCPU while the task runs there (one task per vCPU so far). */
+  state: TaskState = 'running';
+  /** While off the vCPU: the context it continues from (rax is its call's result once known). */
+  saved: SavedContext | null = null;
+  /** While waiting: what it waits for, and the system call to run again when that is ready
+   * (null: the call is complete and the task only waits, as a vfork parent does). */
+  wait: { why: WouldBlock | { ready: () => boolean; what: string; timeout?: undefined }; call: { nr: bigint; args: [bigint, bigint, bigint, bigint, bigint, bigint] } | null } | null = null;
+
+  /** The registers live in the vCPU while the task runs there; saved holds them otherwise. */
   constructor(readonly process: Process, readonly tid: number, readonly vcpu: Vcpu) {}
 }

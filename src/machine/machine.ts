@@ -12,7 +12,7 @@ import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall,
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
   CACHE_BUF, CACHE_SIZE, DCACHE, DCACHE_SIZE, PHYS_SHARED, SHARED_SIZE, STUB_SIZE, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, VEC_TIMER,
-  PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET, OUTBUF, OUTBUF_SIZE,
+  PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET, OUTBUF, OUTBUF_SIZE, USER_BASE,
 } from '../abi/abi.generated.js';
 
 /**
@@ -430,6 +430,67 @@ export class Machine {
   }
 
   /**
+   * A copy of everything that belongs to the program in guest memory: its page permissions, the
+   * contents of its mapped pages that the host holds (the others read as zero), the shared page
+   * and the trampolines of its patched sites. With restoreUser, this lets several processes take
+   * turns in one VM (src/linux/kernel.ts): the kernel region is the same for all of them.
+   */
+  snapshotUser(): UserImage {
+    const first = USER_BASE / x86.PAGE_SIZE, end = this.paging.userTop / x86.PAGE_SIZE;
+    const perms = this.paging.perms.slice(first, end);
+    const runs: Array<{ page: number; data: Buffer }> = [];
+    let bytes = 0;
+    for (const [lo, hi] of this.paging.usedRanges()) {
+      for (const [a, b] of this.memory.residentRuns(lo, hi - lo)) {
+        // Only mapped pages: the rest of a used range is zero or garbage the program cannot see.
+        for (let p = a; p < b; p++) {
+          if (!perms[p - first]) continue;
+          let q = p;
+          while (q < b && perms[q - first]) q++;
+          runs.push({ page: p, data: this.memory.read(p * x86.PAGE_SIZE, (q - p) * x86.PAGE_SIZE) });
+          bytes += (q - p) * x86.PAGE_SIZE;
+          p = q;
+        }
+      }
+    }
+    const shared = this.memory.read(PHYS_SHARED, SHARED_SIZE);
+    const trampolines = this.memory.read(this.trampolineBase, this.trampolineLength);
+    return { perms, runs, shared, trampolines, bytes: bytes + shared.length + trampolines.length };
+  }
+
+  /**
+   * Make img the program in guest memory, in place of the current one: the machine is reset (the
+   * current program's pages are zeroed, its translations are dropped as for a new program), the
+   * pages are mapped with their permissions and filled, and the user-mode registers are left to
+   * the caller (enterUser). mustFault as for start.
+   */
+  restoreUser(img: UserImage, mustFault: ReadonlyArray<readonly [number, number]>): void {
+    const fpuKept = this.vcpu.getFxsave();
+    this.reset();
+    this.vcpu.setFxsave(fpuKept);
+    const first = USER_BASE / x86.PAGE_SIZE;
+    for (let i = 0; i < img.perms.length;) {
+      const byte = img.perms[i]!;
+      let j = i + 1;
+      while (j < img.perms.length && img.perms[j] === byte) j++;
+      if (byte) this.paging.map((first + i) * x86.PAGE_SIZE, (j - i) * x86.PAGE_SIZE, byte & (PROT_READ | PROT_WRITE | PROT_EXEC));
+      i = j;
+    }
+    for (const r of img.runs) this.memory.write(r.page * x86.PAGE_SIZE, r.data);
+    this.memory.write(PHYS_SHARED, img.shared);
+    if (img.trampolines.length) this.installTrampolines(img.trampolines);
+    this.paging.seal((page) => mustFault.some(([lo, hi]) => page * x86.PAGE_SIZE >= lo && page * x86.PAGE_SIZE < hi));
+  }
+
+  /**
+   * From now on every system call of the user-stub path goes to the host (as with --trace): the
+   * stub's caches are per process, and several processes take turns in the VM.
+   */
+  useTracedEntry(): void {
+    this.setSyscallMsrs(this.syscallPath, true);
+  }
+
+  /**
    * Return to user mode with regs, as an iret would: cs and ss become the user selectors, the
    * other special registers (page tables, FS base...) stay. The caller validates regs (rflags
    * without IOPL/NT/VM, a lower-half rip). Used for signal delivery and rt_sigreturn, from any
@@ -463,6 +524,18 @@ export class Machine {
     this.vm.close();
   }
   [Symbol.dispose](): void { this.close(); }
+}
+
+/** A program's part of guest memory, kept on the host while another process runs (snapshotUser). */
+export interface UserImage {
+  /** Permission bytes of the user pages, from USER_BASE. */
+  perms: Uint8Array;
+  /** Contents of mapped pages, in runs of consecutive pages (page numbers of guest memory). */
+  runs: Array<{ page: number; data: Buffer }>;
+  shared: Buffer;
+  trampolines: Buffer;
+  /** Host bytes the image holds. */
+  bytes: number;
 }
 
 export function zeroRegs() {

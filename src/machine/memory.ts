@@ -96,6 +96,26 @@ export class GuestMemory {
   }
 
   /**
+   * The runs [first, end) of pages (page numbers of guest memory) in [address, address+length)
+   * that the host holds: pages never touched, or given back, read as zero and need no copy.
+   */
+  residentRuns(address: number, length: number): Array<[number, number]> {
+    this.check(address, length);
+    const pages = length / 4096;
+    const vec = new Uint8Array(pages);
+    this.region.residency(address, length, vec);
+    const runs: Array<[number, number]> = [];
+    let i = vec.indexOf(1);
+    while (i >= 0 && i < pages) {
+      let j = vec.indexOf(0, i);
+      if (j < 0) j = pages;
+      runs.push([address / 4096 + i, address / 4096 + j]);
+      i = vec.indexOf(1, j);
+    }
+    return runs;
+  }
+
+  /**
    * Make KVM drop its translations of [address, address+length), keeping the pages and their
    * contents (see MemoryRegion.dropTranslations). Page-aligned range.
    */

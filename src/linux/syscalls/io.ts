@@ -3,7 +3,7 @@
 import * as libc from '../../kvm/libc.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import {
-  HostFile, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlockForever, type OpenFile,
+  HostFile, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlock, type OpenFile,
 } from '../../fs/open-file.js';
 import {
   E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCGETS, TIOCGPGRP, TIOCGWINSZ,
@@ -46,11 +46,15 @@ function blockedForever(p: Process, what: string): number {
   return 0;
 }
 
+/**
+ * A call that may have to wait for another process: the wait is the kernel's (it parks the task,
+ * src/linux/kernel.ts) while another process could end it, and ends the program otherwise.
+ */
 function guarded(p: Process, fn: () => number): number {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof WouldBlockForever) return blockedForever(p, e.what);
+    if (e instanceof WouldBlock && !p.kernel.othersCanRun(p)) return blockedForever(p, e.what);
     throw e;
   }
 }
@@ -97,7 +101,14 @@ function readv(p: Process, a: bigint[], offset: bigint | null): number {
   let total = 0;
   for (const [base, len] of iovecs(p, a[1]!, a[2]!)) {
     if (len === 0n) continue;
-    const n = readInto(p, fd, base, len, offset === null ? null : offset + BigInt(total));
+    let n: number;
+    try {
+      n = readInto(p, fd, base, len, offset === null ? null : offset + BigInt(total));
+    } catch (e) {
+      // What was read already is the result: a wait only for a read that has nothing yet.
+      if (e instanceof WouldBlock && total > 0) break;
+      throw e;
+    }
     total += n;
     if (BigInt(n) < len) break;
   }
@@ -235,6 +246,12 @@ function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null)
     // In bounded slices: a time limit or a cancel ends the wait (src/linux/host-wait.ts).
     if (pollBounded(p, pfds, wait.length, timeoutMs) < 0) return 0;
     ({ ready } = scan(p, entries));
+  } else if (p.kernel.othersCanRun(p)) {
+    // Only another process can make these ready: the kernel parks the task until one does,
+    // or until the timeout, when the call ends with nothing ready.
+    const none = () => { for (const e of entries) e.revents = 0; return 0; };
+    throw new WouldBlock('it polls files', () => scan(p, entries).ready > 0,
+      timeoutMs === null ? undefined : { at: performance.now() + timeoutMs, result: none });
   } else if (timeoutMs !== null || p.timeLeftMs() !== null) {
     sleepBounded(p, timeoutMs);
   } else {

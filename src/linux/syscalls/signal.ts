@@ -1,10 +1,11 @@
-// Signal system calls of a single-process sandbox: the sources (kill, tkill, tgkill to the
-// process itself; alarm and setitimer's ITIMER_REAL), the waits a signal ends (pause,
+// Signal system calls: the sources (kill, tkill, tgkill to the process itself or to others of
+// the sandbox; alarm and setitimer's ITIMER_REAL), the waits a signal ends (pause,
 // rt_sigsuspend), rt_sigpending and sigaltstack. Delivery itself, and rt_sigreturn, happen on
 // the way back into the guest (src/linux/signals.ts, src/linux/kernel.ts).
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
 import { sleepBounded } from '../host-wait.js';
+import { WouldBlock } from '../../fs/open-file.js';
 import {
   NSIG, SIGKILL, SI_TKILL, SI_USER, UNBLOCKABLE, altStackFlags, checkRealTimer, hasDeliverable, killWith, raise,
 } from '../signals.js';
@@ -31,17 +32,24 @@ function sendSelf(t: Task, sig: number, code: number): number {
   return 0;
 }
 
-/** kill's pid: the process itself or its process group (it is alone in it); -1: every other process, none. */
-function self(p: Process, pid: bigint): void {
-  const id = int(pid);
-  if (id !== p.pid && id !== 0 && id !== -p.pgid) throw new Errno(E.ESRCH);
+/** tgkill/tkill: send sig to thread tid (of thread group tgid when given): the caller, or another process's only thread. */
+function sendToThread(t: Task, tgid: number | null, tid: number, sig: number): number {
+  if (tid <= 0 || (tgid !== null && tgid <= 0)) throw new Errno(E.EINVAL);
+  if (sig < 0 || sig > NSIG) throw new Errno(E.EINVAL);
+  if (tid === t.tid && (tgid === null || tgid === t.process.pid)) return sendSelf(t, sig, SI_TKILL);
+  const q = t.process.kernel.find(tid);
+  const target = q && !q.zombie ? q.tasks.find((x) => x.tid === tid) : undefined;
+  if (!target || (tgid !== null && q!.pid !== tgid)) throw new Errno(E.ESRCH);
+  if (sig !== 0) raise(target, sig, { code: SI_TKILL, pid: t.process.pid });
+  return 0;
 }
 
-/** tgkill/tkill's thread: the caller (the only thread). */
-function sameThread(t: Task, tid: bigint): void {
-  const id = int(tid);
-  if (id <= 0) throw new Errno(E.EINVAL);
-  if (id !== t.tid) throw new Errno(E.ESRCH);
+/**
+ * Wait, in the kernel, for a signal: the task is parked until one can be delivered, which ends
+ * the call with EINTR (pause and sigsuspend are never restarted).
+ */
+function parkForSignal(t: Task): never {
+  throw new WouldBlock('it waits for a signal', () => false);
 }
 
 /**
@@ -49,6 +57,7 @@ function sameThread(t: Task, tid: bigint): void {
  * back, and the call is not restarted, as pause and sigsuspend never are), or the run ends.
  */
 export function waitForSignal(t: Task): never {
+  if (t.process.kernel.othersCanRun(t.process)) parkForSignal(t);
   for (;;) {
     if (hasDeliverable(t)) throw new Errno(E.EINTR);
     const timer = t.process.realTimer;
@@ -89,14 +98,14 @@ function writeItimerval(p: Process, addr: bigint, t: Process['realTimer']): void
 }
 
 export const signalSyscalls: SyscallGroup = {
-  tgkill: (t, a) => {
-    if (int(a[0]) <= 0) throw new Errno(E.EINVAL);
-    if (int(a[0]) !== t.process.pid) throw new Errno(E.ESRCH);
-    sameThread(t, a[1]);
-    return sendSelf(t, int(a[2]), SI_TKILL);
+  tgkill: (t, a) => sendToThread(t, int(a[0]), int(a[1]), int(a[2])),
+  tkill: (t, a) => sendToThread(t, null, int(a[0]), int(a[1])),
+  kill: (t, a) => {
+    const pid = int(a[0]), sig = int(a[1]);
+    if (pid === t.process.pid) return sendSelf(t, sig, SI_USER);
+    t.process.kernel.kill(t, pid, sig);
+    return 0;
   },
-  tkill: (t, a) => { sameThread(t, a[0]); return sendSelf(t, int(a[1]), SI_TKILL); },
-  kill: (t, a) => { self(t.process, a[0]); return sendSelf(t, int(a[1]), SI_USER); },
   rt_sigpending: (t, a) => {
     if (size(a[1]) > 8) throw new Errno(E.EINVAL);
     const out = t.process.userBuffer(a[0], 8, PROT_WRITE);
@@ -113,7 +122,8 @@ export const signalSyscalls: SyscallGroup = {
     try {
       return waitForSignal(t);
     } catch (e) {
-      if (!hasDeliverable(t)) { t.sigmask = t.savedMask; t.savedMask = null; }
+      // Parked (WouldBlock): the mask stays until a signal ends the wait.
+      if (!(e instanceof WouldBlock) && !hasDeliverable(t)) { t.sigmask = t.savedMask; t.savedMask = null; }
       throw e;
     }
   },

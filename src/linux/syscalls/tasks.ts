@@ -13,8 +13,6 @@ import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { TASK_COMM_LEN, type Process } from '../process.js';
 import { int, type SyscallGroup } from './args.js';
 
-const refuse = (): never => { throw new Errno(E.ENOSYS); };
-
 /** An id argument of set*id: -1 keeps the current one; anything else must be the guest's own. */
 function sameId(v: bigint, own: number): void {
   const id = int(v);
@@ -52,10 +50,6 @@ function prctl(p: Process, a: bigint[]): number {
 
 export const taskSyscalls: SyscallGroup = {
   prctl: ({ process: p }, a) => prctl(p, a),
-  clone: refuse,
-  clone3: refuse,
-  fork: refuse,
-  vfork: refuse,
   setuid: (_t, a) => { sameId(a[0], GUEST_UID); return 0; },
   setgid: (_t, a) => { sameId(a[0], GUEST_GID); return 0; },
   setreuid: (_t, a) => { sameId(a[0], GUEST_UID); sameId(a[1], GUEST_UID); return 0; },

@@ -1,6 +1,7 @@
 // Clocks and sleeping, from the host's clocks.
 import { PROT_WRITE, PROT_READ } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
+import { WouldBlock } from '../../fs/open-file.js';
 import { sleepBounded } from '../host-wait.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
@@ -41,6 +42,9 @@ function writeTimespec(p: Process, addr: bigint, ns: bigint): void {
  */
 function sleepInterruptible(t: Task, ns: bigint): bigint | null {
   const end = performance.now() + Number(ns) / 1e6;
+  // While another process may run, the sleep is the kernel's: the task is parked until its end
+  // (the call then returns 0), or until a signal interrupts it (EINTR; the time left is not reported).
+  if (t.process.kernel.othersCanRun(t.process)) throw new WouldBlock('it sleeps', () => false, { at: end, result: () => 0 });
   for (;;) {
     const now = performance.now();
     if (hasDeliverable(t)) return BigInt(Math.max(0, Math.round((end - now) * 1e6)));

@@ -1,0 +1,158 @@
+// Process calls: fork, vfork, clone and clone3 for new processes, execve and execveat, wait4 and
+// waitid, process groups and sessions. The work is the kernel's (src/linux/kernel.ts, through
+// Process.kernel): these functions read and check the arguments, and write the results back.
+import { PROT_WRITE } from '../address-space.js';
+import { AT_FDCWD, E, Errno } from '../../abi/linux.js';
+import type { Process } from '../process.js';
+import type { Task } from '../task.js';
+import { int, type SyscallGroup } from './args.js';
+
+const SIGCHLD = 17n;
+const CLONE_VM = 0x100n, CLONE_VFORK = 0x4000n;
+const WNOHANG = 1, WUNTRACED = 2, WEXITED = 4, WCONTINUED = 8, WNOWAIT = 0x01000000;
+const WNOTHREAD = 0x20000000, WALL = 0x40000000, WCLONE = 0x80000000;
+const P_ALL = 0, P_PID = 1, P_PGID = 2;
+const CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3;
+const CORE_SIGNALS = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
+/** struct clone_args up to tls (CLONE_ARGS_SIZE_VER0), and the largest kvmbox reads. */
+const CLONE_ARGS_VER0 = 64, CLONE_ARGS_MAX = 88;
+/** execve: at most this many argument and environment strings, and bytes of them together. */
+const MAX_ARG_STRINGS = 0x7fffffff, MAX_ARG_BYTES = 2 << 20;
+
+/** A NULL-terminated array of string pointers (argv, envp), each read once. */
+function stringArray(p: Process, addr: bigint, budget: { left: number }): string[] {
+  const out: string[] = [];
+  if (addr === 0n) return out;
+  for (let i = 0; i < MAX_ARG_STRINGS; i++) {
+    const ptr = p.userBuffer(addr + BigInt(i * 8), 8).readBigUInt64LE(0);
+    if (ptr === 0n) return out;
+    const s = p.userString(ptr, 128 << 10);
+    budget.left -= Buffer.byteLength(s) + 1 + 8;
+    if (budget.left < 0) throw new Errno(E.E2BIG);
+    out.push(s);
+  }
+  throw new Errno(E.E2BIG);
+}
+
+function execveAt(t: Task, dirfd: number, pathAddr: bigint, argvAddr: bigint, envAddr: bigint, flags: number): number {
+  const p = t.process;
+  const AT_EMPTY_PATH = 0x1000, AT_SYMLINK_NOFOLLOW = 0x100;
+  if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) throw new Errno(E.EINVAL);
+  const path = p.userString(pathAddr);
+  const budget = { left: MAX_ARG_BYTES };
+  const argv = stringArray(p, argvAddr, budget);
+  const envp = stringArray(p, envAddr, budget);
+  return p.kernel.execve(t, dirfd, path, argv, envp, flags);
+}
+
+/** Which children a wait4 pid argument names. */
+function childrenOf(p: Process, pid: number): (c: Process) => boolean {
+  if (pid > 0) return (c) => c.pid === pid;
+  if (pid === 0) { const g = p.pgid; return (c) => c.pgid === g; }
+  if (pid === -1) return () => true;
+  return (c) => c.pgid === -pid;
+}
+
+function waitStatusCode(status: number): { code: number; value: number } {
+  const sig = status & 0x7f;
+  if (sig === 0) return { code: CLD_EXITED, value: (status >> 8) & 0xff };
+  return { code: CORE_SIGNALS.has(sig) ? CLD_DUMPED : CLD_KILLED, value: sig };
+}
+
+function clone3(t: Task, addr: bigint, size: bigint): number {
+  const n = Number(size > BigInt(CLONE_ARGS_MAX) ? CLONE_ARGS_MAX : size);
+  if (size < BigInt(CLONE_ARGS_VER0) || size > 4096n) throw new Errno(E.EINVAL);
+  const raw = Buffer.from(t.process.userBuffer(addr, n));
+  const f = (i: number) => (i * 8 + 8 <= raw.length ? raw.readBigUInt64LE(i * 8) : 0n);
+  const [flags, pidfd, childTid, parentTid, exitSignal, stack, stackSize, tls] = [0, 1, 2, 3, 4, 5, 6, 7].map(f) as bigint[];
+  // pidfds, set_tid and cgroups are not offered.
+  if (pidfd !== 0n || f(8) !== 0n || f(9) !== 0n || f(10) !== 0n || (flags! & 0xffn) !== 0n || exitSignal! > 64n) throw new Errno(E.EINVAL);
+  if ((stack === 0n) !== (stackSize === 0n)) throw new Errno(E.EINVAL);
+  return t.process.kernel.clone(t, {
+    flags: flags! | exitSignal!, stack: stack === 0n ? 0n : stack! + stackSize!, parentTid: parentTid!, childTid: childTid!, tls: tls!,
+  });
+}
+
+export const processSyscalls: SyscallGroup = {
+  fork: (t) => t.process.kernel.clone(t, { flags: SIGCHLD, stack: 0n, parentTid: 0n, childTid: 0n, tls: 0n }),
+  vfork: (t) => t.process.kernel.clone(t, { flags: CLONE_VM | CLONE_VFORK | SIGCHLD, stack: 0n, parentTid: 0n, childTid: 0n, tls: 0n }),
+  // x86-64 order: flags, stack, parent_tid, child_tid, tls.
+  clone: (t, a) => t.process.kernel.clone(t, { flags: BigInt.asUintN(64, a[0]), stack: a[1], parentTid: a[2], childTid: a[3], tls: a[4] }),
+  clone3: (t, a) => clone3(t, a[0], a[1]),
+  execve: (t, a) => execveAt(t, AT_FDCWD, a[0], a[1], a[2], 0),
+  execveat: (t, a) => execveAt(t, int(a[0]), a[1], a[2], a[3], int(a[4])),
+  wait4: (t, a) => {
+    const p = t.process;
+    const options = int(a[2]);
+    if (options & ~(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE)) throw new Errno(E.EINVAL);
+    // Checked before a child is reaped, so that a bad pointer loses nothing.
+    const status = a[1] !== 0n ? p.userBuffer(a[1], 4, PROT_WRITE) : null;
+    const usage = a[3] !== 0n ? p.userBuffer(a[3], 144, PROT_WRITE) : null;
+    const c = p.kernel.reap(t, childrenOf(p, int(a[0])), options & WNOHANG);
+    if (!c) return 0;
+    status?.writeInt32LE(c.zombie!.status);
+    usage?.fill(0);
+    return c.pid;
+  },
+  waitid: (t, a) => {
+    const p = t.process;
+    const idtype = int(a[0]), id = int(a[1]), options = int(a[3]);
+    if (options & ~(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WNOTHREAD | WALL | WCLONE)) throw new Errno(E.EINVAL);
+    if (!(options & (WEXITED | WUNTRACED | WCONTINUED))) throw new Errno(E.EINVAL);
+    let which: (c: Process) => boolean;
+    if (idtype === P_ALL) which = () => true;
+    else if (idtype === P_PID) { if (id <= 0) throw new Errno(E.EINVAL); which = (c) => c.pid === id; }
+    else if (idtype === P_PGID) { if (id < 0) throw new Errno(E.EINVAL); const g = id === 0 ? p.pgid : id; which = (c) => c.pgid === g; }
+    else throw new Errno(E.EINVAL);
+    const info = a[2] !== 0n ? p.userBuffer(a[2], 128, PROT_WRITE) : null;
+    // Only ended children are reported (no stop or continue).
+    const c = options & WEXITED ? p.kernel.reap(t, which, options & (WNOHANG | WNOWAIT)) : null;
+    if (info) {
+      info.fill(0);
+      if (c) {
+        const { code, value } = waitStatusCode(c.zombie!.status);
+        info.writeInt32LE(Number(SIGCHLD), 0);
+        info.writeInt32LE(code, 8);
+        info.writeInt32LE(c.pid, 16);
+        info.writeUInt32LE(1000, 20);
+        info.writeInt32LE(value, 24);
+      }
+    }
+    return 0;
+  },
+  setpgid: (t, a) => {
+    const p = t.process;
+    const pid = int(a[0]), pgid = int(a[1]);
+    if (pgid < 0) throw new Errno(E.EINVAL);
+    const target = pid === 0 ? p : p.kernel.find(pid);
+    if (!target || target.zombie || (target !== p && target.parent !== p)) throw new Errno(E.ESRCH);
+    if (target.sid !== p.sid || target.sid === target.pid) throw new Errno(E.EPERM);
+    const group = pgid === 0 ? target.pid : pgid;
+    if (group !== target.pid) {
+      // Joining a group needs a member in the same session.
+      const found = [...p.kernel.all()].some((m) => m.pgid === group && m.sid === p.sid && !m.zombie);
+      if (!found) throw new Errno(E.EPERM);
+    }
+    target.pgid = group;
+    return 0;
+  },
+  getpgid: (t, a) => {
+    const pid = int(a[0]);
+    const q = pid === 0 ? t.process : t.process.kernel.find(pid);
+    if (!q) throw new Errno(E.ESRCH);
+    return q.pgid;
+  },
+  getsid: (t, a) => {
+    const pid = int(a[0]);
+    const q = pid === 0 ? t.process : t.process.kernel.find(pid);
+    if (!q) throw new Errno(E.ESRCH);
+    return q.sid;
+  },
+  getpgrp: (t) => t.process.pgid,
+  setsid: (t) => {
+    const p = t.process;
+    if (p.pgid === p.pid) throw new Errno(E.EPERM);
+    p.sid = p.pgid = p.pid;
+    return p.pid;
+  },
+};
