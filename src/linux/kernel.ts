@@ -32,7 +32,10 @@ import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
 import { formatSyscall } from './syscalls/trace.js';
-import { action, bit, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess, type UserContext } from './signals.js';
+import {
+  action, bit, CLD_CONTINUED, CLD_STOPPED, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess,
+  type UserContext,
+} from './signals.js';
 import type { Registers } from '../kvm/kvm.js';
 
 const FAULT_SIGNALS: Record<number, number> = {
@@ -103,7 +106,7 @@ const CLONE_CHILD_CLEARTID = 0x200000n, CLONE_CHILD_SETTID = 0x1000000n;
 /** Flags kvmbox accepts and ignores for processes (namespaces are refused: EPERM like an unprivileged user). */
 const CLONE_HARMLESS = 0x400000n /* CLONE_DETACHED */ | 0x2000n /* CLONE_PTRACE */ | 0x800000n /* CLONE_UNTRACED */ | 0x80000000n /* CLONE_IO */;
 const CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3;
-const WNOHANG = 1, WNOWAIT = 0x01000000, SA_NOCLDWAIT = 2, AT_EMPTY_PATH = 0x1000;
+const WNOHANG = 1, WUNTRACED = 2, WCONTINUED = 8, WNOWAIT = 0x01000000, SA_NOCLDWAIT = 2, AT_EMPTY_PATH = 0x1000;
 /** Signals whose default action dumps core: a child killed by one ends with CLD_DUMPED. */
 const CORE_SIGNALS = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
 /** Calls Linux restarts after a handler with SA_RESTART (the others fail with EINTR). */
@@ -356,6 +359,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private deliverTo(t: Task, ctx: UserContext, fromSyscall = false): HypercallResult {
     const d = deliver(t, ctx, this.fpu(t.vcpu));
     if (d.kind === 'exit') return { action: 'stop' };
+    if (d.kind === 'stop') {
+      this.stopTask(t, ctx.regs);
+      return this.schedule();
+    }
     if (d.kind === 'handler') {
       if (fromSyscall) {
         const cur = t.vcpu.getRegs();
@@ -381,6 +388,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (hasDeliverable(t)) {
       const d = deliver(t, { regs, trapno: 0, err: 0, cr2: 0n }, this.fpu(vcpu));
       if (d.kind === 'exit') return { action: 'stop' };
+      if (d.kind === 'stop') {
+        this.stopTask(t, regs);
+        return this.schedule();
+      }
       if (d.kind === 'handler') { this.machine.enterUser(d.regs); return { action: 'resume' }; }
     }
     this.machine.enterUser(regs);
@@ -765,6 +776,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (hasDeliverable(t)) {
       const d = deliver(t, { regs: { ...ctx.regs }, trapno: 0, err: 0, cr2: 0n }, this.fpu(t.vcpu));
       if (d.kind === 'exit') return 'ended';
+      if (d.kind === 'stop') {
+        this.stopTask(t, ctx.regs);
+        return 'waits';
+      }
       if (d.kind === 'handler') this.machine.enterUser(d.regs);
     }
     return 'ran';
@@ -819,7 +834,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       this.release(p);
     } else if (p.exitSignal > 0 && p.exitSignal <= 64 && parent.tasks[0]) {
       const code = r.kind === 'exited' ? CLD_EXITED : CORE_SIGNALS.has(status) ? CLD_DUMPED : CLD_KILLED;
-      raise(parent.tasks[0], p.exitSignal, { code, pid: p.pid });
+      raise(parent.tasks[0], p.exitSignal, { code, pid: p.pid, status: r.kind === 'exited' ? r.status & 0xff : status });
     }
   }
 
@@ -948,6 +963,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     } else {
       guestPath = '/' + p.pathAt(dirfd, path).join('/');
     }
+    // /proc/self/exe (how busybox runs its applets): the program the process runs.
+    if (guestPath === '/proc/self/exe' || guestPath === `/proc/${p.pid}/exe`) guestPath = '/' + normalize(p.exePath).join('/');
     let args = argv;
     let image = this.readExecutable(p, guestPath);
     for (let depth = 0; image[0] === 0x23 && image[1] === 0x21; depth++) {
@@ -1006,17 +1023,39 @@ export class Kernel implements HypercallHandler, ProcessTree {
     return 0;
   }
 
-  reap(t: Task, which: (c: Process) => boolean, options: number): Process | null {
+  reap(t: Task, which: (c: Process) => boolean, options: number): { child: Process; status: number; code: number; value: number } | null {
     const p = t.process;
     const kids = [...p.children].filter(which);
     if (kids.length === 0) throw new Errno(E.ECHILD);
-    const z = kids.find((c) => c.zombie);
-    if (z) {
-      if (!(options & WNOWAIT)) this.release(z);
-      return z;
+    const events = (c: Process): boolean => c.waitEvent !== null &&
+      ((c.waitEvent.code === CLD_STOPPED && (options & WUNTRACED) !== 0) || (c.waitEvent.code === CLD_CONTINUED && (options & WCONTINUED) !== 0));
+    for (const c of kids) {
+      if (c.zombie) {
+        const status = c.zombie.status;
+        if (!(options & WNOWAIT)) this.release(c);
+        const sig = status & 0x7f;
+        return { child: c, status, code: sig === 0 ? CLD_EXITED : CORE_SIGNALS.has(sig) ? CLD_DUMPED : CLD_KILLED, value: sig === 0 ? (status >> 8) & 0xff : sig };
+      }
+      if (events(c)) {
+        const e = c.waitEvent!;
+        if (!(options & WNOWAIT)) c.waitEvent = null;
+        return { child: c, ...e };
+      }
     }
     if (options & WNOHANG) return null;
-    throw new WouldBlock('it waits for a child', () => [...p.children].some((c) => which(c) && c.zombie !== null) || ![...p.children].some(which));
+    throw new WouldBlock('it waits for a child', () => [...p.children].some((c) => which(c) && (c.zombie !== null || events(c))) ||
+      ![...p.children].some(which));
+  }
+
+  /**
+   * t's process stopped (a stop signal's default action) in user context regs: the task leaves
+   * the vCPU until SIGCONT continues the process or SIGKILL ends it.
+   */
+  private stopTask(t: Task, regs: Registers): void {
+    const p = t.process;
+    t.saved = { regs, fx: t.vcpu.getFxsave(), fsBase: t.vcpu.getMsr(MSR_FS_BASE) };
+    t.state = 'waiting';
+    t.wait = { why: { what: 'SIGCONT', ready: () => p.stopped === 0 || (t.pending & bit(SIG.SIGKILL)) !== 0n }, call: null };
   }
 
   kill(t: Task, pid: number, sig: number): void {

@@ -88,8 +88,11 @@ export interface ProcessTree {
   clone(t: Task, req: CloneRequest): number;
   /** execve: on success the task continues in the new program (the call does not return). */
   execve(t: Task, dirfd: number, path: string, argv: string[], envp: string[], flags: number): number;
-  /** wait4/waitid: the child waited for, or null with WNOHANG when none has ended. */
-  reap(t: Task, which: (c: Process) => boolean, options: number): Process | null;
+  /**
+   * wait4/waitid: a child that ended (or, with WUNTRACED/WCONTINUED, stopped or continued), with
+   * its status word and SIGCHLD si_code and si_status; null with WNOHANG when none has.
+   */
+  reap(t: Task, which: (c: Process) => boolean, options: number): { child: Process; status: number; code: number; value: number } | null;
   /** kill: send sig to the processes the pid argument names; throws ESRCH when none. */
   kill(t: Task, pid: number, sig: number): void;
   /** Process by pid (live or not yet reaped). */
@@ -135,6 +138,10 @@ export class Process {
   zombie: { status: number } | null = null;
   /** A vfork child until it execs or ends: the parent waits for that. */
   vforkParentWaits = false;
+  /** The signal that stopped it (0: not stopped). */
+  stopped = 0;
+  /** A stop or continue its parent has not waited for yet (WUNTRACED, WCONTINUED). */
+  waitEvent: { status: number; code: number; value: number } | null = null;
   /** Its threads; tasks[0] is the thread group leader (tid = pid). */
   readonly tasks: Task[] = [];
   /** The machine whose memory holds the address space. */

@@ -29,14 +29,19 @@ export const SA_RESETHAND = 0x80000000, SA_RESTORER = 0x04000000;
 export const SI_USER = 0, SI_KERNEL = 0x80, SI_TKILL = -6;
 export const SIG_DFL = 0n, SIG_IGN = 1n;
 
-/** What a signal does when its action is SIG_DFL. Stop and continue are approximated: with no
- * other process to continue a stopped one, stop signals are ignored, as SIGCONT is. */
-export type DefaultAction = 'term' | 'core' | 'ignore';
+/** What a signal does when its action is SIG_DFL. SIGCONT's continuing happens when it is raised,
+ * whatever its action; a stop with no other process alive to continue it is ignored. */
+export type DefaultAction = 'term' | 'core' | 'ignore' | 'stop';
 const CORE = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
-const IGNORE = new Set([17, 18, 19, 20, 21, 22, 23, 28]);
+const IGNORE = new Set([17, 18, 23, 28]);
+export const SIGCHLD = 17, SIGCONT = 18;
+/** SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU. */
+const STOPS = bit(19) | bit(20) | bit(21) | bit(22);
 export function defaultAction(sig: number): DefaultAction {
-  return CORE.has(sig) ? 'core' : IGNORE.has(sig) ? 'ignore' : 'term';
+  return CORE.has(sig) ? 'core' : IGNORE.has(sig) ? 'ignore' : (STOPS & bit(sig)) !== 0n ? 'stop' : 'term';
 }
+/** si_code of SIGCHLD, and sa_flags bits that concern it. */
+export const CLD_STOPPED = 5, CLD_CONTINUED = 6, SA_NOCLDSTOP = 1;
 
 export function bit(sig: number): bigint {
   return 1n << BigInt(sig - 1);
@@ -58,10 +63,31 @@ function ignored(p: Process, sig: number): boolean {
 }
 
 /** Raise sig for task t (kill, tgkill, a fault, a timer). An ignored signal is dropped at once. */
-export function raise(t: Task, sig: number, info: { code: number; pid?: number; addr?: bigint }): void {
-  if (ignored(t.process, sig)) return;
-  if ((t.pending & bit(sig)) === 0n) t.pendingInfo.set(sig, { code: info.code, pid: info.pid ?? 0, addr: info.addr ?? 0n });
+export function raise(t: Task, sig: number, info: { code: number; pid?: number; addr?: bigint; status?: number }): void {
+  const p = t.process;
+  // SIGCONT continues a stopped process whatever its action; a stop cancels a pending SIGCONT.
+  if (sig === SIGCONT) {
+    t.pending &= ~STOPS;
+    if (p.stopped) {
+      p.stopped = 0;
+      p.waitEvent = { status: 0xffff, code: CLD_CONTINUED, value: SIGCONT };
+      notifyParent(p, CLD_CONTINUED, SIGCONT);
+    }
+  } else if (STOPS & bit(sig)) {
+    t.pending &= ~bit(SIGCONT);
+  }
+  if (ignored(p, sig)) return;
+  if ((t.pending & bit(sig)) === 0n) t.pendingInfo.set(sig, { code: info.code, pid: info.pid ?? 0, addr: info.addr ?? 0n, status: info.status ?? 0 });
   t.pending |= bit(sig);
+}
+
+/** SIGCHLD to p's parent for a stop or a continue, unless the parent asked not to (SA_NOCLDSTOP). */
+export function notifyParent(p: Process, code: number, sig: number): void {
+  const parent = p.parent;
+  const pt = parent?.tasks[0];
+  if (!parent || !pt || parent.zombie) return;
+  if (action(parent, SIGCHLD).flags & SA_NOCLDSTOP) return;
+  raise(pt, SIGCHLD, { code, pid: p.pid, status: sig });
 }
 
 /** Fire ITIMER_REAL if it is due: SIGALRM pending, the timer re-armed or disarmed. */
@@ -81,8 +107,9 @@ export function hasDeliverable(t: Task): boolean {
 /** The user context the task was interrupted in; trapno/err/cr2 for a fault. */
 export interface UserContext { regs: Registers; trapno: number; err: number; cr2: bigint }
 
-/** How delivery ended: a context to enter (a handler), nothing to do, or the end of the process. */
-export type Delivery = { kind: 'handler'; regs: Registers } | { kind: 'none' } | { kind: 'exit' };
+/** How delivery ended: a context to enter (a handler), nothing to do, the end of the process, or
+ * its stop (the caller takes the task off the vCPU until SIGCONT or SIGKILL). */
+export type Delivery = { kind: 'handler'; regs: Registers } | { kind: 'none' } | { kind: 'exit' } | { kind: 'stop'; sig: number };
 
 /** The vCPU's FPU state as delivery needs it: read the current, install the handler's. */
 export interface FpuAccess { get(): Buffer; set(fx: Buffer | null): void }
@@ -114,13 +141,22 @@ export function deliver(t: Task, ctx: UserContext, fpu: FpuAccess): Delivery {
   for (;;) {
     const sig = next(t);
     if (sig === 0) return { kind: 'none' };
-    const info = t.pendingInfo.get(sig) ?? { code: SI_KERNEL, pid: 0, addr: 0n };
+    const info = t.pendingInfo.get(sig) ?? { code: SI_KERNEL, pid: 0, addr: 0n, status: 0 };
     t.pending &= ~bit(sig);
     t.pendingInfo.delete(sig);
     const act = action(p, sig);
     if (sig !== SIGKILL && act.handler === SIG_IGN) continue;
     if (sig === SIGKILL || act.handler === SIG_DFL) {
-      if (defaultAction(sig) === 'ignore') continue;
+      const what = sig === SIGKILL ? 'term' : defaultAction(sig);
+      if (what === 'ignore') continue;
+      if (what === 'stop') {
+        // Nothing could continue the only process: the stop is ignored, as before processes.
+        if (!p.kernel.othersCanRun(p)) continue;
+        p.stopped = sig;
+        p.waitEvent = { status: (sig << 8) | 0x7f, code: CLD_STOPPED, value: sig };
+        notifyParent(p, CLD_STOPPED, sig);
+        return { kind: 'stop', sig };
+      }
       killWith(p, sig, info.code === SI_USER || info.code === SI_TKILL ? '(it sent the signal to itself)' : info.code === SI_KERNEL && sig === SIGALRM ? '(its timer expired)' : '');
       return { kind: 'exit' };
     }
@@ -165,7 +201,7 @@ export function altStackFlags(t: Task, sp: bigint): number {
 }
 
 /** Write the frame for sig and return the handler's registers, or null when it cannot be written. */
-function buildFrame(t: Task, sig: number, info: { code: number; pid: number; addr: bigint }, act: SigAction, ctx: UserContext, fpu: FpuAccess): Registers | null {
+function buildFrame(t: Task, sig: number, info: { code: number; pid: number; addr: bigint; status: number }, act: SigAction, ctx: UserContext, fpu: FpuAccess): Registers | null {
   const p = t.process;
   const r = ctx.regs;
   let sp = r.rsp - RED_ZONE;
@@ -195,9 +231,10 @@ function buildFrame(t: Task, sig: number, info: { code: number; pid: number; add
   // siginfo: signo, errno, code, then the union (si_pid/si_uid for kill, si_addr for a fault)
   b.writeInt32LE(sig, INFO);
   b.writeInt32LE(info.code, INFO + 8);
-  if (info.code <= 0) {
+  if (info.code <= 0 || sig === SIGCHLD) {
     b.writeInt32LE(info.pid, INFO + 16);
-    b.writeInt32LE(0, INFO + 20);
+    b.writeInt32LE(sig === SIGCHLD ? 1000 : 0, INFO + 20);
+    if (sig === SIGCHLD) b.writeInt32LE(info.status, INFO + 24);
   } else {
     b.writeBigUInt64LE(info.addr, INFO + 16);
   }

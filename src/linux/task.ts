@@ -26,7 +26,7 @@ export class Task {
   /** Signals raised for this thread and not yet delivered (src/linux/signals.ts). */
   pending = 0n;
   /** The siginfo fields of each pending signal (standard signals do not queue: one each). */
-  readonly pendingInfo = new Map<number, { code: number; pid: number; addr: bigint }>();
+  readonly pendingInfo = new Map<number, { code: number; pid: number; addr: bigint; status: number }>();
   /** The mask to restore after the handler when rt_sigsuspend replaced it (null: none). */
   savedMask: bigint | null = null;
   /** sigaltstack: base, size, and whether it is disabled. */

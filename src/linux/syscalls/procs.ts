@@ -12,8 +12,6 @@ const CLONE_VM = 0x100n, CLONE_VFORK = 0x4000n;
 const WNOHANG = 1, WUNTRACED = 2, WEXITED = 4, WCONTINUED = 8, WNOWAIT = 0x01000000;
 const WNOTHREAD = 0x20000000, WALL = 0x40000000, WCLONE = 0x80000000;
 const P_ALL = 0, P_PID = 1, P_PGID = 2;
-const CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3;
-const CORE_SIGNALS = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
 /** struct clone_args up to tls (CLONE_ARGS_SIZE_VER0), and the largest kvmbox reads. */
 const CLONE_ARGS_VER0 = 64, CLONE_ARGS_MAX = 88;
 /** execve: at most this many argument and environment strings, and bytes of them together. */
@@ -53,12 +51,6 @@ function childrenOf(p: Process, pid: number): (c: Process) => boolean {
   return (c) => c.pgid === -pid;
 }
 
-function waitStatusCode(status: number): { code: number; value: number } {
-  const sig = status & 0x7f;
-  if (sig === 0) return { code: CLD_EXITED, value: (status >> 8) & 0xff };
-  return { code: CORE_SIGNALS.has(sig) ? CLD_DUMPED : CLD_KILLED, value: sig };
-}
-
 function clone3(t: Task, addr: bigint, size: bigint): number {
   const n = Number(size > BigInt(CLONE_ARGS_MAX) ? CLONE_ARGS_MAX : size);
   if (size < BigInt(CLONE_ARGS_VER0) || size > 4096n) throw new Errno(E.EINVAL);
@@ -88,11 +80,11 @@ export const processSyscalls: SyscallGroup = {
     // Checked before a child is reaped, so that a bad pointer loses nothing.
     const status = a[1] !== 0n ? p.userBuffer(a[1], 4, PROT_WRITE) : null;
     const usage = a[3] !== 0n ? p.userBuffer(a[3], 144, PROT_WRITE) : null;
-    const c = p.kernel.reap(t, childrenOf(p, int(a[0])), options & WNOHANG);
-    if (!c) return 0;
-    status?.writeInt32LE(c.zombie!.status);
+    const r = p.kernel.reap(t, childrenOf(p, int(a[0])), options & (WNOHANG | WUNTRACED | WCONTINUED));
+    if (!r) return 0;
+    status?.writeInt32LE(r.status);
     usage?.fill(0);
-    return c.pid;
+    return r.child.pid;
   },
   waitid: (t, a) => {
     const p = t.process;
@@ -105,17 +97,17 @@ export const processSyscalls: SyscallGroup = {
     else if (idtype === P_PGID) { if (id < 0) throw new Errno(E.EINVAL); const g = id === 0 ? p.pgid : id; which = (c) => c.pgid === g; }
     else throw new Errno(E.EINVAL);
     const info = a[2] !== 0n ? p.userBuffer(a[2], 128, PROT_WRITE) : null;
-    // Only ended children are reported (no stop or continue).
-    const c = options & WEXITED ? p.kernel.reap(t, which, options & (WNOHANG | WNOWAIT)) : null;
+    // WSTOPPED is WUNTRACED; a child that only stopped or continued is reported with them.
+    const wanted = options & (WNOHANG | WNOWAIT | WUNTRACED | WCONTINUED);
+    const r = p.kernel.reap(t, options & WEXITED ? which : (c) => which(c) && !c.zombie, wanted);
     if (info) {
       info.fill(0);
-      if (c) {
-        const { code, value } = waitStatusCode(c.zombie!.status);
+      if (r) {
         info.writeInt32LE(Number(SIGCHLD), 0);
-        info.writeInt32LE(code, 8);
-        info.writeInt32LE(c.pid, 16);
+        info.writeInt32LE(r.code, 8);
+        info.writeInt32LE(r.child.pid, 16);
         info.writeUInt32LE(1000, 20);
-        info.writeInt32LE(value, 24);
+        info.writeInt32LE(r.value, 24);
       }
     }
     return 0;

@@ -1,6 +1,7 @@
-// epoll and eventfd (src/linux/syscalls/epoll.ts) between two processes: test/programs/epoll.c
+// Waits between processes. epoll and eventfd (src/linux/syscalls/epoll.ts): test/programs/epoll.c
 // watches a pipe and an eventfd that its child makes ready, waits without a timeout, checks the
-// error cases and EPOLLONESHOT; the sandbox must print what the native run prints.
+// error cases and EPOLLONESHOT. Job control: test/programs/stopcont.c stops and continues a child.
+// The sandbox must print what the native run prints.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -18,3 +19,13 @@ for (const v of VARIANTS) {
     assert.equal(r.exitStatus, 0);
   });
 }
+
+test('job control: SIGSTOP, SIGTSTP, SIGCONT and SIGTERM between processes, seen by waitpid and SIGCHLD', () => {
+  const path = `${PROGRAMS_DIR}/stopcont.glibc`;
+  const native = spawnSync(path, [], { encoding: 'utf8' });
+  assert.equal(native.status, 0, native.stderr);
+  const r = run(path, [], { timeoutSeconds: 60 });
+  assert.equal(r.stdout.toString(), native.stdout, r.stderr.toString());
+  assert.match(r.stdout.toString(), /^after SIGTSTP: stopped by 20$/m);
+  assert.equal(r.exitStatus, 0);
+});
