@@ -127,9 +127,14 @@ test('output can be capped', () => {
   assert.match(r.err, /output limit/);
 });
 
-test('threads and processes cannot be created (capped at one)', () => {
-  const r = runIt('hostile-clone', []);
-  assert.equal(r.exitStatus, 0, r.out);
+test('clone refuses what it does not offer; fork and vfork work; a fork bomb ends at --max-procs', () => {
+  const r = runIt('hostile-clone', ['bomb'], { maxProcesses: 10, timeoutSeconds: 120 });
+  assert.equal(r.out, [
+    'thread clone=-1 errno=ENOSYS', 'namespace clone=-1 ok=1', 'fork: waited=1 status=5', 'vfork: waited=1 status=6',
+    // 10 processes in all: the first and 9 children.
+    'bomb: stopped by EAGAIN after 9 children', 'bomb: reaped 9', '',
+  ].join('\n'), r.err);
+  assert.equal(r.exitStatus, 0, r.err);
 });
 
 test('a reused VM holds nothing of the previous program: memory, translations and vector registers', () => {

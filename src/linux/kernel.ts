@@ -545,7 +545,30 @@ export class Kernel implements HypercallHandler, ProcessTree {
       const user = this.userTrapContext(vcpu, VEC_TIMER);
       if (user) return this.deliverTo(t, { regs: user, trapno: 0, err: 0, cr2: 0n });
     }
+    // Time slices: a process that makes no system call gives the vCPU up on a tick when
+    // another can run (the guest timer runs with a time limit or under the asynchronous API).
+    if (t && this.forked && this.anotherCanRun(t)) {
+      const user = this.userTrapContext(vcpu, VEC_TIMER);
+      if (user) {
+        t.saved = { regs: user, fx: vcpu.getFxsave(), fsBase: vcpu.getMsr(MSR_FS_BASE) };
+        t.state = 'ready';
+        return this.schedule();
+      }
+    }
     return { action: 'resume' };
+  }
+
+  /** Whether a task other than t could run now. */
+  private anotherCanRun(t: Task): boolean {
+    const now = performance.now();
+    for (const q of this.processes.values()) {
+      const o = q.tasks[0];
+      if (q.zombie || !o || o === t) continue;
+      if (o.state === 'ready') return true;
+      const w = o.wait;
+      if (o.state === 'waiting' && w && (w.why.ready() || (w.call && hasDeliverable(o)) || (w.why.timeout && now >= w.why.timeout.at))) return true;
+    }
+    return false;
   }
 
   // ---- processes: turns on the vCPU, fork, exec, exit, wait, kill (docs/design.md) ----

@@ -12,7 +12,7 @@ import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall,
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
   CACHE_BUF, CACHE_SIZE, DCACHE, DCACHE_SIZE, PHYS_SHARED, SHARED_SIZE, STUB_SIZE, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, VEC_TIMER,
-  PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET, OUTBUF, OUTBUF_SIZE, USER_BASE,
+  PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET, OUTBUF, OUTBUF_SIZE, USER_BASE, PHYS_PML4,
 } from '../abi/abi.generated.js';
 
 /**
@@ -438,9 +438,11 @@ export class Machine {
   snapshotUser(): UserImage {
     const first = USER_BASE / x86.PAGE_SIZE, end = this.paging.userTop / x86.PAGE_SIZE;
     const perms = this.paging.perms.slice(first, end);
+    const used = this.paging.usedRanges();
     const runs: Array<{ page: number; data: Buffer }> = [];
-    let bytes = 0;
-    for (const [lo, hi] of this.paging.usedRanges()) {
+    const hasData = new Uint8Array(perms.length);
+    let bytes = 2 * perms.length;
+    for (const [lo, hi] of used) {
       for (const [a, b] of this.memory.residentRuns(lo, hi - lo)) {
         // Only mapped pages: the rest of a used range is zero or garbage the program cannot see.
         for (let p = a; p < b; p++) {
@@ -448,6 +450,7 @@ export class Machine {
           let q = p;
           while (q < b && perms[q - first]) q++;
           runs.push({ page: p, data: this.memory.read(p * x86.PAGE_SIZE, (q - p) * x86.PAGE_SIZE) });
+          hasData.fill(1, p - first, q - first);
           bytes += (q - p) * x86.PAGE_SIZE;
           p = q;
         }
@@ -455,32 +458,72 @@ export class Machine {
     }
     const shared = this.memory.read(PHYS_SHARED, SHARED_SIZE);
     const trampolines = this.memory.read(this.trampolineBase, this.trampolineLength);
-    return { perms, runs, shared, trampolines, bytes: bytes + shared.length + trampolines.length };
+    return { perms, used, runs, hasData, shared, trampolines, bytes: bytes + shared.length + trampolines.length };
   }
 
   /**
-   * Make img the program in guest memory, in place of the current one: the machine is reset (the
-   * current program's pages are zeroed, its translations are dropped as for a new program), the
-   * pages are mapped with their permissions and filled, and the user-mode registers are left to
-   * the caller (enterUser). mustFault as for start.
+   * Make img the program in guest memory, in place of the current one, and leave the user-mode
+   * registers to the caller (enterUser). mustFault as for start.
+   *
+   * With hardware paging (the cpl0-entry path) only what differs changes: pages of the current
+   * program that img does not map are zeroed and unmapped, permissions that differ are
+   * rewritten, img's pages are copied in, and the next entry loads the other, equivalent root,
+   * a CR3 change that makes KVM drop the vCPU's cached translations. On kvm_pvm's shadow paging
+   * (the user-stub path) KVM does not see the host rewrite page tables, so the machine is reset
+   * and the stale translations dropped as for a new program (reset, PageTables.seal).
    */
   restoreUser(img: UserImage, mustFault: ReadonlyArray<readonly [number, number]>): void {
-    const fpuKept = this.vcpu.getFxsave();
-    this.reset();
-    this.vcpu.setFxsave(fpuKept);
-    const first = USER_BASE / x86.PAGE_SIZE;
-    for (let i = 0; i < img.perms.length;) {
-      const byte = img.perms[i]!;
-      let j = i + 1;
-      while (j < img.perms.length && img.perms[j] === byte) j++;
-      if (byte) this.paging.map((first + i) * x86.PAGE_SIZE, (j - i) * x86.PAGE_SIZE, byte & (PROT_READ | PROT_WRITE | PROT_EXEC));
-      i = j;
+    const PAGE = x86.PAGE_SIZE;
+    const first = USER_BASE / PAGE;
+    const rights = PROT_READ | PROT_WRITE | PROT_EXEC;
+    if (this.syscallPath === 'user-stub') {
+      const fpuKept = this.vcpu.getFxsave();
+      this.reset();
+      this.vcpu.setFxsave(fpuKept);
+      for (let i = 0; i < img.perms.length;) {
+        const byte = img.perms[i]!;
+        let j = i + 1;
+        while (j < img.perms.length && img.perms[j] === byte) j++;
+        if (byte) this.paging.map((first + i) * PAGE, (j - i) * PAGE, byte & rights);
+        i = j;
+      }
+    } else {
+      const cur = this.paging.perms;
+      for (const [lo, hi] of mergeRanges(this.paging.usedRanges(), img.used)) {
+        const end = hi / PAGE;
+        // Pages whose present content img does not replace: zeroed, as an unmapped page or a
+        // page img never touched reads.
+        for (let p = lo / PAGE; p < end; p++) {
+          if (!cur[p] || (img.perms[p - first] && img.hasData[p - first])) continue;
+          let q = p + 1;
+          while (q < end && cur[q] && !(img.perms[q - first] && img.hasData[q - first])) q++;
+          this.memory.zeroResident(p * PAGE, (q - p) * PAGE);
+          p = q;
+        }
+        // Permissions that differ, in runs of one value.
+        for (let p = lo / PAGE; p < end; p++) {
+          const want = img.perms[p - first]!;
+          if (cur[p] === want) continue;
+          let q = p + 1;
+          while (q < end && img.perms[q - first] === want && cur[q] !== want) q++;
+          if (want) this.paging.map(p * PAGE, (q - p) * PAGE, want & rights);
+          else this.paging.unmap(p * PAGE, (q - p) * PAGE);
+          p = q - 1;
+        }
+      }
+      this.flushPending = true;
     }
-    for (const r of img.runs) this.memory.write(r.page * x86.PAGE_SIZE, r.data);
+    for (const r of img.runs) this.memory.write(r.page * PAGE, r.data);
     this.memory.write(PHYS_SHARED, img.shared);
     if (img.trampolines.length) this.installTrampolines(img.trampolines);
-    this.paging.seal((page) => mustFault.some(([lo, hi]) => page * x86.PAGE_SIZE >= lo && page * x86.PAGE_SIZE < hi));
+    else this.clearTrampolines();
+    if (this.syscallPath === 'user-stub') {
+      this.paging.seal((page) => mustFault.some(([lo, hi]) => page * PAGE >= lo && page * PAGE < hi));
+    }
   }
+
+  /** Whether the next enterUser loads the other root, to drop the vCPU's cached translations. */
+  private flushPending = false;
 
   /**
    * From now on every system call of the user-stub path goes to the host (as with --trace): the
@@ -499,7 +542,12 @@ export class Machine {
   enterUser(regs: Registers): void {
     const s = this.vcpu.getSregs();
     const u = this.sregs(true);
-    this.vcpu.setSregs({ ...s, cs: u.cs, ss: u.ss });
+    let cr3 = s.cr3;
+    if (this.flushPending) {
+      this.flushPending = false;
+      cr3 = cr3 === BigInt(PHYS_PML4) ? BigInt(this.paging.twinRoot) : BigInt(PHYS_PML4);
+    }
+    this.vcpu.setSregs({ ...s, cs: u.cs, ss: u.ss, cr3 });
     this.vcpu.setRegs(regs);
   }
 
@@ -530,12 +578,28 @@ export class Machine {
 export interface UserImage {
   /** Permission bytes of the user pages, from USER_BASE. */
   perms: Uint8Array;
+  /** Ranges of guest memory [start, end) where it may have pages (PageTables.usedRanges). */
+  used: Array<[number, number]>;
   /** Contents of mapped pages, in runs of consecutive pages (page numbers of guest memory). */
   runs: Array<{ page: number; data: Buffer }>;
+  /** Per page from USER_BASE: 1 where runs hold its contents (a mapped page without reads as zero). */
+  hasData: Uint8Array;
   shared: Buffer;
   trampolines: Buffer;
   /** Host bytes the image holds. */
   bytes: number;
+}
+
+/** The union of two sorted lists of ranges [start, end). */
+function mergeRanges(a: ReadonlyArray<readonly [number, number]>, b: ReadonlyArray<readonly [number, number]>): Array<[number, number]> {
+  const all = [...a, ...b].sort((x, y) => x[0] - y[0]);
+  const out: Array<[number, number]> = [];
+  for (const [s, e] of all) {
+    const last = out[out.length - 1];
+    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
+    else out.push([s, e]);
+  }
+  return out;
 }
 
 export function zeroRegs() {

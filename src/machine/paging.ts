@@ -57,7 +57,7 @@ export class PageTables {
    * The tables as markBase found them (the kernel half and the special pages below USER_BASE,
    * nothing of a program's): what reset returns to, by copy, instead of rebuilding them.
    */
-  private base: { top: Buffer; pool: Buffer; poolNext: number; pdptLow: number; perms: Uint8Array } | null = null;
+  private base: { top: Buffer; pool: Buffer; poolNext: number; pdptLow: number; twinRoot: number; perms: Uint8Array } | null = null;
 
   constructor(private readonly mem: GuestMemory, private readonly opts: PagingOptions) {
     const pages = mem.size / PAGE_SIZE;
@@ -65,8 +65,8 @@ export class PageTables {
     this.everPerms = new Uint8Array(pages);
     this.staleRights = new Uint8Array(pages);
     this.usedChunks = new Uint8Array(Math.ceil(mem.size / TWO_MIB));
-    // One PT per 2 MiB, one PD per GiB, one PDPT: reserve that at the top of memory.
-    const poolPages = Math.ceil(mem.size / TWO_MIB) + Math.ceil(mem.size / 0x40000000) + 1;
+    // One PT per 2 MiB, one PD per GiB, one PDPT, the twin root: reserve that at the top of memory.
+    const poolPages = Math.ceil(mem.size / TWO_MIB) + Math.ceil(mem.size / 0x40000000) + 2;
     this.userTop = mem.size - poolPages * PAGE_SIZE;
     this.poolNext = this.userTop;
     this.poolEnd = mem.size;
@@ -85,8 +85,15 @@ export class PageTables {
     m.setU64(PHYS_PD_HIGH, 0n | PTE_PRESENT | PTE_WRITABLE | PTE_PS | PTE_GLOBAL);
     this.pdptLow = this.allocTable();
     m.setU64(PHYS_PML4, BigInt(this.pdptLow) | PTE_PRESENT | PTE_WRITABLE | PTE_USER);
+    // A second root with the same entries: loading it instead of the first (or back) is a CR3
+    // change KVM acts on, which drops the vCPU's cached translations (see Machine.enterUser).
+    this.twinRoot = this.allocTable();
+    m.write(this.twinRoot, m.slice(PHYS_PML4, PAGE_SIZE));
     return PHYS_PML4;
   }
+
+  /** The root equivalent to PHYS_PML4 (init copies it; neither changes after). */
+  twinRoot = 0;
 
   /**
    * Forget every user mapping: the page-table pool is zeroed and the kernel half rebuilt.
@@ -121,6 +128,7 @@ export class PageTables {
     this.mem.write(this.userTop, base.pool);
     this.poolNext = base.poolNext;
     this.pdptLow = base.pdptLow;
+    this.twinRoot = base.twinRoot;
     this.perms.set(base.perms);
   }
 
@@ -134,7 +142,7 @@ export class PageTables {
     this.base = {
       top: Buffer.concat([page(PHYS_PML4), page(PHYS_PDPT_HIGH), page(PHYS_PD_HIGH)]),
       pool: Buffer.from(this.mem.slice(this.userTop, this.poolNext - this.userTop)),
-      poolNext: this.poolNext, pdptLow: this.pdptLow, perms: this.perms.slice(0, USER_BASE / PAGE_SIZE),
+      poolNext: this.poolNext, pdptLow: this.pdptLow, twinRoot: this.twinRoot, perms: this.perms.slice(0, USER_BASE / PAGE_SIZE),
     };
   }
 
