@@ -28,7 +28,8 @@ export const SYS = {
   setxattr: 188, lsetxattr: 189, fsetxattr: 190, getxattr: 191, lgetxattr: 192, fgetxattr: 193,
   listxattr: 194, llistxattr: 195, flistxattr: 196, removexattr: 197, lremovexattr: 198, fremovexattr: 199,
   getresgid: 120, setfsuid: 122, setfsgid: 123, mknod: 133, mknodat: 259, syncfs: 306,
-  copy_file_range: 326, waitid: 247, execveat: 322,
+  copy_file_range: 326, waitid: 247, execveat: 322, epoll_create: 213, epoll_ctl: 233, epoll_wait: 232,
+  epoll_create1: 291, epoll_pwait: 281, epoll_pwait2: 441, eventfd: 284, eventfd2: 290,
 } as const;
 
 /** Reverse map for traces. */

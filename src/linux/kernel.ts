@@ -91,6 +91,8 @@ const PF_INSTR = 16;
 const APIC_TICKS_PER_MS = 1_000_000;
 const TIMER_PERIOD_MS = 50;
 
+/** The shortest time slice of a process that makes no system call, when others can run (ms). */
+const SLICE_MS = 100;
 /** serve's answer for a call that has to wait: the task is parked (Task.wait). */
 const PARKED = Symbol('parked');
 /** Processes a sandbox may hold at once (zombies count, as for RLIMIT_NPROC) unless told otherwise. */
@@ -136,6 +138,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private execEnv!: ExecEnv;
   /** The first program, as read by the front end: execve of its guest path finds it even where no grant shows it. */
   private firstProgram: { path: string; image: Buffer } | null = null;
+  /** When the task on the vCPU got it, and what the last address-space switch cost (ms). */
+  private sliceStart = 0;
+  private switchCostMs = 0;
   /** Round-robin position of the scheduler. */
   private lastPid = 0;
   private nextPid = GUEST_PID;
@@ -547,7 +552,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     // Time slices: a process that makes no system call gives the vCPU up on a tick when
     // another can run (the guest timer runs with a time limit or under the asynchronous API).
-    if (t && this.forked && this.anotherCanRun(t)) {
+    // A slice lasts at least SLICE_MS and ten times what the last switch cost, so that copying
+    // large images never takes the place of running them.
+    const slice = Math.max(SLICE_MS, 10 * this.switchCostMs);
+    if (t && this.forked && performance.now() - this.sliceStart >= slice && this.anotherCanRun(t)) {
       const user = this.userTrapContext(vcpu, VEC_TIMER);
       if (user) {
         t.saved = { regs: user, fx: vcpu.getFxsave(), fsBase: vcpu.getMsr(MSR_FS_BASE) };
@@ -717,7 +725,12 @@ export class Kernel implements HypercallHandler, ProcessTree {
    */
   private runTask(t: Task): 'ran' | 'waits' | 'ended' {
     const p = t.process;
-    this.switchSpace(p.space);
+    const t0 = performance.now();
+    if (this.resident !== p.space) {
+      this.switchSpace(p.space);
+      this.switchCostMs = performance.now() - t0;
+    }
+    this.sliceStart = performance.now();
     this.current = t;
     this.lastPid = p.pid;
     t.state = 'running';

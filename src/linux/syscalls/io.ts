@@ -199,7 +199,7 @@ function sendfile(p: Process, a: bigint[]): number {
   return total;
 }
 
-interface PollEntry { fd: number; events: number; revents: number }
+export interface PollEntry { fd: number; events: number; revents: number }
 
 /** What is ready now among entries (revents filled); host fds worth waiting on are returned. */
 function scan(p: Process, entries: PollEntry[]): { ready: number; wait: Array<{ hostFd: number; entry: PollEntry }> } {
@@ -234,7 +234,7 @@ function scan(p: Process, entries: PollEntry[]): { ready: number; wait: Array<{ 
  * ready or never will be (this process is alone); a terminal or inherited stdin is waited on
  * with the host's poll. Returns the number of entries with events (0 on timeout).
  */
-function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null): number {
+export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null): number {
   let { ready, wait } = scan(p, entries);
   if (ready > 0 || timeoutMs === 0) return ready;
   if (wait.length > 0) {
@@ -261,7 +261,7 @@ function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null)
   return ready;
 }
 
-function timeoutFromTimespec(p: Process, addr: bigint, usec: boolean): number | null {
+export function timeoutFromTimespec(p: Process, addr: bigint, usec: boolean): number | null {
   if (addr === 0n) return null;
   const b = p.userBuffer(addr, 16, PROT_READ);
   const s = b.readBigInt64LE(0), frac = b.readBigInt64LE(8);

@@ -1,9 +1,6 @@
-// Threads, child processes and identity changes. kvmbox runs exactly one thread of one process
-// in each VM: there is no second vCPU and no scheduler in the guest kernel. So clone (threads
-// or processes), clone3, fork and vfork fail with ENOSYS, as on a kernel built without them:
-// glibc's pthread_create then returns ENOSYS ("Function not implemented"), musl's returns
-// EAGAIN, and busybox sh reports "can't fork". Programs that need threads are refused this way
-// at their first pthread_create, with no partial state: nothing was created.
+// prctl and identity changes. (Processes are syscalls/procs.ts; threads, issue 16, are refused
+// there: clone for a thread fails with ENOSYS, so glibc's pthread_create returns ENOSYS and
+// musl's EAGAIN, with nothing created.)
 //
 // The guest's identity is fixed (uid/gid 1000, GUEST_UID/GUEST_GID in abi/hypercalls.json). Like an unprivileged
 // Linux process, it may "change" to the ids it already has, and nothing else (EPERM).

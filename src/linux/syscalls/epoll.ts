@@ -1,0 +1,176 @@
+// epoll and eventfd. An epoll instance is an open file holding an interest list of descriptors;
+// epoll_wait asks each one's readiness (OpenFile.pollMask) like poll does, and waits the same way
+// (syscalls/io.ts pollEntries: parked in the kernel while another process could make one ready).
+// Level-triggered; EPOLLET is treated as level-triggered (a program that reads until EAGAIN, as
+// edge-triggered users must, sees the same), EPOLLONESHOT disables an entry once it is reported.
+// An eventfd is a 64-bit counter: write adds, read takes it (or 1 with EFD_SEMAPHORE), waiting
+// while it is 0 like a pipe read.
+import { PROT_READ, PROT_WRITE } from '../address-space.js';
+import { WouldBlock, POLLIN, POLLOUT, type OpenFile } from '../../fs/open-file.js';
+import { E, Errno, O, STAT, STAT_SIZE } from '../../abi/linux.js';
+import type { Process } from '../process.js';
+import { int, size, type SyscallGroup } from './args.js';
+import { pollEntries, timeoutFromTimespec, type PollEntry } from './io.js';
+
+const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
+const EPOLLET = 1 << 31, EPOLLONESHOT = 1 << 30, EPOLLEXCLUSIVE = 1 << 28, EPOLLWAKEUP = 1 << 29;
+const EPOLL_EVENT_SIZE = 12;
+const EPOLL_MAXEVENTS = 0x7fffffff / EPOLL_EVENT_SIZE;
+const EFD_SEMAPHORE = 1;
+const S_IFREG_ANON = 0o600;
+
+/** Anonymous inode numbers for epoll and eventfd files. */
+let anonInode = 0x7800_0000;
+
+function anonStat(out: Buffer, ino: number): void {
+  out.fill(0, 0, STAT_SIZE);
+  out.writeBigUInt64LE(BigInt(ino), STAT.ino);
+  out.writeBigUInt64LE(1n, STAT.nlink);
+  out.writeUInt32LE(S_IFREG_ANON, STAT.mode);
+  out.writeBigInt64LE(4096n, STAT.blksize);
+}
+
+interface Interest { file: OpenFile; events: number; data: bigint }
+
+export class EpollFile implements OpenFile {
+  readonly hostFd = null;
+  readonly path = 'anon_inode:[eventpoll]';
+  readonly interest = new Map<number, Interest>();
+  private readonly ino = ++anonInode;
+  constructor(public statusFlags: number) {}
+  read(): number { throw new Errno(E.EINVAL); }
+  write(): number { throw new Errno(E.EINVAL); }
+  pread(): number { throw new Errno(E.ESPIPE); }
+  pwrite(): number { throw new Errno(E.ESPIPE); }
+  seek(): number { throw new Errno(E.ESPIPE); }
+  stat(out: Buffer): void { anonStat(out, this.ino); }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return false; }
+  close(): void { this.interest.clear(); }
+}
+
+export class EventFd implements OpenFile {
+  readonly hostFd = null;
+  readonly path = 'anon_inode:[eventfd]';
+  private readonly ino = ++anonInode;
+  constructor(public count: bigint, public statusFlags: number, private readonly semaphore: boolean) {}
+  read(buf: Buffer): number {
+    if (buf.length < 8) throw new Errno(E.EINVAL);
+    if (this.count === 0n) {
+      if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
+      throw new WouldBlock('it reads an eventfd that only it could signal', () => this.count > 0n);
+    }
+    const v = this.semaphore ? 1n : this.count;
+    this.count -= v;
+    buf.writeBigUInt64LE(v, 0);
+    return 8;
+  }
+  write(buf: Buffer): number {
+    if (buf.length < 8) throw new Errno(E.EINVAL);
+    const v = buf.readBigUInt64LE(0);
+    if (v === 0xffffffffffffffffn) throw new Errno(E.EINVAL);
+    const MAX = 0xfffffffffffffffen;
+    if (this.count + v > MAX) {
+      if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
+      throw new WouldBlock('it writes an eventfd that only it could drain', () => this.count + v <= MAX);
+    }
+    this.count += v;
+    return 8;
+  }
+  pread(): number { throw new Errno(E.ESPIPE); }
+  pwrite(): number { throw new Errno(E.ESPIPE); }
+  seek(): number { throw new Errno(E.ESPIPE); }
+  stat(out: Buffer): void { anonStat(out, this.ino); }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return false; }
+  close(): void {}
+  pollMask(): number { return (this.count > 0n ? POLLIN : 0) | (this.count < 0xfffffffffffffffen ? POLLOUT : 0); }
+  available(): number { return 8; }
+}
+
+function epollOf(p: Process, fd: number): EpollFile {
+  const f = p.fds.get(fd);
+  if (!(f instanceof EpollFile)) throw new Errno(E.EINVAL);
+  return f;
+}
+
+function create(p: Process, flags: number): number {
+  if (flags & ~O.CLOEXEC) throw new Errno(E.EINVAL);
+  return p.fds.install(new EpollFile(O.RDWR), (flags & O.CLOEXEC) !== 0);
+}
+
+function ctl(p: Process, epfd: number, op: number, fd: number, evAddr: bigint): number {
+  const ep = epollOf(p, epfd);
+  const file = p.fds.get(fd);
+  if (fd === epfd || file === ep) throw new Errno(E.EINVAL);
+  // Regular files and directories are always ready: Linux refuses them (EPERM).
+  if (!file.pollMask && !file.pollHostFd) throw new Errno(E.EPERM);
+  let events = 0, data = 0n;
+  if (op !== EPOLL_CTL_DEL) {
+    const ev = Buffer.from(p.userBuffer(evAddr, EPOLL_EVENT_SIZE, PROT_READ));
+    events = ev.readUInt32LE(0);
+    data = ev.readBigUInt64LE(4);
+  }
+  const cur = ep.interest.get(fd);
+  switch (op) {
+    case EPOLL_CTL_ADD:
+      if (cur && cur.file === file) throw new Errno(E.EEXIST);
+      ep.interest.set(fd, { file, events, data });
+      return 0;
+    case EPOLL_CTL_MOD:
+      if (!cur || cur.file !== file) throw new Errno(E.ENOENT);
+      if (events & EPOLLEXCLUSIVE) throw new Errno(E.EINVAL);
+      ep.interest.set(fd, { file, events, data });
+      return 0;
+    case EPOLL_CTL_DEL:
+      if (!cur || cur.file !== file) throw new Errno(E.ENOENT);
+      ep.interest.delete(fd);
+      return 0;
+    default: throw new Errno(E.EINVAL);
+  }
+}
+
+function wait(p: Process, epfd: number, evAddr: bigint, maxArg: number, timeoutMs: number | null): number {
+  if (maxArg <= 0 || maxArg > EPOLL_MAXEVENTS) throw new Errno(E.EINVAL);
+  const ep = epollOf(p, epfd);
+  const out = p.userBuffer(evAddr, maxArg * EPOLL_EVENT_SIZE, PROT_WRITE);
+  // Entries whose descriptor was closed (or now names another file) are gone, as when Linux
+  // drops a closed file from every interest list.
+  const live: Array<[number, Interest]> = [];
+  for (const [fd, it] of ep.interest) {
+    if (p.fds.peek(fd) !== it.file) ep.interest.delete(fd);
+    else if ((it.events & ~(EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)) !== 0) live.push([fd, it]);
+  }
+  const entries: PollEntry[] = live.map(([fd, it]) => ({ fd, events: it.events & 0xffff, revents: 0 }));
+  pollEntries(p, entries, timeoutMs);
+  let n = 0;
+  for (let i = 0; i < entries.length && n < maxArg; i++) {
+    const e = entries[i]!;
+    if (!e.revents) continue;
+    const it = live[i]![1];
+    out.writeUInt32LE(e.revents, n * EPOLL_EVENT_SIZE);
+    out.writeBigUInt64LE(it.data, n * EPOLL_EVENT_SIZE + 4);
+    if (it.events & EPOLLONESHOT) it.events &= EPOLLET | EPOLLONESHOT;
+    n++;
+  }
+  return n;
+}
+
+export const epollSyscalls: SyscallGroup = {
+  epoll_create: ({ process: p }, a) => {
+    if (int(a[0]) <= 0) throw new Errno(E.EINVAL);
+    return create(p, 0);
+  },
+  epoll_create1: ({ process: p }, a) => create(p, int(a[0])),
+  epoll_ctl: ({ process: p }, a) => ctl(p, int(a[0]), int(a[1]), int(a[2]), a[3]),
+  epoll_wait: ({ process: p }, a) => wait(p, int(a[0]), a[1], int(a[2]), int(a[3]) < 0 ? null : int(a[3])),
+  epoll_pwait: ({ process: p }, a) => wait(p, int(a[0]), a[1], int(a[2]), int(a[3]) < 0 ? null : int(a[3])),
+  epoll_pwait2: ({ process: p }, a) => wait(p, int(a[0]), a[1], int(a[2]), timeoutFromTimespec(p, a[3], false)),
+  eventfd: ({ process: p }, a) => p.fds.install(new EventFd(BigInt(size(a[0]) >>> 0), O.RDWR, false)),
+  eventfd2: ({ process: p }, a) => {
+    const flags = int(a[1]);
+    if (flags & ~(O.CLOEXEC | O.NONBLOCK | EFD_SEMAPHORE)) throw new Errno(E.EINVAL);
+    const f = new EventFd(BigInt(Number(BigInt.asUintN(32, a[0]))), O.RDWR | (flags & O.NONBLOCK), (flags & EFD_SEMAPHORE) !== 0);
+    return p.fds.install(f, (flags & O.CLOEXEC) !== 0);
+  },
+};
