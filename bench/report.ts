@@ -99,7 +99,7 @@ export function memoryTable(results: readonly MemoryResult[]): string {
 
 export function targetsTable(targets: readonly Target[]): string {
   const rows = targets.map((t) => [t.what, t.limit, t.measured, t.pass === null ? 'n/a' : t.pass ? 'PASS' : 'FAIL']);
-  return markdownTable(['target (issue 5)', 'limit', 'measured', ''], rows, [false, false, false, false]);
+  return markdownTable(['target (issue 5; 15 where named)', 'limit', 'measured', ''], rows, [false, false, false, false]);
 }
 
 function stat(results: readonly WorkloadResult[], workload: string, runner: RunnerName): RunnerStats | undefined {

@@ -11,6 +11,7 @@ command -v musl-gcc >/dev/null || need+=(musl-tools)
 have_pkg libsqlite3-dev || need+=(libsqlite3-dev)
 have_pkg liblua5.4-dev || need+=(liblua5.4-dev)
 command -v qemu-x86_64 >/dev/null || need+=(qemu-user)
+command -v make >/dev/null || need+=(make)
 if [ "${1:-}" = --lane ]; then
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 fi

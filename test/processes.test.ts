@@ -1,0 +1,300 @@
+// Processes inside one sandbox (issue 15): fork, vfork, posix_spawn, execve, wait4/waitid,
+// process groups, pipes between processes, SIGCHLD/SIGPIPE and kill between processes, the
+// process limit, --trace with pids and --timeout ending every process. test/programs/procs.c
+// checks one feature per subcommand and prints only relations (never raw pids), so its output
+// must equal the native run's; then real software (busybox sh, dash, bash, make, gcc, xargs,
+// find -exec), each compared with the same command run natively.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run as runAsync, runSync as run, type RunOptions, type RunResult } from '../src/index.js';
+import { BUSYBOX, NO_BUSYBOX, PROGRAMS_DIR, runCli, VARIANTS } from './helpers.js';
+
+const SIGKILL = 9;
+/** Environment of every run, sandboxed and native. */
+const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'HOME=/'];
+const NATIVE_ENV = Object.fromEntries(ENV.map((e) => e.split('=') as [string, string]));
+/** Generous: the software-emulated lane is 10-50x slower than real KVM. */
+const TIMEOUT_S = 120;
+
+const work = mkdtempSync(join(tmpdir(), 'kvmbox-processes-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+function procs(variant: string): string {
+  const path = `${PROGRAMS_DIR}/procs.${variant}`;
+  if (!existsSync(path)) throw new Error(`${path} is missing: build the test programs with 'node scripts/build-test-programs.mjs'`);
+  return path;
+}
+
+function show(r: RunResult): string {
+  return `status ${r.exitStatus} (${r.reason.kind})\nstdout:\n${r.stdout.toString().slice(-3000)}\nstderr:\n${r.stderr.toString().slice(-3000)}`;
+}
+
+interface NativeResult { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+function native(program: string, args: readonly string[], opts: { cwd?: string; stdin?: string } = {}): NativeResult {
+  const r = spawnSync(program, args, {
+    env: NATIVE_ENV, cwd: opts.cwd, input: opts.stdin ?? '', encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Run natively and in the sandbox with the same argv, environment and stdin; stdout and status must agree. */
+function same(program: string, args: readonly string[], options: RunOptions = {}, nativeCwd?: string): { guest: RunResult; native: NativeResult } {
+  const want = native(program, args, { cwd: nativeCwd ?? options.cwd, stdin: typeof options.stdin === 'string' ? options.stdin : undefined });
+  assert.equal(want.signal, null, `the native run ended by ${want.signal}: ${want.stderr}`);
+  const guest = run(program, args, { env: ENV, timeoutSeconds: TIMEOUT_S, ...options });
+  assert.equal(guest.stdout.toString(), want.stdout, show(guest));
+  assert.equal(guest.exitStatus, want.status, show(guest));
+  return { guest, native: want };
+}
+
+// ---------------------------------------------------------------------------------------------
+// test/programs/procs.c, one subcommand at a time (glibc), and all in one run (musl, static-PIE).
+
+const CHECKS = ((): string[] => {
+  const r = spawnSync(procs('glibc'), ['list'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim().split('\n');
+})();
+
+for (const check of CHECKS) {
+  test(`glibc: procs ${check} prints what it prints natively`, () => {
+    // The children re-execute the program through argv[0]: its directory is granted.
+    const { guest } = same(procs('glibc'), [check], { ro: [PROGRAMS_DIR] });
+    assert.equal(guest.exitStatus, 0, show(guest));
+    assert.equal(guest.reason.kind, 'exited', show(guest));
+    assert.doesNotMatch(guest.stdout.toString(), /:0\b/, 'every relation printed holds');
+  });
+}
+
+for (const v of VARIANTS.filter((x) => x !== 'glibc')) {
+  test(`${v}: every procs check in one run prints what it prints natively`, () => {
+    const { guest } = same(procs(v), ['all'], { ro: [PROGRAMS_DIR] });
+    assert.match(guest.stdout.toString(), /^all: done$/m);
+  });
+}
+
+test('maxProcesses: 8: a fork bomb makes 7 children, then EAGAIN; it kills and reaps them and ends cleanly', () => {
+  // Natively there is no limit this low: the cap (20) ends the loop instead.
+  const want = native(procs('glibc'), ['forkbomb-limit', '20']);
+  assert.equal(want.status, 0, want.stderr);
+  assert.match(want.stdout, /^forkbomb-limit: made 20 children \(the cap\)$/m);
+  const r = run(procs('glibc'), ['forkbomb-limit', '1000'], { maxProcesses: 8, timeoutSeconds: TIMEOUT_S });
+  assert.equal(r.stdout.toString(),
+    'forkbomb-limit: made 7 children, then fork failed: EAGAIN\n' +
+    'forkbomb-limit: reaped 7, all killed by SIGKILL:1\n' +
+    'forkbomb-limit: fork after the reaping: exited 0\n', show(r));
+  assert.equal(r.exitStatus, 0, show(r));
+  assert.equal(r.reason.kind, 'exited', show(r));
+});
+
+test('--max-procs 3 through the CLI: 2 children, then EAGAIN', () => {
+  const r = runCli(['run', '--max-procs', '3', '--', procs('musl'), 'forkbomb-limit', '1000'], { timeoutMs: TIMEOUT_S * 1000 });
+  assert.equal(r.status, 0, r.err);
+  assert.match(r.out, /^forkbomb-limit: made 2 children, then fork failed: EAGAIN$/m);
+  assert.match(r.out, /^forkbomb-limit: reaped 2, all killed by SIGKILL:1$/m);
+});
+
+test('--trace: lines carry the pid once there is a second process', () => {
+  const lines: string[] = [];
+  const r = run(procs('glibc'), ['fork-wait'], { ro: [PROGRAMS_DIR], trace: (l) => lines.push(l), timeoutSeconds: TIMEOUT_S });
+  assert.equal(r.exitStatus, 0, show(r));
+  const first = lines.findIndex((l) => /^\[kvmbox \d+\]/.test(l));
+  assert.ok(first > 0, `no trace line with a pid:\n${lines.slice(0, 20).join('\n')}`);
+  assert.ok(lines.slice(0, first).every((l) => l.startsWith('[kvmbox] ')), 'before the first fork: no pid');
+  // The fork's own line is the last without a pid or the first with one.
+  assert.ok(lines.slice(first - 1, first + 1).some((l) => /^\[kvmbox(?: 1)?\] (fork|clone|clone3)\(/.test(l)),
+    `the fork is where the pids start:\n${lines.slice(Math.max(0, first - 3), first + 3).join('\n')}`);
+  const pids = new Set(lines.slice(first).map((l) => /^\[kvmbox (\d+)\]/.exec(l)?.[1]).filter((p) => p !== undefined));
+  for (const pid of ['1', '2', '3', '4']) assert.ok(pids.has(pid), `a line of pid ${pid}: ${[...pids].join(',')}`);
+  assert.ok(lines.some((l) => /^\[kvmbox 2\] exit_group\(42\)/.test(l)), 'the first child exits with 42');
+});
+
+test('the sandbox ends with the first process: its status, whatever its children do', () => {
+  const r = run(procs('glibc'), ['exit', '5'], { timeoutSeconds: TIMEOUT_S });
+  assert.equal(r.exitStatus, 5, show(r));
+});
+
+// ---------------------------------------------------------------------------------------------
+// busybox sh (Debian's busybox-static: applets run as children through fork and exec).
+
+const BB_OPTS: RunOptions = { ro: [PROGRAMS_DIR] };
+
+function sh(script: string, options: RunOptions = {}, stdin?: string): RunResult {
+  return same(BUSYBOX, ['sh', '-c', script], { ...BB_OPTS, ...options, ro: [...(BB_OPTS.ro ?? []), ...(options.ro ?? [])], stdin }).guest;
+}
+
+test('busybox sh: pipelines', { skip: NO_BUSYBOX }, () => {
+  const r = sh('echo a b c | tr a-z A-Z | wc -c; echo a b c | tr a-z A-Z; seq 1 1000 | sort -rn | head -3 | tr "\\n" " "; echo; ' +
+    'printf "x\\ny\\nx\\n" | sort | uniq -c | sed "s/^ *//"; false | true; echo "status $?"; true | false; echo "status $?"');
+  assert.match(r.stdout.toString(), /^6\nA B C\n1000 999 998 \n/);
+});
+
+test('busybox sh: command substitution, nested, and in arithmetic', { skip: NO_BUSYBOX }, () => {
+  const r = sh('x=$(echo hello | tr h H); echo "got $x"; y=`expr 6 \\* 7`; echo "$y"; ' +
+    'echo $(( $(seq 10 | wc -l) + 1 )); echo "[$(echo $(echo inner) outer)]"; n=$(sh -c "exit 3"; echo $?); echo "n=$n"');
+  assert.match(r.stdout.toString(), /^got Hello\n42\n11\n\[inner outer\]\nn=3\n$/);
+});
+
+test('busybox sh: background jobs with wait, kill, traps, and a subshell signalling its parent', { skip: NO_BUSYBOX }, () => {
+  const r = sh([
+    '(exit 3) & p=$!; wait $p; echo "job: $?"',
+    '(echo one) & wait; (echo two) & wait; echo "both waited"',
+    'sleep 0.1 & sleep 0.1 & wait; echo "sleeps done"',
+    'sleep 100 & p=$!; kill $p; wait $p; echo "killed: $?"',
+    'sleep 100 & p=$!; kill -9 $p; wait $p; echo "killed -9: $?"',
+    'trap "echo got USR1" USR1; kill -USR1 $$; echo "after USR1"',
+    'trap "echo caught TERM" TERM; sh -c "kill -TERM $$"; echo "after TERM"',
+    'trap "echo bye" EXIT; exit 4',
+  ].join('\n'));
+  assert.equal(r.stdout.toString(), 'job: 3\none\ntwo\nboth waited\nsleeps done\nkilled: 143\nkilled -9: 137\n' +
+    'got USR1\nafter USR1\ncaught TERM\nafter TERM\nbye\n');
+  assert.equal(r.exitStatus, 4);
+});
+
+test('busybox sh: a for loop running 20 commands, and a while loop reading a pipe', { skip: NO_BUSYBOX }, () => {
+  const r = sh('for i in $(seq 1 20); do echo $i | cat | tr 0-9 a-j; done | tr "\\n" " "; echo; ' +
+    'seq 1 5 | while read n; do expr $n \\* $n; done | tr "\\n" " "; echo');
+  assert.equal(r.stdout.toString(), 'b c d e f g h i j ba bb bc bd be bf bg bh bi bj ca \n1 4 9 16 25 \n');
+});
+
+test('busybox xargs and find -exec', { skip: NO_BUSYBOX }, () => {
+  const dir = join(work, 'find');
+  mkdirSync(join(dir, 'sub', 'deeper'), { recursive: true });
+  writeFileSync(join(dir, 'a.txt'), 'alpha\n');
+  writeFileSync(join(dir, 'b.log'), 'not me\n');
+  writeFileSync(join(dir, 'sub', 'c.txt'), 'gamma gamma\n');
+  writeFileSync(join(dir, 'sub', 'deeper', 'd.txt'), '');
+  const ro = [dir];
+  same(BUSYBOX, ['sh', '-c', 'seq 1 5 | xargs echo n; seq 1 7 | xargs -n 3 echo; echo a b | xargs -n 1 sh -c \'echo "[$0]"\''], { ro: [PROGRAMS_DIR] });
+  // find lists in the directory's order, which the sandbox need not keep: compare the sorted lines.
+  const findArgs = ['find', dir, '-name', '*.txt', '-exec', BUSYBOX, 'wc', '-c', '{}', ';'];
+  const want = native(BUSYBOX, findArgs);
+  const got = run(BUSYBOX, findArgs, { env: ENV, ro: [...ro, PROGRAMS_DIR], timeoutSeconds: TIMEOUT_S });
+  assert.equal(got.exitStatus, 0, show(got));
+  const sorted = (t: string) => t.split('\n').filter(Boolean).sort().join('\n');
+  assert.equal(sorted(got.stdout.toString()), sorted(want.stdout), show(got));
+  assert.equal(sorted(want.stdout).split('\n').length, 3);
+  same(BUSYBOX, ['sh', '-c', `find ${dir} -type f -name '*.txt' | sort | xargs wc -l | tail -1; find ${dir} -type d -exec echo dir {} \\; | sort`],
+    { ro: [...ro, PROGRAMS_DIR] });
+});
+
+test('#! scripts: busybox sh runs a script whose interpreter is busybox', { skip: NO_BUSYBOX }, () => {
+  const dir = join(work, 'scripts');
+  mkdirSync(dir, { recursive: true });
+  const script = join(dir, 'hello.sh');
+  writeFileSync(script, `#!${BUSYBOX} sh\necho "script: $0 $# [$1] [$2]"\nexit 6\n`);
+  chmodSync(script, 0o755);
+  const { guest } = same(BUSYBOX, ['sh', '-c', `${script} "one arg" two; echo "status $?"`], { ro: [PROGRAMS_DIR, dir] });
+  assert.equal(guest.stdout.toString(), `script: ${script} 2 [one arg] [two]\nstatus 6\n`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The host's own dynamic programs: dash (/bin/sh), bash, make and gcc, with the system granted.
+
+const SYS: RunOptions = { system: true };
+
+test('dash (/bin/sh): a script with pipelines, substitutions, subshells and external commands', () => {
+  const script = [
+    'echo a b c | tr a-z A-Z | wc -c',
+    'echo "base: $(basename /usr/bin/dash)"',
+    'printf "%s\\n" 3 1 2 | sort -n | head -2',
+    'sh -c "exit 7"; echo "status $?"',
+    '(echo sub; exit 2); echo "subshell $?"',
+    'for f in one two three; do echo $f | sed s/o/0/g; done',
+    'cat /etc/debian_version >/dev/null && echo "read a system file"',
+    'sleep 0.1 & wait $!; echo "waited $?"',
+  ].join('\n');
+  const { guest } = same('/bin/sh', ['-c', script], SYS);
+  assert.match(guest.stdout.toString(), /^6\nbase: dash\n1\n2\nstatus 7\nsub\nsubshell 2\n/);
+});
+
+test('bash: a script with arrays, pipefail, functions and a #! script', () => {
+  const dir = join(work, 'bash');
+  mkdirSync(dir, { recursive: true });
+  const child = join(dir, 'child.sh');
+  writeFileSync(child, '#!/bin/sh\necho "child got $1"\n');
+  chmodSync(child, 0o755);
+  const script = [
+    'set -o pipefail',
+    'arr=(one two three); for w in "${arr[@]}"; do echo "$w" | tr a-z A-Z; done',
+    'false | true; echo "pipefail $?"',
+    'f() { local x=$1; echo "f($x) $(echo $x | wc -c)"; }; f hello',
+    'printf "a\\nb\\n" | while read l; do echo "[$l]"; done',
+    `${child} "from bash"`,
+    'echo "${#arr[@]} $((2**10)) $(seq 3 | paste -sd+)"',
+    '(exit 9) & wait $!; echo "job $?"',
+  ].join('\n');
+  same('/bin/bash', ['-c', script], { ...SYS, ro: [dir] });
+});
+
+test('make runs its recipes (2 rules) in a --rw directory', () => {
+  const makefile = 'all: out.txt\n\t@echo "done: $$(cat out.txt)"\nout.txt: in.txt\n\ttr a-z A-Z < in.txt > out.txt\n';
+  const mk = (name: string) => {
+    const dir = join(work, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'Makefile'), makefile);
+    writeFileSync(join(dir, 'in.txt'), 'made by make\n');
+    return dir;
+  };
+  const nativeDir = mk('make-native');
+  const guestDir = mk('make-guest');
+  const { guest } = same('/usr/bin/make', [], { ...SYS, rw: [guestDir], cwd: guestDir }, nativeDir);
+  assert.equal(guest.stdout.toString(), 'tr a-z A-Z < in.txt > out.txt\ndone: MADE BY MAKE\n');
+  assert.equal(readFileSync(join(guestDir, 'out.txt'), 'utf8'), 'MADE BY MAKE\n');
+  // Nothing left to do the second time.
+  const again = run('/usr/bin/make', [], { ...SYS, env: ENV, rw: [guestDir], cwd: guestDir, timeoutSeconds: TIMEOUT_S });
+  assert.equal(again.exitStatus, 0, show(again));
+  assert.equal(again.stdout.toString(), 'done: MADE BY MAKE\n');
+});
+
+// The slowest test: gcc -> cc1, as, collect2 -> ld, all dynamic; minutes in the emulated lane.
+test('gcc compiles and links hello.c inside the sandbox (cc1, as, collect2, ld)', { timeout: 420_000 }, () => {
+  const dir = join(work, 'gcc');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'hello.c'), '#include <stdio.h>\nint main(int argc, char **argv) { printf("hello from gcc in kvmbox, %d\\n", argc); return 3; }\n');
+  const r = run('/usr/bin/gcc', ['-O1', '-o', join(dir, 'hello'), join(dir, 'hello.c')],
+    { ...SYS, env: [...ENV, `TMPDIR=${dir}`], rw: [dir], cwd: dir, timeoutSeconds: 360 });
+  assert.equal(r.exitStatus, 0, show(r));
+  assert.equal(r.stderr.toString(), '');
+  const out = spawnSync(join(dir, 'hello'), ['x'], { encoding: 'utf8' });
+  assert.equal(out.stdout, 'hello from gcc in kvmbox, 2\n');
+  assert.equal(out.status, 3);
+});
+
+// ---------------------------------------------------------------------------------------------
+// --timeout and abort end every process of the sandbox.
+
+const SPINNER = 'sleep 100 & sleep 100 | cat & while :; do :; done';
+
+test('--timeout ends every process: a shell with background sleeps and a busy foreground loop', { skip: NO_BUSYBOX }, () => {
+  const t0 = performance.now();
+  const r = runCli(['run', '--timeout', '3', '--ro', PROGRAMS_DIR, '--', BUSYBOX, 'sh', '-c', SPINNER], { timeoutMs: 120_000 });
+  const s = (performance.now() - t0) / 1000;
+  assert.equal(r.status, 124, r.err);
+  assert.ok(s < 90, `took ${s.toFixed(1)} s`);
+  const api = run(BUSYBOX, ['sh', '-c', SPINNER], { ro: [PROGRAMS_DIR], timeoutSeconds: 2 });
+  assert.equal(api.exitStatus, 124, show(api));
+  assert.equal(api.reason.kind, 'timeout', show(api));
+});
+
+test('abort ends every process: run() rejects with AbortError', { skip: NO_BUSYBOX }, async () => {
+  const ac = new AbortController();
+  const t0 = performance.now();
+  const aborted = runAsync(BUSYBOX, ['sh', '-c', SPINNER], { ro: [PROGRAMS_DIR], signal: ac.signal, timeoutSeconds: 120 });
+  setTimeout(() => ac.abort(new Error('enough')), 2000);
+  await assert.rejects(aborted, (e: unknown) => (e as Error).name === 'AbortError');
+  const s = (performance.now() - t0) / 1000;
+  assert.ok(s < 90, `took ${s.toFixed(1)} s`);
+});
+
+test('a child killed by SIGKILL does not end the sandbox; the first process\'s status does', { skip: NO_BUSYBOX }, () => {
+  const r = run(BUSYBOX, ['sh', '-c', 'sh -c "kill -9 \\$\\$"; echo "child: $?"; exit 3'], { ro: [PROGRAMS_DIR], timeoutSeconds: TIMEOUT_S });
+  assert.equal(r.stdout.toString(), `child: ${128 + SIGKILL}\n`, show(r));
+  assert.equal(r.exitStatus, 3, show(r));
+});
