@@ -57,7 +57,9 @@ export class WouldBlock extends Errno {
    * timeout: a wait with a time limit (poll, nanosleep): at `at` (performance.now() ms) the call
    * ends with result() instead of running again.
    */
-  constructor(readonly what: string, readonly ready: () => boolean, readonly timeout?: { at: number; result: () => number }) {
+  constructor(readonly what: string, readonly ready: () => boolean, readonly timeout?: { at: number; result: () => number },
+    /** Called when the wait ends without ready() (its timeout, or a signal). */
+    readonly onCancel?: () => void) {
     super(E.EAGAIN);
   }
 }

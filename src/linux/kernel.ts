@@ -102,7 +102,7 @@ const PARKED = Symbol('parked');
 export const DEFAULT_MAX_PROCESSES = 128;
 const CLONE_VM = 0x100n, CLONE_FS = 0x200n, CLONE_FILES = 0x400n, CLONE_SIGHAND = 0x800n, CLONE_VFORK = 0x4000n;
 const CLONE_PARENT = 0x8000n, CLONE_THREAD = 0x10000n, CLONE_SETTLS = 0x80000n, CLONE_PARENT_SETTID = 0x100000n;
-const CLONE_CHILD_CLEARTID = 0x200000n, CLONE_CHILD_SETTID = 0x1000000n;
+const CLONE_CHILD_CLEARTID = 0x200000n, CLONE_CHILD_SETTID = 0x1000000n, CLONE_SYSVSEM = 0x40000n;
 /** Flags kvmbox accepts and ignores for processes (namespaces are refused: EPERM like an unprivileged user). */
 const CLONE_HARMLESS = 0x400000n /* CLONE_DETACHED */ | 0x2000n /* CLONE_PTRACE */ | 0x800000n /* CLONE_UNTRACED */ | 0x80000000n /* CLONE_IO */;
 const CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3;
@@ -302,6 +302,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const rax = vcpu.reg('rax');
     const result = this.serve(t, rax, a);
     if (t.process.exit) return { action: 'stop' };
+    if (t.state === 'dead') return this.schedule();
     if (result === PARKED) {
       const ctx = this.saveContext(vcpu);
       if (!ctx) return this.cannotPark(t);
@@ -316,6 +317,15 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     vcpu.setReg('rax', result);
     if (this.yieldTo) return this.handOver(t, vcpu);
+    // sched_yield gives the vCPU to another task that can run.
+    if ((rax & 0xffffffffn) === BigInt(SYS.sched_yield) && this.forked && this.anotherCanRun(t)) {
+      const ctx = this.saveContext(vcpu);
+      if (ctx) {
+        t.saved = ctx;
+        t.state = 'ready';
+        return this.schedule();
+      }
+    }
     if (hasDeliverable(t)) {
       const regs = this.userContextAtSyscall(vcpu);
       // On the user-stub path an exit from the middle of the stub's own code has no user context
@@ -580,9 +590,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
   /** Whether a task other than t could run now. */
   private anotherCanRun(t: Task): boolean {
     const now = performance.now();
-    for (const q of this.processes.values()) {
-      const o = q.tasks[0];
-      if (q.zombie || !o || o === t) continue;
+    for (const o of this.liveTasks()) {
+      if (o === t) continue;
       if (o.state === 'ready') return true;
       const w = o.wait;
       if (o.state === 'waiting' && w && (w.why.ready() || (w.call && hasDeliverable(o)) || (w.why.timeout && now >= w.why.timeout.at))) return true;
@@ -604,9 +613,102 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (init && p && p !== init && !init.exit && p.exit && !this.endsAlone(p.exit)) init.exit = p.exit;
   }
 
-  othersCanRun(p: Process): boolean {
-    for (const q of this.processes.values()) if (q !== p && !q.zombie) return true;
+  /** Whether a task other than the one on the vCPU (a thread of p, or of another process) is alive. */
+  othersCanRun(_p: Process): boolean {
+    for (const q of this.processes.values()) {
+      if (q.zombie) continue;
+      for (const t of q.tasks) if (t !== this.current && t.state !== 'dead') return true;
+    }
     return false;
+  }
+
+  /** Every live task, in pid then tid order. */
+  private liveTasks(): Task[] {
+    const out: Task[] = [];
+    for (const q of [...this.processes.values()].sort((x, y) => x.pid - y.pid)) {
+      if (q.zombie) continue;
+      for (const t of q.tasks) if (t.state !== 'dead') out.push(t);
+    }
+    return out;
+  }
+
+  findTask(tid: number): Task | undefined {
+    for (const q of this.processes.values()) {
+      if (q.zombie) continue;
+      const t = q.tasks.find((x) => x.tid === tid && x.state !== 'dead');
+      if (t) return t;
+    }
+    return undefined;
+  }
+
+  exitThread(t: Task, status: number): void {
+    const p = t.process;
+    if (!p.tasks.some((o) => o !== t && o.state !== 'dead')) {
+      p.exit = { kind: 'exited', status };
+      return;
+    }
+    // CLONE_CHILD_CLEARTID / set_tid_address: the word is cleared and one waiter woken (pthread_join).
+    if (t.clearChildTid !== 0n) {
+      const addr = Number(t.clearChildTid);
+      try {
+        p.userBuffer(addr, 4, PROT_WRITE).writeInt32LE(0);
+        this.futexWake(t, addr, 1, -1);
+      } catch (e) {
+        if (!(e instanceof Errno)) throw e;
+      }
+    }
+    t.state = 'dead';
+    t.wait = null;
+    t.saved = null;
+  }
+
+  /** Futex waiters by address space, then word address. */
+  private readonly futexes = new Map<AddressSpace, Map<number, Array<{ task: Task; bitset: number }>>>();
+
+  futexWait(t: Task, addr: number, timeoutMs: number | null, bitset: number): number {
+    if (t.futexWoken) {
+      t.futexWoken = false;
+      return 0;
+    }
+    const space = t.process.space;
+    let words = this.futexes.get(space);
+    if (!words) this.futexes.set(space, words = new Map());
+    let q = words.get(addr);
+    if (!q) words.set(addr, q = []);
+    const entry = { task: t, bitset };
+    q.push(entry);
+    const leave = (): void => {
+      const list = this.futexes.get(space)?.get(addr);
+      const i = list?.indexOf(entry) ?? -1;
+      if (list && i >= 0) list.splice(i, 1);
+    };
+    throw new WouldBlock('it waits on a futex', () => t.futexWoken,
+      timeoutMs === null ? undefined : { at: performance.now() + timeoutMs, result: () => -E.ETIMEDOUT }, leave);
+  }
+
+  futexWake(t: Task, addr: number, n: number, bitset: number, requeue?: { addr: number; n: number }): number {
+    const words = this.futexes.get(t.process.space);
+    const q = words?.get(addr);
+    if (!words || !q) return 0;
+    let woken = 0;
+    for (let i = 0; i < q.length && woken < n;) {
+      const e = q[i]!;
+      if ((e.bitset & bitset) === 0) { i++; continue; }
+      q.splice(i, 1);
+      e.task.futexWoken = true;
+      woken++;
+    }
+    let moved = 0;
+    if (requeue && requeue.addr !== addr) {
+      let to = words.get(requeue.addr);
+      if (!to) words.set(requeue.addr, to = []);
+      while (q.length > 0 && moved < requeue.n) {
+        to.push(q.shift()!);
+        moved++;
+      }
+    }
+    if (q.length === 0) words.delete(addr);
+    return woken + moved;
   }
 
   find(pid: number): Process | undefined {
@@ -692,12 +794,11 @@ export class Kernel implements HypercallHandler, ProcessTree {
       let chosen: Task | null = prefer;
       prefer = null;
       if (!chosen) {
-        const live = [...this.processes.values()].filter((q) => !q.zombie).sort((x, y) => x.pid - y.pid);
-        const start = live.findIndex((q) => q.pid > this.lastPid);
+        const live = this.liveTasks();
+        const start = live.findIndex((x) => x.tid > this.lastPid);
         const order = start < 0 ? live : [...live.slice(start), ...live.slice(0, start)];
-        for (const q of order) {
-          const t = q.tasks[0];
-          if (!t) continue;
+        for (const t of order) {
+          const q = t.process;
           if (t.state === 'ready') { chosen = t; break; }
           const w = t.wait;
           if (t.state !== 'waiting' || !w) continue;
@@ -743,7 +844,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     this.sliceStart = performance.now();
     this.current = t;
-    this.lastPid = p.pid;
+    this.lastPid = t.tid;
     t.state = 'running';
     const ctx = t.saved!;
     const w = t.wait;
@@ -758,8 +859,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
         if (p.exit) return 'ended';
         ctx.regs.rax = BigInt(r);
       } else if (w.why.timeout && performance.now() >= w.why.timeout.at) {
+        if (w.why instanceof WouldBlock) w.why.onCancel?.();
         ctx.regs.rax = BigInt(w.why.timeout.result());
       } else {
+        if (w.why instanceof WouldBlock) w.why.onCancel?.();
         ctx.regs.rax = this.interrupted(t, w.call.nr, ctx);
       }
     } else if (w) {
@@ -823,6 +926,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     p.children.clear();
     p.zombie = { status };
+    if (!this.spaceInUse(p.space)) this.futexes.delete(p.space);
     if (p.space.image && !this.spaceInUse(p.space)) {
       this.imageBytes -= p.space.image.bytes;
       p.space.image = null;
@@ -832,9 +936,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const act = action(parent, SIG.SIGCHLD);
     if (act.handler === SIG_IGN || act.flags & SA_NOCLDWAIT) {
       this.release(p);
-    } else if (p.exitSignal > 0 && p.exitSignal <= 64 && parent.tasks[0]) {
+    } else if (p.exitSignal > 0 && p.exitSignal <= 64 && parent.signalTarget(p.exitSignal)) {
       const code = r.kind === 'exited' ? CLD_EXITED : CORE_SIGNALS.has(status) ? CLD_DUMPED : CLD_KILLED;
-      raise(parent.tasks[0], p.exitSignal, { code, pid: p.pid, status: r.kind === 'exited' ? r.status & 0xff : status });
+      raise(parent.signalTarget(p.exitSignal)!, p.exitSignal, { code, pid: p.pid, status: r.kind === 'exited' ? r.status & 0xff : status });
     }
   }
 
@@ -847,13 +951,14 @@ export class Kernel implements HypercallHandler, ProcessTree {
   clone(t: Task, req: CloneRequest): number {
     const p = t.process;
     const f = req.flags;
-    // Threads (a shared address space without vfork's wait) come with issue 16.
-    if (f & CLONE_THREAD || (f & CLONE_VM && !(f & CLONE_VFORK))) throw new Errno(E.ENOSYS);
+    if (f & CLONE_THREAD) return this.cloneThread(t, req);
+    // A shared address space without vfork's wait is only offered as a thread.
+    if (f & CLONE_VM && !(f & CLONE_VFORK)) throw new Errno(E.EINVAL);
     const known = 0xffn | CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID |
       CLONE_CHILD_SETTID | CLONE_HARMLESS;
     if (f & (CLONE_FS | CLONE_FILES | CLONE_SIGHAND)) throw new Errno(E.EINVAL);
     if (f & ~known) throw new Errno(E.EINVAL);
-    if (this.processes.size >= this.maxProcesses) throw new Errno(E.EAGAIN);
+    if (this.taskCount() >= this.maxProcesses) throw new Errno(E.EAGAIN);
     const vfork = (f & CLONE_VFORK) !== 0n;
     this.quiesceStub(t);
     const pid = this.nextPid;
@@ -902,6 +1007,46 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.forkFixups.set(ct, { stack: req.stack, tls: f & CLONE_SETTLS ? req.tls : null });
     this.yieldTo = ct;
     return pid;
+  }
+
+  /** Tasks that count against maxProcesses: every live thread and every zombie. */
+  private taskCount(): number {
+    let n = 0;
+    for (const q of this.processes.values()) n += q.zombie ? 1 : q.tasks.filter((x) => x.state !== 'dead').length;
+    return n;
+  }
+
+  /**
+   * clone(CLONE_VM|CLONE_SIGHAND|CLONE_THREAD...): a new thread of t's process. It shares
+   * everything of the process and takes turns on the vCPU with the others (they run
+   * concurrently, not in parallel: one vCPU). It runs first, on the stack and TLS it was given.
+   */
+  private cloneThread(t: Task, req: CloneRequest): number {
+    const p = t.process;
+    const f = req.flags;
+    const need = CLONE_VM | CLONE_SIGHAND;
+    if ((f & need) !== need) throw new Errno(E.EINVAL);
+    const known = CLONE_THREAD | CLONE_VM | CLONE_SIGHAND | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM | CLONE_SETTLS |
+      CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | CLONE_HARMLESS;
+    if (f & ~known || f & 0xffn) throw new Errno(E.EINVAL);
+    if (this.taskCount() >= this.maxProcesses) throw new Errno(E.EAGAIN);
+    this.quiesceStub(t);
+    const tid = this.nextPid;
+    if (f & CLONE_PARENT_SETTID) p.userBuffer(req.parentTid, 4, PROT_WRITE);
+    if (f & CLONE_CHILD_SETTID) p.userBuffer(req.childTid, 4, PROT_WRITE);
+    this.allocPid();
+    if (f & CLONE_PARENT_SETTID) p.userBuffer(req.parentTid, 4, PROT_WRITE).writeInt32LE(tid);
+    if (f & CLONE_CHILD_SETTID) p.userBuffer(req.childTid, 4, PROT_WRITE).writeInt32LE(tid);
+    const ct = new Task(p, tid, t.vcpu);
+    p.tasks.push(ct);
+    ct.sigmask = t.sigmask;
+    ct.fsBase = f & CLONE_SETTLS ? req.tls : t.fsBase;
+    ct.state = 'ready';
+    if (f & CLONE_CHILD_CLEARTID) ct.clearChildTid = req.childTid;
+    this.forked = true;
+    this.forkFixups.set(ct, { stack: req.stack, tls: f & CLONE_SETTLS ? req.tls : null });
+    this.yieldTo = ct;
+    return tid;
   }
 
   /**
@@ -996,7 +1141,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
         throw e;
       }
     }
-    // The point of no return. A vfork parent gets its memory back as it was.
+    // The point of no return. The other threads end; a vfork parent gets its memory back as it was.
+    for (const o of p.tasks) if (o !== t) { o.state = 'dead'; o.wait = null; o.saved = null; }
+    p.tasks.splice(0, p.tasks.length, t);
+    this.futexes.delete(p.space);
     const old = p.space;
     p.vforkParentWaits = false;
     if (this.resident === old && this.spaceInUse(old, p)) {
@@ -1069,7 +1217,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (targets.length === 0) throw new Errno(E.ESRCH);
     if (sig === 0) return;
     for (const q of targets) {
-      const qt = q.tasks[0];
+      const qt = q.signalTarget(sig);
       if (q.zombie || !qt) continue;
       if (q === p && sig === SIG.SIGKILL) killWith(p, SIG.SIGKILL, '(it sent the signal to itself)');
       else raise(qt, sig, { code: SI_USER, pid: p.pid });

@@ -99,6 +99,15 @@ export interface ProcessTree {
   find(pid: number): Process | undefined;
   /** Every process, live or not yet reaped. */
   all(): Iterable<Process>;
+  /** A live thread by tid. */
+  findTask(tid: number): Task | undefined;
+  /** exit(2) of one thread: the process ends with its last thread. */
+  exitThread(t: Task, status: number): void;
+  /** FUTEX_WAIT: parks t until a wake on the word at addr of its address space (or the timeout, ms). */
+  futexWait(t: Task, addr: number, timeoutMs: number | null, bitset: number): number;
+  /** FUTEX_WAKE: wakes up to n waiters on addr (whose bitset meets bitset); with requeue, moves up to
+   * requeue.n more waiters to requeue.addr. Returns how many were woken (and moved). */
+  futexWake(t: Task, addr: number, n: number, bitset: number, requeue?: { addr: number; n: number }): number;
 }
 
 export interface CloneRequest {
@@ -190,6 +199,13 @@ export class Process {
 
   get ppid(): number {
     return this.parent?.pid ?? GUEST_PPID;
+  }
+
+  /** The thread a signal sent to the process goes to: one that does not block it, else any live one. */
+  signalTarget(sig: number): Task | undefined {
+    const live = this.tasks.filter((t) => t.state !== 'dead');
+    const b = 1n << BigInt(sig - 1);
+    return live.find((t) => (t.sigmask & b) === 0n) ?? live[0];
   }
 
   /** The thread group leader. */

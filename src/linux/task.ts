@@ -33,6 +33,8 @@ export class Task {
   altStack = { sp: 0n, size: 0n, disabled: true };
   /** set_tid_address: where to clear the tid and wake a futex when the thread exits. */
   clearChildTid = 0n;
+  /** Set by a FUTEX_WAKE that chose this task while it waited; its FUTEX_WAIT then returns 0. */
+  futexWoken = false;
 
   state: TaskState = 'running';
   /** While off the vCPU: the context it continues from (rax is its call's result once known). */

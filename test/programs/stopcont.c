@@ -1,4 +1,4 @@
-/* Job control between processes: a child stopped by SIGSTOP and SIGTSTP, seen by waitpid with
+/* Job control between processes: a child stopped by SIGSTOP (twice), seen by waitpid with
  * WUNTRACED, continued by SIGCONT (WCONTINUED), then ended by SIGTERM; the parent's SA_SIGINFO
  * SIGCHLD handler records each si_code and si_status. Same output natively and in the sandbox. */
 #define _GNU_SOURCE
@@ -39,16 +39,18 @@ int main(void) {
   kill(c, SIGCONT);
   if (waitpid(c, &st, WCONTINUED) != c) return 2;
   show("after SIGCONT", st);
-  kill(c, SIGTSTP);
+  /* SIGSTOP again: SIGTSTP would be discarded natively when the test runs in an orphaned process
+   * group (as under some harnesses), and the wait would never end. */
+  kill(c, SIGSTOP);
   if (waitpid(c, &st, WUNTRACED) != c) return 3;
-  show("after SIGTSTP", st);
+  show("stopped again", st);
   kill(c, SIGTERM);          /* pending while stopped */
   kill(c, SIGCONT);
   if (waitpid(c, &st, 0) != c) return 4;
   show("after SIGTERM", st);
-  /* SIGCHLD does not queue: how many records depends on timing; the first and the last do not. */
-  printf("SIGCHLD records: %s\n", n >= 3 ? "3 or more" : "too few");
+  /* SIGCHLD does not queue: how many records there are, and whether the last one came before
+   * the program ends, depends on timing; the first does not. */
+  printf("SIGCHLD records: %s\n", n >= 2 ? "2 or more" : "too few");
   printf("first: code=%d status=%d\n", codes[0], statuses[0]);
-  printf("last: code=%d status=%d\n", codes[n - 1], statuses[n - 1]);
   return 0;
 }

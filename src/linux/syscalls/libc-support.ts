@@ -1,6 +1,7 @@
 // Calls that glibc, its ld.so and the programs built on them make at start-up or on their way
 // out, answered for kvmbox's single thread of one process:
-// - futex: with one thread no one else waits or wakes. FUTEX_WAKE wakes nobody (0); a wait on a
+// - futex: with other tasks alive (threads, issue 16, or processes), waits park in the kernel and
+//   wakes wake them (src/linux/kernel.ts futexWait/futexWake). With one task no one else waits or wakes. FUTEX_WAKE wakes nobody (0); a wait on a
 //   changed word returns EAGAIN; a wait with a timeout sleeps it out (ETIMEDOUT); a wait that
 //   only another thread could end would wait forever, and the program is stopped, as a time
 //   limit would stop it.
@@ -10,6 +11,7 @@
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
 import type { Process } from '../process.js';
+import type { Task } from '../task.js';
 import { clockNs } from './time.js';
 import { int, type SyscallGroup } from './args.js';
 
@@ -32,6 +34,67 @@ function timeout(p: Process, addr: bigint, absolute: boolean, realtime: boolean)
   if (sec < 0n || nsec < 0n || nsec >= NS) throw new Errno(E.EINVAL);
   const ns = sec * NS + nsec;
   return absolute ? ns - clockNs(p, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC) : ns;
+}
+
+/** The futex calls once another task is alive: waits park in the kernel, wakes wake them. */
+function futexShared(t: Task, a: bigint[]): number {
+  const p = t.process;
+  const op = int(a[1]!);
+  const cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+  const addr = Number(a[0]!);
+  const k = p.kernel;
+  switch (cmd) {
+    case FUTEX_WAIT: case FUTEX_WAIT_BITSET: {
+      const bitset = cmd === FUTEX_WAIT_BITSET ? int(a[5]!) : -1;
+      if (bitset === 0) throw new Errno(E.EINVAL);
+      // A wake that chose this task ends its wait even if the word changed since.
+      if (t.futexWoken) return k.futexWait(t, addr, null, bitset);
+      if (futexWord(p, a[0]!) !== (int(a[2]!) >>> 0)) throw new Errno(E.EAGAIN);
+      let ms: number | null = null;
+      if (a[3] !== 0n) {
+        const ns = timeout(p, a[3]!, cmd === FUTEX_WAIT_BITSET, (op & FUTEX_CLOCK_REALTIME) !== 0);
+        if (ns <= 0n) throw new Errno(E.ETIMEDOUT);
+        ms = Number(ns) / 1e6;
+      }
+      return k.futexWait(t, addr, ms, bitset);
+    }
+    case FUTEX_WAKE: case FUTEX_WAKE_BITSET: {
+      futexWord(p, a[0]!);
+      const bitset = cmd === FUTEX_WAKE_BITSET ? int(a[5]!) : -1;
+      if (bitset === 0) throw new Errno(E.EINVAL);
+      return k.futexWake(t, addr, Math.max(0, int(a[2]!)), bitset);
+    }
+    case FUTEX_REQUEUE: case FUTEX_CMP_REQUEUE:
+      futexWord(p, a[4]!);
+      if (cmd === FUTEX_CMP_REQUEUE && futexWord(p, a[0]!) !== (int(a[5]!) >>> 0)) throw new Errno(E.EAGAIN);
+      futexWord(p, a[0]!);
+      // For the requeue ops the 4th argument is a count, not a timeout.
+      return k.futexWake(t, addr, Math.max(0, int(a[2]!)), -1, { addr: Number(a[4]!), n: Math.max(0, Number(BigInt.asIntN(32, a[3]!))) });
+    case FUTEX_WAKE_OP: {
+      futexWord(p, a[0]!);
+      const old = wakeOp(p, a[4]!, int(a[5]!));
+      let n = k.futexWake(t, addr, Math.max(0, int(a[2]!)), -1);
+      if (wakeOpCondition(old, int(a[5]!))) n += k.futexWake(t, Number(a[4]!), Math.max(0, Number(BigInt.asIntN(32, a[3]!))), -1);
+      return n;
+    }
+    default:
+      throw new Errno(E.ENOSYS);
+  }
+}
+
+/** FUTEX_WAKE_OP's comparison of the second word's old value. */
+function wakeOpCondition(old: number, encoded: number): boolean {
+  const cmp = (encoded >>> 24) & 15;
+  const arg = encoded & 0xfff;
+  switch (cmp) {
+    case 0: return old === arg;
+    case 1: return old !== arg;
+    case 2: return old < arg;
+    case 3: return old <= arg;
+    case 4: return old > arg;
+    case 5: return old >= arg;
+    default: return false;
+  }
 }
 
 function futex(p: Process, a: bigint[]): number {
@@ -72,8 +135,8 @@ function futex(p: Process, a: bigint[]): number {
   }
 }
 
-/** FUTEX_WAKE_OP's change to the second word (its wake-ups have no one to wake). */
-function wakeOp(p: Process, addr: bigint, encoded: number): void {
+/** FUTEX_WAKE_OP's change to the second word; returns its old value. */
+function wakeOp(p: Process, addr: bigint, encoded: number): number {
   if (addr % 4n !== 0n) throw new Errno(E.EINVAL);
   const word = p.userBuffer(addr, 4, PROT_READ | PROT_WRITE);
   const op = (encoded >>> 28) & 7, shift = (encoded >>> 28) & 8;
@@ -83,12 +146,13 @@ function wakeOp(p: Process, addr: bigint, encoded: number): void {
   const ops = [arg, old + arg, old | arg, old & ~arg, old ^ arg];
   if (op >= ops.length) throw new Errno(E.ENOSYS);
   word.writeInt32LE(ops[op]! | 0, 0);
+  return old;
 }
 
 const noXattrs = (): never => { throw new Errno(E.EOPNOTSUPP); };
 
 export const libcSupportSyscalls: SyscallGroup = {
-  futex: ({ process: p }, a) => futex(p, a),
+  futex: (t, a) => (t.futexWoken || t.process.kernel.othersCanRun(t.process) ? futexShared(t, a) : futex(t.process, a)),
   fadvise64: ({ process: p }, a) => {
     p.fds.get(int(a[0]));
     if (int(a[3]) < 0 || int(a[3]) > 5) throw new Errno(E.EINVAL);

@@ -23,8 +23,8 @@ function utsname(): Buffer {
 }
 
 export const procSyscalls: SyscallGroup = {
-  // One thread per process so far: exit ends the process, as exit_group does.
-  exit: ({ process: p }, a) => { p.exit = { kind: 'exited', status: int(a[0]) & 0xff }; return 0; },
+  // exit ends the calling thread; the process ends with its last (src/linux/kernel.ts).
+  exit: (t, a) => { t.process.kernel.exitThread(t, int(a[0]) & 0xff); return 0; },
   exit_group: ({ process: p }, a) => { p.exit = { kind: 'exited', status: int(a[0]) & 0xff }; return 0; },
   getpid: (t) => t.process.pid,
   gettid: (t) => t.tid,

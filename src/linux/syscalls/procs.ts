@@ -56,9 +56,10 @@ function clone3(t: Task, addr: bigint, size: bigint): number {
   if (size < BigInt(CLONE_ARGS_VER0) || size > 4096n) throw new Errno(E.EINVAL);
   const raw = Buffer.from(t.process.userBuffer(addr, n));
   const f = (i: number) => (i * 8 + 8 <= raw.length ? raw.readBigUInt64LE(i * 8) : 0n);
-  const [flags, pidfd, childTid, parentTid, exitSignal, stack, stackSize, tls] = [0, 1, 2, 3, 4, 5, 6, 7].map(f) as bigint[];
-  // pidfds, set_tid and cgroups are not offered.
-  if (pidfd !== 0n || f(8) !== 0n || f(9) !== 0n || f(10) !== 0n || (flags! & 0xffn) !== 0n || exitSignal! > 64n) throw new Errno(E.EINVAL);
+  const [flags, , childTid, parentTid, exitSignal, stack, stackSize, tls] = [0, 1, 2, 3, 4, 5, 6, 7].map(f) as bigint[];
+  // set_tid and cgroups are not offered; the pidfd field counts only with CLONE_PIDFD, which
+  // clone refuses (glibc leaves an address there).
+  if (f(8) !== 0n || f(9) !== 0n || (flags! & 0xffn) !== 0n || exitSignal! > 64n) throw new Errno(E.EINVAL);
   if ((stack === 0n) !== (stackSize === 0n)) throw new Errno(E.EINVAL);
   return t.process.kernel.clone(t, {
     flags: flags! | exitSignal!, stack: stack === 0n ? 0n : stack! + stackSize!, parentTid: parentTid!, childTid: childTid!, tls: tls!,

@@ -1,0 +1,143 @@
+/* Threads: a mutex-protected counter from 4 threads, a condition variable between a producer
+ * and a consumer, a barrier, a semaphore, thread-local storage, pthread_join results, a
+ * detached thread, pthread_exit, distinct gettid per thread and the same getpid. Output is the
+ * same natively and in the sandbox (threads take turns on one vCPU there). */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define THREADS 4
+#define ROUNDS 20000
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static long counter;
+static __thread long mine = 100;
+static pid_t tids[THREADS];
+
+static void *count(void *arg) {
+  long id = (long)arg;
+  mine += id;
+  tids[id] = (pid_t)syscall(SYS_gettid);
+  for (int i = 0; i < ROUNDS; i++) {
+    pthread_mutex_lock(&lock);
+    counter++;
+    pthread_mutex_unlock(&lock);
+    if (i % 5000 == 0) sched_yield();
+  }
+  return (void *)(mine * 10);
+}
+
+static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
+static int queue[8], qlen, done;
+static long consumed;
+
+static void *producer(void *arg) {
+  (void)arg;
+  for (int i = 1; i <= 1000; i++) {
+    pthread_mutex_lock(&qlock);
+    while (qlen == 8) pthread_cond_wait(&qcond, &qlock);
+    queue[qlen++] = i;
+    pthread_cond_broadcast(&qcond);
+    pthread_mutex_unlock(&qlock);
+  }
+  pthread_mutex_lock(&qlock);
+  done = 1;
+  pthread_cond_broadcast(&qcond);
+  pthread_mutex_unlock(&qlock);
+  return NULL;
+}
+
+static void *consumer(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&qlock);
+    while (qlen == 0 && !done) pthread_cond_wait(&qcond, &qlock);
+    if (qlen == 0 && done) { pthread_mutex_unlock(&qlock); return NULL; }
+    consumed += queue[--qlen];
+    pthread_cond_broadcast(&qcond);
+    pthread_mutex_unlock(&qlock);
+  }
+}
+
+static pthread_barrier_t barrier;
+static int serial;
+static void *at_barrier(void *arg) {
+  (void)arg;
+  if (pthread_barrier_wait(&barrier) == PTHREAD_BARRIER_SERIAL_THREAD) __atomic_add_fetch(&serial, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+static sem_t sem;
+static void *poster(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 5; i++) sem_post(&sem);
+  pthread_exit((void *)7);
+}
+
+static volatile int detached_ran;
+static void *detached(void *arg) { (void)arg; detached_ran = 1; return NULL; }
+
+static sem_t release;
+static void *waiter(void *arg) { (void)arg; sem_wait(&release); return NULL; }
+
+/* Threads that wait until pthread_create fails: how many could exist besides main. */
+static int limit(void) {
+  static pthread_t w[4096];
+  int n = 0, e = 0;
+  sem_init(&release, 0, 0);
+  while (n < 4096 && (e = pthread_create(&w[n], NULL, waiter, NULL)) == 0) n++;
+  printf("created %d threads, then %s\n", n, e == 11 ? "EAGAIN" : "another error");
+  for (int i = 0; i < n; i++) sem_post(&release);
+  for (int i = 0; i < n; i++) pthread_join(w[i], NULL);
+  printf("joined %d\n", n);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IONBF, 0);
+  if (argc > 1) return limit();
+  pthread_t th[THREADS];
+  for (long i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, count, (void *)i);
+  long sum = 0;
+  for (int i = 0; i < THREADS; i++) { void *r; pthread_join(th[i], &r); sum += (long)r; }
+  printf("counter=%ld (want %d) join results=%ld main tls=%ld\n", counter, THREADS * ROUNDS, sum, mine);
+  int distinct = 1;
+  for (int i = 0; i < THREADS; i++) for (int j = 0; j < i; j++) if (tids[i] == tids[j]) distinct = 0;
+  for (int i = 0; i < THREADS; i++) if (tids[i] == getpid()) distinct = 0;
+  printf("thread ids distinct from each other and from the pid: %d\n", distinct);
+
+  pthread_t p, c1, c2;
+  pthread_create(&c1, NULL, consumer, NULL);
+  pthread_create(&c2, NULL, consumer, NULL);
+  pthread_create(&p, NULL, producer, NULL);
+  pthread_join(p, NULL); pthread_join(c1, NULL); pthread_join(c2, NULL);
+  printf("consumed=%ld (want %d)\n", consumed, 1000 * 1001 / 2);
+
+  pthread_barrier_init(&barrier, NULL, 3);
+  pthread_t b[3];
+  for (int i = 0; i < 3; i++) pthread_create(&b[i], NULL, at_barrier, NULL);
+  for (int i = 0; i < 3; i++) pthread_join(b[i], NULL);
+  printf("barrier serial threads=%d\n", serial);
+
+  sem_init(&sem, 0, 0);
+  pthread_t s;
+  pthread_create(&s, NULL, poster, NULL);
+  for (int i = 0; i < 5; i++) sem_wait(&sem);
+  void *r;
+  pthread_join(s, &r);
+  printf("semaphore taken 5 times, pthread_exit value=%ld\n", (long)r);
+
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t d;
+  pthread_create(&d, &attr, detached, NULL);
+  while (!detached_ran) sched_yield();
+  printf("detached thread ran\n");
+  return 0;
+}

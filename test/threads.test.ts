@@ -1,0 +1,28 @@
+// Threads (clone with CLONE_THREAD, futex, CLONE_CHILD_CLEARTID, sched_yield): they take turns on
+// the sandbox's one vCPU (src/linux/kernel.ts). test/programs/threads.c runs a mutex-protected
+// counter from 4 threads, a condition variable, a barrier, a semaphore, TLS, join results, a
+// detached thread and pthread_exit; the sandbox must print what the native run prints.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { runSync as run } from '../src/index.js';
+import { PROGRAMS_DIR, VARIANTS } from './helpers.js';
+
+for (const v of VARIANTS) {
+  test(`${v}: pthreads work as natively`, () => {
+    const path = `${PROGRAMS_DIR}/threads.${v}`;
+    const native = spawnSync(path, [], { encoding: 'utf8' });
+    assert.equal(native.status, 0, native.stderr);
+    const r = run(path, [], { timeoutSeconds: 120 });
+    assert.equal(r.stdout.toString(), native.stdout, r.stderr.toString());
+    assert.equal(r.exitStatus, 0);
+  });
+}
+
+test('a thread limit: pthread_create fails with EAGAIN past maxProcesses, and the program goes on', () => {
+  for (const v of ['glibc', 'musl']) {
+    const r = run(`${PROGRAMS_DIR}/threads.${v}`, ['limit'], { timeoutSeconds: 120, maxProcesses: 5 });
+    assert.equal(r.stdout.toString(), 'created 4 threads, then EAGAIN\njoined 4\n', v + ': ' + r.stderr.toString());
+    assert.equal(r.exitStatus, 0);
+  }
+});
