@@ -130,7 +130,7 @@ test('output can be capped', () => {
 test('clone refuses what it does not offer; fork and vfork work; a fork bomb ends at --max-procs', () => {
   const r = runIt('hostile-clone', ['bomb'], { maxProcesses: 10, timeoutSeconds: 120 });
   assert.equal(r.out, [
-    'thread clone=-1 errno=ENOSYS', 'namespace clone=-1 ok=1', 'fork: waited=1 status=5', 'vfork: waited=1 status=6',
+    'thread without CLONE_SIGHAND=-1 errno=EINVAL', 'shared memory process=-1 refused=1', 'namespace clone=-1 ok=1', 'fork: waited=1 status=5', 'vfork: waited=1 status=6',
     // 10 processes in all: the first and 9 children.
     'bomb: stopped by EAGAIN after 9 children', 'bomb: reaped 9', '',
   ].join('\n'), r.err);

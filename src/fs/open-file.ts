@@ -393,6 +393,9 @@ export class FdTable {
 
 /** Linux's default pipe capacity (16 pages). */
 export const PIPE_CAPACITY = 65536;
+/** How far a pipe grows when a writer finds it full (as F_SETPIPE_SZ may make it, up to
+ * /proc/sys/fs/pipe-max-size): fewer waits for the reader, fewer process switches. */
+const PIPE_GROWN = 1 << 20;
 /** The smallest pipe: what a new pipe gets when the budget has no room for a default one. */
 const PIPE_MIN_CAPACITY = 8192;
 /** Pipe contents are held in pages of this size, filled in turn (never one Buffer per write). */
@@ -525,6 +528,13 @@ export class PipeEnd implements OpenFile {
     // No reader: EPIPE (Linux also raises SIGPIPE, whose default action the caller applies).
     if (b.readers === 0) throw new Errno(E.EPIPE);
     if (buf.length === 0) return 0;
+    // A full pipe grows (up to PIPE_GROWN, while the sandbox's budget has room) rather than make
+    // a blocking writer wait: every wait for another process costs a switch of address spaces.
+    // A non-blocking writer gets EAGAIN at the usual capacity, as event loops expect.
+    if (b.capacity - b.size < buf.length && b.capacity < PIPE_GROWN && !(this.statusFlags & O.NONBLOCK)) {
+      const want = Math.min(PIPE_GROWN, Math.max(b.capacity * 2, b.size + Math.min(buf.length, PIPE_GROWN)));
+      if (b.budget.take(want - b.capacity)) b.capacity = want;
+    }
     const room = b.capacity - b.size;
     if (room <= 0 || (room < buf.length && buf.length <= 4096)) {
       // Writes of up to PIPE_BUF (4096) bytes are atomic: all or nothing.

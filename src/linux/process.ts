@@ -74,7 +74,7 @@ export function exitStatusOf(r: ExitReason): number {
 
 /** Bytes of a process name (comm), with its NUL. */
 export const TASK_COMM_LEN = 16;
-const RLIMIT_STACK = 3, RLIMIT_NOFILE = 7, RLIMIT_AS = 9;
+const RLIMIT_STACK = 3, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_AS = 9;
 const RLIM_INFINITY = 0xffffffffffffffffn;
 
 /**
@@ -82,6 +82,8 @@ const RLIM_INFINITY = 0xffffffffffffffffn;
  * it): the calls that create, replace, end, wait for and signal processes.
  */
 export interface ProcessTree {
+  /** Tasks (threads, and processes not yet waited for) the sandbox may hold: RLIMIT_NPROC. */
+  readonly maxProcesses: number;
   /** Whether a task of another process may still run: then a call can wait for it. */
   othersCanRun(p: Process): boolean;
   /** fork, vfork and clone without CLONE_VM (or with CLONE_VM|CLONE_VFORK); the child's pid. */
@@ -234,6 +236,7 @@ export class Process {
     switch (resource) {
       case RLIMIT_STACK: return [BigInt(this.space.stackTop - this.space.stackLimit), BigInt(this.space.stackTop - this.space.stackLimit)];
       case RLIMIT_NOFILE: return [BigInt(this.fds.limit), BigInt(this.fds.limit)];
+      case RLIMIT_NPROC: return [BigInt(this.kernel.maxProcesses), BigInt(this.kernel.maxProcesses)];
       case RLIMIT_AS: return [BigInt(this.space.memory.size), BigInt(this.space.memory.size)];
       default:
         if (resource < 0 || resource >= RLIM_NLIMITS) throw new Errno(E.EINVAL);
