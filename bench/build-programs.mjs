@@ -5,6 +5,7 @@
 //   nullcall N system calls only the host answers (ENOSYS), timed inside: the cost of one exit
 //   cowtouch N writes to read-only pages, timed inside (bench/fork-costs.ts answers the faults)
 //   forkloop N PROGRAM: N times fork + execve(PROGRAM) + wait (bench/processes.ts)
+//   threadbench spin|pingpong|wake ...: thread workloads (bench/threads.ts)
 //   sqlite   N SQLite inserts in one transaction, linked against Debian's static libsqlite3.a
 // A program is skipped when its output is newer than its source. sqlite is left out, with a hint,
 // when libsqlite3-dev is not installed. Exits 1, after printing the compiler output, when a compile fails.
@@ -29,6 +30,7 @@ const programs = [
   { name: 'spin', libs: [] },
   { name: 'cowtouch', libs: [] },
   { name: 'forkloop', libs: [] },
+  { name: 'threadbench', libs: ['-lpthread'] },
   {
     name: 'sqlite', libs: [LIBSQLITE, '-lm', '-lpthread', '-ldl'],
     needs: [LIBSQLITE, '/usr/include/sqlite3.h'],
