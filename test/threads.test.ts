@@ -1,7 +1,8 @@
 // Threads (clone with CLONE_THREAD, futex, CLONE_CHILD_CLEARTID, sched_yield): they take turns on
 // the sandbox's one vCPU (src/linux/kernel.ts). test/programs/threads.c runs a mutex-protected
 // counter from 4 threads, a condition variable, a barrier, a semaphore, TLS, join results, a
-// detached thread and pthread_exit; the sandbox must print what the native run prints.
+// detached thread and pthread_exit; the sandbox must print what the native run prints. --trace
+// names threads as pid.tid.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -25,4 +26,12 @@ test('a thread limit: pthread_create fails with EAGAIN past maxProcesses, and th
     assert.equal(r.stdout.toString(), 'created 4 threads, then EAGAIN\njoined 4\n', v + ': ' + r.stderr.toString());
     assert.equal(r.exitStatus, 0);
   }
+});
+
+test('--trace names a thread other than the first as pid.tid', () => {
+  const lines: string[] = [];
+  const r = run(`${PROGRAMS_DIR}/threads.musl`, [], { timeoutSeconds: 120, trace: (l) => lines.push(l) });
+  assert.equal(r.exitStatus, 0, r.stderr.toString());
+  assert.ok(lines.some((l) => /^\[kvmbox 1\.\d+\] /.test(l)), lines.slice(0, 30).join('\n'));
+  assert.ok(lines.some((l) => /^\[kvmbox 1\] /.test(l)));
 });

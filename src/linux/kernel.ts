@@ -390,7 +390,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.syscallCount++;
     const rsp = vcpu.reg('rsp');
     const regs = sigreturn(t, rsp, this.fpu(vcpu));
-    if (this.opts.trace) this.opts.trace(formatSyscall(t.process, SYS.rt_sigreturn, [rsp, 0n, 0n, 0n, 0n, 0n], regs ? regs.rax : -E.EFAULT, false, this.forked));
+    if (this.opts.trace) this.opts.trace(formatSyscall(t.process, SYS.rt_sigreturn, [rsp, 0n, 0n, 0n, 0n, 0n], regs ? regs.rax : -E.EFAULT, false, this.who(t)));
     if (!regs) {
       killWith(t.process, SIG.SIGSEGV, `bad signal frame at 0x${rsp.toString(16)} (rt_sigreturn)`);
       return { action: 'stop' };
@@ -437,7 +437,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         else throw e;
       }
     }
-    if (this.opts.trace) this.opts.trace(formatSyscall(p, nr, a, result, !fn, this.forked));
+    if (this.opts.trace) this.opts.trace(formatSyscall(p, nr, a, result, !fn, this.who(t)));
     // A write to a pipe with no reader also raises SIGPIPE (src/fs/open-file.ts leaves it to us).
     if (result === -E.EPIPE && WRITES.has(nr)) raise(t, SIG.SIGPIPE, { code: SI_USER, pid: p.pid });
     if (nr === SYS.getdents64 && BigInt(result) > 0n) {
@@ -600,6 +600,12 @@ export class Kernel implements HypercallHandler, ProcessTree {
   }
 
   // ---- processes: turns on the vCPU, fork, exec, exit, wait, kill (docs/design.md) ----
+
+  /** How trace lines name t: nothing while the sandbox has had one task, then pid[.tid]. */
+  private who(t: Task): string {
+    if (!this.forked) return '';
+    return t.tid === t.process.pid ? String(t.process.pid) : `${t.process.pid}.${t.tid}`;
+  }
 
   /** Whether an end is one process's own (the others go on) rather than the sandbox's. */
   private endsAlone(r: ExitReason | null): boolean {

@@ -16,8 +16,9 @@ const SPECS: Partial<Record<keyof typeof SYS, string>> = {
 
 const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(E).map(([k, v]) => [v, k]));
 
-/** withPid: once the sandbox has more than one process, each line names the caller's pid. */
-export function formatSyscall(p: Process, nr: number, a: SyscallArgs, result: number | bigint, unknown: boolean, withPid = false): string {
+/** who: once the sandbox has more than one task, each line names the caller: its pid, and its tid
+ * after a dot for a thread other than the first. */
+export function formatSyscall(p: Process, nr: number, a: SyscallArgs, result: number | bigint, unknown: boolean, who = ''): string {
   const name = SYSCALL_NAMES[nr] ?? `syscall_${nr}`;
   const spec = SPECS[name as keyof typeof SYS] ?? 'xxxxxx'.slice(0, 3);
   const args = [...spec].map((k, i) => {
@@ -33,5 +34,5 @@ export function formatSyscall(p: Process, nr: number, a: SyscallArgs, result: nu
   });
   const r = BigInt(result);
   const res = r < 0n && r > -4096n ? `-1 ${ERRNO_NAMES[Number(-r)] ?? `errno ${-r}`}` : r > 0xffffn ? `0x${r.toString(16)}` : String(r);
-  return `[kvmbox${withPid ? ` ${p.pid}` : ''}] ${name}(${args.join(', ')}) = ${res}${unknown ? ' (not implemented)' : ''}`;
+  return `[kvmbox${who ? ` ${who}` : ''}] ${name}(${args.join(', ')}) = ${res}${unknown ? ' (not implemented)' : ''}`;
 }
