@@ -43,12 +43,14 @@ static atomic_int word;
 static long wakes;
 static void fwait(atomic_int *w, int v) { syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0); }
 static void fwake(atomic_int *w) { syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+/* Round i: main asks with 2i+1, the waker answers with 2i+2; each waits for the other's value,
+ * so neither can overwrite a value the other has not seen. */
 static void *waker(void *arg) {
   (void)arg;
   for (long i = 0; i < wakes; i++) {
     int v;
-    while ((v = atomic_load(&word)) != 2 * (int)i) fwait(&word, v);
-    atomic_store(&word, 2 * (int)i + 1);
+    while ((v = atomic_load(&word)) != 2 * (int)i + 1) fwait(&word, v);
+    atomic_store(&word, 2 * (int)i + 2);
     fwake(&word);
   }
   return NULL;
@@ -82,10 +84,10 @@ int main(int argc, char **argv) {
     pthread_t w;
     pthread_create(&w, NULL, waker, NULL);
     for (long i = 0; i < wakes; i++) {
-      /* Ask (even value), then wait for the waker's odd answer. */
-      atomic_store(&word, 2 * (int)i);
+      atomic_store(&word, 2 * (int)i + 1);
       fwake(&word);
-      while (atomic_load(&word) != 2 * (int)i + 1) fwait(&word, 2 * (int)i);
+      int v;
+      while ((v = atomic_load(&word)) != 2 * (int)i + 2) fwait(&word, v);
     }
     pthread_join(w, NULL);
     printf("wake rounds=%ld\n", wakes);
