@@ -4,6 +4,7 @@
  * same natively and in the sandbox (threads take turns on one vCPU there). */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,18 @@ static void *poster(void *arg) {
   pthread_exit((void *)7);
 }
 
+static sem_t ready, gate;
+static volatile pid_t hit_tid;
+static pid_t target_tid;
+static void on_usr1(int sig) { (void)sig; hit_tid = (pid_t)syscall(SYS_gettid); }
+static void *target(void *arg) {
+  (void)arg;
+  target_tid = (pid_t)syscall(SYS_gettid);
+  sem_post(&ready);
+  while (sem_wait(&gate) != 0) {}  /* EINTR while the handler runs, then the main thread's post */
+  return NULL;
+}
+
 static volatile int detached_ran;
 static void *detached(void *arg) { (void)arg; detached_ran = 1; return NULL; }
 
@@ -139,5 +152,18 @@ int main(int argc, char **argv) {
   pthread_create(&d, &attr, detached, NULL);
   while (!detached_ran) sched_yield();
   printf("detached thread ran\n");
+
+  /* pthread_kill (tgkill) to another thread: its handler runs there. */
+  signal(SIGUSR1, on_usr1);
+  sem_init(&ready, 0, 0);
+  sem_init(&gate, 0, 0);
+  pthread_t k;
+  pthread_create(&k, NULL, target, NULL);
+  sem_wait(&ready);
+  pthread_kill(k, SIGUSR1);
+  while (!hit_tid) sched_yield();
+  sem_post(&gate);
+  pthread_join(k, NULL);
+  printf("pthread_kill reached that thread: %d\n", hit_tid == target_tid);
   return 0;
 }

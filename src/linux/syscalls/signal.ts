@@ -37,9 +37,8 @@ function sendToThread(t: Task, tgid: number | null, tid: number, sig: number): n
   if (tid <= 0 || (tgid !== null && tgid <= 0)) throw new Errno(E.EINVAL);
   if (sig < 0 || sig > NSIG) throw new Errno(E.EINVAL);
   if (tid === t.tid && (tgid === null || tgid === t.process.pid)) return sendSelf(t, sig, SI_TKILL);
-  const q = t.process.kernel.find(tid);
-  const target = q && !q.zombie ? q.tasks.find((x) => x.tid === tid) : undefined;
-  if (!target || (tgid !== null && q!.pid !== tgid)) throw new Errno(E.ESRCH);
+  const target = t.process.kernel.findTask(tid);
+  if (!target || (tgid !== null && target.process.pid !== tgid)) throw new Errno(E.ESRCH);
   if (sig !== 0) raise(target, sig, { code: SI_TKILL, pid: t.process.pid });
   return 0;
 }
