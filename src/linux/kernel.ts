@@ -33,7 +33,7 @@ import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
 import { formatSyscall } from './syscalls/trace.js';
 import {
-  action, bit, CLD_CONTINUED, CLD_STOPPED, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess,
+  action, bit, CLD_CONTINUED, CLD_STOPPED, defaultAction, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess,
   type UserContext,
 } from './signals.js';
 import type { Registers } from '../kvm/kvm.js';
@@ -107,8 +107,6 @@ const CLONE_CHILD_CLEARTID = 0x200000n, CLONE_CHILD_SETTID = 0x1000000n, CLONE_S
 const CLONE_HARMLESS = 0x400000n /* CLONE_DETACHED */ | 0x2000n /* CLONE_PTRACE */ | 0x800000n /* CLONE_UNTRACED */ | 0x80000000n /* CLONE_IO */;
 const CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3;
 const WNOHANG = 1, WUNTRACED = 2, WCONTINUED = 8, WNOWAIT = 0x01000000, SA_NOCLDWAIT = 2, AT_EMPTY_PATH = 0x1000;
-/** Signals whose default action dumps core: a child killed by one ends with CLD_DUMPED. */
-const CORE_SIGNALS = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
 /** Calls Linux restarts after a handler with SA_RESTART (the others fail with EINTR). */
 const RESTARTABLE = new Set<number>([SYS.read, SYS.write, SYS.readv, SYS.writev, SYS.wait4, SYS.waitid, SYS.sendfile]);
 /** What user mode may have in rflags (CF PF AF ZF SF TF DF OF AC ID); IF and bit 1 are always set. */
@@ -579,7 +577,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (t && this.forked && performance.now() - this.sliceStart >= slice && this.anotherCanRun(t)) {
       const user = this.userTrapContext(vcpu, VEC_TIMER);
       if (user) {
-        t.saved = { regs: user, fx: vcpu.getFxsave(), fsBase: vcpu.getMsr(MSR_FS_BASE) };
+        t.saved = this.contextWith(vcpu, user);
         t.state = 'ready';
         return this.schedule();
       }
@@ -734,7 +732,11 @@ export class Kernel implements HypercallHandler, ProcessTree {
   /** The task's user context at a system-call exit, with what it needs beside the registers. */
   private saveContext(vcpu: Vcpu): SavedContext | null {
     const regs = this.userContextAtSyscall(vcpu);
-    if (!regs) return null;
+    return regs ? this.contextWith(vcpu, regs) : null;
+  }
+
+  /** A saved context of user registers regs, with the vCPU's FPU state and FS base. */
+  private contextWith(vcpu: Vcpu, regs: Registers): SavedContext {
     return { regs, fx: vcpu.getFxsave(), fsBase: vcpu.getMsr(MSR_FS_BASE) };
   }
 
@@ -943,7 +945,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (act.handler === SIG_IGN || act.flags & SA_NOCLDWAIT) {
       this.release(p);
     } else if (p.exitSignal > 0 && p.exitSignal <= 64 && parent.signalTarget(p.exitSignal)) {
-      const code = r.kind === 'exited' ? CLD_EXITED : CORE_SIGNALS.has(status) ? CLD_DUMPED : CLD_KILLED;
+      const code = r.kind === 'exited' ? CLD_EXITED : defaultAction(status) === 'core' ? CLD_DUMPED : CLD_KILLED;
       raise(parent.signalTarget(p.exitSignal)!, p.exitSignal, { code, pid: p.pid, status: r.kind === 'exited' ? r.status & 0xff : status });
     }
   }
@@ -1188,7 +1190,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         const status = c.zombie.status;
         if (!(options & WNOWAIT)) this.release(c);
         const sig = status & 0x7f;
-        return { child: c, status, code: sig === 0 ? CLD_EXITED : CORE_SIGNALS.has(sig) ? CLD_DUMPED : CLD_KILLED, value: sig === 0 ? (status >> 8) & 0xff : sig };
+        return { child: c, status, code: sig === 0 ? CLD_EXITED : defaultAction(sig) === 'core' ? CLD_DUMPED : CLD_KILLED, value: sig === 0 ? (status >> 8) & 0xff : sig };
       }
       if (events(c)) {
         const e = c.waitEvent!;
@@ -1207,7 +1209,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
    */
   private stopTask(t: Task, regs: Registers): void {
     const p = t.process;
-    t.saved = { regs, fx: t.vcpu.getFxsave(), fsBase: t.vcpu.getMsr(MSR_FS_BASE) };
+    t.saved = this.contextWith(t.vcpu, regs);
     t.state = 'waiting';
     t.wait = { why: { what: 'SIGCONT', ready: () => p.stopped === 0 || (t.pending & bit(SIG.SIGKILL)) !== 0n }, call: null };
   }

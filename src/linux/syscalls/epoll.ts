@@ -32,28 +32,34 @@ function anonStat(out: Buffer, ino: number): void {
 
 interface Interest { file: OpenFile; events: number; data: bigint }
 
-export class EpollFile implements OpenFile {
+/** What epoll and eventfd files share: an anonymous inode, no host fd, no seeking. */
+abstract class AnonFile implements OpenFile {
   readonly hostFd = null;
-  readonly path = 'anon_inode:[eventpoll]';
-  readonly interest = new Map<number, Interest>();
   private readonly ino = ++anonInode;
-  constructor(public statusFlags: number) {}
-  read(): number { throw new Errno(E.EINVAL); }
-  write(): number { throw new Errno(E.EINVAL); }
+  constructor(readonly path: string, public statusFlags: number) {}
+  abstract read(buf: Buffer): number;
+  abstract write(buf: Buffer): number;
   pread(): number { throw new Errno(E.ESPIPE); }
   pwrite(): number { throw new Errno(E.ESPIPE); }
   seek(): number { throw new Errno(E.ESPIPE); }
   stat(out: Buffer): void { anonStat(out, this.ino); }
   getdents(): number { throw new Errno(E.ENOTDIR); }
   isatty(): boolean { return false; }
-  close(): void { this.interest.clear(); }
+  close(): void {}
 }
 
-export class EventFd implements OpenFile {
-  readonly hostFd = null;
-  readonly path = 'anon_inode:[eventfd]';
-  private readonly ino = ++anonInode;
-  constructor(public count: bigint, public statusFlags: number, private readonly semaphore: boolean) {}
+export class EpollFile extends AnonFile {
+  readonly interest = new Map<number, Interest>();
+  constructor(statusFlags: number) { super('anon_inode:[eventpoll]', statusFlags); }
+  read(): number { throw new Errno(E.EINVAL); }
+  write(): number { throw new Errno(E.EINVAL); }
+  override close(): void { this.interest.clear(); }
+}
+
+export class EventFd extends AnonFile {
+  constructor(public count: bigint, statusFlags: number, private readonly semaphore: boolean) {
+    super('anon_inode:[eventfd]', statusFlags);
+  }
   read(buf: Buffer): number {
     if (buf.length < 8) throw new Errno(E.EINVAL);
     if (this.count === 0n) {
@@ -77,13 +83,6 @@ export class EventFd implements OpenFile {
     this.count += v;
     return 8;
   }
-  pread(): number { throw new Errno(E.ESPIPE); }
-  pwrite(): number { throw new Errno(E.ESPIPE); }
-  seek(): number { throw new Errno(E.ESPIPE); }
-  stat(out: Buffer): void { anonStat(out, this.ino); }
-  getdents(): number { throw new Errno(E.ENOTDIR); }
-  isatty(): boolean { return false; }
-  close(): void {}
   pollMask(): number { return (this.count > 0n ? POLLIN : 0) | (this.count < 0xfffffffffffffffen ? POLLOUT : 0); }
   available(): number { return 8; }
 }
