@@ -30,6 +30,7 @@ export const SYS = {
   getresgid: 120, setfsuid: 122, setfsgid: 123, mknod: 133, mknodat: 259, syncfs: 306,
   copy_file_range: 326, waitid: 247, execveat: 322, epoll_create: 213, epoll_ctl: 233, epoll_wait: 232,
   epoll_create1: 291, epoll_pwait: 281, epoll_pwait2: 441, eventfd: 284, eventfd2: 290,
+  timerfd_create: 283, timerfd_settime: 286, timerfd_gettime: 287,
 } as const;
 
 /** Reverse map for traces. */

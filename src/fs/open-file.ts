@@ -30,6 +30,12 @@ export interface OpenFile {
   /** Bytes that a read would return now without blocking (FIONREAD). */
   available?(): number;
   /**
+   * For a file that becomes readable by time alone (a timerfd): when it is or will be readable,
+   * in performance.now() milliseconds (a time already past when it is readable now); Infinity
+   * when no time will make it so. Poll and epoll waits wake at it (syscalls/io.ts pollEntries).
+   */
+  readyAt?(): number;
+  /**
    * A stand-in that becomes a real file when the host first uses the descriptor (a directory the
    * user-mode stub opened: src/fs/dir-cache.ts). FdTable.get swaps the result in.
    */
@@ -55,7 +61,9 @@ function hostReady(fd: number, events: number): number {
 export class WouldBlock extends Errno {
   /**
    * timeout: a wait with a time limit (poll, nanosleep): at `at` (performance.now() ms) the call
-   * ends with result() instead of running again.
+   * ends with result() instead of running again, unless ready() holds by then. `at` may be a
+   * getter that moves (a wait that a timer can end wakes at the timer: syscalls/io.ts); it is
+   * never past while ready() is false, except for the wait's own limit.
    */
   constructor(readonly what: string, readonly ready: () => boolean, readonly timeout?: { at: number; result: () => number },
     /** Called when the wait ends without ready() (its timeout, or a signal). */

@@ -33,7 +33,7 @@ function anonStat(out: Buffer, ino: number): void {
 interface Interest { file: OpenFile; events: number; data: bigint }
 
 /** What epoll and eventfd files share: an anonymous inode, no host fd, no seeking. */
-abstract class AnonFile implements OpenFile {
+export abstract class AnonFile implements OpenFile {
   readonly hostFd = null;
   private readonly ino = ++anonInode;
   constructor(readonly path: string, public statusFlags: number) {}

@@ -48,14 +48,24 @@ function blockedForever(p: Process, what: string): number {
 
 /**
  * A call that may have to wait for another process: the wait is the kernel's (it parks the task,
- * src/linux/kernel.ts) while another process could end it, and ends the program otherwise.
+ * src/linux/kernel.ts) while another process could end it. Alone, a wait that time ends (a
+ * timerfd read: its timeout is the next expiry) is slept out on the host and the call runs
+ * again; any other would last forever and ends the program.
  */
 function guarded(p: Process, fn: () => number): number {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof WouldBlock && !p.kernel.othersCanRun(p)) return blockedForever(p, e.what);
-    throw e;
+  for (;;) {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof WouldBlock) || p.kernel.othersCanRun(p)) throw e;
+      const at = e.timeout?.at ?? Infinity;
+      if (at === Infinity) return blockedForever(p, e.what);
+      if (!sleepBounded(p, Math.max(0, Math.ceil(at - performance.now())))) return 0;
+      if (!e.ready() && performance.now() >= e.timeout!.at) {
+        e.onCancel?.();
+        return e.timeout!.result();
+      }
+    }
   }
 }
 
@@ -230,35 +240,67 @@ function scan(p: Process, entries: PollEntry[]): { ready: number; wait: Array<{ 
 }
 
 /**
+ * When a timer among entries (a timerfd polled for input: OpenFile.readyAt) makes one ready, in
+ * performance.now() ms; Infinity when none will. Asked again at every look, since the timers may
+ * be set meanwhile.
+ */
+function timerWake(p: Process, entries: PollEntry[]): number {
+  let at = Infinity;
+  for (const e of entries) {
+    if (e.fd < 0 || !(e.events & (POLLIN | POLLRDNORM))) continue;
+    const f = p.fds.peek(e.fd);
+    if (f?.readyAt) at = Math.min(at, f.readyAt());
+  }
+  return at;
+}
+
+/**
  * poll(2) over guest fds. timeoutMs null waits without limit. Pipes and captured streams are
  * ready or never will be (this process is alone); a terminal or inherited stdin is waited on
- * with the host's poll. Returns the number of entries with events (0 on timeout).
+ * with the host's poll; a timerfd wakes the wait at its expiry. Returns the number of entries
+ * with events (0 on timeout). A wait parked in the kernel that ends without readiness (its
+ * timeout, or a signal) calls cleared, which writes the call's "nothing ready" to the guest
+ * (poll's revents, select's sets), as Linux does.
  */
-export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null): number {
-  let { ready, wait } = scan(p, entries);
-  if (ready > 0 || timeoutMs === 0) return ready;
-  if (wait.length > 0) {
-    const pfds = Buffer.alloc(wait.length * 8);
-    wait.forEach((w, i) => {
-      pfds.writeInt32LE(w.hostFd, i * 8);
-      pfds.writeInt16LE(w.entry.events & POLLOUT ? POLLIN | POLLOUT : POLLIN, i * 8 + 4);
-    });
-    // In bounded slices: a time limit or a cancel ends the wait (src/linux/host-wait.ts).
-    if (pollBounded(p, pfds, wait.length, timeoutMs) < 0) return 0;
-    ({ ready } = scan(p, entries));
-  } else if (p.kernel.othersCanRun(p)) {
-    // Only another process can make these ready: the kernel parks the task until one does,
-    // or until the timeout, when the call ends with nothing ready.
-    const none = () => { for (const e of entries) e.revents = 0; return 0; };
-    throw new WouldBlock('it polls files', () => scan(p, entries).ready > 0,
-      timeoutMs === null ? undefined : { at: performance.now() + timeoutMs, result: none });
-  } else if (timeoutMs !== null || p.timeLeftMs() !== null) {
-    sleepBounded(p, timeoutMs);
-  } else {
-    return blockedForever(p, 'it polls, with no timeout, files that only it could make ready');
+export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null, cleared?: () => void): number {
+  const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
+  for (;;) {
+    const first = scan(p, entries);
+    let ready = first.ready;
+    const wait = first.wait;
+    if (ready > 0 || timeoutMs === 0) return ready;
+    const wake = Math.min(deadline, timerWake(p, entries));
+    const leftMs = (): number | null => (wake === Infinity ? null : Math.max(0, Math.ceil(wake - performance.now())));
+    if (wait.length > 0) {
+      const pfds = Buffer.alloc(wait.length * 8);
+      wait.forEach((w, i) => {
+        pfds.writeInt32LE(w.hostFd, i * 8);
+        pfds.writeInt16LE(w.entry.events & POLLOUT ? POLLIN | POLLOUT : POLLIN, i * 8 + 4);
+      });
+      // In bounded slices: a time limit or a cancel ends the wait (src/linux/host-wait.ts).
+      const r = pollBounded(p, pfds, wait.length, leftMs());
+      if (r < 0) return 0;
+      ({ ready } = scan(p, entries));
+      if (r > 0) {
+        p.checkDeadline();
+        return ready;
+      }
+    } else if (p.kernel.othersCanRun(p)) {
+      // Only another process (or a timer) can make these ready: the kernel parks the task until
+      // one does, or until the timeout, when the call ends with nothing ready.
+      const none = () => { for (const e of entries) e.revents = 0; return 0; };
+      throw new WouldBlock('it polls files', () => scan(p, entries).ready > 0,
+        { get at() { return Math.min(deadline, timerWake(p, entries)); }, result: none },
+        () => { none(); cleared?.(); });
+    } else if (wake < Infinity || p.timeLeftMs() !== null) {
+      if (!sleepBounded(p, leftMs())) return 0;
+      ({ ready } = scan(p, entries));
+    } else {
+      return blockedForever(p, 'it polls, with no timeout, files that only it could make ready');
+    }
+    if (p.checkDeadline()) return 0;
+    if (ready > 0 || performance.now() >= deadline) return ready;
   }
-  p.checkDeadline();
-  return ready;
 }
 
 export function timeoutFromTimespec(p: Process, addr: bigint, usec: boolean): number | null {
@@ -276,7 +318,16 @@ function poll(p: Process, addr: bigint, nfdsArg: bigint, timeoutMs: number | nul
   const raw = p.userBuffer(addr, nfds * 8, PROT_WRITE);
   const entries: PollEntry[] = [];
   for (let i = 0; i < nfds; i++) entries.push({ fd: raw.readInt32LE(i * 8), events: raw.readUInt16LE(i * 8 + 4), revents: 0 });
-  const n = pollEntries(p, entries, timeoutMs);
+  // Ended in the kernel with nothing ready: every revents is 0 (the array may have been unmapped meanwhile).
+  const cleared = () => {
+    try {
+      const out = p.userBuffer(addr, nfds * 8, PROT_WRITE);
+      for (let i = 0; i < nfds; i++) out.writeUInt16LE(0, i * 8 + 6);
+    } catch (e) {
+      if (!(e instanceof Errno)) throw e;
+    }
+  };
+  const n = pollEntries(p, entries, timeoutMs, cleared);
   entries.forEach((e, i) => raw.writeUInt16LE(e.revents & 0xffff, i * 8 + 6));
   return n;
 }
@@ -298,7 +349,18 @@ function select(p: Process, a: bigint[], timeoutMs: number | null): number {
     p.fds.get(fd); // select fails with EBADF on a closed fd
     entries.push({ fd, events, revents: 0 });
   }
-  pollEntries(p, entries, timeoutMs);
+  // Ended in the kernel with nothing ready: the sets come back empty.
+  const cleared = () => {
+    for (const addr of [a[1]!, a[2]!, a[3]!]) {
+      if (addr === 0n || bytes === 0) continue;
+      try {
+        p.userBuffer(addr, bytes, PROT_WRITE).fill(0);
+      } catch (e) {
+        if (!(e instanceof Errno)) throw e;
+      }
+    }
+  };
+  pollEntries(p, entries, timeoutMs, cleared);
   for (const s of sets) s?.fill(0);
   let count = 0;
   for (const e of entries) {
