@@ -85,8 +85,6 @@ syscall_stub:
   je ret_gid
   cmp $SYS_SET_TID_ADDRESS, %eax
   je set_tid_fast
-  cmp $SYS_SET_ROBUST_LIST, %eax
-  je ret_zero
   cmp $SYS_SCHED_YIELD, %eax
   je ret_zero
   cmp $SYS_RSEQ, %eax

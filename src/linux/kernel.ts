@@ -28,6 +28,7 @@ import { SandboxLimits } from './limits.js';
 import { sleepBounded } from './host-wait.js';
 import { Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
 import { Task, type SavedContext } from './task.js';
+import { exitRobustList } from './robust.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
@@ -647,6 +648,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   exitThread(t: Task, status: number): void {
     const p = t.process;
+    exitRobustList(t);
     if (!p.tasks.some((o) => o !== t && o.state !== 'dead')) {
       p.exit = { kind: 'exited', status };
       return;
@@ -922,6 +924,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const r = p.exit!;
     p.stubCache.drainOutput(p.fds);
     const status = r.kind === 'exited' ? (r.status & 0xff) << 8 : r.kind === 'signaled' ? r.signal & 0x7f : 0;
+    if (this.resident === p.space) for (const t of p.tasks) exitRobustList(t);
     for (const t of p.tasks) { t.state = 'dead'; t.wait = null; t.saved = null; }
     p.fds.closeAll();
     p.dirCache.close();
@@ -1150,6 +1153,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       }
     }
     // The point of no return. The other threads end; a vfork parent gets its memory back as it was.
+    for (const o of p.tasks) exitRobustList(o);
     for (const o of p.tasks) if (o !== t) { o.state = 'dead'; o.wait = null; o.saved = null; }
     p.tasks.splice(0, p.tasks.length, t);
     this.futexes.delete(p.space);

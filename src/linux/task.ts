@@ -33,6 +33,9 @@ export class Task {
   altStack = { sp: 0n, size: 0n, disabled: true };
   /** set_tid_address: where to clear the tid and wake a futex when the thread exits. */
   clearChildTid = 0n;
+  /** set_robust_list: the head of the thread's list of held robust futexes, walked when it ends
+   * (src/linux/robust.ts); 0 when none. Its length is always ROBUST_LIST_HEAD_SIZE. */
+  robustList = 0n;
   /** Set by a FUTEX_WAKE that chose this task while it waited; its FUTEX_WAIT then returns 0. */
   futexWoken = false;
 

@@ -5,6 +5,8 @@ import { ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS, E, Errno } from '..
 import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { MSR_FS_BASE, MSR_GS_BASE } from '../../machine/x86.js';
 import { SIG_DFL, SIG_IGN, bit, defaultAction } from '../signals.js';
+import { ROBUST_LIST_HEAD_SIZE } from '../robust.js';
+import type { Task } from '../task.js';
 import { int, size, type SyscallGroup } from './args.js';
 
 const NSIG = 64;
@@ -15,6 +17,9 @@ const SIG_BLOCK = 0, SIG_UNBLOCK = 1, SIG_SETMASK = 2;
 const GRND_NONBLOCK = 1, GRND_RANDOM = 2, GRND_INSECURE = 4;
 const UTS_FIELD = 65;
 const CANONICAL_LIMIT = 0x800000000000n;
+
+/** A writable 8-byte word of t's memory. */
+const p8 = (t: Task, addr: bigint): Buffer => t.process.userBuffer(addr, 8, PROT_WRITE);
 
 function utsname(): Buffer {
   const out = Buffer.alloc(UTS_FIELD * 6);
@@ -51,7 +56,20 @@ export const procSyscalls: SyscallGroup = {
     }
   },
   set_tid_address: (t, a) => { t.clearChildTid = a[0]; return t.tid; },
-  set_robust_list: () => 0,
+  set_robust_list: (t, a) => {
+    if (size(a[1]) !== ROBUST_LIST_HEAD_SIZE) throw new Errno(E.EINVAL);
+    t.robustList = a[0];
+    return 0;
+  },
+  get_robust_list: (t, a) => {
+    const pid = int(a[0]);
+    const target = pid === 0 ? t : t.process.kernel.findTask(pid);
+    if (!target) throw new Errno(E.ESRCH);
+    const head = p8(t, a[1]), len = p8(t, a[2]);
+    len.writeBigUInt64LE(BigInt(ROBUST_LIST_HEAD_SIZE), 0);
+    head.writeBigUInt64LE(target.robustList, 0);
+    return 0;
+  },
   rseq: () => { throw new Errno(E.ENOSYS); },
   prlimit64: ({ process: p }, a) => {
     if (int(a[0]) !== 0 && int(a[0]) !== p.pid) throw new Errno(E.ESRCH);
