@@ -174,6 +174,8 @@ static const struct call calls[] = {
   {SYS_statx, "fsinp"}, {SYS_close_range, "ffn"}, {SYS_faccessat2, "fsni"}, {SYS_copy_file_range, "fpfpln"},
   {SYS_fallocate, "fnoo"}, {SYS_getdents64, "fpl"}, {SYS_read, "fpl"}, {SYS_write, "fpl"}, {SYS_openat, "fsim"},
   {SYS_ioctl, "fxp"}, {SYS_fcntl, "fnx"}, {SYS_lseek, "fon"}, {SYS_futex, "pnnppn"}, {SYS_wait4, "npnp"},
+  {SYS_timerfd_create, "ni"}, {SYS_timerfd_settime, "fipp"}, {SYS_timerfd_gettime, "fp"},
+  {SYS_set_robust_list, "pl"}, {SYS_get_robust_list, "npp"},
   {334, "xxxx"}, {460, "xxx"}, {1000, "x"}, {0x40000000 + SYS_getpid, ""},
 };
 
@@ -218,6 +220,7 @@ int main(int argc, char **argv) {
       else if (a[1] == F_SETFL) a[2] |= O_NONBLOCK;
       else if (a[1] == F_SETLKW || a[1] == F_OFD_SETLKW) a[1] = F_GETFL;
       break;
+    case SYS_timerfd_create: a[1] |= O_NONBLOCK; break; /* TFD_NONBLOCK: a read never waits */
     case SYS_poll: a[2] = 0; break;
     case SYS_ppoll: a[2] = (uint64_t)zerots; break;
     case SYS_select: case SYS_pselect6: a[4] = (uint64_t)zerots; break;
