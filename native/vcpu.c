@@ -191,3 +191,10 @@ void kvmbox_vt_stop(void *p)
 }
 
 void kvmbox_vt_group_free(void *group) { free(group); }
+
+/* KVM_RUN's result of the exit the thread last reported (read after kvmbox_vt_wait named it). */
+long kvmbox_vt_result(void *p)
+{
+	struct vt *vt = p;
+	return vt->result;
+}

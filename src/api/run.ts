@@ -5,6 +5,7 @@ import * as libc from '../kvm/libc.js';
 import { GrantError, readWhole, Vfs, type GrantSpec } from '../fs/vfs.js';
 import { systemGrants } from '../fs/system.js';
 import { E, Errno, STAT, STAT_SIZE } from '../abi/linux.js';
+import { MAX_VCPUS } from '../abi/abi.generated.js';
 import type { InputSource, OutputSink } from '../fs/open-file.js';
 import { exitStatusOf, type ExitReason } from '../linux/process.js';
 import { Kernel } from '../linux/kernel.js';
@@ -44,6 +45,11 @@ export interface RunOptions {
    * waited for counted (fork, vfork and clone fail with EAGAIN beyond). Default 128.
    */
   maxProcesses?: number;
+  /**
+   * Most vCPUs the threads of a process run on in parallel. Default: the host's CPUs, at most 16.
+   * Where the KVM cannot run several (kvm_pvm), threads take turns on one.
+   */
+  vcpus?: number;
   /**
    * Stop the program once it has written more than this many bytes to stdout+stderr (exit
    * status 153, reason 'output-limit'). Also the most a 'capture' keeps per stream.
@@ -292,6 +298,9 @@ export function runHere(program: string, args: readonly string[], options: RunOp
   if (!Number.isInteger(memoryMiB) || memoryMiB < 16 || memoryMiB % 2 !== 0 || memoryMiB > 65536) {
     throw new RangeError(`memory must be an even number of MiB between 16 and 65536, not ${memoryMiB}`);
   }
+  if (options.vcpus !== undefined && (!Number.isInteger(options.vcpus) || options.vcpus < 1 || options.vcpus > MAX_VCPUS)) {
+    throw new RangeError(`vcpus must be a whole number from 1 to ${MAX_VCPUS}, not ${options.vcpus}`);
+  }
   const root = options.root !== undefined ? resolve(options.root) : undefined;
   if (root !== undefined) {
     let isDir = false;
@@ -383,6 +392,7 @@ function runIn(vfs: Vfs, image: Buffer, exePath: string, program: string, args: 
       timeoutMs: options.timeoutSeconds !== undefined ? options.timeoutSeconds * 1000 : undefined,
       maxOpenFiles: options.maxOpenFiles,
       maxProcesses: options.maxProcesses,
+      vcpus: options.vcpus,
       maxOutputBytes: options.maxOutputBytes,
       patchSyscalls: options.patchSyscalls,
       cancelled: hooks.cancelled,

@@ -33,6 +33,8 @@ kvmbox's.
   --max-files N      most open descriptors (default 1024; EMFILE beyond)
   --max-procs N      most processes at once, the first included (default 128; fork fails
                      with EAGAIN beyond)
+  --vcpus N          most vCPUs a process's threads run on in parallel (default: the host's
+                     CPUs, at most 16; always 1 on kvm_pvm, where threads take turns)
   --trace            print each system call and its result on stderr, like strace
   --no-patch         leave the program's code as it is (by default kvmbox rewrites 'syscall'
                      instructions into direct calls of its in-guest stub where safe, on KVMs
@@ -93,6 +95,7 @@ function parseRun(argv: string[]): { program: string; args: string[]; options: R
       case '--max-output': options.maxOutputBytes = positiveNumber(takeValue(argv, i++, a), a); break;
       case '--max-files': options.maxOpenFiles = positiveNumber(takeValue(argv, i++, a), a); break;
       case '--max-procs': options.maxProcesses = positiveNumber(takeValue(argv, i++, a), a); break;
+      case '--vcpus': options.vcpus = positiveNumber(takeValue(argv, i++, a), a); break;
       case '--trace': options.trace = (line) => process.stderr.write(line + '\n'); break;
       case '--no-patch': options.patchSyscalls = false; break;
       default: throw new UsageError(`unknown option '${a}' for run`);

@@ -102,6 +102,10 @@ export const kvm_xcr: StructLayout = { size: 16, fields: { xcr: 0, value: 8 } };
 /** struct kvm_xsave: the legacy FXSAVE area, then the XSAVE header at 512. */
 export const kvm_xsave: StructLayout = { size: 4096, fields: { region: 0 } };
 
+/** struct kvm_mp_state: a vCPU's multiprocessing state (KVM_MP_STATE_RUNNABLE = 0). */
+export const kvm_mp_state: StructLayout = { size: 4, fields: { mp_state: 0 } };
+export const KVM_MP_STATE_RUNNABLE = 0;
+
 export const KVM_API_VERSION = 12;
 
 export const ioctls = {
@@ -125,6 +129,7 @@ export const ioctls = {
   KVM_GET_XSAVE: ior(0xa4, kvm_xsave.size),
   KVM_SET_XSAVE: iow(0xa5, kvm_xsave.size),
   KVM_SET_XCRS: iow(0xa7, kvm_xcrs.size),
+  KVM_SET_MP_STATE: iow(0x99, kvm_mp_state.size),
 } as const;
 
 export const caps = {

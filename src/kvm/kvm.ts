@@ -4,7 +4,7 @@ import * as libc from './libc.js';
 import {
   caps, exitReasons, ioctls, KVM_API_VERSION, KVM_EXIT_IO_OUT, KVM_MAX_CPUID_ENTRIES,
   KVM_SYNC_X86_REGS, kvm_cpuid2, kvm_cpuid_entry2, kvm_dtable, kvm_msr_entry, kvm_msrs, kvm_regs,
-  kvm_run, kvm_segment, kvm_sregs, kvm_userspace_memory_region, kvm_xcr, kvm_xcrs, kvm_xsave, REGISTER_NAMES,
+  kvm_run, kvm_segment, kvm_sregs, kvm_userspace_memory_region, kvm_xcr, kvm_xcrs, kvm_xsave, kvm_mp_state, KVM_MP_STATE_RUNNABLE, REGISTER_NAMES,
   SEGMENT_NAMES,
   type RegName, type SegmentName,
 } from './abi.js';
@@ -219,6 +219,39 @@ function writeSegment(b: Buffer, o: number, s: Segment): void {
   b[o + f.s] = s.s; b[o + f.l] = s.l; b[o + f.g] = s.g; b[o + f.avl] = s.avl; b[o + f.unusable] = s.unusable;
 }
 
+/**
+ * vCPUs whose KVM_RUN loops run on native threads, in parallel; one JavaScript thread serves
+ * their exits: it resumes vCPUs, waits for any exit (wait), and takes each exit (Vcpu.takeExit).
+ */
+export class VcpuGroup {
+  readonly raw: libc.VcpuThreadGroup = libc.vcpuThreadGroup();
+  private readonly members: Vcpu[] = [];
+  private freed = false;
+
+  /** Put vcpu on a parked thread of this group (index: its place, 0..63). */
+  attach(vcpu: Vcpu, index: number): void {
+    if (index < 0 || index >= 64 || this.members[index]) throw new RangeError(`vCPU index ${index} taken or out of range`);
+    vcpu.useThread(this, index);
+    this.members[index] = vcpu;
+  }
+
+  /** Wait up to timeoutMs (< 0: no limit) for exits: the vCPUs that exited, each to be served. */
+  wait(timeoutMs: number): Vcpu[] {
+    const mask = libc.vcpuThreadWait(this.raw, Math.max(-1, Math.floor(timeoutMs)));
+    const out: Vcpu[] = [];
+    for (let i = 0; i < this.members.length; i++) if (mask & (1n << BigInt(i))) out.push(this.members[i]!);
+    return out;
+  }
+
+  /** Stop every member's thread (kicking it out of the guest) and free the group. */
+  close(): void {
+    if (this.freed) return;
+    this.freed = true;
+    for (const v of this.members) v?.stopThread();
+    libc.vcpuThreadGroupFree(this.raw);
+  }
+}
+
 const SREG_CONTROL = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer', 'apic_base'] as const;
 
 export class Vcpu {
@@ -239,27 +272,57 @@ export class Vcpu {
   }
 
   /** When set, KVM_RUN runs on a native thread of the helper library (native/vcpu.c). */
-  private thread: { group: libc.VcpuThreadGroup; t: libc.VcpuThread } | null = null;
+  private thread: { t: libc.VcpuThread; own: libc.VcpuThreadGroup | null } | null = null;
 
-  /** Enter the guest until the next exit. */
+  /** Enter the guest until the next exit (on this thread, or handed over from the vCPU's own). */
   runOnce(): VcpuExit {
     if (this.thread) return this.decodeExit(libc.vcpuThreadRun(this.thread.t));
     return this.decodeExit(libc.ioctlIntRaw(this.fd, ioctls.KVM_RUN, 0));
   }
 
-  /** From now on, run KVM_RUN on a native thread that hands each exit back to this thread by
-   * futex: the mechanism that several vCPUs of one sandbox will use (docs/design.md). With one
-   * vCPU it only adds the hand-over cost, which is what KVMBOX_VCPU_THREAD=1 lets bench/handover
-   * measure. */
-  useThread(): void {
-    if (this.thread || this.closed) return;
-    const group = libc.vcpuThreadGroup();
+  /**
+   * From now on, run KVM_RUN on a native thread that hands each exit to the serving thread by
+   * futex. In a group (VcpuGroup.attach), several vCPUs run in parallel and the serving thread
+   * waits for any exit (resume, VcpuGroup.wait, takeExit). Alone (no group), the vCPU is in a group
+   * of its own and runOnce hands over each exit: with one vCPU that only adds the hand-over cost,
+   * which KVMBOX_VCPU_THREAD=1 lets bench/handover measure.
+   */
+  useThread(group?: VcpuGroup, index = 0): void {
+    if (this.closed) return;
+    if (this.thread && (group === undefined || this.thread.own === null)) return;
+    this.stopThread();
+    const own = group ? null : libc.vcpuThreadGroup();
     try {
-      this.thread = { group, t: libc.vcpuThreadStart(group, this.fd, 0, this.runMapping) };
+      this.thread = { t: libc.vcpuThreadStart(group ? group.raw : own!, this.fd, index, this.runMapping), own };
     } catch (e) {
-      libc.vcpuThreadGroupFree(group);
+      if (own) libc.vcpuThreadGroupFree(own);
       throw e;
     }
+  }
+
+  /** Back to KVM_RUN on the caller's thread (the vCPU must be out of the guest). */
+  stopThread(): void {
+    if (!this.thread) return;
+    libc.vcpuThreadStop(this.thread.t);
+    if (this.thread.own) libc.vcpuThreadGroupFree(this.thread.own);
+    this.thread = null;
+  }
+
+  /** Let the vCPU's thread enter the guest again (useThread with a group first). */
+  resume(): void {
+    if (!this.thread) throw new Error('kvmbox: resume of a vCPU that has no thread');
+    libc.vcpuThreadResume(this.thread.t);
+  }
+
+  /** Make the vCPU leave the guest soon: its next exit is 'interrupted' if nothing else comes first. */
+  kick(): void {
+    if (this.thread) libc.vcpuThreadKick(this.thread.t);
+  }
+
+  /** The exit a VcpuGroup.wait reported for this vCPU. */
+  takeExit(): VcpuExit {
+    if (!this.thread) throw new Error('kvmbox: an exit taken from a vCPU that has no thread');
+    return this.decodeExit(libc.vcpuThreadResult(this.thread.t));
   }
 
   /** Decode the exit after KVM_RUN returned r (the ioctl's result or -errno). */
@@ -400,6 +463,16 @@ export class Vcpu {
     libc.ioctlBuf(this.fd, ioctls.KVM_SET_XCRS, b, 'KVM_SET_XCRS');
   }
 
+  /**
+   * Make the vCPU runnable. With an in-kernel local APIC, vCPUs after the first start as
+   * application processors waiting for INIT/SIPI; KVM_RUN would block until then.
+   */
+  setRunnable(): void {
+    const b = Buffer.alloc(kvm_mp_state.size);
+    b.writeUInt32LE(KVM_MP_STATE_RUNNABLE, kvm_mp_state.fields.mp_state!);
+    libc.ioctlBuf(this.fd, ioctls.KVM_SET_MP_STATE, b, 'KVM_SET_MP_STATE');
+  }
+
   /** The guest's TSC frequency in kHz (KVM_GET_TSC_KHZ). */
   /** The guest TSC's frequency (fixed for the vCPU's life: kvmbox never sets it), asked once. */
   tscKhz(): number {
@@ -458,11 +531,7 @@ export class Vcpu {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.thread) {
-      libc.vcpuThreadStop(this.thread.t);
-      libc.vcpuThreadGroupFree(this.thread.group);
-      this.thread = null;
-    }
+    this.stopThread();
     libc.munmap(this.runMapping);
     libc.close(this.fd);
   }

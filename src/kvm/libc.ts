@@ -220,7 +220,7 @@ export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) 
 
 const HELPER_PATH = fileURLToPath(new URL('../../../native/out/libkvmbox-host.so', import.meta.url));
 type Fn = (...args: unknown[]) => unknown;
-let helper: { vtGroup: Fn; vtStart: Fn; vtRun: Fn; vtResume: Fn; vtWait: Fn; vtKick: Fn; vtStop: Fn; vtGroupFree: Fn; listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn; statDirentsFrom: Fn } | null = null;
+let helper: { vtGroup: Fn; vtStart: Fn; vtRun: Fn; vtResume: Fn; vtWait: Fn; vtKick: Fn; vtStop: Fn; vtGroupFree: Fn; vtResult: Fn; listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn; statDirentsFrom: Fn } | null = null;
 
 function loadHelper(): NonNullable<typeof helper> {
   if (helper) return helper;
@@ -239,6 +239,7 @@ function loadHelper(): NonNullable<typeof helper> {
     vtKick: lib.func('void kvmbox_vt_kick(void *vt)'),
     vtStop: lib.func('void kvmbox_vt_stop(void *vt)'),
     vtGroupFree: lib.func('void kvmbox_vt_group_free(void *group)'),
+    vtResult: lib.func('long kvmbox_vt_result(void *vt)'),
     listDir: lib.func('long kvmbox_list_dir(int fd, _Out_ uint8_t *out, unsigned long cap, const uint32_t *params, _Out_ int64_t *res)'),
     statDirents: lib.func('long kvmbox_stat_dirents(int fd, const uint8_t *dirents, unsigned long len, _Out_ uint8_t *stats)'),
     statDirentsFrom: lib.func('long kvmbox_stat_dirents_from(int fd, const uint8_t *dirents, unsigned long len, _Out_ uint8_t *stats, ' +
@@ -428,3 +429,5 @@ export function vcpuThreadWait(group: VcpuThreadGroup, timeoutMs: number): bigin
 export function vcpuThreadKick(t: VcpuThread): void { loadHelper().vtKick(t.pointer); }
 export function vcpuThreadStop(t: VcpuThread): void { loadHelper().vtStop(t.pointer); }
 export function vcpuThreadGroupFree(group: VcpuThreadGroup): void { loadHelper().vtGroupFree(group.pointer); }
+/** KVM_RUN's result for the exit a wait reported for this thread (>= 0, or -errno). */
+export function vcpuThreadResult(t: VcpuThread): number { return Number(loadHelper().vtResult(t.pointer)); }

@@ -6,12 +6,12 @@
 // Every value that arrives from the guest (registers, pointers, lengths, paths, fds) is
 // untrusted: it is checked here or in the system-call functions before use, and a bad one fails
 // that call with an errno, never the host.
-import type { Vcpu, VcpuExit } from '../kvm/kvm.js';
+import { VcpuGroup, type Vcpu, type VcpuExit } from '../kvm/kvm.js';
 import type { Machine, HypercallHandler, HypercallResult } from '../machine/machine.js';
 import { EXCEPTION_NAMES } from '../machine/x86.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import {
-  FAULT_KILL, FAULT_RETRY, GDT_USER_CS, GUEST_PID, Hypercall, KERNEL_VBASE, PHYS_KSTACK_BOTTOM, PHYS_KSTACK_TOP, PHYS_SHARED,
+  FAULT_KILL, FAULT_RETRY, GDT_USER_CS, GUEST_PID, HC_COUNT, HC_PORT_BASE, Hypercall, KERNEL_VBASE, MAX_VCPUS, PHYS_KSTACK_TOP, PHYS_SHARED,
   PHYS_USER_STUB, STUB_SIZE, VEC_TIMER, SH_SAVE_RCX, SH_SAVE_RDI, SHARED_SIZE, SH_CACHE_FD,
   SH_SAVE_RDX, SH_SAVE_RSI,
 } from '../abi/abi.generated.js';
@@ -38,12 +38,40 @@ import {
   type UserContext,
 } from './signals.js';
 import type { Registers } from '../kvm/kvm.js';
+import { availableParallelism } from 'node:os';
 
 const FAULT_SIGNALS: Record<number, number> = {
   0: SIG.SIGFPE, 1: SIG.SIGTRAP, 3: SIG.SIGTRAP, 4: SIG.SIGSEGV, 5: SIG.SIGSEGV, 6: SIG.SIGILL,
   7: SIG.SIGSEGV, 10: SIG.SIGSEGV, 11: SIG.SIGBUS, 12: SIG.SIGBUS, 13: SIG.SIGSEGV, 14: SIG.SIGSEGV,
   16: SIG.SIGFPE, 17: SIG.SIGBUS, 19: SIG.SIGFPE,
 };
+/** Calls that take rights away from mapped pages: other vCPUs must drop cached translations.
+ * (User pages are identity-mapped, so a stale translation reaches only the same page of the same
+ * process: this is for Linux's semantics, not the host's safety; SECURITY.md.) */
+const SHRINKS_MAPPINGS = new Set<number>([SYS.munmap, SYS.mprotect, SYS.mremap]);
+/** How often the run loop of several vCPUs looks at limits and time slices when no exit comes (ms). */
+const LOOP_TICK_MS = 50;
+
+/**
+ * One vCPU of the sandbox as the scheduler sees it. With one vCPU the kernel's own thread runs
+ * it; with several (threads of a process in parallel), each runs on a native thread of the
+ * helper library and the run loop serves their exits one at a time (docs/design.md).
+ */
+interface Cpu {
+  readonly vcpu: Vcpu;
+  readonly index: number;
+  /** The task on it, null when idle. */
+  task: Task | null;
+  /** Resumed and not yet served: in the guest, or its exit waits to be served. */
+  inGuest: boolean;
+  /** Kicked since it was last resumed (a second kick would only repeat the first). */
+  kicked: boolean;
+  /** Its task must leave it at the next point where its context can be saved. */
+  preempt: boolean;
+  /** When its task got it (ms). */
+  sliceStart: number;
+}
+
 /** Calls that never change a file's metadata: they leave the stub's stat cache valid. */
 const KEEPS_STATS = new Set<number>([
   SYS.read, SYS.pread64, SYS.readv, SYS.preadv, SYS.getdents64, SYS.close, SYS.fstat, SYS.stat, SYS.lstat,
@@ -115,6 +143,11 @@ const USER_RFLAGS = 0x240dd5n, RFLAGS_FIXED = 0x202n;
 /** execve: the longest `#!` line read, and how many interpreters may chain. */
 const BINPRM_BUF = 256, MAX_SCRIPT_DEPTH = 4;
 
+/** vCPUs by default: one per host CPU, up to MAX_VCPUS. */
+function defaultVcpus(): number {
+  return Math.min(MAX_VCPUS, availableParallelism());
+}
+
 export class Kernel implements HypercallHandler, ProcessTree {
   readonly machine: Machine;
   readonly opts: ProcessOptions;
@@ -123,8 +156,20 @@ export class Kernel implements HypercallHandler, ProcessTree {
   readonly processes = new Map<number, Process>();
   /** The first process: the sandbox ends with it, and its end is the run's result. */
   init: Process | null = null;
-  /** The task on the vCPU (one vCPU so far). */
+  /** The task whose exit is being served (the task on this.cpu), or null. */
   current: Task | null = null;
+  /** The sandbox's vCPUs; cpus[0] is the machine's first, where every program starts. */
+  private readonly cpus: Cpu[];
+  /** The vCPU whose exit is being served. */
+  private cpu: Cpu;
+  /** Set once the sandbox runs several vCPUs: their threads, whose exits the run loop waits for. */
+  private group: VcpuGroup | null = null;
+  /** Set by the first thread when vCPUs may be added: the run loop moves to several vCPUs. */
+  private wantParallel = false;
+  /** Most vCPUs the sandbox may use. */
+  readonly maxVcpus: number;
+  /** A task whose call (fork, execve) needs every other vCPU out of the guest; it runs first. */
+  private exclusive: Task | null = null;
   syscallCount = 0;
   readonly maxProcesses: number;
   /** The address space whose pages are in guest memory now. */
@@ -140,8 +185,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private execEnv!: ExecEnv;
   /** The first program, as read by the front end: execve of its guest path finds it even where no grant shows it. */
   private firstProgram: { path: string; image: Buffer } | null = null;
-  /** When the task on the vCPU got it, and what the last address-space switch cost (ms). */
-  private sliceStart = 0;
+  /** What the last address-space switch cost (ms). */
   private switchCostMs = 0;
   /** Round-robin position of the scheduler. */
   private lastPid = 0;
@@ -155,6 +199,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.opts = opts;
     this.limits = new SandboxLimits(opts.timeoutMs, opts.maxOutputBytes, machine.memory.size, opts.cancelled);
     this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
+    const cpus = machine.syscallPath === 'cpl0-entry' ? opts.vcpus ?? defaultVcpus() : 1;
+    this.maxVcpus = Math.max(1, Math.min(MAX_VCPUS, Math.floor(cpus)));
+    this.cpu = { vcpu: machine.vcpu, index: 0, task: null, inGuest: false, kicked: false, preempt: false, sliceStart: 0 };
+    this.cpus = [this.cpu];
   }
 
   /** A new pid: the first is GUEST_PID, then counting up (no reuse so far). */
@@ -207,6 +255,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const t = new Task(p, p.pid, this.machine.vcpu);
     p.tasks.push(t);
     this.current = t;
+    this.cpu.task = t;
     this.execEnv = {
       traced: opts.trace !== undefined,
       patchSyscalls: opts.patchSyscalls !== false,
@@ -224,7 +273,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (!init) throw new Error('kvmbox: nothing to run: exec a program first');
     this.limits.start();
     try {
-      this.machine.run(this);
+      this.loop();
       // Output the stub buffered before the end (exit, a fault, a limit): delivered as on Linux.
       init.stubCache.drainOutput(init.fds);
     } catch (e) {
@@ -310,14 +359,29 @@ export class Kernel implements HypercallHandler, ProcessTree {
       return this.schedule();
     }
     if (this.execed) {
-      // The vCPU starts the new program; a signal pending for it waits for its first exit.
+      // The first vCPU starts the new program; a signal pending for it waits for its first exit.
       this.execed = false;
-      return { action: 'resume' };
+      return this.cpu.index === 0 ? { action: 'resume' } : this.moveToFirstCpu(t);
     }
     vcpu.setReg('rax', result);
     if (this.yieldTo) return this.handOver(t, vcpu);
-    // sched_yield gives the vCPU to another task that can run.
-    if ((rax & 0xffffffffn) === BigInt(SYS.sched_yield) && this.forked && this.anotherCanRun(t)) {
+    if (this.group && SHRINKS_MAPPINGS.has(Number(rax & 0xffffffffn))) {
+      // The other vCPUs drop their translations before they next run user code: the idle ones
+      // when they start, the busy ones are kicked out of the guest for it (reconcile), and the
+      // caller waits until they have, as munmap returns on Linux only after its shootdown.
+      const others = this.cpus.filter((c) => c !== this.cpu);
+      this.machine.requestFlush(others.map((c) => c.vcpu));
+      const busy = others.filter((c) => c.inGuest).map((c) => c.vcpu);
+      const ctx = busy.length > 0 ? this.saveContext(vcpu) : null;
+      if (ctx) {
+        t.saved = ctx;
+        t.state = 'waiting';
+        t.wait = { why: { what: 'the other vCPUs to drop their translations', ready: () => !busy.some((v) => this.machine.needsFlush(v)) }, call: null };
+        return this.schedule();
+      }
+    }
+    // sched_yield gives the vCPU to another task that can run; a preempted task leaves it.
+    if (this.mustLeave(t) || ((rax & 0xffffffffn) === BigInt(SYS.sched_yield) && this.forked && this.anotherCanRun(t))) {
       const ctx = this.saveContext(vcpu);
       if (ctx) {
         t.saved = ctx;
@@ -378,7 +442,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         const stub = this.machine.syscallPath === 'user-stub';
         t.vcpu.setRegs({ ...d.regs, rcx: d.regs.rip, r11: d.regs.rflags, rip: cur.rip, rflags: stub ? d.regs.rflags : cur.rflags });
       } else {
-        this.machine.enterUser(d.regs);
+        this.machine.enterUser(d.regs, t.vcpu);
       }
     }
     return { action: 'resume' };
@@ -401,9 +465,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
         this.stopTask(t, regs);
         return this.schedule();
       }
-      if (d.kind === 'handler') { this.machine.enterUser(d.regs); return { action: 'resume' }; }
+      if (d.kind === 'handler') { this.machine.enterUser(d.regs, vcpu); return { action: 'resume' }; }
     }
-    this.machine.enterUser(regs);
+    this.machine.enterUser(regs, vcpu);
     return { action: 'resume' };
   }
 
@@ -525,10 +589,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
    */
   private userTrapContext(vcpu: Vcpu, vector: number): Registers | null {
     const rsp = vcpu.reg('rsp');
-    const kstackBottom = KERNEL_VBASE + BigInt(PHYS_KSTACK_BOTTOM), kstackTop = KERNEL_VBASE + BigInt(PHYS_KSTACK_TOP);
-    if (rsp < kstackBottom || rsp >= kstackTop) return null;
+    const stack = this.machine.trapStack(vcpu);
+    if (rsp < KERNEL_VBASE + BigInt(stack.bottom) || rsp >= KERNEL_VBASE + BigInt(stack.top)) return null;
     const m = this.machine.memory;
-    const frame = PHYS_KSTACK_TOP - TRAPFRAME_SIZE;
+    const frame = stack.top - TRAPFRAME_SIZE;
     const f = (i: number): bigint => m.u64(frame + i * 8);
     if (f(18) !== BigInt(GDT_USER_CS) || f(15) !== BigInt(vector)) return null;
     const rip = f(17);
@@ -574,8 +638,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     // another can run (the guest timer runs with a time limit or under the asynchronous API).
     // A slice lasts at least SLICE_MS and ten times what the last switch cost, so that copying
     // large images never takes the place of running them.
-    const slice = Math.max(SLICE_MS, 10 * this.switchCostMs);
-    if (t && this.forked && performance.now() - this.sliceStart >= slice && this.anotherCanRun(t)) {
+    if (t && (this.mustLeave(t) || (this.forked && performance.now() - this.cpu.sliceStart >= this.slice() && this.anotherCanRun(t)))) {
       const user = this.userTrapContext(vcpu, VEC_TIMER);
       if (user) {
         t.saved = this.contextWith(vcpu, user);
@@ -589,13 +652,240 @@ export class Kernel implements HypercallHandler, ProcessTree {
   /** Whether a task other than t could run now. */
   private anotherCanRun(t: Task): boolean {
     const now = performance.now();
-    for (const o of this.liveTasks()) {
-      if (o === t) continue;
-      if (o.state === 'ready') return true;
-      const w = o.wait;
-      if (o.state === 'waiting' && w && (w.why.ready() || (w.call && hasDeliverable(o)) || (w.why.timeout && now >= w.why.timeout.at))) return true;
+    return this.liveTasks().some((o) => o !== t && this.runnable(o, now));
+  }
+
+  /** Whether t, off every vCPU, may run now: ready, or its wait is over (ready, timed out, or a signal for it). */
+  private runnable(t: Task, now: number): boolean {
+    if (t.state === 'ready') return true;
+    const w = t.wait;
+    if (t.state !== 'waiting' || !w) return false;
+    return w.why.ready() || (w.call !== null && hasDeliverable(t)) || (w.why.timeout !== undefined && now >= w.why.timeout.at);
+  }
+
+  /**
+   * How long a task keeps a vCPU that others want: at least SLICE_MS and ten times what the last
+   * switch cost, so that copying large images never takes the place of running them.
+   */
+  private slice(): number {
+    return Math.max(SLICE_MS, 10 * this.switchCostMs);
+  }
+
+  /** Whether the task on this vCPU has to give it up at the next point where that is possible. */
+  private mustLeave(t: Task): boolean {
+    return this.cpu.preempt || (this.exclusive !== null && this.exclusive !== t);
+  }
+
+  // ---- the run loop: one vCPU on this thread, or several on threads of their own ----
+
+  /**
+   * Serve exits until the sandbox ends. With one vCPU this thread runs it (no hand-over, the
+   * fast path). The first thread of a process makes the sandbox move to several vCPUs, each on a
+   * native thread; then exits are served one at a time as they come (parallelLoop).
+   */
+  private loop(): void {
+    const cpu = this.cpus[0]!;
+    for (;;) {
+      if (this.wantParallel) return this.parallelLoop();
+      const r = this.onExit(cpu, cpu.vcpu.runOnce());
+      if (r.action === 'stop') return;
+      if (r.action === 'idle') throw new Error('kvmbox: internal error: the only vCPU went idle');
     }
-    return false;
+  }
+
+  private parallelLoop(): void {
+    this.wantParallel = false;
+    const group = new VcpuGroup();
+    this.group = group;
+    try {
+      for (const c of this.cpus) group.attach(c.vcpu, c.index);
+      const first = this.cpus[0]!;
+      if (first.task) this.resumeCpu(first);
+      for (;;) {
+        if (this.reconcile() === 'stop') return;
+        const busy = this.cpus.some((c) => c.inGuest);
+        if (!busy) {
+          // Nothing runs and reconcile found nothing to run: as one vCPU would, sleep until
+          // the earliest timer, or find a deadlock.
+          this.cpu = this.cpus[0]!;
+          const now = performance.now();
+          const { task, earliest } = this.pick(now);
+          if (task) continue;
+          const init = this.init!;
+          if (earliest === Infinity) {
+            init.exit ??= { kind: 'timeout', message: 'kvmbox: every process of the sandbox waits for another (a deadlock); the sandbox is stopped' };
+            return;
+          }
+          sleepBounded(init, Math.max(1, Math.ceil(earliest - now)));
+          continue;
+        }
+        const exited = group.wait(this.loopTimeout());
+        for (const v of exited) {
+          const cpu = this.cpus.find((c) => c.vcpu === v)!;
+          const r = this.onExit(cpu, v.takeExit());
+          if (r.action === 'stop') return;
+          if (r.action === 'resume') this.resumeCpu(cpu);
+        }
+        if (exited.length === 0 && this.tick() === 'stop') return;
+      }
+    } finally {
+      this.group = null;
+      for (const c of this.cpus) { c.inGuest = false; c.kicked = false; }
+      group.close();
+    }
+  }
+
+  /** How long the run loop waits for an exit before it looks at limits, slices and timers (ms). */
+  private loopTimeout(): number {
+    const now = performance.now();
+    const { earliest } = this.pick(now);
+    return Math.max(0, Math.min(LOOP_TICK_MS, Math.ceil(earliest - now)));
+  }
+
+  private resumeCpu(c: Cpu): void {
+    c.inGuest = true;
+    c.kicked = false;
+    c.vcpu.resume();
+  }
+
+  /** Serve one exit of cpu's vCPU. */
+  private onExit(cpu: Cpu, exit: VcpuExit): HypercallResult {
+    this.cpu = cpu;
+    cpu.inGuest = false;
+    cpu.kicked = false;
+    if (this.group && this.machine.needsFlush(cpu.vcpu)) this.machine.flushTlb(cpu.vcpu);
+    const t = cpu.task;
+    // Its task ended while it ran (exit_group, a signal, execve by another thread): nothing to serve.
+    if (t && (t.state === 'dead' || t.process.zombie)) {
+      cpu.task = null;
+      this.current = null;
+      return this.group ? { action: 'idle' } : this.schedule();
+    }
+    this.current = t;
+    let r: HypercallResult;
+    if (exit.kind === 'io' && exit.direction === 'out' && exit.port >= HC_PORT_BASE && exit.port < HC_PORT_BASE + HC_COUNT) {
+      r = this.hypercall(exit.port - HC_PORT_BASE, cpu.vcpu);
+    } else if (exit.kind === 'interrupted') {
+      r = this.interruptedExit(cpu);
+    } else {
+      this.unexpectedExit(exit, cpu.vcpu);
+      r = { action: 'stop' };
+    }
+    cpu.task = this.current;
+    if (r.action === 'idle') cpu.task = null;
+    return r;
+  }
+
+  /**
+   * A vCPU came out of the guest because it was kicked (or a host signal): drop its cached
+   * translations if asked, deliver a signal, or give up the vCPU. Kicked at CPL0, on its way to a
+   * hypercall, it goes on to that hypercall, where all this happens as well.
+   */
+  private interruptedExit(cpu: Cpu): HypercallResult {
+    const t = cpu.task;
+    if (!t) return this.group ? { action: 'idle' } : this.schedule();
+    const v = cpu.vcpu;
+    const s = v.getSregs();
+    if ((s.cs.selector & 3) !== 3) {
+      cpu.kicked = true; // no second kick: the hypercall it is about to make comes first
+      return { action: 'resume' };
+    }
+    const regs = v.getRegs();
+    if (this.mustLeave(t)) {
+      t.saved = this.contextWith(v, regs);
+      t.state = 'ready';
+      return this.schedule();
+    }
+    if (hasDeliverable(t)) return this.deliverTo(t, { regs, trapno: 0, err: 0, cr2: 0n });
+    return { action: 'resume' };
+  }
+
+  /**
+   * After each round of exits: put runnable tasks on idle vCPUs (adding vCPUs up to maxVcpus),
+   * and kick the busy vCPUs whose task must see something now (its end, a signal, dropped
+   * translations, a preemption).
+   */
+  private reconcile(): 'stop' | 'ok' {
+    const init = this.init!;
+    if (init.exit || init.checkDeadline()) return 'stop';
+    for (let i = 0; i < this.cpus.length + 1; i++) {
+      let c = this.cpus[i];
+      if (!c) {
+        // Every vCPU is busy and a task of the resident space could run: one more vCPU for it.
+        if (this.cpus.length >= this.maxVcpus || this.exclusive) break;
+        const now = performance.now();
+        const want = this.liveTasks().some((t) => t.process.space === this.resident && this.runnable(t, now));
+        if (!want) break;
+        const vcpu = this.machine.addCpu();
+        c = { vcpu, index: this.cpus.length, task: null, inGuest: false, kicked: false, preempt: false, sliceStart: 0 };
+        this.cpus.push(c);
+        this.group!.attach(vcpu, c.index);
+      }
+      if (c.inGuest) continue;
+      if (c.task) {
+        // Given a task while another vCPU was served (execve moves to the first vCPU).
+        this.resumeCpu(c);
+        continue;
+      }
+      this.cpu = c;
+      this.current = null;
+      const r = this.schedule();
+      c.task = r.action === 'resume' ? this.current : null;
+      if (r.action === 'stop') return 'stop';
+      if (r.action === 'resume') this.resumeCpu(c);
+    }
+    // A task moved to a vCPU after that vCPU was looked at (execve moves to the first).
+    for (const c of this.cpus) if (!c.inGuest && c.task) this.resumeCpu(c);
+    for (const c of this.cpus) {
+      const t = c.task;
+      if (!c.inGuest || c.kicked || !t) continue;
+      if (t.state === 'dead' || t.process.zombie || t.process.exit || c.preempt || (this.exclusive && this.exclusive !== t) ||
+          hasDeliverable(t) || this.machine.needsFlush(c.vcpu)) {
+        c.kicked = true;
+        c.vcpu.kick();
+      }
+    }
+    return 'ok';
+  }
+
+  /**
+   * When no exit came for a while: the limits, and time slices. A vCPU that has had its slice
+   * gives way when a task it could hand the vCPU to is waiting (of the resident address space,
+   * or of another one, which needs every vCPU out).
+   */
+  private tick(): 'stop' | 'ok' {
+    const init = this.init!;
+    if (init.exit || init.checkDeadline()) return 'stop';
+    const now = performance.now();
+    if (!this.liveTasks().some((t) => this.runnable(t, now))) return 'ok';
+    for (const c of this.cpus) if (c.inGuest && c.task && now - c.sliceStart >= this.slice()) c.preempt = true;
+    return 'ok';
+  }
+
+  /**
+   * execve from a vCPU other than the first: the machine starts every program on the first (its
+   * boot hop, its guest timer), and execve ran with every other vCPU out of the guest, so the
+   * task moves there; the run loop resumes it.
+   */
+  private moveToFirstCpu(t: Task): HypercallResult {
+    const first = this.cpus[0]!;
+    if (first.task || first.inGuest) throw new Error('kvmbox: internal error: execve with the first vCPU busy');
+    first.task = t;
+    first.sliceStart = performance.now();
+    t.vcpu = first.vcpu;
+    this.current = null;
+    return { action: 'idle' };
+  }
+
+  /**
+   * Calls that replace or copy the address space (fork, execve) run with every other vCPU out
+   * of the guest: with others busy, the caller waits (its call runs again) while they are
+   * preempted, and it runs before anything else.
+   */
+  private alone(t: Task): void {
+    if (!this.group || !this.cpus.some((c) => c !== this.cpu && c.inGuest)) return;
+    this.exclusive = t;
+    throw new WouldBlock('every other vCPU to leave the guest', () => !this.cpus.some((c) => c.inGuest));
   }
 
   // ---- processes: turns on the vCPU, fork, exec, exit, wait, kill (docs/design.md) ----
@@ -635,6 +925,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
       for (const t of q.tasks) if (t.state !== 'dead') out.push(t);
     }
     return out;
+  }
+
+  cpuOf(t: Task): number {
+    return Math.max(0, this.machine.cpus.indexOf(t.vcpu));
   }
 
   findTask(tid: number): Task | undefined {
@@ -745,7 +1039,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private loadContext(t: Task, ctx: SavedContext): void {
     t.vcpu.setFxsave(ctx.fx);
     t.vcpu.setMsrs([[MSR_FS_BASE, ctx.fsBase]]);
-    this.machine.enterUser({ ...ctx.regs, rflags: (ctx.regs.rflags & USER_RFLAGS) | RFLAGS_FIXED });
+    this.machine.enterUser({ ...ctx.regs, rflags: (ctx.regs.rflags & USER_RFLAGS) | RFLAGS_FIXED }, t.vcpu);
   }
 
   private cannotPark(t: Task): HypercallResult {
@@ -771,12 +1065,19 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   /** After fork or vfork: the child runs first, the parent when the scheduler picks it. */
   private handOver(t: Task, vcpu: Vcpu): HypercallResult {
+    const ctx = this.saveContext(vcpu);
+    const child = ctx ? this.forkChild(t, ctx) : null;
+    if (!child) return this.cannotPark(t);
+    return this.schedule(child);
+  }
+
+  /** The child clone made (yieldTo), given its first context from the parent's ctx; the parent leaves the vCPU. */
+  private forkChild(t: Task, ctx: SavedContext): Task | null {
     const child = this.yieldTo!;
     this.yieldTo = null;
     const fix = this.forkFixups.get(child);
     this.forkFixups.delete(child);
-    const ctx = this.saveContext(vcpu);
-    if (!ctx || !fix) return this.cannotPark(t);
+    if (!fix) return null;
     t.saved = ctx;
     t.state = t.wait ? 'waiting' : 'ready';
     child.saved = {
@@ -784,14 +1085,15 @@ export class Kernel implements HypercallHandler, ProcessTree {
       fx: Buffer.from(ctx.fx),
       fsBase: fix.tls ?? ctx.fsBase,
     };
-    return this.schedule(child);
+    return child;
   }
   private readonly forkFixups = new Map<Task, { stack: bigint; tls: bigint | null }>();
 
   /**
-   * Pick the next task and put it on the vCPU (prefer: fork's child). A waiting task runs once
-   * its wait is ready, its timeout passed, or a signal interrupts it; with none able to run, the
-   * host sleeps until the earliest timer. Every process waiting for another with no timer left
+   * Pick the next task and put it on this vCPU (prefer: fork's child). A waiting task runs once
+   * its wait is ready, its timeout passed, or a signal interrupts it. With one vCPU and none able
+   * to run, the host sleeps until the earliest timer; with several, the vCPU goes idle and the
+   * run loop waits. Every process waiting for another with no timer left (and no vCPU running)
    * is a deadlock: the sandbox stops, as a time limit would stop it.
    */
   private schedule(prefer: Task | null = null): HypercallResult {
@@ -800,29 +1102,14 @@ export class Kernel implements HypercallHandler, ProcessTree {
     for (;;) {
       if (init.exit || init.checkDeadline()) return { action: 'stop' };
       const now = performance.now();
-      let earliest = Infinity;
       let chosen: Task | null = prefer;
+      let earliest = Infinity;
       prefer = null;
-      if (!chosen) {
-        const live = this.liveTasks();
-        const start = live.findIndex((x) => x.tid > this.lastPid);
-        const order = start < 0 ? live : [...live.slice(start), ...live.slice(0, start)];
-        for (const t of order) {
-          const q = t.process;
-          if (t.state === 'ready') { chosen = t; break; }
-          const w = t.wait;
-          if (t.state !== 'waiting' || !w) continue;
-          if (w.why.ready() || (w.call && hasDeliverable(t))) { chosen = t; break; }
-          if (w.why.timeout) {
-            if (now >= w.why.timeout.at) { chosen = t; break; }
-            earliest = Math.min(earliest, w.why.timeout.at);
-          }
-          if (q.realTimer) earliest = Math.min(earliest, q.realTimer.due);
-        }
-      }
+      if (!chosen) ({ task: chosen, earliest } = this.pick(now));
       if (chosen) {
         const r = this.runTask(chosen);
         if (r === 'ran') return { action: 'resume' };
+        if (r === 'moved') return { action: 'idle' };
         if (r === 'ended') {
           const p = chosen.process;
           if (p === init || !this.endsAlone(p.exit)) return { action: 'stop' };
@@ -831,6 +1118,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         }
         continue;
       }
+      if (this.group) return { action: 'idle' };
       if (earliest < Infinity) {
         sleepBounded(init, Math.max(1, Math.ceil(earliest - now)));
         continue;
@@ -841,18 +1129,50 @@ export class Kernel implements HypercallHandler, ProcessTree {
   }
 
   /**
+   * The task to run next on this vCPU, in round-robin order, or null; and the earliest time a
+   * wait of the others ends. While another vCPU runs, only tasks of the address space in guest
+   * memory qualify (a switch needs every vCPU out); a task that waits for that comes first.
+   */
+  private pick(now: number): { task: Task | null; earliest: number } {
+    let earliest = Infinity;
+    const othersBusy = this.cpus.some((c) => c !== this.cpu && c.inGuest);
+    const x = this.exclusive;
+    if (x && x.state !== 'dead' && !x.process.zombie) {
+      return { task: !othersBusy && this.runnable(x, now) ? x : null, earliest };
+    }
+    this.exclusive = null;
+    const live = this.liveTasks();
+    const start = live.findIndex((t) => t.tid > this.lastPid);
+    const order = start < 0 ? live : [...live.slice(start), ...live.slice(0, start)];
+    for (const t of order) {
+      if (this.runnable(t, now)) {
+        if (othersBusy && t.process.space !== this.resident) continue;
+        return { task: t, earliest };
+      }
+      const w = t.wait;
+      if (t.state !== 'waiting' || !w) continue;
+      if (w.why.timeout) earliest = Math.min(earliest, w.why.timeout.at);
+      if (t.process.realTimer) earliest = Math.min(earliest, t.process.realTimer.due);
+    }
+    return { task: null, earliest };
+  }
+
+  /**
    * Put t on the vCPU: its address space, its registers, and the end of the call it waited in
    * (run again, timed out, or interrupted by a signal). 'waits' when the call has to wait
    * again, 'ended' when its process ended meanwhile.
    */
-  private runTask(t: Task): 'ran' | 'waits' | 'ended' {
+  private runTask(t: Task): 'ran' | 'waits' | 'ended' | 'moved' {
     const p = t.process;
     const t0 = performance.now();
     if (this.resident !== p.space) {
       this.switchSpace(p.space);
       this.switchCostMs = performance.now() - t0;
     }
-    this.sliceStart = performance.now();
+    this.cpu.sliceStart = performance.now();
+    this.cpu.preempt = false;
+    if (this.exclusive === t) this.exclusive = null;
+    t.vcpu = this.cpu.vcpu;
     this.current = t;
     this.lastPid = t.tid;
     t.state = 'running';
@@ -867,7 +1187,22 @@ export class Kernel implements HypercallHandler, ProcessTree {
           return 'waits';
         }
         if (p.exit) return 'ended';
+        if (this.execed) {
+          // execve ran again and succeeded (it waited for the other vCPUs): the first vCPU
+          // starts the new program.
+          this.execed = false;
+          t.saved = null;
+          if (this.cpu.index === 0) return 'ran';
+          this.moveToFirstCpu(t);
+          return 'moved';
+        }
         ctx.regs.rax = BigInt(r);
+        if (this.yieldTo) {
+          // clone ran again and succeeded (it waited for the other vCPUs): the child first.
+          const child = this.forkChild(t, ctx);
+          if (!child) throw new Error('kvmbox: internal error: a clone child without its context');
+          return this.runTask(child);
+        }
       } else if (w.why.timeout && performance.now() >= w.why.timeout.at) {
         if (w.why instanceof WouldBlock) w.why.onCancel?.();
         ctx.regs.rax = BigInt(w.why.timeout.result());
@@ -893,7 +1228,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         this.stopTask(t, ctx.regs);
         return 'waits';
       }
-      if (d.kind === 'handler') this.machine.enterUser(d.regs);
+      if (d.kind === 'handler') this.machine.enterUser(d.regs, t.vcpu);
     }
     return 'ran';
   }
@@ -970,6 +1305,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (f & (CLONE_FS | CLONE_FILES | CLONE_SIGHAND)) throw new Errno(E.EINVAL);
     if (f & ~known) throw new Errno(E.EINVAL);
     if (this.taskCount() >= this.maxProcesses) throw new Errno(E.EAGAIN);
+    this.alone(t);
     const vfork = (f & CLONE_VFORK) !== 0n;
     this.quiesceStub(t);
     const pid = this.nextPid;
@@ -1055,6 +1391,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     ct.state = 'ready';
     if (f & CLONE_CHILD_CLEARTID) ct.clearChildTid = req.childTid;
     this.forked = true;
+    // The first thread moves the sandbox to several vCPUs, where the machine allows it.
+    if (!this.group && this.maxVcpus > 1) this.wantParallel = true;
     this.forkFixups.set(ct, { stack: req.stack, tls: f & CLONE_SETTLS ? req.tls : null });
     this.yieldTo = ct;
     return tid;
@@ -1152,6 +1490,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         throw e;
       }
     }
+    this.alone(t);
     // The point of no return. The other threads end; a vfork parent gets its memory back as it was.
     for (const o of p.tasks) exitRobustList(o);
     for (const o of p.tasks) if (o !== t) { o.state = 'dead'; o.wait = null; o.saved = null; }

@@ -49,6 +49,9 @@ export interface ProcessOptions {
   cancelled?: () => boolean;
   /** Processes the sandbox may hold at once (zombies included); fork past it fails with EAGAIN. */
   maxProcesses?: number;
+  /** Most vCPUs the threads of a process run on in parallel (default: the host's CPUs, at most
+   * MAX_VCPUS; always 1 on the user-stub path). */
+  vcpus?: number;
 }
 
 export type ExitReason =
@@ -84,6 +87,10 @@ const RLIM_INFINITY = 0xffffffffffffffffn;
 export interface ProcessTree {
   /** Tasks (threads, and processes not yet waited for) the sandbox may hold: RLIMIT_NPROC. */
   readonly maxProcesses: number;
+  /** vCPUs the sandbox's threads may run on in parallel: the CPUs programs see (sched_getaffinity). */
+  readonly maxVcpus: number;
+  /** The number of the vCPU t runs on (getcpu). */
+  cpuOf(t: Task): number;
   /** Whether a task of another process may still run: then a call can wait for it. */
   othersCanRun(p: Process): boolean;
   /** fork, vfork and clone without CLONE_VM (or with CLONE_VM|CLONE_VFORK); the child's pid. */

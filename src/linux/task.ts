@@ -3,8 +3,8 @@
 // signals, the address set_tid_address gave). Everything it shares with the other threads of
 // its process (memory, files, signal actions...) is on t.process (src/linux/process.ts).
 //
-// Processes take turns on the machine's one vCPU (src/linux/kernel.ts schedules them); threads
-// on several vCPUs (issue 16) build on this split.
+// The kernel (src/linux/kernel.ts) puts tasks on the sandbox's vCPUs: processes take turns,
+// and the threads of the process in guest memory may run in parallel, one per vCPU.
 import type { Registers, Vcpu } from '../kvm/kvm.js';
 import type { WouldBlock } from '../fs/open-file.js';
 import type { Process } from './process.js';
@@ -46,6 +46,7 @@ export class Task {
    * (null: the call is complete and the task only waits, as a vfork parent does). */
   wait: { why: WouldBlock | { ready: () => boolean; what: string; timeout?: undefined }; call: { nr: bigint; args: [bigint, bigint, bigint, bigint, bigint, bigint] } | null } | null = null;
 
-  /** The registers live in the vCPU while the task runs there; saved holds them otherwise. */
-  constructor(readonly process: Process, readonly tid: number, readonly vcpu: Vcpu) {}
+  /** The registers live in the vCPU while the task runs there; saved holds them otherwise. vcpu is
+   * the one it runs on, or last ran on: a task may move between the sandbox's vCPUs. */
+  constructor(readonly process: Process, readonly tid: number, public vcpu: Vcpu) {}
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HC_ABI_VERSION, KERNEL_MAGIC, KERNEL_VBASE, PHYS_KERNEL, PHYS_KERNEL_END, STUB_ENTRY_OFFSET, STUB_SIZE } from '../abi/abi.generated.js';
+import { HC_ABI_VERSION, KERNEL_MAGIC, KERNEL_VBASE, PHYS_CPU_STACKS, PHYS_KERNEL, STUB_ENTRY_OFFSET, STUB_SIZE } from '../abi/abi.generated.js';
 
 export interface KernelImage {
   readonly kernel: Buffer;
@@ -41,7 +41,8 @@ export function loadKernelImage(dir = KERNEL_OUT_DIR): KernelImage {
   } catch (e) {
     throw new KernelImageError(`the guest kernel is not built (${(e as Error).message}); run: npm run build`);
   }
-  if (kernel.length > PHYS_KERNEL_END - PHYS_KERNEL) throw new KernelImageError('kernel.bin is larger than its slot');
+  // The kernel's slot ends where the stacks of the vCPUs after the first begin.
+  if (kernel.length > PHYS_CPU_STACKS - PHYS_KERNEL) throw new KernelImageError('kernel.bin is larger than its slot');
   if (stub.length > STUB_SIZE) throw new KernelImageError('stub.bin is larger than its slot');
   const q = (i: number) => kernel.readBigUInt64LE(i * 8);
   if (q(0) !== KERNEL_MAGIC) throw new KernelImageError('kernel.bin has no kvmbox header; rebuild with npm run build');

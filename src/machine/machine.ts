@@ -10,7 +10,7 @@ import { cpuidRequests, cpuidTable, emptyCpuidTable } from './cpuid-table.js';
 import * as x86 from './x86.js';
 import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall,
-  KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
+  KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KSTACK_BOTTOM, PHYS_CPU_STACKS, CPU_STACKS_SIZE, CPU_TSS_SIZE, MAX_VCPUS, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
   CACHE_BUF, CACHE_SIZE, DCACHE, DCACHE_SIZE, PHYS_SHARED, SHARED_SIZE, STUB_SIZE, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, VEC_TIMER,
   PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET, OUTBUF, OUTBUF_SIZE, USER_BASE, PHYS_PML4,
 } from '../abi/abi.generated.js';
@@ -41,7 +41,9 @@ export interface PatchLayout {
 }
 
 /** What the layer above answers to a hypercall. */
-export type HypercallResult = { action: 'resume' } | { action: 'stop' };
+/** resume: enter the guest again. stop: the run ends. idle: the vCPU has nothing to run for now
+ * (with several vCPUs, the kernel's run loop resumes it when it has). */
+export type HypercallResult = { action: 'resume' } | { action: 'stop' } | { action: 'idle' };
 
 export interface HypercallHandler {
   hypercall(nr: number, vcpu: Vcpu): HypercallResult;
@@ -130,7 +132,10 @@ function seg(selector: number, type: number, dpl: number, code: boolean): Segmen
 
 export class Machine {
   readonly vm: Vm;
+  /** The first vCPU: every program starts on it (cpus[0]). */
   readonly vcpu: Vcpu;
+  /** Every vCPU: the first, then those addCpu made for threads that run in parallel. */
+  readonly cpus: Vcpu[] = [];
   readonly memory: GuestMemory;
   readonly paging: PageTables;
   readonly kernel: KernelImage;
@@ -160,6 +165,7 @@ export class Machine {
       const region = this.vm.addMemory(0, 0, opts.memoryBytes);
       this.memory = new GuestMemory(region);
       this.vcpu = this.vm.createVcpu(0);
+      this.cpus.push(this.vcpu);
       cpuidCache ??= k.supportedCpuid();
       this.vcpu.setCpuid(cpuidCache);
       this.hwcap = cpuidCache.find((e) => e.function === 1)?.edx ?? 0;
@@ -261,7 +267,7 @@ export class Machine {
     };
   }
 
-  private setSyscallMsrs(path: SyscallPath | 'probe', traced = false): void {
+  private setSyscallMsrs(path: SyscallPath | 'probe', traced = false, vcpu = this.vcpu): void {
     const lstar = path === 'cpl0-entry' ? this.kernel.syscallEntryHw
       : path === 'probe' ? this.kernel.probeEntry : BigInt(PHYS_USER_STUB + (traced ? STUB_TRACED_OFFSET : STUB_ENTRY_OFFSET));
     // SYSRET loads CS = STAR[63:48] + 16 and SS = STAR[63:48] + 8: user CS 0x33, SS 0x2b.
@@ -270,7 +276,7 @@ export class Machine {
     // caller's (and IF set, or the timer could never fire again).
     const sfmask = path === 'user-stub' ? 0n
       : x86.RFLAGS_IF | x86.RFLAGS_TF | x86.RFLAGS_DF | x86.RFLAGS_AC | x86.RFLAGS_NT | x86.RFLAGS_IOPL;
-    this.vcpu.setMsrs([
+    vcpu.setMsrs([
       [x86.MSR_STAR, star], [x86.MSR_LSTAR, lstar], [x86.MSR_CSTAR, 0n], [x86.MSR_SYSCALL_MASK, sfmask],
       [x86.MSR_FS_BASE, 0n], [x86.MSR_GS_BASE, 0n], [x86.MSR_KERNEL_GS_BASE, 0n],
     ]);
@@ -336,6 +342,7 @@ export class Machine {
     this.memory.setU32(PHYS_SHARED + SH_CACHE_FD, 0xffffffff); // no cached file
     this.setSyscallMsrs(this.syscallPath, traced);
     this.setIoBitmap(this.syscallPath === 'user-stub');
+    this.flushWanted.delete(this.vcpu); // the boot hop reloads CR3
     // Hardware KVM runs user code with the guest's own XCR0: set it, as Linux does, or AVX raises
     // #UD. kvm_pvm runs user code with the host's XCR0 (and cannot emulate xsetbv at CPL0).
     const xcr0 = this.syscallPath === 'cpl0-entry' ? userXcr0(cpuidCache ?? []) : 0n;
@@ -427,6 +434,8 @@ export class Machine {
     this.clearTrampolines();
     this.paging.reset(kept); // back to the kernel half and the special pages (markBase)
     this.vcpu.resetFpu();
+    // The other vCPUs load a new root before they next run anything of the next program.
+    for (const v of this.cpus) if (v !== this.vcpu) this.flushWanted.add(v);
   }
 
   /**
@@ -511,7 +520,7 @@ export class Machine {
           p = q - 1;
         }
       }
-      this.flushPending = true;
+      for (const v of this.cpus) this.flushWanted.add(v);
     }
     for (const r of img.runs) this.memory.write(r.page * PAGE, r.data);
     this.memory.write(PHYS_SHARED, img.shared);
@@ -522,8 +531,84 @@ export class Machine {
     }
   }
 
-  /** Whether the next enterUser loads the other root, to drop the vCPU's cached translations. */
-  private flushPending = false;
+  /** vCPUs whose next enterUser (or flushTlb) loads the other root, to drop their cached translations. */
+  private readonly flushWanted = new Set<Vcpu>();
+
+  /** Whether vcpu must drop its cached translations before it runs user code again. */
+  needsFlush(vcpu: Vcpu): boolean {
+    return this.flushWanted.has(vcpu);
+  }
+
+  /**
+   * After the host took rights away from mapped pages (munmap, mprotect) while other vCPUs may
+   * hold translations of them: each of `vcpus` drops its cached translations before it runs user
+   * code again (the TLB shootdown of threads on parallel vCPUs).
+   */
+  requestFlush(vcpus: Iterable<Vcpu>): void {
+    for (const v of vcpus) this.flushWanted.add(v);
+  }
+
+  /**
+   * Drop vcpu's cached translations now, wherever it stopped: it loads the other of the two
+   * equivalent roots (a CR3 change KVM acts on). The kernel half is the same in both, so this
+   * is safe at CPL0 too.
+   */
+  flushTlb(vcpu: Vcpu): void {
+    this.flushWanted.delete(vcpu);
+    const s = vcpu.getSregs();
+    vcpu.setSregs({ ...s, cr3: this.otherRoot(s.cr3) });
+  }
+
+  private otherRoot(cr3: bigint): bigint {
+    return cr3 === BigInt(PHYS_PML4) ? BigInt(this.paging.twinRoot) : BigInt(PHYS_PML4);
+  }
+
+  /** Where vcpu's trap frames are (its TSS's RSP0 stack), as guest-physical [bottom, top). */
+  trapStack(vcpu: Vcpu): { bottom: number; top: number } {
+    const i = this.cpus.indexOf(vcpu);
+    if (i <= 0) return { bottom: PHYS_KSTACK_BOTTOM, top: PHYS_KSTACK_TOP };
+    const stacks = PHYS_CPU_STACKS + (i - 1) * CPU_STACKS_SIZE;
+    return { bottom: stacks, top: stacks + CPU_STACKS_SIZE / 2 };
+  }
+
+  /**
+   * A further vCPU, for the threads of a process to run in parallel (src/linux/kernel.ts). Only
+   * on the cpl0-entry path: there the guest kernel keeps no per-CPU state, and each vCPU only
+   * needs its own TSS with its own trap stacks (PHYS_CPU_STACKS). It enters user mode through
+   * enterUser; it has no guest timer (the host's run loop bounds its time).
+   */
+  addCpu(): Vcpu {
+    if (this.syscallPath !== 'cpl0-entry') throw new MachineError('more than one vCPU needs the cpl0-entry system-call path');
+    const i = this.cpus.length;
+    if (i >= MAX_VCPUS) throw new MachineError(`at most ${MAX_VCPUS} vCPUs`);
+    const m = this.memory;
+    const tss = PHYS_TSS + i * CPU_TSS_SIZE;
+    const stacks = PHYS_CPU_STACKS + (i - 1) * CPU_STACKS_SIZE;
+    m.fill(tss, CPU_TSS_SIZE);
+    m.setU64(tss + 4, KERNEL_VBASE + BigInt(stacks + CPU_STACKS_SIZE / 2)); // RSP0
+    m.setU64(tss + 36, KERNEL_VBASE + BigInt(stacks + CPU_STACKS_SIZE)); // IST1
+    m.setU16(tss + 102, TSS_IOMAP_OFFSET);
+    m.fill(tss + TSS_IOMAP_OFFSET, IOMAP_BYTES, 0xff); // no port for user mode
+    const v = this.vm.createVcpu(i);
+    try {
+      v.setCpuid(cpuidCache ?? []);
+      this.setSyscallMsrs(this.syscallPath, false, v);
+      const xcr0 = userXcr0(cpuidCache ?? []);
+      const s = this.sregs(true);
+      s.tr = { ...s.tr, base: KERNEL_VBASE + BigInt(tss) };
+      if (xcr0) s.cr4 |= x86.CR4_OSXSAVE;
+      if (this.hasTimer) s.apic_base &= ~APIC_BASE_BSP;
+      v.setSregs(s);
+      if (xcr0) v.setXcr0(xcr0);
+      v.resetFpu();
+      if (this.hasTimer) v.setRunnable();
+    } catch (e) {
+      v.close();
+      throw e;
+    }
+    this.cpus.push(v);
+    return v;
+  }
 
   /**
    * From now on every system call of the user-stub path goes to the host (as with --trace): the
@@ -539,16 +624,13 @@ export class Machine {
    * without IOPL/NT/VM, a lower-half rip). Used for signal delivery and rt_sigreturn, from any
    * hypercall exit: the guest kernel keeps no state across a trap, so its stack is dropped.
    */
-  enterUser(regs: Registers): void {
-    const s = this.vcpu.getSregs();
+  enterUser(regs: Registers, vcpu = this.vcpu): void {
+    const s = vcpu.getSregs();
     const u = this.sregs(true);
     let cr3 = s.cr3;
-    if (this.flushPending) {
-      this.flushPending = false;
-      cr3 = cr3 === BigInt(PHYS_PML4) ? BigInt(this.paging.twinRoot) : BigInt(PHYS_PML4);
-    }
-    this.vcpu.setSregs({ ...s, cs: u.cs, ss: u.ss, cr3 });
-    this.vcpu.setRegs(regs);
+    if (this.flushWanted.delete(vcpu)) cr3 = this.otherRoot(cr3);
+    vcpu.setSregs({ ...s, cs: u.cs, ss: u.ss, cr3 });
+    vcpu.setRegs(regs);
   }
 
   /** Run until the handler says stop. */
@@ -557,7 +639,7 @@ export class Machine {
     for (;;) {
       const exit = vcpu.runOnce();
       if (exit.kind === 'io' && exit.direction === 'out' && exit.port >= HC_PORT_BASE && exit.port < HC_PORT_BASE + HC_COUNT) {
-        if (handler.hypercall(exit.port - HC_PORT_BASE, vcpu).action === 'stop') return;
+        if (handler.hypercall(exit.port - HC_PORT_BASE, vcpu).action !== 'resume') return;
         continue;
       }
       if (exit.kind === 'interrupted') continue;

@@ -5,10 +5,14 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <sched.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define THREADS 4
@@ -111,8 +115,43 @@ static int limit(void) {
   return 0;
 }
 
+/* The CPUs the process may run on (sched_getaffinity). */
+static int nproc(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  printf("%d\n", CPU_COUNT(&set));
+  return 0;
+}
+
+/* fork + exec, then execve, from a process whose other threads keep running: one makes system
+ * calls, one spins in user mode. */
+static atomic_int stop_workers;
+static void *caller(void *arg) { (void)arg; while (!atomic_load(&stop_workers)) getppid(); return NULL; }
+static void *spinner(void *arg) { (void)arg; while (!atomic_load(&stop_workers)) { } return NULL; }
+
+static int forkexec(void) {
+  pthread_t a, b;
+  pthread_create(&a, NULL, caller, NULL);
+  pthread_create(&b, NULL, spinner, NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/proc/self/exe", "threads", "child", (char *)NULL);
+    _exit(127);
+  }
+  int status = -1;
+  waitpid(pid, &status, 0);
+  printf("parent: child exited with %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  execl("/proc/self/exe", "threads", "execd", (char *)NULL);
+  printf("execl failed\n");
+  return 1;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
+  if (argc > 1 && !strcmp(argv[1], "nproc")) return nproc();
+  if (argc > 1 && !strcmp(argv[1], "forkexec")) return forkexec();
+  if (argc > 1 && !strcmp(argv[1], "child")) { printf("child ran\n"); return 3; }
+  if (argc > 1 && !strcmp(argv[1], "execd")) { printf("execve from a threaded process: the new program runs\n"); return 0; }
   if (argc > 1) return limit();
   pthread_t th[THREADS];
   for (long i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, count, (void *)i);

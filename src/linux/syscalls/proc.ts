@@ -131,15 +131,17 @@ export const procSyscalls: SyscallGroup = {
     return 0;
   },
   sched_yield: () => 0,
+  // The CPUs a program sees are the vCPUs its threads may run on (MAX_VCPUS <= 64: one word).
   sched_getaffinity: ({ process: p }, a) => {
     const n = size(a[1]);
     if (n < 8 || n % 8) throw new Errno(E.EINVAL);
     const out = p.userBuffer(a[2], 8, PROT_WRITE);
-    out.writeBigUInt64LE(1n);
+    out.writeBigUInt64LE((1n << BigInt(p.kernel.maxVcpus)) - 1n);
     return 8;
   },
-  getcpu: ({ process: p }, a) => {
-    if (a[0] !== 0n) p.userBuffer(a[0], 4, PROT_WRITE).writeUInt32LE(0);
+  getcpu: (t, a) => {
+    const p = t.process;
+    if (a[0] !== 0n) p.userBuffer(a[0], 4, PROT_WRITE).writeUInt32LE(p.kernel.cpuOf(t));
     if (a[1] !== 0n) p.userBuffer(a[1], 4, PROT_WRITE).writeUInt32LE(0);
     return 0;
   },
