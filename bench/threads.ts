@@ -4,7 +4,7 @@
 //   pingpong    a mutex + condition variable ping-pong between 2 threads (round trips)
 //   futex-wake  a futex wake answered by a futex wake, in a loop (wake round trip)
 // and the goals next to the measured figures, judged only on a real KVM host. kvmbox
-// runs threads concurrently on one vCPU so far, so its speed-up is 1x by construction.
+// runs a process's threads on parallel vCPUs (one per host CPU by default) on hardware KVM.
 import { join } from 'node:path';
 import { fmtRatio, type Target, type WorkloadResult } from './report.js';
 import type { Invocation, Outcome, Paths, Workload } from './workloads.js';

@@ -27,6 +27,13 @@ test('two threads that spin until they see each other meet, on two different vCP
   }
 });
 
+test('on one vCPU with no guest timer, the run loop preempts spinning threads so that they meet', { skip }, () => {
+  const r = run(`${PROGRAMS_DIR}/parallel.musl`, ['rendezvous'], { vcpus: 1 });
+  assert.equal(r.stdout.toString(), 'rendezvous ok\n', show(r));
+  assert.match(r.stderr.toString(), /cpus 0 0/);
+  assert.equal(r.exitStatus, 0);
+});
+
 test("one thread's munmap and mprotect reach the other thread's vCPU at once (as natively)", { skip }, () => {
   for (const v of VARIANTS) {
     const native = spawnSync(`${PROGRAMS_DIR}/parallel.${v}`, ['shootdown'], { encoding: 'utf8', timeout: 60_000 });

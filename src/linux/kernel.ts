@@ -1391,8 +1391,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     ct.state = 'ready';
     if (f & CLONE_CHILD_CLEARTID) ct.clearChildTid = req.childTid;
     this.forked = true;
-    // The first thread moves the sandbox to several vCPUs, where the machine allows it.
-    if (!this.group && this.maxVcpus > 1) this.wantParallel = true;
+    // The first thread moves the sandbox to the run loop of vCPU threads where the machine allows
+    // it: several vCPUs in parallel, and even with one, a loop that preempts a thread spinning
+    // in user mode when no guest timer would (src/linux/kernel.ts tick).
+    if (!this.group && this.machine.syscallPath === 'cpl0-entry') this.wantParallel = true;
     this.forkFixups.set(ct, { stack: req.stack, tls: f & CLONE_SETTLS ? req.tls : null });
     this.yieldTo = ct;
     return tid;

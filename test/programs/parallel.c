@@ -5,7 +5,7 @@
  *   shootdown:  a thread keeps reading a page; another unmaps it (then write-protects another
  *               page the first keeps writing) and says so; the first's next access must fault,
  *               however recently its CPU translated the address.
- *   sum N:      a CPU-bound sum split over N threads (prints the total; for comparison). */
+ *   sum N [M]:  a CPU-bound sum of M terms (default 20 million) split over N threads. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <setjmp.h>
@@ -116,9 +116,8 @@ static void *sum_part(void *arg) {
   return NULL;
 }
 
-static int sum(int n) {
+static int sum(int n, unsigned long total) {
   if (n < 1 || n > 16) return 2;
-  const unsigned long total = 20000000;
   struct part parts[16];
   pthread_t th[16];
   for (int i = 0; i < n; i++) {
@@ -139,7 +138,7 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc > 1 && !strcmp(argv[1], "rendezvous")) return rendezvous();
   if (argc > 1 && !strcmp(argv[1], "shootdown")) return shootdown();
-  if (argc > 2 && !strcmp(argv[1], "sum")) return sum(atoi(argv[2]));
+  if (argc > 2 && !strcmp(argv[1], "sum")) return sum(atoi(argv[2]), argc > 3 ? strtoul(argv[3], NULL, 10) : 20000000);
   fprintf(stderr, "usage: parallel rendezvous|shootdown|sum N\n");
   return 2;
 }
