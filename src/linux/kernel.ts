@@ -70,6 +70,12 @@ interface Cpu {
   preempt: boolean;
   /** When its task got it (ms). */
   sliceStart: number;
+  /**
+   * The task that left this vCPU last, with the context it saved then, while nothing else has
+   * run here since: its registers, FPU state and FS base are still the vCPU's (runTask resumes
+   * it in place).
+   */
+  parked: { task: Task; ctx: SavedContext; rip: bigint } | null;
 }
 
 /** Calls that never change a file's metadata: they leave the stub's stat cache valid. */
@@ -201,7 +207,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     const cpus = machine.syscallPath === 'cpl0-entry' ? opts.vcpus ?? defaultVcpus() : 1;
     this.maxVcpus = Math.max(1, Math.min(MAX_VCPUS, Math.floor(cpus)));
-    this.cpu = { vcpu: machine.vcpu, index: 0, task: null, inGuest: false, kicked: false, preempt: false, sliceStart: 0 };
+    this.cpu = { vcpu: machine.vcpu, index: 0, task: null, inGuest: false, kicked: false, preempt: false, sliceStart: 0, parked: null };
     this.cpus = [this.cpu];
   }
 
@@ -354,8 +360,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (result === PARKED) {
       const ctx = this.saveContext(vcpu);
       if (!ctx) return this.cannotPark(t);
-      t.saved = ctx;
-      t.state = 'waiting';
+      this.park(t, ctx, 'waiting');
       return this.schedule();
     }
     if (this.execed) {
@@ -374,8 +379,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       const busy = others.filter((c) => c.inGuest).map((c) => c.vcpu);
       const ctx = busy.length > 0 ? this.saveContext(vcpu) : null;
       if (ctx) {
-        t.saved = ctx;
-        t.state = 'waiting';
+        this.park(t, ctx, 'waiting');
         t.wait = { why: { what: 'the other vCPUs to drop their translations', ready: () => !busy.some((v) => this.machine.needsFlush(v)) }, call: null };
         return this.schedule();
       }
@@ -384,8 +388,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (this.mustLeave(t) || ((rax & 0xffffffffn) === BigInt(SYS.sched_yield) && this.forked && this.anotherCanRun(t))) {
       const ctx = this.saveContext(vcpu);
       if (ctx) {
-        t.saved = ctx;
-        t.state = 'ready';
+        this.park(t, ctx, 'ready');
         return this.schedule();
       }
     }
@@ -792,8 +795,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     const regs = v.getRegs();
     if (this.mustLeave(t)) {
-      t.saved = this.contextWith(v, regs);
-      t.state = 'ready';
+      this.park(t, this.contextWith(v, regs), 'ready');
       return this.schedule();
     }
     if (hasDeliverable(t)) return this.deliverTo(t, { regs, trapno: 0, err: 0, cr2: 0n });
@@ -817,7 +819,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         const want = this.liveTasks().some((t) => t.process.space === this.resident && this.runnable(t, now));
         if (!want) break;
         const vcpu = this.machine.addCpu();
-        c = { vcpu, index: this.cpus.length, task: null, inGuest: false, kicked: false, preempt: false, sliceStart: 0 };
+        c = { vcpu, index: this.cpus.length, task: null, inGuest: false, kicked: false, preempt: false, sliceStart: 0, parked: null };
         this.cpus.push(c);
         this.group!.attach(vcpu, c.index);
       }
@@ -869,6 +871,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
    */
   private moveToFirstCpu(t: Task): HypercallResult {
     const first = this.cpus[0]!;
+    first.parked = null; // the machine rewrote its registers for the new program
     if (first.task || first.inGuest) throw new Error('kvmbox: internal error: execve with the first vCPU busy');
     first.task = t;
     first.sliceStart = performance.now();
@@ -1023,6 +1026,13 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private spaceInUse(space: AddressSpace, except: Process | null = null): boolean {
     for (const q of this.processes.values()) if (q !== except && !q.zombie && q.space === space) return true;
     return false;
+  }
+
+  /** t leaves this vCPU with context ctx, ready or waiting; nothing else has run here yet. */
+  private park(t: Task, ctx: SavedContext, state: 'ready' | 'waiting'): void {
+    t.saved = ctx;
+    t.state = state;
+    this.cpu.parked = { task: t, ctx, rip: ctx.regs.rip };
   }
 
   /** The task's user context at a system-call exit, with what it needs beside the registers. */
@@ -1219,6 +1229,17 @@ export class Kernel implements HypercallHandler, ProcessTree {
       }
     }
     t.saved = null;
+    const here = this.cpu.parked;
+    this.cpu.parked = null;
+    if (here && here.task === t && here.ctx === ctx && here.rip === ctx.regs.rip && !hasDeliverable(t)) {
+      // Nothing else ran on this vCPU since t left it there: it goes on where it stopped, with
+      // its call's result (no register, FPU or MSR reload: the hand-back of a futex wake costs
+      // no ioctl).
+      if (this.machine.needsFlush(t.vcpu)) this.machine.flushTlb(t.vcpu);
+      t.vcpu.setReg('rax', ctx.regs.rax);
+      p.stubCache.publishIds(p.pid, t.tid, p.ppid);
+      return 'ran';
+    }
     this.loadContext(t, ctx);
     p.stubCache.publishIds(p.pid, t.tid, p.ppid);
     if (hasDeliverable(t)) {
