@@ -126,6 +126,15 @@ test('captured output is capped by default: status 153 and the bytes up to the c
   assert.match(s.stderr.subarray(50_000).toString(), /^kvmbox: .*limit/);
 });
 
+test('--memory 2048 and more: the default cap is DEFAULT_CAPTURE_LIMIT (half the memory does not overflow 32 bits)', () => {
+  // Was (2048 << 20) / 2, negative: the first byte written stopped the program.
+  const r = run(prog(), ['flood', '1', '65536'], { memoryMiB: 2048 });
+  assert.equal(r.exitStatus, 153, r.stderr.toString());
+  assert.equal(r.reason.kind, 'output-limit');
+  assert.equal(r.stdout.length, DEFAULT_CAPTURE_LIMIT);
+  assert.match(r.stderr.toString(), new RegExp(`captured output limit of ${DEFAULT_CAPTURE_LIMIT} bytes reached`));
+});
+
 test('the pipes of a sandbox hold no more than its pipe budget (1/16 of --memory)', () => {
   for (const variant of ['glibc', 'musl']) {
     const r = run(prog(variant), ['pipes', '500', '65536'], { memoryMiB: 64, timeoutSeconds: 120 });

@@ -369,7 +369,7 @@ function runIn(vfs: Vfs, image: Buffer, exePath: string, program: string, args: 
   const out = new Capture();
   const err = new Capture();
   const memoryMiB = options.memoryMiB ?? DEFAULT_MEMORY_MIB;
-  const captureLimit = options.maxOutputBytes ?? Math.min(DEFAULT_CAPTURE_LIMIT, (memoryMiB << 20) / 2);
+  const captureLimit = options.maxOutputBytes ?? Math.min(DEFAULT_CAPTURE_LIMIT, memoryMiB * 1024 * 1024 / 2);
   const stderr = hooks.stderr ?? sink(options.stderr, 2, err, captureLimit);
   let kernel: Kernel | undefined;
   let machine: Machine | undefined;
