@@ -1,0 +1,201 @@
+// Real programs with threads (issue 16, item 5): the host's own python3 (threading with a Lock
+// and a Condition, queue.Queue, concurrent.futures), sqlite3 (PRAGMA threads: the sorter's
+// worker threads) and node (a worker_threads Worker), each run in kvmbox with the system granted
+// and natively with the same argv and environment; the outputs must be the same. Each prints
+// only deterministic results (no timings, no thread ids).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runSync as run, type RunOptions, type RunResult } from '../src/index.js';
+
+const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'HOME=/'];
+/** Generous: the software-emulated lane is 10-50x slower than real KVM. */
+const TIMEOUT_S = 240;
+
+const work = mkdtempSync(join(tmpdir(), 'kvmbox-threaded-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+function show(r: RunResult, trace: string[] = []): string {
+  const tail = trace.length ? `\ntrace (last 120 of ${trace.length} lines):\n${trace.slice(-120).join('\n')}` : '';
+  return `status ${r.exitStatus} (${r.reason.kind})\nstdout:\n${r.stdout.toString().slice(-3000)}\nstderr:\n${r.stderr.toString().slice(-3000)}${tail}`;
+}
+
+interface NativeResult { status: number | null; stdout: string; stderr: string }
+
+function native(program: string, args: readonly string[], env: readonly string[], stdin: string): NativeResult {
+  const r = spawnSync(program, args, {
+    env: Object.fromEntries(env.map((e) => e.split('=') as [string, string])), input: stdin, encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20,
+  });
+  if (r.error) throw r.error;
+  assert.equal(r.signal, null, `the native run ended by ${r.signal}: ${r.stderr}`);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The tids of the threads a traced run made: 'pid.tid' prefixes of its trace lines. */
+function threadsSeen(trace: readonly string[]): Set<string> {
+  const seen = new Set<string>();
+  for (const l of trace) {
+    const m = /^\[kvmbox (\d+\.\d+)\]/.exec(l);
+    if (m) seen.add(m[1]!);
+  }
+  return seen;
+}
+
+/** Run with the system granted and traced; stdout and status must equal the native run's. */
+function same(program: string, args: readonly string[], options: RunOptions = {}, nativeEnv?: readonly string[]): { guest: RunResult; trace: string[] } {
+  const env = nativeEnv ?? (Array.isArray(options.env) ? options.env as readonly string[] : ENV);
+  const want = native(program, args, env, typeof options.stdin === 'string' ? options.stdin : '');
+  assert.equal(want.status, 0, `the native run failed: ${want.stderr}`);
+  const trace: string[] = [];
+  const guest = run(program, args, { system: true, env: ENV, timeoutSeconds: TIMEOUT_S, trace: (l) => trace.push(l), ...options });
+  assert.equal(guest.stdout.toString(), want.stdout, show(guest, trace));
+  assert.equal(guest.exitStatus, want.status, show(guest, trace));
+  return { guest, trace };
+}
+
+// ---------------------------------------------------------------------------------------------
+// python3: threading.
+
+const PYTHON = '/usr/bin/python3';
+
+const PY_SCRIPT = String.raw`
+import threading, queue, concurrent.futures
+
+# A counter behind a Lock, from 4 threads.
+lock = threading.Lock()
+counter = 0
+def add(n):
+    global counter
+    for _ in range(n):
+        with lock:
+            counter += 1
+ts = [threading.Thread(target=add, args=(500,)) for _ in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("lock counter", counter)
+
+# A Condition: 3 threads take turns, 4 rounds each.
+cond = threading.Condition()
+turn = 0
+order = []
+def player(me):
+    global turn
+    for i in range(4):
+        with cond:
+            while turn != me:
+                cond.wait()
+            order.append("%d%d" % (me, i))
+            turn = (me + 1) % 3
+            cond.notify_all()
+ps = [threading.Thread(target=player, args=(k,)) for k in range(3)]
+for t in ps: t.start()
+for t in ps: t.join()
+print("condition order", " ".join(order))
+
+# queue.Queue: 2 producers, 3 consumers, a bounded queue and a sentinel per consumer.
+q = queue.Queue(maxsize=3)
+results = queue.Queue()
+def produce(base):
+    for i in range(50):
+        q.put(base + i)
+def consume():
+    got = []
+    while True:
+        x = q.get()
+        if x is None:
+            break
+        got.append(x * x)
+    results.put(got)
+producers = [threading.Thread(target=produce, args=(b,)) for b in (0, 1000)]
+consumers = [threading.Thread(target=consume) for _ in range(3)]
+for t in producers + consumers: t.start()
+for t in producers: t.join()
+for _ in consumers: q.put(None)
+for t in consumers: t.join()
+squares = sorted(x for _ in consumers for x in results.get())
+print("queue", len(squares), sum(squares), squares[:3], squares[-3:])
+
+# An Event and a Barrier.
+ev = threading.Event()
+barrier = threading.Barrier(3)
+passed = []
+def waiter(k):
+    ev.wait()
+    barrier.wait()
+    with lock:
+        passed.append(k)
+ws = [threading.Thread(target=waiter, args=(k,)) for k in range(3)]
+for t in ws: t.start()
+ev.set()
+for t in ws: t.join()
+print("barrier passed", sorted(passed))
+
+# concurrent.futures: map keeps the order of its inputs.
+def work(n):
+    return sum(i * i for i in range(n * 100))
+with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
+    print("pool map", list(ex.map(work, range(12))))
+    fs = [ex.submit(pow, 2, k) for k in range(10)]
+    print("pool submit", sum(f.result() for f in fs))
+print("threads left", threading.active_count())
+`;
+
+test('python3 threading: Lock, Condition, Event, Barrier, queue.Queue, ThreadPoolExecutor', { skip: existsSync(PYTHON) ? false : `${PYTHON} is missing` }, () => {
+  const { guest, trace } = same(PYTHON, ['-c', PY_SCRIPT]);
+  assert.match(guest.stdout.toString(), /^lock counter 2000$/m);
+  assert.match(guest.stdout.toString(), /^condition order 00 10 20 01 11 21 02 12 22 03 13 23$/m);
+  assert.ok(threadsSeen(trace).size >= 10, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// sqlite3: the sorter's worker threads (PRAGMA threads). They run only when the sorter writes its
+// runs to temporary files (not with temp_store=memory) and a run is flushed: a small cache makes
+// the 60,000-row sort flush many times. The temporary files go to a granted TMPDIR.
+
+const SQLITE = '/usr/bin/sqlite3';
+
+const SQL = `
+PRAGMA threads = 4;
+PRAGMA threads;
+PRAGMA cache_size = -128;
+CREATE TABLE t(k INTEGER, v TEXT);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000)
+  INSERT INTO t SELECT (i * 2654435761) % 1000003, printf('row-%08d-%s', i, hex(i * 7919)) FROM n;
+CREATE TABLE sorted AS SELECT k, v FROM t ORDER BY k, v;
+SELECT count(*), sum(rowid * (k % 1009)) % 1000000007 FROM sorted;
+SELECT rowid, k, v FROM sorted WHERE rowid % 15000 = 1;
+SELECT count(*) FROM sorted a JOIN sorted b ON b.rowid = a.rowid + 1 WHERE b.k < a.k OR (b.k = a.k AND b.v < a.v);
+CREATE INDEX t_v ON t(v DESC);
+SELECT v FROM t ORDER BY v DESC LIMIT 3;
+PRAGMA integrity_check;
+`;
+
+test('sqlite3 with PRAGMA threads=4: a sort and CREATE INDEX that use the sorter\'s worker threads', { skip: existsSync(SQLITE) ? false : `${SQLITE} is missing (apt-get install sqlite3)` }, () => {
+  const tmpGuest = join(work, 'sqlite-tmp-guest');
+  const tmpNative = join(work, 'sqlite-tmp-native');
+  mkdirSync(tmpGuest);
+  mkdirSync(tmpNative);
+  const { guest, trace } = same(SQLITE, [':memory:'], { stdin: SQL, env: [...ENV, `TMPDIR=${tmpGuest}`], rw: [tmpGuest] }, [...ENV, `TMPDIR=${tmpNative}`]);
+  const out = guest.stdout.toString();
+  assert.match(out, /^4\n4\n60000\|/);
+  assert.match(out, /^ok$/m);
+  assert.ok(threadsSeen(trace).size >= 1, 'the sorter started worker threads');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Node.js itself: a worker_threads Worker posts a message to the main thread.
+
+const NODE_SCRIPT = [
+  "const { Worker } = require('node:worker_threads');",
+  "const w = new Worker('require(\"node:worker_threads\").parentPort.postMessage({ sum: [1, 2, 3].reduce((a, b) => a + b) * 7 })', { eval: true });",
+  "w.on('message', (m) => { console.log('main got', JSON.stringify(m)); });",
+  "w.on('exit', (c) => console.log('worker exited', c));",
+].join('\n');
+
+test('node: a worker_threads Worker posts a message back to the main thread', () => {
+  const { guest } = same(process.execPath, ['-e', NODE_SCRIPT], { memoryMiB: 2048 });
+  assert.equal(guest.stdout.toString(), 'main got {"sum":42}\nworker exited 0\n');
+});
