@@ -10,6 +10,7 @@ command -v musl-gcc >/dev/null || need+=(musl-tools)
 [ -x /bin/busybox ] && have_pkg busybox-static || need+=(busybox-static)
 have_pkg libsqlite3-dev || need+=(libsqlite3-dev)
 have_pkg liblua5.4-dev || need+=(liblua5.4-dev)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v qemu-x86_64 >/dev/null || need+=(qemu-user)
 command -v make >/dev/null || need+=(make)
 if [ "${1:-}" = --lane ]; then
