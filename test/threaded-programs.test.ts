@@ -1,15 +1,17 @@
 // Real programs with threads (issue 16, item 5): the host's own python3 (threading with a Lock
-// and a Condition, queue.Queue, concurrent.futures), sqlite3 (PRAGMA threads: the sorter's
-// worker threads) and node (a worker_threads Worker), each run in kvmbox with the system granted
-// and natively with the same argv and environment; the outputs must be the same. Each prints
-// only deterministic results (no timings, no thread ids).
+// and a Condition, queue.Queue, concurrent.futures), perl (ithreads), xz, zstd and sort with
+// worker threads, sqlite3 (PRAGMA threads: the sorter's worker threads) and node (worker_threads),
+// each run in kvmbox with the system granted and natively with the same argv and environment;
+// the outputs must be the same. Each prints only deterministic results (no timings, no thread
+// ids), and each traced run must show the threads it made ('pid.tid' in --trace).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync as run, type RunOptions, type RunResult } from '../src/index.js';
+import { firstDifference } from './helpers.js';
 
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'HOME=/'];
 /** Generous: the software-emulated lane is 10-50x slower than real KVM. */
@@ -148,6 +150,80 @@ test('python3 threading: Lock, Condition, Event, Barrier, queue.Queue, ThreadPoo
   assert.match(guest.stdout.toString(), /^lock counter 2000$/m);
   assert.match(guest.stdout.toString(), /^condition order 00 10 20 01 11 21 02 12 22 03 13 23$/m);
   assert.ok(threadsSeen(trace).size >= 10, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// perl's ithreads: a shared counter under lock, Thread::Queue workers, a shared hash.
+
+const PERL = '/usr/bin/perl';
+const PERL_SCRIPT = String.raw`use strict; use warnings;
+use threads; use threads::shared; use Thread::Queue;
+my $count :shared = 0;
+my @t = map { threads->create(sub { my $k = shift; for (1 .. 500) { lock($count); $count++ } return $k * 10 }, $_) } 1 .. 4;
+my @r = map { $_->join } @t;
+print "count $count results @r\n";
+my $q = Thread::Queue->new;
+my $out = Thread::Queue->new;
+my @w = map { threads->create(sub { while (defined(my $x = $q->dequeue)) { $out->enqueue($x * $x) } }) } 1 .. 3;
+$q->enqueue($_) for 1 .. 100;
+$q->end;
+$_->join for @w;
+my @sq = sort { $a <=> $b } $out->dequeue_nb($out->pending);
+my $sum = 0; $sum += $_ for @sq;
+print "queue ", scalar(@sq), " $sum $sq[0] $sq[-1]\n";
+my %h :shared;
+my @s = map { my $k = $_; threads->create(sub { lock(%h); $h{"t$k"} = $k * $k; }) } 1 .. 3;
+$_->join for @s;
+print "shared hash ", join(' ', map { "$_=$h{$_}" } sort keys %h), "\n";
+print "threads left ", scalar(threads->list), "\n";`;
+
+test('perl threads: threads::shared with lock, Thread::Queue workers, a shared hash', { skip: existsSync(PERL) ? false : `${PERL} is missing` }, () => {
+  const { guest, trace } = same(PERL, ['-e', PERL_SCRIPT]);
+  assert.match(guest.stdout.toString(), /^count 2000 results 10 20 30 40\nqueue 100 338350 1 10000\n/);
+  assert.ok(threadsSeen(trace).size >= 10, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Compressors and sort with worker threads, on a 2.4 MB text (xz, zstd) and 300,000 lines (sort:
+// GNU sort splits the work among threads from 128 Ki lines on). Their output is bytes: compared
+// byte for byte with the native run's.
+
+const DATA = join(work, 'data.txt');
+const LINES = join(work, 'lines.txt');
+writeFileSync(DATA, Array.from({ length: 100_000 }, (_, i) => `${String((i * 2654435761) % 100_000_007).padStart(8, '0')} ${'abcdefghij'[i % 10]!.repeat(i % 7 + 1)} line ${i}\n`).join(''));
+writeFileSync(LINES, Array.from({ length: 300_000 }, (_, i) => `${String(((i + 1) * 40503) % 1_000_003).padStart(7, '0')} line ${i}\n`).join(''));
+const XZ = '/usr/bin/xz';
+const ZSTD = '/usr/bin/zstd';
+
+/** Run natively and in kvmbox (system and `ro` granted, traced); the stdout bytes and status must agree. */
+function sameBytes(program: string, args: readonly string[], ro: readonly string[]): { guest: RunResult; trace: string[] } {
+  const want = spawnSync(program, args, { env: Object.fromEntries(ENV.map((e) => e.split('=') as [string, string])), input: '', timeout: 120_000, maxBuffer: 64 << 20 });
+  assert.equal(want.status, 0, `the native run failed: ${want.stderr}`);
+  const trace: string[] = [];
+  const guest = run(program, args, { system: true, ro, env: ENV, timeoutSeconds: TIMEOUT_S, trace: (l) => trace.push(l) });
+  assert.equal(guest.exitStatus, 0, show(guest, trace));
+  assert.ok(guest.stdout.equals(want.stdout), `${program} ${args.join(' ')}: ${guest.stdout.length} bytes, natively ${want.stdout.length}, first difference at ${firstDifference(guest.stdout, want.stdout)}\n${show(guest, trace)}`);
+  return { guest, trace };
+}
+
+test('xz -T4: multi-threaded compression (20 blocks) and decompression give the native bytes', { skip: existsSync(XZ) ? false : `${XZ} is missing` }, () => {
+  const { guest, trace } = sameBytes(XZ, ['-T4', '-1', '--block-size=128KiB', '-c', DATA], [DATA]);
+  assert.ok(threadsSeen(trace).size >= 2, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
+  const packed = join(work, 'data.txt.xz');
+  writeFileSync(packed, guest.stdout);
+  const back = sameBytes(XZ, ['-d', '-T4', '-c', packed], [packed]);
+  assert.ok(back.guest.stdout.equals(readFileSync(DATA)));
+  assert.ok(threadsSeen(back.trace).size >= 2, `threads seen: ${[...threadsSeen(back.trace)].join(' ')}`);
+});
+
+test('zstd -T4: multi-threaded compression (5 jobs) gives the native bytes', { skip: existsSync(ZSTD) ? false : `${ZSTD} is missing` }, () => {
+  const { trace } = sameBytes(ZSTD, ['-T4', '-B512KiB', '-c', DATA], [DATA]);
+  assert.ok(threadsSeen(trace).size >= 2, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
+});
+
+test('sort --parallel=4: 300,000 lines sorted by several threads', () => {
+  const { trace } = sameBytes('/usr/bin/sort', ['--parallel=4', '-S', '64M', LINES], [LINES]);
+  assert.ok(threadsSeen(trace).size >= 2, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
 });
 
 // ---------------------------------------------------------------------------------------------
