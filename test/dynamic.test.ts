@@ -220,3 +220,11 @@ test('a program that signals itself ends as natively: abort() is 134, kill -TERM
   assert.equal(zero.stdout.toString(), 'alive\nignored\n', show(zero));
   assert.equal(zero.exitStatus, 0);
 });
+
+test('/proc/self/exe names the program with its symlinks resolved, after execve too', { skip: NO_SCRIPTING }, () => {
+  // /usr/bin/python3 is a symlink to python3.11 (Debian 12); ld.so's $ORIGIN reads the link.
+  const code = 'import os; print(os.readlink("/proc/self/exe"))';
+  const r = same('/usr/bin/python3', ['-c', code]);
+  assert.match(r.stdout.toString(), /^\/usr\/bin\/python3\.\d+\n$/);
+  same('/bin/dash', ['-c', `exec /usr/bin/python3 -c '${code}'`]);
+});

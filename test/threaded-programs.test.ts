@@ -1,6 +1,6 @@
 // Real programs with threads (issue 16, item 5): the host's own python3 (threading with a Lock
 // and a Condition, queue.Queue, concurrent.futures), perl (ithreads), xz, zstd and sort with
-// worker threads, sqlite3 (PRAGMA threads: the sorter's worker threads) and node (worker_threads),
+// worker threads, java, sqlite3 (PRAGMA threads: the sorter's worker threads) and node (worker_threads),
 // each run in kvmbox with the system granted and natively with the same argv and environment;
 // the outputs must be the same. Each prints only deterministic results (no timings, no thread
 // ids), and each traced run must show the threads it made ('pid.tid' in --trace).
@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync as run, type RunOptions, type RunResult } from '../src/index.js';
-import { firstDifference } from './helpers.js';
+import { firstDifference, ROOT } from './helpers.js';
 
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'HOME=/'];
 /** Generous: the software-emulated lane is 10-50x slower than real KVM. */
@@ -227,6 +227,27 @@ test('sort --parallel=4: 300,000 lines sorted by several threads', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Java (OpenJDK 17): test/real/Threads.java, compiled natively with javac, runs ~20 JVM threads
+// (compiler, GC, the pool's, the common ForkJoinPool's). /usr/bin/java reaches libjli.so through
+// $ORIGIN, which ld.so reads from /proc/self/exe. The heap, code cache and class space are kept
+// small: the JVM reserves them as address space, which in the sandbox is its memory.
+
+const JAVA = '/usr/bin/java';
+const JAVAC = '/usr/bin/javac';
+const JAVA_FLAGS = ['-Xmx64m', '-XX:+UseSerialGC', '-XX:ReservedCodeCacheSize=32m', '-XX:CompressedClassSpaceSize=64m', '-XX:-UsePerfData'];
+
+test('java: synchronized, a thread pool, a blocking queue and a parallel stream', { skip: existsSync(JAVA) && existsSync(JAVAC) ? false : 'java or javac is missing (openjdk-17-jdk-headless)' }, () => {
+  const classes = join(work, 'java');
+  mkdirSync(classes);
+  const javac = spawnSync(JAVAC, ['-d', classes, join(ROOT, 'test/real/Threads.java')], { encoding: 'utf8' });
+  assert.equal(javac.status, 0, javac.stderr);
+  const { guest, trace } = same(JAVA, [...JAVA_FLAGS, '-cp', classes, 'Threads'], { ro: [classes], memoryMiB: 1024 });
+  assert.match(guest.stdout.toString(), /^synchronized counter 4000\npool 0 332833500 /);
+  assert.match(guest.stdout.toString(), /^terminated true$/m);
+  assert.ok(threadsSeen(trace).size >= 10, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
+});
+
+// ---------------------------------------------------------------------------------------------
 // sqlite3: the sorter's worker threads (PRAGMA threads). They run only when the sorter writes its
 // runs to temporary files (not with temp_store=memory) and a run is flushed: a small cache makes
 // the 60,000-row sort flush many times. The temporary files go to a granted TMPDIR.
@@ -319,9 +340,16 @@ test('node: 3 worker_threads Workers with Atomics and MessagePorts, then libuv\'
 test('node at the default --memory 256', {
   todo: "V8 reserves 512 MiB of address space for each isolate's CodeRange, and the sandbox's address space is its " +
     "--memory: mmap(NULL, 537128960, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE) fails with ENOMEM and node " +
-    "aborts with 'Fatal process OOM in Failed to reserve virtual memory for CodeRange' (a virtual address space larger than the memory would fix it)",
+    "aborts with 'Fatal process OOM in Failed to reserve virtual memory for CodeRange' (node --jitless -p, which reserves no CodeRange, runs; " +
+    'a virtual address space larger than the memory would fix it)',
 }, () => {
   const r = run(process.execPath, ['-p', '6 * 7'], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
   assert.equal(r.stdout.toString(), '42\n', show(r));
   assert.equal(r.exitStatus, 0, show(r));
+});
+
+test('node --jitless at the default --memory 256: without a CodeRange, node runs', () => {
+  // (A Worker still needs more: its thread's malloc arena reserves 64 MiB, its isolate a heap.)
+  const { guest } = same(process.execPath, ['--jitless', '-p', '6 * 7']);
+  assert.equal(guest.stdout.toString(), '42\n');
 });

@@ -185,8 +185,22 @@ const patchPlans = new WeakMap<Buffer, { bias: number; layout: PatchLayout; plan
 export interface ExecArgs {
   argv: readonly string[];
   envp: readonly string[];
-  /** Guest path of the program (AT_EXECFN, /proc/self/exe). */
+  /** Guest path of the program as given (AT_EXECFN; /proc/self/exe after resolving its symlinks). */
   exePath: string;
+}
+
+/**
+ * What /proc/self/exe names: the program's path with every symlink resolved in the guest's
+ * namespace, as Linux gives the file's own path (/usr/bin/python3 -> /usr/bin/python3.11). ld.so
+ * reads it for $ORIGIN (java finds libjli.so through it). A path outside the grants (the first
+ * program itself) or one that cannot be resolved stays as given.
+ */
+function exeLink(p: Task['process'], path: string): string {
+  try {
+    return '/' + p.vfs.resolve(normalize(path), true).join('/');
+  } catch {
+    return path;
+  }
 }
 
 export interface ExecEnv {
@@ -236,7 +250,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv): vo
   p.space = space;
   p.argv = args.argv;
   p.envp = args.envp;
-  p.exePath = args.exePath;
+  p.exePath = exeLink(p, args.exePath);
   p.setComm(Buffer.from(args.exePath.split('/').pop() ?? ''));
   t.fsBase = 0n;
   const fast = machine.syscallPath === 'user-stub' && !env.traced;
@@ -263,7 +277,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv): vo
   p.stubCache.publishClock(t.vcpu);
   p.stubCache.publishRandom();
   p.stubCache.publishFsBase(machine.userFsBase);
-  p.stubCache.publishIdentity(Array.from({ length: RLIM_NLIMITS }, (_, r) => p.rlimit(r)), args.exePath);
+  p.stubCache.publishIdentity(Array.from({ length: RLIM_NLIMITS }, (_, r) => p.rlimit(r)), p.exePath);
   p.stubCache.publishIds(p.pid, t.tid, p.ppid);
   p.stubCache.publishBrk(space);
 }

@@ -177,7 +177,7 @@ export class Process {
   realTimer: { due: number; interval: number } | null = null;
   /** The name (PR_SET_NAME, /proc/self/comm): the program's base name at exec, NUL-padded. */
   comm = Buffer.alloc(TASK_COMM_LEN);
-  /** What exec set: the program's argv, environment and guest path. */
+  /** What exec set: the program's argv, environment and guest path (symlinks resolved: /proc/self/exe). */
   argv: readonly string[] = [];
   envp: readonly string[] = [];
   exePath = '';
