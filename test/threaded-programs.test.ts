@@ -152,6 +152,51 @@ test('python3 threading: Lock, Condition, Event, Barrier, queue.Queue, ThreadPoo
   assert.ok(threadsSeen(trace).size >= 10, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
 });
 
+// ioctl(FIONBIO) is how libuv and CPython's socket.setblocking make an fd non-blocking; then a
+// blocking read of a pipe that another thread fills.
+const FIONBIO_SCRIPT = String.raw`import fcntl, os, struct, termios, threading
+r, w = os.pipe()
+fcntl.ioctl(r, termios.FIONBIO, struct.pack('i', 1))
+print("blocking after FIONBIO 1:", os.get_blocking(r))
+try:
+    os.read(r, 1)
+except BlockingIOError as e:
+    print("read of the empty pipe:", e.strerror)
+fcntl.ioctl(r, termios.FIONBIO, struct.pack('i', 0))
+print("blocking after FIONBIO 0:", os.get_blocking(r))
+t = threading.Thread(target=lambda: os.write(w, b"x"))
+t.start()
+print("blocking read:", os.read(r, 1))
+t.join()`;
+
+test('python3: ioctl(FIONBIO) sets and clears O_NONBLOCK; a blocking read waits for another thread', { skip: existsSync(PYTHON) ? false : `${PYTHON} is missing` }, () => {
+  const { guest } = same(PYTHON, ['-c', FIONBIO_SCRIPT]);
+  assert.match(guest.stdout.toString(), /^blocking after FIONBIO 1: False\nread of the empty pipe: Resource temporarily unavailable\n/);
+});
+
+const ASYNCIO_SCRIPT = String.raw`
+import asyncio, threading
+def blocking(n):
+    return sum(i * i for i in range(n))
+async def main():
+    r = await asyncio.gather(*(asyncio.to_thread(blocking, n) for n in (10, 100, 1000)))
+    print("to_thread", r)
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    threading.Thread(target=lambda: loop.call_soon_threadsafe(fut.set_result, 42)).start()
+    print("call_soon_threadsafe", await fut)
+asyncio.run(main())
+`;
+
+test('python3 asyncio with threads: to_thread and call_soon_threadsafe', {
+  skip: existsSync(PYTHON) ? false : `${PYTHON} is missing`,
+  todo: "asyncio's event loop makes its self-pipe with socket.socketpair(): socketpair(AF_UNIX, SOCK_STREAM) is not " +
+    'implemented (ENOSYS), so asyncio.run fails before any thread starts; it would then need send/recv (sendto, recvfrom) ' +
+    'on the pair, and epoll over it',
+}, () => {
+  same(PYTHON, ['-c', ASYNCIO_SCRIPT]);
+});
+
 // ---------------------------------------------------------------------------------------------
 // perl's ithreads: a shared counter under lock, Thread::Queue workers, a shared hash.
 

@@ -522,7 +522,13 @@ export const ioSyscalls: SyscallGroup = {
         tmp.copy(out);
         return 0;
       }
-      case FIONBIO: return 0;
+      case FIONBIO: {
+        // *argp nonzero sets O_NONBLOCK on the open file, zero clears it, as fcntl(F_SETFL) does
+        // (libuv and CPython's socket.setblocking make fds non-blocking this way).
+        const on = p.userBuffer(a[2], 4, PROT_READ).readInt32LE(0);
+        f.statusFlags = on ? f.statusFlags | O.NONBLOCK : f.statusFlags & ~O.NONBLOCK;
+        return 0;
+      }
       case FIONREAD: {
         const out = p.userBuffer(a[2], 4, PROT_WRITE);
         // Directories: Linux says ENOTTY; files, pipes and streams: bytes readable now.
