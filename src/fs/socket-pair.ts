@@ -1,0 +1,92 @@
+// socketpair(AF_UNIX, SOCK_STREAM): two connected stream sockets, made of two pipes crossed (each
+// end reads one pipe and writes the other). What event loops use them for: a self-pipe that
+// another thread writes a byte to (asyncio's), a stream between processes after fork. No
+// addresses, no ancillary data (SCM_RIGHTS), no datagrams: kvmbox has no network.
+import { E, Errno, O, STAT, STAT_SIZE } from '../abi/linux.js';
+import { PipeEnd, POLLHUP, POLLIN, POLLOUT, type OpenFile, type PipeBudget } from './open-file.js';
+
+export const S_IFSOCK = 0o140000;
+
+export class SocketEnd implements OpenFile {
+  readonly hostFd = null;
+  readonly path: string;
+  /** For shutdown(2): no more reads (SHUT_RD) or writes (SHUT_WR) through this end. */
+  private readShut = false;
+  private writeShut = false;
+  private closed = false;
+
+  private constructor(private readonly rx: PipeEnd, private readonly tx: PipeEnd, public statusFlags: number, ino: number) {
+    this.path = `socket:[${ino}]`;
+  }
+
+  /** The two ends; flags: O_NONBLOCK (SOCK_NONBLOCK). The pipes count in the sandbox's pipe budget. */
+  static pair(flags: number, budget: PipeBudget): [SocketEnd, SocketEnd] {
+    const [aIn, bOut] = PipeEnd.create(0, budget);
+    let bIn: PipeEnd, aOut: PipeEnd;
+    try {
+      [bIn, aOut] = PipeEnd.create(0, budget);
+    } catch (e) {
+      aIn.close();
+      bOut.close();
+      throw e;
+    }
+    const nb = flags & O.NONBLOCK;
+    const ino = 0x7800_0000 + ++socketCounter;
+    return [new SocketEnd(aIn, aOut, O.RDWR | nb, ino), new SocketEnd(bIn, bOut, O.RDWR | nb, ino + 1)];
+  }
+
+  /** recv: nonblock for this call alone (MSG_DONTWAIT) or by the file's O_NONBLOCK. */
+  receive(buf: Buffer, nonblock: boolean): number {
+    if (this.readShut) return 0;
+    this.rx.statusFlags = O.RDONLY | (nonblock || this.statusFlags & O.NONBLOCK ? O.NONBLOCK : 0);
+    return this.rx.read(buf);
+  }
+
+  /** send: EPIPE once the peer cannot read any more (the caller raises SIGPIPE unless MSG_NOSIGNAL). */
+  send(buf: Buffer, nonblock: boolean): number {
+    if (this.writeShut) throw new Errno(E.EPIPE);
+    this.tx.statusFlags = O.WRONLY | (nonblock || this.statusFlags & O.NONBLOCK ? O.NONBLOCK : 0);
+    return this.tx.write(buf);
+  }
+
+  /** shutdown(2): how is SHUT_RD (0), SHUT_WR (1) or SHUT_RDWR (2). */
+  shutdown(how: number): void {
+    if (how < 0 || how > 2) throw new Errno(E.EINVAL);
+    if (how !== 1 && !this.readShut) this.readShut = true;
+    if (how !== 0 && !this.writeShut) {
+      this.writeShut = true;
+      this.tx.close(); // the peer reads the end of the stream
+    }
+  }
+
+  read(buf: Buffer): number { return this.receive(buf, false); }
+  write(buf: Buffer): number { return this.send(buf, false); }
+  pread(): number { throw new Errno(E.ESPIPE); }
+  pwrite(): number { throw new Errno(E.ESPIPE); }
+  seek(): number { throw new Errno(E.ESPIPE); }
+  stat(out: Buffer): void {
+    out.fill(0, 0, STAT_SIZE);
+    out.writeBigUInt64LE(BigInt(this.path.slice(8, -1)), STAT.ino);
+    out.writeBigUInt64LE(1n, STAT.nlink);
+    out.writeUInt32LE(S_IFSOCK | 0o777, STAT.mode);
+    out.writeBigInt64LE(4096n, STAT.blksize);
+  }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return false; }
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.rx.close();
+    this.tx.close();
+  }
+  /** Readable with bytes or at the stream's end (with POLLHUP once the peer is gone); writable while the peer's pipe has room. */
+  pollMask(): number {
+    const rx = this.readShut ? POLLIN : this.rx.pollMask();
+    const peerGone = (rx & POLLHUP) !== 0;
+    const tx = this.writeShut || peerGone ? 0 : this.tx.pollMask() & POLLOUT;
+    return (rx & POLLIN) | (peerGone ? POLLIN | POLLHUP : 0) | tx;
+  }
+  available(): number { return this.readShut ? 0 : this.rx.available(); }
+}
+
+let socketCounter = 0;
