@@ -291,14 +291,6 @@ writeFileSync(LINES, Array.from({ length: 300_000 }, (_, i) => `${String(((i + 1
 const XZ = '/usr/bin/xz';
 const ZSTD = '/usr/bin/zstd';
 
-/**
- * Until a task's whole XSAVE state is kept across switches (the YMM test at the end of this file),
- * programs whose threads use AVX (glibc's memcpy) can see corrupt data on parallel vCPUs: in the
- * lane xz -T4 wrote a corrupt .xz in 1 of ~6 runs and java aborted in 2 of 5. Their tests run as
- * todo meanwhile, so the lane stays deterministic and the failures stay visible; drop this then.
- */
-const YMM_TODO = 'fails now and then on parallel vCPUs: the upper halves of the YMM registers are lost across task switches (see the YMM test)';
-
 /** Run natively and in kvmbox (system and `ro` granted, traced); the stdout bytes and status must agree. */
 function sameBytes(program: string, args: readonly string[], ro: readonly string[], explain = (_out: Buffer): string => ''): { guest: RunResult; trace: string[] } {
   const want = spawnSync(program, args, { env: Object.fromEntries(ENV.map((e) => e.split('=') as [string, string])), input: '', timeout: 120_000, maxBuffer: 64 << 20 });
@@ -313,7 +305,7 @@ function sameBytes(program: string, args: readonly string[], ro: readonly string
   return { guest, trace };
 }
 
-test('xz -T4: multi-threaded compression (20 blocks) and decompression give the native bytes', { skip: existsSync(XZ) ? false : `${XZ} is missing`, todo: YMM_TODO }, () => {
+test('xz -T4: multi-threaded compression (20 blocks) and decompression give the native bytes', { skip: existsSync(XZ) ? false : `${XZ} is missing` }, () => {
   const packed = join(work, 'data.txt.xz');
   // Different bytes: is the sandbox's output a valid .xz at all?
   const check = (out: Buffer): string => {
@@ -350,7 +342,7 @@ const JAVAC = '/usr/bin/javac';
 const JAVA_FLAGS = ['-Xmx64m', '-XX:+UseSerialGC', '-XX:ReservedCodeCacheSize=32m', '-XX:CompressedClassSpaceSize=64m', '-XX:-UsePerfData'];
 
 test('java: synchronized, a thread pool, a blocking queue and a parallel stream', {
-  skip: existsSync(JAVA) && existsSync(JAVAC) ? false : 'java or javac is missing (openjdk-17-jdk-headless)', todo: YMM_TODO,
+  skip: existsSync(JAVA) && existsSync(JAVAC) ? false : 'java or javac is missing (openjdk-17-jdk-headless)',
 }, () => {
   const classes = join(work, 'java');
   mkdirSync(classes);
@@ -471,16 +463,13 @@ test('node --jitless at the default --memory 256: without a CodeRange, node runs
   assert.equal(guest.stdout.toString(), '42\n');
 });
 
-// Why xz -T4 and java above can fail on parallel vCPUs: test/programs/ymm-threads.c, 4 threads
-// that check their YMM registers after a spin. In the lane it finds 16-48 of 2560 changed.
+// test/programs/ymm-threads.c: 4 threads that check their YMM registers after a spin. When a
+// task's saved FPU state was only the FXSAVE image, the lane found 16-48 of 2560 changed (and
+// xz -T4 and java, above, failed now and then); the whole XSAVE area is kept now.
 const HAS_AVX = /^flags\s*:.*\bavx\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
 
 test('threads keep the upper halves of their YMM registers (AVX) across switches', {
   skip: HAS_AVX ? false : 'the CPU has no AVX',
-  todo: "a task's saved FPU state is the 512-byte FXSAVE image (Vcpu.getFxsave/setFxsave, kernel.ts contextWith/loadContext): " +
-    'setFxsave puts every other XSAVE component in its initial state, so the upper halves of ymm0-15 (and AVX-512 state) ' +
-    "are lost when another task runs on the vCPU; glibc's AVX2 memcpy/memchr then corrupt data (xz -T4 wrote a corrupt " +
-    '.xz, java aborted). The context needs the whole KVM_GET_XSAVE area (the signal frame may keep the FXSAVE part)',
 }, () => {
   const path = `${PROGRAMS_DIR}/ymm-threads.glibc`;
   const native = spawnSync(path, [], { encoding: 'utf8' });

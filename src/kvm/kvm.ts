@@ -507,6 +507,22 @@ export class Vcpu {
     b.writeBigUInt64LE(XFEATURE_MASK_FPSSE, XSAVE_HEADER_XSTATE_BV);
     libc.ioctlBuf(this.fd, ioctls.KVM_SET_XSAVE, b, 'KVM_SET_XSAVE');
   }
+  /** The vCPU's whole XSAVE area (kvm_xsave: x87, SSE, AVX and every other enabled state), a copy. */
+  getXsave(): Buffer {
+    const b = Buffer.alloc(kvm_xsave.size);
+    libc.ioctlBuf(this.fd, ioctls.KVM_GET_XSAVE, b, 'KVM_GET_XSAVE');
+    return b;
+  }
+
+  /**
+   * Load a whole XSAVE area that getXsave returned (of this sandbox's vCPUs: the host made it, the
+   * guest never wrote it as such; KVM checks it against what the vCPU supports).
+   */
+  setXsave(area: Buffer): void {
+    if (area.length !== kvm_xsave.size) throw new RangeError('an XSAVE area of the wrong size');
+    libc.ioctlBuf(this.fd, ioctls.KVM_SET_XSAVE, area, 'KVM_SET_XSAVE');
+  }
+
   /** The legacy FXSAVE area (x87 and SSE state, 512 bytes) of the vCPU, a copy. */
   getFxsave(): Buffer {
     const b = Buffer.alloc(kvm_xsave.size);

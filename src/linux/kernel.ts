@@ -1043,11 +1043,11 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   /** A saved context of user registers regs, with the vCPU's FPU state and FS base. */
   private contextWith(vcpu: Vcpu, regs: Registers): SavedContext {
-    return { regs, fx: vcpu.getFxsave(), fsBase: vcpu.getMsr(MSR_FS_BASE) };
+    return { regs, fpu: vcpu.getXsave(), fsBase: vcpu.getMsr(MSR_FS_BASE) };
   }
 
   private loadContext(t: Task, ctx: SavedContext): void {
-    t.vcpu.setFxsave(ctx.fx);
+    t.vcpu.setXsave(ctx.fpu);
     t.vcpu.setMsrs([[MSR_FS_BASE, ctx.fsBase]]);
     this.machine.enterUser({ ...ctx.regs, rflags: (ctx.regs.rflags & USER_RFLAGS) | RFLAGS_FIXED }, t.vcpu);
   }
@@ -1092,7 +1092,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     t.state = t.wait ? 'waiting' : 'ready';
     child.saved = {
       regs: { ...ctx.regs, rax: 0n, rsp: fix.stack !== 0n ? fix.stack : ctx.regs.rsp },
-      fx: Buffer.from(ctx.fx),
+      fpu: Buffer.from(ctx.fpu),
       fsBase: fix.tls ?? ctx.fsBase,
     };
     return child;

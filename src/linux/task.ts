@@ -10,7 +10,9 @@ import type { WouldBlock } from '../fs/open-file.js';
 import type { Process } from './process.js';
 
 /** A task's user-mode state while it is off the vCPU: what it continues from. */
-export interface SavedContext { regs: Registers; fx: Buffer; fsBase: bigint }
+/** fpu: the whole XSAVE area (x87, SSE, the upper halves of AVX registers and the rest), so
+ * that a switch between tasks loses no register state. */
+export interface SavedContext { regs: Registers; fpu: Buffer; fsBase: bigint }
 
 /**
  * running: on the vCPU. ready: may run (after fork, or preempted). waiting: parked in a system

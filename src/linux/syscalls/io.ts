@@ -9,7 +9,9 @@ import {
   E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCGETS, TIOCGPGRP, TIOCGWINSZ,
 } from '../../abi/linux.js';
 import type { Process } from '../process.js';
-import { pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
+import { hostFdReady, pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
+/** How often a call parked on a host fd looks at it while nothing else is ready (ms). */
+const HOST_POLL_MS = 20;
 import { int, long, size, uint, type SyscallGroup } from './args.js';
 
 /** Linux caps one read or write at this many bytes. */
@@ -74,14 +76,24 @@ function guarded(p: Process, fn: () => number): number {
  * never blocks in read(2) or write(2) itself. It polls the fd in bounded slices (src/linux/
  * host-wait.ts) until it is ready, then moves the data; EAGAIN from a host fd that is ready no
  * more waits again. A time limit or a cancel that arrives meanwhile ends the program (the
- * result is then not delivered). A guest O_NONBLOCK file gets EAGAIN as on Linux.
+ * result is then not delivered). A guest O_NONBLOCK file gets EAGAIN as on Linux. While other
+ * tasks of the sandbox can run, the call parks instead (WouldBlock), so that they do.
  */
 function waitingIo(p: Process, f: OpenFile, events: number, io: () => number): number {
   const hostFd = f.pollHostFd?.() ?? null;
   if (hostFd === null) return io();
   const nonblock = (f.statusFlags & O.NONBLOCK) !== 0;
   for (;;) {
-    if (!nonblock && !waitHostFd(p, hostFd, events)) return 0;
+    if (!nonblock && p.kernel.othersCanRun(p)) {
+      // Other tasks run meanwhile: the call waits in the scheduler, which looks at the fd again
+      // every HOST_POLL_MS while nothing else is ready (the timeout never ends the call).
+      if (!hostFdReady(hostFd, events)) {
+        throw new WouldBlock(`the host's fd ${hostFd}`, () => hostFdReady(hostFd, events),
+          { get at() { return performance.now() + HOST_POLL_MS; }, result: () => -E.EAGAIN });
+      }
+    } else if (!nonblock && !waitHostFd(p, hostFd, events)) {
+      return 0;
+    }
     try {
       return io();
     } catch (e) {
@@ -271,7 +283,16 @@ export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number 
     if (ready > 0 || timeoutMs === 0) return ready;
     const wake = Math.min(deadline, timerWake(p, entries));
     const leftMs = (): number | null => (wake === Infinity ? null : Math.max(0, Math.ceil(wake - performance.now())));
-    if (wait.length > 0) {
+    if (p.kernel.othersCanRun(p)) {
+      // Another task can run: the kernel parks this one until another makes these ready (or a
+      // timer does, or a host fd among them, looked at every HOST_POLL_MS while nothing else is
+      // ready), or until the timeout, when the call ends with nothing ready.
+      const none = () => { for (const e of entries) e.revents = 0; return 0; };
+      const hostFds = wait.length > 0;
+      throw new WouldBlock(hostFds ? 'it polls files and host fds' : 'it polls files', () => scan(p, entries).ready > 0,
+        { get at() { return Math.min(deadline, timerWake(p, entries), hostFds ? performance.now() + HOST_POLL_MS : Infinity); }, result: none },
+        () => { none(); cleared?.(); });
+    } else if (wait.length > 0) {
       const pfds = Buffer.alloc(wait.length * 8);
       wait.forEach((w, i) => {
         pfds.writeInt32LE(w.hostFd, i * 8);
@@ -285,13 +306,6 @@ export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number 
         p.checkDeadline();
         return ready;
       }
-    } else if (p.kernel.othersCanRun(p)) {
-      // Only another process (or a timer) can make these ready: the kernel parks the task until
-      // one does, or until the timeout, when the call ends with nothing ready.
-      const none = () => { for (const e of entries) e.revents = 0; return 0; };
-      throw new WouldBlock('it polls files', () => scan(p, entries).ready > 0,
-        { get at() { return Math.min(deadline, timerWake(p, entries)); }, result: none },
-        () => { none(); cleared?.(); });
     } else if (wake < Infinity || p.timeLeftMs() !== null) {
       if (!sleepBounded(p, leftMs())) return 0;
       ({ ready } = scan(p, entries));
