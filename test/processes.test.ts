@@ -135,6 +135,14 @@ test('busybox sh: pipelines', { skip: NO_BUSYBOX }, () => {
   assert.match(r.stdout.toString(), /^6\nA B C\n1000 999 998 \n/);
 });
 
+test('/proc/PID of another process: cmdline, stat, status; gone once reaped (busybox sh)', { skip: NO_BUSYBOX }, () => {
+  const r = sh('sleep 5 & pid=$!; sleep 0.3; tr "\\0" " " < /proc/$pid/cmdline; echo; ' +
+    'set -- $(cat /proc/$pid/stat); [ "$1" = "$pid" ] && [ "$4" = "$$" ] && echo "stat: pid and ppid right, state $3"; ' +
+    'grep "^State:" /proc/$pid/status; [ "$(grep ^PPid: /proc/$pid/status | cut -f2)" = "$$" ] && echo "status: ppid right"; ' +
+    'tr "\\0" "\\n" < /proc/$$/cmdline | sed -n 2p; kill $pid; wait $pid; cat /proc/$pid/stat 2>/dev/null || echo "reaped: gone"');
+  assert.equal(r.stdout.toString(), 'sleep 5 \nstat: pid and ppid right, state S\nState:\tS (sleeping)\nstatus: ppid right\nsh\nreaped: gone\n');
+});
+
 test('busybox sh: command substitution, nested, and in arithmetic', { skip: NO_BUSYBOX }, () => {
   const r = sh('x=$(echo hello | tr h H); echo "got $x"; y=`expr 6 \\* 7`; echo "$y"; ' +
     'echo $(( $(seq 10 | wc -l) + 1 )); echo "[$(echo $(echo inner) outer)]"; n=$(sh -c "exit 3"; echo $?); echo "n=$n"');

@@ -6,11 +6,13 @@
 //   /proc/self/exe                    a link to the program's path (readlink only)
 //   /proc/self/cmdline, /proc/self/environ, /proc/uptime, /proc/loadavg, /proc/meminfo,
 //   /proc/mounts, /proc/version       small read-only files describing the sandbox
-// /proc/1/... is /proc/self/... (the guest is pid 1). Other paths under /dev and /proc are
+// /proc/PID/{exe,cmdline,environ,stat,status,fd/N} for every process of the sandbox (/proc/self
+// is the caller's). Other paths under /dev and /proc are
 // looked up in the grants like any path.
 import { randomFillSync } from 'node:crypto';
 import { E, Errno, O, S_IFLNK, STAT, STAT_SIZE } from '../abi/linux.js';
 import type { Process } from './process.js';
+import { GUEST_GID, GUEST_PID, GUEST_UID } from '../abi/abi.generated.js';
 import {
   charDeviceStat, DeviceFile, MemoryFile, memoryFileStat, TTY_RDEV, TtyFile, type DeviceKind, type OpenFile,
 } from '../fs/open-file.js';
@@ -95,23 +97,68 @@ function procFile(p: Process, name: string): SpecialFile | null {
   }
 }
 
-/** The files of /proc/self that are not directories. */
-const SELF_FILES = new Set(['exe', 'cmdline', 'environ', 'mounts']);
+/** The files of /proc/PID that are not directories. */
+const PID_FILES = new Set(['exe', 'cmdline', 'environ', 'mounts', 'stat', 'status']);
 
-function selfFile(p: Process, rest: string[]): SpecialFile | null {
-  if (rest.length === 2 && rest[0] === 'fd' && /^\d+$/.test(rest[1]!)) return fdLink(p, Number(rest[1]));
+/** The name in comm, up to its NUL. */
+function commOf(q: Process): string {
+  const end = q.comm.indexOf(0);
+  return q.comm.subarray(0, end < 0 ? q.comm.length : end).toString('latin1');
+}
+
+/** /proc/PID/stat's state letter: Z zombie, T stopped, R with a task on a vCPU, S otherwise. */
+function stateOf(q: Process): string {
+  if (q.zombie) return 'Z';
+  if (q.stopped) return 'T';
+  return q.tasks.some((t) => t.state === 'running') ? 'R' : 'S';
+}
+
+/** /proc/PID/stat as Linux lays it out (52 fields); what kvmbox does not track is 0. */
+function statLine(q: Process): string {
+  const threads = q.zombie ? 0 : q.tasks.filter((t) => t.state !== 'dead').length;
+  // Start time in clock ticks (100 Hz) since boot, which is when the sandbox's first process started.
+  const boot = q.kernel.find(GUEST_PID)?.startNs() ?? q.startNs();
+  const start = q.startNs() > boot ? Number((q.startNs() - boot) / 10_000_000n) : 0;
+  const f: Array<string | number> = [q.pid, `(${commOf(q)})`, stateOf(q), q.ppid, q.pgid, q.sid, 0, -1, 0x400000,
+    0, 0, 0, 0, 0, 0, 0, 0, 20, 0, threads, 0, start];
+  while (f.length < 52) f.push(0);
+  return f.join(' ') + '\n';
+}
+
+function statusText(q: Process): string {
+  const threads = q.zombie ? 0 : q.tasks.filter((t) => t.state !== 'dead').length;
+  const names: Record<string, string> = { Z: 'Z (zombie)', T: 'T (stopped)', R: 'R (running)', S: 'S (sleeping)' };
+  return `Name:\t${commOf(q)}\nState:\t${names[stateOf(q)]}\nTgid:\t${q.pid}\nPid:\t${q.pid}\nPPid:\t${q.ppid}\n` +
+    `Uid:\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\nGid:\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\n` +
+    `Threads:\t${threads}\n`;
+}
+
+/**
+ * /proc/PID/... of a process of the sandbox (q), as process p sees it (/proc/self is p's). Paths
+ * name q's pid, so that two processes' files never share an inode number.
+ */
+function pidFile(p: Process, q: Process, rest: string[]): SpecialFile | null {
+  const dir = `/proc/${q.pid}`;
+  if (rest.length === 2 && rest[0] === 'fd' && /^\d+$/.test(rest[1]!)) {
+    if (q.zombie) throw new Errno(E.ENOENT);
+    return fdLink(q, Number(rest[1]));
+  }
   // A path through one of these files (not directories): ENOTDIR, as Linux says.
-  if (rest.length > 1 && SELF_FILES.has(rest[0]!)) throw new Errno(E.ENOTDIR);
+  if (rest.length > 1 && PID_FILES.has(rest[0]!)) throw new Errno(E.ENOTDIR);
   if (rest.length !== 1) return null;
   switch (rest[0]) {
     case 'exe':
+      // A zombie has no program any more (Linux: ENOENT).
+      if (q.zombie) throw new Errno(E.ENOENT);
       return {
-        link: p.exePath,
+        link: q.exePath,
         open: () => { throw new Errno(E.EACCES); },
         stat: () => { throw new Errno(E.EACCES); },
       };
-    case 'cmdline': return memory('/proc/self/cmdline', () => p.argv.map((a) => a + '\0').join(''));
-    case 'environ': return memory('/proc/self/environ', () => p.envp.map((a) => a + '\0').join(''));
+    case 'cmdline': return memory(`${dir}/cmdline`, () => (q.zombie ? '' : q.argv.map((a) => a + '\0').join('')));
+    case 'environ': return memory(`${dir}/environ`, () => (q.zombie ? '' : q.envp.map((a) => a + '\0').join('')));
+    case 'stat': return memory(`${dir}/stat`, () => statLine(q));
+    case 'status': return memory(`${dir}/status`, () => statusText(q));
     case 'mounts': return procFile(p, 'mounts');
     default: return null;
   }
@@ -159,7 +206,13 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
     return null;
   }
   if (top === 'proc' && a !== undefined) {
-    if (a === 'self' || a === '1') return selfFile(p, rest);
+    if (a === 'self') return pidFile(p, p, rest);
+    if (/^[1-9]\d*$/.test(a)) {
+      // Any process of the sandbox, live or a zombie not yet waited for; no other pid exists.
+      const q = p.kernel.find(Number(a));
+      if (!q) throw new Errno(E.ENOENT);
+      return pidFile(p, q, rest);
+    }
     if (rest.length === 0) return procFile(p, a);
   }
   return null;
