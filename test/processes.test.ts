@@ -135,6 +135,14 @@ test('busybox sh: pipelines', { skip: NO_BUSYBOX }, () => {
   assert.match(r.stdout.toString(), /^6\nA B C\n1000 999 998 \n/);
 });
 
+test('with no guest timer (no time limit), a busy process that makes system calls still lets the others run', { skip: NO_BUSYBOX }, () => {
+  // yes writes to /dev/null for ever; the shell's sleep and kill must get their turns.
+  const r = runCli(['run', '--ro', PROGRAMS_DIR, '--', BUSYBOX, 'sh', '-c', 'yes > /dev/null & pid=$!; sleep 1; kill $pid; wait $pid; echo "done $?"'],
+    { timeoutMs: 120_000 });
+  assert.equal(r.out, 'done 143\n', `status ${String(r.status)}; stderr: ${r.err}`);
+  assert.equal(r.status, 0);
+});
+
 test('/proc/PID of another process: cmdline, stat, status; gone once reaped (busybox sh)', { skip: NO_BUSYBOX }, () => {
   const r = sh('sleep 5 & pid=$!; sleep 0.3; tr "\\0" " " < /proc/$pid/cmdline; echo; ' +
     'set -- $(cat /proc/$pid/stat); [ "$1" = "$pid" ] && [ "$4" = "$$" ] && echo "stat: pid and ppid right, state $3"; ' +

@@ -384,8 +384,11 @@ export class Kernel implements HypercallHandler, ProcessTree {
         return this.schedule();
       }
     }
-    // sched_yield gives the vCPU to another task that can run; a preempted task leaves it.
-    if (this.mustLeave(t) || ((rax & 0xffffffffn) === BigInt(SYS.sched_yield) && this.forked && this.anotherCanRun(t))) {
+    // sched_yield gives the vCPU to another task that can run; a preempted task leaves it; and a
+    // task that has had its slice gives way at a system call too (with no guest timer, a busy
+    // process that makes calls would otherwise keep the vCPU).
+    if (this.mustLeave(t) || (this.forked && ((rax & 0xffffffffn) === BigInt(SYS.sched_yield) ||
+        performance.now() - this.cpu.sliceStart >= this.slice()) && this.anotherCanRun(t))) {
       const ctx = this.saveContext(vcpu);
       if (ctx) {
         this.park(t, ctx, 'ready');
