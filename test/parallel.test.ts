@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { runSync as run, type RunResult } from '../src/index.js';
+import { closeIdleWorkers, run as runAsync, runSync as run, type RunResult } from '../src/index.js';
 import { PROGRAMS_DIR, VARIANTS, runCli } from './helpers.js';
 import { detectSyscallPath } from '../src/machine/machine.js';
 
@@ -77,4 +77,23 @@ test('fork and exec from a process whose threads run on several vCPUs', { skip }
   const r = run(`${PROGRAMS_DIR}/threads.glibc`, ['forkexec'], { vcpus: 2, timeoutSeconds: 120 });
   assert.equal(r.stdout.toString(), native.stdout, show(r));
   assert.equal(r.exitStatus, 0);
+});
+
+test('the async API runs threads on parallel vCPUs in its worker, beside the event loop', { skip }, async () => {
+  let ticks = 0;
+  const timer = setInterval(() => { ticks++; }, 5);
+  try {
+    const [a, b] = await Promise.all([
+      runAsync(`${PROGRAMS_DIR}/parallel.glibc`, ['rendezvous'], { vcpus: 2, timeoutSeconds: 120 }),
+      runAsync(`${PROGRAMS_DIR}/threads.musl`, [], { vcpus: 2, timeoutSeconds: 120 }),
+    ]);
+    assert.equal(a.stdout.toString(), 'rendezvous ok\n', show(a));
+    assert.match(a.stderr.toString(), /cpus (0 1|1 0)/);
+    assert.equal(b.exitStatus, 0, show(b));
+    assert.match(b.stdout.toString(), /counter=80000 \(want 80000\)/);
+    assert.ok(ticks > 0, 'the event loop ran meanwhile');
+  } finally {
+    clearInterval(timer);
+    await closeIdleWorkers();
+  }
 });
