@@ -45,7 +45,7 @@ export interface OpenFile {
 export const POLLIN = 0x001, POLLPRI = 0x002, POLLOUT = 0x004, POLLERR = 0x008, POLLHUP = 0x010, POLLNVAL = 0x020;
 
 /** Host poll(2) of one fd with timeout 0: its revents. */
-function hostReady(fd: number, events: number): number {
+export function hostReady(fd: number, events: number): number {
   const pfd = Buffer.alloc(8);
   pfd.writeInt32LE(fd, 0);
   pfd.writeInt16LE(events, 4);
@@ -148,6 +148,15 @@ export interface InputSource {
   read(buf: Buffer): number;
   readonly tty?: boolean;
   readonly hostFd?: number;
+}
+
+/** The stat of an object with no file behind it (a pipe, a socket, an epoll or eventfd file). */
+export function streamStat(out: Buffer, ino: number, mode: number): void {
+  out.fill(0, 0, STAT_SIZE);
+  out.writeBigUInt64LE(BigInt(ino), STAT.ino);
+  out.writeBigUInt64LE(1n, STAT.nlink);
+  out.writeUInt32LE(mode, STAT.mode);
+  out.writeBigInt64LE(4096n, STAT.blksize);
 }
 
 function charDeviceStat(out: Buffer, rdev: number, ino: number): void {
@@ -357,6 +366,23 @@ export class FdTable {
     throw new Errno(E.EMFILE);
   }
 
+  /**
+   * Install the two ends of a pipe or socket pair at the lowest free fds: both, or neither (on
+   * EMFILE the ends are closed). Returns their fds.
+   */
+  installPair(a: OpenFile, b: OpenFile, cloexec: boolean): [number, number] {
+    let fa = -1;
+    try {
+      fa = this.install(a, cloexec);
+      return [fa, this.install(b, cloexec)];
+    } catch (e) {
+      if (fa >= 0) this.close(fa);
+      else a.close();
+      b.close();
+      throw e;
+    }
+  }
+
   /** dup2/dup3: put file at fd, closing what was there. */
   placeAt(fd: number, file: OpenFile, cloexec: boolean): void {
     if (fd < 0 || fd >= this.limit) throw new Errno(E.EBADF);
@@ -560,13 +586,7 @@ export class PipeEnd implements OpenFile {
   pread(): number { throw new Errno(E.ESPIPE); }
   pwrite(): number { throw new Errno(E.ESPIPE); }
   seek(): number { throw new Errno(E.ESPIPE); }
-  stat(out: Buffer): void {
-    out.fill(0, 0, STAT_SIZE);
-    out.writeBigUInt64LE(BigInt(this.pipe.ino), STAT.ino);
-    out.writeBigUInt64LE(1n, STAT.nlink);
-    out.writeUInt32LE(S_IFIFO | 0o600, STAT.mode);
-    out.writeBigInt64LE(4096n, STAT.blksize);
-  }
+  stat(out: Buffer): void { streamStat(out, this.pipe.ino, S_IFIFO | 0o600); }
   getdents(): number { throw new Errno(E.ENOTDIR); }
   isatty(): boolean { return false; }
   close(): void {

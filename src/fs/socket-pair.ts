@@ -2,8 +2,8 @@
 // end reads one pipe and writes the other). What event loops use them for: a self-pipe that
 // another thread writes a byte to (asyncio's), a stream between processes after fork. No
 // addresses, no ancillary data (SCM_RIGHTS), no datagrams: kvmbox has no network.
-import { E, Errno, O, STAT, STAT_SIZE } from '../abi/linux.js';
-import { PipeEnd, POLLHUP, POLLIN, POLLOUT, type OpenFile, type PipeBudget } from './open-file.js';
+import { E, Errno, O } from '../abi/linux.js';
+import { PipeEnd, POLLHUP, POLLIN, POLLOUT, streamStat, type OpenFile, type PipeBudget } from './open-file.js';
 
 export const S_IFSOCK = 0o140000;
 
@@ -64,13 +64,7 @@ export class SocketEnd implements OpenFile {
   pread(): number { throw new Errno(E.ESPIPE); }
   pwrite(): number { throw new Errno(E.ESPIPE); }
   seek(): number { throw new Errno(E.ESPIPE); }
-  stat(out: Buffer): void {
-    out.fill(0, 0, STAT_SIZE);
-    out.writeBigUInt64LE(BigInt(this.path.slice(8, -1)), STAT.ino);
-    out.writeBigUInt64LE(1n, STAT.nlink);
-    out.writeUInt32LE(S_IFSOCK | 0o777, STAT.mode);
-    out.writeBigInt64LE(4096n, STAT.blksize);
-  }
+  stat(out: Buffer): void { streamStat(out, Number(this.path.slice(8, -1)), S_IFSOCK | 0o777); }
   getdents(): number { throw new Errno(E.ENOTDIR); }
   isatty(): boolean { return false; }
   close(): void {

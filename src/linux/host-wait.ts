@@ -64,13 +64,3 @@ export function waitHostFd(p: Stoppable, fd: number, events: number): boolean {
   pfd.writeInt16LE(events, 4);
   return pollBounded(p, pfd, 1, null) > 0;
 }
-
-/** Whether host fd is ready for events now (a poll that does not wait). */
-export function hostFdReady(fd: number, events: number): boolean {
-  const pfd = Buffer.alloc(8);
-  pfd.writeInt32LE(fd, 0);
-  pfd.writeInt16LE(events, 4);
-  const r = libc.poll(pfd, 1, 0);
-  if (r < 0 && r !== -E.EINTR) throw new Errno(-r);
-  return r > 0;
-}

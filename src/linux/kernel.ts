@@ -7,11 +7,11 @@
 // untrusted: it is checked here or in the system-call functions before use, and a bad one fails
 // that call with an errno, never the host.
 import { VcpuGroup, type Vcpu, type VcpuExit } from '../kvm/kvm.js';
-import type { Machine, HypercallHandler, HypercallResult } from '../machine/machine.js';
+import { hypercallOf, type Machine, type HypercallHandler, type HypercallResult } from '../machine/machine.js';
 import { EXCEPTION_NAMES } from '../machine/x86.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import {
-  FAULT_KILL, FAULT_RETRY, GDT_USER_CS, GUEST_PID, HC_COUNT, HC_PORT_BASE, Hypercall, KERNEL_VBASE, MAX_VCPUS, PHYS_KSTACK_TOP, PHYS_SHARED,
+  FAULT_KILL, FAULT_RETRY, GDT_USER_CS, GUEST_PID, Hypercall, KERNEL_VBASE, MAX_VCPUS, PHYS_KSTACK_TOP, PHYS_SHARED,
   PHYS_USER_STUB, STUB_SIZE, VEC_TIMER, SH_SAVE_RCX, SH_SAVE_RDI, SHARED_SIZE, SH_CACHE_FD,
   SH_SAVE_RDX, SH_SAVE_RSI,
 } from '../abi/abi.generated.js';
@@ -49,6 +49,8 @@ const FAULT_SIGNALS: Record<number, number> = {
  * (User pages are identity-mapped, so a stale translation reaches only the same page of the same
  * process: this is for Linux's semantics, not the host's safety; SECURITY.md.) */
 const SHRINKS_MAPPINGS = new Set<number>([SYS.munmap, SYS.mprotect, SYS.mremap]);
+/** How a sandbox ends when every task waits for another and no timer is left. */
+const DEADLOCK = 'kvmbox: every process of the sandbox waits for another (a deadlock); the sandbox is stopped';
 /** How often the run loop of several vCPUs looks at limits and time slices when no exit comes (ms). */
 const LOOP_TICK_MS = 50;
 
@@ -719,7 +721,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
           if (task) continue;
           const init = this.init!;
           if (earliest === Infinity) {
-            init.exit ??= { kind: 'timeout', message: 'kvmbox: every process of the sandbox waits for another (a deadlock); the sandbox is stopped' };
+            init.exit ??= { kind: 'timeout', message: DEADLOCK };
             return;
           }
           sleepBounded(init, Math.max(1, Math.ceil(earliest - now)));
@@ -769,8 +771,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     this.current = t;
     let r: HypercallResult;
-    if (exit.kind === 'io' && exit.direction === 'out' && exit.port >= HC_PORT_BASE && exit.port < HC_PORT_BASE + HC_COUNT) {
-      r = this.hypercall(exit.port - HC_PORT_BASE, cpu.vcpu);
+    const nr = hypercallOf(exit);
+    if (nr !== null) {
+      r = this.hypercall(nr, cpu.vcpu);
     } else if (exit.kind === 'interrupted') {
       r = this.interruptedExit(cpu);
     } else {
@@ -1136,7 +1139,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         sleepBounded(init, Math.max(1, Math.ceil(earliest - now)));
         continue;
       }
-      init.exit = { kind: 'timeout', message: 'kvmbox: every process of the sandbox waits for another (a deadlock); the sandbox is stopped' };
+      init.exit = { kind: 'timeout', message: DEADLOCK };
       return { action: 'stop' };
     }
   }
@@ -1234,17 +1237,16 @@ export class Kernel implements HypercallHandler, ProcessTree {
     t.saved = null;
     const here = this.cpu.parked;
     this.cpu.parked = null;
+    p.stubCache.publishIds(p.pid, t.tid, p.ppid);
     if (here && here.task === t && here.ctx === ctx && here.rip === ctx.regs.rip && !hasDeliverable(t)) {
       // Nothing else ran on this vCPU since t left it there: it goes on where it stopped, with
       // its call's result (no register, FPU or MSR reload: the hand-back of a futex wake costs
       // no ioctl).
       if (this.machine.needsFlush(t.vcpu)) this.machine.flushTlb(t.vcpu);
       t.vcpu.setReg('rax', ctx.regs.rax);
-      p.stubCache.publishIds(p.pid, t.tid, p.ppid);
       return 'ran';
     }
     this.loadContext(t, ctx);
-    p.stubCache.publishIds(p.pid, t.tid, p.ppid);
     if (hasDeliverable(t)) {
       const d = deliver(t, { regs: { ...ctx.regs }, trapno: 0, err: 0, cr2: 0n }, this.fpu(t.vcpu));
       if (d.kind === 'exit') return 'ended';

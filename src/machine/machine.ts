@@ -638,8 +638,9 @@ export class Machine {
     const vcpu = this.vcpu;
     for (;;) {
       const exit = vcpu.runOnce();
-      if (exit.kind === 'io' && exit.direction === 'out' && exit.port >= HC_PORT_BASE && exit.port < HC_PORT_BASE + HC_COUNT) {
-        if (handler.hypercall(exit.port - HC_PORT_BASE, vcpu).action !== 'resume') return;
+      const nr = hypercallOf(exit);
+      if (nr !== null) {
+        if (handler.hypercall(nr, vcpu).action !== 'resume') return;
         continue;
       }
       if (exit.kind === 'interrupted') continue;
@@ -682,6 +683,12 @@ function mergeRanges(a: ReadonlyArray<readonly [number, number]>, b: ReadonlyArr
     else out.push([s, e]);
   }
   return out;
+}
+
+/** The hypercall an exit is (an `out` to one of the hypercall ports), or null. */
+export function hypercallOf(exit: VcpuExit): number | null {
+  if (exit.kind !== 'io' || exit.direction !== 'out' || exit.port < HC_PORT_BASE || exit.port >= HC_PORT_BASE + HC_COUNT) return null;
+  return exit.port - HC_PORT_BASE;
 }
 
 export function zeroRegs() {

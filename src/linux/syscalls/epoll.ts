@@ -6,8 +6,8 @@
 // An eventfd is a 64-bit counter: write adds, read takes it (or 1 with EFD_SEMAPHORE), waiting
 // while it is 0 like a pipe read.
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
-import { WouldBlock, POLLIN, POLLOUT, type OpenFile } from '../../fs/open-file.js';
-import { E, Errno, O, STAT, STAT_SIZE } from '../../abi/linux.js';
+import { streamStat, WouldBlock, POLLIN, POLLOUT, type OpenFile } from '../../fs/open-file.js';
+import { E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { int, size, type SyscallGroup } from './args.js';
 import { pollEntries, timeoutFromTimespec, type PollEntry } from './io.js';
@@ -22,13 +22,6 @@ const S_IFREG_ANON = 0o600;
 /** Anonymous inode numbers for epoll and eventfd files. */
 let anonInode = 0x7800_0000;
 
-function anonStat(out: Buffer, ino: number): void {
-  out.fill(0, 0, STAT_SIZE);
-  out.writeBigUInt64LE(BigInt(ino), STAT.ino);
-  out.writeBigUInt64LE(1n, STAT.nlink);
-  out.writeUInt32LE(S_IFREG_ANON, STAT.mode);
-  out.writeBigInt64LE(4096n, STAT.blksize);
-}
 
 interface Interest { file: OpenFile; events: number; data: bigint }
 
@@ -42,7 +35,7 @@ export abstract class AnonFile implements OpenFile {
   pread(): number { throw new Errno(E.ESPIPE); }
   pwrite(): number { throw new Errno(E.ESPIPE); }
   seek(): number { throw new Errno(E.ESPIPE); }
-  stat(out: Buffer): void { anonStat(out, this.ino); }
+  stat(out: Buffer): void { streamStat(out, this.ino, S_IFREG_ANON); }
   getdents(): number { throw new Errno(E.ENOTDIR); }
   isatty(): boolean { return false; }
   close(): void {}

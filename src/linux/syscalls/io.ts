@@ -3,13 +3,13 @@
 import * as libc from '../../kvm/libc.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import {
-  HostFile, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlock, type OpenFile,
+  HostFile, hostReady, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlock, type OpenFile,
 } from '../../fs/open-file.js';
 import {
   E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCGETS, TIOCGPGRP, TIOCGWINSZ,
 } from '../../abi/linux.js';
 import type { Process } from '../process.js';
-import { hostFdReady, pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
+import { pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
 /** How often a call parked on a host fd looks at it while nothing else is ready (ms). */
 const HOST_POLL_MS = 20;
 import { int, long, size, uint, type SyscallGroup } from './args.js';
@@ -87,8 +87,8 @@ function waitingIo(p: Process, f: OpenFile, events: number, io: () => number): n
     if (!nonblock && p.kernel.othersCanRun(p)) {
       // Other tasks run meanwhile: the call waits in the scheduler, which looks at the fd again
       // every HOST_POLL_MS while nothing else is ready (the timeout never ends the call).
-      if (!hostFdReady(hostFd, events)) {
-        throw new WouldBlock(`the host's fd ${hostFd}`, () => hostFdReady(hostFd, events),
+      if (!hostReady(hostFd, events)) {
+        throw new WouldBlock(`the host's fd ${hostFd}`, () => hostReady(hostFd, events) !== 0,
           { get at() { return performance.now() + HOST_POLL_MS; }, result: () => -E.EAGAIN });
       }
     } else if (!nonblock && !waitHostFd(p, hostFd, events)) {
@@ -169,20 +169,10 @@ function pipe2(p: Process, addr: bigint, flags: number): number {
   if (flags & ~(O.CLOEXEC | O.NONBLOCK | O.DIRECT)) throw new Errno(E.EINVAL);
   const out = p.userBuffer(addr, 8, PROT_WRITE);
   const [r, w] = PipeEnd.create(flags, p.limits.pipeBudget);
-  const cloexec = (flags & O.CLOEXEC) !== 0;
-  let rfd = -1;
-  try {
-    rfd = p.fds.install(r, cloexec);
-    const wfd = p.fds.install(w, cloexec);
-    out.writeInt32LE(rfd, 0);
-    out.writeInt32LE(wfd, 4);
-    return 0;
-  } catch (e) {
-    if (rfd >= 0) p.fds.close(rfd);
-    else r.close();
-    w.close();
-    throw e;
-  }
+  const [rfd, wfd] = p.fds.installPair(r, w, (flags & O.CLOEXEC) !== 0);
+  out.writeInt32LE(rfd, 0);
+  out.writeInt32LE(wfd, 4);
+  return 0;
 }
 
 function sendfile(p: Process, a: bigint[]): number {

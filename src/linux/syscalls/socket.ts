@@ -25,20 +25,10 @@ function socketpair(p: Process, a: bigint[]): number {
   if (protocol !== 0) throw new Errno(E.EPROTONOSUPPORT);
   const out = p.userBuffer(a[3]!, 8, PROT_WRITE);
   const [x, y] = SocketEnd.pair(type & SOCK_NONBLOCK, p.limits.pipeBudget);
-  const cloexec = (type & SOCK_CLOEXEC) !== 0;
-  let xfd = -1;
-  try {
-    xfd = p.fds.install(x, cloexec);
-    const yfd = p.fds.install(y, cloexec);
-    out.writeInt32LE(xfd, 0);
-    out.writeInt32LE(yfd, 4);
-    return 0;
-  } catch (e) {
-    if (xfd >= 0) p.fds.close(xfd);
-    else x.close();
-    y.close();
-    throw e;
-  }
+  const [xfd, yfd] = p.fds.installPair(x, y, (type & SOCK_CLOEXEC) !== 0);
+  out.writeInt32LE(xfd, 0);
+  out.writeInt32LE(yfd, 4);
+  return 0;
 }
 
 function socketOf(p: Process, fd: bigint): SocketEnd {
