@@ -27,6 +27,12 @@ export interface OpenFile {
   pollMask?(): number;
   /** A host fd that poll may wait on when this file is not ready yet (a terminal, inherited stdin). */
   pollHostFd?(): number | null;
+  /**
+   * For in-memory streams: how many of want bytes a write would take now, with nothing written;
+   * throws as that write would (EPIPE, EAGAIN, WouldBlock). sendfile asks before it consumes
+   * its source, so that it never reads what it cannot write.
+   */
+  reserve?(want: number): number;
   /** Bytes that a read would return now without blocking (FIONREAD). */
   available?(): number;
   /**
@@ -557,30 +563,34 @@ export class PipeEnd implements OpenFile {
   }
 
   write(buf: Buffer): number {
+    const n = this.reserve(buf.length);
+    if (n > 0) this.pipe.push(buf.subarray(0, n));
+    return n;
+  }
+
+  reserve(want: number): number {
     if (this.readEnd) throw new Errno(E.EBADF);
     const b = this.pipe;
     // No reader: EPIPE (Linux also raises SIGPIPE, whose default action the caller applies).
     if (b.readers === 0) throw new Errno(E.EPIPE);
-    if (buf.length === 0) return 0;
+    if (want === 0) return 0;
     // A full pipe grows (up to PIPE_GROWN, while the sandbox's budget has room) rather than make
     // a blocking writer wait: every wait for another process costs a switch of address spaces.
     // A non-blocking writer gets EAGAIN at the usual capacity, as event loops expect.
-    if (b.capacity - b.size < buf.length && b.capacity < PIPE_GROWN && !(this.statusFlags & O.NONBLOCK)) {
-      const want = Math.min(PIPE_GROWN, Math.max(b.capacity * 2, b.size + Math.min(buf.length, PIPE_GROWN)));
-      if (b.budget.take(want - b.capacity)) b.capacity = want;
+    if (b.capacity - b.size < want && b.capacity < PIPE_GROWN && !(this.statusFlags & O.NONBLOCK)) {
+      const grown = Math.min(PIPE_GROWN, Math.max(b.capacity * 2, b.size + Math.min(want, PIPE_GROWN)));
+      if (b.budget.take(grown - b.capacity)) b.capacity = grown;
     }
     const room = b.capacity - b.size;
-    if (room <= 0 || (room < buf.length && buf.length <= 4096)) {
+    if (room <= 0 || (room < want && want <= 4096)) {
       // Writes of up to PIPE_BUF (4096) bytes are atomic: all or nothing.
       if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
-      const need = Math.min(buf.length, 4096);
+      const need = Math.min(want, 4096);
       throw new WouldBlock('it writes to a full pipe that only it could drain', () => b.readers === 0 || b.capacity - b.size >= need);
     }
     // A larger write takes what fits now and returns short (the caller writes the rest, as
     // every writer of a pipe must be ready to do): it never waits with part of it written.
-    const n = Math.min(room, buf.length);
-    b.push(buf.subarray(0, n));
-    return n;
+    return Math.min(room, want);
   }
 
   pread(): number { throw new Errno(E.ESPIPE); }

@@ -59,6 +59,12 @@ export class SocketEnd implements OpenFile {
     }
   }
 
+  reserve(want: number): number {
+    if (this.writeShut) throw new Errno(E.EPIPE);
+    this.tx.statusFlags = O.WRONLY | (this.statusFlags & O.NONBLOCK);
+    return this.tx.reserve(want);
+  }
+
   read(buf: Buffer): number { return this.receive(buf, false); }
   write(buf: Buffer): number { return this.send(buf, false); }
   pread(): number { throw new Errno(E.ESPIPE); }

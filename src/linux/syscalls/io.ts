@@ -191,24 +191,51 @@ function sendfile(p: Process, a: bigint[]): number {
   let total = 0;
   try {
     while (left > 0) {
-      const piece = chunk.subarray(0, Math.min(left, chunk.length));
+      // Never take from the source more than the destination accepts now: what is read from a
+      // pipe cannot be put back. An in-memory stream says how much (reserve); a full one makes
+      // the first round wait, or ends the call with what was sent.
+      const want = Math.min(left, chunk.length);
+      const piece = chunk.subarray(0, out.reserve ? out.reserve(want) : want);
       const n = off === null ? waitingIo(p, src, POLLIN, () => src.read(piece)) : src.pread(piece, off);
       if (p.exit) break;
       if (n <= 0) break;
-      const w = out.write(piece.subarray(0, n));
+      let w = out.write(piece.subarray(0, n));
+      if (w < n && off === null) {
+        // A short write to a host fd: give back what a regular source can take back, and write
+        // the rest of what a stream source gave, waiting for the host fd.
+        try {
+          src.seek(BigInt(w - n), SEEK_CUR);
+        } catch {
+          w += writeRest(p, out, piece.subarray(w, n));
+        }
+      }
       total += w;
       left -= w;
       if (off !== null) off += BigInt(w);
-      if (w < n) {
-        if (off === null) src.seek(BigInt(w - n), SEEK_CUR);
-        break;
-      }
+      if (w < n) break;
     }
   } catch (e) {
     if (total === 0) throw e;
   }
   if (off !== null) p.userBuffer(offAddr, 8, PROT_WRITE).writeBigInt64LE(off);
   return total;
+}
+
+/** Write all of rest to out (a host fd that took part of a write), waiting for it as long as the sandbox may run. */
+function writeRest(p: Process, out: OpenFile, rest: Buffer): number {
+  let done = 0;
+  const hostFd = out.pollHostFd?.() ?? out.hostFd;
+  while (done < rest.length) {
+    let w = 0;
+    try {
+      w = out.write(rest.subarray(done));
+    } catch (e) {
+      if (!(e instanceof Errno) || e.errno !== E.EAGAIN) throw e;
+    }
+    done += w;
+    if (w === 0 && (hostFd === null || !waitHostFd(p, hostFd, POLLOUT))) break;
+  }
+  return done;
 }
 
 export interface PollEntry { fd: number; events: number; revents: number }
