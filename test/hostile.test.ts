@@ -151,6 +151,19 @@ test('a reused VM holds nothing of the previous program: memory, translations an
   assert.ok(machinePoolStats().reused > before, 'the pool must have reused a machine');
 });
 
+test('a program that a fork child execs holds nothing of its parent; the parent\'s pages survive', () => {
+  // execve clears the old program's pages lazily (Machine.reset): each is zeroed when mapped again.
+  for (const libc of LIBCS) {
+    const r = runIt('hostile-residue', ['fork-exec'], {}, libc);
+    assert.equal(r.exitStatus, 0, r.out + r.err);
+    assert.match(r.out, /found=0\nparent's pages intact; child status 0\n$/, r.out);
+    // The child looked where the parent wrote (the layout is deterministic).
+    const where = [...r.out.matchAll(/heap=(\S+) map=(\S+)/g)].map((m) => m.slice(1).join(' '));
+    assert.equal(where.length, 2, r.out);
+    assert.equal(where[0], where[1], r.out);
+  }
+});
+
 test('a reused VM gives no program the rights the previous one had on a page', () => {
   for (const libc of LIBCS) {
     const before = machinePoolStats().reused;

@@ -1536,7 +1536,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     t.altStack = { sp: 0n, size: 0n, disabled: true };
     t.clearChildTid = 0n;
     p.dirCache.close();
-    this.machine.reset();
+    this.machine.reset({ lazy: true });
     try {
       exec(t, image, { argv: args, envp, exePath: guestPath }, this.execEnv);
     } catch (e) {

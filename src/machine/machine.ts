@@ -423,16 +423,25 @@ export class Machine {
    * into them (EFAULT). start() makes KVM drop those that would be wrong for the new program
    * (PageTables.seal).
    */
-  reset(): void {
+  reset(opts: { lazy?: boolean } = {}): void {
     // Only where user pages were mapped can the guest or the host have touched memory.
     const kept: Array<[number, number]> = [];
-    for (const [start, end] of this.paging.usedRanges()) kept.push(...this.memory.zeroResident(start, end - start));
-    this.memory.zeroResident(CACHE_BUF, CACHE_SIZE);
-    this.memory.zeroResident(DCACHE, DCACHE_SIZE);
-    this.memory.zeroResident(OUTBUF, OUTBUF_SIZE);
+    // Lazily (execve inside a sandbox, hardware paging only): the pages stay as they are, and
+    // PageTables.map zeroes each when it is next mapped. The next program is of the same sandbox,
+    // and an unmapped page is out of reach of the guest and of the host's pointer checks; a
+    // fork + execve then clears only the pages the new program maps, not all of the parent's.
+    const lazy = opts.lazy === true && this.syscallPath !== 'user-stub';
+    if (!lazy) for (const [start, end] of this.paging.usedRanges()) kept.push(...this.memory.zeroResident(start, end - start));
+    if (this.syscallPath === 'user-stub') {
+      // The stub's caches: only that path maps them or has the host fill them (the cpuid probe
+      // clears what it writes there), and a 2 MiB huge page makes all of CACHE_BUF resident.
+      this.memory.zeroResident(CACHE_BUF, CACHE_SIZE);
+      this.memory.zeroResident(DCACHE, DCACHE_SIZE);
+      this.memory.zeroResident(OUTBUF, OUTBUF_SIZE);
+    }
     this.memory.fill(PHYS_SHARED, SHARED_SIZE);
     this.clearTrampolines();
-    this.paging.reset(kept); // back to the kernel half and the special pages (markBase)
+    this.paging.reset(kept, lazy); // back to the kernel half and the special pages (markBase)
     this.vcpu.resetFpu();
     // The other vCPUs load a new root before they next run anything of the next program.
     for (const v of this.cpus) if (v !== this.vcpu) this.flushWanted.add(v);
@@ -498,16 +507,21 @@ export class Machine {
       }
     } else {
       const cur = this.paging.perms;
+      // img's pages are written whole below: mapping them needs no zeroing first.
+      for (const r of img.runs) this.paging.willOverwrite(r.page, r.page + r.data.length / PAGE);
+      const leave: Array<[number, number]> = [];
       for (const [lo, hi] of mergeRanges(this.paging.usedRanges(), img.used)) {
         const end = hi / PAGE;
-        // Pages whose present content img does not replace: zeroed, as an unmapped page or a
-        // page img never touched reads.
+        // Pages whose present content img does not replace: zeroed now where img maps them (as a
+        // page img never touched reads); where it does not, left for map to zero (see reset).
         for (let p = lo / PAGE; p < end; p++) {
           if (!cur[p] || (img.perms[p - first] && img.hasData[p - first])) continue;
+          const mapped = img.perms[p - first] !== 0;
           let q = p + 1;
-          while (q < end && cur[q] && !(img.perms[q - first] && img.hasData[q - first])) q++;
-          this.memory.zeroResident(p * PAGE, (q - p) * PAGE);
-          p = q;
+          while (q < end && cur[q] && !(img.perms[q - first] && img.hasData[q - first]) && (img.perms[q - first] !== 0) === mapped) q++;
+          if (mapped) this.memory.zeroResident(p * PAGE, (q - p) * PAGE);
+          else leave.push([p, q]);
+          p = q - 1;
         }
         // Permissions that differ, in runs of one value.
         for (let p = lo / PAGE; p < end; p++) {
@@ -520,6 +534,7 @@ export class Machine {
           p = q - 1;
         }
       }
+      for (const [p, q] of leave) this.paging.leaveUnzeroed(p, q);
       for (const v of this.cpus) this.flushWanted.add(v);
     }
     for (const r of img.runs) this.memory.write(r.page * PAGE, r.data);

@@ -48,8 +48,11 @@ export class GuestMemory {
     return new Uint32Array(this.bytes.buffer, this.bytes.byteOffset + address, count);
   }
 
+  /** A copy of [address, address+length), in a buffer of its own (not the small-buffer pool). */
   read(address: number, length: number): Buffer {
-    return Buffer.from(this.slice(address, length));
+    const copy = Buffer.allocUnsafeSlow(length);
+    this.slice(address, length).copy(copy);
+    return copy;
   }
 
   write(address: number, data: Uint8Array): void {

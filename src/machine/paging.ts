@@ -51,6 +51,12 @@ export class PageTables {
    * nowhere else).
    */
   private readonly usedChunks: Uint8Array;
+  /**
+   * Per page: unmapped, but may still hold bytes of an earlier program of this sandbox (a lazy
+   * reset left them, see Machine.reset): map zeroes such a page before the guest can see it.
+   */
+  private readonly unzeroed: Uint8Array;
+  private unzeroedCount = 0;
   /** The runs of pages staleRights may be non-zero in. */
   private keptPages: ReadonlyArray<readonly [number, number]> = [];
   /**
@@ -65,6 +71,7 @@ export class PageTables {
     this.everPerms = new Uint8Array(pages);
     this.staleRights = new Uint8Array(pages);
     this.usedChunks = new Uint8Array(Math.ceil(mem.size / TWO_MIB));
+    this.unzeroed = new Uint8Array(pages);
     // One PT per 2 MiB, one PD per GiB, one PDPT, the twin root: reserve that at the top of memory.
     const poolPages = Math.ceil(mem.size / TWO_MIB) + Math.ceil(mem.size / 0x40000000) + 2;
     this.userTop = mem.size - poolPages * PAGE_SIZE;
@@ -100,13 +107,30 @@ export class PageTables {
    * keptPages: the page runs [first, end) of user memory still resident (zeroed in place): KVM may
    * still translate those for the last program (pages given back to the host lost theirs).
    */
-  reset(keptPages: ReadonlyArray<readonly [number, number]>): void {
+  reset(keptPages: ReadonlyArray<readonly [number, number]>, lazy = false): void {
+    if (lazy) {
+      // Every mapped user page keeps its bytes until it is mapped again (map zeroes it then).
+      const first = USER_BASE / PAGE_SIZE, end = this.userTop / PAGE_SIZE;
+      for (let p = first; p < end; p++) {
+        if (this.perms[p] && !this.unzeroed[p]) {
+          this.unzeroed[p] = 1;
+          this.unzeroedCount++;
+        }
+      }
+    } else {
+      // The caller zeroed every resident page of the used ranges.
+      this.unzeroed.fill(0);
+      this.unzeroedCount = 0;
+    }
     this.mem.fill(this.userTop, this.poolNext - this.userTop);
     this.poolNext = this.userTop;
     this.staleRights.fill(0);
     this.keptPages = keptPages;
-    // Chunks with no resident page left need no look at the next reset.
+    // Chunks with no resident page left need no look at the next reset, unless a page there
+    // still has to be zeroed.
+    const unzeroedChunks = this.unzeroedCount ? this.usedRanges().filter(([a, b]) => this.unzeroed.subarray(a / PAGE_SIZE, b / PAGE_SIZE).includes(1)) : [];
     this.usedChunks.fill(0);
+    for (const [a, b] of unzeroedChunks) this.usedChunks.fill(1, a / TWO_MIB, Math.ceil(b / TWO_MIB));
     for (const [first, end] of keptPages) {
       this.usedChunks.fill(1, Math.floor(first * PAGE_SIZE / TWO_MIB), Math.floor((end - 1) * PAGE_SIZE / TWO_MIB) + 1);
       for (let p = first; p < end; p++) {
@@ -243,7 +267,39 @@ export class PageTables {
   /** Identity-map user pages [va, va+len) with prot (PROT_* bits). */
   map(va: number, len: number, prot: number): void {
     this.checkUserRange(va, len);
+    if (this.unzeroedCount) this.zeroUnzeroed(va / PAGE_SIZE, (va + len) / PAGE_SIZE, true);
     this.writePtes(va, len, prot);
+  }
+
+  /**
+   * Pages [first, end) that the caller is about to map and overwrite whole: they need no zeroing.
+   * Only for a caller that writes every byte of them before the guest runs (Machine.restoreUser).
+   */
+  willOverwrite(first: number, end: number): void {
+    if (this.unzeroedCount) this.zeroUnzeroed(first, end, false);
+  }
+
+  /** Zero (or, when the caller overwrites them, just forget) the unzeroed pages of [first, end). */
+  private zeroUnzeroed(first: number, end: number, zero: boolean): void {
+    const u = this.unzeroed;
+    let p = u.indexOf(1, first);
+    while (p >= 0 && p < end) {
+      let q = u.indexOf(0, p);
+      if (q < 0 || q > end) q = end;
+      if (zero) this.mem.fill(p * PAGE_SIZE, (q - p) * PAGE_SIZE);
+      u.fill(0, p, q);
+      this.unzeroedCount -= q - p;
+      p = u.indexOf(1, q);
+    }
+  }
+
+  /** Mark unmapped pages [first, end) as holding bytes that map must zero (Machine.restoreUser). */
+  leaveUnzeroed(first: number, end: number): void {
+    for (let p = first; p < end; p++) {
+      if (this.perms[p] || this.unzeroed[p]) continue;
+      this.unzeroed[p] = 1;
+      this.unzeroedCount++;
+    }
   }
 
   /**

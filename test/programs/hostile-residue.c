@@ -4,12 +4,15 @@
  * start, and hand that deep stack to a system call: the previous program's translations must be
  * gone, so that this one faults its stack in as on a fresh machine and the host knows the pages
  * are mapped (with a stale translation it used them unseen, and the host refused them: EFAULT).
- * Exit 0 when nothing is found. */
+ * Exit 0 when nothing is found. "fork-exec": write, then fork a child that execs this program
+ * with "check" (an execve inside the sandbox must leave the new program nothing of the old one
+ * either), and check that the parent's own pages still hold the marker when it runs again. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MARK 0x5ec12e75ec12e75eULL
@@ -73,5 +76,20 @@ int main(int argc, char **argv) {
   deep_stack(0);
   if (avx) regs_fill();
   printf("heap=%p map=%p stack=%p written\n", (void *)heap, (void *)map, (void *)stack);
+  if (argc > 1 && !strcmp(argv[1], "fork-exec")) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl(argv[0], argv[0], "check", (char *)0);
+      _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) return 2;
+    int intact = 1;
+    for (size_t i = 0; i < SIZE / 8; i++) if (heap[i] != MARK || map[i] != MARK) intact = 0;
+    for (size_t i = 0; i < 8192; i++) if (stack[i] != MARK) intact = 0;
+    printf("parent's pages %s; child status %d\n", intact ? "intact" : "CHANGED", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    return !intact || st != 0;
+  }
   return 0;
 }
