@@ -155,22 +155,44 @@ export class Vm {
 
   /** Allocate host memory and install it as a memslot at guestPhysAddr. */
   addMemory(slot: number, guestPhysAddr: number, size: number, populate = false): MemoryRegion {
+    return this.addMemoryFrom(slot, guestPhysAddr, size, 0, populate);
+  }
+
+  /**
+   * Allocate size bytes of host memory and install only [skip, size) of it as memslot `slot`, at
+   * guestPhysAddr + skip: the memory of one process's address space, whose first skip bytes
+   * (below USER_BASE) the guest sees in the machine's first memslot instead.
+   */
+  addMemoryFrom(slot: number, guestPhysAddr: number, size: number, skip: number, populate = false): MemoryRegion {
     const region = new MemoryRegion(guestPhysAddr, size, populate);
     try {
-      const b = Buffer.alloc(kvm_userspace_memory_region.size);
-      const f = kvm_userspace_memory_region.fields;
-      b.writeUInt32LE(slot, f.slot);
-      b.writeUInt32LE(0, f.flags);
-      b.writeBigUInt64LE(BigInt(guestPhysAddr), f.guest_phys_addr);
-      b.writeBigUInt64LE(BigInt(size), f.memory_size);
-      b.writeBigUInt64LE(region.mapping.address, f.userspace_addr);
-      libc.ioctlBuf(this.fd, ioctls.KVM_SET_USER_MEMORY_REGION, b, 'KVM_SET_USER_MEMORY_REGION');
+      this.setSlot(slot, guestPhysAddr + skip, size - skip, region.mapping.address + BigInt(skip));
     } catch (e) {
       region.close();
       throw e;
     }
     this.regions.push(region);
     return region;
+  }
+
+  /** Remove memslot `slot` and free region, its memory (the guest must not be running). */
+  removeMemory(slot: number, region: MemoryRegion): void {
+    const i = this.regions.indexOf(region);
+    if (i < 0) return;
+    this.setSlot(slot, 0, 0, 0n);
+    this.regions.splice(i, 1);
+    region.close();
+  }
+
+  private setSlot(slot: number, guestPhysAddr: number, size: number, userspaceAddr: bigint): void {
+    const b = Buffer.alloc(kvm_userspace_memory_region.size);
+    const f = kvm_userspace_memory_region.fields;
+    b.writeUInt32LE(slot, f.slot);
+    b.writeUInt32LE(0, f.flags);
+    b.writeBigUInt64LE(BigInt(guestPhysAddr), f.guest_phys_addr);
+    b.writeBigUInt64LE(BigInt(size), f.memory_size);
+    b.writeBigUInt64LE(userspaceAddr, f.userspace_addr);
+    libc.ioctlBuf(this.fd, ioctls.KVM_SET_USER_MEMORY_REGION, b, 'KVM_SET_USER_MEMORY_REGION');
   }
 
   createIrqchip(): void {

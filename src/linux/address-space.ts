@@ -1,9 +1,10 @@
 // The program's view of memory: where the image, the heap (brk), mmap regions and the stack lie.
-// Pages are identity-mapped (see src/machine/paging.ts); the per-page permission table is the
-// only record of what is mapped, and memory given back is discarded on the host at once, so an
-// unmapped page always reads as zero when it is mapped again.
+// Pages are identity-mapped within the address space's memory (see src/machine/paging.ts); the
+// per-page permission table is the only record of what is mapped, and memory given back is
+// discarded on the host at once (or, after an execve, zeroed when mapped again), so an unmapped
+// page always reads as zero when it is mapped again.
 import type { GuestMemory } from '../machine/memory.js';
-import type { UserImage } from '../machine/machine.js';
+import type { SpaceMemory, UserImage } from '../machine/machine.js';
 import { PAGE_MAPPED, PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
 import { USER_BASE } from '../abi/abi.generated.js';
@@ -40,14 +41,20 @@ export class AddressSpace {
    * them); null while its pages are the ones in guest memory.
    */
   image: UserImage | null = null;
+  /** With memory of its own (home): the host bytes its mapped pages held when it last left the vCPUs (fork's --memory check). */
+  charge = 0;
 
-  constructor(readonly memory: GuestMemory, readonly paging: PageTables) {
+  /**
+   * home: the memory of its own this address space has (Machine.newSpace), or null when it lives
+   * in the machine's first memory (and takes turns there with others: image).
+   */
+  constructor(readonly memory: GuestMemory, readonly paging: PageTables, readonly home: SpaceMemory | null = null) {
     this.stackTop = paging.userTop;
   }
 
-  /** fork: the same layout (the caller copies the pages). */
-  clone(): AddressSpace {
-    const c = new AddressSpace(this.memory, this.paging);
+  /** fork: the same layout (the caller copies the pages), in the same memory or in home's. */
+  clone(home: SpaceMemory | null = null): AddressSpace {
+    const c = home ? new AddressSpace(home.memory, home.paging, home) : new AddressSpace(this.memory, this.paging);
     c.brkStart = this.brkStart;
     c.brkEnd = this.brkEnd;
     c.heapTop = this.heapTop;

@@ -5,7 +5,7 @@
 import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import { ET_DYN, NotRunnableError, parseElf, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR, type ElfImage } from './elf.js';
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
-import type { PatchLayout } from '../machine/machine.js';
+import type { PatchLayout, SpaceMemory } from '../machine/machine.js';
 import { AT } from '../abi/linux.js';
 import { GUEST_GID, GUEST_UID, RLIM_NLIMITS } from '../abi/abi.generated.js';
 import { fillRandom } from './entropy.js';
@@ -239,10 +239,10 @@ export function attachCaches(p: Task['process'], fast: boolean): void {
  * The machine must be fresh or reset (src/machine/pool.ts): the first program of a sandbox.
  * Throws NotRunnableError when the program cannot run; the process is then left without one.
  */
-export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv): void {
+export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv, home: SpaceMemory | null = null): void {
   const p = t.process;
   const machine = p.machine;
-  const space = new AddressSpace(machine.memory, machine.paging);
+  const space = home ? new AddressSpace(home.memory, home.paging, home) : new AddressSpace(machine.memory, machine.paging);
   const loaded = loadProgram(space, program, args.exePath, {
     argv: args.argv, envp: args.envp, execfn: args.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap: machine.hwcap,
     readInterpreter: (path) => readInterpreter(p.vfs, path, args.exePath),

@@ -7,7 +7,7 @@
 // untrusted: it is checked here or in the system-call functions before use, and a bad one fails
 // that call with an errno, never the host.
 import { VcpuGroup, type Vcpu, type VcpuExit } from '../kvm/kvm.js';
-import { hypercallOf, type Machine, type HypercallHandler, type HypercallResult } from '../machine/machine.js';
+import { hypercallOf, Machine, MachineError, type HypercallHandler, type HypercallResult, type SpaceMemory } from '../machine/machine.js';
 import { EXCEPTION_NAMES } from '../machine/x86.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import {
@@ -190,6 +190,14 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private forked = false;
   /** Host bytes held by the images of address spaces not in guest memory. */
   private imageBytes = 0;
+  /**
+   * Each address space has memory and page tables of its own (Machine.newSpace), and a switch
+   * between processes is a change of root: on the cpl0-entry path (hardware paging). On kvm_pvm
+   * the processes take turns in the machine's memory (images).
+   */
+  private readonly ownSpaces: boolean;
+  /** Address spaces of their own that ended: released once no vCPU can be running them. */
+  private readonly endedHomes: SpaceMemory[] = [];
   private execEnv!: ExecEnv;
   /** The first program, as read by the front end: execve of its guest path finds it even where no grant shows it. */
   private firstProgram: { path: string; image: Buffer } | null = null;
@@ -206,6 +214,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.machine = machine;
     this.opts = opts;
     this.limits = new SandboxLimits(opts.timeoutMs, opts.maxOutputBytes, machine.memory.size, opts.cancelled);
+    this.ownSpaces = machine.syscallPath === 'cpl0-entry';
     this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     const cpus = machine.syscallPath === 'cpl0-entry' ? opts.vcpus ?? defaultVcpus() : 1;
     this.maxVcpus = Math.max(1, Math.min(MAX_VCPUS, Math.floor(cpus)));
@@ -1029,6 +1038,43 @@ export class Kernel implements HypercallHandler, ProcessTree {
   }
 
   /** Whether a live process other than `except` uses space. */
+  /** Memory of its own for one more address space; ENOMEM when the machine has no room for one. */
+  private newHome(): SpaceMemory {
+    this.releaseEndedHomes();
+    try {
+      return this.machine.newSpace();
+    } catch (e) {
+      if (e instanceof MachineError) throw new Errno(E.ENOMEM);
+      throw e;
+    }
+  }
+
+  /**
+   * fork with address spaces of their own: the child's, a copy of parent's mappings and of the
+   * pages the host holds. All processes' pages together stay within --memory (as counted when
+   * each last left the vCPUs), else ENOMEM.
+   */
+  private forkSpace(parent: AddressSpace): { home: SpaceMemory; bytes: number } {
+    const bytes = Machine.mappedResidentBytes(parent.memory, parent.paging);
+    let others = 0;
+    const seen = new Set<AddressSpace>([parent]);
+    for (const q of this.processes.values()) {
+      if (q.zombie || seen.has(q.space)) continue;
+      seen.add(q.space);
+      others += q.space.charge;
+    }
+    if (others + bytes > this.machine.memory.size) throw new Errno(E.ENOMEM);
+    const home = this.newHome();
+    this.machine.copySpace(parent.memory, parent.paging, home);
+    return { home, bytes };
+  }
+
+  /** Give back the memory of ended address spaces, while no vCPU but this one is in the guest. */
+  private releaseEndedHomes(): void {
+    if (this.endedHomes.length === 0 || this.cpus.some((c) => c !== this.cpu && c.inGuest)) return;
+    for (const h of this.endedHomes.splice(0)) this.machine.releaseSpace(h);
+  }
+
   private spaceInUse(space: AddressSpace, except: Process | null = null): boolean {
     for (const q of this.processes.values()) if (q !== except && !q.zombie && q.space === space) return true;
     return false;
@@ -1067,6 +1113,15 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private switchSpace(space: AddressSpace): void {
     if (this.resident === space) return;
     const old = this.resident;
+    if (this.ownSpaces) {
+      // No vCPU runs the old one now (pick): what it holds counts against --memory at the next
+      // fork, and ended ones can go.
+      if (old && this.spaceInUse(old)) old.charge = Machine.mappedResidentBytes(old.memory, old.paging);
+      this.releaseEndedHomes();
+      this.machine.activate(space.paging);
+      this.resident = space;
+      return;
+    }
     if (old && !old.image && this.spaceInUse(old)) {
       old.image = this.machine.snapshotUser();
       this.imageBytes += old.image.bytes;
@@ -1271,7 +1326,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const rip = ctx.regs.rip;
     if (act.handler > SIG_IGN && act.flags & SA_RESTART && RESTARTABLE.has(Number(nr & 0xffffffffn)) && rip >= 2n &&
         t.process.space.paging.accessible(Number(rip) - 2, 2, PROT_EXEC | PROT_READ)) {
-      const m = this.machine.memory;
+      const m = t.process.space.memory;
       if (m.u8(Number(rip) - 2) === 0x0f && m.u8(Number(rip) - 1) === 0x05) {
         ctx.regs.rip = rip - 2n;
         return nr;
@@ -1285,7 +1340,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const r = p.exit!;
     p.stubCache.drainOutput(p.fds);
     const status = r.kind === 'exited' ? (r.status & 0xff) << 8 : r.kind === 'signaled' ? r.signal & 0x7f : 0;
-    if (this.resident === p.space) for (const t of p.tasks) exitRobustList(t);
+    if (this.ownSpaces || this.resident === p.space) for (const t of p.tasks) exitRobustList(t);
     for (const t of p.tasks) { t.state = 'dead'; t.wait = null; t.saved = null; }
     p.fds.closeAll();
     p.dirCache.close();
@@ -1298,7 +1353,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     p.children.clear();
     p.zombie = { status };
-    if (!this.spaceInUse(p.space)) this.futexes.delete(p.space);
+    if (!this.spaceInUse(p.space)) {
+      this.futexes.delete(p.space);
+      if (p.space.home) this.endedHomes.push(p.space.home);
+    }
     if (p.space.image && !this.spaceInUse(p.space)) {
       this.imageBytes -= p.space.image.bytes;
       p.space.image = null;
@@ -1338,7 +1396,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (f & CLONE_PARENT_SETTID) p.userBuffer(req.parentTid, 4, PROT_WRITE).writeInt32LE(pid);
     if (f & CLONE_CHILD_SETTID && !vfork) p.userBuffer(req.childTid, 4, PROT_WRITE); // checked before anything changes
     let image = null;
-    if (!vfork) {
+    let forked: { home: SpaceMemory; bytes: number } | null = null;
+    if (!vfork && this.ownSpaces) {
+      forked = this.forkSpace(p.space);
+    } else if (!vfork) {
       // fork copies the parent's pages (docs/design.md); all images together stay within --memory.
       image = this.machine.snapshotUser();
       if (this.imageBytes + image.bytes > this.machine.memory.size) throw new Errno(E.ENOMEM);
@@ -1368,6 +1429,11 @@ export class Kernel implements HypercallHandler, ProcessTree {
       c.space = p.space;
       c.vforkParentWaits = true;
       t.wait = { why: { what: 'its vfork child', ready: () => !c.vforkParentWaits }, call: null };
+    } else if (forked) {
+      c.space = p.space.clone(forked.home);
+      c.space.charge = forked.bytes;
+      this.machine.activate(forked.home.paging);
+      this.resident = c.space;
     } else {
       p.space.image = image;
       this.imageBytes += image!.bytes;
@@ -1519,6 +1585,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
       }
     }
     this.alone(t);
+    // A vfork child's execve leaves the parent its memory: the new program gets memory of its own.
+    let home: SpaceMemory | null = null;
+    if (this.ownSpaces && this.spaceInUse(p.space, p)) home = this.newHome();
     // The point of no return. The other threads end; a vfork parent gets its memory back as it was.
     for (const o of p.tasks) exitRobustList(o);
     for (const o of p.tasks) if (o !== t) { o.state = 'dead'; o.wait = null; o.saved = null; }
@@ -1536,11 +1605,14 @@ export class Kernel implements HypercallHandler, ProcessTree {
     t.altStack = { sp: 0n, size: 0n, disabled: true };
     t.clearChildTid = 0n;
     p.dirCache.close();
-    this.machine.reset({ lazy: true });
+    if (!home && old.home) home = old.home;
+    if (home) this.machine.resetSpace(home);
+    else this.machine.reset({ lazy: true });
     try {
-      exec(t, image, { argv: args, envp, exePath: guestPath }, this.execEnv);
+      exec(t, image, { argv: args, envp, exePath: guestPath }, this.execEnv, home);
     } catch (e) {
       if (!(e instanceof NotRunnableError)) throw e;
+      if (home && home !== old.home) this.endedHomes.push(home);
       // Too late to return the error: the process ends, as Linux kills it.
       killWith(p, SIG.SIGKILL, `(execve of ${guestPath} failed: ${e.message})`);
       return 0;

@@ -2,7 +2,8 @@
 // structures the CPU needs (GDT, IDT, TSS, page tables), all built by the host so that the guest
 // spends no CPL0 instructions on set-up. The run loop turns exits into hypercalls for the layer
 // above (src/linux) and knows nothing of Linux.
-import { Kvm, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry, type Registers } from '../kvm/kvm.js';
+import { Kvm, type MemoryRegion, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry, type Registers } from '../kvm/kvm.js';
+import { caps } from '../kvm/abi.js';
 import { GuestMemory } from './memory.js';
 import { PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
 import { loadKernelImage, type KernelImage } from './kernel-image.js';
@@ -12,7 +13,7 @@ import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall,
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KSTACK_BOTTOM, PHYS_CPU_STACKS, CPU_STACKS_SIZE, CPU_TSS_SIZE, MAX_VCPUS, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
   CACHE_BUF, CACHE_SIZE, DCACHE, DCACHE_SIZE, PHYS_SHARED, SHARED_SIZE, STUB_SIZE, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, VEC_TIMER,
-  PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET, OUTBUF, OUTBUF_SIZE, USER_BASE, PHYS_PML4,
+  PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET, OUTBUF, OUTBUF_SIZE, USER_BASE,
 } from '../abi/abi.generated.js';
 
 /**
@@ -50,6 +51,18 @@ export interface HypercallHandler {
   /** An exit that is not a hypercall (fault of the VM itself). Returns the stop reason. */
   unexpectedExit(exit: VcpuExit, vcpu: Vcpu): void;
 }
+
+/**
+ * The memory and page tables of one process's address space beyond the machine's first
+ * (newSpace): its own host memory in its own memslot, at its own guest-physical offset, with
+ * its own page-table root. Switching processes is then a CR3 change, not a copy.
+ */
+export class SpaceMemory {
+  constructor(readonly memory: GuestMemory, readonly paging: PageTables, readonly slot: number, readonly region: MemoryRegion) {}
+}
+
+/** At most this many released address spaces are kept for the next fork (their pages stay resident). */
+const SPARE_SPACES = 2;
 
 export class MachineError extends Error {
   constructor(message: string) {
@@ -170,9 +183,12 @@ export class Machine {
       this.vcpu.setCpuid(cpuidCache);
       this.hwcap = cpuidCache.find((e) => e.function === 1)?.edx ?? 0;
       this.paging = new PageTables(this.memory, { nx: true });
+      this.active = this.paging;
+      this.maxSlots = k.checkExtension(caps.KVM_CAP_NR_MEMSLOTS) || 32;
+      this.physBits = (cpuidCache.find((e) => e.function === 0x80000008)?.eax ?? 36) & 0xff;
       this.buildSystemTables();
       this.syscallPath = detectedPath ??= this.probeSyscallPath();
-      this.mapUserSpecials();
+      this.mapUserSpecials(this.paging);
       // The stub's cpuid_emul answers from this table (patched sites only exist on this path).
       if (this.syscallPath === 'user-stub') this.memory.write(PHYS_CPUID_TABLE, measuredCpuid ??= this.measureCpuid(cpuidCache));
       this.userFsBase = this.syscallPath === 'user-stub' && measuredFsBase;
@@ -188,8 +204,8 @@ export class Machine {
     const m = this.memory;
     m.write(PHYS_KERNEL, this.kernel.kernel);
     m.write(PHYS_USER_STUB, this.kernel.stub);
-    this.cr3 = this.paging.init();
-    this.mapUserSpecials();
+    this.paging.init();
+    this.mapUserSpecials(this.paging);
 
     m.fill(PHYS_GDT, 4096);
     for (const [sel, desc] of GDT_ENTRIES) m.setU64(PHYS_GDT + sel, desc);
@@ -223,7 +239,14 @@ export class Machine {
     });
   }
 
-  private cr3 = 0;
+  /** The page tables the vCPUs run with: the machine's own, or a process's (activate). */
+  private active: PageTables;
+  /** Address spaces of their own (newSpace), by memslot, and released ones kept for reuse. */
+  private readonly spaces = new Map<number, SpaceMemory>();
+  private readonly spare: SpaceMemory[] = [];
+  /** KVM's memslot count, and the guest's physical-address width (CPUID 0x80000008): how many spaces fit. */
+  private readonly maxSlots: number;
+  private readonly physBits: number;
 
   /**
    * On the user-stub path, user mode may `out` to the hypercalls the ABI marks userAllowed (the
@@ -258,7 +281,7 @@ export class Machine {
       idt: { base: KERNEL_VBASE + BigInt(PHYS_IDT), limit: 4095 },
       cr0: x86.CR0_PE | x86.CR0_MP | x86.CR0_ET | x86.CR0_NE | x86.CR0_WP | x86.CR0_AM | x86.CR0_PG,
       cr2: 0n,
-      cr3: BigInt(this.cr3),
+      cr3: BigInt(this.active.rootPhys),
       cr4: x86.CR4_PAE | x86.CR4_OSFXSR | x86.CR4_OSXMMEXCPT,
       cr8: 0n,
       efer: x86.EFER_SCE | x86.EFER_LME | x86.EFER_LMA | x86.EFER_NXE,
@@ -337,7 +360,7 @@ export class Machine {
    * ranges [lo, hi) where a touch must fault (the stack's growth reserve).
    */
   start(entry: number, userStack: number, timerCount: number, traced = false, mustFault: ReadonlyArray<readonly [number, number]> = []): void {
-    this.paging.seal((page) => mustFault.some(([lo, hi]) => page * x86.PAGE_SIZE >= lo && page * x86.PAGE_SIZE < hi));
+    this.active.seal((page) => mustFault.some(([lo, hi]) => page * x86.PAGE_SIZE >= lo && page * x86.PAGE_SIZE < hi));
     this.memory.fill(PHYS_SHARED, SHARED_SIZE);
     this.memory.setU32(PHYS_SHARED + SH_CACHE_FD, 0xffffffff); // no cached file
     this.setSyscallMsrs(this.syscallPath, traced);
@@ -369,13 +392,143 @@ export class Machine {
    * and on the user-stub path the shared page and the read-ahead cache (read + write, the
    * guest's own scratch memory: the host trusts nothing in them).
    */
-  private mapUserSpecials(): void {
-    this.paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC, STUB_SIZE);
+  private mapUserSpecials(paging: PageTables): void {
+    paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC, STUB_SIZE);
     if (this.syscallPath !== 'user-stub') return;
-    this.paging.mapSpecial(PHYS_SHARED, PROT_READ | PROT_WRITE, SHARED_SIZE);
-    this.paging.mapSpecial(CACHE_BUF, PROT_READ | PROT_WRITE, CACHE_SIZE);
-    this.paging.mapSpecial(DCACHE, PROT_READ, DCACHE_SIZE);
-    this.paging.mapSpecial(OUTBUF, PROT_READ | PROT_WRITE, OUTBUF_SIZE);
+    paging.mapSpecial(PHYS_SHARED, PROT_READ | PROT_WRITE, SHARED_SIZE);
+    paging.mapSpecial(CACHE_BUF, PROT_READ | PROT_WRITE, CACHE_SIZE);
+    paging.mapSpecial(DCACHE, PROT_READ, DCACHE_SIZE);
+    paging.mapSpecial(OUTBUF, PROT_READ | PROT_WRITE, OUTBUF_SIZE);
+  }
+
+  /**
+   * Memory and page tables for one more address space (fork, or execve from a vfork child),
+   * empty: a released one if one is kept (its pages are zeroed as they are mapped again, see
+   * PageTables.reset), else a new memslot at the next free guest-physical offset. Only with
+   * hardware paging (the cpl0-entry path). Throws MachineError when the guest-physical address
+   * space or KVM's memslots are used up.
+   */
+  newSpace(): SpaceMemory {
+    if (this.syscallPath !== 'cpl0-entry') throw new MachineError('address spaces of their own need the cpl0-entry path');
+    // Its root may be one a vCPU last ran (a released space's, or one at the same guest-physical
+    // offset): loading it again would be no CR3 change, so each vCPU loads the twin instead.
+    for (const v of this.cpus) this.flushWanted.add(v);
+    const kept = this.spare.pop();
+    if (kept) {
+      this.spaces.set(kept.slot, kept);
+      return kept;
+    }
+    const size = this.memory.size;
+    const stride = x86.alignUp(size, 1 << 21);
+    let slot = 1;
+    while (this.spaces.has(slot)) slot++;
+    if (slot >= this.maxSlots || (slot + 1) * stride > 2 ** this.physBits) {
+      throw new MachineError(`no room for another address space (${this.spaces.size + 1} in use)`);
+    }
+    const region = this.vm.addMemoryFrom(slot, slot * stride, size, USER_BASE);
+    try {
+      const memory = new GuestMemory(region, this.memory);
+      const paging = new PageTables(memory, { nx: true }, slot * stride);
+      paging.init();
+      this.mapUserSpecials(paging);
+      paging.markBase();
+      const sm = new SpaceMemory(memory, paging, slot, region);
+      this.spaces.set(slot, sm);
+      return sm;
+    } catch (e) {
+      this.vm.removeMemory(slot, region);
+      throw e;
+    }
+  }
+
+  /**
+   * The address space of sm has ended (no process uses it, and no vCPU runs it): its pages are
+   * kept for the next newSpace, to be zeroed as they are mapped (at most SPARE_SPACES), or
+   * given back with its memslot.
+   */
+  releaseSpace(sm: SpaceMemory): void {
+    if (this.spaces.get(sm.slot) !== sm) return;
+    this.spaces.delete(sm.slot);
+    if (this.active === sm.paging) this.activate(this.paging);
+    if (this.spare.length < SPARE_SPACES) {
+      sm.paging.reset([], true);
+      this.spare.push(sm);
+    } else {
+      this.vm.removeMemory(sm.slot, sm.region);
+    }
+  }
+
+  /**
+   * execve in sm's address space (the process's own, or new memory for a vfork child): as reset
+   * does for the machine's first, lazily, and the vCPUs run it from their next entry.
+   */
+  resetSpace(sm: SpaceMemory): void {
+    sm.paging.reset([], true);
+    this.activate(sm.paging);
+    this.memory.fill(PHYS_SHARED, SHARED_SIZE);
+    this.clearTrampolines();
+    this.vcpu.resetFpu();
+    for (const v of this.cpus) if (v !== this.vcpu) this.flushWanted.add(v);
+  }
+
+  /**
+   * fork: give dst (empty, from newSpace) the mappings of the address space (mem, paging) and a
+   * copy of every mapped page the host holds there (the others read as zero in both).
+   */
+  copySpace(mem: GuestMemory, paging: PageTables, dst: SpaceMemory): void {
+    const PAGE = x86.PAGE_SIZE;
+    const perms = paging.perms;
+    const runs: Array<[number, number]> = [];
+    for (const [lo, hi] of paging.usedRanges()) {
+      for (const [a, b] of mem.residentRuns(lo, hi - lo)) {
+        for (let p = a; p < b; p++) {
+          if (!perms[p]) continue;
+          let q = p;
+          while (q < b && perms[q]) q++;
+          runs.push([p, q]);
+          p = q;
+        }
+      }
+    }
+    // Pages written whole below need no zeroing when mapped.
+    for (const [p, q] of runs) dst.paging.willOverwrite(p, q);
+    const first = USER_BASE / PAGE, end = paging.userTop / PAGE;
+    const rights = PROT_READ | PROT_WRITE | PROT_EXEC;
+    for (let i = first; i < end;) {
+      const byte = perms[i]!;
+      let j = i + 1;
+      while (j < end && perms[j] === byte) j++;
+      if (byte) dst.paging.map(i * PAGE, (j - i) * PAGE, byte & rights);
+      i = j;
+    }
+    for (const [p, q] of runs) dst.memory.write(p * PAGE, mem.slice(p * PAGE, (q - p) * PAGE));
+  }
+
+  /** Drop every address space of its own (between sandboxes: nothing of one may reach the next). */
+  private dropSpaces(): void {
+    for (const sm of [...this.spaces.values(), ...this.spare]) this.vm.removeMemory(sm.slot, sm.region);
+    this.spaces.clear();
+    this.spare.length = 0;
+    this.active = this.paging;
+  }
+
+  /**
+   * Run the vCPUs with paging (the machine's own page tables or a SpaceMemory's) from their next
+   * entry to user mode: each loads its root then (a CR3 change, which drops the vCPU's cached
+   * translations of the last one).
+   */
+  activate(paging: PageTables): void {
+    this.active = paging;
+  }
+
+  /** Resident bytes of mapped user pages in paging's address space (mem: its memory). */
+  static mappedResidentBytes(mem: GuestMemory, paging: PageTables): number {
+    let bytes = 0;
+    const perms = paging.perms;
+    for (const [lo, hi] of paging.usedRanges()) {
+      for (const [a, b] of mem.residentRuns(lo, hi - lo)) for (let p = a; p < b; p++) if (perms[p]) bytes += x86.PAGE_SIZE;
+    }
+    return bytes;
   }
 
   /** Where trampolines go and which stub entries patched sites use. */
@@ -424,6 +577,8 @@ export class Machine {
    * (PageTables.seal).
    */
   reset(opts: { lazy?: boolean } = {}): void {
+    if (!opts.lazy) this.dropSpaces();
+    this.active = this.paging;
     // Only where user pages were mapped can the guest or the host have touched memory.
     const kept: Array<[number, number]> = [];
     // Lazily (execve inside a sandbox, hardware paging only): the pages stay as they are, and
@@ -569,13 +724,20 @@ export class Machine {
    * is safe at CPL0 too.
    */
   flushTlb(vcpu: Vcpu): void {
-    this.flushWanted.delete(vcpu);
+    this.flushWanted.add(vcpu);
     const s = vcpu.getSregs();
-    vcpu.setSregs({ ...s, cr3: this.otherRoot(s.cr3) });
+    vcpu.setSregs({ ...s, cr3: this.rootFor(vcpu, s.cr3) });
   }
 
-  private otherRoot(cr3: bigint): bigint {
-    return cr3 === BigInt(PHYS_PML4) ? BigInt(this.paging.twinRoot) : BigInt(PHYS_PML4);
+  /**
+   * The CR3 vcpu enters with, from cur, the one it has: the active address space's root, or its
+   * twin when the vCPU must drop its cached translations and already runs with that space.
+   */
+  private rootFor(vcpu: Vcpu, cur: bigint): bigint {
+    const root = BigInt(this.active.rootPhys), twin = BigInt(this.active.twinRootPhys);
+    const flush = this.flushWanted.delete(vcpu);
+    if (cur !== root && cur !== twin) return root;
+    return flush ? (cur === root ? twin : root) : cur;
   }
 
   /** Where vcpu's trap frames are (its TSS's RSP0 stack), as guest-physical [bottom, top). */
@@ -642,9 +804,7 @@ export class Machine {
   enterUser(regs: Registers, vcpu = this.vcpu): void {
     const s = vcpu.getSregs();
     const u = this.sregs(true);
-    let cr3 = s.cr3;
-    if (this.flushWanted.delete(vcpu)) cr3 = this.otherRoot(cr3);
-    vcpu.setSregs({ ...s, cs: u.cs, ss: u.ss, cr3 });
+    vcpu.setSregs({ ...s, cs: u.cs, ss: u.ss, cr3: this.rootFor(vcpu, s.cr3) });
     vcpu.setRegs(regs);
   }
 
@@ -668,6 +828,8 @@ export class Machine {
     if (this.closed) return;
     this.closed = true;
     this.vm.close();
+    this.spaces.clear();
+    this.spare.length = 0;
   }
   [Symbol.dispose](): void { this.close(); }
 }

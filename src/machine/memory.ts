@@ -2,6 +2,7 @@
 // access bounds-checked. Nothing outside this class indexes the raw buffer, so a guest-supplied
 // address or length can never reach host memory outside the guest.
 import type { MemoryRegion } from '../kvm/kvm.js';
+import { USER_BASE } from '../abi/abi.generated.js';
 
 /** A guest address range does not lie inside guest memory. */
 export class GuestMemoryRangeError extends RangeError {
@@ -16,36 +17,57 @@ const RELEASE_RUN_PAGES = 1024;
 
 export class GuestMemory {
   readonly size: number;
+  /** The whole of this view's own mapping. Of a process's view (with low), only [USER_BASE, size) is guest memory. */
   readonly bytes: Buffer;
   private readonly view: DataView;
+  /** The first address of this view's own memory: 0, or USER_BASE for a process's (below it: low's). */
+  private readonly floor: number;
 
-  constructor(private readonly region: MemoryRegion) {
+  /**
+   * The memory of region. With low: the memory of one process's address space
+   * (Machine.newSpace), where the addresses below USER_BASE are low's (the kernel's and the stub's
+   * pages, the same for every process) and the others this region's; a range may not straddle
+   * USER_BASE.
+   */
+  constructor(private readonly region: MemoryRegion, private readonly low: GuestMemory | null = null) {
     this.size = region.size;
     this.bytes = Buffer.from(region.mapping.buffer, 0, region.size);
     this.view = new DataView(region.mapping.buffer, 0, region.size);
+    this.floor = low ? USER_BASE : 0;
   }
 
   /** True when [address, address+length) lies inside guest memory. */
   contains(address: number, length: number): boolean {
     return Number.isSafeInteger(address) && Number.isSafeInteger(length) && address >= 0 && length >= 0 &&
-      address + length <= this.size;
+      address + length <= this.size && (this.low === null || address >= USER_BASE || address + length <= USER_BASE);
   }
 
   check(address: number, length: number): void {
     if (!this.contains(address, length)) throw new GuestMemoryRangeError(address, length, this.size);
   }
 
+  /** The view that holds [address, address+length): this one, or low below USER_BASE (checked). */
+  private at(address: number, length: number): GuestMemory {
+    this.check(address, length);
+    return address < this.floor ? this.low! : this;
+  }
+
   /** A live (no-copy) window onto guest memory. */
   slice(address: number, length: number): Buffer {
-    this.check(address, length);
-    return this.bytes.subarray(address, address + length);
+    const m = this.at(address, length);
+    return m.bytes.subarray(address, address + length);
+  }
+
+  /** Copy length bytes from src to dest (both ranges checked; they may overlap). */
+  copyWithin(dest: number, src: number, length: number): void {
+    this.slice(src, length).copy(this.slice(dest, length));
   }
 
   /** A live window of `count` 32-bit words at a 4-byte aligned address (page tables). */
   words32(address: number, count: number): Uint32Array {
-    this.check(address, count * 4);
+    const m = this.at(address, count * 4);
     if (address % 4) throw new GuestMemoryRangeError(address, count * 4, this.size);
-    return new Uint32Array(this.bytes.buffer, this.bytes.byteOffset + address, count);
+    return new Uint32Array(m.bytes.buffer, m.bytes.byteOffset + address, count);
   }
 
   /** A copy of [address, address+length), in a buffer of its own (not the small-buffer pool). */
@@ -56,8 +78,7 @@ export class GuestMemory {
   }
 
   write(address: number, data: Uint8Array): void {
-    this.check(address, data.length);
-    this.bytes.set(data, address);
+    this.at(address, data.length).bytes.set(data, address);
   }
 
   fill(address: number, length: number, value = 0): void {
@@ -66,8 +87,7 @@ export class GuestMemory {
 
   /** Return pages to the host (they read as zero after). Page-aligned range. */
   discard(address: number, length: number): void {
-    this.check(address, length);
-    this.region.discard(address, length);
+    this.at(address, length).region.discard(address, length);
   }
 
   /**
@@ -78,8 +98,8 @@ export class GuestMemory {
    * place (page numbers of guest memory).
    */
   zeroResident(address: number, length: number): Array<[number, number]> {
+    if (this.at(address, length) !== this) return this.low!.zeroResident(address, length);
     const kept: Array<[number, number]> = [];
-    this.check(address, length);
     const pages = length / 4096;
     const vec = new Uint8Array(pages);
     this.region.residency(address, length, vec);
@@ -103,7 +123,7 @@ export class GuestMemory {
    * that the host holds: pages never touched, or given back, read as zero and need no copy.
    */
   residentRuns(address: number, length: number): Array<[number, number]> {
-    this.check(address, length);
+    if (this.at(address, length) !== this) return this.low!.residentRuns(address, length);
     const pages = length / 4096;
     const vec = new Uint8Array(pages);
     this.region.residency(address, length, vec);
@@ -123,33 +143,33 @@ export class GuestMemory {
    * contents (see MemoryRegion.dropTranslations). Page-aligned range.
    */
   dropTranslations(address: number, length: number): void {
-    this.check(address, length);
-    this.region.dropTranslations(address, length);
+    this.at(address, length).region.dropTranslations(address, length);
   }
 
-  /** Bytes of guest memory the host currently holds (pages touched by guest or host). */
+  /** Bytes of guest memory the host currently holds (pages touched by guest or host), in this view's own memory. */
   residentBytes(): number {
-    const pages = this.size / 4096;
+    const pages = (this.size - this.floor) / 4096;
     const vec = new Uint8Array(pages);
-    this.region.residency(0, this.size, vec);
+    this.region.residency(this.floor, this.size - this.floor, vec);
     let n = 0;
     for (let i = 0; i < pages; i++) n += vec[i]! & 1;
     return n * 4096;
   }
 
-  u8(a: number): number { this.check(a, 1); return this.view.getUint8(a); }
-  u16(a: number): number { this.check(a, 2); return this.view.getUint16(a, true); }
-  u32(a: number): number { this.check(a, 4); return this.view.getUint32(a, true); }
-  u64(a: number): bigint { this.check(a, 8); return this.view.getBigUint64(a, true); }
-  setU8(a: number, v: number): void { this.check(a, 1); this.view.setUint8(a, v); }
-  setU16(a: number, v: number): void { this.check(a, 2); this.view.setUint16(a, v, true); }
-  setU32(a: number, v: number): void { this.check(a, 4); this.view.setUint32(a, v >>> 0, true); }
-  setU64(a: number, v: bigint): void { this.check(a, 8); this.view.setBigUint64(a, BigInt.asUintN(64, v), true); }
+  u8(a: number): number { return this.at(a, 1).view.getUint8(a); }
+  u16(a: number): number { return this.at(a, 2).view.getUint16(a, true); }
+  u32(a: number): number { return this.at(a, 4).view.getUint32(a, true); }
+  u64(a: number): bigint { return this.at(a, 8).view.getBigUint64(a, true); }
+  setU8(a: number, v: number): void { this.at(a, 1).view.setUint8(a, v); }
+  setU16(a: number, v: number): void { this.at(a, 2).view.setUint16(a, v, true); }
+  setU32(a: number, v: number): void { this.at(a, 4).view.setUint32(a, v >>> 0, true); }
+  setU64(a: number, v: bigint): void { this.at(a, 8).view.setBigUint64(a, BigInt.asUintN(64, v), true); }
   setI64(a: number, v: number | bigint): void { this.setU64(a, BigInt(v)); }
 
   /** Read a NUL-terminated string of at most maxLength bytes; null if no NUL within reach. */
   cstring(address: number, maxLength: number): Buffer | null {
     if (!this.contains(address, 0)) return null;
+    if (address < this.floor) return this.low!.cstring(address, Math.min(maxLength, this.floor - address));
     const end = Math.min(this.size, address + maxLength);
     const nul = this.bytes.subarray(address, end).indexOf(0);
     if (nul < 0) return null;

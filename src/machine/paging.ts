@@ -1,9 +1,11 @@
 // The guest's page tables, owned and written by the host.
 //
-// Layout invariant: user virtual addresses are identity-mapped (VA == guest physical address) in
-// [USER_BASE, userTop); the kernel lives in the top 2 GiB (KERNEL_VBASE + PA) and is never mapped
-// with PTE_USER. Because a user VA can only ever map to the same PA, a stale TLB entry can at
-// worst grant access to the same user page, never to kernel memory or another page.
+// Layout invariant: a user virtual address in [USER_BASE, userTop) maps to the same address of
+// its address space's memory (guest physical address VA + physOffset: 0 for the machine's first
+// memory, a memslot of its own for each further address space, Machine.newSpace); the kernel lives
+// in the top 2 GiB (KERNEL_VBASE + PA) and is never mapped with PTE_USER. Because a user VA can
+// only ever map to the same page of its own address space, a stale TLB entry can at worst grant
+// access to the same user page, never to kernel memory, another page or another process's.
 //
 // The host keeps one byte of permissions per page (the source of truth for pointer checks) and
 // mirrors it into 4 KiB PTEs. Page-table pages come from a pool at the top of guest memory.
@@ -63,9 +65,16 @@ export class PageTables {
    * The tables as markBase found them (the kernel half and the special pages below USER_BASE,
    * nothing of a program's): what reset returns to, by copy, instead of rebuilding them.
    */
-  private base: { top: Buffer; pool: Buffer; poolNext: number; pdptLow: number; twinRoot: number; perms: Uint8Array } | null = null;
+  private base: { top: Buffer; pool: Buffer; poolNext: number; pdptLow: number; root: number; twinRoot: number; perms: Uint8Array } | null = null;
 
-  constructor(private readonly mem: GuestMemory, private readonly opts: PagingOptions) {
+  /**
+   * physOffset: where this address space's memory lies in guest-physical memory, relative to
+   * its addresses (0 for the machine's first; Machine.newSpace gives each further one its own
+   * memslot). A user page at va is then at guest-physical va + physOffset, and so are the
+   * page-table pages of the pool; the pages below USER_BASE (kernel, stub) are the same
+   * physical pages in every address space.
+   */
+  constructor(private readonly mem: GuestMemory, private readonly opts: PagingOptions, readonly physOffset = 0) {
     const pages = mem.size / PAGE_SIZE;
     this.perms = new Uint8Array(pages);
     this.everPerms = new Uint8Array(pages);
@@ -80,27 +89,45 @@ export class PageTables {
     if (this.userTop <= USER_BASE) throw new RangeError('guest memory too small');
   }
 
-  /** Build the kernel half and an empty user half. Returns CR3. */
+  /**
+   * Build the kernel half and an empty user half. Returns CR3. The machine's first address space
+   * has its root at PHYS_PML4 and builds the kernel half; a further one (physOffset > 0) has its
+   * root in its own pool and links the same kernel half.
+   */
   init(): number {
     const m = this.mem;
-    m.fill(PHYS_PML4, PAGE_SIZE);
-    m.fill(PHYS_PDPT_HIGH, PAGE_SIZE);
-    m.fill(PHYS_PD_HIGH, PAGE_SIZE);
-    // KERNEL_VBASE = 0xffffffff80000000: PML4 slot 511, PDPT slot 510; 2 MiB page -> PA 0.
-    m.setU64(PHYS_PML4 + 511 * 8, BigInt(PHYS_PDPT_HIGH) | PTE_PRESENT | PTE_WRITABLE);
-    m.setU64(PHYS_PDPT_HIGH + 510 * 8, BigInt(PHYS_PD_HIGH) | PTE_PRESENT | PTE_WRITABLE);
-    m.setU64(PHYS_PD_HIGH, 0n | PTE_PRESENT | PTE_WRITABLE | PTE_PS | PTE_GLOBAL);
+    const link = PTE_PRESENT | PTE_WRITABLE;
+    if (this.physOffset === 0) {
+      m.fill(PHYS_PML4, PAGE_SIZE);
+      m.fill(PHYS_PDPT_HIGH, PAGE_SIZE);
+      m.fill(PHYS_PD_HIGH, PAGE_SIZE);
+      // KERNEL_VBASE = 0xffffffff80000000: PML4 slot 511, PDPT slot 510; 2 MiB page -> PA 0.
+      m.setU64(PHYS_PDPT_HIGH + 510 * 8, BigInt(PHYS_PD_HIGH) | link);
+      m.setU64(PHYS_PD_HIGH, 0n | link | PTE_PS | PTE_GLOBAL);
+    }
     this.pdptLow = this.allocTable();
-    m.setU64(PHYS_PML4, BigInt(this.pdptLow) | PTE_PRESENT | PTE_WRITABLE | PTE_USER);
+    this.root = this.physOffset === 0 ? PHYS_PML4 : this.allocTable();
+    m.setU64(this.root + 511 * 8, BigInt(PHYS_PDPT_HIGH) | link);
+    m.setU64(this.root, this.phys(this.pdptLow) | link | PTE_USER);
     // A second root with the same entries: loading it instead of the first (or back) is a CR3
     // change KVM acts on, which drops the vCPU's cached translations (see Machine.enterUser).
     this.twinRoot = this.allocTable();
-    m.write(this.twinRoot, m.slice(PHYS_PML4, PAGE_SIZE));
-    return PHYS_PML4;
+    m.write(this.twinRoot, m.slice(this.root, PAGE_SIZE));
+    return this.rootPhys;
   }
 
-  /** The root equivalent to PHYS_PML4 (init copies it; neither changes after). */
-  twinRoot = 0;
+  /** The root's own address (PHYS_PML4 or a pool page), and the one equivalent to it (init copies it; neither changes after). */
+  private root = PHYS_PML4;
+  private twinRoot = 0;
+
+  /** Guest-physical address of a page of this address space's memory at addr. */
+  private phys(addr: number): bigint {
+    return BigInt(addr >= USER_BASE ? addr + this.physOffset : addr);
+  }
+
+  /** CR3 values: the root, and its twin. */
+  get rootPhys(): number { return this.root >= USER_BASE ? this.root + this.physOffset : this.root; }
+  get twinRootPhys(): number { return this.twinRoot + this.physOffset; }
 
   /**
    * Forget every user mapping: the page-table pool is zeroed and the kernel half rebuilt.
@@ -110,11 +137,13 @@ export class PageTables {
   reset(keptPages: ReadonlyArray<readonly [number, number]>, lazy = false): void {
     if (lazy) {
       // Every mapped user page keeps its bytes until it is mapped again (map zeroes it then).
-      const first = USER_BASE / PAGE_SIZE, end = this.userTop / PAGE_SIZE;
-      for (let p = first; p < end; p++) {
-        if (this.perms[p] && !this.unzeroed[p]) {
-          this.unzeroed[p] = 1;
-          this.unzeroedCount++;
+      // Mapped pages lie in the used ranges.
+      for (const [a, b] of this.usedRanges()) {
+        for (let p = a / PAGE_SIZE; p < b / PAGE_SIZE; p++) {
+          if (this.perms[p] && !this.unzeroed[p]) {
+            this.unzeroed[p] = 1;
+            this.unzeroedCount++;
+          }
         }
       }
     } else {
@@ -146,12 +175,15 @@ export class PageTables {
       this.init();
       return;
     }
-    this.mem.write(PHYS_PML4, base.top.subarray(0, PAGE_SIZE));
-    this.mem.write(PHYS_PDPT_HIGH, base.top.subarray(PAGE_SIZE, 2 * PAGE_SIZE));
-    this.mem.write(PHYS_PD_HIGH, base.top.subarray(2 * PAGE_SIZE));
+    if (this.physOffset === 0) {
+      this.mem.write(PHYS_PML4, base.top.subarray(0, PAGE_SIZE));
+      this.mem.write(PHYS_PDPT_HIGH, base.top.subarray(PAGE_SIZE, 2 * PAGE_SIZE));
+      this.mem.write(PHYS_PD_HIGH, base.top.subarray(2 * PAGE_SIZE));
+    }
     this.mem.write(this.userTop, base.pool);
     this.poolNext = base.poolNext;
     this.pdptLow = base.pdptLow;
+    this.root = base.root;
     this.twinRoot = base.twinRoot;
     this.perms.set(base.perms);
   }
@@ -166,7 +198,7 @@ export class PageTables {
     this.base = {
       top: Buffer.concat([page(PHYS_PML4), page(PHYS_PDPT_HIGH), page(PHYS_PD_HIGH)]),
       pool: Buffer.from(this.mem.slice(this.userTop, this.poolNext - this.userTop)),
-      poolNext: this.poolNext, pdptLow: this.pdptLow, twinRoot: this.twinRoot, perms: this.perms.slice(0, USER_BASE / PAGE_SIZE),
+      poolNext: this.poolNext, pdptLow: this.pdptLow, root: this.root, twinRoot: this.twinRoot, perms: this.perms.slice(0, USER_BASE / PAGE_SIZE),
     };
   }
 
@@ -250,16 +282,17 @@ export class PageTables {
     const link = PTE_PRESENT | PTE_WRITABLE | PTE_USER;
     let e = this.mem.u64(this.pdptLow + pdptIndex * 8);
     if (!(e & PTE_PRESENT)) {
-      e = BigInt(this.allocTable()) | link;
+      e = this.phys(this.allocTable()) | link;
       this.mem.setU64(this.pdptLow + pdptIndex * 8, e);
     }
-    const pd = Number(e & PTE_ADDR_MASK);
+    // The tables hold guest-physical addresses; the pool pages are read at their own addresses.
+    const pd = Number(e & PTE_ADDR_MASK) - this.physOffset;
     let f = this.mem.u64(pd + pdIndex * 8);
     if (!(f & PTE_PRESENT)) {
-      f = BigInt(this.allocTable()) | link;
+      f = this.phys(this.allocTable()) | link;
       this.mem.setU64(pd + pdIndex * 8, f);
     }
-    return Number(f & PTE_ADDR_MASK);
+    return Number(f & PTE_ADDR_MASK) - this.physOffset;
   }
 
 
@@ -332,8 +365,9 @@ export class PageTables {
         }
         const w = (page % ENTRIES) * 2;
         if (present) {
-          pt[w] = ((a % 0x100000000) + lowFlags) >>> 0;
-          pt[w + 1] = Math.floor(a / 0x100000000) | highFlags;
+          const pa = a >= USER_BASE ? a + this.physOffset : a;
+          pt[w] = ((pa % 0x100000000) + lowFlags) >>> 0;
+          pt[w + 1] = Math.floor(pa / 0x100000000) | highFlags;
         } else {
           pt[w] = 0;
           pt[w + 1] = 0;

@@ -165,7 +165,7 @@ export const mmSyscalls: SyscallGroup = {
     const dest = p.space.findFree(newLen);
     if (!dest) throw new Errno(E.ENOMEM);
     p.space.map(dest, newLen, PROT_READ | PROT_WRITE);
-    p.space.memory.bytes.copy(p.space.memory.bytes, dest, old, old + oldLen);
+    p.space.memory.copyWithin(dest, old, oldLen);
     p.space.map(dest, newLen, prot);
     p.space.unmap(old, oldLen);
     if (shared) p.space.markSharedFile(dest, newLen);
