@@ -151,6 +151,19 @@ test('a reused VM holds nothing of the previous program: memory, translations an
   assert.ok(machinePoolStats().reused > before, 'the pool must have reused a machine');
 });
 
+test('fork copies a large heap into each child, and fails with ENOMEM once all processes\' pages would pass --memory', () => {
+  // 64 MiB touched, --memory 256: each child holds its own copy (checked by the child), and all
+  // processes' pages together stay within 256 MiB, so 8 such children cannot all exist.
+  const r = runIt('hostile-forkmem', ['64'], { memoryMiB: 256, timeoutSeconds: 300 });
+  assert.equal(r.exitStatus, 0, r.out + r.err);
+  const m = /^forks=(\d+) errno=(\d+)\ncopies ok=(\d+)\n$/.exec(r.out);
+  assert.ok(m, r.out);
+  const [forks, errno, good] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  assert.ok(forks >= 1 && forks < 8, r.out);
+  assert.equal(errno, 12, r.out); // ENOMEM
+  assert.equal(good, forks, r.out);
+});
+
 test('a program that a fork child execs holds nothing of its parent; the parent\'s pages survive', () => {
   // execve clears the old program's pages lazily (Machine.reset): each is zeroed when mapped again.
   for (const libc of LIBCS) {
