@@ -157,6 +157,22 @@ test('/proc/PID of another process: cmdline, stat, status; gone once reaped (bus
   assert.equal(r.stdout.toString(), 'sleep 5 \nstat: pid and ppid right, state S\nState:\tS (sleeping)\nstatus: ppid right\nsh\nreaped: gone\n');
 });
 
+test('/proc lists the sandbox\'s processes; /proc/PID and /proc/self/fd list their entries (busybox ls)', { skip: NO_BUSYBOX }, () => {
+  // Made-up directories: no host pid shows; what natively lists hundreds of entries lists these.
+  const r = run(BUSYBOX, ['sh', '-c', 'sleep 3 & bg=$!; ls /proc | tr "\\n" " "; echo; ls /proc/$bg | tr "\\n" " "; echo; ' +
+    'ls /proc/self/fd | tr "\\n" " "; echo; readlink /proc/self; ls -d /proc/self/fd/. >/dev/null && echo dir; kill $bg; wait'],
+    { ...BB_OPTS, env: ENV, timeoutSeconds: TIMEOUT_S });
+  const lines = r.stdout.toString().split('\n');
+  assert.equal(r.exitStatus, 0, show(r));
+  // The shell (1), its background sleep (2), ls (3) and maybe already tr.
+  assert.match(lines[0]!, /^1 2 3 (4 )?loadavg meminfo mounts self uptime version $/, show(r));
+  assert.equal(lines[1], 'cmdline environ exe fd mounts stat status ', show(r));
+  // ls's own fds: stdin, stdout (the pipe), stderr, and the directory it reads.
+  assert.equal(lines[2], '0 1 2 3 ', show(r));
+  assert.match(lines[3]!, /^\d+$/, show(r));
+  assert.equal(lines[4], 'dir', show(r));
+});
+
 test('busybox sh: command substitution, nested, and in arithmetic', { skip: NO_BUSYBOX }, () => {
   const r = sh('x=$(echo hello | tr h H); echo "got $x"; y=`expr 6 \\* 7`; echo "$y"; ' +
     'echo $(( $(seq 10 | wc -l) + 1 )); echo "[$(echo $(echo inner) outer)]"; n=$(sh -c "exit 3"; echo $?); echo "n=$n"');

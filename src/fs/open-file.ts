@@ -344,6 +344,13 @@ export class FdTable {
     return this.fds.length;
   }
 
+  /** The open descriptors, in increasing order. */
+  numbers(): number[] {
+    const out: number[] = [];
+    this.fds.forEach((e, fd) => { if (e) out.push(fd); });
+    return out;
+  }
+
   peek(fd: number): OpenFile | undefined {
     return this.fds[fd]?.file;
   }
@@ -676,6 +683,72 @@ export class MemoryFile implements OpenFile {
   isatty(): boolean { return false; }
   close(): void {}
   available(): number { return Math.max(0, this.data.length - this.offset); }
+}
+
+export const DT_DIR = 4;
+export const DT_REG = 8;
+export const DT_LNK = 10;
+
+/** An entry of a made-up directory (DirListing). */
+export interface DirEntry { name: string; type: number; ino: number }
+
+/**
+ * A made-up read-only directory (/proc and the directories below it): getdents64 gives the
+ * entries list() names at the first read (so a listing of /proc/self/fd shows the descriptor it
+ * is read through); seek to 0 (rewinddir) lists again. d_off is the index of the next entry.
+ */
+export class DirListing implements OpenFile {
+  readonly hostFd = null;
+  private pos = 0;
+  private entries: readonly DirEntry[] | null = null;
+  constructor(readonly path: string, public statusFlags: number, private readonly list: () => DirEntry[], private readonly ino: number) {
+    if ((statusFlags & O.ACCMODE) !== O.RDONLY) throw new Errno(E.EISDIR);
+  }
+  read(): number { throw new Errno(E.EISDIR); }
+  write(): number { throw new Errno(E.EBADF); }
+  pread(): number { throw new Errno(E.EISDIR); }
+  pwrite(): number { throw new Errno(E.EBADF); }
+  seek(offset: bigint, whence: number): number {
+    if (whence !== 0 || offset < 0n || (this.entries && offset > BigInt(this.entries.length))) throw new Errno(E.EINVAL);
+    if (offset === 0n) this.entries = null;
+    this.pos = Number(offset);
+    return this.pos;
+  }
+  stat(out: Buffer): void { dirListingStat(out, this.ino); }
+  getdents(buf: Buffer): number {
+    const entries = this.entries ??= this.list();
+    let off = 0;
+    while (this.pos < entries.length) {
+      const e = entries[this.pos]!;
+      const name = Buffer.from(e.name);
+      // struct linux_dirent64: d_ino, d_off, d_reclen, d_type, then the name and a NUL, 8-aligned.
+      const reclen = (19 + name.length + 1 + 7) & ~7;
+      if (off + reclen > buf.length) {
+        if (off === 0) throw new Errno(E.EINVAL);
+        break;
+      }
+      buf.fill(0, off, off + reclen);
+      buf.writeBigUInt64LE(BigInt(e.ino), off);
+      buf.writeBigInt64LE(BigInt(this.pos + 1), off + 8);
+      buf.writeUInt16LE(reclen, off + 16);
+      buf.writeUInt8(e.type, off + 18);
+      name.copy(buf, off + 19);
+      off += reclen;
+      this.pos++;
+    }
+    return off;
+  }
+  isatty(): boolean { return false; }
+  close(): void {}
+}
+
+/** A made-up directory: mode 0555, as /proc's. */
+export function dirListingStat(out: Buffer, ino: number): void {
+  out.fill(0, 0, STAT_SIZE);
+  out.writeBigUInt64LE(BigInt(ino), STAT.ino);
+  out.writeBigUInt64LE(2n, STAT.nlink);
+  out.writeUInt32LE(S_IFDIR | 0o555, STAT.mode);
+  out.writeBigInt64LE(1024n, STAT.blksize);
 }
 
 /** Like Linux's /proc files: a regular file of size 0, mode 0444. */

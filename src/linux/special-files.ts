@@ -7,14 +7,16 @@
 //   /proc/self/cmdline, /proc/self/environ, /proc/uptime, /proc/loadavg, /proc/meminfo,
 //   /proc/mounts, /proc/version       small read-only files describing the sandbox
 // /proc/PID/{exe,cmdline,environ,stat,status,fd/N} for every process of the sandbox (/proc/self
-// is the caller's). Other paths under /dev and /proc are
+// is the caller's). /proc, /proc/PID and /proc/PID/fd are directories that list just these
+// (getdents64). Other paths under /dev and /proc are
 // looked up in the grants like any path.
 import { randomFillSync } from 'node:crypto';
 import { E, Errno, O, S_IFLNK, STAT, STAT_SIZE } from '../abi/linux.js';
 import type { Process } from './process.js';
 import { GUEST_GID, GUEST_PID, GUEST_UID } from '../abi/abi.generated.js';
 import {
-  charDeviceStat, DeviceFile, MemoryFile, memoryFileStat, TTY_RDEV, TtyFile, type DeviceKind, type OpenFile,
+  charDeviceStat, DeviceFile, DirListing, dirListingStat, DT_DIR, DT_LNK, DT_REG, MemoryFile, memoryFileStat, TTY_RDEV, TtyFile,
+  type DeviceKind, type DirEntry, type OpenFile,
 } from '../fs/open-file.js';
 
 export interface SpecialFile {
@@ -77,6 +79,32 @@ function memory(path: string, make: () => string | Buffer): SpecialFile {
   };
 }
 
+/** A made-up directory at path whose entries (besides . and ..) list() gives when it is opened. */
+function directory(path: string, list: () => Array<[string, number]>, link?: string): SpecialFile {
+  const ino = inoOf(path);
+  return {
+    link,
+    open: (flags) => new DirListing(path, flags & (O.ACCMODE | O.NONBLOCK | O.DIRECTORY), () => {
+      const entries: DirEntry[] = [{ name: '.', type: DT_DIR, ino }, { name: '..', type: DT_DIR, ino: inoOf(path.replace(/\/[^/]+$/, '') || '/') }];
+      for (const [name, type] of list()) entries.push({ name, type, ino: inoOf(`${path}/${name}`) });
+      return entries;
+    }, ino),
+    stat: (out) => dirListingStat(out, ino),
+  };
+}
+
+/** /proc's own files (not directories). */
+const PROC_FILES = ['loadavg', 'meminfo', 'mounts', 'uptime', 'version'];
+
+/** /proc: self, a directory per process of the sandbox (no other pid exists), and PROC_FILES. */
+function procRoot(p: Process): SpecialFile {
+  return directory('/proc', () => [
+    ...[...p.kernel.all()].map((q): [string, number] => [String(q.pid), DT_DIR]).sort((a, b) => Number(a[0]) - Number(b[0])),
+    ['self', DT_LNK],
+    ...PROC_FILES.map((f): [string, number] => [f, DT_REG]),
+  ]);
+}
+
 function procFile(p: Process, name: string): SpecialFile | null {
   switch (name) {
     case 'uptime': {
@@ -137,7 +165,7 @@ function statusText(q: Process): string {
  * /proc/PID/... of a process of the sandbox (q), as process p sees it (/proc/self is p's). Paths
  * name q's pid, so that two processes' files never share an inode number.
  */
-function pidFile(p: Process, q: Process, rest: string[]): SpecialFile | null {
+function pidFile(p: Process, q: Process, rest: string[], selfLink = false): SpecialFile | null {
   const dir = `/proc/${q.pid}`;
   if (rest.length === 2 && rest[0] === 'fd' && /^\d+$/.test(rest[1]!)) {
     if (q.zombie) throw new Errno(E.ENOENT);
@@ -145,6 +173,15 @@ function pidFile(p: Process, q: Process, rest: string[]): SpecialFile | null {
   }
   // A path through one of these files (not directories): ENOTDIR, as Linux says.
   if (rest.length > 1 && PID_FILES.has(rest[0]!)) throw new Errno(E.ENOTDIR);
+  if (rest.length === 0) {
+    // /proc/self is a link to the caller's /proc/PID, as on Linux.
+    return directory(dir, () => [...[...PID_FILES].sort().map((f): [string, number] => [f, f === 'exe' ? DT_LNK : DT_REG]), ['fd', DT_DIR]],
+      q === p && selfLink ? String(q.pid) : undefined);
+  }
+  if (rest.length === 1 && rest[0] === 'fd') {
+    if (q.zombie) throw new Errno(E.ENOENT);
+    return directory(`${dir}/fd`, () => q.fds.numbers().map((fd): [string, number] => [String(fd), DT_LNK]));
+  }
   if (rest.length !== 1) return null;
   switch (rest[0]) {
     case 'exe':
@@ -205,8 +242,9 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
     if (a === 'fd' && rest.length === 1 && /^\d+$/.test(rest[0]!)) return fdLink(p, Number(rest[0]));
     return null;
   }
+  if (top === 'proc' && a === undefined) return procRoot(p);
   if (top === 'proc' && a !== undefined) {
-    if (a === 'self') return pidFile(p, p, rest);
+    if (a === 'self') return pidFile(p, p, rest, true);
     if (/^[1-9]\d*$/.test(a)) {
       // Any process of the sandbox, live or a zombie not yet waited for; no other pid exists.
       const q = p.kernel.find(Number(a));
