@@ -250,44 +250,77 @@ export class DeviceFile implements OpenFile {
   close(): void {}
 }
 
-/** A directory that exists only because a grant lies below it: its entries are the next components. */
-export class VirtualDir implements OpenFile {
+export const DT_DIR = 4;
+export const DT_REG = 8;
+export const DT_LNK = 10;
+
+/** An entry of a made-up directory (DirListing). */
+export interface DirEntry { name: string; type: number; ino: number }
+
+/**
+ * A made-up read-only directory (/proc and the directories below it): getdents64 gives the
+ * entries list() names at the first read (so a listing of /proc/self/fd shows the descriptor it
+ * is read through); seek to 0 (rewinddir) lists again. d_off is the index of the next entry.
+ */
+abstract class DirListingBase implements OpenFile {
   readonly hostFd = null;
-  private offset = 0;
-  constructor(readonly path: string, public statusFlags: number, private readonly children: readonly string[]) {}
+  private pos = 0;
+  private entries: readonly DirEntry[] | null = null;
+  constructor(readonly path: string, public statusFlags: number, private readonly list: () => DirEntry[]) {}
+  abstract stat(out: Buffer): void;
   read(): number { throw new Errno(E.EISDIR); }
   write(): number { throw new Errno(E.EBADF); }
   pread(): number { throw new Errno(E.EISDIR); }
   pwrite(): number { throw new Errno(E.EBADF); }
   seek(offset: bigint, whence: number): number {
-    if (whence !== 0 || offset < 0n) throw new Errno(E.EINVAL);
-    this.offset = Number(offset);
-    return this.offset;
+    if (whence !== 0 || offset < 0n || (this.entries && offset > BigInt(this.entries.length))) throw new Errno(E.EINVAL);
+    if (offset === 0n) this.entries = null;
+    this.pos = Number(offset);
+    return this.pos;
   }
-  stat(out: Buffer): void { virtualDirStat(out, this.path); }
   getdents(buf: Buffer): number {
-    const names = ['.', '..', ...this.children];
-    let used = 0;
-    while (this.offset < names.length) {
-      const name = Buffer.from(names[this.offset]!);
+    const entries = this.entries ??= this.list();
+    let off = 0;
+    while (this.pos < entries.length) {
+      const e = entries[this.pos]!;
+      const name = Buffer.from(e.name);
+      // struct linux_dirent64: d_ino, d_off, d_reclen, d_type, then the name and a NUL, 8-aligned.
       const reclen = (19 + name.length + 1 + 7) & ~7;
-      if (used + reclen > buf.length) {
-        if (used === 0) throw new Errno(E.EINVAL);
+      if (off + reclen > buf.length) {
+        if (off === 0) throw new Errno(E.EINVAL);
         break;
       }
-      buf.fill(0, used, used + reclen);
-      buf.writeBigUInt64LE(BigInt(pathIno(this.path + '/' + names[this.offset])), used);
-      buf.writeBigInt64LE(BigInt(this.offset + 1), used + 8);
-      buf.writeUInt16LE(reclen, used + 16);
-      buf[used + 18] = 4; // DT_DIR: every virtual entry leads to a grant, shown as a directory
-      name.copy(buf, used + 19);
-      used += reclen;
-      this.offset++;
+      buf.fill(0, off, off + reclen);
+      buf.writeBigUInt64LE(BigInt(e.ino), off);
+      buf.writeBigInt64LE(BigInt(this.pos + 1), off + 8);
+      buf.writeUInt16LE(reclen, off + 16);
+      buf.writeUInt8(e.type, off + 18);
+      name.copy(buf, off + 19);
+      off += reclen;
+      this.pos++;
     }
-    return used;
+    return off;
   }
   isatty(): boolean { return false; }
   close(): void {}
+}
+
+/** A made-up read-only directory of the kernel's (/proc...): mode 0555. */
+export class DirListing extends DirListingBase {
+  constructor(path: string, statusFlags: number, list: () => DirEntry[], private readonly ino: number) {
+    super(path, statusFlags, list);
+    if ((statusFlags & O.ACCMODE) !== O.RDONLY) throw new Errno(E.EISDIR);
+  }
+  stat(out: Buffer): void { dirListingStat(out, this.ino); }
+}
+
+/** A directory that exists only because a grant lies below it: its entries are the next components. */
+export class VirtualDir extends DirListingBase {
+  constructor(path: string, statusFlags: number, children: readonly string[]) {
+    // DT_DIR: every virtual entry leads to a grant, shown as a directory.
+    super(path, statusFlags, () => ['.', '..', ...children].map((name) => ({ name, type: DT_DIR, ino: pathIno(path + '/' + name) })));
+  }
+  stat(out: Buffer): void { virtualDirStat(out, this.path); }
 }
 
 function pathIno(path: string): number {
@@ -685,62 +718,6 @@ export class MemoryFile implements OpenFile {
   available(): number { return Math.max(0, this.data.length - this.offset); }
 }
 
-export const DT_DIR = 4;
-export const DT_REG = 8;
-export const DT_LNK = 10;
-
-/** An entry of a made-up directory (DirListing). */
-export interface DirEntry { name: string; type: number; ino: number }
-
-/**
- * A made-up read-only directory (/proc and the directories below it): getdents64 gives the
- * entries list() names at the first read (so a listing of /proc/self/fd shows the descriptor it
- * is read through); seek to 0 (rewinddir) lists again. d_off is the index of the next entry.
- */
-export class DirListing implements OpenFile {
-  readonly hostFd = null;
-  private pos = 0;
-  private entries: readonly DirEntry[] | null = null;
-  constructor(readonly path: string, public statusFlags: number, private readonly list: () => DirEntry[], private readonly ino: number) {
-    if ((statusFlags & O.ACCMODE) !== O.RDONLY) throw new Errno(E.EISDIR);
-  }
-  read(): number { throw new Errno(E.EISDIR); }
-  write(): number { throw new Errno(E.EBADF); }
-  pread(): number { throw new Errno(E.EISDIR); }
-  pwrite(): number { throw new Errno(E.EBADF); }
-  seek(offset: bigint, whence: number): number {
-    if (whence !== 0 || offset < 0n || (this.entries && offset > BigInt(this.entries.length))) throw new Errno(E.EINVAL);
-    if (offset === 0n) this.entries = null;
-    this.pos = Number(offset);
-    return this.pos;
-  }
-  stat(out: Buffer): void { dirListingStat(out, this.ino); }
-  getdents(buf: Buffer): number {
-    const entries = this.entries ??= this.list();
-    let off = 0;
-    while (this.pos < entries.length) {
-      const e = entries[this.pos]!;
-      const name = Buffer.from(e.name);
-      // struct linux_dirent64: d_ino, d_off, d_reclen, d_type, then the name and a NUL, 8-aligned.
-      const reclen = (19 + name.length + 1 + 7) & ~7;
-      if (off + reclen > buf.length) {
-        if (off === 0) throw new Errno(E.EINVAL);
-        break;
-      }
-      buf.fill(0, off, off + reclen);
-      buf.writeBigUInt64LE(BigInt(e.ino), off);
-      buf.writeBigInt64LE(BigInt(this.pos + 1), off + 8);
-      buf.writeUInt16LE(reclen, off + 16);
-      buf.writeUInt8(e.type, off + 18);
-      name.copy(buf, off + 19);
-      off += reclen;
-      this.pos++;
-    }
-    return off;
-  }
-  isatty(): boolean { return false; }
-  close(): void {}
-}
 
 /** A made-up directory: mode 0555, as /proc's. */
 export function dirListingStat(out: Buffer, ino: number): void {
