@@ -29,6 +29,7 @@ import { sleepBounded } from './host-wait.js';
 import { Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
 import { Task, type SavedContext } from './task.js';
 import { exitRobustList } from './robust.js';
+import { FutexQueues } from './futex.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
@@ -981,53 +982,15 @@ export class Kernel implements HypercallHandler, ProcessTree {
     t.saved = null;
   }
 
-  /** Futex waiters by address space, then word address. */
-  private readonly futexes = new Map<AddressSpace, Map<number, Array<{ task: Task; bitset: number }>>>();
+  /** Futex waiters (futex.ts). */
+  private readonly futexes = new FutexQueues();
 
   futexWait(t: Task, addr: number, timeoutMs: number | null, bitset: number): number {
-    if (t.futexWoken) {
-      t.futexWoken = false;
-      return 0;
-    }
-    const space = t.process.space;
-    let words = this.futexes.get(space);
-    if (!words) this.futexes.set(space, words = new Map());
-    let q = words.get(addr);
-    if (!q) words.set(addr, q = []);
-    const entry = { task: t, bitset };
-    q.push(entry);
-    const leave = (): void => {
-      const list = this.futexes.get(space)?.get(addr);
-      const i = list?.indexOf(entry) ?? -1;
-      if (list && i >= 0) list.splice(i, 1);
-    };
-    throw new WouldBlock('it waits on a futex', () => t.futexWoken,
-      timeoutMs === null ? undefined : { at: performance.now() + timeoutMs, result: () => -E.ETIMEDOUT }, leave);
+    return this.futexes.wait(t, addr, timeoutMs, bitset);
   }
 
   futexWake(t: Task, addr: number, n: number, bitset: number, requeue?: { addr: number; n: number }): number {
-    const words = this.futexes.get(t.process.space);
-    const q = words?.get(addr);
-    if (!words || !q) return 0;
-    let woken = 0;
-    for (let i = 0; i < q.length && woken < n;) {
-      const e = q[i]!;
-      if ((e.bitset & bitset) === 0) { i++; continue; }
-      q.splice(i, 1);
-      e.task.futexWoken = true;
-      woken++;
-    }
-    let moved = 0;
-    if (requeue && requeue.addr !== addr) {
-      let to = words.get(requeue.addr);
-      if (!to) words.set(requeue.addr, to = []);
-      while (q.length > 0 && moved < requeue.n) {
-        to.push(q.shift()!);
-        moved++;
-      }
-    }
-    if (q.length === 0) words.delete(addr);
-    return woken + moved;
+    return this.futexes.wake(t.process.space, addr, n, bitset, requeue);
   }
 
   find(pid: number): Process | undefined {
@@ -1355,7 +1318,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     p.children.clear();
     p.zombie = { status };
     if (!this.spaceInUse(p.space)) {
-      this.futexes.delete(p.space);
+      this.futexes.forget(p.space);
       if (p.space.home) this.endedHomes.push(p.space.home);
     }
     if (p.space.image && !this.spaceInUse(p.space)) {
@@ -1593,7 +1556,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     for (const o of p.tasks) exitRobustList(o);
     for (const o of p.tasks) if (o !== t) { o.state = 'dead'; o.wait = null; o.saved = null; }
     p.tasks.splice(0, p.tasks.length, t);
-    this.futexes.delete(p.space);
+    this.futexes.forget(p.space);
     const old = p.space;
     p.vforkParentWaits = false;
     if (this.resident === old && this.spaceInUse(old, p)) {

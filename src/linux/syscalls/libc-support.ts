@@ -1,7 +1,7 @@
 // Calls that glibc, its ld.so and the programs built on them make at start-up or on their way
 // out, answered for kvmbox's single thread of one process:
 // - futex: with other tasks alive (threads, issue 16, or processes), waits park in the kernel and
-//   wakes wake them (src/linux/kernel.ts futexWait/futexWake). With one task no one else waits or wakes. FUTEX_WAKE wakes nobody (0); a wait on a
+//   wakes wake them (src/linux/futex.ts through Kernel.futexWait/futexWake). With one task no one else waits or wakes. FUTEX_WAKE wakes nobody (0); a wait on a
 //   changed word returns EAGAIN; a wait with a timeout sleeps it out (ETIMEDOUT); a wait that
 //   only another thread could end would wait forever, and the program is stopped, as a time
 //   limit would stop it.
