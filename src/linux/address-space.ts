@@ -41,8 +41,6 @@ export class AddressSpace {
    * them); null while its pages are the ones in guest memory.
    */
   image: UserImage | null = null;
-  /** With memory of its own (home): the host bytes its mapped pages held when it last left the vCPUs (fork's --memory check). */
-  charge = 0;
 
   /**
    * home: the memory of its own this address space has (Machine.newSpace), or null when it lives

@@ -1015,22 +1015,23 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   /**
    * fork with address spaces of their own: the child's, a copy of parent's mappings and of the
-   * pages the host holds. All processes' pages together stay within --memory (as counted when
-   * each last left the vCPUs), else ENOMEM.
+   * pages the host holds. The pages of the other processes and the child's copy together stay
+   * within --memory, else ENOMEM (as the images of the processes not in guest memory do on
+   * kvm_pvm). Counted now: fork runs with no other vCPU in the guest (alone).
    */
-  private forkSpace(parent: AddressSpace): { home: SpaceMemory; bytes: number } {
+  private forkSpace(parent: AddressSpace): SpaceMemory {
     const bytes = Machine.mappedResidentBytes(parent.memory, parent.paging);
     let others = 0;
     const seen = new Set<AddressSpace>([parent]);
     for (const q of this.processes.values()) {
       if (q.zombie || seen.has(q.space)) continue;
       seen.add(q.space);
-      others += q.space.charge;
+      others += Machine.mappedResidentBytes(q.space.memory, q.space.paging);
     }
     if (others + bytes > this.machine.memory.size) throw new Errno(E.ENOMEM);
     const home = this.newHome();
     this.machine.copySpace(parent.memory, parent.paging, home);
-    return { home, bytes };
+    return home;
   }
 
   /** Give back the memory of ended address spaces, while no vCPU but this one is in the guest. */
@@ -1078,9 +1079,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (this.resident === space) return;
     const old = this.resident;
     if (this.ownSpaces) {
-      // No vCPU runs the old one now (pick): what it holds counts against --memory at the next
-      // fork, and ended ones can go.
-      if (old && this.spaceInUse(old)) old.charge = Machine.mappedResidentBytes(old.memory, old.paging);
+      // No vCPU runs the old one now (pick): ended ones can go.
       this.releaseEndedHomes();
       this.machine.activate(space.paging);
       this.resident = space;
@@ -1360,7 +1359,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (f & CLONE_PARENT_SETTID) p.userBuffer(req.parentTid, 4, PROT_WRITE).writeInt32LE(pid);
     if (f & CLONE_CHILD_SETTID && !vfork) p.userBuffer(req.childTid, 4, PROT_WRITE); // checked before anything changes
     let image = null;
-    let forked: { home: SpaceMemory; bytes: number } | null = null;
+    let forked: SpaceMemory | null = null;
     if (!vfork && this.ownSpaces) {
       forked = this.forkSpace(p.space);
     } else if (!vfork) {
@@ -1394,9 +1393,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
       c.vforkParentWaits = true;
       t.wait = { why: { what: 'its vfork child', ready: () => !c.vforkParentWaits }, call: null };
     } else if (forked) {
-      c.space = p.space.clone(forked.home);
-      c.space.charge = forked.bytes;
-      this.machine.activate(forked.home.paging);
+      c.space = p.space.clone(forked);
+      this.machine.activate(forked.paging);
       this.resident = c.space;
     } else {
       p.space.image = image;
