@@ -123,6 +123,20 @@ function next(t: Task): number {
   return 0;
 }
 
+/**
+ * Whether p's process group is orphaned: no live member has its parent in another group of the
+ * same session. The first process's parent is outside the sandbox, where a shell that started
+ * it would be: in another group of its session, so its group is not orphaned while it is in it.
+ */
+function orphanedGroup(p: Process): boolean {
+  for (const q of p.kernel.all()) {
+    if (q.zombie || q.pgid !== p.pgid) continue;
+    const parent = q.parent;
+    if (!parent || (!parent.zombie && parent.pgid !== q.pgid && parent.sid === q.sid)) return false;
+  }
+  return true;
+}
+
 /** End the process with sig, with message detail. */
 export function killWith(p: Process, sig: number, detail: string): void {
   if (p.exit) return;
@@ -152,6 +166,9 @@ export function deliver(t: Task, ctx: UserContext, fpu: FpuAccess): Delivery {
       if (what === 'stop') {
         // Nothing could continue the only process: the stop is ignored, as before processes.
         if (!p.kernel.othersCanRun(p)) continue;
+        // Job-control stops of an orphaned process group are discarded (POSIX; Linux's
+        // is_current_pgrp_orphaned): no one in its session could continue it.
+        if (sig !== SIGSTOP && orphanedGroup(p)) continue;
         p.stopped = sig;
         p.waitEvent = { status: (sig << 8) | 0x7f, code: CLD_STOPPED, value: sig };
         notifyParent(p, CLD_STOPPED, sig);

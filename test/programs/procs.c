@@ -597,6 +597,31 @@ static int t_pgid(void) {
   return 0;
 }
 
+/* Job-control stops of an orphaned process group are discarded (POSIX): a child that makes a
+ * session of its own (its group then has no member whose parent is in another group of its
+ * session) is not stopped by SIGTSTP, SIGTTIN or SIGTTOU. SIGSTOP still stops it. */
+static int t_orphan(void) {
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    CHECK(setsid() == getpid());
+    raise(SIGTSTP);
+    raise(SIGTTIN);
+    raise(SIGTTOU);
+    printf("orphan: SIGTSTP, SIGTTIN and SIGTTOU did not stop the child\n");
+    fflush(stdout);
+    raise(SIGSTOP);
+    printf("orphan: the child goes on after SIGCONT\n");
+    fflush(stdout);
+    _exit(0);
+  }
+  int st;
+  CHECK(waitpid(pid, &st, WUNTRACED) == pid);
+  printf("orphan: child stopped:%d by SIGSTOP:%d\n", WIFSTOPPED(st), WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+  kill(pid, SIGCONT);
+  reap("orphan: child", pid);
+  return 0;
+}
+
 static int t_dup2_exec(void) {
   int tube[2];
   CHECK(pipe(tube) == 0);
@@ -715,7 +740,7 @@ static const struct check checks[] = {
     {"fork-wait", t_fork_wait}, {"wnohang", t_wnohang}, {"waitid", t_waitid},   {"kill", t_kill},
     {"vfork", t_vfork},         {"spawn", t_spawn},     {"exec", t_exec},       {"cloexec", t_cloexec},
     {"pipe-4m", t_pipe_4m},     {"epipe", t_epipe},     {"sigchld", t_sigchld}, {"pgid", t_pgid},
-    {"dup2-exec", t_dup2_exec}, {"poll", t_poll},
+    {"dup2-exec", t_dup2_exec}, {"poll", t_poll},       {"orphan", t_orphan},
 };
 #define NCHECKS (sizeof checks / sizeof checks[0])
 
