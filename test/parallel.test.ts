@@ -9,7 +9,6 @@ import { spawnSync } from 'node:child_process';
 import { closeIdleWorkers, run as runAsync, runSync as run, type RunResult } from '../src/index.js';
 import { PROGRAMS_DIR, VARIANTS, runCli } from './helpers.js';
 import { detectSyscallPath } from '../src/machine/machine.js';
-import { machinePoolStats } from '../src/machine/pool.js';
 
 const path = detectSyscallPath();
 const skip = path === 'cpl0-entry' ? false : 'several vCPUs need the cpl0-entry path (hardware KVM); kvm_pvm runs threads on one';
@@ -26,21 +25,6 @@ test('two threads that spin until they see each other meet, on two different vCP
     assert.notEqual(m[1], m[2], `${v}: both threads reported the same vCPU: ${r.stderr.toString()}`);
     assert.equal(r.exitStatus, 0);
   }
-});
-
-test('a machine whose threads ran on two vCPUs is pooled, and the next sandbox\'s threads use its vCPUs', { skip }, () => {
-  const first = run(`${PROGRAMS_DIR}/parallel.glibc`, ['rendezvous'], { vcpus: 2 });
-  assert.equal(first.stdout.toString(), 'rendezvous ok\n', show(first));
-  const before = machinePoolStats();
-  for (const v of VARIANTS) {
-    const r = run(`${PROGRAMS_DIR}/parallel.${v}`, ['rendezvous'], { vcpus: 2 });
-    assert.equal(r.stdout.toString(), 'rendezvous ok\n', `${v}: ${show(r)}`);
-    const m = /cpus (\d+) (\d+)/.exec(r.stderr.toString());
-    assert.ok(m && m[1] !== m[2], `${v}: ${show(r)}`);
-  }
-  const after = machinePoolStats();
-  assert.equal(after.created, before.created, 'no new machine: the pooled one, with its second vCPU, is reused');
-  assert.ok(after.reused >= before.reused + VARIANTS.length);
 });
 
 test('on one vCPU with no guest timer, the run loop preempts spinning threads so that they meet', { skip }, () => {

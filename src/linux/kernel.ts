@@ -834,8 +834,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         const now = performance.now();
         const want = this.liveTasks().some((t) => t.process.space === this.resident && this.runnable(t, now));
         if (!want) break;
-        // A pooled machine may have vCPUs of an earlier sandbox's threads: those first.
-        const vcpu = this.machine.cpus[this.cpus.length] ?? this.machine.addCpu();
+        const vcpu = this.machine.addCpu();
         c = { vcpu, index: this.cpus.length, task: null, inGuest: false, kicked: false, preempt: false, sliceStart: 0, parked: null };
         this.cpus.push(c);
         this.group!.attach(vcpu, c.index);

@@ -598,11 +598,8 @@ export class Machine {
     this.clearTrampolines();
     this.paging.reset(kept, lazy); // back to the kernel half and the special pages (markBase)
     this.vcpu.resetFpu();
-    // The other vCPUs load a new root before they next run anything of the next program. Between
-    // sandboxes they are reused as they are: a task put on one sets its registers, FPU, FS base
-    // and root (Kernel.runTask), and they have no timer.
+    // The other vCPUs load a new root before they next run anything of the next program.
     for (const v of this.cpus) if (v !== this.vcpu) this.flushWanted.add(v);
-    if (!opts.lazy) for (const v of this.cpus) if (v !== this.vcpu) v.resetFpu();
   }
 
   /**

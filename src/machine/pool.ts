@@ -38,8 +38,8 @@ export function acquireMachine(opts: MachineOptions): Machine {
 export function releaseMachine(m: Machine, reusable: boolean): void {
   const k = key({ memoryBytes: m.memory.size, timer: m.hasTimer });
   const list = idle.get(k) ?? [];
-  // A machine that ran threads in parallel keeps its extra vCPUs for the next sandbox's threads.
-  if (!reusable || list.length >= MAX_IDLE_PER_SIZE) {
+  // A machine that ran threads in parallel keeps its extra vCPUs: not worth pooling.
+  if (!reusable || m.cpus.length > 1 || list.length >= MAX_IDLE_PER_SIZE) {
     m.close();
     return;
   }
