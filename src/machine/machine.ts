@@ -478,18 +478,7 @@ export class Machine {
   copySpace(mem: GuestMemory, paging: PageTables, dst: SpaceMemory): void {
     const PAGE = x86.PAGE_SIZE;
     const perms = paging.perms;
-    const runs: Array<[number, number]> = [];
-    for (const [lo, hi] of paging.usedRanges()) {
-      for (const [a, b] of mem.residentRuns(lo, hi - lo)) {
-        for (let p = a; p < b; p++) {
-          if (!perms[p]) continue;
-          let q = p;
-          while (q < b && perms[q]) q++;
-          runs.push([p, q]);
-          p = q;
-        }
-      }
-    }
+    const runs = mappedResidentRuns(mem, paging);
     // Pages written whole below need no zeroing when mapped.
     for (const [p, q] of runs) dst.paging.willOverwrite(p, q);
     const first = USER_BASE / PAGE, end = paging.userTop / PAGE;
@@ -524,10 +513,7 @@ export class Machine {
   /** Resident bytes of mapped user pages in paging's address space (mem: its memory). */
   static mappedResidentBytes(mem: GuestMemory, paging: PageTables): number {
     let bytes = 0;
-    const perms = paging.perms;
-    for (const [lo, hi] of paging.usedRanges()) {
-      for (const [a, b] of mem.residentRuns(lo, hi - lo)) for (let p = a; p < b; p++) if (perms[p]) bytes += x86.PAGE_SIZE;
-    }
+    for (const [p, q] of mappedResidentRuns(mem, paging)) bytes += (q - p) * x86.PAGE_SIZE;
     return bytes;
   }
 
@@ -615,19 +601,10 @@ export class Machine {
     const runs: Array<{ page: number; data: Buffer }> = [];
     const hasData = new Uint8Array(perms.length);
     let bytes = 2 * perms.length;
-    for (const [lo, hi] of used) {
-      for (const [a, b] of this.memory.residentRuns(lo, hi - lo)) {
-        // Only mapped pages: the rest of a used range is zero or garbage the program cannot see.
-        for (let p = a; p < b; p++) {
-          if (!perms[p - first]) continue;
-          let q = p;
-          while (q < b && perms[q - first]) q++;
-          runs.push({ page: p, data: this.memory.read(p * x86.PAGE_SIZE, (q - p) * x86.PAGE_SIZE) });
-          hasData.fill(1, p - first, q - first);
-          bytes += (q - p) * x86.PAGE_SIZE;
-          p = q;
-        }
-      }
+    for (const [p, q] of mappedResidentRuns(this.memory, this.paging)) {
+      runs.push({ page: p, data: this.memory.read(p * x86.PAGE_SIZE, (q - p) * x86.PAGE_SIZE) });
+      hasData.fill(1, p - first, q - first);
+      bytes += (q - p) * x86.PAGE_SIZE;
     }
     const shared = this.memory.read(PHYS_SHARED, SHARED_SIZE);
     const trampolines = this.memory.read(this.trampolineBase, this.trampolineLength);
@@ -848,6 +825,27 @@ export interface UserImage {
   trampolines: Buffer;
   /** Host bytes the image holds. */
   bytes: number;
+}
+
+/**
+ * The runs [first, end) of page numbers that paging maps and mem holds on the host: what a
+ * program has that is not zero (the rest of a used range is zero, or garbage it cannot see).
+ */
+function mappedResidentRuns(mem: GuestMemory, paging: PageTables): Array<[number, number]> {
+  const perms = paging.perms;
+  const runs: Array<[number, number]> = [];
+  for (const [lo, hi] of paging.usedRanges()) {
+    for (const [a, b] of mem.residentRuns(lo, hi - lo)) {
+      for (let p = a; p < b; p++) {
+        if (!perms[p]) continue;
+        let q = p;
+        while (q < b && perms[q]) q++;
+        runs.push([p, q]);
+        p = q;
+      }
+    }
+  }
+  return runs;
 }
 
 /** The union of two sorted lists of ranges [start, end). */
