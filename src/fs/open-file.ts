@@ -158,20 +158,21 @@ export interface InputSource {
 
 /** The stat of an object with no file behind it (a pipe, a socket, an epoll or eventfd file). */
 export function streamStat(out: Buffer, ino: number, mode: number): void {
+  madeUpStat(out, ino, mode, 1n, 4096n);
+}
+
+/** A struct stat of a file kvmbox makes up (no host file behind it): the rest is zero. */
+function madeUpStat(out: Buffer, ino: number, mode: number, nlink: bigint, blksize: bigint): void {
   out.fill(0, 0, STAT_SIZE);
   out.writeBigUInt64LE(BigInt(ino), STAT.ino);
-  out.writeBigUInt64LE(1n, STAT.nlink);
+  out.writeBigUInt64LE(nlink, STAT.nlink);
   out.writeUInt32LE(mode, STAT.mode);
-  out.writeBigInt64LE(4096n, STAT.blksize);
+  out.writeBigInt64LE(blksize, STAT.blksize);
 }
 
 function charDeviceStat(out: Buffer, rdev: number, ino: number): void {
-  out.fill(0, 0, STAT_SIZE);
-  out.writeBigUInt64LE(BigInt(ino), STAT.ino);
-  out.writeBigUInt64LE(1n, STAT.nlink);
-  out.writeUInt32LE(S_IFCHR | 0o666, STAT.mode);
+  madeUpStat(out, ino, S_IFCHR | 0o666, 1n, 4096n);
   out.writeBigUInt64LE(BigInt(rdev), STAT.rdev);
-  out.writeBigInt64LE(4096n, STAT.blksize);
 }
 
 /** Guest fd 0, 1 or 2. */
@@ -330,11 +331,7 @@ function pathIno(path: string): number {
 }
 
 export function virtualDirStat(out: Buffer, path: string): void {
-  out.fill(0, 0, STAT_SIZE);
-  out.writeBigUInt64LE(BigInt(pathIno(path)), STAT.ino);
-  out.writeBigUInt64LE(2n, STAT.nlink);
-  out.writeUInt32LE(S_IFDIR | 0o555, STAT.mode);
-  out.writeBigInt64LE(4096n, STAT.blksize);
+  madeUpStat(out, pathIno(path), S_IFDIR | 0o555, 2n, 4096n);
   out.writeBigInt64LE(4096n, STAT.size);
 }
 
@@ -721,20 +718,12 @@ export class MemoryFile implements OpenFile {
 
 /** A made-up directory: mode 0555, as /proc's. */
 export function dirListingStat(out: Buffer, ino: number): void {
-  out.fill(0, 0, STAT_SIZE);
-  out.writeBigUInt64LE(BigInt(ino), STAT.ino);
-  out.writeBigUInt64LE(2n, STAT.nlink);
-  out.writeUInt32LE(S_IFDIR | 0o555, STAT.mode);
-  out.writeBigInt64LE(1024n, STAT.blksize);
+  madeUpStat(out, ino, S_IFDIR | 0o555, 2n, 1024n);
 }
 
 /** Like Linux's /proc files: a regular file of size 0, mode 0444. */
 export function memoryFileStat(out: Buffer, ino: number): void {
-  out.fill(0, 0, STAT_SIZE);
-  out.writeBigUInt64LE(BigInt(ino), STAT.ino);
-  out.writeBigUInt64LE(1n, STAT.nlink);
-  out.writeUInt32LE(S_IFREG | 0o444, STAT.mode);
-  out.writeBigInt64LE(1024n, STAT.blksize);
+  madeUpStat(out, ino, S_IFREG | 0o444, 1n, 1024n);
 }
 
 export { charDeviceStat };
