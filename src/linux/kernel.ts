@@ -1000,7 +1000,6 @@ export class Kernel implements HypercallHandler, ProcessTree {
     return this.processes.values();
   }
 
-  /** Whether a live process other than `except` uses space. */
   /** Memory of its own for one more address space; ENOMEM when the machine has no room for one. */
   private newHome(): SpaceMemory {
     this.releaseEndedHomes();
@@ -1039,6 +1038,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     for (const h of this.endedHomes.splice(0)) this.machine.releaseSpace(h);
   }
 
+  /** Whether a live process other than `except` uses space. */
   private spaceInUse(space: AddressSpace, except: Process | null = null): boolean {
     for (const q of this.processes.values()) if (q !== except && !q.zombie && q.space === space) return true;
     return false;
