@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,6 +162,23 @@ test('fork copies a large heap into each child, and fails with ENOMEM once all p
   assert.ok(forks >= 1 && forks < 8, r.out);
   assert.equal(errno, 12, r.out); // ENOMEM
   assert.equal(good, forks, r.out);
+});
+
+test('MAP_SHARED memory is bounded: 1024 mappings, --memory bytes in all; ENOMEM past either, and all of it given back', {
+  skip: onUserStubPath() && 'kvm_pvm: processes take turns in one memory, where MAP_SHARED anonymous memory is private to each',
+}, () => {
+  const fds = () => readdirSync('/proc/self/fd').length;
+  let before = 0;
+  // The second run reuses the first's machine (the pool): the host's descriptors must then be as
+  // many after it as before. Each shared mapping held one (a memfd).
+  for (const round of [1, 2]) {
+    if (round === 2) before = fds();
+    const r = runIt('hostile-shmbomb', ['512', '100'], { memoryMiB: 256, timeoutSeconds: 300 });
+    assert.equal(r.exitStatus, 0, r.out + r.err);
+    // Natively: maps=5000 errno=0, big errno=0, halves=8 errno=0.
+    assert.equal(r.out, 'maps=1024 errno=12\nagain=ok\nbig errno=12\nhalves=2 errno=12\n');
+  }
+  assert.equal(fds(), before, 'no host descriptor is left open');
 });
 
 test('a program that a fork child execs holds nothing of its parent; the parent\'s pages survive', () => {

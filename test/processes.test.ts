@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run as runAsync, runSync as run, type RunOptions, type RunResult } from '../src/index.js';
-import { BUSYBOX, NO_BUSYBOX, PROGRAMS_DIR, runCli, VARIANTS } from './helpers.js';
+import { BUSYBOX, NO_BUSYBOX, onUserStubPath, PROGRAMS_DIR, runCli, VARIANTS } from './helpers.js';
 
 const SIGKILL = 9;
 /** Environment of every run, sandboxed and native. */
@@ -75,6 +75,30 @@ for (const check of CHECKS) {
 for (const v of VARIANTS.filter((x) => x !== 'glibc')) {
   test(`${v}: every procs check in one run prints what it prints natively`, () => {
     const { guest } = same(procs(v), ['all'], { ro: [PROGRAMS_DIR] });
+    assert.match(guest.stdout.toString(), /^all: done$/m);
+  });
+}
+
+// test/programs/shm.c: MAP_SHARED anonymous memory stays shared across fork; process-shared
+// semaphores, mutexes and condition variables work between processes (shared futexes).
+const SHM_CHECKS = ((): string[] => {
+  const r = spawnSync(`${PROGRAMS_DIR}/shm.glibc`, ['list'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim().split('\n');
+})();
+
+const SHM_SKIP = onUserStubPath() && 'kvm_pvm: processes take turns in one memory, where MAP_SHARED anonymous memory is private to each';
+
+for (const check of SHM_CHECKS) {
+  test(`glibc: shm ${check} prints what it prints natively`, { skip: SHM_SKIP }, () => {
+    const { guest } = same(`${PROGRAMS_DIR}/shm.glibc`, [check], { ro: [PROGRAMS_DIR] });
+    assert.equal(guest.exitStatus, 0, show(guest));
+  });
+}
+
+for (const v of VARIANTS.filter((x) => x !== 'glibc')) {
+  test(`${v}: every shm check in one run prints what it prints natively`, { skip: SHM_SKIP }, () => {
+    const { guest } = same(`${PROGRAMS_DIR}/shm.${v}`, ['all'], { ro: [PROGRAMS_DIR] });
     assert.match(guest.stdout.toString(), /^all: done$/m);
   });
 }

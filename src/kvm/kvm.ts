@@ -139,6 +139,21 @@ export class MemoryRegion {
     libc.mprotect(this.mapping, offset, length, libc.PROT_READ);
     libc.mprotect(this.mapping, offset, length, libc.PROT_READ | libc.PROT_WRITE);
   }
+  /**
+   * Make [offset, offset+length) the bytes of fd from fileOffset, shared (MAP_SHARED): what the
+   * guest or the host writes there, every other mapping of fd sees. KVM follows the change of
+   * the host mapping (its MMU notifier drops the translations of the old pages).
+   */
+  shareFrom(offset: number, length: number, fd: number, fileOffset: number): void {
+    libc.mmapAt(this.mapping, offset, length, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, fd, fileOffset);
+    libc.madvise(this.mapping, offset, length, libc.MADV_DONTFORK);
+  }
+  /** Make [offset, offset+length) private zero pages again (undoing shareFrom). */
+  unshare(offset: number, length: number): void {
+    libc.mmapAt(this.mapping, offset, length, libc.PROT_READ | libc.PROT_WRITE,
+      libc.MAP_PRIVATE | libc.MAP_ANONYMOUS | libc.MAP_NORESERVE, -1, 0);
+    libc.madvise(this.mapping, offset, length, libc.MADV_DONTFORK);
+  }
   /** Residency of each page of [offset, offset+length): vec[i] & 1 when page i is in host memory. */
   residency(offset: number, length: number, vec: Uint8Array): void {
     libc.mincore(this.mapping, offset, length, vec);

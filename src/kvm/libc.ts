@@ -15,6 +15,8 @@ const c = {
   ioctlPtr: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
   ioctlInt: libc.func('int ioctl(int fd, unsigned long req, unsigned long arg)'),
   mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+  mmapAt: libc.func('intptr_t mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+  memfdCreate: libc.func('int memfd_create(const char *name, unsigned int flags)'),
   munmap: libc.func('int munmap(void *addr, size_t len)'),
   madvise: libc.func('int madvise(uintptr_t addr, size_t len, int advice)'),
   mprotect: libc.func('int mprotect(uintptr_t addr, size_t len, int prot)'),
@@ -53,6 +55,7 @@ export const PROT_READ = 1;
 export const PROT_WRITE = 2;
 export const MAP_SHARED = 1;
 export const MAP_PRIVATE = 2;
+export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
 export const MAP_POPULATE = 0x8000;
@@ -135,6 +138,25 @@ export function mmap(length: number, prot: number, flags: number, fd: number, wh
 
 export function munmap(m: Mapping): void {
   c.munmap(m.pointer, m.length);
+}
+
+/**
+ * Replace [offset, offset+length) of mapping m (page aligned) by a new mapping at the same
+ * address: fd's bytes from fileOffset (MAP_SHARED), or fresh zero pages (fd -1,
+ * MAP_PRIVATE|MAP_ANONYMOUS). The old pages of the range are dropped.
+ */
+export function mmapAt(m: Mapping, offset: number, length: number, prot: number, flags: number, fd: number, fileOffset: number): void {
+  if (offset < 0 || length <= 0 || offset + length > m.length) throw new RangeError('mmapAt: range outside the mapping');
+  const r = c.mmapAt(m.address + BigInt(offset), length, prot, flags | MAP_FIXED, fd, fileOffset) as bigint | number;
+  if (BigInt(r) === -1n) throw new SysError('mmap(MAP_FIXED)', errno());
+}
+
+const MFD_CLOEXEC = 1;
+/** A new anonymous memory file (memfd_create), close-on-exec; throws SysError. */
+export function memfdCreate(name: string): number {
+  const fd = c.memfdCreate(name, MFD_CLOEXEC) as number;
+  if (fd < 0) throw new SysError('memfd_create', errno());
+  return fd;
 }
 
 /** Which pages of [offset, offset+length) of a mapping are resident (one byte per page, bit 0). */

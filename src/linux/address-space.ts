@@ -81,6 +81,7 @@ export class AddressSpace {
   /** Unmap and return the pages to the host. */
   unmap(start: number, len: number): void {
     this.paging.unmap(start, len);
+    this.memory.unshare(start, len);
     this.memory.discard(start, len);
     if (this.sharedFile.length) this.forgetSharedFile(start, start + len);
   }

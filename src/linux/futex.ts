@@ -1,47 +1,57 @@
-// Futex wait queues (futex(2) between the tasks of a sandbox). A queue is keyed by address space
-// and word address, so private and shared futexes of one process are the same queue, as they
-// are for a process without shared memory. A waiter parks its task (WouldBlock) until a wake
-// chooses it; a chosen waiter's call returns 0 even if the word changed meanwhile.
+// Futex wait queues (futex(2) between the tasks of a sandbox). A word is named by its address
+// space and address, so private and shared futexes of one process are the same queue, as they
+// are for a process without shared memory; a word in MAP_SHARED memory is named by its place in
+// that memory instead, so that the processes that map it wait and wake on the same queue (as
+// Linux's shared futexes, keyed by inode and offset). A waiter parks its task (WouldBlock) until
+// a wake chooses it; a chosen waiter's call returns 0 even if the word changed meanwhile.
 import { E } from '../abi/linux.js';
 import { WouldBlock } from '../fs/open-file.js';
 import type { AddressSpace } from './address-space.js';
+import type { SharedBacking } from '../kvm/shared-memory.js';
 import type { Task } from './task.js';
 
-interface Waiter { task: Task; bitset: number }
+/** A futex word: the address space (or shared memory) it lies in, and its address (or offset) there. */
+export interface FutexKey { readonly owner: AddressSpace | SharedBacking; readonly word: number }
+
+/** The key of the word at addr of space. */
+export function futexKey(space: AddressSpace, addr: number): FutexKey {
+  const r = space.memory.sharedAt(addr);
+  return r ? { owner: r.backing, word: r.offset + (addr - r.start) } : { owner: space, word: addr };
+}
+
+/** A parked task, on the queue of key (a requeue moves it). */
+interface Waiter { task: Task; bitset: number; key: FutexKey }
 
 export class FutexQueues {
-  private readonly spaces = new Map<AddressSpace, Map<number, Waiter[]>>();
+  private readonly spaces = new Map<AddressSpace | SharedBacking, Map<number, Waiter[]>>();
 
   /**
    * FUTEX_WAIT (the caller checked the word): 0 when t was already woken, else t parks until a
    * wake chooses it or timeoutMs passes (ETIMEDOUT).
    */
-  wait(t: Task, addr: number, timeoutMs: number | null, bitset: number): number {
+  wait(t: Task, key: FutexKey, timeoutMs: number | null, bitset: number): number {
     if (t.futexWoken) {
       t.futexWoken = false;
       return 0;
     }
-    const space = t.process.space;
-    let words = this.spaces.get(space);
-    if (!words) this.spaces.set(space, words = new Map());
-    let q = words.get(addr);
-    if (!q) words.set(addr, q = []);
-    const entry = { task: t, bitset };
-    q.push(entry);
+    const entry: Waiter = { task: t, bitset, key };
+    this.queue(key).push(entry);
     const leave = (): void => {
-      const list = this.spaces.get(space)?.get(addr);
+      const list = this.spaces.get(entry.key.owner)?.get(entry.key.word);
       const i = list?.indexOf(entry) ?? -1;
       if (list && i >= 0) list.splice(i, 1);
+      if (list?.length === 0) this.drop(entry.key);
     };
     throw new WouldBlock('it waits on a futex', () => t.futexWoken,
       timeoutMs === null ? undefined : { at: performance.now() + timeoutMs, result: () => -E.ETIMEDOUT }, leave);
   }
 
   /**
-   * Wake up to n waiters on addr in space whose bitset meets bitset; with requeue, move up to
-   * requeue.n of the rest to requeue.addr. Returns how many were woken and moved.
+   * Wake up to n waiters on the word key whose bitset meets bitset; with requeue, move up to
+   * requeue.n of the rest to the word requeue.key. Returns how many were woken and moved.
    */
-  wake(space: AddressSpace, addr: number, n: number, bitset: number, requeue?: { addr: number; n: number }): number {
+  wake(key: FutexKey, n: number, bitset: number, requeue?: { key: FutexKey; n: number }): number {
+    const space = key.owner, addr = key.word;
     const words = this.spaces.get(space);
     const q = words?.get(addr);
     if (!words || !q) return 0;
@@ -54,16 +64,31 @@ export class FutexQueues {
       woken++;
     }
     let moved = 0;
-    if (requeue && requeue.addr !== addr) {
-      let to = words.get(requeue.addr);
-      if (!to) words.set(requeue.addr, to = []);
+    if (requeue && (requeue.key.owner !== space || requeue.key.word !== addr) && q.length > 0 && requeue.n > 0) {
+      const to = this.queue(requeue.key);
       while (q.length > 0 && moved < requeue.n) {
-        to.push(q.shift()!);
+        const e = q.shift()!;
+        e.key = requeue.key;
+        to.push(e);
         moved++;
       }
     }
-    if (q.length === 0) words.delete(addr);
+    if (q.length === 0) this.drop(key);
     return woken + moved;
+  }
+
+  private queue(key: FutexKey): Waiter[] {
+    let words = this.spaces.get(key.owner);
+    if (!words) this.spaces.set(key.owner, words = new Map());
+    let q = words.get(key.word);
+    if (!q) words.set(key.word, q = []);
+    return q;
+  }
+
+  private drop(key: FutexKey): void {
+    const words = this.spaces.get(key.owner);
+    words?.delete(key.word);
+    if (words?.size === 0) this.spaces.delete(key.owner);
   }
 
   /** The address space is gone (its last process ended or exec'd): its queues with it. */

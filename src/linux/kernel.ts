@@ -29,7 +29,8 @@ import { sleepBounded } from './host-wait.js';
 import { Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
 import { Task, type SavedContext } from './task.js';
 import { exitRobustList } from './robust.js';
-import { FutexQueues } from './futex.js';
+import { FutexQueues, futexKey } from './futex.js';
+import { MAX_SHARED_BACKINGS, type SharedBudget } from '../kvm/shared-memory.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
@@ -197,6 +198,12 @@ export class Kernel implements HypercallHandler, ProcessTree {
    * the processes take turns in the machine's memory (images).
    */
   private readonly ownSpaces: boolean;
+  /**
+   * MAP_SHARED memory of the sandbox's processes (host memory the address spaces map at once),
+   * within --memory in all; null on kvm_pvm, where processes take turns in one memory and a
+   * shared anonymous mapping is private to each process (docs/architecture.md).
+   */
+  readonly sharedMemory: SharedBudget | null;
   /** Address spaces of their own that ended: released once no vCPU can be running them. */
   private readonly endedHomes: SpaceMemory[] = [];
   private execEnv!: ExecEnv;
@@ -216,6 +223,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.opts = opts;
     this.limits = new SandboxLimits(opts.timeoutMs, opts.maxOutputBytes, machine.memory.size, opts.cancelled);
     this.ownSpaces = machine.syscallPath === 'cpl0-entry';
+    this.sharedMemory = this.ownSpaces ? { used: 0, limit: machine.memory.size, count: 0, maxCount: MAX_SHARED_BACKINGS } : null;
     this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     const cpus = machine.syscallPath === 'cpl0-entry' ? opts.vcpus ?? defaultVcpus() : 1;
     this.maxVcpus = Math.max(1, Math.min(MAX_VCPUS, Math.floor(cpus)));
@@ -985,11 +993,12 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private readonly futexes = new FutexQueues();
 
   futexWait(t: Task, addr: number, timeoutMs: number | null, bitset: number): number {
-    return this.futexes.wait(t, addr, timeoutMs, bitset);
+    return this.futexes.wait(t, futexKey(t.process.space, addr), timeoutMs, bitset);
   }
 
   futexWake(t: Task, addr: number, n: number, bitset: number, requeue?: { addr: number; n: number }): number {
-    return this.futexes.wake(t.process.space, addr, n, bitset, requeue);
+    const space = t.process.space;
+    return this.futexes.wake(futexKey(space, addr), n, bitset, requeue && { key: futexKey(space, requeue.addr), n: requeue.n });
   }
 
   find(pid: number): Process | undefined {
@@ -1014,8 +1023,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
   /**
    * fork with address spaces of their own: the child's, a copy of parent's mappings and of the
    * pages the host holds. The pages of the other processes and the child's copy together stay
-   * within --memory, else ENOMEM (as the images of the processes not in guest memory do on
-   * kvm_pvm). Counted now: fork runs with no other vCPU in the guest (alone).
+   * within --memory, with the sandbox's shared memory, else ENOMEM (as the images of the
+   * processes not in guest memory do on kvm_pvm). Counted now: fork runs with no other vCPU in the guest (alone).
    */
   private forkSpace(parent: AddressSpace): SpaceMemory {
     const bytes = Machine.mappedResidentBytes(parent.memory, parent.paging);
@@ -1026,7 +1035,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
       seen.add(q.space);
       others += Machine.mappedResidentBytes(q.space.memory, q.space.paging);
     }
-    if (others + bytes > this.machine.memory.size) throw new Errno(E.ENOMEM);
+    // Shared memory (MAP_SHARED) is counted once, whoever maps it.
+    if (others + bytes + (this.sharedMemory?.used ?? 0) > this.machine.memory.size) throw new Errno(E.ENOMEM);
     const home = this.newHome();
     this.machine.copySpace(parent.memory, parent.paging, home);
     return home;
@@ -1556,7 +1566,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.futexes.forget(p.space);
     const old = p.space;
     p.vforkParentWaits = false;
-    if (this.resident === old && this.spaceInUse(old, p)) {
+    if (!this.ownSpaces && this.resident === old && this.spaceInUse(old, p)) {
       old.image = this.machine.snapshotUser();
       this.imageBytes += old.image.bytes;
     }

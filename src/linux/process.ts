@@ -6,6 +6,7 @@
 // Every value that arrives from the guest (pointers, lengths, paths, fds) is untrusted: it is
 // checked here (userBuffer, userString, pathAt) or in the system-call functions before use, and
 // a bad one fails that call with an errno, never the host.
+import type { SharedBudget } from '../kvm/shared-memory.js';
 import type { Machine } from '../machine/machine.js';
 import { PAGE_SIZE } from '../machine/x86.js';
 import { PROT_READ, type AddressSpace } from './address-space.js';
@@ -87,6 +88,8 @@ const RLIM_INFINITY = 0xffffffffffffffffn;
 export interface ProcessTree {
   /** Tasks (threads, and processes not yet waited for) the sandbox may hold: RLIMIT_NPROC. */
   readonly maxProcesses: number;
+  /** MAP_SHARED anonymous memory that stays shared across fork, and its budget; null where processes cannot share memory (kvm_pvm). */
+  readonly sharedMemory: SharedBudget | null;
   /** vCPUs the sandbox's threads may run on in parallel: the CPUs programs see (sched_getaffinity). */
   readonly maxVcpus: number;
   /** The number of the vCPU t runs on (getcpu). */

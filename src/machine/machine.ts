@@ -4,7 +4,7 @@
 // above (src/linux) and knows nothing of Linux.
 import { Kvm, type MemoryRegion, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry, type Registers } from '../kvm/kvm.js';
 import { caps } from '../kvm/abi.js';
-import { GuestMemory } from './memory.js';
+import { GuestMemory, type SharedRange } from './memory.js';
 import { PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
 import { loadKernelImage, type KernelImage } from './kernel-image.js';
 import { cpuidRequests, cpuidTable, emptyCpuidTable } from './cpuid-table.js';
@@ -449,6 +449,7 @@ export class Machine {
   releaseSpace(sm: SpaceMemory): void {
     if (this.spaces.get(sm.slot) !== sm) return;
     this.spaces.delete(sm.slot);
+    sm.memory.unshareAll();
     if (this.active === sm.paging) this.activate(this.paging);
     if (this.spare.length < SPARE_SPACES) {
       sm.paging.reset([], true);
@@ -463,6 +464,7 @@ export class Machine {
    * does for the machine's first, lazily, and the vCPUs run it from their next entry.
    */
   resetSpace(sm: SpaceMemory): void {
+    sm.memory.unshareAll();
     sm.paging.reset([], true);
     this.activate(sm.paging);
     this.memory.fill(PHYS_SHARED, SHARED_SIZE);
@@ -491,11 +493,16 @@ export class Machine {
       i = j;
     }
     for (const [p, q] of runs) dst.memory.write(p * PAGE, mem.slice(p * PAGE, (q - p) * PAGE));
+    // Shared memory stays shared: the child maps the same host memory.
+    for (const r of mem.shared) dst.memory.share(r.start, r.end - r.start, r.backing, r.offset);
   }
 
   /** Drop every address space of its own (between sandboxes: nothing of one may reach the next). */
   private dropSpaces(): void {
-    for (const sm of [...this.spaces.values(), ...this.spare]) this.vm.removeMemory(sm.slot, sm.region);
+    for (const sm of [...this.spaces.values(), ...this.spare]) {
+      sm.memory.unshareAll();
+      this.vm.removeMemory(sm.slot, sm.region);
+    }
     this.spaces.clear();
     this.spare.length = 0;
     this.active = this.paging;
@@ -564,6 +571,7 @@ export class Machine {
    */
   reset(opts: { lazy?: boolean } = {}): void {
     if (!opts.lazy) this.dropSpaces();
+    this.memory.unshareAll();
     this.active = this.paging;
     // Only where user pages were mapped can the guest or the host have touched memory.
     const kept: Array<[number, number]> = [];
@@ -804,6 +812,9 @@ export class Machine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Give back the shared memory that mappings hold (its descriptors) before the mappings go.
+    for (const sm of [...this.spaces.values(), ...this.spare]) sm.memory.unshareAll();
+    this.memory.unshareAll();
     this.vm.close();
     this.spaces.clear();
     this.spare.length = 0;
@@ -845,7 +856,23 @@ function mappedResidentRuns(mem: GuestMemory, paging: PageTables): Array<[number
       }
     }
   }
-  return runs;
+  return mem.shared.length ? withoutShared(runs, mem.shared) : runs;
+}
+
+/** Page runs without the pages of shared ranges (those are the backing's, not the space's). */
+function withoutShared(runs: Array<[number, number]>, shared: readonly SharedRange[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [p, q] of runs) {
+    let from = p;
+    for (const r of shared) {
+      const a = r.start / x86.PAGE_SIZE, b = r.end / x86.PAGE_SIZE;
+      if (b <= from || a >= q) continue;
+      if (a > from) out.push([from, a]);
+      from = Math.max(from, b);
+    }
+    if (from < q) out.push([from, q]);
+  }
+  return out;
 }
 
 /** The union of two sorted lists of ranges [start, end). */

@@ -2,6 +2,7 @@
 // access bounds-checked. Nothing outside this class indexes the raw buffer, so a guest-supplied
 // address or length can never reach host memory outside the guest.
 import type { MemoryRegion } from '../kvm/kvm.js';
+import type { SharedBacking } from '../kvm/shared-memory.js';
 import { USER_BASE } from '../abi/abi.generated.js';
 
 /** A guest address range does not lie inside guest memory. */
@@ -11,6 +12,9 @@ export class GuestMemoryRangeError extends RangeError {
     this.name = 'GuestMemoryRangeError';
   }
 }
+
+/** Pages [start, end) of a view (byte addresses) that are a backing's, from its byte offset. */
+export interface SharedRange { readonly start: number; readonly end: number; readonly backing: SharedBacking; readonly offset: number }
 
 /** Runs of at least this many resident pages are released rather than cleared on reset. */
 const RELEASE_RUN_PAGES = 1024;
@@ -22,6 +26,8 @@ export class GuestMemory {
   private readonly view: DataView;
   /** The first address of this view's own memory: 0, or USER_BASE for a process's (below it: low's). */
   private readonly floor: number;
+  /** The ranges of this view's own memory that are shared host memory (share), sorted, disjoint; each holds its backing once. */
+  private sharedRanges: SharedRange[] = [];
 
   /**
    * The memory of region. With low: the memory of one process's address space
@@ -144,6 +150,52 @@ export class GuestMemory {
    */
   dropTranslations(address: number, length: number): void {
     this.at(address, length).region.dropTranslations(address, length);
+  }
+
+  /**
+   * Make the page-aligned [address, address+length) of this view's own memory the backing's
+   * bytes from offset, shared with every other view (of this or another address space) that
+   * maps them. What was there is dropped.
+   */
+  share(address: number, length: number, backing: SharedBacking, offset: number): void {
+    if (this.at(address, length) !== this || address % 4096 || length % 4096 || length <= 0) {
+      throw new GuestMemoryRangeError(address, length, this.size);
+    }
+    this.unshare(address, length);
+    this.region.shareFrom(address, length, backing.fd, offset);
+    const r: SharedRange = { start: address, end: address + length, backing: backing.hold(), offset };
+    this.sharedRanges.push(r);
+    this.sharedRanges.sort((a, b) => a.start - b.start);
+  }
+
+  /** Make what is shared in [address, address+length) private zero pages again. */
+  unshare(address: number, length: number): void {
+    if (this.sharedRanges.length === 0) return;
+    const lo = address, hi = address + length;
+    const kept: SharedRange[] = [];
+    for (const r of this.sharedRanges) {
+      if (r.end <= lo || r.start >= hi) { kept.push(r); continue; }
+      const a = Math.max(r.start, lo), b = Math.min(r.end, hi);
+      this.region.unshare(a, b - a);
+      if (r.start < lo) kept.push({ start: r.start, end: lo, backing: r.backing.hold(), offset: r.offset });
+      if (r.end > hi) kept.push({ start: hi, end: r.end, backing: r.backing.hold(), offset: r.offset + (hi - r.start) });
+      r.backing.release();
+    }
+    this.sharedRanges = kept;
+  }
+
+  /** Make all of this view's shared memory private zero pages again. */
+  unshareAll(): void {
+    if (this.sharedRanges.length) this.unshare(this.floor, this.size - this.floor);
+  }
+
+  /** This view's shared ranges, sorted by address. */
+  get shared(): readonly SharedRange[] { return this.sharedRanges; }
+
+  /** The shared range that holds address, or null. */
+  sharedAt(address: number): SharedRange | null {
+    for (const r of this.sharedRanges) if (address >= r.start && address < r.end) return r;
+    return null;
   }
 
   /** Bytes of guest memory the host currently holds (pages touched by guest or host), in this view's own memory. */

@@ -1,6 +1,8 @@
 // Memory: brk, anonymous mappings, and file mappings as copies of the file's bytes (private ones,
 // and shared read-only ones, which can never be made writable). Guest memory is fixed at start-up (--memory),
-// so a request beyond it fails with ENOMEM and the host never allocates more.
+// so a request beyond it fails with ENOMEM and the host never allocates more. A MAP_SHARED
+// anonymous mapping is host memory of its own (SharedBacking) that a fork's child maps too, so
+// parent and child see each other's writes; all of it together stays within --memory.
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../address-space.js';
 import { DeviceFile, HostFile } from '../../fs/open-file.js';
 import { E, Errno, O, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED } from '../../abi/linux.js';
@@ -8,9 +10,11 @@ import { alignUp, PAGE_SIZE } from '../../machine/x86.js';
 import type { Process } from '../process.js';
 import { USER_BASE } from '../../abi/abi.generated.js';
 import { int, size, type SyscallGroup } from './args.js';
+import { SharedBacking } from '../../kvm/shared-memory.js';
 
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
 const MREMAP_MAYMOVE = 1;
+const MREMAP_FIXED = 2;
 const MADV_DONTNEED = 4;
 /** Largest file offset (off_t). */
 const MAX_OFF = (1n << 63n) - 1n;
@@ -63,6 +67,26 @@ function copyFile(p: Process, file: HostFile, start: number, n: number, off: big
   }
 }
 
+/** Make [start, start+len) free for a MAP_FIXED mapping (or MREMAP_FIXED's target). */
+function clearFixed(p: Process, start: number, len: number): void {
+  p.mapPool.reclaim(p.space, start, len);
+  p.space.clipHeap(start, len);
+  if (!p.space.isFree(start, len)) p.space.unmap(start, len);
+}
+
+/**
+ * mremap's MREMAP_FIXED target (a[4]), checked: page aligned, in the user range and not
+ * overlapping the old range (EINVAL); null without MREMAP_FIXED.
+ */
+function mremapTarget(p: Process, flags: number, arg: bigint, old: number, oldLen: number, newLen: number): number | null {
+  if (!(flags & MREMAP_FIXED)) return null;
+  if (!(flags & MREMAP_MAYMOVE)) throw new Errno(E.EINVAL);
+  const dest = arg > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(arg);
+  if (dest % PAGE_SIZE !== 0 || !inUserRange(p, dest, newLen)) throw new Errno(E.EINVAL);
+  if (dest < old + oldLen && old < dest + newLen) throw new Errno(E.EINVAL);
+  return dest;
+}
+
 function mmap(p: Process, a: bigint[]): number {
   const [addrArg, lenArg, protArg, flagsArg, fdArg, offArg] = a as [bigint, bigint, bigint, bigint, bigint, bigint];
   const prot = int(protArg);
@@ -95,6 +119,15 @@ function mmap(p: Process, a: bigint[]): number {
     if (!start) throw new Errno(E.ENOMEM);
   }
   p.space.map(start, len, PROT_READ | PROT_WRITE);
+  if (anonymous && type === MAP_SHARED && p.kernel.sharedMemory) {
+    const backing = SharedBacking.create(len, p.kernel.sharedMemory);
+    if (!backing) {
+      p.space.unmap(start, len);
+      throw new Errno(E.ENOMEM);
+    }
+    p.space.memory.share(start, len, backing, 0);
+    backing.release(); // the mapping holds it
+  }
   if (file) {
     try {
       copyFile(p, file, start, n, offArg);
@@ -106,6 +139,46 @@ function mmap(p: Process, a: bigint[]): number {
   }
   if (prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, len, prot);
   else if (anonymous && type === MAP_PRIVATE && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) p.mapPool.noteAnonymous(start, len);
+  return start;
+}
+
+/**
+ * mremap of (part of) one shared range: the new pages map the same host memory, grown if need
+ * be (a move keeps the contents shared, as Linux does; growing a shared anonymous mapping
+ * grows what it maps). Returns the new address.
+ */
+function mremapShared(p: Process, old: number, oldLen: number, newLen: number, flags: number, prot: number, fixed: number | null): number {
+  const r = p.space.memory.sharedAt(old);
+  if (!r || old + oldLen > r.end) throw new Errno(E.EINVAL);
+  const backing = r.backing, off = r.offset + (old - r.start);
+  if (fixed !== null) {
+    if (!backing.grow(off + newLen)) throw new Errno(E.ENOMEM);
+    clearFixed(p, fixed, newLen);
+    p.space.map(fixed, newLen, PROT_READ | PROT_WRITE);
+    p.space.memory.share(fixed, newLen, backing, off);
+    p.space.unmap(old, oldLen);
+    if (prot !== (PROT_READ | PROT_WRITE)) p.space.map(fixed, newLen, prot);
+    return fixed;
+  }
+  if (newLen <= oldLen) {
+    if (newLen < oldLen) p.space.unmap(old + newLen, oldLen - newLen);
+    return old;
+  }
+  if (!backing.grow(off + newLen)) throw new Errno(E.ENOMEM);
+  let start: number;
+  if (inUserRange(p, old + oldLen, newLen - oldLen) && p.space.isFree(old + oldLen, newLen - oldLen)) {
+    start = old;
+    p.space.map(old + oldLen, newLen - oldLen, PROT_READ | PROT_WRITE);
+    p.space.memory.share(old + oldLen, newLen - oldLen, backing, off + oldLen);
+  } else {
+    if (!(flags & MREMAP_MAYMOVE)) throw new Errno(E.ENOMEM);
+    start = p.space.findFree(newLen);
+    if (!start) throw new Errno(E.ENOMEM);
+    p.space.map(start, newLen, PROT_READ | PROT_WRITE);
+    p.space.memory.share(start, newLen, backing, off);
+    p.space.unmap(old, oldLen);
+  }
+  if (prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, newLen, prot);
   return start;
 }
 
@@ -147,25 +220,29 @@ export const mmSyscalls: SyscallGroup = {
     if (n <= 0) throw new Errno(E.EINVAL);
     const newLen = alignUp(n, PAGE_SIZE);
     const flags = int(a[3]);
+    if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED)) throw new Errno(E.EINVAL);
+    const fixed = mremapTarget(p, flags, a[4], old, oldLen, newLen);
     if (!inUserRange(p, old, oldLen) || !p.space.paging.accessible(old, oldLen, 0)) throw new Errno(E.EFAULT);
     p.mapPool.reclaim(p.space, old, oldLen);
     p.space.clipHeap(old, oldLen);
     const prot = p.space.paging.pageProt(old) & PROT_ALL;
+    if (p.space.memory.sharedAt(old) || p.space.memory.sharedAt(old + oldLen - PAGE_SIZE)) return mremapShared(p, old, oldLen, newLen, flags, prot, fixed);
     const shared = p.space.hasSharedFile(old, oldLen);
-    if (newLen <= oldLen) {
+    if (fixed === null && newLen <= oldLen) {
       if (newLen < oldLen) p.space.unmap(old + newLen, oldLen - newLen);
       return old;
     }
-    if (inUserRange(p, old + oldLen, newLen - oldLen) && p.space.isFree(old + oldLen, newLen - oldLen)) {
+    if (fixed === null && inUserRange(p, old + oldLen, newLen - oldLen) && p.space.isFree(old + oldLen, newLen - oldLen)) {
       p.space.map(old + oldLen, newLen - oldLen, prot);
       if (shared) p.space.markSharedFile(old + oldLen, newLen - oldLen);
       return old;
     }
     if (!(flags & MREMAP_MAYMOVE)) throw new Errno(E.ENOMEM);
-    const dest = p.space.findFree(newLen);
+    if (fixed !== null) clearFixed(p, fixed, newLen);
+    const dest = fixed ?? p.space.findFree(newLen);
     if (!dest) throw new Errno(E.ENOMEM);
     p.space.map(dest, newLen, PROT_READ | PROT_WRITE);
-    p.space.memory.copyWithin(dest, old, oldLen);
+    p.space.memory.copyWithin(dest, old, Math.min(oldLen, newLen));
     p.space.map(dest, newLen, prot);
     p.space.unmap(old, oldLen);
     if (shared) p.space.markSharedFile(dest, newLen);

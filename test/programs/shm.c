@@ -1,0 +1,301 @@
+/* Memory shared between processes: MAP_SHARED|MAP_ANONYMOUS (and MAP_SHARED of /dev/zero) stays
+ * shared across fork, and process-shared semaphores, mutexes and condition variables work between
+ * processes (shared futexes). One subcommand per check, argv[1] names it; each prints lines that
+ * are the same natively and in the sandbox. test/processes.test.ts compares them with a native run.
+ *
+ *   shm anon-fork | devzero | private | sem | mutex | atomics | unmap | exec | grandchild | mremap | all
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *self;
+
+#define CHECK(cond)                                                                         \
+  do {                                                                                      \
+    if (!(cond)) {                                                                          \
+      fprintf(stderr, "shm: %s:%d: %s failed (errno %d %s)\n", __func__, __LINE__, #cond, \
+              errno, strerror(errno));                                                      \
+      exit(99);                                                                             \
+    }                                                                                       \
+  } while (0)
+
+#define PAGE 4096
+
+static pid_t fork_clean(void) {
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  return pid;
+}
+
+static void reap(pid_t pid) {
+  int st;
+  pid_t r;
+  do r = waitpid(pid, &st, 0);
+  while (r < 0 && errno == EINTR);
+  CHECK(r == pid);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void *shared(size_t len) {
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  CHECK(p != MAP_FAILED);
+  return p;
+}
+
+/* The child writes to every page of a 16-page shared mapping; the parent sees each write. */
+static int t_anon_fork(void) {
+  size_t len = 16 * PAGE;
+  unsigned char *p = shared(len);
+  strcpy((char *)p, "from the parent");
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    printf("anon-fork: child sees '%s'\n", (char *)p);
+    for (size_t i = 0; i < len; i += PAGE) p[i + 100] = (unsigned char)(i / PAGE + 1);
+    strcpy((char *)p, "from the child");
+    exit(0);
+  }
+  reap(pid);
+  unsigned sum = 0;
+  for (size_t i = 0; i < len; i += PAGE) sum += p[i + 100];
+  printf("anon-fork: parent sees '%s', page marks sum %u\n", (char *)p, sum);
+  CHECK(munmap(p, len) == 0);
+  return 0;
+}
+
+/* MAP_SHARED of /dev/zero is shared anonymous memory too. */
+static int t_devzero(void) {
+  int fd = open("/dev/zero", O_RDWR);
+  CHECK(fd >= 0);
+  volatile int *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  CHECK(p != MAP_FAILED);
+  close(fd);
+  p[0] = 1;
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    p[0] = 42;
+    exit(0);
+  }
+  reap(pid);
+  printf("devzero: parent sees %d\n", p[0]);
+  return 0;
+}
+
+/* A private mapping stays private: the child's write is its own, and so is the parent's. */
+static int t_private(void) {
+  volatile int *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(p != MAP_FAILED);
+  volatile int *s = shared(PAGE);
+  p[0] = 1;
+  s[0] = 0;
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    p[0] = 2;
+    while (s[0] != 1) usleep(1000); /* the parent's write to its private page comes first */
+    s[1] = p[0];
+    exit(0);
+  }
+  p[0] = 3;
+  s[0] = 1;
+  reap(pid);
+  printf("private: parent has %d, child had %d\n", p[0], s[1]);
+  return 0;
+}
+
+/* Two process-shared semaphores: the parent and the child take turns 2000 times. */
+static int t_sem(void) {
+  struct { sem_t ping, pong; int turns; } *s = shared(sizeof *s);
+  CHECK(sem_init(&s->ping, 1, 0) == 0);
+  CHECK(sem_init(&s->pong, 1, 0) == 0);
+  enum { ROUNDS = 2000 };
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    for (int i = 0; i < ROUNDS; i++) {
+      while (sem_wait(&s->ping) != 0) CHECK(errno == EINTR);
+      s->turns++;
+      CHECK(sem_post(&s->pong) == 0);
+    }
+    exit(0);
+  }
+  for (int i = 0; i < ROUNDS; i++) {
+    s->turns++;
+    CHECK(sem_post(&s->ping) == 0);
+    while (sem_wait(&s->pong) != 0) CHECK(errno == EINTR);
+  }
+  reap(pid);
+  printf("sem: %d turns\n", s->turns);
+  return 0;
+}
+
+/* A process-shared mutex and condition variable: two children hand a token back and forth. */
+static int t_mutex(void) {
+  struct { pthread_mutex_t m; pthread_cond_t c; int token; int count; } *s = shared(sizeof *s);
+  pthread_mutexattr_t ma;
+  pthread_condattr_t ca;
+  CHECK(pthread_mutexattr_init(&ma) == 0 && pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) == 0);
+  CHECK(pthread_condattr_init(&ca) == 0 && pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED) == 0);
+  CHECK(pthread_mutex_init(&s->m, &ma) == 0 && pthread_cond_init(&s->c, &ca) == 0);
+  enum { ROUNDS = 500 };
+  pid_t kids[2];
+  for (int who = 0; who < 2; who++) {
+    kids[who] = fork_clean();
+    if (kids[who] == 0) {
+      for (int i = 0; i < ROUNDS; i++) {
+        CHECK(pthread_mutex_lock(&s->m) == 0);
+        while (s->token != who) CHECK(pthread_cond_wait(&s->c, &s->m) == 0);
+        s->count++;
+        s->token = 1 - who;
+        CHECK(pthread_cond_broadcast(&s->c) == 0);
+        CHECK(pthread_mutex_unlock(&s->m) == 0);
+      }
+      exit(0);
+    }
+  }
+  reap(kids[0]);
+  reap(kids[1]);
+  printf("mutex: count %d, token %d\n", s->count, s->token);
+  return 0;
+}
+
+/* Three children add to one counter with atomic instructions. */
+static int t_atomics(void) {
+  long *counter = shared(PAGE);
+  enum { KIDS = 3, ADDS = 20000 };
+  pid_t kids[KIDS];
+  for (int k = 0; k < KIDS; k++) {
+    kids[k] = fork_clean();
+    if (kids[k] == 0) {
+      for (int i = 0; i < ADDS; i++) __atomic_fetch_add(counter, 1, __ATOMIC_SEQ_CST);
+      exit(0);
+    }
+  }
+  for (int k = 0; k < KIDS; k++) reap(kids[k]);
+  printf("atomics: counter %ld\n", *counter);
+  return 0;
+}
+
+/* The child unmaps the shared pages and maps private ones in their place: the parent's stay. */
+static int t_unmap(void) {
+  char *p = shared(4 * PAGE);
+  strcpy(p, "kept");
+  strcpy(p + 2 * PAGE, "kept too");
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    CHECK(munmap(p + PAGE, 2 * PAGE) == 0);
+    char *q = mmap(p + PAGE, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    CHECK(q == p + PAGE);
+    printf("unmap: child's new page reads '%s'\n", q + PAGE);
+    strcpy(q + PAGE, "child's private");
+    strcpy(p + 3 * PAGE, "still shared");
+    exit(0);
+  }
+  reap(pid);
+  printf("unmap: parent has '%s', '%s', '%s'\n", p, p + 2 * PAGE, p + 3 * PAGE);
+  return 0;
+}
+
+/* The child execs another program: the parent's shared pages are untouched by it. */
+static int t_exec(void) {
+  char *p = shared(PAGE);
+  strcpy(p, "before the exec");
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    strcpy(p, "the child's last write before its exec");
+    execl(self, self, "helper", (char *)NULL);
+    _exit(127);
+  }
+  reap(pid);
+  printf("exec: parent has '%s'\n", p);
+  /* The same memory is still shared with a new child. */
+  pid = fork_clean();
+  if (pid == 0) {
+    strcpy(p, "a second child");
+    exit(0);
+  }
+  reap(pid);
+  printf("exec: then '%s'\n", p);
+  return 0;
+}
+
+/* A grandchild's write reaches the grandparent. */
+static int t_grandchild(void) {
+  volatile int *p = shared(PAGE);
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    pid_t g = fork_clean();
+    if (g == 0) {
+      p[0] = 7;
+      exit(0);
+    }
+    reap(g);
+    p[1] = p[0] + 1;
+    exit(0);
+  }
+  reap(pid);
+  printf("grandchild: %d %d\n", p[0], p[1]);
+  return 0;
+}
+
+/* mremap: a shared mapping shrunk, then moved (same size, MREMAP_FIXED), stays shared. */
+static int t_mremap(void) {
+  char *p = shared(8 * PAGE);
+  char *dest = mmap(NULL, 4 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(dest != MAP_FAILED);
+  CHECK(mremap(p, 8 * PAGE, 4 * PAGE, 0) == p);
+  char *m = mremap(p, 4 * PAGE, 4 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+  CHECK(m == dest);
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    strcpy(m + 3 * PAGE, "moved and shared");
+    exit(0);
+  }
+  reap(pid);
+  printf("mremap: '%s'\n", m + 3 * PAGE);
+  return 0;
+}
+
+static int t_helper(void) {
+  return 0;
+}
+
+struct check { const char *name; int (*fn)(void); };
+static const struct check checks[] = {
+    {"anon-fork", t_anon_fork}, {"devzero", t_devzero}, {"private", t_private}, {"sem", t_sem},
+    {"mutex", t_mutex},         {"atomics", t_atomics}, {"unmap", t_unmap},     {"exec", t_exec},
+    {"grandchild", t_grandchild}, {"mremap", t_mremap},
+};
+
+int main(int argc, char **argv) {
+  self = argv[0];
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  const char *what = argc > 1 ? argv[1] : "all";
+  size_t n = sizeof checks / sizeof checks[0];
+  if (!strcmp(what, "helper")) return t_helper();
+  if (!strcmp(what, "list")) {
+    for (size_t i = 0; i < n; i++) printf("%s\n", checks[i].name);
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(what, "all") && strcmp(what, checks[i].name)) continue;
+    int r = checks[i].fn();
+    if (r) return r;
+    if (strcmp(what, "all")) return 0;
+  }
+  if (!strcmp(what, "all")) {
+    printf("all: done\n");
+    return 0;
+  }
+  fprintf(stderr, "shm: unknown check '%s'\n", what);
+  return 2;
+}
