@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync as run, type RunOptions, type RunResult } from '../src/index.js';
-import { firstDifference, PROGRAMS_DIR, ROOT } from './helpers.js';
+import { firstDifference, onUserStubPath, PROGRAMS_DIR, ROOT } from './helpers.js';
 
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'HOME=/'];
 /** Generous: the software-emulated lane is 10-50x slower than real KVM. */
@@ -150,6 +150,19 @@ test('python3 threading: Lock, Condition, Event, Barrier, queue.Queue, ThreadPoo
   assert.match(guest.stdout.toString(), /^lock counter 2000$/m);
   assert.match(guest.stdout.toString(), /^condition order 00 10 20 01 11 21 02 12 22 03 13 23$/m);
   assert.ok(threadsSeen(trace).size >= 10, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
+});
+
+// python3 multiprocessing (fork start method): a Pool, Value and Array with a Lock, a Queue, a
+// Pipe, shared_memory (shm_open in /dev/shm) and exit codes. Its locks are POSIX semaphores
+// (sem_open: files in /dev/shm, mapped MAP_SHARED) that the processes share through fork.
+const MP_SCRIPT = join(ROOT, 'test/fixtures/mp-check.py');
+
+test('python3 multiprocessing: Pool, Value, Array, Lock, Queue, Pipe, shared_memory', {
+  skip: !existsSync(PYTHON) ? `${PYTHON} is missing` : onUserStubPath() && 'kvm_pvm: processes take turns in one memory, where MAP_SHARED memory is private to each',
+}, () => {
+  const { guest } = same(PYTHON, [MP_SCRIPT], { ro: [MP_SCRIPT] });
+  assert.match(guest.stdout.toString(), /^value 600 exit codes \[0, 0, 0\]$/m);
+  assert.match(guest.stdout.toString(), /^exit code 3$/m);
 });
 
 // ioctl(FIONBIO) is how libuv and CPython's socket.setblocking make an fd non-blocking; then a

@@ -6,7 +6,7 @@ import { doctor, formatDoctorReport } from '../api/doctor.js';
 
 const VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-const HELP = `kvmbox ${VERSION}: run static Linux x86-64 programs in a KVM micro-VM
+const HELP = `kvmbox ${VERSION}: run Linux x86-64 programs in a KVM micro-VM
 
 Usage:
   kvmbox run [OPTIONS] [--] PROGRAM [ARGS...]

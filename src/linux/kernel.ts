@@ -31,6 +31,7 @@ import { Task, type SavedContext } from './task.js';
 import { exitRobustList } from './robust.js';
 import { FutexQueues, futexKey } from './futex.js';
 import { MAX_SHARED_BACKINGS, type SharedBudget } from '../kvm/shared-memory.js';
+import { ShmDir } from '../fs/shm.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
@@ -204,6 +205,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
    * shared anonymous mapping is private to each process (docs/architecture.md).
    */
   readonly sharedMemory: SharedBudget | null;
+  /** The sandbox's /dev/shm (src/fs/shm.ts), in sharedMemory; null where that is. */
+  readonly shm: ShmDir | null;
   /** Address spaces of their own that ended: released once no vCPU can be running them. */
   private readonly endedHomes: SpaceMemory[] = [];
   private execEnv!: ExecEnv;
@@ -224,6 +227,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.limits = new SandboxLimits(opts.timeoutMs, opts.maxOutputBytes, machine.memory.size, opts.cancelled);
     this.ownSpaces = machine.syscallPath === 'cpl0-entry';
     this.sharedMemory = this.ownSpaces ? { used: 0, limit: machine.memory.size, count: 0, maxCount: MAX_SHARED_BACKINGS } : null;
+    this.shm = this.sharedMemory ? new ShmDir(this.sharedMemory) : null;
     this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     const cpus = machine.syscallPath === 'cpl0-entry' ? opts.vcpus ?? defaultVcpus() : 1;
     this.maxVcpus = Math.max(1, Math.min(MAX_VCPUS, Math.floor(cpus)));
@@ -312,6 +316,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   close(): void {
     for (const p of this.processes.values()) p.close();
     this.processes.clear();
+    this.shm?.clear();
   }
 
   /** The task on the vCPU; hypercalls come only while one runs. */

@@ -7,6 +7,7 @@
 // checked here (userBuffer, userString, pathAt) or in the system-call functions before use, and
 // a bad one fails that call with an errno, never the host.
 import type { SharedBudget } from '../kvm/shared-memory.js';
+import type { ShmDir } from '../fs/shm.js';
 import type { Machine } from '../machine/machine.js';
 import { PAGE_SIZE } from '../machine/x86.js';
 import { PROT_READ, type AddressSpace } from './address-space.js';
@@ -90,6 +91,8 @@ export interface ProcessTree {
   readonly maxProcesses: number;
   /** MAP_SHARED anonymous memory that stays shared across fork, and its budget; null where processes cannot share memory (kvm_pvm). */
   readonly sharedMemory: SharedBudget | null;
+  /** The sandbox's /dev/shm (POSIX shared memory, memfd_create); null where sharedMemory is. */
+  readonly shm: ShmDir | null;
   /** vCPUs the sandbox's threads may run on in parallel: the CPUs programs see (sched_getaffinity). */
   readonly maxVcpus: number;
   /** The number of the vCPU t runs on (getcpu). */

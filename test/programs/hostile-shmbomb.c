@@ -6,8 +6,14 @@
  *   again=ok|failed     after unmapping them all, one more can be made
  *   big errno=E         a shared mapping of argv[1] MiB (more than --memory)
  *   halves=N errno=E    mappings of argv[2] MiB each, touched, until failure (at most 8)
+ *   files=N errno=E     empty files made in /dev/shm until failure (at most 5000), then removed
+ *   filemib=N errno=E   MiB written to one /dev/shm file until failure (at most 1024)
+ * (/dev/shm, as tmpfs, says ENOSPC when full.) Natively this would fill the host's /dev/shm: it
+ * is only run in kvmbox.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +45,37 @@ int main(int argc, char **argv) {
   printf("big errno=%d\n", p == MAP_FAILED ? errno : 0);
   int halves = 0;
   err = 0;
+  char *kept[8];
   for (; halves < 8; halves++) {
     char *h = shared(half);
     if (h == MAP_FAILED) { err = errno; break; }
     memset(h, 0x5a, half);
+    kept[halves] = h;
   }
   printf("halves=%d errno=%d\n", halves, err);
+  for (int i = 0; i < halves; i++) munmap(kept[i], half);
+  int files = 0;
+  err = 0;
+  char name[64];
+  for (; files < MAX_MAPS; files++) {
+    snprintf(name, sizeof name, "/dev/shm/bomb-%d", files);
+    int fd = open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) { err = errno; break; }
+    close(fd);
+  }
+  printf("files=%d errno=%d\n", files, err);
+  for (int i = 0; i < files; i++) {
+    snprintf(name, sizeof name, "/dev/shm/bomb-%d", i);
+    unlink(name);
+  }
+  static char mib[1 << 20];
+  memset(mib, 0x33, sizeof mib);
+  int fd = open("/dev/shm/bomb-big", O_RDWR | O_CREAT | O_EXCL, 0600);
+  int written = 0;
+  err = fd < 0 ? errno : 0;
+  for (; fd >= 0 && written < 1024; written++) {
+    if (write(fd, mib, sizeof mib) != (ssize_t)sizeof mib) { err = errno; break; }
+  }
+  printf("filemib=%d errno=%d\n", written, err);
   return 0;
 }

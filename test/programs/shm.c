@@ -3,7 +3,10 @@
  * processes (shared futexes). One subcommand per check, argv[1] names it; each prints lines that
  * are the same natively and in the sandbox. test/processes.test.ts compares them with a native run.
  *
- *   shm anon-fork | devzero | private | sem | mutex | atomics | unmap | exec | grandchild | mremap | all
+ *   shm anon-fork | devzero | private | sem | mutex | atomics | unmap | exec | grandchild | mremap |
+ *       posix-shm | sem-open | memfd | devshm | all
+ * The /dev/shm checks name their files after the pid (a native run shares the host's /dev/shm)
+ * and print the names without it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -265,6 +270,152 @@ static int t_mremap(void) {
   return 0;
 }
 
+static char shm_prefix[64];
+
+static const char *shm_name(const char *what) {
+  static char buf[128];
+  snprintf(buf, sizeof buf, "/%s%s", shm_prefix, what);
+  return buf;
+}
+
+/* shm_open, ftruncate, mmap MAP_SHARED: a child's writes through its mapping reach the parent's
+ * mapping and read(2); the parent's write(2) reaches the child's mapping. */
+static int t_posix_shm(void) {
+  const char *name = shm_name("region");
+  int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  CHECK(fd >= 0);
+  CHECK(ftruncate(fd, 3 * PAGE) == 0);
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0);
+  printf("posix-shm: size %ld, mode %o, regular %d\n", (long)st.st_size, st.st_mode & 0777, S_ISREG(st.st_mode));
+  char *p = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  CHECK(p != MAP_FAILED);
+  CHECK(pwrite(fd, "written with pwrite", 20, PAGE) == 20);
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    printf("posix-shm: child maps '%s'\n", p + PAGE);
+    int again = shm_open(name, O_RDWR, 0);
+    CHECK(again >= 0);
+    char *q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, again, 2 * PAGE);
+    CHECK(q != MAP_FAILED);
+    strcpy(q, "from the child's own mapping");
+    exit(0);
+  }
+  reap(pid);
+  char buf[64] = {0};
+  CHECK(pread(fd, buf, sizeof buf - 1, 2 * PAGE) > 0);
+  printf("posix-shm: parent maps '%s', reads '%s'\n", p + 2 * PAGE, buf);
+  CHECK(ftruncate(fd, PAGE) == 0);
+  CHECK(fstat(fd, &st) == 0);
+  printf("posix-shm: truncated to %ld\n", (long)st.st_size);
+  CHECK(shm_unlink(name) == 0);
+  printf("posix-shm: after unlink open gives errno %d\n", shm_open(name, O_RDWR, 0) < 0 ? errno : 0);
+  strcpy(p, "still mapped");
+  printf("posix-shm: '%s'\n", p);
+  close(fd);
+  return 0;
+}
+
+/* A named semaphore (sem_open: glibc makes it a file in /dev/shm), unlinked at once, then
+ * shared with a child through fork, as Python's multiprocessing does. */
+static int t_sem_open(void) {
+  const char *name = shm_name("sem");
+  sem_t *a = sem_open(name, O_CREAT | O_EXCL, 0600, 0);
+  CHECK(a != SEM_FAILED);
+  CHECK(sem_unlink(name) == 0);
+  sem_t *b = sem_open(shm_name("sem2"), O_CREAT | O_EXCL, 0600, 0);
+  CHECK(b != SEM_FAILED);
+  CHECK(sem_unlink(shm_name("sem2")) == 0);
+  sem_t *gone = sem_open(name, 0);
+  printf("sem-open: open after unlink: %s errno %d\n", gone == SEM_FAILED ? "failed" : "worked", gone == SEM_FAILED ? errno : 0);
+  enum { ROUNDS = 500 };
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    for (int i = 0; i < ROUNDS; i++) {
+      while (sem_wait(a) != 0) CHECK(errno == EINTR);
+      CHECK(sem_post(b) == 0);
+    }
+    exit(0);
+  }
+  for (int i = 0; i < ROUNDS; i++) {
+    CHECK(sem_post(a) == 0);
+    while (sem_wait(b) != 0) CHECK(errno == EINTR);
+  }
+  reap(pid);
+  int v = -1;
+  CHECK(sem_getvalue(a, &v) == 0);
+  printf("sem-open: %d rounds, value %d\n", ROUNDS, v);
+  return 0;
+}
+
+/* memfd_create: write(2), then mmap MAP_SHARED in parent and child. */
+static int t_memfd(void) {
+  int fd = memfd_create("kvmbox-test", MFD_CLOEXEC);
+  CHECK(fd >= 0);
+  CHECK(write(fd, "hello memfd", 11) == 11);
+  CHECK(ftruncate(fd, PAGE) == 0);
+  char *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  CHECK(p != MAP_FAILED);
+  char *priv = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  CHECK(priv != MAP_FAILED);
+  memcpy(priv, "PRIV", 4); /* a private copy: the file does not change */
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    memcpy(p, "HELLO", 5);
+    exit(0);
+  }
+  reap(pid);
+  char buf[16] = {0};
+  CHECK(pread(fd, buf, 11, 0) == 11);
+  printf("memfd: maps '%s', reads '%s', private copy starts '%.4s'\n", p, buf, priv);
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0);
+  printf("memfd: size %ld, links %ld\n", (long)st.st_size, (long)st.st_nlink);
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* /dev/shm as a directory: open O_CREAT|O_EXCL, link, rename, unlink, listing, stat. */
+static int t_devshm(void) {
+  struct stat st;
+  CHECK(stat("/dev/shm", &st) == 0);
+  printf("devshm: directory %d, sticky %d, mode %o\n", S_ISDIR(st.st_mode), (st.st_mode & S_ISVTX) != 0, st.st_mode & 0777);
+  char path[160], other[160];
+  snprintf(path, sizeof path, "/dev/shm%s", shm_name("a"));
+  snprintf(other, sizeof other, "/dev/shm%s", shm_name("b"));
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+  CHECK(fd >= 0);
+  printf("devshm: create again: errno %d\n", open(path, O_RDWR | O_CREAT | O_EXCL, 0644) < 0 ? errno : 0);
+  CHECK(write(fd, "abc", 3) == 3);
+  CHECK(link(path, other) == 0);
+  CHECK(stat(other, &st) == 0);
+  printf("devshm: links %ld, size %ld\n", (long)st.st_nlink, (long)st.st_size);
+  char renamed[160];
+  snprintf(renamed, sizeof renamed, "/dev/shm%s", shm_name("c"));
+  CHECK(rename(other, renamed) == 0);
+  DIR *d = opendir("/dev/shm");
+  CHECK(d != NULL);
+  char *names[16];
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) && n < 16) {
+    if (!strncmp(e->d_name, shm_prefix, strlen(shm_prefix))) names[n++] = strdup(e->d_name + strlen(shm_prefix));
+  }
+  closedir(d);
+  qsort(names, n, sizeof names[0], cmp_str);
+  printf("devshm: listed");
+  for (int i = 0; i < n; i++) printf(" %s", names[i]);
+  printf("\n");
+  CHECK(unlink(path) == 0);
+  CHECK(unlink(renamed) == 0);
+  printf("devshm: stat after unlink: errno %d\n", stat(path, &st) < 0 ? errno : 0);
+  CHECK(fstat(fd, &st) == 0);
+  printf("devshm: open file: links %ld, size %ld\n", (long)st.st_nlink, (long)st.st_size);
+  close(fd);
+  return 0;
+}
+
 static int t_helper(void) {
   return 0;
 }
@@ -273,11 +424,13 @@ struct check { const char *name; int (*fn)(void); };
 static const struct check checks[] = {
     {"anon-fork", t_anon_fork}, {"devzero", t_devzero}, {"private", t_private}, {"sem", t_sem},
     {"mutex", t_mutex},         {"atomics", t_atomics}, {"unmap", t_unmap},     {"exec", t_exec},
-    {"grandchild", t_grandchild}, {"mremap", t_mremap},
+    {"grandchild", t_grandchild}, {"mremap", t_mremap},   {"posix-shm", t_posix_shm}, {"sem-open", t_sem_open},
+    {"memfd", t_memfd},           {"devshm", t_devshm},
 };
 
 int main(int argc, char **argv) {
   self = argv[0];
+  snprintf(shm_prefix, sizeof shm_prefix, "kvmbox-shm-test-%d-", (int)getpid());
   setvbuf(stdout, NULL, _IOLBF, 0);
   const char *what = argc > 1 ? argv[1] : "all";
   size_t n = sizeof checks / sizeof checks[0];

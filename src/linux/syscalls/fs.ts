@@ -7,6 +7,7 @@ import { HostFile, type OpenFile } from '../../fs/open-file.js';
 import { F_OK, permitted, R_OK, W_OK, X_OK } from '../../fs/access.js';
 import * as ops from '../../fs/ops.js';
 import { lstatSpecial, special } from '../special-files.js';
+import { ShmFile, type ShmDir } from '../../fs/shm.js';
 import { normalize } from '../../fs/vfs.js';
 import {
   AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFLNK,
@@ -34,8 +35,30 @@ function pathComps(p: Process, dirfd: number, path: string): string[] {
   return p.pathAt(dirfd, path);
 }
 
-/** Open a guest path: a made-up /dev or /proc entry, or a host file through src/fs. */
+/**
+ * /dev/shm (name null) or a file in it, when the sandbox has its own (src/fs/shm.ts); null for
+ * any other path. /dev/shm has no subdirectories: a deeper path is ENOTDIR or ENOENT.
+ */
+function shmPath(p: Process, comps: readonly string[]): { dir: ShmDir; name: string | null } | null {
+  const dir = p.kernel.shm;
+  if (!dir || comps[0] !== 'dev' || comps[1] !== 'shm') return null;
+  if (comps.length === 2) return { dir, name: null };
+  if (comps.length === 3) return { dir, name: comps[2]! };
+  dir.lookup(comps[2]!);
+  throw new Errno(E.ENOTDIR);
+}
+
+/** The file in /dev/shm that comps names (ENOENT... as shmPath); null outside /dev/shm. */
+function shmFile(p: Process, comps: readonly string[]): { dir: ShmDir; name: string } | null {
+  const shm = shmPath(p, comps);
+  if (shm && shm.name === null) throw new Errno(E.EISDIR);
+  return shm as { dir: ShmDir; name: string } | null;
+}
+
+/** Open a guest path: a made-up /dev or /proc entry, /dev/shm, or a host file through src/fs. */
 export function openGuestPath(p: Process, comps: string[], flags: number, mode: number): OpenFile {
+  const shm = shmPath(p, comps);
+  if (shm) return shm.dir.open(shm.name, flags, mode, p.umask);
   const sp = special(p, comps);
   if (sp) {
     if (flags & O.CREAT && flags & O.EXCL) throw new Errno(E.EEXIST);
@@ -65,6 +88,11 @@ function doOpen(p: Process, dirfd: number, pathAddr: bigint, flags: number, mode
 
 /** stat/lstat of a guest path into statBuf. */
 function statPath(p: Process, comps: readonly string[], follow: boolean): Buffer {
+  const shm = shmPath(p, comps);
+  if (shm) {
+    shm.dir.stat(shm.name, statBuf);
+    return statBuf;
+  }
   const sp = special(p, comps);
   if (sp) {
     if (follow) sp.stat(statBuf);
@@ -133,7 +161,7 @@ function access(p: Process, dirfd: number, pathAddr: bigint, mode: number, flags
   const st = statPath(p, comps, follow);
   if (mode === F_OK) return 0;
   const type = st.readUInt32LE(STAT.mode) & S_IFMT;
-  if (mode & W_OK && !special(p, comps) && (type === S_IFDIR || type === S_IFLNK || type === 0o100000)) {
+  if (mode & W_OK && !special(p, comps) && !shmPath(p, comps) && (type === S_IFDIR || type === S_IFLNK || type === 0o100000)) {
     // Like a read-only mount: EROFS for files, directories and links outside --rw grants.
     ops.requireWritablePath(p.vfs, comps, follow);
   }
@@ -145,6 +173,7 @@ function readlink(p: Process, dirfd: number, pathAddr: bigint, buf: bigint, bufs
   const n = int(bufsize);
   if (n <= 0) throw new Errno(E.EINVAL);
   const comps = pathArg(p, dirfd, pathAddr);
+  if (shmPath(p, comps)) throw new Errno(E.EINVAL);
   const sp = special(p, comps);
   let target: Buffer;
   if (sp) {
@@ -158,8 +187,22 @@ function readlink(p: Process, dirfd: number, pathAddr: bigint, buf: bigint, bufs
   return out.length;
 }
 
+/** mkdir and mknod in /dev/shm: only files are made there, by open. */
+function shmMake(p: Process, comps: readonly string[]): boolean {
+  const shm = shmPath(p, comps);
+  if (!shm) return false;
+  if (shm.name === null) throw new Errno(E.EEXIST);
+  try {
+    shm.dir.lookup(shm.name);
+  } catch {
+    throw new Errno(E.EPERM);
+  }
+  throw new Errno(E.EEXIST);
+}
+
 function mkdir(p: Process, dirfd: number, pathAddr: bigint, mode: number): number {
   const comps = pathArg(p, dirfd, pathAddr);
+  shmMake(p, comps);
   if (special(p, comps)) throw new Errno(E.EEXIST);
   ops.mkdir(p, comps, mode);
   return 0;
@@ -167,6 +210,7 @@ function mkdir(p: Process, dirfd: number, pathAddr: bigint, mode: number): numbe
 
 function mknod(p: Process, dirfd: number, pathAddr: bigint, mode: number): number {
   const comps = pathArg(p, dirfd, pathAddr);
+  shmMake(p, comps);
   if (special(p, comps)) throw new Errno(E.EEXIST);
   ops.mknod(p, comps, mode);
   return 0;
@@ -175,6 +219,12 @@ function mknod(p: Process, dirfd: number, pathAddr: bigint, mode: number): numbe
 function unlink(p: Process, dirfd: number, pathAddr: bigint, flags: number): number {
   if (flags & ~AT_REMOVEDIR) throw new Errno(E.EINVAL);
   const comps = pathArg(p, dirfd, pathAddr);
+  const shm = shmPath(p, comps);
+  if (shm) {
+    if (shm.name === null) throw new Errno(flags & AT_REMOVEDIR ? E.EBUSY : E.EISDIR);
+    shm.dir.unlink(shm.name, (flags & AT_REMOVEDIR) !== 0);
+    return 0;
+  }
   if (special(p, comps)) throw new Errno(E.EROFS);
   ops.unlink(p.vfs, comps, flags & AT_REMOVEDIR);
   return 0;
@@ -187,6 +237,12 @@ function rename(p: Process, od: number, op: bigint, nd: number, np: bigint, flag
   if (flags & RENAME_WHITEOUT) throw new Errno(E.EPERM);
   const fromComps = pathArg(p, od, op);
   const toComps = pathArg(p, nd, np);
+  const from = shmPath(p, fromComps), to = shmPath(p, toComps);
+  if (from && to && from.name !== null && to.name !== null) {
+    from.dir.rename(from.name, to.name, flags);
+    return 0;
+  }
+  if (from || to) throw new Errno(from?.name === null || to?.name === null ? E.EBUSY : E.EXDEV);
   if (special(p, fromComps) || special(p, toComps)) throw new Errno(E.EXDEV);
   ops.rename(p.vfs, fromComps, toComps, flags);
   return 0;
@@ -196,6 +252,7 @@ function symlink(p: Process, targetAddr: bigint, dirfd: number, pathAddr: bigint
   const target = p.userString(targetAddr);
   if (target === '') throw new Errno(E.ENOENT);
   const comps = pathArg(p, dirfd, pathAddr);
+  if (shmPath(p, comps)) throw new Errno(E.EPERM);
   if (special(p, comps)) throw new Errno(E.EEXIST);
   ops.symlink(p.vfs, target, comps);
   return 0;
@@ -205,6 +262,13 @@ function link(p: Process, od: number, op: bigint, nd: number, np: bigint, flags:
   if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) throw new Errno(E.EINVAL);
   const fromComps = pathArg(p, od, op);
   const toComps = pathArg(p, nd, np);
+  const from = shmFile(p, fromComps), to = shmPath(p, toComps);
+  if (from && to) {
+    if (to.name === null) throw new Errno(E.EEXIST);
+    from.dir.link(from.name, to.name);
+    return 0;
+  }
+  if (from || to) throw new Errno(E.EXDEV);
   if (special(p, fromComps) || special(p, toComps)) throw new Errno(E.EXDEV);
   ops.link(p.vfs, fromComps, toComps, (flags & AT_SYMLINK_FOLLOW) !== 0);
   return 0;
@@ -213,6 +277,11 @@ function link(p: Process, od: number, op: bigint, nd: number, np: bigint, flags:
 function chmod(p: Process, dirfd: number, pathAddr: bigint, mode: number, flags: number): number {
   if (flags & ~AT_SYMLINK_NOFOLLOW) throw new Errno(E.EINVAL);
   const comps = pathArg(p, dirfd, pathAddr);
+  const shm = shmPath(p, comps);
+  if (shm) {
+    shm.dir.chmod(shm.name, mode);
+    return 0;
+  }
   const sp = special(p, comps);
   if (sp) {
     // /proc/self/fd/N (how glibc changes a file it holds as O_PATH): the file behind the fd.
@@ -229,6 +298,10 @@ function chown(p: Process, dirfd: number, pathAddr: bigint, uid: number, gid: nu
   const path = p.userString(pathAddr);
   if (path === '' && flags & AT_EMPTY_PATH) return fchown(p, dirfd, uid, gid);
   const comps = pathComps(p, dirfd, path);
+  if (shmPath(p, comps)) {
+    if (uid !== -1 && uid !== GUEST_UID || gid !== -1 && gid !== GUEST_GID) throw new Errno(E.EPERM);
+    return 0;
+  }
   if (special(p, comps)) throw new Errno(E.EPERM);
   ops.chownPath(p.vfs, comps, uid, gid, !(flags & AT_SYMLINK_NOFOLLOW));
   return 0;
@@ -267,13 +340,18 @@ function utimens(p: Process, dirfd: number, pathAddr: bigint, timesAddr: bigint,
   }
   const comps = pathComps(p, dirfd, path);
   if (special(p, comps)) return 0;
+  const shm = shmPath(p, comps);
+  if (shm) {
+    if (shm.name !== null) shm.dir.lookup(shm.name).touch();
+    return 0;
+  }
   ops.utimensPath(p.vfs, comps, times, !(flags & AT_SYMLINK_NOFOLLOW));
   return 0;
 }
 
 function chdir(p: Process, comps: readonly string[]): number {
   // The working directory is kept fully resolved, as getcwd reports it.
-  const resolved = special(p, comps) ? [...comps] : p.vfs.resolve(comps, true);
+  const resolved = special(p, comps) || shmPath(p, comps) ? [...comps] : p.vfs.resolve(comps, true);
   const st = statPath(p, resolved, true);
   if ((st.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFDIR) throw new Errno(E.ENOTDIR);
   if (!permitted(st, X_OK)) throw new Errno(E.EACCES);
@@ -285,13 +363,22 @@ function truncate(p: Process, pathAddr: bigint, length: bigint): number {
   const len = long(length);
   if (len < 0n) throw new Errno(E.EINVAL);
   const comps = pathArg(p, AT_FDCWD, pathAddr);
+  const shm = shmFile(p, comps);
+  if (shm) {
+    const node = shm.dir.lookup(shm.name);
+    if (!(node.mode & 0o200)) throw new Errno(E.EACCES);
+    node.truncate(len);
+    return 0;
+  }
   if (special(p, comps)) throw new Errno(E.EINVAL);
   ops.truncatePath(p, comps, len);
   return 0;
 }
 
 function statfsAt(p: Process, comps: readonly string[], out: Buffer): void {
-  if (special(p, comps)) ops.fakeStatfs(out);
+  const shm = shmPath(p, comps);
+  if (shm) shm.dir.statfs(out);
+  else if (special(p, comps)) ops.fakeStatfs(out);
   else ops.statfsPath(p.vfs, comps, out);
 }
 
@@ -330,6 +417,7 @@ export const fsSyscalls: SyscallGroup = {
     const f = p.fds.get(int(a[0]));
     const out = Buffer.alloc(ops.STATFS_SIZE);
     if (f instanceof HostFile) statfsAt(p, normalize(f.path), out);
+    else if (f instanceof ShmFile && p.kernel.shm) p.kernel.shm.statfs(out);
     else ops.fakeStatfs(out);
     out.copy(p.userBuffer(a[1], ops.STATFS_SIZE, PROT_WRITE));
     return 0;

@@ -13,6 +13,7 @@ import { pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
 /** How often a call parked on a host fd looks at it while nothing else is ready (ms). */
 const HOST_POLL_MS = 20;
 import { int, long, size, uint, type SyscallGroup } from './args.js';
+import { ShmFile } from '../../fs/shm.js';
 
 /** Linux caps one read or write at this many bytes. */
 const MAX_RW_COUNT = 0x7ffff000;
@@ -424,6 +425,26 @@ function syncFile(p: Process, fd: number): number {
   return 0;
 }
 
+const MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
+/** Longest name memfd_create takes (Linux: 249 bytes, with the "memfd:" prefix within NAME_MAX). */
+const MFD_NAME_MAX = 249;
+
+/** memfd_create(2): a file of the sandbox's /dev/shm memory with no name (src/fs/shm.ts). */
+function memfdCreate(p: Process, nameAddr: bigint, flags: number): number {
+  if (flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING)) throw new Errno(E.EINVAL);
+  const name = p.userString(nameAddr);
+  if (Buffer.byteLength(name) > MFD_NAME_MAX) throw new Errno(E.EINVAL);
+  const shm = p.kernel.shm;
+  if (!shm) throw new Errno(E.ENOSYS);
+  const f = shm.anonymous(name, 0);
+  try {
+    return p.fds.install(f, (flags & MFD_CLOEXEC) !== 0);
+  } catch (e) {
+    f.close();
+    throw e;
+  }
+}
+
 /** fallocate(2) on a host file opened for writing (checked, with its grant, when it was opened). */
 function fallocate(p: Process, fd: number, mode: number, offset: bigint, len: bigint): number {
   const f = p.fds.get(fd);
@@ -597,8 +618,13 @@ export const ioSyscalls: SyscallGroup = {
   fdatasync: ({ process: p }, a) => syncFile(p, int(a[0])),
   fallocate: ({ process: p }, a) => fallocate(p, int(a[0]), int(a[1]), long(a[2]), long(a[3])),
   copy_file_range: ({ process: p }, a) => copyFileRange(p, a),
+  memfd_create: ({ process: p }, a) => memfdCreate(p, a[0], uint(a[1])),
   ftruncate: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
+    if (f instanceof ShmFile) {
+      f.truncate(checkOffset(a[1]));
+      return 0;
+    }
     if (f.hostFd === null || (f.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EINVAL);
     const r = libc.ftruncate(f.hostFd, checkOffset(a[1]));
     if (r < 0) throw new Errno(-r);

@@ -11,6 +11,7 @@ import type { Process } from '../process.js';
 import { USER_BASE } from '../../abi/abi.generated.js';
 import { int, size, type SyscallGroup } from './args.js';
 import { SharedBacking } from '../../kvm/shared-memory.js';
+import { ShmFile } from '../../fs/shm.js';
 
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
 const MREMAP_MAYMOVE = 1;
@@ -38,9 +39,16 @@ function inUserRange(p: Process, start: number, len: number): boolean {
  * coherent with it: EACCES unless the file is open read-write (as Linux), then ENODEV (kvmbox
  * does not support it). The offset range must fit in off_t (EOVERFLOW).
  */
-function mappableFile(p: Process, fd: number, type: number, prot: number, off: bigint, len: number): HostFile | null {
+function mappableFile(p: Process, fd: number, type: number, prot: number, off: bigint, len: number): HostFile | ShmFile | null {
   const file = p.fds.get(fd);
   if (file instanceof DeviceFile && file.path === '/dev/zero') return null;
+  if (file instanceof ShmFile) {
+    // A file of /dev/shm or memfd_create: a MAP_SHARED mapping maps its memory itself.
+    const mode = file.statusFlags & O.ACCMODE;
+    if (mode === O.WRONLY || (type === MAP_SHARED && prot & PROT_WRITE && mode !== O.RDWR)) throw new Errno(E.EACCES);
+    if (off + BigInt(len) > MAX_OFF) throw new Errno(E.EOVERFLOW);
+    return file;
+  }
   if (!(file instanceof HostFile) || !file.isRegular()) throw new Errno(E.ENODEV);
   const mode = file.statusFlags & O.ACCMODE;
   if (mode === O.WRONLY) throw new Errno(E.EACCES);
@@ -57,7 +65,7 @@ function mappableFile(p: Process, fd: number, type: number, prot: number, off: b
  * file's end stays zero (Linux zero-fills the last partial page and raises SIGBUS on whole pages
  * past the end; here they read as zero).
  */
-function copyFile(p: Process, file: HostFile, start: number, n: number, off: bigint): void {
+function copyFile(p: Process, file: HostFile | ShmFile, start: number, n: number, off: bigint): void {
   const buf = p.space.memory.slice(start, n);
   let done = 0;
   while (done < n) {
@@ -128,7 +136,15 @@ function mmap(p: Process, a: bigint[]): number {
     p.space.memory.share(start, len, backing, 0);
     backing.release(); // the mapping holds it
   }
-  if (file) {
+  if (file instanceof ShmFile && type === MAP_SHARED) {
+    // Pages past the file's end are the file's memory too (Linux raises SIGBUS there; here they
+    // read as zero, and what is written there is seen if the file grows over it).
+    if (!file.node.backing.grow(Number(offArg) + len)) {
+      p.space.unmap(start, len);
+      throw new Errno(E.ENOMEM);
+    }
+    p.space.memory.share(start, len, file.node.backing, Number(offArg));
+  } else if (file) {
     try {
       copyFile(p, file, start, n, offArg);
     } catch (e) {
