@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InterpreterNotFoundError, NotRunnableError, runSync as run, type RunOptions, type RunResult } from '../src/index.js';
-import { dynamicHello, program, PROGRAMS_DIR, runCli } from './helpers.js';
+import { dynamicHello, onUserStubPath, program, PROGRAMS_DIR, runCli } from './helpers.js';
+import { imageCacheStats } from '../src/linux/image-cache.js';
 
 /** Debian's system directories (merged /usr: /lib and /lib64 are symlinks into /usr) and ld.so's cache. */
 const SYSTEM = ['/usr', '/lib', '/lib64', '/etc/ld.so.cache'];
@@ -219,6 +220,17 @@ test('a program that signals itself ends as natively: abort() is 134, kill -TERM
   const zero = run('/bin/dash', ['-c', 'kill -0 $$ && echo alive; kill -CHLD $$; echo ignored'], { ro: SYSTEM, env: ENV });
   assert.equal(zero.stdout.toString(), 'alive\nignored\n', show(zero));
   assert.equal(zero.exitStatus, 0);
+});
+
+test('a library\'s image is read once and shared between runs: a second python3 run adds no image', {
+  skip: NO_SCRIPTING || (onUserStubPath() && 'kvm_pvm: processes take turns in one memory; programs are copied there'),
+}, () => {
+  same('/usr/bin/python3', ['-c', 'import json, zlib; print(json.dumps([zlib.crc32(b"x")]))']);
+  const first = imageCacheStats();
+  // ld.so, python3 itself, libc, libm, libz, libexpat and the extension modules it loads.
+  assert.ok(first.images >= 5, `images: ${JSON.stringify(first)}`);
+  same('/usr/bin/python3', ['-c', 'import json, zlib; print(json.dumps([zlib.crc32(b"x")]))']);
+  assert.deepEqual(imageCacheStats(), first);
 });
 
 test('/proc/self/exe names the program with its symlinks resolved, after execve too', { skip: NO_SCRIPTING }, () => {

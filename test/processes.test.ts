@@ -103,6 +103,18 @@ for (const v of VARIANTS.filter((x) => x !== 'glibc')) {
   });
 }
 
+// test/programs/images.c: read-only pages mapped from shared images stay the file's bytes for
+// everyone but the process that made them writable and changed them (and its fork children).
+for (const v of VARIANTS) {
+  test(`${v}: a change to a program's rodata or to a private file mapping reaches no other program or mapping`, () => {
+    const prog = `${PROGRAMS_DIR}/images.${v}`;
+    const { guest } = same(prog, ['all', prog], { ro: [PROGRAMS_DIR] });
+    assert.match(guest.stdout.toString(), /^show: a new program sees 'the original rodata'$/m);
+    // Once more in a new sandbox: the image the first run changed its copy of is as it was.
+    same(prog, ['show'], { ro: [PROGRAMS_DIR] });
+  });
+}
+
 test('maxProcesses: 8: a fork bomb makes 7 children, then EAGAIN; it kills and reaps them and ends cleanly', () => {
   // Natively there is no limit this low: the cap (20) ends the loop instead.
   const want = native(procs('glibc'), ['forkbomb-limit', '20']);

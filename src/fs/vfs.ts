@@ -296,9 +296,7 @@ export class Vfs {
       if (type === S_IFDIR) throw new Errno(E.EISDIR);
       if (type !== S_IFREG) throw new Errno(E.ENXIO);
       const size = Number(st.readBigInt64LE(STAT.size));
-      const identity = `${st.readBigUInt64LE(STAT.dev)}:${st.readBigUInt64LE(STAT.ino)}:${size}:` +
-        `${st.readBigInt64LE(STAT.mtime)}:${st.readBigInt64LE(STAT.mtime + 8)}`;
-      return { fd, size, identity };
+      return { fd, size, identity: hostIdentity(st) };
     } catch (e) {
       libc.closeFd(fd);
       throw e;
@@ -399,6 +397,15 @@ export class Vfs {
 
 /** The first size bytes of host fd, read with pread: null when the file ended before (it shrank
  * while it was read). Throws Errno for a read error. */
+/**
+ * A host file's identity for caches of its contents, from its struct stat: device, inode, size
+ * and modification time (a file replaced or rewritten gets another).
+ */
+export function hostIdentity(st: Buffer): string {
+  return `${st.readBigUInt64LE(STAT.dev)}:${st.readBigUInt64LE(STAT.ino)}:${st.readBigInt64LE(STAT.size)}:` +
+    `${st.readBigInt64LE(STAT.mtime)}:${st.readBigInt64LE(STAT.mtime + 8)}`;
+}
+
 export function readWhole(fd: number, size: number): Buffer | null {
   const bytes = Buffer.alloc(size);
   for (let done = 0; done < size;) {

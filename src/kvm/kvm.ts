@@ -141,12 +141,19 @@ export class MemoryRegion {
   }
   /**
    * Make [offset, offset+length) the bytes of fd from fileOffset, shared (MAP_SHARED): what the
-   * guest or the host writes there, every other mapping of fd sees. KVM follows the change of
-   * the host mapping (its MMU notifier drops the translations of the old pages).
+   * guest or the host writes there, every other mapping of fd sees; or, copyOnWrite
+   * (MAP_PRIVATE), the same pages until written, a write copying the page for this mapping
+   * alone. KVM follows the change of the host mapping (its MMU notifier drops the translations
+   * of the old pages).
    */
-  shareFrom(offset: number, length: number, fd: number, fileOffset: number): void {
-    libc.mmapAt(this.mapping, offset, length, libc.PROT_READ | libc.PROT_WRITE, libc.MAP_SHARED, fd, fileOffset);
+  shareFrom(offset: number, length: number, fd: number, fileOffset: number, copyOnWrite = false): void {
+    libc.mmapAt(this.mapping, offset, length, libc.PROT_READ | libc.PROT_WRITE, copyOnWrite ? libc.MAP_PRIVATE : libc.MAP_SHARED, fd, fileOffset);
     libc.madvise(this.mapping, offset, length, libc.MADV_DONTFORK);
+  }
+  /** Make [offset, offset+data.length) private pages holding data, in one step (libc.replacePages). */
+  replace(offset: number, data: Uint8Array): void {
+    libc.replacePages(this.mapping, offset, data);
+    libc.madvise(this.mapping, offset, data.length, libc.MADV_DONTFORK);
   }
   /** Make [offset, offset+length) private zero pages again (undoing shareFrom). */
   unshare(offset: number, length: number): void {

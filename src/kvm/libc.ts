@@ -16,7 +16,9 @@ const c = {
   ioctlInt: libc.func('int ioctl(int fd, unsigned long req, unsigned long arg)'),
   mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)'),
   mmapAt: libc.func('intptr_t mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)'),
+  mremap: libc.func('intptr_t mremap(uintptr_t old, size_t oldLen, size_t newLen, int flags, uintptr_t dest)'),
   memfdCreate: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+  fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
   munmap: libc.func('int munmap(void *addr, size_t len)'),
   madvise: libc.func('int madvise(uintptr_t addr, size_t len, int advice)'),
   mprotect: libc.func('int mprotect(uintptr_t addr, size_t len, int prot)'),
@@ -151,12 +153,39 @@ export function mmapAt(m: Mapping, offset: number, length: number, prot: number,
   if (BigInt(r) === -1n) throw new SysError('mmap(MAP_FIXED)', errno());
 }
 
-const MFD_CLOEXEC = 1;
-/** A new anonymous memory file (memfd_create), close-on-exec; throws SysError. */
-export function memfdCreate(name: string): number {
-  const fd = c.memfdCreate(name, MFD_CLOEXEC) as number;
+/**
+ * Replace [offset, offset+data.length) of mapping m (page aligned) by private pages holding
+ * data, in one step: the pages are filled elsewhere, then moved into place (mremap with
+ * MREMAP_FIXED), so that no one reading the range meanwhile (a vCPU) sees anything but the old
+ * pages or the new ones.
+ */
+export function replacePages(m: Mapping, offset: number, data: Uint8Array): void {
+  const length = data.length;
+  if (offset < 0 || length <= 0 || offset + length > m.length || length % 4096) throw new RangeError('replacePages: bad range');
+  const tmp = mmap(length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 'mmap(replacement pages)');
+  new Uint8Array(tmp.buffer).set(data);
+  const MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
+  const r = c.mremap(tmp.address, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, m.address + BigInt(offset)) as bigint | number;
+  if (BigInt(r) === -1n) {
+    const e = errno();
+    munmap(tmp);
+    throw new SysError('mremap(MREMAP_FIXED)', e);
+  }
+}
+
+const MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
+/** A new anonymous memory file (memfd_create), close-on-exec, sealable if asked; throws SysError. */
+export function memfdCreate(name: string, sealable = false): number {
+  const fd = c.memfdCreate(name, MFD_CLOEXEC | (sealable ? MFD_ALLOW_SEALING : 0)) as number;
   if (fd < 0) throw new SysError('memfd_create', errno());
   return fd;
+}
+
+const F_ADD_SEALS = 1033;
+export const F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
+/** Seal a memfd (fcntl F_ADD_SEALS): its size and bytes can never change again. */
+export function addSeals(fd: number, seals: number): void {
+  if ((c.fcntl(fd, F_ADD_SEALS, 'int', seals) as number) < 0) throw new SysError('fcntl(F_ADD_SEALS)', errno());
 }
 
 /** Which pages of [offset, offset+length) of a mapping are resident (one byte per page, bit 0). */

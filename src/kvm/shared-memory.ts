@@ -31,6 +31,33 @@ export class SharedBacking {
     return new SharedBacking(fd, size, budget);
   }
 
+  /**
+   * A sealed copy of data (a program's or library's file), held once; null when the budget has
+   * no room. Its size is data's rounded up to whole pages (the tail is zero), and nothing can
+   * change its bytes or size afterwards (memfd seals): mappings of it are private (copy on write).
+   */
+  static sealedCopy(data: Uint8Array, budget: SharedBudget): SharedBacking | null {
+    const size = Math.ceil(data.length / 4096) * 4096;
+    if (size === 0 || budget.used + size > budget.limit || budget.count >= budget.maxCount) return null;
+    const fd = libc.memfdCreate('kvmbox-image', true);
+    try {
+      const t = libc.ftruncate(fd, BigInt(size));
+      if (t < 0) throw new libc.SysError('ftruncate', -t);
+      for (let done = 0; done < data.length;) {
+        const r = libc.pwrite(fd, data.subarray(done), BigInt(done));
+        if (r <= 0) throw new libc.SysError('pwrite', -r);
+        done += r;
+      }
+      libc.addSeals(fd, libc.F_SEAL_SHRINK | libc.F_SEAL_GROW | libc.F_SEAL_WRITE | libc.F_SEAL_SEAL);
+    } catch (e) {
+      libc.closeFd(fd);
+      throw e;
+    }
+    budget.used += size;
+    budget.count++;
+    return new SharedBacking(fd, size, budget);
+  }
+
   get size(): number { return this.bytes; }
 
   /** Grow to at least size bytes (new bytes are zero); false when the budget has no room. */

@@ -9,6 +9,8 @@ import type { PatchLayout, SpaceMemory } from '../machine/machine.js';
 import { AT } from '../abi/linux.js';
 import { GUEST_GID, GUEST_UID, RLIM_NLIMITS } from '../abi/abi.generated.js';
 import { fillRandom } from './entropy.js';
+import { imageOfBuffer } from './image-cache.js';
+import type { SharedBacking } from '../kvm/shared-memory.js';
 import { readInterpreter } from './interp.js';
 import { DirCache } from '../fs/dir-cache.js';
 import { normalize } from '../fs/vfs.js';
@@ -46,6 +48,8 @@ export interface ProcessInfo {
    * (src/linux/interp.ts); without it such programs are refused.
    */
   readInterpreter?: (path: string) => Buffer;
+  /** Map read-only segments from the files' images (src/linux/image-cache.ts) instead of copying them. */
+  images?: boolean;
 }
 
 function toProt(flags: number): number {
@@ -70,7 +74,7 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
       `${name}: its segments (0x${lo.toString(16)}-0x${hi.toString(16)}) do not fit in guest memory ` +
       `(user range ends at 0x${space.userTop.toString(16)}); give more with --memory`);
   }
-  mapSegments(space, file, elf, bias);
+  mapSegments(space, file, elf, bias, info.images ? imageOfBuffer(file) : null);
 
   space.brkStart = space.brkEnd = space.heapTop = hi;
   space.setupStack(STACK_INITIAL, stackSize);
@@ -88,12 +92,24 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
  * Copy an ELF's PT_LOAD segments into guest memory at bias and give each its protection (the
  * caller checked that the range is free). A page shared by two segments gets the union of their
  * rights; what lies beyond p_filesz reads as zero (the pages were unmapped, hence zero).
+ *
+ * With image (the file's, src/linux/image-cache.ts), a read-only segment with no bss whose pages
+ * no other segment shares is mapped from it instead, whole pages of the file as Linux maps them.
  */
-export function mapSegments(space: AddressSpace, file: Buffer, elf: ElfImage, bias: number): void {
+export function mapSegments(space: AddressSpace, file: Buffer, elf: ElfImage, bias: number, image: SharedBacking | null = null): void {
   const segs = elf.phdrs.filter((p) => p.type === PT_LOAD && p.memsz > 0).map((p) => ({
     p, start: alignDown(p.vaddr + bias, PAGE_SIZE), end: alignUp(p.vaddr + bias + p.memsz, PAGE_SIZE), prot: toProt(p.flags),
   }));
+  const fromImage = (s: (typeof segs)[number]): boolean => image !== null && !(s.p.flags & PF_W) && s.p.memsz === s.p.filesz &&
+    (s.p.vaddr - s.p.offset) % PAGE_SIZE === 0 && segs.every((o) => o === s || o.end <= s.start || o.start >= s.end);
   for (const s of segs) {
+    if (fromImage(s)) {
+      // Whole pages of the image: nothing to zero first.
+      space.paging.willOverwrite(s.start / PAGE_SIZE, s.end / PAGE_SIZE);
+      space.map(s.start, s.end - s.start, PROT_READ | PROT_WRITE);
+      space.memory.share(s.start, s.end - s.start, image!, alignDown(s.p.offset, PAGE_SIZE), true);
+      continue;
+    }
     space.map(s.start, s.end - s.start, PROT_READ | PROT_WRITE);
     space.memory.write(s.p.vaddr + bias, file.subarray(s.p.offset, s.p.offset + s.p.filesz));
   }
@@ -133,7 +149,7 @@ function loadInterpreter(space: AddressSpace, path: string, name: string, info: 
   const base = span > 0 && span <= space.memory.size / 2 ? space.findFree(span) : 0;
   if (!base) throw new NotRunnableError(`${name}: its interpreter ${path} does not fit in guest memory; give more with --memory`);
   const bias = base - lo;
-  mapSegments(space, file, elf, bias);
+  mapSegments(space, file, elf, bias, info.images ? imageOfBuffer(file) : null);
   return { base, entry: elf.entry + bias };
 }
 
@@ -246,6 +262,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv, hom
   const loaded = loadProgram(space, program, args.exePath, {
     argv: args.argv, envp: args.envp, execfn: args.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap: machine.hwcap,
     readInterpreter: (path) => readInterpreter(p.vfs, path, args.exePath),
+    images: p.kernel.sharedMemory !== null,
   });
   p.space = space;
   p.argv = args.argv;

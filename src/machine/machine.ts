@@ -493,8 +493,9 @@ export class Machine {
       i = j;
     }
     for (const [p, q] of runs) dst.memory.write(p * PAGE, mem.slice(p * PAGE, (q - p) * PAGE));
-    // Shared memory stays shared: the child maps the same host memory.
-    for (const r of mem.shared) dst.memory.share(r.start, r.end - r.start, r.backing, r.offset);
+    // Shared memory stays shared, and image pages (never written: privatize) are the image's: the
+    // child maps the same host memory.
+    for (const r of mem.shared) dst.memory.share(r.start, r.end - r.start, r.backing, r.offset, r.copyOnWrite);
   }
 
   /** Drop every address space of its own (between sandboxes: nothing of one may reach the next). */

@@ -13,8 +13,18 @@ export class GuestMemoryRangeError extends RangeError {
   }
 }
 
-/** Pages [start, end) of a view (byte addresses) that are a backing's, from its byte offset. */
-export interface SharedRange { readonly start: number; readonly end: number; readonly backing: SharedBacking; readonly offset: number }
+/**
+ * Pages [start, end) of a view (byte addresses) that are a backing's, from its byte offset:
+ * shared with every other mapping of it, or (copyOnWrite) an image's pages that this view
+ * has not written (see privatize).
+ */
+export interface SharedRange {
+  readonly start: number;
+  readonly end: number;
+  readonly backing: SharedBacking;
+  readonly offset: number;
+  readonly copyOnWrite: boolean;
+}
 
 /** Runs of at least this many resident pages are released rather than cleared on reset. */
 const RELEASE_RUN_PAGES = 1024;
@@ -157,13 +167,13 @@ export class GuestMemory {
    * bytes from offset, shared with every other view (of this or another address space) that
    * maps them. What was there is dropped.
    */
-  share(address: number, length: number, backing: SharedBacking, offset: number): void {
-    if (this.at(address, length) !== this || address % 4096 || length % 4096 || length <= 0) {
+  share(address: number, length: number, backing: SharedBacking, offset: number, copyOnWrite = false): void {
+    if (this.at(address, length) !== this || address % 4096 || length % 4096 || length <= 0 || offset + length > backing.size) {
       throw new GuestMemoryRangeError(address, length, this.size);
     }
     this.unshare(address, length);
-    this.region.shareFrom(address, length, backing.fd, offset);
-    const r: SharedRange = { start: address, end: address + length, backing: backing.hold(), offset };
+    this.region.shareFrom(address, length, backing.fd, offset, copyOnWrite);
+    const r: SharedRange = { start: address, end: address + length, backing: backing.hold(), offset, copyOnWrite };
     this.sharedRanges.push(r);
     this.sharedRanges.sort((a, b) => a.start - b.start);
   }
@@ -172,16 +182,40 @@ export class GuestMemory {
   unshare(address: number, length: number): void {
     if (this.sharedRanges.length === 0) return;
     const lo = address, hi = address + length;
+    for (const r of this.sharedRanges) {
+      if (r.end <= lo || r.start >= hi) continue;
+      const a = Math.max(r.start, lo), b = Math.min(r.end, hi);
+      this.region.unshare(a, b - a);
+    }
+    this.forget(lo, hi);
+  }
+
+  /** Drop the records of shared ranges within [lo, hi), whose pages are no longer the backings'. */
+  private forget(lo: number, hi: number): void {
     const kept: SharedRange[] = [];
     for (const r of this.sharedRanges) {
       if (r.end <= lo || r.start >= hi) { kept.push(r); continue; }
-      const a = Math.max(r.start, lo), b = Math.min(r.end, hi);
-      this.region.unshare(a, b - a);
-      if (r.start < lo) kept.push({ start: r.start, end: lo, backing: r.backing.hold(), offset: r.offset });
-      if (r.end > hi) kept.push({ start: hi, end: r.end, backing: r.backing.hold(), offset: r.offset + (hi - r.start) });
+      if (r.start < lo) kept.push({ ...r, end: lo, backing: r.backing.hold() });
+      if (r.end > hi) kept.push({ ...r, start: hi, backing: r.backing.hold(), offset: r.offset + (hi - r.start) });
       r.backing.release();
     }
     this.sharedRanges = kept;
+  }
+
+  /**
+   * Make the image pages (copyOnWrite ranges) of [address, address+length) ordinary private
+   * memory with the same bytes: before they may become writable, so that every image range
+   * stays as its backing holds it (a fork's child maps the backing again instead of copying).
+   */
+  privatize(address: number, length: number): void {
+    const lo = address, hi = address + length;
+    for (const r of [...this.sharedRanges]) {
+      if (!r.copyOnWrite || r.end <= lo || r.start >= hi) continue;
+      const a = Math.max(r.start, lo), b = Math.min(r.end, hi);
+      // In one step: another vCPU may be running these pages.
+      this.region.replace(a, this.read(a, b - a));
+      this.forget(a, b);
+    }
   }
 
   /** Make all of this view's shared memory private zero pages again. */

@@ -11,6 +11,10 @@ import type { Process } from '../process.js';
 import { USER_BASE } from '../../abi/abi.generated.js';
 import { int, size, type SyscallGroup } from './args.js';
 import { SharedBacking } from '../../kvm/shared-memory.js';
+import * as libc from '../../kvm/libc.js';
+import { STAT, STAT_SIZE } from '../../abi/linux.js';
+import { hostIdentity, readWhole } from '../../fs/vfs.js';
+import { imageOfFile } from '../image-cache.js';
 import { ShmFile } from '../../fs/shm.js';
 
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
@@ -95,6 +99,18 @@ function mremapTarget(p: Process, flags: number, arg: bigint, old: number, oldLe
   return dest;
 }
 
+/**
+ * The image of a host file (src/linux/image-cache.ts) for a read-only private mapping of it, where
+ * address spaces have memory of their own; null to copy the file's bytes instead.
+ */
+function imageFor(p: Process, file: HostFile | ShmFile, type: number, prot: number): SharedBacking | null {
+  if (!(file instanceof HostFile) || type !== MAP_PRIVATE || prot & PROT_WRITE || !p.kernel.sharedMemory) return null;
+  const st = Buffer.alloc(STAT_SIZE);
+  if (libc.fstat(file.hostFd, st) < 0) return null;
+  const size = Number(st.readBigInt64LE(STAT.size));
+  return imageOfFile(hostIdentity(st), size, () => readWhole(file.hostFd, size));
+}
+
 function mmap(p: Process, a: bigint[]): number {
   const [addrArg, lenArg, protArg, flagsArg, fdArg, offArg] = a as [bigint, bigint, bigint, bigint, bigint, bigint];
   const prot = int(protArg);
@@ -145,8 +161,11 @@ function mmap(p: Process, a: bigint[]): number {
     }
     p.space.memory.share(start, len, file.node.backing, Number(offArg));
   } else if (file) {
+    const image = imageFor(p, file, type, prot);
     try {
-      copyFile(p, file, start, n, offArg);
+      // The image's pages where the file has them; past its end they stay zero.
+      if (image && offArg < BigInt(image.size)) p.space.memory.share(start, Math.min(len, image.size - Number(offArg)), image, Number(offArg), true);
+      else copyFile(p, file, start, n, offArg);
     } catch (e) {
       p.space.unmap(start, len);
       throw e;
@@ -221,6 +240,8 @@ export const mmSyscalls: SyscallGroup = {
     if (!inUserRange(p, start, len)) throw new Errno(E.ENOMEM);
     // A MAP_SHARED file mapping is a copy: a write could never reach the file.
     if (prot & PROT_WRITE && p.space.hasSharedFile(start, len)) throw new Errno(E.EACCES);
+    // Pages of a file's image become the process's own before they can be written.
+    if (prot & PROT_WRITE) p.space.memory.privatize(start, len);
     if (!p.space.protect(start, len, prot & PROT_ALL)) throw new Errno(E.ENOMEM);
     return 0;
   },
@@ -242,6 +263,7 @@ export const mmSyscalls: SyscallGroup = {
     p.mapPool.reclaim(p.space, old, oldLen);
     p.space.clipHeap(old, oldLen);
     const prot = p.space.paging.pageProt(old) & PROT_ALL;
+    p.space.memory.privatize(old, oldLen);
     if (p.space.memory.sharedAt(old) || p.space.memory.sharedAt(old + oldLen - PAGE_SIZE)) return mremapShared(p, old, oldLen, newLen, flags, prot, fixed);
     const shared = p.space.hasSharedFile(old, oldLen);
     if (fixed === null && newLen <= oldLen) {
