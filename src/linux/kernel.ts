@@ -38,7 +38,7 @@ import type { SyscallArgs } from './syscalls/args.js';
 import { formatSyscall } from './syscalls/trace.js';
 import {
   action, bit, CLD_CONTINUED, CLD_STOPPED, defaultAction, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess,
-  type UserContext,
+  type UserContext, hangUpOrphans, linkedGroups,
 } from './signals.js';
 import type { Registers } from '../kvm/kvm.js';
 import { availableParallelism } from 'node:os';
@@ -1323,13 +1323,21 @@ export class Kernel implements HypercallHandler, ProcessTree {
     p.dirCache.close();
     p.realTimer = null;
     p.vforkParentWaits = false;
-    const init = this.init!;
+    // Its children go to the nearest live ancestor that is a child subreaper, else the first
+    // process; those that asked get their parent-death signal.
+    let reaper = p.parent;
+    while (reaper && (reaper.zombie || !reaper.childSubreaper)) reaper = reaper.parent;
+    const adopter = reaper ?? this.init!;
+    const linked = linkedGroups(p);
     for (const c of p.children) {
-      c.parent = init;
-      init.children.add(c);
+      c.parent = adopter;
+      adopter.children.add(c);
+      const target = c.parentDeathSignal && !c.zombie ? c.signalTarget(c.parentDeathSignal) : null;
+      if (target) raise(target, c.parentDeathSignal, { code: SI_USER, pid: p.pid });
     }
     p.children.clear();
     p.zombie = { status };
+    hangUpOrphans(this.processes.values(), linked);
     if (!this.spaceInUse(p.space)) {
       this.futexes.forget(p.space);
       if (p.space.home) this.endedHomes.push(p.space.home);

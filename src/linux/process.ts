@@ -158,6 +158,10 @@ export class Process {
   sid: number;
   /** The signal its parent gets when it ends (clone's low byte; SIGCHLD for fork). */
   exitSignal = 17;
+  /** PR_SET_CHILD_SUBREAPER: its orphaned descendants become its children (else the first process's). */
+  childSubreaper = false;
+  /** PR_SET_PDEATHSIG: the signal it gets when its parent ends (0: none). */
+  parentDeathSignal = 0;
   /** Ended and not yet waited for: the status word wait4 reports. */
   zombie: { status: number } | null = null;
   /** A vfork child until it execs or ends: the parent waits for that. */

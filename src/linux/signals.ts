@@ -35,6 +35,7 @@ export type DefaultAction = 'term' | 'core' | 'ignore' | 'stop';
 const CORE = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
 const IGNORE = new Set([17, 18, 23, 28]);
 export const SIGCHLD = 17, SIGCONT = 18;
+const SIGHUP = 1;
 /** SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU. */
 const STOPS = bit(19) | bit(20) | bit(21) | bit(22);
 export function defaultAction(sig: number): DefaultAction {
@@ -129,12 +130,48 @@ function next(t: Task): number {
  * it would be: in another group of its session, so its group is not orphaned while it is in it.
  */
 function orphanedGroup(p: Process): boolean {
-  for (const q of p.kernel.all()) {
-    if (q.zombie || q.pgid !== p.pgid) continue;
+  return orphanedPgrp(p.kernel.all(), p.pgid);
+}
+
+function orphanedPgrp(all: Iterable<Process>, pgid: number): boolean {
+  for (const q of all) {
+    if (q.zombie || q.pgid !== pgid) continue;
     const parent = q.parent;
     if (!parent || (!parent.zombie && parent.pgid !== q.pgid && parent.sid === q.sid)) return false;
   }
   return true;
+}
+
+/**
+ * The groups p links to the rest of its session (p's own when its parent is in another group of
+ * the session; a child's in another group of the session): those p's end may leave orphaned.
+ * Taken before p ends; see hangUpOrphans.
+ */
+export function linkedGroups(p: Process): Set<number> {
+  const groups = new Set<number>();
+  const parent = p.parent;
+  if (parent && !parent.zombie && parent.pgid !== p.pgid && parent.sid === p.sid) groups.add(p.pgid);
+  for (const c of p.children) if (!c.zombie && c.pgid !== p.pgid && c.sid === p.sid) groups.add(c.pgid);
+  return groups;
+}
+
+/**
+ * After a process ended (a zombie, its children given to the first process): each of groups
+ * (its linkedGroups) that is now orphaned and has a stopped member gets SIGHUP, then SIGCONT, in
+ * every member (POSIX; Linux's kill_orphaned_pgrp): no one left in its session could continue it.
+ */
+export function hangUpOrphans(all: Iterable<Process>, groups: ReadonlySet<number>): void {
+  const procs = [...all];
+  for (const g of groups) {
+    const members = procs.filter((q) => !q.zombie && q.pgid === g);
+    if (!members.some((q) => q.stopped) || !orphanedPgrp(procs, g)) continue;
+    for (const q of members) {
+      const hup = q.signalTarget(SIGHUP);
+      if (hup) raise(hup, SIGHUP, { code: SI_KERNEL });
+      const cont = q.signalTarget(SIGCONT);
+      if (cont) raise(cont, SIGCONT, { code: SI_KERNEL });
+    }
+  }
 }
 
 /** End the process with sig, with message detail. */

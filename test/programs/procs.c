@@ -6,7 +6,7 @@
  * subcommand's output and exit status with a native run.
  *
  *   procs fork-wait | wnohang | waitid | kill | vfork | spawn | exec | cloexec | pipe-4m | epipe |
- *         sigchld | pgid | dup2-exec | poll | all
+ *         sigchld | pgid | dup2-exec | poll | orphan | orphan-hup | all
  *   procs forkbomb-limit [CAP]   forks pausing children until EAGAIN (or CAP), kills and reaps them
  */
 #define _GNU_SOURCE
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -622,6 +623,56 @@ static int t_orphan(void) {
   return 0;
 }
 
+/* The other half of the rule: a process group that the end of its last link to the session
+ * leaves orphaned while a member is stopped gets SIGHUP, then SIGCONT. A session leader with a
+ * stopped child in a group of its own ends; the child (adopted by a child subreaper) is
+ * hung up and continued. PR_SET_PDEATHSIG: a child asks for SIGUSR1 when its parent ends. */
+static volatile sig_atomic_t hups, usr1s;
+static void on_hup(int sig) { (void)sig; hups++; }
+static void on_usr1(int sig) { (void)sig; usr1s++; }
+
+static int t_orphan_hup(void) {
+  pid_t m = fork_clean();
+  if (m == 0) {
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    int flag = 0;
+    CHECK(prctl(PR_GET_CHILD_SUBREAPER, &flag) == 0 && flag == 1);
+    pid_t p = fork_clean();
+    if (p == 0) {
+      CHECK(setsid() == getpid());
+      pid_t c = fork_clean();
+      if (c == 0) {
+        CHECK(setpgid(0, 0) == 0);
+        signal(SIGHUP, on_hup);
+        signal(SIGUSR1, on_usr1);
+        CHECK(prctl(PR_SET_PDEATHSIG, SIGUSR1) == 0);
+        raise(SIGSTOP);
+        while (!hups || !usr1s) pause();
+        printf("orphan-hup: the stopped child got SIGHUP %d time(s) and its parent-death SIGUSR1 %d time(s), then went on\n",
+               (int)hups, (int)usr1s);
+        fflush(stdout);
+        _exit(0);
+      }
+      int st;
+      CHECK(waitpid(c, &st, WUNTRACED) == c);
+      printf("orphan-hup: child stopped:%d\n", WIFSTOPPED(st));
+      fflush(stdout);
+      _exit(0); /* leaves the child's group orphaned */
+    }
+    int st;
+    CHECK(waitpid(p, &st, 0) == p);
+    int ost;
+    pid_t o = waitpid(-1, &ost, 0);
+    CHECK(o > 0 && o != p);
+    printf("orphan-hup: session leader %s; ", status_text(st));
+    printf("the orphan, now the subreaper's child, %s\n", status_text(ost));
+    fflush(stdout);
+    _exit(0);
+  }
+  reap("orphan-hup: subreaper", m);
+  return 0;
+}
+
 static int t_dup2_exec(void) {
   int tube[2];
   CHECK(pipe(tube) == 0);
@@ -740,7 +791,7 @@ static const struct check checks[] = {
     {"fork-wait", t_fork_wait}, {"wnohang", t_wnohang}, {"waitid", t_waitid},   {"kill", t_kill},
     {"vfork", t_vfork},         {"spawn", t_spawn},     {"exec", t_exec},       {"cloexec", t_cloexec},
     {"pipe-4m", t_pipe_4m},     {"epipe", t_epipe},     {"sigchld", t_sigchld}, {"pgid", t_pgid},
-    {"dup2-exec", t_dup2_exec}, {"poll", t_poll},       {"orphan", t_orphan},
+    {"dup2-exec", t_dup2_exec}, {"poll", t_poll},       {"orphan", t_orphan}, {"orphan-hup", t_orphan_hup},
 };
 #define NCHECKS (sizeof checks / sizeof checks[0])
 

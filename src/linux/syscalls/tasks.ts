@@ -22,12 +22,18 @@ function writeIds(p: Process, addrs: bigint[], id: number): number {
 }
 
 const PR_SET_PDEATHSIG = 1, PR_GET_PDEATHSIG = 2, PR_GET_DUMPABLE = 3, PR_SET_DUMPABLE = 4;
-const PR_SET_NAME = 15, PR_GET_NAME = 16, PR_SET_NO_NEW_PRIVS = 38, PR_GET_NO_NEW_PRIVS = 39;
+const PR_SET_NAME = 15, PR_GET_NAME = 16, PR_SET_CHILD_SUBREAPER = 36, PR_GET_CHILD_SUBREAPER = 37;
+const PR_SET_NO_NEW_PRIVS = 38, PR_GET_NO_NEW_PRIVS = 39;
 function prctl(p: Process, a: bigint[]): number {
   const arg2 = a[1]!;
   switch (int(a[0]!)) {
-    case PR_SET_PDEATHSIG: return 0; // the guest has no parent that could die first
-    case PR_GET_PDEATHSIG: p.userBuffer(arg2, 4, PROT_WRITE).writeInt32LE(0); return 0;
+    case PR_SET_PDEATHSIG:
+      if (arg2 < 0n || arg2 > 64n) throw new Errno(E.EINVAL);
+      p.parentDeathSignal = Number(arg2);
+      return 0;
+    case PR_GET_PDEATHSIG: p.userBuffer(arg2, 4, PROT_WRITE).writeInt32LE(p.parentDeathSignal); return 0;
+    case PR_SET_CHILD_SUBREAPER: p.childSubreaper = arg2 !== 0n; return 0;
+    case PR_GET_CHILD_SUBREAPER: p.userBuffer(arg2, 4, PROT_WRITE).writeInt32LE(p.childSubreaper ? 1 : 0); return 0;
     case PR_GET_DUMPABLE: return 1;
     case PR_SET_DUMPABLE:
       if (arg2 > 1n) throw new Errno(E.EINVAL);
