@@ -14,6 +14,7 @@ import { runSync as run } from '../src/api/run.js';
 import { concurrencyTable, measureConcurrency, type ConcurrencyResult } from './concurrency.js';
 import { measureInChild, type MemoryResult } from './memory.js';
 import { PROCESS_WORKLOAD_NAMES, processTargets, processWorkloads } from './processes.js';
+import { DYNAMIC_WORKLOAD_NAMES, dynamicTargets, dynamicWorkloads } from './dynamic.js';
 import { THREAD_WORKLOAD_NAMES, threadTargets, threadWorkloads } from './threads.js';
 import { profileTable, profileWorkload } from './profile.js';
 import {
@@ -29,13 +30,14 @@ import {
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MIB = 1024 * 1024;
 const MEMORY_SANDBOXES = 4;
-const WORKLOAD_NAMES = ['true-cli', 'true-api', 'getppid', 'sqlite', 'dd', 'sha256sum', 'find', 'ls-laR', ...PROCESS_WORKLOAD_NAMES, ...THREAD_WORKLOAD_NAMES, 'memory', 'concurrency'];
+const WORKLOAD_NAMES = ['true-cli', 'true-api', 'getppid', 'sqlite', 'dd', 'sha256sum', 'find', 'ls-laR', ...DYNAMIC_WORKLOAD_NAMES, ...PROCESS_WORKLOAD_NAMES, ...THREAD_WORKLOAD_NAMES, 'memory', 'concurrency'];
 
 const USAGE = `usage: node build/bench/bench.js [--reps N] [--quick] [--only NAME[,NAME...]] [--profile]
   --reps N     timed repetitions of each workload and runner (default 5; --quick: 2)
   --quick      2 repetitions and smaller inputs (16 MiB file, find over /usr/share/doc, 5000 rows)
   --only LIST  run only these workloads (comma-separated): true-cli, true-api, getppid, sqlite, dd,
-               sha256sum, find, ls-laR, forkloop, pipeline, script (processes: bench/processes.ts),
+               sha256sum, find, ls-laR, dyn-true-cli, dyn-true-api, python-pass, python-compute
+               (dynamic programs: bench/dynamic.ts), forkloop, pipeline, script (processes: bench/processes.ts),
                threads-1, threads-2, pingpong, futex-wake (threads: bench/threads.ts),
                memory, concurrency (await run(), sandboxes in parallel, event-loop delay, the cost
                of handing an exit between threads)
@@ -229,7 +231,7 @@ async function main(): Promise<void> {
       dataFile: join(scratch, 'data.bin'), dataBytes: (opts.quick ? 16 : 64) * MIB,
     };
     const selected = (n: string) => opts.only === null || opts.only.has(n);
-    let list = [...workloads(paths, sizes), ...processWorkloads(paths, opts.quick), ...threadWorkloads(paths, opts.quick)].filter((w) => selected(w.name));
+    let list = [...workloads(paths, sizes), ...dynamicWorkloads(opts.quick, sizes.apiWarmBatch), ...processWorkloads(paths, opts.quick), ...threadWorkloads(paths, opts.quick)].filter((w) => selected(w.name));
     const needs: Record<string, string> = { 'true-cli': 'true', 'true-api': 'true', getppid: 'getppid', sqlite: 'sqlite', forkloop: 'forkloop', 'threads-1': 'threadbench', 'threads-2': 'threadbench', pingpong: 'threadbench', 'futex-wake': 'threadbench' };
     list = list.filter((w) => !needs[w.name] || built.has(needs[w.name]!));
     if (!qemu) for (const w of list) w.runners = w.runners.filter((r) => r !== 'qemu');
@@ -278,7 +280,7 @@ async function main(): Promise<void> {
     }
 
     const profiles = opts.profile ? list.filter((w) => w.runners.includes('kvmbox-api')).map(profileWorkload) : [];
-    const targets = [...evaluateTargets(results, memory), ...processTargets(results, opts.quick), ...threadTargets(results, opts.quick)];
+    const targets = [...evaluateTargets(results, memory), ...dynamicTargets(results, sizes.apiWarmBatch), ...processTargets(results, opts.quick), ...threadTargets(results, opts.quick)];
     const loadAfter = loadavg();
     const totalSeconds = (performance.now() - t0) / 1000;
 

@@ -10,7 +10,7 @@
 // partly native.
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fmtRatio, type Target, type WorkloadResult } from './report.js';
+import { ratioGoal, type Target, type WorkloadResult } from './report.js';
 import type { Invocation, Outcome, Paths, Workload } from './workloads.js';
 
 const MIB = 1024 * 1024;
@@ -122,27 +122,10 @@ function fmtUs(ms: number): string {
  * emulated lane they are printed but not judged (pass null).
  */
 export function processTargets(results: readonly WorkloadResult[], quick: boolean): Target[] {
-  const lane = process.env.KVMBOX_BENCH_IN_LANE === '1';
   const targets: Target[] = [];
-  const stats = (w: string) => results.find((r) => r.name === w);
-  const note = lane ? ' (emulated lane: not judged)' : '';
   const goal = (workload: string, what: string, limit: string, maxRatio: number, detail: (ms: number) => string) => {
-    const w = stats(workload);
-    const k = w?.runners.find((r) => r.runner === 'kvmbox-api');
-    if (!w || !k) return;
-    const nat = w.runners.find((r) => r.runner === 'native');
-    const q = w.runners.find((r) => r.runner === 'qemu');
-    const correct = k.failures === 0 && k.mismatches === 0;
-    const parts = [
-      `kvmbox ${fmtRatio(k.ratio)} (${detail(k.medianMs)})`,
-      nat ? `native ${detail(nat.medianMs)}` : '',
-      q ? `qemu-user ${fmtRatio(q.ratio)} (${detail(q.medianMs)})` : '',
-      correct ? '' : 'WRONG OUTPUT',
-    ].filter(Boolean);
-    targets.push({
-      what: `${what} (issue 15, kvmbox API)`, limit, measured: parts.join(', ') + note,
-      pass: lane ? null : correct && k.ratio !== null && k.ratio <= maxRatio,
-    });
+    const t = ratioGoal(results, workload, `${what} (issue 15, kvmbox API)`, limit, maxRatio, detail);
+    if (t) targets.push(t);
   };
   const n = forkloopIterations(quick);
   goal('forkloop', 'fork + exec + wait, per iteration', '<= 2x native', 2, (ms) => `${fmtUs(ms / n)}/iteration`);

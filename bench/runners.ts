@@ -31,7 +31,7 @@ function child(cmd: string, args: string[], asGuestUser = false): Outcome {
 
 /** The kvmbox command line for an invocation. */
 export function cliArgs(root: string, inv: Invocation): string[] {
-  const grants = [...inv.ro.flatMap((p) => ['--ro', p]), ...inv.rw.flatMap((p) => ['--rw', p])];
+  const grants = [...(inv.system ? ['--system'] : []), ...inv.ro.flatMap((p) => ['--ro', p]), ...inv.rw.flatMap((p) => ['--rw', p])];
   return [join(root, 'bin/kvmbox.js'), 'run', ...grants, '--', inv.program, ...inv.args];
 }
 
@@ -51,7 +51,7 @@ export function runOnce(runner: RunnerName, inv: Invocation, env: RunnerEnv): Ou
     case 'kvmbox-api': {
       const t0 = performance.now();
       try {
-        const r = run(inv.program, inv.args, { ro: inv.ro, rw: inv.rw, stdout: 'capture', stderr: 'capture' });
+        const r = run(inv.program, inv.args, { ro: inv.ro, rw: inv.rw, system: inv.system, stdout: 'capture', stderr: 'capture' });
         const ms = performance.now() - t0;
         return { ms, status: r.exitStatus, stdout: r.stdout, stderr: r.stderr, syscalls: r.syscalls };
       } catch (e) {

@@ -32,6 +32,8 @@ export interface Invocation {
   asGuestUser?: boolean;
   /** Called after the run, untimed (e.g. remove a scratch directory). */
   cleanup?: () => void;
+  /** Grant the host's system read-only (--system / system: true): dynamic programs. */
+  system?: boolean;
 }
 
 /** What a run produced. */
