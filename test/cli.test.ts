@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -23,7 +23,7 @@ function show(r: CliResult): string {
 test('--help: exit 0, usage on stdout naming run, raw and the options', () => {
   const r = runCli(['--help']);
   assert.equal(r.status, 0, show(r));
-  for (const word of ['kvmbox run', 'kvmbox raw', '--ro', '--rw', '--root', '--system', '--cwd', '--env', '--memory', '--trace', '--mode', '--version']) {
+  for (const word of ['kvmbox run', 'kvmbox raw', '--ro', '--rw', '--root', '--system', '--tmp', '--cwd', '--env', '--memory', '--trace', '--mode', '--version']) {
     assert.ok(r.out.includes(word), `--help does not mention ${word}`);
   }
   assert.equal(r.err, '');
@@ -334,4 +334,11 @@ test('--rw lets the program write the host file; --ro refuses and leaves it unch
   const cp = runCli(['run', '--rw', dir, '--', BUSYBOX, 'cp', join(dir, 'out.txt'), join(dir, 'copy.txt')]);
   assert.equal(cp.status, 0, show(cp));
   assert.equal(readFileSync(join(dir, 'copy.txt'), 'utf8'), 'written\n');
+});
+
+test('--tmp: python3 tempfile works in a /tmp of its own', { skip: existsSync('/usr/bin/python3') ? false : 'python3 is missing' }, () => {
+  const code = 'import tempfile, os\nwith tempfile.NamedTemporaryFile("w") as f:\n    f.write("x"); f.flush()\n    print(os.path.dirname(f.name), os.path.getsize(f.name))';
+  const r = runCli(['run', '--system', '--tmp', '--', '/usr/bin/python3', '-c', code]);
+  assert.equal(r.status, 0, show(r));
+  assert.equal(r.out, '/tmp 1\n');
 });

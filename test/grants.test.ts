@@ -5,11 +5,11 @@
 // byte for byte, afterwards. Files it makes in the --rw part must carry no set-id bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync as run } from '../src/index.js';
-import { PROGRAMS_DIR, treeSnapshot } from './helpers.js';
+import { BUSYBOX, NO_BUSYBOX, PROGRAMS_DIR, treeSnapshot } from './helpers.js';
 
 const prog = `${PROGRAMS_DIR}/hostile-grants.glibc`;
 
@@ -120,4 +120,26 @@ test('a read-write grant nested in a read-only one is writable through a symlink
   } finally {
     rmSync(top, { recursive: true, force: true });
   }
+});
+
+// --tmp / tmp: a private, empty, writable /tmp, gone after the run.
+const tmpLeftovers = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('kvmbox-tmp-'));
+
+test('tmp: an empty /tmp of its own, writable, removed with all it holds (even a chmod 0 directory) when the run ends', { skip: NO_BUSYBOX }, () => {
+  const before = tmpLeftovers();
+  const script = 'ls -A /tmp; echo kept > /tmp/f && cat /tmp/f && mkdir /tmp/d && echo x > /tmp/d/x && chmod 0 /tmp/d && ls -A /tmp';
+  const r = run(BUSYBOX, ['sh', '-c', script], { ro: [PROGRAMS_DIR], tmp: true });
+  assert.equal(r.stderr.toString(), '');
+  assert.equal(r.stdout.toString(), 'kept\nd\nf\n');
+  assert.equal(r.exitStatus, 0);
+  assert.deepEqual(tmpLeftovers(), before, 'the host directory behind /tmp is gone');
+  // The next sandbox starts with an empty one; without tmp there is none.
+  const again = run(BUSYBOX, ['sh', '-c', 'ls -A /tmp; echo status $?'], { ro: [PROGRAMS_DIR], tmp: true });
+  assert.equal(again.stdout.toString(), 'status 0\n');
+  const none = run(BUSYBOX, ['sh', '-c', 'ls -A /tmp 2>/dev/null; echo status $?'], { ro: [PROGRAMS_DIR] });
+  assert.notEqual(none.stdout.toString(), 'status 0\n');
+});
+
+test('tmp with /tmp granted too is refused before anything runs', () => {
+  assert.throws(() => run(prog, [], { rw: ['/tmp'], tmp: true }), /tmp: \/tmp is granted already/);
 });

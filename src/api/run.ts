@@ -1,6 +1,7 @@
 // The library API: run one static program in a fresh micro-VM and get its exit status and output.
-import { readFileSync, statSync } from 'node:fs';
-import { posix, resolve } from 'node:path';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix, resolve } from 'node:path';
 import * as libc from '../kvm/libc.js';
 import { GrantError, readWhole, Vfs, type GrantSpec } from '../fs/vfs.js';
 import { systemGrants } from '../fs/system.js';
@@ -30,6 +31,12 @@ export interface RunOptions {
    * them), those that exist on this host. Never /etc/shadow or other secrets.
    */
   system?: boolean;
+  /**
+   * Give the program an empty, writable /tmp of its own: a new host directory (made with
+   * mkdtemp under os.tmpdir(), mode 0700) granted read-write at /tmp, and removed with all it
+   * holds when the run ends. What is written there is not bounded, as in any --rw grant.
+   */
+  tmp?: boolean;
   /** Working directory in the guest (default /). */
   cwd?: string;
   /** Environment as KEY=VALUE strings or an object. Default: PATH, HOME=/ and nothing from the host. */
@@ -279,7 +286,7 @@ export interface RunHooks {
 }
 
 /**
- * Run a static x86-64 Linux program in a new micro-VM, in the calling thread: the event loop is
+ * Run an x86-64 Linux program in a new micro-VM, in the calling thread: the event loop is
  * blocked until the program ends (see run() in src/api/engine.ts for the asynchronous form).
  * `program` is a host path (with options.root, a path inside the root); the program sees only
  * the root and the paths granted in options.ro / options.rw / options.system.
@@ -330,14 +337,50 @@ export function runHere(program: string, args: readonly string[], options: RunOp
     ...(options.ro ?? []).map((path) => ({ path, writable: false })),
     ...(options.rw ?? []).map((path) => ({ path, writable: true })),
   ];
-  const vfs = new Vfs(grants);
-  try {
-    image ??= readGuestProgram(vfs, exePath, root!);
-  } catch (e) {
-    vfs.close();
-    throw e;
+  let tmp: string | undefined;
+  if (options.tmp) {
+    const taken = [...(options.ro ?? []), ...(options.rw ?? [])].find((p) => resolve(p) === '/tmp');
+    if (taken !== undefined) throw new GrantError(`tmp: /tmp is granted already (${taken}); drop one of the two`);
+    tmp = mkdtempSync(join(tmpdir(), 'kvmbox-tmp-'));
+    grants.push({ path: tmp, writable: true, guestPath: '/tmp' });
   }
-  return runIn(vfs, image, exePath, program, args, options, hooks);
+  try {
+    const vfs = new Vfs(grants);
+    try {
+      image ??= readGuestProgram(vfs, exePath, root!);
+    } catch (e) {
+      vfs.close();
+      throw e;
+    }
+    return runIn(vfs, image, exePath, program, args, options, hooks);
+  } finally {
+    if (tmp !== undefined) removeTree(tmp);
+  }
+}
+
+/**
+ * Remove a directory the guest wrote in, with everything in it. A directory the guest made
+ * unreadable or unwritable (chmod 0) is given its owner's rights back first; symlinks are
+ * removed, never followed.
+ */
+function removeTree(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  } catch {
+    // below
+  }
+  const open = (d: string): void => {
+    try { chmodSync(d, 0o700); } catch { return; }
+    let names: string[] = [];
+    try { names = readdirSync(d); } catch { return; }
+    for (const n of names) {
+      const p = join(d, n);
+      try { if (lstatSync(p).isDirectory()) open(p); } catch { /* gone */ }
+    }
+  };
+  open(dir);
+  try { rmSync(dir, { recursive: true, force: true }); } catch { /* left for the host's tmp cleaner */ }
 }
 
 /** Read the program at a guest path through the grants (with --root: inside the root). */

@@ -25,6 +25,8 @@ kvmbox's.
   --system           grant the host's own system read-only: /usr, /bin, /sbin, /lib*, and the
                      parts of /etc programs read at start-up (ld.so.cache, passwd without
                      hashes, alternatives...); never /etc/shadow or other secrets (see README)
+  --tmp              give the program an empty, writable /tmp of its own (a new directory
+                     under the host's $TMPDIR, removed when the run ends; not size-limited)
   --cwd DIR          working directory in the guest (default /)
   --env KEY=VALUE    set an environment variable; repeatable (default: PATH and HOME=/ only)
   --memory MIB       guest memory in MiB (default ${DEFAULT_MEMORY_MIB}); allocations beyond fail with ENOMEM
@@ -80,6 +82,7 @@ function parseRun(argv: string[]): { program: string; args: string[]; options: R
       case '--rw': rw.push(takeValue(argv, i++, a)); break;
       case '--root': options.root = takeValue(argv, i++, a); break;
       case '--system': options.system = true; break;
+      case '--tmp': options.tmp = true; break;
       case '--cwd': options.cwd = takeValue(argv, i++, a); break;
       case '--env': {
         const v = takeValue(argv, i++, a);

@@ -426,6 +426,7 @@ function syncFile(p: Process, fd: number): number {
 }
 
 const MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
+const FALLOC_FL_KEEP_SIZE = 1;
 /** Longest name memfd_create takes (Linux: 249 bytes, with the "memfd:" prefix within NAME_MAX). */
 const MFD_NAME_MAX = 249;
 
@@ -450,6 +451,12 @@ function fallocate(p: Process, fd: number, mode: number, offset: bigint, len: bi
   const f = p.fds.get(fd);
   if (offset < 0n || len <= 0n) throw new Errno(E.EINVAL);
   if ((f.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EBADF);
+  if (f instanceof ShmFile) {
+    // tmpfs allocates on demand: mode 0 and KEEP_SIZE only make room, which the budget has or not.
+    if (mode & ~FALLOC_FL_KEEP_SIZE) throw new Errno(E.EOPNOTSUPP);
+    if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + len > BigInt(f.node.size)) f.truncate(offset + len);
+    return 0;
+  }
   if (!(f instanceof HostFile)) throw new Errno(f instanceof PipeEnd ? E.ESPIPE : E.ENODEV);
   const r = libc.fallocate(f.hostFd, mode, offset, len);
   if (r < 0) throw new Errno(-r);
