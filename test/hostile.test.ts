@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -378,4 +379,21 @@ test('fuzzer: random hypercalls with random arguments from guest kernel mode nev
   assert.ok(canary.every((b) => b === 0xa5));
   console.log(`fuzzer: ${total} hypercalls in ${vms} VMs over ${budgetMs} ms; endings: ${JSON.stringify(Object.fromEntries(endings))}`);
   assert.ok(total > vms, 'the fuzzer issued hypercalls');
+});
+
+test('a host socket in a grant is never reached: connect gives ECONNREFUSED and the host server sees no connection', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvmbox-hostsock-'));
+  const path = join(dir, 'host.sock');
+  let connections = 0;
+  const server = createServer(() => { connections++; });
+  await new Promise<void>((ok) => server.listen(path, ok));
+  try {
+    const r = runIt('unixsock', ['connect', path], { rw: [dir] });
+    assert.equal(r.out, 'connect: errno 111\n', r.err); // ECONNREFUSED: no socket of the sandbox is bound there
+    await new Promise((ok) => setTimeout(ok, 200));
+    assert.equal(connections, 0);
+  } finally {
+    await new Promise((ok) => server.close(ok));
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

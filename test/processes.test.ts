@@ -103,6 +103,24 @@ for (const v of VARIANTS.filter((x) => x !== 'glibc')) {
   });
 }
 
+// test/programs/unixsock.c: named AF_UNIX sockets between the sandbox's processes.
+for (const v of VARIANTS) {
+  test(`${v}: AF_UNIX sockets by path and abstract name: bind, listen, accept4, connect, sendmsg/recvmsg`, () => {
+    const dirs = ['native', 'guest'].map((k) => {
+      const d = join(work, `unixsock-${v}-${k}`);
+      rmSync(d, { recursive: true, force: true });
+      mkdirSync(d, { recursive: true });
+      return d;
+    });
+    const prog = `${PROGRAMS_DIR}/unixsock.${v}`;
+    const want = native(prog, [dirs[0]!]);
+    assert.equal(want.status, 0, want.stderr);
+    const guest = run(prog, [dirs[1]!], { env: ENV, ro: [PROGRAMS_DIR], rw: [dirs[1]!], timeoutSeconds: TIMEOUT_S });
+    assert.equal(guest.stdout.toString(), want.stdout.replaceAll(dirs[0]!, dirs[1]!), show(guest));
+    assert.equal(guest.exitStatus, 0, show(guest));
+  });
+}
+
 // test/programs/images.c: read-only pages mapped from shared images stay the file's bytes for
 // everyone but the process that made them writable and changed them (and its fork children).
 for (const v of VARIANTS) {

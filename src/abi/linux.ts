@@ -6,7 +6,8 @@ export const SYS = {
   pread64: 17, pwrite64: 18, readv: 19, writev: 20, access: 21, pipe: 22, select: 23, sched_yield: 24,
   mremap: 25, msync: 26, mincore: 27, madvise: 28, dup: 32, dup2: 33, pause: 34, nanosleep: 35,
   getitimer: 36, alarm: 37, setitimer: 38, getpid: 39, sendfile: 40, socket: 41, connect: 42,
-  sendto: 44, recvfrom: 45, shutdown: 48, socketpair: 53,
+  accept: 43, sendto: 44, recvfrom: 45, sendmsg: 46, recvmsg: 47, shutdown: 48, bind: 49, listen: 50,
+  getsockname: 51, getpeername: 52, socketpair: 53, setsockopt: 54, getsockopt: 55, accept4: 288,
   clone: 56, fork: 57, vfork: 58, execve: 59, exit: 60, wait4: 61, kill: 62, uname: 63, fcntl: 72,
   flock: 73, fsync: 74, fdatasync: 75, truncate: 76, ftruncate: 77, getdents: 78, getcwd: 79, chdir: 80,
   fchdir: 81, rename: 82, mkdir: 83, rmdir: 84, creat: 85, link: 86, unlink: 87, symlink: 88,
@@ -43,7 +44,7 @@ export const E = {
   ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENFILE: 23, EMFILE: 24, ENOTTY: 25, EFBIG: 27, ENOSPC: 28,
   ESPIPE: 29, EROFS: 30, EMLINK: 31, EPIPE: 32, ERANGE: 34, EDEADLK: 35, ENAMETOOLONG: 36, ENOSYS: 38,
   ENOTEMPTY: 39, ELOOP: 40, ENODATA: 61, EOVERFLOW: 75, EOPNOTSUPP: 95, ETIMEDOUT: 110,
-  ENOTSOCK: 88, EPROTONOSUPPORT: 93, EAFNOSUPPORT: 97, EISCONN: 106,
+  ENOTSOCK: 88, EPROTONOSUPPORT: 93, EAFNOSUPPORT: 97, EISCONN: 106, ENOTCONN: 107, EADDRINUSE: 98, ECONNREFUSED: 111, ENOPROTOOPT: 92, EMSGSIZE: 90,
 } as const;
 
 /** A system call failed with errno. Thrown inside handlers; the dispatcher turns it into -errno. */

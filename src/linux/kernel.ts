@@ -32,6 +32,7 @@ import { exitRobustList } from './robust.js';
 import { FutexQueues, futexKey } from './futex.js';
 import { MAX_SHARED_BACKINGS, type SharedBudget } from '../kvm/shared-memory.js';
 import { ShmDir } from '../fs/shm.js';
+import type { UnixNames } from '../fs/unix-socket.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
@@ -207,6 +208,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
   readonly sharedMemory: SharedBudget | null;
   /** The sandbox's /dev/shm (src/fs/shm.ts), in sharedMemory; null where that is. */
   readonly shm: ShmDir | null;
+  /** Names bound by the sandbox's AF_UNIX sockets (src/fs/unix-socket.ts). */
+  readonly unixNames: UnixNames = new Map();
   /** Address spaces of their own that ended: released once no vCPU can be running them. */
   private readonly endedHomes: SpaceMemory[] = [];
   private execEnv!: ExecEnv;

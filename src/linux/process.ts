@@ -8,6 +8,7 @@
 // a bad one fails that call with an errno, never the host.
 import type { SharedBudget } from '../kvm/shared-memory.js';
 import type { ShmDir } from '../fs/shm.js';
+import type { UnixNames } from '../fs/unix-socket.js';
 import type { Machine } from '../machine/machine.js';
 import { PAGE_SIZE } from '../machine/x86.js';
 import { PROT_READ, type AddressSpace } from './address-space.js';
@@ -93,6 +94,8 @@ export interface ProcessTree {
   readonly sharedMemory: SharedBudget | null;
   /** The sandbox's /dev/shm (POSIX shared memory, memfd_create); null where sharedMemory is. */
   readonly shm: ShmDir | null;
+  /** Names bound by the sandbox's AF_UNIX sockets. */
+  readonly unixNames: UnixNames;
   /** vCPUs the sandbox's threads may run on in parallel: the CPUs programs see (sched_getaffinity). */
   readonly maxVcpus: number;
   /** The number of the vCPU t runs on (getcpu). */

@@ -1,8 +1,12 @@
-// Sockets: only socketpair(AF_UNIX, SOCK_STREAM) (src/fs/socket-pair.ts), with send/recv and
-// shutdown on it. socket(2) stays ENOSYS: kvmbox gives no network and no named sockets.
+// Sockets: AF_UNIX stream sockets only, kvmbox gives no network. socketpair
+// (src/fs/socket-pair.ts), and named sockets between the sandbox's processes: socket, bind,
+// listen, accept, connect (src/fs/unix-socket.ts); send/recv, sendmsg/recvmsg without ancillary
+// data, shutdown, the common socket options. Other families: EAFNOSUPPORT.
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
-import { E, Errno, O, SIG } from '../../abi/linux.js';
-import { SocketEnd } from '../../fs/socket-pair.js';
+import { AT_FDCWD, E, Errno, O, S_IFMT, SIG, STAT, STAT_SIZE } from '../../abi/linux.js';
+import { S_IFSOCK, SocketEnd } from '../../fs/socket-pair.js';
+import { UnixSocket } from '../../fs/unix-socket.js';
+import * as ops from '../../fs/ops.js';
 import { raise } from '../signals.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
@@ -31,10 +35,215 @@ function socketpair(p: Process, a: bigint[]): number {
   return 0;
 }
 
-function socketOf(p: Process, fd: bigint): SocketEnd {
+function socketOf(p: Process, fd: bigint): SocketEnd | UnixSocket {
   const f = p.fds.get(int(fd));
-  if (!(f instanceof SocketEnd)) throw new Errno(E.ENOTSOCK);
+  if (!(f instanceof SocketEnd) && !(f instanceof UnixSocket)) throw new Errno(E.ENOTSOCK);
   return f;
+}
+
+function unixOf(p: Process, fd: bigint): UnixSocket {
+  const f = socketOf(p, fd);
+  if (!(f instanceof UnixSocket)) throw new Errno(E.EINVAL); // a socketpair end is connected, with no name
+  return f;
+}
+
+function newSocket(p: Process, a: bigint[]): number {
+  const domain = int(a[0]!), type = int(a[1]!), protocol = int(a[2]!);
+  if (domain !== AF_UNIX) throw new Errno(E.EAFNOSUPPORT);
+  if (type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new Errno(E.EINVAL);
+  if ((type & SOCK_TYPE_MASK) !== SOCK_STREAM) throw new Errno(E.EOPNOTSUPP);
+  if (protocol !== 0) throw new Errno(E.EPROTONOSUPPORT);
+  return p.fds.install(new UnixSocket(O.RDWR | (type & SOCK_NONBLOCK), p.kernel.unixNames), (type & SOCK_CLOEXEC) !== 0);
+}
+
+const SUN_PATH_MAX = 108;
+
+/**
+ * A struct sockaddr_un from the guest: an abstract name ('\0' and its bytes) or a path, made
+ * absolute (relative to the working directory). Returns the name and, for a path, its components.
+ */
+function unixAddress(p: Process, addr: bigint, len: number): { name: string; comps: string[] | null } {
+  if (len < 2 || len > 2 + SUN_PATH_MAX) throw new Errno(E.EINVAL);
+  const b = Buffer.from(p.userBuffer(addr, len, PROT_READ));
+  if (b.readUInt16LE(0) !== AF_UNIX) throw new Errno(E.EAFNOSUPPORT);
+  const raw = b.subarray(2);
+  if (raw.length === 0) throw new Errno(E.EINVAL); // an autobound name is not offered
+  if (raw[0] === 0) return { name: '\0' + raw.subarray(1).toString('latin1'), comps: null };
+  const nul = raw.indexOf(0);
+  const path = raw.subarray(0, nul < 0 ? raw.length : nul).toString();
+  if (path === '') throw new Errno(E.EINVAL);
+  const comps = p.pathAt(AT_FDCWD, path);
+  return { name: '/' + comps.join('/'), comps };
+}
+
+/** Write a name as a struct sockaddr_un to (addr, *lenAddr), as much as fits; *lenAddr gets its full length. */
+function putAddress(p: Process, addr: bigint, lenAddr: bigint, name: string | null): void {
+  if (addr === 0n || lenAddr === 0n) return;
+  const lenBuf = p.userBuffer(lenAddr, 4, PROT_READ | PROT_WRITE);
+  const room = lenBuf.readInt32LE(0);
+  if (room < 0) throw new Errno(E.EINVAL);
+  const bytes = name === null ? Buffer.alloc(0) : name.startsWith('\0') ? Buffer.from(name, 'latin1') : Buffer.from(name + '\0');
+  const whole = Buffer.alloc(2 + bytes.length);
+  whole.writeUInt16LE(AF_UNIX, 0);
+  bytes.copy(whole, 2);
+  const n = Math.min(room, whole.length);
+  if (n > 0) whole.copy(p.userBuffer(addr, n, PROT_WRITE), 0, 0, n);
+  lenBuf.writeUInt32LE(whole.length, 0);
+}
+
+/** bind: a path gets its socket file (made as mknod makes it: EADDRINUSE when something is there). */
+function bind(p: Process, a: bigint[]): number {
+  const s = unixOf(p, a[0]!);
+  const { name, comps } = unixAddress(p, a[1]!, int(a[2]!));
+  if (s.address !== null) throw new Errno(E.EINVAL);
+  if (comps) {
+    try {
+      ops.mknod(p, comps, S_IFSOCK | 0o777);
+    } catch (e) {
+      if (e instanceof Errno && e.errno === E.EEXIST) throw new Errno(E.EADDRINUSE);
+      throw e;
+    }
+    // A new socket file: a name left by a socket whose file was unlinked is free again.
+    p.kernel.unixNames.delete(name);
+  }
+  s.bind(name);
+  return 0;
+}
+
+/** connect by name: only a socket a process of this sandbox bound there answers. */
+function connect(p: Process, a: bigint[]): number {
+  const s = unixOf(p, a[0]!);
+  const { name, comps } = unixAddress(p, a[1]!, int(a[2]!));
+  if (comps) {
+    const st = Buffer.alloc(STAT_SIZE);
+    ops.statPath(p.vfs, comps, true, st); // ENOENT, EACCES... as the path is
+    if ((st.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFSOCK) throw new Errno(E.ECONNREFUSED);
+  }
+  s.connect(name, p.limits.pipeBudget);
+  return 0;
+}
+
+function accept(p: Process, a: bigint[], flags: number): number {
+  if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new Errno(E.EINVAL);
+  const s = unixOf(p, a[0]!);
+  if (a[1] !== 0n && a[2] !== 0n) p.userBuffer(a[2]!, 4, PROT_READ | PROT_WRITE); // checked before anything changes
+  const c = s.accept(flags & SOCK_NONBLOCK);
+  let fd: number;
+  try {
+    fd = p.fds.install(c, (flags & SOCK_CLOEXEC) !== 0);
+  } catch (e) {
+    c.close();
+    throw e;
+  }
+  putAddress(p, a[1]!, a[2]!, null); // the client did not bind a name
+  return fd;
+}
+
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2, SO_TYPE = 3, SO_ERROR = 4, SO_SNDBUF = 7, SO_RCVBUF = 8, SO_KEEPALIVE = 9, SO_LINGER = 13;
+const SO_PASSCRED = 16, SO_ACCEPTCONN = 30, SO_PROTOCOL = 38, SO_DOMAIN = 39;
+/** What SO_SNDBUF and SO_RCVBUF report (Linux's default, 208 KiB). */
+const SOCKET_BUFFER = 212992;
+
+function getsockopt(p: Process, a: bigint[]): number {
+  const s = socketOf(p, a[0]!);
+  const level = int(a[1]!), opt = int(a[2]!);
+  if (level !== SOL_SOCKET) throw new Errno(E.ENOPROTOOPT);
+  let value: number;
+  switch (opt) {
+    case SO_TYPE: value = SOCK_STREAM; break;
+    case SO_DOMAIN: value = AF_UNIX; break;
+    case SO_PROTOCOL: case SO_ERROR: case SO_REUSEADDR: case SO_KEEPALIVE: case SO_PASSCRED: value = 0; break;
+    case SO_SNDBUF: case SO_RCVBUF: value = SOCKET_BUFFER; break;
+    case SO_ACCEPTCONN: value = s instanceof UnixSocket && s.listening ? 1 : 0; break;
+    default: throw new Errno(E.ENOPROTOOPT);
+  }
+  const lenBuf = p.userBuffer(a[4]!, 4, PROT_READ | PROT_WRITE);
+  const room = lenBuf.readInt32LE(0);
+  if (room < 0) throw new Errno(E.EINVAL);
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(value, 0);
+  const n = Math.min(room, 4);
+  if (n > 0) v.copy(p.userBuffer(a[3]!, n, PROT_WRITE), 0, 0, n);
+  lenBuf.writeUInt32LE(4, 0);
+  return 0;
+}
+
+/** setsockopt: the options that mean nothing without a network are accepted as they are. */
+function setsockopt(p: Process, a: bigint[]): number {
+  socketOf(p, a[0]!);
+  const level = int(a[1]!), opt = int(a[2]!);
+  if (level !== SOL_SOCKET) throw new Errno(E.ENOPROTOOPT);
+  if (![SO_REUSEADDR, SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_LINGER].includes(opt)) throw new Errno(E.ENOPROTOOPT);
+  if (int(a[4]!) < 4) throw new Errno(E.EINVAL);
+  p.userBuffer(a[3]!, 4, PROT_READ);
+  return 0;
+}
+
+/** struct msghdr's iovecs, checked: [address, length] pairs (at most IOV_MAX). */
+function msgIovecs(p: Process, msg: Buffer): Array<[bigint, number]> {
+  const iov = msg.readBigUInt64LE(16), n = Number(msg.readBigUInt64LE(24));
+  if (n > 1024) throw new Errno(E.EMSGSIZE);
+  const vec = n === 0 ? Buffer.alloc(0) : Buffer.from(p.userBuffer(iov, n * 16, PROT_READ));
+  const out: Array<[bigint, number]> = [];
+  for (let i = 0; i < n; i++) out.push([vec.readBigUInt64LE(i * 16), size(vec.readBigUInt64LE(i * 16 + 8))]);
+  return out;
+}
+
+const MSGHDR_SIZE = 56;
+
+/** sendmsg: the iovecs in order, as one send each until one is short; no ancillary data. */
+function sendmsg(t: Task, a: bigint[]): number {
+  const p = t.process;
+  const s = socketOf(p, a[0]!);
+  const flags = int(a[2]!);
+  const msg = Buffer.from(p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ));
+  if (msg.readBigUInt64LE(40) !== 0n) throw new Errno(E.EOPNOTSUPP); // SCM_RIGHTS and credentials
+  if (msg.readBigUInt64LE(0) !== 0n) throw new Errno(E.EISCONN);
+  if (flags & MSG_OOB) throw new Errno(E.EOPNOTSUPP);
+  try {
+    return throughIovecs(p, msg, PROT_READ, (buf, nonblock) => s.send(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
+  } catch (e) {
+    if (e instanceof Errno && e.errno === E.EPIPE && !(flags & MSG_NOSIGNAL)) raise(t, SIG.SIGPIPE, { code: SI_USER, pid: p.pid });
+    throw e;
+  }
+}
+
+/**
+ * Move bytes through a msghdr's iovecs in order (move: a send or a receive, nonblock for that
+ * call): after the first, moves never wait, and a short move or an error ends it with the
+ * bytes moved so far; an error before any byte is the call's.
+ */
+function throughIovecs(p: Process, msg: Buffer, prot: number, move: (buf: Buffer, nonblock: boolean) => number, nonblock: boolean): number {
+  let done = 0;
+  for (const [base, len] of msgIovecs(p, msg)) {
+    if (len === 0) continue;
+    const buf = p.userBuffer(base, len < 0 ? BigInt(len) : len, prot);
+    let n: number;
+    try {
+      n = move(buf, nonblock || done > 0);
+    } catch (e) {
+      if (done > 0 && e instanceof Errno) break;
+      throw e;
+    }
+    done += n;
+    if (n < buf.length) break;
+  }
+  return done;
+}
+
+/** recvmsg: fills the iovecs in order from what is there; no ancillary data, no peer name. */
+function recvmsg(p: Process, a: bigint[]): number {
+  const s = socketOf(p, a[0]!);
+  const flags = int(a[2]!);
+  if (flags & (MSG_OOB | MSG_PEEK)) throw new Errno(E.EOPNOTSUPP);
+  const out = p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ | PROT_WRITE);
+  const msg = Buffer.from(out);
+  const done = throughIovecs(p, msg, PROT_WRITE, (buf, nonblock) => s.receive(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
+  out.writeUInt32LE(0, 8); // msg_namelen
+  out.writeBigUInt64LE(0n, 40); // msg_controllen
+  out.writeInt32LE(0, 48); // msg_flags
+  return done;
 }
 
 /** sendto(fd, buf, len, flags, addr, addrlen): a connected stream takes no address (EISCONN). */
@@ -69,6 +278,30 @@ function recvfrom(p: Process, a: bigint[]): number {
 }
 
 export const socketSyscalls: SyscallGroup = {
+  socket: ({ process: p }, a) => newSocket(p, a),
+  bind: ({ process: p }, a) => bind(p, a),
+  listen: ({ process: p }, a) => {
+    unixOf(p, a[0]!).listen(int(a[1]!));
+    return 0;
+  },
+  accept: ({ process: p }, a) => accept(p, a, 0),
+  accept4: ({ process: p }, a) => accept(p, a, int(a[3]!)),
+  connect: ({ process: p }, a) => connect(p, a),
+  getsockname: ({ process: p }, a) => {
+    const s = socketOf(p, a[0]!);
+    putAddress(p, a[1]!, a[2]!, s instanceof UnixSocket ? s.address : null);
+    return 0;
+  },
+  getpeername: ({ process: p }, a) => {
+    const s = socketOf(p, a[0]!);
+    if (s instanceof UnixSocket && !s.connected) throw new Errno(E.ENOTCONN);
+    putAddress(p, a[1]!, a[2]!, s instanceof UnixSocket ? s.peerAddress : null);
+    return 0;
+  },
+  getsockopt: ({ process: p }, a) => getsockopt(p, a),
+  setsockopt: ({ process: p }, a) => setsockopt(p, a),
+  sendmsg: (t, a) => sendmsg(t, a),
+  recvmsg: ({ process: p }, a) => recvmsg(p, a),
   socketpair: ({ process: p }, a) => socketpair(p, a),
   sendto: (t, a) => sendto(t, a),
   recvfrom: ({ process: p }, a) => recvfrom(p, a),

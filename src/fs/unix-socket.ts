@@ -1,0 +1,127 @@
+// socket(AF_UNIX, SOCK_STREAM): named stream sockets between the processes of one sandbox. A
+// server binds a path (a socket file made in a writable grant, as Linux makes one) or an abstract
+// name, listens and accepts; a client connects by that name. The names live in the sandbox's own
+// table (UnixNames): a connect reaches only a socket that a process of the same sandbox bound,
+// never a host socket that a grant happens to show (ECONNREFUSED). A connection is a socketpair
+// (src/fs/socket-pair.ts): two pipes crossed. No datagrams, no ancillary data (SCM_RIGHTS).
+import { E, Errno, O } from '../abi/linux.js';
+import { POLLIN, POLLOUT, streamStat, WouldBlock, type OpenFile, type PipeBudget } from './open-file.js';
+import { S_IFSOCK, SocketEnd } from './socket-pair.js';
+
+/** The names bound in one sandbox: paths (absolute guest paths) and abstract names ('\0' first). */
+export type UnixNames = Map<string, UnixSocket>;
+
+/** Connections a listener queues at most (Linux's somaxconn default). */
+const MAX_BACKLOG = 4096;
+let unixCounter = 0;
+
+export class UnixSocket implements OpenFile {
+  readonly hostFd = null;
+  readonly path: string;
+  private readonly ino = 0x7a00_0000 + ++unixCounter;
+  /** The name it is bound to (getsockname), or null. */
+  address: string | null = null;
+  /** The peer's name, once connected (getpeername). */
+  peerAddress: string | null = null;
+  /** The connection, once connected or accepted. */
+  private conn: SocketEnd | null = null;
+  /** Listening: the connections not yet accepted, and how many may wait. */
+  private backlog: SocketEnd[] | null = null;
+  private backlogMax = 0;
+  private closed = false;
+
+  constructor(public statusFlags: number, private readonly names: UnixNames) {
+    this.path = `socket:[${this.ino}]`;
+  }
+
+  get listening(): boolean { return this.backlog !== null; }
+  get connected(): boolean { return this.conn !== null; }
+
+  /** bind: the name must be free in the sandbox (the caller made the socket file for a path). */
+  bind(name: string): void {
+    if (this.address !== null || this.conn) throw new Errno(E.EINVAL);
+    const there = this.names.get(name);
+    if (there && !there.closed) throw new Errno(E.EADDRINUSE);
+    this.names.set(name, this);
+    this.address = name;
+  }
+
+  listen(backlog: number): void {
+    if (this.conn) throw new Errno(E.EINVAL);
+    if (this.address === null) throw new Errno(E.EINVAL); // Linux would autobind; kvmbox asks for a name
+    this.backlog ??= [];
+    this.backlogMax = Math.max(1, Math.min(backlog, MAX_BACKLOG));
+  }
+
+  /** connect to the socket bound at name (ECONNREFUSED when none listens there). */
+  connect(name: string, budget: PipeBudget): void {
+    if (this.conn) throw new Errno(E.EISCONN);
+    if (this.backlog) throw new Errno(E.EINVAL);
+    const server = this.names.get(name);
+    if (!server || server.closed || !server.backlog) throw new Errno(E.ECONNREFUSED);
+    if (server.backlog.length >= server.backlogMax) {
+      if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
+      throw new WouldBlock('it connects to a full listener', () => server.closed || !server.backlog || server.backlog.length < server.backlogMax);
+    }
+    const [mine, theirs] = SocketEnd.pair(0, budget);
+    server.backlog.push(theirs);
+    this.conn = mine;
+    this.peerAddress = name;
+  }
+
+  /** accept: the next connection, as a connected socket with flags (O_NONBLOCK). */
+  accept(flags: number): UnixSocket {
+    const q = this.backlog;
+    if (!q) throw new Errno(E.EINVAL);
+    const end = q.shift();
+    if (!end) {
+      if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
+      throw new WouldBlock('it waits for a connection', () => this.closed || (this.backlog?.length ?? 0) > 0);
+    }
+    const s = new UnixSocket(O.RDWR | (flags & O.NONBLOCK), this.names);
+    s.conn = end;
+    s.address = this.address;
+    return s;
+  }
+
+  private stream(): SocketEnd {
+    if (!this.conn) throw new Errno(E.ENOTCONN);
+    return this.conn;
+  }
+
+  receive(buf: Buffer, nonblock: boolean): number {
+    return this.stream().receive(buf, nonblock || (this.statusFlags & O.NONBLOCK) !== 0);
+  }
+
+  send(buf: Buffer, nonblock: boolean): number {
+    return this.stream().send(buf, nonblock || (this.statusFlags & O.NONBLOCK) !== 0);
+  }
+
+  shutdown(how: number): void { this.stream().shutdown(how); }
+  reserve(want: number): number { return this.stream().reserve(want); }
+  read(buf: Buffer): number { return this.receive(buf, false); }
+  write(buf: Buffer): number { return this.send(buf, false); }
+  pread(): number { throw new Errno(E.ESPIPE); }
+  pwrite(): number { throw new Errno(E.ESPIPE); }
+  seek(): number { throw new Errno(E.ESPIPE); }
+  stat(out: Buffer): void { streamStat(out, this.ino, S_IFSOCK | 0o777); }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return false; }
+  available(): number { return this.conn?.available() ?? 0; }
+
+  /** A listener is readable with a connection waiting; a connection as its socketpair end. */
+  pollMask(): number {
+    if (this.conn) return this.conn.pollMask();
+    if (this.backlog) return this.backlog.length > 0 ? POLLIN : 0;
+    return POLLOUT;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.conn?.close();
+    for (const end of this.backlog ?? []) end.close();
+    this.backlog = null;
+    if (this.address !== null && this.names.get(this.address) === this) this.names.delete(this.address);
+  }
+}

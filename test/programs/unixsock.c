@@ -1,0 +1,164 @@
+/* Named AF_UNIX stream sockets between processes of one sandbox: socket, bind (a path and an
+ * abstract name), listen, accept4, connect, send/recv, sendmsg/recvmsg with several iovecs,
+ * getsockname/getpeername, getsockopt, poll on a listener, and the errors around them. Prints
+ * the same natively; argv[2] is a writable directory for the socket files.
+ *   unixsock DIR
+ *   unixsock connect PATH     connect to PATH and print the errno (0: connected)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHECK(cond)                                                                              \
+  do {                                                                                           \
+    if (!(cond)) {                                                                               \
+      fprintf(stderr, "unixsock: %s:%d: %s failed (errno %d %s)\n", __func__, __LINE__, #cond, \
+              errno, strerror(errno));                                                           \
+      exit(99);                                                                                  \
+    }                                                                                            \
+  } while (0)
+
+static socklen_t addr_of(struct sockaddr_un *a, const char *path, int abstract) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  size_t n = strlen(path);
+  if (abstract) {
+    memcpy(a->sun_path + 1, path, n);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+  }
+  memcpy(a->sun_path, path, n);
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+}
+
+static void serve_and_talk(const char *path, int abstract) {
+  const char *kind = abstract ? "abstract" : "path";
+  struct sockaddr_un a;
+  socklen_t len = addr_of(&a, path, abstract);
+  int srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CHECK(srv >= 0);
+  CHECK(bind(srv, (struct sockaddr *)&a, len) == 0);
+  int again = socket(AF_UNIX, SOCK_STREAM, 0);
+  printf("%s: bind again: errno %d\n", kind, bind(again, (struct sockaddr *)&a, len) < 0 ? errno : 0);
+  close(again);
+  CHECK(listen(srv, 4) == 0);
+  int type = 0, acc = 0;
+  socklen_t ol = sizeof type;
+  CHECK(getsockopt(srv, SOL_SOCKET, SO_TYPE, &type, &ol) == 0);
+  ol = sizeof acc;
+  CHECK(getsockopt(srv, SOL_SOCKET, SO_ACCEPTCONN, &acc, &ol) == 0);
+  printf("%s: SO_TYPE stream %d, listening %d\n", kind, type == SOCK_STREAM, acc);
+  if (!abstract) {
+    struct stat st;
+    CHECK(stat(path, &st) == 0);
+    printf("%s: the socket file is a socket: %d\n", kind, S_ISSOCK(st.st_mode));
+  }
+  fcntl(srv, F_SETFL, O_NONBLOCK);
+  printf("%s: accept with none waiting: errno %d\n", kind, accept(srv, NULL, NULL) < 0 ? errno : 0);
+  fcntl(srv, F_SETFL, 0);
+  fflush(stdout);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(c >= 0);
+    CHECK(connect(c, (struct sockaddr *)&a, len) == 0);
+    struct iovec iov[2] = {{"pi", 2}, {"ng", 2}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+    CHECK(sendmsg(c, &m, 0) == 4);
+    char buf[16] = {0};
+    CHECK(recv(c, buf, sizeof buf - 1, 0) == 4);
+    struct sockaddr_un peer;
+    socklen_t pl = sizeof peer;
+    CHECK(getpeername(c, (struct sockaddr *)&peer, &pl) == 0);
+    printf("%s: client got '%s' from a peer whose name matches: %d\n", kind, buf,
+           pl == len && memcmp(peer.sun_path, a.sun_path, len - offsetof(struct sockaddr_un, sun_path)) == 0);
+    fflush(stdout);
+    close(c);
+    _exit(0);
+  }
+  struct pollfd pf = {.fd = srv, .events = POLLIN};
+  CHECK(poll(&pf, 1, 10000) == 1);
+  printf("%s: the listener polls readable: %d\n", kind, (pf.revents & POLLIN) != 0);
+  int s = accept4(srv, NULL, NULL, SOCK_CLOEXEC);
+  CHECK(s >= 0);
+  printf("%s: accepted fd close-on-exec: %d\n", kind, (fcntl(s, F_GETFD) & FD_CLOEXEC) != 0);
+  char a1[3] = {0}, a2[3] = {0};
+  struct iovec iov[2] = {{a1, 2}, {a2, 2}};
+  struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+  ssize_t got = 0;
+  while (got < 4) {
+    struct iovec rest[2];
+    int k = 0;
+    if (got < 2) rest[k++] = (struct iovec){a1 + got, (size_t)(2 - got)};
+    rest[k++] = (struct iovec){a2 + (got > 2 ? got - 2 : 0), (size_t)(got > 2 ? 4 - got : 2)};
+    m.msg_iov = rest;
+    m.msg_iovlen = k;
+    ssize_t r = recvmsg(s, &m, 0);
+    CHECK(r > 0);
+    got += r;
+  }
+  printf("%s: server got '%s' + '%s'\n", kind, a1, a2);
+  CHECK(send(s, "pong", 4, 0) == 4);
+  struct sockaddr_un me;
+  socklen_t ml = sizeof me;
+  CHECK(getsockname(s, (struct sockaddr *)&me, &ml) == 0);
+  char eof[4];
+  ssize_t end = recv(s, eof, sizeof eof, 0);
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  /* The client has printed its line by now. */
+  printf("%s: the accepted socket's name is the listener's: %d\n", kind, ml == len);
+  printf("%s: after the client closed, recv gives %zd\n", kind, end);
+  close(s);
+  close(srv);
+  if (!abstract) CHECK(unlink(path) == 0);
+  int c = socket(AF_UNIX, SOCK_STREAM, 0);
+  printf("%s: connect after close: errno %d\n", kind, connect(c, (struct sockaddr *)&a, len) < 0 ? errno : 0);
+  close(c);
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc < 2) {
+    fprintf(stderr, "usage: unixsock DIR\n");
+    return 2;
+  }
+  if (argc > 2 && !strcmp(argv[1], "connect")) {
+    struct sockaddr_un a;
+    socklen_t len = addr_of(&a, argv[2], 0);
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(c >= 0);
+    printf("connect: errno %d\n", connect(c, (struct sockaddr *)&a, len) < 0 ? errno : 0);
+    return 0;
+  }
+  char path[256], file[256], name[64];
+  snprintf(path, sizeof path, "%s/sock", argv[1]);
+  snprintf(file, sizeof file, "%s/plain", argv[1]);
+  snprintf(name, sizeof name, "kvmbox-test-%d", (int)getpid());
+  serve_and_talk(path, 0);
+  serve_and_talk(name, 1);
+  struct sockaddr_un a;
+  socklen_t len = addr_of(&a, file, 0);
+  int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  CHECK(fd >= 0);
+  close(fd);
+  int c = socket(AF_UNIX, SOCK_STREAM, 0);
+  printf("connect to a regular file: errno %d\n", connect(c, (struct sockaddr *)&a, len) < 0 ? errno : 0);
+  len = addr_of(&a, "/nonexistent/sock", 0);
+  printf("connect to a missing path: errno %d\n", connect(c, (struct sockaddr *)&a, len) < 0 ? errno : 0);
+  printf("send before connect: errno %d\n", send(c, "x", 1, MSG_NOSIGNAL) < 0 ? errno : 0);
+  close(c);
+  unlink(file);
+  return 0;
+}
