@@ -155,15 +155,17 @@ test('python3 threading: Lock, Condition, Event, Barrier, queue.Queue, ThreadPoo
 // python3 multiprocessing (fork start method): a Pool, Value and Array with a Lock, a Queue, a
 // Pipe, shared_memory (shm_open in /dev/shm) and exit codes. Its locks are POSIX semaphores
 // (sem_open: files in /dev/shm, mapped MAP_SHARED) that the processes share through fork; its
-// Manager serves over an AF_UNIX socket in a temporary directory (--tmp).
+// Manager serves over an AF_UNIX socket in a temporary directory (--tmp), and forkserver's
+// server gets the descriptors of each worker's pipes over one (SCM_RIGHTS).
 const MP_SCRIPT = join(ROOT, 'test/fixtures/mp-check.py');
 
-test('python3 multiprocessing: Pool, Value, Array, Lock, Queue, Pipe, shared_memory, a Manager (with --tmp)', {
+test('python3 multiprocessing: Pool, Value, Array, Lock, Queue, Pipe, shared_memory, a Manager and forkserver (with --tmp)', {
   skip: !existsSync(PYTHON) ? `${PYTHON} is missing` : onUserStubPath() && 'kvm_pvm: processes take turns in one memory, where MAP_SHARED memory is private to each',
 }, () => {
   // Natively the Manager's socket goes to the host's temporary directory (the lane's / is read-only).
   const { guest } = same(PYTHON, [MP_SCRIPT], { ro: [MP_SCRIPT], tmp: true }, [...ENV, `TMPDIR=${tmpdir()}`]);
   assert.match(guest.stdout.toString(), /^manager \[\(0, 0\), \(1, 1\), \(2, 4\)\] \[0, 1, 2\]$/m);
+  assert.match(guest.stdout.toString(), /^forkserver \[9, 16\]$/m);
   assert.match(guest.stdout.toString(), /^value 600 exit codes \[0, 0, 0\]$/m);
   assert.match(guest.stdout.toString(), /^exit code 3$/m);
 });

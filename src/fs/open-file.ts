@@ -450,6 +450,16 @@ export class FdTable {
     const file = e.file;
     this.fds[fd] = undefined;
     this.version++;
+    this.drop(file);
+  }
+
+  /** One more reference to file that no descriptor names: a descriptor in flight (SCM_RIGHTS). */
+  hold(file: OpenFile): void {
+    this.refs.set(file, (this.refs.get(file) ?? 0) + 1);
+  }
+
+  /** One reference fewer (a closed descriptor, a hold let go); the last closes the file. */
+  drop(file: OpenFile): void {
     const n = (this.refs.get(file) ?? 1) - 1;
     if (n === 0) {
       this.refs.delete(file);

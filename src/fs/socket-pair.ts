@@ -1,9 +1,13 @@
 // socketpair(AF_UNIX, SOCK_STREAM): two connected stream sockets, made of two pipes crossed (each
 // end reads one pipe and writes the other). What event loops use them for: a self-pipe that
 // another thread writes a byte to (asyncio's), a stream between processes after fork. No
-// addresses, no ancillary data (SCM_RIGHTS), no datagrams: kvmbox has no network.
+// addresses and no datagrams: kvmbox has no network. Descriptors can be passed (SCM_RIGHTS): each
+// sendmsg's files wait at the other end, held, until a recvmsg takes them with the bytes.
 import { E, Errno, O } from '../abi/linux.js';
-import { PipeEnd, POLLHUP, POLLIN, POLLOUT, streamStat, type OpenFile, type PipeBudget } from './open-file.js';
+import { PipeEnd, POLLHUP, POLLIN, POLLOUT, streamStat, type FdTable, type OpenFile, type PipeBudget } from './open-file.js';
+
+/** The files of one SCM_RIGHTS message in flight, and the fd table whose references hold them. */
+export interface Rights { files: OpenFile[]; holder: FdTable }
 
 export const S_IFSOCK = 0o140000;
 
@@ -14,6 +18,9 @@ export class SocketEnd implements OpenFile {
   private readShut = false;
   private writeShut = false;
   private closed = false;
+  private peer: SocketEnd | null = null;
+  /** Descriptors sent to this end, oldest first. */
+  private readonly inbox: Rights[] = [];
 
   private constructor(private readonly rx: PipeEnd, private readonly tx: PipeEnd, public statusFlags: number, ino: number) {
     this.path = `socket:[${ino}]`;
@@ -32,7 +39,21 @@ export class SocketEnd implements OpenFile {
     }
     const nb = flags & O.NONBLOCK;
     const ino = 0x7800_0000 + ++socketCounter;
-    return [new SocketEnd(aIn, aOut, O.RDWR | nb, ino), new SocketEnd(bIn, bOut, O.RDWR | nb, ino + 1)];
+    const a = new SocketEnd(aIn, aOut, O.RDWR | nb, ino), b = new SocketEnd(bIn, bOut, O.RDWR | nb, ino + 1);
+    a.peer = b;
+    b.peer = a;
+    return [a, b];
+  }
+
+  /** Pass rights to the other end (sent with bytes just written); dropped if it is gone. */
+  sendRights(r: Rights): void {
+    if (this.peer && !this.peer.closed) this.peer.inbox.push(r);
+    else for (const f of r.files) r.holder.drop(f);
+  }
+
+  /** The oldest rights sent to this end, if any (the caller installs or drops them). */
+  takeRights(): Rights | undefined {
+    return this.inbox.shift();
   }
 
   /** recv: nonblock for this call alone (MSG_DONTWAIT) or by the file's O_NONBLOCK. */
@@ -78,6 +99,7 @@ export class SocketEnd implements OpenFile {
     this.closed = true;
     this.rx.close();
     this.tx.close();
+    for (const r of this.inbox.splice(0)) for (const f of r.files) r.holder.drop(f);
   }
   /** Readable with bytes or at the stream's end (with POLLHUP once the peer is gone); writable while the peer's pipe has room. */
   pollMask(): number {

@@ -3,10 +3,11 @@
 // name, listens and accepts; a client connects by that name. The names live in the sandbox's own
 // table (UnixNames): a connect reaches only a socket that a process of the same sandbox bound,
 // never a host socket that a grant happens to show (ECONNREFUSED). A connection is a socketpair
-// (src/fs/socket-pair.ts): two pipes crossed. No datagrams, no ancillary data (SCM_RIGHTS).
+// (src/fs/socket-pair.ts): two pipes crossed, which pass descriptors too (SCM_RIGHTS). No
+// datagrams, no credentials.
 import { E, Errno, O } from '../abi/linux.js';
 import { POLLIN, POLLOUT, streamStat, WouldBlock, type OpenFile, type PipeBudget } from './open-file.js';
-import { S_IFSOCK, SocketEnd } from './socket-pair.js';
+import { S_IFSOCK, SocketEnd, type Rights } from './socket-pair.js';
 
 /** The names bound in one sandbox: paths (absolute guest paths) and abstract names ('\0' first). */
 export type UnixNames = Map<string, UnixSocket>;
@@ -98,6 +99,8 @@ export class UnixSocket implements OpenFile {
   }
 
   shutdown(how: number): void { this.stream().shutdown(how); }
+  sendRights(r: Rights): void { this.stream().sendRights(r); }
+  takeRights(): Rights | undefined { return this.conn?.takeRights(); }
   reserve(want: number): number { return this.stream().reserve(want); }
   read(buf: Buffer): number { return this.receive(buf, false); }
   write(buf: Buffer): number { return this.send(buf, false); }

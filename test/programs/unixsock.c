@@ -128,6 +128,79 @@ static void serve_and_talk(const char *path, int abstract) {
   close(c);
 }
 
+/* SCM_RIGHTS: a child sends the write end of its pipe to its parent, which writes through it;
+ * then a message with three descriptors into room for two (MSG_CTRUNC). */
+static int send_fds(int sock, const int *fds, int n) {
+  char byte = 'x';
+  struct iovec iov = {&byte, 1};
+  char control[CMSG_SPACE(sizeof(int) * 4)];
+  memset(control, 0, sizeof control);
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+  memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+  return (int)sendmsg(sock, &m, 0);
+}
+
+static int recv_fds(int sock, int *fds, int room, int flags, int *mflags) {
+  char byte;
+  struct iovec iov = {&byte, 1};
+  char control[CMSG_SPACE(sizeof(int) * 4)];
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = CMSG_SPACE(sizeof(int) * room)};
+  CHECK(recvmsg(sock, &m, flags) == 1);
+  *mflags = m.msg_flags;
+  int n = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    memcpy(fds + n, CMSG_DATA(c), sizeof(int) * k);
+    n += k;
+  }
+  return n;
+}
+
+static void rights(void) {
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  fflush(stdout);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    close(sv[0]);
+    int pp[2];
+    CHECK(pipe(pp) == 0);
+    CHECK(send_fds(sv[1], &pp[1], 1) == 1);
+    close(pp[1]);
+    char buf[64] = {0};
+    ssize_t n, got = 0;
+    while ((n = read(pp[0], buf + got, sizeof buf - 1 - got)) > 0) got += n;
+    printf("rights: the child read '%s' through the end it sent, then EOF %d\n", buf, n == 0);
+    fflush(stdout);
+    _exit(0);
+  }
+  close(sv[1]);
+  int fd = -1, mflags = 0;
+  CHECK(recv_fds(sv[0], &fd, 1, MSG_CMSG_CLOEXEC, &mflags) == 1);
+  int cloexec = (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0;
+  CHECK(write(fd, "from the parent", 15) == 15);
+  close(fd);
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  printf("rights: the parent's new descriptor was close-on-exec: %d, truncated: %d\n", cloexec, (mflags & MSG_CTRUNC) != 0);
+  int three[3] = {dup(1), dup(1), dup(1)}, got[4] = {-1, -1, -1, -1};
+  close(sv[0]);
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  CHECK(send_fds(sv[0], three, 3) == 1);
+  /* CMSG_SPACE of one int has room for two on x86-64: the third is closed. */
+  int n = recv_fds(sv[1], got, 1, 0, &mflags);
+  printf("rights: three sent into CMSG_SPACE(one int): received %d, truncated: %d\n", n, (mflags & MSG_CTRUNC) != 0);
+  for (int i = 0; i < 3; i++) close(three[i]);
+  close(sv[0]);
+  close(sv[1]);
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc < 2) {
@@ -160,5 +233,6 @@ int main(int argc, char **argv) {
   printf("send before connect: errno %d\n", send(c, "x", 1, MSG_NOSIGNAL) < 0 ? errno : 0);
   close(c);
   unlink(file);
+  rights();
   return 0;
 }

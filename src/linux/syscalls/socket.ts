@@ -1,10 +1,12 @@
 // Sockets: AF_UNIX stream sockets only, kvmbox gives no network. socketpair
 // (src/fs/socket-pair.ts), and named sockets between the sandbox's processes: socket, bind,
-// listen, accept, connect (src/fs/unix-socket.ts); send/recv, sendmsg/recvmsg without ancillary
-// data, shutdown, the common socket options. Other families: EAFNOSUPPORT.
+// listen, accept, connect (src/fs/unix-socket.ts); send/recv, sendmsg/recvmsg with SCM_RIGHTS
+// (descriptors passed; no credentials), shutdown, the common socket options. Other families:
+// EAFNOSUPPORT.
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { AT_FDCWD, E, Errno, O, S_IFMT, SIG, STAT, STAT_SIZE } from '../../abi/linux.js';
-import { S_IFSOCK, SocketEnd } from '../../fs/socket-pair.js';
+import { S_IFSOCK, SocketEnd, type Rights } from '../../fs/socket-pair.js';
+import type { OpenFile } from '../../fs/open-file.js';
 import { UnixSocket } from '../../fs/unix-socket.js';
 import * as ops from '../../fs/ops.js';
 import { raise } from '../signals.js';
@@ -191,22 +193,87 @@ function msgIovecs(p: Process, msg: Buffer): Array<[bigint, number]> {
 }
 
 const MSGHDR_SIZE = 56;
+const SCM_RIGHTS = 1;
+/** Most descriptors one message passes (Linux's SCM_MAX_FD). */
+const SCM_MAX_FD = 253;
+/** Largest control buffer read. */
+const MAX_CONTROL = 4096;
+const MSG_CTRUNC = 0x8, MSG_CMSG_CLOEXEC = 0x40000000;
+const CMSG_HDR = 16;
+const align8 = (n: number): number => (n + 7) & ~7;
 
-/** sendmsg: the iovecs in order, as one send each until one is short; no ancillary data. */
+/**
+ * The files a sendmsg's control buffer passes (SOL_SOCKET, SCM_RIGHTS), each held for the
+ * flight; anything else there is EINVAL (no credentials, no other levels).
+ */
+function rightsToSend(p: Process, msg: Buffer): OpenFile[] {
+  const len = size(msg.readBigUInt64LE(40));
+  if (len === 0) return [];
+  if (len < 0 || len > MAX_CONTROL) throw new Errno(E.ENOBUFS);
+  const control = Buffer.from(p.userBuffer(msg.readBigUInt64LE(32), len, PROT_READ));
+  const files: OpenFile[] = [];
+  for (let off = 0; off + CMSG_HDR <= len;) {
+    const clen = size(control.readBigUInt64LE(off));
+    if (clen < CMSG_HDR || off + clen > len) throw new Errno(E.EINVAL);
+    if (control.readInt32LE(off + 8) !== SOL_SOCKET || control.readInt32LE(off + 12) !== SCM_RIGHTS) throw new Errno(E.EINVAL);
+    for (let i = off + CMSG_HDR; i + 4 <= off + clen; i += 4) files.push(p.fds.get(control.readInt32LE(i)));
+    off += align8(clen);
+  }
+  if (files.length > SCM_MAX_FD) throw new Errno(E.EINVAL);
+  for (const f of files) p.fds.hold(f);
+  return files;
+}
+
+/** sendmsg: the iovecs in order, as one send each until one is short; SCM_RIGHTS go with the bytes. */
 function sendmsg(t: Task, a: bigint[]): number {
   const p = t.process;
   const s = socketOf(p, a[0]!);
   const flags = int(a[2]!);
   const msg = Buffer.from(p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ));
-  if (msg.readBigUInt64LE(40) !== 0n) throw new Errno(E.EOPNOTSUPP); // SCM_RIGHTS and credentials
   if (msg.readBigUInt64LE(0) !== 0n) throw new Errno(E.EISCONN);
   if (flags & MSG_OOB) throw new Errno(E.EOPNOTSUPP);
+  const files = rightsToSend(p, msg);
+  let sent = 0;
   try {
-    return throughIovecs(p, msg, PROT_READ, (buf, nonblock) => s.send(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
+    sent = throughIovecs(p, msg, PROT_READ, (buf, nonblock) => s.send(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
+    return sent;
   } catch (e) {
     if (e instanceof Errno && e.errno === E.EPIPE && !(flags & MSG_NOSIGNAL)) raise(t, SIG.SIGPIPE, { code: SI_USER, pid: p.pid });
     throw e;
+  } finally {
+    // Rights travel with at least one byte, as on a Linux stream socket.
+    if (files.length && sent > 0) s.sendRights({ files, holder: p.fds });
+    else for (const f of files) p.fds.drop(f);
   }
+}
+
+/**
+ * recvmsg's control buffer: the rights that came with the bytes just read, installed as new
+ * descriptors as far as the buffer has room (the rest are closed: MSG_CTRUNC). Returns
+ * msg_controllen and the flags to report.
+ */
+function receiveRights(p: Process, msg: Buffer, rights: Rights | undefined, cloexec: boolean): { controllen: number; flags: number } {
+  if (!rights) return { controllen: 0, flags: 0 };
+  const room = size(msg.readBigUInt64LE(40));
+  const fit = room >= CMSG_HDR ? Math.min(rights.files.length, Math.floor((Math.min(room, MAX_CONTROL) - CMSG_HDR) / 4)) : 0;
+  const fds: number[] = [];
+  try {
+    for (let i = 0; i < fit; i++) fds.push(p.fds.install(rights.files[i]!, cloexec));
+  } catch (e) {
+    if (!(e instanceof Errno)) throw e; // EMFILE: the rest are closed, as Linux does
+  }
+  for (const f of rights.files) rights.holder.drop(f);
+  let controllen = 0;
+  if (fds.length > 0) {
+    const cmsg = Buffer.alloc(align8(CMSG_HDR + 4 * fds.length));
+    cmsg.writeBigUInt64LE(BigInt(CMSG_HDR + 4 * fds.length), 0);
+    cmsg.writeInt32LE(SOL_SOCKET, 8);
+    cmsg.writeInt32LE(SCM_RIGHTS, 12);
+    fds.forEach((fd, i) => cmsg.writeInt32LE(fd, CMSG_HDR + 4 * i));
+    controllen = Math.min(cmsg.length, room);
+    cmsg.copy(p.userBuffer(msg.readBigUInt64LE(32), controllen, PROT_WRITE), 0, 0, controllen);
+  }
+  return { controllen, flags: fds.length < rights.files.length ? MSG_CTRUNC : 0 };
 }
 
 /**
@@ -232,17 +299,19 @@ function throughIovecs(p: Process, msg: Buffer, prot: number, move: (buf: Buffer
   return done;
 }
 
-/** recvmsg: fills the iovecs in order from what is there; no ancillary data, no peer name. */
+/** recvmsg: fills the iovecs in order from what is there, with the rights sent along; no peer name. */
 function recvmsg(p: Process, a: bigint[]): number {
   const s = socketOf(p, a[0]!);
   const flags = int(a[2]!);
   if (flags & (MSG_OOB | MSG_PEEK)) throw new Errno(E.EOPNOTSUPP);
   const out = p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ | PROT_WRITE);
   const msg = Buffer.from(out);
+  if (msg.readBigUInt64LE(40) !== 0n) p.userBuffer(msg.readBigUInt64LE(32), Math.min(size(msg.readBigUInt64LE(40)), MAX_CONTROL), PROT_WRITE);
   const done = throughIovecs(p, msg, PROT_WRITE, (buf, nonblock) => s.receive(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
+  const { controllen, flags: mflags } = receiveRights(p, msg, done > 0 ? s.takeRights() : undefined, (flags & MSG_CMSG_CLOEXEC) !== 0);
   out.writeUInt32LE(0, 8); // msg_namelen
-  out.writeBigUInt64LE(0n, 40); // msg_controllen
-  out.writeInt32LE(0, 48); // msg_flags
+  out.writeBigUInt64LE(BigInt(controllen), 40); // msg_controllen
+  out.writeInt32LE(mflags, 48); // msg_flags
   return done;
 }
 
