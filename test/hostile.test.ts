@@ -397,3 +397,10 @@ test('a host socket in a grant is never reached: connect gives ECONNREFUSED and 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('descriptors sent over a socket and never received are bounded: ETOOMANYREFS past 1024 at one end', () => {
+  const r = runIt('unixsock', ['rights-bomb']);
+  assert.equal(r.exitStatus, 0, r.err);
+  // Four messages of 253 (1012) wait; a fifth would pass 1024. (Linux bounds them by RLIMIT_NOFILE per user.)
+  assert.equal(r.out, 'messages=4 errno=109\n');
+});

@@ -2,12 +2,17 @@
 // end reads one pipe and writes the other). What event loops use them for: a self-pipe that
 // another thread writes a byte to (asyncio's), a stream between processes after fork. No
 // addresses and no datagrams: kvmbox has no network. Descriptors can be passed (SCM_RIGHTS): each
-// sendmsg's files wait at the other end, held, until a recvmsg takes them with the bytes.
+// sendmsg's files wait at the other end, held, until a recvmsg that reads bytes takes them (a
+// plain read leaves them for the next recvmsg, where Linux would close them); at most
+// MAX_IN_FLIGHT wait at one end.
 import { E, Errno, O } from '../abi/linux.js';
 import { PipeEnd, POLLHUP, POLLIN, POLLOUT, streamStat, type FdTable, type OpenFile, type PipeBudget } from './open-file.js';
 
 /** The files of one SCM_RIGHTS message in flight, and the fd table whose references hold them. */
 export interface Rights { files: OpenFile[]; holder: FdTable }
+
+/** Descriptors that may wait at one end (ETOOMANYREFS beyond): a sender cannot grow the host's heap without bound. */
+const MAX_IN_FLIGHT = 1024;
 
 export const S_IFSOCK = 0o140000;
 
@@ -43,6 +48,12 @@ export class SocketEnd implements OpenFile {
     a.peer = b;
     b.peer = a;
     return [a, b];
+  }
+
+  /** Before a send with n descriptors: ETOOMANYREFS when the other end holds too many already. */
+  checkRights(n: number): void {
+    const waiting = this.peer ? this.peer.inbox.reduce((sum, r) => sum + r.files.length, 0) : 0;
+    if (waiting + n > MAX_IN_FLIGHT) throw new Errno(E.ETOOMANYREFS);
   }
 
   /** Pass rights to the other end (sent with bytes just written); dropped if it is gone. */

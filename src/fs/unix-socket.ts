@@ -100,6 +100,7 @@ export class UnixSocket implements OpenFile {
 
   shutdown(how: number): void { this.stream().shutdown(how); }
   sendRights(r: Rights): void { this.stream().sendRights(r); }
+  checkRights(n: number): void { this.stream().checkRights(n); }
   takeRights(): Rights | undefined { return this.conn?.takeRights(); }
   reserve(want: number): number { return this.stream().reserve(want); }
   read(buf: Buffer): number { return this.receive(buf, false); }

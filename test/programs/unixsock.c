@@ -4,6 +4,8 @@
  * the same natively; argv[2] is a writable directory for the socket files.
  *   unixsock DIR
  *   unixsock connect PATH     connect to PATH and print the errno (0: connected)
+ *   unixsock rights-bomb      send messages of 253 descriptors that no one receives until one
+ *                             fails (at most 100): prints how many went and the errno
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -206,6 +208,27 @@ int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: unixsock DIR\n");
     return 2;
+  }
+  if (argc > 1 && !strcmp(argv[1], "rights-bomb")) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    int fds[253];
+    for (int i = 0; i < 253; i++) fds[i] = 1;
+    char byte = 'x';
+    char control[CMSG_SPACE(sizeof fds)];
+    int sent = 0, err = 0;
+    for (; sent < 100; sent++) {
+      struct iovec iov = {&byte, 1};
+      struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+      struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof fds);
+      memcpy(CMSG_DATA(c), fds, sizeof fds);
+      if (sendmsg(sv[0], &m, MSG_DONTWAIT) < 0) { err = errno; break; }
+    }
+    printf("messages=%d errno=%d\n", sent, err);
+    return 0;
   }
   if (argc > 2 && !strcmp(argv[1], "connect")) {
     struct sockaddr_un a;

@@ -235,6 +235,12 @@ function sendmsg(t: Task, a: bigint[]): number {
   const files = rightsToSend(p, msg);
   let sent = 0;
   try {
+    if (files.length) s.checkRights(files.length);
+  } catch (e) {
+    for (const f of files) p.fds.drop(f);
+    throw e;
+  }
+  try {
     sent = throughIovecs(p, msg, PROT_READ, (buf, nonblock) => s.send(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
     return sent;
   } catch (e) {
