@@ -209,6 +209,33 @@ test('sqlite3: SQL on an in-memory database', { skip: existsSync('/usr/bin/sqlit
   ].join(' ')]);
 });
 
+// WAL mode maps the database's -shm file MAP_SHARED for writing (its mirror, src/linux/file-mirror.ts).
+test('sqlite3 in WAL mode on a --rw database: the same results, and a database that reads back natively', {
+  skip: existsSync('/usr/bin/sqlite3') ? false : 'sqlite3 is missing',
+}, () => {
+  const sql = [
+    'PRAGMA journal_mode=WAL;',
+    'create table t(x integer, y text);',
+    "insert into t values (1, 'one'), (2, 'two'), (3, 'three');",
+    'begin; update t set x = x * 10; commit;',
+    "select sum(x), group_concat(y, '+') from t;",
+  ].join(' ');
+  const dirs = ['native', 'guest'].map((k) => {
+    const d = join(work, `wal-${k}`);
+    mkdirSync(d, { recursive: true });
+    return d;
+  });
+  const n = spawnSync('/usr/bin/sqlite3', [join(dirs[0]!, 'db'), sql], { encoding: 'utf8' });
+  assert.equal(n.status, 0, n.stderr);
+  const g = run('/usr/bin/sqlite3', [join(dirs[1]!, 'db'), sql], { ro: SYSTEM, rw: [dirs[1]!], env: ENV });
+  assert.equal(g.stdout.toString(), n.stdout, show(g));
+  assert.equal(g.exitStatus, 0, show(g));
+  assert.equal(n.stdout, 'wal\n60|one+two+three\n');
+  // The host's sqlite3 reads what the sandbox wrote.
+  const back = spawnSync('/usr/bin/sqlite3', [join(dirs[1]!, 'db'), 'select count(*), sum(x) from t; PRAGMA integrity_check;'], { encoding: 'utf8' });
+  assert.equal(back.stdout, '3|60\nok\n', back.stderr);
+});
+
 test('a program that signals itself ends as natively: abort() is 134, kill -TERM $$ is 143', { skip: NO_SCRIPTING }, () => {
   const abort = run('/usr/bin/python3', ['-c', 'import os; print("before", flush=True); os.abort()'], { ro: SYSTEM, env: ENV });
   assert.equal(abort.exitStatus, 134, show(abort));

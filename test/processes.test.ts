@@ -87,6 +87,25 @@ const SHM_CHECKS = ((): string[] => {
   return r.stdout.trim().split('\n');
 })();
 
+test('a file mapped MAP_SHARED for writing by two processes: each sees the other\'s writes, and the file gets them', {
+  skip: onUserStubPath() && 'kvm_pvm: a writable MAP_SHARED file mapping is ENODEV there',
+}, () => {
+  const dirs = ['native', 'guest'].map((k) => {
+    const d = join(work, `file-shared-${k}`);
+    mkdirSync(d, { recursive: true });
+    return d;
+  });
+  const prog = `${PROGRAMS_DIR}/shm.glibc`;
+  const want = native(prog, ['file-shared', dirs[0]!]);
+  assert.equal(want.status, 0, want.stderr);
+  const guest = run(prog, ['file-shared', dirs[1]!], { env: ENV, ro: [PROGRAMS_DIR], rw: [dirs[1]!], timeoutSeconds: TIMEOUT_S });
+  assert.equal(guest.stdout.toString(), want.stdout, show(guest));
+  assert.equal(guest.exitStatus, 0, show(guest));
+  const file = readFileSync(join(dirs[1]!, 'shared.bin'));
+  assert.equal(file.subarray(0, 7).toString(), 'ON DISK');
+  assert.equal(file.subarray(4096, 4116).toString(), 'written by the child');
+});
+
 const SHM_SKIP = onUserStubPath() && 'kvm_pvm: processes take turns in one memory, where MAP_SHARED anonymous memory is private to each';
 
 for (const check of SHM_CHECKS) {

@@ -173,6 +173,10 @@ export function replacePages(m: Mapping, offset: number, data: Uint8Array): void
   }
 }
 
+const F_DUPFD_CLOEXEC = 1030;
+/** A new descriptor for fd's open file (close-on-exec), or -errno. */
+export const dupFd = (fd: number): number => ret(c.fcntl(fd, F_DUPFD_CLOEXEC, 'int', 0) as number);
+
 const MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
 /** A new anonymous memory file (memfd_create), close-on-exec, sealable if asked; throws SysError. */
 export function memfdCreate(name: string, sealable = false): number {

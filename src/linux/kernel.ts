@@ -32,6 +32,7 @@ import { exitRobustList } from './robust.js';
 import { FutexQueues, futexKey } from './futex.js';
 import { MAX_SHARED_BACKINGS, type SharedBudget } from '../kvm/shared-memory.js';
 import { ShmDir } from '../fs/shm.js';
+import { FileMirrors } from './file-mirror.js';
 import type { UnixNames } from '../fs/unix-socket.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
@@ -208,6 +209,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
   readonly sharedMemory: SharedBudget | null;
   /** The sandbox's /dev/shm (src/fs/shm.ts), in sharedMemory; null where that is. */
   readonly shm: ShmDir | null;
+  /** Mirrors of host files mapped MAP_SHARED for writing (file-mirror.ts), in sharedMemory; null where that is. */
+  readonly fileMirrors: FileMirrors | null;
   /** Names bound by the sandbox's AF_UNIX sockets (src/fs/unix-socket.ts). */
   readonly unixNames: UnixNames = new Map();
   /** Address spaces of their own that ended: released once no vCPU can be running them. */
@@ -231,6 +234,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.ownSpaces = machine.syscallPath === 'cpl0-entry';
     this.sharedMemory = this.ownSpaces ? { used: 0, limit: machine.memory.size, count: 0, maxCount: MAX_SHARED_BACKINGS } : null;
     this.shm = this.sharedMemory ? new ShmDir(this.sharedMemory) : null;
+    this.fileMirrors = this.sharedMemory ? new FileMirrors(this.sharedMemory) : null;
     this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     const cpus = machine.syscallPath === 'cpl0-entry' ? opts.vcpus ?? defaultVcpus() : 1;
     this.maxVcpus = Math.max(1, Math.min(MAX_VCPUS, Math.floor(cpus)));
@@ -320,6 +324,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     for (const p of this.processes.values()) p.close();
     this.processes.clear();
     this.shm?.clear();
+    this.fileMirrors?.close();
   }
 
   /** The task on the vCPU; hypercalls come only while one runs. */

@@ -5,6 +5,7 @@
  *
  *   shm anon-fork | devzero | private | sem | mutex | atomics | unmap | exec | grandchild | mremap |
  *       posix-shm | sem-open | memfd | devshm | all
+ *   shm file-shared DIR   MAP_SHARED of a file in DIR, written through mappings in two processes
  * The /dev/shm checks name their files after the pid (a native run shares the host's /dev/shm)
  * and print the names without it.
  */
@@ -417,6 +418,43 @@ static int t_devshm(void) {
   return 0;
 }
 
+/* A file mapped MAP_SHARED for writing by a parent and its child (each its own mmap): each sees
+ * the other's writes, and after munmap (and msync) the file holds them. */
+static int t_file_shared(const char *dir) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/shared.bin", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  CHECK(fd >= 0);
+  CHECK(write(fd, "on disk", 7) == 7);
+  CHECK(ftruncate(fd, 2 * PAGE) == 0);
+  char *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  CHECK(p != MAP_FAILED);
+  printf("file-shared: the mapping starts with '%s'\n", p);
+  memcpy(p, "ON DISK", 7);
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    int cfd = open(path, O_RDWR);
+    CHECK(cfd >= 0);
+    char *q = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
+    CHECK(q != MAP_FAILED);
+    printf("file-shared: the child's own mapping has '%.7s'\n", q);
+    strcpy(q + PAGE, "written by the child");
+    CHECK(msync(q, 2 * PAGE, MS_SYNC) == 0);
+    CHECK(munmap(q, 2 * PAGE) == 0);
+    exit(0);
+  }
+  reap(pid);
+  printf("file-shared: the parent's mapping has '%s'\n", p + PAGE);
+  CHECK(munmap(p, 2 * PAGE) == 0);
+  char buf[32] = {0};
+  CHECK(pread(fd, buf, 7, 0) == 7);
+  char buf2[32] = {0};
+  CHECK(pread(fd, buf2, 20, PAGE) == 20);
+  printf("file-shared: after munmap the file has '%s' and '%s'\n", buf, buf2);
+  close(fd);
+  return 0;
+}
+
 static int t_helper(void) {
   return 0;
 }
@@ -436,6 +474,7 @@ int main(int argc, char **argv) {
   const char *what = argc > 1 ? argv[1] : "all";
   size_t n = sizeof checks / sizeof checks[0];
   if (!strcmp(what, "helper")) return t_helper();
+  if (!strcmp(what, "file-shared") && argc > 2) return t_file_shared(argv[2]);
   if (!strcmp(what, "list")) {
     for (size_t i = 0; i < n; i++) printf("%s\n", checks[i].name);
     return 0;

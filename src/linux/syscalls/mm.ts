@@ -39,9 +39,9 @@ function inUserRange(p: Process, start: number, len: number): boolean {
  * The file behind a file mapping, checked as Linux's mmap checks it, before anything is mapped:
  * only regular host files can be mapped (ENODEV for pipes, terminals, directories and kvmbox's
  * made-up files); /dev/zero gives anonymous memory (null). The file must be open for reading
- * (EACCES). A MAP_SHARED writable mapping would have to write back to the host file and stay
- * coherent with it: EACCES unless the file is open read-write (as Linux), then ENODEV (kvmbox
- * does not support it). The offset range must fit in off_t (EOVERFLOW).
+ * (EACCES). A MAP_SHARED writable mapping needs the file open read-write (EACCES, as Linux); it
+ * maps the file's mirror (src/linux/file-mirror.ts) where address spaces have memory of their
+ * own, and is ENODEV elsewhere (kvm_pvm). The offset range must fit in off_t (EOVERFLOW).
  */
 function mappableFile(p: Process, fd: number, type: number, prot: number, off: bigint, len: number): HostFile | ShmFile | null {
   const file = p.fds.get(fd);
@@ -58,7 +58,7 @@ function mappableFile(p: Process, fd: number, type: number, prot: number, off: b
   if (mode === O.WRONLY) throw new Errno(E.EACCES);
   if (type === MAP_SHARED && prot & PROT_WRITE) {
     if (mode !== O.RDWR || file.statusFlags & O.APPEND) throw new Errno(E.EACCES);
-    throw new Errno(E.ENODEV);
+    if (!p.kernel.fileMirrors) throw new Errno(E.ENODEV);
   }
   if (off + BigInt(len) > MAX_OFF) throw new Errno(E.EOVERFLOW);
   return file;
@@ -152,7 +152,18 @@ function mmap(p: Process, a: bigint[]): number {
     p.space.memory.share(start, len, backing, 0);
     backing.release(); // the mapping holds it
   }
-  if (file instanceof ShmFile && type === MAP_SHARED) {
+  const mirrors = p.kernel.fileMirrors;
+  if (file instanceof HostFile && type === MAP_SHARED && mirrors && (file.statusFlags & O.ACCMODE) === O.RDWR && !(file.statusFlags & O.APPEND)) {
+    // A file the mapping may write: its mirror, which every such mapping in the sandbox shares.
+    let mirror: SharedBacking;
+    try {
+      mirror = mirrors.mirror(file, Number(offArg) + len);
+    } catch (e) {
+      p.space.unmap(start, len);
+      throw e;
+    }
+    p.space.memory.share(start, len, mirror, Number(offArg));
+  } else if (file instanceof ShmFile && type === MAP_SHARED) {
     // Pages past the file's end are the file's memory too (Linux raises SIGBUS there; here they
     // read as zero, and what is written there is seen if the file grows over it).
     if (!file.node.backing.grow(Number(offArg) + len)) {
@@ -217,12 +228,35 @@ function mremapShared(p: Process, old: number, oldLen: number, newLen: number, f
   return start;
 }
 
+/** What mappings of host files in [start, start+len) wrote goes to the files (munmap, msync). */
+function writeBackMirrors(p: Process, start: number, len: number): void {
+  const mirrors = p.kernel.fileMirrors;
+  if (!mirrors) return;
+  const backings = p.space.memory.shared.filter((r) => r.start < start + len && start < r.end && mirrors.has(r.backing)).map((r) => r.backing);
+  if (backings.length) mirrors.writeBack(backings);
+}
+
+const MS_ASYNC = 1, MS_INVALIDATE = 2, MS_SYNC = 4;
+
 export const mmSyscalls: SyscallGroup = {
+  msync: ({ process: p }, a) => {
+    if (a[0] % BigInt(PAGE_SIZE) !== 0n) throw new Errno(E.EINVAL);
+    const flags = int(a[2]);
+    if (flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC) || (flags & MS_ASYNC && flags & MS_SYNC)) throw new Errno(E.EINVAL);
+    const n = size(a[1]);
+    if (n < 0) throw new Errno(E.ENOMEM);
+    const start = Number(a[0] > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : a[0]), len = alignUp(n, PAGE_SIZE);
+    if (len === 0) return 0;
+    if (!inUserRange(p, start, len) || !p.space.paging.accessible(start, len, 0)) throw new Errno(E.ENOMEM);
+    writeBackMirrors(p, start, len);
+    return 0;
+  },
   brk: ({ process: p }, a) => p.space.brk(size(a[0])),
   mmap: ({ process: p }, a) => mmap(p, a),
   munmap: ({ process: p }, a) => {
     const [start, len] = pageArgs(a[0], a[1]);
     if (!inUserRange(p, start, len)) throw new Errno(E.EINVAL);
+    writeBackMirrors(p, start, len);
     if (p.mapPool.keep(p.space, start, len)) return 0;
     p.mapPool.reclaim(p.space, start, len);
     p.space.clipHeap(start, len);
