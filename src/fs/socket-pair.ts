@@ -24,6 +24,8 @@ export class SocketEnd implements OpenFile {
   private writeShut = false;
   private closed = false;
   private peer: SocketEnd | null = null;
+  /** The pid of the process at the other end, as SO_PEERCRED gives it (the creator's for socketpair); 0 if unknown. */
+  peerPid = 0;
   /** Descriptors sent to this end, oldest first. */
   private readonly inbox: Rights[] = [];
 

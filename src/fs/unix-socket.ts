@@ -26,6 +26,8 @@ export class UnixSocket implements OpenFile {
   peerAddress: string | null = null;
   /** The connection, once connected or accepted. */
   private conn: SocketEnd | null = null;
+  /** The pid that called listen (the credentials a client sees). */
+  private listenerPid = 0;
   /** Listening: the connections not yet accepted, and how many may wait. */
   private backlog: SocketEnd[] | null = null;
   private backlogMax = 0;
@@ -36,6 +38,8 @@ export class UnixSocket implements OpenFile {
   }
 
   get listening(): boolean { return this.backlog !== null; }
+  /** SO_PEERCRED's pid: the other end's process, 0 when not connected. */
+  get peerPid(): number { return this.conn?.peerPid ?? 0; }
   get connected(): boolean { return this.conn !== null; }
 
   /** bind: the name must be free in the sandbox (the caller made the socket file for a path). */
@@ -47,15 +51,16 @@ export class UnixSocket implements OpenFile {
     this.address = name;
   }
 
-  listen(backlog: number): void {
+  listen(backlog: number, pid: number): void {
     if (this.conn) throw new Errno(E.EINVAL);
     if (this.address === null) throw new Errno(E.EINVAL); // Linux would autobind; kvmbox asks for a name
     this.backlog ??= [];
+    this.listenerPid = pid;
     this.backlogMax = Math.max(1, Math.min(backlog, MAX_BACKLOG));
   }
 
-  /** connect to the socket bound at name (ECONNREFUSED when none listens there). */
-  connect(name: string, budget: PipeBudget): void {
+  /** connect (by the process pid) to the socket bound at name (ECONNREFUSED when none listens there). */
+  connect(name: string, budget: PipeBudget, pid: number): void {
     if (this.conn) throw new Errno(E.EISCONN);
     if (this.backlog) throw new Errno(E.EINVAL);
     const server = this.names.get(name);
@@ -65,6 +70,8 @@ export class UnixSocket implements OpenFile {
       throw new WouldBlock('it connects to a full listener', () => server.closed || !server.backlog || server.backlog.length < server.backlogMax);
     }
     const [mine, theirs] = SocketEnd.pair(0, budget);
+    mine.peerPid = server.listenerPid;
+    theirs.peerPid = pid;
     server.backlog.push(theirs);
     this.conn = mine;
     this.peerAddress = name;

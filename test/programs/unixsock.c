@@ -83,8 +83,12 @@ static void serve_and_talk(const char *path, int abstract) {
     struct sockaddr_un peer;
     socklen_t pl = sizeof peer;
     CHECK(getpeername(c, (struct sockaddr *)&peer, &pl) == 0);
-    printf("%s: client got '%s' from a peer whose name matches: %d\n", kind, buf,
-           pl == len && memcmp(peer.sun_path, a.sun_path, len - offsetof(struct sockaddr_un, sun_path)) == 0);
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
+    CHECK(getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0);
+    printf("%s: client got '%s' from a peer whose name matches: %d, SO_PEERCRED the parent's: %d\n", kind, buf,
+           pl == len && memcmp(peer.sun_path, a.sun_path, len - offsetof(struct sockaddr_un, sun_path)) == 0,
+           cl == sizeof cr && cr.pid == getppid() && cr.uid == getuid() && cr.gid == getgid());
     fflush(stdout);
     close(c);
     _exit(0);
@@ -115,13 +119,17 @@ static void serve_and_talk(const char *path, int abstract) {
   struct sockaddr_un me;
   socklen_t ml = sizeof me;
   CHECK(getsockname(s, (struct sockaddr *)&me, &ml) == 0);
+  struct ucred cr;
+  socklen_t cl = sizeof cr;
+  CHECK(getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0);
+  int peer_is_child = cl == sizeof cr && cr.pid == pid && cr.uid == getuid() && cr.gid == getgid();
   char eof[4];
   ssize_t end = recv(s, eof, sizeof eof, 0);
   int st;
   CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
   /* The client has printed its line by now. */
   printf("%s: the accepted socket's name is the listener's: %d\n", kind, ml == len);
-  printf("%s: after the client closed, recv gives %zd\n", kind, end);
+  printf("%s: after the client closed, recv gives %zd; SO_PEERCRED was the client's: %d\n", kind, end, peer_is_child);
   close(s);
   close(srv);
   if (!abstract) CHECK(unlink(path) == 0);
@@ -166,6 +174,10 @@ static int recv_fds(int sock, int *fds, int room, int flags, int *mflags) {
 static void rights(void) {
   int sv[2];
   CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  struct ucred cr;
+  socklen_t cl = sizeof cr;
+  CHECK(getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0);
+  printf("rights: a socketpair's SO_PEERCRED is its creator's: %d\n", cr.pid == getpid() && cr.uid == getuid());
   fflush(stdout);
   pid_t pid = fork();
   CHECK(pid >= 0);

@@ -9,6 +9,7 @@ import { S_IFSOCK, SocketEnd, type Rights } from '../../fs/socket-pair.js';
 import type { OpenFile } from '../../fs/open-file.js';
 import { UnixSocket } from '../../fs/unix-socket.js';
 import * as ops from '../../fs/ops.js';
+import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { raise } from '../signals.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
@@ -31,6 +32,7 @@ function socketpair(p: Process, a: bigint[]): number {
   if (protocol !== 0) throw new Errno(E.EPROTONOSUPPORT);
   const out = p.userBuffer(a[3]!, 8, PROT_WRITE);
   const [x, y] = SocketEnd.pair(type & SOCK_NONBLOCK, p.limits.pipeBudget);
+  x.peerPid = y.peerPid = p.pid;
   const [xfd, yfd] = p.fds.installPair(x, y, (type & SOCK_CLOEXEC) !== 0);
   out.writeInt32LE(xfd, 0);
   out.writeInt32LE(yfd, 4);
@@ -121,7 +123,7 @@ function connect(p: Process, a: bigint[]): number {
     ops.statPath(p.vfs, comps, true, st); // ENOENT, EACCES... as the path is
     if ((st.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFSOCK) throw new Errno(E.ECONNREFUSED);
   }
-  s.connect(name, p.limits.pipeBudget);
+  s.connect(name, p.limits.pipeBudget, p.pid);
   return 0;
 }
 
@@ -143,7 +145,7 @@ function accept(p: Process, a: bigint[], flags: number): number {
 
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2, SO_TYPE = 3, SO_ERROR = 4, SO_SNDBUF = 7, SO_RCVBUF = 8, SO_KEEPALIVE = 9, SO_LINGER = 13;
-const SO_PASSCRED = 16, SO_ACCEPTCONN = 30, SO_PROTOCOL = 38, SO_DOMAIN = 39;
+const SO_PASSCRED = 16, SO_PEERCRED = 17, SO_ACCEPTCONN = 30, SO_PROTOCOL = 38, SO_DOMAIN = 39;
 /** What SO_SNDBUF and SO_RCVBUF report (Linux's default, 208 KiB). */
 const SOCKET_BUFFER = 212992;
 
@@ -151,6 +153,15 @@ function getsockopt(p: Process, a: bigint[]): number {
   const s = socketOf(p, a[0]!);
   const level = int(a[1]!), opt = int(a[2]!);
   if (level !== SOL_SOCKET) throw new Errno(E.ENOPROTOOPT);
+  if (opt === SO_PEERCRED) {
+    // struct ucred of the other end: its pid and the guest's ids (no peer: pid 0, ids -1).
+    const pid = s.peerPid;
+    const cred = Buffer.alloc(12);
+    cred.writeInt32LE(pid, 0);
+    cred.writeInt32LE(pid ? GUEST_UID : -1, 4);
+    cred.writeInt32LE(pid ? GUEST_GID : -1, 8);
+    return putOption(p, a, cred);
+  }
   let value: number;
   switch (opt) {
     case SO_TYPE: value = SOCK_STREAM; break;
@@ -160,14 +171,19 @@ function getsockopt(p: Process, a: bigint[]): number {
     case SO_ACCEPTCONN: value = s instanceof UnixSocket && s.listening ? 1 : 0; break;
     default: throw new Errno(E.ENOPROTOOPT);
   }
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(value, 0);
+  return putOption(p, a, v);
+}
+
+/** getsockopt's result: as much of v as *optlen has room for; *optlen gets what was written. */
+function putOption(p: Process, a: bigint[], v: Buffer): number {
   const lenBuf = p.userBuffer(a[4]!, 4, PROT_READ | PROT_WRITE);
   const room = lenBuf.readInt32LE(0);
   if (room < 0) throw new Errno(E.EINVAL);
-  const v = Buffer.alloc(4);
-  v.writeInt32LE(value, 0);
-  const n = Math.min(room, 4);
+  const n = Math.min(room, v.length);
   if (n > 0) v.copy(p.userBuffer(a[3]!, n, PROT_WRITE), 0, 0, n);
-  lenBuf.writeUInt32LE(4, 0);
+  lenBuf.writeUInt32LE(n, 0);
   return 0;
 }
 
@@ -356,7 +372,7 @@ export const socketSyscalls: SyscallGroup = {
   socket: ({ process: p }, a) => newSocket(p, a),
   bind: ({ process: p }, a) => bind(p, a),
   listen: ({ process: p }, a) => {
-    unixOf(p, a[0]!).listen(int(a[1]!));
+    unixOf(p, a[0]!).listen(int(a[1]!), p.pid);
     return 0;
   },
   accept: ({ process: p }, a) => accept(p, a, 0),
