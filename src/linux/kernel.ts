@@ -58,6 +58,8 @@ const SHRINKS_MAPPINGS = new Set<number>([SYS.munmap, SYS.mprotect, SYS.mremap])
 const DEADLOCK = 'kvmbox: every process of the sandbox waits for another (a deadlock); the sandbox is stopped';
 /** How often the run loop of several vCPUs looks at limits and time slices when no exit comes (ms). */
 const LOOP_TICK_MS = 50;
+/** A kicked vCPU still in the guest after this long is kicked again (ms). */
+const KICK_AGAIN_MS = 200;
 
 /**
  * One vCPU of the sandbox as the scheduler sees it. With one vCPU the kernel's own thread runs
@@ -73,6 +75,15 @@ interface Cpu {
   inGuest: boolean;
   /** Kicked since it was last resumed (a second kick would only repeat the first). */
   kicked: boolean;
+  /** When it was last kicked (ms): a kick that has not made it leave by KICK_AGAIN_MS is repeated. */
+  kickedAt: number;
+  /**
+   * Kicked at CPL0 and resumed to make the hypercall it was on its way to: not to be kicked again
+   * before that exit. Kicked again at once, it would re-enter with immediate_exit set, leave
+   * before running an instruction, and never reach the hypercall (a livelock seen as a hang of
+   * fork beside a thread that makes system calls in a loop).
+   */
+  toHypercall: boolean;
   /** Its task must leave it at the next point where its context can be saved. */
   preempt: boolean;
   /** When its task got it (ms). */
@@ -238,7 +249,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     const cpus = machine.syscallPath === 'cpl0-entry' ? opts.vcpus ?? defaultVcpus() : 1;
     this.maxVcpus = Math.max(1, Math.min(MAX_VCPUS, Math.floor(cpus)));
-    this.cpu = { vcpu: machine.vcpu, index: 0, task: null, inGuest: false, kicked: false, preempt: false, sliceStart: 0, parked: null };
+    this.cpu = {
+      vcpu: machine.vcpu, index: 0, task: null, inGuest: false, kicked: false, kickedAt: 0, toHypercall: false, preempt: false,
+      sliceStart: 0, parked: null,
+    };
     this.cpus = [this.cpu];
   }
 
@@ -783,8 +797,17 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   private resumeCpu(c: Cpu): void {
     c.inGuest = true;
-    c.kicked = false;
+    // Resumed to make its hypercall (interruptedExit): it counts as kicked until that exit.
+    c.kicked = c.toHypercall;
+    c.toHypercall = false;
     c.vcpu.resume();
+  }
+
+  /** Make c's vCPU leave the guest (reconcile, tick). */
+  private kick(c: Cpu): void {
+    c.kicked = true;
+    c.kickedAt = performance.now();
+    c.vcpu.kick();
   }
 
   /** Serve one exit of cpu's vCPU. */
@@ -827,7 +850,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const v = cpu.vcpu;
     const s = v.getSregs();
     if ((s.cs.selector & 3) !== 3) {
-      cpu.kicked = true; // no second kick: the hypercall it is about to make comes first
+      cpu.toHypercall = true; // no second kick: the hypercall it is about to make comes first
+      cpu.kickedAt = performance.now();
       return { action: 'resume' };
     }
     const regs = v.getRegs();
@@ -856,7 +880,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
         const want = this.liveTasks().some((t) => t.process.space === this.resident && this.runnable(t, now));
         if (!want) break;
         const vcpu = this.machine.addCpu();
-        c = { vcpu, index: this.cpus.length, task: null, inGuest: false, kicked: false, preempt: false, sliceStart: 0, parked: null };
+        c = {
+          vcpu, index: this.cpus.length, task: null, inGuest: false, kicked: false, kickedAt: 0, toHypercall: false, preempt: false,
+          sliceStart: 0, parked: null,
+        };
         this.cpus.push(c);
         this.group!.attach(vcpu, c.index);
       }
@@ -875,16 +902,30 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     // A task moved to a vCPU after that vCPU was looked at (execve moves to the first).
     for (const c of this.cpus) if (!c.inGuest && c.task) this.resumeCpu(c);
+    this.kickWhereNeeded();
+    return 'ok';
+  }
+
+  /**
+   * Kick the busy vCPUs whose task must see something now (its end, a signal, dropped
+   * translations, a preemption, another task's need to be alone); and again those kicked
+   * KICK_AGAIN_MS ago that are still in the guest, so that a kick lost on the way cannot hold
+   * the sandbox for good.
+   */
+  private kickWhereNeeded(): void {
+    const now = performance.now();
     for (const c of this.cpus) {
       const t = c.task;
-      if (!c.inGuest || c.kicked || !t) continue;
+      if (!c.inGuest || !t) continue;
+      if (c.kicked) {
+        if (now - c.kickedAt >= KICK_AGAIN_MS) this.kick(c);
+        continue;
+      }
       if (t.state === 'dead' || t.process.zombie || t.process.exit || c.preempt || (this.exclusive && this.exclusive !== t) ||
           hasDeliverable(t) || this.machine.needsFlush(c.vcpu)) {
-        c.kicked = true;
-        c.vcpu.kick();
+        this.kick(c);
       }
     }
-    return 'ok';
   }
 
   /**
