@@ -754,6 +754,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       for (const c of this.cpus) group.attach(c.vcpu, c.index);
       const first = this.cpus[0]!;
       if (first.task) this.resumeCpu(first);
+      let lastTick = performance.now();
       for (;;) {
         if (this.reconcile() === 'stop') return;
         const busy = this.cpus.some((c) => c.inGuest);
@@ -779,7 +780,13 @@ export class Kernel implements HypercallHandler, ProcessTree {
           if (r.action === 'stop') return;
           if (r.action === 'resume') this.resumeCpu(cpu);
         }
-        if (exited.length === 0 && this.tick() === 'stop') return;
+        // Slices are looked at every tick even while exits keep coming (a thread in a loop of
+        // system calls): else the others' tasks would never get their turn.
+        const now = performance.now();
+        if (exited.length === 0 || now - lastTick >= LOOP_TICK_MS) {
+          lastTick = now;
+          if (this.tick() === 'stop') return;
+        }
       }
     } finally {
       this.group = null;
@@ -1243,7 +1250,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const order = start < 0 ? live : [...live.slice(start), ...live.slice(0, start)];
     for (const t of order) {
       if (this.runnable(t, now)) {
-        if (othersBusy && t.process.space !== this.resident) continue;
+        // Another process's turn: this vCPU waits idle for the busy ones to leave (their slices
+        // end), rather than go to the resident process again and keep that turn from coming.
+        if (othersBusy && t.process.space !== this.resident) return { task: null, earliest };
         return { task: t, earliest };
       }
       const w = t.wait;
