@@ -79,11 +79,16 @@ function copyFile(p: Process, file: HostFile | ShmFile, start: number, n: number
   }
 }
 
-/** Make [start, start+len) free for a MAP_FIXED mapping (or MREMAP_FIXED's target). */
-function clearFixed(p: Process, start: number, len: number): void {
+/**
+ * Make [start, start+len) free for a MAP_FIXED mapping (or MREMAP_FIXED's target); with
+ * noReplace (MAP_FIXED_NOREPLACE), EEXIST instead when something is mapped there.
+ */
+function clearFixed(p: Process, start: number, len: number, noReplace = false): void {
   p.mapPool.reclaim(p.space, start, len);
   p.space.clipHeap(start, len);
-  if (!p.space.isFree(start, len)) p.space.unmap(start, len);
+  if (p.space.isFree(start, len)) return;
+  if (noReplace) throw new Errno(E.EEXIST);
+  p.space.unmap(start, len);
 }
 
 /**
@@ -129,12 +134,7 @@ function mmap(p: Process, a: bigint[]): number {
   if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
     if (hint % PAGE_SIZE !== 0) throw new Errno(E.EINVAL);
     if (!inUserRange(p, hint, len)) throw new Errno(E.ENOMEM);
-    p.mapPool.reclaim(p.space, hint, len);
-    p.space.clipHeap(hint, len);
-    if (!p.space.isFree(hint, len)) {
-      if (flags & MAP_FIXED_NOREPLACE) throw new Errno(E.EEXIST);
-      p.space.unmap(hint, len);
-    }
+    clearFixed(p, hint, len, (flags & MAP_FIXED_NOREPLACE) !== 0);
     start = hint;
   } else if (hint > 0 && hint % PAGE_SIZE === 0 && inUserRange(p, hint, len) && p.space.isFree(hint, len)) {
     start = hint;

@@ -23,13 +23,22 @@ const SI_USER = 0;
 /** Largest byte count one call moves (Linux's MAX_RW_COUNT). */
 const MAX_RW_COUNT = 0x7ffff000;
 
-function socketpair(p: Process, a: bigint[]): number {
+/**
+ * socket and socketpair's (domain, type, protocol), checked: AF_UNIX stream sockets only.
+ * Returns type (with SOCK_NONBLOCK and SOCK_CLOEXEC).
+ */
+function streamSocketType(a: bigint[]): number {
   const domain = int(a[0]!), type = int(a[1]!), protocol = int(a[2]!);
   if (domain !== AF_UNIX) throw new Errno(E.EAFNOSUPPORT);
   if (type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new Errno(E.EINVAL);
-  // Datagram and seqpacket pairs keep message boundaries, which two pipes cannot.
+  // Datagram and seqpacket sockets keep message boundaries, which two pipes cannot.
   if ((type & SOCK_TYPE_MASK) !== SOCK_STREAM) throw new Errno(E.EOPNOTSUPP);
   if (protocol !== 0) throw new Errno(E.EPROTONOSUPPORT);
+  return type;
+}
+
+function socketpair(p: Process, a: bigint[]): number {
+  const type = streamSocketType(a);
   const out = p.userBuffer(a[3]!, 8, PROT_WRITE);
   const [x, y] = SocketEnd.pair(type & SOCK_NONBLOCK, p.limits.pipeBudget);
   x.peerPid = y.peerPid = p.pid;
@@ -52,11 +61,7 @@ function unixOf(p: Process, fd: bigint): UnixSocket {
 }
 
 function newSocket(p: Process, a: bigint[]): number {
-  const domain = int(a[0]!), type = int(a[1]!), protocol = int(a[2]!);
-  if (domain !== AF_UNIX) throw new Errno(E.EAFNOSUPPORT);
-  if (type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new Errno(E.EINVAL);
-  if ((type & SOCK_TYPE_MASK) !== SOCK_STREAM) throw new Errno(E.EOPNOTSUPP);
-  if (protocol !== 0) throw new Errno(E.EPROTONOSUPPORT);
+  const type = streamSocketType(a);
   return p.fds.install(new UnixSocket(O.RDWR | (type & SOCK_NONBLOCK), p.kernel.unixNames), (type & SOCK_CLOEXEC) !== 0);
 }
 
