@@ -29,7 +29,8 @@ kvmbox's.
                      under the host's $TMPDIR, removed when the run ends; not size-limited)
   --cwd DIR          working directory in the guest (default /)
   --env KEY=VALUE    set an environment variable; repeatable (default: PATH and HOME=/ only)
-  --memory MIB       guest memory in MiB (default ${DEFAULT_MEMORY_MIB}); allocations beyond fail with ENOMEM
+  --memory MIB       guest memory in MiB (default ${DEFAULT_MEMORY_MIB}): the most a process may have mapped
+                     readable, writable or executable; beyond it, ENOMEM (PROT_NONE reservations are free)
   --timeout SECONDS  stop the program after SECONDS (exit status 124)
   --max-output BYTES stop the program once it has written more than BYTES
   --max-files N      most open descriptors (default 1024; EMFILE beyond)

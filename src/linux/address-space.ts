@@ -5,9 +5,10 @@
 // page always reads as zero when it is mapped again.
 import type { GuestMemory } from '../machine/memory.js';
 import type { SpaceMemory, UserImage } from '../machine/machine.js';
-import { PAGE_MAPPED, PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
+import { CommitLimitError, PAGE_MAPPED, PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
 import { USER_BASE } from '../abi/abi.generated.js';
+import { E, Errno } from '../abi/linux.js';
 
 export { PROT_EXEC, PROT_READ, PROT_WRITE };
 const PROT_MASK = PROT_READ | PROT_WRITE | PROT_EXEC;
@@ -67,6 +68,9 @@ export class AddressSpace {
 
   get userTop(): number { return this.paging.userTop; }
 
+  /** The memory the process may commit (--memory), which the span of its addresses may exceed. */
+  get memoryBytes(): number { return Math.min(this.memory.size, this.paging.commitLimit); }
+
   isFree(start: number, len: number): boolean {
     if (start < USER_BASE || start + len > this.userTop) return false;
     const perms = this.paging.perms;
@@ -74,8 +78,14 @@ export class AddressSpace {
     return true;
   }
 
+  /** ENOMEM (nothing changed) when the pages would take the committed memory past --memory. */
   map(start: number, len: number, prot: number): void {
-    this.paging.map(start, len, prot & PROT_MASK);
+    try {
+      this.paging.map(start, len, prot & PROT_MASK);
+    } catch (e) {
+      if (e instanceof CommitLimitError) throw new Errno(E.ENOMEM);
+      throw e;
+    }
   }
 
   /** Unmap and return the pages to the host. */
@@ -113,7 +123,7 @@ export class AddressSpace {
   protect(start: number, len: number, prot: number): boolean {
     const perms = this.paging.perms;
     for (let p = start / PAGE_SIZE; p < (start + len) / PAGE_SIZE; p++) if (!(perms[p]! & PAGE_MAPPED)) return false;
-    this.paging.map(start, len, prot & PROT_MASK);
+    this.map(start, len, prot);
     return true;
   }
 
@@ -131,6 +141,7 @@ export class AddressSpace {
     const GROW_CHUNK = 16 * PAGE_SIZE;
     const newBottom = Math.max(this.stackLimit, alignDown(addr, GROW_CHUNK));
     if (!this.isFree(newBottom, this.stackBottom - newBottom)) return false;
+    if (!this.paging.canCommit(newBottom, this.stackBottom - newBottom, PROT_READ | PROT_WRITE)) return false;
     this.map(newBottom, this.stackBottom - newBottom, PROT_READ | PROT_WRITE);
     this.stackBottom = newBottom;
     return true;
@@ -167,7 +178,8 @@ export class AddressSpace {
   private extendHeap(need: number): void {
     const top = this.heapTop;
     let end = Math.min(need + this.brkSlack, this.stackLimit - STACK_GUARD);
-    while (end > need && !this.isFree(top, end - top)) end = Math.max(need, end - 16 * PAGE_SIZE);
+    const fits = (e: number) => this.isFree(top, e - top) && this.paging.canCommit(top, e - top, PROT_READ | PROT_WRITE);
+    while (end > need && !fits(end)) end = Math.max(need, end - 16 * PAGE_SIZE);
     if (end > top) this.map(top, end - top, PROT_READ | PROT_WRITE);
     this.heapTop = Math.max(top, end);
   }
@@ -179,6 +191,7 @@ export class AddressSpace {
     const newTop = alignUp(requested, PAGE_SIZE);
     if (newTop > top) {
       if (newTop > this.stackLimit - STACK_GUARD || !this.isFree(top, newTop - top)) return this.brkEnd;
+      if (!this.paging.canCommit(top, newTop - top, PROT_READ | PROT_WRITE)) return this.brkEnd;
       this.extendHeap(newTop);
     } else if (newTop < top) {
       if (this.brkSlack === 0) {

@@ -68,7 +68,7 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
   const bias = elf.type === ET_DYN ? PIE_BASE - alignDown(elf.minVaddr, PAGE_SIZE) : 0;
   const lo = alignDown(elf.minVaddr + bias, PAGE_SIZE);
   const hi = alignUp(elf.maxVaddr + bias, PAGE_SIZE);
-  const stackSize = Math.min(STACK_SIZE, alignDown(space.memory.size / 8, PAGE_SIZE));
+  const stackSize = Math.min(STACK_SIZE, alignDown(space.memoryBytes / 8, PAGE_SIZE));
   if (!space.isFree(lo, hi - lo) || hi > space.userTop - stackSize - (1 << 20)) {
     throw new NotRunnableError(
       `${name}: its segments (0x${lo.toString(16)}-0x${hi.toString(16)}) do not fit in guest memory ` +

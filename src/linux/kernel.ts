@@ -241,9 +241,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
   constructor(machine: Machine, opts: ProcessOptions) {
     this.machine = machine;
     this.opts = opts;
-    this.limits = new SandboxLimits(opts.timeoutMs, opts.maxOutputBytes, machine.memory.size, opts.cancelled);
+    this.limits = new SandboxLimits(opts.timeoutMs, opts.maxOutputBytes, machine.memoryLimit, opts.cancelled);
     this.ownSpaces = machine.syscallPath === 'cpl0-entry';
-    this.sharedMemory = this.ownSpaces ? { used: 0, limit: machine.memory.size, count: 0, maxCount: MAX_SHARED_BACKINGS } : null;
+    this.sharedMemory = this.ownSpaces ? { used: 0, limit: machine.memoryLimit, count: 0, maxCount: MAX_SHARED_BACKINGS } : null;
     this.shm = this.sharedMemory ? new ShmDir(this.sharedMemory) : null;
     this.fileMirrors = this.sharedMemory ? new FileMirrors(this.sharedMemory) : null;
     this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
@@ -1097,7 +1097,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       others += Machine.mappedResidentBytes(q.space.memory, q.space.paging);
     }
     // Shared memory (MAP_SHARED) is counted once, whoever maps it.
-    if (others + bytes + (this.sharedMemory?.used ?? 0) > this.machine.memory.size) throw new Errno(E.ENOMEM);
+    if (others + bytes + (this.sharedMemory?.used ?? 0) > this.machine.memoryLimit) throw new Errno(E.ENOMEM);
     const home = this.newHome();
     this.machine.copySpace(parent.memory, parent.paging, home);
     return home;
@@ -1445,7 +1445,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     } else if (!vfork) {
       // fork copies the parent's pages (docs/design.md); all images together stay within --memory.
       image = this.machine.snapshotUser();
-      if (this.imageBytes + image.bytes > this.machine.memory.size) throw new Errno(E.ENOMEM);
+      if (this.imageBytes + image.bytes > this.machine.memoryLimit) throw new Errno(E.ENOMEM);
     }
     this.allocPid();
     const c = new Process({
@@ -1572,7 +1572,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       if (!permitted(st, 1) || (st.readUInt32LE(STAT.mode) & 0o111) === 0) throw new Errno(E.EACCES);
       const hit = this.programs.get(file.identity);
       if (hit) return hit;
-      if (file.size > this.machine.memory.size) throw new Errno(E.ENOMEM);
+      if (file.size > this.machine.memoryLimit) throw new Errno(E.ENOMEM);
       const image = readWhole(file.fd, file.size);
       if (!image) throw new Errno(E.EIO);
       if (this.programs.size >= 8) this.programs.delete(this.programs.keys().next().value!);

@@ -115,7 +115,7 @@ function procFile(p: Process, name: string): SpecialFile | null {
     case 'loadavg': return memory('/proc/loadavg', () => '0.00 0.00 0.00 1/1 1\n');
     case 'version': return memory('/proc/version', () => `Linux version ${KERNEL_VERSION} (kvmbox) #1 SMP kvmbox\n`);
     case 'meminfo': {
-      const kb = Math.floor(p.space.memory.size / 1024);
+      const kb = Math.floor(p.space.memoryBytes / 1024);
       return memory('/proc/meminfo', () => `MemTotal:     ${kb} kB\nMemFree:      ${kb} kB\nMemAvailable: ${kb} kB\n`);
     }
     case 'mounts':

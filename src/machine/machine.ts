@@ -24,7 +24,11 @@ import {
 export type SyscallPath = 'cpl0-entry' | 'user-stub';
 
 export interface MachineOptions {
-  /** Guest memory in bytes (a multiple of 2 MiB). */
+  /**
+   * Guest memory in bytes (a multiple of 2 MiB): the most user memory one address space may have
+   * mapped with some right at once (PageTables' commit limit). With hardware paging each address
+   * space spans more than that (addressSpaceBytes), so that reservations (PROT_NONE) fit.
+   */
   memoryBytes: number;
   /** Give the guest a local APIC timer (needed for time limits). */
   timer?: boolean;
@@ -91,12 +95,28 @@ export function kvm(): Kvm {
 const PROBE_MEMORY_BYTES = 16 << 20;
 
 /**
+ * How many bytes of addresses each address space spans, for memoryBytes of memory. With hardware
+ * paging (cpl0-entry) at least ADDRESS_SPACE_BYTES: a program may reserve far more than it
+ * touches, and the host memory behind the addresses is only taken when touched (MAP_NORESERVE),
+ * within the commit limit. Each further address space takes as much guest-physical address
+ * space, so a machine with few physical-address bits gets less (room for 64 spaces). On kvm_pvm
+ * (user-stub: shadow paging, processes take turns in one memory and fork copies images of the
+ * whole span) it stays memoryBytes.
+ */
+export const ADDRESS_SPACE_BYTES = 4 * 1024 ** 3;
+function addressSpaceBytes(memoryBytes: number, path: SyscallPath | undefined, physBits: number): number {
+  if (path !== 'cpl0-entry') return memoryBytes;
+  const span = Math.min(ADDRESS_SPACE_BYTES, 2 ** physBits / 64);
+  return Math.max(memoryBytes, span - (span % (1 << 21)));
+}
+
+/**
  * The system-call path of this host's KVM ('cpl0-entry' on hardware KVM, 'user-stub' on
  * kvm_pvm), as probed once per process by the first Machine; builds and closes a small one if
  * none was made yet.
  */
 export function detectSyscallPath(): SyscallPath {
-  if (detectedPath === undefined) new Machine({ memoryBytes: PROBE_MEMORY_BYTES }).close();
+  if (detectedPath === undefined) new Machine({ memoryBytes: PROBE_MEMORY_BYTES }, true).close();
   return detectedPath!;
 }
 
@@ -149,7 +169,10 @@ export class Machine {
   readonly vcpu: Vcpu;
   /** Every vCPU: the first, then those addCpu made for threads that run in parallel. */
   readonly cpus: Vcpu[] = [];
+  /** The machine's first memory: the first address space's user pages, and the kernel's below them. */
   readonly memory: GuestMemory;
+  /** --memory: the most user memory an address space may commit (PageTables' commit limit); memory.size may be more. */
+  readonly memoryLimit: number;
   readonly paging: PageTables;
   readonly kernel: KernelImage;
   readonly syscallPath: SyscallPath;
@@ -166,7 +189,9 @@ export class Machine {
   private trampolineLength = 0;
   private closed = false;
 
-  constructor(opts: MachineOptions) {
+  /** probe: this is detectSyscallPath's machine (its memory is memoryBytes whatever the path). */
+  constructor(opts: MachineOptions, probe = false) {
+    const path = probe ? undefined : detectSyscallPath();
     this.kernel = loadKernelImage();
     this.trampolineBase = PHYS_USER_STUB + x86.alignUp(this.kernel.stub.length, TRAMPOLINE_ALIGN);
     this.trampolineRoom = PHYS_CPUID_TABLE - this.trampolineBase;
@@ -175,17 +200,18 @@ export class Machine {
     this.hasTimer = opts.timer ?? false;
     try {
       if (this.hasTimer) this.vm.createIrqchip();
-      const region = this.vm.addMemory(0, 0, opts.memoryBytes);
+      cpuidCache ??= k.supportedCpuid();
+      this.physBits = (cpuidCache.find((e) => e.function === 0x80000008)?.eax ?? 36) & 0xff;
+      this.memoryLimit = opts.memoryBytes;
+      const region = this.vm.addMemory(0, 0, addressSpaceBytes(opts.memoryBytes, path, this.physBits));
       this.memory = new GuestMemory(region);
       this.vcpu = this.vm.createVcpu(0);
       this.cpus.push(this.vcpu);
-      cpuidCache ??= k.supportedCpuid();
       this.vcpu.setCpuid(cpuidCache);
       this.hwcap = cpuidCache.find((e) => e.function === 1)?.edx ?? 0;
-      this.paging = new PageTables(this.memory, { nx: true });
+      this.paging = new PageTables(this.memory, { nx: true, commitLimit: this.memoryLimit });
       this.active = this.paging;
       this.maxSlots = k.checkExtension(caps.KVM_CAP_NR_MEMSLOTS) || 32;
-      this.physBits = (cpuidCache.find((e) => e.function === 0x80000008)?.eax ?? 36) & 0xff;
       this.buildSystemTables();
       this.syscallPath = detectedPath ??= this.probeSyscallPath();
       this.mapUserSpecials(this.paging);
@@ -428,7 +454,7 @@ export class Machine {
     const region = this.vm.addMemoryFrom(slot, slot * stride, size, USER_BASE);
     try {
       const memory = new GuestMemory(region, this.memory);
-      const paging = new PageTables(memory, { nx: true }, slot * stride);
+      const paging = new PageTables(memory, { nx: true, commitLimit: this.memoryLimit }, slot * stride);
       paging.init();
       this.mapUserSpecials(paging);
       paging.markBase();
@@ -483,14 +509,16 @@ export class Machine {
     const runs = mappedResidentRuns(mem, paging);
     // Pages written whole below need no zeroing when mapped.
     for (const [p, q] of runs) dst.paging.willOverwrite(p, q);
-    const first = USER_BASE / PAGE, end = paging.userTop / PAGE;
     const rights = PROT_READ | PROT_WRITE | PROT_EXEC;
-    for (let i = first; i < end;) {
-      const byte = perms[i]!;
-      let j = i + 1;
-      while (j < end && perms[j] === byte) j++;
-      if (byte) dst.paging.map(i * PAGE, (j - i) * PAGE, byte & rights);
-      i = j;
+    for (const [lo, hi] of paging.mappedRanges()) {
+      const end = hi / PAGE;
+      for (let i = lo / PAGE; i < end;) {
+        const byte = perms[i]!;
+        let j = i + 1;
+        while (j < end && perms[j] === byte) j++;
+        if (byte) dst.paging.map(i * PAGE, (j - i) * PAGE, byte & rights);
+        i = j;
+      }
     }
     for (const [p, q] of runs) dst.memory.write(p * PAGE, mem.slice(p * PAGE, (q - p) * PAGE));
     // Shared memory stays shared, and image pages (never written: privatize) are the image's: the

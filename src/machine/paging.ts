@@ -20,6 +20,15 @@ export const PROT_WRITE = 2;
 export const PROT_EXEC = 4;
 /** Page-permission byte: mapped at all (PROT_NONE pages are mapped in this table but not in the PTEs). */
 export const PAGE_MAPPED = 8;
+/**
+ * Page-permission byte: the page counts against the commit limit. A user page is charged when it
+ * is first mapped with some right, and stays charged until it is unmapped: a page made PROT_NONE
+ * keeps its bytes (and its host memory), so it keeps its charge, as in Linux's strict accounting.
+ */
+const PAGE_CHARGED = 16;
+
+/** map would take the address space's committed memory past its limit (the caller answers ENOMEM). */
+export class CommitLimitError extends RangeError {}
 
 const ENTRIES = 512;
 const TWO_MIB = 0x200000;
@@ -27,6 +36,13 @@ const TWO_MIB = 0x200000;
 export interface PagingOptions {
   /** Use the NX bit (EFER.NXE set): non-executable pages really are. */
   nx: boolean;
+  /**
+   * Most bytes of user pages that may be mapped with some right at once (PAGE_CHARGED): the
+   * memory a program can touch. PROT_NONE reservations do not count, so the address space can be
+   * larger than this (V8 reserves 512 MiB for its code, glibc 64 MiB for each thread's arena).
+   * Unlimited when absent.
+   */
+  commitLimit?: number;
 }
 
 /** The access rights in a permission byte. */
@@ -54,6 +70,15 @@ export class PageTables {
    */
   private readonly usedChunks: Uint8Array;
   /**
+   * Per 2 MiB: perms, everPerms or unzeroed may be non-zero there. The per-page tables are as
+   * large as the address space, most of which a program never maps: reset, seal and markBase
+   * look only here, so that the host neither touches nor clears what was never used.
+   */
+  private readonly metaChunks: Uint8Array;
+  /** User pages charged (PAGE_CHARGED), and the most there may be. */
+  private committedPages = 0;
+  private readonly commitLimitPages: number;
+  /**
    * Per page: unmapped, but may still hold bytes of an earlier program of this sandbox (a lazy
    * reset left them, see Machine.reset): map zeroes such a page before the guest can see it.
    */
@@ -80,6 +105,8 @@ export class PageTables {
     this.everPerms = new Uint8Array(pages);
     this.staleRights = new Uint8Array(pages);
     this.usedChunks = new Uint8Array(Math.ceil(mem.size / TWO_MIB));
+    this.metaChunks = new Uint8Array(Math.ceil(mem.size / TWO_MIB));
+    this.commitLimitPages = opts.commitLimit === undefined ? Infinity : Math.floor(opts.commitLimit / PAGE_SIZE);
     this.unzeroed = new Uint8Array(pages);
     // One PT per 2 MiB, one PD per GiB, one PDPT, the twin root: reserve that at the top of memory.
     const poolPages = Math.ceil(mem.size / TWO_MIB) + Math.ceil(mem.size / 0x40000000) + 2;
@@ -147,17 +174,16 @@ export class PageTables {
         }
       }
     } else {
-      // The caller zeroed every resident page of the used ranges.
-      this.unzeroed.fill(0);
+      // The caller zeroed every resident page of the used ranges (unzeroed is cleared below).
       this.unzeroedCount = 0;
     }
     this.mem.fill(this.userTop, this.poolNext - this.userTop);
     this.poolNext = this.userTop;
-    this.staleRights.fill(0);
+    for (const [first, end] of this.keptPages) this.staleRights.fill(0, first, end);
     this.keptPages = keptPages;
     // Chunks with no resident page left need no look at the next reset, unless a page there
     // still has to be zeroed.
-    const unzeroedChunks = this.unzeroedCount ? this.usedRanges().filter(([a, b]) => this.unzeroed.subarray(a / PAGE_SIZE, b / PAGE_SIZE).includes(1)) : [];
+    const unzeroedChunks = this.unzeroedCount ? this.chunkRuns(this.metaChunks).filter(([a, b]) => this.unzeroed.subarray(a / PAGE_SIZE, b / PAGE_SIZE).includes(1)) : [];
     this.usedChunks.fill(0);
     for (const [a, b] of unzeroedChunks) this.usedChunks.fill(1, a / TWO_MIB, Math.ceil(b / TWO_MIB));
     for (const [first, end] of keptPages) {
@@ -167,9 +193,17 @@ export class PageTables {
         this.staleRights[p] = (this.sealed ? this.everPerms[p]! : 0xff) & PROT_ALL_RIGHTS;
       }
     }
-    this.everPerms.fill(0);
+    // Clear the per-page tables where they may hold anything (metaChunks), once staleRights
+    // has what it needs of everPerms; what stays unzeroed keeps its chunks marked.
+    for (const [a, b] of this.chunkRuns(this.metaChunks)) {
+      this.perms.fill(0, a / PAGE_SIZE, b / PAGE_SIZE);
+      this.everPerms.fill(0, a / PAGE_SIZE, b / PAGE_SIZE);
+      if (!lazy) this.unzeroed.fill(0, a / PAGE_SIZE, b / PAGE_SIZE);
+    }
+    this.metaChunks.fill(0);
+    for (const [a, b] of unzeroedChunks) this.metaChunks.fill(1, a / TWO_MIB, Math.ceil(b / TWO_MIB));
+    this.committedPages = 0;
     this.sealed = false;
-    this.perms.fill(0);
     const base = this.base;
     if (!base) {
       this.init();
@@ -193,7 +227,9 @@ export class PageTables {
    * tables as they are, for every reset to copy back.
    */
   markBase(): void {
-    if (this.perms.subarray(USER_BASE / PAGE_SIZE).some((b) => b !== 0)) throw new Error('markBase: user pages are mapped');
+    for (const [a, b] of this.chunkRuns(this.metaChunks)) {
+      if (this.perms.subarray(Math.max(a, USER_BASE) / PAGE_SIZE, b / PAGE_SIZE).some((x) => x !== 0)) throw new Error('markBase: user pages are mapped');
+    }
     const page = (a: number) => Buffer.from(this.mem.slice(a, PAGE_SIZE));
     this.base = {
       top: Buffer.concat([page(PHYS_PML4), page(PHYS_PDPT_HIGH), page(PHYS_PD_HIGH)]),
@@ -208,17 +244,35 @@ export class PageTables {
    * pages resident.
    */
   usedRanges(): Array<[number, number]> {
+    return this.userPart(this.chunkRuns(this.usedChunks));
+  }
+
+  private userPart(runs: Array<[number, number]>): Array<[number, number]> {
+    return runs.map(([a, b]) => [Math.max(a, USER_BASE), Math.min(b, this.userTop)] as [number, number]).filter(([a, b]) => a < b);
+  }
+
+  /** The address ranges [start, end) of the runs of marked 2 MiB chunks in chunks. */
+  private chunkRuns(chunks: Uint8Array): Array<[number, number]> {
     const out: Array<[number, number]> = [];
-    const first = Math.floor(USER_BASE / TWO_MIB), last = Math.ceil(this.userTop / TWO_MIB);
-    for (let c = first; c < last; c++) {
-      if (!this.usedChunks[c]) continue;
-      let d = c;
-      while (d < last && this.usedChunks[d]) d++;
-      out.push([Math.max(c * TWO_MIB, USER_BASE), Math.min(d * TWO_MIB, this.userTop)]);
+    for (let c = chunks.indexOf(1); c >= 0; c = chunks.indexOf(1, c)) {
+      let d = chunks.indexOf(0, c);
+      if (d < 0) d = chunks.length;
+      out.push([c * TWO_MIB, Math.min(d * TWO_MIB, this.mem.size)]);
       c = d;
     }
     return out;
   }
+
+  /** The user ranges [start, end) where pages may be mapped (PROT_NONE ones too): outside them none is. */
+  mappedRanges(): Array<[number, number]> {
+    return this.userPart(this.chunkRuns(this.metaChunks));
+  }
+
+  /** The most bytes of user pages that may be charged (Infinity: no limit). */
+  get commitLimit(): number { return this.commitLimitPages * PAGE_SIZE; }
+
+  /** Bytes of user pages charged against the commit limit (mapped with some right since they were mapped). */
+  get committed(): number { return this.committedPages * PAGE_SIZE; }
 
   /**
    * The program's initial mappings are complete, and it is about to start: drop the last
@@ -239,7 +293,7 @@ export class PageTables {
    */
   seal(mustFault: (page: number) => boolean): void {
     this.sealed = true;
-    this.everPerms.set(this.perms);
+    for (const [a, b] of this.chunkRuns(this.metaChunks)) this.everPerms.set(this.perms.subarray(a / PAGE_SIZE, b / PAGE_SIZE), a / PAGE_SIZE);
     const wrong = (p: number) => {
       const stale = this.staleRights[p]!;
       if (stale === 0) return false;
@@ -298,10 +352,30 @@ export class PageTables {
 
 
   /** Identity-map user pages [va, va+len) with prot (PROT_* bits). */
+  /**
+   * Throws CommitLimitError, before anything changes, when the pages it would charge take the
+   * committed memory past the limit.
+   */
   map(va: number, len: number, prot: number): void {
     this.checkUserRange(va, len);
+    if (prot & PROT_ALL_RIGHTS) {
+      const first = va / PAGE_SIZE, end = (va + len) / PAGE_SIZE;
+      let charge = 0;
+      for (let p = first; p < end; p++) if (!(this.perms[p]! & PAGE_CHARGED)) charge++;
+      if (this.committedPages + charge > this.commitLimitPages) {
+        throw new CommitLimitError(`mapping ${len} bytes would commit more than the ${this.commitLimitPages * PAGE_SIZE} bytes of memory`);
+      }
+    }
     if (this.unzeroedCount) this.zeroUnzeroed(va / PAGE_SIZE, (va + len) / PAGE_SIZE, true);
     this.writePtes(va, len, prot);
+  }
+
+  /** True when map(va, len, prot) would stay within the commit limit. */
+  canCommit(va: number, len: number, prot: number): boolean {
+    if (!(prot & PROT_ALL_RIGHTS)) return true;
+    let charge = 0;
+    for (let p = va / PAGE_SIZE; p < (va + len) / PAGE_SIZE; p++) if (!(this.perms[p]! & PAGE_CHARGED)) charge++;
+    return this.committedPages + charge <= this.commitLimitPages;
   }
 
   /**
@@ -314,12 +388,14 @@ export class PageTables {
 
   /** Zero (or, when the caller overwrites them, just forget) the unzeroed pages of [first, end). */
   private zeroUnzeroed(first: number, end: number, zero: boolean): void {
-    const u = this.unzeroed;
+    const u = this.unzeroed.subarray(0, end);
     let p = u.indexOf(1, first);
-    while (p >= 0 && p < end) {
+    while (p >= 0) {
       let q = u.indexOf(0, p);
-      if (q < 0 || q > end) q = end;
-      if (zero) this.mem.fill(p * PAGE_SIZE, (q - p) * PAGE_SIZE);
+      if (q < 0) q = end;
+      // Only pages the host holds need it, and long runs go back to the host: a reservation of
+      // 64 MiB over an earlier program's pages must not make them all resident.
+      if (zero) this.mem.zeroResident(p * PAGE_SIZE, (q - p) * PAGE_SIZE);
       u.fill(0, p, q);
       this.unzeroedCount -= q - p;
       p = u.indexOf(1, q);
@@ -328,6 +404,7 @@ export class PageTables {
 
   /** Mark unmapped pages [first, end) as holding bytes that map must zero (Machine.restoreUser). */
   leaveUnzeroed(first: number, end: number): void {
+    if (first < end) this.metaChunks.fill(1, Math.floor(first * PAGE_SIZE / TWO_MIB), Math.floor((end - 1) * PAGE_SIZE / TWO_MIB) + 1);
     for (let p = first; p < end; p++) {
       if (this.perms[p] || this.unzeroed[p]) continue;
       this.unzeroed[p] = 1;
@@ -345,16 +422,21 @@ export class PageTables {
     const lowFlags = present ? Number(PTE_PRESENT | PTE_USER | (prot & PROT_WRITE ? PTE_WRITABLE : 0n)) : 0;
     const highFlags = present && this.opts.nx && !(prot & PROT_EXEC) ? Number(PTE_NX >> 32n) : 0;
     const byte = PAGE_MAPPED | prot;
+    // User pages mapped with a right are charged (map checked the limit); special pages never are.
+    const charge = present && va >= USER_BASE ? PAGE_CHARGED : 0;
     let a = va;
     const end = va + len;
     let staleFirst = Infinity, staleEnd = 0;
     while (a < end) {
       const pt = this.mem.words32(this.ptFor(a), ENTRIES * 2);
       if (present) this.usedChunks[Math.floor(a / TWO_MIB)] = 1;
+      this.metaChunks[Math.floor(a / TWO_MIB)] = 1;
       const chunkEnd = Math.min(end, (Math.floor(a / TWO_MIB) + 1) * TWO_MIB);
       for (; a < chunkEnd; a += PAGE_SIZE) {
         const page = a / PAGE_SIZE;
-        this.perms[page] = byte;
+        const had = this.perms[page]! & PAGE_CHARGED;
+        if (charge && !had) this.committedPages++;
+        this.perms[page] = byte | had | charge;
         if (this.sealed) {
           this.everPerms[page]! |= byte;
           // A mapping with rights, narrower than what a translation of the last program's grants.
@@ -386,7 +468,10 @@ export class PageTables {
   unmap(va: number, len: number): void {
     this.checkUserRange(va, len);
     this.writePtes(va, len, 0);
-    for (let a = va; a < va + len; a += PAGE_SIZE) this.perms[a / PAGE_SIZE] = 0;
+    for (let p = va / PAGE_SIZE; p < (va + len) / PAGE_SIZE; p++) {
+      if (this.perms[p]! & PAGE_CHARGED) this.committedPages--;
+      this.perms[p] = 0;
+    }
   }
 
   private checkUserRange(va: number, len: number): void {

@@ -36,7 +36,7 @@ export function acquireMachine(opts: MachineOptions): Machine {
 
 /** Give a machine back after a run that ended cleanly (else close it). */
 export function releaseMachine(m: Machine, reusable: boolean): void {
-  const k = key({ memoryBytes: m.memory.size, timer: m.hasTimer });
+  const k = key({ memoryBytes: m.memoryLimit, timer: m.hasTimer });
   const list = idle.get(k) ?? [];
   // A machine that ran threads in parallel keeps its extra vCPUs: not worth pooling.
   if (!reusable || m.cpus.length > 1 || list.length >= MAX_IDLE_PER_SIZE) {

@@ -1,6 +1,8 @@
 /* Hostile: ask for more memory than the sandbox has. Must fail with ENOMEM/NULL and the program
  * keeps running. argv[1]: malloc (touch 1 MiB chunks until NULL), mmap (huge and repeated
- * mappings), brk (grow the break until it stops). Exit 0 on the expected refusal. */
+ * mappings), brk (grow the break until it stops), reserve (a PROT_NONE reservation far larger
+ * than the memory, made accessible 8 MiB at a time until mprotect refuses). Exit 0 on the
+ * expected refusal. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +32,25 @@ int main(int argc, char **argv) {
       total += 64 << 20;
       if (total > (64UL << 30)) return 2;
     }
+  } else if (!strcmp(mode, "reserve")) {
+    size_t span = 2UL << 30, step = 8 << 20;
+    char *r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED) { printf("reserve: errno=%d\n", errno); return 5; }
+    if (mprotect(r, span, PROT_READ | PROT_WRITE) == 0 || errno != ENOMEM) { printf("whole mprotect: errno=%d\n", errno); return 6; }
+    while (total + step <= span) {
+      if (mprotect(r + total, step, PROT_READ | PROT_WRITE)) { if (errno != ENOMEM) return 7; break; }
+      memset(r + total, 0x5a, step);
+      total += step;
+    }
+    /* PROT_NONE keeps the bytes, so it keeps their memory: still no room. */
+    if (mprotect(r, total, PROT_NONE)) return 8;
+    if (mprotect(r + total, step, PROT_READ | PROT_WRITE) == 0) { printf("PROT_NONE gave the memory back\n"); return 9; }
+    if (mprotect(r, step, PROT_READ) || r[step - 1] != 0x5a) { printf("bytes lost under PROT_NONE\n"); return 10; }
+    /* munmap does give it back. */
+    if (munmap(r, span)) return 11;
+    char *p = mmap(NULL, 32 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) { printf("after munmap: errno=%d\n", errno); return 12; }
+    memset(p, 1, 32 << 20);
   } else {
     unsigned long start = syscall(SYS_brk, 0), cur = start;
     for (;;) {

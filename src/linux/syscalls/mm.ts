@@ -1,5 +1,6 @@
 // Memory: brk, anonymous mappings, and file mappings as copies of the file's bytes (private ones,
-// and shared read-only ones, which can never be made writable). Guest memory is fixed at start-up (--memory),
+// and shared read-only ones, which can never be made writable). The pages a process has mapped
+// with some right stay within --memory (PageTables' commit limit; PROT_NONE reservations are free),
 // so a request beyond it fails with ENOMEM and the host never allocates more. A MAP_SHARED
 // anonymous mapping is host memory of its own (SharedBacking) that a fork's child maps too, so
 // parent and child see each other's writes; all of it together stays within --memory.
@@ -142,7 +143,9 @@ function mmap(p: Process, a: bigint[]): number {
     start = p.space.findFree(len);
     if (!start) throw new Errno(E.ENOMEM);
   }
-  p.space.map(start, len, PROT_READ | PROT_WRITE);
+  // A private anonymous mapping is mapped with its rights at once: a PROT_NONE reservation
+  // commits no memory. The others are filled or shared while read-write, then get their rights.
+  p.space.map(start, len, anonymous && type === MAP_PRIVATE ? prot : PROT_READ | PROT_WRITE);
   if (anonymous && type === MAP_SHARED && p.kernel.sharedMemory) {
     const backing = SharedBacking.create(len, p.kernel.sharedMemory);
     if (!backing) {
@@ -183,8 +186,9 @@ function mmap(p: Process, a: bigint[]): number {
     }
     if (type === MAP_SHARED) p.space.markSharedFile(start, len);
   }
-  if (prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, len, prot);
-  else if (anonymous && type === MAP_PRIVATE && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) p.mapPool.noteAnonymous(start, len);
+  if (prot !== (PROT_READ | PROT_WRITE)) {
+    if (!(anonymous && type === MAP_PRIVATE)) p.space.map(start, len, prot);
+  } else if (anonymous && type === MAP_PRIVATE && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) p.mapPool.noteAnonymous(start, len);
   return start;
 }
 

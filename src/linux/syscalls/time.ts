@@ -135,7 +135,7 @@ export const timeSyscalls: SyscallGroup = {
   sysinfo: ({ process: p }, a) => {
     const out = p.userBuffer(a[0], SYSINFO_SIZE, PROT_WRITE);
     out.fill(0);
-    const total = BigInt(p.space.memory.size);
+    const total = BigInt(p.space.memoryBytes);
     out.writeBigInt64LE(uptimeSeconds(p), 0); // uptime; loads[3] stay 0
     out.writeBigUInt64LE(total, 32); // totalram
     out.writeBigUInt64LE(total, 40); // freeram: the guest's memory is all its own
