@@ -179,6 +179,49 @@ test('hostile interpreters are refused with 126 before anything runs: a FIFO, a 
   }
 });
 
+// A script as the program runs as Linux's execve runs it: its #! interpreter, found in the guest's
+// namespace, with argv [interpreter, argument, script, args...]; an interpreter may be a script too.
+test('scripts as the program: #! interpreters with an argument, through env, nested, and their errors', () => {
+  const dir = join(work, 'scripts');
+  mkdirSync(dir);
+  const script = (name: string, text: string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, text, { mode: 0o755 });
+    return path;
+  };
+  const show = script('show', '#!/bin/sh\necho "$0 | $# | $*"\n');
+  const withArg = script('with-arg', '#!/usr/bin/python3 -S\nimport sys; print(sys.argv, "site" in sys.modules)\n');
+  const viaEnv = script('via-env', '#!/usr/bin/env python3\nimport sys; print(sys.argv[1:])\n');
+  const nested = script('nested', `#!${show} first\n`);
+  for (const [path, args] of [[show, ['a b', 'c']], [withArg, ['x']], [viaEnv, ['y', 'z']], [nested, ['last']]] as const) {
+    same(path, [...args], { ro: [dir, '/bin'] });
+  }
+  // Through the CLI, as a user types it.
+  const r = runCli(['run', ...SYSTEM_FLAGS, '--ro', '/bin', '--ro', dir, '--', show, 'one']);
+  assert.equal(r.out, `${show} | 1 | one\n`, r.err);
+  assert.equal(r.status, 0);
+  // A missing interpreter is 127, naming it; a script the guest cannot open is 126, with the grant to add.
+  const missing = script('missing', '#!/usr/bin/no-such-interpreter\n');
+  assert.throws(() => run(missing, [], { ro: [...SYSTEM, dir] }), (e: unknown) => {
+    assert.ok(e instanceof InterpreterNotFoundError, String(e));
+    assert.equal(e.exitStatus, 127);
+    assert.match(e.message, /interpreter \/usr\/bin\/no-such-interpreter does not exist/);
+    return true;
+  });
+  const r2 = runCli(['run', ...SYSTEM_FLAGS, '--ro', '/bin', '--', show]);
+  assert.equal(r2.status, 126, r2.err);
+  assert.match(r2.err, new RegExp(`a script, which its interpreter /bin/sh opens by path, and it is not granted.*--ro ${show}`));
+});
+
+test('npm, a #!/usr/bin/env node script, prints its version as natively', { skip: existsSync('/usr/bin/npm') ? false : 'npm is missing' }, () => {
+  // Its process.title is written over the argument strings (libuv), so their layout must be Linux's.
+  const env = ['PATH=/usr/bin:/bin', 'HOME=/'];
+  const guest = run('/usr/bin/npm', ['--version'], { system: true, env });
+  const native = spawnSync('/usr/bin/npm', ['--version'], { env: Object.fromEntries(env.map((e) => e.split('=') as [string, string])), encoding: 'utf8' });
+  assert.equal(guest.stdout.toString(), native.stdout, show(guest));
+  assert.equal(guest.exitStatus, 0, show(guest));
+});
+
 test('the CLI runs a dynamic program with the grant line from the README', () => {
   const r = runCli(['run', ...SYSTEM_FLAGS, '--', '/bin/echo', 'via', 'the', 'CLI']);
   assert.equal(r.status, 0, r.err);

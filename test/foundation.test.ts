@@ -583,7 +583,9 @@ test('files that are not x86-64 ELF executables are refused with 126', () => {
   arm.writeUInt16LE(183, 18); // EM_AARCH64
   const cases: Array<[string, Buffer | string, RegExp]> = [
     ['text.txt', 'just some text\n', /not an ELF/],
-    ['script.sh', '#!/bin/sh\necho hi\n', /not an ELF/],
+    // A script runs through its interpreter, which opens it by path: ungranted, it is refused.
+    ['script.sh', '#!/bin/sh\necho hi\n', /a script, which its interpreter \/bin\/sh opens by path, and it is not granted.*--ro /],
+    ['noline.sh', '#!   \necho hi\n', /#! line names no interpreter/],
     ['empty', '', /not an ELF/],
     ['elf32', elf32, /x86-64/],
     ['aarch64', arm, /x86-64/],

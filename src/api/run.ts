@@ -13,6 +13,7 @@ import { Kernel } from '../linux/kernel.js';
 import { WAIT_SLICE_MS } from '../linux/host-wait.js';
 import type { Machine } from '../machine/machine.js';
 import { NotRunnableError } from '../linux/elf.js';
+import { MAX_SCRIPT_DEPTH, readInterpreter, shebang } from '../linux/interp.js';
 import { acquireMachine, releaseMachine } from '../machine/pool.js';
 
 export interface RunOptions {
@@ -352,7 +353,14 @@ export function runHere(program: string, args: readonly string[], options: RunOp
       vfs.close();
       throw e;
     }
-    return runIn(vfs, image, exePath, program, args, options, hooks);
+    let start: FirstProgram;
+    try {
+      start = firstProgram(vfs, image, exePath, [options.argv0 ?? program, ...args], options.cwd ?? '/');
+    } catch (e) {
+      vfs.close();
+      throw e;
+    }
+    return runIn(vfs, start, options, hooks);
   } finally {
     if (tmp !== undefined) removeTree(tmp);
   }
@@ -407,8 +415,41 @@ function readGuestProgram(vfs: Vfs, path: string, root: string): Buffer {
   }
 }
 
+interface FirstProgram { image: Buffer; exePath: string; argv: string[] }
+
+/**
+ * What the sandbox's first process execs for the program: the program itself or, for a script
+ * (`#!interpreter [argument]`, as npm's `#!/usr/bin/env node`), its interpreter, found in the
+ * guest's namespace, with argv [interpreter, argument, script, args...], as Linux's execve does.
+ * The interpreter opens the script by its path, so the script must be granted.
+ */
+function firstProgram(vfs: Vfs, image: Buffer, exePath: string, argv: string[], cwd: string): FirstProgram {
+  for (let depth = 0; ; depth++) {
+    let line: ReturnType<typeof shebang>;
+    try {
+      line = shebang(image);
+    } catch (e) {
+      if (e instanceof NotRunnableError) throw new NotRunnableError(`${exePath}: ${e.message}`);
+      throw e;
+    }
+    if (!line) return { image, exePath, argv };
+    if (depth >= MAX_SCRIPT_DEPTH) throw new NotRunnableError(`${exePath}: more than ${MAX_SCRIPT_DEPTH} levels of #! interpreters`);
+    try {
+      libc.closeFd(vfs.openRegular(exePath).fd);
+    } catch (e) {
+      if (!(e instanceof Errno)) throw e;
+      throw new NotRunnableError(`${exePath}: a script, which its interpreter ${line.interp} opens by path, and it is not granted to the program; grant it, e.g. --ro ${exePath}`);
+    }
+    argv = [line.interp, ...(line.arg !== null ? [line.arg] : []), exePath, ...argv.slice(1)];
+    const interp = posix.resolve(cwd, line.interp);
+    image = readInterpreter(vfs, interp, exePath);
+    exePath = interp;
+  }
+}
+
 /** The run itself, once the grants are open and the program is read; closes vfs. */
-function runIn(vfs: Vfs, image: Buffer, exePath: string, program: string, args: readonly string[], options: RunOptions, hooks: RunHooks): RunResult {
+function runIn(vfs: Vfs, start: FirstProgram, options: RunOptions, hooks: RunHooks): RunResult {
+  const { image, exePath, argv } = start;
   const out = new Capture();
   const err = new Capture();
   const memoryMiB = options.memoryMiB ?? DEFAULT_MEMORY_MIB;
@@ -424,7 +465,7 @@ function runIn(vfs: Vfs, image: Buffer, exePath: string, program: string, args: 
     });
     kernel = new Kernel(machine, {
       vfs,
-      argv: [options.argv0 ?? program, ...args],
+      argv,
       envp: envList(options.env),
       exePath,
       cwd: options.cwd ?? '/',

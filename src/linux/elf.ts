@@ -51,8 +51,7 @@ function safe(n: bigint, what: string): number {
 
 export function parseElf(file: Buffer, name: string): ElfImage {
   if (file.length < 4 || file.readUInt32BE(0) !== 0x7f454c46) {
-    const hint = file.subarray(0, 2).toString() === '#!' ? ' (scripts need their interpreter: run it with the interpreter as the program)' : '';
-    throw new NotRunnableError(`${name}: not an ELF executable${hint}`);
+    throw new NotRunnableError(`${name}: not an ELF executable`);
   }
   if (file.length < EHDR_SIZE) throw new NotRunnableError(`${name}: truncated ELF header`);
   if (file[4] !== ELFCLASS64 || file[5] !== ELFDATA2LSB || file.readUInt16LE(18) !== EM_X86_64) {

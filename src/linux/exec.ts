@@ -168,9 +168,17 @@ function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number;
     return top;
   };
   const pushString = (s: string): number => pushBytes(Buffer.from(s + '\0'));
-  const execfn = pushString(info.execfn);
-  const envAddrs = info.envp.map(pushString);
-  const argAddrs = info.argv.map(pushString);
+  // As Linux lays them out: below a zero word at the top, the argv strings, then the environment
+  // strings, then AT_EXECFN, one after another at rising addresses. Programs count on it: libuv
+  // (node's process.title) writes its title over argv[0] up to the end of the last argument.
+  top -= 8;
+  mem.fill(top, 8);
+  const strings = [...info.argv, ...info.envp, info.execfn].map((s) => Buffer.from(s + '\0'));
+  let at = pushBytes(Buffer.concat(strings));
+  const addrs = strings.map((b) => { const a = at; at += b.length; return a; });
+  const argAddrs = addrs.slice(0, info.argv.length);
+  const envAddrs = addrs.slice(info.argv.length, info.argv.length + info.envp.length);
+  const execfn = addrs[addrs.length - 1]!;
   const platform = pushString('x86_64');
   const random = pushBytes(randomBytes16());
   top = alignDown(top, 16);

@@ -17,6 +17,25 @@ export class InterpreterNotFoundError extends Error {
   }
 }
 
+/** Bytes of a script's first line that are read (Linux's BINPRM_BUF_SIZE), and how many interpreters may be scripts in turn. */
+const SHEBANG_BYTES = 256;
+export const MAX_SCRIPT_DEPTH = 4;
+
+/**
+ * A script's `#!interpreter [argument]` line, as Linux's execve reads it: the interpreter's path
+ * and the rest of the line as one optional argument. null when image is not a script; throws
+ * NotRunnableError when the line names no interpreter.
+ */
+export function shebang(image: Buffer): { interp: string; arg: string | null } | null {
+  if (image[0] !== 0x23 || image[1] !== 0x21) return null;
+  const head = image.subarray(2, SHEBANG_BYTES);
+  const nl = head.indexOf(10);
+  const line = head.subarray(0, nl < 0 ? head.length : nl).toString('latin1').trim();
+  const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
+  if (!m) throw new NotRunnableError('its #! line names no interpreter');
+  return { interp: m[1]!, arg: m[2] ?? null };
+}
+
 /** Largest interpreter kvmbox reads (glibc's ld.so is about 250 KiB). */
 const MAX_INTERPRETER = 64 << 20;
 /** Interpreter images by host identity, reused while the file is unchanged. */

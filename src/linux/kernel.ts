@@ -23,7 +23,7 @@ import * as libc from '../kvm/libc.js';
 import { MSR_FS_BASE } from '../machine/x86.js';
 import { attachCaches, exec, type ExecEnv } from './exec.js';
 import { NotRunnableError, parseElf } from './elf.js';
-import { InterpreterNotFoundError, readInterpreter } from './interp.js';
+import { InterpreterNotFoundError, MAX_SCRIPT_DEPTH, readInterpreter, shebang } from './interp.js';
 import { SandboxLimits } from './limits.js';
 import { sleepBounded } from './host-wait.js';
 import { Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
@@ -37,7 +37,7 @@ import type { UnixNames } from '../fs/unix-socket.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
-import { formatSyscall } from './syscalls/trace.js';
+import { formatFaultSignal, formatSyscall } from './syscalls/trace.js';
 import {
   action, bit, CLD_CONTINUED, CLD_STOPPED, defaultAction, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess,
   type UserContext, hangUpOrphans, linkedGroups,
@@ -165,7 +165,6 @@ const RESTARTABLE = new Set<number>([SYS.read, SYS.write, SYS.readv, SYS.writev,
 /** What user mode may have in rflags (CF PF AF ZF SF TF DF OF AC ID); IF and bit 1 are always set. */
 const USER_RFLAGS = 0x240dd5n, RFLAGS_FIXED = 0x202n;
 /** execve: the longest `#!` line read, and how many interpreters may chain. */
-const BINPRM_BUF = 256, MAX_SCRIPT_DEPTH = 4;
 
 /** vCPUs by default: one per host CPU, up to MAX_VCPUS. */
 function defaultVcpus(): number {
@@ -619,6 +618,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
         const code = faultCode(vector, error);
         const addr = vector === 14 ? cr2 : vector === 13 ? 0n : rip;
         raise(t, signal, { code, addr });
+        // As strace shows a signal: which, why, where (the handler's system calls follow).
+        this.opts.trace?.(formatFaultSignal(this.who(t), SIGNAL_NAMES[signal] ?? String(signal), code, addr, rip, EXCEPTION_NAMES[vector] ?? `exception ${vector}`));
         return this.deliverTo(t, { regs: user, trapno: vector, err: error, cr2: vector === 14 ? cr2 : 0n });
       }
     }
@@ -1597,16 +1598,19 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (guestPath === '/proc/self/exe' || guestPath === `/proc/${p.pid}/exe`) guestPath = '/' + normalize(p.exePath).join('/');
     let args = argv;
     let image = this.readExecutable(p, guestPath);
-    for (let depth = 0; image[0] === 0x23 && image[1] === 0x21; depth++) {
+    for (let depth = 0; ; depth++) {
       // #!interpreter [one argument]: the interpreter runs the script, found in the guest's namespace.
+      let line: ReturnType<typeof shebang>;
+      try {
+        line = shebang(image);
+      } catch (e) {
+        if (e instanceof NotRunnableError) throw new Errno(E.ENOEXEC);
+        throw e;
+      }
+      if (!line) break;
       if (depth >= MAX_SCRIPT_DEPTH) throw new Errno(E.ELOOP);
-      const head = image.subarray(2, BINPRM_BUF);
-      const nl = head.indexOf(10);
-      const line = head.subarray(0, nl < 0 ? head.length : nl).toString('latin1').trim();
-      const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
-      if (!m) throw new Errno(E.ENOEXEC);
-      args = [m[1]!, ...(m[2] ? [m[2]] : []), guestPath, ...args.slice(1)];
-      guestPath = '/' + p.pathAt(AT_FDCWD, m[1]!).join('/');
+      args = [line.interp, ...(line.arg !== null ? [line.arg] : []), guestPath, ...args.slice(1)];
+      guestPath = '/' + p.pathAt(AT_FDCWD, line.interp).join('/');
       image = this.readExecutable(p, guestPath);
     }
     // Everything that can fail is checked while the old program is still there to get the error.

@@ -26,7 +26,7 @@ static int object(struct dl_phdr_info *info, size_t size, void *data)
 
 int main(int argc, char **argv)
 {
-    (void)argc;
+
     const ElfW(Phdr) *phdr = (const ElfW(Phdr) *)getauxval(AT_PHDR);
     unsigned long phnum = getauxval(AT_PHNUM);
     int loads = 0;
@@ -41,6 +41,15 @@ int main(int argc, char **argv)
     for (int i = 0; random && i < 16; i++) nonzero |= random[i];
     printf("AT_RANDOM: %d\n", random != NULL && nonzero != 0);
     printf("AT_PLATFORM: %s\n", (const char *)getauxval(AT_PLATFORM));
+    /* The strings lie one after another at rising addresses: argv, the environment, AT_EXECFN
+     * (libuv's process title is written over them). */
+    extern char **environ;
+    const char *next = argv[0];
+    int inOrder = 1;
+    for (int i = 0; i < argc; i++) { inOrder &= argv[i] == next; next = argv[i] + strlen(argv[i]) + 1; }
+    for (char **e = environ; *e; e++) { inOrder &= *e == next; next = *e + strlen(*e) + 1; }
+    inOrder &= execfn == next;
+    printf("strings in order: %d\n", inOrder);
     dl_iterate_phdr(object, NULL);
     return 0;
 }

@@ -36,3 +36,8 @@ export function formatSyscall(p: Process, nr: number, a: SyscallArgs, result: nu
   const res = r < 0n && r > -4096n ? `-1 ${ERRNO_NAMES[Number(-r)] ?? `errno ${-r}`}` : r > 0xffffn ? `0x${r.toString(16)}` : String(r);
   return `[kvmbox${who ? ` ${who}` : ''}] ${name}(${args.join(', ')}) = ${res}${unknown ? ' (not implemented)' : ''}`;
 }
+
+/** A fault delivered to the program's handler, as strace shows a signal: which, why, where. */
+export function formatFaultSignal(who: string, signal: string, code: number, addr: bigint, rip: bigint, exception: string): string {
+  return `[kvmbox${who ? ` ${who}` : ''}] --- ${signal} {si_code=${code}, si_addr=0x${addr.toString(16)}} at rip 0x${rip.toString(16)} (${exception}) ---`;
+}
