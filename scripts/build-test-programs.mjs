@@ -21,7 +21,7 @@ const JOBS = 2;
 const CFLAGS = ['-O2', '-Wall', '-Wextra'];
 
 /** Only hello gets a dynamically linked build (Debian's own programs test the rest: test/dynamic.test.ts). */
-const DYNAMIC = new Set(['hello', 'auxv']);
+const DYNAMIC = new Set(['hello', 'auxv', 'maps']);
 
 const variants = [
   { suffix: 'glibc', cc: 'gcc', flags: ['-static'] },

@@ -69,6 +69,22 @@ test('the auxiliary vector, static and dynamic, PIE and ET_EXEC: what getauxval 
   assert.equal(guest.exitStatus, 7, show(guest));
 });
 
+// test/programs/maps.c: /proc/self/maps as glibc's and musl's pthread_getattr_np read it for the
+// main thread's stack, and as sanitizers and collectors read it: runs of pages with their rights,
+// offsets and names.
+test('/proc/self/maps: the stack, a file at an offset, mprotect splits, shared memory, names; pthread_getattr_np finds the main stack', () => {
+  for (const v of ['glibc', 'musl', 'pie', 'dyn']) {
+    const prog = `${PROGRAMS_DIR}/maps.${v}`;
+    const { guest, native } = both(prog, [prog], { ro: [PROGRAMS_DIR] });
+    assert.equal(native.status, 0, native.stderr);
+    assert.doesNotMatch(native.stdout, /: 0$/m, `natively: ${native.stdout}`);
+    // On kvm_pvm a MAP_SHARED anonymous mapping is private to each process, so 'p'.
+    const drop = (s: string) => (onUserStubPath() ? s.replace(/^shared line: .\n/m, '') : s);
+    assert.equal(drop(guest.stdout.toString()), drop(native.stdout), `${v}: ${show(guest)}`);
+    assert.equal(guest.exitStatus, 0, show(guest));
+  }
+});
+
 test('ls -l of a granted directory: the same names, sizes and modes as natively', () => {
   const dir = join(work, 'listing');
   rmSync(dir, { recursive: true, force: true });

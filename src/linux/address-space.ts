@@ -36,6 +36,8 @@ export class AddressSpace {
    * they must never become writable (a write would not reach the file): mprotect refuses it.
    */
   private sharedFile: Array<[number, number]> = [];
+  /** What /proc/PID/maps names page ranges after: the file a range maps, and its offset there. */
+  private names: Array<{ start: number; end: number; name: string; offset: number }> = [];
 
   /**
    * Its pages while another address space is in guest memory (src/linux/kernel.ts switches
@@ -63,6 +65,7 @@ export class AddressSpace {
     c.stackLimit = this.stackLimit;
     c.mmapCursor = this.mmapCursor;
     c.sharedFile = this.sharedFile.map(([a, b]) => [a, b]);
+    c.names = this.names.map((n) => ({ ...n }));
     return c;
   }
 
@@ -94,6 +97,37 @@ export class AddressSpace {
     this.memory.unshare(start, len);
     this.memory.discard(start, len);
     if (this.sharedFile.length) this.forgetSharedFile(start, start + len);
+    if (this.names.length) this.forgetNames(start, start + len);
+  }
+
+  /** Name [start, start+len) (page-aligned) after a file it maps from offset, for /proc/PID/maps. */
+  nameRange(start: number, len: number, name: string, offset: number): void {
+    this.forgetNames(start, start + len);
+    this.names.push({ start, end: start + len, name, offset });
+  }
+
+  /**
+   * The ranges [start, end) of /proc/PID/maps's names, with the offset of each start in its
+   * file: the files, the heap and the stack. Sorted; they do not overlap.
+   */
+  namedRanges(): Array<{ start: number; end: number; name: string; offset: number }> {
+    const out = this.names.map((n) => ({ ...n }));
+    const heap = alignUp(this.brkStart, PAGE_SIZE);
+    if (this.heapTop > heap) out.push({ start: heap, end: this.heapTop, name: '[heap]', offset: 0 });
+    if (this.stackTop > this.stackBottom) out.push({ start: this.stackBottom, end: this.stackTop, name: '[stack]', offset: 0 });
+    return out.sort((a, b) => a.start - b.start);
+  }
+
+  private forgetNames(lo: number, hi: number): void {
+    const kept: typeof this.names = [];
+    for (const n of this.names) {
+      if (n.end <= lo || n.start >= hi) kept.push(n);
+      else {
+        if (n.start < lo) kept.push({ ...n, end: lo });
+        if (n.end > hi) kept.push({ ...n, start: hi, offset: n.offset + (hi - n.start) });
+      }
+    }
+    this.names = kept;
   }
 
   /** Record [start, start+len) (page-aligned) as a read-only copy of a MAP_SHARED file mapping. */

@@ -74,7 +74,7 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
       `${name}: its segments (0x${lo.toString(16)}-0x${hi.toString(16)}) do not fit in guest memory ` +
       `(user range ends at 0x${space.userTop.toString(16)}); give more with --memory`);
   }
-  mapSegments(space, file, elf, bias, info.images ? imageOfBuffer(file) : null);
+  mapSegments(space, file, elf, bias, info.images ? imageOfBuffer(file) : null, name);
 
   space.brkStart = space.brkEnd = space.heapTop = hi;
   space.setupStack(STACK_INITIAL, stackSize);
@@ -96,7 +96,7 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
  * With image (the file's, src/linux/image-cache.ts), a read-only segment with no bss whose pages
  * no other segment shares is mapped from it instead, whole pages of the file as Linux maps them.
  */
-export function mapSegments(space: AddressSpace, file: Buffer, elf: ElfImage, bias: number, image: SharedBacking | null = null): void {
+export function mapSegments(space: AddressSpace, file: Buffer, elf: ElfImage, bias: number, image: SharedBacking | null = null, name?: string): void {
   const segs = elf.phdrs.filter((p) => p.type === PT_LOAD && p.memsz > 0).map((p) => ({
     p, start: alignDown(p.vaddr + bias, PAGE_SIZE), end: alignUp(p.vaddr + bias + p.memsz, PAGE_SIZE), prot: toProt(p.flags),
   }));
@@ -114,6 +114,7 @@ export function mapSegments(space: AddressSpace, file: Buffer, elf: ElfImage, bi
     space.memory.write(s.p.vaddr + bias, file.subarray(s.p.offset, s.p.offset + s.p.filesz));
   }
   for (const s of segs) space.map(s.start, s.end - s.start, s.prot);
+  if (name !== undefined) for (const s of segs) space.nameRange(s.start, s.end - s.start, name, alignDown(s.p.offset, PAGE_SIZE));
   for (let i = 0; i < segs.length; i++) {
     for (let j = i + 1; j < segs.length; j++) {
       const a = segs[i]!, b = segs[j]!;
@@ -149,7 +150,7 @@ function loadInterpreter(space: AddressSpace, path: string, name: string, info: 
   const base = span > 0 && span <= space.memory.size / 2 ? space.findFree(span) : 0;
   if (!base) throw new NotRunnableError(`${name}: its interpreter ${path} does not fit in guest memory; give more with --memory`);
   const bias = base - lo;
-  mapSegments(space, file, elf, bias, info.images ? imageOfBuffer(file) : null);
+  mapSegments(space, file, elf, bias, info.images ? imageOfBuffer(file) : null, path);
   return { base, entry: elf.entry + bias };
 }
 

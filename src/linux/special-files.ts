@@ -6,7 +6,7 @@
 //   /proc/self/exe                    a link to the program's path (readlink only)
 //   /proc/self/cmdline, /proc/self/environ, /proc/uptime, /proc/loadavg, /proc/meminfo,
 //   /proc/mounts, /proc/version       small read-only files describing the sandbox
-// /proc/PID/{exe,cmdline,environ,stat,status,fd/N} for every process of the sandbox (/proc/self
+// /proc/PID/{exe,cmdline,environ,maps,stat,status,fd/N} for every process of the sandbox (/proc/self
 // is the caller's). /proc, /proc/PID and /proc/PID/fd are directories that list just these
 // (getdents64). Other paths under /dev and /proc are
 // looked up in the grants like any path.
@@ -14,6 +14,8 @@ import { randomFillSync } from 'node:crypto';
 import { E, Errno, O, S_IFLNK, STAT, STAT_SIZE } from '../abi/linux.js';
 import type { Process } from './process.js';
 import { GUEST_GID, GUEST_PID, GUEST_UID } from '../abi/abi.generated.js';
+import { PAGE_MAPPED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
+import { PAGE_SIZE } from '../machine/x86.js';
 import {
   charDeviceStat, DeviceFile, DirListing, dirListingStat, DT_DIR, DT_LNK, DT_REG, MemoryFile, memoryFileStat, TTY_RDEV, TtyFile,
   type DeviceKind, type DirEntry, type OpenFile,
@@ -126,7 +128,7 @@ function procFile(p: Process, name: string): SpecialFile | null {
 }
 
 /** The files of /proc/PID that are not directories. */
-const PID_FILES = new Set(['exe', 'cmdline', 'environ', 'mounts', 'stat', 'status']);
+const PID_FILES = new Set(['exe', 'cmdline', 'environ', 'maps', 'mounts', 'stat', 'status']);
 
 /** The name in comm, up to its NUL. */
 function commOf(q: Process): string {
@@ -159,6 +161,41 @@ function statusText(q: Process): string {
   return `Name:\t${commOf(q)}\nState:\t${names[stateOf(q)]}\nTgid:\t${q.pid}\nPid:\t${q.pid}\nPPid:\t${q.ppid}\n` +
     `Uid:\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\nGid:\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\n` +
     `Threads:\t${threads}\n`;
+}
+
+/**
+ * /proc/PID/maps: the runs of mapped pages with the same rights and the same name, in Linux's
+ * format (glibc's pthread_getattr_np finds the main thread's stack in it, sanitizers and GCs
+ * their memory). Private mappings show 'p', MAP_SHARED memory 's'; device and inode are 0.
+ */
+function mapsText(q: Process): string {
+  const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
+  const space = q.space;
+  const perms = space.paging.perms;
+  const names = space.namedRanges();
+  const shared = space.memory.shared.filter((r) => !r.copyOnWrite);
+  // Runs end where the rights change and at every edge of a name or a shared range.
+  const edges = new Set<number>();
+  for (const r of [...names, ...shared]) { edges.add(r.start / PAGE_SIZE); edges.add(r.end / PAGE_SIZE); }
+  const hex = (n: number, w = 8) => n.toString(16).padStart(w, '0');
+  const lines: string[] = [];
+  for (const [lo, hi] of space.paging.mappedRanges()) {
+    const end = hi / PAGE_SIZE;
+    for (let p = lo / PAGE_SIZE; p < end;) {
+      const byte = perms[p]! & (PAGE_MAPPED | PROT_ALL);
+      if (!(byte & PAGE_MAPPED)) { p++; continue; }
+      let e = p + 1;
+      while (e < end && (perms[e]! & (PAGE_MAPPED | PROT_ALL)) === byte && !edges.has(e)) e++;
+      const a = p * PAGE_SIZE, b = e * PAGE_SIZE;
+      const n = names.find((r) => r.start <= a && a < r.end);
+      const s = shared.some((r) => r.start <= a && a < r.end);
+      const head = `${hex(a)}-${hex(b)} ${byte & PROT_READ ? 'r' : '-'}${byte & PROT_WRITE ? 'w' : '-'}${byte & PROT_EXEC ? 'x' : '-'}${s ? 's' : 'p'} ` +
+        `${hex(n ? n.offset + (a - n.start) : 0)} 00:00 0`;
+      lines.push(n ? head + ' '.repeat(Math.max(1, 73 - head.length)) + n.name : head);
+      p = e;
+    }
+  }
+  return lines.map((l) => l + '\n').join('');
 }
 
 /**
@@ -196,6 +233,7 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
     case 'environ': return memory(`${dir}/environ`, () => (q.zombie ? '' : q.envp.map((a) => a + '\0').join('')));
     case 'stat': return memory(`${dir}/stat`, () => statLine(q));
     case 'status': return memory(`${dir}/status`, () => statusText(q));
+    case 'maps': return memory(`${dir}/maps`, () => (q.zombie ? '' : mapsText(q)));
     case 'mounts': return procFile(p, 'mounts');
     default: return null;
   }

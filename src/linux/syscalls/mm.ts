@@ -186,6 +186,7 @@ function mmap(p: Process, a: bigint[]): number {
     }
     if (type === MAP_SHARED) p.space.markSharedFile(start, len);
   }
+  if (file) p.space.nameRange(start, len, file.path, Number(offArg));
   if (prot !== (PROT_READ | PROT_WRITE)) {
     if (!(anonymous && type === MAP_PRIVATE)) p.space.map(start, len, prot);
   } else if (anonymous && type === MAP_PRIVATE && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) p.mapPool.noteAnonymous(start, len);
