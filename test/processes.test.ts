@@ -239,7 +239,7 @@ test('/proc lists the sandbox\'s processes; /proc/PID and /proc/self/fd list the
   assert.equal(r.exitStatus, 0, show(r));
   // The shell (1), its background sleep (2), ls (3) and maybe already tr.
   assert.match(lines[0]!, /^1 2 3 (4 )?loadavg meminfo mounts self uptime version $/, show(r));
-  assert.equal(lines[1], 'cmdline environ exe fd mounts stat status ', show(r));
+  assert.equal(lines[1], 'cmdline environ exe fd maps mounts stat status ', show(r));
   // ls's own fds: stdin, stdout (the pipe), stderr, and the directory it reads.
   assert.equal(lines[2], '0 1 2 3 ', show(r));
   assert.match(lines[3]!, /^\d+$/, show(r));
@@ -342,6 +342,24 @@ test('bash: a script with arrays, pipefail, functions and a #! script', () => {
     '(exit 9) & wait $!; echo "job $?"',
   ].join('\n');
   same('/bin/bash', ['-c', script], { ...SYS, ro: [dir] });
+});
+
+// Named pipes (mkfifo) in a writable grant are pipes inside the sandbox (src/fs/fifo.ts): the host
+// FIFO only names one.
+test('bash with named pipes: reader first, writer first, O_RDWR, and O_NONBLOCK without a reader', () => {
+  const script = [
+    'mkfifo a b c d',
+    '(echo via-fifo > a &); cat a',
+    'echo writer-first > b & sleep 0.3; cat b; wait',
+    'cat c & sleep 0.3; echo reader-first > c; wait',
+    'exec 3<>d; echo both-ways >&3; read -r x <&3; echo "$x"; exec 3>&-',
+    'python3 -c "import os, errno\ntry: os.open(\'d\', os.O_WRONLY | os.O_NONBLOCK)\nexcept OSError as e: print(errno.errorcode[e.errno])"',
+    'stat -c %F a',
+    'seq 1 20000 > big; cat big > a & wc -l < a; wait',
+  ].join('\n');
+  const dirs = ['fifo-native', 'fifo-guest'].map((n) => { const d = join(work, n); mkdirSync(d, { recursive: true }); return d; });
+  const { guest } = same('/bin/bash', ['-c', script], { ...SYS, rw: [dirs[1]!], cwd: dirs[1]! }, dirs[0]!);
+  assert.equal(guest.stdout.toString(), 'via-fifo\nwriter-first\nreader-first\nboth-ways\nENXIO\nfifo\n20000\n');
 });
 
 test('make runs its recipes (2 rules) in a --rw directory', () => {

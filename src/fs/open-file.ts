@@ -567,8 +567,17 @@ export class PipeEnd implements OpenFile {
   readonly hostFd = null;
   readonly path: string;
   private closed = false;
-  private constructor(private readonly pipe: PipeBuffer, readonly readEnd: boolean, public statusFlags: number) {
-    this.path = `pipe:[${pipe.ino}]`;
+  /** Called once when this end closes (a named pipe counts its opens, src/fs/fifo.ts). */
+  onClose: (() => void) | null = null;
+  private constructor(private readonly pipe: PipeBuffer, readonly readEnd: boolean, public statusFlags: number, path?: string) {
+    this.path = path ?? `pipe:[${pipe.ino}]`;
+  }
+
+  /** One more read or write end of this end's pipe (another open of a named pipe), named path. */
+  another(readEnd: boolean, flags: number, path: string): PipeEnd {
+    if (readEnd) this.pipe.readers++;
+    else this.pipe.writers++;
+    return new PipeEnd(this.pipe, readEnd, (readEnd ? O.RDONLY : O.WRONLY) | (flags & O.NONBLOCK), path);
   }
 
   /**
@@ -656,6 +665,7 @@ export class PipeEnd implements OpenFile {
     // ends are gone.
     if (b.readers === 0) b.clear();
     if (b.readers === 0 && b.writers === 0) b.budget.give(b.capacity);
+    this.onClose?.();
   }
   pollMask(): number {
     const b = this.pipe;

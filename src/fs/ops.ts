@@ -24,7 +24,7 @@ import { GUEST_GID, GUEST_UID } from '../abi/abi.generated.js';
 import { hostMode, hostModeFor, owns, permitted, R_OK, S_ISGID, S_ISUID, W_OK } from './access.js';
 import { hostGid } from './identity.js';
 import { HostFile, VirtualDir, virtualDirStat, type OpenFile } from './open-file.js';
-import { normalize, OPEN_WRITE_FLAGS, SymlinkInPath, type Location, type Vfs } from './vfs.js';
+import { FifoFound, fifoKey, normalize, OPEN_WRITE_FLAGS, SymlinkInPath, type Location, type Vfs } from './vfs.js';
 
 /** What the file system needs of the task that calls it. */
 export interface FsTask {
@@ -135,7 +135,7 @@ export function openPath(t: FsTask, comps: readonly string[], flags: number, mod
       const path = '/' + c.join('/');
       if (loc.kind === 'virtual') return new VirtualDir(path, flags & KEEP_FLAGS, loc.children);
       checkRead(vfs, loc, flags);
-      const fd = vfs.openHost(loc, flags, 0);
+      const fd = vfs.openHost(loc, flags, 0, true);
       return new HostFile(fd, vfs.guestPathOf(loc.grant, fd) ?? path, flags & KEEP_FLAGS);
     });
   }
@@ -170,6 +170,12 @@ function openForWrite(t: FsTask, loc: HostLoc, flags: number, mode: number, foll
         if (type === S_IFLNK) throw new Errno(E.ELOOP); // O_NOFOLLOW on a symlink (O_CREAT | O_EXCL: EEXIST above)
         if (tmpfile && type !== S_IFDIR) throw new Errno(E.ENOTDIR);
         if (!tmpfile && type === S_IFDIR && (wanted(flags) & W_OK || flags & O.CREAT)) throw new Errno(E.EISDIR);
+        // A named pipe: served inside the sandbox (writing to it changes no file, so a read-only
+        // grant allows it, as Linux does). The host's open would fail or wait for a reader.
+        if (type === S_IFIFO && !tmpfile) {
+          if (!permitted(st, wanted(flags))) throw new Errno(E.EACCES);
+          throw new FifoFound(fifoKey(st));
+        }
         // A file that exists is opened for reading even with O_CREAT in a read-only grant.
         if (tmpfile || wanted(flags) & W_OK) requireWritable(loc);
         if (!tmpfile && !permitted(st, wanted(flags))) throw new Errno(E.EACCES);

@@ -61,7 +61,7 @@ export class SymlinkInPath extends Errno {
 
 /** Linux gives up after this many symlinks in one lookup (ELOOP). */
 const MAXSYMLINKS = 40;
-const S_IFMT = 0o170000, S_IFLNK = 0o120000;
+const S_IFMT = 0o170000, S_IFLNK = 0o120000, S_IFIFO = 0o010000;
 
 /** A grant named a host path that does not exist or cannot be opened. */
 export class GrantError extends Error {
@@ -95,18 +95,37 @@ export function normalize(path: string): string[] {
 }
 
 /**
- * A FIFO, socket or device inside a grant is not served: reading or writing one could block the
- * host thread on something outside the sandbox (a FIFO's other end, a terminal, hardware).
- * fd was opened O_NONBLOCK (so the open itself did not wait); anything but a regular file or a
- * directory is closed and the guest gets ENXIO, as Linux gives for a socket or a FIFO without a
- * reader. stat, lstat and readdir of such entries still work. See SECURITY.md.
+ * An open found a FIFO inside a grant: the caller serves it as a pipe inside the sandbox
+ * (src/fs/fifo.ts), named by key, the FIFO's device and inode. The host FIFO is never read or
+ * written.
  */
-function onlyFilesAndDirs(fd: number): number {
+export class FifoFound extends Error {
+  constructor(readonly key: string) {
+    super('a named pipe');
+    this.name = 'FifoFound';
+  }
+}
+
+/** The key FifoFound names a FIFO by, from its struct stat. */
+export function fifoKey(st: Buffer): string {
+  return `${st.readBigUInt64LE(STAT.dev)}:${st.readBigUInt64LE(STAT.ino)}`;
+}
+
+/**
+ * A socket or device inside a grant is not served: reading or writing one could block the host
+ * thread on something outside the sandbox (a terminal, hardware, a host process). fd was opened
+ * O_NONBLOCK (so the open itself did not wait); anything but a regular file or a directory is
+ * closed and the guest gets ENXIO, as Linux gives for a socket; a FIFO is FifoFound where the
+ * caller serves named pipes (fifo), else ENXIO too. stat, lstat
+ * and readdir of such entries still work. See SECURITY.md.
+ */
+function onlyFilesAndDirs(fd: number, fifo: boolean): number {
   const st = Buffer.alloc(STAT_SIZE);
   const r = libc.fstat(fd, st);
   const type = st.readUInt32LE(STAT.mode) & S_IFMT;
   if (r >= 0 && (type === S_IFREG || type === S_IFDIR)) return fd;
   libc.closeFd(fd);
+  if (r >= 0 && type === S_IFIFO && fifo) throw new FifoFound(fifoKey(st));
   throw new Errno(r < 0 ? -r : E.ENXIO);
 }
 
@@ -182,9 +201,10 @@ export class Vfs {
    * Open a host file for a guest path inside a grant, for reading only (symlinks inside the
    * grant are followed by the host). flags are Linux open flags (the host's are the same). An
    * open that may write goes through exact() and openExact(), so that the grant the file really
-   * lies in decides; here it fails with EROFS before the host is touched.
+   * lies in decides; here it fails with EROFS before the host is touched. fifo: a FIFO throws
+   * FifoFound (the caller serves it) rather than ENXIO.
    */
-  openHost(loc: { grant: Grant; rel: string }, flags: number, mode: number): number {
+  openHost(loc: { grant: Grant; rel: string }, flags: number, mode: number, fifo = false): number {
     if ((flags & OPEN_WRITE_FLAGS) !== 0) throw new Errno(E.EROFS);
     // openat2 refuses O_PATH with any flag but O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC.
     // Every real open is O_NONBLOCK on the host, so that opening a FIFO never waits for its
@@ -196,11 +216,11 @@ export class Vfs {
       if (flags & (O.DIRECTORY)) throw new Errno(E.ENOTDIR);
       const fd = libc.openat(-100, `/proc/self/fd/${loc.grant.fd}`, hostFlags & ~(O.CREAT | O.EXCL), mode);
       if (fd < 0) throw new Errno(-fd);
-      return flags & O.PATH ? fd : onlyFilesAndDirs(fd);
+      return flags & O.PATH ? fd : onlyFilesAndDirs(fd, fifo);
     }
     const fd = libc.openat2(loc.grant.fd, loc.rel === '' ? '.' : loc.rel, hostFlags, mode, RESOLVE);
     if (fd < 0) throw fd === -E.EXDEV ? new SymlinkEscape() : new Errno(-fd);
-    return flags & O.PATH ? fd : onlyFilesAndDirs(fd);
+    return flags & O.PATH ? fd : onlyFilesAndDirs(fd, fifo);
   }
 
   /**
@@ -208,7 +228,7 @@ export class Vfs {
    * object lies in loc.grant. A symlink on the way throws SymlinkInPath (see exact()). mode is
    * used as given (the caller strips what may not reach the host).
    */
-  openExact(loc: { grant: Grant; rel: string }, flags: number, mode: number): number {
+  openExact(loc: { grant: Grant; rel: string }, flags: number, mode: number, fifo = false): number {
     // As in openHost: O_NONBLOCK so that a FIFO never makes the open wait for its other end,
     // then onlyFilesAndDirs refuses anything but a regular file or a directory (ENXIO).
     const hostFlags = flags & O.PATH ? (flags & (O.PATH | O.DIRECTORY | O.NOFOLLOW)) | O.CLOEXEC
@@ -222,7 +242,7 @@ export class Vfs {
     }
     if (fd === -E.ELOOP || fd === -E.EXDEV) throw new SymlinkInPath();
     if (fd < 0) throw new Errno(-fd);
-    return flags & O.PATH ? fd : onlyFilesAndDirs(fd);
+    return flags & O.PATH ? fd : onlyFilesAndDirs(fd, fifo);
   }
 
   /** The parent directory of loc (O_PATH) and the last component, reached with no symlink followed. */

@@ -34,6 +34,7 @@ import { MAX_SHARED_BACKINGS, type SharedBudget } from '../kvm/shared-memory.js'
 import { ShmDir } from '../fs/shm.js';
 import { FileMirrors } from './file-mirror.js';
 import type { UnixNames } from '../fs/unix-socket.js';
+import { Fifos } from '../fs/fifo.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
@@ -223,6 +224,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
   readonly fileMirrors: FileMirrors | null;
   /** Names bound by the sandbox's AF_UNIX sockets (src/fs/unix-socket.ts). */
   readonly unixNames: UnixNames = new Map();
+  /** Named pipes (mkfifo) in the grants, as pipes inside the sandbox. */
+  readonly fifos: Fifos;
   /** Address spaces of their own that ended: released once no vCPU can be running them. */
   private readonly endedHomes: SpaceMemory[] = [];
   private execEnv!: ExecEnv;
@@ -244,6 +247,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.ownSpaces = machine.syscallPath === 'cpl0-entry';
     this.sharedMemory = this.ownSpaces ? { used: 0, limit: machine.memoryLimit, count: 0, maxCount: MAX_SHARED_BACKINGS } : null;
     this.shm = this.sharedMemory ? new ShmDir(this.sharedMemory) : null;
+    this.fifos = new Fifos(this.limits.pipeBudget);
     this.fileMirrors = this.sharedMemory ? new FileMirrors(this.sharedMemory) : null;
     this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     const cpus = machine.syscallPath === 'cpl0-entry' ? opts.vcpus ?? defaultVcpus() : 1;

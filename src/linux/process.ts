@@ -9,6 +9,7 @@
 import type { SharedBudget } from '../kvm/shared-memory.js';
 import type { ShmDir } from '../fs/shm.js';
 import type { UnixNames } from '../fs/unix-socket.js';
+import type { Fifos } from '../fs/fifo.js';
 import type { FileMirrors } from './file-mirror.js';
 import type { Machine } from '../machine/machine.js';
 import { PAGE_SIZE } from '../machine/x86.js';
@@ -97,6 +98,8 @@ export interface ProcessTree {
   readonly shm: ShmDir | null;
   /** Names bound by the sandbox's AF_UNIX sockets. */
   readonly unixNames: UnixNames;
+  /** Named pipes in the grants, served as pipes inside the sandbox (src/fs/fifo.ts). */
+  readonly fifos: Fifos;
   /** Mirrors of host files mapped MAP_SHARED for writing; null where sharedMemory is. */
   readonly fileMirrors: FileMirrors | null;
   /** vCPUs the sandbox's threads may run on in parallel: the CPUs programs see (sched_getaffinity). */

@@ -8,7 +8,7 @@ import { F_OK, permitted, R_OK, W_OK, X_OK } from '../../fs/access.js';
 import * as ops from '../../fs/ops.js';
 import { lstatSpecial, special } from '../special-files.js';
 import { ShmFile, type ShmDir } from '../../fs/shm.js';
-import { normalize } from '../../fs/vfs.js';
+import { FifoFound, normalize } from '../../fs/vfs.js';
 import {
   AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFLNK,
   S_IFMT, STAT, STAT_SIZE,
@@ -65,7 +65,12 @@ export function openGuestPath(p: Process, comps: string[], flags: number, mode: 
     if (flags & O.NOFOLLOW && sp.link !== undefined) throw new Errno(E.ELOOP);
     return sp.open(flags);
   }
-  return ops.openPath(p, comps, flags, mode);
+  try {
+    return ops.openPath(p, comps, flags, mode);
+  } catch (e) {
+    if (e instanceof FifoFound) return p.kernel.fifos.open(e.key, '/' + comps.join('/'), flags);
+    throw e;
+  }
 }
 
 function doOpen(p: Process, dirfd: number, pathAddr: bigint, flags: number, mode: number): number {
