@@ -2,9 +2,10 @@
 // end reads one pipe and writes the other). What event loops use them for: a self-pipe that
 // another thread writes a byte to (asyncio's), a stream between processes after fork. No
 // addresses and no datagrams: kvmbox has no network. Descriptors can be passed (SCM_RIGHTS): each
-// sendmsg's files wait at the other end, held, until a recvmsg that reads bytes takes them (a
-// plain read leaves them for the next recvmsg, where Linux would close them); at most
-// MAX_IN_FLIGHT wait at one end.
+// sendmsg's files wait at the other end, held, with the bytes of that sendmsg, as on Linux: a
+// read stops at the end of those bytes, and once it has read one of them the files are its
+// recvmsg's to take (a plain read, recv or readv closes them); at most MAX_IN_FLIGHT wait at
+// one end.
 import { E, Errno, O } from '../abi/linux.js';
 import { PipeEnd, POLLHUP, POLLIN, POLLOUT, streamStat, type FdTable, type OpenFile, type PipeBudget } from './open-file.js';
 
@@ -16,6 +17,11 @@ const MAX_IN_FLIGHT = 1024;
 
 export const S_IFSOCK = 0o140000;
 
+/** Close rights nothing will receive. */
+function dropRights(r: Rights): void {
+  for (const f of r.files) r.holder.drop(f);
+}
+
 export class SocketEnd implements OpenFile {
   readonly hostFd = null;
   readonly path: string;
@@ -26,8 +32,13 @@ export class SocketEnd implements OpenFile {
   private peer: SocketEnd | null = null;
   /** The pid of the process at the other end, as SO_PEERCRED gives it (the creator's for socketpair); 0 if unknown. */
   peerPid = 0;
-  /** Descriptors sent to this end, oldest first. */
-  private readonly inbox: Rights[] = [];
+  /** Descriptors sent to this end, oldest first, with the stream positions [at, end) of the bytes they came with. */
+  private readonly inbox: Array<{ rights: Rights; at: number; end: number }> = [];
+  /** Bytes this end has sent, and received: the positions the inbox counts in. */
+  private sentBytes = 0;
+  private receivedBytes = 0;
+  /** Rights whose bytes a read has reached, until recvmsg takes them or the read drops them. */
+  private due: Rights | undefined;
 
   private constructor(private readonly rx: PipeEnd, private readonly tx: PipeEnd, public statusFlags: number, ino: number) {
     this.path = `socket:[${ino}]`;
@@ -54,33 +65,53 @@ export class SocketEnd implements OpenFile {
 
   /** Before a send with n descriptors: ETOOMANYREFS when the other end holds too many already. */
   checkRights(n: number): void {
-    const waiting = this.peer ? this.peer.inbox.reduce((sum, r) => sum + r.files.length, 0) : 0;
+    const waiting = this.peer ? this.peer.inbox.reduce((sum, r) => sum + r.rights.files.length, 0) + (this.peer.due?.files.length ?? 0) : 0;
     if (waiting + n > MAX_IN_FLIGHT) throw new Errno(E.ETOOMANYREFS);
   }
 
-  /** Pass rights to the other end (sent with bytes just written); dropped if it is gone. */
-  sendRights(r: Rights): void {
-    if (this.peer && !this.peer.closed) this.peer.inbox.push(r);
-    else for (const f of r.files) r.holder.drop(f);
+  /** Pass rights to the other end with the `bytes` bytes just sent; dropped if it is gone. */
+  sendRights(r: Rights, bytes: number): void {
+    if (this.peer && !this.peer.closed) this.peer.inbox.push({ rights: r, at: this.sentBytes - bytes, end: this.sentBytes });
+    else dropRights(r);
   }
 
-  /** The oldest rights sent to this end, if any (the caller installs or drops them). */
+  /** The rights whose bytes the reads since the last call reached, if any (the caller installs or drops them). */
   takeRights(): Rights | undefined {
-    return this.inbox.shift();
+    const r = this.due;
+    this.due = undefined;
+    return r;
   }
 
-  /** recv: nonblock for this call alone (MSG_DONTWAIT) or by the file's O_NONBLOCK. */
+  /**
+   * recvmsg's read: nonblock for this call alone (MSG_DONTWAIT) or by the file's O_NONBLOCK. It
+   * stops at the end of the bytes that came with rights (then 0 until takeRights), as Linux
+   * ends a read at a message with descriptors.
+   */
   receive(buf: Buffer, nonblock: boolean): number {
-    if (this.readShut) return 0;
+    if (this.readShut || this.due) return 0;
     this.rx.statusFlags = O.RDONLY | (nonblock || this.statusFlags & O.NONBLOCK ? O.NONBLOCK : 0);
-    return this.rx.read(buf);
+    const head = this.inbox[0];
+    const n = this.rx.read(head ? buf.subarray(0, Math.max(1, head.end - this.receivedBytes)) : buf);
+    this.receivedBytes += n;
+    if (head && this.receivedBytes > head.at) this.due = this.inbox.shift()!.rights;
+    return n;
+  }
+
+  /** read, readv, recv: as receive, and rights their bytes came with are closed (nothing takes them). */
+  receiveDropping(buf: Buffer, nonblock: boolean): number {
+    const n = this.receive(buf, nonblock);
+    const r = this.takeRights();
+    if (r) dropRights(r);
+    return n;
   }
 
   /** send: EPIPE once the peer cannot read any more (the caller raises SIGPIPE unless MSG_NOSIGNAL). */
   send(buf: Buffer, nonblock: boolean): number {
     if (this.writeShut) throw new Errno(E.EPIPE);
     this.tx.statusFlags = O.WRONLY | (nonblock || this.statusFlags & O.NONBLOCK ? O.NONBLOCK : 0);
-    return this.tx.write(buf);
+    const n = this.tx.write(buf);
+    this.sentBytes += n;
+    return n;
   }
 
   /** shutdown(2): how is SHUT_RD (0), SHUT_WR (1) or SHUT_RDWR (2). */
@@ -99,7 +130,7 @@ export class SocketEnd implements OpenFile {
     return this.tx.reserve(want);
   }
 
-  read(buf: Buffer): number { return this.receive(buf, false); }
+  read(buf: Buffer): number { return this.receiveDropping(buf, false); }
   write(buf: Buffer): number { return this.send(buf, false); }
   pread(): number { throw new Errno(E.ESPIPE); }
   pwrite(): number { throw new Errno(E.ESPIPE); }
@@ -112,7 +143,9 @@ export class SocketEnd implements OpenFile {
     this.closed = true;
     this.rx.close();
     this.tx.close();
-    for (const r of this.inbox.splice(0)) for (const f of r.files) r.holder.drop(f);
+    for (const r of this.inbox.splice(0)) dropRights(r.rights);
+    const due = this.takeRights();
+    if (due) dropRights(due);
   }
   /** Readable with bytes or at the stream's end (with POLLHUP once the peer is gone); writable while the peer's pipe has room. */
   pollMask(): number {

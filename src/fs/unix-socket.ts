@@ -101,16 +101,20 @@ export class UnixSocket implements OpenFile {
     return this.stream().receive(buf, nonblock || (this.statusFlags & O.NONBLOCK) !== 0);
   }
 
+  receiveDropping(buf: Buffer, nonblock: boolean): number {
+    return this.stream().receiveDropping(buf, nonblock || (this.statusFlags & O.NONBLOCK) !== 0);
+  }
+
   send(buf: Buffer, nonblock: boolean): number {
     return this.stream().send(buf, nonblock || (this.statusFlags & O.NONBLOCK) !== 0);
   }
 
   shutdown(how: number): void { this.stream().shutdown(how); }
-  sendRights(r: Rights): void { this.stream().sendRights(r); }
+  sendRights(r: Rights, bytes: number): void { this.stream().sendRights(r, bytes); }
   checkRights(n: number): void { this.stream().checkRights(n); }
   takeRights(): Rights | undefined { return this.conn?.takeRights(); }
   reserve(want: number): number { return this.stream().reserve(want); }
-  read(buf: Buffer): number { return this.receive(buf, false); }
+  read(buf: Buffer): number { return this.receiveDropping(buf, false); }
   write(buf: Buffer): number { return this.send(buf, false); }
   pread(): number { throw new Errno(E.ESPIPE); }
   pwrite(): number { throw new Errno(E.ESPIPE); }

@@ -215,6 +215,43 @@ static void rights(void) {
   close(sv[1]);
 }
 
+/* Descriptors travel with the bytes they were sent with: a plain read of those bytes closes
+ * them, and a read stops at the end of those bytes. */
+static void rights_with_bytes(void) {
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  int one = dup(1);
+  CHECK(send_fds(sv[0], &one, 1) == 1); /* "x" with a descriptor */
+  CHECK(send(sv[0], "ab", 2, 0) == 2);
+  char buf[16];
+  CHECK(read(sv[1], buf, 1) == 1);
+  struct iovec iov = {buf, sizeof buf - 1};
+  char control[CMSG_SPACE(sizeof(int) * 4)];
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+  ssize_t n = recvmsg(sv[1], &m, 0);
+  printf("rights read by read(2): then %zd bytes with %zu bytes of control\n", n, (size_t)m.msg_controllen);
+  CHECK(send(sv[0], "cd", 2, 0) == 2);
+  CHECK(send_fds(sv[0], &one, 1) == 1);
+  CHECK(send(sv[0], "ef", 2, 0) == 2);
+  m.msg_controllen = sizeof control;
+  m.msg_flags = 0;
+  n = recvmsg(sv[1], &m, 0);
+  buf[n > 0 ? n : 0] = 0;
+  int fds = 0;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  if (c && c->cmsg_type == SCM_RIGHTS) {
+    fds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (int i = 0; i < fds; i++) close(((int *)CMSG_DATA(c))[i]);
+  }
+  printf("a read stops after the bytes sent with descriptors: '%s' with %d\n", buf, fds);
+  n = recv(sv[1], buf, sizeof buf - 1, 0);
+  buf[n > 0 ? n : 0] = 0;
+  printf("then '%s'\n", buf);
+  close(one);
+  close(sv[0]);
+  close(sv[1]);
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc < 2) {
@@ -269,5 +306,6 @@ int main(int argc, char **argv) {
   close(c);
   unlink(file);
   rights();
+  rights_with_bytes();
   return 0;
 }

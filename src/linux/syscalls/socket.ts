@@ -269,7 +269,7 @@ function sendmsg(t: Task, a: bigint[]): number {
     throw e;
   } finally {
     // Rights travel with at least one byte, as on a Linux stream socket.
-    if (files.length && sent > 0) s.sendRights({ files, holder: p.fds });
+    if (files.length && sent > 0) s.sendRights({ files, holder: p.fds }, sent);
     else for (const f of files) p.fds.drop(f);
   }
 }
@@ -368,7 +368,7 @@ function recvfrom(p: Process, a: bigint[]): number {
   const buf = p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_WRITE);
   const lenOut = a[4] !== 0n && a[5] !== 0n ? p.userBuffer(a[5]!, 4, PROT_WRITE) : null;
   if (buf.length === 0) return 0;
-  const got = s.receive(buf, (flags & MSG_DONTWAIT) !== 0);
+  const got = s.receiveDropping(buf, (flags & MSG_DONTWAIT) !== 0);
   lenOut?.writeUInt32LE(0, 0);
   return got;
 }
