@@ -13,7 +13,7 @@ import { Kernel } from '../linux/kernel.js';
 import { WAIT_SLICE_MS } from '../linux/host-wait.js';
 import type { Machine } from '../machine/machine.js';
 import { NotRunnableError } from '../linux/elf.js';
-import { MAX_SCRIPT_DEPTH, readInterpreter, shebang } from '../linux/interp.js';
+import { MAX_SCRIPT_DEPTH, readInterpreter, scriptArgv, shebang } from '../linux/interp.js';
 import { acquireMachine, releaseMachine } from '../machine/pool.js';
 
 export interface RunOptions {
@@ -440,7 +440,7 @@ function firstProgram(vfs: Vfs, image: Buffer, exePath: string, argv: string[], 
       if (!(e instanceof Errno)) throw e;
       throw new NotRunnableError(`${exePath}: a script, which its interpreter ${line.interp} opens by path, and it is not granted to the program; grant it, e.g. --ro ${exePath}`);
     }
-    argv = [line.interp, ...(line.arg !== null ? [line.arg] : []), exePath, ...argv.slice(1)];
+    argv = scriptArgv(line, exePath, argv);
     const interp = posix.resolve(cwd, line.interp);
     image = readInterpreter(vfs, interp, exePath);
     exePath = interp;

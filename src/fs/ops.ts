@@ -170,15 +170,12 @@ function openForWrite(t: FsTask, loc: HostLoc, flags: number, mode: number, foll
         if (type === S_IFLNK) throw new Errno(E.ELOOP); // O_NOFOLLOW on a symlink (O_CREAT | O_EXCL: EEXIST above)
         if (tmpfile && type !== S_IFDIR) throw new Errno(E.ENOTDIR);
         if (!tmpfile && type === S_IFDIR && (wanted(flags) & W_OK || flags & O.CREAT)) throw new Errno(E.EISDIR);
-        // A named pipe: served inside the sandbox (writing to it changes no file, so a read-only
-        // grant allows it, as Linux does). The host's open would fail or wait for a reader.
-        if (type === S_IFIFO && !tmpfile) {
-          if (!permitted(st, wanted(flags))) throw new Errno(E.EACCES);
-          throw new FifoFound(fifoKey(st));
-        }
-        // A file that exists is opened for reading even with O_CREAT in a read-only grant.
-        if (tmpfile || wanted(flags) & W_OK) requireWritable(loc);
+        // A file that exists is opened for reading even with O_CREAT in a read-only grant. Writing
+        // to a named pipe changes no file: a read-only grant allows it, as Linux does.
+        if (tmpfile || (wanted(flags) & W_OK && type !== S_IFIFO)) requireWritable(loc);
         if (!tmpfile && !permitted(st, wanted(flags))) throw new Errno(E.EACCES);
+        // A named pipe is served inside the sandbox: the host's open would fail or wait for a reader.
+        if (type === S_IFIFO) throw new FifoFound(fifoKey(st));
       });
     } catch (e) {
       if (!(e instanceof Errno) || e.errno !== E.ENOENT) throw e;

@@ -18,7 +18,7 @@ const MAX_IN_FLIGHT = 1024;
 export const S_IFSOCK = 0o140000;
 
 /** Close rights nothing will receive. */
-function dropRights(r: Rights): void {
+export function dropRights(r: Rights): void {
   for (const f of r.files) r.holder.drop(f);
 }
 

@@ -228,7 +228,7 @@ export class Vfs {
    * object lies in loc.grant. A symlink on the way throws SymlinkInPath (see exact()). mode is
    * used as given (the caller strips what may not reach the host).
    */
-  openExact(loc: { grant: Grant; rel: string }, flags: number, mode: number, fifo = false): number {
+  openExact(loc: { grant: Grant; rel: string }, flags: number, mode: number): number {
     // As in openHost: O_NONBLOCK so that a FIFO never makes the open wait for its other end,
     // then onlyFilesAndDirs refuses anything but a regular file or a directory (ENXIO).
     const hostFlags = flags & O.PATH ? (flags & (O.PATH | O.DIRECTORY | O.NOFOLLOW)) | O.CLOEXEC
@@ -242,7 +242,7 @@ export class Vfs {
     }
     if (fd === -E.ELOOP || fd === -E.EXDEV) throw new SymlinkInPath();
     if (fd < 0) throw new Errno(-fd);
-    return flags & O.PATH ? fd : onlyFilesAndDirs(fd, fifo);
+    return flags & O.PATH ? fd : onlyFilesAndDirs(fd, false);
   }
 
   /** The parent directory of loc (O_PATH) and the last component, reached with no symlink followed. */

@@ -11,6 +11,22 @@ import { USER_BASE } from '../abi/abi.generated.js';
 import { E, Errno } from '../abi/linux.js';
 
 export { PROT_EXEC, PROT_READ, PROT_WRITE };
+
+/**
+ * ranges without [lo, hi): what of each lies outside it. A range with a file offset keeps the
+ * offset of its new start.
+ */
+function cutOut<T extends { start: number; end: number; offset?: number }>(ranges: readonly T[], lo: number, hi: number): T[] {
+  const kept: T[] = [];
+  for (const r of ranges) {
+    if (r.end <= lo || r.start >= hi) kept.push(r);
+    else {
+      if (r.start < lo) kept.push({ ...r, end: lo });
+      if (r.end > hi) kept.push(r.offset === undefined ? { ...r, start: hi } : { ...r, start: hi, offset: r.offset + (hi - r.start) });
+    }
+  }
+  return kept;
+}
 const PROT_MASK = PROT_READ | PROT_WRITE | PROT_EXEC;
 /** Gap kept free below the stack so that a growing mmap area never touches it. */
 const STACK_GUARD = 64 * PAGE_SIZE;
@@ -35,7 +51,7 @@ export class AddressSpace {
    * Page ranges [start, end) mapped MAP_SHARED from a file. They hold a copy of the file, so
    * they must never become writable (a write would not reach the file): mprotect refuses it.
    */
-  private sharedFile: Array<[number, number]> = [];
+  private sharedFile: Array<{ start: number; end: number }> = [];
   /** What /proc/PID/maps names page ranges after: the file a range maps, and its offset there. */
   private names: Array<{ start: number; end: number; name: string; offset: number }> = [];
 
@@ -64,7 +80,7 @@ export class AddressSpace {
     c.stackBottom = this.stackBottom;
     c.stackLimit = this.stackLimit;
     c.mmapCursor = this.mmapCursor;
-    c.sharedFile = this.sharedFile.map(([a, b]) => [a, b]);
+    c.sharedFile = this.sharedFile.map((r) => ({ ...r }));
     c.names = this.names.map((n) => ({ ...n }));
     return c;
   }
@@ -96,13 +112,13 @@ export class AddressSpace {
     this.paging.unmap(start, len);
     this.memory.unshare(start, len);
     this.memory.discard(start, len);
-    if (this.sharedFile.length) this.forgetSharedFile(start, start + len);
-    if (this.names.length) this.forgetNames(start, start + len);
+    if (this.sharedFile.length) this.sharedFile = cutOut(this.sharedFile, start, start + len);
+    if (this.names.length) this.names = cutOut(this.names, start, start + len);
   }
 
   /** Name [start, start+len) (page-aligned) after a file it maps from offset, for /proc/PID/maps. */
   nameRange(start: number, len: number, name: string, offset: number): void {
-    this.forgetNames(start, start + len);
+    this.names = cutOut(this.names, start, start + len);
     this.names.push({ start, end: start + len, name, offset });
   }
 
@@ -118,39 +134,16 @@ export class AddressSpace {
     return out.sort((a, b) => a.start - b.start);
   }
 
-  private forgetNames(lo: number, hi: number): void {
-    const kept: typeof this.names = [];
-    for (const n of this.names) {
-      if (n.end <= lo || n.start >= hi) kept.push(n);
-      else {
-        if (n.start < lo) kept.push({ ...n, end: lo });
-        if (n.end > hi) kept.push({ ...n, start: hi, offset: n.offset + (hi - n.start) });
-      }
-    }
-    this.names = kept;
-  }
 
   /** Record [start, start+len) (page-aligned) as a read-only copy of a MAP_SHARED file mapping. */
   markSharedFile(start: number, len: number): void {
-    this.forgetSharedFile(start, start + len);
-    this.sharedFile.push([start, start + len]);
+    this.sharedFile = cutOut(this.sharedFile, start, start + len);
+    this.sharedFile.push({ start, end: start + len });
   }
 
   /** True when some page of [start, start+len) belongs to a MAP_SHARED file mapping. */
   hasSharedFile(start: number, len: number): boolean {
-    return this.sharedFile.some(([s, e]) => s < start + len && start < e);
-  }
-
-  private forgetSharedFile(lo: number, hi: number): void {
-    const kept: Array<[number, number]> = [];
-    for (const [s, e] of this.sharedFile) {
-      if (e <= lo || s >= hi) kept.push([s, e]);
-      else {
-        if (s < lo) kept.push([s, lo]);
-        if (e > hi) kept.push([hi, e]);
-      }
-    }
-    this.sharedFile = kept;
+    return this.sharedFile.some((r) => r.start < start + len && start < r.end);
   }
 
   /** Change protection of mapped pages only; false if some page in the range is unmapped. */

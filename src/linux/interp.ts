@@ -36,6 +36,11 @@ export function shebang(image: Buffer): { interp: string; arg: string | null } |
   return { interp: m[1]!, arg: m[2] ?? null };
 }
 
+/** The argv a script's interpreter gets: [interpreter, its argument, the script's path, the script's arguments...]. */
+export function scriptArgv(line: { interp: string; arg: string | null }, script: string, argv: readonly string[]): string[] {
+  return [line.interp, ...(line.arg !== null ? [line.arg] : []), script, ...argv.slice(1)];
+}
+
 /** Largest interpreter kvmbox reads (glibc's ld.so is about 250 KiB). */
 const MAX_INTERPRETER = 64 << 20;
 /** Interpreter images by host identity, reused while the file is unchanged. */

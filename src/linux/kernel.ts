@@ -23,7 +23,7 @@ import * as libc from '../kvm/libc.js';
 import { MSR_FS_BASE } from '../machine/x86.js';
 import { attachCaches, exec, type ExecEnv } from './exec.js';
 import { NotRunnableError, parseElf } from './elf.js';
-import { InterpreterNotFoundError, MAX_SCRIPT_DEPTH, readInterpreter, shebang } from './interp.js';
+import { InterpreterNotFoundError, MAX_SCRIPT_DEPTH, readInterpreter, scriptArgv, shebang } from './interp.js';
 import { SandboxLimits } from './limits.js';
 import { sleepBounded } from './host-wait.js';
 import { Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
@@ -168,6 +168,11 @@ const USER_RFLAGS = 0x240dd5n, RFLAGS_FIXED = 0x202n;
 /** execve: the longest `#!` line read, and how many interpreters may chain. */
 
 /** vCPUs by default: one per host CPU, up to MAX_VCPUS. */
+/** A vCPU with no task, as the scheduler starts it. */
+function idleCpu(vcpu: Vcpu, index: number): Cpu {
+  return { vcpu, index, task: null, inGuest: false, kicked: false, kickedAt: 0, toHypercall: false, preempt: false, sliceStart: 0, parked: null };
+}
+
 function defaultVcpus(): number {
   return Math.min(MAX_VCPUS, availableParallelism());
 }
@@ -252,10 +257,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     const cpus = machine.syscallPath === 'cpl0-entry' ? opts.vcpus ?? defaultVcpus() : 1;
     this.maxVcpus = Math.max(1, Math.min(MAX_VCPUS, Math.floor(cpus)));
-    this.cpu = {
-      vcpu: machine.vcpu, index: 0, task: null, inGuest: false, kicked: false, kickedAt: 0, toHypercall: false, preempt: false,
-      sliceStart: 0, parked: null,
-    };
+    this.cpu = idleCpu(machine.vcpu, 0);
     this.cpus = [this.cpu];
   }
 
@@ -892,10 +894,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         const want = this.liveTasks().some((t) => t.process.space === this.resident && this.runnable(t, now));
         if (!want) break;
         const vcpu = this.machine.addCpu();
-        c = {
-          vcpu, index: this.cpus.length, task: null, inGuest: false, kicked: false, kickedAt: 0, toHypercall: false, preempt: false,
-          sliceStart: 0, parked: null,
-        };
+        c = idleCpu(vcpu, this.cpus.length);
         this.cpus.push(c);
         this.group!.attach(vcpu, c.index);
       }
@@ -1613,7 +1612,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       }
       if (!line) break;
       if (depth >= MAX_SCRIPT_DEPTH) throw new Errno(E.ELOOP);
-      args = [line.interp, ...(line.arg !== null ? [line.arg] : []), guestPath, ...args.slice(1)];
+      args = scriptArgv(line, guestPath, args);
       guestPath = '/' + p.pathAt(AT_FDCWD, line.interp).join('/');
       image = this.readExecutable(p, guestPath);
     }

@@ -358,13 +358,8 @@ export class PageTables {
    */
   map(va: number, len: number, prot: number): void {
     this.checkUserRange(va, len);
-    if (prot & PROT_ALL_RIGHTS) {
-      const first = va / PAGE_SIZE, end = (va + len) / PAGE_SIZE;
-      let charge = 0;
-      for (let p = first; p < end; p++) if (!(this.perms[p]! & PAGE_CHARGED)) charge++;
-      if (this.committedPages + charge > this.commitLimitPages) {
-        throw new CommitLimitError(`mapping ${len} bytes would commit more than the ${this.commitLimitPages * PAGE_SIZE} bytes of memory`);
-      }
+    if (!this.canCommit(va, len, prot)) {
+      throw new CommitLimitError(`mapping ${len} bytes would commit more than the ${this.commitLimitPages * PAGE_SIZE} bytes of memory`);
     }
     if (this.unzeroedCount) this.zeroUnzeroed(va / PAGE_SIZE, (va + len) / PAGE_SIZE, true);
     this.writePtes(va, len, prot);

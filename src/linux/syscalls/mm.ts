@@ -145,7 +145,8 @@ function mmap(p: Process, a: bigint[]): number {
   }
   // A private anonymous mapping is mapped with its rights at once: a PROT_NONE reservation
   // commits no memory. The others are filled or shared while read-write, then get their rights.
-  p.space.map(start, len, anonymous && type === MAP_PRIVATE ? prot : PROT_READ | PROT_WRITE);
+  const privateAnonymous = anonymous && type === MAP_PRIVATE;
+  p.space.map(start, len, privateAnonymous ? prot : PROT_READ | PROT_WRITE);
   if (anonymous && type === MAP_SHARED && p.kernel.sharedMemory) {
     const backing = SharedBacking.create(len, p.kernel.sharedMemory);
     if (!backing) {
@@ -187,9 +188,8 @@ function mmap(p: Process, a: bigint[]): number {
     if (type === MAP_SHARED) p.space.markSharedFile(start, len);
   }
   if (file) p.space.nameRange(start, len, file.path, Number(offArg));
-  if (prot !== (PROT_READ | PROT_WRITE)) {
-    if (!(anonymous && type === MAP_PRIVATE)) p.space.map(start, len, prot);
-  } else if (anonymous && type === MAP_PRIVATE && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) p.mapPool.noteAnonymous(start, len);
+  if (!privateAnonymous && prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, len, prot);
+  if (privateAnonymous && prot === (PROT_READ | PROT_WRITE) && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) p.mapPool.noteAnonymous(start, len);
   return start;
 }
 

@@ -5,7 +5,7 @@
 // EAFNOSUPPORT.
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { AT_FDCWD, E, Errno, O, S_IFMT, SIG, STAT, STAT_SIZE } from '../../abi/linux.js';
-import { S_IFSOCK, SocketEnd, type Rights } from '../../fs/socket-pair.js';
+import { dropRights, S_IFSOCK, SocketEnd, type Rights } from '../../fs/socket-pair.js';
 import type { OpenFile } from '../../fs/open-file.js';
 import { UnixSocket } from '../../fs/unix-socket.js';
 import * as ops from '../../fs/ops.js';
@@ -289,7 +289,7 @@ function receiveRights(p: Process, msg: Buffer, rights: Rights | undefined, cloe
   } catch (e) {
     if (!(e instanceof Errno)) throw e; // EMFILE: the rest are closed, as Linux does
   }
-  for (const f of rights.files) rights.holder.drop(f);
+  dropRights(rights);
   let controllen = 0;
   if (fds.length > 0) {
     const cmsg = Buffer.alloc(align8(CMSG_HDR + 4 * fds.length));
