@@ -339,8 +339,12 @@ export class Machine {
       ...zeroRegs(), rip: BigInt(PHYS_USER_STUB + STUB_PROBE_OFFSET), rflags: x86.RFLAGS_RESERVED1,
       rsp: 0n,
     });
-    for (let i = 0; i < 4; i++) {
+    // A signal to the host thread (a profiler's SIGPROF, say) ends KVM_RUN early: such exits do
+    // not count, within a bound.
+    for (let i = 0, interrupted = 0; i < 4 && interrupted < 10_000;) {
       const exit = this.vcpu.runOnce();
+      if (exit.kind === 'interrupted') { interrupted++; continue; }
+      i++;
       if (exit.kind !== 'io') continue;
       if (exit.port === HC_PORT_BASE + Hypercall.PROBE) return 'cpl0-entry';
       if (exit.port === HC_PORT_BASE + Hypercall.FAULT) {
@@ -365,7 +369,8 @@ export class Machine {
     const fill = PHYS_USER_STUB + STUB_CPUID_FILL_OFFSET;
     this.vcpu.setRegs({ ...zeroRegs(), rip: BigInt(fill), rsi: BigInt(CACHE_BUF), rflags: x86.RFLAGS_RESERVED1 });
     try {
-      const exit = this.vcpu.runOnce();
+      let exit = this.vcpu.runOnce();
+      for (let i = 0; exit.kind === 'interrupted' && i < 10_000; i++) exit = this.vcpu.runOnce();
       const rip = Number(this.vcpu.reg('r10'));
       const vector = this.vcpu.reg('rdi');
       // Done: #BP after the FS base probe worked, #UD at it when it did not.
