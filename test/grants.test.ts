@@ -5,7 +5,7 @@
 // byte for byte, afterwards. Files it makes in the --rw part must carry no set-id bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync as run } from '../src/index.js';
@@ -142,4 +142,30 @@ test('tmp: an empty /tmp of its own, writable, removed with all it holds (even a
 
 test('tmp with /tmp granted too is refused before anything runs', () => {
   assert.throws(() => run(prog, [], { rw: ['/tmp'], tmp: true }), /tmp: \/tmp is granted already/);
+});
+
+// A single granted file that is a symlink on the host (--system grants /etc/os-release, which on
+// Debian leads to ../usr/lib/os-release) is its target in the guest: lstat says a regular file,
+// so an open with O_NOFOLLOW must work as on any regular file. It gave ELOOP (the host saw the
+// /proc/self/fd link), and `tar cf x.tar /etc/os-release` failed with status 2.
+test('a granted file that is a host symlink opens with O_NOFOLLOW, as lstat shows a regular file', { skip: existsSync('/usr/bin/python3') ? false : 'no python3' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvmbox-filelink-'));
+  try {
+    writeFileSync(join(dir, 'real'), 'content\n');
+    symlinkSync('real', join(dir, 'link'));
+    const code = [
+      'import os, stat, sys',
+      'for p in sys.argv[1:]:',
+      '    fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)',
+      '    print(stat.S_ISREG(os.lstat(p).st_mode), os.read(fd, 100))',
+    ].join('\n');
+    const r = run('/usr/bin/python3', ['-c', code, join(dir, 'link'), join(dir, 'real')], {
+      system: true, ro: [join(dir, 'link'), join(dir, 'real')], stdout: 'capture', stderr: 'capture',
+    });
+    assert.equal(r.stderr.toString(), '');
+    assert.equal(r.stdout.toString(), "True b'content\\n'\nTrue b'content\\n'\n");
+    assert.equal(r.exitStatus, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

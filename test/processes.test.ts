@@ -238,7 +238,7 @@ test('/proc lists the sandbox\'s processes; /proc/PID and /proc/self/fd list the
   const lines = r.stdout.toString().split('\n');
   assert.equal(r.exitStatus, 0, show(r));
   // The shell (1), its background sleep (2), ls (3) and maybe already tr.
-  assert.match(lines[0]!, /^1 2 3 (4 )?loadavg meminfo mounts self uptime version $/, show(r));
+  assert.match(lines[0]!, /^1 2 3 (4 )?cpuinfo loadavg meminfo mounts self stat uptime version $/, show(r));
   assert.equal(lines[1], 'cmdline environ exe fd maps mounts stat status ', show(r));
   // ls's own fds: stdin, stdout (the pipe), stderr, and the directory it reads.
   assert.equal(lines[2], '0 1 2 3 ', show(r));

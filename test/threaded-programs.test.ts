@@ -8,7 +8,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync as run, type RunOptions, type RunResult } from '../src/index.js';
 import { firstDifference, onUserStubPath, PROGRAMS_DIR, ROOT } from './helpers.js';
@@ -483,6 +483,25 @@ test('node at the default --memory 256', {
     "\"require('worker_threads').parentPort.postMessage(6 * 7)\", { eval: true }); w.on('message', (m) => console.log('worker', m));";
   const { guest } = same(process.execPath, ['-e', src]);
   assert.equal(guest.stdout.toString(), 'worker 42\n');
+});
+
+// os.cpus() reads /proc/stat and /proc/cpuinfo (libuv): it was empty in the sandbox. Both are made
+// up now, /proc/cpuinfo from the vCPUs' CPUID answers, one processor per vCPU the sandbox offers.
+test('node\'s os.cpus(): one entry per CPU the sandbox offers, named as the host\'s CPU', {
+  skip: onUserStubPath() ? 'on kvm_pvm node needs --memory 2048' : false,
+}, () => {
+  const src = "const os = require('os'); const c = os.cpus(); console.log(c.length, os.availableParallelism(), JSON.stringify(c[0].model)); " +
+    "const info = require('fs').readFileSync('/proc/cpuinfo', 'utf8'); " +
+    "console.log(/^vendor_id\\t: (\\S+)$/m.exec(info)[1], /^flags\\t+: .*\\bsse2\\b/m.test(info))";
+  const r = run(process.execPath, ['-e', src], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
+  assert.equal(r.exitStatus, 0, show(r));
+  const [first, second] = r.stdout.toString().split('\n');
+  const [, count, parallelism, model] = /^(\d+) (\d+) (".*")$/.exec(first!) ?? [];
+  assert.ok(Number(count) >= 1, show(r));
+  assert.equal(count, parallelism, show(r));
+  assert.equal(JSON.parse(model!), cpus()[0]!.model);
+  const hostVendor = /^vendor_id\s*: (\S+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
+  assert.equal(second, `${hostVendor} true`);
 });
 
 test('node --jitless at the default --memory 256: without a CodeRange, node runs', () => {

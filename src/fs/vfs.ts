@@ -212,9 +212,11 @@ export class Vfs {
     const hostFlags = flags & O.PATH ? (flags & (O.PATH | O.DIRECTORY | O.NOFOLLOW)) | O.CLOEXEC
       : flags | O.CLOEXEC | O.NOCTTY | O.NONBLOCK;
     if (!loc.grant.isDir) {
-      // A single granted file: reopen the pinned inode through its O_PATH fd.
+      // A single granted file: reopen the pinned inode through its O_PATH fd. The grant is that
+      // file (a host symlink granted is its target, as stat shows): O_NOFOLLOW would only stop at
+      // the /proc link itself (ELOOP).
       if (flags & (O.DIRECTORY)) throw new Errno(E.ENOTDIR);
-      const fd = libc.openat(-100, `/proc/self/fd/${loc.grant.fd}`, hostFlags & ~(O.CREAT | O.EXCL), mode);
+      const fd = libc.openat(-100, `/proc/self/fd/${loc.grant.fd}`, hostFlags & ~(O.CREAT | O.EXCL | O.NOFOLLOW), mode);
       if (fd < 0) throw new Errno(-fd);
       return flags & O.PATH ? fd : onlyFilesAndDirs(fd, fifo);
     }

@@ -43,7 +43,7 @@ import {
   action, bit, CLD_CONTINUED, CLD_STOPPED, defaultAction, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess,
   type UserContext, hangUpOrphans, linkedGroups,
 } from './signals.js';
-import type { Registers } from '../kvm/kvm.js';
+import type { CpuidEntry, Registers } from '../kvm/kvm.js';
 import { availableParallelism } from 'node:os';
 
 const FAULT_SIGNALS: Record<number, number> = {
@@ -197,6 +197,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private wantParallel = false;
   /** Most vCPUs the sandbox may use. */
   readonly maxVcpus: number;
+  get cpuid(): readonly CpuidEntry[] {
+    return this.machine.cpuid;
+  }
   /** A task whose call (fork, execve) needs every other vCPU out of the guest; it runs first. */
   private exclusive: Task | null = null;
   syscallCount = 0;

@@ -6,6 +6,7 @@
 // Every value that arrives from the guest (pointers, lengths, paths, fds) is untrusted: it is
 // checked here (userBuffer, userString, pathAt) or in the system-call functions before use, and
 // a bad one fails that call with an errno, never the host.
+import type { CpuidEntry } from '../kvm/kvm.js';
 import type { SharedBudget } from '../kvm/shared-memory.js';
 import type { ShmDir } from '../fs/shm.js';
 import type { UnixNames } from '../fs/unix-socket.js';
@@ -104,6 +105,8 @@ export interface ProcessTree {
   readonly fileMirrors: FileMirrors | null;
   /** vCPUs the sandbox's threads may run on in parallel: the CPUs programs see (sched_getaffinity). */
   readonly maxVcpus: number;
+  /** What the vCPUs answer to CPUID (/proc/cpuinfo). */
+  readonly cpuid: readonly CpuidEntry[];
   /** The number of the vCPU t runs on (getcpu). */
   cpuOf(t: Task): number;
   /** Whether a task of another process may still run: then a call can wait for it. */

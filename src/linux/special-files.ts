@@ -5,7 +5,7 @@
 //   /dev/stdin /dev/stdout /dev/stderr, /dev/fd/N, /proc/self/fd/N   links to the guest's own fds
 //   /proc/self/exe                    a link to the program's path (readlink only)
 //   /proc/self/cmdline, /proc/self/environ, /proc/uptime, /proc/loadavg, /proc/meminfo,
-//   /proc/mounts, /proc/version       small read-only files describing the sandbox
+//   /proc/mounts, /proc/version, /proc/stat, /proc/cpuinfo   small read-only files describing the sandbox
 // /proc/PID/{exe,cmdline,environ,maps,stat,status,fd/N} for every process of the sandbox (/proc/self
 // is the caller's). /proc, /proc/PID and /proc/PID/fd are directories that list just these
 // (getdents64). Other paths under /dev and /proc are
@@ -13,6 +13,7 @@
 import { randomFillSync } from 'node:crypto';
 import { E, Errno, O, S_IFLNK, STAT, STAT_SIZE } from '../abi/linux.js';
 import type { Process } from './process.js';
+import { cpuinfoText } from './cpuinfo.js';
 import { GUEST_GID, GUEST_PID, GUEST_UID } from '../abi/abi.generated.js';
 import { PAGE_MAPPED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
 import { PAGE_SIZE } from '../machine/x86.js';
@@ -96,7 +97,7 @@ function directory(path: string, list: () => Array<[string, number]>, link?: str
 }
 
 /** /proc's own files (not directories). */
-const PROC_FILES = ['loadavg', 'meminfo', 'mounts', 'uptime', 'version'];
+const PROC_FILES = ['cpuinfo', 'loadavg', 'meminfo', 'mounts', 'stat', 'uptime', 'version'];
 
 /** /proc: self, a directory per process of the sandbox (no other pid exists), and PROC_FILES. */
 function procRoot(p: Process): SpecialFile {
@@ -115,6 +116,18 @@ function procFile(p: Process, name: string): SpecialFile | null {
       return memory('/proc/uptime', () => `${s} ${s}\n`);
     }
     case 'loadavg': return memory('/proc/loadavg', () => '0.00 0.00 0.00 1/1 1\n');
+    case 'cpuinfo': return memory('/proc/cpuinfo', () => cpuinfoText(p.kernel.cpuid, p.kernel.maxVcpus));
+    case 'stat': {
+      // kvmbox keeps no per-CPU time accounts: the CPUs' counters are zero (no time accounted),
+      // and the rest describes the sandbox: btime is when it started, processes the pids handed out.
+      const n = p.kernel.maxVcpus;
+      const zeros = ' 0 0 0 0 0 0 0 0 0 0\n';
+      const btime = Math.floor(Date.now() / 1000 - Number(process.hrtime.bigint() - p.startNs()) / 1e9);
+      const live = [...p.kernel.all()];
+      return memory('/proc/stat', () => `cpu ${zeros}` + Array.from({ length: n }, (_, i) => `cpu${i}${zeros}`).join('') +
+        `intr 0\nctxt 0\nbtime ${btime}\nprocesses ${Math.max(0, ...live.map((q) => q.pid))}\n` +
+        `procs_running ${live.length}\nprocs_blocked 0\n`);
+    }
     case 'version': return memory('/proc/version', () => `Linux version ${KERNEL_VERSION} (kvmbox) #1 SMP kvmbox\n`);
     case 'meminfo': {
       const kb = Math.floor(p.space.memoryBytes / 1024);

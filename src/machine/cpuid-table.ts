@@ -52,3 +52,25 @@ export function emptyCpuidTable(): Buffer {
   table.writeUInt32LE(CPUID_TABLE_END, 0);
   return table;
 }
+
+/** The CPUID leaves of the processor brand string: 48 bytes, NUL-padded, in EAX EBX ECX EDX of each. */
+const BRAND_LEAVES = [0x80000002, 0x80000003, 0x80000004];
+
+/**
+ * entries with the brand-string leaves answering name, where KVM's answer them with zeros (it
+ * leaves the name to the VMM): a program then reads the name it reads natively (CPUID, and
+ * /proc/cpuinfo's model name). Entries with a name of their own, or a CPU without the leaves, are
+ * left as they are.
+ */
+export function withBrand(entries: readonly CpuidEntry[], name: string): CpuidEntry[] {
+  const leaves = BRAND_LEAVES.map((f) => entries.find((e) => e.function === f));
+  if (!name || leaves.some((e) => !e || e.eax || e.ebx || e.ecx || e.edx)) return [...entries];
+  const bytes = Buffer.alloc(48);
+  bytes.write(name.slice(0, 47), 'latin1');
+  return entries.map((e) => {
+    const i = BRAND_LEAVES.indexOf(e.function);
+    if (i < 0) return e;
+    const at = i * 16;
+    return { ...e, eax: bytes.readUInt32LE(at), ebx: bytes.readUInt32LE(at + 4), ecx: bytes.readUInt32LE(at + 8), edx: bytes.readUInt32LE(at + 12) };
+  });
+}

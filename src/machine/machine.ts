@@ -2,12 +2,13 @@
 // structures the CPU needs (GDT, IDT, TSS, page tables), all built by the host so that the guest
 // spends no CPL0 instructions on set-up. The run loop turns exits into hypercalls for the layer
 // above (src/linux) and knows nothing of Linux.
+import { readFileSync } from 'node:fs';
 import { Kvm, type MemoryRegion, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry, type Registers } from '../kvm/kvm.js';
 import { caps } from '../kvm/abi.js';
 import { GuestMemory, type SharedRange } from './memory.js';
 import { PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
 import { loadKernelImage, type KernelImage } from './kernel-image.js';
-import { cpuidRequests, cpuidTable, emptyCpuidTable } from './cpuid-table.js';
+import { cpuidRequests, cpuidTable, emptyCpuidTable, withBrand } from './cpuid-table.js';
 import * as x86 from './x86.js';
 import {
   GDT_KERNEL_CS, GDT_KERNEL_DS, GDT_TSS, GDT_USER_CS, GDT_USER_DS, HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall,
@@ -82,6 +83,15 @@ let cpuidCache: CpuidEntry[] | undefined;
  * and whether user mode may use the FS base instructions (measured with them). */
 let measuredCpuid: Buffer | undefined;
 let measuredFsBase = false;
+/** The host CPU's name (its /proc/cpuinfo's first model name), or '' when it has none. */
+function hostCpuName(): string {
+  try {
+    return /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'latin1'))?.[1]?.trim() ?? '';
+  } catch {
+    return '';
+  }
+}
+
 /** Bytes of cpuid_fill in the stub (a fault there means it finished). */
 const CPUID_FILL_SIZE = 0x40;
 
@@ -178,6 +188,10 @@ export class Machine {
   readonly syscallPath: SyscallPath;
   /** CPUID.1:EDX, what Linux reports as AT_HWCAP. */
   readonly hwcap: number;
+  /** The CPUID answers every vCPU gives (KVM's supported set): /proc/cpuinfo is made from them. */
+  get cpuid(): readonly CpuidEntry[] {
+    return cpuidCache ?? [];
+  }
   readonly hasTimer: boolean;
   /** Where code the host writes for one program (system-call trampolines) goes: the stub
    * region after the stub's own image, user read + execute. */
@@ -200,7 +214,7 @@ export class Machine {
     this.hasTimer = opts.timer ?? false;
     try {
       if (this.hasTimer) this.vm.createIrqchip();
-      cpuidCache ??= k.supportedCpuid();
+      cpuidCache ??= withBrand(k.supportedCpuid(), hostCpuName());
       this.physBits = (cpuidCache.find((e) => e.function === 0x80000008)?.eax ?? 36) & 0xff;
       this.memoryLimit = opts.memoryBytes;
       const region = this.vm.addMemory(0, 0, addressSpaceBytes(opts.memoryBytes, path, this.physBits));
