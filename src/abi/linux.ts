@@ -33,6 +33,7 @@ export const SYS = {
   copy_file_range: 326, waitid: 247, execveat: 322, epoll_create: 213, epoll_ctl: 233, epoll_wait: 232,
   epoll_create1: 291, epoll_pwait: 281, epoll_pwait2: 441, eventfd: 284, eventfd2: 290,
   timerfd_create: 283, timerfd_settime: 286, timerfd_gettime: 287,
+  inotify_init: 253, inotify_add_watch: 254, inotify_rm_watch: 255, inotify_init1: 294,
 } as const;
 
 /** Reverse map for traces. */

@@ -268,6 +268,17 @@ const c2 = {
 };
 /** poll(2) on host fds; fds holds struct pollfd entries (8 bytes each). Returns the ready count or -errno. */
 export const poll = (fds: Uint8Array, n: number, timeoutMs: number) => ret(c2.poll(fds, n, timeoutMs) as number);
+const c3 = {
+  inotifyInit1: libc.func('int inotify_init1(int flags)'),
+  inotifyAddWatch: libc.func('int inotify_add_watch(int fd, const char *path, uint32_t mask)'),
+  inotifyRmWatch: libc.func('int inotify_rm_watch(int fd, int wd)'),
+};
+/** A host inotify instance, non-blocking and close-on-exec: its fd, or -errno. */
+export const inotifyInit = () => ret(c3.inotifyInit1(0o4000 | O_CLOEXEC) as number);
+/** inotify_add_watch(2): the watch descriptor, or -errno. */
+export const inotifyAddWatch = (fd: number, path: string, mask: number) => ret(c3.inotifyAddWatch(fd, path, mask) as number);
+/** inotify_rm_watch(2): 0, or -errno. */
+export const inotifyRmWatch = (fd: number, wd: number) => ret(c3.inotifyRmWatch(fd, wd) as number);
 /** fstatfs(2) into a 120-byte struct statfs (an O_PATH fd works). */
 export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) as number);
 

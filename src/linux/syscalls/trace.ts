@@ -12,6 +12,7 @@ const SPECS: Partial<Record<keyof typeof SYS, string>> = {
   unlink: 's', unlinkat: 'dsx', rmdir: 's', rename: 'ss', renameat: 'dsds', renameat2: 'dsdsx',
   symlink: 'ss', symlinkat: 'sds', faccessat: 'dso', faccessat2: 'dsox', statx: 'dsxxx', chmod: 'so',
   fchmodat: 'dsox', dup: 'd', dup2: 'dd', dup3: 'ddx', fcntl: 'ddx', arch_prctl: 'xx',
+  inotify_add_watch: 'dsx', inotify_rm_watch: 'dd',
 };
 
 const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(E).map(([k, v]) => [v, k]));
