@@ -325,6 +325,23 @@ test('dash (/bin/sh): a script with pipelines, substitutions, subshells and exte
   assert.match(guest.stdout.toString(), /^6\nbase: dash\n1\n2\nstatus 7\nsub\nsubshell 2\n/);
 });
 
+// getpriority and setpriority were ENOSYS: `nice -n 5 nice` failed with status 125. The nice value
+// is kept per process and inherited; the guest's user may only raise it (it is unprivileged,
+// where a native run as root could lower it, so the expectations are written out).
+test('nice: getpriority and setpriority keep a nice value that children inherit', () => {
+  const script = [
+    'nice -n 5 nice',
+    "nice -n 5 sh -c 'nice; awk \"{ print \\$18, \\$19 }\" /proc/self/stat'",
+    'nice -n 5 nice -n -3 nice 2>/dev/null',
+    'python3 -c "import os; os.nice(2); print(os.getpriority(os.PRIO_PROCESS, 0))"',
+    'python3 -c "import os\ntry: os.setpriority(os.PRIO_PROCESS, 0, -1)\nexcept PermissionError as e: print(e.errno)"',
+    'python3 -c "import os\ntry: os.getpriority(os.PRIO_PROCESS, 99999)\nexcept ProcessLookupError as e: print(e.errno)"',
+  ].join('\n');
+  const r = run('/bin/sh', ['-c', script], { ...SYS, env: ENV, timeoutSeconds: TIMEOUT_S });
+  assert.equal(r.stdout.toString(), '5\n5\n25 5\n5\n2\n13\n3\n', show(r));
+  assert.equal(r.exitStatus, 0, show(r));
+});
+
 test('bash: a script with arrays, pipefail, functions and a #! script', () => {
   const dir = join(work, 'bash');
   mkdirSync(dir, { recursive: true });

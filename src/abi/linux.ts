@@ -15,7 +15,7 @@ export const SYS = {
   getrlimit: 97, getrusage: 98, sysinfo: 99, times: 100, getuid: 102, getgid: 104, setuid: 105,
   setgid: 106, geteuid: 107, getegid: 108, setpgid: 109, getppid: 110, getpgrp: 111, setsid: 112,
   getgroups: 115, getpgid: 121, getsid: 124, capget: 125, rt_sigpending: 127, rt_sigtimedwait: 128,
-  rt_sigsuspend: 130, sigaltstack: 131, utime: 132, statfs: 137, fstatfs: 138, getpriority: 140,
+  rt_sigsuspend: 130, sigaltstack: 131, utime: 132, statfs: 137, fstatfs: 138, getpriority: 140, setpriority: 141,
   sched_getparam: 143, sched_getscheduler: 145, mlock: 149, prctl: 157, arch_prctl: 158,
   setrlimit: 160, sync: 162, gettid: 186, tkill: 200, time: 201, futex: 202, sched_setaffinity: 203,
   sched_getaffinity: 204, getdents64: 217, set_tid_address: 218, fadvise64: 221, clock_gettime: 228,

@@ -1459,6 +1459,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       pid, kernel: this, parent: p, machine: this.machine, vfs: p.vfs, fds: p.fds.clone(), cwd: [...p.cwd], limits: p.limits,
     });
     c.umask = p.umask;
+    c.nice = p.nice;
     for (const [sig, b] of p.sigactions) c.sigactions.set(sig, Buffer.from(b));
     c.comm = Buffer.from(p.comm);
     c.argv = p.argv;

@@ -192,6 +192,8 @@ export class Process {
   readonly vfs: Vfs;
   cwd: string[];
   umask = 0o022;
+  /** The nice value (getpriority, setpriority): kept and inherited, with no effect on scheduling. */
+  nice = 0;
   /** Signal actions the program set (struct sigaction as the program passed it), by signal. */
   readonly sigactions = new Map<number, Buffer>();
   /** ITIMER_REAL (alarm, setitimer): when it fires next (performance.now() ms) and its period

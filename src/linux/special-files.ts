@@ -6,6 +6,7 @@
 //   /proc/self/exe                    a link to the program's path (readlink only)
 //   /proc/self/cmdline, /proc/self/environ, /proc/uptime, /proc/loadavg, /proc/meminfo,
 //   /proc/mounts, /proc/version, /proc/stat, /proc/cpuinfo   small read-only files describing the sandbox
+//   /sys/devices/system/cpu/{online,possible,present}        the CPUs the sandbox offers
 // /proc/PID/{exe,cmdline,environ,maps,stat,status,fd/N} for every process of the sandbox (/proc/self
 // is the caller's). /proc, /proc/PID and /proc/PID/fd are directories that list just these
 // (getdents64). Other paths under /dev and /proc are
@@ -163,7 +164,7 @@ function statLine(q: Process): string {
   const boot = q.kernel.find(GUEST_PID)?.startNs() ?? q.startNs();
   const start = q.startNs() > boot ? Number((q.startNs() - boot) / 10_000_000n) : 0;
   const f: Array<string | number> = [q.pid, `(${commOf(q)})`, stateOf(q), q.ppid, q.pgid, q.sid, 0, -1, 0x400000,
-    0, 0, 0, 0, 0, 0, 0, 0, 20, 0, threads, 0, start];
+    0, 0, 0, 0, 0, 0, 0, 0, 20 + q.nice, q.nice, threads, 0, start];
   while (f.length < 52) f.push(0);
   return f.join(' ') + '\n';
 }
@@ -292,6 +293,12 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
     }
     if (a === 'fd' && rest.length === 1 && /^\d+$/.test(rest[0]!)) return fdLink(p, Number(rest[0]));
     return null;
+  }
+  // The CPUs the sandbox offers, where glibc's get_nprocs and get_nprocs_conf look first.
+  if (top === 'sys' && a === 'devices' && rest.length === 3 && rest[0] === 'system' && rest[1] === 'cpu' &&
+    ['online', 'possible', 'present'].includes(rest[2]!)) {
+    const n = p.kernel.maxVcpus;
+    return memory(`/sys/devices/system/cpu/${rest[2]}`, () => (n === 1 ? '0\n' : `0-${n - 1}\n`));
   }
   if (top === 'proc' && a === undefined) return procRoot(p);
   if (top === 'proc' && a !== undefined) {

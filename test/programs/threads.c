@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sched.h>
+#include <sys/sysinfo.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -115,11 +116,12 @@ static int limit(void) {
   return 0;
 }
 
-/* The CPUs the process may run on (sched_getaffinity). */
+/* The CPUs the process may run on (sched_getaffinity), and what glibc counts as online and
+ * configured (/sys/devices/system/cpu/online and possible, then other sources). */
 static int nproc(void) {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-  printf("%d\n", CPU_COUNT(&set));
+  printf("%d %d %d\n", CPU_COUNT(&set), get_nprocs(), get_nprocs_conf());
   return 0;
 }
 

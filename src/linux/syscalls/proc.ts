@@ -7,6 +7,7 @@ import { MSR_FS_BASE, MSR_GS_BASE } from '../../machine/x86.js';
 import { SIG_DFL, SIG_IGN, bit, defaultAction } from '../signals.js';
 import { ROBUST_LIST_HEAD_SIZE } from '../robust.js';
 import type { Task } from '../task.js';
+import type { Process } from '../process.js';
 import { int, size, type SyscallGroup } from './args.js';
 
 const NSIG = 64;
@@ -27,7 +28,38 @@ function utsname(): Buffer {
   return out;
 }
 
+const PRIO_PROCESS = 0, PRIO_PGRP = 1, PRIO_USER = 2;
+
+/**
+ * The processes getpriority and setpriority name (which, who), or ESRCH when none does. A nice
+ * value is kept per process, inherited across fork and exec; it changes nothing in how kvmbox
+ * schedules (threads run on vCPUs, processes take turns round robin).
+ */
+function niceTargets(p: Process, which: number, who: number): Process[] {
+  const live = [...p.kernel.all()].filter((q) => !q.zombie);
+  let found: Process[];
+  switch (which) {
+    case PRIO_PROCESS: found = who === 0 ? [p] : live.filter((q) => q.pid === who); break;
+    case PRIO_PGRP: found = live.filter((q) => q.pgid === (who === 0 ? p.pgid : who)); break;
+    case PRIO_USER: found = who === 0 || who === GUEST_UID ? live : []; break;
+    default: throw new Errno(E.EINVAL);
+  }
+  if (found.length === 0) throw new Errno(E.ESRCH);
+  return found;
+}
+
 export const procSyscalls: SyscallGroup = {
+  // The raw call returns 20 - nice (1..40), which libc turns back into the nice value: the
+  // highest priority (lowest nice) among the processes named.
+  getpriority: ({ process: p }, a) => 20 - Math.min(...niceTargets(p, int(a[0]), int(a[1])).map((q) => q.nice)),
+  setpriority: ({ process: p }, a) => {
+    const targets = niceTargets(p, int(a[0]), int(a[1]));
+    const nice = Math.max(-20, Math.min(19, int(a[2])));
+    // The guest's user is unprivileged (RLIMIT_NICE 0): it may only lower its priority.
+    if (targets.some((q) => nice < q.nice)) throw new Errno(E.EACCES);
+    for (const q of targets) q.nice = nice;
+    return 0;
+  },
   // exit ends the calling thread; the process ends with its last (src/linux/kernel.ts).
   exit: (t, a) => { t.process.kernel.exitThread(t, int(a[0]) & 0xff); return 0; },
   exit_group: ({ process: p }, a) => { p.exit = { kind: 'exited', status: int(a[0]) & 0xff }; return 0; },
