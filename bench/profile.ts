@@ -29,7 +29,7 @@ function traceCounts(w: Workload): [string, number][] {
   const inv = w.invocation();
   try {
     run(inv.program, inv.args, {
-      ro: inv.ro, rw: inv.rw, stdout: 'capture', stderr: 'capture',
+      ro: inv.ro, rw: inv.rw, system: inv.system, stdout: 'capture', stderr: 'capture',
       trace: (line) => {
         const name = /^(?:\[[^\]]*\]\s*)?([a-z0-9_]+)\(/.exec(line)?.[1] ?? '?';
         counts.set(name, (counts.get(name) ?? 0) + 1);
@@ -73,7 +73,7 @@ function instrumentedRun(w: Workload, byName: [string, number][]): Profile {
   let totalMs = 0, syscalls = 0;
   try {
     const t = performance.now();
-    const r = run(inv.program, inv.args, { ro: inv.ro, rw: inv.rw, stdout: 'capture', stderr: 'capture' });
+    const r = run(inv.program, inv.args, { ro: inv.ro, rw: inv.rw, system: inv.system, stdout: 'capture', stderr: 'capture' });
     totalMs = performance.now() - t;
     syscalls = r.syscalls;
   } finally {

@@ -201,5 +201,14 @@
 #define SH_TID 3148
 #define SH_PPID 3152
 #define SH_CLEAR_TID 3160
+#define PHYS_VVAR 0x1c000
+#define PHYS_VDSO 0x1d000
+#define VDSO_SIZE 0x3000
+#define VV_SEQ 0
+#define VV_VALID 4
+#define VV_MULT 8
+#define VV_TSC0 16
+#define VV_MONO0 24
+#define VV_REAL0 32
 
 #endif

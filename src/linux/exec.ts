@@ -43,6 +43,8 @@ export interface ProcessInfo {
   uid: number;
   gid: number;
   hwcap: number;
+  /** The vDSO's address (AT_SYSINFO_EHDR), or null where there is none. */
+  vdso?: number | null;
   /**
    * Reads a dynamically linked program's interpreter (PT_INTERP) from the guest's file namespace
    * (src/linux/interp.ts); without it such programs are refused.
@@ -189,7 +191,9 @@ function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number;
     [AT.BASE, elf.base], [AT.FLAGS, 0], [AT.ENTRY, elf.entry], [AT.UID, info.uid], [AT.EUID, info.uid],
     [AT.GID, info.gid], [AT.EGID, info.gid], [AT.SECURE, 0], [AT.RANDOM, random], [AT.HWCAP, info.hwcap],
     [AT.HWCAP2, 0], [AT.CLKTCK, 100], [AT.PLATFORM, platform], [AT.EXECFN, execfn],
-    [AT.MINSIGSTKSZ, 2048], [AT.NULL, 0],
+    [AT.MINSIGSTKSZ, 2048],
+    ...(info.vdso ? [[AT.SYSINFO_EHDR, info.vdso] as [number, number]] : []),
+    [AT.NULL, 0],
   ];
   const words: number[] = [info.argv.length, ...argAddrs, 0, ...envAddrs, 0];
   for (const [k, v] of auxv) words.push(k, v);
@@ -269,7 +273,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv, hom
   const machine = p.machine;
   const space = home ? new AddressSpace(home.memory, home.paging, home) : new AddressSpace(machine.memory, machine.paging);
   const loaded = loadProgram(space, program, args.exePath, {
-    argv: args.argv, envp: args.envp, execfn: args.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap: machine.hwcap,
+    argv: args.argv, envp: args.envp, execfn: args.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap: machine.hwcap, vdso: machine.vdsoAddress,
     readInterpreter: (path) => readInterpreter(p.vfs, path, args.exePath),
     images: p.kernel.sharedMemory !== null,
   });
@@ -301,6 +305,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv, hom
   p.stubCache.publishFdMasks(p.fds);
   p.dirCache.start(p.fds);
   p.stubCache.publishClock(t.vcpu);
+  machine.publishClock(t.vcpu);
   p.stubCache.publishRandom();
   p.stubCache.publishFsBase(machine.userFsBase);
   p.stubCache.publishIdentity(Array.from({ length: RLIM_NLIMITS }, (_, r) => p.rlimit(r)), p.exePath);

@@ -97,6 +97,9 @@ interface Cpu {
   parked: { task: Task; ctx: SavedContext; rip: bigint } | null;
 }
 
+/** How often the vDSO's clock anchor is renewed (Machine.publishClock), in ms. */
+const CLOCK_REANCHOR_MS = 1000;
+
 /** Calls that never change a file's metadata: they leave the stub's stat cache valid. */
 const KEEPS_STATS = new Set<number>([
   SYS.read, SYS.pread64, SYS.readv, SYS.preadv, SYS.getdents64, SYS.close, SYS.fstat, SYS.stat, SYS.lstat,
@@ -833,6 +836,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     cpu.inGuest = false;
     cpu.kicked = false;
     if (this.group && this.machine.needsFlush(cpu.vcpu)) this.machine.flushTlb(cpu.vcpu);
+    // The vDSO's clocks follow the TSC; about once a second they are anchored to the host's again.
+    if (performance.now() - this.machine.clockPublishedAt > CLOCK_REANCHOR_MS) this.machine.publishClock(cpu.vcpu);
     const t = cpu.task;
     // Its task ended while it ran (exit_group, a signal, execve by another thread): nothing to serve.
     if (t && (t.state === 'dead' || t.process.zombie)) {

@@ -3,11 +3,13 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HC_ABI_VERSION, KERNEL_MAGIC, KERNEL_VBASE, PHYS_CPU_STACKS, PHYS_KERNEL, STUB_ENTRY_OFFSET, STUB_SIZE } from '../abi/abi.generated.js';
+import { HC_ABI_VERSION, KERNEL_MAGIC, KERNEL_VBASE, PHYS_CPU_STACKS, PHYS_KERNEL, STUB_ENTRY_OFFSET, STUB_SIZE, VDSO_SIZE } from '../abi/abi.generated.js';
 
 export interface KernelImage {
   readonly kernel: Buffer;
   readonly stub: Buffer;
+  /** The vDSO (kernel/vdso.c), an ELF shared object mapped at PHYS_VDSO on the cpl0-entry path. */
+  readonly vdso: Buffer;
   readonly entry: bigint;
   readonly syscallEntryHw: bigint;
   readonly probeEntry: bigint;
@@ -34,16 +36,18 @@ let cached: KernelImage | undefined;
 
 export function loadKernelImage(dir = KERNEL_OUT_DIR): KernelImage {
   if (cached && dir === KERNEL_OUT_DIR) return cached;
-  let kernel: Buffer, stub: Buffer;
+  let kernel: Buffer, stub: Buffer, vdso: Buffer;
   try {
     kernel = readFileSync(join(dir, 'kernel.bin'));
     stub = readFileSync(join(dir, 'stub.bin'));
+    vdso = readFileSync(join(dir, 'vdso.so'));
   } catch (e) {
     throw new KernelImageError(`the guest kernel is not built (${(e as Error).message}); run: npm run build`);
   }
   // The kernel's slot ends where the stacks of the vCPUs after the first begin.
   if (kernel.length > PHYS_CPU_STACKS - PHYS_KERNEL) throw new KernelImageError('kernel.bin is larger than its slot');
   if (stub.length > STUB_SIZE) throw new KernelImageError('stub.bin is larger than its slot');
+  if (vdso.length > VDSO_SIZE) throw new KernelImageError('vdso.so is larger than its slot');
   const q = (i: number) => kernel.readBigUInt64LE(i * 8);
   if (q(0) !== KERNEL_MAGIC) throw new KernelImageError('kernel.bin has no kvmbox header; rebuild with npm run build');
   if (q(1) !== BigInt(HC_ABI_VERSION)) {
@@ -59,7 +63,7 @@ export function loadKernelImage(dir = KERNEL_OUT_DIR): KernelImage {
     if (start === 0) break;
     stubCopy.push([start, Number(stub.readBigUInt64LE(o + 8))]);
   }
-  const image = { kernel, stub, entry: q(2), syscallEntryHw: q(3), probeEntry: q(4), fuzzEntry: q(7), stubCopy, vectors };
+  const image = { kernel, stub, vdso, entry: q(2), syscallEntryHw: q(3), probeEntry: q(4), fuzzEntry: q(7), stubCopy, vectors };
   if (dir === KERNEL_OUT_DIR) cached = image;
   return image;
 }

@@ -15,6 +15,7 @@ import {
   KERNEL_VBASE, PHYS_GDT, PHYS_IDT, PHYS_ISTSTACK_TOP, PHYS_KSTACK_BOTTOM, PHYS_CPU_STACKS, CPU_STACKS_SIZE, CPU_TSS_SIZE, MAX_VCPUS, PHYS_KERNEL, PHYS_KSTACK_TOP, PHYS_TSS,
   CACHE_BUF, CACHE_SIZE, DCACHE, DCACHE_SIZE, PHYS_SHARED, SHARED_SIZE, STUB_SIZE, PHYS_USER_STUB, SH_CACHE_FD, STUB_ENTRY_OFFSET, STUB_PROBE_OFFSET, STUB_TRACED_OFFSET, VEC_TIMER,
   PHYS_CPUID_TABLE, STUB_CPUID_OFFSET, STUB_CPUID_FILL_OFFSET, OUTBUF, OUTBUF_SIZE, USER_BASE,
+  PHYS_VDSO, PHYS_VVAR, VDSO_SIZE, VV_MONO0, VV_MULT, VV_REAL0, VV_SEQ, VV_TSC0, VV_VALID,
 } from '../abi/abi.generated.js';
 
 /**
@@ -83,6 +84,9 @@ let cpuidCache: CpuidEntry[] | undefined;
  * and whether user mode may use the FS base instructions (measured with them). */
 let measuredCpuid: Buffer | undefined;
 let measuredFsBase = false;
+/** How far a new vCPU's TSC may be from the clock anchor's (see Machine.checkTsc). */
+const CLOCK_SKEW_NS = 50_000_000n;
+
 /** The host CPU's name (its /proc/cpuinfo's first model name), or '' when it has none. */
 function hostCpuName(): string {
   try {
@@ -244,6 +248,9 @@ export class Machine {
     const m = this.memory;
     m.write(PHYS_KERNEL, this.kernel.kernel);
     m.write(PHYS_USER_STUB, this.kernel.stub);
+    m.fill(PHYS_VDSO, VDSO_SIZE);
+    m.write(PHYS_VDSO, this.kernel.vdso);
+    m.fill(PHYS_VVAR, x86.PAGE_SIZE);
     this.paging.init();
     this.mapUserSpecials(this.paging);
 
@@ -439,6 +446,10 @@ export class Machine {
    */
   private mapUserSpecials(paging: PageTables): void {
     paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC, STUB_SIZE);
+    if (this.syscallPath === 'cpl0-entry') {
+      paging.mapSpecial(PHYS_VVAR, PROT_READ);
+      paging.mapSpecial(PHYS_VDSO, PROT_READ | PROT_EXEC, VDSO_SIZE);
+    }
     if (this.syscallPath !== 'user-stub') return;
     paging.mapSpecial(PHYS_SHARED, PROT_READ | PROT_WRITE, SHARED_SIZE);
     paging.mapSpecial(CACHE_BUF, PROT_READ | PROT_WRITE, CACHE_SIZE);
@@ -787,6 +798,95 @@ export class Machine {
    * needs its own TSS with its own trap stacks (PHYS_CPU_STACKS). It enters user mode through
    * enterUser; it has no guest timer (the host's run loop bounds its time).
    */
+  /**
+   * Where the vDSO is (AT_SYSINFO_EHDR), or null: only on the cpl0-entry path, where a system call
+   * is an exit (the user-stub path answers the clocks in its stub).
+   */
+  get vdsoAddress(): number | null {
+    return this.syscallPath === 'cpl0-entry' ? PHYS_VDSO : null;
+  }
+
+  /** The last anchor the vvar page holds (host side), and when it was written (performance.now()). */
+  private clockAnchor: { tsc: bigint; mult: bigint; mono: bigint; khz: number } | null = null;
+  clockPublishedAt = -Infinity;
+  /** Set for the machine's life once a vCPU's TSC was found off (checkTsc). */
+  private tscUnsynced = false;
+
+  /**
+   * Publish in the vvar page (kernel/vdso.c) an anchor for the vDSO's clocks: vcpu's TSC now (it
+   * must be out of the guest), the host's monotonic and real-time clocks at that moment, and the
+   * TSC period. Again later, it re-anchors the clocks to the host's (the TSC drifts from them by
+   * parts per million); the monotonic clock never goes back: if the host's is behind what the
+   * last anchor gives now, that value is kept. Under VV_SEQ, odd while the fields change: the
+   * vCPUs of other threads may be reading.
+   */
+  publishClock(vcpu: Vcpu): void {
+    if (this.syscallPath !== 'cpl0-entry') return;
+    let khz: number, tsc: bigint;
+    const before = process.hrtime.bigint();
+    try {
+      khz = vcpu.tscKhz();
+      tsc = vcpu.getMsr(x86.MSR_IA32_TSC);
+    } catch {
+      this.invalidateClock();
+      return;
+    }
+    const after = process.hrtime.bigint();
+    if (khz <= 0 || this.tscUnsynced) return this.invalidateClock();
+    // The TSC was read between the two host readings.
+    let mono = (before + after) / 2n;
+    // Real time is the monotonic clock plus the host's offset between the two.
+    const real = mono + BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - process.hrtime.bigint();
+    const mult = (1_000_000n << 32n) / BigInt(khz);
+    const last = this.clockAnchor;
+    if (last && tsc >= last.tsc) {
+      const extended = last.mono + (((tsc - last.tsc) * last.mult) >> 32n);
+      if (extended > mono) mono = extended;
+    }
+    const m = this.memory;
+    const seq = m.u32(PHYS_VVAR + VV_SEQ);
+    m.setU32(PHYS_VVAR + VV_SEQ, (seq | 1) >>> 0);
+    m.setU64(PHYS_VVAR + VV_MULT, mult);
+    m.setU64(PHYS_VVAR + VV_TSC0, tsc);
+    m.setU64(PHYS_VVAR + VV_MONO0, mono);
+    m.setU64(PHYS_VVAR + VV_REAL0, real);
+    m.setU32(PHYS_VVAR + VV_VALID, 1);
+    m.setU32(PHYS_VVAR + VV_SEQ, ((seq | 1) + 1) >>> 0);
+    this.clockAnchor = { tsc, mult, mono, khz };
+    this.clockPublishedAt = performance.now();
+  }
+
+  /** From now on the vDSO asks the host (a vCPU whose TSC disagrees, or no TSC information). */
+  private invalidateClock(): void {
+    const m = this.memory;
+    const seq = m.u32(PHYS_VVAR + VV_SEQ);
+    m.setU32(PHYS_VVAR + VV_SEQ, (seq | 1) >>> 0);
+    m.setU32(PHYS_VVAR + VV_VALID, 0);
+    m.setU32(PHYS_VVAR + VV_SEQ, ((seq | 1) + 1) >>> 0);
+    this.clockAnchor = null;
+  }
+
+  /**
+   * A vCPU added while the clocks are published must count the same TSC as the one that anchored
+   * them (KVM synchronizes a new vCPU's TSC with the others; an older kernel might start it at 0).
+   * If it is off by more than CLOCK_SKEW_NS, the vDSO's clocks go back to the host for this run.
+   */
+  private checkTsc(v: Vcpu): void {
+    const a = this.clockAnchor;
+    if (!a) return;
+    let tsc: bigint;
+    const before = process.hrtime.bigint();
+    try { tsc = v.getMsr(x86.MSR_IA32_TSC); } catch { return this.invalidateClock(); }
+    const after = process.hrtime.bigint();
+    const expected = a.mono + (((tsc - a.tsc) * a.mult) >> 32n);
+    const host = (before + after) / 2n;
+    const skew = expected > host ? expected - host : host - expected;
+    if (tsc < a.tsc || skew > CLOCK_SKEW_NS + (after - before)) {
+      this.tscUnsynced = true;
+      this.invalidateClock();
+    }
+  }
+
   addCpu(): Vcpu {
     if (this.syscallPath !== 'cpl0-entry') throw new MachineError('more than one vCPU needs the cpl0-entry system-call path');
     const i = this.cpus.length;
@@ -817,6 +917,7 @@ export class Machine {
       throw e;
     }
     this.cpus.push(v);
+    this.checkTsc(v);
     return v;
   }
 
