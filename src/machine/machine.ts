@@ -807,7 +807,7 @@ export class Machine {
   }
 
   /** The last anchor the vvar page holds (host side), and when it was written (performance.now()). */
-  private clockAnchor: { tsc: bigint; mult: bigint; mono: bigint; khz: number } | null = null;
+  private clockAnchor: { tsc: bigint; mult: bigint; mono: bigint; host: bigint } | null = null;
   clockPublishedAt = -Infinity;
   /** Set for the machine's life once a vCPU's TSC was found off (checkTsc). */
   private tscUnsynced = false;
@@ -834,14 +834,27 @@ export class Machine {
     const after = process.hrtime.bigint();
     if (khz <= 0 || this.tscUnsynced) return this.invalidateClock();
     // The TSC was read between the two host readings.
-    let mono = (before + after) / 2n;
+    const host = (before + after) / 2n;
+    let mono = host;
     // Real time is the monotonic clock plus the host's offset between the two.
-    const real = mono + BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - process.hrtime.bigint();
-    const mult = (1_000_000n << 32n) / BigInt(khz);
+    const real = host + BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - process.hrtime.bigint();
+    const nominal = (1_000_000n << 32n) / BigInt(khz);
+    let mult = nominal;
     const last = this.clockAnchor;
-    if (last && tsc >= last.tsc) {
+    if (last && tsc > last.tsc) {
       const extended = last.mono + (((tsc - last.tsc) * last.mult) >> 32n);
       if (extended > mono) mono = extended;
+      // The TSC's period as measured against the host's clock since the last anchor (KVM's kHz
+      // may be off), when the interval is long enough and the result plausible.
+      const elapsed = host - last.host;
+      if (elapsed >= 100_000_000n) {
+        const measured = (elapsed << 32n) / (tsc - last.tsc);
+        if (measured * 10n > nominal * 9n && measured * 10n < nominal * 11n) mult = measured;
+      }
+      // Ahead of the host (kept so as not to go back): run up to 1% slow until caught up, so the
+      // guest's clocks never drift away from the host's, whose deadlines they are compared with.
+      const ahead = mono - host;
+      if (ahead > 0n) mult -= (mult * (ahead < 10_000_000n ? ahead : 10_000_000n)) / 1_000_000_000n;
     }
     const m = this.memory;
     const seq = m.u32(PHYS_VVAR + VV_SEQ);
@@ -852,7 +865,7 @@ export class Machine {
     m.setU64(PHYS_VVAR + VV_REAL0, real);
     m.setU32(PHYS_VVAR + VV_VALID, 1);
     m.setU32(PHYS_VVAR + VV_SEQ, ((seq | 1) + 1) >>> 0);
-    this.clockAnchor = { tsc, mult, mono, khz };
+    this.clockAnchor = { tsc, mult, mono, host };
     this.clockPublishedAt = performance.now();
   }
 
