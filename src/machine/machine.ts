@@ -353,6 +353,17 @@ export class Machine {
   }
 
   /** Run `syscall` from user mode once and see at which privilege level LSTAR is reached. */
+  /**
+   * The vCPU's next exit during start-up, past those a signal to the host thread caused (a
+   * profiler's SIGPROF ends KVM_RUN early), within a bound: budget.left such exits, shared by
+   * the caller's runs.
+   */
+  private runPastInterrupts(budget = { left: 10_000 }): VcpuExit {
+    let exit = this.vcpu.runOnce();
+    while (exit.kind === 'interrupted' && budget.left-- > 0) exit = this.vcpu.runOnce();
+    return exit;
+  }
+
   private probeSyscallPath(): SyscallPath {
     this.setSyscallMsrs('probe');
     this.vcpu.setSregs(this.sregs(true));
@@ -360,12 +371,9 @@ export class Machine {
       ...zeroRegs(), rip: BigInt(PHYS_USER_STUB + STUB_PROBE_OFFSET), rflags: x86.RFLAGS_RESERVED1,
       rsp: 0n,
     });
-    // A signal to the host thread (a profiler's SIGPROF, say) ends KVM_RUN early: such exits do
-    // not count, within a bound.
-    for (let i = 0, interrupted = 0; i < 4 && interrupted < 10_000;) {
-      const exit = this.vcpu.runOnce();
-      if (exit.kind === 'interrupted') { interrupted++; continue; }
-      i++;
+    const interrupts = { left: 10_000 };
+    for (let i = 0; i < 4; i++) {
+      const exit = this.runPastInterrupts(interrupts);
       if (exit.kind !== 'io') continue;
       if (exit.port === HC_PORT_BASE + Hypercall.PROBE) return 'cpl0-entry';
       if (exit.port === HC_PORT_BASE + Hypercall.FAULT) {
@@ -390,8 +398,7 @@ export class Machine {
     const fill = PHYS_USER_STUB + STUB_CPUID_FILL_OFFSET;
     this.vcpu.setRegs({ ...zeroRegs(), rip: BigInt(fill), rsi: BigInt(CACHE_BUF), rflags: x86.RFLAGS_RESERVED1 });
     try {
-      let exit = this.vcpu.runOnce();
-      for (let i = 0; exit.kind === 'interrupted' && i < 10_000; i++) exit = this.vcpu.runOnce();
+      const exit = this.runPastInterrupts();
       const rip = Number(this.vcpu.reg('r10'));
       const vector = this.vcpu.reg('rdi');
       // Done: #BP after the FS base probe worked, #UD at it when it did not.
@@ -793,12 +800,6 @@ export class Machine {
   }
 
   /**
-   * A further vCPU, for the threads of a process to run in parallel (src/linux/kernel.ts). Only
-   * on the cpl0-entry path: there the guest kernel keeps no per-CPU state, and each vCPU only
-   * needs its own TSS with its own trap stacks (PHYS_CPU_STACKS). It enters user mode through
-   * enterUser; it has no guest timer (the host's run loop bounds its time).
-   */
-  /**
    * Where the vDSO is (AT_SYSINFO_EHDR), or null: only on the cpl0-entry path, where a system call
    * is an exit (the user-stub path answers the clocks in its stub).
    */
@@ -856,27 +857,30 @@ export class Machine {
       const ahead = mono - host;
       if (ahead > 0n) mult -= (mult * (ahead < 10_000_000n ? ahead : 10_000_000n)) / 1_000_000_000n;
     }
-    const m = this.memory;
-    const seq = m.u32(PHYS_VVAR + VV_SEQ);
-    m.setU32(PHYS_VVAR + VV_SEQ, (seq | 1) >>> 0);
-    m.setU64(PHYS_VVAR + VV_MULT, mult);
-    m.setU64(PHYS_VVAR + VV_TSC0, tsc);
-    m.setU64(PHYS_VVAR + VV_MONO0, mono);
-    m.setU64(PHYS_VVAR + VV_REAL0, real);
-    m.setU32(PHYS_VVAR + VV_VALID, 1);
-    m.setU32(PHYS_VVAR + VV_SEQ, ((seq | 1) + 1) >>> 0);
+    this.writeVvar((m) => {
+      m.setU64(PHYS_VVAR + VV_MULT, mult);
+      m.setU64(PHYS_VVAR + VV_TSC0, tsc);
+      m.setU64(PHYS_VVAR + VV_MONO0, mono);
+      m.setU64(PHYS_VVAR + VV_REAL0, real);
+      m.setU32(PHYS_VVAR + VV_VALID, 1);
+    });
     this.clockAnchor = { tsc, mult, mono, host };
     this.clockPublishedAt = performance.now();
   }
 
   /** From now on the vDSO asks the host (a vCPU whose TSC disagrees, or no TSC information). */
   private invalidateClock(): void {
-    const m = this.memory;
-    const seq = m.u32(PHYS_VVAR + VV_SEQ);
-    m.setU32(PHYS_VVAR + VV_SEQ, (seq | 1) >>> 0);
-    m.setU32(PHYS_VVAR + VV_VALID, 0);
-    m.setU32(PHYS_VVAR + VV_SEQ, ((seq | 1) + 1) >>> 0);
+    this.writeVvar((m) => m.setU32(PHYS_VVAR + VV_VALID, 0));
     this.clockAnchor = null;
+  }
+
+  /** Change the vvar page with VV_SEQ odd meanwhile (a vDSO reader that sees it odd or changed reads again). */
+  private writeVvar(write: (m: GuestMemory) => void): void {
+    const m = this.memory;
+    const odd = (m.u32(PHYS_VVAR + VV_SEQ) | 1) >>> 0;
+    m.setU32(PHYS_VVAR + VV_SEQ, odd);
+    write(m);
+    m.setU32(PHYS_VVAR + VV_SEQ, (odd + 1) >>> 0);
   }
 
   /**
@@ -900,6 +904,12 @@ export class Machine {
     }
   }
 
+  /**
+   * A further vCPU, for the threads of a process to run in parallel (src/linux/kernel.ts). Only
+   * on the cpl0-entry path: there the guest kernel keeps no per-CPU state, and each vCPU only
+   * needs its own TSS with its own trap stacks (PHYS_CPU_STACKS). It enters user mode through
+   * enterUser; it has no guest timer (the host's run loop bounds its time).
+   */
   addCpu(): Vcpu {
     if (this.syscallPath !== 'cpl0-entry') throw new MachineError('more than one vCPU needs the cpl0-entry system-call path');
     const i = this.cpus.length;
