@@ -20,6 +20,17 @@ for (const v of VARIANTS) {
   });
 }
 
+test('a vfork child\'s execve leaves the parent\'s futex waiters (pthread_join, a condition variable)', () => {
+  for (const v of VARIANTS) {
+    const path = `${PROGRAMS_DIR}/threads.${v}`;
+    const native = spawnSync(path, ['spawnjoin'], { encoding: 'utf8' });
+    assert.equal(native.stdout, 'child ran\nspawned child exited with 3\nspawner done, waiter woken\n', native.stderr);
+    const r = run(path, ['spawnjoin'], { timeoutSeconds: 120 });
+    assert.equal(r.stdout.toString(), native.stdout, v + ': ' + r.stderr.toString());
+    assert.equal(r.exitStatus, 0, v);
+  }
+});
+
 test('a thread limit: pthread_create fails with EAGAIN past maxProcesses, and the program goes on', () => {
   for (const v of ['glibc', 'musl']) {
     const r = run(`${PROGRAMS_DIR}/threads.${v}`, ['limit'], { timeoutSeconds: 120, maxProcesses: 5 });

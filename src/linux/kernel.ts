@@ -1650,7 +1650,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     for (const o of p.tasks) exitRobustList(o);
     for (const o of p.tasks) if (o !== t) { o.state = 'dead'; o.wait = null; o.saved = null; }
     p.tasks.splice(0, p.tasks.length, t);
-    this.futexes.forget(p.space);
+    // A vfork child's space is still its parent's, with the parent's futex waiters in it.
+    if (!this.spaceInUse(p.space, p)) this.futexes.forget(p.space);
     const old = p.space;
     p.vforkParentWaits = false;
     if (!this.ownSpaces && this.resident === old && this.spaceInUse(old, p)) {

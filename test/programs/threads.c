@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <sys/sysinfo.h>
 #include <semaphore.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,10 +149,51 @@ static int forkexec(void) {
   return 1;
 }
 
+// A thread posix_spawns (clone with CLONE_VM|CLONE_VFORK, then execve in the child) while the
+// main thread waits in pthread_join and another in a condition variable: the child's execve
+// must leave the parent's futex waiters where they are (the JVM's launcher does this).
+static pthread_mutex_t sj_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sj_cond = PTHREAD_COND_INITIALIZER;
+static int sj_go;
+static void *sj_waiter(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&sj_lock);
+  while (!sj_go) pthread_cond_wait(&sj_cond, &sj_lock);
+  pthread_mutex_unlock(&sj_lock);
+  return (void *)"waiter woken";
+}
+static void *sj_spawner(void *arg) {
+  (void)arg;
+  usleep(100000);  // the main thread is in pthread_join, the waiter in pthread_cond_wait
+  extern char **environ;
+  char *args[] = {"threads", "child", NULL};
+  pid_t pid;
+  int status = -1;
+  if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, args, environ) != 0) return (void *)"spawn failed";
+  waitpid(pid, &status, 0);
+  printf("spawned child exited with %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  pthread_mutex_lock(&sj_lock);
+  sj_go = 1;
+  pthread_cond_signal(&sj_cond);
+  pthread_mutex_unlock(&sj_lock);
+  return (void *)"spawner done";
+}
+static int spawnjoin(void) {
+  pthread_t w, s;
+  void *rw, *rs;
+  pthread_create(&w, NULL, sj_waiter, NULL);
+  pthread_create(&s, NULL, sj_spawner, NULL);
+  pthread_join(s, &rs);
+  pthread_join(w, &rw);
+  printf("%s, %s\n", (char *)rs, (char *)rw);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc > 1 && !strcmp(argv[1], "nproc")) return nproc();
   if (argc > 1 && !strcmp(argv[1], "forkexec")) return forkexec();
+  if (argc > 1 && !strcmp(argv[1], "spawnjoin")) return spawnjoin();
   if (argc > 1 && !strcmp(argv[1], "child")) { printf("child ran\n"); return 3; }
   if (argc > 1 && !strcmp(argv[1], "execd")) { printf("execve from a threaded process: the new program runs\n"); return 0; }
   if (argc > 1) return limit();
