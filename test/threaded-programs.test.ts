@@ -363,7 +363,7 @@ const JAVA_FLAGS = onUserStubPath()
   ? ['-Xmx64m', '-XX:+UseSerialGC', '-XX:ReservedCodeCacheSize=32m', '-XX:CompressedClassSpaceSize=64m', '-XX:-UsePerfData']
   : ['-XX:-UsePerfData'];
 
-test('java: synchronized, a thread pool, a blocking queue and a parallel stream', {
+test('java: synchronized, a thread pool, a blocking queue, a parallel stream and a child process', {
   skip: existsSync(JAVA) && existsSync(JAVAC) ? false : 'java or javac is missing (openjdk-17-jdk-headless)',
 }, () => {
   const classes = join(work, 'java');
@@ -372,6 +372,7 @@ test('java: synchronized, a thread pool, a blocking queue and a parallel stream'
   assert.equal(javac.status, 0, javac.stderr);
   const { guest, trace } = same(JAVA, [...JAVA_FLAGS, '-cp', classes, 'Threads'], { ro: [classes], ...(onUserStubPath() ? { memoryMiB: 1024 } : {}) });
   assert.match(guest.stdout.toString(), /^synchronized counter 4000\npool 0 332833500 /);
+  assert.match(guest.stdout.toString(), /^child 42, exit 0$/m);
   assert.match(guest.stdout.toString(), /^terminated true$/m);
   assert.ok(threadsSeen(trace).size >= 10, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
 });

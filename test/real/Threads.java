@@ -1,6 +1,6 @@
 // Java threads for test/threaded-programs.test.ts: synchronized, a fixed thread pool with futures,
-// a blocking queue with a latch, and a parallel stream into a ConcurrentHashMap. Prints only
-// deterministic results.
+// a blocking queue with a latch, a parallel stream into a ConcurrentHashMap, and a child process.
+// Prints only deterministic results.
 import java.util.*;
 import java.util.concurrent.*;
 import java.util.concurrent.atomic.*;
@@ -44,6 +44,11 @@ public class Threads {
     for (int i = 0; i < 1000; i++) in.add(i);
     in.parallelStream().forEach(i -> m.merge("k" + (i % 7), i, Integer::sum));
     System.out.println("map " + new TreeMap<>(m));
+    // A child process: the JVM posix_spawns jspawnhelper (a vfork child), which execs the command,
+    // while the launcher's first thread waits in pthread_join.
+    Process child = new ProcessBuilder("/bin/sh", "-c", "echo child $((6 * 7))").redirectErrorStream(true).start();
+    String said = new String(child.getInputStream().readAllBytes()).trim();
+    System.out.println(said + ", exit " + child.waitFor());
     pool.shutdown();
     System.out.println("terminated " + pool.awaitTermination(60, TimeUnit.SECONDS));
   }
