@@ -26,6 +26,20 @@ for (const v of VARIANTS) {
   });
 }
 
+// test/programs/sigmask-wait.c: pselect, ppoll and epoll_pwait wait with a mask of their own
+// that lets SIGCHLD through (a child's exit ends them with EINTR after the handler, a pending one
+// at once), and the mask from before comes back after each.
+test('pselect, ppoll and epoll_pwait wait with their own signal mask, as natively', () => {
+  for (const v of VARIANTS) {
+    const path = `${PROGRAMS_DIR}/sigmask-wait.${v}`;
+    const native = spawnSync(path, [], { encoding: 'utf8' });
+    assert.equal(native.status, 0, native.stderr);
+    const r = run(path, [], { timeoutSeconds: 120 });
+    assert.equal(r.stdout.toString(), native.stdout, `${v}: ${r.stderr.toString()}`);
+    assert.equal(r.exitStatus, 0);
+  }
+});
+
 test('rt_sigreturn never restores IOPL, NT or a kernel selector from a forged frame', () => {
   const path = `${PROGRAMS_DIR}/signals.glibc`;
   const native = spawnSync(path, ['forged'], { encoding: 'utf8' });

@@ -41,7 +41,7 @@ import type { SyscallArgs } from './syscalls/args.js';
 import { formatFaultSignal, formatSyscall } from './syscalls/trace.js';
 import {
   action, bit, CLD_CONTINUED, CLD_STOPPED, defaultAction, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess,
-  type UserContext, hangUpOrphans, linkedGroups,
+  type UserContext, hangUpOrphans, linkedGroups, restoreSavedMask,
 } from './signals.js';
 import type { CpuidEntry, Registers } from '../kvm/kvm.js';
 import { availableParallelism } from 'node:os';
@@ -1324,6 +1324,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
       } else if (w.why.timeout && performance.now() >= w.why.timeout.at) {
         if (w.why instanceof WouldBlock) w.why.onCancel?.();
         ctx.regs.rax = BigInt(w.why.timeout.result());
+        // A call that waited with a mask of its own (ppoll...) timed out: the mask from before.
+        if (!hasDeliverable(t)) restoreSavedMask(t);
       } else {
         if (w.why instanceof WouldBlock) w.why.onCancel?.();
         ctx.regs.rax = this.interrupted(t, w.call.nr, ctx);

@@ -100,6 +100,13 @@ export function checkRealTimer(t: Task, now = performance.now()): void {
 }
 
 /** Whether a signal could be delivered now (cheap: called before every re-entry). */
+/** A call that waited with a mask of its own ended with no handler to run: the mask from before comes back. */
+export function restoreSavedMask(t: Task): void {
+  if (t.savedMask === null) return;
+  t.sigmask = t.savedMask;
+  t.savedMask = null;
+}
+
 export function hasDeliverable(t: Task): boolean {
   if (t.process.realTimer) checkRealTimer(t);
   return (t.pending & ~t.sigmask) !== 0n;
@@ -191,7 +198,12 @@ export function deliver(t: Task, ctx: UserContext, fpu: FpuAccess): Delivery {
   const p = t.process;
   for (;;) {
     const sig = next(t);
-    if (sig === 0) return { kind: 'none' };
+    if (sig === 0) {
+      // No handler runs (the signals were ignored): a call's own mask ends here (Linux's
+      // restore_saved_sigmask).
+      restoreSavedMask(t);
+      return { kind: 'none' };
+    }
     const info = t.pendingInfo.get(sig) ?? { code: SI_KERNEL, pid: 0, addr: 0n, status: 0 };
     t.pending &= ~bit(sig);
     t.pendingInfo.delete(sig);
@@ -209,6 +221,7 @@ export function deliver(t: Task, ctx: UserContext, fpu: FpuAccess): Delivery {
         p.stopped = sig;
         p.waitEvent = { status: (sig << 8) | 0x7f, code: CLD_STOPPED, value: sig };
         notifyParent(p, CLD_STOPPED, sig);
+        restoreSavedMask(t);
         return { kind: 'stop', sig };
       }
       killWith(p, sig, info.code === SI_USER || info.code === SI_TKILL ? '(it sent the signal to itself)' : info.code === SI_KERNEL && sig === SIGALRM ? '(its timer expired)' : '');

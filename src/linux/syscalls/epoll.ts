@@ -11,6 +11,7 @@ import { E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { int, size, type SyscallGroup } from './args.js';
 import { pollEntries, timeoutFromTimespec, type PollEntry } from './io.js';
+import { withSigmask } from './signal.js';
 
 const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
 const EPOLLET = 1 << 31, EPOLLONESHOT = 1 << 30, EPOLLEXCLUSIVE = 1 << 28, EPOLLWAKEUP = 1 << 29;
@@ -156,8 +157,8 @@ export const epollSyscalls: SyscallGroup = {
   epoll_create1: ({ process: p }, a) => create(p, int(a[0])),
   epoll_ctl: ({ process: p }, a) => ctl(p, int(a[0]), int(a[1]), int(a[2]), a[3]),
   epoll_wait: ({ process: p }, a) => wait(p, int(a[0]), a[1], int(a[2]), int(a[3]) < 0 ? null : int(a[3])),
-  epoll_pwait: ({ process: p }, a) => wait(p, int(a[0]), a[1], int(a[2]), int(a[3]) < 0 ? null : int(a[3])),
-  epoll_pwait2: ({ process: p }, a) => wait(p, int(a[0]), a[1], int(a[2]), timeoutFromTimespec(p, a[3], false)),
+  epoll_pwait: (t, a) => withSigmask(t, a[4], a[5], () => wait(t.process, int(a[0]), a[1], int(a[2]), int(a[3]) < 0 ? null : int(a[3]))),
+  epoll_pwait2: (t, a) => withSigmask(t, a[4], a[5], () => wait(t.process, int(a[0]), a[1], int(a[2]), timeoutFromTimespec(t.process, a[3], false))),
   eventfd: ({ process: p }, a) => p.fds.install(new EventFd(BigInt(size(a[0]) >>> 0), O.RDWR, false)),
   eventfd2: ({ process: p }, a) => {
     const flags = int(a[1]);

@@ -14,6 +14,7 @@ import { pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
 const HOST_POLL_MS = 20;
 import { int, long, size, uint, type SyscallGroup } from './args.js';
 import { ShmFile } from '../../fs/shm.js';
+import { withSigmask } from './signal.js';
 
 /** Linux caps one read or write at this many bytes. */
 const MAX_RW_COUNT = 0x7ffff000;
@@ -609,9 +610,14 @@ export const ioSyscalls: SyscallGroup = {
   pipe2: ({ process: p }, a) => pipe2(p, a[0], int(a[1])),
   sendfile: ({ process: p }, a) => guarded(p, () => sendfile(p, a)),
   poll: ({ process: p }, a) => poll(p, a[0], a[1], int(a[2]) < 0 ? null : int(a[2])),
-  ppoll: ({ process: p }, a) => poll(p, a[0], a[1], timeoutFromTimespec(p, a[2], false)),
+  ppoll: (t, a) => withSigmask(t, a[3], a[4], () => poll(t.process, a[0], a[1], timeoutFromTimespec(t.process, a[2], false))),
   select: ({ process: p }, a) => select(p, a, timeoutFromTimespec(p, a[4], true)),
-  pselect6: ({ process: p }, a) => select(p, a, timeoutFromTimespec(p, a[4], false)),
+  pselect6: (t, a) => {
+    // The sixth argument points to { const sigset_t *ss; size_t ss_len; }.
+    const sig = a[5] === 0n ? null : t.process.userBuffer(a[5], 16, PROT_READ);
+    return withSigmask(t, sig ? sig.readBigUInt64LE(0) : 0n, sig ? sig.readBigUInt64LE(8) : 8n,
+      () => select(t.process, a, timeoutFromTimespec(t.process, a[4], false)));
+  },
   close_range: ({ process: p }, a) => closeRange(p, uint(a[0]), uint(a[1]), int(a[2])),
   flock: ({ process: p }, a) => {
     // One process per sandbox: a lock is always free. Still check the fd and the operation.

@@ -8,6 +8,7 @@ import { sleepBounded } from '../host-wait.js';
 import { WouldBlock } from '../../fs/open-file.js';
 import {
   NSIG, SIGKILL, SI_TKILL, SI_USER, UNBLOCKABLE, altStackFlags, checkRealTimer, hasDeliverable, killWith, raise,
+  restoreSavedMask,
 } from '../signals.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
@@ -55,6 +56,32 @@ function parkForSignal(t: Task): never {
  * Wait on the host until a signal can be delivered (then EINTR: the handler runs on the way
  * back, and the call is not restarted, as pause and sigsuspend never are), or the run ends.
  */
+/**
+ * ppoll, pselect6, epoll_pwait and epoll_pwait2 with a signal mask (Linux's set_user_sigmask):
+ * the call waits with that mask in place of the task's, so that a program can unblock a signal
+ * (SIGCHLD, say) only while it waits. A signal the mask lets through ends the call with EINTR, at
+ * once or while parked. The mask from before (t.savedMask) comes back when the call ends, or,
+ * when a handler runs first, when the handler returns: its frame saves it (signals.ts). A parked
+ * call that runs again keeps the mask first saved.
+ */
+export function withSigmask(t: Task, maskAddr: bigint, setsize: bigint, call: () => number): number {
+  if (maskAddr === 0n) return call();
+  if (setsize !== 8n) throw new Errno(E.EINVAL);
+  const mask = t.process.userBuffer(maskAddr, 8, PROT_READ).readBigUInt64LE(0);
+  if (t.savedMask === null) t.savedMask = t.sigmask;
+  t.sigmask = mask & ~UNBLOCKABLE;
+  try {
+    if (hasDeliverable(t)) throw new Errno(E.EINTR);
+    const r = call();
+    restoreSavedMask(t);
+    return r;
+  } catch (e) {
+    // Parked, or ended by a signal to deliver: the mask stays until then.
+    if (!(e instanceof WouldBlock) && !hasDeliverable(t)) restoreSavedMask(t);
+    throw e;
+  }
+}
+
 export function waitForSignal(t: Task): never {
   if (t.process.kernel.othersCanRun(t.process)) parkForSignal(t);
   for (;;) {
@@ -122,7 +149,7 @@ export const signalSyscalls: SyscallGroup = {
       return waitForSignal(t);
     } catch (e) {
       // Parked (WouldBlock): the mask stays until a signal ends the wait.
-      if (!(e instanceof WouldBlock) && !hasDeliverable(t)) { t.sigmask = t.savedMask; t.savedMask = null; }
+      if (!(e instanceof WouldBlock) && !hasDeliverable(t)) restoreSavedMask(t);
       throw e;
     }
   },

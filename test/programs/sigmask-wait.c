@@ -1,0 +1,105 @@
+/* Waits with a signal mask of their own: pselect, ppoll and epoll_pwait unblock SIGCHLD only while
+ * they wait (GNU make's jobserver loop waits in pselect so). For each call:
+ *   - a child that exits while the call waits ends it with EINTR, after the handler ran;
+ *   - a SIGCHLD already pending (blocked) when the call starts ends it at once;
+ *   - a call that times out returns 0;
+ * and each time the mask afterwards is the one from before (SIGCHLD blocked again). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t hits;
+static void on_chld(int sig) { (void)sig; hits++; }
+
+static int fds[2], ep;
+
+static int call(const char *which, const sigset_t *mask, int ms) {
+  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+  if (!strcmp(which, "pselect")) {
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(fds[0], &r);
+    return pselect(fds[0] + 1, &r, NULL, NULL, ms < 0 ? NULL : &ts, mask);
+  }
+  if (!strcmp(which, "ppoll")) {
+    struct pollfd p = { fds[0], POLLIN, 0 };
+    return ppoll(&p, 1, ms < 0 ? NULL : &ts, mask);
+  }
+  struct epoll_event e;
+  return epoll_pwait(ep, &e, 1, ms, mask);
+}
+
+static const char *blocked_after(void) {
+  sigset_t now;
+  sigprocmask(SIG_BLOCK, NULL, &now);
+  return sigismember(&now, SIGCHLD) ? "blocked" : "UNBLOCKED";
+}
+
+static void spawn(int delay_ms) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (delay_ms) usleep(delay_ms * 1000);
+    _exit(0);
+  }
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IONBF, 0);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_chld;
+  sigaction(SIGCHLD, &sa, NULL);
+  sigset_t chld, during;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, &during);
+  sigdelset(&during, SIGCHLD);
+  if (pipe(fds)) return 1;
+  ep = epoll_create1(0);
+  struct epoll_event e = { .events = EPOLLIN, .data.fd = fds[0] };
+  epoll_ctl(ep, EPOLL_CTL_ADD, fds[0], &e);
+  const char *calls[] = { "pselect", "ppoll", "epoll_pwait" };
+  for (int i = 0; i < 3; i++) {
+    const char *c = calls[i];
+    /* The child exits while the call waits. */
+    hits = 0;
+    spawn(100);
+    int r = call(c, &during, -1);
+    int err = errno;
+    printf("%s, child exits meanwhile: %d %s, handler ran %d, SIGCHLD %s\n", c, r, r < 0 ? strerror(err) : "-", hits, blocked_after());
+    while (waitpid(-1, NULL, 0) > 0) {}
+    /* SIGCHLD pending before the call. */
+    hits = 0;
+    spawn(0);
+    while (waitpid(-1, NULL, 0) > 0) {}
+    r = call(c, &during, -1);
+    err = errno;
+    printf("%s, SIGCHLD pending: %d %s, handler ran %d, SIGCHLD %s\n", c, r, r < 0 ? strerror(err) : "-", hits, blocked_after());
+    /* Nothing happens: a timeout. */
+    hits = 0;
+    r = call(c, &during, 50);
+    printf("%s, timeout: %d, handler ran %d, SIGCHLD %s\n", c, r, hits, blocked_after());
+  }
+  /* make's pattern: children exit while the parent waits for them in pselect, over and over. */
+  int reaped = 0;
+  for (int round = 0; round < 5; round++) {
+    spawn(20);
+    spawn(40);
+    int live = 2;
+    while (live > 0) {
+      while (waitpid(-1, NULL, WNOHANG) > 0) { live--; reaped++; }
+      if (live == 0) break;
+      call("pselect", &during, -1);
+    }
+  }
+  printf("reaped %d children, waiting in pselect\n", reaped);
+  return 0;
+}
