@@ -230,6 +230,14 @@ test('/proc/PID of another process: cmdline, stat, status; gone once reaped (bus
   assert.equal(r.stdout.toString(), 'sleep 5 \nstat: pid and ppid right, state S\nState:\tS (sleeping)\nstatus: ppid right\nsh\nreaped: gone\n');
 });
 
+test('/proc/uptime and /proc/stat\'s btime count from the sandbox\'s start in every process (busybox sh)', { skip: NO_BUSYBOX }, () => {
+  // The shell reads btime, waits a second, then a new process (cat) reads the uptime and btime.
+  const r = sh('set -- $(grep ^btime /proc/stat); b0=$2; sleep 1; set -- $(cat /proc/uptime); up=${1%.*}; ' +
+    'set -- $(grep ^btime /proc/stat); [ $((b0 - $2)) -le 1 ] && [ $(($2 - b0)) -le 1 ] && echo "btime: same"; ' +
+    '[ "$up" -ge 1 ] && echo "uptime: at least 1 s"');
+  assert.equal(r.stdout.toString(), 'btime: same\nuptime: at least 1 s\n', show(r));
+});
+
 test('/proc lists the sandbox\'s processes; /proc/PID and /proc/self/fd list their entries (busybox ls)', { skip: NO_BUSYBOX }, () => {
   // Made-up directories: no host pid shows; what natively lists hundreds of entries lists these.
   const r = run(BUSYBOX, ['sh', '-c', 'sleep 3 & bg=$!; ls /proc | tr "\\n" " "; echo; ls /proc/$bg | tr "\\n" " "; echo; ' +
@@ -397,6 +405,23 @@ test('make runs its recipes (2 rules) in a --rw directory', () => {
   const again = run('/usr/bin/make', [], { ...SYS, env: ENV, rw: [guestDir], cwd: guestDir, timeoutSeconds: TIMEOUT_S });
   assert.equal(again.exitStatus, 0, show(again));
   assert.equal(again.stdout.toString(), 'done: MADE BY MAKE\n');
+});
+
+// make -j runs jobs at once and waits for them in pselect with SIGCHLD unblocked only there; a
+// sandbox that ignored pselect's mask deadlocked here.
+test('make -j4 runs 6 recipes in parallel jobs and waits for them', () => {
+  const makefile = 'T = a b c d e f\nall: $(T)\n\t@cat $(T) | sort | tr "\\n" " "; echo\n$(T):\n\t@sleep 0.2; echo $@ > $@\n';
+  const mk = (name: string) => {
+    const dir = join(work, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'Makefile'), makefile);
+    return dir;
+  };
+  const nativeDir = mk('make-j-native');
+  const guestDir = mk('make-j-guest');
+  const { guest } = same('/usr/bin/make', ['-s', '-j4'], { ...SYS, rw: [guestDir], cwd: guestDir }, nativeDir);
+  assert.equal(guest.stdout.toString(), 'a b c d e f \n');
+  assert.equal(guest.exitStatus, 0, show(guest));
 });
 
 // The slowest test: gcc -> cc1, as, collect2 -> ld, all dynamic; minutes in the emulated lane.

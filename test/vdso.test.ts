@@ -28,6 +28,18 @@ test('over 3 s of re-anchoring, on two vCPUs, the vDSO\'s clocks stay monotonic 
   assert.equal(r.stdout.toString(), 'monotonic: ok\nagree after re-anchoring: yes\n', r.stderr.toString());
 });
 
+test('/proc/self/maps names the vDSO [vdso] and [vvar]; calls read it but never write it; ldd lists linux-vdso.so.1', { skip }, () => {
+  for (const v of VARIANTS) {
+    const r = run(`${PROGRAMS_DIR}/vdso.${v}`, ['maps']);
+    assert.equal(r.stdout.toString(), 'maps: [vdso] at AT_SYSINFO_EHDR yes, [vvar] yes\nwrite from the vDSO: 4 4 ELF; read into it: -1 Bad address\n', `${v}: ${r.stderr.toString()}`);
+  }
+  // ld.so lists the vDSO by its soname, which it writes (writev) from the vDSO's own pages.
+  if (existsSync('/bin/true')) {
+    const r = run('/bin/true', [], { system: true, env: ['LD_TRACE_LOADED_OBJECTS=1'], stdout: 'capture', stderr: 'capture' });
+    assert.match(r.stdout.toString(), /^\tlinux-vdso\.so\.1 \(0x[0-9a-f]+\)\n\tlibc\.so\.6 => /, r.stderr.toString());
+  }
+});
+
 test('python3 -c pass reads its clocks without an exit', { skip: skip || (existsSync('/usr/bin/python3') ? false : 'no python3') }, () => {
   const lines: string[] = [];
   const r = run('/usr/bin/python3', ['-c', 'import time; print(time.monotonic() > 0, abs(time.time() - time.clock_gettime(0)) < 1)'], {

@@ -15,7 +15,7 @@ import { randomFillSync } from 'node:crypto';
 import { E, Errno, O, S_IFLNK, STAT, STAT_SIZE } from '../abi/linux.js';
 import type { Process } from './process.js';
 import { cpuinfoText } from './cpuinfo.js';
-import { GUEST_GID, GUEST_PID, GUEST_UID } from '../abi/abi.generated.js';
+import { GUEST_GID, GUEST_PID, GUEST_UID, PHYS_VVAR, VDSO_SIZE } from '../abi/abi.generated.js';
 import { PAGE_MAPPED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
 import { PAGE_SIZE } from '../machine/x86.js';
 import {
@@ -109,11 +109,16 @@ function procRoot(p: Process): SpecialFile {
   ]);
 }
 
+/** When the sandbox "booted": its first process's start (ps: uptime, btime and start times agree). */
+function bootNs(p: Process): bigint {
+  return p.kernel.find(GUEST_PID)?.startNs() ?? p.startNs();
+}
+
 function procFile(p: Process, name: string): SpecialFile | null {
   switch (name) {
     case 'uptime': {
-      // Seconds since the VM started, which is when the program did.
-      const s = (Number(process.hrtime.bigint() - p.startNs()) / 1e9).toFixed(2);
+      // Seconds since the sandbox started, which is when its first process did.
+      const s = (Number(process.hrtime.bigint() - bootNs(p)) / 1e9).toFixed(2);
       return memory('/proc/uptime', () => `${s} ${s}\n`);
     }
     case 'loadavg': return memory('/proc/loadavg', () => '0.00 0.00 0.00 1/1 1\n');
@@ -123,7 +128,7 @@ function procFile(p: Process, name: string): SpecialFile | null {
       // and the rest describes the sandbox: btime is when it started, processes the pids handed out.
       const n = p.kernel.maxVcpus;
       const zeros = ' 0 0 0 0 0 0 0 0 0 0\n';
-      const btime = Math.floor(Date.now() / 1000 - Number(process.hrtime.bigint() - p.startNs()) / 1e9);
+      const btime = Math.floor(Date.now() / 1000 - Number(process.hrtime.bigint() - bootNs(p)) / 1e9);
       const live = [...p.kernel.all()];
       return memory('/proc/stat', () => `cpu ${zeros}` + Array.from({ length: n }, (_, i) => `cpu${i}${zeros}`).join('') +
         `intr 0\nctxt 0\nbtime ${btime}\nprocesses ${Math.max(0, ...live.map((q) => q.pid))}\n` +
@@ -161,7 +166,7 @@ function stateOf(q: Process): string {
 function statLine(q: Process): string {
   const threads = q.zombie ? 0 : q.tasks.filter((t) => t.state !== 'dead').length;
   // Start time in clock ticks (100 Hz) since boot, which is when the sandbox's first process started.
-  const boot = q.kernel.find(GUEST_PID)?.startNs() ?? q.startNs();
+  const boot = bootNs(q);
   const start = q.startNs() > boot ? Number((q.startNs() - boot) / 10_000_000n) : 0;
   const f: Array<string | number> = [q.pid, `(${commOf(q)})`, stateOf(q), q.ppid, q.pgid, q.sid, 0, -1, 0x400000,
     0, 0, 0, 0, 0, 0, 0, 0, 20 + q.nice, q.nice, threads, 0, start];
@@ -180,7 +185,8 @@ function statusText(q: Process): string {
 /**
  * /proc/PID/maps: the runs of mapped pages with the same rights and the same name, in Linux's
  * format (glibc's pthread_getattr_np finds the main thread's stack in it, sanitizers and GCs
- * their memory). Private mappings show 'p', MAP_SHARED memory 's'; device and inode are 0.
+ * their memory). Private mappings show 'p', MAP_SHARED memory 's'; device and inode are 0. Where
+ * there is a vDSO, its pages come first, named [vvar] and [vdso] as Linux names them.
  */
 function mapsText(q: Process): string {
   const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
@@ -193,6 +199,12 @@ function mapsText(q: Process): string {
   for (const r of [...names, ...shared]) { edges.add(r.start / PAGE_SIZE); edges.add(r.end / PAGE_SIZE); }
   const hex = (n: number, w = 8) => n.toString(16).padStart(w, '0');
   const lines: string[] = [];
+  const named = (head: string, name: string) => head + ' '.repeat(Math.max(1, 73 - head.length)) + name;
+  const vdso = q.machine.vdsoAddress;
+  if (vdso !== null) {
+    lines.push(named(`${hex(PHYS_VVAR)}-${hex(PHYS_VVAR + PAGE_SIZE)} r--p 00000000 00:00 0`, '[vvar]'));
+    lines.push(named(`${hex(vdso)}-${hex(vdso + VDSO_SIZE)} r-xp 00000000 00:00 0`, '[vdso]'));
+  }
   for (const [lo, hi] of space.paging.mappedRanges()) {
     const end = hi / PAGE_SIZE;
     for (let p = lo / PAGE_SIZE; p < end;) {
@@ -205,7 +217,7 @@ function mapsText(q: Process): string {
       const s = shared.some((r) => r.start <= a && a < r.end);
       const head = `${hex(a)}-${hex(b)} ${byte & PROT_READ ? 'r' : '-'}${byte & PROT_WRITE ? 'w' : '-'}${byte & PROT_EXEC ? 'x' : '-'}${s ? 's' : 'p'} ` +
         `${hex(n ? n.offset + (a - n.start) : 0)} 00:00 0`;
-      lines.push(n ? head + ' '.repeat(Math.max(1, 73 - head.length)) + n.name : head);
+      lines.push(n ? named(head, n.name) : head);
       p = e;
     }
   }

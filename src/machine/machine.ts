@@ -454,8 +454,8 @@ export class Machine {
   private mapUserSpecials(paging: PageTables): void {
     paging.mapSpecial(PHYS_USER_STUB, PROT_READ | PROT_EXEC, STUB_SIZE);
     if (this.syscallPath === 'cpl0-entry') {
-      paging.mapSpecial(PHYS_VVAR, PROT_READ);
-      paging.mapSpecial(PHYS_VDSO, PROT_READ | PROT_EXEC, VDSO_SIZE);
+      paging.mapSpecial(PHYS_VVAR, PROT_READ, x86.PAGE_SIZE, { callsRead: true });
+      paging.mapSpecial(PHYS_VDSO, PROT_READ | PROT_EXEC, VDSO_SIZE, { callsRead: true });
     }
     if (this.syscallPath !== 'user-stub') return;
     paging.mapSpecial(PHYS_SHARED, PROT_READ | PROT_WRITE, SHARED_SIZE);

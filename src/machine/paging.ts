@@ -455,10 +455,17 @@ export class PageTables {
   }
 
   /** Map pages at a physical address below the user range (the stub, its shared page and cache). */
-  mapSpecial(va: number, prot: number, len = PAGE_SIZE): void {
+  mapSpecial(va: number, prot: number, len = PAGE_SIZE, opts: { callsRead?: boolean } = {}): void {
     if (va % PAGE_SIZE || len % PAGE_SIZE || va + len > USER_BASE) throw new RangeError('special pages lie below USER_BASE');
     this.writePtes(va, len, prot);
+    if (opts.callsRead) this.readableSpecials.set(va, { end: va + len, prot: prot & (PROT_READ | PROT_EXEC) });
   }
+
+  /**
+   * Special pages that system calls may read as user memory (accessible), as Linux's may read the
+   * vDSO: ld.so writes the vDSO's name from its string table. Never for writing.
+   */
+  private readonly readableSpecials = new Map<number, { end: number; prot: number }>();
 
   unmap(va: number, len: number): void {
     this.checkUserRange(va, len);
@@ -482,7 +489,11 @@ export class PageTables {
   accessible(va: number, len: number, prot: number): boolean {
     if (!Number.isSafeInteger(va) || !Number.isSafeInteger(len) || va < 0 || len < 0) return false;
     if (len === 0) return true;
-    if (va < USER_BASE || va + len > this.userTop) return false;
+    if (va < USER_BASE) {
+      for (const [start, r] of this.readableSpecials) if (va >= start && va + len <= r.end) return (prot & ~r.prot) === 0;
+      return false;
+    }
+    if (va + len > this.userTop) return false;
     const want = PAGE_MAPPED | prot;
     const last = Math.floor((va + len - 1) / PAGE_SIZE);
     for (let p = Math.floor(va / PAGE_SIZE); p <= last; p++) {
