@@ -122,6 +122,15 @@ for (const v of VARIANTS.filter((x) => x !== 'glibc')) {
   });
 }
 
+// test/programs/seqpacket.c: socketpair with SOCK_SEQPACKET and SOCK_DGRAM keeps messages whole.
+for (const v of VARIANTS) {
+  test(`${v}: SOCK_SEQPACKET and SOCK_DGRAM socket pairs keep message boundaries, across fork, with descriptors`, () => {
+    const { guest } = same(`${PROGRAMS_DIR}/seqpacket.${v}`, [], { ro: [PROGRAMS_DIR] });
+    assert.match(guest.stdout.toString(), /^truncated: 10, MSG_TRUNC set$/m);
+    assert.match(guest.stdout.toString(), /^after its exit: 0 ""$/m);
+  });
+}
+
 // test/programs/unixsock.c: named AF_UNIX sockets between the sandbox's processes.
 for (const v of VARIANTS) {
   test(`${v}: AF_UNIX sockets by path and abstract name: bind, listen, accept4, connect, sendmsg/recvmsg`, () => {

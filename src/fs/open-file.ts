@@ -594,6 +594,8 @@ export class PipeEnd implements OpenFile {
   }
 
   get capacity(): number { return this.pipe.capacity; }
+  /** Bytes a write could add now without growing the pipe. */
+  get room(): number { return this.pipe.capacity - this.pipe.size; }
 
   /** F_SETPIPE_SZ: EBUSY below the bytes held, EPERM when the sandbox's pipe budget has no room. */
   resize(want: number): number {

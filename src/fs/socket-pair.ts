@@ -1,19 +1,27 @@
 // socketpair(AF_UNIX, SOCK_STREAM): two connected stream sockets, made of two pipes crossed (each
 // end reads one pipe and writes the other). What event loops use them for: a self-pipe that
 // another thread writes a byte to (asyncio's), a stream between processes after fork. No
-// addresses and no datagrams: kvmbox has no network. Descriptors can be passed (SCM_RIGHTS): each
+// addresses: kvmbox has no network. SOCK_SEQPACKET and SOCK_DGRAM pairs keep message boundaries
+// (a record of each send's length at the receiving end: a receive takes one message, and what
+// does not fit its buffer is dropped, MSG_TRUNC); Rust's std spawns children with a SOCK_SEQPACKET
+// pair. A datagram pair ends like a seqpacket one (0 once the peer is gone) where Linux's would
+// wait. Descriptors can be passed (SCM_RIGHTS): each
 // sendmsg's files wait at the other end, held, with the bytes of that sendmsg, as on Linux: a
 // read stops at the end of those bytes, and once it has read one of them the files are its
 // recvmsg's to take (a plain read, recv or readv closes them); at most MAX_IN_FLIGHT wait at
 // one end.
 import { E, Errno, O } from '../abi/linux.js';
-import { PipeEnd, POLLHUP, POLLIN, POLLOUT, streamStat, type FdTable, type OpenFile, type PipeBudget } from './open-file.js';
+import { PipeEnd, POLLHUP, POLLIN, POLLOUT, streamStat, WouldBlock, type FdTable, type OpenFile, type PipeBudget } from './open-file.js';
 
 /** The files of one SCM_RIGHTS message in flight, and the fd table whose references hold them. */
 export interface Rights { files: OpenFile[]; holder: FdTable }
 
 /** Descriptors that may wait at one end (ETOOMANYREFS beyond): a sender cannot grow the host's heap without bound. */
 const MAX_IN_FLIGHT = 1024;
+/** The largest message of a record socket (Linux's default send buffer less its overhead): EMSGSIZE beyond. */
+export const MAX_RECORD = 212960;
+/** Socket types (socket(2)): bytes, or messages kept whole. */
+export const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5;
 
 export const S_IFSOCK = 0o140000;
 
@@ -39,13 +47,23 @@ export class SocketEnd implements OpenFile {
   private receivedBytes = 0;
   /** Rights whose bytes a read has reached, until recvmsg takes them or the read drops them. */
   private due: Rights | undefined;
+  /** A record socket's messages waiting at this end, their lengths oldest first; null for a stream. */
+  private readonly records: number[] | null;
+  /** The last receive dropped part of its message (recvmsg's MSG_TRUNC). */
+  truncated = false;
 
-  private constructor(private readonly rx: PipeEnd, private readonly tx: PipeEnd, public statusFlags: number, ino: number) {
+  private constructor(private readonly rx: PipeEnd, private readonly tx: PipeEnd, public statusFlags: number, ino: number,
+    /** SOCK_STREAM, SOCK_SEQPACKET or SOCK_DGRAM. */
+    readonly type: number) {
     this.path = `socket:[${ino}]`;
+    this.records = type === SOCK_STREAM ? null : [];
   }
 
+  /** Whether messages keep their boundaries (SOCK_SEQPACKET, SOCK_DGRAM). */
+  get keepsMessages(): boolean { return this.records !== null; }
+
   /** The two ends; flags: O_NONBLOCK (SOCK_NONBLOCK). The pipes count in the sandbox's pipe budget. */
-  static pair(flags: number, budget: PipeBudget): [SocketEnd, SocketEnd] {
+  static pair(flags: number, budget: PipeBudget, type = SOCK_STREAM): [SocketEnd, SocketEnd] {
     const [aIn, bOut] = PipeEnd.create(0, budget);
     let bIn: PipeEnd, aOut: PipeEnd;
     try {
@@ -57,7 +75,7 @@ export class SocketEnd implements OpenFile {
     }
     const nb = flags & O.NONBLOCK;
     const ino = 0x7800_0000 + ++socketCounter;
-    const a = new SocketEnd(aIn, aOut, O.RDWR | nb, ino), b = new SocketEnd(bIn, bOut, O.RDWR | nb, ino + 1);
+    const a = new SocketEnd(aIn, aOut, O.RDWR | nb, ino, type), b = new SocketEnd(bIn, bOut, O.RDWR | nb, ino + 1, type);
     a.peer = b;
     b.peer = a;
     return [a, b];
@@ -89,10 +107,33 @@ export class SocketEnd implements OpenFile {
    */
   receive(buf: Buffer, nonblock: boolean): number {
     if (this.readShut || this.due) return 0;
+    if (this.records) return this.receiveMessage(buf, nonblock);
     this.rx.statusFlags = O.RDONLY | (nonblock || this.statusFlags & O.NONBLOCK ? O.NONBLOCK : 0);
     const head = this.inbox[0];
     const n = this.rx.read(head ? buf.subarray(0, Math.max(1, head.end - this.receivedBytes)) : buf);
     this.receivedBytes += n;
+    if (head && this.receivedBytes > head.at) this.due = this.inbox.shift()!.rights;
+    return n;
+  }
+
+  /** A record socket's receive: one whole message, the part past buf dropped (truncated). */
+  private receiveMessage(buf: Buffer, nonblock: boolean): number {
+    const records = this.records!;
+    if (records.length === 0) {
+      if (this.rx.pollMask() & POLLHUP) return 0; // the peer is gone
+      if (nonblock || this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
+      throw new WouldBlock('it receives on a socket that only it could send to', () => records.length > 0 || (this.rx.pollMask() & POLLHUP) !== 0);
+    }
+    const len = records.shift()!;
+    const take = Math.min(len, buf.length);
+    this.rx.statusFlags = O.RDONLY | O.NONBLOCK;
+    // The message's bytes are all in the pipe: its record was made after they were written.
+    let n = 0;
+    while (n < take) n += this.rx.read(buf.subarray(n, take));
+    for (let left = len - take; left > 0;) left -= this.rx.read(Buffer.alloc(Math.min(left, 65536)));
+    this.truncated = len > take;
+    this.receivedBytes += len;
+    const head = this.inbox[0];
     if (head && this.receivedBytes > head.at) this.due = this.inbox.shift()!.rights;
     return n;
   }
@@ -108,10 +149,35 @@ export class SocketEnd implements OpenFile {
   /** send: EPIPE once the peer cannot read any more (the caller raises SIGPIPE unless MSG_NOSIGNAL). */
   send(buf: Buffer, nonblock: boolean): number {
     if (this.writeShut) throw new Errno(E.EPIPE);
+    if (this.records) return this.sendMessage(buf, nonblock);
     this.tx.statusFlags = O.WRONLY | (nonblock || this.statusFlags & O.NONBLOCK ? O.NONBLOCK : 0);
     const n = this.tx.write(buf);
     this.sentBytes += n;
     return n;
+  }
+
+  /** A record socket's send: the whole message or nothing (EMSGSIZE past MAX_RECORD). */
+  private sendMessage(buf: Buffer, nonblock: boolean): number {
+    const peer = this.peer;
+    if (!peer || peer.closed) throw new Errno(E.EPIPE);
+    if (buf.length > MAX_RECORD) throw new Errno(E.EMSGSIZE);
+    // The pipe grows to hold a message larger than its capacity (within the sandbox's budget).
+    if (buf.length > this.tx.capacity) {
+      try {
+        this.tx.resize(Math.ceil(buf.length / 4096) * 4096);
+      } catch {
+        throw new Errno(E.ENOBUFS);
+      }
+    }
+    if (this.tx.room < buf.length) {
+      if (nonblock || this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
+      throw new WouldBlock('it sends on a full socket that only it could drain', () => peer.closed || this.tx.room >= buf.length);
+    }
+    this.tx.statusFlags = O.WRONLY | O.NONBLOCK;
+    if (buf.length > 0) this.tx.write(buf);
+    this.sentBytes += buf.length;
+    peer.records!.push(buf.length);
+    return buf.length;
   }
 
   /** shutdown(2): how is SHUT_RD (0), SHUT_WR (1) or SHUT_RDWR (2). */
@@ -149,7 +215,7 @@ export class SocketEnd implements OpenFile {
   }
   /** Readable with bytes or at the stream's end (with POLLHUP once the peer is gone); writable while the peer's pipe has room. */
   pollMask(): number {
-    const rx = this.readShut ? POLLIN : this.rx.pollMask();
+    const rx = this.readShut ? POLLIN : this.rx.pollMask() | (this.records?.length ? POLLIN : 0);
     const peerGone = (rx & POLLHUP) !== 0;
     const tx = this.writeShut || peerGone ? 0 : this.tx.pollMask() & POLLOUT;
     return (rx & POLLIN) | (peerGone ? POLLIN | POLLHUP : 0) | tx;

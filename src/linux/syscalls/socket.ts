@@ -5,7 +5,7 @@
 // EAFNOSUPPORT.
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { AT_FDCWD, E, Errno, O, S_IFMT, SIG, STAT, STAT_SIZE } from '../../abi/linux.js';
-import { dropRights, S_IFSOCK, SocketEnd, type Rights } from '../../fs/socket-pair.js';
+import { dropRights, MAX_RECORD, S_IFSOCK, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, SocketEnd, type Rights } from '../../fs/socket-pair.js';
 import type { OpenFile } from '../../fs/open-file.js';
 import { UnixSocket } from '../../fs/unix-socket.js';
 import * as ops from '../../fs/ops.js';
@@ -16,7 +16,7 @@ import type { Task } from '../task.js';
 import { int, size, type SyscallGroup } from './args.js';
 
 const AF_UNIX = 1;
-const SOCK_STREAM = 1, SOCK_TYPE_MASK = 0xf;
+const SOCK_TYPE_MASK = 0xf;
 const SOCK_NONBLOCK = O.NONBLOCK, SOCK_CLOEXEC = O.CLOEXEC;
 const MSG_OOB = 0x1, MSG_PEEK = 0x2, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
 const SI_USER = 0;
@@ -27,20 +27,20 @@ const MAX_RW_COUNT = 0x7ffff000;
  * socket and socketpair's (domain, type, protocol), checked: AF_UNIX stream sockets only.
  * Returns type (with SOCK_NONBLOCK and SOCK_CLOEXEC).
  */
-function streamSocketType(a: bigint[]): number {
+function socketType(a: bigint[], kinds: readonly number[]): number {
   const domain = int(a[0]!), type = int(a[1]!), protocol = int(a[2]!);
   if (domain !== AF_UNIX) throw new Errno(E.EAFNOSUPPORT);
   if (type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new Errno(E.EINVAL);
-  // Datagram and seqpacket sockets keep message boundaries, which two pipes cannot.
-  if ((type & SOCK_TYPE_MASK) !== SOCK_STREAM) throw new Errno(E.EOPNOTSUPP);
+  // Named datagram and seqpacket sockets are not offered; socketpair's are (socket-pair.ts).
+  if (!kinds.includes(type & SOCK_TYPE_MASK)) throw new Errno(E.EOPNOTSUPP);
   if (protocol !== 0) throw new Errno(E.EPROTONOSUPPORT);
   return type;
 }
 
 function socketpair(p: Process, a: bigint[]): number {
-  const type = streamSocketType(a);
+  const type = socketType(a, [SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM]);
   const out = p.userBuffer(a[3]!, 8, PROT_WRITE);
-  const [x, y] = SocketEnd.pair(type & SOCK_NONBLOCK, p.limits.pipeBudget);
+  const [x, y] = SocketEnd.pair(type & SOCK_NONBLOCK, p.limits.pipeBudget, type & SOCK_TYPE_MASK);
   x.peerPid = y.peerPid = p.pid;
   const [xfd, yfd] = p.fds.installPair(x, y, (type & SOCK_CLOEXEC) !== 0);
   out.writeInt32LE(xfd, 0);
@@ -61,7 +61,7 @@ function unixOf(p: Process, fd: bigint): UnixSocket {
 }
 
 function newSocket(p: Process, a: bigint[]): number {
-  const type = streamSocketType(a);
+  const type = socketType(a, [SOCK_STREAM]);
   return p.fds.install(new UnixSocket(O.RDWR | (type & SOCK_NONBLOCK), p.kernel.unixNames), (type & SOCK_CLOEXEC) !== 0);
 }
 
@@ -169,7 +169,7 @@ function getsockopt(p: Process, a: bigint[]): number {
   }
   let value: number;
   switch (opt) {
-    case SO_TYPE: value = SOCK_STREAM; break;
+    case SO_TYPE: value = s instanceof SocketEnd ? s.type : SOCK_STREAM; break;
     case SO_DOMAIN: value = AF_UNIX; break;
     case SO_PROTOCOL: case SO_ERROR: case SO_REUSEADDR: case SO_KEEPALIVE: case SO_PASSCRED: value = 0; break;
     case SO_SNDBUF: case SO_RCVBUF: value = SOCKET_BUFFER; break;
@@ -219,7 +219,7 @@ const SCM_RIGHTS = 1;
 const SCM_MAX_FD = 253;
 /** Largest control buffer read. */
 const MAX_CONTROL = 4096;
-const MSG_CTRUNC = 0x8, MSG_CMSG_CLOEXEC = 0x40000000;
+const MSG_CTRUNC = 0x8, MSG_TRUNC = 0x20, MSG_CMSG_CLOEXEC = 0x40000000;
 const CMSG_HDR = 16;
 const align8 = (n: number): number => (n + 7) & ~7;
 
@@ -262,7 +262,7 @@ function sendmsg(t: Task, a: bigint[]): number {
     throw e;
   }
   try {
-    sent = throughIovecs(p, msg, PROT_READ, (buf, nonblock) => s.send(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
+    sent = (s instanceof SocketEnd && s.keepsMessages ? wholeMessage : throughIovecs)(p, msg, PROT_READ, (buf, nonblock) => s.send(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
     return sent;
   } catch (e) {
     if (e instanceof Errno && e.errno === E.EPIPE && !(flags & MSG_NOSIGNAL)) raise(t, SIG.SIGPIPE, { code: SI_USER, pid: p.pid });
@@ -326,6 +326,27 @@ function throughIovecs(p: Process, msg: Buffer, prot: number, move: (buf: Buffer
   return done;
 }
 
+/**
+ * A record socket's sendmsg or recvmsg (move: its send or receive): one message through all the
+ * iovecs, gathered before the send, scattered after the receive.
+ */
+function wholeMessage(p: Process, msg: Buffer, prot: number, move: (buf: Buffer, nonblock: boolean) => number, nonblock: boolean): number {
+  const bufs = msgIovecs(p, msg).filter(([, len]) => len !== 0).map(([base, len]) => p.userBuffer(base, len < 0 ? BigInt(len) : len, prot));
+  const total = bufs.reduce((n, b) => n + b.length, 0);
+  if (prot === PROT_READ) {
+    if (total > MAX_RECORD) throw new Errno(E.EMSGSIZE);
+    return move(Buffer.concat(bufs), nonblock);
+  }
+  const got = Buffer.alloc(Math.min(total, MAX_RECORD));
+  const n = move(got, nonblock);
+  let at = 0;
+  for (const b of bufs) {
+    if (at >= n) break;
+    at += got.copy(b, 0, at, n);
+  }
+  return n;
+}
+
 /** recvmsg: fills the iovecs in order from what is there, with the rights sent along; no peer name. */
 function recvmsg(p: Process, a: bigint[]): number {
   const s = socketOf(p, a[0]!);
@@ -334,8 +355,12 @@ function recvmsg(p: Process, a: bigint[]): number {
   const out = p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ | PROT_WRITE);
   const msg = Buffer.from(out);
   if (msg.readBigUInt64LE(40) !== 0n) p.userBuffer(msg.readBigUInt64LE(32), Math.min(size(msg.readBigUInt64LE(40)), MAX_CONTROL), PROT_WRITE);
-  const done = throughIovecs(p, msg, PROT_WRITE, (buf, nonblock) => s.receive(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
-  const { controllen, flags: mflags } = receiveRights(p, msg, done > 0 ? s.takeRights() : undefined, (flags & MSG_CMSG_CLOEXEC) !== 0);
+  const whole = s instanceof SocketEnd && s.keepsMessages;
+  const done = (whole ? wholeMessage : throughIovecs)(p, msg, PROT_WRITE, (buf, nonblock) => s.receive(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
+  const rights = done > 0 ? s.takeRights() : undefined;
+  const received = receiveRights(p, msg, rights, (flags & MSG_CMSG_CLOEXEC) !== 0);
+  const mflags = received.flags | (whole && (s as SocketEnd).truncated ? MSG_TRUNC : 0);
+  const controllen = received.controllen;
   out.writeUInt32LE(0, 8); // msg_namelen
   out.writeBigUInt64LE(BigInt(controllen), 40); // msg_controllen
   out.writeInt32LE(mflags, 48); // msg_flags
