@@ -40,6 +40,20 @@ test('pselect, ppoll and epoll_pwait wait with their own signal mask, as nativel
   }
 });
 
+// test/programs/sigwait.c: sigwait, sigwaitinfo and sigtimedwait (rt_sigtimedwait) take blocked
+// signals from the thread itself, another thread, a child process and ITIMER_REAL, with their
+// siginfo; a timeout is EAGAIN. Python's signal.sigwait failed with ENOSYS before.
+test('sigwait, sigwaitinfo and sigtimedwait take blocked signals, as natively', () => {
+  for (const v of VARIANTS) {
+    const path = `${PROGRAMS_DIR}/sigwait.${v}`;
+    const native = spawnSync(path, [], { encoding: 'utf8' });
+    assert.equal(native.status, 0, native.stderr);
+    const r = run(path, [], { timeoutSeconds: 120 });
+    assert.equal(r.stdout.toString(), native.stdout, `${v}: ${r.stderr.toString()}`);
+    assert.equal(r.exitStatus, 0);
+  }
+});
+
 test('rt_sigreturn never restores IOPL, NT or a kernel selector from a forged frame', () => {
   const path = `${PROGRAMS_DIR}/signals.glibc`;
   const native = spawnSync(path, ['forged'], { encoding: 'utf8' });

@@ -238,7 +238,7 @@ export class Process {
   signalTarget(sig: number): Task | undefined {
     const live = this.tasks.filter((t) => t.state !== 'dead');
     const b = 1n << BigInt(sig - 1);
-    return live.find((t) => (t.sigmask & b) === 0n) ?? live[0];
+    return live.find((t) => (t.sigmask & b) === 0n) ?? live.find((t) => (t.sigwaitSet & b) !== 0n) ?? live[0];
   }
 
   /** The thread group leader. */

@@ -12,7 +12,8 @@
 // are the user ones whatever the frame says, and the mask can never block SIGKILL or SIGSTOP.
 import type { Registers } from '../kvm/kvm.js';
 import { PROT_READ, PROT_WRITE } from './address-space.js';
-import { Errno, SIGNAL_NAMES } from '../abi/linux.js';
+import { E, Errno, SIGNAL_NAMES } from '../abi/linux.js';
+import { WouldBlock } from '../fs/open-file.js';
 import { GDT_USER_CS, GDT_USER_DS } from '../abi/abi.generated.js';
 import type { Process } from './process.js';
 import type { Task } from './task.js';
@@ -100,6 +101,32 @@ export function checkRealTimer(t: Task, now = performance.now()): void {
 }
 
 /** Whether a signal could be delivered now (cheap: called before every re-entry). */
+/**
+ * ppoll, pselect6, epoll_pwait and epoll_pwait2 with a signal mask (Linux's set_user_sigmask):
+ * the call waits with that mask in place of the task's, so that a program can unblock a signal
+ * (SIGCHLD, say) only while it waits. A signal the mask lets through ends the call with EINTR, at
+ * once or while parked. The mask from before (t.savedMask) comes back when the call ends, or,
+ * when a handler runs first, when the handler returns: its frame saves it (signals.ts). A parked
+ * call that runs again keeps the mask first saved.
+ */
+export function withSigmask(t: Task, maskAddr: bigint, setsize: bigint, call: () => number): number {
+  if (maskAddr === 0n) return call();
+  if (setsize !== 8n) throw new Errno(E.EINVAL);
+  const mask = t.process.userBuffer(maskAddr, 8, PROT_READ).readBigUInt64LE(0);
+  if (t.savedMask === null) t.savedMask = t.sigmask;
+  t.sigmask = mask & ~UNBLOCKABLE;
+  try {
+    if (hasDeliverable(t)) throw new Errno(E.EINTR);
+    const r = call();
+    restoreSavedMask(t);
+    return r;
+  } catch (e) {
+    // Parked, or ended by a signal to deliver: the mask stays until then.
+    if (!(e instanceof WouldBlock) && !hasDeliverable(t)) restoreSavedMask(t);
+    throw e;
+  }
+}
+
 /** A call that waited with a mask of its own ended with no handler to run: the mask from before comes back. */
 export function restoreSavedMask(t: Task): void {
   if (t.savedMask === null) return;
@@ -267,6 +294,33 @@ export function altStackFlags(t: Task, sp: bigint): number {
   return t.altStack.disabled ? SS_DISABLE : onAltStack(t, sp) ? SS_ONSTACK : 0;
 }
 
+/** A siginfo_t (128 bytes): signo, errno, code, then the union (si_pid/si_uid for kill, si_addr for a fault). */
+export function siginfo(sig: number, info: { code: number; pid: number; addr: bigint; status: number }): Buffer {
+  const b = Buffer.alloc(128);
+  b.writeInt32LE(sig, 0);
+  b.writeInt32LE(info.code, 8);
+  if (info.code <= 0 || sig === SIGCHLD) {
+    b.writeInt32LE(info.pid, 16);
+    b.writeInt32LE(sig === SIGCHLD ? 1000 : 0, 20);
+    if (sig === SIGCHLD) b.writeInt32LE(info.status, 24);
+  } else {
+    b.writeBigUInt64LE(info.addr, 16);
+  }
+  return b;
+}
+
+/** Take the lowest pending signal of set from t (rt_sigtimedwait): its number and siginfo, or null. */
+export function takePending(t: Task, set: bigint): { sig: number; info: Buffer } | null {
+  const ready = t.pending & set;
+  if (ready === 0n) return null;
+  let sig = 1;
+  while (!(ready & bit(sig))) sig++;
+  const info = t.pendingInfo.get(sig) ?? { code: SI_KERNEL, pid: 0, addr: 0n, status: 0 };
+  t.pending &= ~bit(sig);
+  t.pendingInfo.delete(sig);
+  return { sig, info: siginfo(sig, info) };
+}
+
 /** Write the frame for sig and return the handler's registers, or null when it cannot be written. */
 function buildFrame(t: Task, sig: number, info: { code: number; pid: number; addr: bigint; status: number }, act: SigAction, ctx: UserContext, fpu: FpuAccess): Registers | null {
   const p = t.process;
@@ -295,16 +349,7 @@ function buildFrame(t: Task, sig: number, info: { code: number; pid: number; add
   b.writeBigUInt64LE(ctx.cr2, mc + SC_CR2);
   b.writeBigUInt64LE(fpstate, mc + SC_FPSTATE);
   b.writeBigUInt64LE(oldMask, UC + SIGMASK);
-  // siginfo: signo, errno, code, then the union (si_pid/si_uid for kill, si_addr for a fault)
-  b.writeInt32LE(sig, INFO);
-  b.writeInt32LE(info.code, INFO + 8);
-  if (info.code <= 0 || sig === SIGCHLD) {
-    b.writeInt32LE(info.pid, INFO + 16);
-    b.writeInt32LE(sig === SIGCHLD ? 1000 : 0, INFO + 20);
-    if (sig === SIGCHLD) b.writeInt32LE(info.status, INFO + 24);
-  } else {
-    b.writeBigUInt64LE(info.addr, INFO + 16);
-  }
+  siginfo(sig, info).copy(b, INFO);
   try {
     const fx = fpu.get();
     p.userBuffer(fpstate, FXSAVE_SIZE, PROT_WRITE).set(fx);

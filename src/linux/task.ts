@@ -31,6 +31,8 @@ export class Task {
   readonly pendingInfo = new Map<number, { code: number; pid: number; addr: bigint; status: number }>();
   /** The mask to restore after the handler when rt_sigsuspend replaced it (null: none). */
   savedMask: bigint | null = null;
+  /** The signals a parked rt_sigtimedwait waits for (0n otherwise): a signal its process blocks everywhere comes here. */
+  sigwaitSet = 0n;
   /** sigaltstack: base, size, and whether it is disabled. */
   altStack = { sp: 0n, size: 0n, disabled: true };
   /** set_tid_address: where to clear the tid and wake a futex when the thread exits. */

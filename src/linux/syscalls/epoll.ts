@@ -11,7 +11,7 @@ import { E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { int, size, type SyscallGroup } from './args.js';
 import { pollEntries, timeoutFromTimespec, type PollEntry } from './io.js';
-import { withSigmask } from './signal.js';
+import { withSigmask } from '../signals.js';
 
 const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
 const EPOLLET = 1 << 31, EPOLLONESHOT = 1 << 30, EPOLLEXCLUSIVE = 1 << 28, EPOLLWAKEUP = 1 << 29;

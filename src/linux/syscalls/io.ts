@@ -14,7 +14,7 @@ import { pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
 const HOST_POLL_MS = 20;
 import { int, long, size, uint, type SyscallGroup } from './args.js';
 import { ShmFile } from '../../fs/shm.js';
-import { withSigmask } from './signal.js';
+import { withSigmask } from '../signals.js';
 
 /** Linux caps one read or write at this many bytes. */
 const MAX_RW_COUNT = 0x7ffff000;

@@ -8,11 +8,12 @@ import { sleepBounded } from '../host-wait.js';
 import { WouldBlock } from '../../fs/open-file.js';
 import {
   NSIG, SIGKILL, SI_TKILL, SI_USER, UNBLOCKABLE, altStackFlags, checkRealTimer, hasDeliverable, killWith, raise,
-  restoreSavedMask,
+  restoreSavedMask, takePending,
 } from '../signals.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
 import { int, size, type SyscallGroup } from './args.js';
+import { timeoutFromTimespec } from './io.js';
 
 const ITIMER_REAL = 0, ITIMER_VIRTUAL = 1, ITIMER_PROF = 2;
 const SS_ONSTACK = 1, SS_DISABLE = 2, SS_AUTODISARM = 1 << 31;
@@ -57,28 +58,50 @@ function parkForSignal(t: Task): never {
  * back, and the call is not restarted, as pause and sigsuspend never are), or the run ends.
  */
 /**
- * ppoll, pselect6, epoll_pwait and epoll_pwait2 with a signal mask (Linux's set_user_sigmask):
- * the call waits with that mask in place of the task's, so that a program can unblock a signal
- * (SIGCHLD, say) only while it waits. A signal the mask lets through ends the call with EINTR, at
- * once or while parked. The mask from before (t.savedMask) comes back when the call ends, or,
- * when a handler runs first, when the handler returns: its frame saves it (signals.ts). A parked
- * call that runs again keeps the mask first saved.
+ * rt_sigtimedwait(set, info, timeout, sigsetsize) (sigwait, sigwaitinfo, sigtimedwait): take a
+ * pending signal of set (the program blocks them), waiting for one until the timeout (EAGAIN);
+ * another signal that can be delivered ends the wait with EINTR. Parked in the kernel while
+ * another task can run (the sender is usually a thread or another process), else on the host.
  */
-export function withSigmask(t: Task, maskAddr: bigint, setsize: bigint, call: () => number): number {
-  if (maskAddr === 0n) return call();
-  if (setsize !== 8n) throw new Errno(E.EINVAL);
-  const mask = t.process.userBuffer(maskAddr, 8, PROT_READ).readBigUInt64LE(0);
-  if (t.savedMask === null) t.savedMask = t.sigmask;
-  t.sigmask = mask & ~UNBLOCKABLE;
-  try {
+function sigtimedwait(t: Task, a: bigint[]): number {
+  if (size(a[3]!) !== 8) throw new Errno(E.EINVAL);
+  const p = t.process;
+  const set = p.userBuffer(a[0]!, 8, PROT_READ).readBigUInt64LE(0) & ~UNBLOCKABLE;
+  const timeoutMs = timeoutFromTimespec(p, a[2]!, false);
+  const infoOut = a[1] === 0n ? null : p.userBuffer(a[1]!, 128, PROT_WRITE);
+  const take = (): number => {
+    const got = takePending(t, set);
+    if (!got) return 0;
+    t.sigwaitSet = 0n;
+    infoOut?.set(got.info);
+    return got.sig;
+  };
+  if (p.realTimer) checkRealTimer(t);
+  const now = take();
+  if (now) return now;
+  if (timeoutMs === 0) throw new Errno(E.EAGAIN);
+  if (hasDeliverable(t)) throw new Errno(E.EINTR);
+  const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
+  if (p.kernel.othersCanRun(p)) {
+    t.sigwaitSet = set;
+    throw new WouldBlock('it waits for a signal of a set', () => (t.pending & set) !== 0n,
+      deadline === Infinity ? undefined : { at: deadline, result: () => -E.EAGAIN }, () => { t.sigwaitSet = 0n; });
+  }
+  for (;;) {
+    const timer = p.realTimer;
+    const left = deadline - performance.now();
+    if (left <= 0) throw new Errno(E.EAGAIN);
+    if (!timer && deadline === Infinity && p.timeLeftMs() === null) {
+      // Nothing can ever raise a signal: the wait would never end.
+      p.exit = { kind: 'timeout', message: 'kvmbox: the program would wait forever: sigwait with no timer armed and no other task; program stopped' };
+      throw new Errno(E.EINTR);
+    }
+    const ms = Math.max(0, Math.min(SIGNAL_POLL_MS, left, timer ? timer.due - performance.now() : 50));
+    if (!sleepBounded(p, ms)) throw new Errno(E.EINTR);
+    if (timer) checkRealTimer(t);
+    const sig = take();
+    if (sig) return sig;
     if (hasDeliverable(t)) throw new Errno(E.EINTR);
-    const r = call();
-    restoreSavedMask(t);
-    return r;
-  } catch (e) {
-    // Parked, or ended by a signal to deliver: the mask stays until then.
-    if (!(e instanceof WouldBlock) && !hasDeliverable(t)) restoreSavedMask(t);
-    throw e;
   }
 }
 
@@ -128,7 +151,12 @@ export const signalSyscalls: SyscallGroup = {
   tkill: (t, a) => sendToThread(t, null, int(a[0]), int(a[1])),
   kill: (t, a) => {
     const pid = int(a[0]), sig = int(a[1]);
-    if (pid === t.process.pid) return sendSelf(t, sig, SI_USER);
+    // To its own process: the caller unless it blocks the signal, then a thread that does not, or
+    // one waiting for it in sigwait (Linux's process-wide pending set).
+    if (pid === t.process.pid) {
+      const blocked = sig > 0 && sig <= NSIG && (t.sigmask & (1n << BigInt(sig - 1))) !== 0n;
+      return sendSelf(blocked ? t.process.signalTarget(sig) ?? t : t, sig, SI_USER);
+    }
     t.process.kernel.kill(t, pid, sig);
     return 0;
   },
@@ -139,6 +167,7 @@ export const signalSyscalls: SyscallGroup = {
     return 0;
   },
   pause: (t) => waitForSignal(t),
+  rt_sigtimedwait: (t, a) => sigtimedwait(t, a),
   rt_sigsuspend: (t, a) => {
     if (size(a[1]) !== 8) throw new Errno(E.EINVAL);
     const mask = t.process.userBuffer(a[0], 8, PROT_READ).readBigUInt64LE(0);
