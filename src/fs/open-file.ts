@@ -72,8 +72,8 @@ export class WouldBlock extends Errno {
    * never past while ready() is false, except for the wait's own limit.
    */
   constructor(readonly what: string, readonly ready: () => boolean, readonly timeout?: { at: number; result: () => number },
-    /** Called when the wait ends without ready() (its timeout, or a signal). */
-    readonly onCancel?: () => void) {
+    /** Called when the wait ends without ready(): at its timeout, or interrupted by a signal. */
+    readonly onCancel?: (why: 'timeout' | 'signal') => void) {
     super(E.EAGAIN);
   }
 }

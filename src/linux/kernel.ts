@@ -1322,12 +1322,12 @@ export class Kernel implements HypercallHandler, ProcessTree {
           return this.runTask(child);
         }
       } else if (w.why.timeout && performance.now() >= w.why.timeout.at) {
-        if (w.why instanceof WouldBlock) w.why.onCancel?.();
+        if (w.why instanceof WouldBlock) w.why.onCancel?.('timeout');
         ctx.regs.rax = BigInt(w.why.timeout.result());
         // A call that waited with a mask of its own (ppoll...) timed out: the mask from before.
         if (!hasDeliverable(t)) restoreSavedMask(t);
       } else {
-        if (w.why instanceof WouldBlock) w.why.onCancel?.();
+        if (w.why instanceof WouldBlock) w.why.onCancel?.('signal');
         ctx.regs.rax = this.interrupted(t, w.call.nr, ctx);
       }
     } else if (w) {

@@ -3,7 +3,8 @@
  *   - a child that exits while the call waits ends it with EINTR, after the handler ran;
  *   - a SIGCHLD already pending (blocked) when the call starts ends it at once;
  *   - a call that times out returns 0;
- * and each time the mask afterwards is the one from before (SIGCHLD blocked again). */
+ * and each time the mask afterwards is the one from before (SIGCHLD blocked again). A plain
+ * select interrupted by a handler leaves its fd sets as they were. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -87,6 +88,20 @@ int main(void) {
     hits = 0;
     r = call(c, &during, 50);
     printf("%s, timeout: %d, handler ran %d, SIGCHLD %s\n", c, r, hits, blocked_after());
+  }
+  /* select interrupted by a handler leaves its sets as they were (cmake calls it again with them). */
+  {
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(fds[0], &r);
+    hits = 0;
+    spawn(100);
+    sigprocmask(SIG_UNBLOCK, &chld, NULL);
+    int n = select(fds[0] + 1, &r, NULL, NULL, NULL);
+    int err = errno;
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    printf("select, child exits meanwhile: %d %s, handler ran %d, set kept %s\n", n, n < 0 ? strerror(err) : "-", hits, FD_ISSET(fds[0], &r) ? "yes" : "no");
+    while (waitpid(-1, NULL, 0) > 0) {}
   }
   /* make's pattern: children exit while the parent waits for them in pselect, over and over. */
   int reaped = 0;

@@ -66,7 +66,7 @@ function guarded(p: Process, fn: () => number): number {
       if (at === Infinity) return blockedForever(p, e.what);
       if (!sleepBounded(p, Math.max(0, Math.ceil(at - performance.now())))) return 0;
       if (!e.ready() && performance.now() >= e.timeout!.at) {
-        e.onCancel?.();
+        e.onCancel?.('timeout');
         return e.timeout!.result();
       }
     }
@@ -291,9 +291,9 @@ function timerWake(p: Process, entries: PollEntry[]): number {
  * with the host's poll; a timerfd wakes the wait at its expiry. Returns the number of entries
  * with events (0 on timeout). A wait parked in the kernel that ends without readiness (its
  * timeout, or a signal) calls cleared, which writes the call's "nothing ready" to the guest
- * (poll's revents, select's sets), as Linux does.
+ * (poll's revents, select's sets) where Linux does.
  */
-export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null, cleared?: () => void): number {
+export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null, cleared?: (why: 'timeout' | 'signal') => void): number {
   const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
   for (;;) {
     const first = scan(p, entries);
@@ -310,7 +310,7 @@ export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number 
       const hostFds = wait.length > 0;
       throw new WouldBlock(hostFds ? 'it polls files and host fds' : 'it polls files', () => scan(p, entries).ready > 0,
         { get at() { return Math.min(deadline, timerWake(p, entries), hostFds ? performance.now() + HOST_POLL_MS : Infinity); }, result: none },
-        () => { none(); cleared?.(); });
+        (why) => { none(); cleared?.(why); });
     } else if (wait.length > 0) {
       const pfds = Buffer.alloc(wait.length * 8);
       wait.forEach((w, i) => {
@@ -382,8 +382,11 @@ function select(p: Process, a: bigint[], timeoutMs: number | null): number {
     p.fds.get(fd); // select fails with EBADF on a closed fd
     entries.push({ fd, events, revents: 0 });
   }
-  // Ended in the kernel with nothing ready: the sets come back empty.
-  const cleared = () => {
+  // Ended in the kernel at its timeout: the sets come back empty. Interrupted by a signal, they
+  // stay as they were, as Linux leaves them (a program that calls select again after EINTR
+  // passes the same sets: cmake's process loop does).
+  const cleared = (why: 'timeout' | 'signal') => {
+    if (why === 'signal') return;
     for (const addr of [a[1]!, a[2]!, a[3]!]) {
       if (addr === 0n || bytes === 0) continue;
       try {
