@@ -486,6 +486,16 @@ test('node at the default --memory 256', {
   assert.equal(guest.stdout.toString(), 'worker 42\n');
 });
 
+// os.networkInterfaces() asks the routing netlink socket (getifaddrs); it threw ERR_SYSTEM_ERROR
+// when the socket could not be made. A sandbox has no network: no interfaces.
+test('node\'s os.networkInterfaces(): none, without an error', {
+  skip: onUserStubPath() ? 'on kvm_pvm node needs --memory 2048' : false,
+}, () => {
+  const r = run(process.execPath, ['-p', 'JSON.stringify(require("os").networkInterfaces())'], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
+  assert.equal(r.stdout.toString(), '{}\n', show(r));
+  assert.equal(r.exitStatus, 0, show(r));
+});
+
 // os.cpus() reads /proc/stat and /proc/cpuinfo (libuv): it was empty in the sandbox. Both are made
 // up now, /proc/cpuinfo from the vCPUs' CPUID answers, one processor per vCPU the sandbox offers.
 test('node\'s os.cpus(): one entry per CPU the sandbox offers, named as the host\'s CPU', {

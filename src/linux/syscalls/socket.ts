@@ -8,6 +8,7 @@ import { AT_FDCWD, E, Errno, O, S_IFMT, SIG, STAT, STAT_SIZE } from '../../abi/l
 import { dropRights, MAX_RECORD, S_IFSOCK, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, SocketEnd, type Rights } from '../../fs/socket-pair.js';
 import type { OpenFile } from '../../fs/open-file.js';
 import { UnixSocket } from '../../fs/unix-socket.js';
+import { AF_NETLINK, NETLINK_ROUTE, NetlinkSocket } from '../../fs/netlink.js';
 import * as ops from '../../fs/ops.js';
 import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { raise } from '../signals.js';
@@ -15,7 +16,7 @@ import type { Process } from '../process.js';
 import type { Task } from '../task.js';
 import { int, size, type SyscallGroup } from './args.js';
 
-const AF_UNIX = 1;
+const AF_UNIX = 1, SOCK_RAW = 3, SOL_NETLINK = 270;
 const SOCK_TYPE_MASK = 0xf;
 const SOCK_NONBLOCK = O.NONBLOCK, SOCK_CLOEXEC = O.CLOEXEC;
 const MSG_OOB = 0x1, MSG_PEEK = 0x2, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
@@ -48,6 +49,35 @@ function socketpair(p: Process, a: bigint[]): number {
   return 0;
 }
 
+/** The netlink socket fd is, or null when it is another file. */
+function netlinkOf(p: Process, fd: bigint): NetlinkSocket | null {
+  const f = p.fds.get(int(fd));
+  return f instanceof NetlinkSocket ? f : null;
+}
+
+/** A struct sockaddr_nl from the guest (bind, connect, sendto): the kernel's address (pid 0) or the socket's own. */
+function checkNetlinkAddress(p: Process, n: NetlinkSocket, addr: bigint, len: number, peer: boolean): void {
+  if (len < 12) throw new Errno(E.EINVAL);
+  const b = p.userBuffer(addr, 12, PROT_READ);
+  if (b.readUInt16LE(0) !== AF_NETLINK) throw new Errno(E.EINVAL);
+  const pid = b.readUInt32LE(4);
+  if (peer ? pid !== 0 : pid !== 0 && pid !== n.portId) throw new Errno(peer ? E.ECONNREFUSED : E.EADDRINUSE);
+}
+
+/** sockaddr_nl of pid (the socket's own, or 0: the kernel's) into (addr, *lenAddr). */
+function putNetlinkAddress(p: Process, addr: bigint, lenAddr: bigint, pid: number): void {
+  if (addr === 0n || lenAddr === 0n) return;
+  const lenBuf = p.userBuffer(lenAddr, 4, PROT_READ | PROT_WRITE);
+  const room = lenBuf.readInt32LE(0);
+  if (room < 0) throw new Errno(E.EINVAL);
+  const whole = Buffer.alloc(12);
+  whole.writeUInt16LE(AF_NETLINK, 0);
+  whole.writeUInt32LE(pid, 4);
+  const n = Math.min(room, 12);
+  if (n > 0) whole.copy(p.userBuffer(addr, n, PROT_WRITE), 0, 0, n);
+  lenBuf.writeUInt32LE(12, 0);
+}
+
 function socketOf(p: Process, fd: bigint): SocketEnd | UnixSocket {
   const f = p.fds.get(int(fd));
   if (!(f instanceof SocketEnd) && !(f instanceof UnixSocket)) throw new Errno(E.ENOTSOCK);
@@ -61,6 +91,13 @@ function unixOf(p: Process, fd: bigint): UnixSocket {
 }
 
 function newSocket(p: Process, a: bigint[]): number {
+  if (int(a[0]!) === AF_NETLINK) {
+    const type = int(a[1]!), protocol = int(a[2]!);
+    if (type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new Errno(E.EINVAL);
+    if ((type & SOCK_TYPE_MASK) !== SOCK_RAW && (type & SOCK_TYPE_MASK) !== SOCK_DGRAM) throw new Errno(E.ESOCKTNOSUPPORT);
+    if (protocol !== NETLINK_ROUTE) throw new Errno(E.EPROTONOSUPPORT);
+    return p.fds.install(new NetlinkSocket(O.RDWR | (type & SOCK_NONBLOCK), p.pid, type & SOCK_TYPE_MASK), (type & SOCK_CLOEXEC) !== 0);
+  }
   const type = socketType(a, [SOCK_STREAM]);
   return p.fds.install(new UnixSocket(O.RDWR | (type & SOCK_NONBLOCK), p.kernel.unixNames), (type & SOCK_CLOEXEC) !== 0);
 }
@@ -102,6 +139,11 @@ function putAddress(p: Process, addr: bigint, lenAddr: bigint, name: string | nu
 
 /** bind: a path gets its socket file (made as mknod makes it: EADDRINUSE when something is there). */
 function bind(p: Process, a: bigint[]): number {
+  const nl = netlinkOf(p, a[0]!);
+  if (nl) {
+    checkNetlinkAddress(p, nl, a[1]!, int(a[2]!), false);
+    return 0;
+  }
   const s = unixOf(p, a[0]!);
   const { name, comps } = unixAddress(p, a[1]!, int(a[2]!));
   if (s.address !== null) throw new Errno(E.EINVAL);
@@ -121,6 +163,11 @@ function bind(p: Process, a: bigint[]): number {
 
 /** connect by name: only a socket a process of this sandbox bound there answers. */
 function connect(p: Process, a: bigint[]): number {
+  const nl = netlinkOf(p, a[0]!);
+  if (nl) {
+    checkNetlinkAddress(p, nl, a[1]!, int(a[2]!), true);
+    return 0;
+  }
   const s = unixOf(p, a[0]!);
   const { name, comps } = unixAddress(p, a[1]!, int(a[2]!));
   if (comps) {
@@ -155,8 +202,15 @@ const SO_PASSCRED = 16, SO_PEERCRED = 17, SO_ACCEPTCONN = 30, SO_PROTOCOL = 38, 
 const SOCKET_BUFFER = 212992;
 
 function getsockopt(p: Process, a: bigint[]): number {
-  const s = socketOf(p, a[0]!);
+  const nl = netlinkOf(p, a[0]!);
   const level = int(a[1]!), opt = int(a[2]!);
+  if (nl) {
+    if (level !== SOL_SOCKET || ![SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF].includes(opt)) throw new Errno(E.ENOPROTOOPT);
+    const v = Buffer.alloc(4);
+    v.writeInt32LE(opt === SO_TYPE ? nl.type : opt === SO_ERROR ? 0 : 212992);
+    return putOption(p, a, v);
+  }
+  const s = socketOf(p, a[0]!);
   if (level !== SOL_SOCKET) throw new Errno(E.ENOPROTOOPT);
   if (opt === SO_PEERCRED) {
     // struct ucred of the other end: its pid and the guest's ids (no peer: pid 0, ids -1).
@@ -194,8 +248,15 @@ function putOption(p: Process, a: bigint[], v: Buffer): number {
 
 /** setsockopt: the options that mean nothing without a network are accepted as they are. */
 function setsockopt(p: Process, a: bigint[]): number {
-  socketOf(p, a[0]!);
+  const nl = netlinkOf(p, a[0]!);
+  if (!nl) socketOf(p, a[0]!);
   const level = int(a[1]!), opt = int(a[2]!);
+  // Netlink's own options (extended acks, strict checking...): accepted, nothing ever changes.
+  if (nl && level === SOL_NETLINK) {
+    if (int(a[4]!) < 4) throw new Errno(E.EINVAL);
+    p.userBuffer(a[3]!, 4, PROT_READ);
+    return 0;
+  }
   if (level !== SOL_SOCKET) throw new Errno(E.ENOPROTOOPT);
   if (![SO_REUSEADDR, SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_LINGER].includes(opt)) throw new Errno(E.ENOPROTOOPT);
   if (int(a[4]!) < 4) throw new Errno(E.EINVAL);
@@ -248,6 +309,12 @@ function rightsToSend(p: Process, msg: Buffer): OpenFile[] {
 /** sendmsg: the iovecs in order, as one send each until one is short; SCM_RIGHTS go with the bytes. */
 function sendmsg(t: Task, a: bigint[]): number {
   const p = t.process;
+  const nl = netlinkOf(p, a[0]!);
+  if (nl) {
+    const msg = Buffer.from(p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ));
+    if (msg.readBigUInt64LE(0) !== 0n) checkNetlinkAddress(p, nl, msg.readBigUInt64LE(0), msg.readUInt32LE(8), true);
+    return wholeMessage(p, msg, PROT_READ, (buf) => nl.request(buf), false);
+  }
   const s = socketOf(p, a[0]!);
   const flags = int(a[2]!);
   const msg = Buffer.from(p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ));
@@ -349,8 +416,27 @@ function wholeMessage(p: Process, msg: Buffer, prot: number, move: (buf: Buffer,
 
 /** recvmsg: fills the iovecs in order from what is there, with the rights sent along; no peer name. */
 function recvmsg(p: Process, a: bigint[]): number {
-  const s = socketOf(p, a[0]!);
+  const nl = netlinkOf(p, a[0]!);
   const flags = int(a[2]!);
+  if (nl) {
+    if (flags & (MSG_OOB | MSG_PEEK)) throw new Errno(E.EOPNOTSUPP);
+    const out = p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ | PROT_WRITE);
+    const msg = Buffer.from(out);
+    const done = wholeMessage(p, msg, PROT_WRITE, (buf, nonblock) => nl.receive(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
+    // The sender is the kernel: nl_pid 0.
+    if (msg.readBigUInt64LE(0) !== 0n && msg.readUInt32LE(8) >= 12) {
+      const name = Buffer.alloc(12);
+      name.writeUInt16LE(AF_NETLINK, 0);
+      name.copy(p.userBuffer(msg.readBigUInt64LE(0), 12, PROT_WRITE));
+      out.writeUInt32LE(12, 8);
+    } else {
+      out.writeUInt32LE(0, 8);
+    }
+    out.writeBigUInt64LE(0n, 40); // msg_controllen
+    out.writeInt32LE(nl.truncated ? MSG_TRUNC : 0, 48);
+    return done;
+  }
+  const s = socketOf(p, a[0]!);
   if (flags & (MSG_OOB | MSG_PEEK)) throw new Errno(E.EOPNOTSUPP);
   const out = p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ | PROT_WRITE);
   const msg = Buffer.from(out);
@@ -370,8 +456,14 @@ function recvmsg(p: Process, a: bigint[]): number {
 /** sendto(fd, buf, len, flags, addr, addrlen): a connected stream takes no address (EISCONN). */
 function sendto(t: Task, a: bigint[]): number {
   const p = t.process;
-  const s = socketOf(p, a[0]!);
   const flags = int(a[3]!);
+  const nl = netlinkOf(p, a[0]!);
+  if (nl) {
+    if (a[4] !== 0n) checkNetlinkAddress(p, nl, a[4]!, int(a[5]!), true);
+    const n = Math.min(size(a[2]!), MAX_RW_COUNT);
+    return nl.request(Buffer.from(p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_READ)));
+  }
+  const s = socketOf(p, a[0]!);
   if (flags & MSG_OOB) throw new Errno(E.EOPNOTSUPP);
   if (a[4] !== 0n) throw new Errno(E.EISCONN);
   const n = Math.min(size(a[2]!), MAX_RW_COUNT);
@@ -386,8 +478,17 @@ function sendto(t: Task, a: bigint[]): number {
 
 /** recvfrom(fd, buf, len, flags, addr, addrlen): the peer has no address (addrlen becomes 0). */
 function recvfrom(p: Process, a: bigint[]): number {
-  const s = socketOf(p, a[0]!);
   const flags = int(a[3]!);
+  const nl = netlinkOf(p, a[0]!);
+  if (nl) {
+    if (flags & (MSG_OOB | MSG_PEEK)) throw new Errno(E.EOPNOTSUPP);
+    const n = Math.min(size(a[2]!), MAX_RW_COUNT);
+    const buf = p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_WRITE);
+    const got = nl.receive(buf, (flags & MSG_DONTWAIT) !== 0);
+    putNetlinkAddress(p, a[4]!, a[5]!, 0);
+    return got;
+  }
+  const s = socketOf(p, a[0]!);
   if (flags & (MSG_OOB | MSG_PEEK)) throw new Errno(E.EOPNOTSUPP);
   const n = Math.min(size(a[2]!), MAX_RW_COUNT);
   const buf = p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_WRITE);
@@ -409,11 +510,20 @@ export const socketSyscalls: SyscallGroup = {
   accept4: ({ process: p }, a) => accept(p, a, int(a[3]!)),
   connect: ({ process: p }, a) => connect(p, a),
   getsockname: ({ process: p }, a) => {
+    const nl = netlinkOf(p, a[0]!);
+    if (nl) {
+      putNetlinkAddress(p, a[1]!, a[2]!, nl.portId);
+      return 0;
+    }
     const s = socketOf(p, a[0]!);
     putAddress(p, a[1]!, a[2]!, s instanceof UnixSocket ? s.address : null);
     return 0;
   },
   getpeername: ({ process: p }, a) => {
+    if (netlinkOf(p, a[0]!)) {
+      putNetlinkAddress(p, a[1]!, a[2]!, 0);
+      return 0;
+    }
     const s = socketOf(p, a[0]!);
     if (s instanceof UnixSocket && !s.connected) throw new Errno(E.ENOTCONN);
     putAddress(p, a[1]!, a[2]!, s instanceof UnixSocket ? s.peerAddress : null);
@@ -427,6 +537,7 @@ export const socketSyscalls: SyscallGroup = {
   sendto: (t, a) => sendto(t, a),
   recvfrom: ({ process: p }, a) => recvfrom(p, a),
   shutdown: ({ process: p }, a) => {
+    if (netlinkOf(p, a[0]!)) return 0;
     socketOf(p, a[0]!).shutdown(int(a[1]!));
     return 0;
   },
