@@ -182,3 +182,17 @@ test('the host process stays well under 400 MiB for a --memory 64 sandbox fillin
   t.diagnostic(`peak RSS of the host process: ${Math.round(r.hwmKiB / 1024)} MiB`);
   assert.ok(r.hwmKiB < 300 * 1024, `peak RSS ${Math.round(r.hwmKiB / 1024)} MiB`);
 });
+
+// test/programs/rlimit.c: limits a program lowers (setrlimit) stay lowered and are inherited;
+// RLIMIT_NOFILE's soft limit is where EMFILE starts. Natively the same, except that the native
+// run may be root, which may raise a hard limit again: the guest user never may (EPERM).
+test('setrlimit lowers limits for the process and its children; RLIMIT_NOFILE is enforced', () => {
+  for (const v of ['glibc', 'musl', 'pie']) {
+    const path = `${PROGRAMS_DIR}/rlimit.${v}`;
+    const native = spawnSync(path, [], { encoding: 'utf8' });
+    assert.equal(native.status, 0, native.stderr);
+    const r = run(path, ['unprivileged'], { timeoutSeconds: 120 });
+    assert.equal(r.stdout.toString(), native.stdout + 'hard above 64: -1 Operation not permitted\n', `${v}: ${r.stderr.toString()}`);
+    assert.equal(r.exitStatus, 0);
+  }
+});

@@ -8,7 +8,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run as runAsync, runSync as run, type RunOptions, type RunResult } from '../src/index.js';
 import { BUSYBOX, NO_BUSYBOX, onUserStubPath, PROGRAMS_DIR, runCli, VARIANTS } from './helpers.js';
@@ -457,6 +457,54 @@ test('gcc compiles and links hello.c inside the sandbox (cc1, as, collect2, ld)'
   const out = spawnSync(join(dir, 'hello'), ['x'], { encoding: 'utf8' });
   assert.equal(out.stdout, 'hello from gcc in kvmbox, 2\n');
   assert.equal(out.status, 3);
+});
+
+// rustc runs its linker (cc) through Rust's std::process, which spawns with a SOCK_SEQPACKET
+// socketpair; the program it builds spawns a child the same way and runs threads. The toolchain
+// is the host's (rustc --print sysroot), granted read-only.
+const RUST_SYSROOT = ((): string | null => {
+  for (const rustc of ['rustc', join(homedir(), '.cargo/bin/rustc'), '/root/.cargo/bin/rustc']) {
+    const r = spawnSync(rustc, ['--print', 'sysroot'], { encoding: 'utf8', env: { ...process.env, RUSTUP_HOME: process.env.RUSTUP_HOME ?? '/root/.rustup' } });
+    if (r.status === 0 && existsSync(join(r.stdout.trim(), 'bin/rustc'))) return r.stdout.trim();
+  }
+  return null;
+})();
+const RUST_MAIN = 'use std::process::Command; use std::thread;\n' +
+  'fn main() {\n' +
+  '  let h: Vec<_> = (0..4u64).map(|i| thread::spawn(move || (0..100000u64).map(|x| x ^ i).sum::<u64>())).collect();\n' +
+  '  let s: u64 = h.into_iter().map(|t| t.join().unwrap()).sum();\n' +
+  '  let out = Command::new("/bin/echo").arg("child").output().unwrap();\n' +
+  '  println!("sum {} {}", s, String::from_utf8_lossy(&out.stdout).trim());\n' +
+  '}\n';
+
+test('rustc compiles and links a program inside the sandbox, which runs threads and a child there', {
+  skip: RUST_SYSROOT ? false : 'no rustc on this host', timeout: 420_000,
+}, () => {
+  const dir = join(work, 'rust');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'main.rs'), RUST_MAIN);
+  const opts: RunOptions = { ...SYS, ro: [RUST_SYSROOT!], env: [...ENV, `TMPDIR=${dir}`], rw: [dir], cwd: dir, memoryMiB: 1024, timeoutSeconds: 360 };
+  const r = run(join(RUST_SYSROOT!, 'bin/rustc'), ['-O', 'main.rs'], opts);
+  assert.equal(r.exitStatus, 0, show(r));
+  const native = spawnSync(join(dir, 'main'), [], { encoding: 'utf8' });
+  assert.equal(native.stdout, 'sum 19999800000 child\n', native.stderr);
+  const guest = run(join(dir, 'main'), [], opts);
+  assert.equal(guest.stdout.toString(), native.stdout, show(guest));
+});
+
+// cmake: its process loop waits in select for its children and is told of their end by a
+// SIGCHLD handler; configure, build and run a hello world.
+test('cmake configures and builds a C project inside the sandbox', {
+  skip: existsSync('/usr/bin/cmake') ? false : 'no cmake on this host', timeout: 420_000,
+}, () => {
+  const dir = join(work, 'cmake');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'CMakeLists.txt'), 'cmake_minimum_required(VERSION 3.10)\nproject(h C)\nadd_executable(hello main.c)\n');
+  writeFileSync(join(dir, 'main.c'), '#include <stdio.h>\nint main(void) { puts("cmake hello"); return 0; }\n');
+  const script = "cmake -S . -B b -G 'Unix Makefiles' > /dev/null && cmake --build b > /dev/null && ./b/hello";
+  const r = run('/bin/sh', ['-c', script], { ...SYS, env: [...ENV.filter((e) => !e.startsWith('HOME=')), `HOME=${dir}`, `TMPDIR=${dir}`], rw: [dir], cwd: dir, memoryMiB: 1024, timeoutSeconds: 360 });
+  assert.equal(r.stdout.toString(), 'cmake hello\n', show(r));
+  assert.equal(r.exitStatus, 0, show(r));
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -347,13 +347,22 @@ export class FdTable {
   /** Incremented on every change of which file a descriptor names. */
   version = 0;
 
-  constructor(readonly limit: number, refs?: Map<OpenFile, number>) {
+  /**
+   * Every descriptor is below limit (EMFILE beyond): the sandbox's --max-files, or less once the
+   * program lowers RLIMIT_NOFILE (hardLimit: the most it may raise it back to).
+   */
+  limit: number;
+  hardLimit: number;
+
+  constructor(limit: number, refs?: Map<OpenFile, number>) {
+    this.limit = this.hardLimit = limit;
     this.refs = refs ?? new Map<OpenFile, number>();
   }
 
   /** fork: a new table naming the same open files (offsets and status flags shared). */
   clone(): FdTable {
-    const t = new FdTable(this.limit, this.refs);
+    const t = new FdTable(this.hardLimit, this.refs);
+    t.limit = this.limit;
     this.fds.forEach((e, fd) => {
       if (!e) return;
       const file = this.get(fd);

@@ -1467,6 +1467,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     });
     c.umask = p.umask;
     c.nice = p.nice;
+    c.rlimits = new Map(p.rlimits);
     for (const [sig, b] of p.sigactions) c.sigactions.set(sig, Buffer.from(b));
     c.comm = Buffer.from(p.comm);
     c.argv = p.argv;

@@ -262,17 +262,43 @@ export class Process {
     name.copy(this.comm, 0, 0, TASK_COMM_LEN - 1);
   }
 
-  /** [soft, hard] limit of a resource; they follow from the address space and the fd table. */
+  /**
+   * Limits the program set (setrlimit, prlimit64) other than RLIMIT_NOFILE (which is the fd
+   * table's): kept, inherited and reported; kvmbox enforces its own sandbox limits instead.
+   */
+  rlimits = new Map<number, [bigint, bigint]>();
+
+  /** [soft, hard] limit of a resource: what the program set, else what the sandbox gives. */
   rlimit(resource: number): [bigint, bigint] {
+    if (resource === RLIMIT_NOFILE) return [BigInt(this.fds.limit), BigInt(this.fds.hardLimit)];
+    const set = this.rlimits.get(resource);
+    if (set) return set;
     switch (resource) {
       case RLIMIT_STACK: return [BigInt(this.space.stackTop - this.space.stackLimit), BigInt(this.space.stackTop - this.space.stackLimit)];
-      case RLIMIT_NOFILE: return [BigInt(this.fds.limit), BigInt(this.fds.limit)];
       case RLIMIT_NPROC: return [BigInt(this.kernel.maxProcesses), BigInt(this.kernel.maxProcesses)];
       case RLIMIT_AS: return [BigInt(this.space.memory.size), BigInt(this.space.memory.size)];
       default:
         if (resource < 0 || resource >= RLIM_NLIMITS) throw new Errno(E.EINVAL);
         return [RLIM_INFINITY, RLIM_INFINITY];
     }
+  }
+
+  /**
+   * setrlimit/prlimit64: a limit may be lowered, never raised past its hard limit (EPERM: the
+   * guest user is unprivileged), and soft never above hard (EINVAL). RLIMIT_NOFILE is enforced
+   * (EMFILE at the new soft limit).
+   */
+  setRlimit(resource: number, cur: bigint, max: bigint): void {
+    const [, hard] = this.rlimit(resource);
+    if (cur > max) throw new Errno(E.EINVAL);
+    if (max > hard) throw new Errno(E.EPERM);
+    if (resource === RLIMIT_NOFILE) {
+      this.fds.limit = Number(cur);
+      this.fds.hardLimit = Number(max);
+    } else {
+      this.rlimits.set(resource, [cur, max]);
+    }
+    this.stubCache.publishLimits(Array.from({ length: RLIM_NLIMITS }, (_, r) => this.rlimit(r)));
   }
 
   /** Milliseconds until the sandbox's time limit, or null when there is none. For calls that block. */

@@ -73,16 +73,22 @@ export class StubCache {
    */
   publishIdentity(limits: ReadonlyArray<readonly [bigint, bigint]>, exePath: string): void {
     if (!this.enabled) return;
-    limits.forEach(([cur, max], r) => {
-      this.mem.setU64(PHYS_SHARED + SH_RLIMITS + 16 * r, cur);
-      this.mem.setU64(PHYS_SHARED + SH_RLIMITS + 16 * r + 8, max);
-    });
-    this.mem.setU32(PHYS_SHARED + SH_RLIMITS_OK, limits.length === RLIM_NLIMITS ? 1 : 0);
+    this.publishLimits(limits);
     const exe = Buffer.from(exePath);
     if (exe.length > 0 && exe.length <= SH_EXE_MAX) {
       this.mem.write(PHYS_SHARED + SH_EXE, exe);
       this.mem.setU32(PHYS_SHARED + SH_EXE_LEN, exe.length);
     }
+  }
+
+  /** The resource limits the stub answers prlimit64 with: at start, and after the program sets one. */
+  publishLimits(limits: ReadonlyArray<readonly [bigint, bigint]>): void {
+    if (!this.enabled) return;
+    limits.forEach(([cur, max], r) => {
+      this.mem.setU64(PHYS_SHARED + SH_RLIMITS + 16 * r, cur);
+      this.mem.setU64(PHYS_SHARED + SH_RLIMITS + 16 * r + 8, max);
+    });
+    this.mem.setU32(PHYS_SHARED + SH_RLIMITS_OK, limits.length === RLIM_NLIMITS ? 1 : 0);
   }
 
   /**

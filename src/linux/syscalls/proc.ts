@@ -111,7 +111,10 @@ export const procSyscalls: SyscallGroup = {
       out.writeBigUInt64LE(cur, 0);
       out.writeBigUInt64LE(max, 8);
     }
-    if (a[2] !== 0n) p.userBuffer(a[2], 16, PROT_READ); // new limits are accepted but not raised
+    if (a[2] !== 0n) {
+      const b = p.userBuffer(a[2], 16, PROT_READ);
+      p.setRlimit(int(a[1]), b.readBigUInt64LE(0), b.readBigUInt64LE(8));
+    }
     return 0;
   },
   getrlimit: ({ process: p }, a) => {
@@ -121,7 +124,12 @@ export const procSyscalls: SyscallGroup = {
     out.writeBigUInt64LE(max, 8);
     return 0;
   },
-  setrlimit: ({ process: p }, a) => { p.userBuffer(a[1], 16, PROT_READ); return 0; },
+  setrlimit: ({ process: p }, a) => {
+    const b = p.userBuffer(a[1], 16, PROT_READ);
+    p.rlimit(int(a[0])); // EINVAL for an unknown resource
+    p.setRlimit(int(a[0]), b.readBigUInt64LE(0), b.readBigUInt64LE(8));
+    return 0;
+  },
   getrandom: ({ process: p }, a) => {
     if (int(a[2]) & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)) throw new Errno(E.EINVAL);
     const n = Math.min(size(a[1]), 33554431);
