@@ -167,3 +167,19 @@ test('--system: getent passwd, awk, readlink -f through /etc/alternatives, pytho
     assert.equal(r.exitStatus, native.status, `${exe}: ${show(r)}`);
   }
 });
+
+// man-db reads /etc/manpath.config and groff /etc/groff; the JVM its jvm.cfg under
+// /etc/java-N-openjdk (Debian links /usr/lib/jvm/*/conf there): --system grants them.
+test('--system: man -P cat and java -version need no other grant', () => {
+  if (existsSync('/usr/bin/man')) {
+    const r = runCli(['run', '--system', '--', '/usr/bin/man', '-P', 'cat', 'true']);
+    assert.equal(r.status, 0, r.err);
+    assert.match(r.out, /TRUE\(1\)/);
+    assert.equal(r.err, '');
+  }
+  if (existsSync('/usr/bin/java')) {
+    const r = runCli(['run', '--system', '--', '/usr/bin/java', '-version'], { timeoutMs: 300_000 });
+    assert.equal(r.status, 0, r.err);
+    assert.match(r.err, /^openjdk version "/);
+  }
+});

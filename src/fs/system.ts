@@ -7,8 +7,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 /**
  * What --system grants read-only, at the same path, when it exists on the host. Directories are
  * granted whole, files singly. `/etc/python3.*` stands for each versioned /etc/python3.N
- * directory. /etc/passwd and /etc/group are granted only when they hold no password hash (the
- * second field of every line is x, * or ! as on Debian, where hashes are in /etc/shadow).
+ * directory, `/etc/java-*` for each /etc/java-N-openjdk. /etc/passwd and /etc/group are granted
+ * only when they hold no password hash (the second field of every line is x, * or ! as on Debian,
+ * where hashes are in /etc/shadow).
  */
 export const SYSTEM_GRANTS: readonly string[] = [
   // Programs and libraries (on a merged-/usr system /bin, /sbin, /lib* are symlinks into /usr;
@@ -24,8 +25,11 @@ export const SYSTEM_GRANTS: readonly string[] = [
   '/etc/os-release', '/etc/debian_version', '/etc/localtime', '/etc/timezone', '/etc/mime.types', '/etc/magic',
   // Debian's alternatives (/usr/bin/awk -> /etc/alternatives/awk -> /usr/bin/mawk...).
   '/etc/alternatives',
-  // Interpreters' configuration: perl's @INC holds /etc/perl; python3's sitecustomize.
-  '/etc/perl', '/etc/python3', '/etc/python3.*',
+  // Interpreters' configuration: perl's @INC holds /etc/perl; python3's sitecustomize; the JVM's
+  // jvm.cfg and security properties (Debian links /usr/lib/jvm/*/conf there).
+  '/etc/perl', '/etc/python3', '/etc/python3.*', '/etc/java-*',
+  // man-db's search path and groff's local macros (man).
+  '/etc/manpath.config', '/etc/groff',
   // Terminal descriptions, public CA certificates and OpenSSL's configuration (not /etc/ssl/private).
   '/etc/terminfo', '/etc/ssl/certs', '/etc/ssl/openssl.cnf',
 ];
@@ -45,10 +49,11 @@ function holdsHashes(path: string): boolean {
 export function systemGrants(): string[] {
   const out: string[] = [];
   for (const p of SYSTEM_GRANTS) {
-    if (p === '/etc/python3.*') {
+    if (p === '/etc/python3.*' || p === '/etc/java-*') {
+      const pattern = p === '/etc/java-*' ? /^java-\d+-openjdk$/ : /^python3\.\d+$/;
       let names: string[] = [];
       try { names = readdirSync('/etc'); } catch { /* none */ }
-      for (const n of names.sort()) if (/^python3\.\d+$/.test(n)) out.push(`/etc/${n}`);
+      for (const n of names.sort()) if (pattern.test(n)) out.push(`/etc/${n}`);
       continue;
     }
     if (!existsSync(p)) continue;
