@@ -4,8 +4,8 @@
 // addresses: kvmbox has no network. SOCK_SEQPACKET and SOCK_DGRAM pairs keep message boundaries
 // (a record of each send's length at the receiving end: a receive takes one message, and what
 // does not fit its buffer is dropped, MSG_TRUNC); Rust's std spawns children with a SOCK_SEQPACKET
-// pair. A datagram pair ends like a seqpacket one (0 once the peer is gone) where Linux's would
-// wait. Descriptors can be passed (SCM_RIGHTS): each
+// pair. A datagram pair has no end: with its peer gone a receive waits (EAGAIN when
+// non-blocking) and a send is refused (ECONNREFUSED). Descriptors can be passed (SCM_RIGHTS): each
 // sendmsg's files wait at the other end, held, with the bytes of that sendmsg, as on Linux: a
 // read stops at the end of those bytes, and once it has read one of them the files are its
 // recvmsg's to take (a plain read, recv or readv closes them); at most MAX_IN_FLIGHT wait at
@@ -120,9 +120,10 @@ export class SocketEnd implements OpenFile {
   private receiveMessage(buf: Buffer, nonblock: boolean): number {
     const records = this.records!;
     if (records.length === 0) {
-      if (this.rx.pollMask() & POLLHUP) return 0; // the peer is gone
+      if (this.type !== SOCK_DGRAM && this.rx.pollMask() & POLLHUP) return 0; // the peer is gone
       if (nonblock || this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
-      throw new WouldBlock('it receives on a socket that only it could send to', () => records.length > 0 || (this.rx.pollMask() & POLLHUP) !== 0);
+      const ended = () => this.type !== SOCK_DGRAM && (this.rx.pollMask() & POLLHUP) !== 0;
+      throw new WouldBlock('it receives on a socket that only it could send to', () => records.length > 0 || ended());
     }
     const len = records.shift()!;
     const take = Math.min(len, buf.length);
@@ -159,7 +160,7 @@ export class SocketEnd implements OpenFile {
   /** A record socket's send: the whole message or nothing (EMSGSIZE past MAX_RECORD). */
   private sendMessage(buf: Buffer, nonblock: boolean): number {
     const peer = this.peer;
-    if (!peer || peer.closed) throw new Errno(E.EPIPE);
+    if (!peer || peer.closed) throw new Errno(this.type === SOCK_DGRAM ? E.ECONNREFUSED : E.EPIPE);
     if (buf.length > MAX_RECORD) throw new Errno(E.EMSGSIZE);
     // The pipe grows to hold a message larger than its capacity (within the sandbox's budget).
     if (buf.length > this.tx.capacity) {
@@ -215,6 +216,7 @@ export class SocketEnd implements OpenFile {
   }
   /** Readable with bytes or at the stream's end (with POLLHUP once the peer is gone); writable while the peer's pipe has room. */
   pollMask(): number {
+    if (this.type === SOCK_DGRAM) return (this.records!.length ? POLLIN : 0) | (this.peer && !this.peer.closed && this.tx.room > 0 ? POLLOUT : 0);
     const rx = this.readShut ? POLLIN : this.rx.pollMask() | (this.records?.length ? POLLIN : 0);
     const peerGone = (rx & POLLHUP) !== 0;
     const tx = this.writeShut || peerGone ? 0 : this.tx.pollMask() & POLLOUT;

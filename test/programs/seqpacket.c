@@ -1,7 +1,7 @@
 /* socketpair(AF_UNIX, SOCK_SEQPACKET) and SOCK_DGRAM: messages keep their boundaries. A receive
  * takes one message (an empty one too), drops what does not fit (MSG_TRUNC), fills several
  * iovecs from one message; descriptors travel with a message; the peer's exit reads as 0 on a
- * seqpacket pair; a message larger than the send buffer is EMSGSIZE. Rust's std spawns its
+ * seqpacket pair (a datagram pair has no end: a receive waits, a send is refused); a message larger than the send buffer is EMSGSIZE. Rust's std spawns its
  * children with such a pair. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -105,5 +105,10 @@ int main(void) {
   got("datagram", recv(dv[1], buf, sizeof buf, 0), buf);
   got("datagram", recv(dv[1], buf, 2, 0), buf);
   got("datagram none", recv(dv[1], buf, sizeof buf, MSG_DONTWAIT), buf);
+  /* A datagram pair has no end of stream: with its peer gone a receive still waits, and a send
+     is refused. */
+  close(dv[0]);
+  got("datagram, peer gone", recv(dv[1], buf, sizeof buf, MSG_DONTWAIT), buf);
+  got("datagram send, peer gone", send(dv[1], "x", 1, MSG_NOSIGNAL), "");
   return 0;
 }
