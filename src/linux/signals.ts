@@ -100,13 +100,12 @@ export function checkRealTimer(t: Task, now = performance.now()): void {
   raise(t, SIGALRM, { code: SI_KERNEL });
 }
 
-/** Whether a signal could be delivered now (cheap: called before every re-entry). */
 /**
  * ppoll, pselect6, epoll_pwait and epoll_pwait2 with a signal mask (Linux's set_user_sigmask):
  * the call waits with that mask in place of the task's, so that a program can unblock a signal
  * (SIGCHLD, say) only while it waits. A signal the mask lets through ends the call with EINTR, at
  * once or while parked. The mask from before (t.savedMask) comes back when the call ends, or,
- * when a handler runs first, when the handler returns: its frame saves it (signals.ts). A parked
+ * when a handler runs first, when the handler returns: its frame saves it (buildFrame). A parked
  * call that runs again keeps the mask first saved.
  */
 export function withSigmask(t: Task, maskAddr: bigint, setsize: bigint, call: () => number): number {
@@ -134,6 +133,7 @@ export function restoreSavedMask(t: Task): void {
   t.savedMask = null;
 }
 
+/** Whether a signal could be delivered now (cheap: called before every re-entry). */
 export function hasDeliverable(t: Task): boolean {
   if (t.process.realTimer) checkRealTimer(t);
   return (t.pending & ~t.sigmask) !== 0n;
