@@ -26,32 +26,30 @@ for (const v of VARIANTS) {
   });
 }
 
-// test/programs/sigmask-wait.c: pselect, ppoll and epoll_pwait wait with a mask of their own
-// that lets SIGCHLD through (a child's exit ends them with EINTR after the handler, a pending one
-// at once), and the mask from before comes back after each.
-test('pselect, ppoll and epoll_pwait wait with their own signal mask, as natively', () => {
+/** Each variant of test program name prints what it prints natively, and exits 0 as there. */
+function sameAsNative(name: string): void {
   for (const v of VARIANTS) {
-    const path = `${PROGRAMS_DIR}/sigmask-wait.${v}`;
+    const path = `${PROGRAMS_DIR}/${name}.${v}`;
     const native = spawnSync(path, [], { encoding: 'utf8' });
     assert.equal(native.status, 0, native.stderr);
     const r = run(path, [], { timeoutSeconds: 120 });
     assert.equal(r.stdout.toString(), native.stdout, `${v}: ${r.stderr.toString()}`);
     assert.equal(r.exitStatus, 0);
   }
+}
+
+// test/programs/sigmask-wait.c: pselect, ppoll and epoll_pwait wait with a mask of their own
+// that lets SIGCHLD through (a child's exit ends them with EINTR after the handler, a pending one
+// at once), and the mask from before comes back after each.
+test('pselect, ppoll and epoll_pwait wait with their own signal mask, as natively', () => {
+  sameAsNative('sigmask-wait');
 });
 
 // test/programs/sigwait.c: sigwait, sigwaitinfo and sigtimedwait (rt_sigtimedwait) take blocked
 // signals from the thread itself, another thread, a child process and ITIMER_REAL, with their
 // siginfo; a timeout is EAGAIN. Python's signal.sigwait failed with ENOSYS before.
 test('sigwait, sigwaitinfo and sigtimedwait take blocked signals, as natively', () => {
-  for (const v of VARIANTS) {
-    const path = `${PROGRAMS_DIR}/sigwait.${v}`;
-    const native = spawnSync(path, [], { encoding: 'utf8' });
-    assert.equal(native.status, 0, native.stderr);
-    const r = run(path, [], { timeoutSeconds: 120 });
-    assert.equal(r.stdout.toString(), native.stdout, `${v}: ${r.stderr.toString()}`);
-    assert.equal(r.exitStatus, 0);
-  }
+  sameAsNative('sigwait');
 });
 
 test('rt_sigreturn never restores IOPL, NT or a kernel selector from a forged frame', () => {

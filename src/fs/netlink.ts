@@ -6,6 +6,7 @@
 // than failing to ask. The answers wait, one message each, until read; nothing else ever arrives.
 import { E, Errno, O } from '../abi/linux.js';
 import { POLLIN, POLLOUT, streamStat, WouldBlock, type OpenFile } from './open-file.js';
+import { S_IFSOCK } from './socket-pair.js';
 
 export const AF_NETLINK = 16;
 export const NETLINK_ROUTE = 0;
@@ -83,7 +84,7 @@ export class NetlinkSocket implements OpenFile {
   pread(): number { throw new Errno(E.ESPIPE); }
   pwrite(): number { throw new Errno(E.ESPIPE); }
   seek(): number { throw new Errno(E.ESPIPE); }
-  stat(out: Buffer): void { streamStat(out, Number(this.path.slice(8, -1)), 0o140000 | 0o777); }
+  stat(out: Buffer): void { streamStat(out, Number(this.path.slice(8, -1)), S_IFSOCK | 0o777); }
   getdents(): number { throw new Errno(E.ENOTDIR); }
   isatty(): boolean { return false; }
   close(): void { this.queue.length = 0; }

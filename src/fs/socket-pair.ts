@@ -120,9 +120,10 @@ export class SocketEnd implements OpenFile {
   private receiveMessage(buf: Buffer, nonblock: boolean): number {
     const records = this.records!;
     if (records.length === 0) {
-      if (this.type !== SOCK_DGRAM && this.rx.pollMask() & POLLHUP) return 0; // the peer is gone
-      if (nonblock || this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
+      // The peer is gone: the end of a seqpacket stream (a datagram pair has none).
       const ended = () => this.type !== SOCK_DGRAM && (this.rx.pollMask() & POLLHUP) !== 0;
+      if (ended()) return 0;
+      if (nonblock || this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
       throw new WouldBlock('it receives on a socket that only it could send to', () => records.length > 0 || ended());
     }
     const len = records.shift()!;

@@ -45,12 +45,15 @@ function holdsHashes(path: string): boolean {
   });
 }
 
+/** The patterns of SYSTEM_GRANTS: which names in /etc each stands for. */
+const VERSIONED: Readonly<Record<string, RegExp>> = { '/etc/python3.*': /^python3\.\d+$/, '/etc/java-*': /^java-\d+-openjdk$/ };
+
 /** SYSTEM_GRANTS as they exist on this host: patterns expanded, missing paths and hashed files left out. */
 export function systemGrants(): string[] {
   const out: string[] = [];
   for (const p of SYSTEM_GRANTS) {
-    if (p === '/etc/python3.*' || p === '/etc/java-*') {
-      const pattern = p === '/etc/java-*' ? /^java-\d+-openjdk$/ : /^python3\.\d+$/;
+    const pattern = VERSIONED[p];
+    if (pattern) {
       let names: string[] = [];
       try { names = readdirSync('/etc'); } catch { /* none */ }
       for (const n of names.sort()) if (pattern.test(n)) out.push(`/etc/${n}`);

@@ -7,7 +7,7 @@ import { ET_DYN, NotRunnableError, parseElf, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR,
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
 import type { PatchLayout, SpaceMemory } from '../machine/machine.js';
 import { AT } from '../abi/linux.js';
-import { GUEST_GID, GUEST_UID, RLIM_NLIMITS } from '../abi/abi.generated.js';
+import { GUEST_GID, GUEST_UID } from '../abi/abi.generated.js';
 import { fillRandom } from './entropy.js';
 import { imageOfBuffer } from './image-cache.js';
 import type { SharedBacking } from '../kvm/shared-memory.js';
@@ -308,7 +308,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv, hom
   machine.publishClock(t.vcpu);
   p.stubCache.publishRandom();
   p.stubCache.publishFsBase(machine.userFsBase);
-  p.stubCache.publishIdentity(Array.from({ length: RLIM_NLIMITS }, (_, r) => p.rlimit(r)), p.exePath);
+  p.stubCache.publishIdentity(p.rlimitTable(), p.exePath);
   p.stubCache.publishIds(p.pid, t.tid, p.ppid);
   p.stubCache.publishBrk(space);
 }

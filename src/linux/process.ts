@@ -298,7 +298,12 @@ export class Process {
     } else {
       this.rlimits.set(resource, [cur, max]);
     }
-    this.stubCache.publishLimits(Array.from({ length: RLIM_NLIMITS }, (_, r) => this.rlimit(r)));
+    this.stubCache.publishLimits(this.rlimitTable());
+  }
+
+  /** Every resource's [soft, hard] limit, by number (what the user-mode stub answers prlimit64 with). */
+  rlimitTable(): Array<[bigint, bigint]> {
+    return Array.from({ length: RLIM_NLIMITS }, (_, r) => this.rlimit(r));
   }
 
   /** Milliseconds until the sandbox's time limit, or null when there is none. For calls that block. */

@@ -231,9 +231,7 @@ export function deliver(t: Task, ctx: UserContext, fpu: FpuAccess): Delivery {
       restoreSavedMask(t);
       return { kind: 'none' };
     }
-    const info = t.pendingInfo.get(sig) ?? { code: SI_KERNEL, pid: 0, addr: 0n, status: 0 };
-    t.pending &= ~bit(sig);
-    t.pendingInfo.delete(sig);
+    const info = dequeue(t, sig);
     const act = action(p, sig);
     if (sig !== SIGKILL && act.handler === SIG_IGN) continue;
     if (sig === SIGKILL || act.handler === SIG_DFL) {
@@ -315,10 +313,15 @@ export function takePending(t: Task, set: bigint): { sig: number; info: Buffer }
   if (ready === 0n) return null;
   let sig = 1;
   while (!(ready & bit(sig))) sig++;
+  return { sig, info: siginfo(sig, dequeue(t, sig)) };
+}
+
+/** Take pending signal sig off t: its siginfo fields (a kernel's, when none were kept). */
+function dequeue(t: Task, sig: number): { code: number; pid: number; addr: bigint; status: number } {
   const info = t.pendingInfo.get(sig) ?? { code: SI_KERNEL, pid: 0, addr: 0n, status: 0 };
   t.pending &= ~bit(sig);
   t.pendingInfo.delete(sig);
-  return { sig, info: siginfo(sig, info) };
+  return info;
 }
 
 /** Write the frame for sig and return the handler's registers, or null when it cannot be written. */

@@ -126,7 +126,6 @@ export const procSyscalls: SyscallGroup = {
   },
   setrlimit: ({ process: p }, a) => {
     const b = p.userBuffer(a[1], 16, PROT_READ);
-    p.rlimit(int(a[0])); // EINVAL for an unknown resource
     p.setRlimit(int(a[0]), b.readBigUInt64LE(0), b.readBigUInt64LE(8));
     return 0;
   },

@@ -7,7 +7,7 @@ import { E, Errno } from '../../abi/linux.js';
 import { sleepBounded } from '../host-wait.js';
 import { WouldBlock } from '../../fs/open-file.js';
 import {
-  NSIG, SIGKILL, SI_TKILL, SI_USER, UNBLOCKABLE, altStackFlags, checkRealTimer, hasDeliverable, killWith, raise,
+  NSIG, SIGKILL, SI_TKILL, SI_USER, UNBLOCKABLE, altStackFlags, bit, checkRealTimer, hasDeliverable, killWith, raise,
   restoreSavedMask, takePending,
 } from '../signals.js';
 import type { Process } from '../process.js';
@@ -53,10 +53,6 @@ function parkForSignal(t: Task): never {
   throw new WouldBlock('it waits for a signal', () => false);
 }
 
-/**
- * Wait on the host until a signal can be delivered (then EINTR: the handler runs on the way
- * back, and the call is not restarted, as pause and sigsuspend never are), or the run ends.
- */
 /**
  * rt_sigtimedwait(set, info, timeout, sigsetsize) (sigwait, sigwaitinfo, sigtimedwait): take a
  * pending signal of set (the program blocks them), waiting for one until the timeout (EAGAIN);
@@ -105,6 +101,10 @@ function sigtimedwait(t: Task, a: bigint[]): number {
   }
 }
 
+/**
+ * Wait on the host until a signal can be delivered (then EINTR: the handler runs on the way
+ * back, and the call is not restarted, as pause and sigsuspend never are), or the run ends.
+ */
 export function waitForSignal(t: Task): never {
   if (t.process.kernel.othersCanRun(t.process)) parkForSignal(t);
   for (;;) {
@@ -154,7 +154,7 @@ export const signalSyscalls: SyscallGroup = {
     // To its own process: the caller unless it blocks the signal, then a thread that does not, or
     // one waiting for it in sigwait (Linux's process-wide pending set).
     if (pid === t.process.pid) {
-      const blocked = sig > 0 && sig <= NSIG && (t.sigmask & (1n << BigInt(sig - 1))) !== 0n;
+      const blocked = sig > 0 && sig <= NSIG && (t.sigmask & bit(sig)) !== 0n;
       return sendSelf(blocked ? t.process.signalTarget(sig) ?? t : t, sig, SI_USER);
     }
     t.process.kernel.kill(t, pid, sig);

@@ -64,18 +64,12 @@ function checkNetlinkAddress(p: Process, n: NetlinkSocket, addr: bigint, len: nu
   if (peer ? pid !== 0 : pid !== 0 && pid !== n.portId) throw new Errno(peer ? E.ECONNREFUSED : E.EADDRINUSE);
 }
 
-/** sockaddr_nl of pid (the socket's own, or 0: the kernel's) into (addr, *lenAddr). */
-function putNetlinkAddress(p: Process, addr: bigint, lenAddr: bigint, pid: number): void {
-  if (addr === 0n || lenAddr === 0n) return;
-  const lenBuf = p.userBuffer(lenAddr, 4, PROT_READ | PROT_WRITE);
-  const room = lenBuf.readInt32LE(0);
-  if (room < 0) throw new Errno(E.EINVAL);
-  const whole = Buffer.alloc(12);
-  whole.writeUInt16LE(AF_NETLINK, 0);
-  whole.writeUInt32LE(pid, 4);
-  const n = Math.min(room, 12);
-  if (n > 0) whole.copy(p.userBuffer(addr, n, PROT_WRITE), 0, 0, n);
-  lenBuf.writeUInt32LE(12, 0);
+/** A struct sockaddr_nl of pid: the socket's own, or 0, the kernel's. */
+function netlinkAddress(pid: number): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt16LE(AF_NETLINK, 0);
+  b.writeUInt32LE(pid, 4);
+  return b;
 }
 
 function socketOf(p: Process, fd: bigint): SocketEnd | UnixSocket {
@@ -122,16 +116,21 @@ function unixAddress(p: Process, addr: bigint, len: number): { name: string; com
   return { name: '/' + comps.join('/'), comps };
 }
 
-/** Write a name as a struct sockaddr_un to (addr, *lenAddr), as much as fits; *lenAddr gets its full length. */
+/** Write a name as a struct sockaddr_un to (addr, *lenAddr). */
 function putAddress(p: Process, addr: bigint, lenAddr: bigint, name: string | null): void {
-  if (addr === 0n || lenAddr === 0n) return;
-  const lenBuf = p.userBuffer(lenAddr, 4, PROT_READ | PROT_WRITE);
-  const room = lenBuf.readInt32LE(0);
-  if (room < 0) throw new Errno(E.EINVAL);
   const bytes = name === null ? Buffer.alloc(0) : name.startsWith('\0') ? Buffer.from(name, 'latin1') : Buffer.from(name + '\0');
   const whole = Buffer.alloc(2 + bytes.length);
   whole.writeUInt16LE(AF_UNIX, 0);
   bytes.copy(whole, 2);
+  putSockaddr(p, addr, lenAddr, whole);
+}
+
+/** Write a struct sockaddr to (addr, *lenAddr), as much as fits; *lenAddr gets its full length. */
+function putSockaddr(p: Process, addr: bigint, lenAddr: bigint, whole: Buffer): void {
+  if (addr === 0n || lenAddr === 0n) return;
+  const lenBuf = p.userBuffer(lenAddr, 4, PROT_READ | PROT_WRITE);
+  const room = lenBuf.readInt32LE(0);
+  if (room < 0) throw new Errno(E.EINVAL);
   const n = Math.min(room, whole.length);
   if (n > 0) whole.copy(p.userBuffer(addr, n, PROT_WRITE), 0, 0, n);
   lenBuf.writeUInt32LE(whole.length, 0);
@@ -207,7 +206,7 @@ function getsockopt(p: Process, a: bigint[]): number {
   if (nl) {
     if (level !== SOL_SOCKET || ![SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF].includes(opt)) throw new Errno(E.ENOPROTOOPT);
     const v = Buffer.alloc(4);
-    v.writeInt32LE(opt === SO_TYPE ? nl.type : opt === SO_ERROR ? 0 : 212992);
+    v.writeInt32LE(opt === SO_TYPE ? nl.type : opt === SO_ERROR ? 0 : SOCKET_BUFFER);
     return putOption(p, a, v);
   }
   const s = socketOf(p, a[0]!);
@@ -425,9 +424,7 @@ function recvmsg(p: Process, a: bigint[]): number {
     const done = wholeMessage(p, msg, PROT_WRITE, (buf, nonblock) => nl.receive(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
     // The sender is the kernel: nl_pid 0.
     if (msg.readBigUInt64LE(0) !== 0n && msg.readUInt32LE(8) >= 12) {
-      const name = Buffer.alloc(12);
-      name.writeUInt16LE(AF_NETLINK, 0);
-      name.copy(p.userBuffer(msg.readBigUInt64LE(0), 12, PROT_WRITE));
+      netlinkAddress(0).copy(p.userBuffer(msg.readBigUInt64LE(0), 12, PROT_WRITE));
       out.writeUInt32LE(12, 8);
     } else {
       out.writeUInt32LE(0, 8);
@@ -485,7 +482,7 @@ function recvfrom(p: Process, a: bigint[]): number {
     const n = Math.min(size(a[2]!), MAX_RW_COUNT);
     const buf = p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_WRITE);
     const got = nl.receive(buf, (flags & MSG_DONTWAIT) !== 0);
-    putNetlinkAddress(p, a[4]!, a[5]!, 0);
+    putSockaddr(p, a[4]!, a[5]!, netlinkAddress(0));
     return got;
   }
   const s = socketOf(p, a[0]!);
@@ -512,7 +509,7 @@ export const socketSyscalls: SyscallGroup = {
   getsockname: ({ process: p }, a) => {
     const nl = netlinkOf(p, a[0]!);
     if (nl) {
-      putNetlinkAddress(p, a[1]!, a[2]!, nl.portId);
+      putSockaddr(p, a[1]!, a[2]!, netlinkAddress(nl.portId));
       return 0;
     }
     const s = socketOf(p, a[0]!);
@@ -521,7 +518,7 @@ export const socketSyscalls: SyscallGroup = {
   },
   getpeername: ({ process: p }, a) => {
     if (netlinkOf(p, a[0]!)) {
-      putNetlinkAddress(p, a[1]!, a[2]!, 0);
+      putSockaddr(p, a[1]!, a[2]!, netlinkAddress(0));
       return 0;
     }
     const s = socketOf(p, a[0]!);
