@@ -174,6 +174,16 @@ test('an interpreter that exists but is not granted: 126, with the grant to add'
   });
 });
 
+test('a program in the sandbox cannot learn whether the host has an interpreter it was not granted: ENOENT either way', () => {
+  // Natively the first would be ENOENT and the second (not an ELF) ELIBBAD: both must look missing.
+  const missing = withInterpreter('/etc/no-such-kvmbox-file', 'hello-interp-missing');
+  const hidden = withInterpreter('/etc/passwd', 'hello-interp-hidden');
+  assert.ok(existsSync('/etc/passwd'));
+  const r = run(program('procs', 'glibc'), ['exec-errno', missing, hidden], { ro: [...SYSTEM, work] });
+  assert.equal(r.stdout.toString(), `exec-errno: ${missing} ENOENT\nexec-errno: ${hidden} ENOENT\n`, show(r));
+  assert.equal(r.exitStatus, 0, show(r));
+});
+
 test('hostile interpreters are refused with 126 before anything runs: a FIFO, a directory, a file that is not ELF', () => {
   // PT_INTERP's room in the test program is 27 bytes: a short directory.
   const dir = mkdtempSync(join(tmpdir(), 'ki'));

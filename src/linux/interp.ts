@@ -17,6 +17,12 @@ export class InterpreterNotFoundError extends Error {
   }
 }
 
+/**
+ * The interpreter exists on the host but is not granted (126 for the user). The guest must not
+ * tell it from a missing one: an execve in the sandbox gets ENOENT for both.
+ */
+export class InterpreterNotGrantedError extends NotRunnableError {}
+
 /** Bytes of a script's first line that are read (Linux's BINPRM_BUF_SIZE), and how many interpreters may be scripts in turn. */
 const SHEBANG_BYTES = 256;
 export const MAX_SCRIPT_DEPTH = 4;
@@ -62,7 +68,7 @@ export function readInterpreter(vfs: Vfs, path: string, program: string): Buffer
     if (e.errno === E.ENOENT || e.errno === E.ENOTDIR) {
       // Only the user reads this message, so saying whether the host has the file leaks nothing to the guest.
       if (existsSync(path)) {
-        throw new NotRunnableError(`${program}: its interpreter ${path} is not granted to the program; ${GRANT_HINT}`);
+        throw new InterpreterNotGrantedError(`${program}: its interpreter ${path} is not granted to the program; ${GRANT_HINT}`);
       }
       throw new InterpreterNotFoundError(`${program}: its interpreter ${path} does not exist; ${GRANT_HINT}`);
     }

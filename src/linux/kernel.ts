@@ -23,7 +23,7 @@ import * as libc from '../kvm/libc.js';
 import { MSR_FS_BASE } from '../machine/x86.js';
 import { attachCaches, exec, type ExecEnv } from './exec.js';
 import { NotRunnableError, parseElf } from './elf.js';
-import { InterpreterNotFoundError, MAX_SCRIPT_DEPTH, readInterpreter, scriptArgv, shebang } from './interp.js';
+import { InterpreterNotFoundError, InterpreterNotGrantedError, MAX_SCRIPT_DEPTH, readInterpreter, scriptArgv, shebang } from './interp.js';
 import { SandboxLimits } from './limits.js';
 import { sleepBounded } from './host-wait.js';
 import { Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
@@ -1640,7 +1640,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
       try {
         readInterpreter(p.vfs, interp, guestPath);
       } catch (e) {
-        if (e instanceof InterpreterNotFoundError) throw new Errno(E.ENOENT);
+        // Whether the host has an interpreter the grants hide is not the guest's to learn.
+        if (e instanceof InterpreterNotFoundError || e instanceof InterpreterNotGrantedError) throw new Errno(E.ENOENT);
         if (e instanceof NotRunnableError) throw new Errno(E.EACCES);
         throw e;
       }

@@ -138,6 +138,17 @@ static int cmd_show_args(int argc, char **argv) {
   return 5;
 }
 
+/* exec-errno PATH...: execve each PATH (which must fail) and print the errno it gives. */
+static int cmd_exec_errno(int argc, char **argv) {
+  for (int i = 2; i < argc; i++) {
+    char *args[] = {argv[i], NULL};
+    execve(argv[i], args, environ);
+    int e = errno;
+    printf("exec-errno: %s %s\n", argv[i], e == ENOENT ? "ENOENT" : e == EACCES ? "EACCES" : e == ENOEXEC ? "ENOEXEC" : strerror(e));
+  }
+  return 0;
+}
+
 /* check-fds FD...: which descriptors are open after the exec, and their FD_CLOEXEC bit. */
 static int cmd_check_fds(int argc, char **argv) {
   for (int i = 2; i < argc; i++) {
@@ -807,6 +818,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "child-echo")) return cmd_child_echo(argc, argv);
   if (!strcmp(cmd, "show-args")) return cmd_show_args(argc, argv);
   if (!strcmp(cmd, "check-fds")) return cmd_check_fds(argc, argv);
+  if (!strcmp(cmd, "exec-errno")) return cmd_exec_errno(argc, argv);
   if (!strcmp(cmd, "forkbomb-limit")) return t_forkbomb(argc > 2 ? atol(argv[2]) : 4096);
   if (!strcmp(cmd, "list")) {
     for (unsigned i = 0; i < NCHECKS; i++) printf("%s\n", checks[i].name);
