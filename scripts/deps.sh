@@ -13,6 +13,7 @@ have_pkg liblua5.4-dev || need+=(liblua5.4-dev)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v qemu-x86_64 >/dev/null || need+=(qemu-user)
 command -v make >/dev/null || need+=(make)
+command -v go >/dev/null || need+=(golang-go)
 if [ "${1:-}" = --lane ]; then
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 fi

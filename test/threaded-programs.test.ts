@@ -1,6 +1,6 @@
 // Real programs with threads (issue 16, item 5): the host's own python3 (threading with a Lock
 // and a Condition, queue.Queue, concurrent.futures), perl (ithreads), xz, zstd and sort with
-// worker threads, java, sqlite3 (PRAGMA threads: the sorter's worker threads) and node (worker_threads),
+// worker threads, java, go, sqlite3 (PRAGMA threads: the sorter's worker threads) and node (worker_threads),
 // each run in kvmbox with the system granted and natively with the same argv and environment;
 // the outputs must be the same. Each prints only deterministic results (no timings, no thread
 // ids), and each traced run must show the threads it made ('pid.tid' in --trace).
@@ -375,6 +375,42 @@ test('java: synchronized, a thread pool, a blocking queue, a parallel stream and
   assert.match(guest.stdout.toString(), /^child 42, exit 0$/m);
   assert.match(guest.stdout.toString(), /^terminated true$/m);
   assert.ok(threadsSeen(trace).size >= 10, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Go (Debian's golang-go): test/real/gocheck.go, built natively twice, static (CGO_ENABLED=0: the
+// Go runtime makes its own system calls, no libc) and with cgo (dynamic: threads through glibc's
+// pthread_create). The runtime asks much of a kernel: goroutines on threads that park on futexes,
+// SIGURG sent by tgkill to preempt a loop, signals on an alternate stack, the netpoller's epoll on
+// pipes and a unix socket, a parallel garbage collector, os/exec's clone + execve + wait4.
+
+const GO = '/usr/bin/go';
+
+test('go, static and with cgo: goroutines, preemption by signal, the netpoller, the GC, a child and os/signal', {
+  skip: existsSync(GO) ? false : `${GO} is missing (apt-get install golang-go)`,
+}, () => {
+  const child = `${PROGRAMS_DIR}/procs.glibc`;
+  const env = { PATH: '/usr/bin:/bin', HOME: work, GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath'), GOFLAGS: '-buildvcs=false', TMPDIR: work };
+  for (const cgo of ['0', '1']) {
+    const exe = join(work, `gocheck-${cgo}`);
+    const built = spawnSync(GO, ['build', '-o', exe, join(ROOT, 'test/real/gocheck.go')], { env: { ...env, CGO_ENABLED: cgo }, encoding: 'utf8', timeout: 300_000 });
+    assert.equal(built.status, 0, `go build: ${built.stderr}`);
+    // The program writes files and a socket into its directory: the native run and the sandbox's get one each.
+    const dirs = ['native', 'guest'].map((w) => join(work, `go${cgo}-${w}`));
+    for (const d of dirs) mkdirSync(d);
+    const args = (dir: string): string[] => [dir, '/etc/os-release', child];
+    const want = native(exe, args(dirs[0]!), ENV, '');
+    assert.equal(want.status, 7, `the native run: ${want.stderr}`);
+    const trace: string[] = [];
+    const guest = run(exe, args(dirs[1]!), {
+      system: true, env: ENV, ro: [exe, '/etc/os-release', child], rw: [dirs[1]!], timeoutSeconds: TIMEOUT_S, trace: (l) => trace.push(l),
+    });
+    assert.equal(guest.stdout.toString(), want.stdout, `CGO_ENABLED=${cgo}: ${show(guest, trace)}`);
+    assert.equal(guest.exitStatus, 7, show(guest, trace));
+    assert.match(guest.stdout.toString(), /^preempted a tight loop true$/m);
+    assert.match(guest.stdout.toString(), /^child "show-args: argc=4 \[from\] \[go\]/m);
+    assert.ok(threadsSeen(trace).size >= 3, `threads seen: ${[...threadsSeen(trace)].join(' ')}`);
+  }
 });
 
 // ---------------------------------------------------------------------------------------------
