@@ -131,6 +131,20 @@ for (const v of VARIANTS) {
   });
 }
 
+// test/programs/locks.c: flock, POSIX record locks and open-file-description locks between the
+// sandbox's processes: conflicts, waits, F_GETLK, what releases them, EDEADLK and the errors.
+// They were accepted and ignored before, and sqlite3's processes lost rows (the next test).
+for (const v of VARIANTS) {
+  test(`${v}: advisory file locks between processes: flock, fcntl record locks, OFD locks`, () => {
+    const dir = join(work, `locks-${v}`);
+    mkdirSync(dir);
+    const { guest } = same(`${PROGRAMS_DIR}/locks.${v}`, [dir], { ro: [PROGRAMS_DIR], rw: [dir] });
+    assert.match(guest.stdout.toString(), /^posix child: \[30,50\) write: write lock at 0 len 40, pid of the holder$/m);
+    assert.match(guest.stdout.toString(), /^deadlock: one of the two got EDEADLK: yes$/m);
+    assert.match(guest.stdout.toString(), /^done$/m);
+  });
+}
+
 // test/programs/netlink.c: the routing netlink socket answers every dump with nothing: no
 // interfaces, no error (natively the host's show, so the text is fixed).
 for (const v of VARIANTS) {
@@ -443,6 +457,27 @@ test('make -j4 runs 6 recipes in parallel jobs and waits for them', () => {
   const { guest } = same('/usr/bin/make', ['-s', '-j4'], { ...SYS, rw: [guestDir], cwd: guestDir }, nativeDir);
   assert.equal(guest.stdout.toString(), 'a b c d e f \n');
   assert.equal(guest.exitStatus, 0, show(guest));
+});
+
+// Four sqlite3 processes insert into one database at once, each row its own transaction: sqlite
+// orders them with fcntl locks on the database (and, in WAL mode, on its -shm file, which they
+// all map). Without the locks, rows were lost (41, 33 and 90 of 100 in three runs).
+test('sqlite3: four processes writing one database at once lose no row, rollback journal and WAL', { skip: existsSync('/usr/bin/sqlite3') ? false : 'sqlite3 is missing' }, () => {
+  const script = [
+    'cd "$1"; rm -f db db-journal db-wal db-shm',
+    'sqlite3 db "PRAGMA journal_mode=$2; CREATE TABLE t(w, i);" >/dev/null',
+    'for w in 1 2 3 4; do',
+    '  { echo .timeout 120000; i=1; while [ $i -le 25 ]; do echo "INSERT INTO t VALUES($w, $i);"; i=$((i+1)); done; } | sqlite3 db &',
+    'done',
+    'wait',
+    "sqlite3 db 'SELECT count(*), count(DISTINCT w), sum(i) FROM t; PRAGMA integrity_check;'",
+  ].join('\n');
+  for (const mode of ['delete', 'wal']) {
+    const dir = join(work, `sqlite-${mode}`);
+    mkdirSync(dir);
+    const { guest } = same('/bin/sh', ['-c', script, 'sh', dir, mode], { ...SYS, rw: [dir] });
+    assert.equal(guest.stdout.toString(), '100|4|1300\nok\n', mode);
+  }
 });
 
 // The slowest test: gcc -> cc1, as, collect2 -> ld, all dynamic; minutes in the emulated lane.

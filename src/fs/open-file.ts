@@ -335,6 +335,16 @@ export function virtualDirStat(out: Buffer, path: string): void {
   out.writeBigInt64LE(4096n, STAT.size);
 }
 
+/** What the sandbox's advisory locks (src/fs/locks.ts) hear of a descriptor table. */
+export interface CloseHooks {
+  /** The table's process closed a descriptor of file (its POSIX record locks on the file go). */
+  closed(file: OpenFile): void;
+  /** The last descriptor of file closed (its flock and open-file-description locks go). */
+  released(file: OpenFile): void;
+  /** Every descriptor of the table closed: its process ended. */
+  ended(): void;
+}
+
 /** The guest's descriptor table: lowest free number first, capped. */
 export class FdTable {
   private readonly fds: Array<{ file: OpenFile; cloexec: boolean } | undefined> = [];
@@ -353,6 +363,8 @@ export class FdTable {
    */
   limit: number;
   hardLimit: number;
+  /** Set by the table's process (each table has one: no CLONE_FILES without CLONE_THREAD). */
+  hooks: CloseHooks | null = null;
 
   constructor(limit: number, refs?: Map<OpenFile, number>) {
     this.limit = this.hardLimit = limit;
@@ -459,6 +471,7 @@ export class FdTable {
     const file = e.file;
     this.fds[fd] = undefined;
     this.version++;
+    this.hooks?.closed(file);
     this.drop(file);
   }
 
@@ -472,12 +485,14 @@ export class FdTable {
     const n = (this.refs.get(file) ?? 1) - 1;
     if (n === 0) {
       this.refs.delete(file);
+      this.hooks?.released(file);
       file.close();
     } else this.refs.set(file, n);
   }
 
   closeAll(): void {
     for (let fd = 0; fd < this.fds.length; fd++) if (this.fds[fd]) this.close(fd);
+    this.hooks?.ended();
   }
 
   get openCount(): number {

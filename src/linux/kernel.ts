@@ -35,6 +35,7 @@ import { ShmDir } from '../fs/shm.js';
 import { FileMirrors } from './file-mirror.js';
 import type { UnixNames } from '../fs/unix-socket.js';
 import { Fifos } from '../fs/fifo.js';
+import { FileLocks } from '../fs/locks.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
@@ -237,6 +238,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   readonly unixNames: UnixNames = new Map();
   /** Named pipes (mkfifo) in the grants, as pipes inside the sandbox. */
   readonly fifos: Fifos;
+  readonly locks = new FileLocks();
   /** Address spaces of their own that ended: released once no vCPU can be running them. */
   private readonly endedHomes: SpaceMemory[] = [];
   private execEnv!: ExecEnv;

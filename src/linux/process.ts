@@ -11,6 +11,7 @@ import type { SharedBudget } from '../kvm/shared-memory.js';
 import type { ShmDir } from '../fs/shm.js';
 import type { UnixNames } from '../fs/unix-socket.js';
 import type { Fifos } from '../fs/fifo.js';
+import type { FileLocks } from '../fs/locks.js';
 import type { FileMirrors } from './file-mirror.js';
 import type { Machine } from '../machine/machine.js';
 import { PAGE_SIZE } from '../machine/x86.js';
@@ -101,6 +102,8 @@ export interface ProcessTree {
   readonly unixNames: UnixNames;
   /** Named pipes in the grants, served as pipes inside the sandbox (src/fs/fifo.ts). */
   readonly fifos: Fifos;
+  /** The advisory file locks (flock, fcntl) of the sandbox's processes. */
+  readonly locks: FileLocks;
   /** Mirrors of host files mapped MAP_SHARED for writing; null where sharedMemory is. */
   readonly fileMirrors: FileMirrors | null;
   /** vCPUs the sandbox's threads may run on in parallel: the CPUs programs see (sched_getaffinity). */
@@ -225,6 +228,8 @@ export class Process {
     this.machine = init.machine;
     this.vfs = init.vfs;
     this.fds = init.fds;
+    const locks = init.kernel.locks;
+    this.fds.hooks = { closed: (f) => locks.closed(this, f), released: (f) => locks.released(f), ended: () => locks.ownerGone(this) };
     this.cwd = init.cwd;
     this.limits = init.limits;
     init.parent?.children.add(this);

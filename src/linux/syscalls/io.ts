@@ -14,6 +14,7 @@ import { pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
 const HOST_POLL_MS = 20;
 import { int, long, size, uint, type SyscallGroup } from './args.js';
 import { ShmFile } from '../../fs/shm.js';
+import { OFFSET_MAX } from '../../fs/locks.js';
 import { withSigmask } from '../signals.js';
 
 /** Linux caps one read or write at this many bytes. */
@@ -23,7 +24,8 @@ const KERNEL_TERMIOS_SIZE = 36;
 const F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7;
 const F_SETOWN = 8, F_GETOWN = 9, F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
 const F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
-const F_UNLCK = 2;
+const F_RDLCK = 0, F_WRLCK = 1, F_UNLCK = 2;
+const FLOCK_SIZE = 32;
 const CLOSE_RANGE_UNSHARE = 2, CLOSE_RANGE_CLOEXEC = 4;
 const POLLRDNORM = 0x040, POLLWRNORM = 0x100;
 /** Largest pipe a process may ask for (/proc/sys/fs/pipe-max-size). */
@@ -31,6 +33,71 @@ const PIPE_MAX_SIZE = 1 << 20;
 const SEEK_CUR = 1;
 const FD_CLOEXEC = 1;
 const SEEK_SET = 0, SEEK_END = 2;
+
+/**
+ * fcntl's record locks: F_GETLK, F_SETLK and F_SETLKW (owned by the process), F_OFD_* (owned by
+ * the open file). struct flock: l_type and l_whence (shorts), l_start and l_len at 8 and 16,
+ * l_pid at 24; 32 bytes, read once.
+ */
+function recordLock(p: Process, f: OpenFile, cmd: number, arg: bigint): number {
+  const ofd = cmd === F_OFD_GETLK || cmd === F_OFD_SETLK || cmd === F_OFD_SETLKW;
+  const get = cmd === F_GETLK || cmd === F_OFD_GETLK;
+  const user = p.userBuffer(arg, FLOCK_SIZE, get ? PROT_READ | PROT_WRITE : PROT_READ);
+  const fl = Buffer.from(user);
+  const type = fl.readInt16LE(0);
+  if (type !== F_RDLCK && type !== F_WRLCK && type !== F_UNLCK) throw new Errno(E.EINVAL);
+  if (ofd && fl.readInt32LE(24) !== 0) throw new Errno(E.EINVAL);
+  let base: bigint;
+  switch (fl.readInt16LE(2)) {
+    case SEEK_SET: base = 0n; break;
+    case SEEK_CUR:
+      try {
+        base = BigInt(f.seek(0n, SEEK_CUR));
+      } catch (e) {
+        if (!(e instanceof Errno) || e.errno !== E.ESPIPE) throw e;
+        base = 0n; // a pipe's position, as Linux has it
+      }
+      break;
+    case SEEK_END: {
+      const st = Buffer.alloc(STAT_SIZE);
+      f.stat(st);
+      base = st.readBigInt64LE(STAT.size);
+      break;
+    }
+    default: throw new Errno(E.EINVAL);
+  }
+  let start = base + fl.readBigInt64LE(8);
+  const len = fl.readBigInt64LE(16);
+  let end = OFFSET_MAX;
+  if (len > 0n) end = start + len - 1n;
+  else if (len < 0n) {
+    end = start - 1n;
+    start += len;
+  }
+  if (start < 0n) throw new Errno(E.EINVAL);
+  if (start > OFFSET_MAX || end > OFFSET_MAX) throw new Errno(E.EOVERFLOW);
+  const owner = ofd ? f : p;
+  if (get) {
+    if (type === F_UNLCK) throw new Errno(E.EINVAL);
+    const c = p.kernel.locks.conflict(f, owner, type === F_WRLCK, start, end);
+    // No conflict: only l_type changes, as Linux copies the rest back as it came.
+    if (!c) fl.writeInt16LE(F_UNLCK, 0);
+    else {
+      fl.writeInt16LE(c.write ? F_WRLCK : F_RDLCK, 0);
+      fl.writeInt16LE(SEEK_SET, 2);
+      fl.writeBigInt64LE(c.start, 8);
+      fl.writeBigInt64LE(c.end === OFFSET_MAX ? 0n : c.end - c.start + 1n, 16);
+      fl.writeInt32LE(c.pid, 24);
+    }
+    fl.copy(user);
+    return 0;
+  }
+  const mode = f.statusFlags & O.ACCMODE;
+  if ((type === F_RDLCK && mode === O.WRONLY) || (type === F_WRLCK && mode === O.RDONLY)) throw new Errno(E.EBADF);
+  const wait = cmd === F_SETLKW || cmd === F_OFD_SETLKW;
+  p.kernel.locks.setRecord(f, owner, ofd ? -1 : p.pid, type === F_UNLCK ? null : type === F_WRLCK, start, end, wait, !ofd);
+  return 0;
+}
 
 function iovecs(p: Process, addr: bigint, count: bigint): Array<[bigint, bigint]> {
   const n = Number(BigInt.asIntN(32, count));
@@ -547,13 +614,8 @@ export const ioSyscalls: SyscallGroup = {
         f.statusFlags = (f.statusFlags & ~settable) | (int(a[2]) & settable);
         return 0;
       }
-      case F_GETLK: case F_OFD_GETLK:
-        // One process per sandbox: no other holder of a lock, ever.
-        p.userBuffer(a[2], 32, PROT_WRITE).writeInt16LE(F_UNLCK, 0);
-        return 0;
-      case F_SETLK: case F_SETLKW: case F_OFD_SETLK: case F_OFD_SETLKW:
-        p.userBuffer(a[2], 32, PROT_READ);
-        return 0;
+      case F_GETLK: case F_SETLK: case F_SETLKW: case F_OFD_GETLK: case F_OFD_SETLK: case F_OFD_SETLKW:
+        return recordLock(p, f, int(a[1]), a[2]);
       case F_GETOWN: return 0;
       case F_SETOWN: return 0;
       case F_GETPIPE_SZ:
@@ -623,11 +685,12 @@ export const ioSyscalls: SyscallGroup = {
   },
   close_range: ({ process: p }, a) => closeRange(p, uint(a[0]), uint(a[1]), int(a[2])),
   flock: ({ process: p }, a) => {
-    // One process per sandbox: a lock is always free. Still check the fd and the operation.
-    p.fds.get(int(a[0]));
+    const f = p.fds.get(int(a[0]));
     const LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
     const op = int(a[1]) & ~LOCK_NB;
-    if (op !== LOCK_SH && op !== LOCK_EX && op !== LOCK_UN) throw new Errno(E.EINVAL);
+    if (op === LOCK_UN) p.kernel.locks.unflock(f);
+    else if (op === LOCK_SH || op === LOCK_EX) p.kernel.locks.flock(f, op === LOCK_EX, (int(a[1]) & LOCK_NB) === 0);
+    else throw new Errno(E.EINVAL);
     return 0;
   },
   fsync: ({ process: p }, a) => syncFile(p, int(a[0])),
