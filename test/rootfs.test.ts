@@ -169,8 +169,16 @@ test('--system: getent passwd, awk, readlink -f through /etc/alternatives, pytho
 });
 
 // man-db reads /etc/manpath.config and groff /etc/groff; the JVM its jvm.cfg under
-// /etc/java-N-openjdk (Debian links /usr/lib/jvm/*/conf there): --system grants them.
-test('--system: man -P cat and java -version need no other grant', () => {
+// /etc/java-N-openjdk (Debian links /usr/lib/jvm/*/conf there); php its php.ini under /etc/php:
+// --system grants them.
+test('--system: man -P cat, java -version and php\'s php.ini need no other grant', () => {
+  if (existsSync('/usr/bin/php')) {
+    const args = ['-r', 'echo php_ini_loaded_file(), " ", ini_get("memory_limit"), "\\n";'];
+    const native = spawnSync('/usr/bin/php', args, { encoding: 'utf8', env: ENV });
+    assert.match(native.stdout, /^\/etc\/php\//);
+    const r = run('/usr/bin/php', args, { system: true, env: ENV });
+    assert.equal(r.stdout.toString(), native.stdout, show(r));
+  }
   if (existsSync('/usr/bin/man')) {
     const r = runCli(['run', '--system', '--', '/usr/bin/man', '-P', 'cat', 'true']);
     assert.equal(r.status, 0, r.err);

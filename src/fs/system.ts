@@ -7,7 +7,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 /**
  * What --system grants read-only, at the same path, when it exists on the host. Directories are
  * granted whole, files singly. `/etc/python3.*` stands for each versioned /etc/python3.N
- * directory, `/etc/java-*` for each /etc/java-N-openjdk. /etc/passwd and /etc/group are granted
+ * directory, `/etc/java-*` for each /etc/java-N-openjdk, `/etc/ImageMagick-*` for each
+ * /etc/ImageMagick-N. /etc/passwd and /etc/group are granted
  * only when they hold no password hash (the second field of every line is x, * or ! as on Debian,
  * where hashes are in /etc/shadow).
  */
@@ -26,8 +27,11 @@ export const SYSTEM_GRANTS: readonly string[] = [
   // Debian's alternatives (/usr/bin/awk -> /etc/alternatives/awk -> /usr/bin/mawk...).
   '/etc/alternatives',
   // Interpreters' configuration: perl's @INC holds /etc/perl; python3's sitecustomize; the JVM's
-  // jvm.cfg and security properties (Debian links /usr/lib/jvm/*/conf there).
-  '/etc/perl', '/etc/python3', '/etc/python3.*', '/etc/java-*',
+  // jvm.cfg and security properties (Debian links /usr/lib/jvm/*/conf there); php.ini and its
+  // modules' ini files; ImageMagick's policy and delegates.
+  '/etc/perl', '/etc/python3', '/etc/python3.*', '/etc/java-*', '/etc/php', '/etc/ImageMagick-*',
+  // Fontconfig's configuration (programs that draw text), the shells' start-up files and readline's.
+  '/etc/fonts', '/etc/profile', '/etc/bash.bashrc', '/etc/inputrc',
   // man-db's search path and groff's local macros (man).
   '/etc/manpath.config', '/etc/groff',
   // Terminal descriptions, public CA certificates and OpenSSL's configuration (not /etc/ssl/private).
@@ -46,7 +50,9 @@ function holdsHashes(path: string): boolean {
 }
 
 /** The patterns of SYSTEM_GRANTS: which names in /etc each stands for. */
-const VERSIONED: Readonly<Record<string, RegExp>> = { '/etc/python3.*': /^python3\.\d+$/, '/etc/java-*': /^java-\d+-openjdk$/ };
+const VERSIONED: Readonly<Record<string, RegExp>> = {
+  '/etc/python3.*': /^python3\.\d+$/, '/etc/java-*': /^java-\d+-openjdk$/, '/etc/ImageMagick-*': /^ImageMagick-\d+$/,
+};
 
 /** SYSTEM_GRANTS as they exist on this host: patterns expanded, missing paths and hashed files left out. */
 export function systemGrants(): string[] {
