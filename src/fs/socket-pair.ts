@@ -20,6 +20,12 @@ export interface Rights { files: OpenFile[]; holder: FdTable }
 const MAX_IN_FLIGHT = 1024;
 /** The largest message of a record socket (Linux's default send buffer less its overhead): EMSGSIZE beyond. */
 export const MAX_RECORD = 212960;
+/**
+ * Messages that may wait at a record socket's receiving end (Linux's net.unix.max_dgram_qlen):
+ * an empty message holds no byte, and without this limit a loop of them would grow the host's
+ * record of lengths without end. A send past it waits, or gets EAGAIN.
+ */
+const MAX_QUEUED_MESSAGES = 512;
 /** Socket types (socket(2)): bytes, or messages kept whole. */
 export const SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5;
 
@@ -171,9 +177,10 @@ export class SocketEnd implements OpenFile {
         throw new Errno(E.ENOBUFS);
       }
     }
-    if (this.tx.room < buf.length) {
+    const fits = () => this.tx.room >= buf.length && peer.records!.length < MAX_QUEUED_MESSAGES;
+    if (!fits()) {
       if (nonblock || this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
-      throw new WouldBlock('it sends on a full socket that only it could drain', () => peer.closed || this.tx.room >= buf.length);
+      throw new WouldBlock('it sends on a full socket that only it could drain', () => peer.closed || fits());
     }
     this.tx.statusFlags = O.WRONLY | O.NONBLOCK;
     if (buf.length > 0) this.tx.write(buf);
@@ -217,10 +224,11 @@ export class SocketEnd implements OpenFile {
   }
   /** Readable with bytes or at the stream's end (with POLLHUP once the peer is gone); writable while the peer's pipe has room. */
   pollMask(): number {
-    if (this.type === SOCK_DGRAM) return (this.records!.length ? POLLIN : 0) | (this.peer && !this.peer.closed && this.tx.room > 0 ? POLLOUT : 0);
+    const queueFull = this.records !== null && this.peer !== null && this.peer.records!.length >= MAX_QUEUED_MESSAGES;
+    if (this.type === SOCK_DGRAM) return (this.records!.length ? POLLIN : 0) | (this.peer && !this.peer.closed && this.tx.room > 0 && !queueFull ? POLLOUT : 0);
     const rx = this.readShut ? POLLIN : this.rx.pollMask() | (this.records?.length ? POLLIN : 0);
     const peerGone = (rx & POLLHUP) !== 0;
-    const tx = this.writeShut || peerGone ? 0 : this.tx.pollMask() & POLLOUT;
+    const tx = this.writeShut || peerGone || queueFull ? 0 : this.tx.pollMask() & POLLOUT;
     return (rx & POLLIN) | (peerGone ? POLLIN | POLLHUP : 0) | tx;
   }
   available(): number { return this.readShut ? 0 : this.rx.available(); }

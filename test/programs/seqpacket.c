@@ -97,6 +97,20 @@ int main(void) {
   waitpid(pid, NULL, 0);
   got("after its exit", recv(sv[1], buf, sizeof buf, 0), buf);
 
+  /* Empty messages take no bytes, but the queue has a length limit: a send gives EAGAIN after a
+     few hundred (Linux: the send buffer counts each message's overhead). */
+  int ev[2];
+  socketpair(AF_UNIX, SOCK_SEQPACKET, 0, ev);
+  long queued = 0;
+  while (queued < 1000000 && send(ev[0], "", 0, MSG_DONTWAIT) == 0) queued++;
+  int full = errno;
+  printf("empty messages: the queue filled at some hundreds: %s, then %s\n", queued >= 100 && queued <= 1000 ? "yes" : "no",
+         full == EAGAIN ? "EAGAIN" : strerror(full));
+  got("empty message from the full queue", recv(ev[1], buf, sizeof buf, 0), buf);
+  printf("a send after one receive: %s\n", send(ev[0], "", 0, MSG_DONTWAIT) == 0 ? "ok" : strerror(errno));
+  close(ev[0]);
+  close(ev[1]);
+
   /* Datagrams. */
   int dv[2];
   socketpair(AF_UNIX, SOCK_DGRAM, 0, dv);
