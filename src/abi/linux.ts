@@ -107,5 +107,7 @@ export const TCGETS = 0x5401;
 export const TCSETS = 0x5402;
 export const TIOCGWINSZ = 0x5413;
 export const TIOCGPGRP = 0x540f;
+export const TIOCSPGRP = 0x5410;
+export const TIOCGSID = 0x5429;
 export const FIONREAD = 0x541b;
 export const FIONBIO = 0x5421;

@@ -175,12 +175,18 @@ function charDeviceStat(out: Buffer, rdev: number, ino: number): void {
   out.writeBigUInt64LE(BigInt(rdev), STAT.rdev);
 }
 
-/** Guest fd 0, 1 or 2. */
+/**
+ * Guest fd 0, 1 or 2. One that is a host terminal is the guest's /dev/tty: its path (readlink of
+ * /proc/self/fd/N) and its stat are /dev/tty's, so that ttyname finds it (`tty` prints
+ * /dev/tty), and nothing of the host's terminal device shows.
+ */
 export class StdioFile implements OpenFile {
   readonly hostFd: number | null;
-  constructor(readonly path: string, public statusFlags: number, private readonly sink: OutputSink | null,
+  readonly path: string;
+  constructor(path: string, public statusFlags: number, private readonly sink: OutputSink | null,
     private readonly source: InputSource | null) {
     this.hostFd = sink?.hostFd ?? source?.hostFd ?? null;
+    this.path = this.isatty() ? TTY_PATH : path;
   }
   read(buf: Buffer): number {
     if (!this.source) throw new Errno(E.EBADF);
@@ -195,6 +201,7 @@ export class StdioFile implements OpenFile {
   pwrite(): number { throw new Errno(E.ESPIPE); }
   seek(): number { throw new Errno(E.ESPIPE); }
   stat(out: Buffer): void {
+    if (this.isatty()) return charDeviceStat(out, TTY_RDEV, TTY_RDEV);
     if (this.hostFd !== null && libc.fstat(this.hostFd, out) >= 0) return;
     // A pipe-like stat for captured streams.
     out.fill(0, 0, STAT_SIZE);
@@ -705,7 +712,7 @@ export class PipeEnd implements OpenFile {
 
 /** /dev/tty: the host terminal that one of the guest's standard streams is. */
 export class TtyFile implements OpenFile {
-  readonly path = '/dev/tty';
+  readonly path = TTY_PATH;
   constructor(readonly hostFd: number, public statusFlags: number) {}
   read(buf: Buffer): number {
     if (!readable(this)) throw new Errno(E.EBADF);
@@ -729,6 +736,7 @@ export class TtyFile implements OpenFile {
 }
 /** /dev/tty is character device 5:0. */
 export const TTY_RDEV = 0x500;
+const TTY_PATH = '/dev/tty';
 
 /** A read-only file whose contents kvmbox makes up (/proc/self/cmdline, /proc/meminfo...). */
 export class MemoryFile implements OpenFile {

@@ -239,6 +239,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   /** Named pipes (mkfifo) in the grants, as pipes inside the sandbox. */
   readonly fifos: Fifos;
   readonly locks = new FileLocks();
+  readonly terminal = { sid: 0, pgrp: 0 };
   /** Address spaces of their own that ended: released once no vCPU can be running them. */
   private readonly endedHomes: SpaceMemory[] = [];
   private execEnv!: ExecEnv;
@@ -316,6 +317,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     });
     this.processes.set(p.pid, p);
     this.init = p;
+    this.terminal.sid = this.terminal.pgrp = p.pid;
     const t = new Task(p, p.pid, this.machine.vcpu);
     p.tasks.push(t);
     this.current = t;

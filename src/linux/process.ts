@@ -102,6 +102,12 @@ export interface ProcessTree {
   readonly unixNames: UnixNames;
   /** Named pipes in the grants, served as pipes inside the sandbox (src/fs/fifo.ts). */
   readonly fifos: Fifos;
+  /**
+   * The terminal the sandbox's standard streams may be: the session it belongs to (the first
+   * process's) and its foreground process group (tcgetpgrp, tcsetpgrp), kept in the sandbox:
+   * the host terminal's own stays kvmbox's.
+   */
+  readonly terminal: { sid: number; pgrp: number };
   /** The advisory file locks (flock, fcntl) of the sandbox's processes. */
   readonly locks: FileLocks;
   /** Mirrors of host files mapped MAP_SHARED for writing; null where sharedMemory is. */

@@ -6,7 +6,7 @@ import {
   HostFile, hostReady, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlock, type OpenFile,
 } from '../../fs/open-file.js';
 import {
-  E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCGETS, TIOCGPGRP, TIOCGWINSZ,
+  E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCGETS, TIOCGPGRP, TIOCGSID, TIOCGWINSZ, TIOCSPGRP,
 } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
@@ -636,10 +636,28 @@ export const ioSyscalls: SyscallGroup = {
     const f = p.fds.get(int(a[0]));
     const req = Number(BigInt.asUintN(32, a[1]));
     switch (req) {
-      case TCGETS: case TIOCGWINSZ: case TIOCGPGRP: {
+      case TIOCGPGRP: case TIOCGSID: case TIOCSPGRP: {
+        // The terminal's session and foreground group are the sandbox's (a process that left the
+        // session with setsid has no controlling terminal: ENOTTY, as on Linux).
+        const term = p.kernel.terminal;
+        if (!f.isatty() || p.sid !== term.sid) throw new Errno(E.ENOTTY);
+        if (req !== TIOCSPGRP) {
+          p.userBuffer(a[2], 4, PROT_WRITE).writeInt32LE(req === TIOCGSID ? term.sid : term.pgrp);
+          return 0;
+        }
+        const pgrp = p.userBuffer(a[2], 4, PROT_READ).readInt32LE(0);
+        if (pgrp < 0) throw new Errno(E.EINVAL);
+        // As Linux: no such group is ESRCH, a group of another session EPERM.
+        const members = [...p.kernel.all()].filter((m) => m.pgid === pgrp && !m.zombie);
+        if (members.length === 0) throw new Errno(E.ESRCH);
+        if (!members.some((m) => m.sid === term.sid)) throw new Errno(E.EPERM);
+        term.pgrp = pgrp;
+        return 0;
+      }
+      case TCGETS: case TIOCGWINSZ: {
         if (!f.isatty() || f.hostFd === null) throw new Errno(E.ENOTTY);
         // The kernel's struct termios is 36 bytes (glibc's user-space one, 60, is not what TCGETS fills).
-        const len = req === TCGETS ? KERNEL_TERMIOS_SIZE : req === TIOCGWINSZ ? 8 : 4;
+        const len = req === TCGETS ? KERNEL_TERMIOS_SIZE : 8;
         const out = p.userBuffer(a[2], len, PROT_WRITE);
         const tmp = Buffer.alloc(len);
         const r = libc.ioctlOut(f.hostFd, req, tmp);
