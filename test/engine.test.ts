@@ -90,6 +90,21 @@ test('kill() ends a spinning program as if the signal killed it', async () => {
   assert.equal(sb.kill(), false);
 });
 
+// A lone thread's FUTEX_WAIT with a timeout sleeps on the host: in slices, so that kill() and an
+// abort end it (it slept for the whole timeout before, whatever happened meanwhile).
+test('kill() and an abort end a program waiting on a futex with a long timeout', { timeout: 120_000 }, async () => {
+  const sb = spawn(spin, ['futex']);
+  await new Promise((res) => sb.once('spawn', res));
+  await new Promise((res) => setTimeout(res, 300));
+  assert.equal(sb.kill('SIGKILL'), true);
+  const r = await sb.result;
+  assert.equal(r.exitStatus, 137);
+  const ac = new AbortController();
+  const p = run(spin, ['futex'], { signal: ac.signal });
+  setTimeout(() => ac.abort(), 500);
+  await assert.rejects(p, { name: 'AbortError' });
+});
+
 test('an AbortSignal ends a user-mode spin promptly with an AbortError', async () => {
   const ac = new AbortController();
   const sb = spawn(spin, ['spin'], { signal: ac.signal, timeoutSeconds: 60, stdout: 'capture' });

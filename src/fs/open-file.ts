@@ -361,6 +361,11 @@ export class FdTable {
    * description, shared after fork as on Linux).
    */
   private readonly refs: Map<OpenFile, number>;
+  /**
+   * Descriptors in flight (sent with SCM_RIGHTS, not yet received), across the same tables: at
+   * most the descriptor limit, as Linux bounds a user's by RLIMIT_NOFILE (ETOOMANYREFS beyond).
+   */
+  private readonly flight: { count: number };
   /** Incremented on every change of which file a descriptor names. */
   version = 0;
 
@@ -373,14 +378,15 @@ export class FdTable {
   /** Set by the table's process (each table has one: no CLONE_FILES without CLONE_THREAD). */
   hooks: CloseHooks | null = null;
 
-  constructor(limit: number, refs?: Map<OpenFile, number>) {
+  constructor(limit: number, refs?: Map<OpenFile, number>, flight?: { count: number }) {
     this.limit = this.hardLimit = limit;
     this.refs = refs ?? new Map<OpenFile, number>();
+    this.flight = flight ?? { count: 0 };
   }
 
   /** fork: a new table naming the same open files (offsets and status flags shared). */
   clone(): FdTable {
-    const t = new FdTable(this.hardLimit, this.refs);
+    const t = new FdTable(this.hardLimit, this.refs, this.flight);
     t.limit = this.limit;
     this.fds.forEach((e, fd) => {
       if (!e) return;
@@ -482,12 +488,35 @@ export class FdTable {
     this.drop(file);
   }
 
-  /** One more reference to file that no descriptor names: a descriptor in flight (SCM_RIGHTS). */
-  hold(file: OpenFile): void {
-    this.refs.set(file, (this.refs.get(file) ?? 0) + 1);
+  /** References to files that no descriptor names, for n descriptors in flight (SCM_RIGHTS); ETOOMANYREFS past the limit. */
+  hold(files: readonly OpenFile[]): void {
+    if (this.flight.count + files.length > this.limit) throw new Errno(E.ETOOMANYREFS);
+    this.flight.count += files.length;
+    for (const file of files) this.refs.set(file, (this.refs.get(file) ?? 0) + 1);
   }
 
-  /** One reference fewer (a closed descriptor, a hold let go); the last closes the file. */
+  /** A descriptor in flight arrived or was dropped: its hold goes (the last reference closes the file). */
+  release(file: OpenFile): void {
+    this.flight.count--;
+    this.drop(file);
+  }
+
+  /**
+   * At the end of the sandbox, once every process has closed its descriptors: close what is
+   * left, the files only descriptors in flight hold (a socket sent into its own queue holds
+   * itself, as Linux's unix_gc finds).
+   */
+  closeLeftovers(): void {
+    // One at a time, as the last reference: closing a socket drops what waits in it, which may
+    // close (and take out of refs) other leftovers, each once.
+    for (let next = this.refs.keys().next(); !next.done; next = this.refs.keys().next()) {
+      this.refs.set(next.value, 1);
+      this.drop(next.value);
+    }
+    this.flight.count = 0;
+  }
+
+  /** One reference fewer (a closed descriptor); the last closes the file. */
   drop(file: OpenFile): void {
     const n = (this.refs.get(file) ?? 1) - 1;
     if (n === 0) {

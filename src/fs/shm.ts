@@ -261,6 +261,8 @@ export class ShmDir {
     const node = this.lookup(from);
     ShmDir.checkName(to);
     if (this.names.has(to)) throw new Errno(E.EEXIST);
+    // Each name counts, as tmpfs charges a link an inode: at most as many names as files.
+    if (this.names.size >= this.budget.maxCount) throw new Errno(E.ENOSPC);
     this.names.set(to, node);
     node.link(1);
     this.touchDir();

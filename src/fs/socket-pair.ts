@@ -33,7 +33,7 @@ export const S_IFSOCK = 0o140000;
 
 /** Close rights nothing will receive. */
 export function dropRights(r: Rights): void {
-  for (const f of r.files) r.holder.drop(f);
+  for (const f of r.files) r.holder.release(f);
 }
 
 export class SocketEnd implements OpenFile {

@@ -154,6 +154,8 @@ const TIMER_PERIOD_MS = 50;
 
 /** The shortest time slice of a process that makes no system call, when others can run (ms). */
 const SLICE_MS = 100;
+/** Bytes of program images execve keeps for the next exec of the same file (Kernel.readExecutable). */
+const PROGRAM_CACHE_BYTES = 128 << 20;
 /** serve's answer for a call that has to wait: the task is parked (Task.wait). */
 const PARKED = Symbol('parked');
 /** Processes a sandbox may hold at once (zombies count, as for RLIMIT_NPROC) unless told otherwise. */
@@ -351,6 +353,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   /** Close every process's files. The machine is the caller's. */
   close(): void {
     for (const p of this.processes.values()) p.close();
+    this.init?.fds.closeLeftovers();
     this.processes.clear();
     this.shm?.clear();
     this.fileMirrors?.close();
@@ -1064,6 +1067,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     t.state = 'dead';
     t.wait = null;
     t.saved = null;
+    // A thread other than the leader leaves the list (the leader stays, as Linux keeps it until
+    // the last thread ends): a loop of thread starts and exits must not grow it, nor the scans
+    // of it at every clone and schedule.
+    if (t !== p.tasks[0]) p.tasks.splice(p.tasks.indexOf(t), 1);
   }
 
   /** Futex waiters (futex.ts). */
@@ -1573,6 +1580,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   /** Images of programs by host identity, for execve loops (a shell running the same command). */
   private readonly programs = new Map<string, Buffer>();
+  private programBytes = 0;
 
   /** The program file at a guest path, as execve reads it: a regular file the guest may execute. */
   private readExecutable(p: Process, guestPath: string): Buffer {
@@ -1595,8 +1603,18 @@ export class Kernel implements HypercallHandler, ProcessTree {
       if (file.size > this.machine.memoryLimit) throw new Errno(E.ENOMEM);
       const image = readWhole(file.fd, file.size);
       if (!image) throw new Errno(E.EIO);
-      if (this.programs.size >= 8) this.programs.delete(this.programs.keys().next().value!);
-      this.programs.set(file.identity, image);
+      // At most 8 images and PROGRAM_CACHE_BYTES in all, the oldest out first: what the guest
+      // makes executable (a sparse file of --memory bytes, touched between execs) costs the host
+      // no more than that.
+      if (image.length <= PROGRAM_CACHE_BYTES) {
+        for (const [k, v] of this.programs) {
+          if (this.programs.size < 8 && this.programBytes + image.length <= PROGRAM_CACHE_BYTES) break;
+          this.programs.delete(k);
+          this.programBytes -= v.length;
+        }
+        this.programs.set(file.identity, image);
+        this.programBytes += image.length;
+      }
       return image;
     } finally {
       libc.closeFd(file.fd);

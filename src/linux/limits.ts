@@ -16,6 +16,8 @@ export class SandboxLimits {
   private deadline = 0;
   /** Bytes written to stdout and stderr so far. */
   outputBytes = 0;
+  /** Entries in all the sandbox's epoll interest lists (src/linux/syscalls/epoll.ts). */
+  epollWatches = 0;
 
   /** Host memory for the contents of the sandbox's pipes (see PIPE_BUDGET_SHARE). */
   readonly pipeBudget: PipeBudget;

@@ -42,12 +42,34 @@ export abstract class AnonFile implements OpenFile {
   close(): void {}
 }
 
+/**
+ * Entries of a sandbox's epoll interest lists together (Linux bounds a user's by
+ * fs.epoll.max_user_watches): ENOSPC beyond, so that epolls of many processes, or sent away in
+ * flight, cannot grow the host's heap without bound.
+ */
+const MAX_EPOLL_WATCHES = 65536;
+
 export class EpollFile extends AnonFile {
-  readonly interest = new Map<number, Interest>();
-  constructor(statusFlags: number) { super('anon_inode:[eventpoll]', statusFlags); }
+  private readonly entries = new Map<number, Interest>();
+  constructor(statusFlags: number, private readonly counts: { epollWatches: number }) { super('anon_inode:[eventpoll]', statusFlags); }
   read(): number { throw new Errno(E.EINVAL); }
   write(): number { throw new Errno(E.EINVAL); }
-  override close(): void { this.interest.clear(); }
+  override close(): void {
+    this.counts.epollWatches -= this.entries.size;
+    this.entries.clear();
+  }
+  get interest(): ReadonlyMap<number, Interest> { return this.entries; }
+  /** Add or change the entry of fd (ENOSPC when the sandbox has no room for one more). */
+  set(fd: number, it: Interest): void {
+    if (!this.entries.has(fd)) {
+      if (this.counts.epollWatches >= MAX_EPOLL_WATCHES) throw new Errno(E.ENOSPC);
+      this.counts.epollWatches++;
+    }
+    this.entries.set(fd, it);
+  }
+  delete(fd: number): void {
+    if (this.entries.delete(fd)) this.counts.epollWatches--;
+  }
 }
 
 export class EventFd extends AnonFile {
@@ -89,7 +111,7 @@ function epollOf(p: Process, fd: number): EpollFile {
 
 function create(p: Process, flags: number): number {
   if (flags & ~O.CLOEXEC) throw new Errno(E.EINVAL);
-  return p.fds.install(new EpollFile(O.RDWR), (flags & O.CLOEXEC) !== 0);
+  return p.fds.install(new EpollFile(O.RDWR, p.limits), (flags & O.CLOEXEC) !== 0);
 }
 
 function ctl(p: Process, epfd: number, op: number, fd: number, evAddr: bigint): number {
@@ -108,16 +130,16 @@ function ctl(p: Process, epfd: number, op: number, fd: number, evAddr: bigint): 
   switch (op) {
     case EPOLL_CTL_ADD:
       if (cur && cur.file === file) throw new Errno(E.EEXIST);
-      ep.interest.set(fd, { file, events, data });
+      ep.set(fd, { file, events, data });
       return 0;
     case EPOLL_CTL_MOD:
       if (!cur || cur.file !== file) throw new Errno(E.ENOENT);
       if (events & EPOLLEXCLUSIVE) throw new Errno(E.EINVAL);
-      ep.interest.set(fd, { file, events, data });
+      ep.set(fd, { file, events, data });
       return 0;
     case EPOLL_CTL_DEL:
       if (!cur || cur.file !== file) throw new Errno(E.ENOENT);
-      ep.interest.delete(fd);
+      ep.delete(fd);
       return 0;
     default: throw new Errno(E.EINVAL);
   }
@@ -131,7 +153,7 @@ function wait(p: Process, epfd: number, evAddr: bigint, maxArg: number, timeoutM
   // drops a closed file from every interest list.
   const live: Array<[number, Interest]> = [];
   for (const [fd, it] of ep.interest) {
-    if (p.fds.peek(fd) !== it.file) ep.interest.delete(fd);
+    if (p.fds.peek(fd) !== it.file) ep.delete(fd);
     else if ((it.events & ~(EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)) !== 0) live.push([fd, it]);
   }
   const entries: PollEntry[] = live.map(([fd, it]) => ({ fd, events: it.events & 0xffff, revents: 0 }));

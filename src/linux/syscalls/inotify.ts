@@ -28,6 +28,8 @@ const EVENT_HEADER = 16;
 /** The most a sandbox holds: Linux's defaults for one user (max_user_instances, and the old max_user_watches). */
 export const MAX_INSTANCES = 128;
 export const MAX_WATCHES = 8192;
+/** Events kvmbox itself keeps unread at most (Linux's fs.inotify.max_queued_events). */
+const MAX_QUEUED_EVENTS = 16384;
 /** Watch numbers of made-up directories: far above any the host hands out. */
 const MADE_UP_WD = 1 << 28;
 
@@ -46,6 +48,8 @@ export class InotifyFile extends AnonFile {
   /** Watches by wd: those the host holds, and made-up ones (>= MADE_UP_WD). */
   private readonly watches = new Set<number>();
   private nextMadeUp = MADE_UP_WD;
+  /** The made-up watches by path: a path watched again keeps its wd, as an inode does on Linux. */
+  private readonly madeUp = new Map<string, number>();
   /** Events kvmbox itself reports (IN_IGNORED of made-up watches), before the host's. */
   private pending: Buffer[] = [];
   private closed = false;
@@ -60,9 +64,16 @@ export class InotifyFile extends AnonFile {
     const target = openGuestPath(p, comps, flags, 0);
     try {
       if (!(target instanceof HostFile)) {
-        // Made up by kvmbox (or not a file of the grants): it never changes.
+        // Made up by kvmbox (or not a file of the grants): it never changes. It counts among the
+        // sandbox's watches all the same.
+        const key = comps.join('/');
+        const known = this.madeUp.get(key);
+        if (known !== undefined && this.watches.has(known)) return known;
+        if (this.budget.watches >= MAX_WATCHES) throw new Errno(E.ENOSPC);
         const wd = this.nextMadeUp++;
         this.watches.add(wd);
+        this.madeUp.set(key, wd);
+        this.budget.watches++;
         return wd;
       }
       if (this.budget.watches >= MAX_WATCHES) throw new Errno(E.ENOSPC);
@@ -86,7 +97,8 @@ export class InotifyFile extends AnonFile {
       const ev = Buffer.alloc(EVENT_HEADER);
       ev.writeInt32LE(wd, 0);
       ev.writeUInt32LE(IN_IGNORED, 4);
-      this.pending.push(ev);
+      // Unread events are bounded as Linux's queue (max_queued_events): past it they are lost.
+      if (this.pending.length < MAX_QUEUED_EVENTS) this.pending.push(ev);
       return 0;
     }
     const r = libc.inotifyRmWatch(this.host, wd);
@@ -97,7 +109,7 @@ export class InotifyFile extends AnonFile {
 
   private forget(wd: number): void {
     if (!this.watches.delete(wd)) return;
-    if (wd < MADE_UP_WD) this.budget.watches--;
+    this.budget.watches--;
   }
 
   read(buf: Buffer): number {
@@ -136,7 +148,7 @@ export class InotifyFile extends AnonFile {
   override close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const wd of this.watches) if (wd < MADE_UP_WD) this.budget.watches--;
+    this.budget.watches -= this.watches.size;
     this.watches.clear();
     this.budget.instances--;
     libc.closeFd(this.host);

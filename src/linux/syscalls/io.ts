@@ -12,7 +12,7 @@ import type { Process } from '../process.js';
 import { pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
 /** How often a call parked on a host fd looks at it while nothing else is ready (ms). */
 const HOST_POLL_MS = 20;
-import { int, long, size, uint, type SyscallGroup } from './args.js';
+import { int, long, movePieces, size, uint, type SyscallGroup } from './args.js';
 import { ShmFile } from '../../fs/shm.js';
 import { OFFSET_MAX } from '../../fs/locks.js';
 import { withSigmask } from '../signals.js';
@@ -20,6 +20,9 @@ import { withSigmask } from '../signals.js';
 /** Linux caps one read or write at this many bytes. */
 const MAX_RW_COUNT = 0x7ffff000;
 const IOV_MAX = 1024;
+/** writev joins its pieces into one host write up to this many bytes. */
+const GATHER_MAX = 1 << 20;
+const SSIZE_MAX = (1n << 63n) - 1n;
 const KERNEL_TERMIOS_SIZE = 36;
 const F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7;
 const F_SETOWN = 8, F_GETOWN = 9, F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
@@ -210,12 +213,27 @@ function writev(p: Process, a: bigint[], offset: bigint | null): number {
   const fd = int(a[0]!);
   const vecs = iovecs(p, a[1]!, a[2]!);
   p.fds.get(fd);
-  // Gather into one host write when the pieces are small, like the kernel does for a pipe.
-  const bufs = vecs.filter(([, l]) => l > 0n).map(([b, l]) => p.userBuffer(b, l, PROT_READ));
+  // At most MAX_RW_COUNT bytes in all, as Linux (ssize_t overflow: EINVAL).
+  let room = MAX_RW_COUNT;
+  const bufs: Buffer[] = [];
+  for (const [b, l] of vecs) {
+    if (l > SSIZE_MAX) throw new Errno(E.EINVAL);
+    if (l === 0n || room === 0) continue;
+    const n = l > BigInt(room) ? room : Number(l);
+    bufs.push(p.userBuffer(b, n, PROT_READ));
+    room -= n;
+  }
   if (bufs.length === 0) return 0;
   const f = p.fds.get(fd);
-  const joined = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
-  return offset === null ? waitingIo(p, f, POLLOUT, () => f.write(joined)) : f.pwrite(joined, offset);
+  const total = MAX_RW_COUNT - room;
+  // Gather into one host write when the pieces are small, like the kernel does for a pipe (a
+  // write of up to PIPE_BUF is whole); larger ones go piece by piece, so that the host never
+  // copies more than GATHER_MAX of guest memory for one call.
+  if (bufs.length === 1 || total <= GATHER_MAX) {
+    const joined = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs, total);
+    return offset === null ? waitingIo(p, f, POLLOUT, () => f.write(joined)) : f.pwrite(joined, offset);
+  }
+  return movePieces(bufs, (buf, done) => (offset === null ? waitingIo(p, f, POLLOUT, () => f.write(buf)) : f.pwrite(buf, offset + BigInt(done))));
 }
 
 function checkOffset(off: bigint): bigint {

@@ -14,6 +14,7 @@ import type { Process } from '../process.js';
 import type { Task } from '../task.js';
 import { clockNs } from './time.js';
 import { int, type SyscallGroup } from './args.js';
+import { sleepBounded } from '../host-wait.js';
 
 const FUTEX_WAIT = 0, FUTEX_WAKE = 1, FUTEX_REQUEUE = 3, FUTEX_CMP_REQUEUE = 4, FUTEX_WAKE_OP = 5;
 const FUTEX_WAIT_BITSET = 9, FUTEX_WAKE_BITSET = 10;
@@ -122,12 +123,8 @@ function futex(p: Process, a: bigint[]): number {
         return 0;
       }
       const ns = timeout(p, a[3]!, cmd === FUTEX_WAIT_BITSET, (op & FUTEX_CLOCK_REALTIME) !== 0);
-      if (ns > 0n) {
-        const left = p.timeLeftMs();
-        const ms = Number(ns / 1_000_000n);
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, left === null ? ms : Math.max(0, Math.min(ms, left)));
-        if (p.checkDeadline()) return 0;
-      }
+      // In slices, so that a time limit, kill() or abort ends the wait (src/linux/host-wait.ts).
+      if (ns > 0n && !sleepBounded(p, Number(ns / 1_000_000n))) return 0;
       throw new Errno(E.ETIMEDOUT);
     }
     default:

@@ -14,7 +14,7 @@ import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { raise } from '../signals.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
-import { int, size, type SyscallGroup } from './args.js';
+import { int, movePieces, size, type SyscallGroup } from './args.js';
 
 const AF_UNIX = 1, SOCK_RAW = 3, SOL_NETLINK = 270;
 const SOCK_TYPE_MASK = 0xf;
@@ -301,7 +301,7 @@ function rightsToSend(p: Process, msg: Buffer): OpenFile[] {
     off += align8(clen);
   }
   if (files.length > SCM_MAX_FD) throw new Errno(E.EINVAL);
-  for (const f of files) p.fds.hold(f);
+  p.fds.hold(files);
   return files;
 }
 
@@ -324,7 +324,7 @@ function sendmsg(t: Task, a: bigint[]): number {
   try {
     if (files.length) s.checkRights(files.length);
   } catch (e) {
-    for (const f of files) p.fds.drop(f);
+    for (const f of files) p.fds.release(f);
     throw e;
   }
   try {
@@ -336,7 +336,7 @@ function sendmsg(t: Task, a: bigint[]): number {
   } finally {
     // Rights travel with at least one byte, as on a Linux stream socket.
     if (files.length && sent > 0) s.sendRights({ files, holder: p.fds }, sent);
-    else for (const f of files) p.fds.drop(f);
+    else for (const f of files) p.fds.release(f);
   }
 }
 
@@ -375,21 +375,8 @@ function receiveRights(p: Process, msg: Buffer, rights: Rights | undefined, cloe
  * bytes moved so far; an error before any byte is the call's.
  */
 function throughIovecs(p: Process, msg: Buffer, prot: number, move: (buf: Buffer, nonblock: boolean) => number, nonblock: boolean): number {
-  let done = 0;
-  for (const [base, len] of msgIovecs(p, msg)) {
-    if (len === 0) continue;
-    const buf = p.userBuffer(base, len < 0 ? BigInt(len) : len, prot);
-    let n: number;
-    try {
-      n = move(buf, nonblock || done > 0);
-    } catch (e) {
-      if (done > 0 && e instanceof Errno) break;
-      throw e;
-    }
-    done += n;
-    if (n < buf.length) break;
-  }
-  return done;
+  const bufs = msgIovecs(p, msg).filter(([, len]) => len !== 0).map(([base, len]) => p.userBuffer(base, len < 0 ? BigInt(len) : len, prot));
+  return movePieces(bufs, (buf, done) => move(buf, nonblock || done > 0));
 }
 
 /**
