@@ -180,14 +180,20 @@ export class FileLocks {
 function mergeAdjacent(locks: RecordLock[]): RecordLock[] {
   const sorted = [...locks].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   const out: RecordLock[] = [];
+  // The last lock kept of each owner and type: one step per lock, whatever the list's length.
+  const last = new Map<LockOwner, { read?: RecordLock; write?: RecordLock }>();
   for (const l of sorted) {
-    let prev: RecordLock | undefined;
-    for (let i = out.length - 1; i >= 0 && !prev; i--) if (out[i]!.owner === l.owner && out[i]!.write === l.write) prev = out[i];
+    const mine = last.get(l.owner) ?? {};
+    const prev = l.write ? mine.write : mine.read;
     if (prev && prev.end !== OFFSET_MAX && prev.end + 1n >= l.start) {
       if (l.end > prev.end) prev.end = l.end;
       continue;
     }
-    out.push({ ...l });
+    const kept = { ...l };
+    out.push(kept);
+    if (l.write) mine.write = kept;
+    else mine.read = kept;
+    last.set(l.owner, mine);
   }
   return out;
 }
