@@ -34,6 +34,8 @@ function insert(key: object | string, size: number, make: () => Uint8Array | nul
     images.delete(k);
     old.release();
   }
+  // Still no room (mapped images hold it): copy instead, without reading the file for nothing.
+  if (budget.used + size > budget.limit || budget.count >= budget.maxCount) return null;
   const data = make();
   if (!data) return null;
   const b = SharedBacking.sealedCopy(data, budget);
