@@ -24,7 +24,7 @@ import { GUEST_GID, GUEST_UID } from '../abi/abi.generated.js';
 import { hostMode, hostModeFor, owns, permitted, R_OK, S_ISGID, S_ISUID, W_OK } from './access.js';
 import { hostGid } from './identity.js';
 import { HostFile, VirtualDir, virtualDirStat, type OpenFile } from './open-file.js';
-import { FifoFound, fifoKey, normalize, OPEN_WRITE_FLAGS, SymlinkInPath, type Location, type Vfs } from './vfs.js';
+import { FifoFound, inodeKey, normalize, OPEN_WRITE_FLAGS, SymlinkInPath, type Location, type Vfs } from './vfs.js';
 
 /** What the file system needs of the task that calls it. */
 export interface FsTask {
@@ -175,7 +175,7 @@ function openForWrite(t: FsTask, loc: HostLoc, flags: number, mode: number, foll
         if (tmpfile || (wanted(flags) & W_OK && type !== S_IFIFO)) requireWritable(loc);
         if (!tmpfile && !permitted(st, wanted(flags))) throw new Errno(E.EACCES);
         // A named pipe is served inside the sandbox: the host's open would fail or wait for a reader.
-        if (type === S_IFIFO) throw new FifoFound(fifoKey(st));
+        if (type === S_IFIFO) throw new FifoFound(inodeKey(st));
       });
     } catch (e) {
       if (!(e instanceof Errno) || e.errno !== E.ENOENT) throw e;

@@ -106,8 +106,8 @@ export class FifoFound extends Error {
   }
 }
 
-/** The key FifoFound names a FIFO by, from its struct stat. */
-export function fifoKey(st: Buffer): string {
+/** A host file's identity from its struct stat, device and inode (FIFOs, file locks, mirrors). */
+export function inodeKey(st: Buffer): string {
   return `${st.readBigUInt64LE(STAT.dev)}:${st.readBigUInt64LE(STAT.ino)}`;
 }
 
@@ -125,7 +125,7 @@ function onlyFilesAndDirs(fd: number, fifo: boolean): number {
   const type = st.readUInt32LE(STAT.mode) & S_IFMT;
   if (r >= 0 && (type === S_IFREG || type === S_IFDIR)) return fd;
   libc.closeFd(fd);
-  if (r >= 0 && type === S_IFIFO && fifo) throw new FifoFound(fifoKey(st));
+  if (r >= 0 && type === S_IFIFO && fifo) throw new FifoFound(inodeKey(st));
   throw new Errno(r < 0 ? -r : E.ENXIO);
 }
 

@@ -12,6 +12,7 @@ import * as libc from '../kvm/libc.js';
 import { SharedBacking, type SharedBudget } from '../kvm/shared-memory.js';
 import { E, Errno, STAT, STAT_SIZE } from '../abi/linux.js';
 import type { HostFile } from '../fs/open-file.js';
+import { inodeKey } from '../fs/vfs.js';
 import { alignUp, PAGE_SIZE } from '../machine/x86.js';
 
 interface Mirror { backing: SharedBacking; fd: number }
@@ -30,7 +31,7 @@ export class FileMirrors {
     const st = Buffer.alloc(STAT_SIZE);
     const r = libc.fstat(file.hostFd, st);
     if (r < 0) throw new Errno(-r);
-    const key = `${st.readBigUInt64LE(STAT.dev)}:${st.readBigUInt64LE(STAT.ino)}`;
+    const key = inodeKey(st);
     const fileSize = Number(st.readBigInt64LE(STAT.size));
     const want = alignUp(Math.max(end, 1), PAGE_SIZE);
     let m = this.mirrors.get(key);

@@ -324,7 +324,7 @@ function sendmsg(t: Task, a: bigint[]): number {
   try {
     if (files.length) s.checkRights(files.length);
   } catch (e) {
-    for (const f of files) p.fds.release(f);
+    dropRights({ files, holder: p.fds });
     throw e;
   }
   try {
@@ -336,7 +336,7 @@ function sendmsg(t: Task, a: bigint[]): number {
   } finally {
     // Rights travel with at least one byte, as on a Linux stream socket.
     if (files.length && sent > 0) s.sendRights({ files, holder: p.fds }, sent);
-    else for (const f of files) p.fds.release(f);
+    else dropRights({ files, holder: p.fds });
   }
 }
 
