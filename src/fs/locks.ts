@@ -8,8 +8,10 @@
 // These locks live in the sandbox: they order its own processes, never a host process or another
 // sandbox (the host's locks are per host process, and every guest process is kvmbox's).
 import * as libc from '../kvm/libc.js';
-import { E, Errno, STAT, STAT_SIZE } from '../abi/linux.js';
+import { E, Errno, STAT_SIZE } from '../abi/linux.js';
 import { WouldBlock, type OpenFile } from './open-file.js';
+import { ShmFile } from './shm.js';
+import { inodeKey } from './vfs.js';
 
 /** The last byte a lock can cover: a lock "to the end of the file" ends here. */
 export const OFFSET_MAX = (1n << 63n) - 1n;
@@ -44,14 +46,17 @@ export class FileLocks {
   private readonly waitingFor = new Map<LockOwner, LockOwner>();
   private count = 0;
 
-  /** The file an open file is of: a host file by device and inode, anything else by itself. */
+  /**
+   * The file an open file is of: a host file by device and inode, a /dev/shm or memfd file by its
+   * node (every open of it), anything else by itself.
+   */
   private key(f: OpenFile): unknown {
     let k = this.keys.get(f);
     if (k === undefined) {
-      k = f;
+      k = f instanceof ShmFile ? f.node : f;
       if (f.hostFd !== null) {
         const st = Buffer.alloc(STAT_SIZE);
-        if (libc.fstat(f.hostFd, st) >= 0) k = `${st.readBigUInt64LE(STAT.dev)}:${st.readBigUInt64LE(STAT.ino)}`;
+        if (libc.fstat(f.hostFd, st) >= 0) k = inodeKey(st);
       }
       this.keys.set(f, k);
     }

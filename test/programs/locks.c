@@ -261,6 +261,23 @@ static void t_ofd(void) {
   close(b);
 }
 
+/* Two opens of one /dev/shm file are one file: their locks conflict. */
+static void t_shm(void) {
+  const char *name = "/dev/shm/kvmbox-locks-test";
+  int a = open(name, O_RDWR | O_CREAT, 0600), b = open(name, O_RDWR);
+  if (a < 0 || b < 0) {
+    printf("shm: open %s\n", strerror(errno));
+    return;
+  }
+  printf("shm: flock EX on a: %s\n", ename(fl_nb(a, LOCK_EX)));
+  printf("shm: flock EX on a second open: %s\n", ename(fl_nb(b, LOCK_EX)));
+  printf("shm: OFD write lock through a: %s\n", ename(lk(a, F_OFD_SETLK, F_WRLCK, 0, 10)));
+  printf("shm: OFD write lock through a second open: %s\n", ename(lk(b, F_OFD_SETLK, F_WRLCK, 0, 10)));
+  close(a);
+  close(b);
+  unlink(name);
+}
+
 static void t_errors(void) {
   int r = open_file(O_RDONLY), w = open_file(O_WRONLY);
   printf("errors: write lock on a read-only descriptor: %s\n", ename(lk(r, F_SETLK, F_WRLCK, 0, 1)));
@@ -301,6 +318,7 @@ int main(int argc, char **argv) {
   t_exit_releases();
   t_deadlock();
   t_ofd();
+  t_shm();
   t_errors();
   unlink(path);
   printf("done\n");
