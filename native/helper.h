@@ -55,5 +55,8 @@ void kvmbox_pf_window(struct kvmbox_pf *pf, int64_t window);
 long kvmbox_pf_take(struct kvmbox_pf *pf, const char *path, unsigned char *out, unsigned long cap, int64_t *res);
 void kvmbox_pf_stats(struct kvmbox_pf *pf, int64_t *out);
 void kvmbox_pf_stop(struct kvmbox_pf *pf);
+int kvmbox_signals_catch(uint64_t mask);
+void kvmbox_signals_restore(uint64_t mask);
+uint64_t kvmbox_signals_take(void);
 
 #endif

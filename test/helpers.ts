@@ -18,7 +18,7 @@ export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(`${ROOT}package.
 /** The static builds of every test program: gcc -static, musl-gcc -static, gcc -static-pie. */
 export const VARIANTS = ['glibc', 'musl', 'pie'] as const;
 export type Variant = (typeof VARIANTS)[number];
-export type ProgramName = 'hello' | 'exitcode' | 'big-output' | 'orw' | 'fault' | 'syscalls' | 'hostile-spin' | 'mmap-file' | 'procs';
+export type ProgramName = 'hello' | 'exitcode' | 'big-output' | 'orw' | 'fault' | 'syscalls' | 'hostile-spin' | 'mmap-file' | 'procs' | 'outside';
 
 function built(path: string): string {
   if (!existsSync(path)) {

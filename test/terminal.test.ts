@@ -3,7 +3,10 @@
 // (ttyname finds it), and the terminal's session and foreground process group are the sandbox's
 // own (tcgetpgrp, tcsetpgrp, tcgetsid), so a shell's job control works; nothing of the host
 // terminal's device or process groups shows. test/programs/tty.c is compared with its native run
-// on a pseudo-terminal.
+// on a pseudo-terminal. A program may set the terminal's modes (test/programs/rawkeys.c reads
+// keys one at a time without echo), kvmbox puts them back at its end, and Ctrl-C reaches the
+// sandbox's foreground process group as SIGINT: a handler in rawkeys.c, python3's
+// KeyboardInterrupt, a foreground job of bash -i.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,35 +15,65 @@ import { BIN, PROGRAMS_DIR } from './helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 
+type Step = ['expect', string] | ['send', string] | ['sleep', number];
+
 /**
- * Run argv with its standard streams on a new pseudo-terminal, writing `input` to it once the
- * program has started; what the terminal showed (with its \r\n), and the exit status.
+ * Run argv with its standard streams on a new pseudo-terminal, going through steps: 'expect'
+ * waits until the terminal has shown the text (at most 120 s), 'send' types the text, 'sleep'
+ * waits. Returns what the terminal showed (with its \r\n), the exit status, and whether the
+ * terminal's modes at the end are a new terminal's (what it had before the program started).
+ * A program still running 240 s after the last step is killed, and the output says so.
  */
-function onPty(argv: readonly string[], input = ''): { out: string; status: number } {
+function onPtySteps(argv: readonly string[], steps: readonly Step[]): { out: string; status: number; modesAsNew: boolean } {
   const driver = String.raw`
-import os, pty, sys, time, json
-argv, data = json.loads(sys.argv[1]), sys.argv[2].encode()
+import os, pty, sys, time, json, select, termios
+argv, steps = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+m, s = os.openpty()
+fresh = termios.tcgetattr(s)
+os.close(m); os.close(s)
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(argv[0], argv)
-if data:
-    time.sleep(0.5)
-    os.write(fd, data)
 out = b''
-while True:
+def more(timeout):
+    global out
+    r, _, _ = select.select([fd], [], [], timeout)
+    if not r:
+        return True
     try:
         d = os.read(fd, 4096)
     except OSError:
-        break
-    if not d:
-        break
+        return False
     out += d
+    return bool(d)
+for op, arg in steps:
+    if op == 'expect':
+        end = time.time() + 120
+        while arg.encode() not in out and time.time() < end:
+            if not more(0.5):
+                break
+    elif op == 'send':
+        os.write(fd, arg.encode())
+    elif op == 'sleep':
+        time.sleep(arg)
+end = time.time() + 240
+while time.time() < end and more(1):
+    pass
+if time.time() >= end:
+    out += b'\n[driver: still running after the steps; killed]'
+    os.killpg(pid, 9)
 _, st = os.waitpid(pid, 0)
-sys.stdout.write(json.dumps({'out': out.decode(errors='replace'), 'status': os.waitstatus_to_exitcode(st)}))
+modes = termios.tcgetattr(fd)
+sys.stdout.write(json.dumps({'out': out.decode(errors='replace'), 'status': os.waitstatus_to_exitcode(st), 'modesAsNew': modes == fresh}))
 `;
-  const r = spawnSync(PYTHON, ['-c', driver, JSON.stringify(argv), input], { encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(PYTHON, ['-c', driver, JSON.stringify(argv), JSON.stringify(steps)], { encoding: 'utf8', timeout: 400_000 });
   assert.equal(r.status, 0, `the pty driver failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as { out: string; status: number };
+  return JSON.parse(r.stdout) as { out: string; status: number; modesAsNew: boolean };
+}
+
+/** onPtySteps with input typed once the program has had half a second to start. */
+function onPty(argv: readonly string[], input = ''): { out: string; status: number } {
+  return onPtySteps(argv, input ? [['sleep', 0.5], ['send', input]] : []);
 }
 
 const hasPty = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import os; os.close(os.openpty()[0])']).status === 0;
@@ -63,4 +96,57 @@ test('bash -i on a terminal has job control: no warning, a foreground job, its s
   assert.equal(r.status, 5, r.out);
   assert.match(r.out, /^answer 42\r$/m);
   assert.doesNotMatch(r.out, /job control|ioctl/);
+});
+
+test('raw keys: tcsetattr, Ctrl-C to a handler, modes put back at the end, as natively', { skip }, () => {
+  const prog = `${PROGRAMS_DIR}/rawkeys.glibc`;
+  const steps: Step[] = [['expect', 'ready'], ['send', 'a'], ['expect', 'key 97'], ['send', '\x03'], ['expect', 'EINTR'], ['send', 'q']];
+  const native = onPtySteps([prog], steps);
+  assert.equal(native.status, 0, native.out);
+  assert.match(native.out, /^wait: EINTR after signal 2\r$/m);
+  for (const p of [prog, `${PROGRAMS_DIR}/rawkeys.musl`]) {
+    const guest = onPtySteps([process.execPath, BIN, 'run', '--ro', p, '--', p], steps);
+    assert.equal(guest.out, native.out, p);
+    assert.equal(guest.status, 0, guest.out);
+    assert.ok(guest.modesAsNew, 'the terminal\'s modes after the run');
+  }
+  // A program that leaves the terminal raw: kvmbox puts the modes back (natively they stay raw).
+  const left = onPtySteps([prog, 'leave'], steps);
+  assert.equal(left.status, 4, left.out);
+  assert.ok(!left.modesAsNew, 'natively, the modes stay as the program left them');
+  const guest = onPtySteps([process.execPath, BIN, 'run', '--ro', prog, '--', prog, 'leave'], steps);
+  assert.equal(guest.status, 4, guest.out);
+  assert.equal(guest.out, left.out);
+  assert.ok(guest.modesAsNew, 'kvmbox put the modes back');
+});
+
+test('Ctrl-C: python3 gets KeyboardInterrupt, bash -i ends its foreground job and goes on', { skip }, () => {
+  const py = 'import time\ntry:\n    print("sleeping", flush=True)\n    time.sleep(120)\nexcept KeyboardInterrupt:\n    print("interrupted")\n';
+  const r = onPtySteps([process.execPath, BIN, 'run', '--system', '--', '/usr/bin/python3', '-c', py],
+    [['expect', 'sleeping'], ['sleep', 0.5], ['send', '\x03']]);
+  assert.equal(r.status, 0, r.out);
+  assert.match(r.out, /interrupted\r$/m);
+  const b = onPtySteps([process.execPath, BIN, 'run', '--system', '--env', 'TERM=dumb', '--env', 'PS1=$ ', '--', '/bin/bash', '--norc', '-i'],
+    [['expect', '$ '], ['send', 'echo go; sleep 100; echo not reached\n'], ['expect', 'go\r\n'], ['sleep', 2], ['send', '\x03'], ['sleep', 0.5],
+      ['send', 'echo "after $?"\n'], ['expect', 'after 130'], ['send', 'exit 6\n']]);
+  assert.equal(b.status, 6, b.out);
+  assert.match(b.out, /^after 130/m);
+  assert.doesNotMatch(b.out, /^not reached\r$/m);
+});
+
+test('a program that stops itself stops kvmbox: the shell reports it, fg continues both, as natively', { skip }, () => {
+  const prog = `${PROGRAMS_DIR}/outside.glibc`;
+  const shell = (cmd: string) => onPtySteps(['/usr/bin/env', 'PS1=$ ', 'TERM=dumb', '/bin/bash', '--norc', '-i'],
+    [['expect', '$ '], ['send', `${cmd}\n`], ['expect', 'Stopped'], ['send', 'fg\n'], ['expect', 'continued'],
+      ['send', 'echo "status $?"\n'], ['expect', 'status '], ['send', 'exit\n'], ['sleep', 1], ['send', 'exit\n']]);
+  const native = shell(`${prog} stop`);
+  assert.match(native.out, /^stopping\r$/m);
+  assert.match(native.out, /Stopped/);
+  assert.match(native.out, /^continued/m);
+  assert.match(native.out, /^status 0\r$/m);
+  const guest = shell(`${process.execPath} ${BIN} run --ro ${prog} -- ${prog} stop`);
+  assert.match(guest.out, /^stopping\r$/m);
+  assert.match(guest.out, /Stopped/);
+  assert.match(guest.out, /^continued/m);
+  assert.match(guest.out, /^status 0\r$/m);
 });

@@ -86,7 +86,7 @@ export const ARCH_SET_FS = 0x1002;
 export const ARCH_GET_FS = 0x1003;
 export const ARCH_GET_GS = 0x1004;
 
-export const SIG = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGXCPU: 24, SIGXFSZ: 25 } as const;
+export const SIG = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGXCPU: 24, SIGXFSZ: 25, SIGWINCH: 28 } as const;
 export const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(Object.entries(SIG).map(([k, v]) => [v, k]));
 
 // auxv keys
@@ -105,6 +105,10 @@ export const STAT = {
 
 export const TCGETS = 0x5401;
 export const TCSETS = 0x5402;
+export const TCSETSW = 0x5403;
+export const TCSETSF = 0x5404;
+export const TCSBRK = 0x5409;
+export const TCFLSH = 0x540b;
 export const TIOCGWINSZ = 0x5413;
 export const TIOCGPGRP = 0x540f;
 export const TIOCSPGRP = 0x5410;

@@ -244,12 +244,15 @@ type Stdio = RunOptions['stdout'] | 'pipe';
 export type AnyStdioOptions = Omit<RunOptions, 'stdin' | 'stdout' | 'stderr'> & { stdin?: RunOptions['stdin'] | 'pipe'; stdout?: Stdio; stderr?: Stdio };
 
 /** The wire form of a run's options; callbacks stay on this thread. */
-export function jobMessage(program: string, args: readonly string[], options: AnyStdioOptions): Omit<JobMessage, 'control'> {
+export function jobMessage(program: string, args: readonly string[], options: AnyStdioOptions, signals = false): Omit<JobMessage, 'control'> {
   const { stdout, stderr, trace, signal: _signal, stdin, ...rest } = options;
+  if (rest.forwardSignals) {
+    throw new TypeError('forwardSignals is for runSync() only: the engine runs programs on worker threads, which host signals do not reach; use spawn() and Sandbox.sendSignal()');
+  }
   const mode = (s: Stdio): StreamMode => (s === 'inherit' ? 'inherit' : s === undefined || s === 'capture' ? 'capture' : 'post');
   return {
     program, args: [...args], options: rest satisfies WireOptions, stdin,
-    stdout: mode(stdout), stderr: mode(stderr), trace: trace !== undefined,
+    stdout: mode(stdout), stderr: mode(stderr), trace: trace !== undefined, signals,
   };
 }
 

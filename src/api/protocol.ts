@@ -17,6 +17,10 @@ export const CTL = {
   inEof: 4,
   /** Output bytes posted by the worker and not yet taken by their consumer (backpressure). */
   outPending: 5,
+  /** Signals Sandbox.sendSignal() sent and the worker has not taken yet (bit N: signal N, 1..31):
+   * to the first process, and to the terminal's foreground process group. */
+  sigProcess: 6,
+  sigForeground: 7,
 } as const;
 export const CANCEL_ABORT = 1;
 export const CANCEL_KILL = 2;
@@ -40,6 +44,8 @@ export interface JobMessage {
   stdout: StreamMode;
   stderr: StreamMode;
   trace: boolean;
+  /** Whether signals may come from outside (spawn(): Sandbox.sendSignal()). */
+  signals: boolean;
   control: SharedArrayBuffer;
 }
 

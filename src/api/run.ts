@@ -5,10 +5,10 @@ import { join, posix, resolve } from 'node:path';
 import * as libc from '../kvm/libc.js';
 import { GrantError, readWhole, Vfs, type GrantSpec } from '../fs/vfs.js';
 import { systemGrants } from '../fs/system.js';
-import { E, Errno, STAT, STAT_SIZE } from '../abi/linux.js';
+import { E, Errno, SIG, STAT, STAT_SIZE } from '../abi/linux.js';
 import { MAX_VCPUS } from '../abi/abi.generated.js';
 import type { InputSource, OutputSink } from '../fs/open-file.js';
-import { exitStatusOf, type ExitReason } from '../linux/process.js';
+import { exitStatusOf, type ExitReason, type OutsideSignal } from '../linux/process.js';
 import { Kernel } from '../linux/kernel.js';
 import { WAIT_SLICE_MS } from '../linux/host-wait.js';
 import type { Machine } from '../machine/machine.js';
@@ -92,6 +92,35 @@ export interface RunOptions {
    * honour a signal that is already aborted when it is called.
    */
   signal?: AbortSignal;
+  /**
+   * runSync() only (run() and spawn() reject it; use Sandbox.sendSignal()): while the program
+   * runs, the signals that reach this Node process go to the program instead, as they would reach
+   * it if it ran natively in Node's place. SIGINT, SIGQUIT, SIGWINCH and SIGCONT (what a
+   * terminal sends) go to the foreground process group of the sandbox's terminal; SIGTERM,
+   * SIGHUP, SIGUSR1 and SIGUSR2 to its first process. The program may catch them; by default
+   * they end it with status 128+N. When the program stops (SIGTSTP, SIGSTOP), this process stops
+   * too, with the terminal's modes put back, and SIGCONT continues both. What Node did with the
+   * signals before is restored at the end. With
+   * it set, a program that waits for something only a signal could end waits (until then, or
+   * timeoutSeconds) instead of being stopped as blocked forever. The CLI sets it.
+   */
+  forwardSignals?: boolean;
+}
+
+/** The host signals forwardSignals catches, and where each goes. */
+const FORWARDED: ReadonlyMap<number, OutsideSignal['to']> = new Map([
+  [SIG.SIGINT, 'foreground'], [SIG.SIGQUIT, 'foreground'], [SIG.SIGWINCH, 'foreground'], [SIG.SIGCONT, 'foreground'],
+  [SIG.SIGTERM, 'process'], [SIG.SIGHUP, 'process'], [SIG.SIGUSR1, 'process'], [SIG.SIGUSR2, 'process'],
+] as Array<[number, OutsideSignal['to']]>);
+const FORWARDED_MASK = [...FORWARDED.keys()].reduce((m, sig) => m | (1n << BigInt(sig)), 0n);
+
+/** The signals of mask (bit N: signal N), each with where it goes (routes: by signal; default 'process'). */
+export function outsideSignalsOf(mask: bigint, routes: ReadonlyMap<number, OutsideSignal['to']> = FORWARDED): OutsideSignal[] {
+  const out: OutsideSignal[] = [];
+  for (let sig = 1; sig < 64; sig++) {
+    if (mask & (1n << BigInt(sig))) out.push({ signal: sig, to: routes.get(sig) ?? 'process' });
+  }
+  return out;
 }
 
 export interface RunResult {
@@ -284,6 +313,10 @@ export interface RunHooks {
   stderr?: OutputSink;
   /** Called once the program is loaded and about to start. */
   onStart?: () => void;
+  /** Signals sent to the program from outside since the last call (polled between exits). */
+  outsideSignals?: () => OutsideSignal[] | null;
+  /** The first process stopped: see ProcessOptions.onStopped. */
+  onStopped?: (signal: number) => void;
 }
 
 /**
@@ -297,7 +330,26 @@ export interface RunHooks {
 export function runSync(program: string, args: readonly string[] = [], options: RunOptions = {}): RunResult {
   if (options.signal?.aborted) throw abortError(options.signal);
   const signal = options.signal;
-  return runHere(program, args, options, signal ? { cancelled: () => signal.aborted } : {});
+  const hooks: RunHooks = signal ? { cancelled: () => signal.aborted } : {};
+  if (!options.forwardSignals) return runHere(program, args, options, hooks);
+  if (!libc.catchSignals(FORWARDED_MASK)) {
+    libc.uncatchSignals(FORWARDED_MASK);
+    throw new Error('kvmbox: cannot catch the signals to forward (sigaction failed)');
+  }
+  libc.takeCaughtSignals(); // only what arrives from now on
+  hooks.outsideSignals = () => {
+    const mask = libc.takeCaughtSignals();
+    return mask === 0n ? null : outsideSignalsOf(mask);
+  };
+  // The program stopped: so does this process, as the program would have natively; the shell
+  // that ran it sees it stopped, and its `fg` (SIGCONT) continues both. Where the host discards
+  // the stop (an orphaned process group), the program goes on at once, as it would natively.
+  hooks.onStopped = (sig) => process.kill(process.pid, sig === SIG.SIGSTOP ? 'SIGSTOP' : 'SIGTSTP');
+  try {
+    return runHere(program, args, options, hooks);
+  } finally {
+    libc.uncatchSignals(FORWARDED_MASK);
+  }
 }
 
 /** runSync's body, with the engine's hooks. Returns reason 'aborted' when hooks.cancelled fired. */
@@ -461,7 +513,7 @@ function runIn(vfs: Vfs, start: FirstProgram, options: RunOptions, hooks: RunHoo
   try {
     machine = acquireMachine({
       memoryBytes: memoryMiB * 1024 * 1024,
-      timer: options.timeoutSeconds !== undefined || hooks.cancelled !== undefined,
+      timer: options.timeoutSeconds !== undefined || hooks.cancelled !== undefined || hooks.outsideSignals !== undefined,
     });
     kernel = new Kernel(machine, {
       vfs,
@@ -480,6 +532,8 @@ function runIn(vfs: Vfs, start: FirstProgram, options: RunOptions, hooks: RunHoo
       maxOutputBytes: options.maxOutputBytes,
       patchSyscalls: options.patchSyscalls,
       cancelled: hooks.cancelled,
+      outsideSignals: hooks.outsideSignals,
+      onStopped: hooks.onStopped,
     });
     kernel.exec(image);
     hooks.onStart?.();

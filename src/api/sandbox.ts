@@ -2,6 +2,7 @@
 // stdin/stdout/stderr streams, 'spawn', 'exit' and 'close' events, kill(), and a promise of the
 // RunResult. The program runs on one of the engine's workers (src/api/engine.ts).
 import { EventEmitter } from 'node:events';
+import { constants as osConstants } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import { SIG, SIGNAL_NAMES } from '../abi/linux.js';
 import { abortError, type RunOptions, type RunResult } from './run.js';
@@ -74,7 +75,7 @@ export class Sandbox extends EventEmitter {
     this.result = new Promise<RunResult>((res, rej) => { resolve = res; reject = rej; });
     this.result.catch(() => {}); // a rejection nobody awaits is not an unhandled one
     const streams: (Readable | null)[] = [this.stdout, this.stderr];
-    this.job = new Job(jobMessage(program, args, { ...options, stdin: stdinMode, stdout: outMode, stderr: errMode }), {
+    this.job = new Job(jobMessage(program, args, { ...options, stdin: stdinMode, stdout: outMode, stderr: errMode }, true), {
       onStart: () => this.emit('spawn'),
       onOutput: (fd, chunk) => {
         const s = streams[fd - 1];
@@ -130,6 +131,24 @@ export class Sandbox extends EventEmitter {
       exitStatus: 128 + n, signal: n, reason: { kind: 'signaled', signal: n, message: `kvmbox: program killed by ${name} (kill())` },
       stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), syscalls: 0,
     })) this.job.cancel(CANCEL_KILL, n);
+    return true;
+  }
+
+  /**
+   * Send `signal` to the program inside, as kill(2) from outside the sandbox would: the program
+   * may catch, block or ignore it, and by default it acts as on Linux (SIGTERM ends the program
+   * with status 143, SIGSTOP stops it until SIGCONT). `to`: 'process' (default) is the first
+   * process; 'foreground' is the foreground process group of its terminal, where a terminal's
+   * Ctrl-C goes (the first process's group, until a shell in the sandbox moves it). Signals 1 to
+   * 31; the guest sees it at its next timer tick or host wait. Returns false when the program
+   * had already ended. kill(), by contrast, ends the run whatever the program does.
+   */
+  sendSignal(signal: NodeJS.Signals | number, to: 'process' | 'foreground' = 'process'): boolean {
+    const n = typeof signal === 'number' ? signal : ((osConstants.signals as Record<string, number>)[signal] ?? 0);
+    if (!Number.isInteger(n) || n < 1 || n > 31) throw new RangeError(`sendSignal: no signal ${String(signal)} (1 to 31, or a name such as 'SIGINT')`);
+    if (to !== 'process' && to !== 'foreground') throw new RangeError(`sendSignal: to must be 'process' or 'foreground', not ${String(to)}`);
+    if (this.ended) return false;
+    Atomics.or(this.job.ctl, to === 'process' ? CTL.sigProcess : CTL.sigForeground, 1 << n);
     return true;
   }
 

@@ -4,7 +4,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { InputSource, OutputSink } from '../fs/open-file.js';
 import { SIGNAL_NAMES } from '../abi/linux.js';
-import { runHere, warmMachine, type RunHooks } from './run.js';
+import { outsideSignalsOf, runHere, warmMachine, type RunHooks } from './run.js';
 import { WAIT_SLICE_MS } from '../linux/host-wait.js';
 import {
   CANCEL_KILL, CTL, CTL_BYTES, OUT_HIGH_WATER, RING_BYTES, type JobMessage, type WarmMessage, type WireError,
@@ -12,6 +12,8 @@ import {
 } from './protocol.js';
 
 const port = parentPort!;
+const TO_PROCESS = new Map<number, 'process' | 'foreground'>();
+const TO_FOREGROUND = new Map<number, 'process' | 'foreground'>(Array.from({ length: 32 }, (_, i) => [i, 'foreground']));
 const post = (m: WorkerMessage, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
 
 
@@ -72,6 +74,15 @@ function runJob(job: JobMessage): void {
   if (job.stdin === 'pipe') hooks.stdin = ringSource(ctl, new Uint8Array(job.control, CTL_BYTES, RING_BYTES), cancelled);
   if (job.stdout === 'post') hooks.stdout = postSink(ctl, 1, cancelled);
   if (job.stderr === 'post') hooks.stderr = postSink(ctl, 2, cancelled);
+  if (job.signals) {
+    // Sandbox.sendSignal(): the bits it set, taken at each look (signals 1..31).
+    hooks.outsideSignals = () => {
+      const process = BigInt(Atomics.exchange(ctl, CTL.sigProcess, 0) >>> 0);
+      const foreground = BigInt(Atomics.exchange(ctl, CTL.sigForeground, 0) >>> 0);
+      if (process === 0n && foreground === 0n) return null;
+      return [...outsideSignalsOf(process, TO_PROCESS), ...outsideSignalsOf(foreground, TO_FOREGROUND)];
+    };
+  }
   const stdin = job.stdin === 'pipe' ? undefined : job.stdin;
   const result = runHere(job.program, job.args, {
     ...job.options,

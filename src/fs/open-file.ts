@@ -73,7 +73,9 @@ export class WouldBlock extends Errno {
    */
   constructor(readonly what: string, readonly ready: () => boolean, readonly timeout?: { at: number; result: () => number },
     /** Called when the wait ends without ready(): at its timeout, or interrupted by a signal. */
-    readonly onCancel?: (why: 'timeout' | 'signal') => void) {
+    readonly onCancel?: (why: 'timeout' | 'signal') => void,
+    /** Host fds whose readiness (poll events) may make ready() true: the kernel polls them while nothing runs. */
+    readonly hostFds?: ReadonlyArray<{ fd: number; events: number }>) {
     super(E.EAGAIN);
   }
 }

@@ -258,6 +258,10 @@ export const pread = (fd: number, buf: Uint8Array, off: bigint) => ret(c.pread(f
 export const pwrite = (fd: number, buf: Uint8Array, off: bigint) => ret(c.pwrite(fd, buf, buf.length, off) as number);
 export const closeFd = (fd: number) => ret(c.close(fd) as number);
 export const isatty = (fd: number) => (c.isatty(fd) as number) === 1;
+/** ioctl with a small input struct (TCSETS) on a host fd: 0, or -errno. */
+export const ioctlIn = (fd: number, req: number, buf: Uint8Array) => ret(c.ioctlPtr(fd, req, buf) as number);
+/** ioctl with an integer argument (TCFLSH) on a host fd: the result, or -errno. */
+export const ioctlArg = (fd: number, req: number, arg: number) => ret(c.ioctlInt(fd, req, arg) as number);
 /** ioctl with a small output struct (TCGETS, TIOCGWINSZ) on a host fd. */
 export const ioctlOut = (fd: number, req: number, buf: Uint8Array) => ret(c.ioctlWinsize(fd, req, buf) as number);
 
@@ -286,7 +290,7 @@ export const fstatfs = (fd: number, buf: Uint8Array) => ret(c2.fstatfs(fd, buf) 
 
 const HELPER_PATH = fileURLToPath(new URL('../../../native/out/libkvmbox-host.so', import.meta.url));
 type Fn = (...args: unknown[]) => unknown;
-let helper: { vtGroup: Fn; vtStart: Fn; vtRun: Fn; vtResume: Fn; vtWait: Fn; vtKick: Fn; vtStop: Fn; vtGroupFree: Fn; vtResult: Fn; listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn; statDirentsFrom: Fn } | null = null;
+let helper: { vtGroup: Fn; vtStart: Fn; vtRun: Fn; vtResume: Fn; vtWait: Fn; vtKick: Fn; vtStop: Fn; vtGroupFree: Fn; vtResult: Fn; listDir: Fn; statDirents: Fn; branchTargets: Fn; dcAddEntries: Fn; dcAddEntry: Fn; pfStart: Fn; pfWindow: Fn; pfTake: Fn; pfStats: Fn; pfStop: Fn; statDirentsFrom: Fn; sigCatch: Fn; sigRestore: Fn; sigTake: Fn } | null = null;
 
 function loadHelper(): NonNullable<typeof helper> {
   if (helper) return helper;
@@ -321,8 +325,27 @@ function loadHelper(): NonNullable<typeof helper> {
     pfTake: lib.func('long kvmbox_pf_take(void *pf, const char *path, _Out_ uint8_t *out, unsigned long cap, _Out_ int64_t *res)'),
     pfStats: lib.func('void kvmbox_pf_stats(void *pf, _Out_ int64_t *out)'),
     pfStop: lib.func('void kvmbox_pf_stop(void *pf)'),
+    sigCatch: lib.func('int kvmbox_signals_catch(uint64_t mask)'),
+    sigRestore: lib.func('void kvmbox_signals_restore(uint64_t mask)'),
+    sigTake: lib.func('uint64_t kvmbox_signals_take(void)'),
   };
   return helper;
+}
+
+/**
+ * Catch the host signals of mask (bit N: signal N) in this process: from now on they only set a
+ * bit that takeCaughtSignals() reads and clears (native/signals.c). False when one cannot be caught.
+ */
+export function catchSignals(mask: bigint): boolean {
+  return (loadHelper().sigCatch(mask) as number) === 0;
+}
+/** The signals of mask do again what they did before catchSignals (Node's handler, or the default). */
+export function uncatchSignals(mask: bigint): void {
+  loadHelper().sigRestore(mask);
+}
+/** The signals caught since the last call, as a mask (bit N: signal N). */
+export function takeCaughtSignals(): bigint {
+  return BigInt(loadHelper().sigTake() as number | bigint);
 }
 
 /** What listDir returns: where the records and stats are in out, and facts about them. */

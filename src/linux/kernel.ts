@@ -25,7 +25,7 @@ import { attachCaches, exec, type ExecEnv } from './exec.js';
 import { NotRunnableError, parseElf } from './elf.js';
 import { InterpreterNotFoundError, InterpreterNotGrantedError, MAX_SCRIPT_DEPTH, readInterpreter, scriptArgv, shebang } from './interp.js';
 import { SandboxLimits } from './limits.js';
-import { sleepBounded } from './host-wait.js';
+import { pollBounded, sleepBounded, WAIT_SLICE_MS } from './host-wait.js';
 import { Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
 import { Task, type SavedContext } from './task.js';
 import { exitRobustList } from './robust.js';
@@ -36,6 +36,7 @@ import { FileMirrors } from './file-mirror.js';
 import type { UnixNames } from '../fs/unix-socket.js';
 import { Fifos } from '../fs/fifo.js';
 import { FileLocks } from '../fs/locks.js';
+import { TerminalModes } from './terminal.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
 import type { SyscallArgs } from './syscalls/args.js';
@@ -242,6 +243,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   readonly fifos: Fifos;
   readonly locks = new FileLocks();
   readonly terminal = { sid: 0, pgrp: 0 };
+  readonly terminalModes = new TerminalModes();
   /** Address spaces of their own that ended: released once no vCPU can be running them. */
   private readonly endedHomes: SpaceMemory[] = [];
   private execEnv!: ExecEnv;
@@ -270,6 +272,40 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.maxVcpus = Math.max(1, Math.min(MAX_VCPUS, Math.floor(cpus)));
     this.cpu = idleCpu(machine.vcpu, 0);
     this.cpus = [this.cpu];
+  }
+
+  /**
+   * Raise the signals sent from outside since the last look: to the first process, or to every
+   * process of the terminal's foreground group (the first process when that group is gone), as
+   * kill(2) from outside the sandbox would (si_pid 0).
+   */
+  takeOutsideSignals(): void {
+    const take = this.opts.outsideSignals;
+    if (!take || this.takingOutside) return;
+    const init = this.init;
+    if (!init || init.exit) return;
+    this.takingOutside = true;
+    try {
+      for (const { signal, to } of take() ?? []) {
+        if (signal <= 0 || signal > 64) continue;
+        if (to === 'process' || !this.signalGroup(this.terminal.pgrp, signal)) this.signalGroup(null, signal);
+      }
+    } finally {
+      this.takingOutside = false;
+    }
+  }
+  private takingOutside = false;
+  /** Whether onStopped was called for the first process's present stop. */
+  private stopReported = false;
+
+  /** Send sig from outside (si_pid 0) to every live process of group pgid (null: the first process); false when there is none. */
+  private signalGroup(pgid: number | null, sig: number): boolean {
+    const targets = [...this.processes.values()].filter((q) => !q.zombie && (pgid === null ? q === this.init : q.pgid === pgid));
+    for (const q of targets) {
+      const qt = q.signalTarget(sig);
+      if (qt) raise(qt, sig, { code: SI_USER, pid: 0 });
+    }
+    return targets.length > 0;
   }
 
   /** A new pid: the first is GUEST_PID, then counting up (no reuse so far). */
@@ -327,7 +363,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.execEnv = {
       traced: opts.trace !== undefined,
       patchSyscalls: opts.patchSyscalls !== false,
-      timerCount: opts.timeoutMs || (opts.cancelled && this.machine.hasTimer) ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0,
+      timerCount: opts.timeoutMs || ((opts.cancelled || opts.outsideSignals) && this.machine.hasTimer) ? TIMER_PERIOD_MS * APIC_TICKS_PER_MS : 0,
     };
     this.firstProgram = { path: '/' + normalize(opts.exePath).join('/'), image: program };
     exec(t, program, { argv: opts.argv, envp: opts.envp, exePath: opts.exePath }, this.execEnv);
@@ -352,6 +388,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   /** Close every process's files. The machine is the caller's. */
   close(): void {
+    this.terminalModes.restore();
     for (const p of this.processes.values()) p.close();
     this.init?.fds.closeLeftovers();
     this.processes.clear();
@@ -786,11 +823,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
           const { task, earliest } = this.pick(now);
           if (task) continue;
           const init = this.init!;
-          if (earliest === Infinity) {
+          if (!this.idleWait(init, earliest, now)) {
             init.exit ??= { kind: 'timeout', message: DEADLOCK };
             return;
           }
-          sleepBounded(init, Math.max(1, Math.ceil(earliest - now)));
           continue;
         }
         const exited = group.wait(this.loopTimeout());
@@ -1015,8 +1051,13 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (init && p && p !== init && !init.exit && p.exit && !this.endsAlone(p.exit)) init.exit = p.exit;
   }
 
-  /** Whether a task other than the one on the vCPU (a thread of p, or of another process) is alive. */
+  /**
+   * Whether a task other than the one on the vCPU (a thread of p, or of another process) is
+   * alive; always, when signals may come from outside (then every wait is the scheduler's, which
+   * a signal ends as it would end a wait for another process).
+   */
   othersCanRun(_p: Process): boolean {
+    if (this.opts.outsideSignals) return true;
     for (const q of this.processes.values()) {
       if (q.zombie) continue;
       for (const t of q.tasks) if (t !== this.current && t.state !== 'dead') return true;
@@ -1246,13 +1287,56 @@ export class Kernel implements HypercallHandler, ProcessTree {
         continue;
       }
       if (this.group) return { action: 'idle' };
-      if (earliest < Infinity) {
-        sleepBounded(init, Math.max(1, Math.ceil(earliest - now)));
-        continue;
-      }
+      if (this.idleWait(init, earliest, now)) continue;
       init.exit = { kind: 'timeout', message: DEADLOCK };
       return { action: 'stop' };
     }
+  }
+
+  /**
+   * Nothing can run: wait, for one slice at most, until the earliest timer of a parked call, or
+   * until a host fd that one waits on (a terminal, an inherited stdin or stdout) is ready, then
+   * let the caller look again. False, without waiting, when no wait could ever end: every process
+   * waits for another and no signal can come from outside (a deadlock).
+   */
+  private idleWait(init: Process, earliest: number, now: number): boolean {
+    const host = new Map<number, number>();
+    for (const q of this.processes.values()) {
+      for (const t of q.tasks) {
+        if (t.state !== 'waiting') continue;
+        const why = t.wait?.why;
+        for (const h of (why instanceof WouldBlock ? why.hostFds : undefined) ?? []) host.set(h.fd, (host.get(h.fd) ?? 0) | h.events);
+      }
+    }
+    if (init.stopped && this.opts.onStopped) {
+      if (this.stopReported) {
+        // Reported, and the host's SIGCONT has not come through yet: wait for it below.
+      } else {
+        this.stopReported = true;
+        this.terminalModes.suspend();
+        this.opts.onStopped(init.stopped);
+        this.terminalModes.resume();
+        this.signalGroup(init.pgid, SIG.SIGCONT);
+        return true;
+      }
+    } else if (!init.stopped) {
+      this.stopReported = false;
+    }
+    if (earliest === Infinity && host.size === 0 && !this.opts.outsideSignals) return false;
+    const ms = Math.max(1, Math.min(WAIT_SLICE_MS, Math.ceil(earliest - now)));
+    if (host.size === 0) {
+      sleepBounded(init, ms);
+      return true;
+    }
+    const pfds = Buffer.alloc(host.size * 8);
+    let i = 0;
+    for (const [fd, events] of host) {
+      pfds.writeInt32LE(fd, i * 8);
+      pfds.writeInt16LE(events, i * 8 + 4);
+      i++;
+    }
+    pollBounded(init, pfds, host.size, ms);
+    return true;
   }
 
   /**

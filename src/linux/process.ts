@@ -12,6 +12,7 @@ import type { ShmDir } from '../fs/shm.js';
 import type { UnixNames } from '../fs/unix-socket.js';
 import type { Fifos } from '../fs/fifo.js';
 import type { FileLocks } from '../fs/locks.js';
+import type { TerminalModes } from './terminal.js';
 import type { FileMirrors } from './file-mirror.js';
 import type { Machine } from '../machine/machine.js';
 import { PAGE_SIZE } from '../machine/x86.js';
@@ -54,12 +55,34 @@ export interface ProcessOptions {
    * waits for the guest (sleeps, poll, stdin): true ends the run with ExitReason 'aborted'.
    * The asynchronous engine (src/api/engine.ts) sets it from an AbortSignal or kill(). */
   cancelled?: () => boolean;
+  /**
+   * Signals sent to the sandbox from outside (the CLI's own signals, Sandbox.sendSignal()),
+   * taken wherever cancelled is polled; null when there are none. With it set, the guest timer
+   * runs, and no wait of the guest counts as one that would last forever: a signal from outside
+   * may end any.
+   */
+  outsideSignals?: () => OutsideSignal[] | null;
+  /**
+   * The first process was stopped (SIGTSTP, SIGSTOP...): its parent is outside the sandbox, and
+   * only the outside can continue it. Called once nothing in the sandbox runs, with the host
+   * terminal's modes put back as they were; when it returns, the process group is continued
+   * (SIGCONT) and the program's modes applied again. The CLI stops itself here, as the program
+   * would have stopped natively, and its shell's `fg` continues both.
+   */
+  onStopped?: (signal: number) => void;
   /** Processes the sandbox may hold at once (zombies included); fork past it fails with EAGAIN. */
   maxProcesses?: number;
   /** Most vCPUs the threads of a process run on in parallel (default: the host's CPUs, at most
    * MAX_VCPUS; always 1 on the user-stub path). */
   vcpus?: number;
 }
+
+/**
+ * A signal from outside the sandbox: to its first process ('process', as kill(2) of the program
+ * would), or to the foreground process group of its terminal ('foreground', as a terminal's
+ * Ctrl-C would; the first process's group until a shell moves it).
+ */
+export interface OutsideSignal { signal: number; to: 'process' | 'foreground' }
 
 export type ExitReason =
   | { kind: 'exited'; status: number }
@@ -108,6 +131,8 @@ export interface ProcessTree {
    * the host terminal's own stays kvmbox's.
    */
   readonly terminal: { sid: number; pgrp: number };
+  /** That terminal's modes as programs set them (tcsetattr), put back at the end. */
+  readonly terminalModes: TerminalModes;
   /** The advisory file locks (flock, fcntl) of the sandbox's processes. */
   readonly locks: FileLocks;
   /** Mirrors of host files mapped MAP_SHARED for writing; null where sharedMemory is. */
@@ -118,8 +143,10 @@ export interface ProcessTree {
   readonly cpuid: readonly CpuidEntry[];
   /** The number of the vCPU t runs on (getcpu). */
   cpuOf(t: Task): number;
-  /** Whether a task of another process may still run: then a call can wait for it. */
+  /** Whether a task of another process may still run (or a signal come from outside): then a call can wait for it. */
   othersCanRun(p: Process): boolean;
+  /** Raise the signals sent from outside since the last look (ProcessOptions.outsideSignals). */
+  takeOutsideSignals(): void;
   /** fork, vfork and clone without CLONE_VM (or with CLONE_VM|CLONE_VFORK); the child's pid. */
   clone(t: Task, req: CloneRequest): number;
   /** execve: on success the task continues in the new program (the call does not return). */
@@ -322,9 +349,13 @@ export class Process {
     return this.limits.timeLeftMs();
   }
 
-  /** End the program if its time is up or its owner cancelled it; true when it has ended. */
+  /**
+   * End the program if its time is up or its owner cancelled it; true when it has ended. Signals
+   * sent from outside are raised here too, as this is polled wherever the host waits.
+   */
   checkDeadline(): boolean {
     if (this.exit) return true;
+    this.kernel.takeOutsideSignals();
     if (this.limits.cancelled()) {
       this.exit = { kind: 'aborted', message: 'kvmbox: run aborted' };
     } else if (this.limits.timedOut()) {

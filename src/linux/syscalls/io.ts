@@ -6,9 +6,10 @@ import {
   HostFile, hostReady, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlock, type OpenFile,
 } from '../../fs/open-file.js';
 import {
-  E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCGETS, TIOCGPGRP, TIOCGSID, TIOCGWINSZ, TIOCSPGRP,
+  E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCFLSH, TCGETS, TCSBRK, TCSETS, TCSETSF, TCSETSW, TIOCGPGRP, TIOCGSID, TIOCGWINSZ, TIOCSPGRP,
 } from '../../abi/linux.js';
 import type { Process } from '../process.js';
+import { KERNEL_TERMIOS_SIZE } from '../terminal.js';
 import { pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
 /** How often a call parked on a host fd looks at it while nothing else is ready (ms). */
 const HOST_POLL_MS = 20;
@@ -23,7 +24,6 @@ const IOV_MAX = 1024;
 /** writev joins its pieces into one host write up to this many bytes. */
 const GATHER_MAX = 1 << 20;
 const SSIZE_MAX = (1n << 63n) - 1n;
-const KERNEL_TERMIOS_SIZE = 36;
 const F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7;
 const F_SETOWN = 8, F_GETOWN = 9, F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
 const F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
@@ -157,11 +157,12 @@ function waitingIo(p: Process, f: OpenFile, events: number, io: () => number): n
   const nonblock = (f.statusFlags & O.NONBLOCK) !== 0;
   for (;;) {
     if (!nonblock && p.kernel.othersCanRun(p)) {
-      // Other tasks run meanwhile: the call waits in the scheduler, which looks at the fd again
-      // every HOST_POLL_MS while nothing else is ready (the timeout never ends the call).
+      // Other tasks run meanwhile (or a signal may come from outside): the call waits in the
+      // scheduler, which polls the fd while nothing runs and looks at it every HOST_POLL_MS
+      // while something does (the timeout never ends the call).
       if (!hostReady(hostFd, events)) {
         throw new WouldBlock(`the host's fd ${hostFd}`, () => hostReady(hostFd, events) !== 0,
-          { get at() { return performance.now() + HOST_POLL_MS; }, result: () => -E.EAGAIN });
+          { get at() { return performance.now() + HOST_POLL_MS; }, result: () => -E.EAGAIN }, undefined, [{ fd: hostFd, events }]);
       }
     } else if (!nonblock && !waitHostFd(p, hostFd, events)) {
       return 0;
@@ -395,7 +396,8 @@ export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number 
       const hostFds = wait.length > 0;
       throw new WouldBlock(hostFds ? 'it polls files and host fds' : 'it polls files', () => scan(p, entries).ready > 0,
         { get at() { return Math.min(deadline, timerWake(p, entries), hostFds ? performance.now() + HOST_POLL_MS : Infinity); }, result: none },
-        (why) => { none(); cleared?.(why); });
+        (why) => { none(); cleared?.(why); },
+        wait.map((w) => ({ fd: w.hostFd, events: w.entry.events & POLLOUT ? POLLIN | POLLOUT : POLLIN })));
     } else if (wait.length > 0) {
       const pfds = Buffer.alloc(wait.length * 8);
       wait.forEach((w, i) => {
@@ -672,6 +674,22 @@ export const ioSyscalls: SyscallGroup = {
         term.pgrp = pgrp;
         return 0;
       }
+      case TCSETS: case TCSETSW: case TCSETSF: {
+        if (!f.isatty() || f.hostFd === null) throw new Errno(E.ENOTTY);
+        // One copy of the program's struct, checked and applied from that copy (src/linux/terminal.ts).
+        const modes = Buffer.from(p.userBuffer(a[2], KERNEL_TERMIOS_SIZE, PROT_READ));
+        p.kernel.terminalModes.set(f.hostFd, modes, req === TCSETSF);
+        return 0;
+      }
+      case TCFLSH:
+        if (!f.isatty() || f.hostFd === null) throw new Errno(E.ENOTTY);
+        p.kernel.terminalModes.flush(f.hostFd, int(a[2]));
+        return 0;
+      case TCSBRK:
+        // tcdrain (argument 1) waits for nothing: kvmbox writes a program's output through at
+        // once. A break (argument 0) is not sent: the line is the user's terminal.
+        if (!f.isatty() || f.hostFd === null) throw new Errno(E.ENOTTY);
+        return 0;
       case TCGETS: case TIOCGWINSZ: {
         if (!f.isatty() || f.hostFd === null) throw new Errno(E.ENOTTY);
         // The kernel's struct termios is 36 bytes (glibc's user-space one, 60, is not what TCGETS fills).
