@@ -168,8 +168,14 @@ const CLONE_CHILD_CLEARTID = 0x200000n, CLONE_CHILD_SETTID = 0x1000000n, CLONE_S
 const CLONE_HARMLESS = 0x400000n /* CLONE_DETACHED */ | 0x2000n /* CLONE_PTRACE */ | 0x800000n /* CLONE_UNTRACED */ | 0x80000000n /* CLONE_IO */;
 const CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3;
 const WNOHANG = 1, WUNTRACED = 2, WCONTINUED = 8, WNOWAIT = 0x01000000, SA_NOCLDWAIT = 2, AT_EMPTY_PATH = 0x1000;
-/** Calls Linux restarts after a handler with SA_RESTART (the others fail with EINTR). */
-const RESTARTABLE = new Set<number>([SYS.read, SYS.write, SYS.readv, SYS.writev, SYS.wait4, SYS.waitid, SYS.sendfile]);
+/**
+ * Calls Linux restarts after a handler with SA_RESTART, and after a signal that ran no handler
+ * (a stop, then SIGCONT); the others fail with EINTR.
+ */
+const RESTARTABLE = new Set<number>([
+  SYS.read, SYS.write, SYS.readv, SYS.writev, SYS.wait4, SYS.waitid, SYS.sendfile,
+  SYS.recvfrom, SYS.recvmsg, SYS.sendto, SYS.sendmsg, SYS.accept, SYS.accept4, SYS.flock,
+]);
 /** What user mode may have in rflags (CF PF AF ZF SF TF DF OF AC ID); IF and bit 1 are always set. */
 const USER_RFLAGS = 0x240dd5n, RFLAGS_FIXED = 0x202n;
 /** execve: the longest `#!` line read, and how many interpreters may chain. */
@@ -1459,8 +1465,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
   }
 
   /**
-   * A signal ended a wait: EINTR, or, for a call Linux restarts under SA_RESTART whose handler
-   * has it, the call again after the handler (rip back on its `syscall` instruction).
+   * A signal ended a wait: EINTR, or, for a call Linux restarts (RESTARTABLE), the call again
+   * (rip back on its `syscall` instruction) when the signal runs a handler with SA_RESTART or
+   * runs none: a stop signal's default action, after which SIGCONT finds the call waiting again,
+   * as a `cat` stopped by Ctrl-Z in a shell and continued with `fg` goes on reading.
    */
   private interrupted(t: Task, nr: bigint, ctx: SavedContext): bigint {
     const ready = t.pending & ~t.sigmask;
@@ -1468,7 +1476,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     while (sig <= 64 && !(ready & bit(sig))) sig++;
     const act = action(t.process, sig);
     const rip = ctx.regs.rip;
-    if (act.handler > SIG_IGN && act.flags & SA_RESTART && RESTARTABLE.has(Number(nr & 0xffffffffn)) && rip >= 2n &&
+    const restart = act.handler > SIG_IGN ? (act.flags & SA_RESTART) !== 0 : true;
+    if (restart && RESTARTABLE.has(Number(nr & 0xffffffffn)) && rip >= 2n &&
         t.process.space.paging.accessible(Number(rip) - 2, 2, PROT_EXEC | PROT_READ)) {
       const m = t.process.space.memory;
       if (m.u8(Number(rip) - 2) === 0x0f && m.u8(Number(rip) - 1) === 0x05) {

@@ -25,6 +25,7 @@ export const UNBLOCKABLE = bit(SIGKILL) | bit(SIGSTOP);
 /** Signals from faults: delivered before the others, as Linux does. */
 const SYNCHRONOUS = bit(11) | bit(7) | bit(4) | bit(5) | bit(8);
 
+export const SIGTTIN = 21;
 export const SA_SIGINFO = 4, SA_ONSTACK = 0x08000000, SA_RESTART = 0x10000000, SA_NODEFER = 0x40000000;
 export const SA_RESETHAND = 0x80000000, SA_RESTORER = 0x04000000;
 export const SI_USER = 0, SI_KERNEL = 0x80, SI_TKILL = -6;
@@ -163,7 +164,7 @@ function next(t: Task): number {
  * same session. The first process's parent is outside the sandbox, where a shell that started
  * it would be: in another group of its session, so its group is not orphaned while it is in it.
  */
-function orphanedGroup(p: Process): boolean {
+export function orphanedGroup(p: Process): boolean {
   return orphanedPgrp(p.kernel.all(), p.pgid);
 }
 

@@ -16,7 +16,8 @@ const HOST_POLL_MS = 20;
 import { int, long, movePieces, size, uint, type SyscallGroup } from './args.js';
 import { ShmFile } from '../../fs/shm.js';
 import { OFFSET_MAX } from '../../fs/locks.js';
-import { withSigmask } from '../signals.js';
+import { action, bit, orphanedGroup, raise, SI_KERNEL, SIG_IGN, SIGTTIN, withSigmask } from '../signals.js';
+import type { Task } from '../task.js';
 
 /** Linux caps one read or write at this many bytes. */
 const MAX_RW_COUNT = 0x7ffff000;
@@ -173,6 +174,28 @@ function waitingIo(p: Process, f: OpenFile, events: number, io: () => number): n
       if (nonblock || !(e instanceof Errno) || e.errno !== E.EAGAIN) throw e;
     }
   }
+}
+
+/**
+ * A read of the terminal by a process of its session outside its foreground group (a shell's
+ * background job): as on Linux, SIGTTIN to the process's group, which stops it by default, and
+ * the read waits, to run again after SIGCONT (the shell's fg puts the group in the foreground
+ * first). EIO when SIGTTIN is ignored or blocked, or the group is orphaned (no one could
+ * continue it), or nothing else could run.
+ */
+function backgroundRead(t: Task, fd: number): void {
+  const p = t.process;
+  const f = p.fds.get(fd);
+  const term = p.kernel.terminal;
+  if (!f.isatty() || p.sid !== term.sid || p.pgid === term.pgrp) return;
+  if (action(p, SIGTTIN).handler === SIG_IGN || (t.sigmask & bit(SIGTTIN)) !== 0n || orphanedGroup(p) || !p.kernel.othersCanRun(p)) {
+    throw new Errno(E.EIO);
+  }
+  for (const q of p.kernel.all()) {
+    const qt = !q.zombie && q.pgid === p.pgid ? q.signalTarget(SIGTTIN) : null;
+    if (qt) raise(qt, SIGTTIN, { code: SI_KERNEL, pid: 0 });
+  }
+  throw new WouldBlock('it reads the terminal from the background', () => p.pgid === p.kernel.terminal.pgrp);
 }
 
 function readInto(p: Process, fd: number, addr: bigint, len: bigint, offset: bigint | null): number {
@@ -599,11 +622,18 @@ function copyFileRange(p: Process, a: bigint[]): number {
 }
 
 export const ioSyscalls: SyscallGroup = {
-  read: ({ process: p }, a) => guarded(p, () => readInto(p, int(a[0]), a[1], a[2], null)),
+  read: (t, a) => {
+    const p = t.process;
+    backgroundRead(t, int(a[0]));
+    return guarded(p, () => readInto(p, int(a[0]), a[1], a[2], null));
+  },
   write: ({ process: p }, a) => guarded(p, () => writeFrom(p, int(a[0]), a[1], a[2], null)),
   pread64: ({ process: p }, a) => readInto(p, int(a[0]), a[1], a[2], checkOffset(a[3])),
   pwrite64: ({ process: p }, a) => writeFrom(p, int(a[0]), a[1], a[2], checkOffset(a[3])),
-  readv: ({ process: p }, a) => guarded(p, () => readv(p, a, null)),
+  readv: (t, a) => {
+    backgroundRead(t, int(a[0]));
+    return guarded(t.process, () => readv(t.process, a, null));
+  },
   writev: ({ process: p }, a) => guarded(p, () => writev(p, a, null)),
   preadv: ({ process: p }, a) => readv(p, a, checkOffset(a[3])),
   pwritev: ({ process: p }, a) => writev(p, a, checkOffset(a[3])),
