@@ -108,6 +108,7 @@ export const TCSETS = 0x5402;
 export const TCSETSW = 0x5403;
 export const TCSETSF = 0x5404;
 export const TCSBRK = 0x5409;
+export const TCXONC = 0x540a;
 export const TCFLSH = 0x540b;
 export const TIOCGWINSZ = 0x5413;
 export const TIOCGPGRP = 0x540f;

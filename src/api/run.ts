@@ -95,8 +95,8 @@ export interface RunOptions {
   /**
    * runSync() only (run() and spawn() reject it; use Sandbox.sendSignal()): while the program
    * runs, the signals that reach this Node process go to the program instead, as they would reach
-   * it if it ran natively in Node's place. SIGINT, SIGQUIT, SIGWINCH and SIGCONT (what a
-   * terminal sends) go to the foreground process group of the sandbox's terminal; SIGTERM,
+   * it if it ran natively in Node's place. SIGINT, SIGQUIT, SIGTSTP, SIGWINCH and SIGCONT (what
+   * a terminal sends) go to the foreground process group of the sandbox's terminal; SIGTERM,
    * SIGHUP, SIGUSR1 and SIGUSR2 to its first process. The program may catch them; by default
    * they end it with status 128+N. When the program stops (SIGTSTP, SIGSTOP), this process stops
    * too, with the terminal's modes put back, and SIGCONT continues both. What Node did with the
@@ -109,7 +109,8 @@ export interface RunOptions {
 
 /** The host signals forwardSignals catches, and where each goes. */
 const FORWARDED: ReadonlyMap<number, OutsideSignal['to']> = new Map([
-  [SIG.SIGINT, 'foreground'], [SIG.SIGQUIT, 'foreground'], [SIG.SIGWINCH, 'foreground'], [SIG.SIGCONT, 'foreground'],
+  [SIG.SIGINT, 'foreground'], [SIG.SIGQUIT, 'foreground'], [SIG.SIGTSTP, 'foreground'], [SIG.SIGWINCH, 'foreground'],
+  [SIG.SIGCONT, 'foreground'],
   [SIG.SIGTERM, 'process'], [SIG.SIGHUP, 'process'], [SIG.SIGUSR1, 'process'], [SIG.SIGUSR2, 'process'],
 ] as Array<[number, OutsideSignal['to']]>);
 const FORWARDED_MASK = [...FORWARDED.keys()].reduce((m, sig) => m | (1n << BigInt(sig)), 0n);
@@ -344,7 +345,16 @@ export function runSync(program: string, args: readonly string[] = [], options: 
   // The program stopped: so does this process, as the program would have natively; the shell
   // that ran it sees it stopped, and its `fg` (SIGCONT) continues both. Where the host discards
   // the stop (an orphaned process group), the program goes on at once, as it would natively.
-  hooks.onStopped = (sig) => process.kill(process.pid, sig === SIG.SIGSTOP ? 'SIGSTOP' : 'SIGTSTP');
+  hooks.onStopped = (sig) => {
+    if (sig === SIG.SIGSTOP) {
+      process.kill(process.pid, 'SIGSTOP');
+      return;
+    }
+    const tstp = 1n << BigInt(SIG.SIGTSTP);
+    libc.uncatchSignals(tstp); // SIGTSTP's own action for a moment: stop
+    process.kill(process.pid, 'SIGTSTP');
+    libc.catchSignals(tstp);
+  };
   try {
     return runHere(program, args, options, hooks);
   } finally {

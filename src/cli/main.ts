@@ -16,10 +16,10 @@ Usage:
 
 run: PROGRAM (a host path to an x86-64 ELF; with --root, a path inside DIR) runs in a fresh VM.
 It sees no host file except those granted, at the same path; its stdin, stdout and stderr are
-kvmbox's. Signals sent to kvmbox go to the program: Ctrl-C, Ctrl-\\ and a terminal's resize to its
-foreground process group, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 to the program itself; Ctrl-Z
-stops kvmbox with the program inside. On a terminal, the program may set its modes (raw keys,
-no echo); kvmbox puts them back when it ends.
+kvmbox's. Signals sent to kvmbox go to the program: Ctrl-C, Ctrl-\\, Ctrl-Z and a terminal's
+resize to its foreground process group, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 to the program
+itself; when the program stops, kvmbox stops with it (fg continues both). On a terminal, the
+program may set its modes (raw keys, no echo); kvmbox puts them back when it ends.
   --ro PATH          grant PATH (file or directory) read-only; repeatable
   --rw PATH          grant PATH read-write; repeatable
   --root DIR         DIR becomes the guest's /, read-only (a debootstrap'd tree, an unpacked

@@ -6,7 +6,7 @@
 // change how the terminal treats characters, never the line itself (speed, modem control, the
 // line discipline); whatever it changed is put back when the sandbox ends.
 import * as libc from '../kvm/libc.js';
-import { E, Errno, TCFLSH, TCGETS, TCSETS } from '../abi/linux.js';
+import { E, Errno, TCFLSH, TCGETS, TCSETS, TCXONC } from '../abi/linux.js';
 
 /** struct termios as the kernel's TCGETS/TCSETS take it (not glibc's 60-byte one). */
 export const KERNEL_TERMIOS_SIZE = 36;
@@ -15,6 +15,8 @@ const C_CFLAG = 8, C_LINE = 16;
 const CSIZE = 0o60, CSTOPB = 0o100, CREAD = 0o200, PARENB = 0o400, PARODD = 0o1000;
 const PROGRAM_CFLAG = CSIZE | CSTOPB | CREAD | PARENB | PARODD;
 const TCIFLUSH = 0;
+/** tcflow's actions: suspend or resume output, send STOP or START. */
+const TCOOFF = 0, TCOON = 1;
 
 export class TerminalModes {
   /** The modes of each host terminal fd before the sandbox first changed them, in that order. */
@@ -65,9 +67,23 @@ export class TerminalModes {
     this.suspended.clear();
   }
 
-  /** Put back every terminal's modes as they were before the sandbox changed them (at its end). */
+  /** Terminal fds whose output the program suspended (tcflow TCOOFF): resumed at the end. */
+  private readonly outputOff = new Set<number>();
+
+  /** tcflow(action): suspend or resume output (TCOOFF, TCOON), send STOP or START (TCIOFF, TCION). */
+  flow(hostFd: number, action: number): void {
+    if (action < 0 || action > 3) throw new Errno(E.EINVAL);
+    const r = libc.ioctlArg(hostFd, TCXONC, action);
+    if (r < 0) throw new Errno(E.EIO);
+    if (action === TCOOFF) this.outputOff.add(hostFd);
+    if (action === TCOON) this.outputOff.delete(hostFd);
+  }
+
+  /** Put back every terminal's modes as they were before the sandbox changed them, and its output flowing (at its end). */
   restore(): void {
     for (const [fd, modes] of [...this.saved].reverse()) libc.ioctlIn(fd, TCSETS, modes);
     this.saved.clear();
+    for (const fd of this.outputOff) libc.ioctlArg(fd, TCXONC, TCOON);
+    this.outputOff.clear();
   }
 }

@@ -39,8 +39,11 @@ static void run(const char *what, int kind, int stopsig, int handler) {
          handler == 1 ? ", then SIGUSR1 to a handler" : handler == 2 ? ", then SIGUSR1 to an SA_RESTART handler" : "");
   int p[2];
   if (kind == 1 ? socketpair(AF_UNIX, SOCK_STREAM, 0, p) : pipe(p)) return;
+  /* The child gets a process group of its own in our session, as a shell's job does, so that
+     SIGTSTP is never discarded as sent to an orphaned group (whatever group we run in). */
   pid_t c = fork();
   if (c == 0) {
+    setpgid(0, 0);
     if (handler) {
       struct sigaction sa;
       memset(&sa, 0, sizeof sa);
@@ -51,6 +54,7 @@ static void run(const char *what, int kind, int stopsig, int handler) {
     close(p[1]);
     child(kind, p[0]);
   }
+  setpgid(c, c);
   close(p[0]);
   usleep(300000); /* the child is blocked by now */
   int st;

@@ -6,7 +6,7 @@ import {
   HostFile, hostReady, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlock, type OpenFile,
 } from '../../fs/open-file.js';
 import {
-  E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCFLSH, TCGETS, TCSBRK, TCSETS, TCSETSF, TCSETSW, TIOCGPGRP, TIOCGSID, TIOCGWINSZ, TIOCSPGRP,
+  E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCFLSH, TCGETS, TCSBRK, TCSETS, TCSETSF, TCSETSW, TCXONC, TIOCGPGRP, TIOCGSID, TIOCGWINSZ, TIOCSPGRP,
 } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { KERNEL_TERMIOS_SIZE } from '../terminal.js';
@@ -714,6 +714,10 @@ export const ioSyscalls: SyscallGroup = {
       case TCFLSH:
         if (!f.isatty() || f.hostFd === null) throw new Errno(E.ENOTTY);
         p.kernel.terminalModes.flush(f.hostFd, int(a[2]));
+        return 0;
+      case TCXONC:
+        if (!f.isatty() || f.hostFd === null) throw new Errno(E.ENOTTY);
+        p.kernel.terminalModes.flow(f.hostFd, int(a[2]));
         return 0;
       case TCSBRK:
         // tcdrain (argument 1) waits for nothing: kvmbox writes a program's output through at
