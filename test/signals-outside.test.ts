@@ -2,7 +2,7 @@
 // inside as they would reach it natively (SIGTERM, SIGUSR1 to the program; the terminal's
 // signals to its foreground group: test/terminal.test.ts), and Sandbox.sendSignal() sends them
 // through the API. The program may catch them; by default they end it with 128+N. A program
-// waiting in pause() with nothing inside that could end the wait is not stopped as a deadlock,
+// waiting in sigsuspend() with nothing inside that could end the wait is not stopped as a deadlock,
 // since a signal may come. test/programs/outside.c is compared with its native run.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

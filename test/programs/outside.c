@@ -1,7 +1,7 @@
 /* Signals from outside the sandbox (test/signals-outside.test.ts: kvmbox's CLI receives them, or
  * Sandbox.sendSignal() sends them): handlers for SIGTERM, SIGUSR1, SIGHUP and SIGINT print the
- * signal; SIGTERM then ends the program with status 3. It waits in pause(),
- * which nothing inside the sandbox could end. "default" installs no handler, so the first such
+ * signal; SIGTERM then ends the program with status 3. It waits in sigsuspend() (the signals
+ * blocked in between, so that none is missed), which nothing inside the sandbox could end. "default" installs no handler, so the first such
  * signal ends it as its default action does. "child" forks a child in the same process group
  * that reports SIGINT too (a group's signal reaches both). "stop" stops its own process group
  * with SIGTSTP, as a program that handles Ctrl-Z itself does, and says when it goes on. */
@@ -34,8 +34,16 @@ int main(int argc, char **argv) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     int sigs[] = { SIGTERM, SIGUSR1, SIGHUP, SIGINT };
-    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+    sigset_t block;
+    sigemptyset(&block);
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+      sigaction(sigs[i], &sa, NULL);
+      sigaddset(&block, sigs[i]);
+    }
+    sigprocmask(SIG_BLOCK, &block, NULL);
   }
+  sigset_t none;
+  sigemptyset(&none);
   if (!strcmp(mode, "stop")) {
     printf("stopping\n");
     kill(0, SIGTSTP);
@@ -47,14 +55,14 @@ int main(int argc, char **argv) {
     child = fork();
     if (child == 0) {
       for (;;) {
-        pause();
+        sigsuspend(&none);
         if (last) { printf("child got %s\n", name(last)); if (last == SIGTERM) _exit(0); last = 0; }
       }
     }
   }
   printf("ready\n");
   for (;;) {
-    pause();
+    sigsuspend(&none);
     int sig = last;
     last = 0;
     if (!sig) continue;
