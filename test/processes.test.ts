@@ -145,12 +145,12 @@ for (const v of VARIANTS) {
   });
 }
 
-// test/programs/stopcont.c: a call a stop interrupted goes on after SIGCONT (read, recv, wait4),
+// test/programs/stopresume.c: a call a stop interrupted goes on after SIGCONT (read, recv, wait4),
 // as a job stopped with Ctrl-Z and continued with fg expects; it failed with EINTR before. A
 // handler still ends it with EINTR, or restarts it with SA_RESTART.
 for (const v of VARIANTS) {
   test(`${v}: calls a stop interrupted go on after SIGCONT`, () => {
-    const { guest } = same(`${PROGRAMS_DIR}/stopcont.${v}`, []);
+    const { guest } = same(`${PROGRAMS_DIR}/stopresume.${v}`, []);
     assert.equal(guest.stdout.toString().match(/: 2 bytes$/gm)?.length, 4, guest.stdout.toString());
     assert.match(guest.stdout.toString(), /^  wait4: ok, status 7$/m);
   });
