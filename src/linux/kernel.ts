@@ -1314,19 +1314,15 @@ export class Kernel implements HypercallHandler, ProcessTree {
         for (const h of (why instanceof WouldBlock ? why.hostFds : undefined) ?? []) host.set(h.fd, (host.get(h.fd) ?? 0) | h.events);
       }
     }
-    if (init.stopped && this.opts.onStopped) {
-      if (this.stopReported) {
-        // Reported, and the host's SIGCONT has not come through yet: wait for it below.
-      } else {
-        this.stopReported = true;
-        this.terminalModes.suspend();
-        this.opts.onStopped(init.stopped);
-        this.terminalModes.resume();
-        this.signalGroup(init.pgid, SIG.SIGCONT);
-        return true;
-      }
-    } else if (!init.stopped) {
-      this.stopReported = false;
+    // A stop is reported once; until the host's SIGCONT comes through, the wait below goes on.
+    if (!init.stopped) this.stopReported = false;
+    else if (this.opts.onStopped && !this.stopReported) {
+      this.stopReported = true;
+      this.terminalModes.suspend();
+      this.opts.onStopped(init.stopped);
+      this.terminalModes.resume();
+      this.signalGroup(init.pgid, SIG.SIGCONT);
+      return true;
     }
     if (earliest === Infinity && host.size === 0 && !this.opts.outsideSignals) return false;
     const ms = Math.max(1, Math.min(WAIT_SLICE_MS, Math.ceil(earliest - now)));
