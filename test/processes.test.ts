@@ -396,6 +396,19 @@ test('nice: getpriority and setpriority keep a nice value that children inherit'
   assert.equal(r.exitStatus, 0, show(r));
 });
 
+// coreutils' timeout arms a POSIX timer (timer_create), which was ENOSYS (it fell back to
+// alarm); the signal it sends on expiry ends the command, or is trapped by it.
+test('timeout: a POSIX timer ends the command (124), or sends the signal it is told to, as natively', () => {
+  const script = [
+    'timeout 0.3 sleep 5; echo "status $?"',
+    'timeout -s INT 0.3 sh -c \'trap "echo trapped; exit 3" INT; while :; do sleep 0.05; done\'; echo "status $?"',
+    'timeout 5 sh -c "exit 4"; echo "status $?"',
+    'python3 -c "import os; print(os.sched_get_priority_max(os.SCHED_FIFO), os.sched_getscheduler(0))"',
+  ].join('\n');
+  const { guest } = same('/bin/sh', ['-c', script], SYS);
+  assert.equal(guest.stdout.toString(), 'status 124\ntrapped\nstatus 124\nstatus 4\n99 0\n');
+});
+
 test('bash: a script with arrays, pipefail, functions and a #! script', () => {
   const dir = join(work, 'bash');
   mkdirSync(dir, { recursive: true });

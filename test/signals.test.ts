@@ -52,6 +52,22 @@ test('sigwait, sigwaitinfo and sigtimedwait take blocked signals, as natively', 
   sameAsNative('sigwait');
 });
 
+// test/programs/rtsig.c: real-time signals queue, each with its siginfo and in the order sent,
+// standard ones do not; sigqueue's value reaches sigtimedwait and a handler, from the process
+// itself and from a child; rt_sigqueueinfo may not pose as kill to another process (EPERM);
+// rt_tgsigqueueinfo reaches a thread. Before: one of each, and sigqueue was ENOSYS.
+test('real-time signals queue with their values: sigqueue, rt_tgsigqueueinfo, as natively', () => {
+  sameAsNative('rtsig');
+});
+
+// test/programs/ptimer.c: POSIX timers (timer_create, timer_settime, timer_gettime,
+// timer_getoverrun, timer_delete): SI_TIMER signals with the timer's id and value, overruns
+// while the signal waits, SIGEV_NONE, SIGEV_THREAD through libc's helper thread, absolute
+// expiry, fork, and Linux's errors. Before: every call was ENOSYS.
+test('POSIX timers raise their signals with id, value and overruns, as natively', () => {
+  sameAsNative('ptimer');
+});
+
 test('rt_sigreturn never restores IOPL, NT or a kernel selector from a forged frame', () => {
   const path = `${PROGRAMS_DIR}/signals.glibc`;
   const native = spawnSync(path, ['forged'], { encoding: 'utf8' });

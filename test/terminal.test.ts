@@ -6,7 +6,8 @@
 // on a pseudo-terminal. A program may set the terminal's modes (test/programs/rawkeys.c reads
 // keys one at a time without echo), kvmbox puts them back at its end, and Ctrl-C reaches the
 // sandbox's foreground process group as SIGINT: a handler in rawkeys.c, python3's
-// KeyboardInterrupt, a foreground job of bash -i.
+// KeyboardInterrupt, a foreground job of bash -i. A background group that changes the terminal is
+// stopped by SIGTTOU (test/programs/bgterm.c).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -169,6 +170,20 @@ test('bash -i: a background job that reads the terminal stops (SIGTTIN), and fg 
     assert.match(r.out, /^typed\r\ntyped\r$/m, r.out);
     assert.match(r.out, /^st 0/m, r.out);
     assert.equal(r.status, 0, r.out);
+  }
+});
+
+test('a background group that changes the terminal, or writes to it under TOSTOP, is stopped by SIGTTOU, as natively', { skip }, () => {
+  const prog = `${PROGRAMS_DIR}/bgterm.glibc`;
+  const native = onPty([prog]);
+  assert.equal(native.status, 0, native.out);
+  assert.match(native.out, /^case 1: child stopped by SIGTTOU\r$/m);
+  assert.match(native.out, /^case 2: child stopped by SIGTTOU\r$/m);
+  for (const p of [prog, `${PROGRAMS_DIR}/bgterm.musl`]) {
+    // Before: the background child's tcsetattr and TOSTOP write went through at once.
+    const guest = onPty([process.execPath, BIN, 'run', '--ro', p, '--', p]);
+    assert.equal(guest.out, native.out, p);
+    assert.equal(guest.status, 0, guest.out);
   }
 });
 

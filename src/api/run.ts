@@ -333,10 +333,12 @@ export function runSync(program: string, args: readonly string[] = [], options: 
   const signal = options.signal;
   const hooks: RunHooks = signal ? { cancelled: () => signal.aborted } : {};
   if (!options.forwardSignals) return runHere(program, args, options, hooks);
-  if (!libc.catchSignals(FORWARDED_MASK)) {
+  const catchOrThrow = (mask: bigint): void => {
+    if (libc.catchSignals(mask)) return;
     libc.uncatchSignals(FORWARDED_MASK);
     throw new Error('kvmbox: cannot catch the signals to forward (sigaction failed)');
-  }
+  };
+  catchOrThrow(FORWARDED_MASK);
   libc.takeCaughtSignals(); // only what arrives from now on
   hooks.outsideSignals = () => {
     const mask = libc.takeCaughtSignals();
@@ -353,7 +355,7 @@ export function runSync(program: string, args: readonly string[] = [], options: 
     const tstp = 1n << BigInt(SIG.SIGTSTP);
     libc.uncatchSignals(tstp); // SIGTSTP's own action for a moment: stop
     process.kill(process.pid, 'SIGTSTP');
-    libc.catchSignals(tstp);
+    catchOrThrow(tstp);
   };
   try {
     return runHere(program, args, options, hooks);

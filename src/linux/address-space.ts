@@ -62,6 +62,13 @@ export class AddressSpace {
   image: UserImage | null = null;
 
   /**
+   * The pages mlock locked (page numbers), at most RLIMIT_MEMLOCK's worth: kept for the limit and
+   * for munlock. Guest memory is never swapped, so locking changes nothing else. fork and exec
+   * start with none, as on Linux; munmap unlocks.
+   */
+  readonly locked = new Set<number>();
+
+  /**
    * home: the memory of its own this address space has (Machine.newSpace), or null when it lives
    * in the machine's first memory (and takes turns there with others: image).
    */
@@ -114,6 +121,7 @@ export class AddressSpace {
     this.memory.discard(start, len);
     if (this.sharedFile.length) this.sharedFile = cutOut(this.sharedFile, start, start + len);
     if (this.names.length) this.names = cutOut(this.names, start, start + len);
+    if (this.locked.size) for (const page of this.locked) if (page * PAGE_SIZE >= start && page * PAGE_SIZE < start + len) this.locked.delete(page);
   }
 
   /** Name [start, start+len) (page-aligned) after a file it maps from offset, for /proc/PID/maps. */

@@ -57,10 +57,18 @@ export function pollBounded(p: Stoppable, pfds: Buffer, n: number, ms: number | 
   }
 }
 
+/** struct pollfd entries for pollBounded: each host fd with the events it waits for. */
+export function pollfds(entries: Iterable<readonly [fd: number, events: number]>): Buffer {
+  const list = [...entries];
+  const pfds = Buffer.alloc(list.length * 8);
+  list.forEach(([fd, events], i) => {
+    pfds.writeInt32LE(fd, i * 8);
+    pfds.writeInt16LE(events, i * 8 + 4);
+  });
+  return pfds;
+}
+
 /** Wait until host fd is ready for events (POLLIN or POLLOUT); false when the program was stopped. */
 export function waitHostFd(p: Stoppable, fd: number, events: number): boolean {
-  const pfd = Buffer.alloc(8);
-  pfd.writeInt32LE(fd, 0);
-  pfd.writeInt16LE(events, 4);
-  return pollBounded(p, pfd, 1, null) > 0;
+  return pollBounded(p, pollfds([[fd, events]]), 1, null) > 0;
 }

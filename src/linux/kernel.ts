@@ -25,7 +25,7 @@ import { attachCaches, exec, type ExecEnv } from './exec.js';
 import { NotRunnableError, parseElf } from './elf.js';
 import { InterpreterNotFoundError, InterpreterNotGrantedError, MAX_SCRIPT_DEPTH, readInterpreter, scriptArgv, shebang } from './interp.js';
 import { SandboxLimits } from './limits.js';
-import { pollBounded, sleepBounded, WAIT_SLICE_MS } from './host-wait.js';
+import { pollBounded, pollfds, sleepBounded, WAIT_SLICE_MS } from './host-wait.js';
 import { Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
 import { Task, type SavedContext } from './task.js';
 import { exitRobustList } from './robust.js';
@@ -43,7 +43,7 @@ import type { SyscallArgs } from './syscalls/args.js';
 import { formatFaultSignal, formatSyscall } from './syscalls/trace.js';
 import {
   action, bit, CLD_CONTINUED, CLD_STOPPED, defaultAction, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess,
-  type UserContext, hangUpOrphans, linkedGroups, restoreSavedMask,
+  type UserContext, checkTimers, dropTimerSignal, hangUpOrphans, linkedGroups, restoreSavedMask,
 } from './signals.js';
 import type { CpuidEntry, Registers } from '../kvm/kvm.js';
 import { availableParallelism } from 'node:os';
@@ -174,7 +174,7 @@ const WNOHANG = 1, WUNTRACED = 2, WCONTINUED = 8, WNOWAIT = 0x01000000, SA_NOCLD
  */
 const RESTARTABLE = new Set<number>([
   SYS.read, SYS.write, SYS.readv, SYS.writev, SYS.wait4, SYS.waitid, SYS.sendfile,
-  SYS.recvfrom, SYS.recvmsg, SYS.sendto, SYS.sendmsg, SYS.accept, SYS.accept4, SYS.flock,
+  SYS.recvfrom, SYS.recvmsg, SYS.sendto, SYS.sendmsg, SYS.accept, SYS.accept4, SYS.flock, SYS.ioctl,
 ]);
 /** What user mode may have in rflags (CF PF AF ZF SF TF DF OF AC ID); IF and bit 1 are always set. */
 const USER_RFLAGS = 0x240dd5n, RFLAGS_FIXED = 0x202n;
@@ -304,12 +304,11 @@ export class Kernel implements HypercallHandler, ProcessTree {
   /** Whether onStopped was called for the first process's present stop. */
   private stopReported = false;
 
-  /** Send sig from outside (si_pid 0) to every live process of group pgid (null: the first process); false when there is none. */
-  private signalGroup(pgid: number | null, sig: number): boolean {
+  signalGroup(pgid: number | null, sig: number, code = SI_USER): boolean {
     const targets = [...this.processes.values()].filter((q) => !q.zombie && (pgid === null ? q === this.init : q.pgid === pgid));
     for (const q of targets) {
       const qt = q.signalTarget(sig);
-      if (qt) raise(qt, sig, { code: SI_USER, pid: 0 });
+      if (qt) raise(qt, sig, { code, pid: 0 });
     }
     return targets.length > 0;
   }
@@ -1330,14 +1329,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       sleepBounded(init, ms);
       return true;
     }
-    const pfds = Buffer.alloc(host.size * 8);
-    let i = 0;
-    for (const [fd, events] of host) {
-      pfds.writeInt32LE(fd, i * 8);
-      pfds.writeInt16LE(events, i * 8 + 4);
-      i++;
-    }
-    pollBounded(init, pfds, host.size, ms);
+    pollBounded(init, pollfds(host), host.size, ms);
     return true;
   }
 
@@ -1355,6 +1347,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     this.exclusive = null;
     const live = this.liveTasks();
+    // Timers first: one may raise a signal for a task looked at before it in the loop.
+    for (const t of live) if (t.process.hasTimers && t === t.process.tasks.find((o) => o.state !== 'dead')) checkTimers(t, now);
     const start = live.findIndex((t) => t.tid > this.lastPid);
     const order = start < 0 ? live : [...live.slice(start), ...live.slice(0, start)];
     for (const t of order) {
@@ -1367,7 +1361,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       const w = t.wait;
       if (t.state !== 'waiting' || !w) continue;
       if (w.why.timeout) earliest = Math.min(earliest, w.why.timeout.at);
-      if (t.process.realTimer) earliest = Math.min(earliest, t.process.realTimer.due);
+      if (t.process.hasTimers) earliest = Math.min(earliest, t.process.timerDue);
     }
     return { task: null, earliest };
   }
@@ -1494,6 +1488,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     p.fds.closeAll();
     p.dirCache.close();
     p.realTimer = null;
+    p.timers.clear();
     p.vforkParentWaits = false;
     // Its children go to the nearest live ancestor that is a child subreaper, else the first
     // process; those that asked get their parent-death signal.
@@ -1567,6 +1562,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     });
     c.umask = p.umask;
     c.nice = p.nice;
+    c.schedPolicy = p.schedPolicy;
     c.rlimits = new Map(p.rlimits);
     for (const [sig, b] of p.sigactions) c.sigactions.set(sig, Buffer.from(b));
     c.comm = Buffer.from(p.comm);
@@ -1774,6 +1770,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
       this.imageBytes += old.image.bytes;
     }
     p.fds.closeOnExec();
+    // POSIX timers end with the program, their queued signals with them.
+    for (const pt of p.timers.values()) dropTimerSignal(p, pt);
+    p.timers.clear();
     // Handled signals go back to their default; ignored ones stay ignored.
     for (const [sig, b] of [...p.sigactions]) if (b.readBigUInt64LE(0) !== SIG_IGN) p.sigactions.delete(sig);
     t.altStack = { sp: 0n, size: 0n, disabled: true };

@@ -11,6 +11,9 @@ import { PipeBudget } from '../fs/open-file.js';
 const PIPE_BUDGET_SHARE = 16;
 const MIN_PIPE_BUDGET = 1 << 20;
 
+/** Real-time signals queued on one task at most (its RLIMIT_SIGPENDING): host memory they may take. */
+export const MAX_QUEUED_SIGNALS = 1024;
+
 export class SandboxLimits {
   /** performance.now() at which the time is up; 0 when there is no time limit. */
   private deadline = 0;

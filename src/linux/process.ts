@@ -13,6 +13,7 @@ import type { UnixNames } from '../fs/unix-socket.js';
 import type { Fifos } from '../fs/fifo.js';
 import type { FileLocks } from '../fs/locks.js';
 import type { TerminalModes } from './terminal.js';
+import type { PosixTimer } from './posix-timers.js';
 import type { FileMirrors } from './file-mirror.js';
 import type { Machine } from '../machine/machine.js';
 import { PAGE_SIZE } from '../machine/x86.js';
@@ -24,7 +25,7 @@ import type { MapPool } from './map-pool.js';
 import type { FdTable, InputSource, OutputSink } from '../fs/open-file.js';
 import { normalize, PATH_MAX, type Vfs } from '../fs/vfs.js';
 import { AT_FDCWD, E, Errno, SIG, SYSCALL_NAMES } from '../abi/linux.js';
-import type { SandboxLimits } from './limits.js';
+import { MAX_QUEUED_SIGNALS, type SandboxLimits } from './limits.js';
 import type { Task } from './task.js';
 
 /** The guest's identity (a plain user, like `docker run --user 1000`) is part of the ABI.
@@ -107,7 +108,9 @@ export function exitStatusOf(r: ExitReason): number {
 
 /** Bytes of a process name (comm), with its NUL. */
 export const TASK_COMM_LEN = 16;
-const RLIMIT_STACK = 3, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_AS = 9;
+const RLIMIT_STACK = 3, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_MEMLOCK = 8, RLIMIT_AS = 9, RLIMIT_SIGPENDING = 11;
+/** RLIMIT_MEMLOCK as Linux gives an unprivileged user (8 MiB). */
+const MEMLOCK_BYTES = 8n << 20n;
 const RLIM_INFINITY = 0xffffffffffffffffn;
 
 /**
@@ -145,6 +148,11 @@ export interface ProcessTree {
   cpuOf(t: Task): number;
   /** Whether a task of another process may still run (or a signal come from outside): then a call can wait for it. */
   othersCanRun(p: Process): boolean;
+  /**
+   * Send sig with pid 0 (from outside, or from the kernel with code SI_KERNEL) to every live
+   * process of group pgid (null: the first process); false when there is none.
+   */
+  signalGroup(pgid: number | null, sig: number, code?: number): boolean;
   /** Raise the signals sent from outside since the last look (ProcessOptions.outsideSignals). */
   takeOutsideSignals(): void;
   /** fork, vfork and clone without CLONE_VM (or with CLONE_VM|CLONE_VFORK); the child's pid. */
@@ -230,11 +238,28 @@ export class Process {
   umask = 0o022;
   /** The nice value (getpriority, setpriority): kept and inherited, with no effect on scheduling. */
   nice = 0;
+  /** The scheduling policy (sched_setscheduler): SCHED_OTHER, SCHED_BATCH or SCHED_IDLE, kept and inherited, with no effect either. */
+  schedPolicy = 0;
   /** Signal actions the program set (struct sigaction as the program passed it), by signal. */
   readonly sigactions = new Map<number, Buffer>();
   /** ITIMER_REAL (alarm, setitimer): when it fires next (performance.now() ms) and its period
    * (0: once); null when disarmed. Checked before each re-entry and on timer ticks (signals.ts). */
   realTimer: { due: number; interval: number } | null = null;
+  /** POSIX timers (timer_create), by id; ids count from 0 in each process. Gone at exec. */
+  readonly timers = new Map<number, PosixTimer>();
+  nextTimerId = 0;
+
+  /** Whether a timer (ITIMER_REAL or a POSIX timer) may raise a signal: checkTimers has work. */
+  get hasTimers(): boolean {
+    return this.realTimer !== null || this.timers.size > 0;
+  }
+
+  /** The earliest moment (performance.now() ms) a timer needs looking at; Infinity for none. */
+  get timerDue(): number {
+    let due = this.realTimer?.due ?? Infinity;
+    for (const pt of this.timers.values()) due = Math.min(due, pt.wakeAt);
+    return due;
+  }
   /** The name (PR_SET_NAME, /proc/self/comm): the program's base name at exec, NUL-padded. */
   comm = Buffer.alloc(TASK_COMM_LEN);
   /** What exec set: the program's argv, environment and guest path (symlinks resolved: /proc/self/exe). */
@@ -315,6 +340,8 @@ export class Process {
       case RLIMIT_STACK: return [BigInt(this.space.stackTop - this.space.stackLimit), BigInt(this.space.stackTop - this.space.stackLimit)];
       case RLIMIT_NPROC: return [BigInt(this.kernel.maxProcesses), BigInt(this.kernel.maxProcesses)];
       case RLIMIT_AS: return [BigInt(this.space.memory.size), BigInt(this.space.memory.size)];
+      case RLIMIT_MEMLOCK: return [MEMLOCK_BYTES, MEMLOCK_BYTES];
+      case RLIMIT_SIGPENDING: return [BigInt(MAX_QUEUED_SIGNALS), BigInt(MAX_QUEUED_SIGNALS)];
       default:
         if (resource < 0 || resource >= RLIM_NLIMITS) throw new Errno(E.EINVAL);
         return [RLIM_INFINITY, RLIM_INFINITY];

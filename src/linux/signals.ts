@@ -16,7 +16,9 @@ import { E, Errno, SIGNAL_NAMES } from '../abi/linux.js';
 import { WouldBlock } from '../fs/open-file.js';
 import { GDT_USER_CS, GDT_USER_DS } from '../abi/abi.generated.js';
 import type { Process } from './process.js';
-import type { Task } from './task.js';
+import type { PendingInfo, Task } from './task.js';
+import { MAX_QUEUED_SIGNALS } from './limits.js';
+import type { PosixTimer } from './posix-timers.js';
 
 export const NSIG = 64;
 export const SIGKILL = 9, SIGSTOP = 19, SIGALRM = 14, SIGSEGV = 11;
@@ -25,10 +27,10 @@ export const UNBLOCKABLE = bit(SIGKILL) | bit(SIGSTOP);
 /** Signals from faults: delivered before the others, as Linux does. */
 const SYNCHRONOUS = bit(11) | bit(7) | bit(4) | bit(5) | bit(8);
 
-export const SIGTTIN = 21;
+export const SIGTTIN = 21, SIGTTOU = 22;
 export const SA_SIGINFO = 4, SA_ONSTACK = 0x08000000, SA_RESTART = 0x10000000, SA_NODEFER = 0x40000000;
 export const SA_RESETHAND = 0x80000000, SA_RESTORER = 0x04000000;
-export const SI_USER = 0, SI_KERNEL = 0x80, SI_TKILL = -6;
+export const SI_USER = 0, SI_KERNEL = 0x80, SI_TKILL = -6, SI_TIMER = -2;
 export const SIG_DFL = 0n, SIG_IGN = 1n;
 
 /** What a signal does when its action is SIG_DFL. SIGCONT's continuing happens when it is raised,
@@ -66,7 +68,15 @@ function ignored(p: Process, sig: number): boolean {
 }
 
 /** Raise sig for task t (kill, tgkill, a fault, a timer). An ignored signal is dropped at once. */
-export function raise(t: Task, sig: number, info: { code: number; pid?: number; addr?: bigint; status?: number }): void {
+/** The first real-time signal (Linux's SIGRTMIN; glibc keeps 32 and 33 for itself). */
+export const SIGRTMIN = 32;
+
+/**
+ * Make sig pending on t. A real-time signal queues each time it is sent, with its siginfo; past
+ * MAX_QUEUED_SIGNALS queued ones, one sent by kill (SI_USER) still becomes pending, as Linux, and
+ * any other is dropped: then false (sigqueue's EAGAIN).
+ */
+export function raise(t: Task, sig: number, info: { code: number; pid?: number; addr?: bigint; status?: number; raw?: Buffer; timer?: PosixTimer }): boolean {
   const p = t.process;
   // SIGCONT continues a stopped process whatever its action; a stop cancels a pending SIGCONT.
   if (sig === SIGCONT) {
@@ -79,9 +89,21 @@ export function raise(t: Task, sig: number, info: { code: number; pid?: number; 
   } else if (STOPS & bit(sig)) {
     t.pending &= ~bit(SIGCONT);
   }
-  if (ignored(p, sig)) return;
-  if ((t.pending & bit(sig)) === 0n) t.pendingInfo.set(sig, { code: info.code, pid: info.pid ?? 0, addr: info.addr ?? 0n, status: info.status ?? 0 });
+  if (ignored(p, sig)) return true;
+  const entry: PendingInfo = { code: info.code, pid: info.pid ?? 0, addr: info.addr ?? 0n, status: info.status ?? 0 };
+  if (info.raw) entry.raw = info.raw;
+  if (info.timer) entry.timer = info.timer;
+  const queue = t.pendingInfo.get(sig);
+  if (!queue) {
+    t.pendingInfo.set(sig, [entry]);
+  } else if (sig >= SIGRTMIN) {
+    let queued = 0;
+    for (const [s, q] of t.pendingInfo) if (s >= SIGRTMIN) queued += q.length;
+    if (queued < MAX_QUEUED_SIGNALS) queue.push(entry);
+    else if (info.code !== SI_USER) return false;
+  }
   t.pending |= bit(sig);
+  return true;
 }
 
 /** SIGCHLD to p's parent for a stop or a continue, unless the parent asked not to (SA_NOCLDSTOP). */
@@ -93,12 +115,62 @@ export function notifyParent(p: Process, code: number, sig: number): void {
   raise(pt, SIGCHLD, { code, pid: p.pid, status: sig });
 }
 
-/** Fire ITIMER_REAL if it is due: SIGALRM pending, the timer re-armed or disarmed. */
-export function checkRealTimer(t: Task, now = performance.now()): void {
-  const timer = t.process.realTimer;
-  if (!timer || now < timer.due) return;
-  t.process.realTimer = timer.interval > 0 ? { due: Math.max(timer.due + timer.interval, now), interval: timer.interval } : null;
-  raise(t, SIGALRM, { code: SI_KERNEL });
+/**
+ * Fire the process's timers that are due: ITIMER_REAL (SIGALRM pending to t, the timer re-armed
+ * or disarmed) and its POSIX timers (src/linux/posix-timers.ts).
+ */
+export function checkTimers(t: Task, now = performance.now()): void {
+  const p = t.process;
+  const timer = p.realTimer;
+  if (timer && now >= timer.due) {
+    p.realTimer = timer.interval > 0 ? { due: Math.max(timer.due + timer.interval, now), interval: timer.interval } : null;
+    raise(p.signalTarget(SIGALRM) ?? t, SIGALRM, { code: SI_KERNEL });
+  }
+  for (const pt of p.timers.values()) {
+    if (pt.wakeAt > now) continue;
+    const n = pt.expire(now);
+    if (n > 0) fireTimer(p, pt, n);
+  }
+}
+
+/**
+ * A POSIX timer expired n times: its signal (SI_TIMER, its id and value) to its thread or to the
+ * process, unless the last one is still queued, when they count as overruns.
+ */
+function fireTimer(p: Process, pt: PosixTimer, n: number): void {
+  const how = pt.notify;
+  if (how.kind === 'none') return;
+  pt.overrun = Math.min(pt.overrun + n - 1, 0x7fffffff);
+  const target = how.kind === 'thread' ? p.tasks.find((x) => x.tid === how.tid && x.state !== 'dead') : p.signalTarget(how.sig);
+  if (!target) return;
+  raise(target, how.sig, { code: SI_TIMER, pid: pt.id, timer: pt });
+  // Queued unless it was ignored, or a standard signal already pending took its place.
+  pt.queued = target.pendingInfo.get(how.sig)?.some((e) => e.timer === pt) ?? false;
+}
+
+/** timer_delete and exec: a timer's signal still queued goes with it, as on Linux. */
+export function dropTimerSignal(p: Process, pt: PosixTimer): void {
+  if (pt.notify.kind === 'none') return;
+  const sig = pt.notify.sig;
+  for (const t of p.tasks) {
+    const queue = t.pendingInfo.get(sig);
+    if (!queue?.some((e) => e.timer === pt)) continue;
+    const rest = queue.filter((e) => e.timer !== pt);
+    if (rest.length) {
+      t.pendingInfo.set(sig, rest);
+    } else {
+      t.pendingInfo.delete(sig);
+      t.pending &= ~bit(sig);
+    }
+  }
+  pt.queued = false;
+}
+
+/** Discard sig pending on t (its new action ignores it): a POSIX timer's may fire again. */
+export function discardPending(t: Task, sig: number): void {
+  for (const e of t.pendingInfo.get(sig) ?? []) e.timer?.taken();
+  t.pending &= ~bit(sig);
+  t.pendingInfo.delete(sig);
 }
 
 /**
@@ -136,7 +208,7 @@ export function restoreSavedMask(t: Task): void {
 
 /** Whether a signal could be delivered now (cheap: called before every re-entry). */
 export function hasDeliverable(t: Task): boolean {
-  if (t.process.realTimer) checkRealTimer(t);
+  if (t.process.hasTimers) checkTimers(t);
   return (t.pending & ~t.sigmask) !== 0n;
 }
 
@@ -294,8 +366,21 @@ export function altStackFlags(t: Task, sp: bigint): number {
 }
 
 /** A siginfo_t (128 bytes): signo, errno, code, then the union (si_pid/si_uid for kill, si_addr for a fault). */
-export function siginfo(sig: number, info: { code: number; pid: number; addr: bigint; status: number }): Buffer {
+export function siginfo(sig: number, info: PendingInfo): Buffer {
+  if (info.raw) {
+    const b = Buffer.from(info.raw);
+    b.writeInt32LE(sig, 0);
+    return b;
+  }
   const b = Buffer.alloc(128);
+  if (info.timer) {
+    b.writeInt32LE(sig, 0);
+    b.writeInt32LE(SI_TIMER, 8);
+    b.writeInt32LE(info.timer.id, 16);
+    b.writeInt32LE(info.status, 20);
+    b.writeBigUInt64LE(info.timer.value, 24);
+    return b;
+  }
   b.writeInt32LE(sig, 0);
   b.writeInt32LE(info.code, 8);
   if (info.code <= 0 || sig === SIGCHLD) {
@@ -317,16 +402,20 @@ export function takePending(t: Task, set: bigint): { sig: number; info: Buffer }
   return { sig, info: siginfo(sig, dequeue(t, sig)) };
 }
 
-/** Take pending signal sig off t: its siginfo fields (a kernel's, when none were kept). */
-function dequeue(t: Task, sig: number): { code: number; pid: number; addr: bigint; status: number } {
-  const info = t.pendingInfo.get(sig) ?? { code: SI_KERNEL, pid: 0, addr: 0n, status: 0 };
-  t.pending &= ~bit(sig);
-  t.pendingInfo.delete(sig);
+/** Take pending signal sig off t (the oldest of a real-time signal's queue): its siginfo fields (a kernel's, when none were kept). */
+function dequeue(t: Task, sig: number): PendingInfo {
+  const queue = t.pendingInfo.get(sig);
+  const info = queue?.shift() ?? { code: SI_KERNEL, pid: 0, addr: 0n, status: 0 };
+  if (info.timer) info.status = info.timer.taken();
+  if (!queue || queue.length === 0) {
+    t.pending &= ~bit(sig);
+    t.pendingInfo.delete(sig);
+  }
   return info;
 }
 
 /** Write the frame for sig and return the handler's registers, or null when it cannot be written. */
-function buildFrame(t: Task, sig: number, info: { code: number; pid: number; addr: bigint; status: number }, act: SigAction, ctx: UserContext, fpu: FpuAccess): Registers | null {
+function buildFrame(t: Task, sig: number, info: PendingInfo, act: SigAction, ctx: UserContext, fpu: FpuAccess): Registers | null {
   const p = t.process;
   const r = ctx.regs;
   let sp = r.rsp - RED_ZONE;

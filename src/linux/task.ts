@@ -8,6 +8,14 @@
 import type { Registers, Vcpu } from '../kvm/kvm.js';
 import type { WouldBlock } from '../fs/open-file.js';
 import type { Process } from './process.js';
+import type { PosixTimer } from './posix-timers.js';
+
+/**
+ * What a pending signal's siginfo says: its code, the sender's pid, a fault's address or a
+ * child's status; or, from rt_sigqueueinfo, the sender's whole siginfo (raw, 128 bytes); or the
+ * POSIX timer that sent it (its overrun is in status once it is taken).
+ */
+export interface PendingInfo { code: number; pid: number; addr: bigint; status: number; raw?: Buffer; timer?: PosixTimer }
 
 /** A task's user-mode state while it is off the vCPU: what it continues from. */
 /** fpu: the whole XSAVE area (x87, SSE, the upper halves of AVX registers and the rest), so
@@ -27,8 +35,11 @@ export class Task {
   sigmask = 0n;
   /** Signals raised for this thread and not yet delivered (src/linux/signals.ts). */
   pending = 0n;
-  /** The siginfo fields of each pending signal (standard signals do not queue: one each). */
-  readonly pendingInfo = new Map<number, { code: number; pid: number; addr: bigint; status: number }>();
+  /**
+   * The siginfo of each pending signal: one for a standard signal (they do not queue), every one
+   * sent for a real-time signal (32-64), oldest first.
+   */
+  readonly pendingInfo = new Map<number, PendingInfo[]>();
   /** The mask to restore after the handler when rt_sigsuspend replaced it (null: none). */
   savedMask: bigint | null = null;
   /** The signals a parked rt_sigtimedwait waits for (0n otherwise): a signal its process blocks everywhere comes here. */

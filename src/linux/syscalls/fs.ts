@@ -325,16 +325,43 @@ function fchown(p: Process, fd: number, uid: number, gid: number): number {
 
 const UTIME_NOW = (1 << 30) - 1, UTIME_OMIT = (1 << 30) - 2;
 
-function utimens(p: Process, dirfd: number, pathAddr: bigint, timesAddr: bigint, flags: number): number {
-  if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) throw new Errno(E.EINVAL);
-  let times: Buffer | null = null;
-  if (timesAddr !== 0n) {
-    times = Buffer.from(p.userBuffer(timesAddr, 32, PROT_READ));
-    for (const off of [8, 24]) {
-      const ns = times.readBigInt64LE(off);
-      if ((ns < 0n || ns > 999_999_999n) && ns !== BigInt(UTIME_NOW) && ns !== BigInt(UTIME_OMIT)) throw new Errno(E.EINVAL);
-    }
+/** utimensat's two struct timespec (atime, mtime), copied once and checked; null for "now". */
+function timespecPair(p: Process, addr: bigint): Buffer | null {
+  if (addr === 0n) return null;
+  const times = Buffer.from(p.userBuffer(addr, 32, PROT_READ));
+  for (const off of [8, 24]) {
+    const ns = times.readBigInt64LE(off);
+    if ((ns < 0n || ns > 999_999_999n) && ns !== BigInt(UTIME_NOW) && ns !== BigInt(UTIME_OMIT)) throw new Errno(E.EINVAL);
   }
+  return times;
+}
+
+/**
+ * The older calls' times as utimensat's: utimes and futimesat take two struct timeval (seconds,
+ * microseconds: EINVAL outside 0-999999), utime one struct utimbuf (two times in seconds).
+ */
+function timevalPair(p: Process, addr: bigint, utimbuf: boolean): Buffer | null {
+  if (addr === 0n) return null;
+  const src = Buffer.from(p.userBuffer(addr, utimbuf ? 16 : 32, PROT_READ));
+  const times = Buffer.alloc(32);
+  for (let i = 0; i < 2; i++) {
+    const sec = src.readBigInt64LE(utimbuf ? i * 8 : i * 16);
+    const usec = utimbuf ? 0n : src.readBigInt64LE(i * 16 + 8);
+    if (usec < 0n || usec > 999_999n) throw new Errno(E.EINVAL);
+    times.writeBigInt64LE(sec, i * 16);
+    times.writeBigInt64LE(usec * 1000n, i * 16 + 8);
+  }
+  return times;
+}
+
+/** utime and utimes name a file by path only: a null one is EFAULT, not the fd form. */
+function requiredPath(addr: bigint): bigint {
+  if (addr === 0n) throw new Errno(E.EFAULT);
+  return addr;
+}
+
+/** utimensat and the older calls: times null sets both to now; flags checked by the caller. */
+function utimens(p: Process, dirfd: number, pathAddr: bigint, times: Buffer | null, flags: number): number {
   const path = pathAddr === 0n ? null : p.userString(pathAddr);
   const onFd = path === null || (flags & AT_EMPTY_PATH && path === '');
   if (onFd) {
@@ -474,7 +501,13 @@ export const fsSyscalls: SyscallGroup = {
   lchown: ({ process: p }, a) => chown(p, AT_FDCWD, a[0], int(a[1]), int(a[2]), AT_SYMLINK_NOFOLLOW),
   fchownat: ({ process: p }, a) => chown(p, int(a[0]), a[1], int(a[2]), int(a[3]), int(a[4])),
   fchown: ({ process: p }, a) => fchown(p, int(a[0]), int(a[1]), int(a[2])),
-  utimensat: ({ process: p }, a) => utimens(p, int(a[0]), a[1], a[2], int(a[3])),
+  utimensat: ({ process: p }, a) => {
+    if (int(a[3]) & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) throw new Errno(E.EINVAL);
+    return utimens(p, int(a[0]), a[1], timespecPair(p, a[2]), int(a[3]));
+  },
+  futimesat: ({ process: p }, a) => utimens(p, int(a[0]), a[1], timevalPair(p, a[2], false), 0),
+  utimes: ({ process: p }, a) => utimens(p, AT_FDCWD, requiredPath(a[0]), timevalPair(p, a[1], false), 0),
+  utime: ({ process: p }, a) => utimens(p, AT_FDCWD, requiredPath(a[0]), timevalPair(p, a[1], true), 0),
   truncate: ({ process: p }, a) => truncate(p, a[0], a[1]),
   umask: ({ process: p }, a) => {
     const old = p.umask;

@@ -10,13 +10,13 @@ import {
 } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { KERNEL_TERMIOS_SIZE } from '../terminal.js';
-import { pollBounded, sleepBounded, waitHostFd } from '../host-wait.js';
+import { pollBounded, pollfds, sleepBounded, waitHostFd } from '../host-wait.js';
 /** How often a call parked on a host fd looks at it while nothing else is ready (ms). */
 const HOST_POLL_MS = 20;
 import { int, long, movePieces, size, uint, type SyscallGroup } from './args.js';
 import { ShmFile } from '../../fs/shm.js';
 import { OFFSET_MAX } from '../../fs/locks.js';
-import { action, bit, orphanedGroup, raise, SI_KERNEL, SIG_IGN, SIGTTIN, withSigmask } from '../signals.js';
+import { action, bit, orphanedGroup, SI_KERNEL, SIG_IGN, SIGTTIN, SIGTTOU, withSigmask } from '../signals.js';
 import type { Task } from '../task.js';
 
 /** Linux caps one read or write at this many bytes. */
@@ -191,11 +191,35 @@ function backgroundRead(t: Task, fd: number): void {
   if (action(p, SIGTTIN).handler === SIG_IGN || (t.sigmask & bit(SIGTTIN)) !== 0n || orphanedGroup(p) || !p.kernel.othersCanRun(p)) {
     throw new Errno(E.EIO);
   }
-  for (const q of p.kernel.all()) {
-    const qt = !q.zombie && q.pgid === p.pgid ? q.signalTarget(SIGTTIN) : null;
-    if (qt) raise(qt, SIGTTIN, { code: SI_KERNEL, pid: 0 });
-  }
+  p.kernel.signalGroup(p.pgid, SIGTTIN, SI_KERNEL);
   throw new WouldBlock('it reads the terminal from the background', () => p.pgid === p.kernel.terminal.pgrp);
+}
+
+/** The terminal ioctls Linux lets only the foreground process group make (tty_check_change). */
+const TERMINAL_CHANGES = new Set([TIOCSPGRP, TCSETS, TCSETSW, TCSETSF, TCFLSH, TCXONC, TCSBRK]);
+/** c_lflag's TOSTOP: background processes may not write to the terminal. */
+const TOSTOP = 0o400, C_LFLAG = 12;
+
+/**
+ * A change of the terminal (tcsetattr, tcsetpgrp, tcflush, tcflow, tcdrain) by a process of its
+ * session outside its foreground group, or a write to it when its TOSTOP mode is set: as on
+ * Linux, SIGTTOU to the process's group, and the call waits, to run again after SIGCONT. It goes
+ * ahead when SIGTTOU is ignored or blocked (as shells do around tcsetpgrp); EIO when the group is
+ * orphaned or nothing else could run.
+ */
+function backgroundChange(t: Task, fd: number, write: boolean): void {
+  const p = t.process;
+  const f = p.fds.get(fd);
+  const term = p.kernel.terminal;
+  if (!f.isatty() || p.sid !== term.sid || p.pgid === term.pgrp) return;
+  if (action(p, SIGTTOU).handler === SIG_IGN || (t.sigmask & bit(SIGTTOU)) !== 0n) return;
+  if (write) {
+    const modes = Buffer.alloc(KERNEL_TERMIOS_SIZE);
+    if (f.hostFd === null || libc.ioctlOut(f.hostFd, TCGETS, modes) < 0 || !(modes.readUInt32LE(C_LFLAG) & TOSTOP)) return;
+  }
+  if (orphanedGroup(p) || !p.kernel.othersCanRun(p)) throw new Errno(E.EIO);
+  p.kernel.signalGroup(p.pgid, SIGTTOU, SI_KERNEL);
+  throw new WouldBlock(`it ${write ? 'writes to' : 'changes'} the terminal from the background`, () => p.pgid === p.kernel.terminal.pgrp);
 }
 
 function readInto(p: Process, fd: number, addr: bigint, len: bigint, offset: bigint | null): number {
@@ -422,11 +446,7 @@ export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number 
         (why) => { none(); cleared?.(why); },
         wait.map((w) => ({ fd: w.hostFd, events: w.entry.events & POLLOUT ? POLLIN | POLLOUT : POLLIN })));
     } else if (wait.length > 0) {
-      const pfds = Buffer.alloc(wait.length * 8);
-      wait.forEach((w, i) => {
-        pfds.writeInt32LE(w.hostFd, i * 8);
-        pfds.writeInt16LE(w.entry.events & POLLOUT ? POLLIN | POLLOUT : POLLIN, i * 8 + 4);
-      });
+      const pfds = pollfds(wait.map((w) => [w.hostFd, w.entry.events & POLLOUT ? POLLIN | POLLOUT : POLLIN] as const));
       // In bounded slices: a time limit or a cancel ends the wait (src/linux/host-wait.ts).
       const r = pollBounded(p, pfds, wait.length, leftMs());
       if (r < 0) return 0;
@@ -627,14 +647,20 @@ export const ioSyscalls: SyscallGroup = {
     backgroundRead(t, int(a[0]));
     return guarded(p, () => readInto(p, int(a[0]), a[1], a[2], null));
   },
-  write: ({ process: p }, a) => guarded(p, () => writeFrom(p, int(a[0]), a[1], a[2], null)),
+  write: (t, a) => {
+    backgroundChange(t, int(a[0]), true);
+    return guarded(t.process, () => writeFrom(t.process, int(a[0]), a[1], a[2], null));
+  },
   pread64: ({ process: p }, a) => readInto(p, int(a[0]), a[1], a[2], checkOffset(a[3])),
   pwrite64: ({ process: p }, a) => writeFrom(p, int(a[0]), a[1], a[2], checkOffset(a[3])),
   readv: (t, a) => {
     backgroundRead(t, int(a[0]));
     return guarded(t.process, () => readv(t.process, a, null));
   },
-  writev: ({ process: p }, a) => guarded(p, () => writev(p, a, null)),
+  writev: (t, a) => {
+    backgroundChange(t, int(a[0]), true);
+    return guarded(t.process, () => writev(t.process, a, null));
+  },
   preadv: ({ process: p }, a) => readv(p, a, checkOffset(a[3])),
   pwritev: ({ process: p }, a) => writev(p, a, checkOffset(a[3])),
   close: ({ process: p }, a) => { p.fds.close(int(a[0])); return 0; },
@@ -682,9 +708,11 @@ export const ioSyscalls: SyscallGroup = {
       default: throw new Errno(E.EINVAL);
     }
   },
-  ioctl: ({ process: p }, a) => {
+  ioctl: (t, a) => {
+    const p = t.process;
     const f = p.fds.get(int(a[0]));
     const req = Number(BigInt.asUintN(32, a[1]));
+    if (TERMINAL_CHANGES.has(req)) backgroundChange(t, int(a[0]), false);
     switch (req) {
       case TIOCGPGRP: case TIOCGSID: case TIOCSPGRP: {
         // The terminal's session and foreground group are the sandbox's (a process that left the

@@ -242,8 +242,53 @@ function writeBackMirrors(p: Process, start: number, len: number): void {
 }
 
 const MS_ASYNC = 1, MS_INVALIDATE = 2, MS_SYNC = 4;
+const MLOCK_ONFAULT = 1, MCL_CURRENT = 1, MCL_FUTURE = 2, MCL_ONFAULT = 4;
+const RLIMIT_MEMLOCK = 8;
+
+/**
+ * mlock/munlock of [addr, addr+len), widened to whole pages: every page must be mapped (ENOMEM).
+ * The locked pages count against RLIMIT_MEMLOCK (ENOMEM past it; EPERM when it is 0), as for an
+ * unprivileged user on Linux.
+ */
+function lockPages(p: Process, addr: bigint, lenArg: bigint, lock: boolean): number {
+  const n = size(lenArg);
+  if (n < 0 || addr > BigInt(Number.MAX_SAFE_INTEGER)) throw new Errno(E.ENOMEM);
+  const start = Math.floor(Number(addr) / PAGE_SIZE) * PAGE_SIZE;
+  const end = alignUp(Number(addr) + n, PAGE_SIZE);
+  if (end === start) return 0;
+  if (!inUserRange(p, start, end - start) || !p.space.paging.accessible(start, end - start, 0)) throw new Errno(E.ENOMEM);
+  const locked = p.space.locked;
+  if (!lock) {
+    for (let page = start / PAGE_SIZE; page < end / PAGE_SIZE; page++) locked.delete(page);
+    return 0;
+  }
+  const limit = p.rlimit(RLIMIT_MEMLOCK)[0];
+  if (limit === 0n) throw new Errno(E.EPERM);
+  let more = 0;
+  for (let page = start / PAGE_SIZE; page < end / PAGE_SIZE; page++) if (!locked.has(page)) more++;
+  if (BigInt((locked.size + more) * PAGE_SIZE) > limit) throw new Errno(E.ENOMEM);
+  for (let page = start / PAGE_SIZE; page < end / PAGE_SIZE; page++) locked.add(page);
+  return 0;
+}
 
 export const mmSyscalls: SyscallGroup = {
+  mlock: ({ process: p }, a) => lockPages(p, a[0], a[1], true),
+  mlock2: ({ process: p }, a) => {
+    if (a[2] & ~BigInt(MLOCK_ONFAULT)) throw new Errno(E.EINVAL);
+    return lockPages(p, a[0], a[1], true);
+  },
+  munlock: ({ process: p }, a) => lockPages(p, a[0], a[1], false),
+  // MCL_CURRENT locks what is mapped now, so it fails past RLIMIT_MEMLOCK as on Linux; MCL_FUTURE
+  // alone is taken without enforcing the limit on later mappings.
+  mlockall: ({ process: p }, a) => {
+    const flags = int(a[0]);
+    if (!(flags & (MCL_CURRENT | MCL_FUTURE)) || flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) throw new Errno(E.EINVAL);
+    const limit = p.rlimit(RLIMIT_MEMLOCK)[0];
+    if (limit === 0n) throw new Errno(E.EPERM);
+    if (flags & MCL_CURRENT && BigInt(p.space.paging.committed) > limit) throw new Errno(E.ENOMEM);
+    return 0;
+  },
+  munlockall: ({ process: p }) => { p.space.locked.clear(); return 0; },
   msync: ({ process: p }, a) => {
     if (a[0] % BigInt(PAGE_SIZE) !== 0n) throw new Errno(E.EINVAL);
     const flags = int(a[2]);

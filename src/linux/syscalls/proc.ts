@@ -4,7 +4,7 @@ import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS, E, Errno } from '../../abi/linux.js';
 import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { MSR_FS_BASE, MSR_GS_BASE } from '../../machine/x86.js';
-import { SIG_DFL, SIG_IGN, bit, defaultAction } from '../signals.js';
+import { SIG_DFL, SIG_IGN, defaultAction, discardPending } from '../signals.js';
 import { ROBUST_LIST_HEAD_SIZE } from '../robust.js';
 import type { Task } from '../task.js';
 import type { Process } from '../process.js';
@@ -30,6 +30,41 @@ function utsname(): Buffer {
 
 const PRIO_PROCESS = 0, PRIO_PGRP = 1, PRIO_USER = 2;
 
+/** Scheduling policies: the normal ones, and the real-time ones (priorities 1-99). */
+const SCHED_OTHER = 0, SCHED_FIFO = 1, SCHED_RR = 2, SCHED_BATCH = 3, SCHED_IDLE = 5, SCHED_DEADLINE = 6;
+/** sched_setscheduler's flag: the policy is not inherited across fork. */
+const SCHED_RESET_ON_FORK = 0x40000000;
+/** sched_rr_get_interval's answer: SCHED_RR's time slice on Linux (100 ms). */
+const SLICE_NS = 100_000_000n;
+
+/** The process sched_* calls name by pid (0: the caller's), or ESRCH; EINVAL for a negative pid. */
+function schedTarget(p: Process, pid: number): Process {
+  if (pid < 0) throw new Errno(E.EINVAL);
+  if (pid === 0) return p;
+  const q = p.kernel.findTask(pid)?.process;
+  if (!q || q.zombie) throw new Errno(E.ESRCH);
+  return q;
+}
+
+/** A struct sched_param's priority (one int), copied once. */
+function schedPriority(p: Process, addr: bigint): number {
+  if (addr === 0n) throw new Errno(E.EINVAL);
+  return p.userBuffer(addr, 4, PROT_READ).readInt32LE(0);
+}
+
+/**
+ * sched_setscheduler / sched_setparam: the guest's user is unprivileged (RLIMIT_RTPRIO 0), so the
+ * real-time policies are EPERM; the normal ones take priority 0 only (EINVAL otherwise), as on
+ * Linux. The policy is kept; kvmbox's scheduling does not change.
+ */
+function setScheduler(q: Process, policy: number, priority: number): void {
+  const normal = policy === SCHED_OTHER || policy === SCHED_BATCH || policy === SCHED_IDLE;
+  if (!normal && policy !== SCHED_FIFO && policy !== SCHED_RR) throw new Errno(E.EINVAL);
+  if (normal ? priority !== 0 : priority < 1 || priority > 99) throw new Errno(E.EINVAL);
+  if (!normal) throw new Errno(E.EPERM);
+  q.schedPolicy = policy;
+}
+
 /**
  * The processes getpriority and setpriority name (which, who), or ESRCH when none does. A nice
  * value is kept per process, inherited across fork and exec; it changes nothing in how kvmbox
@@ -46,6 +81,15 @@ function niceTargets(p: Process, which: number, who: number): Process[] {
   }
   if (found.length === 0) throw new Errno(E.ESRCH);
   return found;
+}
+
+/** sched_get_priority_max/min: 99 and 1 for the real-time policies, 0 for the others. */
+function priorityRange(policy: number, realTime: number): number {
+  switch (policy) {
+    case SCHED_FIFO: case SCHED_RR: return realTime;
+    case SCHED_OTHER: case SCHED_BATCH: case SCHED_IDLE: case SCHED_DEADLINE: return 0;
+    default: throw new Errno(E.EINVAL);
+  }
 }
 
 export const procSyscalls: SyscallGroup = {
@@ -149,8 +193,7 @@ export const procSyscalls: SyscallGroup = {
       // A pending signal whose new action ignores it is discarded, as on Linux.
       const h = act.readBigUInt64LE(0);
       if (h === SIG_IGN || (h === SIG_DFL && defaultAction(sig) === 'ignore')) {
-        t.pending &= ~bit(sig);
-        t.pendingInfo.delete(sig);
+        discardPending(t, sig);
       }
     }
     return 0;
@@ -170,6 +213,45 @@ export const procSyscalls: SyscallGroup = {
     return 0;
   },
   sched_yield: () => 0,
+  sched_getscheduler: ({ process: p }, a) => schedTarget(p, int(a[0])).schedPolicy,
+  sched_setscheduler: ({ process: p }, a) => {
+    const q = schedTarget(p, int(a[0]));
+    setScheduler(q, int(a[1]) & ~SCHED_RESET_ON_FORK, schedPriority(p, a[2]));
+    return 0;
+  },
+  sched_getparam: ({ process: p }, a) => {
+    schedTarget(p, int(a[0]));
+    if (a[1] === 0n) throw new Errno(E.EINVAL);
+    p.userBuffer(a[1], 4, PROT_WRITE).writeInt32LE(0);
+    return 0;
+  },
+  sched_setparam: ({ process: p }, a) => {
+    const q = schedTarget(p, int(a[0]));
+    setScheduler(q, q.schedPolicy, schedPriority(p, a[1]));
+    return 0;
+  },
+  sched_get_priority_max: (_t, a) => priorityRange(int(a[0]), 99),
+  sched_get_priority_min: (_t, a) => priorityRange(int(a[0]), 1),
+  sched_rr_get_interval: ({ process: p }, a) => {
+    schedTarget(p, int(a[0]));
+    // The time slice of a process: kvmbox's own turns between processes are not a fixed slice,
+    // so this is the one Linux gives SCHED_RR; the fair scheduler's varies with the load.
+    const out = p.userBuffer(a[1], 16, PROT_WRITE);
+    out.writeBigInt64LE(0n, 0);
+    out.writeBigInt64LE(SLICE_NS, 8);
+    return 0;
+  },
+  // A mask that names at least one of the sandbox's CPUs is accepted; threads stay where kvmbox
+  // runs them (every vCPU may run any thread).
+  sched_setaffinity: ({ process: p }, a) => {
+    schedTarget(p, int(a[0]));
+    const n = size(a[1]);
+    if (n === 0) throw new Errno(E.EINVAL);
+    const mask = p.userBuffer(a[2], Math.min(n, 8), PROT_READ);
+    const word = n >= 8 ? mask.readBigUInt64LE(0) : BigInt(mask.readUIntLE(0, n));
+    if ((word & ((1n << BigInt(p.kernel.maxVcpus)) - 1n)) === 0n) throw new Errno(E.EINVAL);
+    return 0;
+  },
   // The CPUs a program sees are the vCPUs its threads may run on (MAX_VCPUS <= 64: one word).
   sched_getaffinity: ({ process: p }, a) => {
     const n = size(a[1]);

@@ -7,7 +7,7 @@ import { E, Errno } from '../../abi/linux.js';
 import { sleepBounded } from '../host-wait.js';
 import { WouldBlock } from '../../fs/open-file.js';
 import {
-  NSIG, SIGKILL, SI_TKILL, SI_USER, UNBLOCKABLE, altStackFlags, bit, checkRealTimer, hasDeliverable, killWith, raise,
+  NSIG, SIGKILL, SI_TKILL, SI_USER, UNBLOCKABLE, altStackFlags, bit, checkTimers, hasDeliverable, killWith, raise,
   restoreSavedMask, takePending,
 } from '../signals.js';
 import type { Process } from '../process.js';
@@ -22,6 +22,9 @@ const US = 1_000_000;
 /** How often a wait for a signal looks at the timers (ms). */
 const SIGNAL_POLL_MS = 5;
 
+/** struct siginfo, as the kernel copies it. */
+const SIGINFO_SIZE = 128;
+
 /** Send sig to the calling task from itself (kill, tkill, tgkill). */
 function sendSelf(t: Task, sig: number, code: number): number {
   if (sig < 0 || sig > NSIG) throw new Errno(E.EINVAL);
@@ -31,6 +34,34 @@ function sendSelf(t: Task, sig: number, code: number): number {
     return 0;
   }
   raise(t, sig, { code, pid: t.process.pid });
+  return 0;
+}
+
+/**
+ * rt_sigqueueinfo (tid null) and rt_tgsigqueueinfo: send sig with the caller's own siginfo (as
+ * sigqueue does, with a value), to process tgid or its thread tid. The siginfo is copied once;
+ * only its signal number is set here. As on Linux, a process may not make its signal look like
+ * the kernel's or kill's (si_code >= 0, or SI_TKILL) to another process: EPERM. EAGAIN when the
+ * target's queue is full (MAX_QUEUED_SIGNALS).
+ */
+function sendQueued(t: Task, tgid: number, tid: number | null, sig: number, infoAddr: bigint): number {
+  const p = t.process;
+  if (sig < 0 || sig > NSIG) throw new Errno(E.EINVAL);
+  const raw = Buffer.from(p.userBuffer(infoAddr, SIGINFO_SIZE, PROT_READ));
+  const code = raw.readInt32LE(8);
+  if ((code >= 0 || code === SI_TKILL) && tgid !== p.pid) throw new Errno(E.EPERM);
+  if (tgid <= 0 || (tid !== null && tid <= 0)) throw new Errno(tid === null ? E.ESRCH : E.EINVAL);
+  const q = p.kernel.find(tgid);
+  if (!q) throw new Errno(E.ESRCH);
+  const target = tid === null ? (q.zombie ? null : q.signalTarget(sig)) : q.tasks.find((x) => x.tid === tid && x.state !== 'dead');
+  if (tid !== null && !target) throw new Errno(E.ESRCH);
+  if (sig === 0 || !target) return 0;
+  if (sig === SIGKILL) {
+    if (q === p) killWith(p, SIGKILL, '(it sent the signal to itself)');
+    else raise(target, sig, { code, pid: p.pid });
+    return 0;
+  }
+  if (!raise(target, sig, { code, pid: raw.readInt32LE(16), raw })) throw new Errno(E.EAGAIN);
   return 0;
 }
 
@@ -72,7 +103,7 @@ function sigtimedwait(t: Task, a: bigint[]): number {
     infoOut?.set(got.info);
     return got.sig;
   };
-  if (p.realTimer) checkRealTimer(t);
+  if (p.hasTimers) checkTimers(t);
   const now = take();
   if (now) return now;
   if (timeoutMs === 0) throw new Errno(E.EAGAIN);
@@ -84,17 +115,17 @@ function sigtimedwait(t: Task, a: bigint[]): number {
       deadline === Infinity ? undefined : { at: deadline, result: () => -E.EAGAIN }, () => { t.sigwaitSet = 0n; });
   }
   for (;;) {
-    const timer = p.realTimer;
+    const due = p.timerDue;
     const left = deadline - performance.now();
     if (left <= 0) throw new Errno(E.EAGAIN);
-    if (!timer && deadline === Infinity && p.timeLeftMs() === null) {
+    if (due === Infinity && deadline === Infinity && p.timeLeftMs() === null) {
       // Nothing can ever raise a signal: the wait would never end.
       p.exit = { kind: 'timeout', message: 'kvmbox: the program would wait forever: sigwait with no timer armed and no other task; program stopped' };
       throw new Errno(E.EINTR);
     }
-    const ms = Math.max(0, Math.min(SIGNAL_POLL_MS, left, timer ? timer.due - performance.now() : 50));
+    const ms = Math.max(0, Math.min(SIGNAL_POLL_MS, left, due - performance.now()));
     if (!sleepBounded(p, ms)) throw new Errno(E.EINTR);
-    if (timer) checkRealTimer(t);
+    if (p.hasTimers) checkTimers(t);
     const sig = take();
     if (sig) return sig;
     if (hasDeliverable(t)) throw new Errno(E.EINTR);
@@ -109,11 +140,10 @@ export function waitForSignal(t: Task): never {
   if (t.process.kernel.othersCanRun(t.process)) parkForSignal(t);
   for (;;) {
     if (hasDeliverable(t)) throw new Errno(E.EINTR);
-    const timer = t.process.realTimer;
-    const ms = timer ? Math.max(0, Math.min(SIGNAL_POLL_MS, timer.due - performance.now())) : 50;
+    const ms = Math.max(0, Math.min(SIGNAL_POLL_MS, t.process.timerDue - performance.now()));
     if (!sleepBounded(t.process, ms)) throw new Errno(E.EINTR);
-    if (timer) checkRealTimer(t);
-    if (!timer && !t.process.realTimer && t.process.timeLeftMs() === null && !hasDeliverable(t)) {
+    if (t.process.hasTimers) checkTimers(t);
+    if (t.process.timerDue === Infinity && t.process.timeLeftMs() === null && !hasDeliverable(t)) {
       // Nothing can ever raise a signal: the wait would never end (as a time limit would stop it).
       t.process.exit = { kind: 'timeout', message: 'kvmbox: the program would wait forever: pause with no timer armed; program stopped' };
       throw new Errno(E.EINTR);
@@ -148,6 +178,8 @@ function writeItimerval(p: Process, addr: bigint, t: Process['realTimer']): void
 
 export const signalSyscalls: SyscallGroup = {
   tgkill: (t, a) => sendToThread(t, int(a[0]), int(a[1]), int(a[2])),
+  rt_sigqueueinfo: (t, a) => sendQueued(t, int(a[0]), null, int(a[1]), a[2]),
+  rt_tgsigqueueinfo: (t, a) => sendQueued(t, int(a[0]), int(a[1]), int(a[2]), a[3]),
   tkill: (t, a) => sendToThread(t, null, int(a[0]), int(a[1])),
   kill: (t, a) => {
     const pid = int(a[0]), sig = int(a[1]);

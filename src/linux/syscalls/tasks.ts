@@ -1,10 +1,9 @@
-// prctl and identity changes. (Processes are syscalls/procs.ts; threads, issue 16, are refused
-// there: clone for a thread fails with ENOSYS, so glibc's pthread_create returns ENOSYS and
-// musl's EAGAIN, with nothing created.)
+// prctl, identity changes and capabilities. (Processes and threads are syscalls/procs.ts.)
 //
 // The guest's identity is fixed (uid/gid 1000, GUEST_UID/GUEST_GID in abi/hypercalls.json). Like an unprivileged
-// Linux process, it may "change" to the ids it already has, and nothing else (EPERM).
-import { PROT_WRITE } from '../address-space.js';
+// Linux process, it may "change" to the ids it already has, and nothing else (EPERM), and it has
+// no capabilities: capget reports none, and capset may only keep it so.
+import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
 import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { TASK_COMM_LEN, type Process } from '../process.js';
@@ -51,7 +50,45 @@ function prctl(p: Process, a: bigint[]): number {
   }
 }
 
+/** capget/capset header versions: the first takes one 32-bit set of each kind, the others two. */
+const CAP_V1 = 0x19980330, CAP_V2 = 0x20071026, CAP_V3 = 0x20080522;
+/** struct __user_cap_data_struct: effective, permitted, inheritable (32 bits each). */
+const CAP_DATA_SIZE = 12;
+
+/**
+ * The header (version, pid) of capget/capset, copied once: how many data structs follow. An
+ * unknown version is EINVAL, with the kernel's preferred one written back for the caller to
+ * retry (libcap probes this way, with no data: then 0).
+ */
+function capHeader(p: Process, hdr: bigint, data: bigint): { count: number; pid: number } | null {
+  const h = Buffer.from(p.userBuffer(hdr, 8, PROT_READ));
+  const version = h.readUInt32LE(0);
+  if (version !== CAP_V1 && version !== CAP_V2 && version !== CAP_V3) {
+    p.userBuffer(hdr, 4, PROT_WRITE).writeUInt32LE(CAP_V3);
+    if (data === 0n) return null;
+    throw new Errno(E.EINVAL);
+  }
+  const pid = h.readInt32LE(4);
+  if (pid < 0) throw new Errno(E.EINVAL);
+  return { count: version === CAP_V1 ? 1 : 2, pid };
+}
+
 export const taskSyscalls: SyscallGroup = {
+  capget: ({ process: p }, a) => {
+    const h = capHeader(p, a[0], a[1]);
+    if (!h) return 0;
+    if (h.pid !== 0 && !p.kernel.findTask(h.pid)) throw new Errno(E.ESRCH);
+    if (a[1] !== 0n) p.userBuffer(a[1], h.count * CAP_DATA_SIZE, PROT_WRITE).fill(0);
+    return 0;
+  },
+  capset: ({ process: p }, a) => {
+    const h = capHeader(p, a[0], a[1]);
+    if (!h) return 0;
+    if (h.pid !== 0 && h.pid !== p.pid) throw new Errno(E.EPERM);
+    const sets = p.userBuffer(a[1], h.count * CAP_DATA_SIZE, PROT_READ);
+    if (sets.some((b) => b !== 0)) throw new Errno(E.EPERM);
+    return 0;
+  },
   prctl: ({ process: p }, a) => prctl(p, a),
   setuid: (_t, a) => { sameId(a[0], GUEST_UID); return 0; },
   setgid: (_t, a) => { sameId(a[0], GUEST_GID); return 0; },

@@ -37,8 +37,8 @@ function writeTimespec(p: Process, addr: bigint, ns: bigint): void {
 /**
  * Sleep ns, ended early when a signal becomes deliverable (then the handler runs on the way back
  * and the call fails with EINTR, as nanosleep does whatever SA_RESTART says). Returns the ns left
- * when interrupted, or null when the sleep ran out. With one process only ITIMER_REAL can raise a
- * signal meanwhile, so the sleep wakes at most at its expiry.
+ * when interrupted, or null when the sleep ran out. With one process only its timers can raise a
+ * signal meanwhile, so the sleep wakes at most at their next expiry.
  */
 function sleepInterruptible(t: Task, ns: bigint): bigint | null {
   const end = performance.now() + Number(ns) / 1e6;
@@ -50,8 +50,7 @@ function sleepInterruptible(t: Task, ns: bigint): bigint | null {
     if (hasDeliverable(t)) return BigInt(Math.max(0, Math.round((end - now) * 1e6)));
     const left = end - now;
     if (left <= 0) return null;
-    const timer = t.process.realTimer;
-    const ms = timer ? Math.min(left, Math.max(0.5, timer.due - now)) : left;
+    const ms = Math.min(left, Math.max(0.5, t.process.timerDue - now));
     if (!sleepBounded(t.process, Math.ceil(ms))) return null;
   }
 }

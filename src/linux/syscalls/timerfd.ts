@@ -20,7 +20,7 @@ import { int, type SyscallGroup } from './args.js';
 const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1, CLOCK_BOOTTIME = 7, CLOCK_REALTIME_ALARM = 8, CLOCK_BOOTTIME_ALARM = 9;
 const TFD_TIMER_ABSTIME = 1, TFD_TIMER_CANCEL_ON_SET = 2;
 /** struct itimerspec: it_interval then it_value, each a struct timespec (tv_sec, tv_nsec). */
-const ITIMERSPEC_SIZE = 32;
+export const ITIMERSPEC_SIZE = 32;
 const NS = 1_000_000_000n;
 /** Linux's longest time (KTIME_MAX): larger values are clamped to it. */
 const KTIME_MAX = (1n << 63n) - 1n;
@@ -29,7 +29,7 @@ const U64_MAX = (1n << 64n) - 1n;
 /** The host's monotonic time in ns, on the scale of performance.now(), which the kernel's waits use. */
 const nowNs = (): bigint => BigInt(Math.round(performance.now() * 1e6));
 
-interface TimerSpec { interval: bigint; value: bigint }
+export interface TimerSpec { interval: bigint; value: bigint }
 
 export class TimerFd extends AnonFile {
   /** The next expiry (nowNs scale); null while disarmed. */
@@ -108,7 +108,7 @@ export class TimerFd extends AnonFile {
 }
 
 /** A struct itimerspec from the guest, copied once, each timespec checked. */
-function readSpec(p: Process, addr: bigint): TimerSpec {
+export function readItimerspec(p: Process, addr: bigint): TimerSpec {
   const b = Buffer.from(p.userBuffer(addr, ITIMERSPEC_SIZE, PROT_READ));
   const ns = (off: number): bigint => {
     const sec = b.readBigInt64LE(off), nsec = b.readBigInt64LE(off + 8);
@@ -119,7 +119,7 @@ function readSpec(p: Process, addr: bigint): TimerSpec {
   return { interval: ns(0), value: ns(16) };
 }
 
-function writeSpec(out: Buffer, spec: TimerSpec): void {
+export function writeItimerspec(out: Buffer, spec: TimerSpec): void {
   const v = spec.value < 0n ? 0n : spec.value;
   out.writeBigInt64LE(spec.interval / NS, 0);
   out.writeBigInt64LE(spec.interval % NS, 8);
@@ -143,19 +143,19 @@ export const timerfdSyscalls: SyscallGroup = {
     return p.fds.install(new TimerFd(clock, O.RDWR | (flags & O.NONBLOCK)), (flags & O.CLOEXEC) !== 0);
   },
   timerfd_settime: ({ process: p }, a) => {
-    const spec = readSpec(p, a[2]);
+    const spec = readItimerspec(p, a[2]);
     const flags = int(a[1]);
     // TFD_TIMER_CANCEL_ON_SET: the sandbox's realtime clock is never set, so nothing cancels.
     if (flags & ~(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET)) throw new Errno(E.EINVAL);
     const timer = timerOf(p, int(a[0]));
     const out = a[3] !== 0n ? p.userBuffer(a[3], ITIMERSPEC_SIZE, PROT_WRITE) : null;
     const old = timer.set(spec, (flags & TFD_TIMER_ABSTIME) !== 0);
-    if (out) writeSpec(out, old);
+    if (out) writeItimerspec(out, old);
     return 0;
   },
   timerfd_gettime: ({ process: p }, a) => {
     const timer = timerOf(p, int(a[0]));
-    writeSpec(p.userBuffer(a[1], ITIMERSPEC_SIZE, PROT_WRITE), timer.get());
+    writeItimerspec(p.userBuffer(a[1], ITIMERSPEC_SIZE, PROT_WRITE), timer.get());
     return 0;
   },
 };

@@ -1,0 +1,136 @@
+/* Scheduling policies, memory locks, capabilities and the older calls that set file times (test/process.test.ts
+ * compares the lines that do not depend on privilege with the native run; those that do start
+ * with "priv:" and are checked against what Linux gives an unprivileged user, as kvmbox's guest
+ * user is). With a directory argument, it sets file times there. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <time.h>
+#include <utime.h>
+
+static const char *res(long r) {
+  if (r >= 0) return "0";
+  switch (errno) {
+    case EINVAL: return "EINVAL";
+    case EPERM: return "EPERM";
+    case ENOMEM: return "ENOMEM";
+    case ESRCH: return "ESRCH";
+    case ENOENT: return "ENOENT";
+    default: return strerror(errno);
+  }
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IONBF, 0);
+  printf("priority range: FIFO %d-%d RR %d-%d OTHER %d-%d BATCH %d-%d IDLE %d-%d\n",
+         sched_get_priority_min(SCHED_FIFO), sched_get_priority_max(SCHED_FIFO),
+         sched_get_priority_min(SCHED_RR), sched_get_priority_max(SCHED_RR),
+         sched_get_priority_min(SCHED_OTHER), sched_get_priority_max(SCHED_OTHER),
+         sched_get_priority_min(SCHED_BATCH), sched_get_priority_max(SCHED_BATCH),
+         sched_get_priority_min(SCHED_IDLE), sched_get_priority_max(SCHED_IDLE));
+  printf("priority range of policy 42: %s\n", res(sched_get_priority_max(42)));
+  struct sched_param sp = {0};
+  const char *r;
+  sp.sched_priority = 7;
+  r = res(sched_getparam(0, &sp));
+  printf("getscheduler %d, getparam %s priority %d\n", sched_getscheduler(0), r, sp.sched_priority);
+  printf("getscheduler of no such pid: %s\n", res(sched_getscheduler(999999)));
+  printf("getscheduler of pid -1: %s\n", res(sched_getscheduler(-1)));
+  sp.sched_priority = 5;
+  printf("setscheduler OTHER with priority 5: %s\n", res(sched_setscheduler(0, SCHED_OTHER, &sp)));
+  sp.sched_priority = 0;
+  r = res(sched_setscheduler(0, SCHED_BATCH, &sp));
+  printf("setscheduler BATCH: %s, now %d\n", r, sched_getscheduler(0));
+  pid_t pid = fork();
+  if (pid == 0) { printf("child's scheduler %d\n", sched_getscheduler(0)); _exit(0); }
+  waitpid(pid, NULL, 0);
+  r = res(sched_setparam(0, &sp));
+  printf("setparam priority 0: %s, still %d\n", r, sched_getscheduler(0));
+  r = res(sched_setscheduler(0, SCHED_OTHER, &sp));
+  printf("setscheduler OTHER: %s, now %d\n", r, sched_getscheduler(0));
+  sp.sched_priority = 10;
+  printf("priv: setscheduler FIFO 10: %s\n", res(sched_setscheduler(0, SCHED_FIFO, &sp)));
+  struct timespec slice;
+  printf("rr_get_interval: %s\n", res(sched_rr_get_interval(0, &slice)));
+
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  sched_getaffinity(0, sizeof set, &set);
+  printf("setaffinity to its own CPUs: %s\n", res(sched_setaffinity(0, sizeof set, &set)));
+  CPU_ZERO(&set);
+  printf("setaffinity to none: %s\n", res(sched_setaffinity(0, sizeof set, &set)));
+
+  long page = sysconf(_SC_PAGESIZE);
+  char *mem = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  munmap(mem + 2 * page, page);
+  printf("mlock a page: %s\n", res(mlock(mem + 10, 100)));
+  printf("mlock2 with MLOCK_ONFAULT: %s\n", res(syscall(SYS_mlock2, mem, page, 1)));
+  printf("mlock2 with flag 8: %s\n", res(syscall(SYS_mlock2, mem, page, 8)));
+  printf("mlock over a hole: %s\n", res(mlock(mem, 4 * page)));
+  printf("munlock: %s\n", res(munlock(mem, 2 * page)));
+  printf("munlock over a hole: %s\n", res(munlock(mem, 4 * page)));
+  printf("mlockall with no flags: %s\n", res(mlockall(0)));
+  printf("mlockall MCL_FUTURE: %s\n", res(mlockall(MCL_FUTURE)));
+  printf("munlockall: %s\n", res(munlockall()));
+  struct rlimit rl;
+  getrlimit(RLIMIT_MEMLOCK, &rl);
+  printf("priv: RLIMIT_MEMLOCK %llu\n", (unsigned long long)rl.rlim_cur);
+  char *big = mmap(NULL, 16 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  printf("priv: mlock 16 MiB: %s\n", res(mlock(big, 16 << 20)));
+  r = res(mlock(big, 4 << 20));
+  printf("priv: mlock 4 MiB, twice: %s %s\n", r, res(mlock(big, 4 << 20)));
+  printf("priv: then 4 MiB more and a page: %s\n", res(mlock(big + (4 << 20), (4 << 20) + page)));
+  munmap(big, 16 << 20);
+  big = mmap(NULL, 8 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  printf("priv: after munmap, mlock 8 MiB: %s\n", res(mlock(big, 8 << 20)));
+
+  struct { unsigned version; int pid; } hdr = {0, 0};
+  unsigned caps[6] = {1, 1, 1, 1, 1, 1};
+  long probe = syscall(SYS_capget, &hdr, NULL);
+  printf("capget probe: %ld, version %#x\n", probe, hdr.version);
+  r = res(syscall(SYS_capget, &hdr, caps));
+  printf("priv: capget: %s, sets %u %u %u %u %u %u\n", r, caps[0], caps[1], caps[2], caps[3], caps[4], caps[5]);
+  memset(caps, 0, sizeof caps);
+  printf("capset to none: %s\n", res(syscall(SYS_capset, &hdr, caps)));
+  hdr.pid = 999999;
+  printf("capget of no such pid: %s\n", res(syscall(SYS_capget, &hdr, caps)));
+
+  if (argc > 1) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/times", argv[1]);
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    close(fd);
+    struct stat st;
+    struct utimbuf ub = {.actime = 1000000000, .modtime = 1100000000};
+    printf("utime: %s", res(utime(path, &ub)));
+    stat(path, &st);
+    printf(" -> atime %ld mtime %ld\n", (long)st.st_atime, (long)st.st_mtime);
+    struct timeval tv[2] = {{1200000000, 250000}, {1300000000, 500000}};
+    printf("utimes: %s", res(utimes(path, tv)));
+    stat(path, &st);
+    printf(" -> atime %ld.%06ld mtime %ld.%06ld\n", (long)st.st_atime, st.st_atim.tv_nsec / 1000, (long)st.st_mtime, st.st_mtim.tv_nsec / 1000);
+    tv[1].tv_usec = 1000000;
+    printf("utimes with 1000000 us: %s\n", res(utimes(path, tv)));
+    tv[1].tv_usec = 0;
+    int dir = open(argv[1], O_RDONLY | O_DIRECTORY);
+    printf("futimesat: %s", res(syscall(SYS_futimesat, dir, "times", tv)));
+    stat(path, &st);
+    printf(" -> mtime %ld\n", (long)st.st_mtime);
+    printf("utime of a missing file: %s\n", res(utime("/nonexistent-kvmbox", &ub)));
+    time_t before = time(NULL);
+    printf("utimes to now: %s", res(utimes(path, NULL)));
+    stat(path, &st);
+    printf(" -> recent %d\n", st.st_mtime >= before - 1 && st.st_mtime <= time(NULL) + 1);
+  }
+  return 0;
+}
