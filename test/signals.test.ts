@@ -68,6 +68,13 @@ test('POSIX timers raise their signals with id, value and overruns, as natively'
   sameAsNative('ptimer');
 });
 
+// test/programs/signalfd.c: blocked signals read as records from a signalfd (kill's, sigqueue's
+// value, a child's SIGCHLD with its status), poll, EAGAIN, EINVAL, a new mask. Before: ENOSYS
+// (util-linux's `script` failed on it).
+test('signalfd reads blocked signals as records, as natively', () => {
+  sameAsNative('signalfd');
+});
+
 test('rt_sigreturn never restores IOPL, NT or a kernel selector from a forged frame', () => {
   const path = `${PROGRAMS_DIR}/signals.glibc`;
   const native = spawnSync(path, ['forged'], { encoding: 'utf8' });

@@ -187,6 +187,29 @@ test('a background group that changes the terminal, or writes to it under TOSTOP
   }
 });
 
+// test/programs/pty.c: the sandbox's own pseudo-terminals (/dev/ptmx, /dev/pts/N): the line
+// discipline between master and slave, a child's controlling terminal with ^C and a new window
+// size, openpty, EIO at the master once the slaves are closed. Before: /dev/ptmx was ENOENT
+// (`script` failed with "failed to create pseudo-terminal").
+test('pseudo-terminals inside the sandbox: posix_openpt, the line discipline, a controlling terminal, as natively', { skip }, () => {
+  for (const v of ['glibc', 'musl', 'pie']) {
+    const prog = `${PROGRAMS_DIR}/pty.${v}`;
+    const native = spawnSync(prog, [], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(native.status, 0, native.stderr);
+    const guest = spawnSync(process.execPath, [BIN, 'run', '--ro', prog, '--', prog], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(guest.stdout, native.stdout, `${v}: ${guest.stderr}`);
+    assert.equal(guest.status, 0, guest.stderr);
+  }
+  // Real programs on them: util-linux's script (openpty, signalfd, a shell on the slave) and
+  // python3's pty.spawn.
+  const cmd = 'script -qc \'echo in-script; test -t 0 && echo "stdin is a terminal"; exit 3\' /dev/null; echo "script $?"; ' +
+    'python3 -c \'import pty; pty.spawn(["sh", "-c", "tty >/dev/null && echo spawned on a terminal"])\'';
+  const native = spawnSync('/bin/sh', ['-c', cmd], { encoding: 'utf8', timeout: 60_000 });
+  assert.match(native.stdout, /^in-script\r\nstdin is a terminal\r\nscript 0\nspawned on a terminal\r\n$/);
+  const guest = spawnSync(process.execPath, [BIN, 'run', '--system', '--', '/bin/sh', '-c', cmd], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(guest.stdout, native.stdout, guest.stderr);
+});
+
 test('programs that take the terminal raw: less and top quit on q, python3\'s REPL edits a line and takes Ctrl-C', { skip }, () => {
   const src = dirname(PROGRAMS_DIR);
   const kv = [process.execPath, BIN, 'run', '--system', '--ro', src, '--env', 'TERM=xterm', '--'];

@@ -34,7 +34,7 @@ export const SYS = {
   listxattr: 194, llistxattr: 195, flistxattr: 196, removexattr: 197, lremovexattr: 198, fremovexattr: 199,
   getresgid: 120, setfsuid: 122, setfsgid: 123, mknod: 133, mknodat: 259, syncfs: 306,
   copy_file_range: 326, waitid: 247, execveat: 322, epoll_create: 213, epoll_ctl: 233, epoll_wait: 232,
-  epoll_create1: 291, epoll_pwait: 281, epoll_pwait2: 441, eventfd: 284, eventfd2: 290,
+  epoll_create1: 291, epoll_pwait: 281, epoll_pwait2: 441, signalfd: 282, eventfd: 284, signalfd4: 289, eventfd2: 290,
   timerfd_create: 283, timerfd_settime: 286, timerfd_gettime: 287,
   inotify_init: 253, inotify_add_watch: 254, inotify_rm_watch: 255, inotify_init1: 294,
 } as const;
@@ -118,4 +118,12 @@ export const TIOCGPGRP = 0x540f;
 export const TIOCSPGRP = 0x5410;
 export const TIOCGSID = 0x5429;
 export const FIONREAD = 0x541b;
+export const TIOCSWINSZ = 0x5414;
+export const TIOCSCTTY = 0x540e;
+export const TIOCNOTTY = 0x5422;
+export const TIOCOUTQ = 0x5411;
+export const TIOCGPTN = 0x80045430;
+export const TIOCSPTLCK = 0x40045431;
+export const TIOCGPTLCK = 0x80045439;
+export const TIOCGPTPEER = 0x5441;
 export const FIONBIO = 0x5421;

@@ -36,6 +36,7 @@ import { FileMirrors } from './file-mirror.js';
 import type { UnixNames } from '../fs/unix-socket.js';
 import { Fifos } from '../fs/fifo.js';
 import { FileLocks } from '../fs/locks.js';
+import { PtyTable } from '../fs/pty.js';
 import { TerminalModes } from './terminal.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
@@ -248,6 +249,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   /** Named pipes (mkfifo) in the grants, as pipes inside the sandbox. */
   readonly fifos: Fifos;
   readonly locks = new FileLocks();
+  readonly ptys = new PtyTable();
   readonly terminal = { sid: 0, pgrp: 0 };
   readonly terminalModes = new TerminalModes();
   /** Address spaces of their own that ended: released once no vCPU can be running them. */

@@ -12,6 +12,7 @@ import type { ShmDir } from '../fs/shm.js';
 import type { UnixNames } from '../fs/unix-socket.js';
 import type { Fifos } from '../fs/fifo.js';
 import type { FileLocks } from '../fs/locks.js';
+import type { PtyTable } from '../fs/pty.js';
 import type { TerminalModes } from './terminal.js';
 import type { PosixTimer } from './posix-timers.js';
 import type { FileMirrors } from './file-mirror.js';
@@ -136,6 +137,8 @@ export interface ProcessTree {
   readonly terminal: { sid: number; pgrp: number };
   /** That terminal's modes as programs set them (tcsetattr), put back at the end. */
   readonly terminalModes: TerminalModes;
+  /** The sandbox's pseudo-terminals (/dev/ptmx, /dev/pts/N). */
+  readonly ptys: PtyTable;
   /** The advisory file locks (flock, fcntl) of the sandbox's processes. */
   readonly locks: FileLocks;
   /** Mirrors of host files mapped MAP_SHARED for writing; null where sharedMemory is. */

@@ -67,7 +67,11 @@ function ignored(p: Process, sig: number): boolean {
   return h === SIG_IGN || (h === SIG_DFL && defaultAction(sig) === 'ignore');
 }
 
-/** Raise sig for task t (kill, tgkill, a fault, a timer). An ignored signal is dropped at once. */
+/**
+ * Raise sig for task t (kill, tgkill, a fault, a timer). An ignored signal is dropped at once,
+ * unless t blocks it: as on Linux, it stays pending then (sigpending, sigwait and signalfd see
+ * it), and is discarded only if it is still ignored when it is unblocked.
+ */
 /** The first real-time signal (Linux's SIGRTMIN; glibc keeps 32 and 33 for itself). */
 export const SIGRTMIN = 32;
 
@@ -89,7 +93,7 @@ export function raise(t: Task, sig: number, info: { code: number; pid?: number; 
   } else if (STOPS & bit(sig)) {
     t.pending &= ~bit(SIGCONT);
   }
-  if (ignored(p, sig)) return true;
+  if (ignored(p, sig) && (t.sigmask & bit(sig)) === 0n) return true;
   const entry: PendingInfo = { code: info.code, pid: info.pid ?? 0, addr: info.addr ?? 0n, status: info.status ?? 0 };
   if (info.raw) entry.raw = info.raw;
   if (info.timer) entry.timer = info.timer;

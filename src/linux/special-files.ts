@@ -1,7 +1,9 @@
 // The few /dev and /proc entries that programs expect, made up by the host: nothing of the
 // host's own /dev or /proc is opened. What exists:
 //   /dev/null /dev/zero /dev/full /dev/random /dev/urandom   memory devices
-//   /dev/tty                          the host terminal, when a standard stream is one (else ENXIO)
+//   /dev/tty                          the controlling terminal: a pty of the sandbox's, or the host
+//                                     terminal when a standard stream is one (else ENXIO)
+//   /dev/ptmx, /dev/pts/N             the sandbox's own pseudo-terminals (src/fs/pty.ts)
 //   /dev/stdin /dev/stdout /dev/stderr, /dev/fd/N, /proc/self/fd/N   links to the guest's own fds
 //   /proc/self/exe                    a link to the program's path (readlink only)
 //   /proc/self/cmdline, /proc/self/environ, /proc/uptime, /proc/loadavg, /proc/meminfo,
@@ -12,7 +14,9 @@
 // (getdents64). Other paths under /dev and /proc are
 // looked up in the grants like any path.
 import { randomFillSync } from 'node:crypto';
-import { E, Errno, O, S_IFLNK, STAT, STAT_SIZE } from '../abi/linux.js';
+import { E, Errno, O, S_IFLNK, SIG, STAT, STAT_SIZE } from '../abi/linux.js';
+import { PTMX_RDEV, PtyMaster, PtySlave, slaveStat, type Pty } from '../fs/pty.js';
+import { SI_KERNEL, SIGCONT, raise } from './signals.js';
 import type { Process } from './process.js';
 import { cpuinfoText } from './cpuinfo.js';
 import { GUEST_GID, GUEST_PID, GUEST_UID, PHYS_VVAR, VDSO_SIZE } from '../abi/abi.generated.js';
@@ -267,6 +271,13 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
 
 /** The guest's controlling terminal: a standard stream that is a host terminal. */
 function tty(p: Process): SpecialFile {
+  const pty = p.kernel.ptys.ofSession(p.sid);
+  if (pty) {
+    return {
+      open: (flags) => { pty.slaveOpen(); return new PtySlave(pty, flags & (O.ACCMODE | O.NONBLOCK)); },
+      stat: (out) => charDeviceStat(out, TTY_RDEV, TTY_RDEV),
+    };
+  }
   let hostFd: number | null = null;
   for (const fd of [0, 1, 2]) {
     try {
@@ -283,6 +294,51 @@ function tty(p: Process): SpecialFile {
   };
 }
 
+const DT_CHR = 2;
+
+/** /dev/ptmx: each open makes a new pty and is its master. */
+function ptmx(p: Process): SpecialFile {
+  return {
+    open: (flags) => {
+      const k = p.kernel;
+      const pty = k.ptys.create((pgrp, sig) => k.signalGroup(pgrp, sig, SI_KERNEL), (sid) => {
+        // The master's last close hangs up the controlling process (the session leader).
+        const leader = k.find(sid);
+        if (leader && !leader.zombie) for (const sig of [SIG.SIGHUP, SIGCONT]) { const t = leader.signalTarget(sig); if (t) raise(t, sig, { code: SI_KERNEL }); }
+      });
+      return new PtyMaster(pty, flags & (O.ACCMODE | O.NONBLOCK));
+    },
+    stat: (out) => charDeviceStat(out, PTMX_RDEV, PTMX_RDEV),
+  };
+}
+
+/**
+ * /dev/pts/N: the slave of pty N (ENOENT when there is none; EIO while it is locked or hung up).
+ * A session leader without a controlling terminal that opens it without O_NOCTTY makes it its
+ * session's, as on Linux.
+ */
+function ptySlave(p: Process, index: number): SpecialFile {
+  const pty = p.kernel.ptys.get(index);
+  if (!pty) throw new Errno(E.ENOENT);
+  return {
+    open: (flags) => {
+      pty.slaveOpen();
+      if (!(flags & O.NOCTTY)) acquireTerminal(p, pty);
+      return new PtySlave(pty, flags & (O.ACCMODE | O.NONBLOCK));
+    },
+    stat: (out) => slaveStat(out, index),
+  };
+}
+
+/** Make pty the controlling terminal of p's session if p leads a session that has none and pty is no one's. */
+export function acquireTerminal(p: Process, pty: Pty): boolean {
+  const k = p.kernel;
+  if (p.pid !== p.sid || pty.sid !== 0 || k.terminal.sid === p.sid || k.ptys.ofSession(p.sid)) return false;
+  pty.sid = p.sid;
+  pty.pgrp = p.pgid;
+  return true;
+}
+
 /** The special entry at an absolute, normalized guest path, or null when it is not one. */
 export function special(p: Process, comps: readonly string[]): SpecialFile | null {
   const [top, a, ...rest] = comps;
@@ -297,6 +353,8 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
         };
       }
       if (a === 'tty') return tty(p);
+      if (a === 'ptmx') return ptmx(p);
+      if (a === 'pts') return directory('/dev/pts', () => p.kernel.ptys.indexes().map((i): [string, number] => [String(i), DT_CHR]));
       const std = ['stdin', 'stdout', 'stderr'].indexOf(a);
       if (std >= 0) {
         const target = fdLink(p, std);
@@ -304,6 +362,7 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
       }
     }
     if (a === 'fd' && rest.length === 1 && /^\d+$/.test(rest[0]!)) return fdLink(p, Number(rest[0]));
+    if (a === 'pts' && rest.length === 1 && /^\d+$/.test(rest[0]!)) return ptySlave(p, Number(rest[0]));
     return null;
   }
   // The CPUs the sandbox offers, where glibc's get_nprocs and get_nprocs_conf look first.

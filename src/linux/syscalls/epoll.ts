@@ -6,7 +6,8 @@
 // An eventfd is a 64-bit counter: write adds, read takes it (or 1 with EFD_SEMAPHORE), waiting
 // while it is 0 like a pipe read.
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
-import { streamStat, WouldBlock, POLLIN, POLLOUT, type OpenFile } from '../../fs/open-file.js';
+import { WouldBlock, POLLIN, POLLOUT, type OpenFile } from '../../fs/open-file.js';
+import { AnonFile } from './anon-file.js';
 import { E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { int, size, type SyscallGroup } from './args.js';
@@ -18,29 +19,8 @@ const EPOLLET = 1 << 31, EPOLLONESHOT = 1 << 30, EPOLLEXCLUSIVE = 1 << 28, EPOLL
 const EPOLL_EVENT_SIZE = 12;
 const EPOLL_MAXEVENTS = 0x7fffffff / EPOLL_EVENT_SIZE;
 const EFD_SEMAPHORE = 1;
-const S_IFREG_ANON = 0o600;
-
-/** Anonymous inode numbers for epoll and eventfd files. */
-let anonInode = 0x7800_0000;
-
 
 interface Interest { file: OpenFile; events: number; data: bigint }
-
-/** What epoll and eventfd files share: an anonymous inode, no host fd, no seeking. */
-export abstract class AnonFile implements OpenFile {
-  readonly hostFd = null;
-  private readonly ino = ++anonInode;
-  constructor(readonly path: string, public statusFlags: number) {}
-  abstract read(buf: Buffer): number;
-  abstract write(buf: Buffer): number;
-  pread(): number { throw new Errno(E.ESPIPE); }
-  pwrite(): number { throw new Errno(E.ESPIPE); }
-  seek(): number { throw new Errno(E.ESPIPE); }
-  stat(out: Buffer): void { streamStat(out, this.ino, S_IFREG_ANON); }
-  getdents(): number { throw new Errno(E.ENOTDIR); }
-  isatty(): boolean { return false; }
-  close(): void {}
-}
 
 /**
  * Entries of a sandbox's epoll interest lists together (Linux bounds a user's by

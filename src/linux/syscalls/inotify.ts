@@ -16,7 +16,7 @@ import * as libc from '../../kvm/libc.js';
 import { HostFile, hostReady, POLLIN } from '../../fs/open-file.js';
 import { AT_FDCWD, E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
-import { AnonFile } from './epoll.js';
+import { AnonFile } from './anon-file.js';
 import { openGuestPath } from './fs.js';
 import { int, type SyscallGroup } from './args.js';
 

@@ -10,6 +10,9 @@ import {
 } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { KERNEL_TERMIOS_SIZE } from '../terminal.js';
+import { PtyMaster, PtySlave } from '../../fs/pty.js';
+import { foregroundArg, ptyIoctl } from './pty.js';
+import { SignalFd } from './signalfd.js';
 import { pollBounded, pollfds, sleepBounded, waitHostFd } from '../host-wait.js';
 /** How often a call parked on a host fd looks at it while nothing else is ready (ms). */
 const HOST_POLL_MS = 20;
@@ -25,6 +28,7 @@ const IOV_MAX = 1024;
 /** writev joins its pieces into one host write up to this many bytes. */
 const GATHER_MAX = 1 << 20;
 const SSIZE_MAX = (1n << 63n) - 1n;
+const FIONCLEX = 0x5450, FIOCLEX = 0x5451;
 const F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7;
 const F_SETOWN = 8, F_GETOWN = 9, F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
 const F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
@@ -187,7 +191,7 @@ function backgroundRead(t: Task, fd: number): void {
   const p = t.process;
   const f = p.fds.get(fd);
   const term = p.kernel.terminal;
-  if (!f.isatty() || p.sid !== term.sid || p.pgid === term.pgrp) return;
+  if (!f.isatty() || f.hostFd === null || p.sid !== term.sid || p.pgid === term.pgrp) return;
   if (action(p, SIGTTIN).handler === SIG_IGN || (t.sigmask & bit(SIGTTIN)) !== 0n || orphanedGroup(p) || !p.kernel.othersCanRun(p)) {
     throw new Errno(E.EIO);
   }
@@ -211,7 +215,7 @@ function backgroundChange(t: Task, fd: number, write: boolean): void {
   const p = t.process;
   const f = p.fds.get(fd);
   const term = p.kernel.terminal;
-  if (!f.isatty() || p.sid !== term.sid || p.pgid === term.pgrp) return;
+  if (!f.isatty() || f.hostFd === null || p.sid !== term.sid || p.pgid === term.pgrp) return;
   if (action(p, SIGTTOU).handler === SIG_IGN || (t.sigmask & bit(SIGTTOU)) !== 0n) return;
   if (write) {
     const modes = Buffer.alloc(KERNEL_TERMIOS_SIZE);
@@ -645,6 +649,8 @@ export const ioSyscalls: SyscallGroup = {
   read: (t, a) => {
     const p = t.process;
     backgroundRead(t, int(a[0]));
+    const f = p.fds.get(int(a[0]));
+    if (f instanceof SignalFd) f.reader = t;
     return guarded(p, () => readInto(p, int(a[0]), a[1], a[2], null));
   },
   write: (t, a) => {
@@ -712,6 +718,10 @@ export const ioSyscalls: SyscallGroup = {
     const p = t.process;
     const f = p.fds.get(int(a[0]));
     const req = Number(BigInt.asUintN(32, a[1]));
+    if (f instanceof PtyMaster || f instanceof PtySlave) {
+      const r = ptyIoctl(t, f, req, a[2]);
+      if (r !== null) return r;
+    }
     if (TERMINAL_CHANGES.has(req)) backgroundChange(t, int(a[0]), false);
     switch (req) {
       case TIOCGPGRP: case TIOCGSID: case TIOCSPGRP: {
@@ -723,13 +733,7 @@ export const ioSyscalls: SyscallGroup = {
           p.userBuffer(a[2], 4, PROT_WRITE).writeInt32LE(req === TIOCGSID ? term.sid : term.pgrp);
           return 0;
         }
-        const pgrp = p.userBuffer(a[2], 4, PROT_READ).readInt32LE(0);
-        if (pgrp < 0) throw new Errno(E.EINVAL);
-        // As Linux: no such group is ESRCH, a group of another session EPERM.
-        const members = [...p.kernel.all()].filter((m) => m.pgid === pgrp && !m.zombie);
-        if (members.length === 0) throw new Errno(E.ESRCH);
-        if (!members.some((m) => m.sid === term.sid)) throw new Errno(E.EPERM);
-        term.pgrp = pgrp;
+        term.pgrp = foregroundArg(p, a[2], term.sid);
         return 0;
       }
       case TCSETS: case TCSETSW: case TCSETSF: {
@@ -763,6 +767,10 @@ export const ioSyscalls: SyscallGroup = {
         tmp.copy(out);
         return 0;
       }
+      // Close-on-exec set or cleared through ioctl (CPython's os.set_inheritable does this first).
+      case FIOCLEX: case FIONCLEX:
+        p.fds.setCloexec(int(a[0]), req === FIOCLEX);
+        return 0;
       case FIONBIO: {
         // *argp nonzero sets O_NONBLOCK on the open file, zero clears it, as fcntl(F_SETFL) does
         // (libuv and CPython's socket.setblocking make fds non-blocking this way).

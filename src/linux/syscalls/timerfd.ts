@@ -13,7 +13,7 @@ import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { POLLIN, WouldBlock } from '../../fs/open-file.js';
 import { E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
-import { AnonFile } from './epoll.js';
+import { AnonFile } from './anon-file.js';
 import { clockNs } from './time.js';
 import { int, type SyscallGroup } from './args.js';
 

@@ -1,0 +1,67 @@
+/* signalfd (test/signals.test.ts compares this with its native run): blocked signals read as
+ * records instead of delivered: kill's (the sender's pid), sigqueue's (its value), a child's
+ * SIGCHLD (its pid and exit status); poll sees the descriptor readable; a non-blocking read with
+ * nothing pending is EAGAIN, a buffer smaller than a record EINVAL; signalfd on an existing
+ * descriptor changes its mask. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void show(int fd, const char *what) {
+  struct signalfd_siginfo r[4];
+  ssize_t n = read(fd, r, sizeof r);
+  if (n < 0) { printf("%s: %s\n", what, errno == EAGAIN ? "EAGAIN" : errno == EINVAL ? "EINVAL" : strerror(errno)); return; }
+  printf("%s: %zd records\n", what, n / (ssize_t)sizeof r[0]);
+  for (ssize_t i = 0; i < n / (ssize_t)sizeof r[0]; i++) {
+    const char *name = r[i].ssi_signo == SIGUSR1 ? "SIGUSR1" : r[i].ssi_signo == SIGCHLD ? "SIGCHLD" : (int)r[i].ssi_signo == SIGRTMIN ? "SIGRTMIN" : "other";
+    printf("  %s code %d from %s", name, r[i].ssi_code, r[i].ssi_pid == (unsigned)getpid() ? "self" : r[i].ssi_pid > 0 ? "another" : "none");
+    if (r[i].ssi_signo == SIGCHLD) printf(" status %d", r[i].ssi_status);
+    if (r[i].ssi_code == SI_QUEUE) printf(" value %d", r[i].ssi_int);
+    printf("\n");
+  }
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IONBF, 0);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGRTMIN);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  printf("signalfd: %d\n", fd >= 0);
+  show(fd, "nothing pending");
+  kill(getpid(), SIGUSR1);
+  sigqueue(getpid(), SIGRTMIN, (union sigval){.sival_int = 5});
+  struct pollfd pfd = {fd, POLLIN, 0};
+  int ready = poll(&pfd, 1, 1000);
+  printf("poll: %d revents POLLIN %d\n", ready, !!(pfd.revents & POLLIN));
+  char small[8];
+  ssize_t r = read(fd, small, sizeof small);
+  printf("small buffer: %zd %s\n", r, errno == EINVAL ? "EINVAL" : "?");
+  show(fd, "kill and sigqueue");
+  pid_t pid = fork();
+  if (pid == 0) _exit(5);
+  poll(&pfd, 1, 5000);
+  show(fd, "a child's exit");
+  waitpid(pid, NULL, 0);
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, SIGCHLD);
+  printf("new mask: %d\n", signalfd(fd, &only, 0) == fd);
+  kill(getpid(), SIGUSR1);
+  show(fd, "SIGUSR1 no longer in the mask");
+  sigset_t pend;
+  sigpending(&pend);
+  printf("SIGUSR1 still pending: %d\n", sigismember(&pend, SIGUSR1));
+  int bad = signalfd(-1, &set, 0x1234);
+  printf("bad flags: %d %s\n", bad, errno == EINVAL ? "EINVAL" : "?");
+  return 0;
+}
