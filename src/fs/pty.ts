@@ -31,7 +31,7 @@ const IGNCR = 0x80, ICRNL = 0x100, INLCR = 0x40, IXON = 0x400;
 const OPOST = 1, ONLCR = 4;
 const B38400 = 0xf, CS8 = 0x30, CREAD = 0x80, HUPCL = 0x400;
 const ISIG = 1, ICANON = 2, ECHO = 8, ECHOE = 0x10, ECHOK = 0x20, ECHONL = 0x40, NOFLSH = 0x80, ECHOCTL = 0x200, ECHOKE = 0x800, IEXTEN = 0x8000;
-const VINTR = 0, VQUIT = 1, VERASE = 2, VKILL = 3, VEOF = 4, VSUSP = 10, VEOL = 11, VEOL2 = 16;
+const VINTR = 0, VQUIT = 1, VERASE = 2, VKILL = 3, VEOF = 4, VMIN = 6, VSUSP = 10, VEOL = 11, VEOL2 = 16;
 /** Linux's INIT_C_CC: ^C ^\ DEL ^U ^D, VTIME 0, VMIN 1, ^Q ^S ^Z, VEOL 0, ^R ^O ^W ^V. */
 const INIT_C_CC = [3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0];
 const SIGINT = 2, SIGQUIT = 3, SIGTSTP = 20, SIGWINCH = 28;
@@ -221,6 +221,9 @@ export class Pty {
     }
     if (this.input.size === 0) {
       if (this.hungUp || buf.length === 0) return 0;
+      // Non-canonical with VMIN 0: a read returns what there is, nothing included. (VTIME's
+      // timer is not kept: a read with VMIN above 0 waits for a byte, as with VTIME 0.)
+      if (!this.flag(LFLAG, ICANON) && this.cc(VMIN) === 0) return 0;
       if (nonblock) throw new Errno(E.EAGAIN);
       throw new WouldBlock('it reads a pseudo-terminal that nothing writes to', () => this.input.size > 0 || this.eofs.length > 0 || this.hungUp);
     }

@@ -69,8 +69,8 @@ function ignored(p: Process, sig: number): boolean {
 
 /**
  * Raise sig for task t (kill, tgkill, a fault, a timer). An ignored signal is dropped at once,
- * unless t blocks it: as on Linux, it stays pending then (sigpending, sigwait and signalfd see
- * it), and is discarded only if it is still ignored when it is unblocked.
+ * unless t blocks it or waits for it in sigwait: as on Linux, it stays pending then (sigpending,
+ * sigwait and signalfd see it), and is discarded only if it is still ignored when it is unblocked.
  */
 /** The first real-time signal (Linux's SIGRTMIN; glibc keeps 32 and 33 for itself). */
 export const SIGRTMIN = 32;
@@ -93,7 +93,7 @@ export function raise(t: Task, sig: number, info: { code: number; pid?: number; 
   } else if (STOPS & bit(sig)) {
     t.pending &= ~bit(SIGCONT);
   }
-  if (ignored(p, sig) && (t.sigmask & bit(sig)) === 0n) return true;
+  if (ignored(p, sig) && ((t.sigmask | t.sigwaitSet) & bit(sig)) === 0n) return true;
   const entry: PendingInfo = { code: info.code, pid: info.pid ?? 0, addr: info.addr ?? 0n, status: info.status ?? 0 };
   if (info.raw) entry.raw = info.raw;
   if (info.timer) entry.timer = info.timer;
@@ -213,7 +213,23 @@ export function restoreSavedMask(t: Task): void {
 /** Whether a signal could be delivered now (cheap: called before every re-entry). */
 export function hasDeliverable(t: Task): boolean {
   if (t.process.hasTimers) checkTimers(t);
-  return (t.pending & ~t.sigmask) !== 0n;
+  const ready = t.pending & ~t.sigmask;
+  return ready !== 0n && dropIgnored(t, ready) !== 0n;
+}
+
+/**
+ * A signal that stayed pending while blocked and is ignored now that it is not: discarded, as
+ * Linux does on the way out of the call that unblocked it, so that it never ends a wait with
+ * EINTR. Returns what is left of ready.
+ */
+function dropIgnored(t: Task, ready: bigint): bigint {
+  let left = ready;
+  for (let sig = 1; sig <= NSIG; sig++) {
+    if (!(ready & bit(sig)) || !ignored(t.process, sig)) continue;
+    discardPending(t, sig);
+    left &= ~bit(sig);
+  }
+  return left;
 }
 
 /** The user context the task was interrupted in; trapno/err/cr2 for a fault. */

@@ -1,7 +1,7 @@
 /* Pseudo-terminals (test/terminal.test.ts compares this with its native run): posix_openpt,
  * grantpt, unlockpt, ptsname and the slave's ttyname; the line discipline between the ends
  * (CR to NL and echo of the master's input, NL to CR NL of the slave's output, erase in
- * canonical mode, ^D at a line's start as end of file, raw mode); a child that makes the slave
+ * canonical mode, ^D at a line's start as end of file, raw mode, VMIN 0); a child that makes the slave
  * its controlling terminal (setsid, TIOCSCTTY) gets SIGINT from ^C and SIGWINCH from a new window
  * size; openpty; and the master reading EIO once the slaves are closed. */
 #define _GNU_SOURCE
@@ -104,6 +104,12 @@ int main(void) {
   slave_read(slave, "raw read");
   if (write(slave, "x\n", 2) != 2) perror("write");
   expect(master, "raw output (no echo before it)", "\n");
+  raw.c_cc[VMIN] = 0;
+  raw.c_cc[VTIME] = 0;
+  tcsetattr(slave, TCSANOW, &raw);
+  char none[4];
+  ssize_t got_none = read(slave, none, sizeof none);
+  printf("VMIN 0, nothing typed: %zd\n", got_none);
   tcsetattr(slave, TCSANOW, &t);
 
   pid_t pid = fork();

@@ -2,7 +2,8 @@
  * records instead of delivered: kill's (the sender's pid), sigqueue's (its value), a child's
  * SIGCHLD (its pid and exit status); poll sees the descriptor readable; a non-blocking read with
  * nothing pending is EAGAIN, a buffer smaller than a record EINVAL; signalfd on an existing
- * descriptor changes its mask. */
+ * descriptor changes its mask. A blocked SIGCHLD stays pending though ignored, and is discarded
+ * when it is unblocked rather than end a wait. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -26,6 +27,9 @@ static void show(int fd, const char *what) {
     printf("\n");
   }
 }
+
+static volatile sig_atomic_t alarmed;
+static void on_alarm(int sig) { alarmed = sig == SIGALRM; }
 
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -63,5 +67,23 @@ int main(void) {
   printf("SIGUSR1 still pending: %d\n", sigismember(&pend, SIGUSR1));
   int bad = signalfd(-1, &set, 0x1234);
   printf("bad flags: %d %s\n", bad, errno == EINVAL ? "EINVAL" : "?");
+
+  /* A blocked SIGCHLD (ignored by default) stays pending; unblocked, it is discarded and does not
+   * end a sigsuspend, which waits for the SIGALRM that comes after it. */
+  close(fd);
+  signal(SIGUSR1, SIG_IGN); /* the SIGUSR1 still pending goes */
+  pid = fork();
+  if (pid == 0) _exit(0);
+  waitpid(pid, NULL, 0);
+  sigpending(&pend);
+  printf("blocked SIGCHLD pending: %d\n", sigismember(&pend, SIGCHLD));
+  signal(SIGALRM, on_alarm);
+  alarm(1);
+  sigset_t none;
+  sigemptyset(&none);
+  sigsuspend(&none);
+  printf("sigsuspend ended by SIGALRM: %d\n", (int)alarmed);
+  sigpending(&pend);
+  printf("SIGCHLD pending after: %d\n", sigismember(&pend, SIGCHLD));
   return 0;
 }
