@@ -1506,6 +1506,15 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     p.children.clear();
     p.zombie = { status };
+    // A session leader's end takes its pty from the session and hangs up the pty's foreground
+    // group (Linux's disassociate_ctty on exit: SIGHUP only).
+    const ctty = p.pid === p.sid ? this.ptys.ofSession(p.sid) : undefined;
+    if (ctty) {
+      const fg = ctty.pgrp;
+      ctty.sid = 0;
+      ctty.pgrp = 0;
+      if (fg > 0) this.signalGroup(fg, SIG.SIGHUP, SI_KERNEL);
+    }
     hangUpOrphans(this.processes.values(), linked);
     if (!this.spaceInUse(p.space)) {
       this.futexes.forget(p.space);

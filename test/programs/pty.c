@@ -3,7 +3,8 @@
  * (CR to NL and echo of the master's input, NL to CR NL of the slave's output, erase in
  * canonical mode, ^D at a line's start as end of file, raw mode, VMIN 0); a child that makes the slave
  * its controlling terminal (setsid, TIOCSCTTY) gets SIGINT from ^C and SIGWINCH from a new window
- * size; openpty; and the master reading EIO once the slaves are closed. */
+ * size; a session leader's exit hanging up its terminal's foreground group; openpty; and the
+ * master reading EIO once the slaves are closed. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -154,6 +156,26 @@ int main(void) {
   ssize_t r = read(master, buf, sizeof buf);
   printf("master read with no slave open: %zd %s\n", r, r < 0 ? strerror(errno) : "");
   close(master);
+
+  /* A session leader's exit hangs up its terminal's foreground group: its child there gets
+   * SIGHUP (this process waits for it as their subreaper). */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  int m3 = posix_openpt(O_RDWR | O_NOCTTY);
+  grantpt(m3);
+  unlockpt(m3);
+  pid_t leader = fork();
+  if (leader == 0) {
+    setsid();
+    if (open(ptsname(m3), O_RDWR) < 0) _exit(1);
+    if (fork() == 0) {
+      for (;;) pause();
+    }
+    _exit(0);
+  }
+  waitpid(leader, &st, 0);
+  pid_t orphan = waitpid(-1, &st, 0);
+  printf("the leader's child, reaped %d: ended by signal %d\n", orphan > 0, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+  close(m3);
 
   int m2, s2;
   printf("openpty: %d\n", openpty(&m2, &s2, NULL, NULL, NULL));
