@@ -116,7 +116,7 @@ export class Pty {
   masterWrite(buf: Buffer, nonblock: boolean): number {
     if (this.input.size + this.line.length >= PTY_QUEUE) {
       if (nonblock) throw new Errno(E.EAGAIN);
-      throw new WouldBlock('it writes to a pseudo-terminal whose reader is behind', () => this.input.size + this.line.length < PTY_QUEUE || this.slaves === 0);
+      throw new WouldBlock('it writes to a pseudo-terminal whose reader is behind', () => this.input.size + this.line.length < PTY_QUEUE);
     }
     const room = PTY_QUEUE - this.input.size - this.line.length;
     const n = Math.min(buf.length, room);
