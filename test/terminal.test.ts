@@ -208,6 +208,14 @@ test('pseudo-terminals inside the sandbox: posix_openpt, the line discipline, a 
   assert.match(native.stdout, /^in-script\r\nstdin is a terminal\r\nscript 0\nspawned on a terminal\r\n$/);
   const guest = spawnSync(process.execPath, [BIN, 'run', '--system', '--', '/bin/sh', '-c', cmd], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(guest.stdout, native.stdout, guest.stderr);
+  // Job control on the sandbox's own pty: test/programs/bgterm.c run by script on one (its
+  // background child stopped by SIGTTOU). Before: the child's calls went through at once.
+  const bg = `${PROGRAMS_DIR}/bgterm.glibc`;
+  const nativeBg = spawnSync('/usr/bin/script', ['-qc', bg, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+  assert.match(nativeBg.stdout, /^case 1: child stopped by SIGTTOU\r$/m);
+  const guestBg = spawnSync(process.execPath, [BIN, 'run', '--system', '--ro', bg, '--', '/usr/bin/script', '-qc', bg, '/dev/null'],
+    { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(guestBg.stdout, nativeBg.stdout, guestBg.stderr);
 });
 
 test('programs that take the terminal raw: less and top quit on q, python3\'s REPL edits a line and takes Ctrl-C', { skip }, () => {

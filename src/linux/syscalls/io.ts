@@ -189,14 +189,31 @@ function waitingIo(p: Process, f: OpenFile, events: number, io: () => number): n
  */
 function backgroundRead(t: Task, fd: number): void {
   const p = t.process;
-  const f = p.fds.get(fd);
-  const term = p.kernel.terminal;
-  if (!f.isatty() || f.hostFd === null || p.sid !== term.sid || p.pgid === term.pgrp) return;
+  const term = jobTerminal(p, p.fds.get(fd))?.term;
+  if (!term || p.sid !== term.sid || p.pgid === term.pgrp) return;
   if (action(p, SIGTTIN).handler === SIG_IGN || (t.sigmask & bit(SIGTTIN)) !== 0n || orphanedGroup(p) || !p.kernel.othersCanRun(p)) {
     throw new Errno(E.EIO);
   }
   p.kernel.signalGroup(p.pgid, SIGTTIN, SI_KERNEL);
-  throw new WouldBlock('it reads the terminal from the background', () => p.pgid === p.kernel.terminal.pgrp);
+  throw new WouldBlock('it reads the terminal from the background', () => p.pgid === term.pgrp);
+}
+
+/**
+ * The terminal f is, as job control sees it: its session and foreground group (the host
+ * terminal's are the kernel's, a pty's its own), and whether its TOSTOP mode is set. Null for
+ * what is no terminal, and for a pty's master, which has no job control.
+ */
+function jobTerminal(p: Process, f: OpenFile): { term: { readonly sid: number; readonly pgrp: number }; tostop(): boolean } | null {
+  if (f instanceof PtySlave) return { term: f.pty, tostop: () => (f.pty.termios.readUInt32LE(C_LFLAG) & TOSTOP) !== 0 };
+  const hostFd = f.hostFd;
+  if (!f.isatty() || hostFd === null) return null;
+  return {
+    term: p.kernel.terminal,
+    tostop: () => {
+      const modes = Buffer.alloc(KERNEL_TERMIOS_SIZE);
+      return libc.ioctlOut(hostFd, TCGETS, modes) >= 0 && (modes.readUInt32LE(C_LFLAG) & TOSTOP) !== 0;
+    },
+  };
 }
 
 /** The terminal ioctls Linux lets only the foreground process group make (tty_check_change). */
@@ -213,17 +230,14 @@ const TOSTOP = 0o400, C_LFLAG = 12;
  */
 function backgroundChange(t: Task, fd: number, write: boolean): void {
   const p = t.process;
-  const f = p.fds.get(fd);
-  const term = p.kernel.terminal;
-  if (!f.isatty() || f.hostFd === null || p.sid !== term.sid || p.pgid === term.pgrp) return;
+  const j = jobTerminal(p, p.fds.get(fd));
+  if (!j || p.sid !== j.term.sid || p.pgid === j.term.pgrp) return;
   if (action(p, SIGTTOU).handler === SIG_IGN || (t.sigmask & bit(SIGTTOU)) !== 0n) return;
-  if (write) {
-    const modes = Buffer.alloc(KERNEL_TERMIOS_SIZE);
-    if (f.hostFd === null || libc.ioctlOut(f.hostFd, TCGETS, modes) < 0 || !(modes.readUInt32LE(C_LFLAG) & TOSTOP)) return;
-  }
+  if (write && !j.tostop()) return;
   if (orphanedGroup(p) || !p.kernel.othersCanRun(p)) throw new Errno(E.EIO);
   p.kernel.signalGroup(p.pgid, SIGTTOU, SI_KERNEL);
-  throw new WouldBlock(`it ${write ? 'writes to' : 'changes'} the terminal from the background`, () => p.pgid === p.kernel.terminal.pgrp);
+  const term = j.term;
+  throw new WouldBlock(`it ${write ? 'writes to' : 'changes'} the terminal from the background`, () => p.pgid === term.pgrp);
 }
 
 function readInto(p: Process, fd: number, addr: bigint, len: bigint, offset: bigint | null): number {
@@ -718,11 +732,11 @@ export const ioSyscalls: SyscallGroup = {
     const p = t.process;
     const f = p.fds.get(int(a[0]));
     const req = Number(BigInt.asUintN(32, a[1]));
+    if (TERMINAL_CHANGES.has(req)) backgroundChange(t, int(a[0]), false);
     if (f instanceof PtyMaster || f instanceof PtySlave) {
       const r = ptyIoctl(t, f, req, a[2]);
       if (r !== null) return r;
     }
-    if (TERMINAL_CHANGES.has(req)) backgroundChange(t, int(a[0]), false);
     switch (req) {
       case TIOCGPGRP: case TIOCGSID: case TIOCSPGRP: {
         // The terminal's session and foreground group are the sandbox's (a process that left the
