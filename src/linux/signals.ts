@@ -67,18 +67,16 @@ function ignored(p: Process, sig: number): boolean {
   return h === SIG_IGN || (h === SIG_DFL && defaultAction(sig) === 'ignore');
 }
 
-/**
- * Raise sig for task t (kill, tgkill, a fault, a timer). An ignored signal is dropped at once,
- * unless t blocks it or waits for it in sigwait: as on Linux, it stays pending then (sigpending,
- * sigwait and signalfd see it), and is discarded only if it is still ignored when it is unblocked.
- */
 /** The first real-time signal (Linux's SIGRTMIN; glibc keeps 32 and 33 for itself). */
 export const SIGRTMIN = 32;
 
 /**
- * Make sig pending on t. A real-time signal queues each time it is sent, with its siginfo; past
- * MAX_QUEUED_SIGNALS queued ones, one sent by kill (SI_USER) still becomes pending, as Linux, and
- * any other is dropped: then false (sigqueue's EAGAIN).
+ * Raise sig for task t (kill, tgkill, a fault, a timer): make it pending. An ignored signal is
+ * dropped at once, unless t blocks it or waits for it in sigwait: as on Linux, it stays pending
+ * then (sigpending, sigwait and signalfd see it), and is discarded only if it is still ignored
+ * when it is unblocked (hasDeliverable). A real-time signal queues each time it is sent, with its
+ * siginfo; past MAX_QUEUED_SIGNALS queued ones, one sent by kill (SI_USER) still becomes pending,
+ * as Linux, and any other is dropped: then false (sigqueue's EAGAIN).
  */
 export function raise(t: Task, sig: number, info: { code: number; pid?: number; addr?: bigint; status?: number; raw?: Buffer; timer?: PosixTimer }): boolean {
   const p = t.process;
@@ -152,7 +150,10 @@ function fireTimer(p: Process, pt: PosixTimer, n: number): void {
   pt.queued = target.pendingInfo.get(how.sig)?.some((e) => e.timer === pt) ?? false;
 }
 
-/** timer_delete and exec: a timer's signal still queued goes with it, as on Linux. */
+/**
+ * timer_delete and exec: a timer's signal still queued goes with it, as Linux before 6.13 has it
+ * (later ones leave it pending but never deliver it).
+ */
 export function dropTimerSignal(p: Process, pt: PosixTimer): void {
   if (pt.notify.kind === 'none') return;
   const sig = pt.notify.sig;
