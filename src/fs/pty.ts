@@ -316,50 +316,49 @@ export class Pty {
   }
 }
 
-/** /dev/ptmx's open file: the master of a pty. */
-export class PtyMaster implements OpenFile {
+/** What both ends of a pty are: a terminal stream with no host fd, closed once. */
+abstract class PtyEnd implements OpenFile {
   readonly hostFd = null;
-  readonly path = '/dev/ptmx';
   private open = true;
-  constructor(readonly pty: Pty, public statusFlags: number) {}
-  read(buf: Buffer): number { return this.pty.masterRead(buf, (this.statusFlags & O.NONBLOCK) !== 0); }
-  write(buf: Buffer): number { return this.pty.masterWrite(buf, (this.statusFlags & O.NONBLOCK) !== 0); }
+  constructor(readonly pty: Pty, public statusFlags: number, private readonly master: boolean) {}
+  abstract readonly path: string;
+  abstract read(buf: Buffer): number;
+  abstract write(buf: Buffer): number;
+  abstract stat(out: Buffer): void;
+  protected get nonblock(): boolean { return (this.statusFlags & O.NONBLOCK) !== 0; }
   pread(): number { throw new Errno(E.ESPIPE); }
   pwrite(): number { throw new Errno(E.ESPIPE); }
   seek(): number { throw new Errno(E.ESPIPE); }
-  stat(out: Buffer): void { charDeviceStat(out, PTMX_RDEV, PTMX_RDEV); }
   getdents(): number { throw new Errno(E.ENOTDIR); }
   isatty(): boolean { return true; }
   close(): void {
     if (!this.open) return;
     this.open = false;
-    this.pty.closed(true);
+    this.pty.closed(this.master);
   }
+}
+
+/** /dev/ptmx's open file: the master of a pty. */
+export class PtyMaster extends PtyEnd {
+  readonly path = '/dev/ptmx';
+  constructor(pty: Pty, statusFlags: number) { super(pty, statusFlags, true); }
+  read(buf: Buffer): number { return this.pty.masterRead(buf, this.nonblock); }
+  write(buf: Buffer): number { return this.pty.masterWrite(buf, this.nonblock); }
+  stat(out: Buffer): void { charDeviceStat(out, PTMX_RDEV, PTMX_RDEV); }
   pollMask(): number { return this.pty.masterPoll(); }
   available(): number { return 0; }
 }
 
 /** /dev/pts/N's open file: the slave, a terminal as programs see one. */
-export class PtySlave implements OpenFile {
-  readonly hostFd = null;
+export class PtySlave extends PtyEnd {
   readonly path: string;
-  private open = true;
-  constructor(readonly pty: Pty, public statusFlags: number) {
+  constructor(pty: Pty, statusFlags: number) {
+    super(pty, statusFlags, false);
     this.path = `/dev/pts/${pty.index}`;
   }
-  read(buf: Buffer): number { return this.pty.slaveRead(buf, (this.statusFlags & O.NONBLOCK) !== 0); }
-  write(buf: Buffer): number { return this.pty.slaveWrite(buf, (this.statusFlags & O.NONBLOCK) !== 0); }
-  pread(): number { throw new Errno(E.ESPIPE); }
-  pwrite(): number { throw new Errno(E.ESPIPE); }
-  seek(): number { throw new Errno(E.ESPIPE); }
+  read(buf: Buffer): number { return this.pty.slaveRead(buf, this.nonblock); }
+  write(buf: Buffer): number { return this.pty.slaveWrite(buf, this.nonblock); }
   stat(out: Buffer): void { slaveStat(out, this.pty.index); }
-  getdents(): number { throw new Errno(E.ENOTDIR); }
-  isatty(): boolean { return true; }
-  close(): void {
-    if (!this.open) return;
-    this.open = false;
-    this.pty.closed(false);
-  }
   pollMask(): number { return this.pty.slavePoll(); }
   available(): number { return this.pty.readableBytes(); }
 }

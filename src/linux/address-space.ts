@@ -121,7 +121,12 @@ export class AddressSpace {
     this.memory.discard(start, len);
     if (this.sharedFile.length) this.sharedFile = cutOut(this.sharedFile, start, start + len);
     if (this.names.length) this.names = cutOut(this.names, start, start + len);
-    if (this.locked.size) for (const page of this.locked) if (page * PAGE_SIZE >= start && page * PAGE_SIZE < start + len) this.locked.delete(page);
+    this.unlock(start, len);
+  }
+
+  /** munlock and munmap: the pages of [start, start+len) are locked no more (the set is small: walk it). */
+  unlock(start: number, len: number): void {
+    for (const page of this.locked) if (page * PAGE_SIZE >= start && page * PAGE_SIZE < start + len) this.locked.delete(page);
   }
 
   /** Name [start, start+len) (page-aligned) after a file it maps from offset, for /proc/PID/maps. */

@@ -1350,7 +1350,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.exclusive = null;
     const live = this.liveTasks();
     // Timers first: one may raise a signal for a task looked at before it in the loop.
-    for (const t of live) if (t.process.hasTimers && t === t.process.tasks.find((o) => o.state !== 'dead')) checkTimers(t, now);
+    for (const q of this.processes.values()) {
+      const lead = q.hasTimers && !q.zombie ? q.tasks.find((o) => o.state !== 'dead') : undefined;
+      if (lead) checkTimers(lead, now);
+    }
     const start = live.findIndex((t) => t.tid > this.lastPid);
     const order = start < 0 ? live : [...live.slice(start), ...live.slice(0, start)];
     for (const t of order) {

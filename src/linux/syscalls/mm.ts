@@ -259,11 +259,13 @@ function lockPages(p: Process, addr: bigint, lenArg: bigint, lock: boolean): num
   if (!inUserRange(p, start, end - start) || !p.space.paging.accessible(start, end - start, 0)) throw new Errno(E.ENOMEM);
   const locked = p.space.locked;
   if (!lock) {
-    for (let page = start / PAGE_SIZE; page < end / PAGE_SIZE; page++) locked.delete(page);
+    p.space.unlock(start, end - start);
     return 0;
   }
   const limit = p.rlimit(RLIMIT_MEMLOCK)[0];
   if (limit === 0n) throw new Errno(E.EPERM);
+  // A range larger than the limit can never fit: no need to walk its pages.
+  if (BigInt(end - start) > limit) throw new Errno(E.ENOMEM);
   let more = 0;
   for (let page = start / PAGE_SIZE; page < end / PAGE_SIZE; page++) if (!locked.has(page)) more++;
   if (BigInt((locked.size + more) * PAGE_SIZE) > limit) throw new Errno(E.ENOMEM);
