@@ -18,7 +18,9 @@ test('two threads that spin until they see each other meet, on two different vCP
   for (const v of VARIANTS) {
     // No time limit: no guest timer, so on one vCPU the first spinning thread would never let
     // the other run. The async engine's tests cover the timer; here only parallelism helps.
-    const r = run(`${PROGRAMS_DIR}/parallel.${v}`, ['rendezvous'], { vcpus: 2 });
+    // The run loop also time-slices threads, so now and then a meeting ends on one vCPU after a
+    // preemption: the program meets up to 5 times until the two are on different vCPUs.
+    const r = run(`${PROGRAMS_DIR}/parallel.${v}`, ['rendezvous', '5'], { vcpus: 2 });
     assert.equal(r.stdout.toString(), 'rendezvous ok\n', `${v}: ${show(r)}`);
     const m = /cpus (\d+) (\d+)/.exec(r.stderr.toString());
     assert.ok(m, `${v}: ${show(r)}`);
@@ -85,7 +87,7 @@ test('the async API runs threads on parallel vCPUs in its worker, beside the eve
   const timer = setInterval(() => { ticks++; }, 5);
   try {
     const [a, b] = await Promise.all([
-      runAsync(`${PROGRAMS_DIR}/parallel.glibc`, ['rendezvous'], { vcpus: 2, timeoutSeconds: 120 }),
+      runAsync(`${PROGRAMS_DIR}/parallel.glibc`, ['rendezvous', '5'], { vcpus: 2, timeoutSeconds: 120 }),
       runAsync(`${PROGRAMS_DIR}/threads.musl`, [], { vcpus: 2, timeoutSeconds: 120 }),
     ]);
     assert.equal(a.stdout.toString(), 'rendezvous ok\n', show(a));
