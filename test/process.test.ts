@@ -99,7 +99,8 @@ test('the kernel: first process and task, state on the objects, ids in the share
 });
 
 // test/programs/schedlock.c: sched_get_priority_max/min, sched_getscheduler/setscheduler/
-// getparam/setparam (the policy kept and inherited by fork), sched_setaffinity, mlock, mlock2,
+// getparam/setparam (the policy kept and inherited by fork), ioprio_get and ioprio_set (the same,
+// and ionice's ENOSYS before), sched_setaffinity, mlock, mlock2,
 // munlock, mlockall, munlockall, capget and capset (no capabilities), and utime, utimes and
 // futimesat on a file in a --rw grant. The lines that depend on privilege (the host runs tests
 // as root) are checked against what Linux gives an unprivileged user, as kvmbox's guest user is. Before: each was ENOSYS (python's
@@ -120,6 +121,8 @@ test('scheduling policies, memory locks, utime and utimes as natively (as an unp
       assert.match(out, /^priority range: FIFO 1-99 RR 1-99 OTHER 0-0 BATCH 0-0 IDLE 0-0$/m);
       assert.match(out, /^child's scheduler 3$/m);
       assert.match(out, /^priv: setscheduler FIFO 10: EPERM$/m);
+      assert.match(out, /^priv: ioprio set real-time 0: EPERM$/m);
+      assert.match(out, /^ioprio set idle: 0, now 0x6000$/m);
       assert.match(out, /^priv: RLIMIT_MEMLOCK 8388608$/m);
       assert.match(out, /^priv: mlock 16 MiB: ENOMEM$/m);
       assert.match(out, /^priv: mlock 4 MiB, twice: 0 0$/m);

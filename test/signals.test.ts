@@ -68,6 +68,14 @@ test('POSIX timers raise their signals with id, value and overruns, as natively'
   sameAsNative('ptimer');
 });
 
+// test/programs/pidfd.c: process file descriptors: pidfd_open, pidfd_send_signal (kill's
+// siginfo and one of the caller's, with the EPERM and EINVAL rules), pidfd_getfd, waitid(P_PIDFD)
+// (a nonblocking pidfd's EAGAIN), clone and clone3 with CLONE_PIDFD, readiness in poll and epoll
+// at the exit, Linux's errors. Before: each was ENOSYS, and CLONE_PIDFD EINVAL.
+test('pidfds name processes: open, signal, getfd, waitid, CLONE_PIDFD, poll, as natively', () => {
+  sameAsNative('pidfd');
+});
+
 // test/programs/signalfd.c: blocked signals read as records from a signalfd (kill's, sigqueue's
 // value, a child's SIGCHLD with its status), poll, EAGAIN, EINVAL, a new mask. Before: ENOSYS
 // (util-linux's `script` failed on it).

@@ -211,6 +211,31 @@ test('python3 asyncio with threads: to_thread and call_soon_threadsafe (its self
   assert.equal(guest.stdout.toString(), 'to_thread [285, 328350, 332833500]\ncall_soon_threadsafe 42\n');
 });
 
+// Process file descriptors from python3: os.pidfd_open, select on it, signal.pidfd_send_signal,
+// os.waitid(P_PIDFD), and asyncio's PidfdChildWatcher, which waits for children through them.
+// Before: pidfd_open was ENOSYS.
+const PIDFD_SCRIPT = String.raw`import asyncio, os, select, signal, subprocess, warnings
+warnings.simplefilter("ignore")
+p = subprocess.Popen(["/bin/sleep", "30"])
+fd = os.pidfd_open(p.pid)
+print("alive, not readable:", select.select([fd], [], [], 0)[0] == [])
+signal.pidfd_send_signal(fd, signal.SIGTERM)
+print("readable at its end:", select.select([fd], [], [], 30)[0] == [fd])
+r = os.waitid(os.P_PIDFD, fd, os.WEXITED)
+print("waitid:", r.si_pid == p.pid, r.si_code == os.CLD_KILLED, r.si_status)
+os.close(fd)
+async def main():
+    proc = await asyncio.create_subprocess_exec("/bin/sh", "-c", "exit 5")
+    return await proc.wait()
+asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
+print("asyncio child:", asyncio.run(main()))
+`;
+
+test('python3 pidfds: pidfd_open, pidfd_send_signal, waitid(P_PIDFD) and asyncio\'s PidfdChildWatcher', { skip: existsSync(PYTHON) ? false : `${PYTHON} is missing` }, () => {
+  const { guest } = same(PYTHON, ['-c', PIDFD_SCRIPT]);
+  assert.equal(guest.stdout.toString(), 'alive, not readable: True\nreadable at its end: True\nwaitid: True True 15\nasyncio child: 5\n');
+});
+
 // socketpair(AF_UNIX, SOCK_STREAM): send/recv both ways, EAGAIN, a thread streaming to the main
 // thread until shutdown(SHUT_WR), a forked child answering through its end, EPIPE once it is gone.
 const SOCKETPAIR_SCRIPT = String.raw`import os, socket, stat, threading

@@ -37,6 +37,7 @@ export const SYS = {
   epoll_create1: 291, epoll_pwait: 281, epoll_pwait2: 441, signalfd: 282, eventfd: 284, signalfd4: 289, eventfd2: 290,
   timerfd_create: 283, timerfd_settime: 286, timerfd_gettime: 287,
   inotify_init: 253, inotify_add_watch: 254, inotify_rm_watch: 255, inotify_init1: 294,
+  pidfd_send_signal: 424, pidfd_open: 434, pidfd_getfd: 438, ioprio_set: 251, ioprio_get: 252,
 } as const;
 
 /** Reverse map for traces. */

@@ -435,6 +435,12 @@ export class FdTable {
     return e.file;
   }
 
+  /** The descriptor install would take now; EMFILE when there is none. */
+  lowestFree(): number {
+    for (let fd = 0; fd < this.limit; fd++) if (!this.fds[fd]) return fd;
+    throw new Errno(E.EMFILE);
+  }
+
   install(file: OpenFile, cloexec = false, minFd = 0): number {
     for (let fd = minFd; fd < this.limit; fd++) {
       if (!this.fds[fd]) {

@@ -40,6 +40,7 @@ import { PtyTable } from '../fs/pty.js';
 import { TerminalModes } from './terminal.js';
 import type { AddressSpace } from './address-space.js';
 import { SYSCALLS } from './syscalls/table.js';
+import { PidFd } from './syscalls/pidfd.js';
 import type { SyscallArgs } from './syscalls/args.js';
 import { formatFaultSignal, formatSyscall } from './syscalls/trace.js';
 import {
@@ -165,6 +166,7 @@ export const DEFAULT_MAX_PROCESSES = 128;
 const CLONE_VM = 0x100n, CLONE_FS = 0x200n, CLONE_FILES = 0x400n, CLONE_SIGHAND = 0x800n, CLONE_VFORK = 0x4000n;
 const CLONE_PARENT = 0x8000n, CLONE_THREAD = 0x10000n, CLONE_SETTLS = 0x80000n, CLONE_PARENT_SETTID = 0x100000n;
 const CLONE_CHILD_CLEARTID = 0x200000n, CLONE_CHILD_SETTID = 0x1000000n, CLONE_SYSVSEM = 0x40000n;
+const CLONE_PIDFD = 0x1000n, CLONE_DETACHED = 0x400000n;
 /** Flags kvmbox accepts and ignores for processes (namespaces are refused: EPERM like an unprivileged user). */
 const CLONE_HARMLESS = 0x400000n /* CLONE_DETACHED */ | 0x2000n /* CLONE_PTRACE */ | 0x800000n /* CLONE_UNTRACED */ | 0x80000000n /* CLONE_IO */;
 const CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3;
@@ -1551,15 +1553,19 @@ export class Kernel implements HypercallHandler, ProcessTree {
     // A shared address space without vfork's wait is only offered as a thread.
     if (f & CLONE_VM && !(f & CLONE_VFORK)) throw new Errno(E.EINVAL);
     const known = 0xffn | CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID |
-      CLONE_CHILD_SETTID | CLONE_HARMLESS;
+      CLONE_CHILD_SETTID | CLONE_HARMLESS | CLONE_PIDFD;
     if (f & (CLONE_FS | CLONE_FILES | CLONE_SIGHAND)) throw new Errno(E.EINVAL);
-    if (f & ~known) throw new Errno(E.EINVAL);
+    if (f & ~known || (f & CLONE_PIDFD && f & CLONE_DETACHED)) throw new Errno(E.EINVAL);
     if (this.taskCount() >= this.maxProcesses) throw new Errno(E.EAGAIN);
+    // CLONE_PIDFD: a free descriptor (EMFILE), written to the parent before its memory is copied
+    // (on kvm_pvm it is an image after), so the child's copy holds it too.
+    const pidfdNo = f & CLONE_PIDFD ? p.fds.lowestFree() : -1;
     this.alone(t);
     const vfork = (f & CLONE_VFORK) !== 0n;
     this.quiesceStub(t);
     const pid = this.nextPid;
     if (f & CLONE_PARENT_SETTID) p.userBuffer(req.parentTid, 4, PROT_WRITE).writeInt32LE(pid);
+    if (pidfdNo >= 0) p.userBuffer(req.pidfd ?? 0n, 4, PROT_WRITE).writeInt32LE(pidfdNo);
     if (f & CLONE_CHILD_SETTID && !vfork) p.userBuffer(req.childTid, 4, PROT_WRITE); // checked before anything changes
     let image = null;
     let forked: SpaceMemory | null = null;
@@ -1576,6 +1582,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     });
     c.umask = p.umask;
     c.nice = p.nice;
+    c.ioprio = p.ioprio;
     c.schedPolicy = p.schedPolicy;
     c.rlimits = new Map(p.rlimits);
     for (const [sig, b] of p.sigactions) c.sigactions.set(sig, Buffer.from(b));
@@ -1610,6 +1617,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     // Written in the child's memory (the parent's own, with vfork).
     if (f & CLONE_CHILD_SETTID) c.userBuffer(req.childTid, 4, PROT_WRITE).writeInt32LE(pid);
+    // The parent's pidfd (not in the child's table: it was copied before).
+    if (pidfdNo >= 0) p.fds.placeAt(pidfdNo, new PidFd(c, O.RDWR), true);
     c.stubCache.publishIds(pid, pid, p.pid);
     this.forkFixups.set(ct, { stack: req.stack, tls: f & CLONE_SETTLS ? req.tls : null });
     this.yieldTo = ct;

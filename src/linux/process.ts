@@ -191,6 +191,8 @@ export interface CloneRequest {
   parentTid: bigint;
   childTid: bigint;
   tls: bigint;
+  /** CLONE_PIDFD: where the parent gets a pidfd for the child (clone: parent_tid; clone3: pidfd). */
+  pidfd?: bigint;
 }
 
 export interface ProcessInit {
@@ -241,6 +243,8 @@ export class Process {
   umask = 0o022;
   /** The nice value (getpriority, setpriority): kept and inherited, with no effect on scheduling. */
   nice = 0;
+  /** The I/O priority (ioprio_set, ioprio_get): kept and inherited, with no effect. */
+  ioprio = 0;
   /** The scheduling policy (sched_setscheduler): SCHED_OTHER, SCHED_BATCH or SCHED_IDLE, kept and inherited, with no effect either. */
   schedPolicy = 0;
   /** Signal actions the program set (struct sigaction as the program passed it), by signal. */

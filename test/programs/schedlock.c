@@ -1,4 +1,4 @@
-/* Scheduling policies, memory locks, capabilities and the older calls that set file times (test/process.test.ts
+/* Scheduling policies, I/O priorities, memory locks, capabilities and the older calls that set file times (test/process.test.ts
  * compares the lines that do not depend on privilege with the native run; those that do start
  * with "priv:" and are checked against what Linux gives an unprivileged user, as kvmbox's guest
  * user is). With a directory argument, it sets file times there. */
@@ -58,6 +58,24 @@ int main(int argc, char **argv) {
   printf("setparam priority 0: %s, still %d\n", r, sched_getscheduler(0));
   r = res(sched_setscheduler(0, SCHED_OTHER, &sp));
   printf("setscheduler OTHER: %s, now %d\n", r, sched_getscheduler(0));
+
+  /* I/O priorities (ioprio_get, ioprio_set; IOPRIO_WHO_PROCESS 1): kept and inherited by fork. */
+  long io = syscall(SYS_ioprio_get, 1, 0);
+  printf("ioprio: %ld\n", io);
+  r = res(syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 5));
+  io = syscall(SYS_ioprio_get, 1, getpid());
+  printf("ioprio set best-effort 5: %s, now %#lx\n", r, io);
+  pid = fork();
+  if (pid == 0) { printf("child's ioprio %#lx\n", syscall(SYS_ioprio_get, 1, 0)); _exit(0); }
+  waitpid(pid, NULL, 0);
+  printf("ioprio set class 5: %s\n", res(syscall(SYS_ioprio_set, 1, 0, 5 << 13)));
+  printf("ioprio set none with a level: %s\n", res(syscall(SYS_ioprio_set, 1, 0, 1)));
+  printf("ioprio get who 0: %s\n", res(syscall(SYS_ioprio_get, 0, 0)));
+  printf("ioprio get of no such pid: %s\n", res(syscall(SYS_ioprio_get, 1, 999999)));
+  printf("priv: ioprio set real-time 0: %s\n", res(syscall(SYS_ioprio_set, 1, 0, 1 << 13)));
+  r = res(syscall(SYS_ioprio_set, 1, 0, 3 << 13));
+  io = syscall(SYS_ioprio_get, 1, 0);
+  printf("ioprio set idle: %s, now %#lx\n", r, io);
   sp.sched_priority = 10;
   printf("priv: setscheduler FIFO 10: %s\n", res(sched_setscheduler(0, SCHED_FIFO, &sp)));
   struct timespec slice;

@@ -92,7 +92,37 @@ function priorityRange(policy: number, realTime: number): number {
   }
 }
 
+const IOPRIO_CLASS_SHIFT = 13, IOPRIO_CLASS_NONE = 0, IOPRIO_CLASS_RT = 1, IOPRIO_CLASS_BE = 2, IOPRIO_CLASS_IDLE = 3;
+const IOPRIO_NR_LEVELS = 8;
+
+/**
+ * ioprio_set's value checked as Linux 6.1 checks it: the real-time class needs a privilege the
+ * guest's user lacks (EPERM); best-effort levels are 0-7; the none class has no level.
+ */
+function checkIoprio(ioprio: number): number {
+  const cls = ioprio >>> IOPRIO_CLASS_SHIFT, data = ioprio & ((1 << IOPRIO_CLASS_SHIFT) - 1);
+  switch (cls) {
+    case IOPRIO_CLASS_RT: throw new Errno(E.EPERM);
+    case IOPRIO_CLASS_BE: if (data >= IOPRIO_NR_LEVELS) throw new Errno(E.EINVAL); break;
+    case IOPRIO_CLASS_IDLE: break;
+    case IOPRIO_CLASS_NONE: if (data !== 0) throw new Errno(E.EINVAL); break;
+    default: throw new Errno(E.EINVAL);
+  }
+  return ioprio;
+}
+
 export const procSyscalls: SyscallGroup = {
+  // ioprio_get and ioprio_set name processes as getpriority does, with which one higher
+  // (IOPRIO_WHO_PROCESS 1, PGRP 2, USER 3). The I/O priority is kept per process, inherited by
+  // fork and kept by exec; it changes nothing (the host does the I/O). Several processes: the
+  // best (lowest) value, an unset one (0) counting as best, as Linux's ioprio_best.
+  ioprio_get: ({ process: p }, a) => Math.min(...niceTargets(p, int(a[0]) - 1, int(a[1])).map((q) => q.ioprio)),
+  ioprio_set: ({ process: p }, a) => {
+    const targets = niceTargets(p, int(a[0]) - 1, int(a[1]));
+    const ioprio = checkIoprio(int(a[2]) & 0xffff);
+    for (const q of targets) q.ioprio = ioprio;
+    return 0;
+  },
   // The raw call returns 20 - nice (1..40), which libc turns back into the nice value: the
   // highest priority (lowest nice) among the processes named.
   getpriority: ({ process: p }, a) => 20 - Math.min(...niceTargets(p, int(a[0]), int(a[1])).map((q) => q.nice)),

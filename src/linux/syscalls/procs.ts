@@ -2,16 +2,17 @@
 // waitid, process groups and sessions. The work is the kernel's (src/linux/kernel.ts, through
 // Process.kernel): these functions read and check the arguments, and write the results back.
 import { PROT_WRITE } from '../address-space.js';
-import { AT_FDCWD, E, Errno } from '../../abi/linux.js';
+import { AT_FDCWD, E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
 import { int, type SyscallGroup } from './args.js';
+import { pidFdAt } from './pidfd.js';
 
 const SIGCHLD = 17n;
-const CLONE_VM = 0x100n, CLONE_VFORK = 0x4000n;
+const CLONE_VM = 0x100n, CLONE_PIDFD = 0x1000n, CLONE_VFORK = 0x4000n, CLONE_PARENT_SETTID = 0x100000n;
 const WNOHANG = 1, WUNTRACED = 2, WEXITED = 4, WCONTINUED = 8, WNOWAIT = 0x01000000;
 const WNOTHREAD = 0x20000000, WALL = 0x40000000, WCLONE = 0x80000000;
-const P_ALL = 0, P_PID = 1, P_PGID = 2;
+const P_ALL = 0, P_PID = 1, P_PGID = 2, P_PIDFD = 3;
 /** struct clone_args up to tls (CLONE_ARGS_SIZE_VER0), and the largest kvmbox reads. */
 const CLONE_ARGS_VER0 = 64, CLONE_ARGS_MAX = 88;
 /** execve: at most this many argument and environment strings, and bytes of them together. */
@@ -57,12 +58,12 @@ function clone3(t: Task, addr: bigint, size: bigint): number {
   const raw = Buffer.from(t.process.userBuffer(addr, n));
   const f = (i: number) => (i * 8 + 8 <= raw.length ? raw.readBigUInt64LE(i * 8) : 0n);
   const [flags, , childTid, parentTid, exitSignal, stack, stackSize, tls] = [0, 1, 2, 3, 4, 5, 6, 7].map(f) as bigint[];
-  // set_tid and cgroups are not offered; the pidfd field counts only with CLONE_PIDFD, which
-  // clone refuses (glibc leaves an address there).
+  // set_tid and cgroups are not offered; the pidfd field counts only with CLONE_PIDFD.
   if (f(8) !== 0n || f(9) !== 0n || (flags! & 0xffn) !== 0n || exitSignal! > 64n) throw new Errno(E.EINVAL);
   if ((stack === 0n) !== (stackSize === 0n)) throw new Errno(E.EINVAL);
   return t.process.kernel.clone(t, {
     flags: flags! | exitSignal!, stack: stack === 0n ? 0n : stack! + stackSize!, parentTid: parentTid!, childTid: childTid!, tls: tls!,
+    pidfd: flags! & CLONE_PIDFD ? f(1) : 0n,
   });
 }
 
@@ -70,7 +71,12 @@ export const processSyscalls: SyscallGroup = {
   fork: (t) => t.process.kernel.clone(t, { flags: SIGCHLD, stack: 0n, parentTid: 0n, childTid: 0n, tls: 0n }),
   vfork: (t) => t.process.kernel.clone(t, { flags: CLONE_VM | CLONE_VFORK | SIGCHLD, stack: 0n, parentTid: 0n, childTid: 0n, tls: 0n }),
   // x86-64 order: flags, stack, parent_tid, child_tid, tls.
-  clone: (t, a) => t.process.kernel.clone(t, { flags: BigInt.asUintN(64, a[0]), stack: a[1], parentTid: a[2], childTid: a[3], tls: a[4] }),
+  clone: (t, a) => {
+    const flags = BigInt.asUintN(64, a[0]);
+    // clone's CLONE_PIDFD writes the descriptor where parent_tid points, so not with both.
+    if (flags & CLONE_PIDFD && flags & CLONE_PARENT_SETTID) throw new Errno(E.EINVAL);
+    return t.process.kernel.clone(t, { flags, stack: a[1], parentTid: a[2], childTid: a[3], tls: a[4], pidfd: flags & CLONE_PIDFD ? a[2] : 0n });
+  },
   clone3: (t, a) => clone3(t, a[0], a[1]),
   execve: (t, a) => execveAt(t, AT_FDCWD, a[0], a[1], a[2], 0),
   execveat: (t, a) => execveAt(t, int(a[0]), a[1], a[2], a[3], int(a[4])),
@@ -93,14 +99,22 @@ export const processSyscalls: SyscallGroup = {
     if (options & ~(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WNOTHREAD | WALL | WCLONE)) throw new Errno(E.EINVAL);
     if (!(options & (WEXITED | WUNTRACED | WCONTINUED))) throw new Errno(E.EINVAL);
     let which: (c: Process) => boolean;
+    let nonblock = false;
     if (idtype === P_ALL) which = () => true;
     else if (idtype === P_PID) { if (id <= 0) throw new Errno(E.EINVAL); which = (c) => c.pid === id; }
     else if (idtype === P_PGID) { if (id < 0) throw new Errno(E.EINVAL); const g = id === 0 ? p.pgid : id; which = (c) => c.pgid === g; }
-    else throw new Errno(E.EINVAL);
+    else if (idtype === P_PIDFD) {
+      if (id < 0) throw new Errno(E.EINVAL);
+      const f = pidFdAt(p, id);
+      which = (c) => c === f.target;
+      // A nonblocking pidfd makes the wait WNOHANG, and "nothing yet" EAGAIN.
+      if (f.statusFlags & O.NONBLOCK && !(options & WNOHANG)) nonblock = true;
+    } else throw new Errno(E.EINVAL);
     const info = a[2] !== 0n ? p.userBuffer(a[2], 128, PROT_WRITE) : null;
     // WSTOPPED is WUNTRACED; a child that only stopped or continued is reported with them.
-    const wanted = options & (WNOHANG | WNOWAIT | WUNTRACED | WCONTINUED);
+    const wanted = options & (WNOHANG | WNOWAIT | WUNTRACED | WCONTINUED) | (nonblock ? WNOHANG : 0);
     const r = p.kernel.reap(t, options & WEXITED ? which : (c) => which(c) && !c.zombie, wanted);
+    if (!r && nonblock) throw new Errno(E.EAGAIN);
     if (info) {
       info.fill(0);
       if (r) {

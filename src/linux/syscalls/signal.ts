@@ -23,7 +23,7 @@ const US = 1_000_000;
 const SIGNAL_POLL_MS = 5;
 
 /** struct siginfo, as the kernel copies it. */
-const SIGINFO_SIZE = 128;
+export const SIGINFO_SIZE = 128;
 
 /** Send sig to the calling task from itself (kill, tkill, tgkill). */
 function sendSelf(t: Task, sig: number, code: number): number {
@@ -45,9 +45,13 @@ function sendSelf(t: Task, sig: number, code: number): number {
  * target's queue is full (MAX_QUEUED_SIGNALS).
  */
 function sendQueued(t: Task, tgid: number, tid: number | null, sig: number, infoAddr: bigint): number {
-  const p = t.process;
   if (sig < 0 || sig > NSIG) throw new Errno(E.EINVAL);
-  const raw = Buffer.from(p.userBuffer(infoAddr, SIGINFO_SIZE, PROT_READ));
+  return sendQueuedInfo(t, tgid, tid, sig, Buffer.from(t.process.userBuffer(infoAddr, SIGINFO_SIZE, PROT_READ)));
+}
+
+/** sendQueued with the siginfo already copied (also pidfd_send_signal's). */
+export function sendQueuedInfo(t: Task, tgid: number, tid: number | null, sig: number, raw: Buffer): number {
+  const p = t.process;
   const code = raw.readInt32LE(8);
   if ((code >= 0 || code === SI_TKILL) && tgid !== p.pid) throw new Errno(E.EPERM);
   if (tgid <= 0 || (tid !== null && tid <= 0)) throw new Errno(tid === null ? E.ESRCH : E.EINVAL);
@@ -62,6 +66,18 @@ function sendQueued(t: Task, tgid: number, tid: number | null, sig: number, info
     return 0;
   }
   if (!raise(target, sig, { code, pid: raw.readInt32LE(16), raw })) throw new Errno(E.EAGAIN);
+  return 0;
+}
+
+/** kill(pid, sig) (also pidfd_send_signal's, without a siginfo). */
+export function killProcess(t: Task, pid: number, sig: number): number {
+  // To its own process: the caller unless it blocks the signal, then a thread that does not, or
+  // one waiting for it in sigwait (Linux's process-wide pending set).
+  if (pid === t.process.pid) {
+    const blocked = sig > 0 && sig <= NSIG && (t.sigmask & bit(sig)) !== 0n;
+    return sendSelf(blocked ? t.process.signalTarget(sig) ?? t : t, sig, SI_USER);
+  }
+  t.process.kernel.kill(t, pid, sig);
   return 0;
 }
 
@@ -181,17 +197,7 @@ export const signalSyscalls: SyscallGroup = {
   rt_sigqueueinfo: (t, a) => sendQueued(t, int(a[0]), null, int(a[1]), a[2]),
   rt_tgsigqueueinfo: (t, a) => sendQueued(t, int(a[0]), int(a[1]), int(a[2]), a[3]),
   tkill: (t, a) => sendToThread(t, null, int(a[0]), int(a[1])),
-  kill: (t, a) => {
-    const pid = int(a[0]), sig = int(a[1]);
-    // To its own process: the caller unless it blocks the signal, then a thread that does not, or
-    // one waiting for it in sigwait (Linux's process-wide pending set).
-    if (pid === t.process.pid) {
-      const blocked = sig > 0 && sig <= NSIG && (t.sigmask & bit(sig)) !== 0n;
-      return sendSelf(blocked ? t.process.signalTarget(sig) ?? t : t, sig, SI_USER);
-    }
-    t.process.kernel.kill(t, pid, sig);
-    return 0;
-  },
+  kill: (t, a) => killProcess(t, int(a[0]), int(a[1])),
   rt_sigpending: (t, a) => {
     if (size(a[1]) > 8) throw new Errno(E.EINVAL);
     const out = t.process.userBuffer(a[0], 8, PROT_WRITE);

@@ -19,10 +19,11 @@ import { timerfdSyscalls } from './timerfd.js';
 import { timerSyscalls } from './timers.js';
 import { signalfdSyscalls } from './signalfd.js';
 import { inotifySyscalls } from './inotify.js';
+import { pidfdSyscalls } from './pidfd.js';
 
 export type { SyscallArgs, SyscallFn, SyscallGroup } from './args.js';
 
 export const SYSCALLS: Array<SyscallFn | undefined> = [];
-for (const group of [ioSyscalls, fsSyscalls, mmSyscalls, procSyscalls, timeSyscalls, taskSyscalls, libcSupportSyscalls, signalSyscalls, processSyscalls, epollSyscalls, timerfdSyscalls, timerSyscalls, signalfdSyscalls, inotifySyscalls, socketSyscalls]) {
+for (const group of [ioSyscalls, fsSyscalls, mmSyscalls, procSyscalls, timeSyscalls, taskSyscalls, libcSupportSyscalls, signalSyscalls, processSyscalls, epollSyscalls, timerfdSyscalls, timerSyscalls, signalfdSyscalls, inotifySyscalls, socketSyscalls, pidfdSyscalls]) {
   for (const [name, fn] of Object.entries(group)) SYSCALLS[SYS[name as keyof typeof SYS]] = fn;
 }
