@@ -129,6 +129,8 @@ test('scheduling policies, memory locks, utime and utimes as natively (as an unp
       assert.match(out, /^priv: then 4 MiB more and a page: ENOMEM$/m);
       assert.match(out, /^priv: after munmap, mlock 8 MiB: 0$/m);
       assert.match(out, /^priv: capget: 0, sets 0 0 0 0 0 0$/m);
+      assert.match(out, /^priv: capbset drop 39: EPERM$/m);
+      assert.match(out, /^priv: capbset read 0 and 40: 1 1, 41: EINVAL$/m);
       assert.match(out, /^utimes: 0 -> atime 1200000000.250000 mtime 1300000000.500000$/m);
     } finally {
       rmSync(dir, { recursive: true, force: true });

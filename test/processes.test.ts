@@ -382,6 +382,46 @@ test('dash (/bin/sh): a script with pipelines, substitutions, subshells and exte
 // getpriority and setpriority were ENOSYS: `nice -n 5 nice` failed with status 125. The nice value
 // is kept per process and inherited; the guest's user may only raise it (it is unprivileged,
 // where a native run as root could lower it, so the expectations are written out).
+// test/programs/sysvipc.c: System V message queues (by type, MSG_EXCEPT, MSG_NOERROR, MSG_COPY,
+// a full queue, waiting senders and receivers) and semaphores (all-or-nothing semop, waiting for
+// a value and for zero, GETNCNT/GETZCNT, semtimedop, SEM_UNDO at a process's end), EIDRM for the
+// waiters of a removed object, and Linux's errors. Lines that depend on privilege ("priv:") are
+// checked against what an unprivileged user gets, as the guest's user is. Before: every call
+// was ENOSYS, and fakeroot, ipcmk and ipcs failed.
+test('System V message queues and semaphores between processes, as natively', () => {
+  for (const v of VARIANTS) {
+    const path = `${PROGRAMS_DIR}/sysvipc.${v}`;
+    const want = native(path, []);
+    assert.equal(want.status, 0, want.stderr);
+    const r = run(path, [], { env: ENV, timeoutSeconds: TIMEOUT_S });
+    const portable = (text: string) => text.split('\n').filter((l) => !l.startsWith('priv:')).join('\n');
+    assert.equal(portable(r.stdout.toString()), portable(want.stdout), `${v}: ${show(r)}`);
+    assert.match(r.stdout.toString(), /^priv: semop on a read-only array: EACCES$/m);
+    assert.match(r.stdout.toString(), /^priv: GETVAL on it: 0$/m);
+    assert.equal(r.exitStatus, 0);
+  }
+});
+
+test('ipcmk makes a queue and a semaphore array, ipcs lists them (the sandbox has its own, from id 0)', () => {
+  const r = run('/bin/sh', ['-c', 'ipcmk -Q && ipcmk -S 2 && ipcs -q && ipcs -s'], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
+  const out = r.stdout.toString();
+  assert.equal(r.exitStatus, 0, show(r));
+  assert.match(out, /^Message queue id: 0$/m);
+  assert.match(out, /^Semaphore id: 0$/m);
+  assert.match(out, /^0x[0-9a-f]{8} 0 +\S+ +644 +0 +0 *$/m, 'ipcs -q: key, id, owner, perms, used-bytes, messages');
+  assert.match(out, /^0x[0-9a-f]{8} 0 +\S+ +644 +2 *$/m, 'ipcs -s: key, id, owner, perms, nsems');
+});
+
+test('fakeroot (faked-sysv, over message queues and semaphores): chown and mknod as root inside, as natively', {
+  skip: existsSync('/usr/bin/fakeroot') ? false : 'fakeroot is missing',
+}, () => {
+  const dir = join(work, 'fakeroot');
+  mkdirSync(dir);
+  const script = 'touch f; chown 0:0 f; mknod dev c 1 3; ls -ln f dev | awk \'{ print $1, $3, $4 }\'; id -u';
+  const { guest } = same('/usr/bin/fakeroot', ['--', '/bin/sh', '-c', script], { system: true, rw: [dir], cwd: dir }, dir);
+  assert.equal(guest.stdout.toString(), 'crw-r--r-- 0 0\n-rw-r--r-- 0 0\n0\n');
+});
+
 test('nice: getpriority and setpriority keep a nice value that children inherit', () => {
   const script = [
     'nice -n 5 nice',

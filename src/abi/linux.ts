@@ -38,6 +38,7 @@ export const SYS = {
   timerfd_create: 283, timerfd_settime: 286, timerfd_gettime: 287,
   inotify_init: 253, inotify_add_watch: 254, inotify_rm_watch: 255, inotify_init1: 294,
   pidfd_send_signal: 424, pidfd_open: 434, pidfd_getfd: 438, ioprio_set: 251, ioprio_get: 252,
+  semget: 64, semop: 65, semctl: 66, semtimedop: 220, msgget: 68, msgsnd: 69, msgrcv: 70, msgctl: 71,
 } as const;
 
 /** Reverse map for traces. */
@@ -48,7 +49,7 @@ export const E = {
   EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14, EBUSY: 16, EEXIST: 17, EXDEV: 18, ENODEV: 19,
   ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENFILE: 23, EMFILE: 24, ENOTTY: 25, EFBIG: 27, ENOSPC: 28,
   ESPIPE: 29, EROFS: 30, EMLINK: 31, EPIPE: 32, ERANGE: 34, EDEADLK: 35, ENAMETOOLONG: 36, ENOLCK: 37, ENOSYS: 38,
-  ENOTEMPTY: 39, ELOOP: 40, ENODATA: 61, EOVERFLOW: 75, EOPNOTSUPP: 95, ETIMEDOUT: 110,
+  ENOTEMPTY: 39, ELOOP: 40, ENOMSG: 42, EIDRM: 43, ENODATA: 61, EOVERFLOW: 75, EOPNOTSUPP: 95, ETIMEDOUT: 110,
   ENOTSOCK: 88, EPROTONOSUPPORT: 93, ESOCKTNOSUPPORT: 94, EAFNOSUPPORT: 97, EISCONN: 106, ENOTCONN: 107, EADDRINUSE: 98, ECONNREFUSED: 111, ENOPROTOOPT: 92, EMSGSIZE: 90, ENOBUFS: 105, ETOOMANYREFS: 109,
 } as const;
 

@@ -36,6 +36,7 @@ import { FileMirrors } from './file-mirror.js';
 import type { UnixNames } from '../fs/unix-socket.js';
 import { Fifos } from '../fs/fifo.js';
 import { FileLocks } from '../fs/locks.js';
+import { SysvIpc } from './sysv-ipc.js';
 import { PtyTable } from '../fs/pty.js';
 import { TerminalModes } from './terminal.js';
 import type { AddressSpace } from './address-space.js';
@@ -251,6 +252,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   /** Named pipes (mkfifo) in the grants, as pipes inside the sandbox. */
   readonly fifos: Fifos;
   readonly locks = new FileLocks();
+  readonly ipc = new SysvIpc(() => this.allTasks());
   readonly ptys = new PtyTable();
   readonly terminal = { sid: 0, pgrp: 0 };
   readonly terminalModes = new TerminalModes();
@@ -1088,6 +1090,11 @@ export class Kernel implements HypercallHandler, ProcessTree {
     return Math.max(0, this.machine.cpus.indexOf(t.vcpu));
   }
 
+  /** Every task of every process (dead ones included: callers look at their state). */
+  private *allTasks(): Iterable<Task> {
+    for (const q of this.processes.values()) yield* q.tasks;
+  }
+
   findTask(tid: number): Task | undefined {
     for (const q of this.processes.values()) {
       if (q.zombie) continue;
@@ -1494,6 +1501,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     for (const t of p.tasks) { t.state = 'dead'; t.wait = null; t.saved = null; }
     p.fds.closeAll();
     p.dirCache.close();
+    this.ipc.processEnded(p);
     p.realTimer = null;
     p.timers.clear();
     p.vforkParentWaits = false;

@@ -12,6 +12,7 @@ import type { ShmDir } from '../fs/shm.js';
 import type { UnixNames } from '../fs/unix-socket.js';
 import type { Fifos } from '../fs/fifo.js';
 import type { FileLocks } from '../fs/locks.js';
+import type { SysvIpc } from './sysv-ipc.js';
 import type { PtyTable } from '../fs/pty.js';
 import type { TerminalModes } from './terminal.js';
 import type { PosixTimer } from './posix-timers.js';
@@ -141,6 +142,8 @@ export interface ProcessTree {
   readonly ptys: PtyTable;
   /** The advisory file locks (flock, fcntl) of the sandbox's processes. */
   readonly locks: FileLocks;
+  /** The sandbox's System V message queues and semaphores (src/linux/sysv-ipc.ts). */
+  readonly ipc: SysvIpc;
   /** Mirrors of host files mapped MAP_SHARED for writing; null where sharedMemory is. */
   readonly fileMirrors: FileMirrors | null;
   /** vCPUs the sandbox's threads may run on in parallel: the CPUs programs see (sched_getaffinity). */

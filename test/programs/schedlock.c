@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,6 +29,14 @@ static const char *res(long r) {
     case ENOENT: return "ENOENT";
     default: return strerror(errno);
   }
+}
+
+/* A result that is a value: the value, or the error's name. */
+static const char *val(long r) {
+  static char buf[24];
+  if (r < 0) return res(r);
+  snprintf(buf, sizeof buf, "%ld", r);
+  return buf;
 }
 
 int main(int argc, char **argv) {
@@ -122,6 +131,15 @@ int main(int argc, char **argv) {
   printf("capset to none: %s\n", res(syscall(SYS_capset, &hdr, caps)));
   hdr.pid = 999999;
   printf("capget of no such pid: %s\n", res(syscall(SYS_capget, &hdr, caps)));
+  /* The bounding and ambient sets, as prctl shows them (libcap-ng probes the last capability). */
+  printf("priv: capbset read 0 and 40: %s", val(prctl(PR_CAPBSET_READ, 0, 0, 0, 0)));
+  printf(" %s, 41: ", val(prctl(PR_CAPBSET_READ, 40, 0, 0, 0)));
+  printf("%s\n", res(prctl(PR_CAPBSET_READ, 41, 0, 0, 0)));
+  printf("ambient is set 0: %s", val(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, 0, 0, 0)));
+  printf(", clear all: %s\n", res(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)));
+  printf("keepcaps %s", val(prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0)));
+  printf(", securebits %s\n", val(prctl(PR_GET_SECUREBITS, 0, 0, 0, 0)));
+  printf("priv: capbset drop 39: %s\n", res(prctl(PR_CAPBSET_DROP, 39, 0, 0, 0)));
 
   if (argc > 1) {
     char path[4096];

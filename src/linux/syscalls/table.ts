@@ -20,10 +20,11 @@ import { timerSyscalls } from './timers.js';
 import { signalfdSyscalls } from './signalfd.js';
 import { inotifySyscalls } from './inotify.js';
 import { pidfdSyscalls } from './pidfd.js';
+import { ipcSyscalls } from './ipc.js';
 
 export type { SyscallArgs, SyscallFn, SyscallGroup } from './args.js';
 
 export const SYSCALLS: Array<SyscallFn | undefined> = [];
-for (const group of [ioSyscalls, fsSyscalls, mmSyscalls, procSyscalls, timeSyscalls, taskSyscalls, libcSupportSyscalls, signalSyscalls, processSyscalls, epollSyscalls, timerfdSyscalls, timerSyscalls, signalfdSyscalls, inotifySyscalls, socketSyscalls, pidfdSyscalls]) {
+for (const group of [ioSyscalls, fsSyscalls, mmSyscalls, procSyscalls, timeSyscalls, taskSyscalls, libcSupportSyscalls, signalSyscalls, processSyscalls, epollSyscalls, timerfdSyscalls, timerSyscalls, signalfdSyscalls, inotifySyscalls, socketSyscalls, pidfdSyscalls, ipcSyscalls]) {
   for (const [name, fn] of Object.entries(group)) SYSCALLS[SYS[name as keyof typeof SYS]] = fn;
 }

@@ -23,9 +23,36 @@ function writeIds(p: Process, addrs: bigint[], id: number): number {
 const PR_SET_PDEATHSIG = 1, PR_GET_PDEATHSIG = 2, PR_GET_DUMPABLE = 3, PR_SET_DUMPABLE = 4;
 const PR_SET_NAME = 15, PR_GET_NAME = 16, PR_SET_CHILD_SUBREAPER = 36, PR_GET_CHILD_SUBREAPER = 37;
 const PR_SET_NO_NEW_PRIVS = 38, PR_GET_NO_NEW_PRIVS = 39;
+const PR_GET_KEEPCAPS = 7, PR_SET_KEEPCAPS = 8, PR_CAPBSET_READ = 23, PR_CAPBSET_DROP = 24, PR_GET_SECUREBITS = 27;
+const PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_IS_SET = 1, PR_CAP_AMBIENT_RAISE = 2, PR_CAP_AMBIENT_LOWER = 3, PR_CAP_AMBIENT_CLEAR_ALL = 4;
+/** The highest capability number Linux knows (CAP_CHECKPOINT_RESTORE). */
+const CAP_LAST_CAP = 40n;
 function prctl(p: Process, a: bigint[]): number {
   const arg2 = a[1]!;
   switch (int(a[0]!)) {
+    // The capability sets of an unprivileged process: a full bounding set (which libcap-ng reads
+    // to find the last capability), nothing ambient, no securebits; dropping from the bounding
+    // set or raising an ambient capability needs a capability (EPERM).
+    case PR_CAPBSET_READ:
+      if (arg2 < 0n || arg2 > CAP_LAST_CAP) throw new Errno(E.EINVAL);
+      return 1;
+    case PR_CAPBSET_DROP:
+      if (arg2 < 0n || arg2 > CAP_LAST_CAP) throw new Errno(E.EINVAL);
+      throw new Errno(E.EPERM);
+    case PR_CAP_AMBIENT:
+      switch (int(arg2)) {
+        case PR_CAP_AMBIENT_CLEAR_ALL: return 0;
+        case PR_CAP_AMBIENT_IS_SET: case PR_CAP_AMBIENT_LOWER: case PR_CAP_AMBIENT_RAISE:
+          if (a[2]! < 0n || a[2]! > CAP_LAST_CAP) throw new Errno(E.EINVAL);
+          if (int(arg2) === PR_CAP_AMBIENT_RAISE) throw new Errno(E.EPERM);
+          return 0;
+        default: throw new Errno(E.EINVAL);
+      }
+    case PR_GET_KEEPCAPS: return 0;
+    case PR_SET_KEEPCAPS:
+      if (arg2 > 1n) throw new Errno(E.EINVAL);
+      return 0;
+    case PR_GET_SECUREBITS: return 0;
     case PR_SET_PDEATHSIG:
       if (arg2 < 0n || arg2 > 64n) throw new Errno(E.EINVAL);
       p.parentDeathSignal = Number(arg2);
