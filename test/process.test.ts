@@ -99,8 +99,9 @@ test('the kernel: first process and task, state on the objects, ids in the share
 });
 
 // test/programs/schedlock.c: sched_get_priority_max/min, sched_getscheduler/setscheduler/
-// getparam/setparam (the policy kept and inherited by fork), ioprio_get and ioprio_set (the same,
-// and ionice's ENOSYS before), sched_setaffinity, mlock, mlock2,
+// getparam/setparam (the policy kept and inherited by fork), sched_getattr/setattr, personality,
+// ioprio_get and ioprio_set (the same, and ionice's ENOSYS before), prctl's capability sets,
+// sched_setaffinity, mlock, mlock2,
 // munlock, mlockall, munlockall, capget and capset (no capabilities), and utime, utimes and
 // futimesat on a file in a --rw grant. The lines that depend on privilege (the host runs tests
 // as root) are checked against what Linux gives an unprivileged user, as kvmbox's guest user is. Before: each was ENOSYS (python's

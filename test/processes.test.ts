@@ -293,7 +293,7 @@ test('/proc lists the sandbox\'s processes; /proc/PID and /proc/self/fd list the
   assert.equal(r.exitStatus, 0, show(r));
   // The shell (1), its background sleep (2), ls (3) and maybe already tr.
   assert.match(lines[0]!, /^1 2 3 (4 )?cpuinfo loadavg meminfo mounts self stat uptime version $/, show(r));
-  assert.equal(lines[1], 'cmdline environ exe fd maps mounts stat status ', show(r));
+  assert.equal(lines[1], 'cmdline environ exe fd maps mounts stat statm status ', show(r));
   // ls's own fds: stdin, stdout (the pipe), stderr, and the directory it reads.
   assert.equal(lines[2], '0 1 2 3 ', show(r));
   assert.match(lines[3]!, /^\d+$/, show(r));
@@ -420,6 +420,23 @@ test('fakeroot (faked-sysv, over message queues and semaphores): chown and mknod
   const script = 'touch f; chown 0:0 f; mknod dev c 1 3; ls -ln f dev | awk \'{ print $1, $3, $4 }\'; id -u';
   const { guest } = same('/usr/bin/fakeroot', ['--', '/bin/sh', '-c', script], { system: true, rw: [dir], cwd: dir }, dir);
   assert.equal(guest.stdout.toString(), 'crw-r--r-- 0 0\n-rw-r--r-- 0 0\n0\n');
+});
+
+// A process's memory (its pages mapped with some right) shows where programs look for it:
+// getrusage's and wait4's ru_maxrss (python3's resource, GNU time's %M), /proc/self/stat's rss
+// (libuv's, so node's process.memoryUsage().rss), statm and status. Before: all 0.
+test('memory use shows: ru_maxrss of getrusage and wait4, /proc/self/stat, statm and VmRSS', {
+  skip: existsSync('/usr/bin/python3') && existsSync('/usr/bin/node') && existsSync('/usr/bin/time') ? false : 'python3, node or GNU time is missing',
+}, () => {
+  const script = [
+    `python3 -c 'import resource; r = resource.getrusage(resource.RUSAGE_SELF); print("maxrss", r.ru_maxrss > 1000)'`,
+    `python3 -c 'print("statm", int(open("/proc/self/statm").read().split()[1]) > 100)'`,
+    `grep -q "^VmRSS:.*[1-9][0-9]* kB$" /proc/self/status && echo VmRSS`,
+    `node -e 'console.log("node rss", process.memoryUsage().rss > 1e6)'`,
+    `/usr/bin/time -f "%M" python3 -c pass 2>&1 | awk '{ print "time", ($1 > 1000) }'`,
+  ].join('; ');
+  const r = run('/bin/sh', ['-c', script], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
+  assert.equal(r.stdout.toString(), 'maxrss True\nstatm True\nVmRSS\nnode rss true\ntime 1\n', show(r));
 });
 
 test('nice: getpriority and setpriority keep a nice value that children inherit', () => {

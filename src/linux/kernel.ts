@@ -1497,6 +1497,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const r = p.exit!;
     p.stubCache.drainOutput(p.fds);
     const status = r.kind === 'exited' ? (r.status & 0xff) << 8 : r.kind === 'signaled' ? r.signal & 0x7f : 0;
+    p.rssBytes(); // its peak, before its memory goes
     if (this.ownSpaces || this.resident === p.space) for (const t of p.tasks) exitRobustList(t);
     for (const t of p.tasks) { t.state = 'dead'; t.wait = null; t.saved = null; }
     p.fds.closeAll();
@@ -1591,6 +1592,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     c.umask = p.umask;
     c.nice = p.nice;
     c.ioprio = p.ioprio;
+    c.persona = p.persona;
     c.schedPolicy = p.schedPolicy;
     c.rlimits = new Map(p.rlimits);
     for (const [sig, b] of p.sigactions) c.sigactions.set(sig, Buffer.from(b));
@@ -1835,7 +1837,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     for (const c of kids) {
       if (c.zombie) {
         const status = c.zombie.status;
-        if (!(options & WNOWAIT)) this.release(c);
+        if (!(options & WNOWAIT)) {
+          this.release(c);
+          p.childrenPeakRssKb = Math.max(p.childrenPeakRssKb, c.peakRssKb, c.childrenPeakRssKb);
+        }
         const sig = status & 0x7f;
         return { child: c, status, code: sig === 0 ? CLD_EXITED : defaultAction(sig) === 'core' ? CLD_DUMPED : CLD_KILLED, value: sig === 0 ? (status >> 8) & 0xff : sig };
       }

@@ -246,8 +246,17 @@ export class Process {
   umask = 0o022;
   /** The nice value (getpriority, setpriority): kept and inherited, with no effect on scheduling. */
   nice = 0;
+  /**
+   * The most memory the process has had (KiB: getrusage's ru_maxrss), and the most any child it
+   * waited for had (RUSAGE_CHILDREN). Its memory is its pages mapped with some right (the commit
+   * charge, src/machine/paging.ts): kvmbox does not see which pages the guest has touched.
+   */
+  peakRssKb = 0;
+  childrenPeakRssKb = 0;
   /** The I/O priority (ioprio_set, ioprio_get): kept and inherited, with no effect. */
   ioprio = 0;
+  /** The execution domain and its flags (personality): kept, inherited, with no effect. */
+  persona = 0;
   /** The scheduling policy (sched_setscheduler): SCHED_OTHER, SCHED_BATCH or SCHED_IDLE, kept and inherited, with no effect either. */
   schedPolicy = 0;
   /** Signal actions the program set (struct sigaction as the program passed it), by signal. */
@@ -312,6 +321,14 @@ export class Process {
     const live = this.tasks.filter((t) => t.state !== 'dead');
     const b = 1n << BigInt(sig - 1);
     return live.find((t) => (t.sigmask & b) === 0n) ?? live.find((t) => (t.sigwaitSet & b) !== 0n) ?? live[0];
+  }
+
+  /** Bytes of memory the process has now (0 once it ended), and its peak noted. */
+  rssBytes(): number {
+    if (this.zombie) return 0;
+    const bytes = this.space.paging.committed;
+    this.peakRssKb = Math.max(this.peakRssKb, Math.floor(bytes / 1024));
+    return bytes;
   }
 
   /** The thread group leader. */

@@ -151,7 +151,7 @@ function procFile(p: Process, name: string): SpecialFile | null {
 }
 
 /** The files of /proc/PID that are not directories. */
-const PID_FILES = new Set(['exe', 'cmdline', 'environ', 'maps', 'mounts', 'stat', 'status']);
+const PID_FILES = new Set(['exe', 'cmdline', 'environ', 'maps', 'mounts', 'stat', 'statm', 'status']);
 
 /** The name in comm, up to its NUL. */
 function commOf(q: Process): string {
@@ -172,8 +172,10 @@ function statLine(q: Process): string {
   // Start time in clock ticks (100 Hz) since boot, which is when the sandbox's first process started.
   const boot = bootNs(q);
   const start = q.startNs() > boot ? Number((q.startNs() - boot) / 10_000_000n) : 0;
+  const rss = q.rssBytes();
+  // Fields 23 and 24: vsize (bytes) and rss (pages), both the process's memory (Process.rssBytes).
   const f: Array<string | number> = [q.pid, `(${commOf(q)})`, stateOf(q), q.ppid, q.pgid, q.sid, 0, -1, 0x400000,
-    0, 0, 0, 0, 0, 0, 0, 0, 20 + q.nice, q.nice, threads, 0, start];
+    0, 0, 0, 0, 0, 0, 0, 0, 20 + q.nice, q.nice, threads, 0, start, rss, rss / PAGE_SIZE];
   while (f.length < 52) f.push(0);
   return f.join(' ') + '\n';
 }
@@ -183,7 +185,19 @@ function statusText(q: Process): string {
   const names: Record<string, string> = { Z: 'Z (zombie)', T: 'T (stopped)', R: 'R (running)', S: 'S (sleeping)' };
   return `Name:\t${commOf(q)}\nState:\t${names[stateOf(q)]}\nTgid:\t${q.pid}\nPid:\t${q.pid}\nPPid:\t${q.ppid}\n` +
     `Uid:\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\nGid:\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\n` +
-    `Threads:\t${threads}\n`;
+    `Threads:\t${threads}\n` + (q.zombie ? '' : memoryLines(q));
+}
+
+/** /proc/PID/status's memory lines (kB), from the process's memory and its peak. */
+function memoryLines(q: Process): string {
+  const kb = Math.floor(q.rssBytes() / 1024);
+  return `VmPeak:\t${q.peakRssKb} kB\nVmSize:\t${kb} kB\nVmHWM:\t${q.peakRssKb} kB\nVmRSS:\t${kb} kB\n`;
+}
+
+/** /proc/PID/statm: size, resident, shared, text, lib, data, dt (pages). */
+function statmLine(q: Process): string {
+  const pages = q.rssBytes() / PAGE_SIZE;
+  return `${pages} ${pages} 0 0 0 ${pages} 0\n`;
 }
 
 /**
@@ -263,6 +277,7 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
     case 'environ': return memory(`${dir}/environ`, () => (q.zombie ? '' : q.envp.map((a) => a + '\0').join('')));
     case 'stat': return memory(`${dir}/stat`, () => statLine(q));
     case 'status': return memory(`${dir}/status`, () => statusText(q));
+    case 'statm': return memory(`${dir}/statm`, () => statmLine(q));
     case 'maps': return memory(`${dir}/maps`, () => (q.zombie ? '' : mapsText(q)));
     case 'mounts': return procFile(p, 'mounts');
     default: return null;

@@ -68,6 +68,47 @@ int main(int argc, char **argv) {
   r = res(sched_setscheduler(0, SCHED_OTHER, &sp));
   printf("setscheduler OTHER: %s, now %d\n", r, sched_getscheduler(0));
 
+  /* sched_getattr and sched_setattr: the policy and the nice value together. */
+  unsigned char attr[64];
+  memset(attr, 0xff, sizeof attr);
+  r = res(syscall(SYS_sched_getattr, 0, attr, 56, 0));
+  unsigned size, policy;
+  int nice;
+  memcpy(&size, attr, 4);
+  memcpy(&policy, attr + 4, 4);
+  memcpy(&nice, attr + 16, 4);
+  printf("sched_getattr: %s size %u policy %u nice %d\n", r, size, policy, nice);
+  printf("sched_getattr, 40 bytes: %s\n", res(syscall(SYS_sched_getattr, 0, attr, 40, 0)));
+  printf("sched_getattr, flags 1: %s\n", res(syscall(SYS_sched_getattr, 0, attr, 56, 1)));
+  memset(attr, 0, sizeof attr);
+  size = 48;
+  policy = SCHED_BATCH;
+  nice = 3;
+  memcpy(attr, &size, 4);
+  memcpy(attr + 4, &policy, 4);
+  memcpy(attr + 16, &nice, 4);
+  r = res(syscall(SYS_sched_setattr, 0, attr, 0));
+  printf("sched_setattr BATCH nice 3: %s, now %d nice %d\n", r, sched_getscheduler(0), getpriority(PRIO_PROCESS, 0));
+  size = 30;
+  memcpy(attr, &size, 4);
+  r = res(syscall(SYS_sched_setattr, 0, attr, 0));
+  memcpy(&size, attr, 4);
+  printf("sched_setattr, 30 bytes: %s, size now %u\n", r, size);
+  size = 48;
+  policy = SCHED_OTHER;
+  memcpy(attr, &size, 4);
+  memcpy(attr + 4, &policy, 4);
+  printf("sched_setattr OTHER nice 3: %s\n", res(syscall(SYS_sched_setattr, 0, attr, 0)));
+
+  /* personality: kept and inherited. */
+  printf("personality: %#lx", syscall(SYS_personality, 0xffffffffUL));
+  printf(", set ADDR_NO_RANDOMIZE: %#lx", syscall(SYS_personality, 0x0040000UL));
+  printf(", now %#lx\n", syscall(SYS_personality, 0xffffffffUL));
+  pid = fork();
+  if (pid == 0) { printf("child's personality %#lx\n", syscall(SYS_personality, 0xffffffffUL)); _exit(0); }
+  waitpid(pid, NULL, 0);
+  syscall(SYS_personality, 0UL);
+
   /* I/O priorities (ioprio_get, ioprio_set; IOPRIO_WHO_PROCESS 1): kept and inherited by fork. */
   long io = syscall(SYS_ioprio_get, 1, 0);
   printf("ioprio: %ld\n", io);

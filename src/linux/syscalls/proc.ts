@@ -92,6 +92,48 @@ function priorityRange(policy: number, realTime: number): number {
   }
 }
 
+/** struct sched_attr: its first size (without the utilization clamps), and the one kvmbox writes. */
+const SCHED_ATTR_SIZE_VER0 = 48, SCHED_ATTR_SIZE_VER1 = 56;
+/** sched_attr.sched_flags Linux 6.1 knows (RESET_ON_FORK 1 ... UTIL_CLAMP_MAX 0x40). */
+const SCHED_FLAGS_KNOWN = 0x7fn;
+
+/** sched_getattr: the policy and the nice value, in as much of struct sched_attr as the caller has room for. */
+function schedGetattr(p: Process, pid: number, addr: bigint, room: number, flags: number): number {
+  if (flags !== 0 || pid < 0 || addr === 0n || room < SCHED_ATTR_SIZE_VER0 || room > 4096) throw new Errno(E.EINVAL);
+  const q = schedTarget(p, pid);
+  const n = Math.min(room, SCHED_ATTR_SIZE_VER1);
+  const b = Buffer.alloc(n);
+  b.writeUInt32LE(n, 0);
+  b.writeUInt32LE(q.schedPolicy, 4);
+  b.writeInt32LE(q.nice, 16);
+  if (n >= SCHED_ATTR_SIZE_VER1) b.writeUInt32LE(1024, 52); // util_max: no clamp (SCHED_CAPACITY_SCALE)
+  b.copy(p.userBuffer(addr, n, PROT_WRITE));
+  return 0;
+}
+
+/** sched_setattr: a policy (as sched_setscheduler) and a nice value (as setpriority) at once. */
+function schedSetattr(p: Process, pid: number, addr: bigint, flags: number): number {
+  if (flags !== 0 || pid < 0 || addr === 0n) throw new Errno(E.EINVAL);
+  const head = p.userBuffer(addr, 4, PROT_READ).readUInt32LE(0);
+  const n = head === 0 ? SCHED_ATTR_SIZE_VER0 : head;
+  if (n < SCHED_ATTR_SIZE_VER0 || n > 4096) {
+    // Linux writes back the size it knows, for the caller to retry.
+    p.userBuffer(addr, 4, PROT_WRITE).writeUInt32LE(SCHED_ATTR_SIZE_VER1);
+    throw new Errno(E.E2BIG);
+  }
+  const b = Buffer.from(p.userBuffer(addr, Math.min(n, SCHED_ATTR_SIZE_VER1), PROT_READ));
+  const policy = b.readUInt32LE(4), schedFlags = b.readBigUInt64LE(8), nice = b.readInt32LE(16), priority = b.readUInt32LE(20);
+  if (schedFlags & ~SCHED_FLAGS_KNOWN) throw new Errno(E.EINVAL);
+  const q = schedTarget(p, pid);
+  if (policy === SCHED_DEADLINE) throw new Errno(E.EPERM);
+  const normal = policy === SCHED_OTHER || policy === SCHED_BATCH || policy === SCHED_IDLE;
+  const newNice = Math.max(-20, Math.min(19, nice));
+  if (normal && newNice < q.nice) throw new Errno(E.EPERM);
+  setScheduler(q, policy, priority);
+  if (normal) q.nice = newNice;
+  return 0;
+}
+
 const IOPRIO_CLASS_SHIFT = 13, IOPRIO_CLASS_NONE = 0, IOPRIO_CLASS_RT = 1, IOPRIO_CLASS_BE = 2, IOPRIO_CLASS_IDLE = 3;
 const IOPRIO_NR_LEVELS = 8;
 
@@ -259,6 +301,16 @@ export const procSyscalls: SyscallGroup = {
     const q = schedTarget(p, int(a[0]));
     setScheduler(q, q.schedPolicy, schedPriority(p, a[1]));
     return 0;
+  },
+  sched_getattr: ({ process: p }, a) => schedGetattr(p, int(a[0]), a[1], int(a[2]), int(a[3])),
+  sched_setattr: ({ process: p }, a) => schedSetattr(p, int(a[0]), a[1], int(a[2])),
+  // personality: kept per process (PER_LINUX and its flags, as setarch sets them), inherited and
+  // kept across execve; it changes nothing in how kvmbox runs a program. 0xffffffff asks.
+  personality: ({ process: p }, a) => {
+    const old = p.persona;
+    const want = Number(BigInt.asUintN(32, a[0]));
+    if (want !== 0xffffffff) p.persona = want;
+    return old;
   },
   sched_get_priority_max: (_t, a) => priorityRange(int(a[0]), 99),
   sched_get_priority_min: (_t, a) => priorityRange(int(a[0]), 1),

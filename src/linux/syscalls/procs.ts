@@ -91,6 +91,8 @@ export const processSyscalls: SyscallGroup = {
     if (!r) return 0;
     status?.writeInt32LE(r.status);
     usage?.fill(0);
+    // struct rusage: two timevals, then ru_maxrss (KiB).
+    usage?.writeBigInt64LE(BigInt(r.child.peakRssKb), 32);
     return r.child.pid;
   },
   waitid: (t, a) => {

@@ -117,7 +117,10 @@ export const timeSyscalls: SyscallGroup = {
       const ns = clockNs(p, CLOCK_PROCESS_CPUTIME_ID);
       out.writeBigInt64LE(ns / NS, 0);
       out.writeBigInt64LE((ns % NS) / 1000n, 8);
+      p.rssBytes();
     }
+    // ru_maxrss (KiB), after the two timevals.
+    out.writeBigInt64LE(BigInt(who === RUSAGE_CHILDREN ? p.childrenPeakRssKb : p.peakRssKb), 32);
     return 0;
   },
   times: ({ process: p }, a) => {
