@@ -386,9 +386,10 @@ test('dash (/bin/sh): a script with pipelines, substitutions, subshells and exte
 // a full queue, waiting senders and receivers) and semaphores (all-or-nothing semop, waiting for
 // a value and for zero, GETNCNT/GETZCNT, semtimedop, SEM_UNDO at a process's end), EIDRM for the
 // waiters of a removed object, and Linux's errors. Lines that depend on privilege ("priv:") are
-// checked against what an unprivileged user gets, as the guest's user is. Before: every call
-// was ENOSYS, and fakeroot, ipcmk and ipcs failed.
-test('System V message queues and semaphores between processes, as natively', () => {
+// checked against what an unprivileged user gets, as the guest's user is. Shared memory segments
+// too: shmat anywhere, at an address, SHM_RND, SHM_REMAP, nattch across fork, a segment removed
+// while attached. Before: every call was ENOSYS, and fakeroot, ipcmk and ipcs failed.
+test('System V message queues, semaphores and shared memory between processes, as natively', () => {
   for (const v of VARIANTS) {
     const path = `${PROGRAMS_DIR}/sysvipc.${v}`;
     const want = native(path, []);
@@ -402,12 +403,14 @@ test('System V message queues and semaphores between processes, as natively', ()
   }
 });
 
-test('ipcmk makes a queue and a semaphore array, ipcs lists them (the sandbox has its own, from id 0)', () => {
-  const r = run('/bin/sh', ['-c', 'ipcmk -Q && ipcmk -S 2 && ipcs -q && ipcs -s'], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
+test('ipcmk makes a queue, a semaphore array and a segment, ipcs lists them (the sandbox has its own, from id 0)', () => {
+  const r = run('/bin/sh', ['-c', 'ipcmk -Q && ipcmk -S 2 && ipcmk -M 8192 && ipcs -q && ipcs -s && ipcs -m'], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
   const out = r.stdout.toString();
   assert.equal(r.exitStatus, 0, show(r));
   assert.match(out, /^Message queue id: 0$/m);
   assert.match(out, /^Semaphore id: 0$/m);
+  assert.match(out, /^Shared memory id: 0$/m);
+  assert.match(out, /^0x[0-9a-f]{8} 0 +\S+ +644 +8192 +0 *$/m, 'ipcs -m: key, id, owner, perms, bytes, nattch');
   assert.match(out, /^0x[0-9a-f]{8} 0 +\S+ +644 +0 +0 *$/m, 'ipcs -q: key, id, owner, perms, used-bytes, messages');
   assert.match(out, /^0x[0-9a-f]{8} 0 +\S+ +644 +2 *$/m, 'ipcs -s: key, id, owner, perms, nsems');
 });

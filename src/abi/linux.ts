@@ -39,6 +39,7 @@ export const SYS = {
   inotify_init: 253, inotify_add_watch: 254, inotify_rm_watch: 255, inotify_init1: 294,
   pidfd_send_signal: 424, pidfd_open: 434, pidfd_getfd: 438, ioprio_set: 251, ioprio_get: 252,
   personality: 135, sched_setattr: 314, sched_getattr: 315,
+  shmget: 29, shmat: 30, shmctl: 31, shmdt: 67,
   semget: 64, semop: 65, semctl: 66, semtimedop: 220, msgget: 68, msgsnd: 69, msgrcv: 70, msgctl: 71,
 } as const;
 

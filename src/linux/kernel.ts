@@ -59,7 +59,7 @@ const FAULT_SIGNALS: Record<number, number> = {
 /** Calls that take rights away from mapped pages: other vCPUs must drop cached translations.
  * (User pages are identity-mapped, so a stale translation reaches only the same page of the same
  * process: this is for Linux's semantics, not the host's safety; SECURITY.md.) */
-const SHRINKS_MAPPINGS = new Set<number>([SYS.munmap, SYS.mprotect, SYS.mremap]);
+const SHRINKS_MAPPINGS = new Set<number>([SYS.munmap, SYS.mprotect, SYS.mremap, SYS.shmdt, SYS.shmat]);
 /** How a sandbox ends when every task waits for another and no timer is left. */
 const DEADLOCK = 'kvmbox: every process of the sandbox waits for another (a deadlock); the sandbox is stopped';
 /** How often the run loop of several vCPUs looks at limits and time slices when no exit comes (ms). */
@@ -404,6 +404,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.init?.fds.closeLeftovers();
     this.processes.clear();
     this.shm?.clear();
+    this.ipc.close();
     this.fileMirrors?.close();
   }
 
@@ -1503,6 +1504,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     p.fds.closeAll();
     p.dirCache.close();
     this.ipc.processEnded(p);
+    p.shmAttached.clear();
     p.realTimer = null;
     p.timers.clear();
     p.vforkParentWaits = false;
@@ -1593,6 +1595,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     c.nice = p.nice;
     c.ioprio = p.ioprio;
     c.persona = p.persona;
+    c.shmAttached = new Map(p.shmAttached);
     c.schedPolicy = p.schedPolicy;
     c.rlimits = new Map(p.rlimits);
     for (const [sig, b] of p.sigactions) c.sigactions.set(sig, Buffer.from(b));
@@ -1806,6 +1809,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     // POSIX timers end with the program, their queued signals with them.
     for (const pt of p.timers.values()) dropTimerSignal(p, pt);
     p.timers.clear();
+    p.shmAttached.clear(); // the new program's memory has none of them
     // Handled signals go back to their default; ignored ones stay ignored.
     for (const [sig, b] of [...p.sigactions]) if (b.readBigUInt64LE(0) !== SIG_IGN) p.sigactions.delete(sig);
     t.altStack = { sp: 0n, size: 0n, disabled: true };

@@ -12,7 +12,7 @@ import type { ShmDir } from '../fs/shm.js';
 import type { UnixNames } from '../fs/unix-socket.js';
 import type { Fifos } from '../fs/fifo.js';
 import type { FileLocks } from '../fs/locks.js';
-import type { SysvIpc } from './sysv-ipc.js';
+import type { ShmSegment, SysvIpc } from './sysv-ipc.js';
 import type { PtyTable } from '../fs/pty.js';
 import type { TerminalModes } from './terminal.js';
 import type { PosixTimer } from './posix-timers.js';
@@ -257,6 +257,8 @@ export class Process {
   ioprio = 0;
   /** The execution domain and its flags (personality): kept, inherited, with no effect. */
   persona = 0;
+  /** System V shared memory it attached (shmat), by address: inherited by fork, gone at exec. */
+  shmAttached = new Map<number, ShmSegment>();
   /** The scheduling policy (sched_setscheduler): SCHED_OTHER, SCHED_BATCH or SCHED_IDLE, kept and inherited, with no effect either. */
   schedPolicy = 0;
   /** Signal actions the program set (struct sigaction as the program passed it), by signal. */

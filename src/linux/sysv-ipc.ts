@@ -1,10 +1,11 @@
-// System V IPC of one sandbox: message queues and semaphore arrays, in a namespace of the
-// sandbox's own (as a fresh IPC namespace on Linux: ids from 0, keys private to it), kept on the
-// host. Nothing here touches guest memory: src/linux/syscalls/ipc.ts copies the arguments in
-// and the results out. The objects are bounded (MSGMNI queues of at most MSGMNB bytes each,
-// SEMMNI arrays holding SEMMNS semaphores in all), so a program cannot grow host memory with
-// them. fakeroot (its faked daemon and the library it preloads) talks through them; ipcmk and
-// ipcs make and list them.
+// System V IPC of one sandbox: message queues, semaphore arrays and shared memory segments, in
+// a namespace of the sandbox's own (as a fresh IPC namespace on Linux: ids from 0, keys private
+// to it), kept on the host. Nothing here touches guest memory: src/linux/syscalls/ipc.ts copies
+// the arguments in and the results out, and maps segments. The objects are bounded (MSGMNI
+// queues of at most MSGMNB bytes each, SEMMNI arrays holding SEMMNS semaphores in all, SHMMNI
+// segments whose memory is the sandbox's shared-memory budget), so a program cannot grow host
+// memory with them. fakeroot (its faked daemon and the library it preloads) talks through them;
+// ipcmk and ipcs make and list them.
 //
 // Waits (msgsnd on a full queue, msgrcv on an empty one, semop that cannot proceed) throw an
 // IpcWait: the scheduler runs the call again once its test holds. An object removed meanwhile
@@ -12,6 +13,8 @@
 import { E, Errno } from '../abi/linux.js';
 import { GUEST_GID, GUEST_UID } from '../abi/abi.generated.js';
 import { WouldBlock } from '../fs/open-file.js';
+import { SharedBacking, type SharedBudget } from '../kvm/shared-memory.js';
+import { alignUp, PAGE_SIZE } from '../machine/x86.js';
 import type { Process } from './process.js';
 import type { Task } from './task.js';
 
@@ -20,6 +23,8 @@ export const IPC_PRIVATE = 0, IPC_CREAT = 0o1000, IPC_EXCL = 0o2000, IPC_NOWAIT 
 export const MSGMAX = 8192, MSGMNB = 16384, MSGMNI = 256;
 /** Semaphores: per array, in all, per semop call, the largest value; how many arrays a sandbox may hold. */
 export const SEMMSL = 32000, SEMMNS = 32000, SEMOPM = 500, SEMVMX = 32767, SEMMNI = 256;
+/** Shared memory segments: the smallest, and how many a sandbox may hold (their bytes: the shared budget). */
+export const SHMMIN = 1, SHMMNI = 256;
 /** Ids are index + sequence << 15, as Linux's (IPCMNI 32768): an id is not reused at once. */
 const IPCMNI_SHIFT = 15, IPCMNI = 1 << IPCMNI_SHIFT;
 
@@ -37,7 +42,7 @@ export interface IpcPerm {
 }
 
 /** What every object has: its id, permissions, change time, and whether it is gone. */
-abstract class IpcObject {
+export abstract class IpcObject {
   removed = false;
   ctime = now();
   constructor(readonly id: number, readonly perm: IpcPerm) {}
@@ -61,6 +66,17 @@ export class SemArray extends IpcObject {
     super(id, perm);
     this.values = new Int32Array(nsems);
     this.pids = new Int32Array(nsems);
+  }
+}
+
+/** A shared memory segment: host memory of its own (a memfd), which shmat maps. */
+export class ShmSegment extends IpcObject {
+  atime = 0;
+  dtime = 0;
+  lpid = 0;
+  locked = false;
+  constructor(id: number, perm: IpcPerm, readonly size: number, readonly backing: SharedBacking, readonly cpid: number) {
+    super(id, perm);
   }
 }
 
@@ -97,11 +113,15 @@ export class IpcTable<T extends IpcObject> {
     return o;
   }
 
-  /** msgget/semget: the object of key (IPC_PRIVATE: always a new one), made by make when allowed. */
-  lookup(key: number, flags: number, access: number, existing: (o: T) => void, make: (id: number, perm: IpcPerm) => T): number {
+  /**
+   * msgget, semget, shmget: the object of key (IPC_PRIVATE: always a new one), made by make when
+   * allowed. An existing one must grant every right any triad of flags' mode asks (ipcperms).
+   */
+  lookup(key: number, flags: number, existing: (o: T) => void, make: (id: number, perm: IpcPerm) => T): number {
     const found = key === IPC_PRIVATE ? undefined : this.byKey.get(key);
     if (found) {
       if (flags & IPC_CREAT && flags & IPC_EXCL) throw new Errno(E.EEXIST);
+      const access = ((flags >> 6) | (flags >> 3) | flags) & 7;
       if (access && !permits(found.perm, access)) throw new Errno(E.EACCES);
       existing(found);
       return found.id;
@@ -129,6 +149,20 @@ export class IpcTable<T extends IpcObject> {
     this.byId.delete(o.id);
     if (this.byKey.get(o.perm.key) === o) this.byKey.delete(o.perm.key);
     for (const t of tasks) if (t.wait?.why instanceof IpcWait && t.wait.why.object === o) this.owed.set(t, o.id);
+  }
+
+  /**
+   * A shared memory segment's IPC_RMID: its key is free at once (it reads as IPC_PRIVATE), but
+   * its id stays valid, for shmat too, until the last attachment goes (drop), as on Linux.
+   */
+  unname(o: T): void {
+    o.removed = true;
+    if (this.byKey.get(o.perm.key) === o) this.byKey.delete(o.perm.key);
+    o.perm.key = IPC_PRIVATE;
+  }
+
+  drop(o: T): void {
+    this.byId.delete(o.id);
   }
 
   /** A wait that ended otherwise (a signal, a timeout) owes nothing. */
@@ -174,6 +208,7 @@ export const SEM_UNDO = 0x1000;
 export class SysvIpc {
   readonly queues = new IpcTable<MsgQueue>(MSGMNI);
   readonly arrays = new IpcTable<SemArray>(SEMMNI);
+  readonly segments = new IpcTable<ShmSegment>(SHMMNI);
   /** Semaphores of every array together (SEMMNS). */
   private semCount = 0;
   /** SEM_UNDO adjustments by process (threads share them; a fork's child starts with none), applied when it ends. */
@@ -182,7 +217,7 @@ export class SysvIpc {
   constructor(private readonly tasks: () => Iterable<Task>) {}
 
   msgget(key: number, flags: number): number {
-    return this.queues.lookup(key, flags, (flags >> 6) & 7, () => {}, (id, perm) => new MsgQueue(id, perm));
+    return this.queues.lookup(key, flags, () => {}, (id, perm) => new MsgQueue(id, perm));
   }
 
   /** msgsnd: append, or wait for room (EAGAIN with IPC_NOWAIT). */
@@ -244,7 +279,7 @@ export class SysvIpc {
 
   semget(key: number, nsems: number, flags: number): number {
     if (nsems < 0 || nsems > SEMMSL) throw new Errno(E.EINVAL);
-    return this.arrays.lookup(key, flags, (flags >> 6) & 7, (a) => { if (nsems > a.nsems) throw new Errno(E.EINVAL); }, (id, perm) => {
+    return this.arrays.lookup(key, flags, (a) => { if (nsems > a.nsems) throw new Errno(E.EINVAL); }, (id, perm) => {
       if (nsems === 0) throw new Errno(E.EINVAL);
       if (this.semCount + nsems > SEMMNS) throw new Errno(E.ENOSPC);
       this.semCount += nsems;
@@ -332,8 +367,75 @@ export class SysvIpc {
     return { arrays: this.arrays.byId.size, semaphores: this.semCount };
   }
 
+  /**
+   * shmget: a segment of size bytes (whole pages of the sandbox's shared-memory budget: ENOMEM
+   * when it has no room), or the existing one of key (EINVAL when asked for more than it has).
+   */
+  shmget(t: Task, key: number, size: number, flags: number, budget: SharedBudget): number {
+    return this.segments.lookup(key, flags, (s) => { if (size > s.size) throw new Errno(E.EINVAL); }, (id, perm) => {
+      if (size < SHMMIN || size > budget.limit) throw new Errno(E.EINVAL);
+      const backing = SharedBacking.create(alignUp(size, PAGE_SIZE), budget);
+      if (!backing) throw new Errno(E.ENOMEM);
+      return new ShmSegment(id, perm, size, backing, t.process.pid);
+    });
+  }
+
+  /** IPC_RMID: the segment's key goes at once, the segment with its last attachment. */
+  removeSegment(s: ShmSegment): void {
+    this.segments.unname(s);
+    this.purgeSegments();
+  }
+
+  /**
+   * Attachments of s in every live process (shm_nattch). One counts while its address still
+   * maps the segment's memory (a munmap or a MAP_FIXED mapping over it ends it, as on Linux);
+   * those that do not are forgotten.
+   */
+  attachments(s: ShmSegment): number {
+    let n = 0;
+    const seen = new Set<Process>();
+    for (const t of this.tasks()) {
+      const q = t.process;
+      if (q.zombie || seen.has(q)) continue;
+      seen.add(q);
+      for (const [start, seg] of q.shmAttached) {
+        if (q.space.memory.sharedAt(start)?.backing !== seg.backing) q.shmAttached.delete(start);
+        else if (seg === s) n++;
+      }
+    }
+    return n;
+  }
+
+  /** Removed segments that nothing attaches any more go, with their memory. */
+  purgeSegments(): void {
+    for (const s of [...this.segments.byId.values()]) {
+      if (!s.removed || this.attachments(s) > 0) continue;
+      this.segments.drop(s);
+      s.backing.release();
+    }
+  }
+
+  /** Pages of every segment (SHM_INFO's shm_tot). */
+  segmentPages(): number {
+    let n = 0;
+    for (const s of this.segments.byId.values()) n += alignUp(s.size, PAGE_SIZE) / PAGE_SIZE;
+    return n;
+  }
+
+  /** The end of the sandbox: the segments' memory goes. */
+  close(): void {
+    for (const s of [...this.segments.byId.values()]) {
+      this.segments.drop(s);
+      s.backing.release();
+    }
+  }
+
   /** A process ended: its SEM_UNDO adjustments are applied, each value kept within 0..SEMVMX. */
   processEnded(p: Process): void {
+    if (p.shmAttached.size > 0) {
+      p.shmAttached.clear();
+      this.purgeSegments();
+    }
     const perProcess = this.undo.get(p);
     if (!perProcess) return;
     this.undo.delete(p);

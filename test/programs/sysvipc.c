@@ -1,8 +1,9 @@
-/* System V message queues and semaphores between processes: msgget, msgsnd, msgrcv (by type,
+/* System V message queues, semaphores and shared memory between processes: msgget, msgsnd, msgrcv (by type,
  * MSG_EXCEPT, MSG_NOERROR, MSG_COPY, waiting), msgctl (IPC_STAT, IPC_SET, IPC_RMID, IPC_INFO);
  * semget, semop, semtimedop (waiting for a value and for zero, IPC_NOWAIT, SEM_UNDO), semctl
- * (GETVAL, SETVAL, GETALL, SETALL, GETPID, GETNCNT, GETZCNT, IPC_STAT, IPC_RMID); waiters of a
- * removed object get EIDRM; Linux's errors. Keys are the process's own (or IPC_PRIVATE), and
+ * (GETVAL, SETVAL, GETALL, SETALL, GETPID, GETNCNT, GETZCNT, IPC_STAT, IPC_RMID); shmget, shmat
+ * (anywhere, at an address, SHM_RND, SHM_REMAP), shmdt, shmctl (nattch across fork, IPC_RMID of an
+ * attached segment); waiters of a removed object get EIDRM; Linux's errors. Keys are the process's own (or IPC_PRIVATE), and
  * only what does not depend on other objects of the system is printed, so the output compares
  * with a native run. Lines that depend on privilege (root passes permission checks) start with
  * "priv:". */
@@ -14,6 +15,7 @@
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -228,10 +230,68 @@ static void semaphores(key_t key) {
   printf("IPC_INFO: semmsl %d semopm %d semvmx %d\n", si.semmsl, si.semopm, si.semvmx);
 }
 
+static unsigned long nattch(int id) {
+  struct shmid_ds ds;
+  if (shmctl(id, IPC_STAT, &ds) < 0) return 999;
+  return (unsigned long)ds.shm_nattch;
+}
+
+static void shared(key_t key) {
+  printf("shmget size 0: %s\n", res(shmget(IPC_PRIVATE, 0, 0600)));
+  int id = shmget(key, 10000, IPC_CREAT | 0600);
+  printf("shmget: %s\n", id >= 0 ? "ok" : res(id));
+  printf("shmget, larger than it is: %s\n", res(shmget(key, 20000, 0)));
+  struct shmid_ds ds;
+  shmctl(id, IPC_STAT, &ds);
+  printf("segsz %zu nattch %lu cpid self %d mode %o\n", ds.shm_segsz, (unsigned long)ds.shm_nattch, ds.shm_cpid == getpid(), ds.shm_perm.mode & 0777);
+  char *a = shmat(id, NULL, 0);
+  if (a == (char *)-1) { printf("shmat: %s\n", res(-1)); return; }
+  printf("zero at first: %d, nattch %lu\n", a[0] == 0 && a[9999] == 0, nattch(id));
+  strcpy(a, "hello");
+  pid_t c = fork();
+  if (c == 0) {
+    printf("child sees \"%s\", nattch %lu\n", a, nattch(id));
+    strcpy(a + 5000, "from the child");
+    _exit(0);
+  }
+  int st;
+  waitpid(c, &st, 0);
+  printf("parent sees \"%s\", nattch %lu\n", a + 5000, nattch(id));
+  char *b = shmat(id, NULL, SHM_RDONLY);
+  printf("second attachment: nattch %lu, same bytes %d\n", nattch(id), strcmp(b, "hello") == 0);
+  printf("shmdt inside it: %s\n", res(shmdt(a + 4096)));
+  long r = shmdt(b);
+  printf("shmdt: %s, nattch %lu\n", res(r), nattch(id));
+  printf("shmdt again: %s\n", res(shmdt(b)));
+  /* Where it was: at that address, with SHM_RND from inside its first page, and over a mapping only with SHM_REMAP. */
+  char *c1 = shmat(id, b, 0);
+  printf("at an address: %s\n", c1 == b ? "there" : "elsewhere");
+  shmdt(c1);
+  char *c2 = shmat(id, b + 100, SHM_RND);
+  printf("SHM_RND: %s\n", c2 == b ? "rounded" : "elsewhere");
+  printf("without SHM_RND: %s\n", res((long)shmat(id, b + 100, 0)));
+  printf("over a mapping: %s\n", res((long)shmat(id, b, 0)));
+  char *c3 = shmat(id, b, SHM_REMAP);
+  printf("SHM_REMAP: %s, nattch %lu\n", c3 == b ? "there" : "elsewhere", nattch(id));
+  shmdt(c3);
+  /* IPC_RMID while attached: the key is free, the id lives until the last shmdt. */
+  printf("IPC_RMID: %s\n", res(shmctl(id, IPC_RMID, NULL)));
+  shmctl(id, IPC_STAT, &ds);
+  printf("after: key %d, dest %d, nattch %lu, still \"%s\"\n", (int)ds.shm_perm.__key, (ds.shm_perm.mode & SHM_DEST) != 0,
+         (unsigned long)ds.shm_nattch, a);
+  printf("shmget of its key: %s\n", res(shmget(key, 0, 0)));
+  shmdt(a);
+  printf("after the last shmdt: %s\n", res(shmctl(id, IPC_STAT, &ds)));
+  struct shminfo info;
+  shmctl(0, IPC_INFO, (struct shmid_ds *)&info);
+  printf("IPC_INFO: shmmin %lu\n", (unsigned long)info.shmmin);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   key_t key = 0x4b560000 | (getpid() & 0xffff);
   messages(key);
   semaphores(key);
+  shared(key);
   return 0;
 }

@@ -1,14 +1,19 @@
-// System V IPC calls: msgget, msgsnd, msgrcv, msgctl; semget, semop, semtimedop, semctl. The
-// objects and their rules are the sandbox's (src/linux/sysv-ipc.ts); these functions copy every
-// argument from the guest once, check it in Linux's order, and write the results back with the
-// x86-64 layouts (struct ipc64_perm, msqid64_ds, semid64_ds, msginfo, seminfo).
-import { PROT_READ, PROT_WRITE } from '../address-space.js';
+// System V IPC calls: msgget, msgsnd, msgrcv, msgctl; semget, semop, semtimedop, semctl; shmget,
+// shmat, shmdt, shmctl. The objects and their rules are the sandbox's (src/linux/sysv-ipc.ts);
+// these functions copy every argument from the guest once, check it in Linux's order, and write
+// the results back with the x86-64 layouts (struct ipc64_perm, msqid64_ds, semid64_ds,
+// shmid64_ds, msginfo, seminfo, shminfo64, shm_info). A segment is mapped as a MAP_SHARED
+// mapping of its memfd (as /dev/shm files are: syscalls/mm.ts), where address spaces have
+// memory of their own (the cpl0-entry path); on kvm_pvm shmget is ENOSYS.
+import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../address-space.js';
+import { alignUp, PAGE_SIZE } from '../../machine/x86.js';
 import { E, Errno } from '../../abi/linux.js';
 import type { Task } from '../task.js';
 import {
-  checkOwner, MSG_COPY, MSG_EXCEPT, MSGMAX, MSGMNB, MSGMNI, IPC_NOWAIT, SEMMNI, SEMMNS, SEMMSL, SEMOPM, SEMVMX,
-  type IpcPerm, type MsgQueue, type SemArray, type SemOp, type SysvIpc,
+  checkOwner, MSG_COPY, MSG_EXCEPT, MSGMAX, MSGMNB, MSGMNI, IPC_NOWAIT, SEMMNI, SEMMNS, SEMMSL, SEMOPM, SEMVMX, SHMMIN, SHMMNI,
+  type IpcObject, type IpcPerm, type IpcTable, type MsgQueue, type SemArray, type SemOp, type ShmSegment, type SysvIpc,
 } from '../sysv-ipc.js';
+import { clearFixed, inUserRange } from './mm.js';
 import { int, long, type SyscallGroup } from './args.js';
 import { timeoutFromTimespec } from './io.js';
 
@@ -37,6 +42,51 @@ function setPerm(perm: IpcPerm, raw: Buffer): void {
   perm.uid = uid;
   perm.gid = gid;
   perm.mode = (perm.mode & ~0o777) | (raw.readUInt32LE(20) & 0o777);
+}
+
+/** What the control calls of one kind of object share (commonCtl). */
+interface CtlKind<T extends IpcObject> {
+  table: IpcTable<T>;
+  /** The size of its struct *id64_ds, and its by-index STAT commands. */
+  dsSize: number;
+  stat: number;
+  statAny: number;
+  encode: (o: T) => Buffer;
+  /** IPC_SET beyond the owner and mode: checks the struct (throwing), and returns what to apply. */
+  set?: (o: T, raw: Buffer) => () => void;
+  remove: (o: T) => void;
+}
+
+/**
+ * The commands msgctl, semctl and shmctl share: IPC_STAT (by id, read access) and the kind's
+ * STAT (by index, read access) and STAT_ANY (by index), which return the id; IPC_SET and
+ * IPC_RMID, for the owner or creator. null for any other command.
+ */
+function commonCtl<T extends IpcObject>(t: Task, id: number, cmd: number, addr: bigint, kind: CtlKind<T>): number | null {
+  const p = t.process;
+  if (cmd === IPC_STAT || cmd === kind.stat || cmd === kind.statAny) {
+    const out = p.userBuffer(addr, kind.dsSize, PROT_WRITE);
+    const o = kind.table.statTarget(t, id, cmd === IPC_STAT ? 'id' : cmd === kind.stat ? 'index' : 'index-any');
+    kind.encode(o).copy(out);
+    return cmd === IPC_STAT ? 0 : o.id;
+  }
+  if (cmd === IPC_SET) {
+    const raw = Buffer.from(p.userBuffer(addr, kind.dsSize, PROT_READ));
+    const o = kind.table.get(t, id, 0);
+    checkOwner(o.perm);
+    const apply = kind.set?.(o, raw);
+    setPerm(o.perm, raw);
+    apply?.();
+    o.ctime = Math.floor(Date.now() / 1000);
+    return 0;
+  }
+  if (cmd === IPC_RMID) {
+    const o = kind.table.get(t, id, 0);
+    checkOwner(o.perm);
+    kind.remove(o);
+    return 0;
+  }
+  return null;
 }
 
 function msgsnd(t: Task, ipc: SysvIpc, id: number, addr: bigint, sizeArg: bigint, flags: number): number {
@@ -89,31 +139,20 @@ function msgctl(t: Task, ipc: SysvIpc, id: number, cmdArg: number, addr: bigint)
       out.writeUInt16LE(0xffff, 28);
       return Math.max(0, ipc.queues.maxIndex());
     }
-    case IPC_STAT: case MSG_STAT: case MSG_STAT_ANY: {
-      const out = p.userBuffer(addr, MSQID_DS_SIZE, PROT_WRITE);
-      const q = ipc.queues.statTarget(t, id, cmd === IPC_STAT ? 'id' : cmd === MSG_STAT ? 'index' : 'index-any');
-      msqidDs(q).copy(out);
-      return cmd === IPC_STAT ? 0 : q.id;
+    default: {
+      const r = commonCtl(t, id, cmd, addr, {
+        table: ipc.queues, dsSize: MSQID_DS_SIZE, stat: MSG_STAT, statAny: MSG_STAT_ANY, encode: msqidDs,
+        set: (q, raw) => {
+          const qbytes = raw.readBigUInt64LE(88);
+          // Above MSGMNB needs CAP_SYS_RESOURCE, which the guest's user lacks.
+          if (qbytes > BigInt(MSGMNB)) throw new Errno(E.EPERM);
+          return () => { q.qbytes = Number(qbytes); };
+        },
+        remove: (q) => ipc.removeQueue(q),
+      });
+      if (r === null) throw new Errno(E.EINVAL);
+      return r;
     }
-    case IPC_SET: {
-      const raw = Buffer.from(p.userBuffer(addr, MSQID_DS_SIZE, PROT_READ));
-      const q = ipc.queues.get(t, id, 0);
-      checkOwner(q.perm);
-      const qbytes = raw.readBigUInt64LE(88);
-      // Above MSGMNB needs CAP_SYS_RESOURCE, which the guest's user lacks.
-      if (qbytes > BigInt(MSGMNB)) throw new Errno(E.EPERM);
-      setPerm(q.perm, raw);
-      q.qbytes = Number(qbytes);
-      q.ctime = Math.floor(Date.now() / 1000);
-      return 0;
-    }
-    case IPC_RMID: {
-      const q = ipc.queues.get(t, id, 0);
-      checkOwner(q.perm);
-      ipc.removeQueue(q);
-      return 0;
-    }
-    default: throw new Errno(E.EINVAL);
   }
 }
 
@@ -157,26 +196,6 @@ function semctl(t: Task, ipc: SysvIpc, id: number, num: number, cmdArg: number, 
         .forEach((v, i) => out.writeInt32LE(v, i * 4));
       return Math.max(0, ipc.arrays.maxIndex());
     }
-    case IPC_STAT: case SEM_STAT: case SEM_STAT_ANY: {
-      const out = p.userBuffer(arg, SEMID_DS_SIZE, PROT_WRITE);
-      const a = ipc.arrays.statTarget(t, id, cmd === IPC_STAT ? 'id' : cmd === SEM_STAT ? 'index' : 'index-any');
-      semidDs(a).copy(out);
-      return cmd === IPC_STAT ? 0 : a.id;
-    }
-    case IPC_SET: {
-      const raw = Buffer.from(p.userBuffer(arg, SEMID_DS_SIZE, PROT_READ));
-      const a = ipc.arrays.get(t, id, 0);
-      checkOwner(a.perm);
-      setPerm(a.perm, raw);
-      a.ctime = Math.floor(Date.now() / 1000);
-      return 0;
-    }
-    case IPC_RMID: {
-      const a = ipc.arrays.get(t, id, 0);
-      checkOwner(a.perm);
-      ipc.removeArray(a);
-      return 0;
-    }
     case GETVAL: { const a = ipc.arrays.get(t, id, 4); return a.values[one(a)]!; }
     case GETPID: { const a = ipc.arrays.get(t, id, 4); return a.pids[one(a)]!; }
     case GETNCNT: case GETZCNT: { const a = ipc.arrays.get(t, id, 4); return ipc.waiters(a, one(a), cmd === GETZCNT); }
@@ -200,11 +219,138 @@ function semctl(t: Task, ipc: SysvIpc, id: number, num: number, cmdArg: number, 
       ipc.setValues(t, a, 0, values);
       return 0;
     }
-    default: throw new Errno(E.EINVAL);
+    default: {
+      const r = commonCtl(t, id, cmd, arg, {
+        table: ipc.arrays, dsSize: SEMID_DS_SIZE, stat: SEM_STAT, statAny: SEM_STAT_ANY, encode: semidDs, remove: (a) => ipc.removeArray(a),
+      });
+      if (r === null) throw new Errno(E.EINVAL);
+      return r;
+    }
+  }
+}
+
+const SHM_RDONLY = 0o10000, SHM_RND = 0o20000, SHM_REMAP = 0o40000, SHM_EXEC = 0o100000;
+const SHM_LOCK = 11, SHM_UNLOCK = 12, SHM_STAT = 13, SHM_INFO = 14, SHM_STAT_ANY = 15;
+/** Mode bits shmctl reports: the segment is removed but still attached, or locked. */
+const SHM_DEST = 0o1000, SHM_LOCKED = 0o2000;
+const SHMID_DS_SIZE = 112, SHMINFO_SIZE = 72, SHM_INFO_SIZE = 48;
+
+function shmget(t: Task, key: number, sizeArg: bigint, flags: number): number {
+  const budget = t.process.kernel.sharedMemory;
+  if (!budget) throw new Errno(E.ENOSYS);
+  const n = sizeArg > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(sizeArg);
+  return t.process.kernel.ipc.shmget(t, key, n, flags, budget);
+}
+
+/** shmat: map the segment (where asked, rounded with SHM_RND; over a mapping only with SHM_REMAP). */
+function shmat(t: Task, ipc: SysvIpc, id: number, addrArg: bigint, flags: number): number {
+  const p = t.process;
+  if (id < 0) throw new Errno(E.EINVAL);
+  let addr = addrArg > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(addrArg);
+  if (addr % PAGE_SIZE !== 0) {
+    if (!(flags & SHM_RND) || addr < 0) throw new Errno(E.EINVAL);
+    addr -= addr % PAGE_SIZE;
+  }
+  if (addr === 0 && flags & SHM_REMAP) throw new Errno(E.EINVAL);
+  ipc.purgeSegments();
+  const s = ipc.segments.get(t, id, flags & SHM_RDONLY ? 4 : 6);
+  const len = alignUp(s.size, PAGE_SIZE);
+  const prot = PROT_READ | (flags & SHM_RDONLY ? 0 : PROT_WRITE) | (flags & SHM_EXEC ? PROT_EXEC : 0);
+  let start: number;
+  if (addr !== 0) {
+    if (!inUserRange(p, addr, len)) throw new Errno(E.EINVAL);
+    if (!p.space.isFree(addr, len) && !(flags & SHM_REMAP)) throw new Errno(E.EINVAL);
+    clearFixed(p, addr, len);
+    start = addr;
+  } else {
+    start = p.space.findFree(len);
+    if (!start) throw new Errno(E.ENOMEM);
+  }
+  p.space.map(start, len, PROT_READ | PROT_WRITE);
+  p.space.memory.share(start, len, s.backing, 0);
+  p.space.nameRange(start, len, `/SYSV${(s.perm.key >>> 0).toString(16).padStart(8, '0')} (deleted)`, 0);
+  if (prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, len, prot);
+  p.shmAttached.set(start, s);
+  s.atime = Math.floor(Date.now() / 1000);
+  s.lpid = p.pid;
+  return start;
+}
+
+/** shmdt: unmap what is left of the attachment at addr (EINVAL when none starts there). */
+function shmdt(t: Task, addrArg: bigint): number {
+  const p = t.process;
+  const addr = addrArg > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(addrArg);
+  const s = addr >= 0 && addr % PAGE_SIZE === 0 ? p.shmAttached.get(addr) : undefined;
+  if (!s || p.space.memory.sharedAt(addr)?.backing !== s.backing) throw new Errno(E.EINVAL);
+  const end = addr + alignUp(s.size, PAGE_SIZE);
+  const ranges = p.space.memory.shared.filter((r) => r.backing === s.backing && r.start < end && r.end > addr);
+  for (const r of ranges) p.space.unmap(Math.max(r.start, addr), Math.min(r.end, end) - Math.max(r.start, addr));
+  p.shmAttached.delete(addr);
+  s.dtime = Math.floor(Date.now() / 1000);
+  s.lpid = p.pid;
+  p.kernel.ipc.purgeSegments();
+  return 0;
+}
+
+function shmidDs(ipc: SysvIpc, s: ShmSegment): Buffer {
+  const b = Buffer.alloc(SHMID_DS_SIZE);
+  writePerm(b, { ...s.perm, mode: s.perm.mode | (s.removed ? SHM_DEST : 0) | (s.locked ? SHM_LOCKED : 0) });
+  b.writeBigUInt64LE(BigInt(s.size), 48);
+  b.writeBigInt64LE(BigInt(s.atime), 56);
+  b.writeBigInt64LE(BigInt(s.dtime), 64);
+  b.writeBigInt64LE(BigInt(s.ctime), 72);
+  b.writeInt32LE(s.cpid, 80);
+  b.writeInt32LE(s.lpid, 84);
+  b.writeBigUInt64LE(BigInt(ipc.attachments(s)), 88);
+  return b;
+}
+
+function shmctl(t: Task, ipc: SysvIpc, id: number, cmdArg: number, addr: bigint): number {
+  const p = t.process;
+  const cmd = cmdArg & ~IPC_64;
+  ipc.purgeSegments(); // those whose last attachment went with an exec or a munmap
+  if (id < 0 && cmd !== IPC_INFO && cmd !== SHM_INFO) throw new Errno(E.EINVAL);
+  switch (cmd) {
+    case IPC_INFO: {
+      const out = p.userBuffer(addr, SHMINFO_SIZE, PROT_WRITE);
+      const limit = BigInt(p.kernel.sharedMemory?.limit ?? 0);
+      out.fill(0);
+      // shmmax, shmmin, shmmni, shmseg, shmall (pages).
+      [limit, BigInt(SHMMIN), BigInt(SHMMNI), BigInt(SHMMNI), limit / BigInt(PAGE_SIZE)].forEach((v, i) => out.writeBigUInt64LE(v, i * 8));
+      return Math.max(0, ipc.segments.maxIndex());
+    }
+    case SHM_INFO: {
+      const out = p.userBuffer(addr, SHM_INFO_SIZE, PROT_WRITE);
+      out.fill(0);
+      out.writeInt32LE(ipc.segments.byId.size, 0);
+      const pages = BigInt(ipc.segmentPages());
+      out.writeBigUInt64LE(pages, 8); // shm_tot
+      out.writeBigUInt64LE(pages, 16); // shm_rss
+      return Math.max(0, ipc.segments.maxIndex());
+    }
+    case SHM_LOCK: case SHM_UNLOCK: {
+      // The owner may, within RLIMIT_MEMLOCK (guest memory is never swapped: nothing changes).
+      const s = ipc.segments.get(t, id, 0);
+      checkOwner(s.perm);
+      s.locked = cmd === SHM_LOCK;
+      return 0;
+    }
+    default: {
+      const r = commonCtl(t, id, cmd, addr, {
+        table: ipc.segments, dsSize: SHMID_DS_SIZE, stat: SHM_STAT, statAny: SHM_STAT_ANY,
+        encode: (s) => shmidDs(ipc, s), remove: (s) => ipc.removeSegment(s),
+      });
+      if (r === null) throw new Errno(E.EINVAL);
+      return r;
+    }
   }
 }
 
 export const ipcSyscalls: SyscallGroup = {
+  shmget: (t, a) => shmget(t, int(a[0]), a[1], int(a[2])),
+  shmat: (t, a) => shmat(t, t.process.kernel.ipc, int(a[0]), a[1], int(a[2])),
+  shmdt: (t, a) => shmdt(t, a[0]),
+  shmctl: (t, a) => shmctl(t, t.process.kernel.ipc, int(a[0]), int(a[1]), a[2]),
   msgget: ({ process: p }, a) => p.kernel.ipc.msgget(int(a[0]), int(a[1])),
   msgsnd: (t, a) => msgsnd(t, t.process.kernel.ipc, int(a[0]), a[1], a[2], int(a[3])),
   msgrcv: (t, a) => msgrcv(t, t.process.kernel.ipc, int(a[0]), a[1], a[2], long(a[3]), int(a[4])),

@@ -32,7 +32,7 @@ function pageArgs(addr: bigint, len: bigint): [number, number] {
   return [Number(addr > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : addr), alignUp(n, PAGE_SIZE)];
 }
 
-function inUserRange(p: Process, start: number, len: number): boolean {
+export function inUserRange(p: Process, start: number, len: number): boolean {
   return start >= USER_BASE && start + len <= p.space.userTop;
 }
 
@@ -84,7 +84,7 @@ function copyFile(p: Process, file: HostFile | ShmFile, start: number, n: number
  * Make [start, start+len) free for a MAP_FIXED mapping (or MREMAP_FIXED's target); with
  * noReplace (MAP_FIXED_NOREPLACE), EEXIST instead when something is mapped there.
  */
-function clearFixed(p: Process, start: number, len: number, noReplace = false): void {
+export function clearFixed(p: Process, start: number, len: number, noReplace = false): void {
   p.mapPool.reclaim(p.space, start, len);
   p.space.clipHeap(start, len);
   if (p.space.isFree(start, len)) return;
