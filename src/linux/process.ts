@@ -110,7 +110,10 @@ export function exitStatusOf(r: ExitReason): number {
 
 /** Bytes of a process name (comm), with its NUL. */
 export const TASK_COMM_LEN = 16;
-const RLIMIT_STACK = 3, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_MEMLOCK = 8, RLIMIT_AS = 9, RLIMIT_SIGPENDING = 11;
+const RLIMIT_STACK = 3, RLIMIT_CORE = 4, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_MEMLOCK = 8, RLIMIT_AS = 9, RLIMIT_SIGPENDING = 11;
+const RLIMIT_MSGQUEUE = 12, RLIMIT_NICE = 13, RLIMIT_RTPRIO = 14;
+/** RLIMIT_MSGQUEUE's default on Linux (bytes). */
+const MQ_BYTES_MAX = 819200n;
 /** RLIMIT_MEMLOCK as Linux gives an unprivileged user (8 MiB). */
 const MEMLOCK_BYTES = 8n << 20n;
 const RLIM_INFINITY = 0xffffffffffffffffn;
@@ -371,6 +374,11 @@ export class Process {
       case RLIMIT_AS: return [BigInt(this.space.memory.size), BigInt(this.space.memory.size)];
       case RLIMIT_MEMLOCK: return [MEMLOCK_BYTES, MEMLOCK_BYTES];
       case RLIMIT_SIGPENDING: return [BigInt(MAX_QUEUED_SIGNALS), BigInt(MAX_QUEUED_SIGNALS)];
+      // Linux's defaults for a user's first process: no core files (kvmbox writes none anyway),
+      // and no raised nice or real-time priority, which the guest's user may not take.
+      case RLIMIT_CORE: return [0n, RLIM_INFINITY];
+      case RLIMIT_MSGQUEUE: return [MQ_BYTES_MAX, MQ_BYTES_MAX];
+      case RLIMIT_NICE: case RLIMIT_RTPRIO: return [0n, 0n];
       default:
         if (resource < 0 || resource >= RLIM_NLIMITS) throw new Errno(E.EINVAL);
         return [RLIM_INFINITY, RLIM_INFINITY];

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -108,6 +109,35 @@ int main(int argc, char **argv) {
   if (pid == 0) { printf("child's personality %#lx\n", syscall(SYS_personality, 0xffffffffUL)); _exit(0); }
   waitpid(pid, NULL, 0);
   syscall(SYS_personality, 0UL);
+
+  /* Limits: Linux's defaults (which the host may have changed: "host:"), and prlimit of a child. */
+  struct rlimit rl2;
+  getrlimit(RLIMIT_CORE, &rl2);
+  printf("host: RLIMIT_CORE %lld %lld\n", (long long)rl2.rlim_cur, (long long)rl2.rlim_max);
+  getrlimit(RLIMIT_NICE, &rl2);
+  printf("host: RLIMIT_NICE %lld %lld\n", (long long)rl2.rlim_cur, (long long)rl2.rlim_max);
+  getrlimit(RLIMIT_RTPRIO, &rl2);
+  printf("host: RLIMIT_RTPRIO %lld %lld\n", (long long)rl2.rlim_cur, (long long)rl2.rlim_max);
+  int ready[2];
+  if (pipe(ready)) return 1;
+  pid = fork();
+  if (pid == 0) {
+    struct rlimit mine = { 1234, 5678 };
+    setrlimit(RLIMIT_FSIZE, &mine);
+    write(ready[1], "x", 1);
+    pause();
+    _exit(0);
+  }
+  char byte;
+  read(ready[0], &byte, 1);
+  struct rlimit theirs, lower = { 1000, 5000 };
+  r = res(prlimit(pid, RLIMIT_FSIZE, &lower, &theirs));
+  printf("prlimit of a child: %s, it had %lld %lld", r, (long long)theirs.rlim_cur, (long long)theirs.rlim_max);
+  prlimit(pid, RLIMIT_FSIZE, NULL, &theirs);
+  printf(", now %lld %lld\n", (long long)theirs.rlim_cur, (long long)theirs.rlim_max);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  printf("prlimit of no such pid: %s\n", res(prlimit(999999, RLIMIT_FSIZE, NULL, &theirs)));
 
   /* I/O priorities (ioprio_get, ioprio_set; IOPRIO_WHO_PROCESS 1): kept and inherited by fork. */
   long io = syscall(SYS_ioprio_get, 1, 0);

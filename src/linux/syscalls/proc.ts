@@ -219,17 +219,20 @@ export const procSyscalls: SyscallGroup = {
     return 0;
   },
   rseq: () => { throw new Errno(E.ENOSYS); },
-  prlimit64: ({ process: p }, a) => {
-    if (int(a[0]) !== 0 && int(a[0]) !== p.pid) throw new Errno(E.ESRCH);
+  // prlimit64 of the caller (pid 0) or any process of the sandbox (all have the same credentials).
+  prlimit64: ({ process: caller }, a) => {
+    const pid = int(a[0]);
+    const p = pid === 0 ? caller : caller.kernel.find(pid) ?? caller.kernel.findTask(pid)?.process;
+    if (!p || p.zombie) throw new Errno(E.ESRCH);
     const [cur, max] = p.rlimit(int(a[1]));
+    // Both structs are the caller's. As Linux: the new limits are copied in first (the two may
+    // overlap), and the old go out only once the new are set.
+    const next = a[2] !== 0n ? Buffer.from(caller.userBuffer(a[2], 16, PROT_READ)) : null;
+    if (next) p.setRlimit(int(a[1]), next.readBigUInt64LE(0), next.readBigUInt64LE(8));
     if (a[3] !== 0n) {
-      const out = p.userBuffer(a[3], 16, PROT_WRITE);
+      const out = caller.userBuffer(a[3], 16, PROT_WRITE);
       out.writeBigUInt64LE(cur, 0);
       out.writeBigUInt64LE(max, 8);
-    }
-    if (a[2] !== 0n) {
-      const b = p.userBuffer(a[2], 16, PROT_READ);
-      p.setRlimit(int(a[1]), b.readBigUInt64LE(0), b.readBigUInt64LE(8));
     }
     return 0;
   },
