@@ -236,6 +236,86 @@ test('python3 pidfds: pidfd_open, pidfd_send_signal, waitid(P_PIDFD) and asyncio
   assert.equal(guest.stdout.toString(), 'alive, not readable: True\nreadable at its end: True\nwaitid: True True 15\nasyncio child: 5\n');
 });
 
+// Named datagram sockets (socket(AF_UNIX, SOCK_DGRAM)): abstract and path names, sendto and
+// recvfrom with the sender's name (none for an unbound one), a reply, message boundaries and
+// truncation, EAGAIN, poll, connect's default receiver used by a child process, recvmsg's
+// msg_name, and Linux's errors (ECONNREFUSED, ENOENT, EPERM from a socket connected elsewhere,
+// listen's EOPNOTSUPP, ENOTCONN). Before: socket() was EOPNOTSUPP.
+const DGRAM_SCRIPT = String.raw`import os, socket, select, sys
+d = sys.argv[1]
+if os.path.exists(os.path.join(d, "cli.sock")):
+    os.unlink(os.path.join(d, "cli.sock"))
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+srv.bind("\0kvmbox-dgram-test")
+print("bound:", srv.getsockname())
+print("type:", srv.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_DGRAM)
+cli = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+cli.sendto(b"from an unbound socket", "\0kvmbox-dgram-test")
+print("got:", srv.recvfrom(100))
+cli.bind(os.path.join(d, "cli.sock"))
+cli.sendto(b"hello", "\0kvmbox-dgram-test")
+data, addr = srv.recvfrom(100)
+print("got:", data, os.path.basename(addr))
+srv.sendto(b"reply", addr)
+print("reply:", cli.recv(100))
+# Message boundaries, truncation, nonblocking, poll.
+cli.sendto(b"0123456789", "\0kvmbox-dgram-test")
+cli.sendto(b"second", "\0kvmbox-dgram-test")
+print("truncated:", srv.recv(4), "then", srv.recv(100))
+srv.setblocking(False)
+try:
+    srv.recv(10)
+except BlockingIOError:
+    print("nothing: EAGAIN")
+srv.setblocking(True)
+p = select.poll(); p.register(srv, select.POLLIN)
+print("poll empty:", p.poll(0))
+# connect: a default receiver; a child process sends through it.
+cli.connect("\0kvmbox-dgram-test")
+print("peer:", cli.getpeername())
+pid = os.fork()
+if pid == 0:
+    cli.send(b"from the child")
+    os._exit(0)
+os.waitpid(pid, 0)
+print("poll:", p.poll(1000) == [(srv.fileno(), select.POLLIN)])
+print("got:", srv.recv(100))
+# recvmsg gives the sender's name.
+cli.send(b"via sendmsg")
+data, anc, flags, addr = srv.recvmsg(100)
+print("recvmsg:", data, os.path.basename(addr), flags)
+# Errors: nobody at a name; a path that is no socket; a socket connected elsewhere refuses others.
+try:
+    cli.sendto(b"x", "\0nobody-here")
+except ConnectionRefusedError:
+    print("no such name: ECONNREFUSED")
+try:
+    cli.sendto(b"x", os.path.join(d, "missing.sock"))
+except FileNotFoundError:
+    print("no such path: ENOENT")
+third = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+try:
+    third.sendto(b"x", os.path.join(d, "cli.sock"))
+except PermissionError:
+    print("connected elsewhere: EPERM")
+try:
+    srv.listen(1)
+except OSError as e:
+    print("listen:", e.errno == 95)
+unb = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+try:
+    unb.send(b"x")
+except OSError as e:
+    print("send unconnected:", e.errno == 107)
+`;
+
+test('python3 named AF_UNIX datagram sockets: sendto, recvfrom, connect, across fork, as natively', { skip: existsSync(PYTHON) ? false : `${PYTHON} is missing` }, () => {
+  const dir = join(work, 'dgram');
+  mkdirSync(dir);
+  const { guest } = same(PYTHON, ['-c', DGRAM_SCRIPT, dir], { rw: [dir] });
+  assert.match(guest.stdout.toString(), /^got: b'from the child'$/m);
+});
+
 // socketpair(AF_UNIX, SOCK_STREAM): send/recv both ways, EAGAIN, a thread streaming to the main
 // thread until shutdown(SHUT_WR), a forked child answering through its end, EPIPE once it is gone.
 const SOCKETPAIR_SCRIPT = String.raw`import os, socket, stat, threading

@@ -3,20 +3,23 @@
 // name, listens and accepts; a client connects by that name. The names live in the sandbox's own
 // table (UnixNames): a connect reaches only a socket that a process of the same sandbox bound,
 // never a host socket that a grant happens to show (ECONNREFUSED). A connection is a socketpair
-// (src/fs/socket-pair.ts): two pipes crossed, which pass descriptors too (SCM_RIGHTS). No
-// datagrams, no credentials.
+// (src/fs/socket-pair.ts): two pipes crossed, which pass descriptors too (SCM_RIGHTS). Named
+// datagram sockets share the names (src/fs/unix-dgram.ts). No credentials.
 import { E, Errno, O } from '../abi/linux.js';
 import { POLLIN, POLLOUT, streamStat, WouldBlock, type OpenFile, type PipeBudget } from './open-file.js';
 import { S_IFSOCK, SocketEnd, type Rights } from './socket-pair.js';
 
+/** What a name is bound to: a stream socket, or a datagram one (src/fs/unix-dgram.ts). */
+export interface BoundSocket { readonly isClosed: boolean }
 /** The names bound in one sandbox: paths (absolute guest paths) and abstract names ('\0' first). */
-export type UnixNames = Map<string, UnixSocket>;
+export type UnixNames = Map<string, BoundSocket>;
 
 /** Connections a listener queues at most (Linux's somaxconn default). */
 const MAX_BACKLOG = 4096;
 let unixCounter = 0;
 
-export class UnixSocket implements OpenFile {
+/** What the sockets of socket(2) share: a name in the sandbox's table, a peer's name, no seeking. */
+export abstract class NamedSocket implements BoundSocket {
   readonly hostFd = null;
   readonly path: string;
   private readonly ino = 0x7a00_0000 + ++unixCounter;
@@ -24,6 +27,37 @@ export class UnixSocket implements OpenFile {
   address: string | null = null;
   /** The peer's name, once connected (getpeername). */
   peerAddress: string | null = null;
+  protected closed = false;
+
+  constructor(public statusFlags: number, protected readonly names: UnixNames) {
+    this.path = `socket:[${this.ino}]`;
+  }
+
+  get isClosed(): boolean { return this.closed; }
+
+  /** bind: the name must be free in the sandbox (the caller made the socket file for a path). */
+  bind(name: string): void {
+    if (this.address !== null) throw new Errno(E.EINVAL);
+    const there = this.names.get(name);
+    if (there && !there.isClosed) throw new Errno(E.EADDRINUSE);
+    this.names.set(name, this);
+    this.address = name;
+  }
+
+  /** Its name is free again (at close). */
+  protected unbind(): void {
+    if (this.address !== null && this.names.get(this.address) === this) this.names.delete(this.address);
+  }
+
+  pread(): number { throw new Errno(E.ESPIPE); }
+  pwrite(): number { throw new Errno(E.ESPIPE); }
+  seek(): number { throw new Errno(E.ESPIPE); }
+  stat(out: Buffer): void { streamStat(out, this.ino, S_IFSOCK | 0o777); }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return false; }
+}
+
+export class UnixSocket extends NamedSocket implements OpenFile {
   /** The connection, once connected or accepted. */
   private conn: SocketEnd | null = null;
   /** The pid that called listen (the credentials a client sees). */
@@ -31,24 +65,15 @@ export class UnixSocket implements OpenFile {
   /** Listening: the connections not yet accepted, and how many may wait. */
   private backlog: SocketEnd[] | null = null;
   private backlogMax = 0;
-  private closed = false;
-
-  constructor(public statusFlags: number, private readonly names: UnixNames) {
-    this.path = `socket:[${this.ino}]`;
-  }
 
   get listening(): boolean { return this.backlog !== null; }
   /** SO_PEERCRED's pid: the other end's process, 0 when not connected. */
   get peerPid(): number { return this.conn?.peerPid ?? 0; }
   get connected(): boolean { return this.conn !== null; }
 
-  /** bind: the name must be free in the sandbox (the caller made the socket file for a path). */
-  bind(name: string): void {
-    if (this.address !== null || this.conn) throw new Errno(E.EINVAL);
-    const there = this.names.get(name);
-    if (there && !there.closed) throw new Errno(E.EADDRINUSE);
-    this.names.set(name, this);
-    this.address = name;
+  override bind(name: string): void {
+    if (this.conn) throw new Errno(E.EINVAL);
+    super.bind(name);
   }
 
   listen(backlog: number, pid: number): void {
@@ -64,7 +89,7 @@ export class UnixSocket implements OpenFile {
     if (this.conn) throw new Errno(E.EISCONN);
     if (this.backlog) throw new Errno(E.EINVAL);
     const server = this.names.get(name);
-    if (!server || server.closed || !server.backlog) throw new Errno(E.ECONNREFUSED);
+    if (!(server instanceof UnixSocket) || server.closed || !server.backlog) throw new Errno(E.ECONNREFUSED);
     if (server.backlog.length >= server.backlogMax) {
       if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
       throw new WouldBlock('it connects to a full listener', () => server.closed || !server.backlog || server.backlog.length < server.backlogMax);
@@ -116,12 +141,6 @@ export class UnixSocket implements OpenFile {
   reserve(want: number): number { return this.stream().reserve(want); }
   read(buf: Buffer): number { return this.receiveDropping(buf, false); }
   write(buf: Buffer): number { return this.send(buf, false); }
-  pread(): number { throw new Errno(E.ESPIPE); }
-  pwrite(): number { throw new Errno(E.ESPIPE); }
-  seek(): number { throw new Errno(E.ESPIPE); }
-  stat(out: Buffer): void { streamStat(out, this.ino, S_IFSOCK | 0o777); }
-  getdents(): number { throw new Errno(E.ENOTDIR); }
-  isatty(): boolean { return false; }
   available(): number { return this.conn?.available() ?? 0; }
 
   /** A listener is readable with a connection waiting; a connection as its socketpair end. */
@@ -137,6 +156,6 @@ export class UnixSocket implements OpenFile {
     this.conn?.close();
     for (const end of this.backlog ?? []) end.close();
     this.backlog = null;
-    if (this.address !== null && this.names.get(this.address) === this) this.names.delete(this.address);
+    this.unbind();
   }
 }

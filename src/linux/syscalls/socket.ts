@@ -6,6 +6,7 @@
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { AT_FDCWD, E, Errno, O, S_IFMT, SIG, STAT, STAT_SIZE } from '../../abi/linux.js';
 import { dropRights, MAX_RECORD, S_IFSOCK, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, SocketEnd, type Rights } from '../../fs/socket-pair.js';
+import { UnixDatagram } from '../../fs/unix-dgram.js';
 import type { OpenFile } from '../../fs/open-file.js';
 import { UnixSocket } from '../../fs/unix-socket.js';
 import { AF_NETLINK, NETLINK_ROUTE, NetlinkSocket } from '../../fs/netlink.js';
@@ -25,14 +26,14 @@ const SI_USER = 0;
 const MAX_RW_COUNT = 0x7ffff000;
 
 /**
- * socket and socketpair's (domain, type, protocol), checked: AF_UNIX stream sockets only.
+ * socket and socketpair's (domain, type, protocol), checked: AF_UNIX sockets of the kinds given.
  * Returns type (with SOCK_NONBLOCK and SOCK_CLOEXEC).
  */
 function socketType(a: bigint[], kinds: readonly number[]): number {
   const domain = int(a[0]!), type = int(a[1]!), protocol = int(a[2]!);
   if (domain !== AF_UNIX) throw new Errno(E.EAFNOSUPPORT);
   if (type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new Errno(E.EINVAL);
-  // Named datagram and seqpacket sockets are not offered; socketpair's are (socket-pair.ts).
+  // Named seqpacket sockets are not offered; socketpair's are (socket-pair.ts).
   if (!kinds.includes(type & SOCK_TYPE_MASK)) throw new Errno(E.EOPNOTSUPP);
   if (protocol !== 0) throw new Errno(E.EPROTONOSUPPORT);
   return type;
@@ -72,15 +73,23 @@ function netlinkAddress(pid: number): Buffer {
   return b;
 }
 
-function socketOf(p: Process, fd: bigint): SocketEnd | UnixSocket {
+function socketOf(p: Process, fd: bigint): SocketEnd | UnixSocket | UnixDatagram {
   const f = p.fds.get(int(fd));
-  if (!(f instanceof SocketEnd) && !(f instanceof UnixSocket)) throw new Errno(E.ENOTSOCK);
+  if (!(f instanceof SocketEnd) && !(f instanceof UnixSocket) && !(f instanceof UnixDatagram)) throw new Errno(E.ENOTSOCK);
   return f;
 }
 
-function unixOf(p: Process, fd: bigint): UnixSocket {
+/** A socket that can have a name (bind, connect): a stream or a datagram socket of socket(2). */
+function namedOf(p: Process, fd: bigint): UnixSocket | UnixDatagram {
   const f = socketOf(p, fd);
-  if (!(f instanceof UnixSocket)) throw new Errno(E.EINVAL); // a socketpair end is connected, with no name
+  if (f instanceof SocketEnd) throw new Errno(E.EINVAL); // a socketpair end is connected, with no name
+  return f;
+}
+
+/** A named stream socket (listen, accept): a datagram socket has no connections (EOPNOTSUPP). */
+function unixOf(p: Process, fd: bigint): UnixSocket {
+  const f = namedOf(p, fd);
+  if (f instanceof UnixDatagram) throw new Errno(E.EOPNOTSUPP);
   return f;
 }
 
@@ -92,8 +101,10 @@ function newSocket(p: Process, a: bigint[]): number {
     if (protocol !== NETLINK_ROUTE) throw new Errno(E.EPROTONOSUPPORT);
     return p.fds.install(new NetlinkSocket(O.RDWR | (type & SOCK_NONBLOCK), p.pid, type & SOCK_TYPE_MASK), (type & SOCK_CLOEXEC) !== 0);
   }
-  const type = socketType(a, [SOCK_STREAM]);
-  return p.fds.install(new UnixSocket(O.RDWR | (type & SOCK_NONBLOCK), p.kernel.unixNames), (type & SOCK_CLOEXEC) !== 0);
+  const type = socketType(a, [SOCK_STREAM, SOCK_DGRAM]);
+  const flags = O.RDWR | (type & SOCK_NONBLOCK);
+  const s = (type & SOCK_TYPE_MASK) === SOCK_DGRAM ? new UnixDatagram(flags, p.kernel.unixNames, p.pid) : new UnixSocket(flags, p.kernel.unixNames);
+  return p.fds.install(s, (type & SOCK_CLOEXEC) !== 0);
 }
 
 const SUN_PATH_MAX = 108;
@@ -118,11 +129,16 @@ function unixAddress(p: Process, addr: bigint, len: number): { name: string; com
 
 /** Write a name as a struct sockaddr_un to (addr, *lenAddr). */
 function putAddress(p: Process, addr: bigint, lenAddr: bigint, name: string | null): void {
+  putSockaddr(p, addr, lenAddr, sockaddrUn(name));
+}
+
+/** A name as a struct sockaddr_un (null: the family alone, as for a socket with no name). */
+function sockaddrUn(name: string | null): Buffer {
   const bytes = name === null ? Buffer.alloc(0) : name.startsWith('\0') ? Buffer.from(name, 'latin1') : Buffer.from(name + '\0');
   const whole = Buffer.alloc(2 + bytes.length);
   whole.writeUInt16LE(AF_UNIX, 0);
   bytes.copy(whole, 2);
-  putSockaddr(p, addr, lenAddr, whole);
+  return whole;
 }
 
 /** Write a struct sockaddr to (addr, *lenAddr), as much as fits; *lenAddr gets its full length. */
@@ -143,7 +159,7 @@ function bind(p: Process, a: bigint[]): number {
     checkNetlinkAddress(p, nl, a[1]!, int(a[2]!), false);
     return 0;
   }
-  const s = unixOf(p, a[0]!);
+  const s = namedOf(p, a[0]!);
   const { name, comps } = unixAddress(p, a[1]!, int(a[2]!));
   if (s.address !== null) throw new Errno(E.EINVAL);
   if (comps) {
@@ -160,6 +176,17 @@ function bind(p: Process, a: bigint[]): number {
   return 0;
 }
 
+/** The name of a peer (connect, sendto): a path must be a socket file (ENOENT, EACCES... as the path is). */
+function peerName(p: Process, addr: bigint, len: number): string {
+  const { name, comps } = unixAddress(p, addr, len);
+  if (comps) {
+    const st = Buffer.alloc(STAT_SIZE);
+    ops.statPath(p.vfs, comps, true, st);
+    if ((st.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFSOCK) throw new Errno(E.ECONNREFUSED);
+  }
+  return name;
+}
+
 /** connect by name: only a socket a process of this sandbox bound there answers. */
 function connect(p: Process, a: bigint[]): number {
   const nl = netlinkOf(p, a[0]!);
@@ -167,14 +194,10 @@ function connect(p: Process, a: bigint[]): number {
     checkNetlinkAddress(p, nl, a[1]!, int(a[2]!), true);
     return 0;
   }
-  const s = unixOf(p, a[0]!);
-  const { name, comps } = unixAddress(p, a[1]!, int(a[2]!));
-  if (comps) {
-    const st = Buffer.alloc(STAT_SIZE);
-    ops.statPath(p.vfs, comps, true, st); // ENOENT, EACCES... as the path is
-    if ((st.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFSOCK) throw new Errno(E.ECONNREFUSED);
-  }
-  s.connect(name, p.limits.pipeBudget, p.pid);
+  const s = namedOf(p, a[0]!);
+  const name = peerName(p, a[1]!, int(a[2]!));
+  if (s instanceof UnixDatagram) s.connect(name);
+  else s.connect(name, p.limits.pipeBudget, p.pid);
   return 0;
 }
 
@@ -222,7 +245,7 @@ function getsockopt(p: Process, a: bigint[]): number {
   }
   let value: number;
   switch (opt) {
-    case SO_TYPE: value = s instanceof SocketEnd ? s.type : SOCK_STREAM; break;
+    case SO_TYPE: value = s instanceof SocketEnd ? s.type : s instanceof UnixDatagram ? SOCK_DGRAM : SOCK_STREAM; break;
     case SO_DOMAIN: value = AF_UNIX; break;
     case SO_PROTOCOL: case SO_ERROR: case SO_REUSEADDR: case SO_KEEPALIVE: case SO_PASSCRED: value = 0; break;
     case SO_SNDBUF: case SO_RCVBUF: value = SOCKET_BUFFER; break;
@@ -317,8 +340,14 @@ function sendmsg(t: Task, a: bigint[]): number {
   const s = socketOf(p, a[0]!);
   const flags = int(a[2]!);
   const msg = Buffer.from(p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ));
-  if (msg.readBigUInt64LE(0) !== 0n) throw new Errno(E.EISCONN);
   if (flags & MSG_OOB) throw new Errno(E.EOPNOTSUPP);
+  if (s instanceof UnixDatagram) {
+    // One message, to msg_name or the connected receiver.
+    const to = msg.readBigUInt64LE(0) !== 0n ? peerName(p, msg.readBigUInt64LE(0), msg.readUInt32LE(8)) : null;
+    if (msg.readBigUInt64LE(40) !== 0n) throw new Errno(E.EOPNOTSUPP); // no descriptors or credentials on these
+    return wholeMessage(p, msg, PROT_READ, (buf, nonblock) => s.sendTo(buf, to, nonblock), (flags & MSG_DONTWAIT) !== 0);
+  }
+  if (msg.readBigUInt64LE(0) !== 0n) throw new Errno(E.EISCONN);
   const files = rightsToSend(p, msg);
   let sent = 0;
   try {
@@ -425,13 +454,21 @@ function recvmsg(p: Process, a: bigint[]): number {
   const out = p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ | PROT_WRITE);
   const msg = Buffer.from(out);
   if (msg.readBigUInt64LE(40) !== 0n) p.userBuffer(msg.readBigUInt64LE(32), Math.min(size(msg.readBigUInt64LE(40)), MAX_CONTROL), PROT_WRITE);
-  const whole = s instanceof SocketEnd && s.keepsMessages;
+  const whole = (s instanceof SocketEnd && s.keepsMessages) || s instanceof UnixDatagram;
   const done = (whole ? wholeMessage : throughIovecs)(p, msg, PROT_WRITE, (buf, nonblock) => s.receive(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
   const rights = done > 0 ? s.takeRights() : undefined;
   const received = receiveRights(p, msg, rights, (flags & MSG_CMSG_CLOEXEC) !== 0);
-  const mflags = received.flags | (whole && (s as SocketEnd).truncated ? MSG_TRUNC : 0);
+  const mflags = received.flags | (whole && (s as SocketEnd | UnixDatagram).truncated ? MSG_TRUNC : 0);
   const controllen = received.controllen;
-  out.writeUInt32LE(0, 8); // msg_namelen
+  // msg_name: a datagram's sender (none when it has no name); nothing for streams.
+  let namelen = 0;
+  if (s instanceof UnixDatagram && s.lastFrom !== null && msg.readBigUInt64LE(0) !== 0n) {
+    const from = sockaddrUn(s.lastFrom);
+    const n = Math.min(msg.readUInt32LE(8), from.length);
+    if (n > 0) from.copy(p.userBuffer(msg.readBigUInt64LE(0), n, PROT_WRITE), 0, 0, n);
+    namelen = from.length;
+  }
+  out.writeUInt32LE(namelen, 8); // msg_namelen
   out.writeBigUInt64LE(BigInt(controllen), 40); // msg_controllen
   out.writeInt32LE(mflags, 48); // msg_flags
   return done;
@@ -449,6 +486,11 @@ function sendto(t: Task, a: bigint[]): number {
   }
   const s = socketOf(p, a[0]!);
   if (flags & MSG_OOB) throw new Errno(E.EOPNOTSUPP);
+  if (s instanceof UnixDatagram) {
+    const to = a[4] !== 0n ? peerName(p, a[4]!, int(a[5]!)) : null;
+    const n = Math.min(size(a[2]!), MAX_RECORD + 1);
+    return s.sendTo(p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_READ), to, (flags & MSG_DONTWAIT) !== 0);
+  }
   if (a[4] !== 0n) throw new Errno(E.EISCONN);
   const n = Math.min(size(a[2]!), MAX_RW_COUNT);
   const buf = p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_READ);
@@ -477,6 +519,14 @@ function recvfrom(p: Process, a: bigint[]): number {
   const n = Math.min(size(a[2]!), MAX_RW_COUNT);
   const buf = p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_WRITE);
   const lenOut = a[4] !== 0n && a[5] !== 0n ? p.userBuffer(a[5]!, 4, PROT_WRITE) : null;
+  if (s instanceof UnixDatagram) {
+    // Even a 0-byte buffer takes a message; the address is its sender's.
+    const got = s.receive(buf, (flags & MSG_DONTWAIT) !== 0);
+    // A sender with no name gives no address (length 0), as Linux's unix_copy_addr.
+    if (s.lastFrom !== null) putAddress(p, a[4]!, a[5]!, s.lastFrom);
+    else lenOut?.writeUInt32LE(0, 0);
+    return got;
+  }
   if (buf.length === 0) return 0;
   const got = s.receiveDropping(buf, (flags & MSG_DONTWAIT) !== 0);
   lenOut?.writeUInt32LE(0, 0);
@@ -500,7 +550,7 @@ export const socketSyscalls: SyscallGroup = {
       return 0;
     }
     const s = socketOf(p, a[0]!);
-    putAddress(p, a[1]!, a[2]!, s instanceof UnixSocket ? s.address : null);
+    putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.address);
     return 0;
   },
   getpeername: ({ process: p }, a) => {
@@ -509,8 +559,8 @@ export const socketSyscalls: SyscallGroup = {
       return 0;
     }
     const s = socketOf(p, a[0]!);
-    if (s instanceof UnixSocket && !s.connected) throw new Errno(E.ENOTCONN);
-    putAddress(p, a[1]!, a[2]!, s instanceof UnixSocket ? s.peerAddress : null);
+    if (!(s instanceof SocketEnd) && !s.connected) throw new Errno(E.ENOTCONN);
+    putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.peerAddress);
     return 0;
   },
   getsockopt: ({ process: p }, a) => getsockopt(p, a),
