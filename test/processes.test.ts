@@ -293,7 +293,7 @@ test('/proc lists the sandbox\'s processes; /proc/PID and /proc/self/fd list the
   assert.equal(r.exitStatus, 0, show(r));
   // The shell (1), its background sleep (2), ls (3) and maybe already tr.
   assert.match(lines[0]!, /^1 2 3 (4 )?cpuinfo loadavg meminfo mounts self stat uptime version $/, show(r));
-  assert.equal(lines[1], 'cmdline environ exe fd maps mounts stat statm status ', show(r));
+  assert.equal(lines[1], 'cmdline cwd environ exe fd maps mounts root stat statm status ', show(r));
   // ls's own fds: stdin, stdout (the pipe), stderr, and the directory it reads.
   assert.equal(lines[2], '0 1 2 3 ', show(r));
   assert.match(lines[3]!, /^\d+$/, show(r));
@@ -440,6 +440,17 @@ test('memory use shows: ru_maxrss of getrusage and wait4, /proc/self/stat, statm
   ].join('; ');
   const r = run('/bin/sh', ['-c', script], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
   assert.equal(r.stdout.toString(), 'maxrss True\nstatm True\nVmRSS\nnode rss true\ntime 1\n', show(r));
+});
+
+// /proc/PID/cwd and /proc/PID/root: readlink gives the path, stat and open reach the directory
+// (pwdx, lsof). Before: ENOENT.
+test('/proc/PID/cwd and root: readlink, stat and a listing through them, and pwdx, as natively', {
+  skip: existsSync('/usr/bin/pwdx') ? false : 'pwdx is missing',
+}, () => {
+  const script = 'cd /usr/share && readlink /proc/self/cwd /proc/$$/root && pwdx $$ | sed "s/^[0-9]*//" && ' +
+    'stat -L -c %F /proc/self/cwd && ls /proc/self/cwd/ | head -3';
+  const { guest } = same('/bin/sh', ['-c', script], { system: true });
+  assert.match(guest.stdout.toString(), /^\/usr\/share\n\/\n: \/usr\/share\ndirectory\n/);
 });
 
 test('nice: getpriority and setpriority keep a nice value that children inherit', () => {

@@ -19,6 +19,7 @@ import { PTMX_RDEV, PtyMaster, PtySlave, slaveStat, type Pty } from '../fs/pty.j
 import { SI_KERNEL, SIGCONT, raise } from './signals.js';
 import type { Process } from './process.js';
 import { cpuinfoText } from './cpuinfo.js';
+import * as ops from '../fs/ops.js';
 import { GUEST_GID, GUEST_PID, GUEST_UID, PHYS_VVAR, VDSO_SIZE } from '../abi/abi.generated.js';
 import { PAGE_MAPPED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
 import { PAGE_SIZE } from '../machine/x86.js';
@@ -151,7 +152,9 @@ function procFile(p: Process, name: string): SpecialFile | null {
 }
 
 /** The files of /proc/PID that are not directories. */
-const PID_FILES = new Set(['exe', 'cmdline', 'environ', 'maps', 'mounts', 'stat', 'statm', 'status']);
+const PID_FILES = new Set(['exe', 'cwd', 'root', 'cmdline', 'environ', 'maps', 'mounts', 'stat', 'statm', 'status']);
+/** Those of them that are links. */
+const PID_LINKS = new Set(['exe', 'cwd', 'root']);
 
 /** The name in comm, up to its NUL. */
 function commOf(q: Process): string {
@@ -256,7 +259,7 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
   if (rest.length > 1 && PID_FILES.has(rest[0]!)) throw new Errno(E.ENOTDIR);
   if (rest.length === 0) {
     // /proc/self is a link to the caller's /proc/PID, as on Linux.
-    return directory(dir, () => [...[...PID_FILES].sort().map((f): [string, number] => [f, f === 'exe' ? DT_LNK : DT_REG]), ['fd', DT_DIR]],
+    return directory(dir, () => [...[...PID_FILES].sort().map((f): [string, number] => [f, PID_LINKS.has(f) ? DT_LNK : DT_REG]), ['fd', DT_DIR]],
       q === p && selfLink ? String(q.pid) : undefined);
   }
   if (rest.length === 1 && rest[0] === 'fd') {
@@ -273,6 +276,17 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
         open: () => { throw new Errno(E.EACCES); },
         stat: () => { throw new Errno(E.EACCES); },
       };
+    case 'cwd': case 'root': {
+      // The process's working directory, or its root (the guest's /): readlink gives the path,
+      // stat and open go to the directory itself (pwdx, lsof; a path through it is not followed).
+      if (q.zombie) throw new Errno(E.ENOENT);
+      const comps = rest[0] === 'cwd' ? [...q.cwd] : [];
+      return {
+        link: '/' + comps.join('/'),
+        open: (flags) => ops.openPath(q, comps, flags, 0),
+        stat: (out) => { ops.statPath(q.vfs, comps, true, out); },
+      };
+    }
     case 'cmdline': return memory(`${dir}/cmdline`, () => (q.zombie ? '' : q.argv.map((a) => a + '\0').join('')));
     case 'environ': return memory(`${dir}/environ`, () => (q.zombie ? '' : q.envp.map((a) => a + '\0').join('')));
     case 'stat': return memory(`${dir}/stat`, () => statLine(q));
