@@ -118,6 +118,18 @@ const PROBE_MEMORY_BYTES = 16 << 20;
  * whole span) it stays memoryBytes.
  */
 export const ADDRESS_SPACE_BYTES = 4 * 1024 ** 3;
+
+/**
+ * The guest's real time: the host's monotonic clock plus the real-time offset when kvmbox
+ * started (performance.timeOrigin). The vDSO's anchors and the clock_gettime call both use it,
+ * so a program never sees the two disagree, and a TIMER_ABSTIME deadline is on the clock the
+ * program reads. (Date.now() has only milliseconds, and would follow wall-clock steps the vDSO
+ * does not.)
+ */
+const REALTIME_OFFSET_NS = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - process.hrtime.bigint();
+export function realtimeNs(mono: bigint = process.hrtime.bigint()): bigint {
+  return mono + REALTIME_OFFSET_NS;
+}
 function addressSpaceBytes(memoryBytes: number, path: SyscallPath | undefined, physBits: number): number {
   if (path !== 'cpl0-entry') return memoryBytes;
   const span = Math.min(ADDRESS_SPACE_BYTES, 2 ** physBits / 64);
@@ -837,8 +849,8 @@ export class Machine {
     // The TSC was read between the two host readings.
     const host = (before + after) / 2n;
     let mono = host;
-    // Real time is the monotonic clock plus the host's offset between the two.
-    const real = host + BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - process.hrtime.bigint();
+    // Real time is the monotonic clock plus the offset between the two (realtimeNs).
+    const real = realtimeNs(host);
     const nominal = (1_000_000n << 32n) / BigInt(khz);
     let mult = nominal;
     const last = this.clockAnchor;

@@ -7,6 +7,7 @@ import type { Process } from '../process.js';
 import type { Task } from '../task.js';
 import { hasDeliverable } from '../signals.js';
 import { int, type SyscallGroup } from './args.js';
+import { realtimeNs } from '../../machine/machine.js';
 
 const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1, CLOCK_PROCESS_CPUTIME_ID = 2, CLOCK_THREAD_CPUTIME_ID = 3;
 const CLOCK_MONOTONIC_RAW = 4, CLOCK_REALTIME_COARSE = 5, CLOCK_MONOTONIC_COARSE = 6, CLOCK_BOOTTIME = 7;
@@ -18,7 +19,7 @@ const RUSAGE_SELF = 0, RUSAGE_CHILDREN = -1, RUSAGE_THREAD = 1;
 export function clockNs(p: Process | null, clock: number): bigint {
   switch (clock) {
     case CLOCK_REALTIME: case CLOCK_REALTIME_COARSE:
-      return BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+      return realtimeNs();
     case CLOCK_MONOTONIC: case CLOCK_MONOTONIC_RAW: case CLOCK_MONOTONIC_COARSE: case CLOCK_BOOTTIME:
       return process.hrtime.bigint();
     case CLOCK_PROCESS_CPUTIME_ID: case CLOCK_THREAD_CPUTIME_ID:
