@@ -9,17 +9,15 @@ import { E, Errno, O } from '../abi/linux.js';
 import { POLLIN, POLLOUT, streamStat, WouldBlock, type OpenFile, type PipeBudget } from './open-file.js';
 import { S_IFSOCK, SocketEnd, type Rights } from './socket-pair.js';
 
-/** What a name is bound to: a stream socket, or a datagram one (src/fs/unix-dgram.ts). */
-export interface BoundSocket { readonly isClosed: boolean }
-/** The names bound in one sandbox: paths (absolute guest paths) and abstract names ('\0' first). */
-export type UnixNames = Map<string, BoundSocket>;
+/** The names bound in one sandbox (to stream or datagram sockets): paths (absolute guest paths) and abstract names ('\0' first). */
+export type UnixNames = Map<string, NamedSocket>;
 
 /** Connections a listener queues at most (Linux's somaxconn default). */
 const MAX_BACKLOG = 4096;
 let unixCounter = 0;
 
 /** What the sockets of socket(2) share: a name in the sandbox's table, a peer's name, no seeking. */
-export abstract class NamedSocket implements BoundSocket {
+export abstract class NamedSocket {
   readonly hostFd = null;
   readonly path: string;
   private readonly ino = 0x7a00_0000 + ++unixCounter;
@@ -33,13 +31,11 @@ export abstract class NamedSocket implements BoundSocket {
     this.path = `socket:[${this.ino}]`;
   }
 
-  get isClosed(): boolean { return this.closed; }
-
   /** bind: the name must be free in the sandbox (the caller made the socket file for a path). */
   bind(name: string): void {
     if (this.address !== null) throw new Errno(E.EINVAL);
     const there = this.names.get(name);
-    if (there && !there.isClosed) throw new Errno(E.EADDRINUSE);
+    if (there && !there.closed) throw new Errno(E.EADDRINUSE);
     this.names.set(name, this);
     this.address = name;
   }

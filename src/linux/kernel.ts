@@ -169,7 +169,7 @@ const CLONE_PARENT = 0x8000n, CLONE_THREAD = 0x10000n, CLONE_SETTLS = 0x80000n, 
 const CLONE_CHILD_CLEARTID = 0x200000n, CLONE_CHILD_SETTID = 0x1000000n, CLONE_SYSVSEM = 0x40000n;
 const CLONE_PIDFD = 0x1000n, CLONE_DETACHED = 0x400000n;
 /** Flags kvmbox accepts and ignores for processes (namespaces are refused: EPERM like an unprivileged user). */
-const CLONE_HARMLESS = 0x400000n /* CLONE_DETACHED */ | 0x2000n /* CLONE_PTRACE */ | 0x800000n /* CLONE_UNTRACED */ | 0x80000000n /* CLONE_IO */;
+const CLONE_HARMLESS = CLONE_DETACHED | 0x2000n /* CLONE_PTRACE */ | 0x800000n /* CLONE_UNTRACED */ | 0x80000000n /* CLONE_IO */;
 const CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3;
 const WNOHANG = 1, WUNTRACED = 2, WCONTINUED = 8, WNOWAIT = 0x01000000, SA_NOCLDWAIT = 2, AT_EMPTY_PATH = 0x1000;
 /**
@@ -252,7 +252,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   /** Named pipes (mkfifo) in the grants, as pipes inside the sandbox. */
   readonly fifos: Fifos;
   readonly locks = new FileLocks();
-  readonly ipc = new SysvIpc(() => this.allTasks());
+  readonly ipc = new SysvIpc(() => this.processes.values());
   readonly ptys = new PtyTable();
   readonly terminal = { sid: 0, pgrp: 0 };
   readonly terminalModes = new TerminalModes();
@@ -1091,11 +1091,6 @@ export class Kernel implements HypercallHandler, ProcessTree {
     return Math.max(0, this.machine.cpus.indexOf(t.vcpu));
   }
 
-  /** Every task of every process (dead ones included: callers look at their state). */
-  private *allTasks(): Iterable<Task> {
-    for (const q of this.processes.values()) yield* q.tasks;
-  }
-
   findTask(tid: number): Task | undefined {
     for (const q of this.processes.values()) {
       if (q.zombie) continue;
@@ -1504,7 +1499,6 @@ export class Kernel implements HypercallHandler, ProcessTree {
     p.fds.closeAll();
     p.dirCache.close();
     this.ipc.processEnded(p);
-    p.shmAttached.clear();
     p.realTimer = null;
     p.timers.clear();
     p.vforkParentWaits = false;

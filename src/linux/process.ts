@@ -145,7 +145,7 @@ export interface ProcessTree {
   readonly ptys: PtyTable;
   /** The advisory file locks (flock, fcntl) of the sandbox's processes. */
   readonly locks: FileLocks;
-  /** The sandbox's System V message queues and semaphores (src/linux/sysv-ipc.ts). */
+  /** The sandbox's System V message queues, semaphores and shared memory (src/linux/sysv-ipc.ts). */
   readonly ipc: SysvIpc;
   /** Mirrors of host files mapped MAP_SHARED for writing; null where sharedMemory is. */
   readonly fileMirrors: FileMirrors | null;

@@ -214,7 +214,13 @@ export class SysvIpc {
   /** SEM_UNDO adjustments by process (threads share them; a fork's child starts with none), applied when it ends. */
   private readonly undo = new Map<Process, Map<SemArray, Map<number, number>>>();
 
-  constructor(private readonly tasks: () => Iterable<Task>) {}
+  /** processes: every process of the sandbox (zombies too). */
+  constructor(private readonly processes: () => Iterable<Process>) {}
+
+  /** Every task of the sandbox (dead ones too: callers look at what they wait for). */
+  private *tasks(): Iterable<Task> {
+    for (const q of this.processes()) yield* q.tasks;
+  }
 
   msgget(key: number, flags: number): number {
     return this.queues.lookup(key, flags, () => {}, (id, perm) => new MsgQueue(id, perm));
@@ -393,11 +399,8 @@ export class SysvIpc {
    */
   attachments(s: ShmSegment): number {
     let n = 0;
-    const seen = new Set<Process>();
-    for (const t of this.tasks()) {
-      const q = t.process;
-      if (q.zombie || seen.has(q)) continue;
-      seen.add(q);
+    for (const q of this.processes()) {
+      if (q.zombie) continue;
       for (const [start, seg] of q.shmAttached) {
         if (q.space.memory.sharedAt(start)?.backing !== seg.backing) q.shmAttached.delete(start);
         else if (seg === s) n++;

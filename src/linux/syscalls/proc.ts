@@ -37,7 +37,10 @@ const SCHED_RESET_ON_FORK = 0x40000000;
 /** sched_rr_get_interval's answer: SCHED_RR's time slice on Linux (100 ms). */
 const SLICE_NS = 100_000_000n;
 
-/** The process sched_* calls name by pid (0: the caller's), or ESRCH; EINVAL for a negative pid. */
+/**
+ * The process sched_* calls and prlimit64 name by pid (0: the caller's): any of the sandbox, as
+ * all have the same credentials; ESRCH when none; EINVAL for a negative pid.
+ */
 function schedTarget(p: Process, pid: number): Process {
   if (pid < 0) throw new Errno(E.EINVAL);
   if (pid === 0) return p;
@@ -219,11 +222,10 @@ export const procSyscalls: SyscallGroup = {
     return 0;
   },
   rseq: () => { throw new Errno(E.ENOSYS); },
-  // prlimit64 of the caller (pid 0) or any process of the sandbox (all have the same credentials).
   prlimit64: ({ process: caller }, a) => {
     const pid = int(a[0]);
-    const p = pid === 0 ? caller : caller.kernel.find(pid) ?? caller.kernel.findTask(pid)?.process;
-    if (!p || p.zombie) throw new Errno(E.ESRCH);
+    if (pid < 0) throw new Errno(E.ESRCH); // prlimit64 has no EINVAL for it
+    const p = schedTarget(caller, pid);
     const [cur, max] = p.rlimit(int(a[1]));
     // Both structs are the caller's. As Linux: the new limits are copied in first (the two may
     // overlap), and the old go out only once the new are set.
