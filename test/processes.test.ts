@@ -453,6 +453,17 @@ test('/proc/PID/cwd and root: readlink, stat and a listing through them, and pwd
   assert.match(guest.stdout.toString(), /^\/usr\/share\n\/\n: \/usr\/share\ndirectory\n/);
 });
 
+// A path that goes on through /proc/PID/cwd, /proc/PID/root, /proc/PID/fd/N or /dev/fd/N
+// continues at the link's target, as on Linux. Before: ENOTDIR.
+test('paths through /proc/PID/cwd, root, fd/N and /dev/fd/N reach the files beyond, as natively', () => {
+  const script = 'cd /usr/share/doc && cat /proc/self/cwd/bash/copyright | wc -l && exec 3</usr/share && ' +
+    'ls /dev/fd/3/doc/bash | head -2 && head -1 /proc/$$/fd/3/doc/bash/copyright && ' +
+    'stat -c %F /proc/self/root/usr/share/doc /proc/$$/cwd/bash && sh -c "cat /proc/$$/cwd/bash/copyright" | wc -l && ' +
+    'cat /proc/self/fd/0/x < /usr/share/doc/bash/copyright 2>&1 | sed "s/.*: //"; cat /dev/fd/9/x 2>&1 | sed "s/.*: //"';
+  const { guest } = same('/bin/sh', ['-c', script], { system: true });
+  assert.match(guest.stdout.toString(), /^[1-9]\d*\n.*\n.*\n.*\ndirectory\ndirectory\n[1-9]\d*\nNot a directory\nNo such file or directory\n$/);
+});
+
 test('nice: getpriority and setpriority keep a nice value that children inherit', () => {
   const script = [
     'nice -n 5 nice',

@@ -41,6 +41,7 @@ export const SYS = {
   personality: 135, sched_setattr: 314, sched_getattr: 315,
   shmget: 29, shmat: 30, shmctl: 31, shmdt: 67,
   semget: 64, semop: 65, semctl: 66, semtimedop: 220, msgget: 68, msgsnd: 69, msgrcv: 70, msgctl: 71,
+  pkey_mprotect: 329, pkey_alloc: 330, pkey_free: 331,
 } as const;
 
 /** Reverse map for traces. */

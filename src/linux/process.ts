@@ -26,6 +26,9 @@ import type { DirCache } from '../fs/dir-cache.js';
 import type { MapPool } from './map-pool.js';
 import type { FdTable, InputSource, OutputSink } from '../fs/open-file.js';
 import { normalize, PATH_MAX, type Vfs } from '../fs/vfs.js';
+
+/** Links a path may go through before ELOOP, as Linux's MAXSYMLINKS. */
+const MAX_LINK_HOPS = 40;
 import { AT_FDCWD, E, Errno, SIG, SYSCALL_NAMES } from '../abi/linux.js';
 import { MAX_QUEUED_SIGNALS, type SandboxLimits } from './limits.js';
 import type { Task } from './task.js';
@@ -470,7 +473,7 @@ export class Process {
 
   /** Absolute guest path components for (dirfd, path). */
   pathAt(dirfd: number, path: string): string[] {
-    if (path.startsWith('/')) return normalize(path);
+    if (path.startsWith('/')) return this.throughProcLinks(normalize(path));
     let base: string[];
     if (dirfd === AT_FDCWD) base = this.cwd;
     else {
@@ -478,7 +481,39 @@ export class Process {
       if (!f.path.startsWith('/')) throw new Errno(E.ENOTDIR);
       base = normalize(f.path);
     }
-    return normalize(base.join('/') + '/' + path);
+    return this.throughProcLinks(normalize(base.join('/') + '/' + path));
+  }
+
+  /**
+   * A path that goes on through one of the made-up links to directories, /proc/PID/cwd,
+   * /proc/PID/root, /proc/PID/fd/N and /dev/fd/N (PID: self or a process of the sandbox),
+   * continues at the link's target, as Linux's path walk follows them: `cat /proc/self/cwd/f`.
+   * The link itself (nothing after it) is left to the made-up file (readlink, stat, open). An fd
+   * that is not a directory gives ENOTDIR; a gone process or fd, ENOENT.
+   */
+  private throughProcLinks(comps: string[]): string[] {
+    for (let hops = 0; ; hops++) {
+      if (hops > MAX_LINK_HOPS) throw new Errno(E.ELOOP);
+      let q: Process | undefined = this, at = 2;
+      if (comps[0] === 'proc' && comps.length > 3) {
+        q = comps[1] === 'self' ? this : /^[1-9]\d*$/.test(comps[1]!) ? this.kernel.find(Number(comps[1])) : undefined;
+      } else if (comps[0] === 'dev' && comps[1] === 'fd' && comps.length > 3) at = 1;
+      else return comps;
+      const link = comps[at];
+      if (!q || (link !== 'cwd' && link !== 'root' && link !== 'fd') || (link === 'fd' && comps.length < at + 3)) return comps;
+      if (q.zombie) throw new Errno(E.ENOENT);
+      if (link === 'fd') {
+        const fd = comps[at + 1]!;
+        let target: string;
+        try {
+          target = q.fds.get(/^\d+$/.test(fd) ? Number(fd) : -1).path;
+        } catch {
+          throw new Errno(E.ENOENT);
+        }
+        if (!target.startsWith('/')) throw new Errno(E.ENOTDIR);
+        comps = [...normalize(target), ...comps.slice(at + 2)];
+      } else comps = [...(link === 'cwd' ? q.cwd : []), ...comps.slice(at + 1)];
+    }
   }
 
   /** The name of a system call for messages. */

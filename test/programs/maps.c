@@ -1,7 +1,7 @@
 /*
  * maps: what /proc/self/maps says of this process's own mappings, and what glibc's and musl's
  * pthread_getattr_np find from it for the main thread. Prints only what is the same on Linux and
- * in kvmbox (no addresses): one check per line, "name: 1" when it holds. argv[1]: a readable
+ * in kvmbox (no addresses), protection keys included: one check per line, "name: 1" when it holds. argv[1]: a readable
  * file of at least 8 KiB, given by its absolute path, that the program maps. Exits 0.
  */
 #define _GNU_SOURCE
@@ -11,6 +11,8 @@
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 
 /* The line of /proc/self/maps whose range starts at start, or NULL. */
@@ -106,6 +108,21 @@ int main(int argc, char **argv)
     /* munmap takes a file's line away. */
     munmap(file, page);
     printf("unmapped: %d\n", line_at((unsigned long)file) == NULL);
+
+    /* Protection keys: a key is given or, without PKU, none (EINVAL, or ENOSPC when all are
+     * taken); pkey_mprotect without a key (-1) is mprotect, with a key never allocated EINVAL. */
+    errno = 0;
+    printf("pkey bad flags: %d\n", syscall(SYS_pkey_alloc, 1, 0) == -1 && errno == EINVAL);
+    long key = syscall(SYS_pkey_alloc, 0, 0);
+    int keyed = key >= 1 || (key == -1 && (errno == EINVAL || errno == ENOSPC));
+    if (key >= 1) syscall(SYS_pkey_free, key);
+    printf("pkey alloc: %d\n", keyed);
+    printf("pkey_mprotect -1: %d\n", syscall(SYS_pkey_mprotect, anon, page, PROT_READ, -1) == 0 &&
+           syscall(SYS_pkey_mprotect, anon, page, PROT_READ | PROT_WRITE, -1) == 0);
+    errno = 0;
+    printf("pkey_mprotect unallocated: %d\n", syscall(SYS_pkey_mprotect, anon, page, PROT_READ, 15) == -1 && errno == EINVAL);
+    errno = 0;
+    printf("pkey_free unallocated: %d\n", syscall(SYS_pkey_free, 15) == -1 && errno == EINVAL);
 
     /* The program's code is named after the program. */
     l = line_holding((unsigned long)main);

@@ -32,6 +32,23 @@ function pageArgs(addr: bigint, len: bigint): [number, number] {
   return [Number(addr > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : addr), alignUp(n, PAGE_SIZE)];
 }
 
+function mprotect(p: Process, a: readonly bigint[]): number {
+  const [start, len] = pageArgs(a[0]!, a[1]!);
+  const prot = int(a[2]!);
+  if (prot & ~PROT_ALL & ~0x03000000) throw new Errno(E.EINVAL);
+  if (inUserRange(p, start, len)) {
+    p.mapPool.reclaim(p.space, start, len);
+    p.space.clipHeap(start, len);
+  }
+  if (!inUserRange(p, start, len)) throw new Errno(E.ENOMEM);
+  // A MAP_SHARED file mapping is a copy: a write could never reach the file.
+  if (prot & PROT_WRITE && p.space.hasSharedFile(start, len)) throw new Errno(E.EACCES);
+  // Pages of a file's image become the process's own before they can be written.
+  if (prot & PROT_WRITE) p.space.memory.privatize(start, len);
+  if (!p.space.protect(start, len, prot & PROT_ALL)) throw new Errno(E.ENOMEM);
+  return 0;
+}
+
 export function inUserRange(p: Process, start: number, len: number): boolean {
   return start >= USER_BASE && start + len <= p.space.userTop;
 }
@@ -315,21 +332,15 @@ export const mmSyscalls: SyscallGroup = {
     p.space.unmap(start, len);
     return 0;
   },
-  mprotect: ({ process: p }, a) => {
-    const [start, len] = pageArgs(a[0], a[1]);
-    const prot = int(a[2]);
-    if (prot & ~PROT_ALL & ~0x03000000) throw new Errno(E.EINVAL);
-    if (inUserRange(p, start, len)) {
-      p.mapPool.reclaim(p.space, start, len);
-      p.space.clipHeap(start, len);
-    }
-    if (!inUserRange(p, start, len)) throw new Errno(E.ENOMEM);
-    // A MAP_SHARED file mapping is a copy: a write could never reach the file.
-    if (prot & PROT_WRITE && p.space.hasSharedFile(start, len)) throw new Errno(E.EACCES);
-    // Pages of a file's image become the process's own before they can be written.
-    if (prot & PROT_WRITE) p.space.memory.privatize(start, len);
-    if (!p.space.protect(start, len, prot & PROT_ALL)) throw new Errno(E.ENOMEM);
-    return 0;
+  mprotect: ({ process: p }, a) => mprotect(p, a),
+  // No protection keys, as Linux on a CPU without PKU: pkey_alloc finds no key it can set up
+  // (EINVAL, as Linux, after its own checks), so no key exists to free or to give pages, and
+  // pkey_mprotect with -1 (no key) is mprotect.
+  pkey_alloc: () => { throw new Errno(E.EINVAL); },
+  pkey_free: () => { throw new Errno(E.EINVAL); },
+  pkey_mprotect: ({ process: p }, a) => {
+    if (int(a[3]) !== -1) throw new Errno(E.EINVAL);
+    return mprotect(p, a);
   },
   madvise: ({ process: p }, a) => {
     const [start, len] = pageArgs(a[0], a[1]);
