@@ -101,6 +101,7 @@ test('the kernel: first process and task, state on the objects, ids in the share
 // test/programs/schedlock.c: sched_get_priority_max/min, sched_getscheduler/setscheduler/
 // getparam/setparam (the policy kept and inherited by fork), sched_getattr/setattr, personality,
 // ioprio_get and ioprio_set (the same, and ionice's ENOSYS before), prctl's capability sets,
+// get_mempolicy and set_mempolicy (one node), unshare (ps's and unshare's ENOSYS before),
 // sched_setaffinity, mlock, mlock2,
 // munlock, mlockall, munlockall, capget and capset (no capabilities), and utime, utimes and
 // futimesat on a file in a --rw grant. The lines that depend on privilege (the host runs tests
@@ -133,6 +134,7 @@ test('scheduling policies, memory locks, utime and utimes as natively (as an unp
       assert.match(out, /^priv: after munmap, mlock 8 MiB: 0$/m);
       assert.match(out, /^priv: capget: 0, sets 0 0 0 0 0 0$/m);
       assert.match(out, /^priv: capbset drop 39: EPERM$/m);
+      assert.match(out, /^priv: unshare user namespace: EPERM$/m);
       assert.match(out, /^priv: capbset read 0 and 40: 1 1, 41: EINVAL$/m);
       assert.match(out, /^utimes: 0 -> atime 1200000000.250000 mtime 1300000000.500000$/m);
     } finally {

@@ -464,6 +464,22 @@ test('paths through /proc/PID/cwd, root, fd/N and /dev/fd/N reach the files beyo
   assert.match(guest.stdout.toString(), /^[1-9]\d*\n.*\n.*\n.*\ndirectory\ndirectory\n[1-9]\d*\nNot a directory\nNo such file or directory\n$/);
 });
 
+// lsattr reads a file's inode flags (FS_IOC_GETFLAGS), which was ENOTTY; chattr may not set
+// them on a host file (EPERM), since they outlive the sandbox.
+test('lsattr reads inode flags as natively; chattr may not change a host file\'s', () => {
+  same('/bin/sh', ['-c', 'lsattr -d /usr/share/doc 2>&1; lsattr -v /usr/share/doc/bash/copyright 2>&1; echo $?'], { system: true });
+  const dir = mkdtempSync(join(tmpdir(), 'kvmbox-chattr-'));
+  try {
+    writeFileSync(join(dir, 'f'), 'x');
+    const r = run('/bin/sh', ['-c', 'chattr +i f; echo $?; chattr -d f; echo $?'], { system: true, rw: [dir], cwd: dir, env: ENV, timeoutSeconds: TIMEOUT_S });
+    assert.equal(r.stdout.toString(), '1\n1\n', show(r));
+    assert.match(r.stderr.toString(), /Operation not permitted/, show(r));
+    assert.equal(spawnSync('lsattr', [join(dir, 'f')], { encoding: 'utf8' }).stdout.split(' ')[0]!.includes('i'), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('nice: getpriority and setpriority keep a nice value that children inherit', () => {
   const script = [
     'nice -n 5 nice',

@@ -42,7 +42,12 @@ export const SYS = {
   shmget: 29, shmat: 30, shmctl: 31, shmdt: 67,
   semget: 64, semop: 65, semctl: 66, semtimedop: 220, msgget: 68, msgsnd: 69, msgrcv: 70, msgctl: 71,
   pkey_mprotect: 329, pkey_alloc: 330, pkey_free: 331,
+  unshare: 272, set_mempolicy: 238, get_mempolicy: 239,
 } as const;
+
+/** clone's, clone3's and unshare's flags for new namespaces (CLONE_NEWNS ... CLONE_NEWNET); CLONE_NEWTIME (0x80) is unshare's and clone3's only. */
+export const CLONE_NAMESPACES = 0x20000n | 0x2000000n | 0x4000000n | 0x8000000n | 0x10000000n | 0x20000000n | 0x40000000n;
+export const CLONE_NEWTIME = 0x80n;
 
 /** Reverse map for traces. */
 export const SYSCALL_NAMES: Record<number, string> = Object.fromEntries(Object.entries(SYS).map(([k, v]) => [v, k]));

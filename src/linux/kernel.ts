@@ -18,7 +18,7 @@ import {
 import { FdTable, HostFile, StdioFile, WouldBlock, type OutputSink } from '../fs/open-file.js';
 import { normalize, readWhole } from '../fs/vfs.js';
 import { permitted } from '../fs/access.js';
-import { AT_FDCWD, E, Errno, O, SIG, SIGNAL_NAMES, STAT, STAT_SIZE, SYS } from '../abi/linux.js';
+import { AT_FDCWD, CLONE_NAMESPACES, E, Errno, O, SIG, SIGNAL_NAMES, STAT, STAT_SIZE, SYS } from '../abi/linux.js';
 import * as libc from '../kvm/libc.js';
 import { MSR_FS_BASE } from '../machine/x86.js';
 import { attachCaches, exec, type ExecEnv } from './exec.js';
@@ -168,7 +168,7 @@ const CLONE_VM = 0x100n, CLONE_FS = 0x200n, CLONE_FILES = 0x400n, CLONE_SIGHAND 
 const CLONE_PARENT = 0x8000n, CLONE_THREAD = 0x10000n, CLONE_SETTLS = 0x80000n, CLONE_PARENT_SETTID = 0x100000n;
 const CLONE_CHILD_CLEARTID = 0x200000n, CLONE_CHILD_SETTID = 0x1000000n, CLONE_SYSVSEM = 0x40000n;
 const CLONE_PIDFD = 0x1000n, CLONE_DETACHED = 0x400000n;
-/** Flags kvmbox accepts and ignores for processes (namespaces are refused: EPERM like an unprivileged user). */
+/** Flags kvmbox accepts and ignores for processes (namespaces are refused: EPERM, as for an unprivileged user). */
 const CLONE_HARMLESS = CLONE_DETACHED | 0x2000n /* CLONE_PTRACE */ | 0x800000n /* CLONE_UNTRACED */ | 0x80000000n /* CLONE_IO */;
 const CLD_EXITED = 1, CLD_KILLED = 2, CLD_DUMPED = 3;
 const WNOHANG = 1, WUNTRACED = 2, WCONTINUED = 8, WNOWAIT = 0x01000000, SA_NOCLDWAIT = 2, AT_EMPTY_PATH = 0x1000;
@@ -1560,6 +1560,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const known = 0xffn | CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID |
       CLONE_CHILD_SETTID | CLONE_HARMLESS | CLONE_PIDFD;
     if (f & (CLONE_FS | CLONE_FILES | CLONE_SIGHAND)) throw new Errno(E.EINVAL);
+    if (f & CLONE_NAMESPACES) throw new Errno(E.EPERM);
     if (f & ~known || (f & CLONE_PIDFD && f & CLONE_DETACHED)) throw new Errno(E.EINVAL);
     if (this.taskCount() >= this.maxProcesses) throw new Errno(E.EAGAIN);
     // CLONE_PIDFD: a free descriptor (EMFILE), written to the parent before its memory is copied
@@ -1589,6 +1590,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     c.nice = p.nice;
     c.ioprio = p.ioprio;
     c.persona = p.persona;
+    c.memPolicy = { ...p.memPolicy };
     c.shmAttached = new Map(p.shmAttached);
     c.schedPolicy = p.schedPolicy;
     c.rlimits = new Map(p.rlimits);

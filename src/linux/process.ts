@@ -263,6 +263,8 @@ export class Process {
   ioprio = 0;
   /** The execution domain and its flags (personality): kept, inherited, with no effect. */
   persona = 0;
+  /** The NUMA memory policy (set_mempolicy): its mode with flags, and its nodes (bit 0: the only node). Inherited; no effect. */
+  memPolicy = { mode: 0, nodes: 0n };
   /** System V shared memory it attached (shmat), by address: inherited by fork, gone at exec. */
   shmAttached = new Map<number, ShmSegment>();
   /** The scheduling policy (sched_setscheduler): SCHED_OTHER, SCHED_BATCH or SCHED_IDLE, kept and inherited, with no effect either. */

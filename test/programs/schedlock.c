@@ -212,6 +212,62 @@ int main(int argc, char **argv) {
   printf(", securebits %s\n", val(prctl(PR_GET_SECUREBITS, 0, 0, 0, 0)));
   printf("priv: capbset drop 39: %s\n", res(prctl(PR_CAPBSET_DROP, 39, 0, 0, 0)));
 
+  /* NUMA policy on a machine with one node: kept, given back, inherited; node 1 does not exist. */
+  int mode = -1;
+  unsigned long nodes = 7, one = 1, two = 2, both = 3;
+  r = res(syscall(SYS_get_mempolicy, &mode, &nodes, 64, 0, 0));
+  printf("get_mempolicy: %s, mode %d nodes %#lx\n", r, mode, nodes);
+  printf("get_mempolicy maxnode 0: %s\n", res(syscall(SYS_get_mempolicy, &mode, &nodes, 0, 0, 0)));
+  printf("get_mempolicy flag 8: %s\n", res(syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 8)));
+  printf("get_mempolicy addr without MPOL_F_ADDR: %s\n", res(syscall(SYS_get_mempolicy, &mode, NULL, 0, &mode, 0)));
+  nodes = 7;
+  r = res(syscall(SYS_get_mempolicy, &mode, &nodes, 64, 0, 4 /* MPOL_F_MEMS_ALLOWED */));
+  printf("mems allowed: %s, mode %d nodes %#lx\n", r, mode, nodes);
+  printf("set_mempolicy bind node 0: %s", res(syscall(SYS_set_mempolicy, 2, &one, 64)));
+  nodes = 7;
+  r = res(syscall(SYS_get_mempolicy, &mode, &nodes, 64, 0, 0));
+  printf(", get %s mode %d nodes %#lx\n", r, mode, nodes);
+  pid = fork();
+  if (pid == 0) {
+    syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 0);
+    printf("child's mempolicy %d\n", mode);
+    _exit(0);
+  }
+  waitpid(pid, NULL, 0);
+  printf("set_mempolicy bind node 1: %s\n", res(syscall(SYS_set_mempolicy, 2, &two, 64)));
+  r = res(syscall(SYS_set_mempolicy, 3 | (1 << 15), &both, 64));
+  syscall(SYS_get_mempolicy, &mode, &nodes, 64, 0, 0);
+  printf("set_mempolicy interleave static nodes 0-1: %s, mode %#x nodes %#lx", r, mode, nodes);
+  printf(", next node %s", res(syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 1 /* MPOL_F_NODE */)));
+  printf(" %d\n", mode);
+  r = res(syscall(SYS_set_mempolicy, 1, NULL, 0));
+  syscall(SYS_get_mempolicy, &mode, &nodes, 64, 0, 0);
+  printf("set_mempolicy preferred, no nodes: %s, mode %d\n", r, mode);
+  printf("next node, not interleaving: %s\n", res(syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 1)));
+  printf("set_mempolicy local with a node: %s\n", res(syscall(SYS_set_mempolicy, 4, &one, 64)));
+  printf("set_mempolicy default with a node: %s\n", res(syscall(SYS_set_mempolicy, 0, &one, 64)));
+  printf("set_mempolicy mode 9: %s\n", res(syscall(SYS_set_mempolicy, 9, NULL, 0)));
+  printf("set_mempolicy balancing without bind: %s\n", res(syscall(SYS_set_mempolicy, 3 | (1 << 13), &one, 64)));
+  r = res(syscall(SYS_set_mempolicy, 0, NULL, 0));
+  syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 0);
+  printf("set_mempolicy default: %s, mode %d\n", r, mode);
+  mode = -1;
+  r = res(syscall(SYS_get_mempolicy, &mode, NULL, 0, mem, 3 /* MPOL_F_NODE | MPOL_F_ADDR */));
+  printf("node of a page: %s %d\n", r, mode);
+  errno = 0;
+  r = res(syscall(SYS_get_mempolicy, &mode, NULL, 0, mem + 2 * page, 2));
+  printf("policy of a hole: %s\n", errno == EFAULT ? "EFAULT" : r);
+
+  /* unshare: nothing to do for a process alone; new namespaces need a privilege. */
+  printf("unshare nothing: %s, files and fs: %s, flag 1: %s\n", res(syscall(SYS_unshare, 0)),
+         res(syscall(SYS_unshare, CLONE_FILES | CLONE_FS | CLONE_SYSVSEM)), res(syscall(SYS_unshare, 1)));
+  pid = fork();
+  if (pid == 0) {
+    printf("priv: unshare user namespace: %s\n", res(syscall(SYS_unshare, CLONE_NEWUSER)));
+    _exit(0);
+  }
+  waitpid(pid, NULL, 0);
+
   if (argc > 1) {
     char path[4096];
     snprintf(path, sizeof path, "%s/times", argv[1]);

@@ -29,6 +29,15 @@ const IOV_MAX = 1024;
 const GATHER_MAX = 1 << 20;
 const SSIZE_MAX = (1n << 63n) - 1n;
 const FIONCLEX = 0x5450, FIOCLEX = 0x5451;
+/**
+ * A file's inode flags and version, and its extended attributes' header (lsattr): read from the
+ * host file as they are, with their sizes. Setting them (chattr) is EPERM: kvmbox never changes a
+ * host file's flags (append-only, immutable...), which outlive the sandbox.
+ */
+const INODE_FLAG_READS = new Map<number, number>([[0x80086601, 4] /* FS_IOC_GETFLAGS */, [0x80046601, 4] /* FS_IOC32_GETFLAGS */,
+  [0x80087601, 4] /* FS_IOC_GETVERSION */, [0x801c581f, 28] /* FS_IOC_FSGETXATTR */]);
+const INODE_FLAG_WRITES = new Set([0x40086602 /* FS_IOC_SETFLAGS */, 0x40046602 /* FS_IOC32_SETFLAGS */, 0x40087602 /* FS_IOC_SETVERSION */,
+  0x401c5820 /* FS_IOC_FSSETXATTR */]);
 const F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7;
 const F_SETOWN = 8, F_GETOWN = 9, F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
 const F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
@@ -659,6 +668,16 @@ function copyFileRange(p: Process, a: bigint[]): number {
   return total;
 }
 
+/** An ioctl that fills len bytes, made on a host fd into a buffer of kvmbox's, then copied to user memory at addr (checked first). */
+function hostIoctlOut(p: Process, hostFd: number, req: number, addr: bigint, len: number): number {
+  const out = p.userBuffer(addr, len, PROT_WRITE);
+  const tmp = Buffer.alloc(len);
+  const r = libc.ioctlOut(hostFd, req, tmp);
+  if (r < 0) throw new Errno(-r);
+  tmp.copy(out);
+  return 0;
+}
+
 export const ioSyscalls: SyscallGroup = {
   read: (t, a) => {
     const p = t.process;
@@ -773,13 +792,7 @@ export const ioSyscalls: SyscallGroup = {
       case TCGETS: case TIOCGWINSZ: {
         if (!f.isatty() || f.hostFd === null) throw new Errno(E.ENOTTY);
         // The kernel's struct termios is 36 bytes (glibc's user-space one, 60, is not what TCGETS fills).
-        const len = req === TCGETS ? KERNEL_TERMIOS_SIZE : 8;
-        const out = p.userBuffer(a[2], len, PROT_WRITE);
-        const tmp = Buffer.alloc(len);
-        const r = libc.ioctlOut(f.hostFd, req, tmp);
-        if (r < 0) throw new Errno(-r);
-        tmp.copy(out);
-        return 0;
+        return hostIoctlOut(p, f.hostFd, req, a[2], req === TCGETS ? KERNEL_TERMIOS_SIZE : 8);
       }
       // Close-on-exec set or cleared through ioctl (CPython's os.set_inheritable does this first).
       case FIOCLEX: case FIONCLEX:
@@ -801,7 +814,12 @@ export const ioSyscalls: SyscallGroup = {
         out.writeInt32LE(Math.min(0x7fffffff, f.available?.() ?? 0));
         return 0;
       }
-      default: throw new Errno(f.isatty() ? E.EINVAL : E.ENOTTY);
+      default: {
+        const len = INODE_FLAG_READS.get(req);
+        if (f instanceof HostFile && len !== undefined) return hostIoctlOut(p, f.hostFd, req, a[2], len);
+        if (f instanceof HostFile && INODE_FLAG_WRITES.has(req)) throw new Errno(E.EPERM);
+        throw new Errno(f.isatty() ? E.EINVAL : E.ENOTTY);
+      }
     }
   },
   getdents64: ({ process: p }, a) => {

@@ -22,6 +22,14 @@ const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
 const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
 const MADV_DONTNEED = 4;
+const MPOL_DEFAULT = 0, MPOL_PREFERRED = 1, MPOL_BIND = 2, MPOL_INTERLEAVE = 3, MPOL_LOCAL = 4, MPOL_MAX = 6;
+const MPOL_F_STATIC_NODES = 1 << 15, MPOL_F_RELATIVE_NODES = 1 << 14, MPOL_F_NUMA_BALANCING = 1 << 13;
+const MPOL_MODE_FLAGS = MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES | MPOL_F_NUMA_BALANCING;
+const MPOL_F_NODE = 1, MPOL_F_ADDR = 2, MPOL_F_MEMS_ALLOWED = 4;
+/** Most bits a node mask may have (Linux: a page of them). */
+const MAX_NODE_BITS = PAGE_SIZE * 8;
+/** Nodes a mask may name at all (Debian's CONFIG_NODES_SHIFT=10); only node 0 exists. */
+const MAX_NUMNODES = 1024;
 /** Largest file offset (off_t). */
 const MAX_OFF = (1n << 63n) - 1n;
 
@@ -30,6 +38,22 @@ function pageArgs(addr: bigint, len: bigint): [number, number] {
   const n = size(len);
   if (n <= 0) throw new Errno(E.EINVAL);
   return [Number(addr > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : addr), alignUp(n, PAGE_SIZE)];
+}
+
+/**
+ * A node mask of maxnode - 1 bits from user memory, as Linux's get_nodes reads it: none when the
+ * pointer is NULL or maxnode is 0 or 1; EINVAL past a page of bits, or for a node past MAX_NUMNODES.
+ */
+function readNodes(p: Process, addr: bigint, maxnodeArg: bigint): bigint {
+  const bits = Number(BigInt.asUintN(64, maxnodeArg) > BigInt(MAX_NODE_BITS + 1) ? -1n : maxnodeArg) - 1;
+  if (bits < -1) throw new Errno(E.EINVAL);
+  if (addr === 0n || bits <= 0) return 0n;
+  const buf = Buffer.from(p.userBuffer(addr, Math.ceil(bits / 64) * 8));
+  let nodes = 0n;
+  for (let i = buf.length / 8 - 1; i >= 0; i--) nodes = (nodes << 64n) | buf.readBigUInt64LE(i * 8);
+  nodes &= (1n << BigInt(bits)) - 1n;
+  if (nodes >> BigInt(MAX_NUMNODES) !== 0n) throw new Errno(E.EINVAL);
+  return nodes;
 }
 
 function mprotect(p: Process, a: readonly bigint[]): number {
@@ -341,6 +365,62 @@ export const mmSyscalls: SyscallGroup = {
   pkey_mprotect: ({ process: p }, a) => {
     if (int(a[3]) !== -1) throw new Errno(E.EINVAL);
     return mprotect(p, a);
+  },
+  // NUMA policy, as Linux 6.1 on a machine with one node (node 0): set_mempolicy keeps a
+  // policy that get_mempolicy gives back, checked as Linux checks it; there is nowhere else for
+  // memory to go, so it has no effect. mbind is not offered.
+  set_mempolicy: ({ process: p }, a) => {
+    const flags = int(a[0]) & MPOL_MODE_FLAGS, mode = int(a[0]) & ~MPOL_MODE_FLAGS;
+    if (mode < 0 || mode >= MPOL_MAX || (flags & MPOL_F_STATIC_NODES && flags & MPOL_F_RELATIVE_NODES)) throw new Errno(E.EINVAL);
+    if (flags & MPOL_F_NUMA_BALANCING && mode !== MPOL_BIND) throw new Errno(E.EINVAL);
+    const nodes = readNodes(p, a[1], a[2]);
+    let kept = mode;
+    if (mode === MPOL_DEFAULT) {
+      if (nodes !== 0n) throw new Errno(E.EINVAL);
+      p.memPolicy = { mode: 0, nodes: 0n };
+      return 0;
+    }
+    if (nodes === 0n) {
+      if (flags & (MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES)) throw new Errno(E.EINVAL);
+      if (mode === MPOL_PREFERRED) kept = MPOL_LOCAL;
+      else if (mode !== MPOL_LOCAL) throw new Errno(E.EINVAL);
+    } else if (mode === MPOL_LOCAL || (!(nodes & 1n) && !(flags & MPOL_F_RELATIVE_NODES))) throw new Errno(E.EINVAL);
+    // With MPOL_F_STATIC_NODES or MPOL_F_RELATIVE_NODES, get_mempolicy gives back the nodes as asked.
+    const asked = flags & (MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES) ? nodes : 1n;
+    p.memPolicy = { mode: kept | flags, nodes: kept === MPOL_LOCAL ? 0n : asked };
+    return 0;
+  },
+  get_mempolicy: ({ process: p }, a) => {
+    const flags = int(a[4]);
+    if (flags & ~(MPOL_F_NODE | MPOL_F_ADDR | MPOL_F_MEMS_ALLOWED)) throw new Errno(E.EINVAL);
+    const maxnode = size(a[2]);
+    if (a[1] !== 0n && maxnode < 1) throw new Errno(E.EINVAL);
+    let mode = p.memPolicy.mode, nodes = p.memPolicy.nodes;
+    if (flags & MPOL_F_MEMS_ALLOWED) {
+      if (flags & (MPOL_F_NODE | MPOL_F_ADDR)) throw new Errno(E.EINVAL);
+      mode = 0;
+      nodes = 1n;
+    } else if (flags & MPOL_F_ADDR) {
+      // A mapping's own policy (mbind) is never set: the default; with MPOL_F_NODE, the page's node.
+      const at = Number(BigInt.asUintN(64, a[3]) & ~BigInt(PAGE_SIZE - 1));
+      if (!inUserRange(p, at, PAGE_SIZE) || p.space.isFree(at, PAGE_SIZE)) throw new Errno(E.EFAULT);
+      mode = 0;
+      nodes = 0n;
+    } else if (a[3] !== 0n) throw new Errno(E.EINVAL);
+    else if (flags & MPOL_F_NODE) {
+      // The node an interleaving policy uses next; no node otherwise.
+      if ((mode & ~MPOL_MODE_FLAGS) !== MPOL_INTERLEAVE) throw new Errno(E.EINVAL);
+      mode = 0;
+    }
+    // Checked before anything is written.
+    const policy = a[0] !== 0n ? p.userBuffer(a[0], 4, PROT_WRITE) : null;
+    const mask = a[1] !== 0n ? p.userBuffer(a[1], Math.ceil((maxnode - 1) / 64) * 8, PROT_WRITE) : null;
+    policy?.writeInt32LE(mode);
+    if (mask) {
+      mask.fill(0);
+      for (let i = 0; i + 8 <= mask.length; i += 8) mask.writeBigUInt64LE(BigInt.asUintN(64, nodes >> BigInt(i * 8)), i);
+    }
+    return 0;
   },
   madvise: ({ process: p }, a) => {
     const [start, len] = pageArgs(a[0], a[1]);

@@ -2,7 +2,7 @@
 // waitid, process groups and sessions. The work is the kernel's (src/linux/kernel.ts, through
 // Process.kernel): these functions read and check the arguments, and write the results back.
 import { PROT_WRITE } from '../address-space.js';
-import { AT_FDCWD, E, Errno, O } from '../../abi/linux.js';
+import { AT_FDCWD, CLONE_NAMESPACES, CLONE_NEWTIME, E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
 import { int, type SyscallGroup } from './args.js';
@@ -15,6 +15,9 @@ const WNOTHREAD = 0x20000000, WALL = 0x40000000, WCLONE = 0x80000000;
 const P_ALL = 0, P_PID = 1, P_PGID = 2, P_PIDFD = 3;
 /** struct clone_args up to tls (CLONE_ARGS_SIZE_VER0), and the largest kvmbox reads. */
 const CLONE_ARGS_VER0 = 64, CLONE_ARGS_MAX = 88;
+const UNSHARE_FS = 0x200n, UNSHARE_FILES = 0x400n, UNSHARE_SIGHAND = 0x800n, UNSHARE_THREAD = 0x10000n, UNSHARE_SYSVSEM = 0x40000n;
+/** What unshare may be asked for (else EINVAL, as Linux). */
+const UNSHARE_KNOWN = CLONE_VM | UNSHARE_FS | UNSHARE_FILES | UNSHARE_SIGHAND | UNSHARE_THREAD | UNSHARE_SYSVSEM | CLONE_NAMESPACES | CLONE_NEWTIME;
 /** execve: at most this many argument and environment strings, and bytes of them together. */
 const MAX_ARG_STRINGS = 0x7fffffff, MAX_ARG_BYTES = 2 << 20;
 
@@ -78,6 +81,18 @@ export const processSyscalls: SyscallGroup = {
     return t.process.kernel.clone(t, { flags, stack: a[1], parentTid: a[2], childTid: a[3], tls: a[4], pidfd: flags & CLONE_PIDFD ? a[2] : 0n });
   },
   clone3: (t, a) => clone3(t, a[0], a[1]),
+  unshare: (t, a) => {
+    const f = BigInt.asUintN(64, a[0]);
+    if (f & ~UNSHARE_KNOWN) throw new Errno(E.EINVAL);
+    // A process's threads share its address space, signal handlers, cwd and fd table in kvmbox:
+    // a thread of several cannot take its own (EINVAL, which Linux also gives for the first three).
+    const threads = t.process.tasks.filter((x) => x.state !== 'dead').length;
+    if (threads > 1 && f & (CLONE_VM | UNSHARE_THREAD | UNSHARE_SIGHAND | UNSHARE_FS | UNSHARE_FILES)) throw new Errno(E.EINVAL);
+    // New namespaces need a privilege the sandbox's user lacks, as with user namespaces off.
+    if (f & (CLONE_NAMESPACES | CLONE_NEWTIME)) throw new Errno(E.EPERM);
+    // Alone, a process already has its own: nothing to unshare.
+    return 0;
+  },
   execve: (t, a) => execveAt(t, AT_FDCWD, a[0], a[1], a[2], 0),
   execveat: (t, a) => execveAt(t, int(a[0]), a[1], a[2], a[3], int(a[4])),
   wait4: (t, a) => {
