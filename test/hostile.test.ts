@@ -398,6 +398,42 @@ test('a host socket in a grant is never reached: connect gives ECONNREFUSED and 
   }
 });
 
+// AF_INET sockets reach only the sandbox's own loopback: a host server on 127.0.0.1 is not
+// there (ECONNREFUSED, no connection arrives), its port is free inside, and any other address is
+// unreachable. A UDP datagram to the host's port never arrives either.
+test('a guest TCP or UDP socket never reaches a host socket on 127.0.0.1, nor any other address', { skip: existsSync('/usr/bin/python3') ? false : 'python3 is missing' }, async () => {
+  let connections = 0;
+  const server = createServer(() => { connections++; });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const port = (server.address() as { port: number }).port;
+  const { createSocket } = await import('node:dgram');
+  const udp = createSocket('udp4');
+  let datagrams = 0;
+  udp.on('message', () => { datagrams++; });
+  await new Promise<void>((ok) => udp.bind(0, '127.0.0.1', ok));
+  const script = [
+    'import socket, sys',
+    'port, uport = int(sys.argv[1]), int(sys.argv[2])',
+    'for host in ("127.0.0.1", "localhost", "10.0.2.2", "8.8.8.8"):',
+    '    try: socket.create_connection((host, port), timeout=5); print(host, "connected")',
+    '    except OSError as e: print(host, e.errno)',
+    's = socket.socket(); s.bind(("127.0.0.1", port)); s.listen(); print("bound the host\'s port inside")',
+    'u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); print("udp sent", u.sendto(b"x" * 10, ("127.0.0.1", uport)))',
+    'try: u.sendto(b"x", ("8.8.8.8", 53))',
+    'except OSError as e: print("udp elsewhere", e.errno)',
+  ].join('\n');
+  try {
+    const r = run('/usr/bin/python3', ['-c', script, String(port), String((udp.address()).port)], { system: true });
+    assert.equal(r.stdout.toString(), '127.0.0.1 111\nlocalhost 111\n10.0.2.2 101\n8.8.8.8 101\nbound the host\'s port inside\nudp sent 10\nudp elsewhere 101\n', r.stderr.toString());
+    await new Promise((ok) => setTimeout(ok, 200));
+    assert.equal(connections, 0);
+    assert.equal(datagrams, 0);
+  } finally {
+    await new Promise((ok) => server.close(ok));
+    udp.close();
+  }
+});
+
 // Nothing can receive a file sent into a socket's own queue, once the socket is closed: Linux's
 // unix_gc finds such cycles. kvmbox closes what is still in flight when the sandbox ends; before,
 // each such file's host descriptor stayed open in the host process for good.

@@ -316,6 +316,78 @@ test('python3 named AF_UNIX datagram sockets: sendto, recvfrom, connect, across 
   assert.match(guest.stdout.toString(), /^got: b'from the child'$/m);
 });
 
+// TCP and UDP on the sandbox's own loopback (AF_INET, AF_INET6): bind to port 0, getsockname,
+// connect by name (localhost, through /etc/hosts) and address, accept with the client's address,
+// socket options kept, EOF, EADDRINUSE, ECONNREFUSED, EADDRNOTAVAIL, UDP both ways with the
+// sender's address, IPv6 on ::1, a dual-stack listener reached over IPv4, a child process as the
+// client, and python's http.server answering urllib. Before: socket(AF_INET) was EAFNOSUPPORT.
+const INET_SCRIPT = String.raw`import os, socket, threading, http.server, urllib.request, sys
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0)); srv.listen()
+port = srv.getsockname()[1]
+print("bound", srv.getsockname()[0], 32768 <= port <= 60999, srv.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR))
+cl = socket.create_connection(("localhost", port))
+c, addr = srv.accept()
+print("accepted from", addr[0], addr[1] == cl.getsockname()[1], c.getsockname() == ("127.0.0.1", port))
+cl.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+print("nodelay", cl.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), "peer", cl.getpeername() == ("127.0.0.1", port))
+print("domain", cl.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN), "protocol", cl.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL))
+cl.sendall(b"hello"); c.sendall(c.recv(100).upper()); c.close()
+print(cl.recv(100), cl.recv(100)); cl.close()
+try: socket.socket().bind(("127.0.0.1", port))
+except OSError as e: print("in use", e.errno)
+try: socket.create_connection(("127.0.0.1", 1))
+except OSError as e: print("refused", e.errno)
+try: socket.socket().bind(("10.1.2.3", 0))
+except OSError as e: print("not available", e.errno)
+pid = os.fork()
+if pid == 0:
+    k = socket.create_connection(("127.0.0.1", port)); k.sendall(b"from a child"); os._exit(0)
+c, _ = srv.accept(); print(c.recv(100)); os.waitpid(pid, 0)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+v.sendto(b"dgram", u.getsockname()); d, a = u.recvfrom(100); print(d, a[0], a[1] == v.getsockname()[1])
+u.sendto(b"back", a); print(v.recvfrom(100)[0])
+v.connect(u.getsockname()); v.send(b"connected"); print(u.recv(100), v.getpeername() == u.getsockname())
+w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); w.bind(("0.0.0.0", 0)); w.connect(("127.0.0.1", 9)); print("udp local", w.getsockname()[0])
+s6 = socket.socket(socket.AF_INET6); s6.bind(("::1", 0)); s6.listen(); p6 = s6.getsockname()[1]
+c6 = socket.create_connection(("::1", p6)); a6, addr6 = s6.accept(); print("v6", addr6[0], c6.getpeername()[:2] == ("::1", p6))
+d6 = socket.socket(socket.AF_INET6); d6.bind(("::", 0)); d6.listen()
+c4 = socket.create_connection(("127.0.0.1", d6.getsockname()[1])); a4, addr4 = d6.accept(); print("dual stack", addr4[0])
+os.chdir(sys.argv[1])
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+h = http.server.HTTPServer(("127.0.0.1", 0), Quiet)
+t = threading.Thread(target=h.handle_request); t.start()
+r = urllib.request.urlopen(f"http://127.0.0.1:{h.server_address[1]}/page.txt")
+print("http", r.status, r.read()); t.join()
+`;
+
+test('python3 TCP and UDP on the sandbox\'s loopback: IPv4, IPv6, across fork, http.server and urllib, as natively', { skip: existsSync(PYTHON) ? false : `${PYTHON} is missing` }, () => {
+  const dir = join(work, 'inet');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'page.txt'), 'served from the sandbox\n');
+  const { guest } = same(PYTHON, ['-c', INET_SCRIPT, dir], { ro: [dir] });
+  assert.match(guest.stdout.toString(), /^http 200 b'served from the sandbox\\n'$/m);
+  // Ports below 1024 need a privilege the sandbox's user lacks (natively, the tests run as root).
+  const r = run(PYTHON, ['-c', 'import socket\ntry: socket.socket().bind(("127.0.0.1", 80))\nexcept OSError as e: print(e.errno)'], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
+  assert.equal(r.stdout.toString(), '13\n', r.stderr.toString());
+});
+
+// node's net and http on the loopback: a server on port 0, http.get to it, the body back.
+const NODE = process.execPath;
+const NODE_HTTP_SCRIPT = String.raw`const http = require("http");
+const s = http.createServer((req, res) => res.end("hello " + req.url)).listen(0, "127.0.0.1", () => {
+  http.get("http://localhost:" + s.address().port + "/x", (res) => {
+    let body = ""; res.on("data", (d) => body += d); res.on("end", () => { console.log(res.statusCode, body); s.close(); });
+  });
+});`;
+
+test('node: an http server and http.get on the sandbox\'s loopback', { skip: existsSync(NODE) ? false : `${NODE} is missing` }, () => {
+  const { guest } = same(NODE, ['-e', NODE_HTTP_SCRIPT]);
+  assert.equal(guest.stdout.toString(), '200 hello /x\n');
+});
+
 // socketpair(AF_UNIX, SOCK_STREAM): send/recv both ways, EAGAIN, a thread streaming to the main
 // thread until shutdown(SHUT_WR), a forked child answering through its end, EPIPE once it is gone.
 const SOCKETPAIR_SCRIPT = String.raw`import os, socket, stat, threading
@@ -628,12 +700,18 @@ test('node at the default --memory 256', {
 });
 
 // os.networkInterfaces() asks the routing netlink socket (getifaddrs); it threw ERR_SYSTEM_ERROR
-// when the socket could not be made. A sandbox has no network: no interfaces.
-test('node\'s os.networkInterfaces(): none, without an error', {
+// when the socket could not be made. A sandbox has no network, only its own loopback: lo, as
+// natively (the host's other interfaces aside), and python's if_nameindex.
+test('node\'s os.networkInterfaces() and python\'s if_nameindex: lo with 127.0.0.1/8 and ::1/128, as natively', {
   skip: onUserStubPath() ? 'on kvm_pvm node needs --memory 2048' : false,
 }, () => {
-  const r = run(process.execPath, ['-p', 'JSON.stringify(require("os").networkInterfaces())'], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
-  assert.equal(r.stdout.toString(), '{}\n', show(r));
+  const src = 'const lo = require("os").networkInterfaces().lo; console.log(Object.keys(require("os").networkInterfaces()).includes("lo"), JSON.stringify(lo.map((a) => [a.address, a.netmask, a.family, a.mac, a.internal, a.cidr])))';
+  const want = spawnSync(process.execPath, ['-e', src], { encoding: 'utf8' });
+  const r = run(process.execPath, ['-e', src], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
+  assert.equal(r.stdout.toString(), want.stdout, show(r));
+  assert.equal(r.stdout.toString(), 'true [["127.0.0.1","255.0.0.0","IPv4","00:00:00:00:00:00",true,"127.0.0.1/8"],["::1","ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff","IPv6","00:00:00:00:00:00",true,"::1/128"]]\n', show(r));
+  const py = run('/usr/bin/python3', ['-c', 'import socket; print(socket.if_nameindex())'], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
+  assert.equal(py.stdout.toString(), "[(1, 'lo')]\n", show(py));
   assert.equal(r.exitStatus, 0, show(r));
 });
 

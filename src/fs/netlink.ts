@@ -1,9 +1,10 @@
 // socket(AF_NETLINK, SOCK_RAW or SOCK_DGRAM, NETLINK_ROUTE): the routing socket through which
 // glibc's getifaddrs (Node's os.networkInterfaces, Python's socket.if_nameindex) asks the kernel
-// for the network interfaces and their addresses. A sandbox has no network, so every dump request
-// (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE...) is answered with an empty dump (NLMSG_DONE) and any
-// other request with an error (NLMSG_ERROR, EOPNOTSUPP): the program sees no interfaces rather
-// than failing to ask. The answers wait, one message each, until read; nothing else ever arrives.
+// for the network interfaces and their addresses. A sandbox has no network, only its own loopback
+// (inet-socket.ts): RTM_GETLINK's dump gives `lo` (index 1, up), RTM_GETADDR's its 127.0.0.1/8
+// and ::1/128, as a fresh network namespace with lo up; every other dump (RTM_GETROUTE...) is
+// empty (NLMSG_DONE) and any other request an error (NLMSG_ERROR, EOPNOTSUPP). The answers wait,
+// one message each, until read; nothing else ever arrives.
 import { E, Errno, O } from '../abi/linux.js';
 import { POLLIN, POLLOUT, streamStat, WouldBlock, type OpenFile } from './open-file.js';
 import { S_IFSOCK } from './socket-pair.js';
@@ -13,6 +14,52 @@ export const NETLINK_ROUTE = 0;
 const NLMSG_HDRLEN = 16;
 const NLMSG_ERROR = 2, NLMSG_DONE = 3;
 const NLM_F_REQUEST = 0x1, NLM_F_MULTI = 0x2, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300;
+const RTM_NEWLINK = 16, RTM_GETLINK = 18, RTM_NEWADDR = 20, RTM_GETADDR = 22;
+const AF_UNSPEC = 0, AF_INET = 2, AF_INET6 = 10, AF_PACKET = 17;
+const LO_INDEX = 1, ARPHRD_LOOPBACK = 772, LO_MTU = 65536;
+/** IFF_UP | IFF_LOOPBACK | IFF_RUNNING | IFF_LOWER_UP. */
+const LO_FLAGS = 0x1 | 0x8 | 0x40 | 0x10000;
+const IFLA_ADDRESS = 1, IFLA_BROADCAST = 2, IFLA_IFNAME = 3, IFLA_MTU = 4;
+const IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_LABEL = 3;
+const IFA_F_PERMANENT = 0x80, RT_SCOPE_HOST = 254;
+
+/** A routing attribute (struct rtattr and its value, padded to 4 bytes). */
+function rtattr(type: number, value: Buffer): Buffer {
+  const a = Buffer.alloc((4 + value.length + 3) & ~3);
+  a.writeUInt16LE(4 + value.length, 0);
+  a.writeUInt16LE(type, 2);
+  value.copy(a, 4);
+  return a;
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v, 0);
+  return b;
+}
+
+/** RTM_NEWLINK of lo: struct ifinfomsg and its name, MTU and (zero) hardware addresses. */
+function loLink(): Buffer {
+  const info = Buffer.alloc(16);
+  info.writeUInt16LE(ARPHRD_LOOPBACK, 2);
+  info.writeInt32LE(LO_INDEX, 4);
+  info.writeUInt32LE(LO_FLAGS, 8);
+  return Buffer.concat([info, rtattr(IFLA_IFNAME, Buffer.from('lo\0')), rtattr(IFLA_MTU, u32(LO_MTU)),
+    rtattr(IFLA_ADDRESS, Buffer.alloc(6)), rtattr(IFLA_BROADCAST, Buffer.alloc(6))]);
+}
+
+/** RTM_NEWADDR of one of lo's addresses: struct ifaddrmsg and the address (and, for IPv4, its local and label). */
+function loAddress(family: number): Buffer {
+  const msg = Buffer.alloc(8);
+  msg.writeUInt8(family, 0);
+  msg.writeUInt8(family === AF_INET ? 8 : 128, 1);
+  msg.writeUInt8(IFA_F_PERMANENT, 2);
+  msg.writeUInt8(RT_SCOPE_HOST, 3);
+  msg.writeInt32LE(LO_INDEX, 4);
+  if (family === AF_INET6) return Buffer.concat([msg, rtattr(IFA_ADDRESS, Buffer.from([...new Array<number>(15).fill(0), 1]))]);
+  const ip = Buffer.from([127, 0, 0, 1]);
+  return Buffer.concat([msg, rtattr(IFA_ADDRESS, ip), rtattr(IFA_LOCAL, ip), rtattr(IFA_LABEL, Buffer.from('lo\0'))]);
+}
 /** Most answers that may wait unread (ENOBUFS beyond, as a full receive queue). */
 const MAX_QUEUED = 256;
 
@@ -39,8 +86,16 @@ export class NetlinkSocket implements OpenFile {
       const type = buf.readUInt16LE(at + 4), flags = buf.readUInt16LE(at + 6), seq = buf.readUInt32LE(at + 8);
       if (this.queue.length >= MAX_QUEUED) throw new Errno(E.ENOBUFS);
       if (flags & NLM_F_REQUEST && type >= 16) {
-        if ((flags & NLM_F_DUMP) === NLM_F_DUMP) this.queue.push(this.message(NLMSG_DONE, NLM_F_MULTI, seq, Buffer.alloc(4)));
-        else this.queue.push(this.error(-E.EOPNOTSUPP, buf.subarray(at, at + NLMSG_HDRLEN), seq));
+        if ((flags & NLM_F_DUMP) === NLM_F_DUMP) {
+          // The request's family (rtgenmsg's first byte) picks which of lo's addresses to give.
+          const family = len > NLMSG_HDRLEN ? buf.readUInt8(at + NLMSG_HDRLEN) : AF_UNSPEC;
+          const any = family === AF_UNSPEC || family === AF_PACKET;
+          if (type === RTM_GETLINK) this.queue.push(this.message(RTM_NEWLINK, NLM_F_MULTI, seq, loLink()));
+          if (type === RTM_GETADDR) {
+            for (const f of [AF_INET, AF_INET6]) if (any || family === f) this.queue.push(this.message(RTM_NEWADDR, NLM_F_MULTI, seq, loAddress(f)));
+          }
+          this.queue.push(this.message(NLMSG_DONE, NLM_F_MULTI, seq, Buffer.alloc(4)));
+        } else this.queue.push(this.error(-E.EOPNOTSUPP, buf.subarray(at, at + NLMSG_HDRLEN), seq));
       } else if (flags & NLM_F_ACK) {
         this.queue.push(this.error(-E.EOPNOTSUPP, buf.subarray(at, at + NLMSG_HDRLEN), seq));
       }

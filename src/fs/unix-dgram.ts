@@ -33,13 +33,21 @@ export class UnixDatagram extends NamedSocket implements OpenFile {
 
   get connected(): boolean { return this.peerAddress !== null; }
 
-  /** The socket bound at name, if it is a datagram socket that may take this one's messages. */
-  private receiver(name: string): UnixDatagram {
+  /** The socket bound at name, if it is a datagram socket that may take this one's messages (else refused's answer). */
+  private receiver(name: string): UnixDatagram | null {
     const r = this.names.get(name);
-    if (!(r instanceof UnixDatagram) || r.closed) throw new Errno(E.ECONNREFUSED);
-    if (r.peerAddress !== null && r.peerAddress !== this.address && r !== this) throw new Errno(E.EPERM);
+    if (!(r instanceof UnixDatagram) || r.closed) return this.refused(E.ECONNREFUSED);
+    if (r.peerAddress !== null && r.peerAddress !== this.address && r !== this) return this.refused(E.EPERM);
     return r;
   }
+
+  /** No socket may take a message sent to a name: the error (here), or null to drop it (UDP). */
+  protected refused(errno: number): null {
+    throw new Errno(errno);
+  }
+
+  /** Before a send from a socket with no name: nothing here (an unbound sender has none); UDP takes a port. */
+  protected beforeSend(): void {}
 
   /** connect: the default receiver (checked now, as Linux); an AF_UNSPEC address would undo it (not offered). */
   connect(name: string): void {
@@ -56,7 +64,9 @@ export class UnixDatagram extends NamedSocket implements OpenFile {
     const to = name ?? this.peerAddress;
     if (to === null) throw new Errno(E.ENOTCONN);
     if (buf.length > MAX_RECORD) throw new Errno(E.EMSGSIZE);
+    if (this.address === null) this.beforeSend();
     const r = this.receiver(to);
+    if (!r) return buf.length;
     if (!this.fits(r, buf.length)) {
       if (nonblock || this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
       throw new WouldBlock('it sends to a full datagram socket', () => this.fits(r, buf.length));

@@ -27,6 +27,9 @@ export abstract class NamedSocket {
   peerAddress: string | null = null;
   protected closed = false;
 
+  /** Not yet closed: its name is still taken. */
+  get live(): boolean { return !this.closed; }
+
   constructor(public statusFlags: number, protected readonly names: UnixNames) {
     this.path = `socket:[${this.ino}]`;
   }
@@ -58,8 +61,8 @@ export class UnixSocket extends NamedSocket implements OpenFile {
   private conn: SocketEnd | null = null;
   /** The pid that called listen (the credentials a client sees). */
   private listenerPid = 0;
-  /** Listening: the connections not yet accepted, and how many may wait. */
-  private backlog: SocketEnd[] | null = null;
+  /** Listening: the connections not yet accepted (with the socket that connected), and how many may wait. */
+  private backlog: Array<{ end: SocketEnd; client: UnixSocket }> | null = null;
   private backlogMax = 0;
 
   get listening(): boolean { return this.backlog !== null; }
@@ -74,7 +77,7 @@ export class UnixSocket extends NamedSocket implements OpenFile {
 
   listen(backlog: number, pid: number): void {
     if (this.conn) throw new Errno(E.EINVAL);
-    if (this.address === null) throw new Errno(E.EINVAL); // Linux would autobind; kvmbox asks for a name
+    if (this.address === null) this.autobind();
     this.backlog ??= [];
     this.listenerPid = pid;
     this.backlogMax = Math.max(1, Math.min(backlog, MAX_BACKLOG));
@@ -93,23 +96,34 @@ export class UnixSocket extends NamedSocket implements OpenFile {
     const [mine, theirs] = SocketEnd.pair(0, budget);
     mine.peerPid = server.listenerPid;
     theirs.peerPid = pid;
-    server.backlog.push(theirs);
+    server.backlog.push({ end: theirs, client: this });
     this.conn = mine;
     this.peerAddress = name;
+  }
+
+  /** listen without a name: Linux would give an abstract one; kvmbox asks for a name (EINVAL). */
+  protected autobind(): void {
+    throw new Errno(E.EINVAL);
+  }
+
+  /** The socket accept gives for a connection from client: a new one of this kind, on this one's name. */
+  protected acceptedSocket(flags: number, _client: UnixSocket): UnixSocket {
+    const s = new UnixSocket(O.RDWR | flags, this.names);
+    s.address = this.address;
+    return s;
   }
 
   /** accept: the next connection, as a connected socket with flags (O_NONBLOCK). */
   accept(flags: number): UnixSocket {
     const q = this.backlog;
     if (!q) throw new Errno(E.EINVAL);
-    const end = q.shift();
-    if (!end) {
+    const next = q.shift();
+    if (!next) {
       if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
       throw new WouldBlock('it waits for a connection', () => this.closed || (this.backlog?.length ?? 0) > 0);
     }
-    const s = new UnixSocket(O.RDWR | (flags & O.NONBLOCK), this.names);
-    s.conn = end;
-    s.address = this.address;
+    const s = this.acceptedSocket(flags & O.NONBLOCK, next.client);
+    s.conn = next.end;
     return s;
   }
 
@@ -150,7 +164,7 @@ export class UnixSocket extends NamedSocket implements OpenFile {
     if (this.closed) return;
     this.closed = true;
     this.conn?.close();
-    for (const end of this.backlog ?? []) end.close();
+    for (const { end } of this.backlog ?? []) end.close();
     this.backlog = null;
     this.unbind();
   }

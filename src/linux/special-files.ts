@@ -20,6 +20,7 @@ import { SI_KERNEL, SIGCONT, raise } from './signals.js';
 import type { Process } from './process.js';
 import { cpuinfoText } from './cpuinfo.js';
 import * as ops from '../fs/ops.js';
+import { normalize } from '../fs/vfs.js';
 import { GUEST_GID, GUEST_PID, GUEST_UID, PHYS_VVAR, VDSO_SIZE } from '../abi/abi.generated.js';
 import { PAGE_MAPPED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
 import { PAGE_SIZE } from '../machine/x86.js';
@@ -153,6 +154,8 @@ function procFile(p: Process, name: string): SpecialFile | null {
 
 /** The files of /proc/PID that are not directories. */
 const PID_FILES = new Set(['exe', 'cwd', 'root', 'cmdline', 'environ', 'maps', 'mounts', 'stat', 'statm', 'status']);
+/** Its directories besides fd (listed with it). */
+const PID_DIRS = ['fd', 'fdinfo'];
 /** Those of them that are links. */
 const PID_LINKS = new Set(['exe', 'cwd', 'root']);
 
@@ -259,22 +262,41 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
   if (rest.length > 1 && PID_FILES.has(rest[0]!)) throw new Errno(E.ENOTDIR);
   if (rest.length === 0) {
     // /proc/self is a link to the caller's /proc/PID, as on Linux.
-    return directory(dir, () => [...[...PID_FILES].sort().map((f): [string, number] => [f, PID_LINKS.has(f) ? DT_LNK : DT_REG]), ['fd', DT_DIR]],
+    return directory(dir, () => [...[...PID_FILES].sort().map((f): [string, number] => [f, PID_LINKS.has(f) ? DT_LNK : DT_REG]), ...PID_DIRS.map((d): [string, number] => [d, DT_DIR])],
       q === p && selfLink ? String(q.pid) : undefined);
   }
   if (rest.length === 1 && rest[0] === 'fd') {
     if (q.zombie) throw new Errno(E.ENOENT);
     return directory(`${dir}/fd`, () => q.fds.numbers().map((fd): [string, number] => [String(fd), DT_LNK]));
   }
+  if (rest[0] === 'fdinfo' && rest.length <= 2) {
+    if (q.zombie) throw new Errno(E.ENOENT);
+    if (rest.length === 1) return directory(`${dir}/fdinfo`, () => q.fds.numbers().map((fd): [string, number] => [String(fd), DT_REG]));
+    const fd = /^\d+$/.test(rest[1]!) ? Number(rest[1]) : -1;
+    const file = q.fds.peek(fd);
+    if (!file) throw new Errno(E.ENOENT);
+    return memory(`${dir}/fdinfo/${fd}`, () => fdInfo(file, q.fds.cloexec(fd)));
+  }
   if (rest.length !== 1) return null;
   switch (rest[0]) {
     case 'exe':
       // A zombie has no program any more (Linux: ENOENT).
       if (q.zombie) throw new Errno(E.ENOENT);
+      // stat and open reach the program where the guest's files show it (lsof, a program reading
+      // itself); a program they do not show (run from outside the grants) stays EACCES.
+      const comps = normalize(q.exePath);
+      const shown = <T>(f: () => T): T => {
+        try {
+          return f();
+        } catch (e) {
+          if (e instanceof Errno && (e.errno === E.ENOENT || e.errno === E.ENOTDIR)) throw new Errno(E.EACCES);
+          throw e;
+        }
+      };
       return {
         link: q.exePath,
-        open: () => { throw new Errno(E.EACCES); },
-        stat: () => { throw new Errno(E.EACCES); },
+        open: (flags) => shown(() => ops.openPath(q, comps, flags & ~(O.CREAT | O.TRUNC | O.EXCL), 0)),
+        stat: (out) => { shown(() => ops.statPath(q.vfs, comps, true, out)); },
       };
     case 'cwd': case 'root': {
       // The process's working directory, or its root (the guest's /): readlink gives the path,
@@ -296,6 +318,29 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
     case 'mounts': return procFile(p, 'mounts');
     default: return null;
   }
+}
+
+/**
+ * /proc/PID/fdinfo/N: the open file's offset (0 where it has none), its flags in octal with
+ * O_CLOEXEC when the descriptor has it, as Linux writes them, and its inode.
+ */
+function fdInfo(file: OpenFile, cloexec: boolean): string {
+  let pos = 0;
+  try {
+    pos = file.seek(0n, 1 /* SEEK_CUR */);
+  } catch {
+    // pipes, sockets, terminals: no offset
+  }
+  const st = Buffer.alloc(STAT_SIZE);
+  let ino = 0n;
+  try {
+    file.stat(st);
+    ino = st.readBigUInt64LE(STAT.ino);
+  } catch {
+    // a file that cannot say
+  }
+  const flags = (file.statusFlags | (cloexec ? O.CLOEXEC : 0)) >>> 0;
+  return `pos:\t${pos}\nflags:\t0${flags.toString(8)}\nmnt_id:\t0\nino:\t${ino}\n`;
 }
 
 /** The guest's controlling terminal: a standard stream that is a host terminal. */
@@ -368,9 +413,23 @@ export function acquireTerminal(p: Process, pty: Pty): boolean {
   return true;
 }
 
+/**
+ * /dev: the devices kvmbox makes up, its terminals, /dev/shm when the sandbox has it, and the
+ * links to the caller's fds, as a container's fresh /dev (lsof and ls stat and list it). It is
+ * the sandbox's even where a grant shows a host /dev, whose devices are never opened anyway.
+ */
+function devRoot(p: Process): SpecialFile {
+  return directory('/dev', () => [
+    ...Object.keys(DEVICES).map((d): [string, number] => [d, DT_CHR]),
+    ['tty', DT_CHR], ['ptmx', DT_CHR], ['pts', DT_DIR], ...(p.kernel.shm ? [['shm', DT_DIR] as [string, number]] : []),
+    ['fd', DT_LNK], ['stdin', DT_LNK], ['stdout', DT_LNK], ['stderr', DT_LNK],
+  ]);
+}
+
 /** The special entry at an absolute, normalized guest path, or null when it is not one. */
 export function special(p: Process, comps: readonly string[]): SpecialFile | null {
   const [top, a, ...rest] = comps;
+  if (top === 'dev' && a === undefined) return devRoot(p);
   if (top === 'dev' && a !== undefined) {
     if (rest.length === 0) {
       const kind = DEVICES[a];
@@ -390,6 +449,7 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
         return { ...target, link: `/proc/self/fd/${std}` };
       }
     }
+    if (a === 'fd' && rest.length === 0) return { ...pidFile(p, p, ['fd'])!, link: '/proc/self/fd' };
     if (a === 'fd' && rest.length === 1 && /^\d+$/.test(rest[0]!)) return fdLink(p, Number(rest[0]));
     if (a === 'pts' && rest.length === 1 && /^\d+$/.test(rest[0]!)) return ptySlave(p, Number(rest[0]));
     return null;

@@ -1,10 +1,11 @@
 /* The routing netlink socket (socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)), as glibc's getifaddrs
- * and if_nameindex use it: in a sandbox with no network the dumps are empty, so the program sees
- * no interfaces (and no error). Also the socket's own address (getsockname: nl_pid is the pid)
- * and an answer to a dump request sent by hand. Natively the host's interfaces show, so the
+ * and if_nameindex use it: a sandbox has only its own loopback, so the program sees lo with
+ * 127.0.0.1/8 and ::1/128. Also the socket's own address (getsockname: nl_pid is the pid) and the
+ * answers to a dump request sent by hand. Natively the host's other interfaces show too, so the
  * test compares with fixed text. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -24,11 +25,25 @@ int main(void) {
   int n = 0;
   for (struct ifaddrs *i = ifa; i; i = i->ifa_next) n++;
   printf("getifaddrs: %d, %d entries\n", r, n);
+  for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+    int fam = i->ifa_addr ? i->ifa_addr->sa_family : -1;
+    char addr[64] = "", mask[64] = "";
+    if (fam == AF_INET) {
+      inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, addr, sizeof addr);
+      inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_netmask)->sin_addr, mask, sizeof mask);
+    } else if (fam == AF_INET6) {
+      inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, addr, sizeof addr);
+      inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr, mask, sizeof mask);
+    }
+    printf("  %s family %d %s %s flags %#x\n", i->ifa_name, fam, addr, mask, i->ifa_flags);
+  }
   if (ifa) freeifaddrs(ifa);
   struct if_nameindex *ni = if_nameindex();
   n = 0;
   for (struct if_nameindex *i = ni; i && i->if_index; i++) n++;
-  printf("if_nameindex: %s, %d names\n", ni ? "a list" : strerror(errno), n);
+  printf("if_nameindex: %s, %d names", ni ? "a list" : strerror(errno), n);
+  for (struct if_nameindex *i = ni; i && i->if_index; i++) printf(" %u %s", i->if_index, i->if_name);
+  printf("\n");
   if (ni) if_freenameindex(ni);
 
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -47,9 +62,17 @@ int main(void) {
   struct sockaddr_nl from;
   struct iovec iov = { buf, sizeof buf };
   struct msghdr m = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1 };
-  ssize_t got = recvmsg(fd, &m, 0);
-  struct nlmsghdr *h = (struct nlmsghdr *)buf;
-  printf("answer: %zd bytes, type %s, seq %u, from pid %u\n", got, h->nlmsg_type == NLMSG_DONE ? "NLMSG_DONE" : "other", h->nlmsg_seq, from.nl_pid);
+  /* The answers (one or more messages a read) until NLMSG_DONE: their types and sequence numbers. */
+  printf("answers:");
+  for (int done = 0, reads = 0; !done && reads < 16; reads++) {
+    ssize_t got = recvmsg(fd, &m, 0);
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; got >= (ssize_t)sizeof *h && h->nlmsg_len >= sizeof *h && h->nlmsg_len <= (size_t)got;
+         got -= (h->nlmsg_len + 3) & ~3u, h = (struct nlmsghdr *)((char *)h + ((h->nlmsg_len + 3) & ~3u))) {
+      printf(" %s/%u", h->nlmsg_type == NLMSG_DONE ? "DONE" : h->nlmsg_type == 20 ? "NEWADDR" : "other", h->nlmsg_seq);
+      if (h->nlmsg_type == NLMSG_DONE) done = 1;
+    }
+  }
+  printf(", from pid %u\n", from.nl_pid);
   errno = 0;
   ssize_t more = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
   printf("nothing more: %zd %s\n", more, strerror(errno));

@@ -1,14 +1,19 @@
-// Sockets: AF_UNIX stream sockets only, kvmbox gives no network. socketpair
-// (src/fs/socket-pair.ts), and named sockets between the sandbox's processes: socket, bind,
-// listen, accept, connect (src/fs/unix-socket.ts); send/recv, sendmsg/recvmsg with SCM_RIGHTS
-// (descriptors passed; no credentials), shutdown, the common socket options. Other families:
-// EAFNOSUPPORT.
+// Sockets. kvmbox gives no network. socketpair (src/fs/socket-pair.ts); named AF_UNIX sockets
+// between the sandbox's processes: socket, bind, listen, accept, connect (src/fs/unix-socket.ts,
+// unix-dgram.ts); AF_INET and AF_INET6 TCP and UDP on the sandbox's own loopback
+// (src/fs/inet-socket.ts); send/recv, sendmsg/recvmsg with SCM_RIGHTS (descriptors passed on
+// AF_UNIX; no credentials), shutdown, the common socket options; AF_NETLINK's route requests
+// (src/fs/netlink.ts). Other families: EAFNOSUPPORT.
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { AT_FDCWD, E, Errno, O, S_IFMT, SIG, STAT, STAT_SIZE } from '../../abi/linux.js';
 import { dropRights, MAX_RECORD, S_IFSOCK, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, SocketEnd, type Rights } from '../../fs/socket-pair.js';
 import { UnixDatagram } from '../../fs/unix-dgram.js';
 import type { OpenFile } from '../../fs/open-file.js';
 import { UnixSocket } from '../../fs/unix-socket.js';
+import {
+  AF_INET, AF_INET6, asFamily, checkReachable, InetDatagram, InetStream, IPPROTO_TCP, IPPROTO_UDP, localAddress,
+  SOCKADDR_IN6_MIN, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, type InetAddress,
+} from '../../fs/inet-socket.js';
 import { AF_NETLINK, NETLINK_ROUTE, NetlinkSocket } from '../../fs/netlink.js';
 import * as ops from '../../fs/ops.js';
 import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
@@ -31,6 +36,8 @@ const MAX_RW_COUNT = 0x7ffff000;
  */
 function socketType(a: bigint[], kinds: readonly number[]): number {
   const domain = int(a[0]!), type = int(a[1]!), protocol = int(a[2]!);
+  // socketpair has no IP kind (Linux: EOPNOTSUPP); socket's go to inetSocket.
+  if (domain === AF_INET || domain === AF_INET6) throw new Errno(E.EOPNOTSUPP);
   if (domain !== AF_UNIX) throw new Errno(E.EAFNOSUPPORT);
   if (type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new Errno(E.EINVAL);
   // Named seqpacket sockets are not offered; socketpair's are (socket-pair.ts).
@@ -101,10 +108,68 @@ function newSocket(p: Process, a: bigint[]): number {
     if (protocol !== NETLINK_ROUTE) throw new Errno(E.EPROTONOSUPPORT);
     return p.fds.install(new NetlinkSocket(O.RDWR | (type & SOCK_NONBLOCK), p.pid, type & SOCK_TYPE_MASK), (type & SOCK_CLOEXEC) !== 0);
   }
+  if (int(a[0]!) === AF_INET || int(a[0]!) === AF_INET6) return inetSocket(p, a);
   const type = socketType(a, [SOCK_STREAM, SOCK_DGRAM]);
   const flags = O.RDWR | (type & SOCK_NONBLOCK);
   const s = (type & SOCK_TYPE_MASK) === SOCK_DGRAM ? new UnixDatagram(flags, p.kernel.unixNames, p.pid) : new UnixSocket(flags, p.kernel.unixNames);
   return p.fds.install(s, (type & SOCK_CLOEXEC) !== 0);
+}
+
+const IPPROTO_ICMP = 1, IPPROTO_ICMPV6 = 58;
+
+/**
+ * socket(AF_INET or AF_INET6): TCP (SOCK_STREAM, protocol 0 or IPPROTO_TCP) and UDP (SOCK_DGRAM,
+ * 0 or IPPROTO_UDP) on the sandbox's loopback. Raw sockets need a privilege (EPERM), ping sockets
+ * a group the user is not in (EACCES, Linux's default ping_group_range).
+ */
+function inetSocket(p: Process, a: bigint[]): number {
+  const domain = int(a[0]!), type = int(a[1]!), protocol = int(a[2]!);
+  if (type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new Errno(E.EINVAL);
+  const kind = type & SOCK_TYPE_MASK, flags = O.RDWR | (type & SOCK_NONBLOCK);
+  let s: InetStream | InetDatagram;
+  if (kind === SOCK_RAW) throw new Errno(E.EPERM);
+  if (kind === SOCK_STREAM && (protocol === 0 || protocol === IPPROTO_TCP)) s = new InetStream(domain, flags, p.kernel.unixNames);
+  else if (kind === SOCK_DGRAM && (protocol === 0 || protocol === IPPROTO_UDP)) s = new InetDatagram(domain, flags, p.kernel.unixNames, p.pid);
+  else if (kind === SOCK_DGRAM && (protocol === IPPROTO_ICMP || protocol === IPPROTO_ICMPV6)) throw new Errno(E.EACCES);
+  else if (kind === SOCK_STREAM || kind === SOCK_DGRAM) throw new Errno(E.EPROTONOSUPPORT);
+  else throw new Errno(E.ESOCKTNOSUPPORT);
+  return p.fds.install(s, (type & SOCK_CLOEXEC) !== 0);
+}
+
+/** A struct sockaddr_in or sockaddr_in6 from the guest, of the socket's family (else EAFNOSUPPORT). */
+function inetAddress(p: Process, s: InetStream | InetDatagram, addr: bigint, len: number): InetAddress {
+  if (len < 2 || len > 128) throw new Errno(E.EINVAL);
+  const b = Buffer.from(p.userBuffer(addr, Math.min(len, SOCKADDR_IN6_SIZE), PROT_READ));
+  if (b.readUInt16LE(0) !== s.family) throw new Errno(E.EAFNOSUPPORT);
+  if (len < (s.family === AF_INET ? SOCKADDR_IN_SIZE : SOCKADDR_IN6_MIN)) throw new Errno(E.EINVAL);
+  const ip = s.family === AF_INET ? b.subarray(4, 8) : b.subarray(8, 24);
+  return { family: s.family, ip: Buffer.from(ip), port: b.readUInt16BE(2) };
+}
+
+/** An address as a struct sockaddr_in or sockaddr_in6. */
+function sockaddrIn(a: InetAddress): Buffer {
+  const b = Buffer.alloc(a.family === AF_INET ? SOCKADDR_IN_SIZE : SOCKADDR_IN6_SIZE);
+  b.writeUInt16LE(a.family, 0);
+  b.writeUInt16BE(a.port, 2);
+  a.ip.copy(b, a.family === AF_INET ? 4 : 8);
+  return b;
+}
+
+/** The name a datagram goes to (sendto, sendmsg's msg_name): a socket file or name, or a reachable port. */
+function datagramTarget(p: Process, s: UnixDatagram, addr: bigint, len: number): string {
+  if (!(s instanceof InetDatagram)) return peerName(p, addr, len);
+  const to = inetAddress(p, s, addr, len);
+  checkReachable(to);
+  return InetDatagram.nameOf(to);
+}
+
+/** The sender of the datagram last received, as a struct sockaddr (null: it has no name). */
+function datagramSender(s: UnixDatagram): Buffer | null {
+  if (s instanceof InetDatagram) {
+    const from = s.lastSender;
+    return from && sockaddrIn(from);
+  }
+  return s.lastFrom === null ? null : sockaddrUn(s.lastFrom);
 }
 
 const SUN_PATH_MAX = 108;
@@ -160,6 +225,10 @@ function bind(p: Process, a: bigint[]): number {
     return 0;
   }
   const s = namedOf(p, a[0]!);
+  if (s instanceof InetStream || s instanceof InetDatagram) {
+    s.bindInet(inetAddress(p, s, a[1]!, int(a[2]!)));
+    return 0;
+  }
   const { name, comps } = unixAddress(p, a[1]!, int(a[2]!));
   if (s.address !== null) throw new Errno(E.EINVAL);
   if (comps) {
@@ -195,6 +264,13 @@ function connect(p: Process, a: bigint[]): number {
     return 0;
   }
   const s = namedOf(p, a[0]!);
+  if (s instanceof InetStream || s instanceof InetDatagram) {
+    const to = inetAddress(p, s, a[1]!, int(a[2]!));
+    checkReachable(to);
+    if (s instanceof InetStream) s.connectInet(to, p.limits.pipeBudget, p.pid);
+    else s.connectInet(to);
+    return 0;
+  }
   const name = peerName(p, a[1]!, int(a[2]!));
   if (s instanceof UnixDatagram) s.connect(name);
   else s.connect(name, p.limits.pipeBudget, p.pid);
@@ -213,7 +289,9 @@ function accept(p: Process, a: bigint[], flags: number): number {
     c.close();
     throw e;
   }
-  putAddress(p, a[1]!, a[2]!, null); // the client did not bind a name
+  // An AF_UNIX client has no name (it did not bind one); a TCP client has its address.
+  if (c instanceof InetStream) putSockaddr(p, a[1]!, a[2]!, sockaddrIn(c.remote!));
+  else putAddress(p, a[1]!, a[2]!, null);
   return fd;
 }
 
@@ -222,6 +300,30 @@ const SO_REUSEADDR = 2, SO_TYPE = 3, SO_ERROR = 4, SO_SNDBUF = 7, SO_RCVBUF = 8,
 const SO_PASSCRED = 16, SO_PEERCRED = 17, SO_ACCEPTCONN = 30, SO_PROTOCOL = 38, SO_DOMAIN = 39;
 /** What SO_SNDBUF and SO_RCVBUF report (Linux's default, 208 KiB). */
 const SOCKET_BUFFER = 212992;
+
+const IPPROTO_IPV6 = 41;
+/**
+ * Integer options of IP sockets that setsockopt keeps for getsockopt, keyed `level:name`, with
+ * Linux's defaults. On the sandbox's loopback none changes what a program sees (no Nagle delay,
+ * no keepalive probes, no hops): SO_REUSEADDR, SO_BROADCAST, SO_KEEPALIVE, SO_REUSEPORT; IP_TOS,
+ * IP_TTL; IPV6_UNICAST_HOPS, IPV6_V6ONLY, IPV6_TCLASS; TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL,
+ * TCP_KEEPCNT, TCP_DEFER_ACCEPT, TCP_QUICKACK, TCP_USER_TIMEOUT, TCP_FASTOPEN.
+ */
+const INET_OPTIONS = new Map<string, number>([
+  ['1:2', 0], ['1:6', 0], ['1:9', 0], ['1:15', 0], ['0:1', 0], ['0:2', 64], ['41:16', 64], ['41:26', 0], ['41:67', 0],
+  ['6:1', 0], ['6:4', 7200], ['6:5', 75], ['6:6', 9], ['6:9', 0], ['6:12', 1], ['6:18', 0], ['6:23', 0],
+]);
+/** Of those, the flags: getsockopt gives 0 or 1, whatever was set. */
+const INET_FLAGS = new Set(['1:2', '1:6', '1:9', '1:15', '41:26', '6:1', '6:12']);
+
+/** The key of an IP socket's option in INET_OPTIONS, or null when the socket has no such option. */
+function inetOption(s: InetStream | InetDatagram, level: number, opt: number): string | null {
+  const key = `${level}:${opt}`;
+  if (!INET_OPTIONS.has(key)) return null;
+  if (level === IPPROTO_TCP && !(s instanceof InetStream)) return null;
+  if (level === IPPROTO_IPV6 && s.family !== AF_INET6) return null;
+  return key;
+}
 
 function getsockopt(p: Process, a: bigint[]): number {
   const nl = netlinkOf(p, a[0]!);
@@ -233,6 +335,13 @@ function getsockopt(p: Process, a: bigint[]): number {
     return putOption(p, a, v);
   }
   const s = socketOf(p, a[0]!);
+  const inet = s instanceof InetStream || s instanceof InetDatagram ? s : null;
+  const key = inet && inetOption(inet, level, opt);
+  if (inet && key) {
+    const v = Buffer.alloc(4);
+    v.writeInt32LE(inet.options.get(key) ?? INET_OPTIONS.get(key)!, 0);
+    return putOption(p, a, v);
+  }
   if (level !== SOL_SOCKET) throw new Errno(E.ENOPROTOOPT);
   if (opt === SO_PEERCRED) {
     // struct ucred of the other end: its pid and the guest's ids (no peer: pid 0, ids -1).
@@ -246,8 +355,9 @@ function getsockopt(p: Process, a: bigint[]): number {
   let value: number;
   switch (opt) {
     case SO_TYPE: value = s instanceof SocketEnd ? s.type : s instanceof UnixDatagram ? SOCK_DGRAM : SOCK_STREAM; break;
-    case SO_DOMAIN: value = AF_UNIX; break;
-    case SO_PROTOCOL: case SO_ERROR: case SO_REUSEADDR: case SO_KEEPALIVE: case SO_PASSCRED: value = 0; break;
+    case SO_DOMAIN: value = inet ? inet.family : AF_UNIX; break;
+    case SO_PROTOCOL: value = inet instanceof InetStream ? IPPROTO_TCP : inet ? IPPROTO_UDP : 0; break;
+    case SO_ERROR: case SO_REUSEADDR: case SO_KEEPALIVE: case SO_PASSCRED: value = 0; break;
     case SO_SNDBUF: case SO_RCVBUF: value = SOCKET_BUFFER; break;
     case SO_ACCEPTCONN: value = s instanceof UnixSocket && s.listening ? 1 : 0; break;
     default: throw new Errno(E.ENOPROTOOPT);
@@ -271,8 +381,15 @@ function putOption(p: Process, a: bigint[], v: Buffer): number {
 /** setsockopt: the options that mean nothing without a network are accepted as they are. */
 function setsockopt(p: Process, a: bigint[]): number {
   const nl = netlinkOf(p, a[0]!);
-  if (!nl) socketOf(p, a[0]!);
+  const s = nl ? null : socketOf(p, a[0]!);
   const level = int(a[1]!), opt = int(a[2]!);
+  const key = (s instanceof InetStream || s instanceof InetDatagram) && inetOption(s, level, opt);
+  if (key) {
+    if (int(a[4]!) < 4) throw new Errno(E.EINVAL);
+    const v = p.userBuffer(a[3]!, 4, PROT_READ).readInt32LE(0);
+    (s as InetStream | InetDatagram).options.set(key, INET_FLAGS.has(key) ? Number(v !== 0) : v);
+    return 0;
+  }
   // Netlink's own options (extended acks, strict checking...): accepted, nothing ever changes.
   if (nl && level === SOL_NETLINK) {
     if (int(a[4]!) < 4) throw new Errno(E.EINVAL);
@@ -343,7 +460,7 @@ function sendmsg(t: Task, a: bigint[]): number {
   if (flags & MSG_OOB) throw new Errno(E.EOPNOTSUPP);
   if (s instanceof UnixDatagram) {
     // One message, to msg_name or the connected receiver.
-    const to = msg.readBigUInt64LE(0) !== 0n ? peerName(p, msg.readBigUInt64LE(0), msg.readUInt32LE(8)) : null;
+    const to = msg.readBigUInt64LE(0) !== 0n ? datagramTarget(p, s, msg.readBigUInt64LE(0), msg.readUInt32LE(8)) : null;
     if (msg.readBigUInt64LE(40) !== 0n) throw new Errno(E.EOPNOTSUPP); // no descriptors or credentials on these
     return wholeMessage(p, msg, PROT_READ, (buf, nonblock) => s.sendTo(buf, to, nonblock), (flags & MSG_DONTWAIT) !== 0);
   }
@@ -462,8 +579,8 @@ function recvmsg(p: Process, a: bigint[]): number {
   const controllen = received.controllen;
   // msg_name: a datagram's sender (none when it has no name); nothing for streams.
   let namelen = 0;
-  if (s instanceof UnixDatagram && s.lastFrom !== null && msg.readBigUInt64LE(0) !== 0n) {
-    const from = sockaddrUn(s.lastFrom);
+  const from = s instanceof UnixDatagram ? datagramSender(s) : null;
+  if (from && msg.readBigUInt64LE(0) !== 0n) {
     const n = Math.min(msg.readUInt32LE(8), from.length);
     if (n > 0) from.copy(p.userBuffer(msg.readBigUInt64LE(0), n, PROT_WRITE), 0, 0, n);
     namelen = from.length;
@@ -487,7 +604,7 @@ function sendto(t: Task, a: bigint[]): number {
   const s = socketOf(p, a[0]!);
   if (flags & MSG_OOB) throw new Errno(E.EOPNOTSUPP);
   if (s instanceof UnixDatagram) {
-    const to = a[4] !== 0n ? peerName(p, a[4]!, int(a[5]!)) : null;
+    const to = a[4] !== 0n ? datagramTarget(p, s, a[4]!, int(a[5]!)) : null;
     const n = Math.min(size(a[2]!), MAX_RECORD + 1);
     return s.sendTo(p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_READ), to, (flags & MSG_DONTWAIT) !== 0);
   }
@@ -523,7 +640,8 @@ function recvfrom(p: Process, a: bigint[]): number {
     // Even a 0-byte buffer takes a message; the address is its sender's.
     const got = s.receive(buf, (flags & MSG_DONTWAIT) !== 0);
     // A sender with no name gives no address (length 0), as Linux's unix_copy_addr.
-    if (s.lastFrom !== null) putAddress(p, a[4]!, a[5]!, s.lastFrom);
+    const from = datagramSender(s);
+    if (from) putSockaddr(p, a[4]!, a[5]!, from);
     else lenOut?.writeUInt32LE(0, 0);
     return got;
   }
@@ -550,7 +668,8 @@ export const socketSyscalls: SyscallGroup = {
       return 0;
     }
     const s = socketOf(p, a[0]!);
-    putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.address);
+    if (s instanceof InetStream || s instanceof InetDatagram) putSockaddr(p, a[1]!, a[2]!, sockaddrIn(localAddress(s)));
+    else putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.address);
     return 0;
   },
   getpeername: ({ process: p }, a) => {
@@ -560,7 +679,8 @@ export const socketSyscalls: SyscallGroup = {
     }
     const s = socketOf(p, a[0]!);
     if (!(s instanceof SocketEnd) && !s.connected) throw new Errno(E.ENOTCONN);
-    putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.peerAddress);
+    if (s instanceof InetStream || s instanceof InetDatagram) putSockaddr(p, a[1]!, a[2]!, sockaddrIn(asFamily(s.remote!, s.family)));
+    else putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.peerAddress);
     return 0;
   },
   getsockopt: ({ process: p }, a) => getsockopt(p, a),
