@@ -294,7 +294,7 @@ test('/proc lists the sandbox\'s processes; /proc/PID and /proc/self/fd list the
   const lines = r.stdout.toString().split('\n');
   assert.equal(r.exitStatus, 0, show(r));
   // The shell (1), its background sleep (2), ls (3) and maybe already tr.
-  assert.match(lines[0]!, /^1 2 3 (4 )?cpuinfo loadavg meminfo mounts self stat uptime version $/, show(r));
+  assert.match(lines[0]!, /^1 2 3 (4 )?cpuinfo loadavg meminfo mounts net self stat uptime version $/, show(r));
   assert.equal(lines[1], 'cmdline cwd environ exe fd fdinfo maps mounts root stat statm status ', show(r));
   // ls's own fds: stdin, stdout (the pipe), stderr, and the directory it reads.
   assert.equal(lines[2], '0 1 2 3 ', show(r));
@@ -485,6 +485,36 @@ test('/dev lists its devices, /proc/PID/fdinfo gives offsets and flags, /proc/PI
   const shm = onUserStubPath() ? '' : 'shm ';
   const lsof = existsSync('/usr/bin/lsof') ? 'fcwd tDIR ftxt tREG f0 t.* f1 tFIFO f2 tFIFO ' : '';
   assert.match(r.stdout.toString(), new RegExp(`^fd full null ptmx pts random ${shm}stderr stdin stdout tty urandom zero \\ndirectory\\nsymbolic link\\n0 1 2 3 \\n${lsof}$`), show(r));
+});
+
+// /proc/net/tcp, tcp6, udp, udp6 and unix list the sandbox's own sockets, and the routing netlink
+// socket answers iproute2 (MSG_PEEK|MSG_TRUNC to size its buffer; lo's queue length, state and
+// address lifetimes; lo by name), and the interface ioctls answer for lo (if_nametoindex,
+// SIOCGIFMTU): netstat, ss (which falls back to /proc/net without sock_diag) and ip print what
+// they print natively for the same sockets (ports made equal).
+const NET_SCRIPT = String.raw`import socket, os
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+c = socket.create_connection(s.getsockname()); a, _ = s.accept()
+s6 = socket.socket(socket.AF_INET6); s6.bind(("::1", 0)); s6.listen()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+x = socket.socket(socket.AF_UNIX); x.bind("\0kvmbox-netstat"); x.listen()
+ports = "s/:(" + "|".join(str(p) for p in (s.getsockname()[1], s6.getsockname()[1], u.getsockname()[1], c.getsockname()[1])) + ")\\b/:P/g"
+os.system("(netstat -ltnu; ss -ltnu; netstat -tn | grep ESTAB | sort; netstat -xl | grep kvmbox-netstat | tr -s ' ' | cut -d' ' -f1-7,9; /usr/sbin/ip addr show lo; /usr/sbin/ip -br link show lo) 2>/dev/null | sed -E '" + ports + "'")
+import fcntl, struct
+print(socket.if_nametoindex("lo"), socket.if_indextoname(1))
+try: socket.if_nametoindex("kvmbox0")
+except OSError as e: print("no such interface", e.errno)
+print("mtu", struct.unpack("16si", fcntl.ioctl(s, 0x8921, struct.pack("16si", b"lo", 0))[:20])[1])
+`;
+
+test('netstat, ss and ip show the sandbox\'s sockets and lo as natively', {
+  skip: ['/usr/bin/netstat', '/usr/bin/ss', '/usr/sbin/ip'].every((f) => existsSync(f)) ? false : 'netstat, ss or ip is missing',
+}, () => {
+  const { guest } = same('/usr/bin/python3', ['-c', NET_SCRIPT], { system: true });
+  assert.match(guest.stdout.toString(), /^tcp +0 +0 127\.0\.0\.1:P +0\.0\.0\.0:\* +LISTEN/m);
+  assert.match(guest.stdout.toString(), /^unix 2 \[ ACC \] STREAM LISTENING @kvmbox-netstat$/m);
+  assert.match(guest.stdout.toString(), /inet 127\.0\.0\.1\/8 scope host lo/);
+  assert.match(guest.stdout.toString(), /^1 lo\nno such interface None\nmtu 65536\n$/m);
 });
 
 // lsattr reads a file's inode flags (FS_IOC_GETFLAGS), which was ENOTTY; chattr may not set

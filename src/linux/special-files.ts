@@ -19,6 +19,7 @@ import { PTMX_RDEV, PtyMaster, PtySlave, slaveStat, type Pty } from '../fs/pty.j
 import { SI_KERNEL, SIGCONT, raise } from './signals.js';
 import type { Process } from './process.js';
 import { cpuinfoText } from './cpuinfo.js';
+import { PROC_NET_FILES, procNetText } from './proc-net.js';
 import * as ops from '../fs/ops.js';
 import { normalize } from '../fs/vfs.js';
 import { GUEST_GID, GUEST_PID, GUEST_UID, PHYS_VVAR, VDSO_SIZE } from '../abi/abi.generated.js';
@@ -110,7 +111,7 @@ const PROC_FILES = ['cpuinfo', 'loadavg', 'meminfo', 'mounts', 'stat', 'uptime',
 function procRoot(p: Process): SpecialFile {
   return directory('/proc', () => [
     ...[...p.kernel.all()].map((q): [string, number] => [String(q.pid), DT_DIR]).sort((a, b) => Number(a[0]) - Number(b[0])),
-    ['self', DT_LNK],
+    ['self', DT_LNK], ['net', DT_DIR],
     ...PROC_FILES.map((f): [string, number] => [f, DT_REG]),
   ]);
 }
@@ -461,6 +462,9 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
     return memory(`/sys/devices/system/cpu/${rest[2]}`, () => (n === 1 ? '0\n' : `0-${n - 1}\n`));
   }
   if (top === 'proc' && a === undefined) return procRoot(p);
+  // /proc/net: the sandbox's own sockets (src/linux/proc-net.ts).
+  if (top === 'proc' && a === 'net' && rest.length === 0) return directory('/proc/net', () => PROC_NET_FILES.map((f): [string, number] => [f, DT_REG]));
+  if (top === 'proc' && a === 'net' && rest.length === 1 && PROC_NET_FILES.includes(rest[0]!)) return memory(`/proc/net/${rest[0]}`, () => procNetText(p, rest[0]!));
   if (top === 'proc' && a !== undefined) {
     if (a === 'self') return pidFile(p, p, rest, true);
     if (/^[1-9]\d*$/.test(a)) {

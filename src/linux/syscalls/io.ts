@@ -13,6 +13,7 @@ import { KERNEL_TERMIOS_SIZE } from '../terminal.js';
 import { PtyMaster, PtySlave } from '../../fs/pty.js';
 import { foregroundArg, ptyIoctl } from './pty.js';
 import { SignalFd } from './signalfd.js';
+import { interfaceIoctl, isSocket } from './socket.js';
 import { pollBounded, pollfds, sleepBounded, waitHostFd } from '../host-wait.js';
 /** How often a call parked on a host fd looks at it while nothing else is ready (ms). */
 const HOST_POLL_MS = 20;
@@ -818,6 +819,8 @@ export const ioSyscalls: SyscallGroup = {
         const len = INODE_FLAG_READS.get(req);
         if (f instanceof HostFile && len !== undefined) return hostIoctlOut(p, f.hostFd, req, a[2], len);
         if (f instanceof HostFile && INODE_FLAG_WRITES.has(req)) throw new Errno(E.EPERM);
+        const r = isSocket(f) ? interfaceIoctl(p, req, a[2]) : null;
+        if (r !== null) return r;
         throw new Errno(f.isatty() ? E.EINVAL : E.ENOTTY);
       }
     }

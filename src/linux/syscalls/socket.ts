@@ -14,7 +14,7 @@ import {
   AF_INET, AF_INET6, asFamily, checkReachable, InetDatagram, InetStream, IPPROTO_TCP, IPPROTO_UDP, localAddress,
   SOCKADDR_IN6_MIN, SOCKADDR_IN6_SIZE, SOCKADDR_IN_SIZE, type InetAddress,
 } from '../../fs/inet-socket.js';
-import { AF_NETLINK, NETLINK_ROUTE, NetlinkSocket } from '../../fs/netlink.js';
+import { AF_NETLINK, ARPHRD_LOOPBACK, LO_FLAGS, LO_INDEX, LO_MTU, LO_TXQLEN, NETLINK_ROUTE, NetlinkSocket } from '../../fs/netlink.js';
 import * as ops from '../../fs/ops.js';
 import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { raise } from '../signals.js';
@@ -551,10 +551,11 @@ function recvmsg(p: Process, a: bigint[]): number {
   const nl = netlinkOf(p, a[0]!);
   const flags = int(a[2]!);
   if (nl) {
-    if (flags & (MSG_OOB | MSG_PEEK)) throw new Errno(E.EOPNOTSUPP);
+    if (flags & MSG_OOB) throw new Errno(E.EOPNOTSUPP);
     const out = p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ | PROT_WRITE);
     const msg = Buffer.from(out);
-    const done = wholeMessage(p, msg, PROT_WRITE, (buf, nonblock) => nl.receive(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
+    const done = wholeMessage(p, msg, PROT_WRITE, (buf, nonblock) => nl.receive(buf, nonblock, (flags & MSG_PEEK) !== 0, (flags & MSG_TRUNC) !== 0),
+      (flags & MSG_DONTWAIT) !== 0);
     // The sender is the kernel: nl_pid 0.
     if (msg.readBigUInt64LE(0) !== 0n && msg.readUInt32LE(8) >= 12) {
       netlinkAddress(0).copy(p.userBuffer(msg.readBigUInt64LE(0), 12, PROT_WRITE));
@@ -624,10 +625,10 @@ function recvfrom(p: Process, a: bigint[]): number {
   const flags = int(a[3]!);
   const nl = netlinkOf(p, a[0]!);
   if (nl) {
-    if (flags & (MSG_OOB | MSG_PEEK)) throw new Errno(E.EOPNOTSUPP);
+    if (flags & MSG_OOB) throw new Errno(E.EOPNOTSUPP);
     const n = Math.min(size(a[2]!), MAX_RW_COUNT);
     const buf = p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_WRITE);
-    const got = nl.receive(buf, (flags & MSG_DONTWAIT) !== 0);
+    const got = nl.receive(buf, (flags & MSG_DONTWAIT) !== 0, (flags & MSG_PEEK) !== 0, (flags & MSG_TRUNC) !== 0);
     putSockaddr(p, a[4]!, a[5]!, netlinkAddress(0));
     return got;
   }
@@ -649,6 +650,70 @@ function recvfrom(p: Process, a: bigint[]): number {
   const got = s.receiveDropping(buf, (flags & MSG_DONTWAIT) !== 0);
   lenOut?.writeUInt32LE(0, 0);
   return got;
+}
+
+const IFNAMSIZ = 16, IFREQ_SIZE = 40;
+const SIOCGIFNAME = 0x8910, SIOCGIFCONF = 0x8912, SIOCGIFFLAGS = 0x8913, SIOCGIFADDR = 0x8915, SIOCGIFNETMASK = 0x891b;
+const SIOCGIFMTU = 0x8921, SIOCGIFHWADDR = 0x8927, SIOCGIFINDEX = 0x8933, SIOCGIFTXQLEN = 0x8942;
+const INTERFACE_IOCTLS = new Set([SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS, SIOCGIFADDR, SIOCGIFNETMASK, SIOCGIFMTU, SIOCGIFHWADDR, SIOCGIFINDEX, SIOCGIFTXQLEN]);
+
+/** Whether f is a socket, on which Linux answers the interface ioctls whatever its family. */
+export function isSocket(f: OpenFile): boolean {
+  return f instanceof SocketEnd || f instanceof UnixSocket || f instanceof UnixDatagram || f instanceof NetlinkSocket;
+}
+
+/** A struct sockaddr_in of an IPv4 address (port 0), as struct ifreq holds one. */
+function ifreqAddress(ip: readonly number[]): Buffer {
+  return sockaddrIn({ family: AF_INET, ip: Buffer.from(ip), port: 0 });
+}
+
+/**
+ * The interface ioctls on a socket (struct ifreq: a name, then a value), about the sandbox's one
+ * interface, lo: its index and name (if_nametoindex, if_indextoname), flags, MTU, queue length,
+ * hardware address and IPv4 address and netmask, and SIOCGIFCONF's list of interfaces with an
+ * IPv4 address. Another name or index is ENODEV. Returns null for any other request.
+ */
+export function interfaceIoctl(p: Process, req: number, arg: bigint): number | null {
+  if (!INTERFACE_IOCTLS.has(req)) return null;
+  if (req === SIOCGIFCONF) {
+    // struct ifconf { int ifc_len; char *ifc_buf; }: lo's entry, as far as ifc_len has room.
+    const conf = p.userBuffer(arg, 16, PROT_READ | PROT_WRITE);
+    const room = conf.readInt32LE(0), bufAddr = conf.readBigUInt64LE(8);
+    if (bufAddr === 0n) {
+      conf.writeInt32LE(IFREQ_SIZE, 0);
+      return 0;
+    }
+    const fits = room >= IFREQ_SIZE ? 1 : 0;
+    if (fits) {
+      const entry = Buffer.alloc(IFREQ_SIZE);
+      entry.write('lo', 0, 'latin1');
+      ifreqAddress([127, 0, 0, 1]).copy(entry, IFNAMSIZ);
+      entry.copy(p.userBuffer(bufAddr, IFREQ_SIZE, PROT_WRITE));
+    }
+    conf.writeInt32LE(fits * IFREQ_SIZE, 0);
+    return 0;
+  }
+  const ifr = p.userBuffer(arg, IFREQ_SIZE, PROT_READ | PROT_WRITE);
+  if (req === SIOCGIFNAME) {
+    if (ifr.readInt32LE(IFNAMSIZ) !== LO_INDEX) throw new Errno(E.ENODEV);
+    ifr.fill(0, 0, IFNAMSIZ);
+    ifr.write('lo', 0, 'latin1');
+    return 0;
+  }
+  const name = ifr.subarray(0, IFNAMSIZ).toString('latin1').replace(/\0.*$/s, '');
+  if (name !== 'lo') throw new Errno(E.ENODEV);
+  const value = ifr.subarray(IFNAMSIZ);
+  value.fill(0);
+  switch (req) {
+    case SIOCGIFINDEX: value.writeInt32LE(LO_INDEX, 0); break;
+    case SIOCGIFFLAGS: value.writeUInt16LE(LO_FLAGS & 0xffff, 0); break;
+    case SIOCGIFMTU: value.writeInt32LE(LO_MTU, 0); break;
+    case SIOCGIFTXQLEN: value.writeInt32LE(LO_TXQLEN, 0); break;
+    case SIOCGIFHWADDR: value.writeUInt16LE(ARPHRD_LOOPBACK, 0); break;
+    case SIOCGIFADDR: ifreqAddress([127, 0, 0, 1]).copy(value); break;
+    case SIOCGIFNETMASK: ifreqAddress([255, 0, 0, 0]).copy(value); break;
+  }
+  return 0;
 }
 
 export const socketSyscalls: SyscallGroup = {
