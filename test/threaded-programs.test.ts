@@ -340,6 +340,10 @@ try: socket.create_connection(("127.0.0.1", 1))
 except OSError as e: print("refused", e.errno)
 try: socket.socket().bind(("10.1.2.3", 0))
 except OSError as e: print("not available", e.errno)
+for f in (lambda: socket.socket().send(b"x"), lambda: socket.socket().recv(1), lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).send(b"x"), lambda: socket.socket().getpeername()):
+    try: f()
+    except OSError as e: print("unconnected", e.errno)
+l = socket.socket(); l.listen(); print("listen without bind", l.getsockname()[0], l.getsockname()[1] > 0)
 pid = os.fork()
 if pid == 0:
     k = socket.create_connection(("127.0.0.1", port)); k.sendall(b"from a child"); os._exit(0)

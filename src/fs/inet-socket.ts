@@ -160,6 +160,12 @@ export class InetStream extends UnixSocket implements InetEnd {
     if (this.local.ip.length === 0 || isWildcard(this.local.ip)) this.local = { ...this.local, ip: asFamily(this.remote, this.family).ip };
   }
 
+  /** A send on a TCP socket never connected is EPIPE, as Linux's (recv stays ENOTCONN). */
+  override send(buf: Buffer, nonblock: boolean): number {
+    if (!this.connected) throw new Errno(E.EPIPE);
+    return super.send(buf, nonblock);
+  }
+
   protected override acceptedSocket(flags: number, client: UnixSocket): UnixSocket {
     const s = new InetStream(this.family, O.RDWR | flags, this.names);
     const c = client as InetStream;
@@ -200,6 +206,12 @@ export class InetDatagram extends UnixDatagram implements InetEnd {
     this.remote = { family: to.family, ip: isWildcard(to.ip) ? loopback(to.family) : to.ip, port: to.port };
     // Connected, a socket bound to the wildcard shows the loopback address it sends from.
     if (this.local && isWildcard(this.local.ip)) this.local = { ...this.local, ip: asFamily(this.remote, this.family).ip };
+  }
+
+  /** A send with no address from a socket not connected is EDESTADDRREQ, as Linux's UDP. */
+  override sendTo(buf: Buffer, name: string | null, nonblock: boolean): number {
+    if (name === null && this.peerAddress === null) throw new Errno(E.EDESTADDRREQ);
+    return super.sendTo(buf, name, nonblock);
   }
 
   /** The sender of the last datagram taken, as this socket's family shows it. */
