@@ -294,8 +294,8 @@ test('/proc lists the sandbox\'s processes; /proc/PID and /proc/self/fd list the
   const lines = r.stdout.toString().split('\n');
   assert.equal(r.exitStatus, 0, show(r));
   // The shell (1), its background sleep (2), ls (3) and maybe already tr.
-  assert.match(lines[0]!, /^1 2 3 (4 )?cpuinfo loadavg meminfo mounts net self stat uptime version $/, show(r));
-  assert.equal(lines[1], 'cmdline cwd environ exe fd fdinfo maps mounts root stat statm status ', show(r));
+  assert.match(lines[0]!, /^1 2 3 (4 )?cpuinfo loadavg meminfo mounts net self stat sys uptime version $/, show(r));
+  assert.equal(lines[1], 'cmdline comm cwd environ exe fd fdinfo limits maps mountinfo mounts root stat statm status ', show(r));
   // ls's own fds: stdin, stdout (the pipe), stderr, and the directory it reads.
   assert.equal(lines[2], '0 1 2 3 ', show(r));
   assert.match(lines[3]!, /^\d+$/, show(r));
@@ -515,6 +515,31 @@ test('netstat, ss and ip show the sandbox\'s sockets and lo as natively', {
   assert.match(guest.stdout.toString(), /^unix 2 \[ ACC \] STREAM LISTENING @kvmbox-netstat$/m);
   assert.match(guest.stdout.toString(), /inet 127\.0\.0\.1\/8 scope host lo/);
   assert.match(guest.stdout.toString(), /^1 lo\nno such interface None\nmtu 65536\n$/m);
+});
+
+// /proc/PID/comm, limits and mountinfo, and /proc/sys's common settings, were ENOENT (the
+// seventh survey); setting the clock was ENOSYS, where Linux says EPERM to an unprivileged user.
+test('/proc/PID/comm, limits, mountinfo and /proc/sys answer; setting the clock is EPERM', () => {
+  const script = [
+    'cat /proc/self/comm; head -1 /proc/self/limits; grep -E "^Max (open files|core file size|processes) " /proc/self/limits',
+    'cat /proc/self/mountinfo | head -2',
+    'cat /proc/sys/kernel/pid_max /proc/sys/kernel/osrelease /proc/sys/kernel/hostname /proc/sys/vm/overcommit_memory',
+    'ls /proc/sys /proc/sys/kernel | tr "\\n" " "; echo',
+    'b1=$(cat /proc/sys/kernel/random/boot_id); b2=$(cat /proc/sys/kernel/random/boot_id); [ "$b1" = "$b2" ] && echo same boot id',
+    'u1=$(cat /proc/sys/kernel/random/uuid); u2=$(cat /proc/sys/kernel/random/uuid); [ "$u1" != "$u2" ] && echo "$u1" | grep -cE "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"',
+    'cat /proc/sys/kernel/nothing 2>&1 | sed "s/.*: //"',
+    'date -s 2020-01-01 2>&1 | head -1 | sed "s/.*: //"',
+    'python3 -c "import time\nfor c in (time.CLOCK_REALTIME, time.CLOCK_MONOTONIC):\n  try: time.clock_settime(c, 0)\n  except OSError as e: print(e.errno)"',
+  ].join('\n');
+  const r = run('/bin/sh', ['-c', script], { system: true, env: ENV, timeoutSeconds: TIMEOUT_S });
+  const row = (a: string, b: string, c: string, d: string): string => `${a.padEnd(25)} ${b.padEnd(20)} ${c.padEnd(20)} ${d.padEnd(10)}\n`;
+  const out = r.stdout.toString();
+  assert.ok(out.startsWith('cat\n' + row('Limit', 'Soft Limit', 'Hard Limit', 'Units') + row('Max core file size', '0', 'unlimited', 'bytes') +
+    row('Max processes', '128', '128', 'processes')), show(r));
+  assert.match(out, /^Max open files {12}\d+ +\d+ +files {5}\n1 0 0:1 \/ \/ ro,relatime - kvmbox kvmbox ro\n2 1 0:2 \/ \/\S+ ro,relatime - kvmbox kvmbox ro\n/m, show(r));
+  assert.ok(out.endsWith('4194304\n6.1.0-kvmbox\nkvmbox\n2\n' +
+    '/proc/sys: fs kernel net vm  /proc/sys/kernel: hostname ngroups_max osrelease ostype pid_max random threads-max \n' +
+    'same boot id\n1\nNo such file or directory\nOperation not permitted\n1\n22\n'), show(r));
 });
 
 // lsattr reads a file's inode flags (FS_IOC_GETFLAGS), which was ENOTTY; chattr may not set

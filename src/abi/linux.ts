@@ -42,7 +42,7 @@ export const SYS = {
   shmget: 29, shmat: 30, shmctl: 31, shmdt: 67,
   semget: 64, semop: 65, semctl: 66, semtimedop: 220, msgget: 68, msgsnd: 69, msgrcv: 70, msgctl: 71,
   pkey_mprotect: 329, pkey_alloc: 330, pkey_free: 331,
-  unshare: 272, set_mempolicy: 238, get_mempolicy: 239,
+  unshare: 272, set_mempolicy: 238, get_mempolicy: 239, clock_settime: 227, settimeofday: 164,
 } as const;
 
 /** clone's, clone3's and unshare's flags for new namespaces (CLONE_NEWNS ... CLONE_NEWNET); CLONE_NEWTIME (0x80) is unshare's and clone3's only. */

@@ -6,6 +6,7 @@
 // Every value that arrives from the guest (registers, pointers, lengths, paths, fds) is
 // untrusted: it is checked here or in the system-call functions before use, and a bad one fails
 // that call with an errno, never the host.
+import { randomBytes } from 'node:crypto';
 import { VcpuGroup, type Vcpu, type VcpuExit } from '../kvm/kvm.js';
 import { hypercallOf, Machine, MachineError, type HypercallHandler, type HypercallResult, type SpaceMemory } from '../machine/machine.js';
 import { EXCEPTION_NAMES } from '../machine/x86.js';
@@ -221,6 +222,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private exclusive: Task | null = null;
   syscallCount = 0;
   readonly maxProcesses: number;
+  readonly bootId = randomBytes(16);
   /** The address space whose pages are in guest memory now. */
   private resident: AddressSpace | null = null;
   /** Set by a call that hands the vCPU to another task on its return (fork: the child first). */

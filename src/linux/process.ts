@@ -180,6 +180,8 @@ export interface ProcessTree {
   kill(t: Task, pid: number, sig: number): void;
   /** Process by pid (live or not yet reaped). */
   find(pid: number): Process | undefined;
+  /** 16 random bytes made with the sandbox: its boot id (/proc/sys/kernel/random/boot_id). */
+  readonly bootId: Uint8Array;
   /** Every process, live or not yet reaped. */
   all(): Iterable<Process>;
   /** A live thread by tid. */

@@ -13,7 +13,7 @@
 // is the caller's). /proc, /proc/PID and /proc/PID/fd are directories that list just these
 // (getdents64). Other paths under /dev and /proc are
 // looked up in the grants like any path.
-import { randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { E, Errno, O, S_IFLNK, SIG, STAT, STAT_SIZE } from '../abi/linux.js';
 import { PTMX_RDEV, PtyMaster, PtySlave, slaveStat, type Pty } from '../fs/pty.js';
 import { SI_KERNEL, SIGCONT, raise } from './signals.js';
@@ -44,7 +44,9 @@ export interface SpecialFile {
 const DEVICES: Record<string, DeviceKind> = {
   null: 'null', zero: 'zero', full: 'full', random: 'urandom', urandom: 'urandom',
 };
-const KERNEL_VERSION = '6.1.0-kvmbox';
+/** What uname and /proc say the kernel and host are. */
+export const KERNEL_VERSION = '6.1.0-kvmbox';
+export const HOSTNAME = 'kvmbox';
 
 function linkStat(out: Buffer, target: string, ino: number): void {
   out.fill(0, 0, STAT_SIZE);
@@ -111,7 +113,7 @@ const PROC_FILES = ['cpuinfo', 'loadavg', 'meminfo', 'mounts', 'stat', 'uptime',
 function procRoot(p: Process): SpecialFile {
   return directory('/proc', () => [
     ...[...p.kernel.all()].map((q): [string, number] => [String(q.pid), DT_DIR]).sort((a, b) => Number(a[0]) - Number(b[0])),
-    ['self', DT_LNK], ['net', DT_DIR],
+    ['self', DT_LNK], ['net', DT_DIR], ['sys', DT_DIR],
     ...PROC_FILES.map((f): [string, number] => [f, DT_REG]),
   ]);
 }
@@ -154,7 +156,7 @@ function procFile(p: Process, name: string): SpecialFile | null {
 }
 
 /** The files of /proc/PID that are not directories. */
-const PID_FILES = new Set(['exe', 'cwd', 'root', 'cmdline', 'environ', 'maps', 'mounts', 'stat', 'statm', 'status']);
+const PID_FILES = new Set(['exe', 'cwd', 'root', 'cmdline', 'comm', 'environ', 'limits', 'maps', 'mountinfo', 'mounts', 'stat', 'statm', 'status']);
 /** Its directories besides fd (listed with it). */
 const PID_DIRS = ['fd', 'fdinfo'];
 /** Those of them that are links. */
@@ -317,8 +319,87 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
     case 'statm': return memory(`${dir}/statm`, () => statmLine(q));
     case 'maps': return memory(`${dir}/maps`, () => (q.zombie ? '' : mapsText(q)));
     case 'mounts': return procFile(p, 'mounts');
+    case 'mountinfo': return memory(`${dir}/mountinfo`, () => mountinfoText(p));
+    case 'comm': return memory(`${dir}/comm`, () => commOf(q) + '\n');
+    case 'limits': return memory(`${dir}/limits`, () => limitsText(q));
     default: return null;
   }
+}
+
+/** /proc/PID/limits: each resource's soft and hard limit, as getrlimit gives them, in Linux's table. */
+const LIMIT_ROWS: ReadonlyArray<readonly [string, string]> = [
+  ['Max cpu time', 'seconds'], ['Max file size', 'bytes'], ['Max data size', 'bytes'], ['Max stack size', 'bytes'],
+  ['Max core file size', 'bytes'], ['Max resident set', 'bytes'], ['Max processes', 'processes'], ['Max open files', 'files'],
+  ['Max locked memory', 'bytes'], ['Max address space', 'bytes'], ['Max file locks', 'locks'], ['Max pending signals', 'signals'],
+  ['Max msgqueue size', 'bytes'], ['Max nice priority', ''], ['Max realtime priority', ''], ['Max realtime timeout', 'us'],
+];
+const RLIM_INFINITY = (1n << 64n) - 1n;
+
+function limitsText(q: Process): string {
+  const row = (a: string, b: string, c: string, d: string) => `${a.padEnd(25)} ${b.padEnd(20)} ${c.padEnd(20)} ${d.padEnd(10)}\n`;
+  const show = (v: bigint) => (v === RLIM_INFINITY ? 'unlimited' : String(v));
+  return row('Limit', 'Soft Limit', 'Hard Limit', 'Units') + LIMIT_ROWS.map(([name, unit], i) => {
+    const [soft, hard] = q.rlimit(i);
+    return row(name, show(soft), show(hard), unit);
+  }).join('');
+}
+
+/**
+ * /proc/PID/mountinfo: the guest's root (read-only unless a writable grant is /) and each grant
+ * as a mount of its own, in the order /proc/mounts lists them, with made-up ids and devices.
+ */
+function mountinfoText(p: Process): string {
+  const grants = [...p.vfs.grants].reverse();
+  const root = grants.find((g) => g.guestPath === '/');
+  const mode = (w: boolean) => (w ? 'rw' : 'ro');
+  let out = `1 0 0:1 / / ${mode(root?.writable ?? false)},relatime - kvmbox kvmbox ${mode(root?.writable ?? false)}\n`;
+  grants.filter((g) => g !== root).forEach((g, i) => {
+    out += `${i + 2} 1 0:${i + 2} / ${g.guestPath} ${mode(g.writable)},relatime - kvmbox kvmbox ${mode(g.writable)}\n`;
+  });
+  return out;
+}
+
+/** A random version-4 UUID, as /proc/sys/kernel/random/uuid gives a new one at each read. */
+function uuid(bytes: Buffer): string {
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const h = bytes.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * /proc/sys: the settings programs read, as this sandbox has them: pid_max, the kernel's name and
+ * release and the host name (as uname), a fresh UUID and the sandbox's boot id, strict overcommit
+ * (2: --memory is a commit limit), and the limits kvmbox keeps (pipe size, open files, maps,
+ * listen backlog). Read-only; anything else under it is ENOENT.
+ */
+function sysTree(p: Process): Record<string, Record<string, () => string>> {
+  return {
+    kernel: {
+      pid_max: () => '4194304', osrelease: () => KERNEL_VERSION, ostype: () => 'Linux', hostname: () => HOSTNAME,
+      ngroups_max: () => '65536', 'threads-max': () => String(p.kernel.maxProcesses),
+    },
+    'kernel/random': { uuid: () => uuid(randomBytes(16)), boot_id: () => uuid(Buffer.from(p.kernel.bootId)) },
+    vm: { overcommit_memory: () => '2', max_map_count: () => '65530' },
+    fs: { 'pipe-max-size': () => '1048576', nr_open: () => '1048576', 'file-max': () => '9223372036854775807' },
+    'net/core': { somaxconn: () => '4096' },
+  };
+}
+
+function procSys(p: Process, rest: readonly string[]): SpecialFile | null {
+  const tree = sysTree(p);
+  const path = rest.join('/');
+  const dirs = new Set(Object.keys(tree).flatMap((d) => d.split('/').map((_, i, all) => all.slice(0, i + 1).join('/'))));
+  if (path === '' || dirs.has(path)) {
+    const prefix = path === '' ? '' : path + '/';
+    const children = new Map<string, number>();
+    for (const d of dirs) if (d.startsWith(prefix) && !d.slice(prefix.length).includes('/') && d !== path) children.set(d.slice(prefix.length), DT_DIR);
+    for (const f of Object.keys(tree[path] ?? {})) children.set(f, DT_REG);
+    return directory(`/proc/sys${path ? '/' + path : ''}`, () => [...children].sort());
+  }
+  const dir = rest.slice(0, -1).join('/'), name = rest[rest.length - 1]!;
+  const make = tree[dir]?.[name];
+  return make ? memory(`/proc/sys/${path}`, () => make() + '\n') : null;
 }
 
 /**
@@ -462,6 +543,11 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
     return memory(`/sys/devices/system/cpu/${rest[2]}`, () => (n === 1 ? '0\n' : `0-${n - 1}\n`));
   }
   if (top === 'proc' && a === undefined) return procRoot(p);
+  if (top === 'proc' && a === 'sys') {
+    const f = procSys(p, rest);
+    if (!f) throw new Errno(E.ENOENT);
+    return f;
+  }
   // /proc/net: the sandbox's own sockets (src/linux/proc-net.ts).
   if (top === 'proc' && a === 'net' && rest.length === 0) return directory('/proc/net', () => PROC_NET_FILES.map((f): [string, number] => [f, DT_REG]));
   if (top === 'proc' && a === 'net' && rest.length === 1 && PROC_NET_FILES.includes(rest[0]!)) return memory(`/proc/net/${rest[0]}`, () => procNetText(p, rest[0]!));

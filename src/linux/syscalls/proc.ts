@@ -8,6 +8,7 @@ import { SIG_DFL, SIG_IGN, defaultAction, discardPending } from '../signals.js';
 import { ROBUST_LIST_HEAD_SIZE } from '../robust.js';
 import type { Task } from '../task.js';
 import type { Process } from '../process.js';
+import { HOSTNAME, KERNEL_VERSION } from '../special-files.js';
 import { int, size, type SyscallGroup } from './args.js';
 
 const NSIG = 64;
@@ -24,7 +25,7 @@ const p8 = (t: Task, addr: bigint): Buffer => t.process.userBuffer(addr, 8, PROT
 
 function utsname(): Buffer {
   const out = Buffer.alloc(UTS_FIELD * 6);
-  ['Linux', 'kvmbox', '6.1.0-kvmbox', '#1 SMP kvmbox', 'x86_64', '(none)'].forEach((s, i) => out.write(s, i * UTS_FIELD));
+  ['Linux', HOSTNAME, KERNEL_VERSION, '#1 SMP kvmbox', 'x86_64', '(none)'].forEach((s, i) => out.write(s, i * UTS_FIELD));
   return out;
 }
 

@@ -64,6 +64,24 @@ function readTimespec(p: Process, addr: bigint): bigint {
 }
 
 export const timeSyscalls: SyscallGroup = {
+  // Setting the time needs CAP_SYS_TIME, which the sandbox's user lacks: EPERM once the
+  // arguments pass Linux's checks (only CLOCK_REALTIME can be set; EINVAL for the others).
+  clock_settime: ({ process: p }, a) => {
+    const clock = int(a[0]);
+    clockNs(p, clock);
+    if (clock !== CLOCK_REALTIME) throw new Errno(E.EINVAL);
+    readTimespec(p, a[1]);
+    throw new Errno(E.EPERM);
+  },
+  settimeofday: ({ process: p }, a) => {
+    if (a[0] !== 0n) {
+      const tv = p.userBuffer(a[0], 16, PROT_READ);
+      const usec = tv.readBigInt64LE(8);
+      if (usec < 0n || usec >= 1_000_000n) throw new Errno(E.EINVAL);
+    }
+    if (a[1] !== 0n) p.userBuffer(a[1], 8, PROT_READ);
+    throw new Errno(E.EPERM);
+  },
   clock_gettime: ({ process: p }, a) => { writeTimespec(p, a[1], clockNs(p, int(a[0]))); return 0; },
   clock_getres: ({ process: p }, a) => {
     clockNs(p, int(a[0]));
