@@ -316,6 +316,29 @@ test('python3 named AF_UNIX datagram sockets: sendto, recvfrom, connect, across 
   assert.match(guest.stdout.toString(), /^got: b'from the child'$/m);
 });
 
+// /proc/PID/task lists the threads (it was ENOENT), each with its own name: pthread_setname_np
+// of another thread writes /proc/self/task/TID/comm, prctl(PR_SET_NAME) names the caller, and
+// the leader's name stays the process's.
+const TASK_SCRIPT = String.raw`import threading, os, ctypes
+e = threading.Event()
+t = threading.Thread(target=e.wait); t.start()
+print(sorted(os.listdir("/proc/self/task")) == sorted(str(x) for x in (os.getpid(), t.native_id)))
+libc = ctypes.CDLL(None)
+print(libc.pthread_setname_np(ctypes.c_ulong(t.ident), b"helper"))
+print(open(f"/proc/self/task/{t.native_id}/comm").read().strip(), open(f"/proc/self/task/{os.getpid()}/comm").read().strip(), open("/proc/self/comm").read().strip())
+print(open(f"/proc/self/task/{t.native_id}/stat").read().split()[:2] == [str(t.native_id), "(helper)"])
+with open(f"/proc/self/task/{t.native_id}/comm", "w") as f: f.write("renamed")
+buf = ctypes.create_string_buffer(16); libc.pthread_getname_np(ctypes.c_ulong(t.ident), buf, 16); print(buf.value)
+print([l for l in open(f"/proc/self/task/{t.native_id}/status").read().splitlines() if l.startswith(("Name", "Pid", "Tgid"))] == ["Name:\trenamed", f"Tgid:\t{os.getpid()}", f"Pid:\t{t.native_id}"])
+e.set(); t.join()
+print(len(os.listdir("/proc/self/task")))
+`;
+
+test('python3: /proc/self/task lists the threads; pthread_setname_np and /proc/self/task/TID/comm name one, as natively', { skip: existsSync(PYTHON) ? false : `${PYTHON} is missing` }, () => {
+  const { guest } = same(PYTHON, ['-c', TASK_SCRIPT]);
+  assert.equal(guest.stdout.toString(), "True\n0\nhelper python3 python3\nTrue\nb'renamed'\nTrue\n1\n");
+});
+
 // TCP and UDP on the sandbox's own loopback (AF_INET, AF_INET6): bind to port 0, getsockname,
 // connect by name (localhost, through /etc/hosts) and address, accept with the client's address,
 // socket options kept, EOF, EADDRINUSE, ECONNREFUSED, EADDRNOTAVAIL, UDP both ways with the

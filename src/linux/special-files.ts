@@ -18,6 +18,7 @@ import { E, Errno, O, S_IFLNK, SIG, STAT, STAT_SIZE } from '../abi/linux.js';
 import { PTMX_RDEV, PtyMaster, PtySlave, slaveStat, type Pty } from '../fs/pty.js';
 import { SI_KERNEL, SIGCONT, raise } from './signals.js';
 import type { Process } from './process.js';
+import type { Task } from './task.js';
 import { cpuinfoText } from './cpuinfo.js';
 import { PROC_NET_FILES, procNetText } from './proc-net.js';
 import * as ops from '../fs/ops.js';
@@ -158,14 +159,21 @@ function procFile(p: Process, name: string): SpecialFile | null {
 /** The files of /proc/PID that are not directories. */
 const PID_FILES = new Set(['exe', 'cwd', 'root', 'cmdline', 'comm', 'environ', 'limits', 'maps', 'mountinfo', 'mounts', 'stat', 'statm', 'status']);
 /** Its directories besides fd (listed with it). */
-const PID_DIRS = ['fd', 'fdinfo'];
+const PID_DIRS = ['fd', 'fdinfo', 'task'];
 /** Those of them that are links. */
 const PID_LINKS = new Set(['exe', 'cwd', 'root']);
 
 /** The name in comm, up to its NUL. */
-function commOf(q: Process): string {
-  const end = q.comm.indexOf(0);
-  return q.comm.subarray(0, end < 0 ? q.comm.length : end).toString('latin1');
+function commOf(q: Process, t?: Task): string {
+  const comm = t ? t.name() : q.comm;
+  const end = comm.indexOf(0);
+  return comm.subarray(0, end < 0 ? comm.length : end).toString('latin1');
+}
+
+/** A thread's state letter: Z and T as its process's, R on a vCPU, S otherwise. */
+function taskState(q: Process, t: Task): string {
+  const s = stateOf(q);
+  return s === 'Z' || s === 'T' ? s : t.state === 'running' ? 'R' : 'S';
 }
 
 /** /proc/PID/stat's state letter: Z zombie, T stopped, R with a task on a vCPU, S otherwise. */
@@ -176,23 +184,23 @@ function stateOf(q: Process): string {
 }
 
 /** /proc/PID/stat as Linux lays it out (52 fields); what kvmbox does not track is 0. */
-function statLine(q: Process): string {
+function statLine(q: Process, t?: Task): string {
   const threads = q.zombie ? 0 : q.tasks.filter((t) => t.state !== 'dead').length;
   // Start time in clock ticks (100 Hz) since boot, which is when the sandbox's first process started.
   const boot = bootNs(q);
   const start = q.startNs() > boot ? Number((q.startNs() - boot) / 10_000_000n) : 0;
   const rss = q.rssBytes();
   // Fields 23 and 24: vsize (bytes) and rss (pages), both the process's memory (Process.rssBytes).
-  const f: Array<string | number> = [q.pid, `(${commOf(q)})`, stateOf(q), q.ppid, q.pgid, q.sid, 0, -1, 0x400000,
+  const f: Array<string | number> = [t?.tid ?? q.pid, `(${commOf(q, t)})`, t ? taskState(q, t) : stateOf(q), q.ppid, q.pgid, q.sid, 0, -1, 0x400000,
     0, 0, 0, 0, 0, 0, 0, 0, 20 + q.nice, q.nice, threads, 0, start, rss, rss / PAGE_SIZE];
   while (f.length < 52) f.push(0);
   return f.join(' ') + '\n';
 }
 
-function statusText(q: Process): string {
-  const threads = q.zombie ? 0 : q.tasks.filter((t) => t.state !== 'dead').length;
+function statusText(q: Process, t?: Task): string {
+  const threads = q.zombie ? 0 : q.tasks.filter((x) => x.state !== 'dead').length;
   const names: Record<string, string> = { Z: 'Z (zombie)', T: 'T (stopped)', R: 'R (running)', S: 'S (sleeping)' };
-  return `Name:\t${commOf(q)}\nState:\t${names[stateOf(q)]}\nTgid:\t${q.pid}\nPid:\t${q.pid}\nPPid:\t${q.ppid}\n` +
+  return `Name:\t${commOf(q, t)}\nState:\t${names[t ? taskState(q, t) : stateOf(q)]}\nTgid:\t${q.pid}\nPid:\t${t?.tid ?? q.pid}\nPPid:\t${q.ppid}\n` +
     `Uid:\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\nGid:\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\n` +
     `Threads:\t${threads}\n` + (q.zombie ? '' : memoryLines(q));
 }
@@ -272,6 +280,7 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
     if (q.zombie) throw new Errno(E.ENOENT);
     return directory(`${dir}/fd`, () => q.fds.numbers().map((fd): [string, number] => [String(fd), DT_LNK]));
   }
+  if (rest[0] === 'task') return taskFile(p, q, rest.slice(1));
   if (rest[0] === 'fdinfo' && rest.length <= 2) {
     if (q.zombie) throw new Errno(E.ENOENT);
     if (rest.length === 1) return directory(`${dir}/fdinfo`, () => q.fds.numbers().map((fd): [string, number] => [String(fd), DT_REG]));
@@ -320,10 +329,65 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
     case 'maps': return memory(`${dir}/maps`, () => (q.zombie ? '' : mapsText(q)));
     case 'mounts': return procFile(p, 'mounts');
     case 'mountinfo': return memory(`${dir}/mountinfo`, () => mountinfoText(p));
-    case 'comm': return memory(`${dir}/comm`, () => commOf(q) + '\n');
+    case 'comm': return commFile(p, q, q.tasks[0]!, `${dir}/comm`);
     case 'limits': return memory(`${dir}/limits`, () => limitsText(q));
     default: return null;
   }
+}
+
+/**
+ * /proc/PID/task and /proc/PID/task/TID/{comm,stat,status}: the process's live threads (ps -L,
+ * top -H, counting threads). A thread's comm is its own name (Task.name), and a thread of the
+ * same process may rename it by writing there (glibc's pthread_setname_np for another thread).
+ */
+function taskFile(p: Process, q: Process, rest: readonly string[]): SpecialFile | null {
+  if (q.zombie) throw new Errno(E.ENOENT);
+  const live = q.tasks.filter((t) => t.state !== 'dead');
+  const dir = `/proc/${q.pid}/task`;
+  if (rest.length === 0) return directory(dir, () => live.map((t): [string, number] => [String(t.tid), DT_DIR]));
+  const t = live.find((x) => String(x.tid) === rest[0]);
+  if (!t) throw new Errno(E.ENOENT);
+  if (rest.length === 1) return directory(`${dir}/${t.tid}`, () => TASK_FILES.map((f): [string, number] => [f, DT_REG]));
+  if (rest.length > 2) throw new Errno(E.ENOTDIR);
+  switch (rest[1]) {
+    case 'stat': return memory(`${dir}/${t.tid}/stat`, () => statLine(q, t));
+    case 'status': return memory(`${dir}/${t.tid}/status`, () => statusText(q, t));
+    case 'comm': return commFile(p, q, t, `${dir}/${t.tid}/comm`);
+    default: return null;
+  }
+}
+
+const TASK_FILES = ['comm', 'stat', 'status'];
+
+/** A comm file: read, the name; written by a thread of the same process, a new name (else EACCES). */
+function commFile(p: Process, q: Process, t: Task, path: string): SpecialFile {
+  const read = memory(path, () => commOf(q, t) + '\n');
+  return {
+    open: (flags) => {
+      if ((flags & O.ACCMODE) === O.RDONLY) return read.open(flags);
+      if (p !== q) throw new Errno(E.EACCES);
+      return new CommWriter(path, flags & (O.ACCMODE | O.NONBLOCK), t);
+    },
+    stat: read.stat,
+  };
+}
+
+/** An open comm file for writing: each write names the thread (its first 15 bytes, a newline included, as Linux keeps them). */
+class CommWriter implements OpenFile {
+  readonly hostFd = null;
+  constructor(readonly path: string, public statusFlags: number, private readonly task: Task) {}
+  read(): number { throw new Errno(E.EBADF); }
+  write(buf: Buffer): number {
+    this.task.setName(Buffer.from(buf));
+    return buf.length;
+  }
+  pread(): number { throw new Errno(E.ESPIPE); }
+  pwrite(): number { throw new Errno(E.ESPIPE); }
+  seek(): number { return 0; }
+  stat(out: Buffer): void { memoryFileStat(out, inoOf(this.path)); }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return false; }
+  close(): void {}
 }
 
 /** /proc/PID/limits: each resource's soft and hard limit, as getrlimit gives them, in Linux's table. */

@@ -7,7 +7,7 @@
 // and the threads of the process in guest memory may run in parallel, one per vCPU.
 import type { Registers, Vcpu } from '../kvm/kvm.js';
 import type { WouldBlock } from '../fs/open-file.js';
-import type { Process } from './process.js';
+import { TASK_COMM_LEN, type Process } from './process.js';
 import type { PosixTimer } from './posix-timers.js';
 
 /**
@@ -31,6 +31,26 @@ export type TaskState = 'running' | 'ready' | 'waiting' | 'dead';
 export class Task {
   /** The FS base (ARCH_SET_FS): the thread pointer of the program's libc. */
   fsBase = 0n;
+  /**
+   * The thread's own name (prctl PR_SET_NAME, pthread_setname_np, /proc/PID/task/TID/comm), for
+   * a thread other than the group leader; null: the process's (Process.comm), which is the leader's.
+   */
+  comm: Buffer | null = null;
+
+  /** The thread's name: its own, or the process's (the leader's). */
+  name(): Buffer {
+    return this.comm ?? this.process.comm;
+  }
+
+  /** Name the thread (up to 15 bytes); the leader's name is the process's, as /proc/PID/comm shows. */
+  setName(name: Buffer): void {
+    if (this.tid === this.process.pid) {
+      this.process.setComm(name);
+      return;
+    }
+    this.comm = Buffer.alloc(TASK_COMM_LEN);
+    name.copy(this.comm, 0, 0, TASK_COMM_LEN - 1);
+  }
   /** Blocked signals (rt_sigprocmask), bit n-1 for signal n. */
   sigmask = 0n;
   /** Signals raised for this thread and not yet delivered (src/linux/signals.ts). */

@@ -7,6 +7,7 @@ import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
 import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { TASK_COMM_LEN, type Process } from '../process.js';
+import type { Task } from '../task.js';
 import { int, type SyscallGroup } from './args.js';
 
 /** An id argument of set*id: -1 keeps the current one; anything else must be the guest's own. */
@@ -27,7 +28,8 @@ const PR_GET_KEEPCAPS = 7, PR_SET_KEEPCAPS = 8, PR_CAPBSET_READ = 23, PR_CAPBSET
 const PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_IS_SET = 1, PR_CAP_AMBIENT_RAISE = 2, PR_CAP_AMBIENT_LOWER = 3, PR_CAP_AMBIENT_CLEAR_ALL = 4;
 /** The highest capability number Linux knows (CAP_CHECKPOINT_RESTORE). */
 const CAP_LAST_CAP = 40n;
-function prctl(p: Process, a: bigint[]): number {
+function prctl(t: Task, a: bigint[]): number {
+  const p = t.process;
   const arg2 = a[1]!;
   switch (int(a[0]!)) {
     // The capability sets of an unprivileged process: a full bounding set (which libcap-ng reads
@@ -65,10 +67,10 @@ function prctl(p: Process, a: bigint[]): number {
       if (arg2 > 1n) throw new Errno(E.EINVAL);
       return 0;
     case PR_SET_NAME: {
-      p.setComm(Buffer.from(p.userString(arg2, 4096)));
+      t.setName(Buffer.from(p.userString(arg2, 4096)));
       return 0;
     }
-    case PR_GET_NAME: p.comm.copy(p.userBuffer(arg2, TASK_COMM_LEN, PROT_WRITE)); return 0;
+    case PR_GET_NAME: t.name().copy(p.userBuffer(arg2, TASK_COMM_LEN, PROT_WRITE)); return 0;
     case PR_SET_NO_NEW_PRIVS:
       if (arg2 !== 1n) throw new Errno(E.EINVAL);
       return 0;
@@ -116,7 +118,7 @@ export const taskSyscalls: SyscallGroup = {
     if (sets.some((b) => b !== 0)) throw new Errno(E.EPERM);
     return 0;
   },
-  prctl: ({ process: p }, a) => prctl(p, a),
+  prctl: (t, a) => prctl(t, a),
   setuid: (_t, a) => { sameId(a[0], GUEST_UID); return 0; },
   setgid: (_t, a) => { sameId(a[0], GUEST_GID); return 0; },
   setreuid: (_t, a) => { sameId(a[0], GUEST_UID); sameId(a[1], GUEST_UID); return 0; },
