@@ -542,6 +542,28 @@ test('/proc/PID/comm, limits, mountinfo and /proc/sys answer; setting the clock 
     'same boot id\n1\nNo such file or directory\nOperation not permitted\n1\n22\n'), show(r));
 });
 
+// setitimer's ITIMER_VIRTUAL and ITIMER_PROF were accepted and never fired (the eighth survey):
+// profilers sample with them. They run on the time since the program started, as kvmbox's
+// CLOCK_PROCESS_CPUTIME_ID does, which for a busy program is its CPU time.
+const ITIMER_SCRIPT = String.raw`import signal, time
+got = []
+signal.signal(signal.SIGVTALRM, lambda *a: got.append("virtual"))
+signal.signal(signal.SIGPROF, lambda *a: got.append("prof"))
+signal.setitimer(signal.ITIMER_VIRTUAL, 0.05)
+signal.setitimer(signal.ITIMER_PROF, 0.1, 0.1)
+v = signal.getitimer(signal.ITIMER_PROF)
+print(0 < v[0] <= 0.2, v[1] == 0.1)
+t = time.time()
+while got.count("prof") < 2 and time.time() - t < 20: pass
+signal.setitimer(signal.ITIMER_PROF, 0)
+print(got[0], got.count("virtual"), got.count("prof") >= 2, signal.getitimer(signal.ITIMER_PROF))
+`;
+
+test('setitimer: ITIMER_VIRTUAL and ITIMER_PROF fire SIGVTALRM and SIGPROF for a busy program, as natively', () => {
+  const { guest } = same('/usr/bin/python3', ['-c', ITIMER_SCRIPT], { system: true });
+  assert.equal(guest.stdout.toString(), 'True True\nvirtual 1 True (0.0, 0.0)\n');
+});
+
 // lsattr reads a file's inode flags (FS_IOC_GETFLAGS), which was ENOTTY; chattr may not set
 // them on a host file (EPERM), since they outlive the sandbox.
 test('lsattr reads inode flags as natively; chattr may not change a host file\'s', () => {

@@ -1501,7 +1501,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     p.fds.closeAll();
     p.dirCache.close();
     this.ipc.processEnded(p);
-    p.realTimer = null;
+    p.itimers.fill(null);
     p.timers.clear();
     p.vforkParentWaits = false;
     // Its children go to the nearest live ancestor that is a child subreaper, else the first

@@ -273,21 +273,31 @@ export class Process {
   schedPolicy = 0;
   /** Signal actions the program set (struct sigaction as the program passed it), by signal. */
   readonly sigactions = new Map<number, Buffer>();
-  /** ITIMER_REAL (alarm, setitimer): when it fires next (performance.now() ms) and its period
-   * (0: once); null when disarmed. Checked before each re-entry and on timer ticks (signals.ts). */
-  realTimer: { due: number; interval: number } | null = null;
+  /**
+   * The interval timers, by `which`: ITIMER_REAL (alarm, setitimer), ITIMER_VIRTUAL and
+   * ITIMER_PROF: when each fires next (performance.now() ms) and its period (0: once); null when
+   * disarmed. The CPU-time ones run as CLOCK_PROCESS_CPUTIME_ID does in kvmbox, on the time since
+   * the program started. Checked before each re-entry and on timer ticks (signals.ts); kept
+   * across execve, not inherited by fork, as Linux's.
+   */
+  readonly itimers: Array<{ due: number; interval: number } | null> = [null, null, null];
+
+  /** ITIMER_REAL's (alarm's) timer. */
+  get realTimer(): { due: number; interval: number } | null { return this.itimers[0]!; }
+  set realTimer(t: { due: number; interval: number } | null) { this.itimers[0] = t; }
   /** POSIX timers (timer_create), by id; ids count from 0 in each process. Gone at exec. */
   readonly timers = new Map<number, PosixTimer>();
   nextTimerId = 0;
 
-  /** Whether a timer (ITIMER_REAL or a POSIX timer) may raise a signal: checkTimers has work. */
+  /** Whether a timer (an interval timer or a POSIX timer) may raise a signal: checkTimers has work. */
   get hasTimers(): boolean {
-    return this.realTimer !== null || this.timers.size > 0;
+    return this.itimers.some((t) => t !== null) || this.timers.size > 0;
   }
 
   /** The earliest moment (performance.now() ms) a timer needs looking at; Infinity for none. */
   get timerDue(): number {
-    let due = this.realTimer?.due ?? Infinity;
+    let due = Infinity;
+    for (const t of this.itimers) due = Math.min(due, t?.due ?? Infinity);
     for (const pt of this.timers.values()) due = Math.min(due, pt.wakeAt);
     return due;
   }

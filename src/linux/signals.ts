@@ -121,13 +121,17 @@ export function notifyParent(p: Process, code: number, sig: number): void {
  * Fire the process's timers that are due: ITIMER_REAL (SIGALRM pending to t, the timer re-armed
  * or disarmed) and its POSIX timers (src/linux/posix-timers.ts).
  */
+/** The signal each interval timer raises: ITIMER_REAL SIGALRM, ITIMER_VIRTUAL SIGVTALRM, ITIMER_PROF SIGPROF. */
+const ITIMER_SIGNALS = [SIGALRM, 26, 27];
+
 export function checkTimers(t: Task, now = performance.now()): void {
   const p = t.process;
-  const timer = p.realTimer;
-  if (timer && now >= timer.due) {
-    p.realTimer = timer.interval > 0 ? { due: Math.max(timer.due + timer.interval, now), interval: timer.interval } : null;
-    raise(p.signalTarget(SIGALRM) ?? t, SIGALRM, { code: SI_KERNEL });
-  }
+  p.itimers.forEach((timer, which) => {
+    if (!timer || now < timer.due) return;
+    p.itimers[which] = timer.interval > 0 ? { due: Math.max(timer.due + timer.interval, now), interval: timer.interval } : null;
+    const sig = ITIMER_SIGNALS[which]!;
+    raise(p.signalTarget(sig) ?? t, sig, { code: SI_KERNEL });
+  });
   for (const pt of p.timers.values()) {
     if (pt.wakeAt > now) continue;
     const n = pt.expire(now);

@@ -233,19 +233,14 @@ export const signalSyscalls: SyscallGroup = {
     const which = int(a[0]);
     if (which !== ITIMER_REAL && which !== ITIMER_VIRTUAL && which !== ITIMER_PROF) throw new Errno(E.EINVAL);
     const next = a[1] !== 0n ? readItimerval(p, a[1]) : null;
-    if (which !== ITIMER_REAL) {
-      // CPU-time timers are not kept: accepted, and reported as disarmed.
-      if (a[2] !== 0n) writeItimerval(p, a[2], null);
-      return 0;
-    }
-    if (a[2] !== 0n) writeItimerval(p, a[2], p.realTimer);
-    if (next) p.realTimer = next.value > 0 ? { due: performance.now() + next.value, interval: next.interval } : null;
+    if (a[2] !== 0n) writeItimerval(p, a[2], p.itimers[which]!);
+    if (next) p.itimers[which] = next.value > 0 ? { due: performance.now() + next.value, interval: next.interval } : null;
     return 0;
   },
   getitimer: (t, a) => {
     const which = int(a[0]);
     if (which !== ITIMER_REAL && which !== ITIMER_VIRTUAL && which !== ITIMER_PROF) throw new Errno(E.EINVAL);
-    writeItimerval(t.process, a[1], which === ITIMER_REAL ? t.process.realTimer : null);
+    writeItimerval(t.process, a[1], t.process.itimers[which]!);
     return 0;
   },
   sigaltstack: (t, a) => {
