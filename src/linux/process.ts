@@ -302,7 +302,7 @@ export class Process {
     return due;
   }
   /** The name (PR_SET_NAME, /proc/self/comm): the program's base name at exec, NUL-padded. */
-  comm = Buffer.alloc(TASK_COMM_LEN);
+  comm: Buffer = Buffer.alloc(TASK_COMM_LEN);
   /** What exec set: the program's argv, environment and guest path (symlinks resolved: /proc/self/exe). */
   argv: readonly string[] = [];
   envp: readonly string[] = [];
@@ -369,9 +369,15 @@ export class Process {
     return (this.started ??= process.hrtime.bigint());
   }
 
+  /** A name as comm holds it: its first 15 bytes, NUL-padded to TASK_COMM_LEN. */
+  commBuffer(name: Buffer): Buffer {
+    const b = Buffer.alloc(TASK_COMM_LEN);
+    name.copy(b, 0, 0, TASK_COMM_LEN - 1);
+    return b;
+  }
+
   setComm(name: Buffer): void {
-    this.comm = Buffer.alloc(TASK_COMM_LEN);
-    name.copy(this.comm, 0, 0, TASK_COMM_LEN - 1);
+    this.comm = this.commBuffer(name);
   }
 
   /**

@@ -7,7 +7,7 @@
 // and the threads of the process in guest memory may run in parallel, one per vCPU.
 import type { Registers, Vcpu } from '../kvm/kvm.js';
 import type { WouldBlock } from '../fs/open-file.js';
-import { TASK_COMM_LEN, type Process } from './process.js';
+import type { Process } from './process.js';
 import type { PosixTimer } from './posix-timers.js';
 
 /**
@@ -48,8 +48,7 @@ export class Task {
       this.process.setComm(name);
       return;
     }
-    this.comm = Buffer.alloc(TASK_COMM_LEN);
-    name.copy(this.comm, 0, 0, TASK_COMM_LEN - 1);
+    this.comm = this.process.commBuffer(name);
   }
   /** Blocked signals (rt_sigprocmask), bit n-1 for signal n. */
   sigmask = 0n;
