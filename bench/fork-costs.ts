@@ -99,7 +99,7 @@ class BenchHandler implements HypercallHandler {
     const page = Math.floor(Number(cr2) / PAGE_SIZE) * PAGE_SIZE;
     if (m.paging.pageProt(page) !== (PAGE_MAPPED | PROT_READ)) return false;
     const dst = this.scratch + (this.nextScratch++ % this.scratchPages) * PAGE_SIZE;
-    m.memory.bytes.copy(m.memory.bytes, dst, page, page + PAGE_SIZE);
+    m.memory.copyWithin(dst, page, PAGE_SIZE);
     m.paging.map(page, PAGE_SIZE, PROT_READ | PROT_WRITE);
     this.cowFaults++;
     vcpu.setReg('rax', BigInt(FAULT_RETRY));
@@ -317,7 +317,7 @@ function main(): void {
 
   // ---- 3. page copy and page-table copy, in a machine that runs nothing ----
   const scratchMachine = new Machine(OPTS);
-  const c = copyCosts(scratchMachine.memory.bytes, USER_BASE + (16 << 20), hello!.pages, reps);
+  const c = copyCosts(scratchMachine.memory.slice(0, USER_BASE + (48 << 20)), USER_BASE + (16 << 20), hello!.pages, reps);
   scratchMachine.close();
   const copy4k = c.page, ptFork = c.tables + c.perms;
   out(`3. 4 KiB copy in guest memory (Buffer.copy)             : ${us(copy4k)}`);

@@ -228,9 +228,8 @@ export class DirCache {
     const indexed = kind !== NOFOLLOW || (st.readUInt32LE(stOff + STAT.mode) & S_IFMT) === S_IFDIR;
     const key = indexed ? kind + path : '';
     const old = indexed ? this.index.get(key) : undefined;
-    const mem = this.mem.bytes;
     if (old !== undefined) {
-      st.copy(mem, DCACHE + old + DC_E_STAT, stOff, stOff + STAT_SIZE);
+      st.copy(this.dcacheView(), old + DC_E_STAT, stOff, stOff + STAT_SIZE);
       return old;
     }
     // Written by the host helper library, as the entries of a listing (addRecords).

@@ -127,15 +127,28 @@ export interface Mapping {
   readonly pointer: RawPointer;
   readonly address: bigint;
   readonly length: number;
-  /** An ArrayBuffer aliasing the mapping (no copy). Invalid after unmap. */
-  readonly buffer: ArrayBuffer;
 }
 
 export function mmap(length: number, prot: number, flags: number, fd: number, what: string): Mapping {
   const p = c.mmap(null, length, prot, flags, fd, 0);
   const address = koffi.address(p);
   if (address === 0xffffffffffffffffn || p === null) throw new SysError(what, errno());
-  return { pointer: p, address, length, buffer: koffi.view(p, length) };
+  return { pointer: p, address, length };
+}
+
+/** Node 20's N-API aborts the process for an external ArrayBuffer over 4 GiB: measured. */
+export const MAX_VIEW_BYTES = 4 * 1024 ** 3;
+
+/**
+ * An ArrayBuffer aliasing [offset, offset+length) of mapping m (no copy), of at most
+ * MAX_VIEW_BYTES. Invalid after unmap.
+ */
+export function viewOf(m: Mapping, offset: number, length: number): ArrayBuffer {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0 ||
+      offset + length > m.length || length > MAX_VIEW_BYTES) {
+    throw new RangeError(`viewOf: ${offset}+${length} is outside the mapping or over 4 GiB`);
+  }
+  return koffi.view(m.address + BigInt(offset), length);
 }
 
 export function munmap(m: Mapping): void {
@@ -163,7 +176,7 @@ export function replacePages(m: Mapping, offset: number, data: Uint8Array): void
   const length = data.length;
   if (offset < 0 || length <= 0 || offset + length > m.length || length % 4096) throw new RangeError('replacePages: bad range');
   const tmp = mmap(length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 'mmap(replacement pages)');
-  new Uint8Array(tmp.buffer).set(data);
+  new Uint8Array(viewOf(tmp, 0, length)).set(data);
   const MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
   const r = c.mremap(tmp.address, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, m.address + BigInt(offset)) as bigint | number;
   if (BigInt(r) === -1n) {

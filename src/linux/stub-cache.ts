@@ -119,7 +119,7 @@ export class StubCache {
   /** At start: random bytes for the stub's getrandom (a libc asks for a few at start-up). */
   publishRandom(): void {
     if (!this.enabled) return;
-    fillRandom(this.mem.bytes, PHYS_SHARED + SH_RANDOM, RANDOM_POOL_SIZE);
+    fillRandom(this.mem.slice(PHYS_SHARED + SH_RANDOM, RANDOM_POOL_SIZE), 0, RANDOM_POOL_SIZE);
     this.mem.setU32(PHYS_SHARED + SH_RANDOM_POS, 0);
     this.mem.setU32(PHYS_SHARED + SH_RANDOM_LEN, RANDOM_POOL_SIZE);
   }

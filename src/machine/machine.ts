@@ -117,7 +117,7 @@ const PROBE_MEMORY_BYTES = 16 << 20;
  * (user-stub: shadow paging, processes take turns in one memory and fork copies images of the
  * whole span) it stays memoryBytes.
  */
-export const ADDRESS_SPACE_BYTES = 4 * 1024 ** 3;
+export const ADDRESS_SPACE_BYTES = 16 * 1024 ** 3;
 
 /**
  * The guest's real time: the host's monotonic clock plus the real-time offset when kvmbox
@@ -569,7 +569,7 @@ export class Machine {
         i = j;
       }
     }
-    for (const [p, q] of runs) dst.memory.write(p * PAGE, mem.slice(p * PAGE, (q - p) * PAGE));
+    for (const [p, q] of runs) mem.copyTo(dst.memory, p * PAGE, (q - p) * PAGE);
     // Shared memory stays shared, and image pages (never written: privatize) are the image's: the
     // child maps the same host memory.
     for (const r of mem.shared) dst.memory.share(r.start, r.end - r.start, r.backing, r.offset, r.copyOnWrite);

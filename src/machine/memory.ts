@@ -1,6 +1,6 @@
-// Guest physical memory as seen by the host: one view over the memslot's mapping, with every
-// access bounds-checked. Nothing outside this class indexes the raw buffer, so a guest-supplied
-// address or length can never reach host memory outside the guest.
+// Guest physical memory as seen by the host: views over the memslot's mapping, with every access
+// bounds-checked. Nothing outside this class indexes the raw buffers, so a guest-supplied address
+// or length can never reach host memory outside the guest.
 import type { MemoryRegion } from '../kvm/kvm.js';
 import type { SharedBacking } from '../kvm/shared-memory.js';
 import { USER_BASE } from '../abi/abi.generated.js';
@@ -29,11 +29,35 @@ export interface SharedRange {
 /** Runs of at least this many resident pages are released rather than cleared on reset. */
 const RELEASE_RUN_PAGES = 1024;
 
+/**
+ * Node 20 makes no ArrayBuffer over host memory larger than 4 GiB (N-API aborts), so memory
+ * larger than that is seen through windows of WINDOW_BYTES that start every WINDOW_STEP bytes
+ * and overlap by half: any range of at most WINDOW_STEP bytes lies whole in the window where it
+ * starts, so a live slice of it is still one Buffer. The windows alias the same host pages and
+ * cost no memory. MAX_SLICE_BYTES is the longest live slice; system calls move at most
+ * MAX_RW_COUNT (2 GiB - 4 KiB) at a time, and the bulk copies below go in pieces.
+ */
+const WINDOW_BYTES = 4 * 1024 ** 3;
+const WINDOW_STEP = 2 * 1024 ** 3;
+export const MAX_SLICE_BYTES = WINDOW_STEP;
+/** Bulk operations (copies, fills) work in pieces of this many bytes. */
+export const PIECE_BYTES = 64 * 1024 ** 2;
+
+/** One window: a Buffer and a DataView over [start, start + bytes.length) of a view's memory. */
+interface Window {
+  readonly start: number;
+  readonly bytes: Buffer;
+  readonly view: DataView;
+}
+
 export class GuestMemory {
   readonly size: number;
-  /** The whole of this view's own mapping. Of a process's view (with low), only [USER_BASE, size) is guest memory. */
-  readonly bytes: Buffer;
-  private readonly view: DataView;
+  /**
+   * Windows onto this view's own mapping (see WINDOW_BYTES), made when first used: one for
+   * memory up to 4 GiB. Of a process's view (with low), only [USER_BASE, size) is guest memory.
+   */
+  private readonly windows: Array<Window | undefined>;
+  private readonly single: boolean;
   /** The first address of this view's own memory: 0, or USER_BASE for a process's (below it: low's). */
   private readonly floor: number;
   /** The ranges of this view's own memory that are shared host memory (share), sorted, disjoint; each holds its backing once. */
@@ -47,9 +71,27 @@ export class GuestMemory {
    */
   constructor(private readonly region: MemoryRegion, private readonly low: GuestMemory | null = null) {
     this.size = region.size;
-    this.bytes = Buffer.from(region.mapping.buffer, 0, region.size);
-    this.view = new DataView(region.mapping.buffer, 0, region.size);
+    this.single = region.size <= WINDOW_BYTES;
+    this.windows = new Array<Window | undefined>(this.single ? 1 : Math.ceil(region.size / WINDOW_STEP));
     this.floor = low ? USER_BASE : 0;
+  }
+
+  /** The window that holds [address, address + length) of this view's own memory (checked by the caller). */
+  private window(address: number, length: number): Window {
+    const k = this.single ? 0 : Math.floor(address / WINDOW_STEP);
+    if (!this.single && length > WINDOW_STEP) throw new GuestMemoryRangeError(address, length, this.size);
+    let w = this.windows[k];
+    if (w === undefined) {
+      const start = k * WINDOW_STEP;
+      const buffer = this.region.view(start, Math.min(WINDOW_BYTES, this.size - start));
+      w = this.windows[k] = { start, bytes: Buffer.from(buffer), view: new DataView(buffer) };
+    }
+    return w;
+  }
+
+  /** The window holding [address, address + length), of this view or of low (checked). */
+  private win(address: number, length: number): Window {
+    return this.at(address, length).window(address, length);
   }
 
   /** True when [address, address+length) lies inside guest memory. */
@@ -68,37 +110,65 @@ export class GuestMemory {
     return address < this.floor ? this.low! : this;
   }
 
-  /** A live (no-copy) window onto guest memory. */
+  /** A live (no-copy) window onto guest memory, of at most MAX_SLICE_BYTES where memory is larger than 4 GiB. */
   slice(address: number, length: number): Buffer {
-    const m = this.at(address, length);
-    return m.bytes.subarray(address, address + length);
+    const w = this.win(address, length);
+    return w.bytes.subarray(address - w.start, address - w.start + length);
   }
 
   /** Copy length bytes from src to dest (both ranges checked; they may overlap). */
   copyWithin(dest: number, src: number, length: number): void {
-    this.slice(src, length).copy(this.slice(dest, length));
+    this.check(src, length);
+    this.check(dest, length);
+    if (length <= PIECE_BYTES) { this.slice(src, length).copy(this.slice(dest, length)); return; }
+    // In pieces, in the order that reads each byte before it is overwritten.
+    const pieces = Math.ceil(length / PIECE_BYTES);
+    for (let i = 0; i < pieces; i++) {
+      const k = dest > src ? pieces - 1 - i : i;
+      const off = k * PIECE_BYTES, n = Math.min(PIECE_BYTES, length - off);
+      this.slice(src + off, n).copy(this.slice(dest + off, n));
+    }
+  }
+
+  /** Copy length bytes at address of this memory to the same address of dest (both checked). */
+  copyTo(dest: GuestMemory, address: number, length: number): void {
+    this.check(address, length);
+    dest.check(address, length);
+    for (let off = 0; off < length; off += PIECE_BYTES) {
+      const n = Math.min(PIECE_BYTES, length - off);
+      this.slice(address + off, n).copy(dest.slice(address + off, n));
+    }
   }
 
   /** A live window of `count` 32-bit words at a 4-byte aligned address (page tables). */
   words32(address: number, count: number): Uint32Array {
-    const m = this.at(address, count * 4);
     if (address % 4) throw new GuestMemoryRangeError(address, count * 4, this.size);
-    return new Uint32Array(m.bytes.buffer, m.bytes.byteOffset + address, count);
+    const b = this.slice(address, count * 4);
+    return new Uint32Array(b.buffer, b.byteOffset, count);
   }
 
   /** A copy of [address, address+length), in a buffer of its own (not the small-buffer pool). */
   read(address: number, length: number): Buffer {
+    this.check(address, length);
     const copy = Buffer.allocUnsafeSlow(length);
-    this.slice(address, length).copy(copy);
+    for (let off = 0; off < length; off += PIECE_BYTES) {
+      const n = Math.min(PIECE_BYTES, length - off);
+      this.slice(address + off, n).copy(copy, off);
+    }
     return copy;
   }
 
   write(address: number, data: Uint8Array): void {
-    this.at(address, data.length).bytes.set(data, address);
+    this.check(address, data.length);
+    for (let off = 0; off < data.length; off += PIECE_BYTES) {
+      const n = Math.min(PIECE_BYTES, data.length - off);
+      this.slice(address + off, n).set(data.subarray(off, off + n));
+    }
   }
 
   fill(address: number, length: number, value = 0): void {
-    this.slice(address, length).fill(value);
+    this.check(address, length);
+    for (let off = 0; off < length; off += PIECE_BYTES) this.slice(address + off, Math.min(PIECE_BYTES, length - off)).fill(value);
   }
 
   /** Return pages to the host (they read as zero after). Page-aligned range. */
@@ -126,7 +196,7 @@ export class GuestMemory {
       if (j < 0) j = pages;
       if (j - i >= RELEASE_RUN_PAGES) this.discard(address + i * 4096, (j - i) * 4096);
       else {
-        this.bytes.fill(0, address + i * 4096, address + j * 4096);
+        this.fill(address + i * 4096, (j - i) * 4096);
         kept.push([address / 4096 + i, address / 4096 + j]);
       }
       i = vec.indexOf(1, j);
@@ -242,23 +312,24 @@ export class GuestMemory {
     return n * 4096;
   }
 
-  u8(a: number): number { return this.at(a, 1).view.getUint8(a); }
-  u16(a: number): number { return this.at(a, 2).view.getUint16(a, true); }
-  u32(a: number): number { return this.at(a, 4).view.getUint32(a, true); }
-  u64(a: number): bigint { return this.at(a, 8).view.getBigUint64(a, true); }
-  setU8(a: number, v: number): void { this.at(a, 1).view.setUint8(a, v); }
-  setU16(a: number, v: number): void { this.at(a, 2).view.setUint16(a, v, true); }
-  setU32(a: number, v: number): void { this.at(a, 4).view.setUint32(a, v >>> 0, true); }
-  setU64(a: number, v: bigint): void { this.at(a, 8).view.setBigUint64(a, BigInt.asUintN(64, v), true); }
+  u8(a: number): number { const w = this.win(a, 1); return w.view.getUint8(a - w.start); }
+  u16(a: number): number { const w = this.win(a, 2); return w.view.getUint16(a - w.start, true); }
+  u32(a: number): number { const w = this.win(a, 4); return w.view.getUint32(a - w.start, true); }
+  u64(a: number): bigint { const w = this.win(a, 8); return w.view.getBigUint64(a - w.start, true); }
+  setU8(a: number, v: number): void { const w = this.win(a, 1); w.view.setUint8(a - w.start, v); }
+  setU16(a: number, v: number): void { const w = this.win(a, 2); w.view.setUint16(a - w.start, v, true); }
+  setU32(a: number, v: number): void { const w = this.win(a, 4); w.view.setUint32(a - w.start, v >>> 0, true); }
+  setU64(a: number, v: bigint): void { const w = this.win(a, 8); w.view.setBigUint64(a - w.start, BigInt.asUintN(64, v), true); }
   setI64(a: number, v: number | bigint): void { this.setU64(a, BigInt(v)); }
 
   /** Read a NUL-terminated string of at most maxLength bytes; null if no NUL within reach. */
   cstring(address: number, maxLength: number): Buffer | null {
     if (!this.contains(address, 0)) return null;
     if (address < this.floor) return this.low!.cstring(address, Math.min(maxLength, this.floor - address));
-    const end = Math.min(this.size, address + maxLength);
-    const nul = this.bytes.subarray(address, end).indexOf(0);
+    const reach = Math.min(this.size - address, maxLength, this.single ? Infinity : WINDOW_STEP);
+    const within = this.slice(address, reach);
+    const nul = within.indexOf(0);
     if (nul < 0) return null;
-    return Buffer.from(this.bytes.subarray(address, address + nul));
+    return Buffer.from(within.subarray(0, nul));
   }
 }
