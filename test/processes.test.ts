@@ -543,8 +543,8 @@ test('/proc/PID/comm, limits, mountinfo and /proc/sys answer; setting the clock 
 });
 
 // setitimer's ITIMER_VIRTUAL and ITIMER_PROF were accepted and never fired (the eighth survey):
-// profilers sample with them. They run on the time since the program started, as kvmbox's
-// CLOCK_PROCESS_CPUTIME_ID does, which for a busy program is its CPU time.
+// profilers sample with them. They run on the time since they were armed, which for a busy
+// single-threaded program is its CPU time.
 const ITIMER_SCRIPT = String.raw`import signal, time
 got = []
 signal.signal(signal.SIGVTALRM, lambda *a: got.append("virtual"))
@@ -562,6 +562,18 @@ print(got[0], got.count("virtual"), got.count("prof") >= 2, signal.getitimer(sig
 test('setitimer: ITIMER_VIRTUAL and ITIMER_PROF fire SIGVTALRM and SIGPROF for a busy program, as natively', () => {
   const { guest } = same('/usr/bin/python3', ['-c', ITIMER_SCRIPT], { system: true });
   assert.equal(guest.stdout.toString(), 'True True\nvirtual 1 True (0.0, 0.0)\n');
+});
+
+// CPU time was the time since the program started: a sleeping program had as much as a busy
+// one, and a child's never came back (wait4's rusage and RUSAGE_CHILDREN were 0). Now the guest's
+// time on a vCPU is user time and the host's time serving it system time, per thread and per
+// process, with the children's added as they are waited for.
+test('CPU time: sleeps add none, busy loops and threads add theirs, children\'s come back with them (glibc, musl)', () => {
+  for (const v of ['glibc', 'musl']) {
+    const { guest } = same(`${PROGRAMS_DIR}/cputime.${v}`, [], { ro: [PROGRAMS_DIR], timeoutSeconds: TIMEOUT_S });
+    assert.doesNotMatch(guest.stdout.toString(), /: no$/m, v);
+    assert.equal(guest.stdout.toString().split('\n').length, 13, v);
+  }
 });
 
 // lsattr reads a file's inode flags (FS_IOC_GETFLAGS), which was ENOTTY; chattr may not set

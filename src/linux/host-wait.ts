@@ -19,6 +19,12 @@ export interface Stoppable {
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
+/** Milliseconds spent in the waits below, in all: time the host served nobody (not CPU time). */
+let waitedMs = 0;
+export function hostWaitedMs(): number {
+  return waitedMs;
+}
+
 function slice(p: Stoppable, left: number | null): number {
   const toDeadline = p.timeLeftMs();
   let ms = WAIT_SLICE_MS;
@@ -35,7 +41,11 @@ export function sleepBounded(p: Stoppable, ms: number | null): boolean {
     const left = end - performance.now();
     if (left <= 0) return true;
     const s = slice(p, Number.isFinite(left) ? Math.ceil(left) : null);
-    if (s > 0) Atomics.wait(sleeper, 0, 0, s);
+    if (s > 0) {
+      const t0 = performance.now();
+      Atomics.wait(sleeper, 0, 0, s);
+      waitedMs += performance.now() - t0;
+    }
   }
 }
 
@@ -50,7 +60,9 @@ export function pollBounded(p: Stoppable, pfds: Buffer, n: number, ms: number | 
     if (p.checkDeadline()) return -1;
     const left = end - performance.now();
     const s = left <= 0 ? 0 : slice(p, Number.isFinite(left) ? Math.ceil(left) : null);
+    const t0 = performance.now();
     const r = libc.poll(pfds, n, s);
+    if (s > 0) waitedMs += performance.now() - t0;
     if (r > 0) return r;
     if (r < 0 && r !== -E.EINTR) throw new Errno(-r);
     if (left <= 0) return 0;

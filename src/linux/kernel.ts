@@ -26,7 +26,7 @@ import { attachCaches, exec, type ExecEnv } from './exec.js';
 import { NotRunnableError, parseElf } from './elf.js';
 import { InterpreterNotFoundError, InterpreterNotGrantedError, MAX_SCRIPT_DEPTH, readInterpreter, scriptArgv, shebang } from './interp.js';
 import { SandboxLimits } from './limits.js';
-import { pollBounded, pollfds, sleepBounded, WAIT_SLICE_MS } from './host-wait.js';
+import { hostWaitedMs, pollBounded, pollfds, sleepBounded, WAIT_SLICE_MS } from './host-wait.js';
 import { Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
 import { Task, type SavedContext } from './task.js';
 import { exitRobustList } from './robust.js';
@@ -82,6 +82,8 @@ interface Cpu {
   inGuest: boolean;
   /** Kicked since it was last resumed (a second kick would only repeat the first). */
   kicked: boolean;
+  /** When it last entered the guest (performance.now() ms): its task's user time runs from here to the exit. */
+  enteredAt: number;
   /** When it was last kicked (ms): a kick that has not made it leave by KICK_AGAIN_MS is repeated. */
   kickedAt: number;
   /**
@@ -188,7 +190,7 @@ const USER_RFLAGS = 0x240dd5n, RFLAGS_FIXED = 0x202n;
 /** vCPUs by default: one per host CPU, up to MAX_VCPUS. */
 /** A vCPU with no task, as the scheduler starts it. */
 function idleCpu(vcpu: Vcpu, index: number): Cpu {
-  return { vcpu, index, task: null, inGuest: false, kicked: false, kickedAt: 0, toHypercall: false, preempt: false, sliceStart: 0, parked: null };
+  return { vcpu, index, task: null, inGuest: false, kicked: false, enteredAt: 0, kickedAt: 0, toHypercall: false, preempt: false, sliceStart: 0, parked: null };
 }
 
 function defaultVcpus(): number {
@@ -809,6 +811,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
    */
   private loop(): void {
     const cpu = this.cpus[0]!;
+    cpu.enteredAt = performance.now();
     for (;;) {
       if (this.wantParallel) return this.parallelLoop();
       const r = this.onExit(cpu, cpu.vcpu.runOnce());
@@ -874,6 +877,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   private resumeCpu(c: Cpu): void {
     c.inGuest = true;
+    c.enteredAt = performance.now();
     // Resumed to make its hypercall (interruptedExit): it counts as kicked until that exit.
     c.kicked = c.toHypercall;
     c.toHypercall = false;
@@ -887,8 +891,21 @@ export class Kernel implements HypercallHandler, ProcessTree {
     c.vcpu.kick();
   }
 
-  /** Serve one exit of cpu's vCPU. */
+  /**
+   * Serve one exit of cpu's vCPU, and count the time: the task that ran gets the time since the
+   * entry as user time, and the time serving it (less the host's waits meanwhile) as system time.
+   */
   private onExit(cpu: Cpu, exit: VcpuExit): HypercallResult {
+    const t0 = performance.now(), waited = hostWaitedMs();
+    const ran = cpu.task;
+    const r = this.serveExit(cpu, exit);
+    const t1 = performance.now();
+    ran?.charge(Math.max(0, t0 - cpu.enteredAt), Math.max(0, t1 - t0 - (hostWaitedMs() - waited)));
+    cpu.enteredAt = t1;
+    return r;
+  }
+
+  private serveExit(cpu: Cpu, exit: VcpuExit): HypercallResult {
     this.cpu = cpu;
     cpu.inGuest = false;
     cpu.kicked = false;
@@ -1842,6 +1859,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
         if (!(options & WNOWAIT)) {
           this.release(c);
           p.childrenPeakRssKb = Math.max(p.childrenPeakRssKb, c.peakRssKb, c.childrenPeakRssKb);
+          p.childCpu.add(c.cpu);
+          p.childCpu.add(c.childCpu);
         }
         const sig = status & 0x7f;
         return { child: c, status, code: sig === 0 ? CLD_EXITED : defaultAction(sig) === 'core' ? CLD_DUMPED : CLD_KILLED, value: sig === 0 ? (status >> 8) & 0xff : sig };

@@ -32,6 +32,7 @@ const MAX_LINK_HOPS = 40;
 import { AT_FDCWD, E, Errno, SIG, SYSCALL_NAMES } from '../abi/linux.js';
 import { MAX_QUEUED_SIGNALS, type SandboxLimits } from './limits.js';
 import type { Task } from './task.js';
+import { CpuTime } from './cpu-time.js';
 
 /** The guest's identity (a plain user, like `docker run --user 1000`) is part of the ABI.
  * GUEST_PID and GUEST_PPID are the first process's pid and its parent's. */
@@ -261,6 +262,13 @@ export class Process {
    */
   peakRssKb = 0;
   childrenPeakRssKb = 0;
+  /**
+   * CPU time of all its threads, live and ended (CLOCK_PROCESS_CPUTIME_ID, RUSAGE_SELF), and of
+   * the children it waited for with theirs (RUSAGE_CHILDREN, times' cutime and cstime). Kept
+   * across execve; a fork's child starts at zero.
+   */
+  readonly cpu = new CpuTime();
+  readonly childCpu = new CpuTime();
   /** The I/O priority (ioprio_set, ioprio_get): kept and inherited, with no effect. */
   ioprio = 0;
   /** The execution domain and its flags (personality): kept, inherited, with no effect. */
@@ -276,8 +284,8 @@ export class Process {
   /**
    * The interval timers, by `which`: ITIMER_REAL (alarm, setitimer), ITIMER_VIRTUAL and
    * ITIMER_PROF: when each fires next (performance.now() ms) and its period (0: once); null when
-   * disarmed. The CPU-time ones run as CLOCK_PROCESS_CPUTIME_ID does in kvmbox, on the time since
-   * the program started. Checked before each re-entry and on timer ticks (signals.ts); kept
+   * disarmed. The CPU-time ones run on the time since they were armed, which for a busy
+   * single-threaded program is its CPU time (Process.cpu is counted only at exits). Checked before each re-entry and on timer ticks (signals.ts); kept
    * across execve, not inherited by fork, as Linux's.
    */
   readonly itimers: Array<{ due: number; interval: number } | null> = [null, null, null];
@@ -362,8 +370,7 @@ export class Process {
 
   /**
    * When the program started, on the monotonic clock: recorded at its first system call (the
-   * first thing a program does). Its CPU time is counted as the time since then: the host
-   * cannot tell guest CPU time from time spent in the host.
+   * first thing a program does).
    */
   startNs(): bigint {
     return (this.started ??= process.hrtime.bigint());

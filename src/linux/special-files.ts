@@ -20,6 +20,7 @@ import { SI_KERNEL, SIGCONT, raise } from './signals.js';
 import type { Process } from './process.js';
 import type { Task } from './task.js';
 import { cpuinfoText } from './cpuinfo.js';
+import { msTicks } from './cpu-time.js';
 import { PROC_NET_FILES, procNetText } from './proc-net.js';
 import * as ops from '../fs/ops.js';
 import { normalize } from '../fs/vfs.js';
@@ -120,7 +121,7 @@ function procRoot(p: Process): SpecialFile {
 }
 
 /** When the sandbox "booted": its first process's start (ps: uptime, btime and start times agree). */
-function bootNs(p: Process): bigint {
+export function bootNs(p: Process): bigint {
   return p.kernel.find(GUEST_PID)?.startNs() ?? p.startNs();
 }
 
@@ -191,8 +192,11 @@ function statLine(q: Process, t?: Task): string {
   const start = q.startNs() > boot ? Number((q.startNs() - boot) / 10_000_000n) : 0;
   const rss = q.rssBytes();
   // Fields 23 and 24: vsize (bytes) and rss (pages), both the process's memory (Process.rssBytes).
+  // Fields 14-17: utime and stime (the thread's, or the process's), cutime and cstime (ticks).
+  const cpu = t ? t.cpu : q.cpu;
+  const times = [cpu.user, cpu.sys, q.childCpu.user, q.childCpu.sys].map((ms) => String(msTicks(ms)));
   const f: Array<string | number> = [t?.tid ?? q.pid, `(${commOf(q, t)})`, t ? taskState(q, t) : stateOf(q), q.ppid, q.pgid, q.sid, 0, -1, 0x400000,
-    0, 0, 0, 0, 0, 0, 0, 0, 20 + q.nice, q.nice, threads, 0, start, rss, rss / PAGE_SIZE];
+    0, 0, 0, 0, ...times, 20 + q.nice, q.nice, threads, 0, start, rss, rss / PAGE_SIZE];
   while (f.length < 52) f.push(0);
   return f.join(' ') + '\n';
 }

@@ -7,6 +7,7 @@
 // and the threads of the process in guest memory may run in parallel, one per vCPU.
 import type { Registers, Vcpu } from '../kvm/kvm.js';
 import type { WouldBlock } from '../fs/open-file.js';
+import { CpuTime } from './cpu-time.js';
 import type { Process } from './process.js';
 import type { PosixTimer } from './posix-timers.js';
 
@@ -28,6 +29,7 @@ export interface SavedContext { regs: Registers; fpu: Buffer; fsBase: bigint }
  */
 export type TaskState = 'running' | 'ready' | 'waiting' | 'dead';
 
+
 export class Task {
   /** The FS base (ARCH_SET_FS): the thread pointer of the program's libc. */
   fsBase = 0n;
@@ -36,6 +38,16 @@ export class Task {
    * a thread other than the group leader; null: the process's (Process.comm), which is the leader's.
    */
   comm: Buffer | null = null;
+  /** The thread's CPU time (CLOCK_THREAD_CPUTIME_ID, RUSAGE_THREAD); its process's counts it too. */
+  readonly cpu = new CpuTime();
+
+  /** Count ms of user and system time to the thread and its process. */
+  charge(user: number, sys: number): void {
+    this.cpu.user += user;
+    this.cpu.sys += sys;
+    this.process.cpu.user += user;
+    this.process.cpu.sys += sys;
+  }
 
   /** The thread's name: its own, or the process's (the leader's). */
   name(): Buffer {

@@ -34,7 +34,7 @@ function timeout(p: Process, addr: bigint, absolute: boolean, realtime: boolean)
   const sec = ts.readBigInt64LE(0), nsec = ts.readBigInt64LE(8);
   if (sec < 0n || nsec < 0n || nsec >= NS) throw new Errno(E.EINVAL);
   const ns = sec * NS + nsec;
-  return absolute ? ns - clockNs(p, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC) : ns;
+  return absolute ? ns - clockNs(null, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC) : ns;
 }
 
 /** The futex calls once another task is alive: waits park in the kernel, wakes wake them. */

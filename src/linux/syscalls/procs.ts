@@ -7,6 +7,16 @@ import type { Process } from '../process.js';
 import type { Task } from '../task.js';
 import { int, type SyscallGroup } from './args.js';
 import { pidFdAt } from './pidfd.js';
+import { CpuTime, msTicks } from '../cpu-time.js';
+import { writeRusage } from './time.js';
+
+/** A child's CPU time with that of the children it waited for, as wait4 and waitid report it. */
+function childAndWaited(c: Process): CpuTime {
+  const sum = new CpuTime();
+  sum.add(c.cpu);
+  sum.add(c.childCpu);
+  return sum;
+}
 
 const SIGCHLD = 17n;
 const CLONE_VM = 0x100n, CLONE_PIDFD = 0x1000n, CLONE_VFORK = 0x4000n, CLONE_PARENT_SETTID = 0x100000n;
@@ -105,9 +115,7 @@ export const processSyscalls: SyscallGroup = {
     const r = p.kernel.reap(t, childrenOf(p, int(a[0])), options & (WNOHANG | WUNTRACED | WCONTINUED));
     if (!r) return 0;
     status?.writeInt32LE(r.status);
-    usage?.fill(0);
-    // struct rusage: two timevals, then ru_maxrss (KiB).
-    usage?.writeBigInt64LE(BigInt(r.child.peakRssKb), 32);
+    if (usage) writeRusage(usage, childAndWaited(r.child), r.child.peakRssKb);
     return r.child.pid;
   },
   waitid: (t, a) => {
@@ -140,6 +148,10 @@ export const processSyscalls: SyscallGroup = {
         info.writeInt32LE(r.child.pid, 16);
         info.writeUInt32LE(1000, 20);
         info.writeInt32LE(r.value, 24);
+        // si_utime and si_stime (ticks): the child's and its waited-for children's.
+        const cpu = childAndWaited(r.child);
+        info.writeBigInt64LE(msTicks(cpu.user), 32);
+        info.writeBigInt64LE(msTicks(cpu.sys), 40);
       }
     }
     return 0;

@@ -8,23 +8,57 @@ import type { Task } from '../task.js';
 import { hasDeliverable } from '../signals.js';
 import { int, type SyscallGroup } from './args.js';
 import { realtimeNs } from '../../machine/machine.js';
+import { CLK_TCK, msTicks, type CpuTime } from '../cpu-time.js';
+import { bootNs } from '../special-files.js';
 
 const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1, CLOCK_PROCESS_CPUTIME_ID = 2, CLOCK_THREAD_CPUTIME_ID = 3;
 const CLOCK_MONOTONIC_RAW = 4, CLOCK_REALTIME_COARSE = 5, CLOCK_MONOTONIC_COARSE = 6, CLOCK_BOOTTIME = 7;
 const NS = 1_000_000_000n;
-/** Linux's USER_HZ: the unit of times(2) and /proc tick counts. */
-const CLK_TCK = 100n;
 const RUSAGE_SELF = 0, RUSAGE_CHILDREN = -1, RUSAGE_THREAD = 1;
 
-export function clockNs(p: Process | null, clock: number): bigint {
+/** CPU time (ms, CpuTime) as nanoseconds. */
+export function cpuNs(ms: number): bigint {
+  return BigInt(Math.round(ms * 1e6));
+}
+
+/** A CPU-time clock's reading: user and system time, or (virtual) user time alone. */
+function cpuClockNs(c: CpuTime, virtual = false): bigint {
+  return cpuNs(virtual ? c.user : c.user + c.sys);
+}
+
+/**
+ * The CPU-time clock a negative clock id names (clock_getcpuclockid, pthread_getcpuclockid):
+ * ~id >> 3 is a pid (0: the caller's), bit 2 makes it a thread's (a tid), the low two bits say
+ * which time (0 PROF and 2 SCHED: user and system; 1 VIRT: user). Another sandbox's ids and
+ * the host's are never seen: a pid or tid outside the sandbox is EINVAL, as one that does not exist.
+ */
+function cpuClockOf(t: Task, clock: number): bigint {
+  const id = ~(clock >> 3), which = clock & 3, perThread = (clock & 4) !== 0;
+  if (which === 3) throw new Errno(E.EINVAL);
+  const k = t.process.kernel;
+  let c: CpuTime | undefined;
+  if (perThread) c = id === 0 ? t.cpu : k.findTask(id)?.process === t.process ? k.findTask(id)!.cpu : undefined;
+  else c = id === 0 ? t.process.cpu : k.find(id)?.cpu;
+  if (c === undefined) throw new Errno(E.EINVAL);
+  return cpuClockNs(c, which === 1);
+}
+
+/**
+ * The time on a clock, in nanoseconds. t: the calling thread, for the CPU-time clocks (without
+ * one, as for a timerfd, those read 0).
+ */
+export function clockNs(t: Task | null, clock: number): bigint {
   switch (clock) {
     case CLOCK_REALTIME: case CLOCK_REALTIME_COARSE:
       return realtimeNs();
     case CLOCK_MONOTONIC: case CLOCK_MONOTONIC_RAW: case CLOCK_MONOTONIC_COARSE: case CLOCK_BOOTTIME:
       return process.hrtime.bigint();
-    case CLOCK_PROCESS_CPUTIME_ID: case CLOCK_THREAD_CPUTIME_ID:
-      return p ? process.hrtime.bigint() - p.startNs() : 0n;
+    case CLOCK_PROCESS_CPUTIME_ID:
+      return t ? cpuClockNs(t.process.cpu) : 0n;
+    case CLOCK_THREAD_CPUTIME_ID:
+      return t ? cpuClockNs(t.cpu) : 0n;
     default:
+      if (clock < 0 && t) return cpuClockOf(t, clock);
       throw new Errno(E.EINVAL);
   }
 }
@@ -66,9 +100,10 @@ function readTimespec(p: Process, addr: bigint): bigint {
 export const timeSyscalls: SyscallGroup = {
   // Setting the time needs CAP_SYS_TIME, which the sandbox's user lacks: EPERM once the
   // arguments pass Linux's checks (only CLOCK_REALTIME can be set; EINVAL for the others).
-  clock_settime: ({ process: p }, a) => {
+  clock_settime: (t, a) => {
+    const p = t.process;
     const clock = int(a[0]);
-    clockNs(p, clock);
+    clockNs(t, clock);
     if (clock !== CLOCK_REALTIME) throw new Errno(E.EINVAL);
     readTimespec(p, a[1]);
     throw new Errno(E.EPERM);
@@ -82,15 +117,15 @@ export const timeSyscalls: SyscallGroup = {
     if (a[1] !== 0n) p.userBuffer(a[1], 8, PROT_READ);
     throw new Errno(E.EPERM);
   },
-  clock_gettime: ({ process: p }, a) => { writeTimespec(p, a[1], clockNs(p, int(a[0]))); return 0; },
-  clock_getres: ({ process: p }, a) => {
-    clockNs(p, int(a[0]));
-    if (a[1] !== 0n) writeTimespec(p, a[1], 1n);
+  clock_gettime: (t, a) => { writeTimespec(t.process, a[1], clockNs(t, int(a[0]))); return 0; },
+  clock_getres: (t, a) => {
+    clockNs(t, int(a[0]));
+    if (a[1] !== 0n) writeTimespec(t.process, a[1], 1n);
     return 0;
   },
   gettimeofday: ({ process: p }, a) => {
     if (a[0] !== 0n) {
-      const ns = clockNs(p, CLOCK_REALTIME);
+      const ns = clockNs(null, CLOCK_REALTIME);
       const out = p.userBuffer(a[0], 16, PROT_WRITE);
       out.writeBigInt64LE(ns / NS, 0);
       out.writeBigInt64LE((ns % NS) / 1000n, 8);
@@ -99,7 +134,7 @@ export const timeSyscalls: SyscallGroup = {
     return 0;
   },
   time: ({ process: p }, a) => {
-    const s = clockNs(p, CLOCK_REALTIME) / NS;
+    const s = clockNs(null, CLOCK_REALTIME) / NS;
     if (a[0] !== 0n) p.userBuffer(a[0], 8, PROT_WRITE).writeBigInt64LE(s);
     return s;
   },
@@ -118,7 +153,7 @@ export const timeSyscalls: SyscallGroup = {
     const ns = readTimespec(p, a[2]);
     const TIMER_ABSTIME = 1;
     const absolute = (int(a[1]) & TIMER_ABSTIME) !== 0;
-    const wait = absolute ? ns - clockNs(p, clock) : ns;
+    const wait = absolute ? ns - clockNs(t, clock) : ns;
     const left = wait > 0n ? sleepInterruptible(t, wait) : null;
     if (left !== null) {
       if (!absolute && a[3] !== 0n) writeTimespec(p, a[3], left);
@@ -126,32 +161,24 @@ export const timeSyscalls: SyscallGroup = {
     }
     return 0;
   },
-  getrusage: ({ process: p }, a) => {
+  getrusage: (t, a) => {
+    const p = t.process;
     const who = int(a[0]);
     if (who !== RUSAGE_SELF && who !== RUSAGE_CHILDREN && who !== RUSAGE_THREAD) throw new Errno(E.EINVAL);
-    // struct rusage: ru_utime, ru_stime (timevals), then 14 longs (ru_maxrss in KiB...).
     const out = p.userBuffer(a[1], RUSAGE_SIZE, PROT_WRITE);
-    out.fill(0);
-    if (who !== RUSAGE_CHILDREN) {
-      const ns = clockNs(p, CLOCK_PROCESS_CPUTIME_ID);
-      out.writeBigInt64LE(ns / NS, 0);
-      out.writeBigInt64LE((ns % NS) / 1000n, 8);
-      p.rssBytes();
-    }
-    // ru_maxrss (KiB), after the two timevals.
-    out.writeBigInt64LE(BigInt(who === RUSAGE_CHILDREN ? p.childrenPeakRssKb : p.peakRssKb), 32);
+    if (who !== RUSAGE_CHILDREN) p.rssBytes();
+    const cpu = who === RUSAGE_CHILDREN ? p.childCpu : who === RUSAGE_THREAD ? t.cpu : p.cpu;
+    writeRusage(out, cpu, who === RUSAGE_CHILDREN ? p.childrenPeakRssKb : p.peakRssKb);
     return 0;
   },
   times: ({ process: p }, a) => {
-    const ticks = (clockNs(p, CLOCK_PROCESS_CPUTIME_ID) * CLK_TCK) / NS;
     if (a[0] !== 0n) {
       // struct tms: utime, stime, cutime, cstime (clock ticks)
       const out = p.userBuffer(a[0], 32, PROT_WRITE);
-      out.fill(0);
-      out.writeBigInt64LE(ticks, 0);
+      [p.cpu.user, p.cpu.sys, p.childCpu.user, p.childCpu.sys].forEach((ms, i) => out.writeBigInt64LE(msTicks(ms), i * 8));
     }
-    // Ticks since an arbitrary point: since boot, and the VM booted with the program.
-    return ticks;
+    // Ticks since an arbitrary point: since boot, and the VM booted with the sandbox.
+    return (process.hrtime.bigint() - bootNs(p)) * BigInt(CLK_TCK) / NS;
   },
   sysinfo: ({ process: p }, a) => {
     const out = p.userBuffer(a[0], SYSINFO_SIZE, PROT_WRITE);
@@ -167,9 +194,23 @@ export const timeSyscalls: SyscallGroup = {
 };
 
 const RUSAGE_SIZE = 144;
+
+/**
+ * Fill a struct rusage (144 bytes): ru_utime and ru_stime (timevals) from cpu, ru_maxrss (KiB)
+ * after them; what kvmbox does not count (faults, context switches...) is 0.
+ */
+export function writeRusage(out: Buffer, cpu: CpuTime, maxRssKb: number): void {
+  out.fill(0);
+  [cpu.user, cpu.sys].forEach((ms, i) => {
+    const us = BigInt(Math.floor(ms * 1000));
+    out.writeBigInt64LE(us / 1_000_000n, i * 16);
+    out.writeBigInt64LE(us % 1_000_000n, i * 16 + 8);
+  });
+  out.writeBigInt64LE(BigInt(maxRssKb), 32);
+}
 const SYSINFO_SIZE = 112;
 
 /** Seconds since the VM started, for sysinfo and /proc/uptime. */
 export function uptimeSeconds(p: Process): bigint {
-  return (process.hrtime.bigint() - p.startNs()) / NS;
+  return (process.hrtime.bigint() - bootNs(p)) / NS;
 }

@@ -72,7 +72,8 @@ export const timerSyscalls: SyscallGroup = {
     out.writeInt32LE(id);
     return 0;
   },
-  timer_settime: ({ process: p }, a) => {
+  timer_settime: (t, a) => {
+    const p = t.process;
     const pt = timerOf(p, int(a[0]));
     const flags = int(a[1]);
     const spec = readItimerspec(p, a[2]);
@@ -86,7 +87,7 @@ export const timerSyscalls: SyscallGroup = {
     } else {
       // An absolute time is on the timer's own clock: its distance from that clock's now is kept.
       const tai = pt.clock === CLOCK_TAI ? CLOCK_REALTIME : pt.clock;
-      const ns = flags & TIMER_ABSTIME ? spec.value - clockNs(p, tai) : spec.value;
+      const ns = flags & TIMER_ABSTIME ? spec.value - clockNs(t, tai) : spec.value;
       pt.next = now + Number(ns) / 1e6;
     }
     return 0;
