@@ -490,6 +490,44 @@ test('python3 socket.socketpair: both ways, non-blocking, between threads, acros
   assert.match(guest.stdout.toString(), /^send to a closed peer: EPIPE$/m);
 });
 
+// MSG_PEEK was EOPNOTSUPP on every socket but netlink: recv and recvmsg may look at what is
+// there and leave it, on streams (socketpair, AF_UNIX, TCP), record sockets and datagrams.
+const PEEK_SCRIPT = String.raw`import os, socket
+a, b = socket.socketpair()
+a.sendall(b"hello world")
+print("stream peek", b.recv(5, socket.MSG_PEEK), b.recv(100, socket.MSG_PEEK), "then", b.recv(100))
+b.setblocking(False)
+try:
+    b.recv(10, socket.MSG_PEEK)
+except BlockingIOError:
+    print("empty peek: EAGAIN")
+a.sendall(b"abcdef")
+x, y = bytearray(2), bytearray(10)
+print("recvmsg_into peek", b.recvmsg_into([x, y], 0, socket.MSG_PEEK)[0], bytes(x), bytes(y[:4]), "then", b.recv(100))
+p, q = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+p.send(b"first message"); p.send(b"second")
+m = q.recvmsg(5, 0, socket.MSG_PEEK)
+print("seqpacket peek", m[0], m[2] & socket.MSG_TRUNC != 0, q.recv(100), q.recv(100))
+r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); r.bind("\0peek-r-%d" % os.getpid())
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind("\0peek-s-%d" % os.getpid())
+s.sendto(b"datagram one", r.getsockname()); s.sendto(b"two", r.getsockname())
+data, frm = r.recvfrom(4, socket.MSG_PEEK)
+print("unix dgram peek", data, frm == s.getsockname(), r.recvfrom(100)[0], r.recvfrom(100)[0])
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+c = socket.create_connection(srv.getsockname()); conn, _ = srv.accept()
+c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+print("tcp peek", conn.recv(3, socket.MSG_PEEK), conn.recv(100))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v.bind(("127.0.0.1", 0))
+v.sendto(b"udp payload", u.getsockname())
+data, frm = u.recvfrom(3, socket.MSG_PEEK)
+print("udp peek", data, frm == v.getsockname(), u.recvfrom(100)[0])`;
+
+test('python3 MSG_PEEK on stream, seqpacket, datagram, TCP and UDP sockets, as natively', { skip: existsSync(PYTHON) ? false : `${PYTHON} is missing` }, () => {
+  const { guest } = same(PYTHON, ['-c', PEEK_SCRIPT]);
+  assert.match(guest.stdout.toString(), /^udp peek b'udp' True b'udp payload'$/m);
+});
+
 // ---------------------------------------------------------------------------------------------
 // perl's ithreads: a shared counter under lock, Thread::Queue workers, a shared hash.
 

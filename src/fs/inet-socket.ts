@@ -89,15 +89,34 @@ function freePort(names: UnixNames, proto: 'tcp' | 'udp'): number {
   throw new Errno(E.EADDRINUSE);
 }
 
-/** What bind checks of an address before it takes a port: loopback or wildcard, unprivileged. */
-function checkBind(a: InetAddress): void {
-  if (!isLoopback(a.ip) && !isWildcard(a.ip)) throw new Errno(E.EADDRNOTAVAIL);
+/** An address of this sandbox: a loopback one, or the wildcard. */
+function isLocal(ip: Buffer): boolean {
+  return isLoopback(ip) || isWildcard(ip);
+}
+
+/**
+ * The port a bind to a takes: a's own (a local address, unprivileged), or a free one for port 0;
+ * EADDRNOTAVAIL, EACCES, EADDRINUSE (none free) otherwise.
+ */
+function portToBind(names: UnixNames, proto: 'tcp' | 'udp', a: InetAddress): number {
+  if (!isLocal(a.ip)) throw new Errno(E.EADDRNOTAVAIL);
   if (a.port !== 0 && a.port < PRIVILEGED_PORTS) throw new Errno(E.EACCES);
+  return a.port || freePort(names, proto);
 }
 
 /** Where a connect or send may go: a loopback address (the wildcard means it), else ENETUNREACH. */
 export function checkReachable(a: InetAddress): void {
-  if (!isLoopback(a.ip) && !isWildcard(a.ip)) throw new Errno(E.ENETUNREACH);
+  if (!isLocal(a.ip)) throw new Errno(E.ENETUNREACH);
+}
+
+/** The peer a connect to `to` reaches: the wildcard means the loopback address. */
+function peerOf(to: InetAddress): InetAddress {
+  return isWildcard(to.ip) ? { ...to, ip: loopback(to.family) } : to;
+}
+
+/** A connected socket's own address: one bound to the wildcard (or not yet to any) shows the loopback address it reached. */
+function connectedLocal(local: InetAddress, remote: InetAddress, family: number): InetAddress {
+  return local.ip.length === 0 || isWildcard(local.ip) ? { ...local, ip: asFamily(remote, family).ip } : local;
 }
 
 /** What the two kinds share: a family, the address bound, the peer, and the options set. */
@@ -131,9 +150,8 @@ export class InetStream extends UnixSocket implements InetEnd {
 
   /** bind to a (port 0: a free port). */
   bindInet(a: InetAddress): void {
-    checkBind(a);
+    const port = portToBind(this.names, 'tcp', a);
     if (this.address !== null || this.connected) throw new Errno(E.EINVAL);
-    const port = a.port || freePort(this.names, 'tcp');
     this.bind(portKey('tcp', port));
     this.local = { family: this.family, ip: a.ip, port };
   }
@@ -148,8 +166,7 @@ export class InetStream extends UnixSocket implements InetEnd {
     if (this.connected) throw new Errno(E.EISCONN);
     if (to.port === 0) throw new Errno(E.ECONNREFUSED);
     this.connect(portKey('tcp', to.port), budget, pid);
-    const there = isWildcard(to.ip) ? loopback(to.family) : to.ip;
-    this.remote = { family: to.family, ip: there, port: to.port };
+    this.remote = peerOf(to);
     // A client without a port takes one; its address is the loopback address it reached.
     if (this.local === null) {
       const port = freePort(this.names, 'tcp');
@@ -157,7 +174,7 @@ export class InetStream extends UnixSocket implements InetEnd {
       this.address = portKey('tcp', port);
       this.local = { family: this.family, ip: Buffer.alloc(0), port };
     }
-    if (this.local.ip.length === 0 || isWildcard(this.local.ip)) this.local = { ...this.local, ip: asFamily(this.remote, this.family).ip };
+    this.local = connectedLocal(this.local, this.remote, this.family);
   }
 
   /** A send on a TCP socket never connected is EPIPE, as Linux's (recv stays ENOTCONN). */
@@ -187,9 +204,8 @@ export class InetDatagram extends UnixDatagram implements InetEnd {
   }
 
   bindInet(a: InetAddress): void {
-    checkBind(a);
+    const port = portToBind(this.names, 'udp', a);
     if (this.address !== null) throw new Errno(E.EINVAL);
-    const port = a.port || freePort(this.names, 'udp');
     this.bind(portKey('udp', port));
     this.local = { family: this.family, ip: a.ip, port };
   }
@@ -203,9 +219,8 @@ export class InetDatagram extends UnixDatagram implements InetEnd {
   connectInet(to: InetAddress): void {
     if (this.address === null) this.beforeSend();
     this.connect(InetDatagram.nameOf(to));
-    this.remote = { family: to.family, ip: isWildcard(to.ip) ? loopback(to.family) : to.ip, port: to.port };
-    // Connected, a socket bound to the wildcard shows the loopback address it sends from.
-    if (this.local && isWildcard(this.local.ip)) this.local = { ...this.local, ip: asFamily(this.remote, this.family).ip };
+    this.remote = peerOf(to);
+    if (this.local) this.local = connectedLocal(this.local, this.remote, this.family);
   }
 
   /** A send with no address from a socket not connected is EDESTADDRREQ, as Linux's UDP. */

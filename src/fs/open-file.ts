@@ -603,6 +603,17 @@ class PipeBuffer {
     this.size += src.length;
   }
 
+  /** Copy the oldest bytes into dst, leaving them in the pipe (MSG_PEEK); returns the count. */
+  peek(dst: Buffer): number {
+    let n = 0, head = this.head;
+    for (let i = 0; i < this.pages.length && n < dst.length; i++) {
+      const end = i === this.pages.length - 1 ? this.tail : PIPE_PAGE;
+      n += this.pages[i]!.copy(dst, n, head, Math.min(end, head + dst.length - n));
+      head = 0;
+    }
+    return n;
+  }
+
   take(dst: Buffer): number {
     let n = 0;
     while (n < dst.length && this.size > 0) {
@@ -678,6 +689,11 @@ export class PipeEnd implements OpenFile {
   }
 
   read(buf: Buffer): number {
+    return this.readOrPeek(buf, false);
+  }
+
+  /** read, or (peek) copy what a read would take and leave it there. */
+  readOrPeek(buf: Buffer, peek: boolean): number {
     if (!this.readEnd) throw new Errno(E.EBADF);
     const b = this.pipe;
     if (b.size === 0) {
@@ -685,7 +701,7 @@ export class PipeEnd implements OpenFile {
       if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
       throw new WouldBlock('it reads an empty pipe that only it could fill', () => b.size > 0 || b.writers === 0);
     }
-    return b.take(buf);
+    return peek ? b.peek(buf) : b.take(buf);
   }
 
   write(buf: Buffer): number {

@@ -111,19 +111,20 @@ export class SocketEnd implements OpenFile {
    * stops at the end of the bytes that came with rights (then 0 until takeRights), as Linux
    * ends a read at a message with descriptors.
    */
-  receive(buf: Buffer, nonblock: boolean): number {
+  receive(buf: Buffer, nonblock: boolean, peek = false): number {
     if (this.readShut || this.due) return 0;
-    if (this.records) return this.receiveMessage(buf, nonblock);
+    if (this.records) return this.receiveMessage(buf, nonblock, peek);
     this.rx.statusFlags = O.RDONLY | (nonblock || this.statusFlags & O.NONBLOCK ? O.NONBLOCK : 0);
     const head = this.inbox[0];
-    const n = this.rx.read(head ? buf.subarray(0, Math.max(1, head.end - this.receivedBytes)) : buf);
+    const n = this.rx.readOrPeek(head ? buf.subarray(0, Math.max(1, head.end - this.receivedBytes)) : buf, peek);
+    if (peek) return n;
     this.receivedBytes += n;
     if (head && this.receivedBytes > head.at) this.due = this.inbox.shift()!.rights;
     return n;
   }
 
-  /** A record socket's receive: one whole message, the part past buf dropped (truncated). */
-  private receiveMessage(buf: Buffer, nonblock: boolean): number {
+  /** A record socket's receive: one whole message, the part past buf dropped (truncated); or (peek) a copy of it, left in place. */
+  private receiveMessage(buf: Buffer, nonblock: boolean, peek: boolean): number {
     const records = this.records!;
     if (records.length === 0) {
       // The peer is gone: the end of a seqpacket stream (a datagram pair has none).
@@ -132,9 +133,13 @@ export class SocketEnd implements OpenFile {
       if (nonblock || this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
       throw new WouldBlock('it receives on a socket that only it could send to', () => records.length > 0 || ended());
     }
-    const len = records.shift()!;
+    const len = peek ? records[0]! : records.shift()!;
     const take = Math.min(len, buf.length);
     this.rx.statusFlags = O.RDONLY | O.NONBLOCK;
+    if (peek) {
+      this.truncated = len > take;
+      return take === 0 ? 0 : this.rx.readOrPeek(buf.subarray(0, take), true);
+    }
     // The message's bytes are all in the pipe: its record was made after they were written.
     let n = 0;
     while (n < take) n += this.rx.read(buf.subarray(n, take));

@@ -79,14 +79,17 @@ export class UnixDatagram extends NamedSocket implements OpenFile {
 
   send(buf: Buffer, nonblock: boolean): number { return this.sendTo(buf, null, nonblock); }
 
-  /** Take one message: as much as buf holds (the rest is dropped: truncated), and its sender (lastFrom). */
-  receive(buf: Buffer, nonblock: boolean): number {
-    const m = this.queue.shift();
+  /**
+   * Take one message: as much as buf holds (the rest is dropped: truncated), and its sender
+   * (lastFrom); or (peek) the same, leaving the message first in the queue.
+   */
+  receive(buf: Buffer, nonblock: boolean, peek = false): number {
+    const m = peek ? this.queue[0] : this.queue.shift();
     if (!m) {
       if (nonblock || this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
       throw new WouldBlock('it receives on a datagram socket', () => this.queue.length > 0 || this.closed);
     }
-    this.bytes -= m.data.length;
+    if (!peek) this.bytes -= m.data.length;
     this.truncated = m.data.length > buf.length;
     this.lastFrom = m.from;
     this.peerPid = m.pid;

@@ -132,8 +132,8 @@ export class UnixSocket extends NamedSocket implements OpenFile {
     return this.conn;
   }
 
-  receive(buf: Buffer, nonblock: boolean): number {
-    return this.stream().receive(buf, nonblock || (this.statusFlags & O.NONBLOCK) !== 0);
+  receive(buf: Buffer, nonblock: boolean, peek = false): number {
+    return this.stream().receive(buf, nonblock || (this.statusFlags & O.NONBLOCK) !== 0, peek);
   }
 
   receiveDropping(buf: Buffer, nonblock: boolean): number {

@@ -34,6 +34,14 @@ const MAX_RW_COUNT = 0x7ffff000;
  * socket and socketpair's (domain, type, protocol), checked: AF_UNIX sockets of the kinds given.
  * Returns type (with SOCK_NONBLOCK and SOCK_CLOEXEC).
  */
+/** A TCP or UDP socket (loopback, inet-socket.ts), or not. */
+function isInet(s: unknown): s is InetStream | InetDatagram {
+  return s instanceof InetStream || s instanceof InetDatagram;
+}
+function inetOf(s: unknown): InetStream | InetDatagram | null {
+  return isInet(s) ? s : null;
+}
+
 function socketType(a: bigint[], kinds: readonly number[]): number {
   const domain = int(a[0]!), type = int(a[1]!), protocol = int(a[2]!);
   // socketpair has no IP kind (Linux: EOPNOTSUPP); socket's go to inetSocket.
@@ -82,8 +90,13 @@ function netlinkAddress(pid: number): Buffer {
 
 function socketOf(p: Process, fd: bigint): SocketEnd | UnixSocket | UnixDatagram {
   const f = p.fds.get(int(fd));
-  if (!(f instanceof SocketEnd) && !(f instanceof UnixSocket) && !(f instanceof UnixDatagram)) throw new Errno(E.ENOTSOCK);
+  if (!isDataSocket(f)) throw new Errno(E.ENOTSOCK);
   return f;
+}
+
+/** A socket that moves data: a socketpair end, a stream or a datagram socket (AF_UNIX, or TCP and UDP, their subclasses). */
+function isDataSocket(f: OpenFile): f is SocketEnd | UnixSocket | UnixDatagram {
+  return f instanceof SocketEnd || f instanceof UnixSocket || f instanceof UnixDatagram;
 }
 
 /** A socket that can have a name (bind, connect): a stream or a datagram socket of socket(2). */
@@ -225,7 +238,7 @@ function bind(p: Process, a: bigint[]): number {
     return 0;
   }
   const s = namedOf(p, a[0]!);
-  if (s instanceof InetStream || s instanceof InetDatagram) {
+  if (isInet(s)) {
     s.bindInet(inetAddress(p, s, a[1]!, int(a[2]!)));
     return 0;
   }
@@ -264,7 +277,7 @@ function connect(p: Process, a: bigint[]): number {
     return 0;
   }
   const s = namedOf(p, a[0]!);
-  if (s instanceof InetStream || s instanceof InetDatagram) {
+  if (isInet(s)) {
     const to = inetAddress(p, s, a[1]!, int(a[2]!));
     checkReachable(to);
     if (s instanceof InetStream) s.connectInet(to, p.limits.pipeBudget, p.pid);
@@ -335,7 +348,7 @@ function getsockopt(p: Process, a: bigint[]): number {
     return putOption(p, a, v);
   }
   const s = socketOf(p, a[0]!);
-  const inet = s instanceof InetStream || s instanceof InetDatagram ? s : null;
+  const inet = inetOf(s);
   const key = inet && inetOption(inet, level, opt);
   if (inet && key) {
     const v = Buffer.alloc(4);
@@ -383,7 +396,8 @@ function setsockopt(p: Process, a: bigint[]): number {
   const nl = netlinkOf(p, a[0]!);
   const s = nl ? null : socketOf(p, a[0]!);
   const level = int(a[1]!), opt = int(a[2]!);
-  const key = (s instanceof InetStream || s instanceof InetDatagram) && inetOption(s, level, opt);
+  const inet = inetOf(s);
+  const key = inet !== null && inetOption(inet, level, opt);
   if (key) {
     if (int(a[4]!) < 4) throw new Errno(E.EINVAL);
     const v = p.userBuffer(a[3]!, 4, PROT_READ).readInt32LE(0);
@@ -568,13 +582,16 @@ function recvmsg(p: Process, a: bigint[]): number {
     return done;
   }
   const s = socketOf(p, a[0]!);
-  if (flags & (MSG_OOB | MSG_PEEK)) throw new Errno(E.EOPNOTSUPP);
+  if (flags & MSG_OOB) throw new Errno(E.EOPNOTSUPP);
+  const peek = (flags & MSG_PEEK) !== 0;
   const out = p.userBuffer(a[1]!, MSGHDR_SIZE, PROT_READ | PROT_WRITE);
   const msg = Buffer.from(out);
   if (msg.readBigUInt64LE(40) !== 0n) p.userBuffer(msg.readBigUInt64LE(32), Math.min(size(msg.readBigUInt64LE(40)), MAX_CONTROL), PROT_WRITE);
   const whole = (s instanceof SocketEnd && s.keepsMessages) || s instanceof UnixDatagram;
-  const done = (whole ? wholeMessage : throughIovecs)(p, msg, PROT_WRITE, (buf, nonblock) => s.receive(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
-  const rights = done > 0 ? s.takeRights() : undefined;
+  // A peek at a stream is one copy scattered over the iovecs, as a message's (each iovec in turn would see the same bytes).
+  const done = (whole || peek ? wholeMessage : throughIovecs)(p, msg, PROT_WRITE, (buf, nonblock) => s.receive(buf, nonblock, peek), (flags & MSG_DONTWAIT) !== 0);
+  // A peek leaves the descriptors sent along where they are.
+  const rights = done > 0 && !peek ? s.takeRights() : undefined;
   const received = receiveRights(p, msg, rights, (flags & MSG_CMSG_CLOEXEC) !== 0);
   const mflags = received.flags | (whole && (s as SocketEnd | UnixDatagram).truncated ? MSG_TRUNC : 0);
   const controllen = received.controllen;
@@ -633,13 +650,14 @@ function recvfrom(p: Process, a: bigint[]): number {
     return got;
   }
   const s = socketOf(p, a[0]!);
-  if (flags & (MSG_OOB | MSG_PEEK)) throw new Errno(E.EOPNOTSUPP);
+  if (flags & MSG_OOB) throw new Errno(E.EOPNOTSUPP);
+  const peek = (flags & MSG_PEEK) !== 0;
   const n = Math.min(size(a[2]!), MAX_RW_COUNT);
   const buf = p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_WRITE);
   const lenOut = a[4] !== 0n && a[5] !== 0n ? p.userBuffer(a[5]!, 4, PROT_WRITE) : null;
   if (s instanceof UnixDatagram) {
-    // Even a 0-byte buffer takes a message; the address is its sender's.
-    const got = s.receive(buf, (flags & MSG_DONTWAIT) !== 0);
+    // Even a 0-byte buffer takes a message (or, peeking, looks at it); the address is its sender's.
+    const got = s.receive(buf, (flags & MSG_DONTWAIT) !== 0, peek);
     // A sender with no name gives no address (length 0), as Linux's unix_copy_addr.
     const from = datagramSender(s);
     if (from) putSockaddr(p, a[4]!, a[5]!, from);
@@ -647,7 +665,7 @@ function recvfrom(p: Process, a: bigint[]): number {
     return got;
   }
   if (buf.length === 0) return 0;
-  const got = s.receiveDropping(buf, (flags & MSG_DONTWAIT) !== 0);
+  const got = peek ? s.receive(buf, (flags & MSG_DONTWAIT) !== 0, true) : s.receiveDropping(buf, (flags & MSG_DONTWAIT) !== 0);
   lenOut?.writeUInt32LE(0, 0);
   return got;
 }
@@ -659,7 +677,7 @@ const INTERFACE_IOCTLS = new Set([SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS, SIOCGI
 
 /** Whether f is a socket, on which Linux answers the interface ioctls whatever its family. */
 export function isSocket(f: OpenFile): boolean {
-  return f instanceof SocketEnd || f instanceof UnixSocket || f instanceof UnixDatagram || f instanceof NetlinkSocket;
+  return isDataSocket(f) || f instanceof NetlinkSocket;
 }
 
 /** A struct sockaddr_in of an IPv4 address (port 0), as struct ifreq holds one. */
@@ -733,7 +751,7 @@ export const socketSyscalls: SyscallGroup = {
       return 0;
     }
     const s = socketOf(p, a[0]!);
-    if (s instanceof InetStream || s instanceof InetDatagram) putSockaddr(p, a[1]!, a[2]!, sockaddrIn(localAddress(s)));
+    if (isInet(s)) putSockaddr(p, a[1]!, a[2]!, sockaddrIn(localAddress(s)));
     else putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.address);
     return 0;
   },
@@ -744,7 +762,7 @@ export const socketSyscalls: SyscallGroup = {
     }
     const s = socketOf(p, a[0]!);
     if (!(s instanceof SocketEnd) && !s.connected) throw new Errno(E.ENOTCONN);
-    if (s instanceof InetStream || s instanceof InetDatagram) putSockaddr(p, a[1]!, a[2]!, sockaddrIn(asFamily(s.remote!, s.family)));
+    if (isInet(s)) putSockaddr(p, a[1]!, a[2]!, sockaddrIn(asFamily(s.remote!, s.family)));
     else putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.peerAddress);
     return 0;
   },
