@@ -283,9 +283,8 @@ export class Process {
   readonly sigactions = new Map<number, Buffer>();
   /**
    * The interval timers, by `which`: ITIMER_REAL (alarm, setitimer), ITIMER_VIRTUAL and
-   * ITIMER_PROF: when each fires next (performance.now() ms) and its period (0: once); null when
-   * disarmed. The CPU-time ones run on the time since they were armed, which for a busy
-   * single-threaded program is its CPU time (Process.cpu is counted only at exits). Checked before each re-entry and on timer ticks (signals.ts); kept
+   * ITIMER_PROF: when each fires next and its period (0: once), in ms on its clock (itimerNow);
+   * null when disarmed. Checked before each re-entry and on timer ticks (signals.ts); kept
    * across execve, not inherited by fork, as Linux's.
    */
   readonly itimers: Array<{ due: number; interval: number } | null> = [null, null, null];
@@ -302,10 +301,25 @@ export class Process {
     return this.itimers.some((t) => t !== null) || this.timers.size > 0;
   }
 
-  /** The earliest moment (performance.now() ms) a timer needs looking at; Infinity for none. */
+  /**
+   * The clock of interval timer `which`, in ms: ITIMER_REAL the monotonic clock
+   * (performance.now()), ITIMER_VIRTUAL the process's user time, ITIMER_PROF its user and
+   * system time (Process.cpu: counted at each exit, so they are looked at on the exits and
+   * ticks of a busy program).
+   */
+  itimerNow(which: number): number {
+    return which === 0 ? performance.now() : which === 1 ? this.cpu.user : this.cpu.user + this.cpu.sys;
+  }
+
+  /**
+   * The earliest moment (performance.now() ms) a timer needs looking at; Infinity for none. A
+   * CPU-time timer cannot expire sooner than its time left from now (one thread busy all along).
+   */
   get timerDue(): number {
     let due = Infinity;
-    for (const t of this.itimers) due = Math.min(due, t?.due ?? Infinity);
+    this.itimers.forEach((t, which) => {
+      if (t) due = Math.min(due, which === 0 ? t.due : performance.now() + t.due - this.itimerNow(which));
+    });
     for (const pt of this.timers.values()) due = Math.min(due, pt.wakeAt);
     return due;
   }

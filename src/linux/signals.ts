@@ -127,8 +127,9 @@ const ITIMER_SIGNALS = [SIGALRM, 26, 27];
 export function checkTimers(t: Task, now = performance.now()): void {
   const p = t.process;
   p.itimers.forEach((timer, which) => {
-    if (!timer || now < timer.due) return;
-    p.itimers[which] = timer.interval > 0 ? { due: Math.max(timer.due + timer.interval, now), interval: timer.interval } : null;
+    const at = which === 0 ? now : p.itimerNow(which);
+    if (!timer || at < timer.due) return;
+    p.itimers[which] = timer.interval > 0 ? { due: Math.max(timer.due + timer.interval, at), interval: timer.interval } : null;
     const sig = ITIMER_SIGNALS[which]!;
     raise(p.signalTarget(sig) ?? t, sig, { code: SI_KERNEL });
   });

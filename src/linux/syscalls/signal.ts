@@ -178,7 +178,8 @@ function readItimerval(p: Process, addr: bigint): { interval: number; value: num
   return { interval: tv(0), value: tv(16) };
 }
 
-function writeItimerval(p: Process, addr: bigint, t: Process['realTimer']): void {
+function writeItimerval(p: Process, addr: bigint, which: number): void {
+  const t = p.itimers[which];
   const out = p.userBuffer(addr, 32, PROT_WRITE);
   out.fill(0);
   if (!t) return;
@@ -189,7 +190,7 @@ function writeItimerval(p: Process, addr: bigint, t: Process['realTimer']): void
   };
   put(t.interval, 0);
   // A timer due now still reads as armed, with a tiny value, as on Linux.
-  put(Math.max(0.001, t.due - performance.now()), 16);
+  put(Math.max(0.001, t.due - p.itimerNow(which)), 16);
 }
 
 export const signalSyscalls: SyscallGroup = {
@@ -233,14 +234,14 @@ export const signalSyscalls: SyscallGroup = {
     const which = int(a[0]);
     if (which !== ITIMER_REAL && which !== ITIMER_VIRTUAL && which !== ITIMER_PROF) throw new Errno(E.EINVAL);
     const next = a[1] !== 0n ? readItimerval(p, a[1]) : null;
-    if (a[2] !== 0n) writeItimerval(p, a[2], p.itimers[which]!);
-    if (next) p.itimers[which] = next.value > 0 ? { due: performance.now() + next.value, interval: next.interval } : null;
+    if (a[2] !== 0n) writeItimerval(p, a[2], which);
+    if (next) p.itimers[which] = next.value > 0 ? { due: p.itimerNow(which) + next.value, interval: next.interval } : null;
     return 0;
   },
   getitimer: (t, a) => {
     const which = int(a[0]);
     if (which !== ITIMER_REAL && which !== ITIMER_VIRTUAL && which !== ITIMER_PROF) throw new Errno(E.EINVAL);
-    writeItimerval(t.process, a[1], t.process.itimers[which]!);
+    writeItimerval(t.process, a[1], which);
     return 0;
   },
   sigaltstack: (t, a) => {
