@@ -517,6 +517,29 @@ test('netstat, ss and ip show the sandbox\'s sockets and lo as natively', {
   assert.match(guest.stdout.toString(), /^1 lo\nno such interface None\nmtu 65536\n$/m);
 });
 
+// /proc/net/dev was ENOENT: ifconfig, netstat -i and psutil read it. It lists lo alone, with the
+// sandbox's loopback traffic: a packet per TCP send or UDP datagram, of its payload bytes, both
+// ways. (Natively the host's interfaces and their headers' bytes show, so this is checked alone.)
+const DEV_SCRIPT = String.raw`import socket
+def lo():
+    line = [l for l in open("/proc/net/dev") if l.strip().startswith("lo:")][0]
+    f = line.split(":")[1].split()
+    return int(f[0]), int(f[1]), int(f[8]), int(f[9])
+print(len(open("/proc/net/dev").read().splitlines()), lo())
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+c = socket.create_connection(s.getsockname()); a, _ = s.accept()
+c.sendall(b"x" * 1000); a.recv(2000)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b"y" * 100, ("127.0.0.1", 9))
+print(lo())
+`;
+
+test('/proc/net/dev lists lo with the sandbox\'s loopback traffic; netstat -i reads it', {
+  skip: existsSync('/usr/bin/netstat') ? false : 'netstat is missing',
+}, () => {
+  const r = run('/bin/sh', ['-c', `python3 -c '${DEV_SCRIPT}'; netstat -i | awk '$1 == "lo" { print $1, $2, $3, $7 }'`], { ...SYS, env: ENV, timeoutSeconds: TIMEOUT_S });
+  assert.equal(r.stdout.toString(), '3 (0, 0, 0, 0)\n(1100, 2, 1100, 2)\nlo 65536 2 2\n', show(r));
+});
+
 // /proc/PID/comm, limits and mountinfo, and /proc/sys's common settings, were ENOENT (the
 // seventh survey); setting the clock was ENOSYS, where Linux says EPERM to an unprivileged user.
 test('/proc/PID/comm, limits, mountinfo and /proc/sys answer; setting the clock is EPERM', () => {

@@ -73,6 +73,27 @@ export function asFamily(a: InetAddress, family: number): InetAddress {
   return { family, ip: v4Of(a.ip) ?? loopback(AF_INET), port: a.port };
 }
 
+/**
+ * What went over a sandbox's lo (/proc/net/dev): per TCP send or UDP datagram, one packet of
+ * its payload bytes (Linux would count segments with their headers, and ACKs). Each packet is
+ * sent and received by lo, so it counts once each way.
+ */
+export interface LoopbackTraffic { bytes: number; packets: number }
+const traffic = new WeakMap<UnixNames, LoopbackTraffic>();
+
+/** The loopback traffic of the sandbox whose socket table is names. */
+export function loopbackTraffic(names: UnixNames): LoopbackTraffic {
+  let t = traffic.get(names);
+  if (!t) traffic.set(names, t = { bytes: 0, packets: 0 });
+  return t;
+}
+
+function countTraffic(names: UnixNames, bytes: number): void {
+  const t = loopbackTraffic(names);
+  t.bytes += bytes;
+  t.packets++;
+}
+
 /** The name a port has in the sandbox's table. */
 function portKey(proto: 'tcp' | 'udp', port: number): string {
   return `${proto}:${port}`;
@@ -180,7 +201,9 @@ export class InetStream extends UnixSocket implements InetEnd {
   /** A send on a TCP socket never connected is EPIPE, as Linux's (recv stays ENOTCONN). */
   override send(buf: Buffer, nonblock: boolean): number {
     if (!this.connected) throw new Errno(E.EPIPE);
-    return super.send(buf, nonblock);
+    const n = super.send(buf, nonblock);
+    if (n > 0) countTraffic(this.names, n);
+    return n;
   }
 
   protected override acceptedSocket(flags: number, client: UnixSocket): UnixSocket {
@@ -226,7 +249,9 @@ export class InetDatagram extends UnixDatagram implements InetEnd {
   /** A send with no address from a socket not connected is EDESTADDRREQ, as Linux's UDP. */
   override sendTo(buf: Buffer, name: string | null, nonblock: boolean): number {
     if (name === null && this.peerAddress === null) throw new Errno(E.EDESTADDRREQ);
-    return super.sendTo(buf, name, nonblock);
+    const n = super.sendTo(buf, name, nonblock);
+    countTraffic(this.names, n);
+    return n;
   }
 
   /** The sender of the last datagram taken, as this socket's family shows it. */

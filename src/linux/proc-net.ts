@@ -1,17 +1,17 @@
 // /proc/net/tcp, tcp6, udp, udp6 and unix: the sandbox's own sockets, in Linux's text, which
-// netstat, ss (without sock_diag), fuser and lsof read. Each lists the sockets that the processes
+// netstat, ss (without sock_diag), fuser and lsof read; /proc/net/dev: lo and its traffic. Each lists the sockets that the processes
 // of the sandbox hold (an IP socket once it has a port, as Linux lists only hashed ones), with
 // the guest's uid and the inode that fstat and /proc/PID/fd show; queues and timers are zero.
 import { STAT, STAT_SIZE } from '../abi/linux.js';
 import { GUEST_UID } from '../abi/abi.generated.js';
 import type { OpenFile } from '../fs/open-file.js';
-import { AF_INET, InetDatagram, InetStream, type InetAddress } from '../fs/inet-socket.js';
+import { AF_INET, InetDatagram, InetStream, loopbackTraffic, type InetAddress } from '../fs/inet-socket.js';
 import { SocketEnd } from '../fs/socket-pair.js';
 import { UnixDatagram } from '../fs/unix-dgram.js';
 import { UnixSocket } from '../fs/unix-socket.js';
 import type { Process } from './process.js';
 
-export const PROC_NET_FILES = ['tcp', 'tcp6', 'udp', 'udp6', 'unix'];
+export const PROC_NET_FILES = ['dev', 'tcp', 'tcp6', 'udp', 'udp6', 'unix'];
 
 const TCP_ESTABLISHED = 0x01, TCP_CLOSE = 0x07, TCP_LISTEN = 0x0a;
 const SS_UNCONNECTED = 1, SS_CONNECTED = 3;
@@ -98,5 +98,18 @@ function unixLines(p: Process): string {
 
 /** The text of /proc/net/NAME (one of PROC_NET_FILES). */
 export function procNetText(p: Process, name: string): string {
+  if (name === 'dev') return devLines(p);
   return name === 'unix' ? unixLines(p) : inetLines(p, name);
+}
+
+/**
+ * /proc/net/dev: the one interface, lo, with what went over it (loopbackTraffic: each packet
+ * is transmitted and received), as ifconfig, netstat -i and psutil read it.
+ */
+function devLines(p: Process): string {
+  const t = loopbackTraffic(p.kernel.unixNames);
+  return 'Inter-|   Receive                                                |  Transmit\n' +
+    ' face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n' +
+    `    lo: ${String(t.bytes).padStart(7)} ${String(t.packets).padStart(7)}    0    0    0     0          0         0 ` +
+    `${String(t.bytes).padStart(8)} ${String(t.packets).padStart(7)}    0    0    0     0       0          0\n`;
 }
