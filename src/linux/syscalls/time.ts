@@ -37,7 +37,7 @@ function cpuClockOf(t: Task, clock: number): bigint {
   if (which === 3) throw new Errno(E.EINVAL);
   const k = t.process.kernel;
   let c: CpuTime | undefined;
-  if (perThread) c = id === 0 ? t.cpu : k.findTask(id)?.process === t.process ? k.findTask(id)!.cpu : undefined;
+  if (perThread) c = id === 0 ? t.cpu : k.findTask(id)?.cpu;
   else c = id === 0 ? t.process.cpu : k.find(id)?.cpu;
   if (c === undefined) throw new Errno(E.EINVAL);
   return cpuClockNs(c, which === 1);
