@@ -490,6 +490,47 @@ test('python3 socket.socketpair: both ways, non-blocking, between threads, acros
   assert.match(guest.stdout.toString(), /^send to a closed peer: EPIPE$/m);
 });
 
+// A port was one socket's whatever the address: 127.0.0.1:P and ::1:P, or 0.0.0.0:P and a
+// V6ONLY [::]:P (nginx's two listens), could not both be bound. Binds now conflict as Linux's,
+// and a connection or datagram goes to the socket bound to its address, else the wildcard.
+const PORTS_SCRIPT = String.raw`import socket, errno
+def listener(fam, addr, port=0, v6only=None):
+    s = socket.socket(fam)
+    if v6only is not None: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
+    s.bind((addr, port)); s.listen(); return s
+def tryit(f):
+    try: f(); return "ok"
+    except OSError as e: return errno.errorcode[e.errno]
+a = listener(socket.AF_INET, "127.0.0.1"); p = a.getsockname()[1]
+b = listener(socket.AF_INET6, "::1", p)
+print("127.0.0.1 and ::1 on one port: both bound")
+for host, want in (("127.0.0.1", a), ("::1", b)):
+    c = socket.create_connection((host, p)); s, _ = want.accept(); c.sendall(host.encode()); print("reached", s.recv(20).decode(), "at", host)
+print("another 127.0.0.1 bind:", tryit(lambda: listener(socket.AF_INET, "127.0.0.1", p)))
+print("0.0.0.0 over it:", tryit(lambda: listener(socket.AF_INET, "0.0.0.0", p)))
+w4 = listener(socket.AF_INET, "0.0.0.0"); q = w4.getsockname()[1]
+print("[::] dual-stack beside 0.0.0.0:", tryit(lambda: listener(socket.AF_INET6, "::", q, 0)))
+w6 = listener(socket.AF_INET6, "::", q, 1)
+print("[::] V6ONLY beside 0.0.0.0: bound")
+c = socket.create_connection(("127.0.0.1", q)); s, _ = w4.accept(); print("v4 goes to the v4 wildcard:", s.family == socket.AF_INET)
+c = socket.create_connection(("::1", q)); s, _ = w6.accept(); print("v6 goes to the v6 wildcard:", s.family == socket.AF_INET6)
+d = listener(socket.AF_INET6, "::", 0, 0); r = d.getsockname()[1]
+print("v4 bind under a dual-stack [::]:", tryit(lambda: listener(socket.AF_INET, "127.0.0.1", r)))
+c = socket.create_connection(("127.0.0.1", r)); s, addr = d.accept(); print("v4 reaches the dual-stack socket from", addr[0])
+x = listener(socket.AF_INET, "127.0.0.2"); t = x.getsockname()[1]
+y = listener(socket.AF_INET, "127.0.0.1", t)
+print("127.0.0.2 and 127.0.0.1 on one port: both bound")
+print("connect to 127.0.0.3 there:", tryit(lambda: socket.create_connection(("127.0.0.3", t))))
+c = socket.create_connection(("127.0.0.2", t)); s, _ = x.accept(); print("127.0.0.2 reached its own:", s.getsockname()[0])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v.bind(("127.0.0.2", 0))
+v.sendto(b"hi", u.getsockname()); data, frm = u.recvfrom(10); print("udp from", frm[0], frm[1] == v.getsockname()[1])`;
+
+test('python3 binds by address: IPv4 and IPv6 on one port, V6ONLY and dual-stack wildcards, 127.0.0.x, as natively', { skip: existsSync(PYTHON) ? false : `${PYTHON} is missing` }, () => {
+  const { guest } = same(PYTHON, ['-c', PORTS_SCRIPT]);
+  assert.match(guest.stdout.toString(), /^udp from 127\.0\.0\.2 True$/m);
+});
+
 // MSG_PEEK was EOPNOTSUPP on every socket but netlink: recv and recvmsg may look at what is
 // there and leave it, on streams (socketpair, AF_UNIX, TCP), record sockets and datagrams.
 const PEEK_SCRIPT = String.raw`import os, socket

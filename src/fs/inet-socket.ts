@@ -5,11 +5,14 @@
 // run inside one sandbox as they do on Linux.
 //
 // - Ports: one table per sandbox and protocol, in the sandbox's socket names (UnixNames, keys
-//   `tcp:PORT` and `udp:PORT`), shared by IPv4 and IPv6, so a port is one socket's whatever the
-//   family (Linux would let 127.0.0.1:P and ::1:P be two). bind takes a port of a loopback or
-//   the wildcard address; port 0 (or listen, or a first connect or send, without bind) takes a
-//   free one of 32768-60999. Ports below 1024 need a privilege (EACCES); any other address is
-//   EADDRNOTAVAIL, as on a host without it.
+//   `tcp:PORT/4:IP` or `/6:IP`, IP in hex or `*` for the wildcard: bindKey). Binds conflict as
+//   Linux's do: the same family with the same address or either one the wildcard, and IPv4
+//   against an IPv6 wildcard that takes IPv4 too (IPV6_V6ONLY off); so 127.0.0.1:P and ::1:P,
+//   or 0.0.0.0:P and a V6ONLY [::]:P, are two sockets. bind takes a port of a loopback or the
+//   wildcard address; port 0 (or listen, or a first connect or send, without bind) takes a
+//   port of 32768-60999 that nothing is bound to. Ports below 1024 need a privilege (EACCES);
+//   any other address is EADDRNOTAVAIL, as on a host without it. A packet goes to the socket
+//   bound to its address, else to its family's wildcard, else to a dual-stack IPv6 one.
 // - TCP: a connection is a socketpair, as for AF_UNIX (unix-socket.ts); connect to any loopback
 //   address (or the wildcard, which Linux takes as local) of a port reaches its listener, else
 //   ECONNREFUSED. Another address is ENETUNREACH (the caller's check).
@@ -21,7 +24,7 @@
 import { E, Errno, O } from '../abi/linux.js';
 import type { PipeBudget } from './open-file.js';
 import { UnixDatagram } from './unix-dgram.js';
-import { UnixSocket, type UnixNames } from './unix-socket.js';
+import { UnixSocket, type NamedSocket, type UnixNames } from './unix-socket.js';
 
 export const AF_INET = 2, AF_INET6 = 10;
 export const IPPROTO_TCP = 6, IPPROTO_UDP = 17;
@@ -94,18 +97,87 @@ function countTraffic(names: UnixNames, bytes: number): void {
   t.packets++;
 }
 
-/** The name a port has in the sandbox's table. */
-function portKey(proto: 'tcp' | 'udp', port: number): string {
-  return `${proto}:${port}`;
+type Proto = 'tcp' | 'udp';
+
+/**
+ * The name a bound address has in the sandbox's table: `tcp:PORT/4:IP` or `/6:IP`, IP in hex
+ * (an IPv4-mapped address is IPv4's), or `*` for the wildcard.
+ */
+function bindKey(proto: Proto, a: InetAddress): string {
+  const v4 = v4Of(a.ip);
+  const fam = v4 ? 4 : 6;
+  return `${proto}:${a.port}/${fam}:${isWildcard(a.ip) ? '*' : (v4 ?? a.ip).toString('hex')}`;
+}
+
+/** What a key names: its port, family (4 or 6) and address (hex, or '*'). */
+function parseKey(key: string): { port: number; fam: number; ip: string } {
+  const slash = key.indexOf('/');
+  return { port: Number(key.slice(4, slash)), fam: Number(key[slash + 1]), ip: key.slice(slash + 3) };
+}
+
+/** The live sockets bound to a port, with their keys. */
+function boundTo(names: UnixNames, proto: Proto, port: number): Array<[string, NamedSocket]> {
+  const prefix = `${proto}:${port}/`;
+  const out: Array<[string, NamedSocket]> = [];
+  for (const [k, s] of names) if (k.startsWith(prefix) && s.live) out.push([k, s]);
+  return out;
+}
+
+const IPPROTO_IPV6 = 41, IPV6_V6ONLY = 26;
+
+/** An IPv6 socket bound to the wildcard that takes IPv4 as well (IPV6_V6ONLY off, Linux's default). */
+function dualStack(key: string, s: NamedSocket): boolean {
+  const k = parseKey(key);
+  return k.fam === 6 && k.ip === '*' && !((s as unknown as InetEnd).options?.get(`${IPPROTO_IPV6}:${IPV6_V6ONLY}`));
+}
+
+/**
+ * Whether a bind to key (by a socket that would be dual-stack or not) conflicts with one of the
+ * port's bound sockets, as Linux's: the same family with the same address or either the
+ * wildcard, or IPv4 against a dual-stack IPv6 wildcard.
+ */
+function conflicts(names: UnixNames, proto: Proto, key: string, dual: boolean): boolean {
+  const k = parseKey(key);
+  return boundTo(names, proto, k.port).some(([other, s]) => {
+    const o = parseKey(other);
+    if (o.fam === k.fam) return o.ip === k.ip || o.ip === '*' || k.ip === '*';
+    return (k.fam === 4 && dualStack(other, s)) || (o.fam === 4 && dual);
+  });
+}
+
+/**
+ * The key of the socket a packet to `to` reaches: bound to its address, else to its family's
+ * wildcard, else (IPv4) to a dual-stack IPv6 wildcard; null when none is.
+ */
+function resolve(names: UnixNames, proto: Proto, to: InetAddress): string | null {
+  const exact = bindKey(proto, to);
+  const v4 = v4Of(to.ip) !== null;
+  const candidates = [exact, `${proto}:${to.port}/${v4 ? 4 : 6}:*`];
+  for (const key of candidates) if (names.get(key)?.live) return key;
+  const dual = `${proto}:${to.port}/6:*`;
+  const s = names.get(dual);
+  return v4 && s?.live && dualStack(dual, s) ? dual : null;
+}
+
+/**
+ * Bind to local's name (EADDRINUSE when it conflicts with a socket bound to the port); returns
+ * local. options: the socket's, for IPV6_V6ONLY.
+ */
+function bindLocal(names: UnixNames, proto: Proto, local: InetAddress, options: Map<string, number>, bind: (key: string) => void): InetAddress {
+  const key = bindKey(proto, local);
+  const dual = parseKey(key).fam === 6 && parseKey(key).ip === '*' && !options.get(`${IPPROTO_IPV6}:${IPV6_V6ONLY}`);
+  if (conflicts(names, proto, key, dual)) throw new Errno(E.EADDRINUSE);
+  bind(key);
+  return local;
 }
 
 /** A free port of the ephemeral range (EADDRINUSE when none is). */
-function freePort(names: UnixNames, proto: 'tcp' | 'udp'): number {
+function freePort(names: UnixNames, proto: Proto): number {
   const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
   const start = Math.floor(Math.random() * span);
   for (let i = 0; i < span; i++) {
     const port = EPHEMERAL_LOW + ((start + i) % span);
-    if (!names.get(portKey(proto, port))?.live) return port;
+    if (boundTo(names, proto, port).length === 0) return port;
   }
   throw new Errno(E.EADDRINUSE);
 }
@@ -119,7 +191,7 @@ function isLocal(ip: Buffer): boolean {
  * The port a bind to a takes: a's own (a local address, unprivileged), or a free one for port 0;
  * EADDRNOTAVAIL, EACCES, EADDRINUSE (none free) otherwise.
  */
-function portToBind(names: UnixNames, proto: 'tcp' | 'udp', a: InetAddress): number {
+function portToBind(names: UnixNames, proto: Proto, a: InetAddress): number {
   if (!isLocal(a.ip)) throw new Errno(E.EADDRNOTAVAIL);
   if (a.port !== 0 && a.port < PRIVILEGED_PORTS) throw new Errno(E.EACCES);
   return a.port || freePort(names, proto);
@@ -173,8 +245,7 @@ export class InetStream extends UnixSocket implements InetEnd {
   bindInet(a: InetAddress): void {
     const port = portToBind(this.names, 'tcp', a);
     if (this.address !== null || this.connected) throw new Errno(E.EINVAL);
-    this.bind(portKey('tcp', port));
-    this.local = { family: this.family, ip: a.ip, port };
+    this.local = bindLocal(this.names, 'tcp', { family: this.family, ip: a.ip, port }, this.options, (k) => this.bind(k));
   }
 
   /** listen without bind: the wildcard address and a free port, as Linux's autobind. */
@@ -186,14 +257,16 @@ export class InetStream extends UnixSocket implements InetEnd {
   connectInet(to: InetAddress, budget: PipeBudget, pid: number): void {
     if (this.connected) throw new Errno(E.EISCONN);
     if (to.port === 0) throw new Errno(E.ECONNREFUSED);
-    this.connect(portKey('tcp', to.port), budget, pid);
     this.remote = peerOf(to);
+    this.connect(resolve(this.names, 'tcp', this.remote) ?? `tcp:${to.port}/refused`, budget, pid);
     // A client without a port takes one; its address is the loopback address it reached.
     if (this.local === null) {
       const port = freePort(this.names, 'tcp');
-      this.names.set(portKey('tcp', port), this);
-      this.address = portKey('tcp', port);
-      this.local = { family: this.family, ip: Buffer.alloc(0), port };
+      const local = connectedLocal({ family: this.family, ip: Buffer.alloc(0), port }, this.remote, this.family);
+      const key = bindKey('tcp', local);
+      this.names.set(key, this);
+      this.address = key;
+      this.local = local;
     }
     this.local = connectedLocal(this.local, this.remote, this.family);
   }
@@ -229,20 +302,19 @@ export class InetDatagram extends UnixDatagram implements InetEnd {
   bindInet(a: InetAddress): void {
     const port = portToBind(this.names, 'udp', a);
     if (this.address !== null) throw new Errno(E.EINVAL);
-    this.bind(portKey('udp', port));
-    this.local = { family: this.family, ip: a.ip, port };
+    this.local = bindLocal(this.names, 'udp', { family: this.family, ip: a.ip, port }, this.options, (k) => this.bind(k));
   }
 
-  /** The name a send to a goes to (the caller checked that a is reachable). */
-  static nameOf(a: InetAddress): string {
-    return portKey('udp', a.port);
+  /** The name a datagram to a goes to (the caller checked that a is reachable); one nobody holds when no socket takes it. */
+  nameOf(a: InetAddress): string {
+    return resolve(this.names, 'udp', peerOf(a)) ?? `udp:${a.port}/none`;
   }
 
   /** connect sets the default receiver; nobody need hold its port yet. */
   connectInet(to: InetAddress): void {
     if (this.address === null) this.beforeSend();
-    this.connect(InetDatagram.nameOf(to));
     this.remote = peerOf(to);
+    this.connect(this.nameOf(this.remote));
     if (this.local) this.local = connectedLocal(this.local, this.remote, this.family);
   }
 
@@ -257,7 +329,9 @@ export class InetDatagram extends UnixDatagram implements InetEnd {
   /** The sender of the last datagram taken, as this socket's family shows it. */
   get lastSender(): InetAddress | null {
     if (this.lastFrom === null) return null;
-    return { family: this.family, ip: loopback(this.family), port: Number(this.lastFrom.slice(4)) };
+    const k = parseKey(this.lastFrom);
+    const ip = k.ip === '*' ? loopback(k.fam === 4 ? AF_INET : AF_INET6) : Buffer.from(k.ip, 'hex');
+    return asFamily({ family: ip.length === 4 ? AF_INET : AF_INET6, ip, port: k.port }, this.family);
   }
 
   /** A first send from a socket without a port takes one, so that replies find it. */

@@ -173,7 +173,7 @@ function datagramTarget(p: Process, s: UnixDatagram, addr: bigint, len: number):
   if (!(s instanceof InetDatagram)) return peerName(p, addr, len);
   const to = inetAddress(p, s, addr, len);
   checkReachable(to);
-  return InetDatagram.nameOf(to);
+  return s.nameOf(to);
 }
 
 /** The sender of the datagram last received, as a struct sockaddr (null: it has no name). */
