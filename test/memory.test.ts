@@ -45,7 +45,7 @@ test('a 16 GiB guest memory: ranges outside it and over-long live slices are ref
     assert.throws(() => m.u64(16 * GiB - 4), GuestMemoryRangeError);
     assert.throws(() => m.slice(16 * GiB, 1), GuestMemoryRangeError);
     assert.throws(() => m.slice(-1, 2), GuestMemoryRangeError);
-    assert.throws(() => m.slice(0, MAX_SLICE_BYTES + 4096), GuestMemoryRangeError);
+    assert.throws(() => m.slice(0, MAX_SLICE_BYTES + 4096), /longer than a live slice may be/);
     assert.equal(m.slice(3 * GiB, MAX_SLICE_BYTES).length, MAX_SLICE_BYTES);
   });
 });

@@ -521,7 +521,7 @@ x = listener(socket.AF_INET, "127.0.0.2"); t = x.getsockname()[1]
 y = listener(socket.AF_INET, "127.0.0.1", t)
 print("127.0.0.2 and 127.0.0.1 on one port: both bound")
 print("connect to 127.0.0.3 there:", tryit(lambda: socket.create_connection(("127.0.0.3", t))))
-c = socket.create_connection(("127.0.0.2", t)); s, _ = x.accept(); print("127.0.0.2 reached its own:", s.getsockname()[0])
+c = socket.create_connection(("127.0.0.2", t)); s, _ = x.accept(); print("127.0.0.2 reached its own:", s.getsockname()[0], "from", c.getsockname()[0], s.getpeername()[0])
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
 v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v.bind(("127.0.0.2", 0))
 v.sendto(b"hi", u.getsockname()); data, frm = u.recvfrom(10); print("udp from", frm[0], frm[1] == v.getsockname()[1])`;

@@ -207,9 +207,15 @@ function peerOf(to: InetAddress): InetAddress {
   return isWildcard(to.ip) ? { ...to, ip: loopback(to.family) } : to;
 }
 
-/** A connected socket's own address: one bound to the wildcard (or not yet to any) shows the loopback address it reached. */
+/**
+ * A connected socket's own address: one bound to the wildcard (or not yet to any) shows the
+ * source Linux picks for a loopback peer, 127.0.0.1 or ::1 (the local route's preferred source,
+ * whichever 127.x the peer is), as its family shows it.
+ */
 function connectedLocal(local: InetAddress, remote: InetAddress, family: number): InetAddress {
-  return local.ip.length === 0 || isWildcard(local.ip) ? { ...local, ip: asFamily(remote, family).ip } : local;
+  if (local.ip.length !== 0 && !isWildcard(local.ip)) return local;
+  const fam = v4Of(remote.ip) ? AF_INET : AF_INET6;
+  return { ...local, ip: asFamily({ family: fam, ip: loopback(fam), port: 0 }, family).ip };
 }
 
 /** What the two kinds share: a family, the address bound, the peer, and the options set. */

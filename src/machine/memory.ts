@@ -7,8 +7,8 @@ import { USER_BASE } from '../abi/abi.generated.js';
 
 /** A guest address range does not lie inside guest memory. */
 export class GuestMemoryRangeError extends RangeError {
-  constructor(readonly address: number, readonly length: number, size: number) {
-    super(`guest range 0x${address.toString(16)}+0x${length.toString(16)} is outside guest memory (0x${size.toString(16)} bytes)`);
+  constructor(readonly address: number, readonly length: number, size: number, why = `is outside guest memory (0x${size.toString(16)} bytes)`) {
+    super(`guest range 0x${address.toString(16)}+0x${length.toString(16)} ${why}`);
     this.name = 'GuestMemoryRangeError';
   }
 }
@@ -79,7 +79,9 @@ export class GuestMemory {
   /** The window that holds [address, address + length) of this view's own memory (checked by the caller). */
   private window(address: number, length: number): Window {
     const k = this.single ? 0 : Math.floor(address / WINDOW_STEP);
-    if (!this.single && length > WINDOW_STEP) throw new GuestMemoryRangeError(address, length, this.size);
+    if (!this.single && length > WINDOW_STEP) {
+      throw new GuestMemoryRangeError(address, length, this.size, `is longer than a live slice may be (${MAX_SLICE_BYTES} bytes in memory over 4 GiB)`);
+    }
     let w = this.windows[k];
     if (w === undefined) {
       const start = k * WINDOW_STEP;
