@@ -125,10 +125,18 @@ function boundTo(names: UnixNames, proto: Proto, port: number): Array<[string, N
 
 const IPPROTO_IPV6 = 41, IPV6_V6ONLY = 26;
 
-/** An IPv6 socket bound to the wildcard that takes IPv4 as well (IPV6_V6ONLY off, Linux's default). */
-function dualStack(key: string, s: NamedSocket): boolean {
+/**
+ * Whether a socket bound (or to be bound) to key, with these socket options, is an IPv6 wildcard
+ * that takes IPv4 as well (IPV6_V6ONLY off, Linux's default).
+ */
+function dualStack(key: string, options: ReadonlyMap<string, number> | undefined): boolean {
   const k = parseKey(key);
-  return k.fam === 6 && k.ip === '*' && !((s as unknown as InetEnd).options?.get(`${IPPROTO_IPV6}:${IPV6_V6ONLY}`));
+  return k.fam === 6 && k.ip === '*' && !options?.get(`${IPPROTO_IPV6}:${IPV6_V6ONLY}`);
+}
+
+/** The socket options of a bound socket of the table (an InetEnd's). */
+function optionsOf(s: NamedSocket): ReadonlyMap<string, number> | undefined {
+  return (s as unknown as Partial<InetEnd>).options;
 }
 
 /**
@@ -141,7 +149,7 @@ function conflicts(names: UnixNames, proto: Proto, key: string, dual: boolean): 
   return boundTo(names, proto, k.port).some(([other, s]) => {
     const o = parseKey(other);
     if (o.fam === k.fam) return o.ip === k.ip || o.ip === '*' || k.ip === '*';
-    return (k.fam === 4 && dualStack(other, s)) || (o.fam === 4 && dual);
+    return (k.fam === 4 && dualStack(other, optionsOf(s))) || (o.fam === 4 && dual);
   });
 }
 
@@ -156,7 +164,7 @@ function resolve(names: UnixNames, proto: Proto, to: InetAddress): string | null
   for (const key of candidates) if (names.get(key)?.live) return key;
   const dual = `${proto}:${to.port}/6:*`;
   const s = names.get(dual);
-  return v4 && s?.live && dualStack(dual, s) ? dual : null;
+  return v4 && s?.live && dualStack(dual, optionsOf(s)) ? dual : null;
 }
 
 /**
@@ -165,8 +173,7 @@ function resolve(names: UnixNames, proto: Proto, to: InetAddress): string | null
  */
 function bindLocal(names: UnixNames, proto: Proto, local: InetAddress, options: Map<string, number>, bind: (key: string) => void): InetAddress {
   const key = bindKey(proto, local);
-  const dual = parseKey(key).fam === 6 && parseKey(key).ip === '*' && !options.get(`${IPPROTO_IPV6}:${IPV6_V6ONLY}`);
-  if (conflicts(names, proto, key, dual)) throw new Errno(E.EADDRINUSE);
+  if (conflicts(names, proto, key, dualStack(key, options))) throw new Errno(E.EADDRINUSE);
   bind(key);
   return local;
 }
