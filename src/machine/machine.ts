@@ -437,6 +437,7 @@ export class Machine {
     this.setSyscallMsrs(this.syscallPath, traced);
     this.setIoBitmap(this.syscallPath === 'user-stub');
     this.flushWanted.delete(this.vcpu); // the boot hop reloads CR3
+    this.flushBeforeOthers.delete(this.vcpu);
     // Hardware KVM runs user code with the guest's own XCR0: set it, as Linux does, or AVX raises
     // #UD. kvm_pvm runs user code with the host's XCR0 (and cannot emulate xsetbv at CPL0).
     const xcr0 = this.syscallPath === 'cpl0-entry' ? userXcr0(cpuidCache ?? []) : 0n;
@@ -767,6 +768,18 @@ export class Machine {
   /** vCPUs whose next enterUser (or flushTlb) loads the other root, to drop their cached translations. */
   private readonly flushWanted = new Set<Vcpu>();
 
+  /**
+   * vCPUs whose own task took rights away from pages while it ran there: the task itself goes on
+   * with its cached translations (a known limitation, SECURITY.md), but the next context loaded
+   * there (another thread, enterUser) drops them first, so a thread never inherits them.
+   */
+  private readonly flushBeforeOthers = new Set<Vcpu>();
+
+  /** vcpu served a munmap, mprotect or mremap of its own task (see flushBeforeOthers). */
+  flushBeforeNextContext(vcpu: Vcpu): void {
+    if (this.syscallPath === 'cpl0-entry') this.flushBeforeOthers.add(vcpu);
+  }
+
   /** Whether vcpu must drop its cached translations before it runs user code again. */
   needsFlush(vcpu: Vcpu): boolean {
     return this.flushWanted.has(vcpu);
@@ -798,7 +811,8 @@ export class Machine {
    */
   private rootFor(vcpu: Vcpu, cur: bigint): bigint {
     const root = BigInt(this.active.rootPhys), twin = BigInt(this.active.twinRootPhys);
-    const flush = this.flushWanted.delete(vcpu);
+    const wanted = this.flushWanted.delete(vcpu), beforeOthers = this.flushBeforeOthers.delete(vcpu);
+    const flush = wanted || beforeOthers;
     if (cur !== root && cur !== twin) return root;
     return flush ? (cur === root ? twin : root) : cur;
   }

@@ -85,6 +85,10 @@ static void *toucher(void *arg) {
     sink += page_r[0];
   }
   printf("read after munmap faulted: %d\n", faults - before);
+  /* The read may fault between munmap's return and the main thread's "done": wait for that
+   * before going on, or phase 3 would be overwritten by 2 (and the main thread would wait for
+   * it for ever, while this thread wrote on before the mprotect). */
+  while (atomic_load(&phase) != 2) { }
   before = faults;
   if (sigsetjmp(jb, 1) == 0) {
     atomic_store(&phase, 3);
