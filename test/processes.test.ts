@@ -590,6 +590,30 @@ test('setitimer: ITIMER_VIRTUAL and ITIMER_PROF fire SIGVTALRM and SIGPROF for a
   assert.equal(guest.stdout.toString(), 'after a sleep 0 True\nTrue True\nvirtual 1 True (0.0, 0.0)\n');
 });
 
+// RLIMIT_CPU (ulimit -t) was kept and never enforced. Now the process's CPU time is checked with
+// its timers: SIGXCPU at the soft limit and each CPU second after (the soft limit moves on by
+// one), SIGKILL at the hard one; a sleep uses none. Limits are set from the CPU time already used,
+// which python3's start-up makes large in an emulated lane.
+const CPU_LIMIT_SCRIPT = String.raw`python3 -c '
+import resource, signal, time
+base = int(time.process_time()) + 1
+def on_xcpu(sig, frame):
+    s, h = resource.getrlimit(resource.RLIMIT_CPU)
+    print("SIGXCPU", s - base, h - base, flush=True)
+signal.signal(signal.SIGXCPU, on_xcpu)
+resource.setrlimit(resource.RLIMIT_CPU, (base, base + 2))
+while True: pass
+'; echo "python3: $?"
+sh -c 'ulimit -S -t 1; while :; do :; done'; echo "soft limit: $?"
+sh -c 'ulimit -t 1; while :; do :; done'; echo "hard limit: $?"
+sh -c 'ulimit -t 1; sleep 1.5; echo slept past it'
+`;
+
+test('RLIMIT_CPU: SIGXCPU at the soft limit and each second after, SIGKILL at the hard one, as natively', () => {
+  const { guest } = same('/bin/sh', ['-c', CPU_LIMIT_SCRIPT], { system: true });
+  assert.equal(guest.stdout.toString(), 'SIGXCPU 1 2\nSIGXCPU 2 2\npython3: 137\nsoft limit: 152\nhard limit: 137\nslept past it\n');
+});
+
 // CPU time was the time since the program started: a sleeping program had as much as a busy
 // one, and a child's never came back (wait4's rusage and RUSAGE_CHILDREN were 0). Now the guest's
 // time on a vCPU is user time and the host's time serving it system time, per thread and per

@@ -114,7 +114,7 @@ export function exitStatusOf(r: ExitReason): number {
 
 /** Bytes of a process name (comm), with its NUL. */
 export const TASK_COMM_LEN = 16;
-const RLIMIT_STACK = 3, RLIMIT_CORE = 4, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_MEMLOCK = 8, RLIMIT_AS = 9, RLIMIT_SIGPENDING = 11;
+const RLIMIT_CPU = 0, RLIMIT_STACK = 3, RLIMIT_CORE = 4, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_MEMLOCK = 8, RLIMIT_AS = 9, RLIMIT_SIGPENDING = 11;
 const RLIMIT_MSGQUEUE = 12, RLIMIT_NICE = 13, RLIMIT_RTPRIO = 14;
 /** RLIMIT_MSGQUEUE's default on Linux (bytes). */
 const MQ_BYTES_MAX = 819200n;
@@ -298,7 +298,25 @@ export class Process {
 
   /** Whether a timer (an interval timer or a POSIX timer) may raise a signal: checkTimers has work. */
   get hasTimers(): boolean {
-    return this.itimers.some((t) => t !== null) || this.timers.size > 0;
+    return this.itimers.some((t) => t !== null) || this.timers.size > 0 || this.rlimits.has(RLIMIT_CPU);
+  }
+
+  /**
+   * RLIMIT_CPU when the program set one: [soft, hard] in ms of the process's CPU time, Infinity
+   * for none. Looked at with the timers (checkTimers): SIGXCPU at the soft limit, SIGKILL at the
+   * hard one.
+   */
+  cpuLimitMs(): [number, number] | null {
+    const l = this.rlimits.get(RLIMIT_CPU);
+    if (!l) return null;
+    const ms = (v: bigint) => (v === RLIM_INFINITY ? Infinity : Number(v) * 1000);
+    return [ms(l[0]), ms(l[1])];
+  }
+
+  /** After a SIGXCPU: the soft limit one second on, so the next comes a CPU second later (as Linux). */
+  nextCpuSecond(): void {
+    const [soft, hard] = this.rlimit(RLIMIT_CPU);
+    if (soft < hard) this.setRlimit(RLIMIT_CPU, soft + 1n, hard);
   }
 
   /**
@@ -321,6 +339,8 @@ export class Process {
       if (t) due = Math.min(due, which === 0 ? t.due : performance.now() + t.due - this.itimerNow(which));
     });
     for (const pt of this.timers.values()) due = Math.min(due, pt.wakeAt);
+    const cpuLimit = this.cpuLimitMs();
+    if (cpuLimit) due = Math.min(due, performance.now() + Math.min(...cpuLimit) - this.itimerNow(2));
     return due;
   }
   /** The name (PR_SET_NAME, /proc/self/comm): the program's base name at exec, NUL-padded. */
@@ -403,7 +423,8 @@ export class Process {
 
   /**
    * Limits the program set (setrlimit, prlimit64) other than RLIMIT_NOFILE (which is the fd
-   * table's): kept, inherited and reported; kvmbox enforces its own sandbox limits instead.
+   * table's): kept, inherited and reported. RLIMIT_CPU is enforced (checkTimers) and
+   * RLIMIT_MEMLOCK counted; for the others kvmbox enforces its own sandbox limits instead.
    */
   rlimits = new Map<number, [bigint, bigint]>();
 

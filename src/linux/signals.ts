@@ -123,6 +123,7 @@ export function notifyParent(p: Process, code: number, sig: number): void {
  */
 /** The signal each interval timer raises: ITIMER_REAL SIGALRM, ITIMER_VIRTUAL SIGVTALRM, ITIMER_PROF SIGPROF. */
 const ITIMER_SIGNALS = [SIGALRM, 26, 27];
+const SIGXCPU = 24;
 
 export function checkTimers(t: Task, now = performance.now()): void {
   const p = t.process;
@@ -137,6 +138,18 @@ export function checkTimers(t: Task, now = performance.now()): void {
     if (pt.wakeAt > now) continue;
     const n = pt.expire(now);
     if (n > 0) fireTimer(p, pt, n);
+  }
+  // RLIMIT_CPU, on the process's CPU time: SIGKILL at the hard limit; at the soft one SIGXCPU,
+  // again each CPU second after (Linux raises the soft limit by one second each time).
+  const cpuLimit = p.cpuLimitMs();
+  if (cpuLimit) {
+    const used = p.itimerNow(2);
+    if (used >= cpuLimit[1]) {
+      killWith(p, SIGKILL, '(CPU time limit exceeded)');
+    } else if (used >= cpuLimit[0]) {
+      p.nextCpuSecond();
+      raise(p.signalTarget(SIGXCPU) ?? t, SIGXCPU, { code: SI_KERNEL });
+    }
   }
 }
 
