@@ -593,6 +593,27 @@ export class Vcpu {
     libc.ioctlBuf(this.fd, ioctls.KVM_SET_XSAVE, b, 'KVM_SET_XSAVE');
   }
 
+  /**
+   * Load an XSAVE image in the standard format (a signal frame's, written by the guest: hostile)
+   * with only the state components of `features`: the header is rebuilt (XSTATE_BV masked by
+   * features, no compaction, reserved bytes zero), MXCSR's reserved bits cleared, the software
+   * bytes dropped, so KVM never refuses it; components absent from XSTATE_BV take their initial
+   * state, as XRSTOR gives them.
+   */
+  setXsaveImage(image: Buffer, features: bigint): void {
+    const b = Buffer.alloc(kvm_xsave.size);
+    image.copy(b, 0, 0, Math.min(image.length, kvm_xsave.size));
+    const FXSAVE_MXCSR = 24, FXSAVE_MXCSR_MASK = 28, FXSAVE_SW_BYTES = 464, LEGACY_SIZE = 512;
+    const XSAVE_HEADER_XSTATE_BV = 512, XSAVE_HEADER_END = 576;
+    b.writeUInt32LE(b.readUInt32LE(FXSAVE_MXCSR) & 0xffff, FXSAVE_MXCSR);
+    b.writeUInt32LE(0, FXSAVE_MXCSR_MASK);
+    b.fill(0, FXSAVE_SW_BYTES, LEGACY_SIZE);
+    const bv = b.readBigUInt64LE(XSAVE_HEADER_XSTATE_BV) & features;
+    b.fill(0, XSAVE_HEADER_XSTATE_BV, XSAVE_HEADER_END);
+    b.writeBigUInt64LE(bv, XSAVE_HEADER_XSTATE_BV);
+    libc.ioctlBuf(this.fd, ioctls.KVM_SET_XSAVE, b, 'KVM_SET_XSAVE');
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -19,6 +19,7 @@ import { MapPool } from './map-pool.js';
 import { planPatches, type PatchPlan } from './site-patch.js';
 import type { Task } from './task.js';
 import { openPath } from '../fs/ops.js';
+import { signalFrameBytes } from './signals.js';
 import { permitted } from '../fs/access.js';
 
 /** Where static-PIE programs are placed (Linux would randomise; kvmbox is deterministic). */
@@ -43,6 +44,8 @@ export interface ProcessInfo {
   uid: number;
   gid: number;
   hwcap: number;
+  /** The most stack a signal frame takes (AT_MINSIGSTKSZ: signalFrameBytes). */
+  minSigStackSize: number;
   /** The vDSO's address (AT_SYSINFO_EHDR), or null where there is none. */
   vdso?: number | null;
   /**
@@ -191,7 +194,7 @@ function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number;
     [AT.BASE, elf.base], [AT.FLAGS, 0], [AT.ENTRY, elf.entry], [AT.UID, info.uid], [AT.EUID, info.uid],
     [AT.GID, info.gid], [AT.EGID, info.gid], [AT.SECURE, 0], [AT.RANDOM, random], [AT.HWCAP, info.hwcap],
     [AT.HWCAP2, 0], [AT.CLKTCK, 100], [AT.PLATFORM, platform], [AT.EXECFN, execfn],
-    [AT.MINSIGSTKSZ, 2048],
+    [AT.MINSIGSTKSZ, info.minSigStackSize],
     ...(info.vdso ? [[AT.SYSINFO_EHDR, info.vdso] as [number, number]] : []),
     [AT.NULL, 0],
   ];
@@ -273,7 +276,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv, hom
   const machine = p.machine;
   const space = home ? new AddressSpace(home.memory, home.paging, home) : new AddressSpace(machine.memory, machine.paging);
   const loaded = loadProgram(space, program, args.exePath, {
-    argv: args.argv, envp: args.envp, execfn: args.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap: machine.hwcap, vdso: machine.vdsoAddress,
+    argv: args.argv, envp: args.envp, execfn: args.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap: machine.hwcap, minSigStackSize: signalFrameBytes(machine.signalXstate), vdso: machine.vdsoAddress,
     readInterpreter: (path) => readInterpreter(p.vfs, path, args.exePath),
     images: p.kernel.sharedMemory !== null,
   });

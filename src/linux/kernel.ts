@@ -544,9 +544,15 @@ export class Kernel implements HypercallHandler, ProcessTree {
   }
 
   private fpu(vcpu: Vcpu): FpuAccess {
+    const xstate = this.machine.signalXstate;
     return {
-      get: () => vcpu.getFxsave(),
-      set: (fx) => { if (fx) vcpu.setFxsave(fx); else vcpu.resetFpu(); },
+      xstate,
+      get: () => (xstate ? vcpu.getXsave().subarray(0, xstate.size) : vcpu.getFxsave()),
+      set: (image, features) => {
+        if (!image) vcpu.resetFpu();
+        else if (xstate && features !== undefined) vcpu.setXsaveImage(image, features & xstate.features);
+        else vcpu.setFxsave(image);
+      },
     };
   }
 

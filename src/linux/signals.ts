@@ -259,7 +259,18 @@ export interface UserContext { regs: Registers; trapno: number; err: number; cr2
 export type Delivery = { kind: 'handler'; regs: Registers } | { kind: 'none' } | { kind: 'exit' } | { kind: 'stop'; sig: number };
 
 /** The vCPU's FPU state as delivery needs it: read the current, install the handler's. */
-export interface FpuAccess { get(): Buffer; set(fx: Buffer | null): void }
+export interface FpuAccess {
+  /** The XSAVE image frames hold (its size, the XCR0 features), or null: the FXSAVE area only. */
+  readonly xstate: { readonly size: number; readonly features: bigint } | null;
+  /** The current state: the XSAVE image of xstate.size bytes, or the 512-byte FXSAVE area. */
+  get(): Buffer;
+  /**
+   * Load a frame's state: an XSAVE image with the components of features (the others initial),
+   * an FXSAVE area (features undefined: x87 and SSE, the others initial), or (null) the initial
+   * state. The image is the guest's: the implementation makes it safe to load.
+   */
+  set(image: Buffer | null, features?: bigint): void;
+}
 
 /** The lowest deliverable signal, synchronous ones first; 0 when there is none. */
 function next(t: Task): number {
@@ -382,6 +393,11 @@ const FRAME_SIZE = INFO + 128;
 const MC = 40; // uc_mcontext in ucontext
 const SIGMASK = MC + 256;
 const FXSAVE_SIZE = 512;
+/** struct _fpx_sw_bytes, in the FXSAVE area's software bytes: how an XSAVE frame says so (Linux's). */
+const SW_BYTES = 464, SW_MAGIC1 = 0, SW_EXTENDED_SIZE = 4, SW_XFEATURES = 8, SW_XSTATE_SIZE = 16, SW_END = 48;
+const FP_XSTATE_MAGIC1 = 0x46505853, FP_XSTATE_MAGIC2 = 0x46505845, FP_XSTATE_MAGIC2_SIZE = 4;
+const UC_FP_XSTATE = 1;
+const XSAVE_HEADER = 512, XSAVE_HEADER_SIZE = 64;
 /** struct sigcontext's general registers in order (uc_mcontext). */
 const SC_REGS = ['r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rdi', 'rsi', 'rbp', 'rbx', 'rdx', 'rax', 'rcx', 'rsp', 'rip'] as const;
 const SC_EFLAGS = 17 * 8, SC_SEGS = 18 * 8, SC_ERR = 19 * 8, SC_TRAPNO = 20 * 8, SC_OLDMASK = 21 * 8, SC_CR2 = 22 * 8, SC_FPSTATE = 23 * 8;
@@ -392,6 +408,16 @@ const USER_END = 0x800000000000n;
 /** Flags user mode may change through rt_sigreturn (Linux's FIX_EFLAGS): CF PF AF ZF SF TF DF OF AC RF. */
 const FIX_EFLAGS = 0x1n | 0x4n | 0x10n | 0x40n | 0x80n | 0x100n | 0x400n | 0x800n | 0x40000n | 0x10000n;
 const RFLAGS_IF = 0x200n, RFLAGS_RESERVED1 = 0x2n, RFLAGS_TF = 0x100n, RFLAGS_DF = 0x400n, RFLAGS_RF = 0x10000n, RFLAGS_AC = 0x40000n;
+
+/**
+ * The most stack a signal frame takes (AT_MINSIGSTKSZ): the FPU state (the XSAVE image and its
+ * magic, or the FXSAVE area) aligned to 64, the rt_sigframe aligned to 16, and the return slot.
+ */
+export function signalFrameBytes(xstate: FpuAccess['xstate']): number {
+  const fp = xstate ? xstate.size + FP_XSTATE_MAGIC2_SIZE : FXSAVE_SIZE;
+  const bytes = fp + 63 + FRAME_SIZE + 15 + 8;
+  return Math.ceil(bytes / 16) * 16;
+}
 
 /** Whether sp is on t's alternate stack. */
 function onAltStack(t: Task, sp: bigint): boolean {
@@ -459,14 +485,18 @@ function buildFrame(t: Task, sig: number, info: PendingInfo, act: SigAction, ctx
   const r = ctx.regs;
   let sp = r.rsp - RED_ZONE;
   if (act.flags & SA_ONSTACK && !t.altStack.disabled && !onAltStack(t, r.rsp)) sp = t.altStack.sp + t.altStack.size;
-  const fpstate = (sp - BigInt(FXSAVE_SIZE)) & ~63n;
+  // The FPU state: Linux's XSAVE frame (the image, then FP_XSTATE_MAGIC2) where the guest has
+  // XSAVE states, else the FXSAVE area; 64-byte aligned, as XRSTOR needs.
+  const xs = fpu.xstate;
+  const fpSize = xs ? xs.size + FP_XSTATE_MAGIC2_SIZE : FXSAVE_SIZE;
+  const fpstate = (sp - BigInt(fpSize)) & ~63n;
   const frame = ((fpstate - BigInt(FRAME_SIZE)) & ~15n) - 8n;
   if (frame <= 0n || sp > USER_END) return null;
   const oldMask = t.savedMask ?? t.sigmask;
   const b = Buffer.alloc(FRAME_SIZE);
   b.writeBigUInt64LE(act.restorer, 0);
   // ucontext
-  b.writeBigUInt64LE(BigInt(UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS), UC);
+  b.writeBigUInt64LE(BigInt(UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS | (xs ? UC_FP_XSTATE : 0)), UC);
   b.writeBigUInt64LE(t.altStack.sp, UC + 16);
   b.writeInt32LE(altStackFlags(t, r.rsp), UC + 24);
   b.writeBigUInt64LE(t.altStack.size, UC + 32);
@@ -482,9 +512,23 @@ function buildFrame(t: Task, sig: number, info: PendingInfo, act: SigAction, ctx
   b.writeBigUInt64LE(fpstate, mc + SC_FPSTATE);
   b.writeBigUInt64LE(oldMask, UC + SIGMASK);
   siginfo(sig, info).copy(b, INFO);
+  const image = Buffer.alloc(fpSize);
+  fpu.get().copy(image, 0, 0, xs ? xs.size : FXSAVE_SIZE);
+  if (xs) {
+    image.fill(0, SW_BYTES, SW_BYTES + SW_END);
+    image.writeUInt32LE(FP_XSTATE_MAGIC1, SW_BYTES + SW_MAGIC1);
+    image.writeUInt32LE(xs.size + FP_XSTATE_MAGIC2_SIZE, SW_BYTES + SW_EXTENDED_SIZE);
+    image.writeBigUInt64LE(xs.features, SW_BYTES + SW_XFEATURES);
+    image.writeUInt32LE(xs.size, SW_BYTES + SW_XSTATE_SIZE);
+    image.writeUInt32LE(FP_XSTATE_MAGIC2, xs.size);
+    // The header claims only the guest's states (KVM's area may also hold the host's PKRU), as
+    // the guest's own XSAVE would.
+    const bv = image.readBigUInt64LE(XSAVE_HEADER) & xs.features;
+    image.fill(0, XSAVE_HEADER, XSAVE_HEADER + XSAVE_HEADER_SIZE);
+    image.writeBigUInt64LE(bv, XSAVE_HEADER);
+  }
   try {
-    const fx = fpu.get();
-    p.userBuffer(fpstate, FXSAVE_SIZE, PROT_WRITE).set(fx);
+    p.userBuffer(fpstate, fpSize, PROT_WRITE).set(image);
     p.userBuffer(frame, FRAME_SIZE, PROT_WRITE).set(b);
   } catch (e) {
     if (e instanceof Errno) return null;
@@ -514,10 +558,28 @@ export function sigreturn(t: Task, rsp: bigint, fpu: FpuAccess): Registers | nul
   const frame = rsp - 8n;
   let uc: Buffer;
   let fx: Buffer | null = null;
+  let features: bigint | undefined;
   try {
     uc = Buffer.from(p.userBuffer(frame + BigInt(UC), UC_SIZE, PROT_READ));
     const fpstate = uc.readBigUInt64LE(MC + SC_FPSTATE);
-    if (fpstate !== 0n) fx = Buffer.from(p.userBuffer(fpstate, FXSAVE_SIZE, PROT_READ));
+    if (fpstate !== 0n) {
+      fx = Buffer.from(p.userBuffer(fpstate, FXSAVE_SIZE, PROT_READ));
+      // An XSAVE frame as buildFrame writes it (the software bytes and both magics agree) gives
+      // back every state it holds; anything else only x87 and SSE, as Linux's fx_only restore.
+      const xs = fpu.xstate;
+      if (xs && fx.readUInt32LE(SW_BYTES + SW_MAGIC1) === FP_XSTATE_MAGIC1 && fx.readUInt32LE(SW_BYTES + SW_XSTATE_SIZE) === xs.size &&
+          fx.readUInt32LE(SW_BYTES + SW_EXTENDED_SIZE) === xs.size + FP_XSTATE_MAGIC2_SIZE) {
+        const whole = Buffer.from(p.userBuffer(fpstate, xs.size + FP_XSTATE_MAGIC2_SIZE, PROT_READ));
+        if (whole.readUInt32LE(xs.size) === FP_XSTATE_MAGIC2) {
+          fx = whole.subarray(0, xs.size);
+          features = fx.readBigUInt64LE(SW_BYTES + SW_XFEATURES);
+          // What makes XRSTOR fault (Linux's restore then fails: SIGSEGV): a state XCR0 does not
+          // enable, or bytes 8-23 of the header (XCOMP_BV and the next reserved bytes) not zero.
+          if ((fx.readBigUInt64LE(XSAVE_HEADER) & ~xs.features) !== 0n || fx.readBigUInt64LE(XSAVE_HEADER + 8) !== 0n ||
+              fx.readBigUInt64LE(XSAVE_HEADER + 16) !== 0n) return null;
+        }
+      }
+    }
   } catch (e) {
     if (e instanceof Errno) return null;
     throw e;
@@ -527,6 +589,6 @@ export function sigreturn(t: Task, rsp: bigint, fpu: FpuAccess): Registers | nul
   if (regs.rip >= USER_END) return null;
   regs.rflags = (uc.readBigUInt64LE(MC + SC_EFLAGS) & FIX_EFLAGS) | RFLAGS_IF | RFLAGS_RESERVED1;
   t.sigmask = uc.readBigUInt64LE(SIGMASK) & ~UNBLOCKABLE;
-  fpu.set(fx);
+  fpu.set(fx, features);
   return regs;
 }

@@ -182,6 +182,20 @@ function userXcr0(cpuid: readonly CpuidEntry[]): bigint {
   return x & 1n ? x : 0n;
 }
 
+/**
+ * Bytes of the standard-format XSAVE image that holds the states of xcr0: the legacy area and
+ * header (576), then each enabled component at its CPUID leaf 0xD offset.
+ */
+function xsaveImageSize(cpuid: readonly CpuidEntry[], xcr0: bigint): number {
+  let size = 576;
+  for (let i = 2; i < 64; i++) {
+    if (!((xcr0 >> BigInt(i)) & 1n)) continue;
+    const leaf = cpuid.find((e) => e.function === 0xd && e.index === i);
+    if (leaf) size = Math.max(size, (leaf.ebx >>> 0) + (leaf.eax >>> 0));
+  }
+  return size;
+}
+
 function seg(selector: number, type: number, dpl: number, code: boolean): Segment {
   return {
     base: 0n, limit: 0xffffffff, selector, type, present: 1, dpl, db: code ? 0 : 1, s: 1,
@@ -764,6 +778,22 @@ export class Machine {
       this.paging.seal((page) => mustFault.some(([lo, hi]) => page * PAGE >= lo && page * PAGE < hi));
     }
   }
+
+  /**
+   * What a signal frame holds of the FPU state: on the cpl0-entry path, where the guest runs with
+   * its own XCR0, the XSAVE image of its states (size in bytes, the XCR0 features), as Linux's
+   * frames do; null elsewhere (kvm_pvm: no OSXSAVE for the guest, so x87 and SSE only), where a
+   * frame holds the 512-byte FXSAVE area.
+   */
+  get signalXstate(): { size: number; features: bigint } | null {
+    if (this.xstateLayout === undefined) {
+      const cpuid = cpuidCache ?? [];
+      const xcr0 = this.syscallPath === 'cpl0-entry' ? userXcr0(cpuid) : 0n;
+      this.xstateLayout = xcr0 ? { size: xsaveImageSize(cpuid, xcr0), features: xcr0 } : null;
+    }
+    return this.xstateLayout;
+  }
+  private xstateLayout: { size: number; features: bigint } | null | undefined;
 
   /** vCPUs whose next enterUser (or flushTlb) loads the other root, to drop their cached translations. */
   private readonly flushWanted = new Set<Vcpu>();
