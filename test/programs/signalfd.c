@@ -68,6 +68,31 @@ int main(void) {
   int bad = signalfd(-1, &set, 0x1234);
   printf("bad flags: %d %s\n", bad, errno == EINVAL ? "EINVAL" : "?");
 
+  /* A signalfd is readable for the process that polls it, with that process's own signals: a
+   * child that inherits it does not see its parent's pending signal, and sees its own. */
+  sigset_t usr2;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  sigprocmask(SIG_BLOCK, &usr2, NULL);
+  int fd2 = signalfd(-1, &usr2, SFD_NONBLOCK);
+  kill(getpid(), SIGUSR2);
+  pid = fork();
+  if (pid == 0) {
+    struct pollfd c = {fd2, POLLIN, 0};
+    printf("child polls its parent's signal: %d\n", poll(&c, 1, 0));
+    kill(getpid(), SIGUSR2);
+    printf("child polls its own: %d\n", poll(&c, 1, 0));
+    struct signalfd_siginfo one;
+    printf("child reads it: %d\n", read(fd2, &one, sizeof one) == sizeof one && one.ssi_pid == (unsigned)getpid());
+    _exit(0);
+  }
+  waitpid(pid, NULL, 0);
+  struct pollfd pp = {fd2, POLLIN, 0};
+  printf("parent polls its own: %d\n", poll(&pp, 1, 0));
+  struct signalfd_siginfo mine;
+  printf("parent reads it: %d\n", read(fd2, &mine, sizeof mine) == sizeof mine && mine.ssi_pid == (unsigned)getpid());
+  close(fd2);
+
   /* A blocked SIGCHLD (ignored by default) stays pending; unblocked, it is discarded and does not
    * end a sigsuspend, which waits for the SIGALRM that comes after it. */
   close(fd);

@@ -418,7 +418,7 @@ function scan(p: Process, entries: PollEntry[]): { ready: number; wait: Array<{ 
       ready++;
       continue;
     }
-    const mask = f.pollMask ? f.pollMask() : POLLIN | POLLOUT;
+    const mask = f instanceof SignalFd ? f.pollMaskFor(p) : f.pollMask ? f.pollMask() : POLLIN | POLLOUT;
     if (mask & POLLIN) e.revents |= e.events & (POLLIN | POLLRDNORM);
     if (mask & POLLOUT) e.revents |= e.events & (POLLOUT | POLLWRNORM);
     e.revents |= mask & (POLLHUP | POLLERR);

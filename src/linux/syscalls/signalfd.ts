@@ -2,7 +2,8 @@
 // signalfd_siginfo), instead of having them delivered; the program blocks them first. A read
 // takes the signals pending for the reading thread, then those pending elsewhere in its process
 // (kvmbox keeps a process-directed signal on the thread it chose: Process.signalTarget); poll,
-// select and epoll see it readable while the creating process has one pending. Every value from
+// select and epoll see it readable while the polling process has one pending (a child that
+// inherited the descriptor polls its own signals, as on Linux). Every value from
 // the guest is copied once; a bad mask size or flag is EINVAL, as on Linux.
 import { PROT_READ } from '../address-space.js';
 import { POLLIN, WouldBlock } from '../../fs/open-file.js';
@@ -21,6 +22,8 @@ const SFD_NONBLOCK = O.NONBLOCK, SFD_CLOEXEC = O.CLOEXEC;
 export class SignalFd extends AnonFile {
   /** The thread whose read this is (set by the read call: a signalfd reads its reader's signals). */
   reader: Task | null = null;
+  /** The process that last polled it (poll, select, epoll_wait): its signals make it readable. */
+  poller: Process | null = null;
   constructor(readonly owner: Process, public mask: bigint, statusFlags: number) {
     super('anon_inode:[signalfd]', statusFlags);
   }
@@ -28,7 +31,7 @@ export class SignalFd extends AnonFile {
   /** A thread with a signal of the mask pending: the reader first, then the others of its process. */
   private source(): Task | undefined {
     const t = this.reader;
-    const p = t?.process ?? this.owner;
+    const p = t?.process ?? this.poller ?? this.owner;
     if (t && t.pending & this.mask) return t;
     return p.tasks.find((o) => o.state !== 'dead' && (o.pending & this.mask) !== 0n);
   }
@@ -50,6 +53,11 @@ export class SignalFd extends AnonFile {
 
   write(): number { throw new Errno(E.EINVAL); }
   pollMask(): number { return this.source() ? POLLIN : 0; }
+  /** Readiness for process p's poll, select or epoll_wait: p's signals, from now on (poller). */
+  pollMaskFor(p: Process): number {
+    this.poller = p;
+    return this.pollMask();
+  }
 }
 
 /** A struct signalfd_siginfo from a signal's siginfo (src/linux/signals.ts siginfo). */
