@@ -1119,6 +1119,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     return Math.max(0, this.machine.cpus.indexOf(t.vcpu));
   }
 
+  guestClockNs(t: Task, realtime: boolean): bigint | null {
+    return this.machine.guestClockNs(t.vcpu, realtime);
+  }
+
   findTask(tid: number): Task | undefined {
     for (const q of this.processes.values()) {
       if (q.zombie) continue;

@@ -159,6 +159,8 @@ export interface ProcessTree {
   readonly cpuid: readonly CpuidEntry[];
   /** The number of the vCPU t runs on (getcpu). */
   cpuOf(t: Task): number;
+  /** The wall or monotonic clock as t's vDSO reads it now (Machine.guestClockNs); null without one. */
+  guestClockNs(t: Task, realtime: boolean): bigint | null;
   /** Whether a task of another process may still run (or a signal come from outside): then a call can wait for it. */
   othersCanRun(p: Process): boolean;
   /**

@@ -864,7 +864,7 @@ export class Machine {
   }
 
   /** The last anchor the vvar page holds (host side), and when it was written (performance.now()). */
-  private clockAnchor: { tsc: bigint; mult: bigint; mono: bigint; host: bigint } | null = null;
+  private clockAnchor: { tsc: bigint; mult: bigint; mono: bigint; real: bigint; host: bigint } | null = null;
   clockPublishedAt = -Infinity;
   /** Set for the machine's life once a vCPU's TSC was found off (checkTsc). */
   private tscUnsynced = false;
@@ -920,8 +920,27 @@ export class Machine {
       m.setU64(PHYS_VVAR + VV_REAL0, real);
       m.setU32(PHYS_VVAR + VV_VALID, 1);
     });
-    this.clockAnchor = { tsc, mult, mono, host };
+    this.clockAnchor = { tsc, mult, mono, real, host };
     this.clockPublishedAt = performance.now();
+  }
+
+  /**
+   * The wall (realtime) or monotonic clock as the vDSO shows it to vcpu now (it must be out of
+   * the guest): the last anchor extended by vcpu's TSC, as kernel/vdso.c computes it. Null where
+   * the guest has no vDSO clock (its clock calls reach the host). Under the lane's emulation this
+   * can differ from the host's clock by milliseconds between anchors.
+   */
+  guestClockNs(vcpu: Vcpu, realtime: boolean): bigint | null {
+    const a = this.clockAnchor;
+    if (!a || this.syscallPath !== 'cpl0-entry') return null;
+    let tsc: bigint;
+    try {
+      tsc = vcpu.getMsr(x86.MSR_IA32_TSC);
+    } catch {
+      return null;
+    }
+    if (tsc < a.tsc) return null;
+    return (realtime ? a.real : a.mono) + (((tsc - a.tsc) * a.mult) >> 32n);
   }
 
   /** From now on the vDSO asks the host (a vCPU whose TSC disagrees, or no TSC information). */

@@ -12,7 +12,7 @@ import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
-import { clockNs } from './time.js';
+import { deadlineNow } from './time.js';
 import { int, type SyscallGroup } from './args.js';
 import { sleepBounded } from '../host-wait.js';
 
@@ -29,12 +29,12 @@ function futexWord(p: Process, addr: bigint): number {
 }
 
 /** Nanoseconds to wait from a struct timespec, relative (FUTEX_WAIT) or absolute (the bitset ops). */
-function timeout(p: Process, addr: bigint, absolute: boolean, realtime: boolean): bigint {
-  const ts = Buffer.from(p.userBuffer(addr, 16, PROT_READ));
+function timeout(t: Task, addr: bigint, absolute: boolean, realtime: boolean): bigint {
+  const ts = Buffer.from(t.process.userBuffer(addr, 16, PROT_READ));
   const sec = ts.readBigInt64LE(0), nsec = ts.readBigInt64LE(8);
   if (sec < 0n || nsec < 0n || nsec >= NS) throw new Errno(E.EINVAL);
   const ns = sec * NS + nsec;
-  return absolute ? ns - clockNs(null, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC) : ns;
+  return absolute ? ns - deadlineNow(t, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC) : ns;
 }
 
 /** The futex calls once another task is alive: waits park in the kernel, wakes wake them. */
@@ -53,7 +53,7 @@ function futexShared(t: Task, a: bigint[]): number {
       if (futexWord(p, a[0]!) !== (int(a[2]!) >>> 0)) throw new Errno(E.EAGAIN);
       let ms: number | null = null;
       if (a[3] !== 0n) {
-        const ns = timeout(p, a[3]!, cmd === FUTEX_WAIT_BITSET, (op & FUTEX_CLOCK_REALTIME) !== 0);
+        const ns = timeout(t, a[3]!, cmd === FUTEX_WAIT_BITSET, (op & FUTEX_CLOCK_REALTIME) !== 0);
         if (ns <= 0n) throw new Errno(E.ETIMEDOUT);
         ms = Number(ns) / 1e6;
       }
@@ -98,7 +98,8 @@ function wakeOpCondition(old: number, encoded: number): boolean {
   }
 }
 
-function futex(p: Process, a: bigint[]): number {
+function futex(t: Task, a: bigint[]): number {
+  const p = t.process;
   const op = int(a[1]!);
   const cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
   switch (cmd) {
@@ -122,7 +123,7 @@ function futex(p: Process, a: bigint[]): number {
         p.exit = { kind: 'timeout', message: 'kvmbox: the program would wait forever: a futex no other thread can wake; program stopped' };
         return 0;
       }
-      const ns = timeout(p, a[3]!, cmd === FUTEX_WAIT_BITSET, (op & FUTEX_CLOCK_REALTIME) !== 0);
+      const ns = timeout(t, a[3]!, cmd === FUTEX_WAIT_BITSET, (op & FUTEX_CLOCK_REALTIME) !== 0);
       // In slices, so that a time limit, kill() or abort ends the wait (src/linux/host-wait.ts).
       if (ns > 0n && !sleepBounded(p, Number(ns / 1_000_000n))) return 0;
       throw new Errno(E.ETIMEDOUT);
@@ -149,7 +150,7 @@ function wakeOp(p: Process, addr: bigint, encoded: number): number {
 const noXattrs = (): never => { throw new Errno(E.EOPNOTSUPP); };
 
 export const libcSupportSyscalls: SyscallGroup = {
-  futex: (t, a) => (t.futexWoken || t.process.kernel.othersCanRun(t.process) ? futexShared(t, a) : futex(t.process, a)),
+  futex: (t, a) => (t.futexWoken || t.process.kernel.othersCanRun(t.process) ? futexShared(t, a) : futex(t, a)),
   fadvise64: ({ process: p }, a) => {
     p.fds.get(int(a[0]));
     if (int(a[3]) < 0 || int(a[3]) > 5) throw new Errno(E.EINVAL);

@@ -12,7 +12,7 @@ import { CLK_TCK, msTicks, type CpuTime } from '../cpu-time.js';
 import { bootNs } from '../special-files.js';
 
 const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1, CLOCK_PROCESS_CPUTIME_ID = 2, CLOCK_THREAD_CPUTIME_ID = 3;
-const CLOCK_MONOTONIC_RAW = 4, CLOCK_REALTIME_COARSE = 5, CLOCK_MONOTONIC_COARSE = 6, CLOCK_BOOTTIME = 7;
+const CLOCK_MONOTONIC_RAW = 4, CLOCK_REALTIME_COARSE = 5, CLOCK_MONOTONIC_COARSE = 6, CLOCK_BOOTTIME = 7, CLOCK_TAI = 11;
 const NS = 1_000_000_000n;
 const RUSAGE_SELF = 0, RUSAGE_CHILDREN = -1, RUSAGE_THREAD = 1;
 
@@ -61,6 +61,24 @@ export function clockNs(t: Task | null, clock: number): bigint {
       if (clock < 0 && t) return cpuClockOf(t, clock);
       throw new Errno(E.EINVAL);
   }
+}
+
+/**
+ * Now on clock, as the base an absolute time (TIMER_ABSTIME, FUTEX_WAIT_BITSET) is measured from:
+ * for the clocks the vDSO serves, the guest's own reading of it where it has one, so that a
+ * deadline the program computed from its clock is never met early by the host's clock (the two
+ * differed by milliseconds under the lane's emulation: an absolute POSIX timer fired "early");
+ * else clockNs. CLOCK_TAI counts as the wall clock (the sandbox has no leap seconds).
+ */
+export function deadlineNow(t: Task, clock: number): bigint {
+  const c = clock === CLOCK_TAI ? CLOCK_REALTIME : clock;
+  const realtime = c === CLOCK_REALTIME || c === CLOCK_REALTIME_COARSE;
+  const monotonic = c === CLOCK_MONOTONIC || c === CLOCK_MONOTONIC_RAW || c === CLOCK_MONOTONIC_COARSE || c === CLOCK_BOOTTIME;
+  if (realtime || monotonic) {
+    const guest = t.process.kernel.guestClockNs(t, realtime);
+    if (guest !== null) return guest;
+  }
+  return clockNs(t, c);
 }
 
 function writeTimespec(p: Process, addr: bigint, ns: bigint): void {
@@ -153,7 +171,7 @@ export const timeSyscalls: SyscallGroup = {
     const ns = readTimespec(p, a[2]);
     const TIMER_ABSTIME = 1;
     const absolute = (int(a[1]) & TIMER_ABSTIME) !== 0;
-    const wait = absolute ? ns - clockNs(t, clock) : ns;
+    const wait = absolute ? ns - deadlineNow(t, clock) : ns;
     const left = wait > 0n ? sleepInterruptible(t, wait) : null;
     if (left !== null) {
       if (!absolute && a[3] !== 0n) writeTimespec(p, a[3], left);

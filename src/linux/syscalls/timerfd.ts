@@ -14,7 +14,7 @@ import { POLLIN, WouldBlock } from '../../fs/open-file.js';
 import { E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { AnonFile } from './anon-file.js';
-import { clockNs } from './time.js';
+import { deadlineNow } from './time.js';
 import { int, type SyscallGroup } from './args.js';
 
 const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1, CLOCK_BOOTTIME = 7, CLOCK_REALTIME_ALARM = 8, CLOCK_BOOTTIME_ALARM = 9;
@@ -64,7 +64,7 @@ export class TimerFd extends AnonFile {
   }
 
   /** timerfd_settime: arm (value > 0) or disarm (value 0); the count starts again at 0. Returns the old setting. */
-  set(spec: TimerSpec, absolute: boolean): TimerSpec {
+  set(spec: TimerSpec, absolute: boolean, clockNow: bigint): TimerSpec {
     const old = this.get();
     const now = nowNs();
     this.ticks = 0n;
@@ -73,7 +73,7 @@ export class TimerFd extends AnonFile {
       this.next = null;
     } else {
       // An absolute time is on the timer's own clock: its distance from that clock's now is kept.
-      this.next = now + (absolute ? spec.value - clockNs(null, this.clock) : spec.value);
+      this.next = now + (absolute ? spec.value - clockNow : spec.value);
     }
     return old;
   }
@@ -142,14 +142,16 @@ export const timerfdSyscalls: SyscallGroup = {
     if (clock === CLOCK_REALTIME_ALARM || clock === CLOCK_BOOTTIME_ALARM) throw new Errno(E.EPERM);
     return p.fds.install(new TimerFd(clock, O.RDWR | (flags & O.NONBLOCK)), (flags & O.CLOEXEC) !== 0);
   },
-  timerfd_settime: ({ process: p }, a) => {
+  timerfd_settime: (t, a) => {
+    const p = t.process;
     const spec = readItimerspec(p, a[2]);
     const flags = int(a[1]);
     // TFD_TIMER_CANCEL_ON_SET: the sandbox's realtime clock is never set, so nothing cancels.
     if (flags & ~(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET)) throw new Errno(E.EINVAL);
     const timer = timerOf(p, int(a[0]));
     const out = a[3] !== 0n ? p.userBuffer(a[3], ITIMERSPEC_SIZE, PROT_WRITE) : null;
-    const old = timer.set(spec, (flags & TFD_TIMER_ABSTIME) !== 0);
+    const absolute = (flags & TFD_TIMER_ABSTIME) !== 0;
+    const old = timer.set(spec, absolute, absolute ? deadlineNow(t, timer.clock) : 0n);
     if (out) writeItimerspec(out, old);
     return 0;
   },

@@ -8,7 +8,7 @@ import { E, Errno } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { PosixTimer, type TimerNotify } from '../posix-timers.js';
 import { NSIG, dropTimerSignal } from '../signals.js';
-import { clockNs } from './time.js';
+import { deadlineNow } from './time.js';
 import { ITIMERSPEC_SIZE, readItimerspec, writeItimerspec } from './timerfd.js';
 import { int, type SyscallGroup } from './args.js';
 
@@ -86,8 +86,7 @@ export const timerSyscalls: SyscallGroup = {
       pt.next = null;
     } else {
       // An absolute time is on the timer's own clock: its distance from that clock's now is kept.
-      const tai = pt.clock === CLOCK_TAI ? CLOCK_REALTIME : pt.clock;
-      const ns = flags & TIMER_ABSTIME ? spec.value - clockNs(t, tai) : spec.value;
+      const ns = flags & TIMER_ABSTIME ? spec.value - deadlineNow(t, pt.clock) : spec.value;
       pt.next = now + Number(ns) / 1e6;
     }
     return 0;
