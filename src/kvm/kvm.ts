@@ -584,13 +584,12 @@ export class Vcpu {
    * XSAVE components are put in their initial state.
    */
   setFxsave(fx: Buffer): void {
-    const b = Buffer.alloc(kvm_xsave.size);
-    fx.copy(b, 0, 0, Math.min(fx.length, 464));
-    const FXSAVE_MXCSR = 24, FXSAVE_MXCSR_MASK = 28, XSAVE_HEADER_XSTATE_BV = 512;
-    b.writeUInt32LE(b.readUInt32LE(FXSAVE_MXCSR) & 0xffff, FXSAVE_MXCSR);
-    b.writeUInt32LE(0, FXSAVE_MXCSR_MASK);
-    b.writeBigUInt64LE(3n, XSAVE_HEADER_XSTATE_BV);
-    libc.ioctlBuf(this.fd, ioctls.KVM_SET_XSAVE, b, 'KVM_SET_XSAVE');
+    // An XSAVE image of x87 and SSE only: its header says so; setXsaveImage sanitizes the rest.
+    const XSAVE_HEADER_XSTATE_BV = 512, XFEATURE_MASK_FPSSE = 3n;
+    const image = Buffer.alloc(XSAVE_HEADER_XSTATE_BV + 8);
+    fx.copy(image, 0, 0, Math.min(fx.length, XSAVE_HEADER_XSTATE_BV));
+    image.writeBigUInt64LE(XFEATURE_MASK_FPSSE, XSAVE_HEADER_XSTATE_BV);
+    this.setXsaveImage(image, XFEATURE_MASK_FPSSE);
   }
 
   /**

@@ -490,8 +490,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (this.yieldTo) return this.handOver(t, vcpu);
     // Another task that later runs on this vCPU (a thread moved here, or time-sliced in) must
     // not find the caller's old translations either.
-    if (SHRINKS_MAPPINGS.has(Number(rax & 0xffffffffn))) this.machine.flushBeforeNextContext(vcpu);
-    if (this.group && SHRINKS_MAPPINGS.has(Number(rax & 0xffffffffn))) {
+    const shrank = SHRINKS_MAPPINGS.has(Number(rax & 0xffffffffn));
+    if (shrank) this.machine.flushBeforeNextContext(vcpu);
+    if (this.group && shrank) {
       // The other vCPUs drop their translations before they next run user code: the idle ones
       // when they start, the busy ones are kicked out of the guest for it (reconcile), and the
       // caller waits until they have, as munmap returns on Linux only after its shootdown.

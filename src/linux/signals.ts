@@ -133,8 +133,8 @@ export function checkTimers(t: Task, now = performance.now()): void {
     // The next expiry is the first period after now (periods missed meanwhile give one signal,
     // as Linux's hrtimer_forward): an expiry at `at` itself would be due again at the next exit
     // (the handler's rt_sigreturn), a storm of signals that starves the program.
-    const periods = Math.floor((at - timer.due) / timer.interval) + 1;
-    p.itimers[which] = timer.interval > 0 ? { due: timer.due + periods * timer.interval, interval: timer.interval } : null;
+    const { due, interval } = timer;
+    p.itimers[which] = interval > 0 ? { due: due + (Math.floor((at - due) / interval) + 1) * interval, interval } : null;
     const sig = ITIMER_SIGNALS[which]!;
     raise(p.signalTarget(sig) ?? t, sig, { code: SI_KERNEL });
   });
