@@ -2,6 +2,7 @@
 // system call that a kind does not support fails with the errno Linux gives for it.
 import * as libc from '../kvm/libc.js';
 import { E, Errno, O, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG, STAT, STAT_SIZE } from '../abi/linux.js';
+import { inodeKey } from './vfs.js';
 
 export interface OpenFile {
   /** For traces and /proc/self/fd. */
@@ -80,6 +81,7 @@ export class WouldBlock extends Errno {
   }
 }
 
+const SEEK_CUR = 1;
 const readable = (f: OpenFile) => (f.statusFlags & O.ACCMODE) !== O.WRONLY;
 const writable = (f: OpenFile) => (f.statusFlags & O.ACCMODE) !== O.RDONLY;
 
@@ -88,34 +90,76 @@ function check(r: number): number {
   return r;
 }
 
+/**
+ * The host files that the sandbox's memory maps MAP_SHARED for writing. Each has a copy that its
+ * mappings share (src/linux/file-mirror.ts), newer than the file where the mappings wrote: a read
+ * of such a file takes the copy's bytes, a write goes to both, and a change of the file's size or
+ * layout goes through the copy, so the file and its mappings agree as they do on Linux.
+ */
+export interface MappedFiles {
+  /** How many files have a copy: with none, reads and writes go straight to the host. */
+  readonly count: number;
+  /** For the file with this identity (inodeKey): buf gets the copy's bytes of [offset, offset + buf.length) (read), or the copy gets buf's. */
+  overlay(key: string, buf: Buffer, offset: bigint, read: boolean): void;
+  /** op changes the size or the layout of the file (ftruncate, fallocate, O_TRUNC): the copy goes to the file first and is made from it after. */
+  reshape<T>(key: string, op: () => T): T;
+}
+
 /** A file or directory on the host, inside a grant. */
 export class HostFile implements OpenFile {
   private regular: boolean | undefined;
-  constructor(readonly hostFd: number, readonly path: string, public statusFlags: number) {}
+  /** Its identity (inodeKey), once asked: the same for as long as the fd is open. */
+  private key: string | undefined;
+  /** mapped: the sandbox's mapped files, which this file's reads and writes must agree with. */
+  constructor(readonly hostFd: number, readonly path: string, public statusFlags: number, private readonly mapped: MappedFiles | null = null) {}
   /** A regular file (worth reading ahead), as fstat says once. */
   isRegular(): boolean {
-    if (this.regular === undefined) {
-      const st = Buffer.alloc(STAT_SIZE);
-      this.regular = libc.fstat(this.hostFd, st) >= 0 && (st.readUInt32LE(STAT.mode) & 0o170000) === 0o100000;
-    }
-    return this.regular;
+    if (this.regular === undefined) this.identify();
+    return this.regular!;
+  }
+  /** The file's identity (device and inode), as fstat says once. */
+  identity(): string {
+    if (this.key === undefined) this.identify();
+    return this.key!;
+  }
+  private identify(): void {
+    const st = Buffer.alloc(STAT_SIZE);
+    const r = libc.fstat(this.hostFd, st);
+    this.regular = r >= 0 && (st.readUInt32LE(STAT.mode) & 0o170000) === 0o100000;
+    this.key = r >= 0 ? inodeKey(st) : `fd:${this.hostFd}`;
   }
   get readable(): boolean { return readable(this); }
   read(buf: Buffer): number {
     if (!readable(this)) throw new Errno(E.EBADF);
-    return check(libc.read(this.hostFd, buf));
+    return this.through(buf, check(libc.read(this.hostFd, buf)), null, true);
   }
   write(buf: Buffer): number {
     if (!writable(this)) throw new Errno(E.EBADF);
-    return check(libc.write(this.hostFd, buf));
+    return this.through(buf, check(libc.write(this.hostFd, buf)), null, false);
   }
   pread(buf: Buffer, offset: bigint): number {
     if (!readable(this)) throw new Errno(E.EBADF);
-    return check(libc.pread(this.hostFd, buf, offset));
+    return this.through(buf, check(libc.pread(this.hostFd, buf, offset)), offset, true);
   }
   pwrite(buf: Buffer, offset: bigint): number {
     if (!writable(this)) throw new Errno(E.EBADF);
-    return check(libc.pwrite(this.hostFd, buf, offset));
+    return this.through(buf, check(libc.pwrite(this.hostFd, buf, offset)), offset, false);
+  }
+  /**
+   * After n bytes of buf were read or written at offset (null: up to the file position now): the
+   * same bytes from or to the copy the sandbox maps, if the file has one. Returns n.
+   */
+  private through(buf: Buffer, n: number, offset: bigint | null, read: boolean): number {
+    const m = this.mapped;
+    if (!m || m.count === 0 || n <= 0 || !this.isRegular()) return n;
+    const at = offset ?? BigInt(libc.lseek(this.hostFd, 0n, SEEK_CUR)) - BigInt(n);
+    if (at >= 0n) m.overlay(this.identity(), buf.subarray(0, n), at, read);
+    return n;
+  }
+  /** op changes the file's size or layout (ftruncate, fallocate): a mapped copy of it changes with it. */
+  reshape<T>(op: () => T): T {
+    const m = this.mapped;
+    return m && m.count > 0 && this.isRegular() ? m.reshape(this.identity(), op) : op();
   }
   seek(offset: bigint, whence: number): number { return check(libc.lseek(this.hostFd, offset, whence)); }
   stat(out: Buffer): void { check(libc.fstat(this.hostFd, out)); }

@@ -23,7 +23,7 @@ import {
 import { GUEST_GID, GUEST_UID } from '../abi/abi.generated.js';
 import { hostMode, hostModeFor, owns, permitted, R_OK, S_ISGID, S_ISUID, W_OK } from './access.js';
 import { hostGid } from './identity.js';
-import { HostFile, VirtualDir, virtualDirStat, type OpenFile } from './open-file.js';
+import { HostFile, VirtualDir, virtualDirStat, type MappedFiles, type OpenFile } from './open-file.js';
 import { FifoFound, inodeKey, normalize, OPEN_WRITE_FLAGS, SymlinkInPath, type Location, type Vfs } from './vfs.js';
 
 /** What the file system needs of the task that calls it. */
@@ -31,6 +31,8 @@ export interface FsTask {
   readonly vfs: Vfs;
   /** The file-mode creation mask (umask(2)). */
   readonly umask: number;
+  /** The host files the sandbox maps MAP_SHARED for writing: its HostFiles read and write through them. */
+  readonly mappedFiles: MappedFiles | null;
 }
 
 type HostLoc = Extract<Location, { kind: 'host' }>;
@@ -136,7 +138,7 @@ export function openPath(t: FsTask, comps: readonly string[], flags: number, mod
       if (loc.kind === 'virtual') return new VirtualDir(path, flags & KEEP_FLAGS, loc.children);
       checkRead(vfs, loc, flags);
       const fd = vfs.openHost(loc, flags, 0, true);
-      return new HostFile(fd, vfs.guestPathOf(loc.grant, fd) ?? path, flags & KEEP_FLAGS);
+      return new HostFile(fd, vfs.guestPathOf(loc.grant, fd) ?? path, flags & KEEP_FLAGS, t.mappedFiles);
     });
   }
   // O_CREAT | O_EXCL never follows a symlink in the last component (EEXIST), as in Linux.
@@ -149,7 +151,10 @@ export function openPath(t: FsTask, comps: readonly string[], flags: number, mod
         throw new Errno(E.EISDIR);
       }
       const fd = openForWrite(t, loc, flags, mode, follow);
-      return new HostFile(fd, path, flags & KEEP_FLAGS);
+      const f = new HostFile(fd, path, flags & KEEP_FLAGS, t.mappedFiles);
+      // O_TRUNC cut the file: a copy that mappings of it share is cut too.
+      if (flags & O.TRUNC) f.reshape(() => 0);
+      return f;
     });
   } catch (e) {
     throw flags & O.CREAT ? creatingInVirtual(vfs, comps, e) : e;
@@ -457,8 +462,8 @@ export function truncatePath(t: FsTask, comps: readonly string[], len: bigint): 
       requireWritable(loc);
       if (!permitted(st, W_OK)) throw new Errno(E.EACCES);
     });
-    const fd = vfs.openExact(loc, O.WRONLY | O.NONBLOCK, 0);
-    try { check(libc.ftruncate(fd, len)); } finally { libc.closeFd(fd); }
+    const f = new HostFile(vfs.openExact(loc, O.WRONLY | O.NONBLOCK, 0), '', O.WRONLY, t.mappedFiles);
+    try { f.reshape(() => check(libc.ftruncate(f.hostFd, len))); } finally { f.close(); }
   });
 }
 

@@ -5,19 +5,24 @@
 // memfd of the sandbox's shared memory (SharedBacking) that holds the file's bytes and that every
 // mapping of the file in the sandbox maps, so the sandbox's processes see each other's writes.
 // What the mappings wrote reaches the file when a mapping of it is unmapped, at msync, and when
-// the sandbox ends, up to the file's size then. read(2) and write(2) of the file meanwhile do not
-// see the mappings' changes (nor the mappings theirs): the common user, SQLite's WAL index (the
-// -shm file), touches that file only through its mappings.
+// the sandbox ends, up to the file's size then. Meanwhile the mirror is the newer of the two for
+// the bytes it holds: reads and writes of the file by any of the sandbox's fds go through it
+// (HostFile, the MappedFiles interface), and ftruncate, truncate, fallocate and O_TRUNC write it
+// back, change the file and make it again. So a program that writes a file with pwrite and reads
+// it through a read-only shared mapping (LMDB), or stores through a mapping and reads with read(2),
+// sees what it would on Linux. Host processes outside the sandbox see the file only as written back.
 import * as libc from '../kvm/libc.js';
 import { SharedBacking, type SharedBudget } from '../kvm/shared-memory.js';
 import { E, Errno, STAT, STAT_SIZE } from '../abi/linux.js';
-import type { HostFile } from '../fs/open-file.js';
+import type { HostFile, MappedFiles } from '../fs/open-file.js';
 import { inodeKey } from '../fs/vfs.js';
 import { alignUp, PAGE_SIZE } from '../machine/x86.js';
 
+const FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2;
+
 interface Mirror { backing: SharedBacking; fd: number }
 
-export class FileMirrors {
+export class FileMirrors implements MappedFiles {
   /** By the file's device and inode. */
   private readonly mirrors = new Map<string, Mirror>();
 
@@ -69,6 +74,41 @@ export class FileMirrors {
     buf.fill(0, got);
     const w = libc.pwrite(m.backing.fd, buf, BigInt(from));
     if (w < 0) throw new Errno(-w);
+  }
+
+  get count(): number { return this.mirrors.size; }
+
+  /** The mirror of the file with this identity (inodeKey), if it has one. */
+  existing(key: string): SharedBacking | undefined { return this.mirrors.get(key)?.backing; }
+
+  overlay(key: string, buf: Buffer, offset: bigint, read: boolean): void {
+    const m = this.mirrors.get(key);
+    if (!m || offset >= BigInt(m.backing.size)) return;
+    const part = buf.subarray(0, Math.min(buf.length, m.backing.size - Number(offset)));
+    const r = read ? libc.pread(m.backing.fd, part, offset) : libc.pwrite(m.backing.fd, part, offset);
+    if (r < 0) throw new Errno(-r);
+  }
+
+  reshape<T>(key: string, op: () => T): T {
+    const m = this.mirrors.get(key);
+    if (!m) return op();
+    this.writeBack([m.backing]);
+    try {
+      return op();
+    } finally {
+      // The file's bytes, and zero past its end (Linux drops the pages a truncation cuts, so they
+      // read as zero when the file grows back).
+      const st = Buffer.alloc(STAT_SIZE);
+      const size = libc.fstat(m.fd, st) < 0 ? 0 : Number(st.readBigInt64LE(STAT.size));
+      this.copyIn(m, 0, Math.min(size, m.backing.size));
+      if (size < m.backing.size) this.zero(m, size);
+    }
+  }
+
+  /** Zero the mirror from `from` to its end (a hole punched in its memory). */
+  private zero(m: Mirror, from: number): void {
+    const r = libc.fallocate(m.backing.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, BigInt(from), BigInt(m.backing.size - from));
+    if (r < 0) throw new Errno(-r);
   }
 
   /** Whether backing is a mirror's (its mappings' writes are for a file). */

@@ -378,6 +378,9 @@ export class Process {
     init.parent?.children.add(this);
   }
 
+  /** The sandbox's mapped files, which its host files read and write through (FsTask). */
+  get mappedFiles(): FileMirrors | null { return this.kernel.fileMirrors; }
+
   get ppid(): number {
     return this.parent?.pid ?? GUEST_PPID;
   }

@@ -6,6 +6,7 @@
  *   shm anon-fork | devzero | private | sem | mutex | atomics | unmap | exec | grandchild | mremap |
  *       posix-shm | sem-open | memfd | devshm | all
  *   shm file-shared DIR   MAP_SHARED of a file in DIR, written through mappings in two processes
+ *   shm file-coherent DIR reads, writes, truncation and fallocate of a file agree with its shared mappings
  * The /dev/shm checks name their files after the pid (a native run shares the host's /dev/shm)
  * and print the names without it.
  */
@@ -455,6 +456,76 @@ static int t_file_shared(const char *dir) {
   return 0;
 }
 
+/* read(2), write(2) and their kin agree with MAP_SHARED mappings of the same file, whichever fd
+ * or process makes them: LMDB writes with pwrite and reads through a read-only shared mapping;
+ * Python's mmap users store through the mapping and read the file. Truncation cuts the mapped
+ * bytes too. */
+static int t_file_coherent(const char *dir) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/coherent.bin", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  CHECK(fd >= 0);
+  CHECK(ftruncate(fd, 2 * PAGE) == 0);
+  char *ro = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+  char *rw = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  CHECK(ro != MAP_FAILED && rw != MAP_FAILED);
+  CHECK(pwrite(fd, "pwritten", 8, 100) == 8);
+  printf("file-coherent: pwrite seen by the mappings: '%.8s' '%.8s'\n", ro + 100, rw + 100);
+  CHECK(lseek(fd, PAGE + 10, SEEK_SET) == PAGE + 10);
+  CHECK(write(fd, "written", 7) == 7);
+  printf("file-coherent: write seen: '%.7s'\n", ro + PAGE + 10);
+  strcpy(rw + 200, "stored");
+  char buf[64] = {0};
+  CHECK(pread(fd, buf, 6, 200) == 6);
+  printf("file-coherent: a store seen by pread: '%s'\n", buf);
+  int other = open(path, O_RDONLY);
+  CHECK(other >= 0);
+  CHECK(lseek(other, 196, SEEK_SET) == 196);
+  memset(buf, 0, sizeof buf);
+  CHECK(read(other, buf, 12) == 12);
+  printf("file-coherent: read by another fd: %d '%s', position %ld\n", buf[0], buf + 4, (long)lseek(other, 0, SEEK_CUR));
+  char *ro2 = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, other, 0);
+  CHECK(ro2 != MAP_FAILED);
+  printf("file-coherent: a read-only fd's shared mapping: '%s'; made writable: errno %d\n", ro2 + 200,
+         mprotect(ro2, PAGE, PROT_READ | PROT_WRITE) ? errno : 0);
+  pid_t pid = fork_clean();
+  if (pid == 0) {
+    strcpy(rw + PAGE + 100, "child's store");
+    CHECK(pwrite(fd, "child's pwrite", 14, 300) == 14);
+    _exit(0);
+  }
+  reap(pid);
+  memset(buf, 0, sizeof buf);
+  CHECK(pread(other, buf, 13, PAGE + 100) == 13);
+  printf("file-coherent: after the child: '%s' '%.14s' '%.14s'\n", buf, ro + 300, ro2 + 300);
+  char *priv = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, other, 0);
+  CHECK(priv != MAP_FAILED);
+  printf("file-coherent: a private mapping made now: '%s'\n", priv + 200);
+  CHECK(ftruncate(fd, 150) == 0);
+  CHECK(ftruncate(fd, 2 * PAGE) == 0);
+  printf("file-coherent: cut to 150 and grown back: '%.8s' %d %d\n", ro + 100, ro[200], ro[PAGE + 100]);
+  CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, PAGE) == 0);
+  printf("file-coherent: after a hole is punched: %d\n", ro[100]);
+  strcpy(rw + PAGE + 1, "last");
+  int t = open(path, O_RDWR | O_TRUNC);
+  CHECK(t >= 0);
+  CHECK(ftruncate(t, 2 * PAGE) == 0);
+  printf("file-coherent: after O_TRUNC: %d\n", ro[PAGE + 1]);
+  strcpy(rw + 50, "kept");
+  CHECK(munmap(ro, 2 * PAGE) == 0 && munmap(rw, 2 * PAGE) == 0 && munmap(ro2, PAGE) == 0 && munmap(priv, PAGE) == 0);
+  close(t);
+  close(other);
+  close(fd);
+  struct stat st;
+  CHECK(stat(path, &st) == 0);
+  fd = open(path, O_RDONLY);
+  memset(buf, 0, sizeof buf);
+  CHECK(pread(fd, buf, 4, 50) == 4);
+  printf("file-coherent: the file at the end: size %ld, '%s'\n", (long)st.st_size, buf);
+  close(fd);
+  return 0;
+}
+
 static int t_helper(void) {
   return 0;
 }
@@ -475,6 +546,7 @@ int main(int argc, char **argv) {
   size_t n = sizeof checks / sizeof checks[0];
   if (!strcmp(what, "helper")) return t_helper();
   if (!strcmp(what, "file-shared") && argc > 2) return t_file_shared(argv[2]);
+  if (!strcmp(what, "file-coherent") && argc > 2) return t_file_coherent(argv[2]);
   if (!strcmp(what, "list")) {
     for (size_t i = 0; i < n; i++) printf("%s\n", checks[i].name);
     return 0;

@@ -620,7 +620,7 @@ function fallocate(p: Process, fd: number, mode: number, offset: bigint, len: bi
     return 0;
   }
   if (!(f instanceof HostFile)) throw new Errno(f instanceof PipeEnd ? E.ESPIPE : E.ENODEV);
-  const r = libc.fallocate(f.hostFd, mode, offset, len);
+  const r = f.reshape(() => libc.fallocate(f.hostFd, mode, offset, len));
   if (r < 0) throw new Errno(-r);
   return 0;
 }
@@ -863,8 +863,10 @@ export const ioSyscalls: SyscallGroup = {
       f.truncate(checkOffset(a[1]));
       return 0;
     }
-    if (f.hostFd === null || (f.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EINVAL);
-    const r = libc.ftruncate(f.hostFd, checkOffset(a[1]));
+    const hostFd = f.hostFd;
+    if (hostFd === null || (f.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EINVAL);
+    const cut = (): number => libc.ftruncate(hostFd, checkOffset(a[1]));
+    const r = f instanceof HostFile ? f.reshape(cut) : cut();
     if (r < 0) throw new Errno(-r);
     return 0;
   },

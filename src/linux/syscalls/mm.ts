@@ -152,6 +152,8 @@ function mremapTarget(p: Process, flags: number, arg: bigint, old: number, oldLe
  */
 function imageFor(p: Process, file: HostFile | ShmFile, type: number, prot: number): SharedBacking | null {
   if (!(file instanceof HostFile) || type !== MAP_PRIVATE || prot & PROT_WRITE || !p.kernel.sharedMemory) return null;
+  // A file that shared mappings write: its bytes are the mirror's (copyFile reads through it).
+  if (p.kernel.fileMirrors?.existing(file.identity())) return null;
   const st = Buffer.alloc(STAT_SIZE);
   if (libc.fstat(file.hostFd, st) < 0) return null;
   const size = Number(st.readBigInt64LE(STAT.size));
@@ -198,8 +200,10 @@ function mmap(p: Process, a: bigint[]): number {
     backing.release(); // the mapping holds it
   }
   const mirrors = p.kernel.fileMirrors;
-  if (file instanceof HostFile && type === MAP_SHARED && mirrors && (file.statusFlags & O.ACCMODE) === O.RDWR && !(file.statusFlags & O.APPEND)) {
-    // A file the mapping may write: its mirror, which every such mapping in the sandbox shares.
+  const writableFd = file instanceof HostFile && (file.statusFlags & O.ACCMODE) === O.RDWR && !(file.statusFlags & O.APPEND);
+  if (file instanceof HostFile && type === MAP_SHARED && mirrors && (writableFd || mirrors.existing(file.identity()))) {
+    // A file the mapping may write, or that other mappings write: its mirror, which every such
+    // mapping in the sandbox shares.
     let mirror: SharedBacking;
     try {
       mirror = mirrors.mirror(file, Number(offArg) + len);
@@ -208,6 +212,8 @@ function mmap(p: Process, a: bigint[]): number {
       throw e;
     }
     p.space.memory.share(start, len, mirror, Number(offArg));
+    // From an fd not open for writing, the mapping may never be made writable (mprotect: EACCES).
+    if (!writableFd) p.space.markSharedFile(start, len);
   } else if (file instanceof ShmFile && type === MAP_SHARED) {
     // Pages past the file's end are the file's memory too (Linux raises SIGBUS there; here they
     // read as zero, and what is written there is seen if the file grows over it).
