@@ -117,6 +117,11 @@ test('reads, writes and truncation of a file agree with its MAP_SHARED mappings,
   assert.match(nativeOut, /pwrite seen by the mappings: 'pwritten' 'pwritten'/);
 });
 
+test('a pseudo-random run of reads, writes, stores, loads and truncations of a mapped file reads what it reads natively', { skip: MAPPED_FILE_SKIP }, () => {
+  const { nativeOut } = mappedFileCheck('file-random');
+  assert.match(nativeOut, /after 3000 steps: size \d+, hash [0-9a-f]{16}\n$/);
+});
+
 const SHM_SKIP = onUserStubPath() && 'kvm_pvm: processes take turns in one memory, where MAP_SHARED anonymous memory is private to each';
 
 for (const check of SHM_CHECKS) {

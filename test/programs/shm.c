@@ -7,6 +7,7 @@
  *       posix-shm | sem-open | memfd | devshm | all
  *   shm file-shared DIR   MAP_SHARED of a file in DIR, written through mappings in two processes
  *   shm file-coherent DIR reads, writes, truncation and fallocate of a file agree with its shared mappings
+ *   shm file-random DIR   the same, as a fixed pseudo-random sequence of those calls
  * The /dev/shm checks name their files after the pid (a native run shares the host's /dev/shm)
  * and print the names without it.
  */
@@ -526,6 +527,72 @@ static int t_file_coherent(const char *dir) {
   return 0;
 }
 
+/* A fixed pseudo-random sequence of pwrite, write, stores through a shared mapping, pread, read,
+ * loads through a read-only mapping of another fd, and ftruncate, printing a hash of everything
+ * read: the same natively and in the sandbox when the file and its mappings agree at each step.
+ * Accesses stay within the file's size and the mappings' two pages (past the end Linux raises
+ * SIGBUS, and what a store past the end leaves depends on write-back). */
+static uint64_t rnd_state = 88172645463325252ull;
+static uint64_t rnd(uint64_t n) {
+  rnd_state ^= rnd_state << 13;
+  rnd_state ^= rnd_state >> 7;
+  rnd_state ^= rnd_state << 17;
+  return rnd_state % n;
+}
+static int t_file_random(const char *dir) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/random.bin", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  int other = open(path, O_RDONLY);
+  CHECK(fd >= 0 && other >= 0);
+  long size = 2 * PAGE;
+  CHECK(ftruncate(fd, size) == 0);
+  unsigned char *rw = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  unsigned char *ro = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, other, 0);
+  CHECK(rw != MAP_FAILED && ro != MAP_FAILED);
+  uint64_t hash = 1469598103934665603ull;
+  unsigned char buf[3 * PAGE];
+  for (int op = 1; op <= 3000; op++) {
+    long mapped = size < 2 * PAGE ? size : 2 * PAGE;
+    long off = rnd(size), len = 1 + rnd(300);
+    if (off + len > 3 * PAGE) len = 3 * PAGE - off;
+    for (long i = 0; i < len; i++) buf[i] = (unsigned char)rnd(256);
+    long got = -1;
+    switch (rnd(8)) {
+    case 0: CHECK(pwrite(fd, buf, len, off) == len); break;
+    case 1: CHECK(lseek(fd, off, SEEK_SET) == off && write(fd, buf, len) == len); break;
+    case 2: case 3:
+      off %= mapped;
+      if (off + len > mapped) len = mapped - off;
+      memcpy(rw + off, buf, len);
+      break;
+    case 4: got = pread(other, buf, len, off); break;
+    case 5: CHECK(lseek(other, off, SEEK_SET) == off); got = read(other, buf, len); break;
+    case 6:
+      off %= mapped;
+      if (off + len > mapped) len = mapped - off;
+      memcpy(buf, ro + off, len);
+      got = len;
+      break;
+    case 7: {
+      long to = PAGE + 1 + rnd(2 * PAGE - 1);
+      CHECK(ftruncate(fd, to) == 0);
+      break;
+    }
+    }
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0);
+    size = st.st_size;
+    for (long i = 0; i < got; i++) hash = (hash ^ buf[i]) * 1099511628211ull;
+    hash = (hash ^ (uint64_t)size) * 1099511628211ull;
+    if (op % 500 == 0) printf("file-random: after %d steps: size %ld, hash %016llx\n", op, size, (unsigned long long)hash);
+  }
+  CHECK(munmap(rw, 2 * PAGE) == 0 && munmap(ro, 2 * PAGE) == 0);
+  close(other);
+  close(fd);
+  return 0;
+}
+
 static int t_helper(void) {
   return 0;
 }
@@ -547,6 +614,7 @@ int main(int argc, char **argv) {
   if (!strcmp(what, "helper")) return t_helper();
   if (!strcmp(what, "file-shared") && argc > 2) return t_file_shared(argv[2]);
   if (!strcmp(what, "file-coherent") && argc > 2) return t_file_coherent(argv[2]);
+  if (!strcmp(what, "file-random") && argc > 2) return t_file_random(argv[2]);
   if (!strcmp(what, "list")) {
     for (size_t i = 0; i < n; i++) printf("%s\n", checks[i].name);
     return 0;
