@@ -630,6 +630,59 @@ test('RLIMIT_CPU: SIGXCPU at the soft limit and each second after, SIGKILL at th
   assert.equal(guest.stdout.toString(), 'SIGXCPU 1 2\nSIGXCPU 2 2\npython3: 137\nsoft limit: 152\nhard limit: 137\nslept past it\n');
 });
 
+// RLIMIT_FSIZE (ulimit -f) was kept and never enforced. Now a write to a regular file (host or
+// /dev/shm) is cut at the limit, and one at or past it, or a truncation past it, is EFBIG with
+// SIGXFSZ to the caller (whose default action ends dd with 153); pipes are not limited.
+const FSIZE_LIMIT_SCRIPT = String.raw`python3 -c '
+import os, resource, signal, errno
+got = []
+signal.signal(signal.SIGXFSZ, lambda s, f: got.append(s))
+resource.setrlimit(resource.RLIMIT_FSIZE, (3000, resource.RLIM_INFINITY))
+def tryit(name, fn):
+    try: r = fn()
+    except OSError as e: r = errno.errorcode[e.errno]
+    print(name, r, "signals", len(got), flush=True)
+fd = os.open("f", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+tryit("write", lambda: os.write(fd, b"a" * 2000))
+tryit("write across the limit", lambda: os.write(fd, b"b" * 2000))
+tryit("write at the limit", lambda: os.write(fd, b"c"))
+tryit("pwrite below", lambda: os.pwrite(fd, b"d" * 10, 100))
+tryit("pwrite across", lambda: os.pwrite(fd, b"e" * 100, 2950))
+tryit("pwritev across", lambda: os.pwritev(fd, [b"x" * 20, b"y" * 20], 2980))
+tryit("pwritev empty", lambda: os.pwritev(fd, [b""], 5000))
+tryit("ftruncate past", lambda: os.ftruncate(fd, 5000))
+tryit("ftruncate to", lambda: os.ftruncate(fd, 3000))
+tryit("truncate past", lambda: os.truncate("f", 4000))
+tryit("size", lambda: os.fstat(fd).st_size)
+ap = os.open("f", os.O_WRONLY | os.O_APPEND)
+tryit("append", lambda: os.write(ap, b"z"))
+src = os.open("src", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(src, b"s" * 2000)
+dst = os.open("dst", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+os.lseek(dst, 2500, 0)
+tryit("copy_file_range across", lambda: os.copy_file_range(src, dst, 2000, 0))
+tryit("sendfile at the limit", lambda: os.sendfile(dst, src, 0, 10))
+name = "/dev/shm/kvmbox-fsize-%d" % os.getpid()
+shm = os.open(name, os.O_RDWR | os.O_CREAT, 0o600)
+os.unlink(name)
+tryit("/dev/shm pwrite across", lambda: os.pwrite(shm, b"q" * 4000, 0))
+r, w = os.pipe()
+tryit("pipe", lambda: os.write(w, b"p" * 4000))
+'
+sh -c 'ulimit -f 1; dd if=/dev/zero of=big bs=1k count=10 status=none'; echo "dd: $? $(stat -c %s big)"
+`;
+
+test('RLIMIT_FSIZE: writes are cut at the limit, past it EFBIG and SIGXFSZ, as natively', () => {
+  const dirs = ['native', 'guest'].map((k) => mkdtempSync(join(tmpdir(), `kvmbox-fsize-${k}-`)));
+  try {
+    const { guest } = same('/bin/sh', ['-c', FSIZE_LIMIT_SCRIPT], { system: true, rw: [dirs[1]!], cwd: dirs[1]! }, dirs[0]!);
+    assert.match(guest.stdout.toString(), /^write across the limit 1000 signals 0$/m);
+    assert.match(guest.stdout.toString(), /^dd: 153 512$/m);
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
 // CPU time was the time since the program started: a sleeping program had as much as a busy
 // one, and a child's never came back (wait4's rusage and RUSAGE_CHILDREN were 0). Now the guest's
 // time on a vCPU is user time and the host's time serving it system time, per thread and per

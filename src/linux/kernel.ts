@@ -27,7 +27,7 @@ import { NotRunnableError, parseElf } from './elf.js';
 import { InterpreterNotFoundError, InterpreterNotGrantedError, MAX_SCRIPT_DEPTH, readInterpreter, scriptArgv, shebang } from './interp.js';
 import { SandboxLimits } from './limits.js';
 import { hostWaitedMs, pollBounded, pollfds, sleepBounded, WAIT_SLICE_MS } from './host-wait.js';
-import { Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
+import { FileTooBig, Process, type CloneRequest, type ExitReason, type ProcessOptions, type ProcessTree } from './process.js';
 import { Task, type SavedContext } from './task.js';
 import { exitRobustList } from './robust.js';
 import { FutexQueues, futexKey } from './futex.js';
@@ -630,8 +630,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
           t.wait = { why: e, call: { nr: rax, args: a } };
           return PARKED;
         }
-        if (e instanceof Errno) result = -e.errno;
-        else throw e;
+        if (!(e instanceof Errno)) throw e;
+        result = -e.errno;
+        // RLIMIT_FSIZE's EFBIG comes with SIGXFSZ to the calling thread.
+        if (e instanceof FileTooBig) raise(t, SIG.SIGXFSZ, { code: SI_USER, pid: p.pid });
       }
     }
     if (this.opts.trace) this.opts.trace(formatSyscall(p, nr, a, result, !fn, this.who(t)));

@@ -114,7 +114,7 @@ export function exitStatusOf(r: ExitReason): number {
 
 /** Bytes of a process name (comm), with its NUL. */
 export const TASK_COMM_LEN = 16;
-const RLIMIT_CPU = 0, RLIMIT_STACK = 3, RLIMIT_CORE = 4, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_MEMLOCK = 8, RLIMIT_AS = 9, RLIMIT_SIGPENDING = 11;
+const RLIMIT_CPU = 0, RLIMIT_FSIZE = 1, RLIMIT_STACK = 3, RLIMIT_CORE = 4, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_MEMLOCK = 8, RLIMIT_AS = 9, RLIMIT_SIGPENDING = 11;
 const RLIMIT_MSGQUEUE = 12, RLIMIT_NICE = 13, RLIMIT_RTPRIO = 14;
 /** RLIMIT_MSGQUEUE's default on Linux (bytes). */
 const MQ_BYTES_MAX = 819200n;
@@ -221,6 +221,11 @@ export interface ProcessInit {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** EFBIG from RLIMIT_FSIZE: the kernel raises SIGXFSZ in the calling thread with it. */
+export class FileTooBig extends Errno {
+  constructor() { super(E.EFBIG); }
+}
 
 export class Process {
   readonly pid: number;
@@ -432,6 +437,26 @@ export class Process {
    * RLIMIT_MEMLOCK counted; for the others kvmbox enforces its own sandbox limits instead.
    */
   rlimits = new Map<number, [bigint, bigint]>();
+
+  /**
+   * RLIMIT_FSIZE for a write of len bytes at pos of a regular file: how many of them may be
+   * written (all, when no limit is set); at or past the limit none, which is FileTooBig (as
+   * Linux's generic_write_check_limits).
+   */
+  fileSizeRoom(pos: bigint, len: number): number {
+    const l = this.rlimits.get(RLIMIT_FSIZE);
+    if (!l || l[0] === RLIM_INFINITY || len === 0) return len;
+    if (pos >= l[0]) throw new FileTooBig();
+    return Math.min(len, Number(l[0] - pos));
+  }
+
+  /** RLIMIT_FSIZE for a regular file made size bytes long (ftruncate, truncate, fallocate): FileTooBig past it. */
+  checkFileSize(size: bigint): void {
+    if (size > 0n) this.fileSizeRoom(size - 1n, 1);
+  }
+
+  /** Whether the program set RLIMIT_FSIZE (writes to regular files then ask fileSizeRoom). */
+  get limitsFileSize(): boolean { return this.rlimits.has(RLIMIT_FSIZE); }
 
   /** [soft, hard] limit of a resource: what the program set, else what the sandbox gives. */
   rlimit(resource: number): [bigint, bigint] {

@@ -399,10 +399,12 @@ function truncate(p: Process, pathAddr: bigint, length: bigint): number {
   if (shm) {
     const node = shm.dir.lookup(shm.name);
     if (!(node.mode & 0o200)) throw new Errno(E.EACCES);
+    p.checkFileSize(len);
     node.truncate(len);
     return 0;
   }
   if (special(p, comps)) throw new Errno(E.EINVAL);
+  p.checkFileSize(len);
   ops.truncatePath(p, comps, len);
   return 0;
 }

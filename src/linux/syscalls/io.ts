@@ -258,9 +258,34 @@ function readInto(p: Process, fd: number, addr: bigint, len: bigint, offset: big
   return offset === null ? waitingIo(p, f, POLLIN, () => f.read(buf)) : f.pread(buf, offset);
 }
 
+/**
+ * How many of len bytes a write to f at offset (null: at its position, or at its end with
+ * O_APPEND) may take under RLIMIT_FSIZE (Process.fileSizeRoom); only regular files are limited.
+ */
+function writeRoom(p: Process, f: OpenFile, offset: bigint | null, len: number): number {
+  if (!p.limitsFileSize || len <= 0) return len;
+  const append = (f.statusFlags & O.APPEND) !== 0;
+  let pos: bigint;
+  if (f instanceof ShmFile) {
+    pos = offset ?? (append ? BigInt(f.node.size) : BigInt(f.seek(0n, SEEK_CUR)));
+  } else if (f instanceof HostFile && f.isRegular()) {
+    if (offset === null && append) {
+      const st = Buffer.alloc(STAT_SIZE);
+      f.stat(st);
+      pos = st.readBigInt64LE(STAT.size);
+    } else {
+      pos = offset ?? BigInt(f.seek(0n, SEEK_CUR));
+    }
+  } else {
+    return len;
+  }
+  return p.fileSizeRoom(pos, len);
+}
+
 function writeFrom(p: Process, fd: number, addr: bigint, len: bigint, offset: bigint | null): number {
   const f = p.fds.get(fd);
-  const n = Math.min(size(len), MAX_RW_COUNT);
+  const asked = Math.min(size(len), MAX_RW_COUNT);
+  const n = asked < 0 ? asked : writeRoom(p, f, offset, asked);
   const buf = p.userBuffer(addr, n < 0 ? len : n, PROT_READ);
   if (buf.length === 0 && offset === null) return f.write(buf);
   return offset === null ? waitingIo(p, f, POLLOUT, () => f.write(buf)) : f.pwrite(buf, offset);
@@ -288,9 +313,10 @@ function readv(p: Process, a: bigint[], offset: bigint | null): number {
 function writev(p: Process, a: bigint[], offset: bigint | null): number {
   const fd = int(a[0]!);
   const vecs = iovecs(p, a[1]!, a[2]!);
-  p.fds.get(fd);
-  // At most MAX_RW_COUNT bytes in all, as Linux (ssize_t overflow: EINVAL).
-  let room = MAX_RW_COUNT;
+  const target = p.fds.get(fd);
+  // At most MAX_RW_COUNT bytes in all, as Linux (ssize_t overflow: EINVAL), and what RLIMIT_FSIZE leaves.
+  const limit = vecs.some(([, l]) => l > 0n && l <= SSIZE_MAX) ? writeRoom(p, target, offset, MAX_RW_COUNT) : MAX_RW_COUNT;
+  let room = limit;
   const bufs: Buffer[] = [];
   for (const [b, l] of vecs) {
     if (l > SSIZE_MAX) throw new Errno(E.EINVAL);
@@ -301,7 +327,7 @@ function writev(p: Process, a: bigint[], offset: bigint | null): number {
   }
   if (bufs.length === 0) return 0;
   const f = p.fds.get(fd);
-  const total = MAX_RW_COUNT - room;
+  const total = limit - room;
   // Gather into one host write when the pieces are small, like the kernel does for a pipe (a
   // write of up to PIPE_BUF is whole); larger ones go piece by piece, so that the host never
   // copies more than GATHER_MAX of guest memory for one call.
@@ -350,6 +376,7 @@ function sendfile(p: Process, a: bigint[]): number {
   }
   let left = Math.min(size(a[3]!), MAX_RW_COUNT);
   if (left < 0) throw new Errno(E.EINVAL);
+  left = writeRoom(p, out, null, left);
   const chunk = Buffer.alloc(Math.min(left, 1 << 17));
   let total = 0;
   try {
@@ -613,6 +640,7 @@ function fallocate(p: Process, fd: number, mode: number, offset: bigint, len: bi
   const f = p.fds.get(fd);
   if (offset < 0n || len <= 0n) throw new Errno(E.EINVAL);
   if ((f.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EBADF);
+  if (!(mode & FALLOC_FL_KEEP_SIZE) && (f instanceof ShmFile || f instanceof HostFile)) p.checkFileSize(offset + len);
   if (f instanceof ShmFile) {
     // tmpfs allocates on demand: mode 0 and KEEP_SIZE only make room, which the budget has or not.
     if (mode & ~FALLOC_FL_KEEP_SIZE) throw new Errno(E.EOPNOTSUPP);
@@ -646,6 +674,7 @@ function copyFileRange(p: Process, a: bigint[]): number {
   let inOff = offset(a[1]!), outOff = offset(a[3]!);
   let left = Math.min(size(a[4]!), MAX_RW_COUNT);
   if (left < 0) throw new Errno(E.EINVAL);
+  left = writeRoom(p, dst, outOff, left);
   const chunk = Buffer.alloc(Math.min(left, 1 << 17));
   let total = 0;
   try {
@@ -859,6 +888,7 @@ export const ioSyscalls: SyscallGroup = {
   memfd_create: ({ process: p }, a) => memfdCreate(p, a[0], uint(a[1])),
   ftruncate: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
+    if (f instanceof ShmFile || f instanceof HostFile) p.checkFileSize(checkOffset(a[1]));
     if (f instanceof ShmFile) {
       f.truncate(checkOffset(a[1]));
       return 0;
