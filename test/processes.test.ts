@@ -683,6 +683,42 @@ test('RLIMIT_FSIZE: writes are cut at the limit, past it EFBIG and SIGXFSZ, as n
   }
 });
 
+// RLIMIT_AS (ulimit -v) lowered by the program was kept and never enforced. Now the addresses a
+// process has mapped (PROT_NONE included, /proc/self/status's VmSize) stay within it: mmap, brk
+// and stack growth past it fail with ENOMEM. The limit is set from VmSize, which differs natively.
+const AS_LIMIT_SCRIPT = String.raw`python3 -c '
+import ctypes, mmap, resource
+def vm():
+    for l in open("/proc/self/status"):
+        if l.startswith("VmSize:"): return int(l.split()[1]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm() + (64 << 20), resource.getrlimit(resource.RLIMIT_AS)[1]))
+def tryit(name, fn):
+    try:
+        fn()
+        print(name, "ok")
+    except (OSError, MemoryError) as e:
+        print(name, type(e).__name__, getattr(e, "errno", ""))
+kept = []
+tryit("mmap 32 MiB", lambda: kept.append(mmap.mmap(-1, 32 << 20)))
+tryit("mmap 48 MiB more", lambda: mmap.mmap(-1, 48 << 20))
+tryit("a 100 MB bytearray", lambda: bytearray(100_000_000))
+kept.pop().close()
+tryit("after munmap, mmap 48 MiB", lambda: mmap.mmap(-1, 48 << 20))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+r = libc.mmap(None, 128 << 20, 0, 0x4022, -1, 0)
+print("a PROT_NONE reservation past it:", "errno %d" % ctypes.get_errno() if r in (None, 2**64 - 1) else "mapped")
+'
+sh -c 'ulimit -v 500000; python3 -c "bytearray(600_000_000)"' 2>&1 | tail -1
+`;
+
+test('RLIMIT_AS: mappings past a lowered limit fail with ENOMEM, reservations included, as natively', () => {
+  const { guest } = same('/bin/sh', ['-c', AS_LIMIT_SCRIPT], { system: true, memoryMiB: 1024 });
+  assert.equal(guest.stdout.toString(), 'mmap 32 MiB ok\nmmap 48 MiB more OSError 12\na 100 MB bytearray MemoryError \n' +
+    'after munmap, mmap 48 MiB ok\na PROT_NONE reservation past it: errno 12\nMemoryError\n');
+});
+
 // CPU time was the time since the program started: a sleeping program had as much as a busy
 // one, and a child's never came back (wait4's rusage and RUSAGE_CHILDREN were 0). Now the guest's
 // time on a vCPU is user time and the host's time serving it system time, per thread and per

@@ -72,6 +72,13 @@ export class AddressSpace {
    * home: the memory of its own this address space has (Machine.newSpace), or null when it lives
    * in the machine's first memory (and takes turns there with others: image).
    */
+  /**
+   * RLIMIT_AS, when the program set one (Process.applyAddressLimit): the most bytes of user
+   * pages it may have mapped, PROT_NONE reservations included, as Linux counts them; a mapping,
+   * brk or stack growth past it fails (ENOMEM) as one past --memory does.
+   */
+  addressLimit = Infinity;
+
   constructor(readonly memory: GuestMemory, readonly paging: PageTables, readonly home: SpaceMemory | null = null) {
     this.stackTop = paging.userTop;
   }
@@ -87,6 +94,7 @@ export class AddressSpace {
     c.stackBottom = this.stackBottom;
     c.stackLimit = this.stackLimit;
     c.mmapCursor = this.mmapCursor;
+    c.addressLimit = this.addressLimit;
     c.sharedFile = this.sharedFile.map((r) => ({ ...r }));
     c.names = this.names.map((n) => ({ ...n }));
     return c;
@@ -104,14 +112,25 @@ export class AddressSpace {
     return true;
   }
 
-  /** ENOMEM (nothing changed) when the pages would take the committed memory past --memory. */
+  /** ENOMEM (nothing changed) when the pages would take the committed memory past --memory, or the mapped addresses past RLIMIT_AS. */
   map(start: number, len: number, prot: number): void {
+    if (!this.withinAddressLimit(start, len)) throw new Errno(E.ENOMEM);
     try {
       this.paging.map(start, len, prot & PROT_MASK);
     } catch (e) {
       if (e instanceof CommitLimitError) throw new Errno(E.ENOMEM);
       throw e;
     }
+  }
+
+  /** Whether mapping [start, start+len) keeps the mapped addresses within RLIMIT_AS. */
+  private withinAddressLimit(start: number, len: number): boolean {
+    return this.addressLimit === Infinity || this.paging.mappedBytes + this.paging.unmappedBytes(start, len) <= this.addressLimit;
+  }
+
+  /** Whether map(start, len, prot) would succeed: within --memory's commit limit and RLIMIT_AS. */
+  canMap(start: number, len: number, prot: number): boolean {
+    return this.paging.canCommit(start, len, prot) && this.withinAddressLimit(start, len);
   }
 
   /** Unmap and return the pages to the host. */
@@ -181,7 +200,7 @@ export class AddressSpace {
     const GROW_CHUNK = 16 * PAGE_SIZE;
     const newBottom = Math.max(this.stackLimit, alignDown(addr, GROW_CHUNK));
     if (!this.isFree(newBottom, this.stackBottom - newBottom)) return false;
-    if (!this.paging.canCommit(newBottom, this.stackBottom - newBottom, PROT_READ | PROT_WRITE)) return false;
+    if (!this.canMap(newBottom, this.stackBottom - newBottom, PROT_READ | PROT_WRITE)) return false;
     this.map(newBottom, this.stackBottom - newBottom, PROT_READ | PROT_WRITE);
     this.stackBottom = newBottom;
     return true;
@@ -218,7 +237,7 @@ export class AddressSpace {
   private extendHeap(need: number): void {
     const top = this.heapTop;
     let end = Math.min(need + this.brkSlack, this.stackLimit - STACK_GUARD);
-    const fits = (e: number) => this.isFree(top, e - top) && this.paging.canCommit(top, e - top, PROT_READ | PROT_WRITE);
+    const fits = (e: number) => this.isFree(top, e - top) && this.canMap(top, e - top, PROT_READ | PROT_WRITE);
     while (end > need && !fits(end)) end = Math.max(need, end - 16 * PAGE_SIZE);
     if (end > top) this.map(top, end - top, PROT_READ | PROT_WRITE);
     this.heapTop = Math.max(top, end);
@@ -231,7 +250,7 @@ export class AddressSpace {
     const newTop = alignUp(requested, PAGE_SIZE);
     if (newTop > top) {
       if (newTop > this.stackLimit - STACK_GUARD || !this.isFree(top, newTop - top)) return this.brkEnd;
-      if (!this.paging.canCommit(top, newTop - top, PROT_READ | PROT_WRITE)) return this.brkEnd;
+      if (!this.canMap(top, newTop - top, PROT_READ | PROT_WRITE)) return this.brkEnd;
       this.extendHeap(newTop);
     } else if (newTop < top) {
       if (this.brkSlack === 0) {

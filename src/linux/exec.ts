@@ -305,6 +305,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv, hom
     for (const s of entry.plan.sites) machine.memory.write(s.addr, s.bytes);
   }
   machine.start(loaded.entry, loaded.stackPointer, env.timerCount, env.traced, [[space.stackLimit, space.stackBottom]]);
+  p.applyAddressLimit();
   p.stubCache.publishFdMasks(p.fds);
   p.dirCache.start(p.fds);
   p.stubCache.publishClock(t.vcpu);

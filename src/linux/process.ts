@@ -495,7 +495,21 @@ export class Process {
     } else {
       this.rlimits.set(resource, [cur, max]);
     }
+    // A vfork child still runs in its parent's address space: its limit waits for its exec.
+    if (resource === RLIMIT_AS && !this.vforkParentWaits) this.applyAddressLimit();
     this.stubCache.publishLimits(this.rlimitTable());
+  }
+
+  /**
+   * RLIMIT_AS, when the program lowered it below the sandbox's (--memory), onto its address space
+   * (AddressSpace.addressLimit). At the sandbox's own value it stays what it was: --memory
+   * limits committed memory, and reservations beyond it are free (V8's, the JVM's). exec applies
+   * it once the new program's own mappings are made: a limit below them leaves the program no
+   * room to grow, where Linux would fail the exec.
+   */
+  applyAddressLimit(): void {
+    const l = this.rlimits.get(RLIMIT_AS);
+    this.space.addressLimit = l && l[0] < BigInt(this.space.memory.size) ? Number(l[0]) : Infinity;
   }
 
   /** Every resource's [soft, hard] limit, by number (what the user-mode stub answers prlimit64 with). */

@@ -209,10 +209,15 @@ function statusText(q: Process, t?: Task): string {
     `Threads:\t${threads}\n` + (q.zombie ? '' : memoryLines(q));
 }
 
-/** /proc/PID/status's memory lines (kB), from the process's memory and its peak. */
+/**
+ * /proc/PID/status's memory lines (kB): VmSize the addresses the process has mapped (what
+ * RLIMIT_AS counts), VmRSS its memory and VmHWM that memory's peak; VmPeak is not tracked and
+ * shows the larger of VmSize and VmHWM.
+ */
 function memoryLines(q: Process): string {
   const kb = Math.floor(q.rssBytes() / 1024);
-  return `VmPeak:\t${q.peakRssKb} kB\nVmSize:\t${kb} kB\nVmHWM:\t${q.peakRssKb} kB\nVmRSS:\t${kb} kB\n`;
+  const size = Math.floor(q.space.paging.mappedBytes / 1024);
+  return `VmPeak:\t${Math.max(size, q.peakRssKb)} kB\nVmSize:\t${size} kB\nVmHWM:\t${q.peakRssKb} kB\nVmRSS:\t${kb} kB\n`;
 }
 
 /** /proc/PID/statm: size, resident, shared, text, lib, data, dt (pages). */

@@ -77,6 +77,8 @@ export class PageTables {
   private readonly metaChunks: Uint8Array;
   /** User pages charged (PAGE_CHARGED), and the most there may be. */
   private committedPages = 0;
+  /** User pages mapped, with or without rights (what RLIMIT_AS counts). */
+  private mappedPages = 0;
   private readonly commitLimitPages: number;
   /**
    * Per page: unmapped, but may still hold bytes of an earlier program of this sandbox (a lazy
@@ -203,6 +205,7 @@ export class PageTables {
     this.metaChunks.fill(0);
     for (const [a, b] of unzeroedChunks) this.metaChunks.fill(1, a / TWO_MIB, Math.ceil(b / TWO_MIB));
     this.committedPages = 0;
+    this.mappedPages = 0;
     this.sealed = false;
     const base = this.base;
     if (!base) {
@@ -273,6 +276,16 @@ export class PageTables {
 
   /** Bytes of user pages charged against the commit limit (mapped with some right since they were mapped). */
   get committed(): number { return this.committedPages * PAGE_SIZE; }
+
+  /** Bytes of user pages mapped, PROT_NONE included. */
+  get mappedBytes(): number { return this.mappedPages * PAGE_SIZE; }
+
+  /** Bytes of [va, va+len) not mapped now: what mapping the range would add to mappedBytes. */
+  unmappedBytes(va: number, len: number): number {
+    let n = 0;
+    for (let p = va / PAGE_SIZE; p < (va + len) / PAGE_SIZE; p++) if (!this.perms[p]) n++;
+    return n * PAGE_SIZE;
+  }
 
   /**
    * The program's initial mappings are complete, and it is about to start: drop the last
@@ -431,6 +444,7 @@ export class PageTables {
         const page = a / PAGE_SIZE;
         const had = this.perms[page]! & PAGE_CHARGED;
         if (charge && !had) this.committedPages++;
+        if (!this.perms[page] && a >= USER_BASE) this.mappedPages++;
         this.perms[page] = byte | had | charge;
         if (this.sealed) {
           this.everPerms[page]! |= byte;
@@ -472,6 +486,7 @@ export class PageTables {
     this.writePtes(va, len, 0);
     for (let p = va / PAGE_SIZE; p < (va + len) / PAGE_SIZE; p++) {
       if (this.perms[p]! & PAGE_CHARGED) this.committedPages--;
+      if (this.perms[p]) this.mappedPages--;
       this.perms[p] = 0;
     }
   }
