@@ -244,6 +244,25 @@ function mapsText(q: Process): string {
   const hex = (n: number, w = 8) => n.toString(16).padStart(w, '0');
   const lines: string[] = [];
   const named = (head: string, name: string) => head + ' '.repeat(Math.max(1, 73 - head.length)) + name;
+  // A mapped file's device and inode, looked up by its name once per read (lsof matches them
+  // with the file's stat to list it); 00:00 0 when the name no longer leads to a file.
+  const ids = new Map<string, string>();
+  const idOf = (name: string): string => {
+    let id = ids.get(name);
+    if (id === undefined) {
+      id = '00:00 0';
+      try {
+        const st = ops.statPath(q.vfs, normalize(name), true, Buffer.alloc(STAT_SIZE));
+        const dev = st.readBigUInt64LE(STAT.dev);
+        const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn), minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+        id = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')} ${st.readBigUInt64LE(STAT.ino)}`;
+      } catch (e) {
+        if (!(e instanceof Errno)) throw e;
+      }
+      ids.set(name, id);
+    }
+    return id;
+  };
   const vdso = q.machine.vdsoAddress;
   if (vdso !== null) {
     lines.push(named(`${hex(PHYS_VVAR)}-${hex(PHYS_VVAR + PAGE_SIZE)} r--p 00000000 00:00 0`, '[vvar]'));
@@ -260,7 +279,7 @@ function mapsText(q: Process): string {
       const n = names.find((r) => r.start <= a && a < r.end);
       const s = shared.some((r) => r.start <= a && a < r.end);
       const head = `${hex(a)}-${hex(b)} ${byte & PROT_READ ? 'r' : '-'}${byte & PROT_WRITE ? 'w' : '-'}${byte & PROT_EXEC ? 'x' : '-'}${s ? 's' : 'p'} ` +
-        `${hex(n ? n.offset + (a - n.start) : 0)} 00:00 0`;
+        `${hex(n ? n.offset + (a - n.start) : 0)} ${n ? idOf(n.name) : '00:00 0'}`;
       lines.push(n ? named(head, n.name) : head);
       p = e;
     }

@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <sys/syscall.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 /* The line of /proc/self/maps whose range starts at start, or NULL. */
 static char *line_at(unsigned long start)
@@ -86,6 +88,12 @@ int main(int argc, char **argv)
     l = line_at((unsigned long)file);
     printf("file line: %d\n", fields(l, &end, rights, &offset, &name) && end == (unsigned long)file + page &&
            !strcmp(rights, "r--p") && offset == (unsigned long)page && !strcmp(name, argv[1]));
+    /* Its device and inode, as fstat gives them (lsof lists mapped files by them). */
+    struct stat st;
+    unsigned int major = 0, minor = 0;
+    unsigned long ino = 0;
+    printf("file device and inode: %d\n", l && fstat(fd, &st) == 0 && sscanf(l, "%*lx-%*lx %*s %*lx %x:%x %lu", &major, &minor, &ino) == 3 &&
+           major == major(st.st_dev) && minor == minor(st.st_dev) && ino == st.st_ino);
 
     /* Three anonymous pages, the middle one made PROT_NONE: three lines. */
     char *anon = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
