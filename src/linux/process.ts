@@ -466,7 +466,9 @@ export class Process {
     switch (resource) {
       case RLIMIT_STACK: return [BigInt(this.space.stackTop - this.space.stackLimit), BigInt(this.space.stackTop - this.space.stackLimit)];
       case RLIMIT_NPROC: return [BigInt(this.kernel.maxProcesses), BigInt(this.kernel.maxProcesses)];
-      case RLIMIT_AS: return [BigInt(this.space.memory.size), BigInt(this.space.memory.size)];
+      // Soft: the memory the sandbox has (what runtimes size their heaps by); hard: unlimited as
+      // on Linux, so that a program may raise it again (only a lower one is enforced).
+      case RLIMIT_AS: return [BigInt(this.space.memory.size), RLIM_INFINITY];
       case RLIMIT_MEMLOCK: return [MEMLOCK_BYTES, MEMLOCK_BYTES];
       case RLIMIT_SIGPENDING: return [BigInt(MAX_QUEUED_SIGNALS), BigInt(MAX_QUEUED_SIGNALS)];
       // Linux's defaults for a user's first process: no core files (kvmbox writes none anyway),

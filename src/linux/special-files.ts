@@ -7,7 +7,7 @@
 //   /dev/stdin /dev/stdout /dev/stderr, /dev/fd/N, /proc/self/fd/N   links to the guest's own fds
 //   /proc/self/exe                    a link to the program's path (readlink only)
 //   /proc/self/cmdline, /proc/self/environ, /proc/uptime, /proc/loadavg, /proc/meminfo,
-//   /proc/mounts, /proc/version, /proc/stat, /proc/cpuinfo   small read-only files describing the sandbox
+//   /proc/mounts, /proc/version, /proc/stat, /proc/cpuinfo, /proc/vmstat   small read-only files describing the sandbox
 //   /sys/devices/system/cpu/{online,possible,present}        the CPUs the sandbox offers
 // /proc/PID/{exe,cmdline,environ,maps,stat,status,fd/N} for every process of the sandbox (/proc/self
 // is the caller's). /proc, /proc/PID and /proc/PID/fd are directories that list just these
@@ -109,7 +109,7 @@ function directory(path: string, list: () => Array<[string, number]>, link?: str
 }
 
 /** /proc's own files (not directories). */
-const PROC_FILES = ['cpuinfo', 'loadavg', 'meminfo', 'mounts', 'stat', 'uptime', 'version'];
+const PROC_FILES = ['cpuinfo', 'loadavg', 'meminfo', 'mounts', 'stat', 'uptime', 'version', 'vmstat'];
 
 /** /proc: self, a directory per process of the sandbox (no other pid exists), and PROC_FILES. */
 function procRoot(p: Process): SpecialFile {
@@ -149,6 +149,11 @@ function procFile(p: Process, name: string): SpecialFile | null {
     case 'meminfo': {
       const kb = Math.floor(p.space.memoryBytes / 1024);
       return memory('/proc/meminfo', () => `MemTotal:     ${kb} kB\nMemFree:      ${kb} kB\nMemAvailable: ${kb} kB\n`);
+    }
+    case 'vmstat': {
+      // The counters vmstat(8) reads; the sandbox pages nothing in or out.
+      const free = Math.floor(Math.max(0, p.space.memoryBytes - p.space.paging.committed) / PAGE_SIZE);
+      return memory('/proc/vmstat', () => `nr_free_pages ${free}\npgpgin 0\npgpgout 0\npswpin 0\npswpout 0\npgfault 0\npgmajfault 0\n`);
     }
     case 'mounts':
       return memory('/proc/mounts', () => p.vfs.grants
