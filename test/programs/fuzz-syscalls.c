@@ -8,7 +8,8 @@
  * non-canonical addresses), huge and negative lengths, bad descriptors, path strings that run
  * into an unmapped page or cross a page boundary. Calls that would only end or wedge the
  * program are left out or tamed (exit, execve, fork/clone, kill, arch_prctl, brk, mremap, waits
- * without a timeout; MAP_FIXED, blocking pipes). Ends with exit status 0 after CALLS calls; the
+ * without a timeout; MAP_FIXED, blocking pipes; limits whose excess ends the program, as Linux's
+ * SIGXCPU and SIGXFSZ and a stack that may not grow past RLIMIT_AS do). Ends with exit status 0 after CALLS calls; the
  * host must serve every one of them without an error of its own.
  */
 #define _GNU_SOURCE
@@ -228,6 +229,11 @@ int main(int argc, char **argv) {
     case SYS_wait4: a[2] |= 1; /* WNOHANG */ break;
     case SYS_rt_sigprocmask: a[0] = rnd() % 3; break;
     case SYS_prctl: if (a[0] == 22 /* PR_SET_SECCOMP */) a[0] = 16; break;
+    case SYS_setrlimit: case SYS_prlimit64: { /* RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_AS become RLIMIT_CORE */
+      uint64_t *r = &a[c->nr == SYS_setrlimit ? 0 : 1];
+      if (*r == 0 || *r == 1 || *r == 9) *r = 4;
+      break;
+    }
     }
     syscall(c->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   }
