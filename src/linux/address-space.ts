@@ -69,16 +69,16 @@ export class AddressSpace {
   readonly locked = new Set<number>();
 
   /**
-   * home: the memory of its own this address space has (Machine.newSpace), or null when it lives
-   * in the machine's first memory (and takes turns there with others: image).
-   */
-  /**
    * RLIMIT_AS, when the program set one (Process.applyAddressLimit): the most bytes of user
    * pages it may have mapped, PROT_NONE reservations included, as Linux counts them; a mapping,
    * brk or stack growth past it fails (ENOMEM) as one past --memory does.
    */
   addressLimit = Infinity;
 
+  /**
+   * home: the memory of its own this address space has (Machine.newSpace), or null when it lives
+   * in the machine's first memory (and takes turns there with others: image).
+   */
   constructor(readonly memory: GuestMemory, readonly paging: PageTables, readonly home: SpaceMemory | null = null) {
     this.stackTop = paging.userTop;
   }

@@ -888,13 +888,14 @@ export const ioSyscalls: SyscallGroup = {
   memfd_create: ({ process: p }, a) => memfdCreate(p, a[0], uint(a[1])),
   ftruncate: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
-    if (f instanceof ShmFile || f instanceof HostFile) p.checkFileSize(checkOffset(a[1]));
     if (f instanceof ShmFile) {
+      p.checkFileSize(checkOffset(a[1]));
       f.truncate(checkOffset(a[1]));
       return 0;
     }
     const hostFd = f.hostFd;
     if (hostFd === null || (f.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EINVAL);
+    if (f instanceof HostFile) p.checkFileSize(checkOffset(a[1]));
     const cut = (): number => libc.ftruncate(hostFd, checkOffset(a[1]));
     const r = f instanceof HostFile ? f.reshape(cut) : cut();
     if (r < 0) throw new Errno(-r);
