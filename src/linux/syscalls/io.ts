@@ -313,9 +313,9 @@ function readv(p: Process, a: bigint[], offset: bigint | null): number {
 function writev(p: Process, a: bigint[], offset: bigint | null): number {
   const fd = int(a[0]!);
   const vecs = iovecs(p, a[1]!, a[2]!);
-  const target = p.fds.get(fd);
+  const f = p.fds.get(fd);
   // At most MAX_RW_COUNT bytes in all, as Linux (ssize_t overflow: EINVAL), and what RLIMIT_FSIZE leaves.
-  const limit = vecs.some(([, l]) => l > 0n && l <= SSIZE_MAX) ? writeRoom(p, target, offset, MAX_RW_COUNT) : MAX_RW_COUNT;
+  const limit = vecs.some(([, l]) => l > 0n && l <= SSIZE_MAX) ? writeRoom(p, f, offset, MAX_RW_COUNT) : MAX_RW_COUNT;
   let room = limit;
   const bufs: Buffer[] = [];
   for (const [b, l] of vecs) {
@@ -326,7 +326,6 @@ function writev(p: Process, a: bigint[], offset: bigint | null): number {
     room -= n;
   }
   if (bufs.length === 0) return 0;
-  const f = p.fds.get(fd);
   const total = limit - room;
   // Gather into one host write when the pieces are small, like the kernel does for a pipe (a
   // write of up to PIPE_BUF is whole); larger ones go piece by piece, so that the host never
@@ -888,15 +887,16 @@ export const ioSyscalls: SyscallGroup = {
   memfd_create: ({ process: p }, a) => memfdCreate(p, a[0], uint(a[1])),
   ftruncate: ({ process: p }, a) => {
     const f = p.fds.get(int(a[0]));
+    const len = checkOffset(a[1]);
     if (f instanceof ShmFile) {
-      p.checkFileSize(checkOffset(a[1]));
-      f.truncate(checkOffset(a[1]));
+      p.checkFileSize(len);
+      f.truncate(len);
       return 0;
     }
     const hostFd = f.hostFd;
     if (hostFd === null || (f.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EINVAL);
-    if (f instanceof HostFile) p.checkFileSize(checkOffset(a[1]));
-    const cut = (): number => libc.ftruncate(hostFd, checkOffset(a[1]));
+    if (f instanceof HostFile) p.checkFileSize(len);
+    const cut = (): number => libc.ftruncate(hostFd, len);
     const r = f instanceof HostFile ? f.reshape(cut) : cut();
     if (r < 0) throw new Errno(-r);
     return 0;
