@@ -43,6 +43,11 @@ export const SYS = {
   semget: 64, semop: 65, semctl: 66, semtimedop: 220, msgget: 68, msgsnd: 69, msgrcv: 70, msgctl: 71,
   pkey_mprotect: 329, pkey_alloc: 330, pkey_free: 331,
   unshare: 272, set_mempolicy: 238, get_mempolicy: 239, clock_settime: 227, settimeofday: 164,
+  preadv2: 327, pwritev2: 328, readahead: 187, sync_file_range: 277, splice: 275, tee: 276, vmsplice: 278,
+  membarrier: 324, sendmmsg: 307, recvmmsg: 299, process_vm_readv: 310, process_vm_writev: 311,
+  chroot: 161, mount: 165, umount2: 166, pivot_root: 155, swapon: 167, swapoff: 168, reboot: 169,
+  sethostname: 170, setdomainname: 171, iopl: 172, ioperm: 173, init_module: 175, finit_module: 313,
+  seccomp: 317, delete_module: 176, kexec_load: 246, kexec_file_load: 320, acct: 163, quotactl: 179, vhangup: 153, syslog: 103,
 } as const;
 
 /** clone's, clone3's and unshare's flags for new namespaces (CLONE_NEWNS ... CLONE_NEWNET); CLONE_NEWTIME (0x80) is unshare's and clone3's only. */
@@ -87,6 +92,7 @@ export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 export const S_IFCHR = 0o020000;
 export const S_IFIFO = 0o010000;
+export const S_IFBLK = 0o060000;
 
 export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;

@@ -717,6 +717,8 @@ export class PipeEnd implements OpenFile {
   }
 
   get capacity(): number { return this.pipe.capacity; }
+  /** Whether other is an end of the same pipe. */
+  samePipe(other: OpenFile): boolean { return other instanceof PipeEnd && other.pipe === this.pipe; }
   /** Bytes a write could add now without growing the pipe. */
   get room(): number { return this.pipe.capacity - this.pipe.size; }
 

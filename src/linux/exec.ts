@@ -284,6 +284,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv, hom
   p.argv = args.argv;
   p.envp = args.envp;
   p.exePath = exeLink(p, args.exePath);
+  p.membarriers = 0;
   p.setComm(Buffer.from(args.exePath.split('/').pop() ?? ''));
   t.fsBase = 0n;
   const fast = machine.syscallPath === 'user-stub' && !env.traced;

@@ -6,6 +6,7 @@
 // Every value that arrives from the guest (registers, pointers, lengths, paths, fds) is
 // untrusted: it is checked here or in the system-call functions before use, and a bad one fails
 // that call with an errno, never the host.
+import { screen } from './screen.js';
 import { randomBytes } from 'node:crypto';
 import { VcpuGroup, type Vcpu, type VcpuExit } from '../kvm/kvm.js';
 import { hypercallOf, Machine, MachineError, type HypercallHandler, type HypercallResult, type SpaceMemory } from '../machine/machine.js';
@@ -125,7 +126,8 @@ const KEEPS_STATS = new Set<number>([
 const SEGV_MAPERR = 1, SEGV_ACCERR = 2, FPE_INTDIV = 1, ILL_ILLOPN = 2, BUS_ADRALN = 1, TRAP_BRKPT = 1, SI_KERNEL = 0x80;
 const PF_PRESENT = 1, SI_USER = 0;
 /** Calls whose EPIPE comes with SIGPIPE. */
-const WRITES = new Set<number>([SYS.write, SYS.writev, SYS.pwrite64, SYS.pwritev, SYS.sendfile, SYS.copy_file_range]);
+const WRITES = new Set<number>([SYS.write, SYS.writev, SYS.pwrite64, SYS.pwritev, SYS.pwritev2, SYS.sendfile, SYS.copy_file_range,
+  SYS.splice, SYS.tee, SYS.vmsplice]);
 
 /** si_code for a fault: what Linux reports for the exception. */
 function faultCode(vector: number, error: number): number {
@@ -472,7 +474,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const a: SyscallArgs = [vcpu.reg('rdi'), vcpu.reg('rsi'), vcpu.reg('rdx'), vcpu.reg('r10'), vcpu.reg('r8'), vcpu.reg('r9')];
     if ((vcpu.reg('rax') & 0xffffffffn) === BigInt(SYS.rt_sigreturn) && this.userContextAtSyscall(vcpu)) return this.sigreturn(t, vcpu);
     const rax = vcpu.reg('rax');
-    const result = this.serve(t, rax, a);
+    const result = this.serve(t, rax, a, () => this.userContextAtSyscall(vcpu)?.rip ?? 0n);
     if (t.process.exit) return { action: 'stop' };
     if (t.state === 'dead') return this.schedule();
     if (result === PARKED) {
@@ -606,7 +608,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   }
 
   /** Serve one Linux system call for task t; the result for rax (a value or -errno). */
-  private serve(t: Task, rax: bigint, a: SyscallArgs): bigint | typeof PARKED {
+  private serve(t: Task, rax: bigint, a: SyscallArgs, ip: () => bigint): bigint | typeof PARKED {
     const p = t.process;
     // Like Linux, only the low 32 bits name the call.
     const nr = Number(rax & 0xffffffffn);
@@ -620,7 +622,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.syscallCount++;
     const fn = SYSCALLS[nr];
     let result: number | bigint;
-    if (!fn) {
+    const screened = t.seccomp ? screen(t, t.seccomp, nr, a, ip()) : null;
+    if (screened !== null) {
+      result = screened;
+    } else if (!fn) {
       result = -E.ENOSYS;
     } else {
       try {
@@ -1068,6 +1073,14 @@ export class Kernel implements HypercallHandler, ProcessTree {
    * of the guest: with others busy, the caller waits (its call runs again) while they are
    * preempted, and it runs before anything else.
    */
+  barrier(t: Task): void {
+    this.alone(t);
+  }
+
+  serveEveryCall(t: Task): void {
+    this.quiesceStub(t);
+  }
+
   private alone(t: Task): void {
     if (!this.group || !this.cpus.some((c) => c !== this.cpu && c.inGuest)) return;
     this.exclusive = t;
@@ -1435,7 +1448,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     t.wait = null;
     if (w?.call) {
       if (w.why.ready()) {
-        const r = this.serve(t, w.call.nr, w.call.args);
+        const r = this.serve(t, w.call.nr, w.call.args, () => ctx.regs.rip);
         if (r === PARKED) {
           t.state = 'waiting';
           return 'waits';
@@ -1624,6 +1637,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     c.umask = p.umask;
     c.nice = p.nice;
     c.ioprio = p.ioprio;
+    c.membarriers = p.membarriers;
     c.persona = p.persona;
     c.memPolicy = { ...p.memPolicy };
     c.shmAttached = new Map(p.shmAttached);
@@ -1639,6 +1653,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const ct = new Task(c, pid, t.vcpu);
     c.tasks.push(ct);
     ct.sigmask = t.sigmask;
+    ct.noNewPrivs = t.noNewPrivs;
+    ct.seccomp = t.seccomp;
     ct.altStack = { ...t.altStack };
     ct.fsBase = f & CLONE_SETTLS ? req.tls : t.fsBase;
     ct.state = 'ready';
@@ -1700,6 +1716,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const ct = new Task(p, tid, t.vcpu);
     p.tasks.push(ct);
     ct.sigmask = t.sigmask;
+    ct.noNewPrivs = t.noNewPrivs;
+    ct.seccomp = t.seccomp;
     ct.fsBase = f & CLONE_SETTLS ? req.tls : t.fsBase;
     ct.state = 'ready';
     if (f & CLONE_CHILD_CLEARTID) ct.clearChildTid = req.childTid;

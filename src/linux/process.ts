@@ -191,6 +191,16 @@ export interface ProcessTree {
   findTask(tid: number): Task | undefined;
   /** exit(2) of one thread: the process ends with its last thread. */
   exitThread(t: Task, status: number): void;
+  /**
+   * membarrier: every vCPU but t's leaves the guest (a full barrier on each) before t's call goes
+   * on; the call waits (runs again) while some are still in.
+   */
+  barrier(t: Task): void;
+  /**
+   * From now on every system call of the sandbox reaches the host, none is answered by the
+   * user-mode stub (kvm_pvm): seccomp filters must see them all.
+   */
+  serveEveryCall(t: Task): void;
   /** FUTEX_WAIT: parks t until a wake on the word at addr of its address space (or the timeout, ms). */
   futexWait(t: Task, addr: number, timeoutMs: number | null, bitset: number): number;
   /** FUTEX_WAKE: wakes up to n waiters on addr (whose bitset meets bitset); with requeue, moves up to
@@ -278,6 +288,8 @@ export class Process {
   readonly childCpu = new CpuTime();
   /** The I/O priority (ioprio_set, ioprio_get): kept and inherited, with no effect. */
   ioprio = 0;
+  /** membarrier's registrations (MEMBARRIER_CMD_REGISTER_*): inherited by fork, gone at execve. */
+  membarriers = 0;
   /** The execution domain and its flags (personality): kept, inherited, with no effect. */
   persona = 0;
   /** The NUMA memory policy (set_mempolicy): its mode with flags, and its nodes (bit 0: the only node). Inherited; no effect. */

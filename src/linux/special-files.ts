@@ -211,7 +211,13 @@ function statusText(q: Process, t?: Task): string {
   const names: Record<string, string> = { Z: 'Z (zombie)', T: 'T (stopped)', R: 'R (running)', S: 'S (sleeping)' };
   return `Name:\t${commOf(q, t)}\nState:\t${names[t ? taskState(q, t) : stateOf(q)]}\nTgid:\t${q.pid}\nPid:\t${t?.tid ?? q.pid}\nPPid:\t${q.ppid}\n` +
     `Uid:\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\nGid:\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\n` +
-    `Threads:\t${threads}\n` + (q.zombie ? '' : memoryLines(q));
+    `Threads:\t${threads}\n` + (q.zombie ? '' : memoryLines(q)) + seccompLines(t ?? q.tasks[0]);
+}
+
+/** /proc/PID/status's no_new_privs and seccomp lines, of the thread (or the leader). */
+function seccompLines(t: Task | undefined): string {
+  const s = t?.seccomp;
+  return `NoNewPrivs:\t${t?.noNewPrivs ? 1 : 0}\nSeccomp:\t${s?.mode ?? 0}\nSeccomp_filters:\t${s?.mode === 2 ? s.filters.length : 0}\n`;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { WouldBlock } from '../fs/open-file.js';
 import { CpuTime } from './cpu-time.js';
 import type { Process } from './process.js';
 import type { PosixTimer } from './posix-timers.js';
+import type { SeccompState } from './seccomp.js';
 
 /**
  * What a pending signal's siginfo says: its code, the sender's pid, a fault's address or a
@@ -40,6 +41,10 @@ export class Task {
   comm: Buffer | null = null;
   /** The thread's CPU time (CLOCK_THREAD_CPUTIME_ID, RUSAGE_THREAD); its process's counts it too. */
   readonly cpu = new CpuTime();
+  /** prctl PR_SET_NO_NEW_PRIVS: set for good, inherited by threads and forks, kept across execve. */
+  noNewPrivs = false;
+  /** Its seccomp mode and filters (src/linux/seccomp.ts), inherited and kept as noNewPrivs is; null: none. */
+  seccomp: SeccompState | null = null;
 
   /** Count ms of user and system time to the thread and its process. */
   charge(user: number, sys: number): void {

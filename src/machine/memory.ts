@@ -226,6 +226,15 @@ export class GuestMemory {
     return runs;
   }
 
+  /** Per page of the page-aligned [address, address+length): 1 when the host holds it (mincore), else 0. */
+  residency(address: number, length: number): Uint8Array {
+    const mem = this.at(address, length);
+    const vec = new Uint8Array(length / 4096);
+    mem.region.residency(address, length, vec);
+    for (let i = 0; i < vec.length; i++) vec[i]! &= 1;
+    return vec;
+  }
+
   /**
    * Make KVM drop its translations of [address, address+length), keeping the pages and their
    * contents (see MemoryRegion.dropTranslations). Page-aligned range.

@@ -177,6 +177,10 @@ static const struct call calls[] = {
   {SYS_ioctl, "fxp"}, {SYS_fcntl, "fnx"}, {SYS_lseek, "fon"}, {SYS_futex, "pnnppn"}, {SYS_wait4, "npnp"},
   {SYS_timerfd_create, "ni"}, {SYS_timerfd_settime, "fipp"}, {SYS_timerfd_gettime, "fp"},
   {SYS_set_robust_list, "pl"}, {SYS_get_robust_list, "npp"},
+  {SYS_preadv2, "fpnonx"}, {SYS_pwritev2, "fpnonx"}, {SYS_splice, "fpfpli"}, {SYS_tee, "ffli"},
+  {SYS_vmsplice, "fpni"}, {SYS_readahead, "fol"}, {SYS_sync_file_range, "fooi"}, {SYS_mincore, "plp"},
+  {SYS_membarrier, "nn"}, {SYS_sendmmsg, "fpni"}, {SYS_recvmmsg, "fpnip"}, {SYS_process_vm_readv, "npnpnn"},
+  {SYS_process_vm_writev, "npnpnn"}, {SYS_chroot, "s"}, {SYS_mount, "sssnp"}, {SYS_iopl, "n"}, {SYS_ioperm, "lln"},
   {334, "xxxx"}, {460, "xxx"}, {1000, "x"}, {0x40000000 + SYS_getpid, ""},
 };
 

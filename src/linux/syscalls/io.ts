@@ -6,7 +6,7 @@ import {
   HostFile, hostReady, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlock, type OpenFile,
 } from '../../fs/open-file.js';
 import {
-  E, Errno, FIONBIO, FIONREAD, O, S_IFDIR, S_IFMT, STAT, STAT_SIZE, TCFLSH, TCGETS, TCSBRK, TCSETS, TCSETSF, TCSETSW, TCXONC, TIOCGPGRP, TIOCGSID, TIOCGWINSZ, TIOCSPGRP,
+  E, Errno, FIONBIO, FIONREAD, O, S_IFBLK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, STAT, STAT_SIZE, TCFLSH, TCGETS, TCSBRK, TCSETS, TCSETSF, TCSETSW, TCXONC, TIOCGPGRP, TIOCGSID, TIOCGWINSZ, TIOCSPGRP,
 } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import { KERNEL_TERMIOS_SIZE } from '../terminal.js';
@@ -117,7 +117,7 @@ function recordLock(p: Process, f: OpenFile, cmd: number, arg: bigint): number {
   return 0;
 }
 
-function iovecs(p: Process, addr: bigint, count: bigint): Array<[bigint, bigint]> {
+export function iovecs(p: Process, addr: bigint, count: bigint): Array<[bigint, bigint]> {
   const n = Number(BigInt.asIntN(32, count));
   if (n < 0 || n > IOV_MAX) throw new Errno(E.EINVAL);
   const raw = p.userBuffer(addr, n * 16);
@@ -141,7 +141,7 @@ function blockedForever(p: Process, what: string): number {
  * timerfd read: its timeout is the next expiry) is slept out on the host and the call runs
  * again; any other would last forever and ends the program.
  */
-function guarded(p: Process, fn: () => number): number {
+export function guarded(p: Process, fn: () => number): number {
   for (;;) {
     try {
       return fn();
@@ -262,7 +262,7 @@ function readInto(p: Process, fd: number, addr: bigint, len: bigint, offset: big
  * How many of len bytes a write to f at offset (null: at its position, or at its end with
  * O_APPEND) may take under RLIMIT_FSIZE (Process.fileSizeRoom); only regular files are limited.
  */
-function writeRoom(p: Process, f: OpenFile, offset: bigint | null, len: number): number {
+export function writeRoom(p: Process, f: OpenFile, offset: bigint | null, len: number): number {
   if (!p.limitsFileSize || len <= 0) return len;
   const append = (f.statusFlags & O.APPEND) !== 0;
   let pos: bigint;
@@ -291,7 +291,7 @@ function writeFrom(p: Process, fd: number, addr: bigint, len: bigint, offset: bi
   return offset === null ? waitingIo(p, f, POLLOUT, () => f.write(buf)) : f.pwrite(buf, offset);
 }
 
-function readv(p: Process, a: bigint[], offset: bigint | null): number {
+export function readv(p: Process, a: bigint[], offset: bigint | null): number {
   const fd = int(a[0]!);
   let total = 0;
   for (const [base, len] of iovecs(p, a[1]!, a[2]!)) {
@@ -310,7 +310,7 @@ function readv(p: Process, a: bigint[], offset: bigint | null): number {
   return total;
 }
 
-function writev(p: Process, a: bigint[], offset: bigint | null): number {
+export function writev(p: Process, a: bigint[], offset: bigint | null): number {
   const fd = int(a[0]!);
   const vecs = iovecs(p, a[1]!, a[2]!);
   const f = p.fds.get(fd);
@@ -337,7 +337,7 @@ function writev(p: Process, a: bigint[], offset: bigint | null): number {
   return movePieces(bufs, (buf, done) => (offset === null ? waitingIo(p, f, POLLOUT, () => f.write(buf)) : f.pwrite(buf, offset + BigInt(done))));
 }
 
-function checkOffset(off: bigint): bigint {
+export function checkOffset(off: bigint): bigint {
   const o = long(off);
   if (o < 0n) throw new Errno(E.EINVAL);
   return o;
@@ -373,41 +373,51 @@ function sendfile(p: Process, a: bigint[]): number {
     off = p.userBuffer(offAddr, 8, PROT_WRITE).readBigInt64LE(0);
     if (off < 0n) throw new Errno(E.EINVAL);
   }
-  let left = Math.min(size(a[3]!), MAX_RW_COUNT);
+  const left = Math.min(size(a[3]!), MAX_RW_COUNT);
   if (left < 0) throw new Errno(E.EINVAL);
-  left = writeRoom(p, out, null, left);
+  const moved = pump(p, src, off, out, null, writeRoom(p, out, null, left));
+  if (off !== null) p.userBuffer(offAddr, 8, PROT_WRITE).writeBigInt64LE(moved.inOff!);
+  return moved.total;
+}
+
+/**
+ * Move up to left bytes from src (at inOff, or from its position) to out (at outOff, or at its
+ * position): sendfile and splice. Never takes from the source more than the destination accepts
+ * now, as what is read from a pipe cannot be put back: an in-memory stream says how much
+ * (reserve); a full one makes the first round wait, or ends the call with what was moved. A
+ * failure after some bytes moved ends it with those. Returns the count and the offsets after it.
+ */
+export function pump(p: Process, src: OpenFile, inOff: bigint | null, out: OpenFile, outOff: bigint | null, left: number):
+  { total: number; inOff: bigint | null; outOff: bigint | null } {
   const chunk = Buffer.alloc(Math.min(left, 1 << 17));
   let total = 0;
   try {
     while (left > 0) {
-      // Never take from the source more than the destination accepts now: what is read from a
-      // pipe cannot be put back. An in-memory stream says how much (reserve); a full one makes
-      // the first round wait, or ends the call with what was sent.
       const want = Math.min(left, chunk.length);
       const piece = chunk.subarray(0, out.reserve ? out.reserve(want) : want);
-      const n = off === null ? waitingIo(p, src, POLLIN, () => src.read(piece)) : src.pread(piece, off);
+      const n = inOff === null ? waitingIo(p, src, POLLIN, () => src.read(piece)) : src.pread(piece, inOff);
       if (p.exit) break;
       if (n <= 0) break;
-      let w = out.write(piece.subarray(0, n));
-      if (w < n && off === null) {
+      let w = outOff === null ? out.write(piece.subarray(0, n)) : out.pwrite(piece.subarray(0, n), outOff);
+      if (w < n && inOff === null) {
         // A short write to a host fd: give back what a regular source can take back, and write
         // the rest of what a stream source gave, waiting for the host fd.
         try {
           src.seek(BigInt(w - n), SEEK_CUR);
         } catch {
-          w += writeRest(p, out, piece.subarray(w, n));
+          w += outOff === null ? writeRest(p, out, piece.subarray(w, n)) : out.pwrite(piece.subarray(w, n), outOff + BigInt(w));
         }
       }
       total += w;
       left -= w;
-      if (off !== null) off += BigInt(w);
+      if (inOff !== null) inOff += BigInt(w);
+      if (outOff !== null) outOff += BigInt(w);
       if (w < n) break;
     }
   } catch (e) {
     if (total === 0) throw e;
   }
-  if (off !== null) p.userBuffer(offAddr, 8, PROT_WRITE).writeBigInt64LE(off);
-  return total;
+  return { total, inOff, outOff };
 }
 
 /** Write all of rest to out (a host fd that took part of a write), waiting for it as long as the sandbox may run. */
@@ -697,6 +707,95 @@ function copyFileRange(p: Process, a: bigint[]): number {
   return total;
 }
 
+const RWF_HIPRI = 1, RWF_DSYNC = 2, RWF_SYNC = 4, RWF_NOWAIT = 8, RWF_APPEND = 16;
+const RWF_KNOWN = RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND;
+
+function statOf(f: OpenFile): Buffer {
+  const st = Buffer.alloc(STAT_SIZE);
+  f.stat(st);
+  return st;
+}
+
+/** The file type bits (S_IFMT) of an open file. */
+export function fileType(f: OpenFile): number {
+  return statOf(f).readUInt32LE(STAT.mode) & S_IFMT;
+}
+
+/**
+ * Whether a call on f would wait now for events (POLLIN or POLLOUT): RWF_NOWAIT's and
+ * SPLICE_F_NONBLOCK's EAGAIN. A stream that has hung up or failed would not wait.
+ */
+export function wouldWait(f: OpenFile, events: number): boolean {
+  const hostFd = f.pollHostFd?.() ?? null;
+  const mask = f.pollMask ? f.pollMask() : hostFd !== null ? hostReady(hostFd, events) : events;
+  return (mask & (events | POLLHUP | POLLERR)) === 0;
+}
+
+/**
+ * preadv2/pwritev2: preadv and pwritev with flags, where offset -1 is the file's position (as
+ * readv and writev). RWF_APPEND writes at the end whatever the offset, RWF_DSYNC and RWF_SYNC
+ * sync a host file after the write, RWF_NOWAIT is EAGAIN where the call would wait, RWF_HIPRI
+ * (polled direct I/O) changes nothing here; other flags are EOPNOTSUPP, as Linux 6.1 has them.
+ */
+function rwv2(t: Task, a: bigint[], write: boolean): number {
+  const p = t.process;
+  const fd = int(a[0]!);
+  const flags = int(a[5]!);
+  if (flags & ~RWF_KNOWN) throw new Errno(E.EOPNOTSUPP);
+  const f = p.fds.get(fd);
+  const pos = long(a[3]!);
+  if (pos < -1n) throw new Errno(E.EINVAL);
+  if (flags & RWF_NOWAIT && wouldWait(f, write ? POLLOUT : POLLIN)) throw new Errno(E.EAGAIN);
+  const offset = pos === -1n ? null : pos;
+  if (write && flags & RWF_APPEND) {
+    const st = statOf(f);
+    if ((st.readUInt32LE(STAT.mode) & S_IFMT) === S_IFREG) {
+      // At the end whatever the offset; from the position (offset -1), the position moves past it.
+      const end = st.readBigInt64LE(STAT.size);
+      const n = writev(p, a, end);
+      if (offset === null) f.seek(end + BigInt(n), SEEK_SET);
+      return synced(p, fd, flags, n);
+    }
+  }
+  if (!write) {
+    if (offset !== null) return readv(p, a, offset);
+    backgroundRead(t, fd);
+    return guarded(p, () => readv(p, a, null));
+  }
+  if (offset !== null) return synced(p, fd, flags, writev(p, a, offset));
+  backgroundChange(t, fd, true);
+  return synced(p, fd, flags, guarded(p, () => writev(p, a, null)));
+}
+
+/** n, after a sync of fd's host file when flags ask for one (RWF_DSYNC, RWF_SYNC). */
+function synced(p: Process, fd: number, flags: number, n: number): number {
+  if (flags & (RWF_DSYNC | RWF_SYNC) && n > 0) syncFile(p, fd);
+  return n;
+}
+
+/**
+ * readahead(2) and sync_file_range(2): hints and write-back of the host's page cache, which the
+ * host manages; checked as Linux checks them (the fd open for reading and a regular file, for
+ * readahead; known flags, a range within off_t and a file that is not a stream, for
+ * sync_file_range), and then nothing to do.
+ */
+function readahead(p: Process, fd: number): number {
+  const f = p.fds.get(fd);
+  if ((f.statusFlags & O.ACCMODE) === O.WRONLY) throw new Errno(E.EBADF);
+  if (fileType(f) !== S_IFREG) throw new Errno(E.EINVAL);
+  return 0;
+}
+
+const SYNC_FILE_RANGE_ALL = 7;
+
+function syncFileRange(p: Process, a: bigint[]): number {
+  const off = long(a[1]!), n = long(a[2]!);
+  if (int(a[3]!) & ~SYNC_FILE_RANGE_ALL || off < 0n || n < 0n || off + n < off || off + n > SSIZE_MAX) throw new Errno(E.EINVAL);
+  const type = fileType(p.fds.get(int(a[0]!)));
+  if (type !== S_IFREG && type !== S_IFBLK && type !== S_IFDIR && type !== S_IFLNK) throw new Errno(E.ESPIPE);
+  return 0;
+}
+
 /** An ioctl that fills len bytes, made on a host fd into a buffer of kvmbox's, then copied to user memory at addr (checked first). */
 function hostIoctlOut(p: Process, hostFd: number, req: number, addr: bigint, len: number): number {
   const out = p.userBuffer(addr, len, PROT_WRITE);
@@ -731,6 +830,10 @@ export const ioSyscalls: SyscallGroup = {
   },
   preadv: ({ process: p }, a) => readv(p, a, checkOffset(a[3])),
   pwritev: ({ process: p }, a) => writev(p, a, checkOffset(a[3])),
+  preadv2: (t, a) => rwv2(t, a, false),
+  pwritev2: (t, a) => rwv2(t, a, true),
+  readahead: ({ process: p }, a) => readahead(p, int(a[0])),
+  sync_file_range: ({ process: p }, a) => syncFileRange(p, a),
   close: ({ process: p }, a) => { p.fds.close(int(a[0])); return 0; },
   lseek: ({ process: p }, a) => {
     const whence = int(a[2]);

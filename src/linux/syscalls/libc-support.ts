@@ -6,6 +6,10 @@
 //   only another thread could end would wait forever, and the program is stopped, as a time
 //   limit would stop it.
 // - fadvise64: advice only, accepted for any open file.
+// - membarrier: every other vCPU of the sandbox leaves the guest (Kernel.barrier: an exit is a
+//   full barrier), for the global and the private expedited commands alike; the private ones
+//   need their registration first (EPERM), kept per process as Linux keeps it per mm. No rseq,
+//   so no MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ.
 // - the extended attributes family: EOPNOTSUPP, as a file system without xattrs (ls -l asks
 //   for ACLs and SELinux labels).
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
@@ -149,7 +153,36 @@ function wakeOp(p: Process, addr: bigint, encoded: number): number {
 
 const noXattrs = (): never => { throw new Errno(E.EOPNOTSUPP); };
 
+const MEMBARRIER_CMD_QUERY = 0, MEMBARRIER_CMD_GLOBAL = 1, MEMBARRIER_CMD_GLOBAL_EXPEDITED = 2;
+const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED = 4, MEMBARRIER_CMD_PRIVATE_EXPEDITED = 8;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 16, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE = 32;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE = 64;
+/** The commands above, as MEMBARRIER_CMD_QUERY reports them. */
+const MEMBARRIER_SUPPORTED = 127;
+
+function membarrier(t: Task, cmd: number, flags: number): number {
+  const p = t.process;
+  if (flags !== 0) throw new Errno(E.EINVAL);
+  switch (cmd) {
+    case MEMBARRIER_CMD_QUERY: return MEMBARRIER_SUPPORTED;
+    case MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: case MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED:
+    case MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE:
+      p.membarriers |= cmd;
+      return 0;
+    case MEMBARRIER_CMD_PRIVATE_EXPEDITED: case MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE:
+      // Each needs its own registration (the value of its REGISTER command is its own times two).
+      if (!(p.membarriers & (cmd * 2))) throw new Errno(E.EPERM);
+      p.kernel.barrier(t);
+      return 0;
+    case MEMBARRIER_CMD_GLOBAL: case MEMBARRIER_CMD_GLOBAL_EXPEDITED:
+      p.kernel.barrier(t);
+      return 0;
+    default: throw new Errno(E.EINVAL);
+  }
+}
+
 export const libcSupportSyscalls: SyscallGroup = {
+  membarrier: (t, a) => membarrier(t, int(a[0]), int(a[1])),
   futex: (t, a) => (t.futexWoken || t.process.kernel.othersCanRun(t.process) ? futexShared(t, a) : futex(t, a)),
   fadvise64: ({ process: p }, a) => {
     p.fds.get(int(a[0]));

@@ -428,6 +428,17 @@ export const mmSyscalls: SyscallGroup = {
     }
     return 0;
   },
+  // mincore: per page, whether the host holds it (touched, or read from a file); ENOMEM where a
+  // page of the range is not mapped, as Linux.
+  mincore: ({ process: p }, a) => {
+    if (a[0] % BigInt(PAGE_SIZE) !== 0n) throw new Errno(E.EINVAL);
+    const n = size(a[1]);
+    if (n === 0) return 0;
+    const start = Number(a[0]), len = n < 0 ? -1 : alignUp(n, PAGE_SIZE);
+    if (len < 0 || !p.space.paging.accessible(start, len, 0)) throw new Errno(E.ENOMEM);
+    p.userBuffer(a[2], len / PAGE_SIZE, PROT_WRITE).set(p.space.memory.residency(start, len));
+    return 0;
+  },
   madvise: ({ process: p }, a) => {
     const [start, len] = pageArgs(a[0], a[1]);
     if (!inUserRange(p, start, len)) throw new Errno(E.ENOMEM);

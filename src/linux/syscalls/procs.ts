@@ -1,7 +1,7 @@
 // Process calls: fork, vfork, clone and clone3 for new processes, execve and execveat, wait4 and
-// waitid, process groups and sessions. The work is the kernel's (src/linux/kernel.ts, through
+// waitid, process groups and sessions, process_vm_readv and process_vm_writev. The work is the kernel's (src/linux/kernel.ts, through
 // Process.kernel): these functions read and check the arguments, and write the results back.
-import { PROT_WRITE } from '../address-space.js';
+import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { AT_FDCWD, CLONE_NAMESPACES, CLONE_NEWTIME, E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
@@ -9,6 +9,8 @@ import { int, type SyscallGroup } from './args.js';
 import { pidFdAt } from './pidfd.js';
 import { CpuTime, msTicks } from '../cpu-time.js';
 import { writeRusage } from './time.js';
+import { iovecs } from './io.js';
+import { PAGE_SIZE } from '../../machine/x86.js';
 
 /** A child's CPU time with that of the children it waited for, as wait4 and waitid report it. */
 function childAndWaited(c: Process): CpuTime {
@@ -80,7 +82,56 @@ function clone3(t: Task, addr: bigint, size: bigint): number {
   });
 }
 
+/**
+ * process_vm_readv and process_vm_writev: bytes between the caller's iovecs and the memory of a
+ * process of the sandbox (pids are the sandbox's; the guest's one user may reach every process),
+ * in order, as far as the other's mappings allow: a page it has not mapped with the right ends
+ * the transfer there (EFAULT when nothing moved). Where processes take turns in one memory
+ * (kvm_pvm) another process's pages are not in guest memory: only the caller's own (EPERM).
+ */
+function processVm(p: Process, a: bigint[], write: boolean): number {
+  if (a[5] !== 0n) throw new Errno(E.EINVAL);
+  const local = iovecs(p, a[1]!, a[2]!);
+  const remote = iovecs(p, a[3]!, a[4]!);
+  const target = p.kernel.find(int(a[0]!));
+  if (!target || target.zombie) throw new Errno(E.ESRCH);
+  if (target.space !== p.space && p.kernel.sharedMemory === null) throw new Errno(E.EPERM);
+  const bufs = local.map(([b, l]) => p.userBuffer(b, l, write ? PROT_READ : PROT_WRITE));
+  const right = write ? PROT_WRITE : PROT_READ;
+  let li = 0, lo = 0, total = 0, faulted = false;
+  outer: for (const [base, len] of remote) {
+    for (let off = 0n; off < len;) {
+      while (li < bufs.length && lo === bufs[li]!.length) { li++; lo = 0; }
+      if (li === bufs.length) break outer;
+      const addr = base + off;
+      const want = Math.min(Number(len - off < 1n << 40n ? len - off : 1n << 40n), bufs[li]!.length - lo);
+      let n = want;
+      let there: Buffer | null = null;
+      // The whole piece, or (when part of it is not mapped) what lies before the first bad page.
+      while (there === null && n > 0) {
+        try {
+          there = target.userBuffer(addr, n, right);
+        } catch (e) {
+          if (!(e instanceof Errno) || e.errno !== E.EFAULT) throw e;
+          const toPage = PAGE_SIZE - Number(addr % BigInt(PAGE_SIZE));
+          n = n > toPage ? toPage : 0;
+        }
+      }
+      if (there === null) { faulted = true; break outer; }
+      if (write) bufs[li]!.copy(there, 0, lo, lo + n);
+      else there.copy(bufs[li]!, lo, 0, n);
+      lo += n;
+      off += BigInt(n);
+      total += n;
+    }
+  }
+  if (total === 0 && faulted) throw new Errno(E.EFAULT);
+  return total;
+}
+
 export const processSyscalls: SyscallGroup = {
+  process_vm_readv: ({ process: p }, a) => processVm(p, a, false),
+  process_vm_writev: ({ process: p }, a) => processVm(p, a, true),
   fork: (t) => t.process.kernel.clone(t, { flags: SIGCHLD, stack: 0n, parentTid: 0n, childTid: 0n, tls: 0n }),
   vfork: (t) => t.process.kernel.clone(t, { flags: CLONE_VM | CLONE_VFORK | SIGCHLD, stack: 0n, parentTid: 0n, childTid: 0n, tls: 0n }),
   // x86-64 order: flags, stack, parent_tid, child_tid, tls.

@@ -8,7 +8,7 @@ import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { AT_FDCWD, E, Errno, O, S_IFMT, SIG, STAT, STAT_SIZE } from '../../abi/linux.js';
 import { dropRights, MAX_RECORD, S_IFSOCK, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, SocketEnd, type Rights } from '../../fs/socket-pair.js';
 import { UnixDatagram } from '../../fs/unix-dgram.js';
-import type { OpenFile } from '../../fs/open-file.js';
+import { WouldBlock, type OpenFile } from '../../fs/open-file.js';
 import { UnixSocket } from '../../fs/unix-socket.js';
 import {
   AF_INET, AF_INET6, asFamily, checkReachable, InetDatagram, InetStream, IPPROTO_TCP, IPPROTO_UDP, localAddress,
@@ -609,6 +609,42 @@ function recvmsg(p: Process, a: bigint[]): number {
   return done;
 }
 
+/** struct mmsghdr: a msghdr, then the bytes moved (msg_len, 32 bits), padded to 64 bytes. */
+const MMSGHDR_SIZE = 64, MMSG_LEN = 56;
+/** Messages one sendmmsg or recvmmsg handles at most (Linux's UIO_MAXIOV; more are cut, not refused). */
+const UIO_MAXIOV = 1024;
+const MSG_WAITFORONE = 0x10000;
+
+/**
+ * sendmmsg and recvmmsg: sendmsg or recvmsg for each struct mmsghdr in turn, its msg_len set.
+ * A failure or a wait after the first message ends the call with the count so far (Linux keeps
+ * the error for the next call). recvmmsg waits only for the first message: later ones are taken
+ * while there are some (as with MSG_WAITFORONE), where Linux, without it, would wait for all of
+ * vlen until its timeout.
+ */
+function eachMessage(p: Process, a: bigint[], one: (hdr: bigint, flags: bigint) => number, receive: boolean): number {
+  const vlen = Math.min(Number(BigInt.asUintN(32, a[2]!)), UIO_MAXIOV);
+  let flags = BigInt.asUintN(32, a[3]!) & ~BigInt(MSG_WAITFORONE);
+  if (receive && a[4] !== 0n) {
+    const ts = p.userBuffer(a[4]!, 16, PROT_READ);
+    if (ts.readBigInt64LE(0) < 0n || ts.readBigInt64LE(8) < 0n || ts.readBigInt64LE(8) >= 1_000_000_000n) throw new Errno(E.EINVAL);
+  }
+  let i = 0;
+  for (; i < vlen; i++) {
+    const hdr = a[1]! + BigInt(i * MMSGHDR_SIZE);
+    let n: number;
+    try {
+      n = one(hdr, flags);
+    } catch (e) {
+      if (i > 0 && (e instanceof Errno || e instanceof WouldBlock)) break;
+      throw e;
+    }
+    p.userBuffer(hdr + BigInt(MMSG_LEN), 4, PROT_WRITE).writeUInt32LE(n);
+    if (receive) flags |= BigInt(MSG_DONTWAIT);
+  }
+  return i;
+}
+
 /** sendto(fd, buf, len, flags, addr, addrlen): a connected stream takes no address (EISCONN). */
 function sendto(t: Task, a: bigint[]): number {
   const p = t.process;
@@ -770,6 +806,8 @@ export const socketSyscalls: SyscallGroup = {
   setsockopt: ({ process: p }, a) => setsockopt(p, a),
   sendmsg: (t, a) => sendmsg(t, a),
   recvmsg: ({ process: p }, a) => recvmsg(p, a),
+  sendmmsg: (t, a) => eachMessage(t.process, a, (hdr, flags) => sendmsg(t, [a[0]!, hdr, flags]), false),
+  recvmmsg: ({ process: p }, a) => eachMessage(p, a, (hdr, flags) => recvmsg(p, [a[0]!, hdr, flags]), true),
   socketpair: ({ process: p }, a) => socketpair(p, a),
   sendto: (t, a) => sendto(t, a),
   recvfrom: ({ process: p }, a) => recvfrom(p, a),

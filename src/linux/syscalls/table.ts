@@ -21,10 +21,11 @@ import { signalfdSyscalls } from './signalfd.js';
 import { inotifySyscalls } from './inotify.js';
 import { pidfdSyscalls } from './pidfd.js';
 import { ipcSyscalls } from './ipc.js';
+import { pipeIoSyscalls } from './pipe-io.js';
 
 export type { SyscallArgs, SyscallFn, SyscallGroup } from './args.js';
 
 export const SYSCALLS: Array<SyscallFn | undefined> = [];
-for (const group of [ioSyscalls, fsSyscalls, mmSyscalls, procSyscalls, timeSyscalls, taskSyscalls, libcSupportSyscalls, signalSyscalls, processSyscalls, epollSyscalls, timerfdSyscalls, timerSyscalls, signalfdSyscalls, inotifySyscalls, socketSyscalls, pidfdSyscalls, ipcSyscalls]) {
+for (const group of [ioSyscalls, fsSyscalls, mmSyscalls, procSyscalls, timeSyscalls, taskSyscalls, libcSupportSyscalls, signalSyscalls, processSyscalls, epollSyscalls, timerfdSyscalls, timerSyscalls, signalfdSyscalls, inotifySyscalls, socketSyscalls, pidfdSyscalls, ipcSyscalls, pipeIoSyscalls]) {
   for (const [name, fn] of Object.entries(group)) SYSCALLS[SYS[name as keyof typeof SYS]] = fn;
 }
