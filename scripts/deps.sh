@@ -14,6 +14,8 @@ command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v qemu-x86_64 >/dev/null || need+=(qemu-user)
 command -v make >/dev/null || need+=(make)
 command -v go >/dev/null || need+=(golang-go)
+# universal-ctags sandboxes itself with libseccomp (test/seccomp.test.ts).
+command -v ctags >/dev/null || need+=(universal-ctags)
 if [ "${1:-}" = --lane ]; then
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 fi

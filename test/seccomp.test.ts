@@ -28,3 +28,20 @@ for (const v of VARIANTS) {
     assert.equal(r.exitStatus, 0);
   });
 }
+
+// A real program that sandboxes itself: universal-ctags' sandbox mode loads a libseccomp filter
+// (seccomp(SECCOMP_SET_MODE_FILTER) after libseccomp's probes), then tags what comes on stdin and
+// refuses a request that would open a file. scripts/deps.sh installs universal-ctags.
+test('universal-ctags --_interactive=sandbox runs under its own libseccomp filter, as natively', () => {
+  const src = 'int main(void) { return 0; }\nstatic int helper;\n';
+  for (const input of [`{"command":"generate-tags","filename":"a.c","size":${src.length}}\n${src}`,
+    '{"command":"generate-tags","filename":"/etc/passwd"}\n']) {
+    const native = spawnSync('ctags', ['--_interactive=sandbox'], { input, encoding: 'utf8' });
+    assert.equal(native.status, 0, native.stderr);
+    const calls: string[] = [];
+    const r = run('/usr/bin/ctags', ['--_interactive=sandbox'], { system: true, stdin: input, timeoutSeconds: 120, trace: (l) => calls.push(l) });
+    assert.equal(r.stdout.toString(), native.stdout, r.stderr.toString());
+    assert.equal(r.exitStatus, 0);
+    assert.ok(calls.some((l) => /seccomp\(0x1, 0x0, 0x[0-9a-f]+\) = 0/.test(l)), 'the filter was installed');
+  }
+});
