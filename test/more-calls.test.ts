@@ -70,3 +70,22 @@ test('python3: os.splice, os.preadv and os.pwritev with flags, as natively', () 
   assert.equal(r.stdout.toString(), native.stdout, r.stderr.toString());
   assert.equal(r.exitStatus, 0);
 });
+
+// test/programs/mqueue.c: POSIX message queues (priorities, limits, O_NONBLOCK, timeouts, the
+// status line, poll, mq_notify with SI_MESGQ, a receiver in a child, unlink while open). They
+// were ENOSYS. Lines that depend on privilege and on the host user's other queues ("priv:") are
+// checked against what the sandbox's unprivileged user with a namespace of its own gets.
+test('POSIX message queues: mq_open, mq_send, mq_receive, mq_notify... as natively', () => {
+  for (const v of VARIANTS) {
+    const path = `${PROGRAMS_DIR}/mqueue.${v}`;
+    const native = spawnSync(path, [], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(native.status, 0, native.stderr);
+    const r = run(path, [], { timeoutSeconds: 120 });
+    const out = r.stdout.toString();
+    const portable = (text: string) => text.split('\n').filter((l) => !l.startsWith('priv: ')).join('\n');
+    assert.equal(portable(out), portable(native.stdout), `${v}: ${r.stderr.toString()}`);
+    assert.deepEqual(out.split('\n').filter((l) => l.startsWith('priv: ')),
+      ['priv: maxmsg 11: EINVAL', 'priv: reopen for writing without the right: EACCES', 'priv: default queues: 9 then EMFILE']);
+    assert.equal(r.exitStatus, 0);
+  }
+});

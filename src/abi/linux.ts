@@ -47,7 +47,8 @@ export const SYS = {
   membarrier: 324, sendmmsg: 307, recvmmsg: 299, process_vm_readv: 310, process_vm_writev: 311,
   chroot: 161, mount: 165, umount2: 166, pivot_root: 155, swapon: 167, swapoff: 168, reboot: 169,
   sethostname: 170, setdomainname: 171, iopl: 172, ioperm: 173, init_module: 175, finit_module: 313,
-  seccomp: 317, delete_module: 176, kexec_load: 246, kexec_file_load: 320, acct: 163, quotactl: 179, vhangup: 153, syslog: 103,
+  seccomp: 317, mq_open: 240, mq_unlink: 241, mq_timedsend: 242, mq_timedreceive: 243, mq_notify: 244, mq_getsetattr: 245,
+  delete_module: 176, kexec_load: 246, kexec_file_load: 320, acct: 163, quotactl: 179, vhangup: 153, syslog: 103,
 } as const;
 
 /** clone's, clone3's and unshare's flags for new namespaces (CLONE_NEWNS ... CLONE_NEWNET); CLONE_NEWTIME (0x80) is unshare's and clone3's only. */
@@ -85,6 +86,9 @@ export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_REMOVEDIR = 0x200;
 export const AT_SYMLINK_FOLLOW = 0x400;
 export const AT_EMPTY_PATH = 0x1000;
+
+/** RLIMIT_MSGQUEUE's default: the bytes all of a user's POSIX message queues may take. */
+export const MQ_BYTES_MAX = 819200;
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;

@@ -6,6 +6,7 @@
 // Every value that arrives from the guest (registers, pointers, lengths, paths, fds) is
 // untrusted: it is checked here or in the system-call functions before use, and a bad one fails
 // that call with an errno, never the host.
+import { MqNamespace } from './mqueue.js';
 import { screen } from './screen.js';
 import { randomBytes } from 'node:crypto';
 import { VcpuGroup, type Vcpu, type VcpuExit } from '../kvm/kvm.js';
@@ -259,6 +260,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   readonly fifos: Fifos;
   readonly locks = new FileLocks();
   readonly ipc = new SysvIpc(() => this.processes.values());
+  readonly mqueues = new MqNamespace();
   readonly ptys = new PtyTable();
   readonly terminal = { sid: 0, pgrp: 0 };
   readonly terminalModes = new TerminalModes();

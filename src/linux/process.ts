@@ -6,6 +6,7 @@
 // Every value that arrives from the guest (pointers, lengths, paths, fds) is untrusted: it is
 // checked here (userBuffer, userString, pathAt) or in the system-call functions before use, and
 // a bad one fails that call with an errno, never the host.
+import type { MqNamespace } from './mqueue.js';
 import type { CpuidEntry } from '../kvm/kvm.js';
 import type { SharedBudget } from '../kvm/shared-memory.js';
 import type { ShmDir } from '../fs/shm.js';
@@ -29,7 +30,7 @@ import { normalize, PATH_MAX, type Vfs } from '../fs/vfs.js';
 
 /** Links a path may go through before ELOOP, as Linux's MAXSYMLINKS. */
 const MAX_LINK_HOPS = 40;
-import { AT_FDCWD, E, Errno, SIG, SYSCALL_NAMES } from '../abi/linux.js';
+import { AT_FDCWD, E, Errno, MQ_BYTES_MAX, SIG, SYSCALL_NAMES } from '../abi/linux.js';
 import { MAX_QUEUED_SIGNALS, type SandboxLimits } from './limits.js';
 import type { Task } from './task.js';
 import { CpuTime } from './cpu-time.js';
@@ -116,8 +117,6 @@ export function exitStatusOf(r: ExitReason): number {
 export const TASK_COMM_LEN = 16;
 const RLIMIT_CPU = 0, RLIMIT_FSIZE = 1, RLIMIT_STACK = 3, RLIMIT_CORE = 4, RLIMIT_NPROC = 6, RLIMIT_NOFILE = 7, RLIMIT_MEMLOCK = 8, RLIMIT_AS = 9, RLIMIT_SIGPENDING = 11;
 const RLIMIT_MSGQUEUE = 12, RLIMIT_NICE = 13, RLIMIT_RTPRIO = 14;
-/** RLIMIT_MSGQUEUE's default on Linux (bytes). */
-const MQ_BYTES_MAX = 819200n;
 /** RLIMIT_MEMLOCK as Linux gives an unprivileged user (8 MiB). */
 const MEMLOCK_BYTES = 8n << 20n;
 const RLIM_INFINITY = 0xffffffffffffffffn;
@@ -149,6 +148,8 @@ export interface ProcessTree {
   readonly ptys: PtyTable;
   /** The advisory file locks (flock, fcntl) of the sandbox's processes. */
   readonly locks: FileLocks;
+  /** The sandbox's POSIX message queues (src/linux/mqueue.ts). */
+  readonly mqueues: MqNamespace;
   /** The sandbox's System V message queues, semaphores and shared memory (src/linux/sysv-ipc.ts). */
   readonly ipc: SysvIpc;
   /** Mirrors of host files mapped MAP_SHARED for writing; null where sharedMemory is. */
@@ -486,7 +487,7 @@ export class Process {
       // Linux's defaults for a user's first process: no core files (kvmbox writes none anyway),
       // and no raised nice or real-time priority, which the guest's user may not take.
       case RLIMIT_CORE: return [0n, RLIM_INFINITY];
-      case RLIMIT_MSGQUEUE: return [MQ_BYTES_MAX, MQ_BYTES_MAX];
+      case RLIMIT_MSGQUEUE: return [BigInt(MQ_BYTES_MAX), BigInt(MQ_BYTES_MAX)];
       case RLIMIT_NICE: case RLIMIT_RTPRIO: return [0n, 0n];
       default:
         if (resource < 0 || resource >= RLIM_NLIMITS) throw new Errno(E.EINVAL);

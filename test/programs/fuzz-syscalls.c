@@ -8,7 +8,7 @@
  * non-canonical addresses), huge and negative lengths, bad descriptors, path strings that run
  * into an unmapped page or cross a page boundary. Calls that would only end or wedge the
  * program are left out or tamed (exit, execve, fork/clone, kill, arch_prctl, brk, mremap, waits
- * without a timeout; MAP_FIXED, blocking pipes; limits whose excess ends the program, as Linux's
+ * without a timeout; MAP_FIXED, blocking pipes and message queues; limits whose excess ends the program, as Linux's
  * SIGXCPU and SIGXFSZ and a stack that may not grow past RLIMIT_AS do). Ends with exit status 0 after CALLS calls; the
  * host must serve every one of them without an error of its own.
  */
@@ -181,6 +181,8 @@ static const struct call calls[] = {
   {SYS_vmsplice, "fpni"}, {SYS_readahead, "fol"}, {SYS_sync_file_range, "fooi"}, {SYS_mincore, "plp"},
   {SYS_membarrier, "nn"}, {SYS_sendmmsg, "fpni"}, {SYS_recvmmsg, "fpnip"}, {SYS_process_vm_readv, "npnpnn"},
   {SYS_process_vm_writev, "npnpnn"}, {SYS_chroot, "s"}, {SYS_mount, "sssnp"}, {SYS_iopl, "n"}, {SYS_ioperm, "lln"},
+  {SYS_mq_open, "simp"}, {SYS_mq_unlink, "s"}, {SYS_mq_timedsend, "fplnp"}, {SYS_mq_timedreceive, "fplpp"},
+  {SYS_mq_notify, "fp"}, {SYS_mq_getsetattr, "fpp"},
   {334, "xxxx"}, {460, "xxx"}, {1000, "x"}, {0x40000000 + SYS_getpid, ""},
 };
 
@@ -226,6 +228,8 @@ int main(int argc, char **argv) {
       else if (a[1] == F_SETLKW || a[1] == F_OFD_SETLKW) a[1] = F_GETFL;
       break;
     case SYS_timerfd_create: a[1] |= O_NONBLOCK; break; /* TFD_NONBLOCK: a read never waits */
+    case SYS_mq_open: a[1] |= O_NONBLOCK; break; /* a queue's send and receive never wait */
+    case SYS_mq_getsetattr: a[1] = 0; break; /* nor after mq_setattr */
     case SYS_poll: a[2] = 0; break;
     case SYS_ppoll: a[2] = (uint64_t)zerots; break;
     case SYS_select: case SYS_pselect6: a[4] = (uint64_t)zerots; break;
