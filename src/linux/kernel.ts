@@ -6,8 +6,6 @@
 // Every value that arrives from the guest (registers, pointers, lengths, paths, fds) is
 // untrusted: it is checked here or in the system-call functions before use, and a bad one fails
 // that call with an errno, never the host.
-import { MqNamespace } from './mqueue.js';
-import { screen } from './screen.js';
 import { randomBytes } from 'node:crypto';
 import { VcpuGroup, type Vcpu, type VcpuExit } from '../kvm/kvm.js';
 import { hypercallOf, Machine, MachineError, type HypercallHandler, type HypercallResult, type SpaceMemory } from '../machine/machine.js';
@@ -47,6 +45,8 @@ import { SYSCALLS } from './syscalls/table.js';
 import { PidFd } from './syscalls/pidfd.js';
 import type { SyscallArgs } from './syscalls/args.js';
 import { formatFaultSignal, formatSyscall } from './syscalls/trace.js';
+import { MqNamespace } from './mqueue.js';
+import { screen } from './screen.js';
 import {
   action, bit, CLD_CONTINUED, CLD_STOPPED, defaultAction, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess,
   type UserContext, checkTimers, dropTimerSignal, hangUpOrphans, linkedGroups, restoreSavedMask,
@@ -1070,19 +1070,21 @@ export class Kernel implements HypercallHandler, ProcessTree {
     return { action: 'idle' };
   }
 
+  /** membarrier: as alone (an exit is a full barrier on each vCPU). */
+  barrier(t: Task): void {
+    this.alone(t);
+  }
+
+  /** A seccomp filter was installed: as after a fork, the stub answers no call itself. */
+  serveEveryCall(t: Task): void {
+    this.quiesceStub(t);
+  }
+
   /**
    * Calls that replace or copy the address space (fork, execve) run with every other vCPU out
    * of the guest: with others busy, the caller waits (its call runs again) while they are
    * preempted, and it runs before anything else.
    */
-  barrier(t: Task): void {
-    this.alone(t);
-  }
-
-  serveEveryCall(t: Task): void {
-    this.quiesceStub(t);
-  }
-
   private alone(t: Task): void {
     if (!this.group || !this.cpus.some((c) => c !== this.cpu && c.inGuest)) return;
     this.exclusive = t;

@@ -337,7 +337,7 @@ export function writev(p: Process, a: bigint[], offset: bigint | null): number {
   return movePieces(bufs, (buf, done) => (offset === null ? waitingIo(p, f, POLLOUT, () => f.write(buf)) : f.pwrite(buf, offset + BigInt(done))));
 }
 
-export function checkOffset(off: bigint): bigint {
+function checkOffset(off: bigint): bigint {
   const o = long(off);
   if (o < 0n) throw new Errno(E.EINVAL);
   return o;

@@ -1,6 +1,7 @@
 // Process calls: fork, vfork, clone and clone3 for new processes, execve and execveat, wait4 and
-// waitid, process groups and sessions, process_vm_readv and process_vm_writev. The work is the kernel's (src/linux/kernel.ts, through
-// Process.kernel): these functions read and check the arguments, and write the results back.
+// waitid, process groups and sessions, process_vm_readv and process_vm_writev. The work is the
+// kernel's (src/linux/kernel.ts, through Process.kernel): these functions read and check the
+// arguments, and write the results back.
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { AT_FDCWD, CLONE_NAMESPACES, CLONE_NEWTIME, E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
