@@ -19,6 +19,8 @@ after(() => rmSync(work, { recursive: true, force: true }));
 const UNPRIVILEGED = [
   'priv: chroot: EPERM', 'priv: mount: EPERM', 'priv: umount2: EPERM', 'priv: sethostname too long: EPERM',
   'priv: reboot with a wrong magic: EPERM', 'priv: swapoff: EPERM', 'priv: delete_module: EPERM', 'priv: syslog size: EPERM',
+  'priv: perf_event_open: EACCES', 'priv: bpf: EPERM', 'priv: setns: EPERM', 'priv: open_by_handle_at: EPERM',
+  'priv: userfaultfd: EPERM', 'priv: fanotify_init: EPERM',
   'priv: iopl 3: EPERM', 'priv: ioperm on: EPERM', 'priv: iopl 0: 0', 'priv: iopl 4: EINVAL', 'priv: ioperm off: 0',
   'priv: ioperm of nothing: EINVAL', 'priv: ioperm past the ports: EINVAL',
 ];

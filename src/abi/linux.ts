@@ -47,6 +47,7 @@ export const SYS = {
   membarrier: 324, sendmmsg: 307, recvmmsg: 299, process_vm_readv: 310, process_vm_writev: 311,
   chroot: 161, mount: 165, umount2: 166, pivot_root: 155, swapon: 167, swapoff: 168, reboot: 169,
   sethostname: 170, setdomainname: 171, iopl: 172, ioperm: 173, init_module: 175, finit_module: 313,
+  perf_event_open: 298, bpf: 321, fanotify_init: 300, open_by_handle_at: 304, setns: 308, userfaultfd: 323,
   seccomp: 317, mq_open: 240, mq_unlink: 241, mq_timedsend: 242, mq_timedreceive: 243, mq_notify: 244, mq_getsetattr: 245,
   delete_module: 176, kexec_load: 246, kexec_file_load: 320, acct: 163, quotactl: 179, vhangup: 153, syslog: 103,
 } as const;

@@ -8,12 +8,13 @@
  * non-canonical addresses), huge and negative lengths, bad descriptors, path strings that run
  * into an unmapped page or cross a page boundary. Calls that would only end or wedge the
  * program are left out or tamed (exit, execve, fork/clone, kill, arch_prctl, brk, mremap, waits
- * without a timeout; MAP_FIXED, blocking pipes and message queues; limits whose excess ends the program, as Linux's
+ * without a timeout; MAP_FIXED, blocking pipes and message queues, SIGPIPE; limits whose excess ends the program, as Linux's
  * SIGXCPU and SIGXFSZ and a stack that may not grow past RLIMIT_AS do). Ends with exit status 0 after CALLS calls; the
  * host must serve every one of them without an error of its own.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,8 @@ int main(int argc, char **argv) {
   state = strtoull(argv[1], 0, 0) * 0x9e3779b97f4a7c15ull + 1;
   long count = atol(argv[2]);
   setup(argv[3], argv[4], argv[5]);
+  /* A write, splice or tee into a pipe with no reader is EPIPE, not the end of the program. */
+  signal(SIGPIPE, SIG_IGN);
   if (chdir(argv[3]) < 0) return 4;
   uint64_t s = (uint64_t)scratch;
   const size_t ncalls = sizeof calls / sizeof calls[0];
@@ -236,6 +239,7 @@ int main(int argc, char **argv) {
     case SYS_futex: a[1] = 1; /* FUTEX_WAKE: never a wait */ break;
     case SYS_wait4: a[2] |= 1; /* WNOHANG */ break;
     case SYS_rt_sigprocmask: a[0] = rnd() % 3; break;
+    case SYS_rt_sigaction: if (a[0] == SIGPIPE) a[0] = SIGURG; break; /* SIGPIPE stays ignored */
     case SYS_prctl: if (a[0] == 22 /* PR_SET_SECCOMP */) a[0] = 16; break;
     case SYS_setrlimit: case SYS_prlimit64: { /* RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_AS become RLIMIT_CORE */
       uint64_t *r = &a[c->nr == SYS_setrlimit ? 0 : 1];

@@ -26,7 +26,7 @@
 static const char *err(long r) {
   if (r >= 0) return "ok";
   switch (errno) {
-    case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case EBADF: return "EBADF";
+    case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case EBADF: return "EBADF"; case EACCES: return "EACCES";
     case EAGAIN: return "EAGAIN"; case ENOMEM: return "ENOMEM"; case EFAULT: return "EFAULT";
     case EINVAL: return "EINVAL"; case ESPIPE: return "ESPIPE"; case EPIPE: return "EPIPE";
     case ESRCH: return "ESRCH"; case EOPNOTSUPP: return "EOPNOTSUPP"; case ENOSYS: return "ENOSYS";
@@ -309,6 +309,16 @@ static void privileged(void) {
   show("priv: swapoff", syscall(SYS_swapoff, "/nonexistent-kvmbox"));
   show("priv: delete_module", syscall(SYS_delete_module, "nonexistent_kvmbox", O_NONBLOCK));
   show("priv: syslog size", syscall(SYS_syslog, 10, NULL, 0));
+  show("priv: perf_event_open", syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0));
+  show("priv: bpf", syscall(SYS_bpf, 0, NULL, 0));
+  show("priv: setns", syscall(SYS_setns, -1, 0));
+  show("priv: open_by_handle_at", syscall(SYS_open_by_handle_at, -1, NULL, 0));
+  long fd = syscall(SYS_userfaultfd, 0);
+  show("priv: userfaultfd", fd);
+  if (fd >= 0) close(fd);
+  fd = syscall(SYS_fanotify_init, 0, 0);
+  show("priv: fanotify_init", fd);
+  if (fd >= 0) close(fd);
   show("priv: iopl 3", syscall(SYS_iopl, 3));
   show("priv: ioperm on", syscall(SYS_ioperm, 0x80L, 1L, 1));
   show("priv: iopl 0", syscall(SYS_iopl, 0));

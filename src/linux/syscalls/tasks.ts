@@ -182,12 +182,15 @@ const IO_BITMAP_BITS = 65536;
 
 /**
  * Calls only a privileged process may make (mount, chroot, reboot, modules, swap, the kernel
- * log...): EPERM, which Linux gives an unprivileged caller such as the guest's user, before it
- * looks at the arguments.
+ * log, namespaces, BPF, file handles...): EPERM, which Linux gives an unprivileged caller such
+ * as the guest's user, before it looks at the arguments; perf_event_open EACCES, as under
+ * Debian's perf_event_paranoid (3). userfaultfd and fanotify_init also refuse the uses an
+ * unprivileged caller may have (user-mode faults only, FID reports).
  */
-const privileged: SyscallGroup = Object.fromEntries(['chroot', 'mount', 'umount2', 'pivot_root', 'swapon', 'swapoff', 'reboot',
+const privileged: SyscallGroup = Object.fromEntries([...['chroot', 'mount', 'umount2', 'pivot_root', 'swapon', 'swapoff', 'reboot',
   'sethostname', 'setdomainname', 'init_module', 'finit_module', 'delete_module', 'kexec_load', 'kexec_file_load', 'acct',
-  'vhangup', 'syslog'].map((name) => [name, () => { throw new Errno(E.EPERM); }]));
+  'vhangup', 'syslog', 'bpf', 'fanotify_init', 'open_by_handle_at', 'setns', 'userfaultfd'].map((name) => [name, E.EPERM] as const),
+['perf_event_open', E.EACCES] as const].map(([name, errno]) => [name, () => { throw new Errno(errno); }]));
 
 export const taskSyscalls: SyscallGroup = {
   ...privileged,
