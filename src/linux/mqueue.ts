@@ -37,10 +37,9 @@ export class MessageQueue {
   notify: MqNotify | null = null;
   /** Receivers waiting now: a notification goes out only when none is. */
   receivers = 0;
-  readonly ino: number;
-  constructor(readonly maxmsg: number, readonly msgsize: number, public mode: number, ino: number) {
-    this.ino = ino;
-  }
+  /** Open descriptions (MqFile) of it. */
+  opens = 0;
+  constructor(readonly maxmsg: number, readonly msgsize: number, public mode: number, readonly ino: number) {}
   /** What the queue counts against RLIMIT_MSGQUEUE. */
   get cost(): number {
     return this.maxmsg * (MSG_OVERHEAD + this.msgsize) + Math.min(this.maxmsg, MQ_PRIO_MAX) * NODE_OVERHEAD;
@@ -90,11 +89,9 @@ export class MqNamespace {
 
   /** A queue with no name left and no open file is gone (its bytes no longer count). */
   release(q: MessageQueue): void {
-    if (!this.openCount.get(q) && ![...this.names.values()].includes(q)) this.live.delete(q);
+    if (q.opens === 0 && ![...this.names.values()].includes(q)) this.live.delete(q);
   }
 
-  /** Open files per queue. */
-  readonly openCount = new Map<MessageQueue, number>();
 }
 
 /**
@@ -109,7 +106,7 @@ export class MqFile implements OpenFile {
   private pos = 0;
   constructor(private readonly ns: MqNamespace, readonly queue: MessageQueue, name: string, public statusFlags: number) {
     this.path = `/${name}`;
-    ns.openCount.set(queue, (ns.openCount.get(queue) ?? 0) + 1);
+    queue.opens++;
   }
 
   get readable(): boolean { return (this.statusFlags & O.ACCMODE) !== O.WRONLY; }
@@ -202,9 +199,7 @@ export class MqFile implements OpenFile {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    const left = (this.ns.openCount.get(this.queue) ?? 1) - 1;
-    if (left > 0) this.ns.openCount.set(this.queue, left);
-    else this.ns.openCount.delete(this.queue);
+    this.queue.opens--;
     this.ns.release(this.queue);
   }
 }

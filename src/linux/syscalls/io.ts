@@ -940,9 +940,7 @@ export const ioSyscalls: SyscallGroup = {
       case FIONREAD: {
         const out = p.userBuffer(a[2], 4, PROT_WRITE);
         // Directories: Linux says ENOTTY; files, pipes and streams: bytes readable now.
-        const st = Buffer.alloc(STAT_SIZE);
-        f.stat(st);
-        if ((st.readUInt32LE(STAT.mode) & S_IFMT) === S_IFDIR) throw new Errno(E.ENOTTY);
+        if (fileType(f) === S_IFDIR) throw new Errno(E.ENOTTY);
         out.writeInt32LE(Math.min(0x7fffffff, f.available?.() ?? 0));
         return 0;
       }

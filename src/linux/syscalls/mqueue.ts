@@ -7,7 +7,7 @@ import { MqFile, MQ_PRIO_MAX } from '../mqueue.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
 import { int, size, uint, type SyscallGroup } from './args.js';
-import { deadlineNow } from './time.js';
+import { deadlineNow, readTimespec } from './time.js';
 import { guarded } from './io.js';
 import { raise } from '../signals.js';
 import { GUEST_UID } from '../../abi/abi.generated.js';
@@ -33,14 +33,10 @@ function queueName(p: Process, addr: bigint): string {
 /** An absolute CLOCK_REALTIME timeout as a performance.now() deadline; EINVAL when malformed. */
 function deadline(t: Task, addr: bigint): { at: number } | null {
   if (addr === 0n) return null;
-  const ts = p16(t.process, addr);
-  const sec = ts.readBigInt64LE(0), nsec = ts.readBigInt64LE(8);
-  if (sec < 0n || nsec < 0n || nsec >= 1_000_000_000n) throw new Errno(E.EINVAL);
-  const left = Number(sec * 1_000_000_000n + nsec - deadlineNow(t, CLOCK_REALTIME)) / 1e6;
+  const left = Number(readTimespec(t.process, addr) - deadlineNow(t, CLOCK_REALTIME)) / 1e6;
   return { at: performance.now() + left };
 }
 
-const p16 = (p: Process, addr: bigint): Buffer => Buffer.from(p.userBuffer(addr, 16, PROT_READ));
 
 function queueFile(p: Process, fd: number): MqFile {
   const f = p.fds.get(fd);

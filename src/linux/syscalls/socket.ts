@@ -21,6 +21,7 @@ import { raise } from '../signals.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
 import { int, movePieces, size, type SyscallGroup } from './args.js';
+import { readTimespec } from './time.js';
 
 const AF_UNIX = 1, SOCK_RAW = 3, SOL_NETLINK = 270;
 const SOCK_TYPE_MASK = 0xf;
@@ -625,10 +626,7 @@ const MSG_WAITFORONE = 0x10000;
 function eachMessage(p: Process, a: bigint[], one: (hdr: bigint, flags: bigint) => number, receive: boolean): number {
   const vlen = Math.min(Number(BigInt.asUintN(32, a[2]!)), UIO_MAXIOV);
   let flags = BigInt.asUintN(32, a[3]!) & ~BigInt(MSG_WAITFORONE);
-  if (receive && a[4] !== 0n) {
-    const ts = p.userBuffer(a[4]!, 16, PROT_READ);
-    if (ts.readBigInt64LE(0) < 0n || ts.readBigInt64LE(8) < 0n || ts.readBigInt64LE(8) >= 1_000_000_000n) throw new Errno(E.EINVAL);
-  }
+  if (receive && a[4] !== 0n) readTimespec(p, a[4]!); // checked only: EINVAL when malformed
   let i = 0;
   for (; i < vlen; i++) {
     const hdr = a[1]! + BigInt(i * MMSGHDR_SIZE);

@@ -108,7 +108,8 @@ function sleepInterruptible(t: Task, ns: bigint): bigint | null {
   }
 }
 
-function readTimespec(p: Process, addr: bigint): bigint {
+/** A struct timespec from user memory, in nanoseconds; EINVAL when malformed (negative, or nsec past a second). */
+export function readTimespec(p: Process, addr: bigint): bigint {
   const b = p.userBuffer(addr, 16, PROT_READ);
   const s = b.readBigInt64LE(0), n = b.readBigInt64LE(8);
   if (s < 0n || n < 0n || n >= NS) throw new Errno(E.EINVAL);
