@@ -16,6 +16,9 @@ command -v make >/dev/null || need+=(make)
 command -v go >/dev/null || need+=(golang-go)
 # universal-ctags sandboxes itself with libseccomp (test/seccomp.test.ts).
 command -v ctags >/dev/null || need+=(universal-ctags)
+# strace and gdb trace programs inside the sandbox through its ptrace (test/ptrace.test.ts).
+command -v strace >/dev/null || need+=(strace)
+command -v gdb >/dev/null || need+=(gdb)
 if [ "${1:-}" = --lane ]; then
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 fi

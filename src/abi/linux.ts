@@ -12,7 +12,7 @@ export const SYS = {
   flock: 73, fsync: 74, fdatasync: 75, truncate: 76, ftruncate: 77, getdents: 78, getcwd: 79, chdir: 80,
   fchdir: 81, rename: 82, mkdir: 83, rmdir: 84, creat: 85, link: 86, unlink: 87, symlink: 88,
   readlink: 89, chmod: 90, fchmod: 91, chown: 92, fchown: 93, lchown: 94, umask: 95, gettimeofday: 96,
-  getrlimit: 97, getrusage: 98, sysinfo: 99, times: 100, getuid: 102, getgid: 104, setuid: 105,
+  getrlimit: 97, getrusage: 98, sysinfo: 99, times: 100, ptrace: 101, getuid: 102, getgid: 104, setuid: 105,
   setgid: 106, geteuid: 107, getegid: 108, setpgid: 109, getppid: 110, getpgrp: 111, setsid: 112,
   getgroups: 115, getpgid: 121, getsid: 124, capget: 125, capset: 126, rt_sigpending: 127, rt_sigtimedwait: 128,
   rt_sigqueueinfo: 129, rt_sigsuspend: 130, sigaltstack: 131, utime: 132, statfs: 137, fstatfs: 138, getpriority: 140, setpriority: 141,
@@ -148,3 +148,18 @@ export const TIOCSPTLCK = 0x40045431;
 export const TIOCGPTLCK = 0x80045439;
 export const TIOCGPTPEER = 0x5441;
 export const FIONBIO = 0x5421;
+
+/** ptrace(2): the requests kvmbox serves, and the options and events of <linux/ptrace.h>. */
+export const PTRACE = {
+  TRACEME: 0, PEEKTEXT: 1, PEEKDATA: 2, PEEKUSER: 3, POKETEXT: 4, POKEDATA: 5, POKEUSER: 6, CONT: 7, KILL: 8,
+  SINGLESTEP: 9, GETREGS: 12, SETREGS: 13, GETFPREGS: 14, SETFPREGS: 15, ATTACH: 16, DETACH: 17, SYSCALL: 24,
+  SETOPTIONS: 0x4200, GETEVENTMSG: 0x4201, GETSIGINFO: 0x4202, SETSIGINFO: 0x4203, GETREGSET: 0x4204, SETREGSET: 0x4205,
+  SEIZE: 0x4206, INTERRUPT: 0x4207, LISTEN: 0x4208, GETSIGMASK: 0x420a, SETSIGMASK: 0x420b, GET_SYSCALL_INFO: 0x420e,
+} as const;
+export const PTRACE_O = {
+  TRACESYSGOOD: 1, TRACEFORK: 2, TRACEVFORK: 4, TRACECLONE: 8, TRACEEXEC: 0x10, TRACEVFORKDONE: 0x20, TRACEEXIT: 0x40,
+  TRACESECCOMP: 0x80, EXITKILL: 0x100000, SUSPEND_SECCOMP: 0x200000,
+} as const;
+export const PTRACE_EVENT = { FORK: 1, VFORK: 2, CLONE: 3, EXEC: 4, VFORK_DONE: 5, EXIT: 6, SECCOMP: 7, STOP: 128 } as const;
+/** SIGCHLD's si_code for a ptrace stop, reported to the tracer. */
+export const CLD_TRAPPED = 4;

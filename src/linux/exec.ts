@@ -35,6 +35,8 @@ export interface LoadedProgram {
   phdr: number;
   /** What was added to the ELF's addresses (0 for ET_EXEC). */
   bias: number;
+  /** The auxiliary vector given to it, as /proc/PID/auxv shows it (pairs of words, AT_NULL last). */
+  auxv: Buffer;
 }
 
 export interface ProcessInfo {
@@ -89,8 +91,8 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
   const phdr = phdrSeg ? phdrSeg.vaddr + bias : loadWithPhdrs ? loadWithPhdrs.vaddr + bias + (elf.phoff - loadWithPhdrs.offset) : 0;
   const entry = elf.entry + bias;
   const interp = elf.interp === undefined ? null : loadInterpreter(space, elf.interp, name, info);
-  const sp = buildStack(space, info, { phdr, phnum: elf.phnum, phent: elf.phentsize, entry, base: interp?.base ?? 0 });
-  return { entry: interp?.entry ?? entry, stackPointer: sp, phdr, bias };
+  const { sp, auxv } = buildStack(space, info, { phdr, phnum: elf.phnum, phent: elf.phentsize, entry, base: interp?.base ?? 0 });
+  return { entry: interp?.entry ?? entry, stackPointer: sp, phdr, bias, auxv };
 }
 
 /**
@@ -165,7 +167,7 @@ function randomBytes16(): Buffer {
   return b;
 }
 
-function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number; phnum: number; phent: number; entry: number; base: number }): number {
+function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number; phnum: number; phent: number; entry: number; base: number }): { sp: number; auxv: Buffer } {
   const mem = space.memory;
   let top = space.stackTop;
   const pushBytes = (b: Uint8Array): number => {
@@ -205,7 +207,9 @@ function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number;
   top = alignDown(top, 16);
   words.forEach((w, i) => mem.setU64(top + i * 8, BigInt(w)));
   if (top < space.stackBottom + PAGE_SIZE) throw new NotRunnableError('arguments and environment do not fit on the stack (128 KiB)');
-  return top;
+  const vector = Buffer.alloc(auxv.length * 16);
+  auxv.forEach(([k, v], i) => { vector.writeBigUInt64LE(BigInt(k), i * 16); vector.writeBigUInt64LE(BigInt(v), i * 16 + 8); });
+  return { sp: top, auxv: vector };
 }
 
 /** Heap mapped beyond a break the host moves, for the stub to move it in (glibc's malloc grows
@@ -281,6 +285,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv, hom
     images: p.kernel.sharedMemory !== null,
   });
   p.space = space;
+  p.auxv = loaded.auxv;
   p.argv = args.argv;
   p.envp = args.envp;
   p.exePath = exeLink(p, args.exePath);

@@ -47,9 +47,11 @@ import type { SyscallArgs } from './syscalls/args.js';
 import { formatFaultSignal, formatSyscall } from './syscalls/trace.js';
 import { MqNamespace } from './mqueue.js';
 import { screen } from './screen.js';
+import { enterStop, exitStop, holdThreadExit, traceClone, tracedTaskEnded, traceExec, tracerEnded, report, hasTracee } from './ptrace.js';
+import { callReturned, takeDue } from './tracing.js';
 import {
   action, bit, CLD_CONTINUED, CLD_STOPPED, defaultAction, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess,
-  type UserContext, checkTimers, dropTimerSignal, hangUpOrphans, linkedGroups, restoreSavedMask,
+  type Delivery, type UserContext, checkTimers, dropTimerSignal, hangUpOrphans, linkedGroups, restoreSavedMask, waitForContinue,
 } from './signals.js';
 import type { CpuidEntry, Registers } from '../kvm/kvm.js';
 import { availableParallelism } from 'node:os';
@@ -124,7 +126,7 @@ const KEEPS_STATS = new Set<number>([
   SYS.set_robust_list, SYS.rseq, SYS.prctl, SYS.pipe, SYS.pipe2, SYS.select, SYS.pselect6, SYS.umask, SYS.getcpu,
   SYS.wait4, SYS.kill, SYS.tgkill,
 ]);
-const SEGV_MAPERR = 1, SEGV_ACCERR = 2, FPE_INTDIV = 1, ILL_ILLOPN = 2, BUS_ADRALN = 1, TRAP_BRKPT = 1, SI_KERNEL = 0x80;
+const SEGV_MAPERR = 1, SEGV_ACCERR = 2, FPE_INTDIV = 1, ILL_ILLOPN = 2, BUS_ADRALN = 1, TRAP_TRACE = 2, SI_KERNEL = 0x80;
 const PF_PRESENT = 1, SI_USER = 0;
 /** Calls whose EPIPE comes with SIGPIPE. */
 const WRITES = new Set<number>([SYS.write, SYS.writev, SYS.pwrite64, SYS.pwritev, SYS.pwritev2, SYS.sendfile, SYS.copy_file_range,
@@ -137,7 +139,9 @@ function faultCode(vector: number, error: number): number {
     case 0: return FPE_INTDIV;
     case 6: return ILL_ILLOPN;
     case 17: return BUS_ADRALN;
-    case 1: case 3: return TRAP_BRKPT;
+    // A step (the trap flag) is TRAP_TRACE; int3 is the kernel's SIGTRAP, as Linux sends it.
+    case 1: return TRAP_TRACE;
+    case 3: return SI_KERNEL;
     default: return SI_KERNEL;
   }
 }
@@ -474,10 +478,27 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   private syscall(t: Task, vcpu: Vcpu): HypercallResult {
     const a: SyscallArgs = [vcpu.reg('rdi'), vcpu.reg('rsi'), vcpu.reg('rdx'), vcpu.reg('r10'), vcpu.reg('r8'), vcpu.reg('r9')];
-    if ((vcpu.reg('rax') & 0xffffffffn) === BigInt(SYS.rt_sigreturn) && this.userContextAtSyscall(vcpu)) return this.sigreturn(t, vcpu);
     const rax = vcpu.reg('rax');
+    const isSigreturn = (rax & 0xffffffffn) === BigInt(SYS.rt_sigreturn);
+    const tr = t.trace;
+    // Under PTRACE_SYSCALL the call stops at its entry: the tracer sees (and may change) its
+    // number and arguments, and the call runs when it resumes (runTask). rt_sigreturn runs from
+    // here only (it needs the live registers), so it never stops at entry.
+    if (tr?.syscalls && !tr.inCall && !isSigreturn) {
+      const ctx = this.saveContext(vcpu);
+      if (ctx) {
+        ctx.regs.rax = BigInt(-E.ENOSYS);
+        tr.inCall = true;
+        enterStop(t, ctx, tr.syscallStop('entry', rax));
+        return this.schedule();
+      }
+    }
+    if (isSigreturn && this.userContextAtSyscall(vcpu)) return this.sigreturn(t, vcpu);
     const result = this.serve(t, rax, a, () => this.userContextAtSyscall(vcpu)?.rip ?? 0n);
-    if (t.process.exit) return { action: 'stop' };
+    if (t.process.exit) {
+      const ctx = t.trace ? this.saveContext(vcpu) : null;
+      return ctx && exitStop(t, ctx) ? this.schedule() : { action: 'stop' };
+    }
     if (t.state === 'dead') return this.schedule();
     if (result === PARKED) {
       const ctx = this.saveContext(vcpu);
@@ -488,10 +509,16 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (this.execed) {
       // The first vCPU starts the new program; a signal pending for it waits for its first exit.
       this.execed = false;
-      return this.cpu.index === 0 ? { action: 'resume' } : this.moveToFirstCpu(t);
+      if (this.cpu.index !== 0) return this.moveToFirstCpu(t);
+      return this.stopIfDue(t, this.contextWith(vcpu, this.machine.startRegs())) ?? { action: 'resume' };
     }
     vcpu.setReg('rax', result);
     if (this.yieldTo) return this.handOver(t, vcpu);
+    if (t.trace?.due.length) {
+      const ctx = this.saveContext(vcpu);
+      const stopped = ctx ? this.stopIfDue(t, ctx) : null;
+      if (stopped) return stopped;
+    }
     // Another task that later runs on this vCPU (a thread moved here, or time-sliced in) must
     // not find the caller's old translations either.
     const shrank = SHRINKS_MAPPINGS.has(Number(rax & 0xffffffffn));
@@ -570,8 +597,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private deliverTo(t: Task, ctx: UserContext, fromSyscall = false): HypercallResult {
     const d = deliver(t, ctx, this.fpu(t.vcpu));
     if (d.kind === 'exit') return { action: 'stop' };
-    if (d.kind === 'stop') {
-      this.stopTask(t, ctx.regs);
+    if (d.kind === 'stop' || d.kind === 'trace') {
+      this.stopTask(t, ctx.regs, d);
       return this.schedule();
     }
     if (d.kind === 'handler') {
@@ -599,8 +626,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (hasDeliverable(t)) {
       const d = deliver(t, { regs, trapno: 0, err: 0, cr2: 0n }, this.fpu(vcpu));
       if (d.kind === 'exit') return { action: 'stop' };
-      if (d.kind === 'stop') {
-        this.stopTask(t, regs);
+      if (d.kind === 'stop' || d.kind === 'trace') {
+        this.stopTask(t, regs, d);
         return this.schedule();
       }
       if (d.kind === 'handler') { this.machine.enterUser(d.regs, vcpu); return { action: 'resume' }; }
@@ -705,7 +732,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
       // A handler for the signal that is not blocked runs; a blocked or ignored fault signal
       // kills, as on Linux (force_sig_fault).
       const act = p.sigactions.get(signal)?.readBigUInt64LE(0) ?? 0n;
-      if (act > 1n && (t.sigmask & bit(signal)) === 0n) {
+      // A tracee's fault stops for its tracer first (a breakpoint's or a step's SIGTRAP too).
+      if ((act > 1n && (t.sigmask & bit(signal)) === 0n) || t.trace) {
         const code = faultCode(vector, error);
         const addr = vector === 14 ? cr2 : vector === 13 ? 0n : rip;
         raise(t, signal, { code, addr });
@@ -1159,6 +1187,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
       p.exit = { kind: 'exited', status };
       return;
     }
+    // A traced thread under PTRACE_O_TRACEEXIT stops first (PTRACE_EVENT_EXIT), alive until
+    // its tracer lets it go on (runTask ends it then).
+    if (holdThreadExit(t, status)) return;
     // CLONE_CHILD_CLEARTID / set_tid_address: the word is cleared and one waiter woken (pthread_join).
     if (t.clearChildTid !== 0n) {
       const addr = Number(t.clearChildTid);
@@ -1169,6 +1200,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         if (!(e instanceof Errno)) throw e;
       }
     }
+    tracedTaskEnded(t, (status & 0xff) << 8);
     t.state = 'dead';
     t.wait = null;
     t.saved = null;
@@ -1248,6 +1280,14 @@ export class Kernel implements HypercallHandler, ProcessTree {
     t.saved = ctx;
     t.state = state;
     this.cpu.parked = { task: t, ctx, rip: ctx.regs.rip };
+  }
+
+  /** Traced t stops in ctx if a stop is due (an event, a system-call exit): the vCPU goes to another task. */
+  private stopIfDue(t: Task, ctx: SavedContext): HypercallResult | null {
+    const due = takeDue(t);
+    if (!due) return null;
+    enterStop(t, ctx, due);
+    return this.schedule();
   }
 
   /** The task's user context at a system-call exit, with what it needs beside the registers. */
@@ -1450,6 +1490,22 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const ctx = t.saved!;
     const w = t.wait;
     t.wait = null;
+    if (t.trace?.exiting) {
+      // Its tracer let it go on from PTRACE_EVENT_EXIT: the process ends as it was ending, or
+      // the thread alone.
+      const end = t.trace.exiting;
+      t.trace.exiting = null;
+      if (end.kind !== 'thread') {
+        p.exit = end;
+        return 'ended';
+      }
+      this.exitThread(t, end.status);
+      return p.exit ? 'ended' : 'waits';
+    }
+    // Whatever happens next on this vCPU (even t's own stop or exec), the task parked here last
+    // is no longer the last to have run on it.
+    const here = this.cpu.parked;
+    this.cpu.parked = null;
     if (w?.call) {
       if (w.why.ready()) {
         const r = this.serve(t, w.call.nr, w.call.args, () => ctx.regs.rip);
@@ -1457,13 +1513,19 @@ export class Kernel implements HypercallHandler, ProcessTree {
           t.state = 'waiting';
           return 'waits';
         }
-        if (p.exit) return 'ended';
+        if (p.exit) return exitStop(t, ctx) ? 'waits' : 'ended';
+        callReturned(t, w.call.nr);
         if (this.execed) {
-          // execve ran again and succeeded (it waited for the other vCPUs): the first vCPU
-          // starts the new program.
+          // execve ran again and succeeded (it waited for the other vCPUs, or its tracer let it
+          // run): the first vCPU starts the new program.
           this.execed = false;
           t.saved = null;
-          if (this.cpu.index === 0) return 'ran';
+          if (this.cpu.index === 0) {
+            const due = takeDue(t);
+            if (!due) return 'ran';
+            enterStop(t, this.contextWith(t.vcpu, this.machine.startRegs()), due);
+            return 'waits';
+          }
           this.moveToFirstCpu(t);
           return 'moved';
         }
@@ -1479,9 +1541,11 @@ export class Kernel implements HypercallHandler, ProcessTree {
         ctx.regs.rax = BigInt(w.why.timeout.result());
         // A call that waited with a mask of its own (ppoll...) timed out: the mask from before.
         if (!hasDeliverable(t)) restoreSavedMask(t);
+        callReturned(t, w.call.nr);
       } else {
         if (w.why instanceof WouldBlock) w.why.onCancel?.('signal');
         ctx.regs.rax = this.interrupted(t, w.call.nr, ctx);
+        callReturned(t, w.call.nr, ctx.regs.rax === w.call.nr ? ctx : null);
       }
     } else if (w) {
       // Waiting with the call complete (a vfork parent): only readiness ends it.
@@ -1491,11 +1555,14 @@ export class Kernel implements HypercallHandler, ProcessTree {
         return 'waits';
       }
     }
+    const due = takeDue(t);
+    if (due) {
+      enterStop(t, ctx, due);
+      return 'waits';
+    }
     t.saved = null;
-    const here = this.cpu.parked;
-    this.cpu.parked = null;
     p.stubCache.publishIds(p.pid, t.tid, p.ppid);
-    if (here && here.task === t && here.ctx === ctx && here.rip === ctx.regs.rip && !hasDeliverable(t)) {
+    if (here && here.task === t && here.ctx === ctx && here.rip === ctx.regs.rip && !t.trace && !hasDeliverable(t)) {
       // Nothing else ran on this vCPU since t left it there: it goes on where it stopped, with
       // its call's result (no register, FPU or MSR reload: the hand-back of a futex wake costs
       // no ioctl).
@@ -1507,8 +1574,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (hasDeliverable(t)) {
       const d = deliver(t, { regs: { ...ctx.regs }, trapno: 0, err: 0, cr2: 0n }, this.fpu(t.vcpu));
       if (d.kind === 'exit') return 'ended';
-      if (d.kind === 'stop') {
-        this.stopTask(t, ctx.regs);
+      if (d.kind === 'stop' || d.kind === 'trace') {
+        this.stopTask(t, ctx.regs, d);
         return 'waits';
       }
       if (d.kind === 'handler') this.machine.enterUser(d.regs, t.vcpu);
@@ -1526,9 +1593,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const ready = t.pending & ~t.sigmask;
     let sig = 1;
     while (sig <= 64 && !(ready & bit(sig))) sig++;
-    const act = action(t.process, sig);
+    // No signal at all: PTRACE_INTERRUPT ended the wait, and the call restarts after the stop.
+    const act = sig <= 64 ? action(t.process, sig) : null;
     const rip = ctx.regs.rip;
-    const restart = act.handler > SIG_IGN ? (act.flags & SA_RESTART) !== 0 : true;
+    const restart = act && act.handler > SIG_IGN ? (act.flags & SA_RESTART) !== 0 : true;
     if (restart && RESTARTABLE.has(Number(nr & 0xffffffffn)) && rip >= 2n &&
         t.process.space.paging.accessible(Number(rip) - 2, 2, PROT_EXEC | PROT_READ)) {
       const m = t.process.space.memory;
@@ -1546,6 +1614,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     p.stubCache.drainOutput(p.fds);
     const status = r.kind === 'exited' ? (r.status & 0xff) << 8 : r.kind === 'signaled' ? r.signal & 0x7f : 0;
     p.rssBytes(); // its peak, before its memory goes
+    for (const t of p.tasks) if (t.state !== 'dead') tracedTaskEnded(t, status);
+    tracerEnded(p);
     if (this.ownSpaces || this.resident === p.space) for (const t of p.tasks) exitRobustList(t);
     for (const t of p.tasks) { t.state = 'dead'; t.wait = null; t.saved = null; }
     p.fds.closeAll();
@@ -1652,6 +1722,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     c.argv = p.argv;
     c.envp = p.envp;
     c.exePath = p.exePath;
+    c.auxv = p.auxv;
     c.exitSignal = Number(f & 0xffn);
     attachCaches(c, false);
     const ct = new Task(c, pid, t.vcpu);
@@ -1684,15 +1755,17 @@ export class Kernel implements HypercallHandler, ProcessTree {
     // The parent's pidfd (not in the child's table: it was copied before).
     if (pidfdNo >= 0) p.fds.placeAt(pidfdNo, new PidFd(c, O.RDWR), true);
     c.stubCache.publishIds(pid, pid, p.pid);
+    traceClone(t, ct, vfork, false, c.exitSignal);
     this.forkFixups.set(ct, { stack: req.stack, tls: f & CLONE_SETTLS ? req.tls : null });
     this.yieldTo = ct;
     return pid;
   }
 
-  /** Tasks that count against maxProcesses: every live thread and every zombie. */
+  /** Tasks that count against maxProcesses: every live thread and every zombie (and traced ends not waited for). */
   private taskCount(): number {
     let n = 0;
-    for (const q of this.processes.values()) n += q.zombie ? 1 : q.tasks.filter((x) => x.state !== 'dead').length;
+    // Ends a tracer has not waited for count as zombies do.
+    for (const q of this.processes.values()) n += (q.zombie ? 1 : q.tasks.filter((x) => x.state !== 'dead').length) + q.traceExits.length;
     return n;
   }
 
@@ -1730,6 +1803,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     // it: several vCPUs in parallel, and even with one, a loop that preempts a thread spinning
     // in user mode when no guest timer would (src/linux/kernel.ts tick).
     if (!this.group && this.machine.syscallPath === 'cpl0-entry') this.wantParallel = true;
+    traceClone(t, ct, false, true, 0);
     this.forkFixups.set(ct, { stack: req.stack, tls: f & CLONE_SETTLS ? req.tls : null });
     this.yieldTo = ct;
     return tid;
@@ -1882,13 +1956,19 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     this.resident = p.space;
     this.execed = true;
+    traceExec(t, t.tid);
     return 0;
   }
 
-  reap(t: Task, which: (c: Process) => boolean, options: number): { child: Process; status: number; code: number; value: number } | null {
+  reap(t: Task, which: (c: Process) => boolean, options: number, tid?: number): { child: Process; status: number; code: number; value: number; id?: number } | null {
     const p = t.process;
+    // Tracees first (ptrace stops, and ends the parent's zombie does not report): by thread id
+    // when wait named one.
+    const traced = (x: Task) => (tid !== undefined ? x.tid === tid : which(x.process));
+    const stop = p.tracees.size > 0 || p.traceExits.length > 0 ? report(p, traced, (options & WNOWAIT) !== 0) : null;
+    if (stop) return { child: stop.task.process, status: stop.status, code: stop.code, value: stop.value, id: stop.task.tid };
     const kids = [...p.children].filter(which);
-    if (kids.length === 0) throw new Errno(E.ECHILD);
+    if (kids.length === 0 && !hasTracee(p, traced)) throw new Errno(E.ECHILD);
     const events = (c: Process): boolean => c.waitEvent !== null &&
       ((c.waitEvent.code === CLD_STOPPED && (options & WUNTRACED) !== 0) || (c.waitEvent.code === CLD_CONTINUED && (options & WCONTINUED) !== 0));
     for (const c of kids) {
@@ -1911,18 +1991,26 @@ export class Kernel implements HypercallHandler, ProcessTree {
     }
     if (options & WNOHANG) return null;
     throw new WouldBlock('it waits for a child', () => [...p.children].some((c) => which(c) && (c.zombie !== null || events(c))) ||
-      ![...p.children].some(which));
+      (![...p.children].some(which) && !hasTracee(p, traced)) || report(p, traced, true) !== null);
   }
 
   /**
    * t's process stopped (a stop signal's default action) in user context regs: the task leaves
-   * the vCPU until SIGCONT continues the process or SIGKILL ends it.
+   * the vCPU until SIGCONT continues the process or SIGKILL ends it. A traced task stops for its
+   * tracer instead: in the group stop, or in traced (a signal stop, PTRACE_INTERRUPT's).
    */
-  private stopTask(t: Task, regs: Registers): void {
+  private stopTask(t: Task, regs: Registers, d: Extract<Delivery, { kind: 'stop' | 'trace' }>): void {
     const p = t.process;
+    const traced = d.kind === 'trace' ? d.stop : null;
+    if (t.trace) {
+      // A tracee stops for its tracer (a signal stop, PTRACE_INTERRUPT, or the group stop the
+      // tracer reports itself), which alone resumes it.
+      enterStop(t, this.contextWith(t.vcpu, regs), traced ?? t.trace.groupStop(p.stopped));
+      if (!traced && p.parent === t.trace.tracer) p.waitEvent = null;
+      return;
+    }
     t.saved = this.contextWith(t.vcpu, regs);
-    t.state = 'waiting';
-    t.wait = { why: { what: 'SIGCONT', ready: () => p.stopped === 0 || (t.pending & bit(SIG.SIGKILL)) !== 0n }, call: null };
+    waitForContinue(t);
   }
 
   kill(t: Task, pid: number, sig: number): void {

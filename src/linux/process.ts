@@ -177,9 +177,11 @@ export interface ProcessTree {
   execve(t: Task, dirfd: number, path: string, argv: string[], envp: string[], flags: number): number;
   /**
    * wait4/waitid: a child that ended (or, with WUNTRACED/WCONTINUED, stopped or continued), with
-   * its status word and SIGCHLD si_code and si_status; null with WNOHANG when none has.
+   * its status word and SIGCHLD si_code and si_status; null with WNOHANG when none has. Before
+   * children, a stop or end of a tracee (ptrace) that which accepts, or with tid, the thread of
+   * that id; id is then the tracee's thread id.
    */
-  reap(t: Task, which: (c: Process) => boolean, options: number): { child: Process; status: number; code: number; value: number } | null;
+  reap(t: Task, which: (c: Process) => boolean, options: number, tid?: number): { child: Process; status: number; code: number; value: number; id?: number } | null;
   /** kill: send sig to the processes the pid argument names; throws ESRCH when none. */
   kill(t: Task, pid: number, sig: number): void;
   /** Process by pid (live or not yet reaped). */
@@ -263,6 +265,12 @@ export class Process {
   waitEvent: { status: number; code: number; value: number } | null = null;
   /** Its threads; tasks[0] is the thread group leader (tid = pid). */
   readonly tasks: Task[] = [];
+  /** Its program's auxiliary vector (/proc/PID/auxv), set by exec and kept by fork. */
+  auxv: Buffer = Buffer.alloc(0);
+  /** The threads of other processes this process traces (ptrace; src/linux/ptrace.ts). */
+  readonly tracees = new Set<Task>();
+  /** Ends of tracees that its wait reports and the parent's zombie does not (threads, others' children). */
+  readonly traceExits: Array<{ task: Task; status: number }> = [];
   /** The machine whose memory holds the address space. */
   readonly machine: Machine;
   /** Set by exec: a fresh one per program. */

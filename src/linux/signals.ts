@@ -12,13 +12,14 @@
 // are the user ones whatever the frame says, and the mask can never block SIGKILL or SIGSTOP.
 import type { Registers } from '../kvm/kvm.js';
 import { PROT_READ, PROT_WRITE } from './address-space.js';
-import { E, Errno, SIGNAL_NAMES } from '../abi/linux.js';
+import { E, Errno, PTRACE_EVENT, SIGNAL_NAMES } from '../abi/linux.js';
 import { WouldBlock } from '../fs/open-file.js';
-import { GDT_USER_CS, GDT_USER_DS } from '../abi/abi.generated.js';
+import { GDT_USER_CS, GDT_USER_DS, GUEST_UID } from '../abi/abi.generated.js';
 import type { Process } from './process.js';
 import type { PendingInfo, Task } from './task.js';
 import { MAX_QUEUED_SIGNALS } from './limits.js';
 import type { PosixTimer } from './posix-timers.js';
+import type { TraceStop } from './tracing.js';
 
 export const NSIG = 64;
 export const SIGKILL = 9, SIGSTOP = 19, SIGALRM = 14, SIGSEGV = 11;
@@ -91,7 +92,8 @@ export function raise(t: Task, sig: number, info: { code: number; pid?: number; 
   } else if (STOPS & bit(sig)) {
     t.pending &= ~bit(SIGCONT);
   }
-  if (ignored(p, sig) && ((t.sigmask | t.sigwaitSet) & bit(sig)) === 0n) return true;
+  // A tracer sees even an ignored signal (a signal-delivery stop), as on Linux.
+  if (!t.trace && ignored(p, sig) && ((t.sigmask | t.sigwaitSet) & bit(sig)) === 0n) return true;
   const entry: PendingInfo = { code: info.code, pid: info.pid ?? 0, addr: info.addr ?? 0n, status: info.status ?? 0 };
   if (info.raw) entry.raw = info.raw;
   if (info.timer) entry.timer = info.timer;
@@ -233,11 +235,20 @@ export function restoreSavedMask(t: Task): void {
   t.savedMask = null;
 }
 
+/** The wait of t, stopped with its process by a stop signal: until SIGCONT continues it, or SIGKILL. */
+export function waitForContinue(t: Task): void {
+  const p = t.process;
+  t.state = 'waiting';
+  t.wait = { why: { what: 'SIGCONT', ready: () => p.stopped === 0 || (t.pending & bit(SIGKILL)) !== 0n }, call: null };
+}
+
 /** Whether a signal could be delivered now (cheap: called before every re-entry). */
 export function hasDeliverable(t: Task): boolean {
   if (t.process.hasTimers) checkTimers(t);
+  const tr = t.trace;
+  if (tr && (tr.inject || tr.interrupt)) return true;
   const ready = t.pending & ~t.sigmask;
-  return ready !== 0n && dropIgnored(t, ready) !== 0n;
+  return ready !== 0n && (tr !== null || dropIgnored(t, ready) !== 0n);
 }
 
 /**
@@ -260,7 +271,8 @@ export interface UserContext { regs: Registers; trapno: number; err: number; cr2
 
 /** How delivery ended: a context to enter (a handler), nothing to do, the end of the process, or
  * its stop (the caller takes the task off the vCPU until SIGCONT or SIGKILL). */
-export type Delivery = { kind: 'handler'; regs: Registers } | { kind: 'none' } | { kind: 'exit' } | { kind: 'stop'; sig: number };
+export type Delivery = { kind: 'handler'; regs: Registers } | { kind: 'none' } | { kind: 'exit' } | { kind: 'stop'; sig: number } |
+  { kind: 'trace'; stop: TraceStop };
 
 /** The vCPU's FPU state as delivery needs it: read the current, install the handler's. */
 export interface FpuAccess {
@@ -350,15 +362,29 @@ export function killWith(p: Process, sig: number, detail: string): void {
  */
 export function deliver(t: Task, ctx: UserContext, fpu: FpuAccess): Delivery {
   const p = t.process;
+  const tr = t.trace;
+  if (tr?.interrupt) {
+    tr.interrupt = false;
+    return { kind: 'trace', stop: tr.eventStop(PTRACE_EVENT.STOP) };
+  }
   for (;;) {
-    const sig = next(t);
-    if (sig === 0) {
-      // No handler runs (the signals were ignored): a call's own mask ends here (Linux's
-      // restore_saved_sigmask).
-      restoreSavedMask(t);
-      return { kind: 'none' };
+    let sig: number, info: PendingInfo;
+    if (tr?.inject) {
+      // The signal the tracer passed at its signal stop: delivered with no second stop.
+      ({ sig, info } = tr.inject);
+      tr.inject = null;
+    } else {
+      sig = next(t);
+      if (sig === 0) {
+        // No handler runs (the signals were ignored): a call's own mask ends here (Linux's
+        // restore_saved_sigmask).
+        restoreSavedMask(t);
+        return { kind: 'none' };
+      }
+      info = dequeue(t, sig);
+      // A traced task stops before each signal but SIGKILL; its tracer decides what is delivered.
+      if (tr && sig !== SIGKILL) return { kind: 'trace', stop: tr.signalStop(sig, info) };
     }
-    const info = dequeue(t, sig);
     const act = action(p, sig);
     if (sig !== SIGKILL && act.handler === SIG_IGN) continue;
     if (sig === SIGKILL || act.handler === SIG_DFL) {
@@ -454,7 +480,8 @@ export function siginfo(sig: number, info: PendingInfo): Buffer {
   b.writeInt32LE(info.code, 8);
   if (info.code <= 0 || sig === SIGCHLD) {
     b.writeInt32LE(info.pid, 16);
-    b.writeInt32LE(sig === SIGCHLD ? 1000 : 0, 20);
+    // si_uid: the sender's (the guest's one user) for kill, tgkill, sigqueue and a child's end.
+    b.writeInt32LE(GUEST_UID, 20);
     if (sig === SIGCHLD) b.writeInt32LE(info.status, 24);
   } else {
     b.writeBigUInt64LE(info.addr, 16);

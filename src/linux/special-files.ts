@@ -20,6 +20,7 @@ import { SI_KERNEL, SIGCONT, raise } from './signals.js';
 import type { Process } from './process.js';
 import type { Task } from './task.js';
 import { cpuinfoText } from './cpuinfo.js';
+import { readMemoryOf, writeMemoryOf } from './ptrace.js';
 import { msTicks } from './cpu-time.js';
 import { PROC_NET_FILES, procNetText } from './proc-net.js';
 import * as ops from '../fs/ops.js';
@@ -79,11 +80,25 @@ function fdLink(p: Process, fd: number): SpecialFile {
     throw new Errno(E.ENOENT); // no such fd: no such entry
   }
   return {
-    link: f.path,
+    link: canonicalPath(p, f.path),
     file: f,
     open: () => f,
     stat: (out) => f.stat(out),
   };
+}
+
+/**
+ * A file's path as Linux shows it in /proc/PID/fd: with the symlinks of the guest's namespace
+ * resolved (a library ld.so opened as /lib/x86_64-linux-gnu/libc.so.6 is /usr/lib/...). Names
+ * that are not paths (pipe:[...]) and paths that no longer resolve stay as they are.
+ */
+function canonicalPath(p: Process, path: string): string {
+  if (!path.startsWith('/')) return path;
+  try {
+    return '/' + p.vfs.resolve(normalize(path), true).join('/');
+  } catch {
+    return path;
+  }
 }
 
 function memory(path: string, make: () => string | Buffer): SpecialFile {
@@ -163,7 +178,7 @@ function procFile(p: Process, name: string): SpecialFile | null {
 }
 
 /** The files of /proc/PID that are not directories. */
-const PID_FILES = new Set(['exe', 'cwd', 'root', 'cmdline', 'comm', 'environ', 'limits', 'maps', 'mountinfo', 'mounts', 'stat', 'statm', 'status']);
+const PID_FILES = new Set(['exe', 'cwd', 'root', 'auxv', 'cmdline', 'comm', 'environ', 'limits', 'maps', 'mem', 'mountinfo', 'mounts', 'stat', 'statm', 'status']);
 /** Its directories besides fd (listed with it). */
 const PID_DIRS = ['fd', 'fdinfo', 'task'];
 /** Those of them that are links. */
@@ -179,12 +194,14 @@ function commOf(q: Process, t?: Task): string {
 /** A thread's state letter: Z and T as its process's, R on a vCPU, S otherwise. */
 function taskState(q: Process, t: Task): string {
   const s = stateOf(q);
+  if (t.trace?.stop) return 't';
   return s === 'Z' || s === 'T' ? s : t.state === 'running' ? 'R' : 'S';
 }
 
 /** /proc/PID/stat's state letter: Z zombie, T stopped, R with a task on a vCPU, S otherwise. */
 function stateOf(q: Process): string {
   if (q.zombie) return 'Z';
+  if (q.tasks[0]?.trace?.stop) return 't';
   if (q.stopped) return 'T';
   return q.tasks.some((t) => t.state === 'running') ? 'R' : 'S';
 }
@@ -208,8 +225,9 @@ function statLine(q: Process, t?: Task): string {
 
 function statusText(q: Process, t?: Task): string {
   const threads = q.zombie ? 0 : q.tasks.filter((x) => x.state !== 'dead').length;
-  const names: Record<string, string> = { Z: 'Z (zombie)', T: 'T (stopped)', R: 'R (running)', S: 'S (sleeping)' };
-  return `Name:\t${commOf(q, t)}\nState:\t${names[t ? taskState(q, t) : stateOf(q)]}\nTgid:\t${q.pid}\nPid:\t${t?.tid ?? q.pid}\nPPid:\t${q.ppid}\n` +
+  const names: Record<string, string> = { Z: 'Z (zombie)', T: 'T (stopped)', t: 't (tracing stop)', R: 'R (running)', S: 'S (sleeping)' };
+  const tracer = (t ?? q.tasks[0])?.trace?.tracer.pid ?? 0;
+  return `Name:\t${commOf(q, t)}\nState:\t${names[t ? taskState(q, t) : stateOf(q)]}\nTgid:\t${q.pid}\nPid:\t${t?.tid ?? q.pid}\nPPid:\t${q.ppid}\nTracerPid:\t${tracer}\n` +
     `Uid:\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\nGid:\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\n` +
     `Threads:\t${threads}\n` + (q.zombie ? '' : memoryLines(q)) + seccompLines(t ?? q.tasks[0]);
 }
@@ -366,6 +384,8 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
     case 'status': return memory(`${dir}/status`, () => statusText(q));
     case 'statm': return memory(`${dir}/statm`, () => statmLine(q));
     case 'maps': return memory(`${dir}/maps`, () => (q.zombie ? '' : mapsText(q)));
+    case 'auxv': return memory(`${dir}/auxv`, () => (q.zombie ? Buffer.alloc(0) : q.auxv));
+    case 'mem': return memFile(p, q, `${dir}/mem`);
     case 'mounts': return procFile(p, 'mounts');
     case 'mountinfo': return memory(`${dir}/mountinfo`, () => mountinfoText(p));
     case 'comm': return commFile(p, q, q.tasks[0]!, `${dir}/comm`);
@@ -392,11 +412,65 @@ function taskFile(p: Process, q: Process, rest: readonly string[]): SpecialFile 
     case 'stat': return memory(`${dir}/${t.tid}/stat`, () => statLine(q, t));
     case 'status': return memory(`${dir}/${t.tid}/status`, () => statusText(q, t));
     case 'comm': return commFile(p, q, t, `${dir}/${t.tid}/comm`);
+    case 'mem': return memFile(p, q, `${dir}/${t.tid}/mem`);
+    case 'maps': return memory(`${dir}/${t.tid}/maps`, () => mapsText(q));
     default: return null;
   }
 }
 
-const TASK_FILES = ['comm', 'stat', 'status'];
+const TASK_FILES = ['comm', 'maps', 'mem', 'stat', 'status'];
+
+/**
+ * /proc/PID/mem: q's memory at the file's offsets, as a debugger reads and writes it (gdb
+ * inserts its breakpoints there). The opener p reaches it as ptrace does (readMemoryOf,
+ * writeMemoryOf): any process of the sandbox, the guest's one user owning them all.
+ */
+function memFile(p: Process, q: Process, path: string): SpecialFile {
+  const ino = inoOf(path);
+  return {
+    open: (flags) => {
+      if (q.zombie) throw new Errno(E.ENOENT);
+      return new ProcMem(path, flags, p, q, ino);
+    },
+    stat: (out) => memoryFileStat(out, ino),
+  };
+}
+
+class ProcMem implements OpenFile {
+  readonly hostFd = null;
+  private offset = 0n;
+  constructor(readonly path: string, public statusFlags: number, private readonly opener: Process, private readonly target: Process, private readonly ino: number) {}
+  read(buf: Buffer): number {
+    const n = this.pread(buf, this.offset);
+    this.offset += BigInt(n);
+    return n;
+  }
+  write(buf: Buffer): number {
+    const n = this.pwrite(buf, this.offset);
+    this.offset += BigInt(n);
+    return n;
+  }
+  pread(buf: Buffer, offset: bigint): number {
+    if ((this.statusFlags & O.ACCMODE) === O.WRONLY) throw new Errno(E.EBADF);
+    if (this.target.zombie || buf.length === 0) return 0;
+    return readMemoryOf(this.opener, this.target, offset, buf.length).copy(buf);
+  }
+  pwrite(buf: Buffer, offset: bigint): number {
+    if ((this.statusFlags & O.ACCMODE) === O.RDONLY) throw new Errno(E.EBADF);
+    if (this.target.zombie || buf.length === 0) return 0;
+    return writeMemoryOf(this.opener, this.target, offset, Buffer.from(buf));
+  }
+  seek(offset: bigint, whence: number): number {
+    const to = whence === 0 ? offset : whence === 1 ? this.offset + offset : -1n;
+    if (to < 0n) throw new Errno(E.EINVAL);
+    this.offset = to;
+    return Number(to);
+  }
+  stat(out: Buffer): void { memoryFileStat(out, this.ino); }
+  getdents(): number { throw new Errno(E.ENOTDIR); }
+  isatty(): boolean { return false; }
+  close(): void {}
+}
 
 /** A comm file: read, the name; written by a thread of the same process, a new name (else EACCES). */
 function commFile(p: Process, q: Process, t: Task, path: string): SpecialFile {

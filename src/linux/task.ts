@@ -11,6 +11,7 @@ import { CpuTime } from './cpu-time.js';
 import type { Process } from './process.js';
 import type { PosixTimer } from './posix-timers.js';
 import type { SeccompState } from './seccomp.js';
+import type { Tracing } from './tracing.js';
 
 /**
  * What a pending signal's siginfo says: its code, the sender's pid, a fault's address or a
@@ -45,6 +46,8 @@ export class Task {
   noNewPrivs = false;
   /** Its seccomp mode and filters (src/linux/seccomp.ts), inherited and kept as noNewPrivs is; null: none. */
   seccomp: SeccompState | null = null;
+  /** Its tracer and ptrace state (src/linux/tracing.ts); null when it is not traced. */
+  trace: Tracing | null = null;
 
   /** Count ms of user and system time to the thread and its process. */
   charge(user: number, sys: number): void {

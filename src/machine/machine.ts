@@ -1033,6 +1033,17 @@ export class Machine {
    * without IOPL/NT/VM, a lower-half rip). Used for signal delivery and rt_sigreturn, from any
    * hypercall exit: the guest kernel keeps no state across a trap, so its stack is dropped.
    */
+  /**
+   * The user registers the program that start() began last enters with (from its iretq frame,
+   * valid until the first vCPU runs): a stop before its first instruction (ptrace's exec event)
+   * saves them, and the program is entered from them (enterUser) instead of the boot hop.
+   */
+  startRegs(): Registers {
+    const frame = PHYS_KSTACK_TOP - 5 * 8;
+    const m = this.memory;
+    return { ...zeroRegs(), rip: m.u64(frame), rflags: m.u64(frame + 16), rsp: m.u64(frame + 24) };
+  }
+
   enterUser(regs: Registers, vcpu = this.vcpu): void {
     const s = vcpu.getSregs();
     const u = this.sregs(true);

@@ -183,7 +183,7 @@ static const struct call calls[] = {
   {SYS_membarrier, "nn"}, {SYS_sendmmsg, "fpni"}, {SYS_recvmmsg, "fpnip"}, {SYS_process_vm_readv, "npnpnn"},
   {SYS_process_vm_writev, "npnpnn"}, {SYS_chroot, "s"}, {SYS_mount, "sssnp"}, {SYS_iopl, "n"}, {SYS_ioperm, "lln"},
   {SYS_mq_open, "simp"}, {SYS_mq_unlink, "s"}, {SYS_mq_timedsend, "fplnp"}, {SYS_mq_timedreceive, "fplpp"},
-  {SYS_mq_notify, "fp"}, {SYS_mq_getsetattr, "fpp"},
+  {SYS_mq_notify, "fp"}, {SYS_mq_getsetattr, "fpp"}, {SYS_ptrace, "xnpp"},
   {334, "xxxx"}, {460, "xxx"}, {1000, "x"}, {0x40000000 + SYS_getpid, ""},
 };
 
@@ -232,6 +232,12 @@ int main(int argc, char **argv) {
       break;
     case SYS_timerfd_create: a[1] |= O_NONBLOCK; break; /* TFD_NONBLOCK: a read never waits */
     case SYS_mq_open: a[1] |= O_NONBLOCK; break; /* a queue's send and receive never wait */
+    case SYS_ptrace: { /* real requests mostly; the pid is the fuzzer's own or nobody's (it has no tracee) */
+      static const uint64_t reqs[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 16, 17, 24, 0x4200, 0x4201, 0x4202,
+                                      0x4203, 0x4204, 0x4205, 0x4206, 0x4207, 0x4208, 0x420a, 0x420b, 0x420e};
+      if (rnd() % 4) a[0] = PICK(reqs);
+      break;
+    }
     case SYS_mq_getsetattr: a[1] = 0; break; /* nor after mq_setattr */
     case SYS_poll: a[2] = 0; break;
     case SYS_ppoll: a[2] = (uint64_t)zerots; break;

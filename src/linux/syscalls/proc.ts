@@ -199,7 +199,11 @@ export const procSyscalls: SyscallGroup = {
       case ARCH_SET_FS: case ARCH_SET_GS: {
         if (a[1] >= CANONICAL_LIMIT) throw new Errno(E.EPERM);
         t.vcpu.setMsrs([[code === ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, a[1]]]);
-        if (code === ARCH_SET_FS) t.fsBase = a[1];
+        if (code === ARCH_SET_FS) {
+          t.fsBase = a[1];
+          // Served from a saved context (the call ran after its tracer's entry stop): it returns there.
+          if (t.saved) t.saved.fsBase = a[1];
+        }
         return 0;
       }
       case ARCH_GET_FS: p.userBuffer(a[1], 8, PROT_WRITE).writeBigUInt64LE(t.fsBase); return 0;

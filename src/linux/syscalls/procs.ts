@@ -94,7 +94,8 @@ function processVm(p: Process, a: bigint[], write: boolean): number {
   if (a[5] !== 0n) throw new Errno(E.EINVAL);
   const local = iovecs(p, a[1]!, a[2]!);
   const remote = iovecs(p, a[3]!, a[4]!);
-  const target = p.kernel.find(int(a[0]!));
+  // Any thread's id names its process, as on Linux (strace reads a thread's buffers by its tid).
+  const target = p.kernel.findTask(int(a[0]!))?.process ?? p.kernel.find(int(a[0]!));
   if (!target || target.zombie) throw new Errno(E.ESRCH);
   if (target.space !== p.space && p.kernel.sharedMemory === null) throw new Errno(E.EPERM);
   const bufs = local.map(([b, l]) => p.userBuffer(b, l, write ? PROT_READ : PROT_WRITE));
@@ -164,11 +165,12 @@ export const processSyscalls: SyscallGroup = {
     // Checked before a child is reaped, so that a bad pointer loses nothing.
     const status = a[1] !== 0n ? p.userBuffer(a[1], 4, PROT_WRITE) : null;
     const usage = a[3] !== 0n ? p.userBuffer(a[3], 144, PROT_WRITE) : null;
-    const r = p.kernel.reap(t, childrenOf(p, int(a[0])), options & (WNOHANG | WUNTRACED | WCONTINUED));
+    const pid = int(a[0]);
+    const r = p.kernel.reap(t, childrenOf(p, pid), options & (WNOHANG | WUNTRACED | WCONTINUED), pid > 0 ? pid : undefined);
     if (!r) return 0;
     status?.writeInt32LE(r.status);
     if (usage) writeRusage(usage, childAndWaited(r.child), r.child.peakRssKb);
-    return r.child.pid;
+    return r.id ?? r.child.pid;
   },
   waitid: (t, a) => {
     const p = t.process;
@@ -190,14 +192,14 @@ export const processSyscalls: SyscallGroup = {
     const info = a[2] !== 0n ? p.userBuffer(a[2], 128, PROT_WRITE) : null;
     // WSTOPPED is WUNTRACED; a child that only stopped or continued is reported with them.
     const wanted = options & (WNOHANG | WNOWAIT | WUNTRACED | WCONTINUED) | (nonblock ? WNOHANG : 0);
-    const r = p.kernel.reap(t, options & WEXITED ? which : (c) => which(c) && !c.zombie, wanted);
+    const r = p.kernel.reap(t, options & WEXITED ? which : (c) => which(c) && !c.zombie, wanted, idtype === P_PID ? id : undefined);
     if (!r && nonblock) throw new Errno(E.EAGAIN);
     if (info) {
       info.fill(0);
       if (r) {
         info.writeInt32LE(Number(SIGCHLD), 0);
         info.writeInt32LE(r.code, 8);
-        info.writeInt32LE(r.child.pid, 16);
+        info.writeInt32LE(r.id ?? r.child.pid, 16);
         info.writeUInt32LE(1000, 20);
         info.writeInt32LE(r.value, 24);
         // si_utime and si_stime (ticks): the child's and its waited-for children's.

@@ -23,10 +23,11 @@ import { pidfdSyscalls } from './pidfd.js';
 import { ipcSyscalls } from './ipc.js';
 import { pipeIoSyscalls } from './pipe-io.js';
 import { mqueueSyscalls } from './mqueue.js';
+import { ptraceSyscalls } from './ptrace.js';
 
 export type { SyscallArgs, SyscallFn, SyscallGroup } from './args.js';
 
 export const SYSCALLS: Array<SyscallFn | undefined> = [];
-for (const group of [ioSyscalls, fsSyscalls, mmSyscalls, procSyscalls, timeSyscalls, taskSyscalls, libcSupportSyscalls, signalSyscalls, processSyscalls, epollSyscalls, timerfdSyscalls, timerSyscalls, signalfdSyscalls, inotifySyscalls, socketSyscalls, pidfdSyscalls, ipcSyscalls, pipeIoSyscalls, mqueueSyscalls]) {
+for (const group of [ioSyscalls, fsSyscalls, mmSyscalls, procSyscalls, timeSyscalls, taskSyscalls, libcSupportSyscalls, signalSyscalls, processSyscalls, epollSyscalls, timerfdSyscalls, timerSyscalls, signalfdSyscalls, inotifySyscalls, socketSyscalls, pidfdSyscalls, ipcSyscalls, pipeIoSyscalls, mqueueSyscalls, ptraceSyscalls]) {
   for (const [name, fn] of Object.entries(group)) SYSCALLS[SYS[name as keyof typeof SYS]] = fn;
 }
