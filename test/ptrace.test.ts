@@ -56,11 +56,13 @@ test('strace traces a program: its calls, their arguments and results, as native
   assert.match(r.stderr.toString(), /^exit_group\(3\)\s+= \?$/m);
 });
 
-test('strace -f follows a pipeline, a subshell and its exits, process by process (-ff)', () => {
-  const script = 'echo hi | cat; (exit 3); echo $?; sleep 0.1 & wait';
-  const traceArgs = (dir: string) => ['-f', '-ff', '-qq', '-o', `${dir}/t`, '-e', 'trace=execve,pipe2,dup2,wait4,exit_group', '-e', 'signal=none',
-    '/usr/bin/sh', '-c', script];
-  const nativeDir = join(work, 'ff-native'), guestDir = join(work, 'ff-guest');
+/**
+ * strace -f -ff of argv natively and in the sandbox, tracing the calls of trace: each process's
+ * (or thread's) trace file, normalized (and by tidy), sorted, from the native run and from kvmbox's.
+ */
+function tracesEach(name: string, trace: string, argv: string[], tidy: (text: string) => string = (x) => x): { native: string[]; guest: string[] } {
+  const traceArgs = (dir: string) => ['-f', '-ff', '-qq', '-o', `${dir}/t`, '-e', `trace=${trace}`, '-e', 'signal=none', ...argv];
+  const nativeDir = join(work, `${name}-native`), guestDir = join(work, `${name}-guest`);
   mkdirSync(nativeDir);
   mkdirSync(guestDir);
   const native = spawnSync(STRACE, traceArgs(nativeDir), { encoding: 'utf8' });
@@ -68,11 +70,15 @@ test('strace -f follows a pipeline, a subshell and its exits, process by process
   const r = run(STRACE, traceArgs(guestDir), { system: true, rw: [guestDir], timeoutSeconds: 180 });
   assert.equal(r.exitStatus, 0, r.stderr.toString());
   assert.equal(r.stdout.toString(), native.stdout);
-  // One file per process (t.PID): the same traces, whatever the pids.
-  const traces = (dir: string) => readdirSync(dir).map((f) => normalize(readFileSync(join(dir, f), 'utf8'))).sort();
-  const expected = traces(nativeDir);
-  assert.equal(expected.length, 5);
-  assert.deepEqual(traces(guestDir), expected);
+  // One file per process or thread (t.ID): the same traces, whatever the ids.
+  const traces = (dir: string) => readdirSync(dir).map((f) => tidy(normalize(readFileSync(join(dir, f), 'utf8')))).sort();
+  return { native: traces(nativeDir), guest: traces(guestDir) };
+}
+
+test('strace -f follows a pipeline, a subshell and its exits, process by process (-ff)', () => {
+  const { native, guest } = tracesEach('ff', 'execve,pipe2,dup2,wait4,exit_group', ['/usr/bin/sh', '-c', 'echo hi | cat; (exit 3); echo $?; sleep 0.1 & wait']);
+  assert.equal(native.length, 5);
+  assert.deepEqual(guest, native);
 });
 
 const GDB_TARGET = `#include <stdio.h>
@@ -112,20 +118,9 @@ test('gdb sets breakpoints, steps, prints a backtrace and stops at a fault, as n
 // first instruction), its own calls, and its exit(0) = ? (PTRACE_EVENT_EXIT of one thread).
 test('strace -f follows python3\'s threads, each in its own trace (-ff)', () => {
   const script = 'import os, threading\nt = threading.Thread(target=os.write, args=(1, b"from the thread\\n"))\nt.start(); t.join(); os.write(1, b"done\\n")';
-  const traceArgs = (dir: string) => ['-f', '-ff', '-qq', '-o', `${dir}/t`, '-e', 'trace=clone3,exit,write', '-e', 'signal=none',
-    '/usr/bin/python3', '-c', script];
-  const nativeDir = join(work, 'threads-native'), guestDir = join(work, 'threads-guest');
-  mkdirSync(nativeDir);
-  mkdirSync(guestDir);
-  const native = spawnSync(STRACE, traceArgs(nativeDir), { encoding: 'utf8' });
-  assert.equal(native.status, 0, native.stderr);
-  const r = run(STRACE, traceArgs(guestDir), { system: true, rw: [guestDir], timeoutSeconds: 180 });
-  assert.equal(r.exitStatus, 0, r.stderr.toString());
-  assert.equal(r.stdout.toString(), native.stdout);
   // Thread ids differ: clone3's result and the parent_tid it wrote.
-  const traces = (dir: string) => readdirSync(dir).map((f) => normalize(readFileSync(join(dir, f), 'utf8'))
-    .replace(/\[\d+\]/g, '[TID]').replace(/^(clone3\(.*\) = )\d+$/gm, '$1TID')).sort();
-  const expected = traces(nativeDir);
-  assert.equal(expected.length, 2);
-  assert.deepEqual(traces(guestDir), expected);
+  const { native, guest } = tracesEach('threads', 'clone3,exit,write', ['/usr/bin/python3', '-c', script],
+    (text) => text.replace(/\[\d+\]/g, '[TID]').replace(/^(clone3\(.*\) = )\d+$/gm, '$1TID'));
+  assert.equal(native.length, 2);
+  assert.deepEqual(guest, native);
 });

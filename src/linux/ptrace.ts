@@ -207,7 +207,7 @@ export function hasTracee(tracer: Process, match: (t: Task) => boolean): boolean
  * Whether p may reach q's memory at all: always where each process has its own address space in
  * guest memory; where processes take turns in one memory (kvm_pvm) only its own.
  */
-function reachable(p: Process, q: Process): boolean {
+export function reachable(p: Process, q: Process): boolean {
   return q.space === p.space || p.kernel.sharedMemory !== null;
 }
 

@@ -302,18 +302,28 @@ static void s4(void) {
   printf("child exit (usr1 handler runs * 10 + usr2 handler runs): %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+/* A traced child running body with option set, continued to its first stop: prints whether
+ * that is the event's stop (named name); *msg gets PTRACE_GETEVENTMSG's word, *r its result. */
+static pid_t to_event(void (*body)(void), long option, int event, const char *name, unsigned long *msg, long *r) {
+  pid_t p = traced(body);
+  pt(PTRACE_SETOPTIONS, p, 0, D(option));
+  pt(PTRACE_CONT, p, 0, 0);
+  int st = wt(p);
+  printf("stop is SIGTRAP | PTRACE_EVENT_%s << 8: %d\n", name, WIFSTOPPED(st) && st >> 8 == (SIGTRAP | event << 8));
+  *msg = 0;
+  *r = pt(PTRACE_GETEVENTMSG, p, 0, msg);
+  return p;
+}
+
 /* ---- 5 */
 static char *self;
 static void b5(void) { execl(self, self, "exec-child", (char *)0); _exit(127); }
 static void s5(void) {
   printf("== 5 exec\n");
-  pid_t p = traced(b5);
-  pt(PTRACE_SETOPTIONS, p, 0, D(O_TRACEEXEC));
-  pt(PTRACE_CONT, p, 0, 0);
-  int st = wt(p);
-  printf("stop is SIGTRAP | PTRACE_EVENT_EXEC << 8: %d\n", WIFSTOPPED(st) && st >> 8 == (SIGTRAP | EVENT_EXEC << 8));
-  unsigned long m = 0;
-  long r = pt(PTRACE_GETEVENTMSG, p, 0, &m);
+  unsigned long m;
+  long r;
+  pid_t p = to_event(b5, O_TRACEEXEC, EVENT_EXEC, "EXEC", &m, &r);
+  int st;
   printf("geteventmsg: %s, former tid == child %d\n", rs(r), m == (unsigned long)p);
   pt(PTRACE_CONT, p, 0, 0);
   printf("exited 3: %d\n", exited(wt(p), 3));
@@ -372,13 +382,11 @@ static void b7(void) {
 }
 static void s7(void) {
   printf("== 7 fork event\n");
-  pid_t p = traced(b7);
-  pt(PTRACE_SETOPTIONS, p, 0, D(O_TRACEFORK));
-  pt(PTRACE_CONT, p, 0, 0);
-  int st = wt(p);
-  printf("stop is SIGTRAP | PTRACE_EVENT_FORK << 8: %d\n", WIFSTOPPED(st) && st >> 8 == (SIGTRAP | EVENT_FORK << 8));
-  unsigned long g = 0;
-  printf("geteventmsg: %s\n", rs(pt(PTRACE_GETEVENTMSG, p, 0, &g)));
+  unsigned long g;
+  long r;
+  pid_t p = to_event(b7, O_TRACEFORK, EVENT_FORK, "FORK", &g, &r);
+  int st;
+  printf("geteventmsg: %s\n", rs(r));
   st = wt((pid_t)g);
   printf("grandchild starts in a SIGSTOP stop: %d\n", stopsig(st, SIGSTOP) && st >> 16 == 0);
   printf("grandchild cont: %s\n", rs(pt(PTRACE_CONT, (pid_t)g, 0, 0)));

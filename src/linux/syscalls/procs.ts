@@ -12,6 +12,7 @@ import { CpuTime, msTicks } from '../cpu-time.js';
 import { writeRusage } from './time.js';
 import { iovecs } from './io.js';
 import { PAGE_SIZE } from '../../machine/x86.js';
+import { reachable } from '../ptrace.js';
 
 /** A child's CPU time with that of the children it waited for, as wait4 and waitid report it. */
 function childAndWaited(c: Process): CpuTime {
@@ -97,7 +98,7 @@ function processVm(p: Process, a: bigint[], write: boolean): number {
   // Any thread's id names its process, as on Linux (strace reads a thread's buffers by its tid).
   const target = p.kernel.findTask(int(a[0]!))?.process ?? p.kernel.find(int(a[0]!));
   if (!target || target.zombie) throw new Errno(E.ESRCH);
-  if (target.space !== p.space && p.kernel.sharedMemory === null) throw new Errno(E.EPERM);
+  if (!reachable(p, target)) throw new Errno(E.EPERM);
   const bufs = local.map(([b, l]) => p.userBuffer(b, l, write ? PROT_READ : PROT_WRITE));
   const right = write ? PROT_WRITE : PROT_READ;
   let li = 0, lo = 0, total = 0, faulted = false;
