@@ -19,6 +19,8 @@ command -v ctags >/dev/null || need+=(universal-ctags)
 # strace and gdb trace programs inside the sandbox through its ptrace (test/ptrace.test.ts).
 command -v strace >/dev/null || need+=(strace)
 command -v gdb >/dev/null || need+=(gdb)
+# valgrind's memcheck runs inside the sandbox (test/valgrind.test.ts).
+command -v valgrind >/dev/null || need+=(valgrind)
 if [ "${1:-}" = --lane ]; then
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 fi

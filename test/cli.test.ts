@@ -10,6 +10,7 @@ import {
   BIN, BUSYBOX, IS_ROOT, NO_BUSYBOX, PACKAGE_VERSION, VARIANTS, bigOutputPattern, dynamicHello,
   firstDifference, lines, program, runCli, type CliResult,
 } from './helpers.js';
+import { addressSpan } from '../src/machine/machine.js';
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), 'kvmbox-cli-')));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -218,13 +219,18 @@ test('doctor: on this host KVM works; it names the device, its kind and the syst
   assert.match(r.out, /kvm device: +\/dev\/kvm: KVM API 12/);
   assert.match(r.out, /kvm kind: +(hardware KVM|kvm_pvm)/);
   assert.match(r.out, /syscall path: +(user-stub|cpl0-entry)/);
+  assert.match(r.out, /address space: +(\d+ GiB|--memory) per process \(.*\d+-bit guest-physical addresses/);
   assert.match(r.out, /host kernel: /);
   assert.match(r.out, /verdict: +kvmbox can run programs here/);
   const json = runCli(['doctor', '--json']);
   assert.equal(json.status, 0, show(json));
-  const report = JSON.parse(json.out) as { ok: boolean; syscallPath: string; stubAccelerations: boolean };
+  const report = JSON.parse(json.out) as { ok: boolean; syscallPath: string; stubAccelerations: boolean; addressSpan: { bytes: number | string; physBits: number } };
   assert.equal(report.ok, true);
   assert.equal(report.stubAccelerations, report.syscallPath === 'user-stub');
+  // The span as the machine computes it: --memory on kvm_pvm, at least 16 GiB (less only on a
+  // CPU with few physical-address bits) with hardware paging.
+  assert.equal(report.addressSpan.bytes, report.syscallPath === 'user-stub' ? 'memory' : addressSpan(0).bytes);
+  if (report.syscallPath !== 'user-stub' && report.addressSpan.physBits >= 40) assert.ok(Number(report.addressSpan.bytes) >= 16 * 1024 ** 3);
 });
 
 test('doctor: unknown options are usage errors (exit 2)', () => {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Vcpu, VcpuExit } from '../src/kvm/kvm.js';
 import { detectSyscallPath, Machine, type HypercallHandler, type HypercallResult, type SyscallPath } from '../src/machine/machine.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../src/machine/paging.js';
-import { Hypercall, USER_BASE } from '../src/abi/abi.generated.js';
+import { Hypercall } from '../src/abi/abi.generated.js';
 
 /** What the path should be here, and why; undefined when nothing tells. */
 function expectedPath(): { path: SyscallPath; why: string } | undefined {
@@ -66,7 +66,7 @@ test('the start-up probe is not confused by signals to the host (node --cpu-prof
   }
 });
 
-// The user program, hand-assembled (no toolchain needed), at USER_BASE:
+// The user program, hand-assembled (no toolchain needed), at the lowest user address:
 //   mov $NR_FIRST, %eax ; syscall          the host answers RESULT (and may edit rcx/r11)
 //   mov %rax, %rdi ; pushfq ; pop %rsi     report the result and the flags after the return
 //   mov $NR_REPORT, %eax ; syscall ; ud2
@@ -96,8 +96,8 @@ interface Outcome {
 /** Run code once; edit(vcpu) may change the registers the guest returns to after the first call. */
 function runProgram(edit: (vcpu: Vcpu) => void = () => {}, code_ = CODE): Outcome {
   using m = new Machine({ memoryBytes: 16 << 20 });
-  const code = USER_BASE;
-  const stack = USER_BASE + 0x10000;
+  const code = m.paging.userFloor;
+  const stack = code + 0x10000;
   m.paging.map(code, 0x1000, PROT_READ | PROT_EXEC);
   m.paging.map(stack, 0x1000, PROT_READ | PROT_WRITE);
   m.memory.write(code, code_);

@@ -12,6 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync as run, type RunOptions, type RunResult } from '../src/index.js';
 import { firstDifference, onUserStubPath, PROGRAMS_DIR, ROOT } from './helpers.js';
+import { addressSpan } from '../src/machine/machine.js';
 
 const ENV = ['PATH=/usr/bin:/bin', 'LC_ALL=C', 'HOME=/'];
 /** Generous: the software-emulated lane is 10-50x slower than real KVM. */
@@ -416,9 +417,10 @@ test('node: an http server and http.get on the sandbox\'s loopback', { skip: exi
 });
 
 // fetch() parses HTTP with llhttp compiled to WebAssembly, and V8 reserves ~10 GiB of addresses
-// for a wasm memory (bounds are checked by guard pages): a process's address space spans 16 GiB
-// on the cpl0-entry path, so this works without --disable-wasm-trap-handler; and a wasm memory
-// of its own grows and traps out of bounds as natively.
+// for a wasm memory (bounds are checked by guard pages): a process's address space spans at
+// least 16 GiB on the cpl0-entry path, so this works without --disable-wasm-trap-handler; and a
+// wasm memory of its own grows and traps out of bounds as natively. Where the span is 256 GiB
+// (48 physical-address bits, spanFor), eight wasm memories are alive at once.
 test('node: fetch() over the sandbox\'s loopback, and a WebAssembly memory', { skip: existsSync(NODE) ? false : `${NODE} is missing` }, (t) => {
   if (onUserStubPath()) { t.skip('on kvm_pvm an address space is --memory itself'); return; }
   const src = 'const s = require("http").createServer((q, r) => r.end("fetched")).listen(0, async () => { ' +
@@ -433,6 +435,13 @@ test('node: fetch() over the sandbox\'s loopback, and a WebAssembly memory', { s
     'try { e.ld(256 * 65536); } catch (x) { console.log(x.constructor.name, x.message); }';
   const w = same(NODE, ['--input-type=module', '-e', wasm]);
   assert.equal(w.guest.stdout.toString(), 'load 7\npages 256\nRuntimeError memory access out of bounds\n');
+  if (addressSpan(0).bytes >= 128 * 1024 ** 3) {
+    const eight = 'const m = []; for (let i = 0; i < 8; i++) m.push(new WebAssembly.Memory({ initial: i + 1 })); ' +
+      'm.forEach((x, i) => new Uint8Array(x.buffer)[i * 65536] = i + 1); ' +
+      'console.log(m.map((x, i) => x.buffer.byteLength / 65536 + ":" + new Uint8Array(x.buffer)[i * 65536]).join(" "))';
+    const e = same(NODE, ['-e', eight]);
+    assert.equal(e.guest.stdout.toString(), '1:1 2:2 3:3 4:4 5:5 6:6 7:7 8:8\n');
+  }
 });
 
 // socketpair(AF_UNIX, SOCK_STREAM): send/recv both ways, EAGAIN, a thread streaming to the main

@@ -41,7 +41,7 @@
 #define CPU_STACKS_SIZE 0x2000
 #define CPU_TSS_SIZE 0x80
 #define MAX_VCPUS 16
-#define USER_BASE 0x400000
+#define USER_BASE 0x100000
 #define GDT_KERNEL_CS 0x10
 #define GDT_KERNEL_DS 0x18
 #define GDT_USER_DS 0x2b

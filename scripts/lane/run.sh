@@ -10,15 +10,17 @@
 #   Its output is streamed as it comes; the exit status is COMMAND's, 124 when the VM ran out of
 #   time, 125 when the VM gave no result (the console's tail is printed then).
 # env: LANE_TIMEOUT (s, default 1800), LANE_MEM (default 3G), LANE_CPUS (default 1: with two on a
-#      2-core host the emulated kernel reported soft lockups), LANE_CPU (QEMU model, default max),
+#      2-core host the emulated kernel reported soft lockups), LANE_CPU (QEMU model, default
+#      max,phys-bits=48: TCG's own default is 40 bits, server CPUs have 43-52, and the width
+#      sets how far each process's address space spans on the cpl0-entry path),
 #      KVMBOX_LANE_CACHE (see setup.sh), LANE_CONSOLE (keep the VM's console log in this file),
 #      LANE_EXPORT (a host folder: what COMMAND writes to /run/lane/export is copied there at the end)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 copy=""
-while getopts "C:" o; do case $o in C) copy=$(cd "$OPTARG" && pwd);; *) sed -n '5,16p' "$0" >&2; exit 2;; esac; done
+while getopts "C:" o; do case $o in C) copy=$(cd "$OPTARG" && pwd);; *) sed -n '5,18p' "$0" >&2; exit 2;; esac; done
 shift $((OPTIND - 1))
-[ $# -eq 1 ] || { sed -n '5,16p' "$0" >&2; exit 2; }
+[ $# -eq 1 ] || { sed -n '5,18p' "$0" >&2; exit 2; }
 command -v qemu-system-x86_64 >/dev/null || { echo "lane: qemu-system-x86_64 is missing: apt-get install qemu-system-x86" >&2; exit 125; }
 cache=$("$here/setup.sh" | tail -1) || exit 125
 case $copy/ in /run/*|/proc/*|/sys/*|/dev/*) echo "lane: $copy is hidden inside the VM; use a folder elsewhere" >&2; exit 2 ;; esac
@@ -35,7 +37,7 @@ trap 'kill $qpid 2>/dev/null || true; rm -rf "$out"' EXIT
   printf '%s\n' "$1"
 } > "$out/cmd"
 : > "$out/log"
-timeout "${LANE_TIMEOUT:-1800}" qemu-system-x86_64 -accel tcg -cpu "${LANE_CPU:-max}" -smp "${LANE_CPUS:-1}" -m "${LANE_MEM:-3G}" \
+timeout "${LANE_TIMEOUT:-1800}" qemu-system-x86_64 -accel tcg -cpu "${LANE_CPU:-max,phys-bits=48}" -smp "${LANE_CPUS:-1}" -m "${LANE_MEM:-3G}" \
   -display none -monitor none -serial "file:$console" -no-reboot -nic none \
   -kernel "$cache/vmlinuz" -initrd "$cache/base.cpio.gz" -append "console=ttyS0 quiet loglevel=3 panic=-1" \
   -virtfs "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap" \

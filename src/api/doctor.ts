@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, release, version as osVersion } from 'node:os';
 import { Kvm, KvmUnavailableError } from '../kvm/kvm.js';
-import { detectSyscallPath, type SyscallPath } from '../machine/machine.js';
+import { addressSpan, detectSyscallPath, type SyscallPath } from '../machine/machine.js';
 
 /** What kind of KVM answers on /dev/kvm. */
 export type KvmKind =
@@ -36,6 +36,12 @@ export interface DoctorReport {
   syscallPath?: SyscallPath;
   /** Whether the in-guest stub's accelerations apply (user-stub path only). */
   stubAccelerations: boolean;
+  /**
+   * How far each process's addresses span, when KVM works: bytes on hardware paging (room for
+   * reservations far beyond --memory: wasm memories, valgrind), 'memory' on kvm_pvm (--memory
+   * itself); and KVM's guest-physical address width, which decides it.
+   */
+  addressSpan?: { bytes: number | 'memory'; physBits: number; sparseMemslots: boolean };
   host: { kernel: string; cpu: string; cores: number; virtualizationFlags: string[] };
   /** What to do, when runs are not possible. */
   advice: string[];
@@ -79,11 +85,16 @@ export function doctor(devicePath = '/dev/kvm'): DoctorReport {
   const host = { kernel: `${release()} (${osVersion()})`, cpu, cores: availableParallelism(), virtualizationFlags: flags };
   const device: DoctorReport['device'] = { path: devicePath, present: existsSync(devicePath) };
   let syscallPath: SyscallPath | undefined;
+  let addressSpanReport: DoctorReport['addressSpan'];
   try {
     const kvm = new Kvm(devicePath);
     kvm.close();
     device.apiVersion = KVM_API_VERSION;
-    if (devicePath === '/dev/kvm') syscallPath = detectSyscallPath();
+    if (devicePath === '/dev/kvm') {
+      syscallPath = detectSyscallPath();
+      const span = addressSpan(0);
+      addressSpanReport = { ...span, bytes: syscallPath === 'user-stub' ? 'memory' : span.bytes };
+    }
   } catch (e) {
     device.problem = e instanceof KvmUnavailableError ? e.message : `${devicePath}: ${(e as Error).message}`;
   }
@@ -104,7 +115,7 @@ export function doctor(devicePath = '/dev/kvm'): DoctorReport {
   }
   return {
     ok, device, kind: ok ? kindOf(modules, syscallPath, vendor) : 'none', modules, syscallPath,
-    stubAccelerations: syscallPath === 'user-stub', host, advice,
+    stubAccelerations: syscallPath === 'user-stub', addressSpan: addressSpanReport, host, advice,
   };
 }
 
@@ -127,6 +138,13 @@ export function formatDoctorReport(r: DoctorReport): string {
       ? 'syscall path:  user-stub (syscall stays in user mode here: a user-mode stub forwards calls;'
         + '\n               stub accelerations on: in-guest answers, read-ahead and directory caches, patched sites)'
       : 'syscall path:  cpl0-entry (syscall reaches the guest kernel; the stub\'s accelerations are not needed)');
+  }
+  if (r.addressSpan) {
+    const { bytes, physBits, sparseMemslots } = r.addressSpan;
+    lines.push(bytes === 'memory'
+      ? `address space: --memory per process (kvm_pvm; ${physBits}-bit guest-physical addresses)`
+      : `address space: ${bytes / 1024 ** 3} GiB per process (${physBits}-bit guest-physical addresses; reservations beyond --memory fit)` +
+        (sparseMemslots ? '' : '\n               (at most 16 GiB: KVM here keeps metadata for every page of a memslot; a 5.15 or later kernel with kvm.tdp_mmu=Y does not)'));
   }
   lines.push(
     `host kernel:   ${r.host.kernel}`,

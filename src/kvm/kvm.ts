@@ -1,5 +1,7 @@
 // Typed wrappers over the KVM ioctls: Kvm (the /dev/kvm fd) -> Vm -> Vcpu, each owning its fd and
 // mappings, each with close() and Symbol.dispose. Exits come back as a tagged union.
+import { readFileSync } from 'node:fs';
+import { release as osRelease } from 'node:os';
 import * as libc from './libc.js';
 import {
   caps, exitReasons, ioctls, KVM_API_VERSION, KVM_EXIT_IO_OUT, KVM_MAX_CPUID_ENTRIES,
@@ -10,6 +12,22 @@ import {
 } from './abi.js';
 
 export { SysError } from './libc.js';
+
+/**
+ * Whether this host's KVM keeps no per-page metadata for a memslot that only hardware paging
+ * maps: its TDP MMU is on (the kvm module's tdp_mmu parameter) and the kernel (5.15 and later)
+ * allocates the reverse maps of a memslot only once shadow paging needs them. Otherwise each
+ * memslot costs the host 8 bytes of kernel memory per 4 KiB of guest addresses (2 MiB per GiB),
+ * touched or not.
+ */
+export function sparseMemslots(release = osRelease(), tdpMmu = readParameter('/sys/module/kvm/parameters/tdp_mmu')): boolean {
+  const [major = 0, minor = 0] = release.split(/[.-]/).map(Number);
+  return tdpMmu === 'Y' && (major > 5 || (major === 5 && minor >= 15));
+}
+
+function readParameter(path: string): string {
+  try { return readFileSync(path, 'utf8').trim(); } catch { return ''; }
+}
 
 /** /dev/kvm is missing, not accessible, or too old. The message says how to fix it. */
 export class KvmUnavailableError extends Error {

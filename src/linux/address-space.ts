@@ -7,7 +7,6 @@ import type { GuestMemory } from '../machine/memory.js';
 import type { SpaceMemory, UserImage } from '../machine/machine.js';
 import { CommitLimitError, PAGE_MAPPED, PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
-import { USER_BASE } from '../abi/abi.generated.js';
 import { E, Errno } from '../abi/linux.js';
 
 export { PROT_EXEC, PROT_READ, PROT_WRITE };
@@ -102,14 +101,15 @@ export class AddressSpace {
 
   get userTop(): number { return this.paging.userTop; }
 
+  /** The lowest address a program may map (mmap_min_addr; PageTables.userFloor). */
+  get userFloor(): number { return this.paging.userFloor; }
+
   /** The memory the process may commit (--memory), which the span of its addresses may exceed. */
   get memoryBytes(): number { return Math.min(this.memory.size, this.paging.commitLimit); }
 
   isFree(start: number, len: number): boolean {
-    if (start < USER_BASE || start + len > this.userTop) return false;
-    const perms = this.paging.perms;
-    for (let p = start / PAGE_SIZE; p < (start + len) / PAGE_SIZE; p++) if (perms[p]) return false;
-    return true;
+    if (start < this.userFloor || start + len > this.userTop) return false;
+    return this.paging.lastMapped(start / PAGE_SIZE, (start + len) / PAGE_SIZE) < 0;
   }
 
   /** ENOMEM (nothing changed) when the pages would take the committed memory past --memory, or the mapped addresses past RLIMIT_AS. */
@@ -208,19 +208,20 @@ export class AddressSpace {
 
   /** Find room for len bytes for mmap, top-down below the stack; 0 if none. */
   findFree(len: number): number {
-    const low = Math.max(this.heapTop + 16 * PAGE_SIZE, USER_BASE);
+    const low = Math.max(this.heapTop + 16 * PAGE_SIZE, this.userFloor);
     const first = this.mmapCursor - len;
     if (first >= low && this.isFree(first, len)) {
       this.mmapCursor = first;
       return first;
     }
-    // Scan top-down for the highest hole that fits.
-    const perms = this.paging.perms;
+    // The highest hole that fits, from the top down, at its top.
     const pages = len / PAGE_SIZE;
-    let run = 0;
-    for (let p = (this.stackLimit - STACK_GUARD) / PAGE_SIZE - 1; p >= low / PAGE_SIZE; p--) {
-      run = perms[p] ? 0 : run + 1;
-      if (run === pages) return p * PAGE_SIZE;
+    const lowPage = Math.ceil(low / PAGE_SIZE);
+    for (let top = (this.stackLimit - STACK_GUARD) / PAGE_SIZE; top - lowPage >= pages;) {
+      const below = this.paging.lastMapped(lowPage, top);
+      if (top - (below + 1) >= pages && top - pages >= lowPage) return (top - pages) * PAGE_SIZE;
+      if (below < 0) return 0;
+      top = below;
     }
     return 0;
   }

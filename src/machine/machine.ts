@@ -3,7 +3,7 @@
 // spends no CPL0 instructions on set-up. The run loop turns exits into hypercalls for the layer
 // above (src/linux) and knows nothing of Linux.
 import { readFileSync } from 'node:fs';
-import { Kvm, type MemoryRegion, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry, type Registers } from '../kvm/kvm.js';
+import { Kvm, sparseMemslots, type MemoryRegion, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry, type Registers } from '../kvm/kvm.js';
 import { caps } from '../kvm/abi.js';
 import { GuestMemory, type SharedRange } from './memory.js';
 import { PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
@@ -80,6 +80,8 @@ export class MachineError extends Error {
 let sharedKvm: Kvm | undefined;
 let detectedPath: SyscallPath | undefined;
 let cpuidCache: CpuidEntry[] | undefined;
+/** Whether this host's memslots are sparse (sparseMemslots), read once. */
+let sparse: boolean | undefined;
 /** The guest's own cpuid answers, measured by the first machine (src/machine/cpuid-table.ts),
  * and whether user mode may use the FS base instructions (measured with them). */
 let measuredCpuid: Buffer | undefined;
@@ -110,14 +112,20 @@ const PROBE_MEMORY_BYTES = 16 << 20;
 
 /**
  * How many bytes of addresses each address space spans, for memoryBytes of memory. With hardware
- * paging (cpl0-entry) at least ADDRESS_SPACE_BYTES: a program may reserve far more than it
- * touches, and the host memory behind the addresses is only taken when touched (MAP_NORESERVE),
- * within the commit limit. Each further address space takes as much guest-physical address
- * space, so a machine with few physical-address bits gets less (room for 64 spaces). On kvm_pvm
- * (user-stub: shadow paging, processes take turns in one memory and fork copies images of the
- * whole span) it stays memoryBytes.
+ * paging (cpl0-entry) far more than memory: a program may reserve far more than it touches (V8
+ * ~10 GiB for each WebAssembly memory, valgrind its own memory from 64 GiB up, java's class-data
+ * archive at 32 GiB), and the host memory behind the addresses is only taken when touched
+ * (MAP_NORESERVE), within the commit limit. Each further address space takes as much
+ * guest-physical address space, so the span follows the CPU's physical-address width: room for
+ * 1024 spaces (48 bits, as on server CPUs: 256 GiB each), but never less than
+ * ADDRESS_SPACE_BYTES while that leaves room for 64 (40 bits: 16 GiB), and at most
+ * MAX_ADDRESS_SPACE_BYTES, which one page-directory-pointer table maps; and more than
+ * ADDRESS_SPACE_BYTES only where memslots are sparse (spanFor). On kvm_pvm (user-stub:
+ * shadow paging, processes take turns in one memory and fork copies images of the whole span)
+ * it stays memoryBytes.
  */
 export const ADDRESS_SPACE_BYTES = 16 * 1024 ** 3;
+export const MAX_ADDRESS_SPACE_BYTES = 256 * 1024 ** 3;
 
 /**
  * The guest's real time: the host's monotonic clock plus the real-time offset when kvmbox
@@ -130,10 +138,29 @@ const REALTIME_OFFSET_NS = BigInt(Math.round((performance.timeOrigin + performan
 export function realtimeNs(mono: bigint = process.hrtime.bigint()): bigint {
   return mono + REALTIME_OFFSET_NS;
 }
+
+/**
+ * The lowest user address of a program on path: USER_BASE (1 MiB, as low as valgrind loads a
+ * PIE, 0x108000), or above the stub's caches on the user-stub path, which maps them from USER_BASE up.
+ */
+function userFloor(path: SyscallPath): number {
+  return path === 'user-stub' ? Math.max(USER_BASE, CACHE_BUF + CACHE_SIZE, DCACHE + DCACHE_SIZE) : USER_BASE;
+}
+
 function addressSpaceBytes(memoryBytes: number, path: SyscallPath | undefined, physBits: number): number {
   if (path !== 'cpl0-entry') return memoryBytes;
-  const span = Math.min(ADDRESS_SPACE_BYTES, 2 ** physBits / 64);
-  return Math.max(memoryBytes, span - (span % (1 << 21)));
+  return Math.max(memoryBytes, spanFor(physBits, sparse ??= sparseMemslots()));
+}
+
+/**
+ * The span of an address space with hardware paging on a CPU of physBits (see
+ * ADDRESS_SPACE_BYTES). More than ADDRESS_SPACE_BYTES only where a memslot's addresses cost the
+ * host nothing until used (sparseMemslots): else 256 GiB would cost 512 MiB of kernel memory.
+ */
+export function spanFor(physBits: number, sparseSlots: boolean): number {
+  const least = Math.min(ADDRESS_SPACE_BYTES, 2 ** physBits / 64);
+  const span = sparseSlots ? Math.min(MAX_ADDRESS_SPACE_BYTES, Math.max(2 ** physBits / 1024, least)) : least;
+  return span - (span % (1 << 21));
 }
 
 /**
@@ -144,6 +171,21 @@ function addressSpaceBytes(memoryBytes: number, path: SyscallPath | undefined, p
 export function detectSyscallPath(): SyscallPath {
   if (detectedPath === undefined) new Machine({ memoryBytes: PROBE_MEMORY_BYTES }, true).close();
   return detectedPath!;
+}
+
+/** The guest-physical address width of this host's KVM (CPUID 0x80000008, as it offers it). */
+function physBitsOf(cpuid: readonly CpuidEntry[]): number {
+  return (cpuid.find((e) => e.function === 0x80000008)?.eax ?? 36) & 0xff;
+}
+
+/**
+ * How far each process's addresses span on this host for memoryBytes of memory, and the
+ * guest-physical address width that decides it (see ADDRESS_SPACE_BYTES).
+ */
+export function addressSpan(memoryBytes: number): { bytes: number; physBits: number; sparseMemslots: boolean } {
+  const path = detectSyscallPath();
+  const physBits = physBitsOf(cpuidCache ?? []);
+  return { bytes: addressSpaceBytes(memoryBytes, path, physBits), physBits, sparseMemslots: sparse ??= sparseMemslots() };
 }
 
 const GDT_ENTRIES: ReadonlyArray<readonly [number, bigint]> = [
@@ -245,7 +287,7 @@ export class Machine {
     try {
       if (this.hasTimer) this.vm.createIrqchip();
       cpuidCache ??= withBrand(k.supportedCpuid(), hostCpuName());
-      this.physBits = (cpuidCache.find((e) => e.function === 0x80000008)?.eax ?? 36) & 0xff;
+      this.physBits = physBitsOf(cpuidCache);
       this.memoryLimit = opts.memoryBytes;
       const region = this.vm.addMemory(0, 0, addressSpaceBytes(opts.memoryBytes, path, this.physBits));
       this.memory = new GuestMemory(region);
@@ -258,6 +300,7 @@ export class Machine {
       this.maxSlots = k.checkExtension(caps.KVM_CAP_NR_MEMSLOTS) || 32;
       this.buildSystemTables();
       this.syscallPath = detectedPath ??= this.probeSyscallPath();
+      this.paging.userFloor = userFloor(this.syscallPath);
       this.mapUserSpecials(this.paging);
       // The stub's cpuid_emul answers from this table (patched sites only exist on this path).
       if (this.syscallPath === 'user-stub') this.memory.write(PHYS_CPUID_TABLE, measuredCpuid ??= this.measureCpuid(cpuidCache));
@@ -515,7 +558,13 @@ export class Machine {
     if (slot >= this.maxSlots || (slot + 1) * stride > 2 ** this.physBits) {
       throw new MachineError(`no room for another address space (${this.spaces.size + 1} in use)`);
     }
-    const region = this.vm.addMemoryFrom(slot, slot * stride, size, USER_BASE);
+    let region: MemoryRegion;
+    try {
+      region = this.vm.addMemoryFrom(slot, slot * stride, size, USER_BASE);
+    } catch (e) {
+      // The host's own addresses (a span each) or KVM's memory for the slot ran out.
+      throw new MachineError(`no room for another address space (${this.spaces.size + 1} in use): ${(e as Error).message}`);
+    }
     try {
       const memory = new GuestMemory(region, this.memory);
       const paging = new PageTables(memory, { nx: true, commitLimit: this.memoryLimit }, slot * stride);
@@ -696,7 +745,7 @@ export class Machine {
    * turns in one VM (src/linux/kernel.ts): the kernel region is the same for all of them.
    */
   snapshotUser(): UserImage {
-    const first = USER_BASE / x86.PAGE_SIZE, end = this.paging.userTop / x86.PAGE_SIZE;
+    const first = this.paging.userFloor / x86.PAGE_SIZE, end = this.paging.userTop / x86.PAGE_SIZE;
     const perms = this.paging.perms.slice(first, end);
     const used = this.paging.usedRanges();
     const runs: Array<{ page: number; data: Buffer }> = [];
@@ -725,7 +774,7 @@ export class Machine {
    */
   restoreUser(img: UserImage, mustFault: ReadonlyArray<readonly [number, number]>): void {
     const PAGE = x86.PAGE_SIZE;
-    const first = USER_BASE / PAGE;
+    const first = this.paging.userFloor / PAGE;
     const rights = PROT_READ | PROT_WRITE | PROT_EXEC;
     if (this.syscallPath === 'user-stub') {
       const fpuKept = this.vcpu.getFxsave();
@@ -1082,13 +1131,13 @@ export class Machine {
 
 /** A program's part of guest memory, kept on the host while another process runs (snapshotUser). */
 export interface UserImage {
-  /** Permission bytes of the user pages, from USER_BASE. */
+  /** Permission bytes of the user pages, from the user floor. */
   perms: Uint8Array;
   /** Ranges of guest memory [start, end) where it may have pages (PageTables.usedRanges). */
   used: Array<[number, number]>;
   /** Contents of mapped pages, in runs of consecutive pages (page numbers of guest memory). */
   runs: Array<{ page: number; data: Buffer }>;
-  /** Per page from USER_BASE: 1 where runs hold its contents (a mapped page without reads as zero). */
+  /** Per page from the user floor: 1 where runs hold its contents (a mapped page without reads as zero). */
   hasData: Uint8Array;
   shared: Buffer;
   trampolines: Buffer;

@@ -1,6 +1,6 @@
 // The guest's page tables, owned and written by the host.
 //
-// Layout invariant: a user virtual address in [USER_BASE, userTop) maps to the same address of
+// Layout invariant: a user virtual address in [userFloor, userTop) maps to the same address of
 // its address space's memory (guest physical address VA + physOffset: 0 for the machine's first
 // memory, a memslot of its own for each further address space, Machine.newSpace); the kernel lives
 // in the top 2 GiB (KERNEL_VBASE + PA) and is never mapped with PTE_USER. Because a user VA can
@@ -53,6 +53,13 @@ export class PageTables {
   readonly perms: Uint8Array;
   /** End of the user-mappable range; the page-table pool starts here. */
   readonly userTop: number;
+  /**
+   * Start of the user-mappable range: USER_BASE (1 MiB, where an address space's own memory
+   * starts), or higher where the machine maps special pages above it (the user-stub path's
+   * caches, Machine.mapUserSpecials). Set before any user mapping; below it are only special
+   * pages, never charged, and the tables of markBase.
+   */
+  userFloor = USER_BASE;
   private poolNext: number;
   private readonly poolEnd: number;
   private pdptLow = 0;
@@ -89,7 +96,7 @@ export class PageTables {
   /** The runs of pages staleRights may be non-zero in. */
   private keptPages: ReadonlyArray<readonly [number, number]> = [];
   /**
-   * The tables as markBase found them (the kernel half and the special pages below USER_BASE,
+   * The tables as markBase found them (the kernel half and the special pages below userFloor,
    * nothing of a program's): what reset returns to, by copy, instead of rebuilding them.
    */
   private base: { top: Buffer; pool: Buffer; poolNext: number; pdptLow: number; root: number; twinRoot: number; perms: Uint8Array } | null = null;
@@ -231,13 +238,13 @@ export class PageTables {
    */
   markBase(): void {
     for (const [a, b] of this.chunkRuns(this.metaChunks)) {
-      if (this.perms.subarray(Math.max(a, USER_BASE) / PAGE_SIZE, b / PAGE_SIZE).some((x) => x !== 0)) throw new Error('markBase: user pages are mapped');
+      if (this.perms.subarray(Math.max(a, this.userFloor) / PAGE_SIZE, b / PAGE_SIZE).some((x) => x !== 0)) throw new Error('markBase: user pages are mapped');
     }
     const page = (a: number) => Buffer.from(this.mem.slice(a, PAGE_SIZE));
     this.base = {
       top: Buffer.concat([page(PHYS_PML4), page(PHYS_PDPT_HIGH), page(PHYS_PD_HIGH)]),
       pool: Buffer.from(this.mem.slice(this.userTop, this.poolNext - this.userTop)),
-      poolNext: this.poolNext, pdptLow: this.pdptLow, root: this.root, twinRoot: this.twinRoot, perms: this.perms.slice(0, USER_BASE / PAGE_SIZE),
+      poolNext: this.poolNext, pdptLow: this.pdptLow, root: this.root, twinRoot: this.twinRoot, perms: this.perms.slice(0, this.userFloor / PAGE_SIZE),
     };
   }
 
@@ -251,7 +258,7 @@ export class PageTables {
   }
 
   private userPart(runs: Array<[number, number]>): Array<[number, number]> {
-    return runs.map(([a, b]) => [Math.max(a, USER_BASE), Math.min(b, this.userTop)] as [number, number]).filter(([a, b]) => a < b);
+    return runs.map(([a, b]) => [Math.max(a, this.userFloor), Math.min(b, this.userTop)] as [number, number]).filter(([a, b]) => a < b);
   }
 
   /** The address ranges [start, end) of the runs of marked 2 MiB chunks in chunks. */
@@ -264,6 +271,25 @@ export class PageTables {
       c = d;
     }
     return out;
+  }
+
+  /**
+   * The highest page in [firstPage, endPage) that is mapped (PROT_NONE included), or -1. Chunks
+   * where nothing has been mapped are passed over whole, so a search over the span of a large
+   * address space costs what is mapped there, not its size.
+   */
+  lastMapped(firstPage: number, endPage: number): number {
+    const per = TWO_MIB / PAGE_SIZE;
+    let p = endPage - 1;
+    while (p >= firstPage) {
+      const c = Math.floor(p / per);
+      if (!this.metaChunks[c]) {
+        p = c * per - 1;
+        continue;
+      }
+      for (const stop = Math.max(firstPage, c * per); p >= stop; p--) if (this.perms[p]) return p;
+    }
+    return -1;
   }
 
   /** The user ranges [start, end) where pages may be mapped (PROT_NONE ones too): outside them none is. */
@@ -431,7 +457,7 @@ export class PageTables {
     const highFlags = present && this.opts.nx && !(prot & PROT_EXEC) ? Number(PTE_NX >> 32n) : 0;
     const byte = PAGE_MAPPED | prot;
     // User pages mapped with a right are charged (map checked the limit); special pages never are.
-    const charge = present && va >= USER_BASE ? PAGE_CHARGED : 0;
+    const charge = present && va >= this.userFloor ? PAGE_CHARGED : 0;
     let a = va;
     const end = va + len;
     let staleFirst = Infinity, staleEnd = 0;
@@ -444,7 +470,7 @@ export class PageTables {
         const page = a / PAGE_SIZE;
         const had = this.perms[page]! & PAGE_CHARGED;
         if (charge && !had) this.committedPages++;
-        if (!this.perms[page] && a >= USER_BASE) this.mappedPages++;
+        if (!this.perms[page] && a >= this.userFloor) this.mappedPages++;
         this.perms[page] = byte | had | charge;
         if (this.sealed) {
           this.everPerms[page]! |= byte;
@@ -470,7 +496,7 @@ export class PageTables {
 
   /** Map pages at a physical address below the user range (the stub, its shared page and cache). */
   mapSpecial(va: number, prot: number, len = PAGE_SIZE, opts: { callsRead?: boolean } = {}): void {
-    if (va % PAGE_SIZE || len % PAGE_SIZE || va + len > USER_BASE) throw new RangeError('special pages lie below USER_BASE');
+    if (va % PAGE_SIZE || len % PAGE_SIZE || va + len > this.userFloor) throw new RangeError('special pages lie below the user range');
     this.writePtes(va, len, prot);
     if (opts.callsRead) this.readableSpecials.set(va, { end: va + len, prot: prot & (PROT_READ | PROT_EXEC) });
   }
@@ -492,7 +518,7 @@ export class PageTables {
   }
 
   private checkUserRange(va: number, len: number): void {
-    if (va % PAGE_SIZE || len % PAGE_SIZE || va < USER_BASE || va + len > this.userTop) {
+    if (va % PAGE_SIZE || len % PAGE_SIZE || va < this.userFloor || va + len > this.userTop) {
       throw new RangeError(`user range 0x${va.toString(16)}+0x${len.toString(16)} is not page-aligned inside the user region`);
     }
   }
@@ -504,7 +530,7 @@ export class PageTables {
   accessible(va: number, len: number, prot: number): boolean {
     if (!Number.isSafeInteger(va) || !Number.isSafeInteger(len) || va < 0 || len < 0) return false;
     if (len === 0) return true;
-    if (va < USER_BASE) {
+    if (va < this.userFloor) {
       for (const [start, r] of this.readableSpecials) if (va >= start && va + len <= r.end) return (prot & ~r.prot) === 0;
       return false;
     }

@@ -175,6 +175,16 @@ int main(int argc, char **argv) {
   kill(getpid(), SIGUSR1);
   printf("kill: hits=%d signo=%d code=%d pid_ok=%d\n", hits, got_signo, got_code, got_pid_ok);
 
+  /* SIGKILL's and SIGSTOP's actions can be read (valgrind reads every signal's), never set. */
+  struct sigaction query, set_kill;
+  memset(&set_kill, 0, sizeof set_kill);
+  set_kill.sa_handler = on_count;
+  int read_kill = sigaction(SIGKILL, NULL, &query);
+  int kill_dfl = query.sa_handler == SIG_DFL;
+  int read_stop = sigaction(SIGSTOP, NULL, &query);
+  int set_rc = sigaction(SIGKILL, &set_kill, NULL);
+  printf("sigaction: read SIGKILL=%d dfl=%d read SIGSTOP=%d set SIGKILL=%d errno=%d\n", read_kill, kill_dfl, read_stop, set_rc, errno);
+
   static char alt[65536];
   stack_t ss = {.ss_sp = alt, .ss_size = sizeof alt, .ss_flags = 0};
   printf("sigaltstack: %d\n", sigaltstack(&ss, NULL));

@@ -9,7 +9,6 @@ import { DeviceFile, HostFile } from '../../fs/open-file.js';
 import { E, Errno, O, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED } from '../../abi/linux.js';
 import { alignUp, PAGE_SIZE } from '../../machine/x86.js';
 import type { Process } from '../process.js';
-import { USER_BASE } from '../../abi/abi.generated.js';
 import { int, size, type SyscallGroup } from './args.js';
 import { SharedBacking } from '../../kvm/shared-memory.js';
 import * as libc from '../../kvm/libc.js';
@@ -74,7 +73,7 @@ function mprotect(p: Process, a: readonly bigint[]): number {
 }
 
 export function inUserRange(p: Process, start: number, len: number): boolean {
-  return start >= USER_BASE && start + len <= p.space.userTop;
+  return start >= p.space.userFloor && start + len <= p.space.userTop;
 }
 
 /**

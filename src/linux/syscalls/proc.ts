@@ -264,11 +264,12 @@ export const procSyscalls: SyscallGroup = {
   rt_sigaction: (t, a) => {
     const p = t.process;
     const sig = int(a[0]);
-    if (sig < 1 || sig > NSIG || sig === SIGKILL || sig === SIGSTOP) throw new Errno(E.EINVAL);
     if (size(a[3]) !== 8) throw new Errno(E.EINVAL);
-    const old = p.sigactions.get(sig) ?? Buffer.alloc(32);
     // The new action is copied in before the old one is written out, as Linux: they may overlap.
     const act = a[1] !== 0n ? Buffer.from(p.userBuffer(a[1], 32, PROT_READ)) : null;
+    // SIGKILL's and SIGSTOP's actions can be read (SIG_DFL), never set.
+    if (sig < 1 || sig > NSIG || (act && (sig === SIGKILL || sig === SIGSTOP))) throw new Errno(E.EINVAL);
+    const old = p.sigactions.get(sig) ?? Buffer.alloc(32);
     if (a[2] !== 0n) old.copy(p.userBuffer(a[2], 32, PROT_WRITE));
     if (act) {
       p.sigactions.set(sig, act);
