@@ -40,20 +40,24 @@ function normalize(text: string): string {
     .replace(/\s+= /g, ' = ')
     .replace(/\/\* \d+ vars? \*\//g, '/* N vars */')
     .replace(/(si_pid|si_uid)=\d+/g, '$1=N')
+    .replace(/^kill\(\d+, /gm, 'kill(PID, ')
     .replace(/si_utime=[^,]+, si_stime=[^}]+/g, 'si_utime=T, si_stime=T')
     .replace(/^(wait4\(.*\) = )\d+$/gm, '$1PID');
 }
 
 test('strace traces a program: its calls, their arguments and results, as natively', () => {
-  const args = ['-qq', '-e', 'trace=execve,uname,getcwd,write,exit_group', '/usr/bin/sh', '-c', 'cd /usr && pwd && echo hi >&2; exit 3'];
+  const args = ['-qq', '-e', 'trace=execve,uname,getcwd,write,kill,rt_sigreturn,exit_group', '/usr/bin/sh', '-c',
+    'trap "echo got" USR1; kill -USR1 $$; cd /usr && pwd && echo hi >&2; exit 3'];
   const native = spawnSync(STRACE, args, { encoding: 'utf8', cwd: '/' });
   assert.equal(native.status, 3, native.stderr);
   const r = run(STRACE, args, { system: true, timeoutSeconds: 120 });
   assert.equal(r.exitStatus, 3, r.stderr.toString());
   assert.equal(r.stdout.toString(), native.stdout);
   assert.equal(normalize(r.stderr.toString()), normalize(native.stderr));
-  // PTRACE_EVENT_EXIT is what lets strace print exit_group's "= ?".
+  // PTRACE_EVENT_EXIT is what lets strace print exit_group's "= ?"; the handler's return stops
+  // at rt_sigreturn's entry and exit like any call.
   assert.match(r.stderr.toString(), /^exit_group\(3\)\s+= \?$/m);
+  assert.match(r.stderr.toString(), /^rt_sigreturn\(\{mask=\[\]\}\)\s+= 0$/m);
 });
 
 /**

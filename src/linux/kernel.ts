@@ -482,9 +482,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const isSigreturn = (rax & 0xffffffffn) === BigInt(SYS.rt_sigreturn);
     const tr = t.trace;
     // Under PTRACE_SYSCALL the call stops at its entry: the tracer sees (and may change) its
-    // number and arguments, and the call runs when it resumes (runTask). rt_sigreturn runs from
-    // here only (it needs the live registers), so it never stops at entry.
-    if (tr?.syscalls && !tr.inCall && !isSigreturn) {
+    // number and arguments, and the call runs when it resumes (runTask), rt_sigreturn too
+    // (sigreturnFrom).
+    if (tr?.syscalls && !tr.inCall) {
       const ctx = this.saveContext(vcpu);
       if (ctx) {
         ctx.regs.rax = BigInt(-E.ENOSYS);
@@ -613,16 +613,32 @@ export class Kernel implements HypercallHandler, ProcessTree {
     return { action: 'resume' };
   }
 
-  /** rt_sigreturn: restore the context saved in the frame, then deliver what became unblocked. */
-  private sigreturn(t: Task, vcpu: Vcpu): HypercallResult {
+  /**
+   * rt_sigreturn's part for both paths: the registers the frame at rsp holds (its FPU state is
+   * loaded into vcpu), or null when the frame is bad and the process is killed with SIGSEGV.
+   */
+  private restoreFrame(t: Task, vcpu: Vcpu, rsp: bigint): Registers | null {
     this.syscallCount++;
-    const rsp = vcpu.reg('rsp');
     const regs = sigreturn(t, rsp, this.fpu(vcpu));
     if (this.opts.trace) this.opts.trace(formatSyscall(t.process, SYS.rt_sigreturn, [rsp, 0n, 0n, 0n, 0n, 0n], regs ? regs.rax : -E.EFAULT, false, this.who(t)));
-    if (!regs) {
-      killWith(t.process, SIG.SIGSEGV, `bad signal frame at 0x${rsp.toString(16)} (rt_sigreturn)`);
-      return { action: 'stop' };
-    }
+    if (!regs) killWith(t.process, SIG.SIGSEGV, `bad signal frame at 0x${rsp.toString(16)} (rt_sigreturn)`);
+    return regs;
+  }
+
+  /**
+   * rt_sigreturn served from t's saved context ctx, after its entry stop (runTask): the context
+   * the frame holds (its FPU state through t's vCPU), or null when the process was killed.
+   */
+  private sigreturnFrom(t: Task, ctx: SavedContext): SavedContext | null {
+    t.vcpu.setXsave(ctx.fpu);
+    const regs = this.restoreFrame(t, t.vcpu, ctx.regs.rsp);
+    return regs && { regs, fpu: t.vcpu.getXsave(), fsBase: ctx.fsBase };
+  }
+
+  /** rt_sigreturn: restore the context saved in the frame, then deliver what became unblocked. */
+  private sigreturn(t: Task, vcpu: Vcpu): HypercallResult {
+    const regs = this.restoreFrame(t, vcpu, vcpu.reg('rsp'));
+    if (!regs) return { action: 'stop' };
     if (hasDeliverable(t)) {
       const d = deliver(t, { regs, trapno: 0, err: 0, cr2: 0n }, this.fpu(vcpu));
       if (d.kind === 'exit') return { action: 'stop' };
@@ -1487,7 +1503,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     this.current = t;
     this.lastPid = t.tid;
     t.state = 'running';
-    const ctx = t.saved!;
+    let ctx = t.saved!;
     const w = t.wait;
     t.wait = null;
     if (t.trace?.exiting) {
@@ -1506,7 +1522,13 @@ export class Kernel implements HypercallHandler, ProcessTree {
     // is no longer the last to have run on it.
     const here = this.cpu.parked;
     this.cpu.parked = null;
-    if (w?.call) {
+    if (w?.call && w.why.ready() && (w.call.nr & 0xffffffffn) === BigInt(SYS.rt_sigreturn)) {
+      // rt_sigreturn after its entry stop: the frame's context replaces the saved one.
+      const restored = this.sigreturnFrom(t, ctx);
+      if (!restored) return exitStop(t, ctx) ? 'waits' : 'ended';
+      ctx = t.saved = restored;
+      callReturned(t, w.call.nr);
+    } else if (w?.call) {
       if (w.why.ready()) {
         const r = this.serve(t, w.call.nr, w.call.args, () => ctx.regs.rip);
         if (r === PARKED) {
