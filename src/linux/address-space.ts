@@ -214,13 +214,13 @@ export class AddressSpace {
       this.mmapCursor = first;
       return first;
     }
-    // The highest hole that fits, from the top down, at its top.
+    // The highest hole that fits, from the top down, at its top. A hole reaches down to the
+    // last mapped page below it, or to low (below = -1: then it fits, as the loop checks).
     const pages = len / PAGE_SIZE;
     const lowPage = Math.ceil(low / PAGE_SIZE);
     for (let top = (this.stackLimit - STACK_GUARD) / PAGE_SIZE; top - lowPage >= pages;) {
       const below = this.paging.lastMapped(lowPage, top);
-      if (top - (below + 1) >= pages && top - pages >= lowPage) return (top - pages) * PAGE_SIZE;
-      if (below < 0) return 0;
+      if (top - (below + 1) >= pages) return (top - pages) * PAGE_SIZE;
       top = below;
     }
     return 0;
