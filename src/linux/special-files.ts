@@ -40,6 +40,8 @@ export interface SpecialFile {
   stat(out: Buffer): void;
   /** The text of a link (readlink, lstat), when this entry is one. */
   readonly link?: string;
+  /** A link's permission bits (lstat), when not 0777: /proc/PID/fd/N shows its file's access mode. */
+  readonly linkMode?: number;
   /** For links to the guest's fds (/proc/self/fd/N, /dev/stdin...): the open file. */
   readonly file?: OpenFile;
 }
@@ -51,18 +53,18 @@ const DEVICES: Record<string, DeviceKind> = {
 export const KERNEL_VERSION = '6.1.0-kvmbox';
 export const HOSTNAME = 'kvmbox';
 
-function linkStat(out: Buffer, target: string, ino: number): void {
+function linkStat(out: Buffer, target: string, ino: number, mode = 0o777): void {
   out.fill(0, 0, STAT_SIZE);
   out.writeBigUInt64LE(BigInt(ino), STAT.ino);
   out.writeBigUInt64LE(1n, STAT.nlink);
-  out.writeUInt32LE(S_IFLNK | 0o777, STAT.mode);
+  out.writeUInt32LE(S_IFLNK | mode, STAT.mode);
   out.writeBigInt64LE(BigInt(Buffer.byteLength(target)), STAT.size);
   out.writeBigInt64LE(1024n, STAT.blksize);
 }
 
 /** lstat of a special entry: the link itself for links, else what stat gives. */
 export function lstatSpecial(s: SpecialFile, out: Buffer, path: string): void {
-  if (s.link !== undefined) linkStat(out, s.link, inoOf(path));
+  if (s.link !== undefined) linkStat(out, s.link, inoOf(path), s.linkMode);
   else s.stat(out);
 }
 
@@ -79,8 +81,11 @@ function fdLink(p: Process, fd: number): SpecialFile {
   } catch {
     throw new Errno(E.ENOENT); // no such fd: no such entry
   }
+  // As Linux: r-x for a file open for reading, -wx for writing, both for O_RDWR, none for O_PATH.
+  const acc = f.statusFlags & O.PATH ? -1 : f.statusFlags & O.ACCMODE;
   return {
     link: canonicalPath(p, f.path),
+    linkMode: (acc === O.RDONLY || acc === O.RDWR ? 0o500 : 0) | (acc === O.WRONLY || acc === O.RDWR ? 0o300 : 0),
     file: f,
     open: () => f,
     stat: (out) => f.stat(out),
@@ -705,7 +710,7 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
       const std = ['stdin', 'stdout', 'stderr'].indexOf(a);
       if (std >= 0) {
         const target = fdLink(p, std);
-        return { ...target, link: `/proc/self/fd/${std}` };
+        return { ...target, link: `/proc/self/fd/${std}`, linkMode: undefined };
       }
     }
     if (a === 'fd' && rest.length === 0) return { ...pidFile(p, p, ['fd'])!, link: '/proc/self/fd' };

@@ -347,6 +347,17 @@ static void devices(void) {
   CHECK("readlink /dev/stdin", readlink("/dev/stdin", buf, sizeof buf));
   printf("/dev/stdin -> %s\n", buf);
   CHECK("open /proc/self/fd/99", open("/proc/self/fd/99", O_RDONLY));
+  /* /proc/self/fd/N's permission bits give its file's access mode (lsof's r, w and u). */
+  static const int modes[] = { O_RDONLY, O_WRONLY, O_RDWR, O_PATH };
+  for (int i = 0; i < 4; i++) {
+    int m = open("/dev/null", modes[i]);
+    char link[32];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", m);
+    st.st_mode = 0;
+    lstat(link, &st);
+    printf("fd link mode for %s = %o\n", (const char *[]){ "O_RDONLY", "O_WRONLY", "O_RDWR", "O_PATH" }[i], st.st_mode);
+    close(m);
+  }
   CHECK("getrandom", syscall(SYS_getrandom, buf, 16, 0));
   CHECK("getrandom bad flags", syscall(SYS_getrandom, buf, 16, 0x100));
   fd = open("/proc/self/cmdline", O_RDONLY);
