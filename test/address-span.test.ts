@@ -9,6 +9,7 @@ import { GuestMemory } from '../src/machine/memory.js';
 import { PageTables, PROT_READ, PROT_WRITE } from '../src/machine/paging.js';
 import { ADDRESS_SPACE_BYTES, MAX_ADDRESS_SPACE_BYTES, spanFor } from '../src/machine/machine.js';
 import { AddressSpace } from '../src/linux/address-space.js';
+import { ChunkSet } from '../src/machine/chunk-set.js';
 import { USER_BASE } from '../src/abi/abi.generated.js';
 
 const GiB = 1024 ** 3;
@@ -113,4 +114,48 @@ test('findFree places mappings top-down in the highest hole that fits, over 256 
     assert.ok(!space.isFree(USER_BASE - PAGE, PAGE));
     assert.ok(space.isFree(USER_BASE, PAGE));
   });
+});
+
+test('ChunkSet: runs and the last marked chunk agree with a plain array, across groups and clears', () => {
+  // 1500 chunks: three groups of 512 and a short fourth, so runs cross group ends and the end.
+  const n = 1500;
+  const set = new ChunkSet(n);
+  const model = new Uint8Array(n);
+  let seed = 7;
+  const rand = (k: number) => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % k; };
+  const plainRuns = () => {
+    const out: Array<[number, number]> = [];
+    for (let c = 0; c < n; c++) {
+      if (!model[c]) continue;
+      let d = c;
+      while (d < n && model[d]) d++;
+      out.push([c, d]);
+      c = d;
+    }
+    return out;
+  };
+  const plainLast = (c: number, floor: number) => { for (; c >= floor; c--) if (model[c]) return c; return -1; };
+  for (let round = 0; round < 300; round++) {
+    const op = rand(10);
+    if (op === 0) {
+      set.clear();
+      model.fill(0);
+    } else if (op < 5) {
+      const c = rand(n);
+      set.add(c);
+      model[c] = 1;
+    } else {
+      const a = rand(n), b = Math.min(n, a + rand(700));
+      set.addRange(a, b);
+      model.fill(1, a, b);
+    }
+    // Runs that end exactly at a group's end and go on in the next one are one run.
+    if (round === 150) { set.addRange(500, 1030); model.fill(1, 500, 1030); }
+    assert.deepEqual(set.runs(), plainRuns(), `round ${round}`);
+    for (let k = 0; k < 20; k++) {
+      const c = rand(n), floor = rand(c + 1);
+      assert.equal(set.lastAtOrBelow(c, floor), plainLast(c, floor), `round ${round}: last at or below ${c} from ${floor}`);
+      assert.equal(set.has(c), model[c] === 1);
+    }
+  }
 });

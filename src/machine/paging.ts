@@ -9,6 +9,7 @@
 //
 // The host keeps one byte of permissions per page (the source of truth for pointer checks) and
 // mirrors it into 4 KiB PTEs. Page-table pages come from a pool at the top of guest memory.
+import { ChunkSet } from './chunk-set.js';
 import { GuestMemory } from './memory.js';
 import {
   PAGE_SIZE, PTE_ADDR_MASK, PTE_GLOBAL, PTE_NX, PTE_PRESENT, PTE_PS, PTE_USER, PTE_WRITABLE,
@@ -75,13 +76,13 @@ export class PageTables {
    * found empty at a reset. Only those chunks can hold pages the guest touched (reset looks
    * nowhere else).
    */
-  private readonly usedChunks: Uint8Array;
+  private readonly usedChunks: ChunkSet;
   /**
    * Per 2 MiB: perms, everPerms or unzeroed may be non-zero there. The per-page tables are as
    * large as the address space, most of which a program never maps: reset, seal and markBase
    * look only here, so that the host neither touches nor clears what was never used.
    */
-  private readonly metaChunks: Uint8Array;
+  private readonly metaChunks: ChunkSet;
   /** User pages charged (PAGE_CHARGED), and the most there may be. */
   private committedPages = 0;
   /** User pages mapped, with or without rights (what RLIMIT_AS counts). */
@@ -113,8 +114,8 @@ export class PageTables {
     this.perms = new Uint8Array(pages);
     this.everPerms = new Uint8Array(pages);
     this.staleRights = new Uint8Array(pages);
-    this.usedChunks = new Uint8Array(Math.ceil(mem.size / TWO_MIB));
-    this.metaChunks = new Uint8Array(Math.ceil(mem.size / TWO_MIB));
+    this.usedChunks = new ChunkSet(Math.ceil(mem.size / TWO_MIB));
+    this.metaChunks = new ChunkSet(Math.ceil(mem.size / TWO_MIB));
     this.commitLimitPages = opts.commitLimit === undefined ? Infinity : Math.floor(opts.commitLimit / PAGE_SIZE);
     this.unzeroed = new Uint8Array(pages);
     // One PT per 2 MiB, one PD per GiB, one PDPT, the twin root: reserve that at the top of memory.
@@ -193,10 +194,10 @@ export class PageTables {
     // Chunks with no resident page left need no look at the next reset, unless a page there
     // still has to be zeroed.
     const unzeroedChunks = this.unzeroedCount ? this.chunkRuns(this.metaChunks).filter(([a, b]) => this.unzeroed.subarray(a / PAGE_SIZE, b / PAGE_SIZE).includes(1)) : [];
-    this.usedChunks.fill(0);
-    for (const [a, b] of unzeroedChunks) this.usedChunks.fill(1, a / TWO_MIB, Math.ceil(b / TWO_MIB));
+    this.usedChunks.clear();
+    for (const [a, b] of unzeroedChunks) this.usedChunks.addRange(a / TWO_MIB, Math.ceil(b / TWO_MIB));
     for (const [first, end] of keptPages) {
-      this.usedChunks.fill(1, Math.floor(first * PAGE_SIZE / TWO_MIB), Math.floor((end - 1) * PAGE_SIZE / TWO_MIB) + 1);
+      this.usedChunks.addRange(Math.floor(first * PAGE_SIZE / TWO_MIB), Math.floor((end - 1) * PAGE_SIZE / TWO_MIB) + 1);
       for (let p = first; p < end; p++) {
         // A program that never started may have had anything.
         this.staleRights[p] = (this.sealed ? this.everPerms[p]! : 0xff) & PROT_ALL_RIGHTS;
@@ -209,8 +210,8 @@ export class PageTables {
       this.everPerms.fill(0, a / PAGE_SIZE, b / PAGE_SIZE);
       if (!lazy) this.unzeroed.fill(0, a / PAGE_SIZE, b / PAGE_SIZE);
     }
-    this.metaChunks.fill(0);
-    for (const [a, b] of unzeroedChunks) this.metaChunks.fill(1, a / TWO_MIB, Math.ceil(b / TWO_MIB));
+    this.metaChunks.clear();
+    for (const [a, b] of unzeroedChunks) this.metaChunks.addRange(a / TWO_MIB, Math.ceil(b / TWO_MIB));
     this.committedPages = 0;
     this.mappedPages = 0;
     this.sealed = false;
@@ -262,15 +263,8 @@ export class PageTables {
   }
 
   /** The address ranges [start, end) of the runs of marked 2 MiB chunks in chunks. */
-  private chunkRuns(chunks: Uint8Array): Array<[number, number]> {
-    const out: Array<[number, number]> = [];
-    for (let c = chunks.indexOf(1); c >= 0; c = chunks.indexOf(1, c)) {
-      let d = chunks.indexOf(0, c);
-      if (d < 0) d = chunks.length;
-      out.push([c * TWO_MIB, Math.min(d * TWO_MIB, this.mem.size)]);
-      c = d;
-    }
-    return out;
+  private chunkRuns(chunks: ChunkSet): Array<[number, number]> {
+    return chunks.runs().map(([c, d]) => [c * TWO_MIB, Math.min(d * TWO_MIB, this.mem.size)]);
   }
 
   /**
@@ -282,11 +276,9 @@ export class PageTables {
     const per = TWO_MIB / PAGE_SIZE;
     let p = endPage - 1;
     while (p >= firstPage) {
-      const c = Math.floor(p / per);
-      if (!this.metaChunks[c]) {
-        p = c * per - 1;
-        continue;
-      }
+      const c = this.metaChunks.lastAtOrBelow(Math.floor(p / per), Math.floor(firstPage / per));
+      if (c < 0) return -1;
+      p = Math.min(p, (c + 1) * per - 1);
       for (const stop = Math.max(firstPage, c * per); p >= stop; p--) if (this.perms[p]) return p;
     }
     return -1;
@@ -438,7 +430,7 @@ export class PageTables {
 
   /** Mark unmapped pages [first, end) as holding bytes that map must zero (Machine.restoreUser). */
   leaveUnzeroed(first: number, end: number): void {
-    if (first < end) this.metaChunks.fill(1, Math.floor(first * PAGE_SIZE / TWO_MIB), Math.floor((end - 1) * PAGE_SIZE / TWO_MIB) + 1);
+    if (first < end) this.metaChunks.addRange(Math.floor(first * PAGE_SIZE / TWO_MIB), Math.floor((end - 1) * PAGE_SIZE / TWO_MIB) + 1);
     for (let p = first; p < end; p++) {
       if (this.perms[p] || this.unzeroed[p]) continue;
       this.unzeroed[p] = 1;
@@ -463,8 +455,8 @@ export class PageTables {
     let staleFirst = Infinity, staleEnd = 0;
     while (a < end) {
       const pt = this.mem.words32(this.ptFor(a), ENTRIES * 2);
-      if (present) this.usedChunks[Math.floor(a / TWO_MIB)] = 1;
-      this.metaChunks[Math.floor(a / TWO_MIB)] = 1;
+      if (present) this.usedChunks.add(Math.floor(a / TWO_MIB));
+      this.metaChunks.add(Math.floor(a / TWO_MIB));
       const chunkEnd = Math.min(end, (Math.floor(a / TWO_MIB) + 1) * TWO_MIB);
       for (; a < chunkEnd; a += PAGE_SIZE) {
         const page = a / PAGE_SIZE;
