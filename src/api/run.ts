@@ -398,7 +398,7 @@ export function runHere(program: string, args: readonly string[], options: RunOp
   }
   const grants: GrantSpec[] = [
     ...(root !== undefined ? [{ path: root, writable: false, guestPath: '/' }] : []),
-    ...(options.system ? systemGrants() : []).map((path) => ({ path, writable: false })),
+    ...(options.system ? systemGrants() : []).map((path) => ({ path, writable: false, lazy: true })),
     ...(options.ro ?? []).map((path) => ({ path, writable: false })),
     ...(options.rw ?? []).map((path) => ({ path, writable: true })),
   ];

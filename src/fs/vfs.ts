@@ -9,7 +9,6 @@
 // (Vfs.resolve), so that a link to /granted/other/file works and a link to /etc/passwd does not.
 // With --root DIR, DIR is a read-only grant at the guest's / (guestPath '/'): the other grants are
 // laid over it, and an absolute symlink inside DIR resolves against DIR, as in a chroot.
-import { realpathSync, statSync } from 'node:fs';
 import { resolve as resolveHostPath } from 'node:path';
 import * as libc from '../kvm/libc.js';
 import { AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFREG, STAT, STAT_SIZE } from '../abi/linux.js';
@@ -24,6 +23,12 @@ export interface GrantSpec {
    * covers is looked up in it.
    */
   guestPath?: string;
+  /**
+   * Open the host path when the guest first reaches it, not when the sandbox is made: for
+   * --system's grants, which exist when listed and of which a run touches a few (37 opens took
+   * ~0.6 ms per run). A path gone meanwhile is then ENOENT to the guest, not a GrantError.
+   */
+  lazy?: boolean;
 }
 
 export interface Grant {
@@ -36,6 +41,47 @@ export interface Grant {
   readonly fd: number;
   /** The host's canonical path of the grant (symlinks resolved), to name open files. */
   readonly realPath: string;
+}
+
+/** A grant's host side: its path, opened (symlinks followed) on first use, and what that fd is. */
+class HostGrant implements Grant {
+  private opened: { fd: number; isDir: boolean } | null = null;
+  private real: string | null = null;
+
+  constructor(readonly guestPath: string, readonly components: readonly string[], readonly hostPath: string, readonly writable: boolean) {}
+
+  get fd(): number { return this.open().fd; }
+  get isDir(): boolean { return this.open().isDir; }
+
+  get realPath(): string {
+    if (this.real === null) {
+      const link = Buffer.alloc(PATH_MAX);
+      const n = libc.readlinkat(-100, `/proc/self/fd/${this.fd}`, link);
+      const real = n > 0 ? link.toString('utf8', 0, n) : '';
+      this.real = real.startsWith('/') && !real.endsWith(' (deleted)') ? real : this.hostPath;
+    }
+    return this.real;
+  }
+
+  /** Open the host path if not yet; Errno when it cannot be. */
+  open(): { fd: number; isDir: boolean } {
+    if (this.opened) return this.opened;
+    const fd = libc.openat(-100, this.hostPath, O_PATH | O.CLOEXEC, 0);
+    if (fd < 0) throw new Errno(-fd);
+    const st = Buffer.alloc(STAT_SIZE);
+    const r = libc.fstat(fd, st);
+    if (r < 0) {
+      libc.closeFd(fd);
+      throw new Errno(-r);
+    }
+    this.opened = { fd, isDir: (st.readUInt32LE(STAT.mode) & S_IFMT) === S_IFDIR };
+    return this.opened;
+  }
+
+  close(): void {
+    if (this.opened) libc.closeFd(this.opened.fd);
+    this.opened = null;
+  }
 }
 
 /**
@@ -130,7 +176,7 @@ function onlyFilesAndDirs(fd: number, fifo: boolean): number {
 }
 
 export class Vfs {
-  readonly grants: Grant[] = [];
+  readonly grants: HostGrant[] = [];
   private readonly virtualDirs = new Map<string, Set<string>>();
 
   constructor(specs: readonly GrantSpec[]) {
@@ -155,18 +201,17 @@ export class Vfs {
 
   private addGrant(s: GrantSpec): void {
     const hostPath = resolveHostPath(s.path);
-    let isDir: boolean;
-    try {
-      isDir = statSync(hostPath).isDirectory();
-    } catch (e) {
-      throw new GrantError(`cannot grant ${s.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (the path must exist on the host)`);
-    }
-    const fd = libc.openat(-100, hostPath, O_PATH | O.CLOEXEC, 0);
-    if (fd < 0) throw new GrantError(`cannot grant ${s.path}: ${libc.errnoName(-fd)}`);
     const components = normalize(s.guestPath ?? hostPath);
-    let realPath = hostPath;
-    try { realPath = realpathSync(hostPath); } catch { /* keep the given path */ }
-    this.grants.push({ guestPath: '/' + components.join('/'), components, hostPath, writable: s.writable, isDir, fd, realPath });
+    const g = new HostGrant('/' + components.join('/'), components, hostPath, s.writable);
+    if (!s.lazy) {
+      try {
+        g.open();
+      } catch (e) {
+        if (!(e instanceof Errno)) throw e;
+        throw new GrantError(`cannot grant ${s.path}: ${libc.errnoName(e.errno)} (the path must exist on the host)`);
+      }
+    }
+    this.grants.push(g);
   }
 
   /** Find what an absolute, normalized guest path names. Throws ENOENT when nothing does. */
@@ -412,7 +457,7 @@ export class Vfs {
   }
 
   close(): void {
-    for (const g of this.grants) libc.closeFd(g.fd);
+    for (const g of this.grants) g.close();
     this.grants.length = 0;
   }
 }
