@@ -161,14 +161,16 @@ for (const v of VARIANTS) {
   });
 }
 
-// test/programs/stopresume.c: a call a stop interrupted goes on after SIGCONT (read, recv, wait4),
-// as a job stopped with Ctrl-Z and continued with fg expects; it failed with EINTR before. A
-// handler still ends it with EINTR, or restarts it with SA_RESTART.
+// test/programs/stopresume.c: a call a stop interrupted goes on after SIGCONT (read, recv, wait4,
+// and nanosleep, poll and futex waits to their first deadline), as a job stopped with Ctrl-Z and
+// continued with fg expects; it failed with EINTR before. A handler still ends it with EINTR, or
+// restarts it with SA_RESTART. Every thread of a stopped process stops (one went on before).
 for (const v of VARIANTS) {
   test(`${v}: calls a stop interrupted go on after SIGCONT`, () => {
     const { guest } = same(`${PROGRAMS_DIR}/stopresume.${v}`, []);
     assert.equal(guest.stdout.toString().match(/: 2 bytes$/gm)?.length, 4, guest.stdout.toString());
     assert.match(guest.stdout.toString(), /^  wait4: ok, status 7$/m);
+    assert.match(guest.stdout.toString(), /^  nanosleep: 0 slept\n[^]*^  poll: 1 ready\n[^]*^  sem_wait: 0 posted\n[^]*^  bytes while stopped: 0$/m);
   });
 }
 

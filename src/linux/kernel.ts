@@ -50,8 +50,9 @@ import { screen } from './screen.js';
 import { enterStop, exitStop, holdThreadExit, traceClone, tracedTaskEnded, traceExec, tracerEnded, report, hasTracee } from './ptrace.js';
 import { callReturned, takeDue } from './tracing.js';
 import {
-  action, bit, CLD_CONTINUED, CLD_STOPPED, defaultAction, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_IGN, type FpuAccess,
-  type Delivery, type UserContext, checkTimers, dropTimerSignal, hangUpOrphans, linkedGroups, restoreSavedMask, waitForContinue,
+  action, bit, CLD_CONTINUED, CLD_STOPPED, defaultAction, deliver, hasDeliverable, killWith, raise, sigreturn, SA_RESTART, SIG_DFL, SIG_IGN, type FpuAccess,
+  type Delivery, type UserContext, checkTimers, dropTimerSignal, hangUpOrphans, linkedGroups, restoreSavedMask, stopComesNext,
+  stoppedWithProcess, waitForContinue,
 } from './signals.js';
 import type { CpuidEntry, Registers } from '../kvm/kvm.js';
 import { availableParallelism } from 'node:os';
@@ -190,6 +191,17 @@ const RESTARTABLE = new Set<number>([
   SYS.read, SYS.write, SYS.readv, SYS.writev, SYS.wait4, SYS.waitid, SYS.sendfile,
   SYS.recvfrom, SYS.recvmsg, SYS.sendto, SYS.sendmsg, SYS.accept, SYS.accept4, SYS.flock, SYS.ioctl,
 ]);
+/**
+ * Calls with a signal mask of their own that Linux runs again after a signal that ran no handler
+ * (ERESTARTNOHAND), but not after a handler, even with SA_RESTART.
+ */
+const RESTARTED_WITHOUT_HANDLER = new Set<number>([SYS.rt_sigsuspend, SYS.ppoll, SYS.pselect6]);
+/**
+ * Waits that a stop signal with no handler leaves in place: after SIGCONT they go on to their
+ * first deadline, as Linux restarts them with the time left (restart_syscall). A handler ends
+ * them with EINTR.
+ */
+const KEPT_ACROSS_STOP = new Set<number>([SYS.nanosleep, SYS.clock_nanosleep, SYS.poll, SYS.select, SYS.futex, SYS.pause]);
 /** What user mode may have in rflags (CF PF AF ZF SF TF DF OF AC ID); IF and bit 1 are always set. */
 const USER_RFLAGS = 0x240dd5n, RFLAGS_FIXED = 0x202n;
 /** execve: the longest `#!` line read, and how many interpreters may chain. */
@@ -846,6 +858,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   /** Whether t, off every vCPU, may run now: ready, or its wait is over (ready, timed out, or a signal for it). */
   private runnable(t: Task, now: number): boolean {
+    if (stoppedWithProcess(t)) return false;
     if (t.state === 'ready') return true;
     const w = t.wait;
     if (t.state !== 'waiting' || !w) return false;
@@ -862,7 +875,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   /** Whether the task on this vCPU has to give it up at the next point where that is possible. */
   private mustLeave(t: Task): boolean {
-    return this.cpu.preempt || (this.exclusive !== null && this.exclusive !== t);
+    return this.cpu.preempt || (this.exclusive !== null && this.exclusive !== t) || stoppedWithProcess(t);
   }
 
   // ---- the run loop: one vCPU on this thread, or several on threads of their own ----
@@ -1078,7 +1091,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         continue;
       }
       if (t.state === 'dead' || t.process.zombie || t.process.exit || c.preempt || (this.exclusive && this.exclusive !== t) ||
-          hasDeliverable(t) || this.machine.needsFlush(c.vcpu)) {
+          stoppedWithProcess(t) || hasDeliverable(t) || this.machine.needsFlush(c.vcpu)) {
         this.kick(c);
       }
     }
@@ -1153,6 +1166,16 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const init = this.init;
     const p = this.current?.process;
     if (init && p && p !== init && !init.exit && p.exit && !this.endsAlone(p.exit)) init.exit = p.exit;
+  }
+
+  /**
+   * Whether anything could continue p once it stops: another process of the sandbox, or a
+   * signal from outside (p's own threads stop with it).
+   */
+  othersCouldContinue(p: Process): boolean {
+    if (this.opts.outsideSignals) return true;
+    for (const q of this.processes.values()) if (q !== p && !q.zombie) return true;
+    return false;
   }
 
   /**
@@ -1564,6 +1587,12 @@ export class Kernel implements HypercallHandler, ProcessTree {
         // A call that waited with a mask of its own (ppoll...) timed out: the mask from before.
         if (!hasDeliverable(t)) restoreSavedMask(t);
         callReturned(t, w.call.nr);
+      } else if (KEPT_ACROSS_STOP.has(Number(w.call.nr & 0xffffffffn)) && stopComesNext(t)) {
+        // A stop: the process stops with t in its call, which goes on waiting after SIGCONT.
+        deliver(t, { regs: { ...ctx.regs }, trapno: 0, err: 0, cr2: 0n }, this.fpu(t.vcpu));
+        t.wait = w;
+        t.state = 'waiting';
+        return 'waits';
       } else {
         if (w.why instanceof WouldBlock) w.why.onCancel?.('signal');
         ctx.regs.rax = this.interrupted(t, w.call.nr, ctx);
@@ -1609,7 +1638,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
    * A signal ended a wait: EINTR, or, for a call Linux restarts (RESTARTABLE), the call again
    * (rip back on its `syscall` instruction) when the signal runs a handler with SA_RESTART or
    * runs none: a stop signal's default action, after which SIGCONT finds the call waiting again,
-   * as a `cat` stopped by Ctrl-Z in a shell and continued with `fg` goes on reading.
+   * as a `cat` stopped by Ctrl-Z in a shell and continued with `fg` goes on reading. The calls of
+   * RESTARTED_WITHOUT_HANDLER run again only in the second case.
    */
   private interrupted(t: Task, nr: bigint, ctx: SavedContext): bigint {
     const ready = t.pending & ~t.sigmask;
@@ -1618,8 +1648,15 @@ export class Kernel implements HypercallHandler, ProcessTree {
     // No signal at all: PTRACE_INTERRUPT ended the wait, and the call restarts after the stop.
     const act = sig <= 64 ? action(t.process, sig) : null;
     const rip = ctx.regs.rip;
-    const restart = act && act.handler > SIG_IGN ? (act.flags & SA_RESTART) !== 0 : true;
-    if (restart && RESTARTABLE.has(Number(nr & 0xffffffffn)) && rip >= 2n &&
+    const n = Number(nr & 0xffffffffn);
+    // RESTARTED_WITHOUT_HANDLER: only for a stop (its default action) or PTRACE_INTERRUPT, never
+    // for an ignored signal; their own mask goes back first, as the call sets it again.
+    const stops = act === null || (act.handler === SIG_DFL && defaultAction(sig) === 'stop');
+    const again = RESTARTED_WITHOUT_HANDLER.has(n) && stops;
+    const restart = act && act.handler > SIG_IGN ? (act.flags & SA_RESTART) !== 0 && RESTARTABLE.has(n)
+      : RESTARTABLE.has(n) || again;
+    if (again) restoreSavedMask(t);
+    if (restart && rip >= 2n &&
         t.process.space.paging.accessible(Number(rip) - 2, 2, PROT_EXEC | PROT_READ)) {
       const m = t.process.space.memory;
       if (m.u8(Number(rip) - 2) === 0x0f && m.u8(Number(rip) - 1) === 0x05) {

@@ -164,6 +164,8 @@ export interface ProcessTree {
   guestClockNs(t: Task, realtime: boolean): bigint | null;
   /** Whether a task of another process may still run (or a signal come from outside): then a call can wait for it. */
   othersCanRun(p: Process): boolean;
+  /** Whether anything could continue p once it stops (another process, or a signal from outside). */
+  othersCouldContinue(p: Process): boolean;
   /**
    * Send sig with pid 0 (from outside, or from the kernel with code SI_KERNEL) to every live
    * process of group pgid (null: the first process); false when there is none.

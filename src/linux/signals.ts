@@ -235,6 +235,14 @@ export function restoreSavedMask(t: Task): void {
   t.savedMask = null;
 }
 
+/**
+ * Whether untraced t is held by its process's stop: every thread of a stopped process stops,
+ * wherever it was (a thread in a call goes on with it after SIGCONT), until SIGCONT or SIGKILL.
+ */
+export function stoppedWithProcess(t: Task): boolean {
+  return t.process.stopped !== 0 && !t.trace && (t.pending & bit(SIGKILL)) === 0n;
+}
+
 /** The wait of t, stopped with its process by a stop signal: until SIGCONT continues it, or SIGKILL. */
 export function waitForContinue(t: Task): void {
   const p = t.process;
@@ -286,6 +294,40 @@ export interface FpuAccess {
    * state. The image is the guest's: the implementation makes it safe to load.
    */
   set(image: Buffer | null, features?: bigint): void;
+}
+
+/**
+ * Whether a stop signal with its default action stops p. Nothing could continue the only
+ * process (its threads stop with it): the stop is ignored, as before processes. Job-control
+ * stops of an orphaned process group are discarded (POSIX; Linux's is_current_pgrp_orphaned):
+ * no one in its session could continue it.
+ */
+function stopTakesEffect(p: Process, sig: number): boolean {
+  return p.kernel.othersCouldContinue(p) && (sig === SIGSTOP || !orphanedGroup(p));
+}
+
+/**
+ * Whether the signal that deliver() would act on next stops untraced t's process by its default
+ * action, so that no handler runs: a call that it interrupts then goes on after SIGCONT, as
+ * Linux restarts it (restart_syscall, ERESTARTNOHAND).
+ */
+export function stopComesNext(t: Task): boolean {
+  if (t.trace) return false;
+  let ready = t.pending & ~t.sigmask;
+  while (ready !== 0n) {
+    const pick = (ready & SYNCHRONOUS) !== 0n ? ready & SYNCHRONOUS : ready;
+    let sig = 1;
+    while (!(pick & bit(sig))) sig++;
+    ready &= ~bit(sig);
+    if (sig === SIGKILL) return false;
+    const act = action(t.process, sig);
+    if (act.handler === SIG_IGN) continue;
+    if (act.handler !== SIG_DFL) return false;
+    const what = defaultAction(sig);
+    if (what === 'ignore' || (what === 'stop' && !stopTakesEffect(t.process, sig))) continue;
+    return what === 'stop';
+  }
+  return false;
 }
 
 /** The lowest deliverable signal, synchronous ones first; 0 when there is none. */
@@ -391,11 +433,7 @@ export function deliver(t: Task, ctx: UserContext, fpu: FpuAccess): Delivery {
       const what = sig === SIGKILL ? 'term' : defaultAction(sig);
       if (what === 'ignore') continue;
       if (what === 'stop') {
-        // Nothing could continue the only process: the stop is ignored, as before processes.
-        if (!p.kernel.othersCanRun(p)) continue;
-        // Job-control stops of an orphaned process group are discarded (POSIX; Linux's
-        // is_current_pgrp_orphaned): no one in its session could continue it.
-        if (sig !== SIGSTOP && orphanedGroup(p)) continue;
+        if (!stopTakesEffect(p, sig)) continue;
         p.stopped = sig;
         p.waitEvent = { status: (sig << 8) | 0x7f, code: CLD_STOPPED, value: sig };
         notifyParent(p, CLD_STOPPED, sig);

@@ -211,7 +211,7 @@ export const signalSyscalls: SyscallGroup = {
     if (size(a[1]) !== 8) throw new Errno(E.EINVAL);
     const mask = t.process.userBuffer(a[0], 8, PROT_READ).readBigUInt64LE(0);
     // The handler's frame saves the mask from before the call (t.savedMask), restored on its return.
-    t.savedMask = t.sigmask;
+    if (t.savedMask === null) t.savedMask = t.sigmask;
     t.sigmask = mask & ~UNBLOCKABLE;
     try {
       return waitForSignal(t);
