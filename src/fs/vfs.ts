@@ -43,6 +43,13 @@ export interface Grant {
   readonly realPath: string;
 }
 
+/** The host's name for one of its fds (the link /proc/self/fd/N), or null when it has none. */
+function hostPathOfFd(fd: number): string | null {
+  const buf = Buffer.alloc(PATH_MAX);
+  const n = libc.readlinkat(-100, `/proc/self/fd/${fd}`, buf);
+  return n > 0 ? buf.toString('utf8', 0, n) : null;
+}
+
 /** A grant's host side: its path, opened (symlinks followed) on first use, and what that fd is. */
 class HostGrant implements Grant {
   private opened: { fd: number; isDir: boolean } | null = null;
@@ -55,9 +62,7 @@ class HostGrant implements Grant {
 
   get realPath(): string {
     if (this.real === null) {
-      const link = Buffer.alloc(PATH_MAX);
-      const n = libc.readlinkat(-100, `/proc/self/fd/${this.fd}`, link);
-      const real = n > 0 ? link.toString('utf8', 0, n) : '';
+      const real = hostPathOfFd(this.fd) ?? '';
       this.real = real.startsWith('/') && !real.endsWith(' (deleted)') ? real : this.hostPath;
     }
     return this.real;
@@ -445,10 +450,8 @@ export class Vfs {
    * (getcwd after fchdir, `..` from it). Null when the host path is not below the grant.
    */
   guestPathOf(grant: Grant, hostFd: number): string | null {
-    const buf = Buffer.alloc(PATH_MAX);
-    const n = libc.readlinkat(-100, `/proc/self/fd/${hostFd}`, buf);
-    if (n <= 0) return null;
-    const real = buf.subarray(0, n).toString();
+    const real = hostPathOfFd(hostFd);
+    if (real === null) return null;
     if (real === grant.realPath) return grant.guestPath;
     const prefix = grant.realPath === '/' ? '/' : grant.realPath + '/';
     if (!real.startsWith(prefix)) return null;
