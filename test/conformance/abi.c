@@ -297,6 +297,17 @@ static void pipes_and_polls(void) {
   struct timespec zero = { 0, 0 };
   CHECK("ppoll timeout", ppoll(pf, 1, &zero, NULL));
   CHECK("poll 20ms timeout", poll(pf, 1, 20));
+  /* select writes the time left back in its timeval (glibc's; musl's keeps it). */
+  struct timeval left = { 0, 30000 };
+  FD_ZERO(&r);
+  FD_SET(p[0], &r);
+  CHECK("select 30ms timeout", select(p[0] + 1, &r, NULL, NULL, &left));
+  printf("select timeout left %ld.%06ld\n", (long)left.tv_sec, (long)left.tv_usec);
+  struct timeval ample = { 100, 0 };
+  FD_ZERO(&w);
+  FD_SET(p[1], &w);
+  CHECK("select writable", select(p[1] + 1, NULL, &w, NULL, &ample));
+  printf("select ready: left below 100 s %d, above 99 s %d\n", ample.tv_sec < 100, ample.tv_sec >= 99);
   close(p[1]);
   CHECK("poll after writer closed", poll(pf, 1, 0));
   printf("revents = %x\n", pf[0].revents);

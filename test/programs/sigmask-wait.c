@@ -4,7 +4,10 @@
  *   - a SIGCHLD already pending (blocked) when the call starts ends it at once;
  *   - a call that times out returns 0;
  * and each time the mask afterwards is the one from before (SIGCHLD blocked again). A plain
- * select interrupted by a handler leaves its fd sets as they were. */
+ * select interrupted by a handler leaves its fd sets as they were. select, pselect6 and ppoll
+ * write the time left back in place of their timeout (glibc's pselect and ppoll hide that from
+ * their callers, so those two are called raw): after a child made the pipe readable, after a
+ * timeout, and after a handler interrupted the wait. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -13,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +54,78 @@ static void spawn(int delay_ms) {
     if (delay_ms) usleep(delay_ms * 1000);
     _exit(0);
   }
+}
+
+/* A child that writes a byte to the pipe after delay_ms, then exits. */
+static void spawn_writer(int delay_ms) {
+  if (fork() == 0) {
+    usleep(delay_ms * 1000);
+    if (write(fds[1], "x", 1) != 1) _exit(1);
+    _exit(0);
+  }
+}
+
+/* The time left that a call wrote back: "none" (0), "some" (between 3 and 5 s of the 5 given) or the value. */
+static const char *left(long sec, long frac, long unit) {
+  static char buf[64];
+  if (sec == 0 && frac == 0) return "none";
+  if (sec >= 3 && sec < 5) return "some";
+  snprintf(buf, sizeof buf, "%ld.%0*ld", sec, unit == 1000000 ? 6 : 9, frac);
+  return buf;
+}
+
+static void time_left(void) {
+  char c;
+  fd_set r;
+  /* Made readable by another process while the call waits. */
+  struct timeval tv = { 5, 0 };
+  FD_ZERO(&r);
+  FD_SET(fds[0], &r);
+  spawn_writer(100);
+  int n = select(fds[0] + 1, &r, NULL, NULL, &tv);
+  printf("select, readable after a while: %d, left %s\n", n, left(tv.tv_sec, tv.tv_usec, 1000000));
+  if (read(fds[0], &c, 1) != 1) printf("read failed\n");
+  while (waitpid(-1, NULL, 0) > 0) {}
+  struct timespec ts = { 5, 0 };
+  struct pollfd p = { fds[0], POLLIN, 0 };
+  spawn_writer(100);
+  n = syscall(SYS_ppoll, &p, 1, &ts, NULL, 8);
+  printf("ppoll, readable after a while: %d, left %s\n", n, left(ts.tv_sec, ts.tv_nsec, 1000000000));
+  if (read(fds[0], &c, 1) != 1) printf("read failed\n");
+  while (waitpid(-1, NULL, 0) > 0) {}
+  ts = (struct timespec){ 5, 0 };
+  FD_ZERO(&r);
+  FD_SET(fds[0], &r);
+  spawn_writer(100);
+  n = syscall(SYS_pselect6, fds[0] + 1, &r, NULL, NULL, &ts, NULL);
+  printf("pselect6, readable after a while: %d, left %s\n", n, left(ts.tv_sec, ts.tv_nsec, 1000000000));
+  if (read(fds[0], &c, 1) != 1) printf("read failed\n");
+  while (waitpid(-1, NULL, 0) > 0) {}
+  /* Times out while another process runs. */
+  tv = (struct timeval){ 0, 80000 };
+  FD_ZERO(&r);
+  FD_SET(fds[0], &r);
+  spawn(300);
+  n = select(fds[0] + 1, &r, NULL, NULL, &tv);
+  printf("select, timeout: %d, left %s\n", n, left(tv.tv_sec, tv.tv_usec, 1000000));
+  ts = (struct timespec){ 0, 80000000 };
+  n = syscall(SYS_ppoll, &p, 1, &ts, NULL, 8);
+  printf("ppoll, timeout: %d, left %s\n", n, left(ts.tv_sec, ts.tv_nsec, 1000000000));
+  while (waitpid(-1, NULL, 0) > 0) {}
+  /* Interrupted by a handler (SIGCHLD from a child that exits). */
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  tv = (struct timeval){ 5, 0 };
+  FD_ZERO(&r);
+  FD_SET(fds[0], &r);
+  spawn(100);
+  sigprocmask(SIG_UNBLOCK, &chld, NULL);
+  n = select(fds[0] + 1, &r, NULL, NULL, &tv);
+  int err = errno;
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  printf("select, interrupted: %d %s, left %s\n", n, n < 0 ? strerror(err) : "-", left(tv.tv_sec, tv.tv_usec, 1000000));
+  while (waitpid(-1, NULL, 0) > 0) {}
 }
 
 int main(void) {
@@ -116,5 +192,6 @@ int main(void) {
     }
   }
   printf("reaped %d children, waiting in pselect\n", reaped);
+  time_left();
   return 0;
 }

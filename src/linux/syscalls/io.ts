@@ -487,10 +487,11 @@ function timerWake(p: Process, entries: PollEntry[]): number {
  * ready or never will be (this process is alone); a terminal or inherited stdin is waited on
  * with the host's poll; a timerfd wakes the wait at its expiry. Returns the number of entries
  * with events (0 on timeout). A wait parked in the kernel that ends without readiness (its
- * timeout, or a signal) calls cleared, which writes the call's "nothing ready" to the guest
- * (poll's revents, select's sets) where Linux does.
+ * timeout, or a signal) calls ended, which writes the call's "nothing ready" to the guest
+ * (poll's revents, select's sets) where Linux does; a parked wait that others made ready calls
+ * it with 'ready' just before the call runs again.
  */
-export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null, cleared?: (why: 'timeout' | 'signal') => void): number {
+export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number | null, ended?: (why: 'timeout' | 'signal' | 'ready') => void): number {
   const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
   for (;;) {
     const first = scan(p, entries);
@@ -505,9 +506,14 @@ export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number 
       // ready), or until the timeout, when the call ends with nothing ready.
       const none = () => { for (const e of entries) e.revents = 0; return 0; };
       const hostFds = wait.length > 0;
-      throw new WouldBlock(hostFds ? 'it polls files and host fds' : 'it polls files', () => scan(p, entries).ready > 0,
+      const ready = () => {
+        if (scan(p, entries).ready === 0) return false;
+        ended?.('ready');
+        return true;
+      };
+      throw new WouldBlock(hostFds ? 'it polls files and host fds' : 'it polls files', ready,
         { get at() { return Math.min(deadline, timerWake(p, entries), hostFds ? performance.now() + HOST_POLL_MS : Infinity); }, result: none },
-        (why) => { none(); cleared?.(why); },
+        (why) => { none(); ended?.(why); },
         wait.map((w) => ({ fd: w.hostFd, events: w.entry.events & POLLOUT ? POLLIN | POLLOUT : POLLIN })));
     } else if (wait.length > 0) {
       const pfds = pollfds(wait.map((w) => [w.hostFd, w.entry.events & POLLOUT ? POLLIN | POLLOUT : POLLIN] as const));
@@ -531,22 +537,49 @@ export function pollEntries(p: Process, entries: PollEntry[], timeoutMs: number 
 }
 
 export function timeoutFromTimespec(p: Process, addr: bigint, usec: boolean): number | null {
-  if (addr === 0n) return null;
+  return timeLimit(p, addr, usec).ms;
+}
+
+/**
+ * The time limit of select, pselect6 or ppoll: a struct timeval (usec) or timespec at addr (0:
+ * none), in ms rounded up, and writeLeft, which puts the time left in its place when the call
+ * ends, as Linux does. So a program that calls select in a loop with one timeval waits that long
+ * in all, and a call restarted after a signal waits only what was left. Like Linux, it leaves
+ * memory that cannot be written as it was.
+ */
+function timeLimit(p: Process, addr: bigint, usec: boolean): { ms: number | null; writeLeft: () => void } {
+  if (addr === 0n) return { ms: null, writeLeft: () => {} };
   const b = p.userBuffer(addr, 16, PROT_READ);
   const s = b.readBigInt64LE(0), frac = b.readBigInt64LE(8);
   if (s < 0n || frac < 0n || frac >= (usec ? 1_000_000n : 1_000_000_000n)) throw new Errno(E.EINVAL);
-  const ms = s * 1000n + (usec ? (frac + 999n) / 1000n : (frac + 999_999n) / 1_000_000n);
-  return ms > 0x7fffffffn ? 0x7fffffff : Number(ms);
+  const ns = s * 1_000_000_000n + (usec ? frac * 1000n : frac);
+  const ms = (ns + 999_999n) / 1_000_000n;
+  const endNs = process.hrtime.bigint() + ns;
+  const writeLeft = () => {
+    if (ns === 0n) return; // nor does Linux write back a zero timeout
+    let left = endNs - process.hrtime.bigint();
+    if (left < 0n) left = 0n;
+    try {
+      const out = p.userBuffer(addr, 16, PROT_WRITE);
+      out.writeBigInt64LE(left / 1_000_000_000n, 0);
+      out.writeBigInt64LE(usec ? (left % 1_000_000_000n) / 1000n : left % 1_000_000_000n, 8);
+    } catch (e) {
+      if (!(e instanceof Errno)) throw e;
+    }
+  };
+  return { ms: ms > 0x7fffffffn ? 0x7fffffff : Number(ms), writeLeft };
 }
 
-function poll(p: Process, addr: bigint, nfdsArg: bigint, timeoutMs: number | null): number {
+function poll(p: Process, addr: bigint, nfdsArg: bigint, timeoutMs: number | null, limit?: ReturnType<typeof timeLimit>): number {
   const nfds = size(nfdsArg);
   if (nfds < 0 || nfds > p.fds.limit) throw new Errno(E.EINVAL);
   const raw = p.userBuffer(addr, nfds * 8, PROT_WRITE);
   const entries: PollEntry[] = [];
   for (let i = 0; i < nfds; i++) entries.push({ fd: raw.readInt32LE(i * 8), events: raw.readUInt16LE(i * 8 + 4), revents: 0 });
   // Ended in the kernel with nothing ready: every revents is 0 (the array may have been unmapped meanwhile).
-  const cleared = () => {
+  const ended = (why: 'timeout' | 'signal' | 'ready') => {
+    limit?.writeLeft();
+    if (why === 'ready') return;
     try {
       const out = p.userBuffer(addr, nfds * 8, PROT_WRITE);
       for (let i = 0; i < nfds; i++) out.writeUInt16LE(0, i * 8 + 6);
@@ -554,7 +587,12 @@ function poll(p: Process, addr: bigint, nfdsArg: bigint, timeoutMs: number | nul
       if (!(e instanceof Errno)) throw e;
     }
   };
-  const n = pollEntries(p, entries, timeoutMs, cleared);
+  let n: number;
+  try {
+    n = pollEntries(p, entries, timeoutMs, ended);
+  } finally {
+    limit?.writeLeft();
+  }
   entries.forEach((e, i) => raw.writeUInt16LE(e.revents & 0xffff, i * 8 + 6));
   return n;
 }
@@ -562,7 +600,15 @@ function poll(p: Process, addr: bigint, nfdsArg: bigint, timeoutMs: number | nul
 const FD_SETSIZE_MAX = 1024;
 const SELECT_IN = POLLIN | POLLRDNORM | POLLHUP | POLLERR, SELECT_OUT = POLLOUT | POLLWRNORM | POLLERR, SELECT_EX = 0x002;
 
-function select(p: Process, a: bigint[], timeoutMs: number | null): number {
+function select(p: Process, a: bigint[], limit: ReturnType<typeof timeLimit>): number {
+  try {
+    return selectSets(p, a, limit);
+  } finally {
+    limit.writeLeft();
+  }
+}
+
+function selectSets(p: Process, a: bigint[], limit: ReturnType<typeof timeLimit>): number {
   const nfds = int(a[0]!);
   if (nfds < 0) throw new Errno(E.EINVAL);
   const n = Math.min(nfds, FD_SETSIZE_MAX);
@@ -579,8 +625,9 @@ function select(p: Process, a: bigint[], timeoutMs: number | null): number {
   // Ended in the kernel at its timeout: the sets come back empty. Interrupted by a signal, they
   // stay as they were, as Linux leaves them (a program that calls select again after EINTR
   // passes the same sets: cmake's process loop does).
-  const cleared = (why: 'timeout' | 'signal') => {
-    if (why === 'signal') return;
+  const ended = (why: 'timeout' | 'signal' | 'ready') => {
+    limit.writeLeft();
+    if (why !== 'timeout') return;
     for (const addr of [a[1]!, a[2]!, a[3]!]) {
       if (addr === 0n || bytes === 0) continue;
       try {
@@ -590,7 +637,7 @@ function select(p: Process, a: bigint[], timeoutMs: number | null): number {
       }
     }
   };
-  pollEntries(p, entries, timeoutMs, cleared);
+  pollEntries(p, entries, limit.ms, ended);
   for (const s of sets) s?.fill(0);
   let count = 0;
   for (const e of entries) {
@@ -963,13 +1010,16 @@ export const ioSyscalls: SyscallGroup = {
   pipe2: ({ process: p }, a) => pipe2(p, a[0], int(a[1])),
   sendfile: ({ process: p }, a) => guarded(p, () => sendfile(p, a)),
   poll: ({ process: p }, a) => poll(p, a[0], a[1], int(a[2]) < 0 ? null : int(a[2])),
-  ppoll: (t, a) => withSigmask(t, a[3], a[4], () => poll(t.process, a[0], a[1], timeoutFromTimespec(t.process, a[2], false))),
-  select: ({ process: p }, a) => select(p, a, timeoutFromTimespec(p, a[4], true)),
+  ppoll: (t, a) => {
+    const limit = timeLimit(t.process, a[2], false);
+    return withSigmask(t, a[3], a[4], () => poll(t.process, a[0], a[1], limit.ms, limit));
+  },
+  select: ({ process: p }, a) => select(p, a, timeLimit(p, a[4], true)),
   pselect6: (t, a) => {
     // The sixth argument points to { const sigset_t *ss; size_t ss_len; }.
     const sig = a[5] === 0n ? null : t.process.userBuffer(a[5], 16, PROT_READ);
     return withSigmask(t, sig ? sig.readBigUInt64LE(0) : 0n, sig ? sig.readBigUInt64LE(8) : 8n,
-      () => select(t.process, a, timeoutFromTimespec(t.process, a[4], false)));
+      () => select(t.process, a, timeLimit(t.process, a[4], false)));
   },
   close_range: ({ process: p }, a) => closeRange(p, uint(a[0]), uint(a[1]), int(a[2])),
   flock: ({ process: p }, a) => {
