@@ -17,12 +17,13 @@ import { BIN, PROGRAMS_DIR } from './helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 
-type Step = ['expect', string] | ['send', string] | ['sleep', number];
+type Step = ['expect', string] | ['send', string] | ['sleep', number] | ['until', string, string];
 
 /**
  * Run argv with its standard streams on a new pseudo-terminal, going through steps: 'expect'
  * waits until the terminal has shown the text (at most 120 s), 'send' types the text, 'sleep'
- * waits. Returns what the terminal showed (with its \r\n), the exit status, and whether the
+ * waits, 'until' types its second text every 2 s until the terminal has shown the first (at
+ * most 120 s: for what a loaded host may take a while to reach). Returns what the terminal showed (with its \r\n), the exit status, and whether the
  * terminal's modes at the end are a new terminal's (what it had before the program started).
  * A program still running 240 s after the last step is killed, and the output says so.
  */
@@ -48,7 +49,8 @@ def more(timeout):
         return False
     out += d
     return bool(d)
-for op, arg in steps:
+for step in steps:
+    op, arg = step[0], step[1]
     if op == 'expect':
         end = time.time() + 120
         while arg.encode() not in out and time.time() < end:
@@ -61,6 +63,13 @@ for op, arg in steps:
             pass
     elif op == 'sleep':
         time.sleep(arg)
+    elif op == 'until':
+        end = time.time() + 120
+        while time.time() < end and arg.encode() not in out:
+            os.write(fd, step[2].encode())
+            stop = time.time() + 2
+            while time.time() < stop and arg.encode() not in out and more(0.5):
+                pass
 end = time.time() + 240
 while time.time() < end and more(1):
     pass
@@ -160,7 +169,7 @@ test('a program that stops itself stops kvmbox: the shell reports it, fg continu
 
 test('bash -i: a background job that reads the terminal stops (SIGTTIN), and fg gives it the terminal', { skip }, () => {
   // bash reports the stop at its next prompt: an empty line after the job had time to stop.
-  const steps: Step[] = [['expect', '$ '], ['send', 'cat &\n'], ['sleep', 2], ['send', '\n'], ['expect', 'Stopped'], ['send', 'fg\n'], ['sleep', 1],
+  const steps: Step[] = [['expect', '$ '], ['send', 'cat &\n'], ['sleep', 2], ['until', 'Stopped', '\n'], ['send', 'fg\n'], ['sleep', 1],
     ['send', 'typed\n'], ['expect', 'typed\r\ntyped'], ['send', '\x04'], ['sleep', 0.5], ['send', 'echo "st $?"\n'], ['expect', 'st '],
     ['send', 'exit\n']];
   for (const argv of [['/usr/bin/env', 'PS1=$ ', 'TERM=dumb', '/bin/bash', '--norc', '-i'],
