@@ -87,7 +87,7 @@ test('fd exhaustion ends in EMFILE at the configured cap', () => {
   assert.match(r.out, /opened=61 /); // 64 minus stdin, stdout, stderr
 });
 
-for (const mode of ['malloc', 'mmap', 'brk', 'reserve']) {
+for (const mode of ['malloc', 'mmap', 'brk', 'reserve', 'readonly']) {
   for (const libc of LIBCS) {
     test(`memory bomb (${mode}, ${libc}) is refused inside --memory 64 and the host allocates no more`, () => {
       const before = process.memoryUsage().rss;

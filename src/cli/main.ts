@@ -33,7 +33,8 @@ program may set its modes (raw keys, no echo); kvmbox puts them back when it end
   --cwd DIR          working directory in the guest (default /)
   --env KEY=VALUE    set an environment variable; repeatable (default: PATH and HOME=/ only)
   --memory MIB       guest memory in MiB (default ${DEFAULT_MEMORY_MIB}): the most a process may have mapped
-                     readable, writable or executable; beyond it, ENOMEM (PROT_NONE reservations are free)
+                     writable or filled from files; beyond it, ENOMEM (reservations that were never
+                     writable are free)
   --timeout SECONDS  stop the program after SECONDS (exit status 124)
   --max-output BYTES stop the program once it has written more than BYTES
   --max-files N      most open descriptors (default 1024; EMFILE beyond)

@@ -251,6 +251,8 @@ export function writeMemoryOf(p: Process, q: Process, addr: bigint, data: Buffer
         if (!paging.accessible(a, n, PROT_READ) && !paging.accessible(a, n, PROT_EXEC)) break;
         const shared = memory.sharedAt(a);
         if ((shared && !shared.copyOnWrite) || q.space.hasSharedFile(a, n)) break;
+        // A page never writable may have no charge yet (it held zeros): it takes one now.
+        if (!paging.chargeForWrite(a - (a % PAGE_SIZE), PAGE_SIZE)) break;
         memory.privatize(a - (a % PAGE_SIZE), PAGE_SIZE);
       }
       memory.write(a, data.subarray(done, done + n));

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Kvm, sparseMemslots, type MemoryRegion, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry, type Registers } from '../kvm/kvm.js';
 import { caps } from '../kvm/abi.js';
 import { GuestMemory, type SharedRange } from './memory.js';
-import { PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
+import { PAGE_CHARGED, PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
 import { loadKernelImage, type KernelImage } from './kernel-image.js';
 import { cpuidRequests, cpuidTable, emptyCpuidTable, withBrand } from './cpuid-table.js';
 import * as x86 from './x86.js';
@@ -27,9 +27,9 @@ export type SyscallPath = 'cpl0-entry' | 'user-stub';
 
 export interface MachineOptions {
   /**
-   * Guest memory in bytes (a multiple of 2 MiB): the most user memory one address space may have
-   * mapped with some right at once (PageTables' commit limit). With hardware paging each address
-   * space spans more than that (addressSpaceBytes), so that reservations (PROT_NONE) fit.
+   * Guest memory in bytes (a multiple of 2 MiB): the most user memory one address space may hold
+   * bytes in at once (PageTables' commit limit). With hardware paging each address space spans
+   * more than that (addressSpaceBytes), so that reservations (PROT_NONE, or never writable) fit.
    */
   memoryBytes: number;
   /** Give the guest a local APIC timer (needed for time limits). */
@@ -629,7 +629,7 @@ export class Machine {
         const byte = perms[i]!;
         let j = i + 1;
         while (j < end && perms[j] === byte) j++;
-        if (byte) dst.paging.map(i * PAGE, (j - i) * PAGE, byte & rights);
+        if (byte) dst.paging.map(i * PAGE, (j - i) * PAGE, byte & rights, (byte & PAGE_CHARGED) !== 0);
         i = j;
       }
     }
@@ -784,7 +784,7 @@ export class Machine {
         const byte = img.perms[i]!;
         let j = i + 1;
         while (j < img.perms.length && img.perms[j] === byte) j++;
-        if (byte) this.paging.map((first + i) * PAGE, (j - i) * PAGE, byte & rights);
+        if (byte) this.paging.map((first + i) * PAGE, (j - i) * PAGE, byte & rights, (byte & PAGE_CHARGED) !== 0);
         i = j;
       }
     } else {
@@ -811,8 +811,9 @@ export class Machine {
           if (cur[p] === want) continue;
           let q = p + 1;
           while (q < end && img.perms[q - first] === want && cur[q] !== want) q++;
-          if (want) this.paging.map(p * PAGE, (q - p) * PAGE, want & rights);
-          else this.paging.unmap(p * PAGE, (q - p) * PAGE);
+          // A charge that img's pages do not have goes with an unmap first (map keeps charges).
+          if (!(want & PAGE_CHARGED)) this.paging.unmap(p * PAGE, (q - p) * PAGE);
+          if (want) this.paging.map(p * PAGE, (q - p) * PAGE, want & rights, (want & PAGE_CHARGED) !== 0);
           p = q - 1;
         }
       }
@@ -1154,10 +1155,11 @@ function mappedResidentRuns(mem: GuestMemory, paging: PageTables): Array<[number
   const runs: Array<[number, number]> = [];
   for (const [lo, hi] of paging.usedRanges()) {
     for (const [a, b] of mem.residentRuns(lo, hi - lo)) {
+      // A page never charged holds zeros (PAGE_CHARGED): nothing to keep.
       for (let p = a; p < b; p++) {
-        if (!perms[p]) continue;
+        if (!(perms[p]! & PAGE_CHARGED)) continue;
         let q = p;
-        while (q < b && perms[q]) q++;
+        while (q < b && perms[q]! & PAGE_CHARGED) q++;
         runs.push([p, q]);
         p = q;
       }

@@ -23,10 +23,14 @@ export const PROT_EXEC = 4;
 export const PAGE_MAPPED = 8;
 /**
  * Page-permission byte: the page counts against the commit limit. A user page is charged when it
- * is first mapped with some right, and stays charged until it is unmapped: a page made PROT_NONE
- * keeps its bytes (and its host memory), so it keeps its charge, as in Linux's strict accounting.
+ * may first hold bytes of its own: mapped writable, or filled by the host (whose callers map it
+ * writable first, or say so: map's charge). It stays charged until it is unmapped: a page made
+ * read-only or PROT_NONE keeps its bytes (and its host memory), so it keeps its charge, as in
+ * Linux's strict accounting. A page never charged reads as zero, so it needs no host memory of
+ * its own (a read maps the host's zero page) and a copy of the space may skip it: Linux does not
+ * charge an anonymous mapping without PROT_WRITE either (Starlark reserves 4 GiB PROT_READ).
  */
-const PAGE_CHARGED = 16;
+export const PAGE_CHARGED = 16;
 
 /** map would take the address space's committed memory past its limit (the caller answers ENOMEM). */
 export class CommitLimitError extends RangeError {}
@@ -38,9 +42,9 @@ export interface PagingOptions {
   /** Use the NX bit (EFER.NXE set): non-executable pages really are. */
   nx: boolean;
   /**
-   * Most bytes of user pages that may be mapped with some right at once (PAGE_CHARGED): the
-   * memory a program can touch. PROT_NONE reservations do not count, so the address space can be
-   * larger than this (V8 reserves 512 MiB for its code, glibc 64 MiB for each thread's arena).
+   * Most bytes of user pages that may hold bytes at once (PAGE_CHARGED): the memory a program
+   * can fill. Reservations (PROT_NONE, or never writable) do not count, so the address space can
+   * be larger than this (V8 reserves 512 MiB for its code, glibc 64 MiB for each thread's arena).
    * Unlimited when absent.
    */
   commitLimit?: number;
@@ -292,7 +296,7 @@ export class PageTables {
   /** The most bytes of user pages that may be charged (Infinity: no limit). */
   get commitLimit(): number { return this.commitLimitPages * PAGE_SIZE; }
 
-  /** Bytes of user pages charged against the commit limit (mapped with some right since they were mapped). */
+  /** Bytes of user pages charged against the commit limit (PAGE_CHARGED). */
   get committed(): number { return this.committedPages * PAGE_SIZE; }
 
   /** Bytes of user pages mapped, PROT_NONE included. */
@@ -382,23 +386,42 @@ export class PageTables {
 
 
 
-  /** Identity-map user pages [va, va+len) with prot (PROT_* bits). */
   /**
+   * Identity-map user pages [va, va+len) with prot (PROT_* bits), charging them (PAGE_CHARGED)
+   * when writable, or when charge says so (pages that hold bytes: a copy of a charged page).
    * Throws CommitLimitError, before anything changes, when the pages it would charge take the
    * committed memory past the limit.
    */
-  map(va: number, len: number, prot: number): void {
+  map(va: number, len: number, prot: number, charge = (prot & PROT_WRITE) !== 0): void {
     this.checkUserRange(va, len);
-    if (!this.canCommit(va, len, prot)) {
+    if (!this.canCommit(va, len, prot, charge)) {
       throw new CommitLimitError(`mapping ${len} bytes would commit more than the ${this.commitLimitPages * PAGE_SIZE} bytes of memory`);
     }
     if (this.unzeroedCount) this.zeroUnzeroed(va / PAGE_SIZE, (va + len) / PAGE_SIZE, true);
-    this.writePtes(va, len, prot);
+    this.writePtes(va, len, prot, charge);
   }
 
-  /** True when map(va, len, prot) would stay within the commit limit. */
-  canCommit(va: number, len: number, prot: number): boolean {
-    if (!(prot & PROT_ALL_RIGHTS)) return true;
+  /** True when map(va, len, prot, charge) would stay within the commit limit. */
+  canCommit(va: number, len: number, prot: number, charge = (prot & PROT_WRITE) !== 0): boolean {
+    if (!(prot & PROT_ALL_RIGHTS) || !charge) return true;
+    return this.chargeable(va, len);
+  }
+
+  /**
+   * Charge the mapped pages of [va, va+len) that are not yet, before the host writes them while
+   * they are not writable (a debugger's forced write); false, charging nothing, past the limit.
+   */
+  chargeForWrite(va: number, len: number): boolean {
+    if (!this.chargeable(va, len)) return false;
+    for (let p = va / PAGE_SIZE; p < (va + len) / PAGE_SIZE; p++) {
+      if (!(this.perms[p]! & PAGE_MAPPED) || this.perms[p]! & PAGE_CHARGED || p * PAGE_SIZE < this.userFloor) continue;
+      this.perms[p] |= PAGE_CHARGED;
+      this.committedPages++;
+    }
+    return true;
+  }
+
+  private chargeable(va: number, len: number): boolean {
     let charge = 0;
     for (let p = va / PAGE_SIZE; p < (va + len) / PAGE_SIZE; p++) if (!(this.perms[p]! & PAGE_CHARGED)) charge++;
     return this.committedPages + charge <= this.commitLimitPages;
@@ -443,13 +466,14 @@ export class PageTables {
    * address fits in the low half (guest memory < 4 GiB per PTE's low 32 bits is not assumed:
    * the high half carries bits 32-51 and NX).
    */
-  private writePtes(va: number, len: number, prot: number): void {
+  private writePtes(va: number, len: number, prot: number, charging = false): void {
     const present = (prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0;
     const lowFlags = present ? Number(PTE_PRESENT | PTE_USER | (prot & PROT_WRITE ? PTE_WRITABLE : 0n)) : 0;
     const highFlags = present && this.opts.nx && !(prot & PROT_EXEC) ? Number(PTE_NX >> 32n) : 0;
     const byte = PAGE_MAPPED | prot;
-    // User pages mapped with a right are charged (map checked the limit); special pages never are.
-    const charge = present && va >= this.userFloor ? PAGE_CHARGED : 0;
+    // User pages mapped with a right are charged when map says (it checked the limit); special
+    // pages never are.
+    const charge = present && charging && va >= this.userFloor ? PAGE_CHARGED : 0;
     let a = va;
     const end = va + len;
     let staleFirst = Infinity, staleEnd = 0;

@@ -1,8 +1,10 @@
 /* Hostile: ask for more memory than the sandbox has. Must fail with ENOMEM/NULL and the program
  * keeps running. argv[1]: malloc (touch 1 MiB chunks until NULL), mmap (huge and repeated
  * mappings), brk (grow the break until it stops), reserve (a PROT_NONE reservation far larger
- * than the memory, made accessible 8 MiB at a time until mprotect refuses). Exit 0 on the
- * expected refusal. */
+ * than the memory, made accessible 8 MiB at a time until mprotect refuses), readonly (a 4 GiB
+ * PROT_READ mapping, as Starlark makes: granted, as Linux does not charge pages never writable;
+ * reading 128 MiB of it, also in a fork's child, gives the host nothing to hold; made writable
+ * 8 MiB at a time until mprotect refuses). Exit 0 on the expected refusal. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int main(int argc, char **argv) {
@@ -51,6 +54,27 @@ int main(int argc, char **argv) {
     char *p = mmap(NULL, 32 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) { printf("after munmap: errno=%d\n", errno); return 12; }
     memset(p, 1, 32 << 20);
+  } else if (!strcmp(mode, "readonly")) {
+    size_t span = 4UL << 30, step = 8 << 20, probe = 128UL << 20;
+    volatile char *r = mmap(NULL, span, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED) { printf("readonly mmap: errno=%d\n", errno); return 13; }
+    unsigned sum = 0;
+    for (size_t o = 0; o < probe; o += 4096) sum += r[o];
+    pid_t pid = fork();
+    if (pid == 0) {
+      unsigned s = 0;
+      for (size_t o = 0; o < probe; o += 4096) s += r[o];
+      _exit(s != 0);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || sum || !WIFEXITED(st) || WEXITSTATUS(st)) { printf("readonly: not zeros\n"); return 14; }
+    if (mprotect((char *)r, span, PROT_READ | PROT_WRITE) == 0 || errno != ENOMEM) { printf("whole mprotect: errno=%d\n", errno); return 15; }
+    while (total + step <= span) {
+      if (mprotect((char *)r + total, step, PROT_READ | PROT_WRITE)) { if (errno != ENOMEM) return 7; break; }
+      if (r[total + step - 1]) return 16;
+      memset((char *)r + total, 0x5a, step);
+      total += step;
+    }
   } else {
     unsigned long start = syscall(SYS_brk, 0), cur = start;
     for (;;) {

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -238,11 +239,14 @@ static void s2(void) {
 /* ---- 3 */
 static volatile long word = 0x1122334455667788;
 static char buf[64] = "the tracer reads this buffer";
+/* An anonymous page the child may only read, never written before: POKEDATA writes it anyway. */
+static volatile long *ro_page;
 static void b3(void) {
-  _exit((word == 0x0123456789abcdef ? 0 : 1) | (strcmp(buf, "written by the tracer") ? 2 : 0));
+  _exit((word == 0x0123456789abcdef ? 0 : 1) | (strcmp(buf, "written by the tracer") ? 2 : 0) | (ro_page[1] == 0x5a5a ? 0 : 4));
 }
 static void s3(void) {
   printf("== 3 memory\n");
+  ro_page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   pid_t p = traced(b3);
   long v = 0;
   printf("peekdata: %s\n", rs(pt(PTRACE_PEEKDATA, p, (void *)&word, &v)));
@@ -251,6 +255,7 @@ static void s3(void) {
   pt(PTRACE_PEEKDATA, p, buf + 1, &w);
   printf("peekdata at an unaligned address: %d\n", w == v);
   printf("pokedata: %s\n", rs(pt(PTRACE_POKEDATA, p, (void *)&word, D(0x0123456789abcdef))));
+  printf("pokedata into a read-only page: %s\n", rs(pt(PTRACE_POKEDATA, p, (void *)&ro_page[1], D(0x5a5a))));
   printf("peekdata at 0: %s\n", rs(pt(PTRACE_PEEKDATA, p, 0, &v)));
   printf("pokedata at 0: %s\n", rs(pt(PTRACE_POKEDATA, p, 0, 0)));
   printf("peekdata into a bad data pointer: %s\n", rs(pt(PTRACE_PEEKDATA, p, (void *)&word, 0)));
@@ -270,7 +275,7 @@ static void s3(void) {
   printf("process_vm_writev: %ld bytes\n", n);
   pt(PTRACE_CONT, p, 0, 0);
   int st = wt(p);
-  printf("child saw the poked word and the written buffer (exit 0): %d\n", exited(st, 0));
+  printf("child saw the poked words and the written buffer (exit 0): %d\n", exited(st, 0));
 }
 
 /* ---- 4 */

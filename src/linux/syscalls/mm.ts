@@ -1,7 +1,8 @@
 // Memory: brk, anonymous mappings, and file mappings as copies of the file's bytes (private ones,
-// and shared read-only ones, which can never be made writable). The pages a process has mapped
-// with some right stay within --memory (PageTables' commit limit; PROT_NONE reservations are free),
-// so a request beyond it fails with ENOMEM and the host never allocates more. A MAP_SHARED
+// and shared read-only ones, which can never be made writable). The pages a process may hold
+// bytes in (mapped writable once, or filled) stay within --memory (PageTables' commit limit; a
+// reservation, PROT_NONE or never writable, is free), so a request beyond it fails with ENOMEM
+// and the host never allocates more. A MAP_SHARED
 // anonymous mapping is host memory of its own (SharedBacking) that a fork's child maps too, so
 // parent and child see each other's writes; all of it together stays within --memory.
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../address-space.js';
@@ -185,8 +186,8 @@ function mmap(p: Process, a: bigint[]): number {
     start = p.space.findFree(len);
     if (!start) throw new Errno(E.ENOMEM);
   }
-  // A private anonymous mapping is mapped with its rights at once: a PROT_NONE reservation
-  // commits no memory. The others are filled or shared while read-write, then get their rights.
+  // A private anonymous mapping is mapped with its rights at once: unless writable, it commits
+  // no memory (zeros until mprotect makes it writable, which charges it). The others are filled or shared while read-write, then get their rights.
   const privateAnonymous = anonymous && type === MAP_PRIVATE;
   p.space.map(start, len, privateAnonymous ? prot : PROT_READ | PROT_WRITE);
   if (anonymous && type === MAP_SHARED && p.kernel.sharedMemory) {
