@@ -4,6 +4,7 @@
 // expectations below were taken from such a mount), and the read-only tree must be the same,
 // byte for byte, afterwards. Files it makes in the --rw part must carry no set-id bit.
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -144,27 +145,50 @@ test('tmp with /tmp granted too is refused before anything runs', () => {
   assert.throws(() => run(prog, [], { rw: ['/tmp'], tmp: true }), /tmp: \/tmp is granted already/);
 });
 
-// A single granted file that is a symlink on the host (--system grants /etc/os-release, which on
-// Debian leads to ../usr/lib/os-release) is its target in the guest: lstat says a regular file,
-// so an open with O_NOFOLLOW must work as on any regular file. It gave ELOOP (the host saw the
-// /proc/self/fd link), and `tar cf x.tar /etc/os-release` failed with status 2.
-test('a granted file that is a host symlink opens with O_NOFOLLOW, as lstat shows a regular file', { skip: existsSync('/usr/bin/python3') ? false : 'no python3' }, () => {
+// A granted file that is a symlink on the host is its target in the guest when that target is
+// not granted: lstat says a regular file, so an open with O_NOFOLLOW must work as on any regular
+// file (it gave ELOOP once: the host saw the /proc/self/fd link, and `tar cf x.tar
+// /etc/os-release` failed with status 2). When the link's text leads, in the guest, to the file
+// it grants (--system's /etc/localtime -> /usr/share/zoneinfo/..., /bin -> usr/bin), the grant
+// shows as that symlink, as natively: lstat, readlink (ICU and Java name the time zone from it;
+// ICU read all of /usr/share/zoneinfo instead and named the zone "Universal"), O_NOFOLLOW's
+// ELOOP, and the file type in a listing of the directory above it (every entry there was a
+// directory: `ls -F /etc` put a slash after passwd).
+const LINK_PROBE = [
+  'import os, stat, sys',
+  'for p in sys.argv[1:]:',
+  '    try:',
+  '        fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW); got = os.read(fd, 100)',
+  '    except OSError as e:',
+  '        got = e.strerror',
+  '    try:',
+  '        text = os.readlink(p)',
+  '    except OSError as e:',
+  '        text = e.strerror',
+  '    d = os.path.dirname(p)',
+  '    kinds = {e.name: (e.is_symlink(), e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False)) for e in os.scandir(d)}',
+  '    print(os.path.basename(p), stat.S_ISLNK(os.lstat(p).st_mode), got, text, kinds[os.path.basename(p)], open(p).read(8) == open(os.path.realpath(p)).read(8))',
+].join('\n');
+
+test('a granted host symlink: its target when that is not granted, the symlink when it is, as natively', { skip: existsSync('/usr/bin/python3') ? false : 'no python3' }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvmbox-filelink-'));
   try {
     writeFileSync(join(dir, 'real'), 'content\n');
     symlinkSync('real', join(dir, 'link'));
-    const code = [
-      'import os, stat, sys',
-      'for p in sys.argv[1:]:',
-      '    fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)',
-      '    print(stat.S_ISREG(os.lstat(p).st_mode), os.read(fd, 100))',
-    ].join('\n');
-    const r = run('/usr/bin/python3', ['-c', code, join(dir, 'link'), join(dir, 'real')], {
-      system: true, ro: [join(dir, 'link'), join(dir, 'real')], stdout: 'capture', stderr: 'capture',
-    });
-    assert.equal(r.stderr.toString(), '');
-    assert.equal(r.stdout.toString(), "True b'content\\n'\nTrue b'content\\n'\n");
-    assert.equal(r.exitStatus, 0);
+    const opts = { system: true, stdout: 'capture', stderr: 'capture' } as const;
+    // Only the link granted: the guest sees a regular file with the target's bytes.
+    const alone = run('/usr/bin/python3', ['-c', LINK_PROBE, join(dir, 'link')], { ...opts, ro: [join(dir, 'link')] });
+    assert.equal(alone.stderr.toString(), '');
+    assert.equal(alone.stdout.toString(), "link False b'content\\n' Invalid argument (False, False, True) True\n");
+    // Link and target granted, and --system's links: what Linux shows.
+    const paths = [join(dir, 'link'), join(dir, 'real'), '/etc/localtime', '/etc/os-release', '/etc/passwd'].filter((p) => existsSync(p));
+    const native = spawnSync('/usr/bin/python3', ['-c', LINK_PROBE, ...paths], { encoding: 'utf8' });
+    assert.equal(native.status, 0, native.stderr);
+    const both = run('/usr/bin/python3', ['-c', LINK_PROBE, ...paths], { ...opts, ro: [join(dir, 'link'), join(dir, 'real')] });
+    assert.equal(both.stderr.toString(), '');
+    assert.equal(both.stdout.toString(), native.stdout);
+    assert.match(native.stdout, /^link True Too many levels of symbolic links real \(True, False, False\) True$/m);
+    assert.equal(both.exitStatus, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

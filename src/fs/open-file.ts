@@ -368,23 +368,26 @@ export class DirListing extends DirListingBase {
   stat(out: Buffer): void { dirListingStat(out, this.ino); }
 }
 
-/** A directory that exists only because a grant lies below it: its entries are the next components. */
+/**
+ * A directory that exists only because a grant lies below it: its entries are the next
+ * components, as list() gives them (src/fs/ops.ts: each grant as what it is on the host).
+ */
 export class VirtualDir extends DirListingBase {
-  constructor(path: string, statusFlags: number, children: readonly string[]) {
-    // DT_DIR: every virtual entry leads to a grant, shown as a directory.
-    super(path, statusFlags, () => ['.', '..', ...children].map((name) => ({ name, type: DT_DIR, ino: pathIno(path + '/' + name) })));
+  constructor(path: string, statusFlags: number, list: () => DirEntry[]) {
+    super(path, statusFlags, list);
   }
   stat(out: Buffer): void { virtualDirStat(out, this.path); }
 }
 
-function pathIno(path: string): number {
+/** The inode number of the virtual directory at path (its stat's, and its entry's in the one above). */
+export function virtualIno(path: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193) >>> 0;
   return h;
 }
 
 export function virtualDirStat(out: Buffer, path: string): void {
-  madeUpStat(out, pathIno(path), S_IFDIR | 0o555, 2n, 4096n);
+  madeUpStat(out, virtualIno(path), S_IFDIR | 0o555, 2n, 4096n);
   out.writeBigInt64LE(4096n, STAT.size);
 }
 

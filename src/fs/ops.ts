@@ -23,7 +23,7 @@ import {
 import { GUEST_GID, GUEST_UID } from '../abi/abi.generated.js';
 import { hostMode, hostModeFor, owns, permitted, R_OK, S_ISGID, S_ISUID, W_OK } from './access.js';
 import { hostGid } from './identity.js';
-import { HostFile, VirtualDir, virtualDirStat, type MappedFiles, type OpenFile } from './open-file.js';
+import { DT_DIR, HostFile, VirtualDir, virtualDirStat, virtualIno, type DirEntry, type MappedFiles, type OpenFile } from './open-file.js';
 import { FifoFound, inodeKey, normalize, OPEN_WRITE_FLAGS, SymlinkInPath, type Location, type Vfs } from './vfs.js';
 
 /** What the file system needs of the task that calls it. */
@@ -135,7 +135,9 @@ export function openPath(t: FsTask, comps: readonly string[], flags: number, mod
   if (flags & O.PATH || (flags & OPEN_WRITE_FLAGS) === 0) {
     return vfs.at(comps, !(flags & O.NOFOLLOW), (loc, c) => {
       const path = '/' + c.join('/');
-      if (loc.kind === 'virtual') return new VirtualDir(path, flags & KEEP_FLAGS, loc.children);
+      if (loc.kind === 'virtual') return new VirtualDir(path, flags & KEEP_FLAGS, () => virtualEntries(vfs, c, loc.children));
+      // A grant shown as a symlink is one to O_NOFOLLOW (O_PATH still opens what it leads to).
+      if (flags & O.NOFOLLOW && !(flags & O.PATH) && loc.rel === '' && vfs.linkOf(loc.grant)) throw new Errno(E.ELOOP);
       checkRead(vfs, loc, flags);
       const fd = vfs.openHost(loc, flags, 0, true);
       return new HostFile(fd, vfs.guestPathOf(loc.grant, fd) ?? path, flags & KEEP_FLAGS, t.mappedFiles);
@@ -207,11 +209,42 @@ function openForWrite(t: FsTask, loc: HostLoc, flags: number, mode: number, foll
 
 // ---- looking at files ----
 
+/**
+ * The entries of the virtual directory at comps: the virtual directories below it, and the
+ * grants in it as what they are (a grant shown as the host's symlink is one: Vfs.linkOf), with
+ * their host inode numbers. A grant that cannot be opened any more is left out.
+ */
+function virtualEntries(vfs: Vfs, comps: readonly string[], children: readonly string[]): DirEntry[] {
+  const path = '/' + comps.join('/');
+  const parent = comps.length <= 1 ? '/' : '/' + comps.slice(0, -1).join('/');
+  const out: DirEntry[] = [{ name: '.', type: DT_DIR, ino: virtualIno(path) }, { name: '..', type: DT_DIR, ino: virtualIno(parent) }];
+  const st = Buffer.alloc(STAT_SIZE);
+  for (const name of children) {
+    const g = vfs.grantAt([...comps, name]);
+    if (!g) {
+      out.push({ name, type: DT_DIR, ino: virtualIno(path === '/' ? `/${name}` : `${path}/${name}`) });
+      continue;
+    }
+    try {
+      const link = vfs.linkOf(g);
+      if (link) link.stat.copy(st);
+      else check(libc.fstat(g.fd, st));
+    } catch (e) {
+      if (e instanceof Errno) continue;
+      throw e;
+    }
+    out.push({ name, type: (st.readUInt32LE(STAT.mode) & S_IFMT) >> 12, ino: Number(st.readBigUInt64LE(STAT.ino)) });
+  }
+  return out;
+}
+
 /** stat (follow) or lstat of a host path into statBuf. */
 export function statPath(vfs: Vfs, comps: readonly string[], follow: boolean, out: Buffer): Buffer {
   return vfs.at(comps, follow, (loc, c) => {
     if (loc.kind === 'virtual') {
       virtualDirStat(out, '/' + c.join('/'));
+    } else if (loc.rel === '' && !follow && vfs.linkOf(loc.grant)) {
+      vfs.linkOf(loc.grant)!.stat.copy(out);
     } else if (!loc.grant.isDir || loc.rel === '') {
       check(libc.fstat(loc.grant.fd, out));
     } else if (follow) {
@@ -235,6 +268,10 @@ export function requireWritablePath(vfs: Vfs, comps: readonly string[], follow: 
 /** The text of the symlink at comps. */
 export function readlinkPath(vfs: Vfs, comps: readonly string[]): Buffer {
   return vfs.at(comps, false, (loc) => {
+    if (loc.kind === 'host' && loc.rel === '') {
+      const link = vfs.linkOf(loc.grant);
+      if (link) return Buffer.from(link.text);
+    }
     if (loc.kind !== 'host' || !loc.grant.isDir || loc.rel === '') throw new Errno(E.EINVAL);
     const tmp = Buffer.alloc(4096);
     const { dirfd, name } = vfs.openParent(loc);

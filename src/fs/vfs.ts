@@ -43,6 +43,9 @@ export interface Grant {
   readonly realPath: string;
 }
 
+/** A grant whose path shows as the host's symlink (Vfs.linkOf): its text and its lstat. */
+export interface GrantLink { readonly text: Buffer; readonly stat: Buffer }
+
 /** The host's name for one of its fds (the link /proc/self/fd/N), or null when it has none. */
 function hostPathOfFd(fd: number): string | null {
   const buf = Buffer.alloc(PATH_MAX);
@@ -54,6 +57,8 @@ function hostPathOfFd(fd: number): string | null {
 class HostGrant implements Grant {
   private opened: { fd: number; isDir: boolean } | null = null;
   private real: string | null = null;
+  /** What Vfs.linkOf found, once asked. */
+  link: GrantLink | null | undefined = undefined;
 
   constructor(readonly guestPath: string, readonly components: readonly string[], readonly hostPath: string, readonly writable: boolean) {}
 
@@ -238,6 +243,51 @@ export class Vfs {
     const children = this.virtualDirs.get(path);
     if (children) return { kind: 'virtual', path, children: [...children].sort() };
     throw new Errno(E.ENOENT);
+  }
+
+  /** The grant whose guest path is exactly comps, if any. */
+  grantAt(comps: readonly string[]): Grant | null {
+    return this.grants.find((g) => g.components.length === comps.length && g.components.every((c, i) => c === comps[i])) ?? null;
+  }
+
+  /**
+   * What grant g's own path shows when not followed (lstat, readlink, the listing of the
+   * directory above it): the host's symlink, when g's host path is one and its text leads, in
+   * the guest's namespace, to the very file g grants (/etc/localtime -> /usr/share/zoneinfo/...
+   * with /usr granted, which ICU and Java read the zone's name from; /bin -> usr/bin on a
+   * merged-/usr system). Otherwise null, and g shows as the file it leads to: a link to
+   * something not granted reveals nothing of the host. Worked out once per grant.
+   */
+  linkOf(grant: Grant): GrantLink | null {
+    const g = grant as HostGrant;
+    if (g.link !== undefined) return g.link;
+    g.link = null;
+    const st = Buffer.alloc(STAT_SIZE);
+    if (libc.fstatat(-100, g.hostPath, st, AT_SYMLINK_NOFOLLOW) < 0 || (st.readUInt32LE(STAT.mode) & S_IFMT) !== S_IFLNK) return null;
+    const buf = Buffer.alloc(PATH_MAX);
+    const n = libc.readlinkat(-100, g.hostPath, buf);
+    if (n <= 0) return null;
+    const text = Buffer.from(buf.subarray(0, n));
+    const target = text.toString();
+    try {
+      const comps = this.resolve([...(target.startsWith('/') ? [] : g.components.slice(0, -1)), ...target.split('/')], true);
+      if (comps.length === g.components.length && comps.every((c, i) => c === g.components[i])) return null;
+      const loc = this.locate(comps);
+      if (loc.kind !== 'host') return null;
+      const there = Buffer.alloc(STAT_SIZE), here = Buffer.alloc(STAT_SIZE);
+      if (loc.rel === '') {
+        if (libc.fstat(loc.grant.fd, there) < 0) return null;
+      } else {
+        const fd = this.openHost(loc, O_PATH, 0);
+        try { if (libc.fstat(fd, there) < 0) return null; } finally { libc.closeFd(fd); }
+      }
+      if (libc.fstat(g.fd, here) < 0 || inodeKey(there) !== inodeKey(here)) return null;
+    } catch (e) {
+      if (e instanceof Errno) return null;
+      throw e;
+    }
+    g.link = { text, stat: st };
+    return g.link;
   }
 
   /** Whether rel names anything inside grant g (a symlink leading out of it counts as something). */
