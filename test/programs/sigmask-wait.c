@@ -7,7 +7,8 @@
  * select interrupted by a handler leaves its fd sets as they were. select, pselect6 and ppoll
  * write the time left back in place of their timeout (glibc's pselect and ppoll hide that from
  * their callers, so those two are called raw): after a child made the pipe readable, after a
- * timeout, and after a handler interrupted the wait. */
+ * timeout, and after a handler interrupted the wait; nanosleep and clock_nanosleep the time left
+ * after a handler interrupted them. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -125,6 +126,22 @@ static void time_left(void) {
   int err = errno;
   sigprocmask(SIG_BLOCK, &chld, NULL);
   printf("select, interrupted: %d %s, left %s\n", n, n < 0 ? strerror(err) : "-", left(tv.tv_sec, tv.tv_usec, 1000000));
+  while (waitpid(-1, NULL, 0) > 0) {}
+  /* nanosleep and clock_nanosleep write the time left when a handler interrupts them. */
+  struct timespec req = { 5, 0 }, rem = { 0, 0 };
+  spawn(100);
+  sigprocmask(SIG_UNBLOCK, &chld, NULL);
+  n = nanosleep(&req, &rem);
+  err = errno;
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  printf("nanosleep, interrupted: %d %s, left %s\n", n, n < 0 ? strerror(err) : "-", left(rem.tv_sec, rem.tv_nsec, 1000000000));
+  while (waitpid(-1, NULL, 0) > 0) {}
+  rem = (struct timespec){ 0, 0 };
+  spawn(100);
+  sigprocmask(SIG_UNBLOCK, &chld, NULL);
+  n = clock_nanosleep(CLOCK_MONOTONIC, 0, &req, &rem);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  printf("clock_nanosleep, interrupted: %s, left %s\n", n ? strerror(n) : "-", left(rem.tv_sec, rem.tv_nsec, 1000000000));
   while (waitpid(-1, NULL, 0) > 0) {}
 }
 

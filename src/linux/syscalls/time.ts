@@ -91,20 +91,33 @@ function writeTimespec(p: Process, addr: bigint, ns: bigint): void {
  * Sleep ns, ended early when a signal becomes deliverable (then the handler runs on the way back
  * and the call fails with EINTR, as nanosleep does whatever SA_RESTART says). Returns the ns left
  * when interrupted, or null when the sleep ran out. With one process only its timers can raise a
- * signal meanwhile, so the sleep wakes at most at their next expiry.
+ * signal meanwhile, so the sleep wakes at most at their next expiry. A sleep parked in the kernel
+ * that a signal ends gives interrupted the ns left, for the caller to write back.
  */
-function sleepInterruptible(t: Task, ns: bigint): bigint | null {
+function sleepInterruptible(t: Task, ns: bigint, interrupted?: (left: bigint) => void): bigint | null {
   const end = performance.now() + Number(ns) / 1e6;
+  const leftNs = () => BigInt(Math.max(0, Math.round((end - performance.now()) * 1e6)));
   // While another process may run, the sleep is the kernel's: the task is parked until its end
-  // (the call then returns 0), or until a signal interrupts it (EINTR; the time left is not reported).
-  if (t.process.kernel.othersCanRun(t.process)) throw new WouldBlock('it sleeps', () => false, { at: end, result: () => 0 });
+  // (the call then returns 0), or until a signal interrupts it (EINTR, and the time left).
+  if (t.process.kernel.othersCanRun(t.process)) {
+    throw new WouldBlock('it sleeps', () => false, { at: end, result: () => 0 }, (why) => { if (why === 'signal') interrupted?.(leftNs()); });
+  }
   for (;;) {
     const now = performance.now();
-    if (hasDeliverable(t)) return BigInt(Math.max(0, Math.round((end - now) * 1e6)));
+    if (hasDeliverable(t)) return leftNs();
     const left = end - now;
     if (left <= 0) return null;
     const ms = Math.min(left, Math.max(0.5, t.process.timerDue - now));
     if (!sleepBounded(t.process, Math.ceil(ms))) return null;
+  }
+}
+
+/** writeTimespec, left undone where the memory cannot be written (the call fails with EINTR anyway). */
+function writeTimespecIfMapped(p: Process, addr: bigint, ns: bigint): void {
+  try {
+    writeTimespec(p, addr, ns);
+  } catch (e) {
+    if (!(e instanceof Errno)) throw e;
   }
 }
 
@@ -159,7 +172,8 @@ export const timeSyscalls: SyscallGroup = {
   },
   nanosleep: (t, a) => {
     const p = t.process;
-    const left = sleepInterruptible(t, readTimespec(p, a[0]));
+    const rem = (left: bigint) => { if (a[1] !== 0n) writeTimespecIfMapped(p, a[1], left); };
+    const left = sleepInterruptible(t, readTimespec(p, a[0]), rem);
     if (left !== null) {
       if (a[1] !== 0n) writeTimespec(p, a[1], left);
       throw new Errno(E.EINTR);
@@ -173,7 +187,8 @@ export const timeSyscalls: SyscallGroup = {
     const TIMER_ABSTIME = 1;
     const absolute = (int(a[1]) & TIMER_ABSTIME) !== 0;
     const wait = absolute ? ns - deadlineNow(t, clock) : ns;
-    const left = wait > 0n ? sleepInterruptible(t, wait) : null;
+    const rem = (left: bigint) => { if (!absolute && a[3] !== 0n) writeTimespecIfMapped(p, a[3], left); };
+    const left = wait > 0n ? sleepInterruptible(t, wait, rem) : null;
     if (left !== null) {
       if (!absolute && a[3] !== 0n) writeTimespec(p, a[3], left);
       throw new Errno(E.EINTR);
