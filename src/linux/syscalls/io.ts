@@ -547,8 +547,13 @@ export function timeoutFromTimespec(p: Process, addr: bigint, usec: boolean): nu
  * in all, and a call restarted after a signal waits only what was left. Like Linux, it leaves
  * memory that cannot be written as it was.
  */
-function timeLimit(p: Process, addr: bigint, usec: boolean): { ms: number | null; writeLeft: () => void } {
-  if (addr === 0n) return { ms: null, writeLeft: () => {} };
+interface TimeLimit { ms: number | null; writeLeft: () => void }
+
+/** A limit of ms (null: none) that writes nothing back (poll's int timeout). */
+const plainLimit = (ms: number | null): TimeLimit => ({ ms, writeLeft: () => {} });
+
+function timeLimit(p: Process, addr: bigint, usec: boolean): TimeLimit {
+  if (addr === 0n) return plainLimit(null);
   const b = p.userBuffer(addr, 16, PROT_READ);
   const s = b.readBigInt64LE(0), frac = b.readBigInt64LE(8);
   if (s < 0n || frac < 0n || frac >= (usec ? 1_000_000n : 1_000_000_000n)) throw new Errno(E.EINVAL);
@@ -570,7 +575,7 @@ function timeLimit(p: Process, addr: bigint, usec: boolean): { ms: number | null
   return { ms: ms > 0x7fffffffn ? 0x7fffffff : Number(ms), writeLeft };
 }
 
-function poll(p: Process, addr: bigint, nfdsArg: bigint, timeoutMs: number | null, limit?: ReturnType<typeof timeLimit>): number {
+function poll(p: Process, addr: bigint, nfdsArg: bigint, limit: TimeLimit): number {
   const nfds = size(nfdsArg);
   if (nfds < 0 || nfds > p.fds.limit) throw new Errno(E.EINVAL);
   const raw = p.userBuffer(addr, nfds * 8, PROT_WRITE);
@@ -578,7 +583,7 @@ function poll(p: Process, addr: bigint, nfdsArg: bigint, timeoutMs: number | nul
   for (let i = 0; i < nfds; i++) entries.push({ fd: raw.readInt32LE(i * 8), events: raw.readUInt16LE(i * 8 + 4), revents: 0 });
   // Ended in the kernel with nothing ready: every revents is 0 (the array may have been unmapped meanwhile).
   const ended = (why: 'timeout' | 'signal' | 'ready') => {
-    limit?.writeLeft();
+    limit.writeLeft();
     if (why === 'ready') return;
     try {
       const out = p.userBuffer(addr, nfds * 8, PROT_WRITE);
@@ -589,9 +594,9 @@ function poll(p: Process, addr: bigint, nfdsArg: bigint, timeoutMs: number | nul
   };
   let n: number;
   try {
-    n = pollEntries(p, entries, timeoutMs, ended);
+    n = pollEntries(p, entries, limit.ms, ended);
   } finally {
-    limit?.writeLeft();
+    limit.writeLeft();
   }
   entries.forEach((e, i) => raw.writeUInt16LE(e.revents & 0xffff, i * 8 + 6));
   return n;
@@ -600,7 +605,7 @@ function poll(p: Process, addr: bigint, nfdsArg: bigint, timeoutMs: number | nul
 const FD_SETSIZE_MAX = 1024;
 const SELECT_IN = POLLIN | POLLRDNORM | POLLHUP | POLLERR, SELECT_OUT = POLLOUT | POLLWRNORM | POLLERR, SELECT_EX = 0x002;
 
-function select(p: Process, a: bigint[], limit: ReturnType<typeof timeLimit>): number {
+function select(p: Process, a: bigint[], limit: TimeLimit): number {
   try {
     return selectSets(p, a, limit);
   } finally {
@@ -608,7 +613,7 @@ function select(p: Process, a: bigint[], limit: ReturnType<typeof timeLimit>): n
   }
 }
 
-function selectSets(p: Process, a: bigint[], limit: ReturnType<typeof timeLimit>): number {
+function selectSets(p: Process, a: bigint[], limit: TimeLimit): number {
   const nfds = int(a[0]!);
   if (nfds < 0) throw new Errno(E.EINVAL);
   const n = Math.min(nfds, FD_SETSIZE_MAX);
@@ -1009,10 +1014,10 @@ export const ioSyscalls: SyscallGroup = {
   pipe: ({ process: p }, a) => pipe2(p, a[0], 0),
   pipe2: ({ process: p }, a) => pipe2(p, a[0], int(a[1])),
   sendfile: ({ process: p }, a) => guarded(p, () => sendfile(p, a)),
-  poll: ({ process: p }, a) => poll(p, a[0], a[1], int(a[2]) < 0 ? null : int(a[2])),
+  poll: ({ process: p }, a) => poll(p, a[0], a[1], plainLimit(int(a[2]) < 0 ? null : int(a[2]))),
   ppoll: (t, a) => {
     const limit = timeLimit(t.process, a[2], false);
-    return withSigmask(t, a[3], a[4], () => poll(t.process, a[0], a[1], limit.ms, limit));
+    return withSigmask(t, a[3], a[4], () => poll(t.process, a[0], a[1], limit));
   },
   select: ({ process: p }, a) => select(p, a, timeLimit(p, a[4], true)),
   pselect6: (t, a) => {

@@ -187,7 +187,8 @@ function mmap(p: Process, a: bigint[]): number {
     if (!start) throw new Errno(E.ENOMEM);
   }
   // A private anonymous mapping is mapped with its rights at once: unless writable, it commits
-  // no memory (zeros until mprotect makes it writable, which charges it). The others are filled or shared while read-write, then get their rights.
+  // no memory (zeros until mprotect makes it writable, which charges it). The others are filled
+  // or shared while read-write, then get their rights.
   const privateAnonymous = anonymous && type === MAP_PRIVATE;
   p.space.map(start, len, privateAnonymous ? prot : PROT_READ | PROT_WRITE);
   if (anonymous && type === MAP_SHARED && p.kernel.sharedMemory) {
