@@ -241,10 +241,11 @@ function virtualEntries(vfs: Vfs, comps: readonly string[], children: readonly s
 /** stat (follow) or lstat of a host path into statBuf. */
 export function statPath(vfs: Vfs, comps: readonly string[], follow: boolean, out: Buffer): Buffer {
   return vfs.at(comps, follow, (loc, c) => {
+    const link = loc.kind === 'host' && loc.rel === '' && !follow ? vfs.linkOf(loc.grant) : null;
     if (loc.kind === 'virtual') {
       virtualDirStat(out, '/' + c.join('/'));
-    } else if (loc.rel === '' && !follow && vfs.linkOf(loc.grant)) {
-      vfs.linkOf(loc.grant)!.stat.copy(out);
+    } else if (link) {
+      link.stat.copy(out);
     } else if (!loc.grant.isDir || loc.rel === '') {
       check(libc.fstat(loc.grant.fd, out));
     } else if (follow) {

@@ -53,6 +53,11 @@ function hostPathOfFd(fd: number): string | null {
   return n > 0 ? buf.toString('utf8', 0, n) : null;
 }
 
+/** Whether two normalized guest paths (their components) are the same. */
+function samePath(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((c, i) => c === b[i]);
+}
+
 /** A grant's host side: its path, opened (symlinks followed) on first use, and what that fd is. */
 class HostGrant implements Grant {
   private opened: { fd: number; isDir: boolean } | null = null;
@@ -247,7 +252,7 @@ export class Vfs {
 
   /** The grant whose guest path is exactly comps, if any. */
   grantAt(comps: readonly string[]): Grant | null {
-    return this.grants.find((g) => g.components.length === comps.length && g.components.every((c, i) => c === comps[i])) ?? null;
+    return this.grants.find((g) => samePath(g.components, comps)) ?? null;
   }
 
   /**
@@ -271,16 +276,12 @@ export class Vfs {
     const target = text.toString();
     try {
       const comps = this.resolve([...(target.startsWith('/') ? [] : g.components.slice(0, -1)), ...target.split('/')], true);
-      if (comps.length === g.components.length && comps.every((c, i) => c === g.components[i])) return null;
+      if (samePath(comps, g.components)) return null;
       const loc = this.locate(comps);
       if (loc.kind !== 'host') return null;
       const there = Buffer.alloc(STAT_SIZE), here = Buffer.alloc(STAT_SIZE);
-      if (loc.rel === '') {
-        if (libc.fstat(loc.grant.fd, there) < 0) return null;
-      } else {
-        const fd = this.openHost(loc, O_PATH, 0);
-        try { if (libc.fstat(fd, there) < 0) return null; } finally { libc.closeFd(fd); }
-      }
+      const fd = this.openHost(loc, O_PATH, 0);
+      try { if (libc.fstat(fd, there) < 0) return null; } finally { libc.closeFd(fd); }
       if (libc.fstat(g.fd, here) < 0 || inodeKey(there) !== inodeKey(here)) return null;
     } catch (e) {
       if (e instanceof Errno) return null;
