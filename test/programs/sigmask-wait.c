@@ -66,6 +66,13 @@ static void spawn_writer(int delay_ms) {
   }
 }
 
+/* The byte spawn_writer's child wrote, and the child. */
+static void take_writers_byte(void) {
+  char c;
+  if (read(fds[0], &c, 1) != 1) printf("read failed\n");
+  while (waitpid(-1, NULL, 0) > 0) {}
+}
+
 /* The time left that a call wrote back: "none" (0), "some" (between 3 and 5 s of the 5 given) or the value. */
 static const char *left(long sec, long frac, long unit) {
   static char buf[64];
@@ -76,7 +83,6 @@ static const char *left(long sec, long frac, long unit) {
 }
 
 static void time_left(void) {
-  char c;
   fd_set r;
   /* Made readable by another process while the call waits. */
   struct timeval tv = { 5, 0 };
@@ -85,23 +91,20 @@ static void time_left(void) {
   spawn_writer(100);
   int n = select(fds[0] + 1, &r, NULL, NULL, &tv);
   printf("select, readable after a while: %d, left %s\n", n, left(tv.tv_sec, tv.tv_usec, 1000000));
-  if (read(fds[0], &c, 1) != 1) printf("read failed\n");
-  while (waitpid(-1, NULL, 0) > 0) {}
+  take_writers_byte();
   struct timespec ts = { 5, 0 };
   struct pollfd p = { fds[0], POLLIN, 0 };
   spawn_writer(100);
   n = syscall(SYS_ppoll, &p, 1, &ts, NULL, 8);
   printf("ppoll, readable after a while: %d, left %s\n", n, left(ts.tv_sec, ts.tv_nsec, 1000000000));
-  if (read(fds[0], &c, 1) != 1) printf("read failed\n");
-  while (waitpid(-1, NULL, 0) > 0) {}
+  take_writers_byte();
   ts = (struct timespec){ 5, 0 };
   FD_ZERO(&r);
   FD_SET(fds[0], &r);
   spawn_writer(100);
   n = syscall(SYS_pselect6, fds[0] + 1, &r, NULL, NULL, &ts, NULL);
   printf("pselect6, readable after a while: %d, left %s\n", n, left(ts.tv_sec, ts.tv_nsec, 1000000000));
-  if (read(fds[0], &c, 1) != 1) printf("read failed\n");
-  while (waitpid(-1, NULL, 0) > 0) {}
+  take_writers_byte();
   /* Times out while another process runs. */
   tv = (struct timeval){ 0, 80000 };
   FD_ZERO(&r);
