@@ -412,12 +412,13 @@ export class PageTables {
    * they are not writable (a debugger's forced write); false, charging nothing, past the limit.
    */
   chargeForWrite(va: number, len: number): boolean {
-    if (!this.chargeable(va, len)) return false;
+    const pages: number[] = [];
     for (let p = va / PAGE_SIZE; p < (va + len) / PAGE_SIZE; p++) {
-      if (!(this.perms[p]! & PAGE_MAPPED) || this.perms[p]! & PAGE_CHARGED || p * PAGE_SIZE < this.userFloor) continue;
-      this.perms[p] |= PAGE_CHARGED;
-      this.committedPages++;
+      if (this.perms[p]! & PAGE_MAPPED && !(this.perms[p]! & PAGE_CHARGED) && p * PAGE_SIZE >= this.userFloor) pages.push(p);
     }
+    if (this.committedPages + pages.length > this.commitLimitPages) return false;
+    for (const p of pages) this.perms[p] |= PAGE_CHARGED;
+    this.committedPages += pages.length;
     return true;
   }
 

@@ -18,6 +18,7 @@ import { pollBounded, pollfds, sleepBounded, waitHostFd } from '../host-wait.js'
 /** How often a call parked on a host fd looks at it while nothing else is ready (ms). */
 const HOST_POLL_MS = 20;
 import { int, long, movePieces, size, uint, type SyscallGroup } from './args.js';
+import { writeTimeLeft } from './time.js';
 import { ShmFile } from '../../fs/shm.js';
 import { OFFSET_MAX } from '../../fs/locks.js';
 import { action, bit, orphanedGroup, SI_KERNEL, SIG_IGN, SIGTTIN, SIGTTOU, withSigmask } from '../signals.js';
@@ -562,15 +563,8 @@ function timeLimit(p: Process, addr: bigint, usec: boolean): TimeLimit {
   const endNs = process.hrtime.bigint() + ns;
   const writeLeft = () => {
     if (ns === 0n) return; // nor does Linux write back a zero timeout
-    let left = endNs - process.hrtime.bigint();
-    if (left < 0n) left = 0n;
-    try {
-      const out = p.userBuffer(addr, 16, PROT_WRITE);
-      out.writeBigInt64LE(left / 1_000_000_000n, 0);
-      out.writeBigInt64LE(usec ? (left % 1_000_000_000n) / 1000n : left % 1_000_000_000n, 8);
-    } catch (e) {
-      if (!(e instanceof Errno)) throw e;
-    }
+    const left = endNs - process.hrtime.bigint();
+    writeTimeLeft(p, addr, left < 0n ? 0n : left, usec);
   };
   return { ms: ms > 0x7fffffffn ? 0x7fffffff : Number(ms), writeLeft };
 }

@@ -112,10 +112,15 @@ function sleepInterruptible(t: Task, ns: bigint, interrupted?: (left: bigint) =>
   }
 }
 
-/** writeTimespec, left undone where the memory cannot be written (the call fails with EINTR anyway). */
-function writeTimespecIfMapped(p: Process, addr: bigint, ns: bigint): void {
+/**
+ * The time left of a call that ends (a timespec, or a timeval with usec), left undone where the
+ * memory cannot be written, as Linux does: the call's own result stands (EINTR, a count, 0).
+ */
+export function writeTimeLeft(p: Process, addr: bigint, ns: bigint, usec = false): void {
   try {
-    writeTimespec(p, addr, ns);
+    const out = p.userBuffer(addr, 16, PROT_WRITE);
+    out.writeBigInt64LE(ns / NS, 0);
+    out.writeBigInt64LE(usec ? (ns % NS) / 1000n : ns % NS, 8);
   } catch (e) {
     if (!(e instanceof Errno)) throw e;
   }
@@ -172,7 +177,7 @@ export const timeSyscalls: SyscallGroup = {
   },
   nanosleep: (t, a) => {
     const p = t.process;
-    const rem = (left: bigint) => { if (a[1] !== 0n) writeTimespecIfMapped(p, a[1], left); };
+    const rem = (left: bigint) => { if (a[1] !== 0n) writeTimeLeft(p, a[1], left); };
     const left = sleepInterruptible(t, readTimespec(p, a[0]), rem);
     if (left !== null) {
       if (a[1] !== 0n) writeTimespec(p, a[1], left);
@@ -187,7 +192,7 @@ export const timeSyscalls: SyscallGroup = {
     const TIMER_ABSTIME = 1;
     const absolute = (int(a[1]) & TIMER_ABSTIME) !== 0;
     const wait = absolute ? ns - deadlineNow(t, clock) : ns;
-    const rem = (left: bigint) => { if (!absolute && a[3] !== 0n) writeTimespecIfMapped(p, a[3], left); };
+    const rem = (left: bigint) => { if (!absolute && a[3] !== 0n) writeTimeLeft(p, a[3], left); };
     const left = wait > 0n ? sleepInterruptible(t, wait, rem) : null;
     if (left !== null) {
       if (!absolute && a[3] !== 0n) writeTimespec(p, a[3], left);
