@@ -144,7 +144,8 @@ export function formatDoctorReport(r: DoctorReport): string {
     lines.push(bytes === 'memory'
       ? `address space: --memory per process (kvm_pvm; ${physBits}-bit guest-physical addresses)`
       : `address space: ${bytes / 1024 ** 3} GiB per process (${physBits}-bit guest-physical addresses; reservations beyond --memory fit)` +
-        (sparseMemslots ? '' : '\n               (at most 16 GiB: KVM here keeps metadata for every page of a memslot; a 5.15 or later kernel with kvm.tdp_mmu=Y does not)'));
+        (sparseMemslots ? '' : '\n               (at most 16 GiB: KVM here keeps kernel memory for every page of a memslot, measured at start;'
+          + '\n               a 5.15 or later kernel with kvm.tdp_mmu=Y does not, unless it has KVMGT\'s write tracking, on-demand since 2024)'));
   }
   lines.push(
     `host kernel:   ${r.host.kernel}`,

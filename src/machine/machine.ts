@@ -3,7 +3,7 @@
 // spends no CPL0 instructions on set-up. The run loop turns exits into hypercalls for the layer
 // above (src/linux) and knows nothing of Linux.
 import { readFileSync } from 'node:fs';
-import { Kvm, sparseMemslots, type MemoryRegion, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry, type Registers } from '../kvm/kvm.js';
+import { Kvm, memslotBytesPerPage, sparseMemslots, type MemoryRegion, type Vcpu, type VcpuExit, type Vm, type Segment, type SpecialRegisters, type CpuidEntry, type Registers } from '../kvm/kvm.js';
 import { caps } from '../kvm/abi.js';
 import { GuestMemory, type SharedRange } from './memory.js';
 import { PAGE_CHARGED, PageTables, PROT_EXEC, PROT_READ, PROT_WRITE } from './paging.js';
@@ -80,7 +80,7 @@ export class MachineError extends Error {
 let sharedKvm: Kvm | undefined;
 let detectedPath: SyscallPath | undefined;
 let cpuidCache: CpuidEntry[] | undefined;
-/** Whether this host's memslots are sparse (sparseMemslots), read once. */
+/** Whether this host's memslots are sparse (measureSparse), measured once by the probe machine. */
 let sparse: boolean | undefined;
 /** The guest's own cpuid answers, measured by the first machine (src/machine/cpuid-table.ts),
  * and whether user mode may use the FS base instructions (measured with them). */
@@ -149,13 +149,31 @@ function userFloor(path: SyscallPath): number {
 
 function addressSpaceBytes(memoryBytes: number, path: SyscallPath | undefined, physBits: number): number {
   if (path !== 'cpl0-entry') return memoryBytes;
-  return Math.max(memoryBytes, spanFor(physBits, sparse ??= sparseMemslots()));
+  return Math.max(memoryBytes, spanFor(physBits, sparse!));
+}
+
+/**
+ * Whether a memslot costs this host's kernel nothing per page of guest addresses, by the kernel's
+ * rule (sparseMemslots), then measured on vm (memslotBytesPerPage, with slot 1 at 8 GiB, which
+ * the probe machine leaves free). Where it cannot be measured, or KVM keeps even 2 bytes a page
+ * (write tracking: 128 MiB of kernel memory for each process of a 256 GiB span, made and zeroed
+ * at every fork), the span stays ADDRESS_SPACE_BYTES.
+ */
+function measureSparse(vm: Vm, physBits: number): boolean {
+  if (!sparseMemslots() || physBits < 35) return false;
+  try {
+    const perPage = memslotBytesPerPage(vm, 1, 8 * 1024 ** 3);
+    return perPage !== null && perPage < 1;
+  } catch {
+    return false;
+  }
 }
 
 /**
  * The span of an address space with hardware paging on a CPU of physBits (see
  * ADDRESS_SPACE_BYTES). More than ADDRESS_SPACE_BYTES only where a memslot's addresses cost the
- * host nothing until used (sparseMemslots): else 256 GiB would cost 512 MiB of kernel memory.
+ * host nothing until used (measureSparse): else 256 GiB would cost 128 MiB (write tracking) or
+ * 512 MiB (reverse maps) of kernel memory for each process.
  */
 export function spanFor(physBits: number, sparseSlots: boolean): number {
   const least = Math.min(ADDRESS_SPACE_BYTES, 2 ** physBits / 64);
@@ -185,7 +203,7 @@ function physBitsOf(cpuid: readonly CpuidEntry[]): number {
 export function addressSpan(memoryBytes: number): { bytes: number; physBits: number; sparseMemslots: boolean } {
   const path = detectSyscallPath();
   const physBits = physBitsOf(cpuidCache ?? []);
-  return { bytes: addressSpaceBytes(memoryBytes, path, physBits), physBits, sparseMemslots: sparse ??= sparseMemslots() };
+  return { bytes: addressSpaceBytes(memoryBytes, path, physBits), physBits, sparseMemslots: sparse! };
 }
 
 const GDT_ENTRIES: ReadonlyArray<readonly [number, bigint]> = [
@@ -300,6 +318,7 @@ export class Machine {
       this.maxSlots = k.checkExtension(caps.KVM_CAP_NR_MEMSLOTS) || 32;
       this.buildSystemTables();
       this.syscallPath = detectedPath ??= this.probeSyscallPath();
+      if (probe) sparse ??= measureSparse(this.vm, this.physBits);
       this.paging.userFloor = userFloor(this.syscallPath);
       this.mapUserSpecials(this.paging);
       // The stub's cpuid_emul answers from this table (patched sites only exist on this path).
