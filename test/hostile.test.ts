@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { run as runAsync, runSync as run, type RunOptions } from '../src/index.js';
 import { acquireMachine, releaseMachine, machinePoolStats } from '../src/machine/pool.js';
 import { Kernel } from '../src/linux/kernel.js';
+import { Machine } from '../src/machine/machine.js';
+import { PROT_READ, PROT_WRITE } from '../src/machine/paging.js';
 import { Vfs } from '../src/fs/vfs.js';
 import { HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall } from '../src/abi/abi.generated.js';
 import type { Vcpu } from '../src/kvm/kvm.js';
@@ -166,6 +168,29 @@ test('each process costs the host kernel at most 16 MiB for its address space, s
   // The shell and its 8 children: 9 address spaces.
   const perProcess = (peak - before) / 9;
   assert.ok(perProcess <= 16 * 1024 ** 2, `${(perProcess / 1024 ** 2).toFixed(1)} MiB of vmalloc'd kernel memory per process`);
+});
+
+test('released address spaces are reused by the next forks and hold nothing of their last process, kept with their pages or without', {
+  skip: onUserStubPath() && 'on kvm_pvm processes take turns in one memory',
+}, () => {
+  using m = new Machine({ memoryBytes: 16 << 20 });
+  const va = m.paging.userFloor + 0x200000, len = 0x4000;
+  const first = [];
+  for (let i = 0; i < 4; i++) {
+    const sm = m.newSpace();
+    sm.paging.map(va, len, PROT_READ | PROT_WRITE);
+    sm.memory.write(va, Buffer.alloc(len, 0xa0 + i));
+    first.push(sm);
+  }
+  // Two are kept with their pages (zeroed when mapped again), two with their pages given back.
+  for (const sm of first) m.releaseSpace(sm);
+  for (let i = 0; i < 4; i++) {
+    const sm = m.newSpace();
+    assert.ok(first.includes(sm), `fork ${i}: a kept space, not a new memslot`);
+    assert.equal(sm.paging.perms[va / 4096], 0, 'nothing mapped');
+    sm.paging.map(va, len, PROT_READ | PROT_WRITE);
+    assert.ok(sm.memory.slice(va, len).every((b) => b === 0), `fork ${i}: the last process's bytes are gone`);
+  }
 });
 
 test('a reused VM holds nothing of the previous program: memory, translations and vector registers', () => {
