@@ -81,10 +81,11 @@ export function deadlineNow(t: Task, clock: number): bigint {
   return clockNs(t, c);
 }
 
-function writeTimespec(p: Process, addr: bigint, ns: bigint): void {
+/** A struct timespec (or, with usec, a struct timeval) of ns at addr; EFAULT where it cannot be written. */
+function writeTimespec(p: Process, addr: bigint, ns: bigint, usec = false): void {
   const out = p.userBuffer(addr, 16, PROT_WRITE);
   out.writeBigInt64LE(ns / NS, 0);
-  out.writeBigInt64LE(ns % NS, 8);
+  out.writeBigInt64LE(usec ? (ns % NS) / 1000n : ns % NS, 8);
 }
 
 /**
@@ -118,9 +119,7 @@ function sleepInterruptible(t: Task, ns: bigint, interrupted?: (left: bigint) =>
  */
 export function writeTimeLeft(p: Process, addr: bigint, ns: bigint, usec = false): void {
   try {
-    const out = p.userBuffer(addr, 16, PROT_WRITE);
-    out.writeBigInt64LE(ns / NS, 0);
-    out.writeBigInt64LE(usec ? (ns % NS) / 1000n : ns % NS, 8);
+    writeTimespec(p, addr, ns, usec);
   } catch (e) {
     if (!(e instanceof Errno)) throw e;
   }
