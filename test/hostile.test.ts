@@ -15,7 +15,7 @@ import { Machine } from '../src/machine/machine.js';
 import { PROT_READ, PROT_WRITE } from '../src/machine/paging.js';
 import { Vfs } from '../src/fs/vfs.js';
 import { HC_COUNT, HC_PORT_BASE, HYPERCALLS, Hypercall } from '../src/abi/abi.generated.js';
-import type { Vcpu } from '../src/kvm/kvm.js';
+import { vmallocUsedKb, type Vcpu } from '../src/kvm/kvm.js';
 import { BUSYBOX, NO_BUSYBOX, onUserStubPath, treeSnapshot } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -143,10 +143,10 @@ test('clone refuses what it does not offer; fork and vfork work; a fork bomb end
   assert.equal(r.exitStatus, 0, r.err);
 });
 
-/** The host kernel's vmalloc area in use, in bytes (/proc/meminfo), or null where it is not shown. */
+/** The host kernel's vmalloc area in use, in bytes, or null where it is not shown. */
 function vmallocUsed(): number | null {
-  const m = /^VmallocUsed:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-  return m ? Number(m[1]) * 1024 : null;
+  const kb = vmallocUsedKb();
+  return kb === null ? null : kb * 1024;
 }
 
 test('each process costs the host kernel at most 16 MiB for its address space, so a full --max-procs stays bounded', {

@@ -52,7 +52,8 @@ export function memslotBytesPerPage(vm: Vm, slot: number, guestPhysAddr: number)
   return Math.max(0, after - before) * 1024 / (size / 4096);
 }
 
-function vmallocUsedKb(): number | null {
+/** The host kernel's vmalloc area in use (/proc/meminfo's VmallocUsed), in KiB, or null where it is not shown. */
+export function vmallocUsedKb(): number | null {
   try {
     const m = /^VmallocUsed:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
     return m ? Number(m[1]) : null;

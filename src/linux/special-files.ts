@@ -114,16 +114,34 @@ function memory(path: string, make: () => string | Buffer): SpecialFile {
   };
 }
 
-/** A made-up directory at path whose entries (besides . and ..) list() gives when it is opened. */
-function directory(path: string, list: () => Array<[string, number]>, link?: string): SpecialFile {
+/**
+ * An open /proc/PID directory. Like a pidfd it names its process by the object, so
+ * pidfd_send_signal takes it too (psmisc's killall signals through these): a later process that
+ * gets the same pid is never reached.
+ */
+export class ProcPidDir extends DirListing {
+  constructor(readonly target: Process, path: string, statusFlags: number, list: () => DirEntry[], ino: number) {
+    super(path, statusFlags, list, ino);
+  }
+}
+
+/**
+ * A made-up directory at path whose entries (besides . and ..) list() gives when it is opened;
+ * with a process, a ProcPidDir of it.
+ */
+function directory(path: string, list: () => Array<[string, number]>, link?: string, of?: Process): SpecialFile {
   const ino = inoOf(path);
   return {
     link,
-    open: (flags) => new DirListing(path, flags & (O.ACCMODE | O.NONBLOCK | O.DIRECTORY), () => {
-      const entries: DirEntry[] = [{ name: '.', type: DT_DIR, ino }, { name: '..', type: DT_DIR, ino: inoOf(path.replace(/\/[^/]+$/, '') || '/') }];
-      for (const [name, type] of list()) entries.push({ name, type, ino: inoOf(`${path}/${name}`) });
-      return entries;
-    }, ino),
+    open: (flags) => {
+      const entries = (): DirEntry[] => {
+        const all: DirEntry[] = [{ name: '.', type: DT_DIR, ino }, { name: '..', type: DT_DIR, ino: inoOf(path.replace(/\/[^/]+$/, '') || '/') }];
+        for (const [name, type] of list()) all.push({ name, type, ino: inoOf(`${path}/${name}`) });
+        return all;
+      };
+      const status = flags & (O.ACCMODE | O.NONBLOCK | O.DIRECTORY);
+      return of ? new ProcPidDir(of, path, status, entries, ino) : new DirListing(path, status, entries, ino);
+    },
     stat: (out) => dirListingStat(out, ino),
   };
 }
@@ -336,7 +354,7 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
   if (rest.length === 0) {
     // /proc/self is a link to the caller's /proc/PID, as on Linux.
     return directory(dir, () => [...[...PID_FILES].sort().map((f): [string, number] => [f, PID_LINKS.has(f) ? DT_LNK : DT_REG]), ...PID_DIRS.map((d): [string, number] => [d, DT_DIR])],
-      q === p && selfLink ? String(q.pid) : undefined);
+      q === p && selfLink ? String(q.pid) : undefined, q);
   }
   if (rest.length === 1 && rest[0] === 'fd') {
     if (q.zombie) throw new Errno(E.ENOENT);

@@ -161,6 +161,28 @@ int main(void) {
   waited("killed", fd, c);
   close(fd);
 
+  /* An open /proc/PID directory names its process for pidfd_send_signal too (psmisc's killall
+   * signals through them); a /proc/PID/task/TID directory does not, nor do waitid and getfd
+   * take one. */
+  c = fork();
+  if (c == 0) { pause(); _exit(0); }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d", c);
+  int dir = open(path, O_RDONLY | O_DIRECTORY);
+  snprintf(path, sizeof path, "/proc/%d/task/%d", c, c);
+  int tdir = open(path, O_RDONLY | O_DIRECTORY);
+  printf("opened /proc dirs: %d %d\n", dir >= 0, tdir >= 0);
+  result("pidfd_send_signal(/proc/PID/task/TID)", send_sig(tdir, SIGTERM, NULL, 0));
+  result("waitid(P_PIDFD, /proc/PID)", waitid(P_PIDFD, dir, &(siginfo_t){0}, WEXITED));
+  result("pidfd_getfd(/proc/PID)", getfd(dir, 0, 0));
+  result("pidfd_send_signal(/proc/PID, SIGTERM)", send_sig(dir, SIGTERM, NULL, 0));
+  int st = 0;
+  waitpid(c, &st, 0);
+  printf("killed through /proc/PID: %d\n", WIFSIGNALED(st) ? WTERMSIG(st) : -1);
+  result("pidfd_send_signal(/proc/PID, reaped)", send_sig(dir, 0, NULL, 0));
+  close(dir);
+  close(tdir);
+
   int back[2];
   if (pipe(back)) return 1;
   c = fork();

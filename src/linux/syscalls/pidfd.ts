@@ -10,6 +10,7 @@ import type { Process } from '../process.js';
 import type { Task } from '../task.js';
 import { NSIG, SI_TKILL } from '../signals.js';
 import { AnonFile } from './anon-file.js';
+import { ProcPidDir } from '../special-files.js';
 import { killProcess, sendQueuedInfo, SIGINFO_SIZE } from './signal.js';
 import { int, type SyscallGroup } from './args.js';
 
@@ -23,7 +24,7 @@ export class PidFd extends AnonFile {
 
   /** Reaped: the sandbox no longer holds the process (its pid may be another's by now). */
   get reaped(): boolean {
-    return this.target.kernel.find(this.target.pid) !== this.target;
+    return reaped(this.target);
   }
 
   read(): number { throw new Errno(E.EINVAL); }
@@ -40,6 +41,21 @@ export function pidFdAt(p: Process, fd: number): PidFd {
   return f;
 }
 
+/**
+ * The process pidfd_send_signal signals through fd: a pidfd's, or an open /proc/PID directory's
+ * (as Linux; a /proc/PID/task/TID directory is not one). EBADF for anything else.
+ */
+function signalTargetAt(p: Process, fd: number): Process {
+  const f = p.fds.get(fd);
+  if (f instanceof PidFd || f instanceof ProcPidDir) return f.target;
+  throw new Errno(E.EBADF);
+}
+
+/** Whether the sandbox no longer holds q (reaped; its pid may be another's by now). */
+function reaped(q: Process): boolean {
+  return q.kernel.find(q.pid) !== q;
+}
+
 /** pidfd_open(pid, flags): a process of the sandbox; a thread that is not a leader is EINVAL. */
 function pidfdOpen(p: Process, pid: number, flags: number): number {
   if (flags & ~PIDFD_NONBLOCK || pid <= 0) throw new Errno(E.EINVAL);
@@ -50,25 +66,25 @@ function pidfdOpen(p: Process, pid: number, flags: number): number {
 
 /**
  * pidfd_send_signal(pidfd, sig, info, flags): kill, or with a siginfo rt_sigqueueinfo, to the
- * process of the pidfd. Its si_signo must be sig; only to itself (the calling thread's own pid)
+ * process of the pidfd (or /proc/PID directory). Its si_signo must be sig; only to itself (the calling thread's own pid)
  * may a thread send a siginfo that looks like the kernel's or kill's (EPERM). A reaped process
  * is ESRCH.
  */
 function pidfdSendSignal(t: Task, fd: number, sig: number, infoAddr: bigint, flags: number): number {
   const p = t.process;
   if (flags !== 0) throw new Errno(E.EINVAL);
-  const f = pidFdAt(p, fd);
+  const target = signalTargetAt(p, fd);
   let raw: Buffer | null = null;
   if (infoAddr !== 0n) {
     raw = Buffer.from(p.userBuffer(infoAddr, SIGINFO_SIZE, PROT_READ));
     if (raw.readInt32LE(0) !== sig) throw new Errno(E.EINVAL);
     const code = raw.readInt32LE(8);
-    if (t.tid !== f.target.pid && (code >= 0 || code === SI_TKILL)) throw new Errno(E.EPERM);
+    if (t.tid !== target.pid && (code >= 0 || code === SI_TKILL)) throw new Errno(E.EPERM);
   }
   if (sig < 0 || sig > NSIG) throw new Errno(E.EINVAL);
-  if (f.reaped) throw new Errno(E.ESRCH);
-  if (raw) return sendQueuedInfo(t, f.target.pid, null, sig, raw);
-  killProcess(t, f.target.pid, sig);
+  if (reaped(target)) throw new Errno(E.ESRCH);
+  if (raw) return sendQueuedInfo(t, target.pid, null, sig, raw);
+  killProcess(t, target.pid, sig);
   return 0;
 }
 
