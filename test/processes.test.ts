@@ -691,6 +691,32 @@ test('RLIMIT_FSIZE: writes are cut at the limit, past it EFBIG and SIGXFSZ, as n
   }
 });
 
+// RLIMIT_STACK's hard limit was the stack's own size (8 MiB), so `ulimit -s 16384` failed with
+// EPERM in the sandbox where a Linux login's hard limit is unlimited, and a build script that
+// raises it for a deeply recursive program stopped there. Now the hard limit is unlimited and
+// exec sizes the next program's stack by the soft limit (within an eighth of --memory: 32 MiB
+// at the default 256 MiB), as Linux does. Not compared with a native run: a host's own hard
+// limit may be lower (this one's runner sets 8 MiB).
+test('RLIMIT_STACK: a shell raises it and the next program gets that much stack; past it SIGSEGV', { skip: NO_BUSYBOX }, () => {
+  const deep = `${PROGRAMS_DIR}/deepstack.glibc`;
+  const script = [
+    'ulimit -Hs',
+    `${deep} 12288; echo "8 MiB: $?"`,
+    // ulimit sets the soft and the hard limit: each in a subshell of its own.
+    `(ulimit -s 16384 && ${deep} 12288); echo "16 MiB: $?"`,
+    `(ulimit -s unlimited && ${deep} 24576); echo "unlimited: $?"`,
+    `(ulimit -s unlimited && ${deep} 40960); echo "past --memory / 8: $?"`,
+  ].join('\n');
+  const r = run(BUSYBOX, ['sh', '-c', script], { env: ENV, timeoutSeconds: TIMEOUT_S, ro: [PROGRAMS_DIR] });
+  assert.equal(r.stdout.toString(), [
+    'unlimited',
+    'limit 8192 KiB', '8 MiB: 139',
+    'limit 16384 KiB', 'came back from 12288 KiB (0)', '16 MiB: 0',
+    'limit unlimited', 'came back from 24576 KiB (0)', 'unlimited: 0',
+    'limit unlimited', 'past --memory / 8: 139', '',
+  ].join('\n'), show(r));
+});
+
 // RLIMIT_AS (ulimit -v) lowered by the program was kept and never enforced. Now the addresses a
 // process has mapped (PROT_NONE included, /proc/self/status's VmSize) stay within it: mmap, brk
 // and stack growth past it fail with ENOMEM. The limit is set from VmSize, which differs natively.

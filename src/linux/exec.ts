@@ -24,7 +24,10 @@ import { permitted } from '../fs/access.js';
 
 /** Where static-PIE programs are placed (Linux would randomise; kvmbox is deterministic). */
 export const PIE_BASE = 0x400000;
-/** The stack may grow to this size (RLIMIT_STACK); this much is mapped at start. */
+/**
+ * The stack may grow to this size (RLIMIT_STACK's soft limit, as on Linux, unless the program's
+ * parent set another before the exec); this much is mapped at start.
+ */
 export const STACK_SIZE = 8 << 20;
 export const STACK_INITIAL = 128 << 10;
 
@@ -57,6 +60,8 @@ export interface ProcessInfo {
   readInterpreter?: (path: string) => Buffer;
   /** Map read-only segments from the files' images (src/linux/image-cache.ts) instead of copying them. */
   images?: boolean;
+  /** RLIMIT_STACK's soft limit in bytes where the process set one (Infinity: unlimited); else STACK_SIZE. */
+  stackRlimit?: number;
 }
 
 function toProt(flags: number): number {
@@ -75,7 +80,10 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
   const bias = elf.type === ET_DYN ? PIE_BASE - alignDown(elf.minVaddr, PAGE_SIZE) : 0;
   const lo = alignDown(elf.minVaddr + bias, PAGE_SIZE);
   const hi = alignUp(elf.maxVaddr + bias, PAGE_SIZE);
-  const stackSize = Math.min(STACK_SIZE, alignDown(space.memoryBytes / 8, PAGE_SIZE));
+  // The stack's reserve: what RLIMIT_STACK asks, within an eighth of the memory (all a stack
+  // could use with the rest of a program; on kvm_pvm the memory is also the address range), and
+  // never under the pages mapped at start.
+  const stackSize = Math.max(STACK_INITIAL, Math.min(alignDown(Math.min(info.stackRlimit ?? STACK_SIZE, 2 ** 52), PAGE_SIZE), alignDown(space.memoryBytes / 8, PAGE_SIZE)));
   if (!space.isFree(lo, hi - lo) || hi > space.userTop - stackSize - (1 << 20)) {
     throw new NotRunnableError(
       `${name}: its segments (0x${lo.toString(16)}-0x${hi.toString(16)}) do not fit in guest memory ` +
@@ -283,6 +291,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv, hom
     argv: args.argv, envp: args.envp, execfn: args.exePath, uid: GUEST_UID, gid: GUEST_GID, hwcap: machine.hwcap, minSigStackSize: signalFrameBytes(machine.signalXstate), vdso: machine.vdsoAddress,
     readInterpreter: (path) => readInterpreter(p.vfs, path, args.exePath),
     images: p.kernel.sharedMemory !== null,
+    stackRlimit: p.stackRlimit(),
   });
   p.space = space;
   p.auxv = loaded.auxv;

@@ -478,6 +478,12 @@ export class Process {
     if (size > 0n) this.fileSizeRoom(size - 1n, 1);
   }
 
+  /** RLIMIT_STACK's soft limit in bytes where the process set one (Infinity: unlimited), for exec. */
+  stackRlimit(): number | undefined {
+    const l = this.rlimits.get(RLIMIT_STACK);
+    return l === undefined ? undefined : l[0] === RLIM_INFINITY ? Infinity : Number(l[0]);
+  }
+
   /** Whether the program set RLIMIT_FSIZE (writes to regular files then ask fileSizeRoom). */
   get limitsFileSize(): boolean { return this.rlimits.has(RLIMIT_FSIZE); }
 
@@ -487,7 +493,9 @@ export class Process {
     const set = this.rlimits.get(resource);
     if (set) return set;
     switch (resource) {
-      case RLIMIT_STACK: return [BigInt(this.space.stackTop - this.space.stackLimit), BigInt(this.space.stackTop - this.space.stackLimit)];
+      // Soft: the stack's reserve; hard: unlimited as on Linux, so that a shell may raise the soft
+      // limit for the programs it runs (`ulimit -s`): exec sizes their stacks by it.
+      case RLIMIT_STACK: return [BigInt(this.space.stackTop - this.space.stackLimit), RLIM_INFINITY];
       case RLIMIT_NPROC: return [BigInt(this.kernel.maxProcesses), BigInt(this.kernel.maxProcesses)];
       // Soft: the memory the sandbox has (what runtimes size their heaps by); hard: unlimited as
       // on Linux, so that a program may raise it again (only a lower one is enforced).
