@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { closeIdleWorkers, run as runAsync, runSync as run, type RunResult } from '../src/index.js';
 import { PROGRAMS_DIR, VARIANTS, runCli } from './helpers.js';
 import { detectSyscallPath } from '../src/machine/machine.js';
@@ -72,6 +73,22 @@ test('sched_getaffinity and glibc\'s get_nprocs show as many CPUs as vCPUs; --vc
   const bad = runCli(['run', '--vcpus', '99', '--', `${PROGRAMS_DIR}/threads.glibc`]);
   assert.notEqual(bad.status, 0);
   assert.match(bad.err, /vcpus must be a whole number from 1 to 16/);
+});
+
+// lscpu opens /sys/devices/system/cpu and reads the masks and each CPU's topology relative to
+// it: it failed ("failed to determine number of CPUs") while only the three masks existed.
+test('/sys/devices/system/cpu lists the vCPUs with a topology, and lscpu counts them', {
+  skip: skip || (!existsSync('/usr/bin/lscpu') && 'no /usr/bin/lscpu here'),
+}, () => {
+  const r = run('/bin/sh', ['-c', 'cd /sys/devices/system/cpu && ls && cat online cpu2/topology/core_cpus_list cpu2/topology/package_cpus && ls cpu3 2>&1; lscpu'],
+    { vcpus: 3, system: true, timeoutSeconds: 120 });
+  const out = r.stdout.toString();
+  assert.equal(r.exitStatus, 0, show(r));
+  assert.ok(out.startsWith('cpu0\ncpu1\ncpu2\nonline\npossible\npresent\n0-2\n2\n7\nls: cannot access \'cpu3\': No such file or directory\n'), out);
+  assert.match(out, /^CPU\(s\): +3$/m);
+  assert.match(out, /^Thread\(s\) per core: +1$/m);
+  assert.match(out, /^Core\(s\) per socket: +3$/m);
+  assert.match(out, /^Socket\(s\): +1$/m);
 });
 
 test('fork and exec from a process whose threads run on several vCPUs', { skip }, () => {

@@ -146,6 +146,33 @@ function directory(path: string, list: () => Array<[string, number]>, link?: str
   };
 }
 
+/** The CPU masks of /sys/devices/system/cpu: all the sandbox's vCPUs in each. */
+const CPU_MASKS = ['online', 'possible', 'present'];
+
+/**
+ * /sys/devices/system/cpu/cpuK/topology of n vCPUs: one package (and die) whose cores each run
+ * one thread, as lscpu counts them. Masks are hex with a comma every 32 CPUs, as many digits as
+ * n needs, as Linux prints them.
+ */
+function cpuTopology(k: number, n: number): Record<string, string> {
+  const mask = (cpus: number[]): string => {
+    let bits = 0n;
+    for (const c of cpus) bits |= 1n << BigInt(c);
+    const hex = bits.toString(16).padStart(Math.ceil(n / 4), '0');
+    const groups: string[] = [];
+    for (let end = hex.length; end > 0; end -= 8) groups.unshift(hex.slice(Math.max(0, end - 8), end));
+    return groups.join(',');
+  };
+  const all = Array.from({ length: n }, (_, i) => i);
+  const list = (cpus: number[]): string => (cpus.length === 1 ? `${cpus[0]}` : `${cpus[0]}-${cpus[cpus.length - 1]}`);
+  return {
+    core_id: String(k), physical_package_id: '0', die_id: '0',
+    thread_siblings: mask([k]), thread_siblings_list: String(k), core_cpus: mask([k]), core_cpus_list: String(k),
+    core_siblings: mask(all), core_siblings_list: list(all), package_cpus: mask(all), package_cpus_list: list(all),
+    die_cpus: mask(all), die_cpus_list: list(all),
+  };
+}
+
 /** /proc's own files (not directories). */
 const PROC_FILES = ['cpuinfo', 'loadavg', 'meminfo', 'mounts', 'stat', 'uptime', 'version', 'vmstat'];
 
@@ -736,11 +763,31 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
     if (a === 'pts' && rest.length === 1 && /^\d+$/.test(rest[0]!)) return ptySlave(p, Number(rest[0]));
     return null;
   }
-  // The CPUs the sandbox offers, where glibc's get_nprocs and get_nprocs_conf look first.
-  if (top === 'sys' && a === 'devices' && rest.length === 3 && rest[0] === 'system' && rest[1] === 'cpu' &&
-    ['online', 'possible', 'present'].includes(rest[2]!)) {
+  // The CPUs the sandbox offers, where glibc's get_nprocs and get_nprocs_conf look first, and
+  // the directory that lists them (lscpu opens it and reads the masks relative to it); a
+  // directory per vCPU, with nothing of the host's topology in it. Only this directory of /sys.
+  if (top === 'sys' && a === 'devices' && rest[0] === 'system' && rest[1] === 'cpu') {
     const n = p.kernel.maxVcpus;
-    return memory(`/sys/devices/system/cpu/${rest[2]}`, () => (n === 1 ? '0\n' : `0-${n - 1}\n`));
+    const dir = '/sys/devices/system/cpu';
+    if (rest.length === 2) {
+      return directory(dir, () => [
+        ...CPU_MASKS.map((f): [string, number] => [f, DT_REG]),
+        ...Array.from({ length: n }, (_, i): [string, number] => [`cpu${i}`, DT_DIR]),
+      ]);
+    }
+    if (rest.length === 3 && CPU_MASKS.includes(rest[2]!)) return memory(`${dir}/${rest[2]}`, () => (n === 1 ? '0\n' : `0-${n - 1}\n`));
+    const cpu = /^cpu(0|[1-9]\d*)$/.exec(rest[2] ?? '');
+    if (cpu && Number(cpu[1]) < n) {
+      const k = Number(cpu[1]);
+      if (rest.length === 3) return directory(`${dir}/${rest[2]}`, () => [['topology', DT_DIR]]);
+      if (rest[3] === 'topology') {
+        const files = cpuTopology(k, n);
+        if (rest.length === 4) return directory(`${dir}/${rest[2]}/topology`, () => Object.keys(files).map((f): [string, number] => [f, DT_REG]));
+        const text = files[rest[4]!];
+        if (rest.length === 5 && text !== undefined) return memory(`${dir}/${rest[2]}/topology/${rest[4]}`, () => `${text}\n`);
+      }
+    }
+    if (rest.length >= 3) throw new Errno(E.ENOENT);
   }
   if (top === 'proc' && a === undefined) return procRoot(p);
   if (top === 'proc' && a === 'sys') {
