@@ -97,7 +97,8 @@ let configured: number | undefined;
 const workers: PooledWorker[] = [];
 const queue: Job[] = [];
 const stats = { started: 0, runs: 0 };
-const WORKER_URL = new URL('./worker.js', import.meta.url);
+// Through ../api so that it resolves from build/src/cli's bundle too (scripts/bundle-cli.mjs).
+const WORKER_URL = new URL('../api/worker.js', import.meta.url);
 
 function poolSize(): number {
   if (configured !== undefined) return configured;
