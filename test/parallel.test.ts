@@ -80,11 +80,11 @@ test('sched_getaffinity and glibc\'s get_nprocs show as many CPUs as vCPUs; --vc
 test('/sys/devices/system/cpu lists the vCPUs with a topology, and lscpu counts them', {
   skip: skip || (!existsSync('/usr/bin/lscpu') && 'no /usr/bin/lscpu here'),
 }, () => {
-  const r = run('/bin/sh', ['-c', 'cd /sys/devices/system/cpu && ls && cat online cpu2/topology/core_cpus_list cpu2/topology/package_cpus && ls cpu3 2>&1; lscpu'],
+  const r = run('/bin/sh', ['-c', 'cd /sys/devices/system/cpu && ls && cat online cpu2/topology/core_cpus_list cpu2/topology/package_cpus && ls cpu3 cpu0/topology/constructor 2>&1; lscpu'],
     { vcpus: 3, system: true, timeoutSeconds: 120 });
   const out = r.stdout.toString();
   assert.equal(r.exitStatus, 0, show(r));
-  assert.ok(out.startsWith('cpu0\ncpu1\ncpu2\nonline\npossible\npresent\n0-2\n2\n7\nls: cannot access \'cpu3\': No such file or directory\n'), out);
+  assert.ok(out.startsWith('cpu0\ncpu1\ncpu2\nonline\npossible\npresent\n0-2\n2\n7\nls: cannot access \'cpu3\': No such file or directory\nls: cannot access \'cpu0/topology/constructor\': No such file or directory\n'), out);
   assert.match(out, /^CPU\(s\): +3$/m);
   assert.match(out, /^Thread\(s\) per core: +1$/m);
   assert.match(out, /^Core\(s\) per socket: +3$/m);

@@ -616,16 +616,18 @@ function sysTree(p: Process): Record<string, Record<string, () => string>> {
 function procSys(p: Process, rest: readonly string[]): SpecialFile | null {
   const tree = sysTree(p);
   const path = rest.join('/');
+  // Names come from the guest: only the tree's own keys count (never "constructor" and the like).
+  const own = <T>(o: Record<string, T> | undefined, k: string): T | undefined => (o && Object.hasOwn(o, k) ? o[k] : undefined);
   const dirs = new Set(Object.keys(tree).flatMap((d) => d.split('/').map((_, i, all) => all.slice(0, i + 1).join('/'))));
   if (path === '' || dirs.has(path)) {
     const prefix = path === '' ? '' : path + '/';
     const children = new Map<string, number>();
     for (const d of dirs) if (d.startsWith(prefix) && !d.slice(prefix.length).includes('/') && d !== path) children.set(d.slice(prefix.length), DT_DIR);
-    for (const f of Object.keys(tree[path] ?? {})) children.set(f, DT_REG);
+    for (const f of Object.keys(own(tree, path) ?? {})) children.set(f, DT_REG);
     return directory(`/proc/sys${path ? '/' + path : ''}`, () => [...children].sort());
   }
   const dir = rest.slice(0, -1).join('/'), name = rest[rest.length - 1]!;
-  const make = tree[dir]?.[name];
+  const make = own(own(tree, dir), name);
   return make ? memory(`/proc/sys/${path}`, () => make() + '\n') : null;
 }
 
@@ -741,7 +743,8 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
   if (top === 'dev' && a === undefined) return devRoot(p);
   if (top === 'dev' && a !== undefined) {
     if (rest.length === 0) {
-      const kind = DEVICES[a];
+      // Own keys only: /dev/constructor is no device (it once reached the host as one).
+      const kind = Object.hasOwn(DEVICES, a) ? DEVICES[a] : undefined;
       if (kind) {
         const path = '/dev/' + a;
         return {
@@ -783,7 +786,8 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
       if (rest[3] === 'topology') {
         const files = cpuTopology(k, n);
         if (rest.length === 4) return directory(`${dir}/${rest[2]}/topology`, () => Object.keys(files).map((f): [string, number] => [f, DT_REG]));
-        const text = files[rest[4]!];
+        // Own keys only: a name such as "constructor" is no file.
+        const text = Object.hasOwn(files, rest[4]!) ? files[rest[4]!] : undefined;
         if (rest.length === 5 && text !== undefined) return memory(`${dir}/${rest[2]}/topology/${rest[4]}`, () => `${text}\n`);
       }
     }
