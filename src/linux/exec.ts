@@ -83,7 +83,7 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
   // The stack's reserve: what RLIMIT_STACK asks, within an eighth of the memory (all a stack
   // could use with the rest of a program; on kvm_pvm the memory is also the address range), and
   // never under the pages mapped at start.
-  const stackSize = Math.max(STACK_INITIAL, Math.min(alignDown(Math.min(info.stackRlimit ?? STACK_SIZE, 2 ** 52), PAGE_SIZE), alignDown(space.memoryBytes / 8, PAGE_SIZE)));
+  const stackSize = Math.max(STACK_INITIAL, alignDown(Math.min(info.stackRlimit ?? STACK_SIZE, space.memoryBytes / 8), PAGE_SIZE));
   if (!space.isFree(lo, hi - lo) || hi > space.userTop - stackSize - (1 << 20)) {
     throw new NotRunnableError(
       `${name}: its segments (0x${lo.toString(16)}-0x${hi.toString(16)}) do not fit in guest memory ` +

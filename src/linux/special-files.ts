@@ -146,8 +146,21 @@ function directory(path: string, list: () => Array<[string, number]>, link?: str
   };
 }
 
+/**
+ * table[key] where key is one of the table's own names, else undefined. Names that come from the
+ * guest are looked up through this: "constructor" and the like are no entries.
+ */
+function own<T>(table: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return table && Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 /** The CPU masks of /sys/devices/system/cpu: all the sandbox's vCPUs in each. */
 const CPU_MASKS = ['online', 'possible', 'present'];
+
+/** CPUs first to last as /sys lists them: "3" for one, "0-7" for a run. */
+function cpuRange(first: number, last: number): string {
+  return first === last ? `${first}` : `${first}-${last}`;
+}
 
 /**
  * /sys/devices/system/cpu/cpuK/topology of n vCPUs: one package (and die) whose cores each run
@@ -164,12 +177,11 @@ function cpuTopology(k: number, n: number): Record<string, string> {
     return groups.join(',');
   };
   const all = Array.from({ length: n }, (_, i) => i);
-  const list = (cpus: number[]): string => (cpus.length === 1 ? `${cpus[0]}` : `${cpus[0]}-${cpus[cpus.length - 1]}`);
   return {
     core_id: String(k), physical_package_id: '0', die_id: '0',
     thread_siblings: mask([k]), thread_siblings_list: String(k), core_cpus: mask([k]), core_cpus_list: String(k),
-    core_siblings: mask(all), core_siblings_list: list(all), package_cpus: mask(all), package_cpus_list: list(all),
-    die_cpus: mask(all), die_cpus_list: list(all),
+    core_siblings: mask(all), core_siblings_list: cpuRange(0, n - 1), package_cpus: mask(all), package_cpus_list: cpuRange(0, n - 1),
+    die_cpus: mask(all), die_cpus_list: cpuRange(0, n - 1),
   };
 }
 
@@ -616,8 +628,6 @@ function sysTree(p: Process): Record<string, Record<string, () => string>> {
 function procSys(p: Process, rest: readonly string[]): SpecialFile | null {
   const tree = sysTree(p);
   const path = rest.join('/');
-  // Names come from the guest: only the tree's own keys count (never "constructor" and the like).
-  const own = <T>(o: Record<string, T> | undefined, k: string): T | undefined => (o && Object.hasOwn(o, k) ? o[k] : undefined);
   const dirs = new Set(Object.keys(tree).flatMap((d) => d.split('/').map((_, i, all) => all.slice(0, i + 1).join('/'))));
   if (path === '' || dirs.has(path)) {
     const prefix = path === '' ? '' : path + '/';
@@ -743,8 +753,7 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
   if (top === 'dev' && a === undefined) return devRoot(p);
   if (top === 'dev' && a !== undefined) {
     if (rest.length === 0) {
-      // Own keys only: /dev/constructor is no device (it once reached the host as one).
-      const kind = Object.hasOwn(DEVICES, a) ? DEVICES[a] : undefined;
+      const kind = own(DEVICES, a);
       if (kind) {
         const path = '/dev/' + a;
         return {
@@ -778,7 +787,7 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
         ...Array.from({ length: n }, (_, i): [string, number] => [`cpu${i}`, DT_DIR]),
       ]);
     }
-    if (rest.length === 3 && CPU_MASKS.includes(rest[2]!)) return memory(`${dir}/${rest[2]}`, () => (n === 1 ? '0\n' : `0-${n - 1}\n`));
+    if (rest.length === 3 && CPU_MASKS.includes(rest[2]!)) return memory(`${dir}/${rest[2]}`, () => `${cpuRange(0, n - 1)}\n`);
     const cpu = /^cpu(0|[1-9]\d*)$/.exec(rest[2] ?? '');
     if (cpu && Number(cpu[1]) < n) {
       const k = Number(cpu[1]);
@@ -786,8 +795,7 @@ export function special(p: Process, comps: readonly string[]): SpecialFile | nul
       if (rest[3] === 'topology') {
         const files = cpuTopology(k, n);
         if (rest.length === 4) return directory(`${dir}/${rest[2]}/topology`, () => Object.keys(files).map((f): [string, number] => [f, DT_REG]));
-        // Own keys only: a name such as "constructor" is no file.
-        const text = Object.hasOwn(files, rest[4]!) ? files[rest[4]!] : undefined;
+        const text = own(files, rest[4]!);
         if (rest.length === 5 && text !== undefined) return memory(`${dir}/${rest[2]}/topology/${rest[4]}`, () => `${text}\n`);
       }
     }
