@@ -76,7 +76,9 @@ export class WouldBlock extends Errno {
     /** Called when the wait ends without ready(): at its timeout, or interrupted by a signal. */
     readonly onCancel?: (why: 'timeout' | 'signal') => void,
     /** Host fds whose readiness (poll events) may make ready() true: the kernel polls them while nothing runs. */
-    readonly hostFds?: ReadonlyArray<{ fd: number; events: number }>) {
+    readonly hostFds?: ReadonlyArray<{ fd: number; events: number }>,
+    /** Bytes the call has moved already (a blocking write waiting for room for the rest): what it returns if a signal interrupts the wait. */
+    readonly partial?: () => number) {
     super(E.EAGAIN);
   }
 }
@@ -779,8 +781,8 @@ export class PipeEnd implements OpenFile {
       const need = Math.min(want, 4096);
       throw new WouldBlock('it writes to a full pipe that only it could drain', () => b.readers === 0 || b.capacity - b.size >= need);
     }
-    // A larger write takes what fits now and returns short (the caller writes the rest, as
-    // every writer of a pipe must be ready to do): it never waits with part of it written.
+    // A larger write takes what fits now and returns short; a blocking write then waits for room
+    // for the rest (syscalls/io.ts moveWhole), as on Linux.
     return Math.min(room, want);
   }
 

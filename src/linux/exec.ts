@@ -83,7 +83,10 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
   // The stack's reserve: what RLIMIT_STACK asks, within an eighth of the memory (all a stack
   // could use with the rest of a program; on kvm_pvm the memory is also the address range), and
   // never under the pages mapped at start.
-  const stackSize = Math.max(STACK_INITIAL, alignDown(Math.min(info.stackRlimit ?? STACK_SIZE, space.memoryBytes / 8), PAGE_SIZE));
+  // The pages mapped at start hold the arguments and environment with room to spare (xargs
+  // passes 128 KiB of them, and execve takes up to a quarter of RLIMIT_STACK).
+  const initial = Math.max(STACK_INITIAL, alignUp(stackArgumentBytes(info) + STACK_INITIAL / 2, PAGE_SIZE));
+  const stackSize = Math.max(initial, alignDown(Math.min(info.stackRlimit ?? STACK_SIZE, space.memoryBytes / 8), PAGE_SIZE));
   if (!space.isFree(lo, hi - lo) || hi > space.userTop - stackSize - (1 << 20)) {
     throw new NotRunnableError(
       `${name}: its segments (0x${lo.toString(16)}-0x${hi.toString(16)}) do not fit in guest memory ` +
@@ -92,7 +95,7 @@ export function loadProgram(space: AddressSpace, file: Buffer, name: string, inf
   mapSegments(space, file, elf, bias, info.images ? imageOfBuffer(file) : null, name);
 
   space.brkStart = space.brkEnd = space.heapTop = hi;
-  space.setupStack(STACK_INITIAL, stackSize);
+  space.setupStack(initial, stackSize);
 
   const phdrSeg = elf.phdrs.find((p) => p.type === PT_PHDR);
   const loadWithPhdrs = elf.phdrs.find((p) => p.type === PT_LOAD && p.offset <= elf.phoff && elf.phoff < p.offset + p.filesz);
@@ -175,6 +178,23 @@ function randomBytes16(): Buffer {
   return b;
 }
 
+/**
+ * The most bytes of arguments and environment strings (each with its pointer) execve takes, as
+ * Linux: a quarter of RLIMIT_STACK's soft limit, at most 6 MiB and at least 128 KiB (E2BIG past it).
+ */
+export function execArgumentLimit(stackRlimit: number | undefined): number {
+  return Math.max(128 << 10, Math.min(6 << 20, Math.floor((stackRlimit ?? STACK_SIZE) / 4)));
+}
+
+/** Bytes that buildStack puts on the stack: the strings, their pointers and the auxv, aligned. */
+function stackArgumentBytes(info: ProcessInfo): number {
+  let bytes = 8 + 7 + 16 + 16 + AUXV_MAX_ENTRIES * 16 + 8 * (info.argv.length + info.envp.length + 3);
+  for (const s of [...info.argv, ...info.envp, info.execfn]) bytes += Buffer.byteLength(s) + 1;
+  return bytes;
+}
+/** At least as many entries as buildStack's auxv has. */
+const AUXV_MAX_ENTRIES = 24;
+
 function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number; phnum: number; phent: number; entry: number; base: number }): { sp: number; auxv: Buffer } {
   const mem = space.memory;
   let top = space.stackTop;
@@ -214,7 +234,7 @@ function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number;
   top -= words.length * 8;
   top = alignDown(top, 16);
   words.forEach((w, i) => mem.setU64(top + i * 8, BigInt(w)));
-  if (top < space.stackBottom + PAGE_SIZE) throw new NotRunnableError('arguments and environment do not fit on the stack (128 KiB)');
+  if (auxv.length > AUXV_MAX_ENTRIES || top < space.stackBottom + PAGE_SIZE) throw new Error('exec: the arguments overran the stack mapped for them');
   const vector = Buffer.alloc(auxv.length * 16);
   auxv.forEach(([k, v], i) => { vector.writeBigUInt64LE(BigInt(k), i * 16); vector.writeBigUInt64LE(BigInt(v), i * 16 + 8); });
   return { sp: top, auxv: vector };

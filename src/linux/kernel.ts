@@ -1595,7 +1595,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
         return 'waits';
       } else {
         if (w.why instanceof WouldBlock) w.why.onCancel?.('signal');
-        ctx.regs.rax = this.interrupted(t, w.call.nr, ctx);
+        // A write that moved part of its bytes before the signal returns that count, as on Linux.
+        const partial = w.why instanceof WouldBlock ? w.why.partial?.() ?? 0 : 0;
+        ctx.regs.rax = partial > 0 ? BigInt(partial) : this.interrupted(t, w.call.nr, ctx);
         callReturned(t, w.call.nr, ctx.regs.rax === w.call.nr ? ctx : null);
       }
     } else if (w) {

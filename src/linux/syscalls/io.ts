@@ -17,7 +17,7 @@ import { interfaceIoctl, isSocket } from './socket.js';
 import { pollBounded, pollfds, sleepBounded, waitHostFd } from '../host-wait.js';
 /** How often a call parked on a host fd looks at it while nothing else is ready (ms). */
 const HOST_POLL_MS = 20;
-import { int, long, movePieces, size, uint, type SyscallGroup } from './args.js';
+import { int, long, movePieces, moveWhole, size, uint, type SyscallGroup } from './args.js';
 import { writeTimeLeft } from './time.js';
 import { ShmFile } from '../../fs/shm.js';
 import { OFFSET_MAX } from '../../fs/locks.js';
@@ -283,13 +283,15 @@ export function writeRoom(p: Process, f: OpenFile, offset: bigint | null, len: n
   return p.fileSizeRoom(pos, len);
 }
 
-function writeFrom(p: Process, fd: number, addr: bigint, len: bigint, offset: bigint | null): number {
+function writeFrom(p: Process, fd: number, addr: bigint, len: bigint, offset: bigint | null, call?: readonly bigint[]): number {
   const f = p.fds.get(fd);
   const asked = Math.min(size(len), MAX_RW_COUNT);
   const n = asked < 0 ? asked : writeRoom(p, f, offset, asked);
   const buf = p.userBuffer(addr, n < 0 ? len : n, PROT_READ);
   if (buf.length === 0 && offset === null) return f.write(buf);
-  return offset === null ? waitingIo(p, f, POLLOUT, () => f.write(buf)) : f.pwrite(buf, offset);
+  if (offset !== null) return f.pwrite(buf, offset);
+  const write = (b: Buffer) => waitingIo(p, f, POLLOUT, () => f.write(b));
+  return call ? moveWhole(call, [buf], (f.statusFlags & O.NONBLOCK) === 0, write) : write(buf);
 }
 
 export function readv(p: Process, a: bigint[], offset: bigint | null): number {
@@ -331,11 +333,9 @@ export function writev(p: Process, a: bigint[], offset: bigint | null): number {
   // Gather into one host write when the pieces are small, like the kernel does for a pipe (a
   // write of up to PIPE_BUF is whole); larger ones go piece by piece, so that the host never
   // copies more than GATHER_MAX of guest memory for one call.
-  if (bufs.length === 1 || total <= GATHER_MAX) {
-    const joined = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs, total);
-    return offset === null ? waitingIo(p, f, POLLOUT, () => f.write(joined)) : f.pwrite(joined, offset);
-  }
-  return movePieces(bufs, (buf, done) => (offset === null ? waitingIo(p, f, POLLOUT, () => f.write(buf)) : f.pwrite(buf, offset + BigInt(done))));
+  const pieces = bufs.length === 1 || total <= GATHER_MAX ? [bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs, total)] : bufs;
+  if (offset === null) return moveWhole(a, pieces, (f.statusFlags & O.NONBLOCK) === 0, (b) => waitingIo(p, f, POLLOUT, () => f.write(b)));
+  return pieces.length === 1 ? f.pwrite(pieces[0]!, offset) : movePieces(pieces, (buf, done) => f.pwrite(buf, offset + BigInt(done)));
 }
 
 function checkOffset(off: bigint): bigint {
@@ -862,7 +862,7 @@ export const ioSyscalls: SyscallGroup = {
   },
   write: (t, a) => {
     backgroundChange(t, int(a[0]), true);
-    return guarded(t.process, () => writeFrom(t.process, int(a[0]), a[1], a[2], null));
+    return guarded(t.process, () => writeFrom(t.process, int(a[0]), a[1], a[2], null, a));
   },
   pread64: ({ process: p }, a) => readInto(p, int(a[0]), a[1], a[2], checkOffset(a[3])),
   pwrite64: ({ process: p }, a) => writeFrom(p, int(a[0]), a[1], a[2], checkOffset(a[3])),

@@ -21,6 +21,8 @@ import { ShmFile } from '../../fs/shm.js';
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
 const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
+/** Move the pages and leave the old range mapped, empty (Linux 5.7): same length, MAYMOVE, private memory. */
+const MREMAP_DONTUNMAP = 4;
 const MADV_DONTNEED = 4;
 const MPOL_DEFAULT = 0, MPOL_PREFERRED = 1, MPOL_BIND = 2, MPOL_INTERLEAVE = 3, MPOL_LOCAL = 4, MPOL_MAX = 6;
 const MPOL_F_STATIC_NODES = 1 << 15, MPOL_F_RELATIVE_NODES = 1 << 14, MPOL_F_NUMA_BALANCING = 1 << 13;
@@ -452,20 +454,27 @@ export const mmSyscalls: SyscallGroup = {
     if (n <= 0) throw new Errno(E.EINVAL);
     const newLen = alignUp(n, PAGE_SIZE);
     const flags = int(a[3]);
-    if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED)) throw new Errno(E.EINVAL);
+    if (flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) throw new Errno(E.EINVAL);
+    const keepOld = (flags & MREMAP_DONTUNMAP) !== 0;
+    if (keepOld && (!(flags & MREMAP_MAYMOVE) || newLen !== oldLen)) throw new Errno(E.EINVAL);
     const fixed = mremapTarget(p, flags, a[4], old, oldLen, newLen);
+    // Without MREMAP_FIXED, DONTUNMAP's new address is a hint, checked as Linux does.
+    if (keepOld && fixed === null && (a[4] % BigInt(PAGE_SIZE) !== 0n || (a[4] < BigInt(old + oldLen) && BigInt(old) < a[4] + BigInt(newLen)))) throw new Errno(E.EINVAL);
     if (!inUserRange(p, old, oldLen) || !p.space.paging.accessible(old, oldLen, 0)) throw new Errno(E.EFAULT);
     p.mapPool.reclaim(p.space, old, oldLen);
     p.space.clipHeap(old, oldLen);
     const prot = p.space.paging.pageProt(old) & PROT_ALL;
     p.space.memory.privatize(old, oldLen);
-    if (p.space.memory.sharedAt(old) || p.space.memory.sharedAt(old + oldLen - PAGE_SIZE)) return mremapShared(p, old, oldLen, newLen, flags, prot, fixed);
+    const sharedMemory = p.space.memory.sharedAt(old) || p.space.memory.sharedAt(old + oldLen - PAGE_SIZE);
     const shared = p.space.hasSharedFile(old, oldLen);
-    if (fixed === null && newLen <= oldLen) {
+    // MREMAP_DONTUNMAP moves private memory only here (as Linux before 5.13).
+    if (keepOld && (sharedMemory || shared)) throw new Errno(E.EINVAL);
+    if (sharedMemory) return mremapShared(p, old, oldLen, newLen, flags, prot, fixed);
+    if (fixed === null && newLen <= oldLen && !keepOld) {
       if (newLen < oldLen) p.space.unmap(old + newLen, oldLen - newLen);
       return old;
     }
-    if (fixed === null && inUserRange(p, old + oldLen, newLen - oldLen) && p.space.isFree(old + oldLen, newLen - oldLen)) {
+    if (fixed === null && !keepOld && inUserRange(p, old + oldLen, newLen - oldLen) && p.space.isFree(old + oldLen, newLen - oldLen)) {
       p.space.map(old + oldLen, newLen - oldLen, prot);
       if (shared) p.space.markSharedFile(old + oldLen, newLen - oldLen);
       return old;
@@ -477,7 +486,9 @@ export const mmSyscalls: SyscallGroup = {
     p.space.map(dest, newLen, PROT_READ | PROT_WRITE);
     p.space.memory.copyWithin(dest, old, Math.min(oldLen, newLen));
     p.space.map(dest, newLen, prot);
-    p.space.unmap(old, oldLen);
+    // The old range stays mapped with its protection, its pages empty again.
+    if (keepOld) p.space.memory.discard(old, oldLen);
+    else p.space.unmap(old, oldLen);
     if (shared) p.space.markSharedFile(dest, newLen);
     return dest;
   },

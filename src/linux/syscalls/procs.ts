@@ -13,6 +13,7 @@ import { writeRusage } from './time.js';
 import { iovecs } from './io.js';
 import { PAGE_SIZE } from '../../machine/x86.js';
 import { reachable } from '../ptrace.js';
+import { execArgumentLimit } from '../exec.js';
 
 /** A child's CPU time with that of the children it waited for, as wait4 and waitid report it. */
 function childAndWaited(c: Process): CpuTime {
@@ -32,8 +33,10 @@ const CLONE_ARGS_VER0 = 64, CLONE_ARGS_MAX = 88;
 const UNSHARE_FS = 0x200n, UNSHARE_FILES = 0x400n, UNSHARE_SIGHAND = 0x800n, UNSHARE_THREAD = 0x10000n, UNSHARE_SYSVSEM = 0x40000n;
 /** What unshare may be asked for (else EINVAL, as Linux). */
 const UNSHARE_KNOWN = CLONE_VM | UNSHARE_FS | UNSHARE_FILES | UNSHARE_SIGHAND | UNSHARE_THREAD | UNSHARE_SYSVSEM | CLONE_NAMESPACES | CLONE_NEWTIME;
-/** execve: at most this many argument and environment strings, and bytes of them together. */
-const MAX_ARG_STRINGS = 0x7fffffff, MAX_ARG_BYTES = 2 << 20;
+/** execve: at most this many argument and environment strings (their bytes: execArgumentLimit). */
+const MAX_ARG_STRINGS = 0x7fffffff;
+/** The longest one string may be, with its NUL (Linux's MAX_ARG_STRLEN): E2BIG past it. */
+const MAX_ARG_STRLEN = 128 << 10;
 
 /** A NULL-terminated array of string pointers (argv, envp), each read once. */
 function stringArray(p: Process, addr: bigint, budget: { left: number }): string[] {
@@ -42,7 +45,12 @@ function stringArray(p: Process, addr: bigint, budget: { left: number }): string
   for (let i = 0; i < MAX_ARG_STRINGS; i++) {
     const ptr = p.userBuffer(addr + BigInt(i * 8), 8).readBigUInt64LE(0);
     if (ptr === 0n) return out;
-    const s = p.userString(ptr, 128 << 10);
+    let s: string;
+    try {
+      s = p.userString(ptr, MAX_ARG_STRLEN);
+    } catch (e) {
+      throw e instanceof Errno && e.errno === E.ENAMETOOLONG ? new Errno(E.E2BIG) : e;
+    }
     budget.left -= Buffer.byteLength(s) + 1 + 8;
     if (budget.left < 0) throw new Errno(E.E2BIG);
     out.push(s);
@@ -55,7 +63,7 @@ function execveAt(t: Task, dirfd: number, pathAddr: bigint, argvAddr: bigint, en
   const AT_EMPTY_PATH = 0x1000, AT_SYMLINK_NOFOLLOW = 0x100;
   if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) throw new Errno(E.EINVAL);
   const path = p.userString(pathAddr);
-  const budget = { left: MAX_ARG_BYTES };
+  const budget = { left: execArgumentLimit(p.stackRlimit()) };
   const argv = stringArray(p, argvAddr, budget);
   const envp = stringArray(p, envAddr, budget);
   return p.kernel.execve(t, dirfd, path, argv, envp, flags);

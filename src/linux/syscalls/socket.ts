@@ -20,7 +20,7 @@ import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { raise } from '../signals.js';
 import type { Process } from '../process.js';
 import type { Task } from '../task.js';
-import { int, movePieces, size, type SyscallGroup } from './args.js';
+import { int, movePieces, moveWhole, size, type SyscallGroup } from './args.js';
 import { readTimespec } from './time.js';
 
 const AF_UNIX = 1, SOCK_RAW = 3, SOL_NETLINK = 270;
@@ -271,6 +271,9 @@ function peerName(p: Process, addr: bigint, len: number): string {
 }
 
 /** connect by name: only a socket a process of this sandbox bound there answers. */
+/** TCP sockets whose non-blocking connect said EINPROGRESS, until the next connect. */
+const connecting = new WeakSet<InetStream>();
+
 function connect(p: Process, a: bigint[]): number {
   const nl = netlinkOf(p, a[0]!);
   if (nl) {
@@ -281,9 +284,18 @@ function connect(p: Process, a: bigint[]): number {
   if (isInet(s)) {
     const to = inetAddress(p, s, a[1]!, int(a[2]!));
     checkReachable(to);
-    if (s instanceof InetStream) s.connectInet(to, p.limits.pipeBudget, p.pid);
-    else s.connectInet(to);
-    return 0;
+    if (!(s instanceof InetStream)) {
+      s.connectInet(to);
+      return 0;
+    }
+    // The connect after an EINPROGRESS one finds it done: 0 once, as on Linux, then EISCONN.
+    if (connecting.delete(s)) return 0;
+    s.connectInet(to, p.limits.pipeBudget, p.pid);
+    // A non-blocking TCP connect is EINPROGRESS on Linux even over loopback, and programs wait
+    // for POLLOUT and read SO_ERROR: here it is already connected, so both answer at once.
+    if (!(s.statusFlags & O.NONBLOCK)) return 0;
+    connecting.add(s);
+    throw new Errno(E.EINPROGRESS);
   }
   const name = peerName(p, a[1]!, int(a[2]!));
   if (s instanceof UnixDatagram) s.connect(name);
@@ -460,8 +472,12 @@ function rightsToSend(p: Process, msg: Buffer): OpenFile[] {
   return files;
 }
 
-/** sendmsg: the iovecs in order, as one send each until one is short; SCM_RIGHTS go with the bytes. */
-function sendmsg(t: Task, a: bigint[]): number {
+/**
+ * sendmsg: the iovecs in order; SCM_RIGHTS go with the bytes. A blocking send on a stream
+ * without rights waits until all are sent (moveWhole, keyed by call: sendmmsg's own calls
+ * have none and end at the first short send, as one send each).
+ */
+function sendmsg(t: Task, a: bigint[], call?: readonly bigint[]): number {
   const p = t.process;
   const nl = netlinkOf(p, a[0]!);
   if (nl) {
@@ -489,7 +505,10 @@ function sendmsg(t: Task, a: bigint[]): number {
     throw e;
   }
   try {
-    sent = (s instanceof SocketEnd && s.keepsMessages ? wholeMessage : throughIovecs)(p, msg, PROT_READ, (buf, nonblock) => s.send(buf, nonblock), (flags & MSG_DONTWAIT) !== 0);
+    const dontwait = (flags & MSG_DONTWAIT) !== 0;
+    if (s instanceof SocketEnd && s.keepsMessages) sent = wholeMessage(p, msg, PROT_READ, (buf, nonblock) => s.send(buf, nonblock), dontwait);
+    else if (call && files.length === 0) sent = moveWhole(call, iovecBuffers(p, msg, PROT_READ), !dontwait && !(s.statusFlags & O.NONBLOCK), (buf) => s.send(buf, dontwait));
+    else sent = throughIovecs(p, msg, PROT_READ, (buf, nonblock) => s.send(buf, nonblock), dontwait);
     return sent;
   } catch (e) {
     if (e instanceof Errno && e.errno === E.EPIPE && !(flags & MSG_NOSIGNAL)) raise(t, SIG.SIGPIPE, { code: SI_USER, pid: p.pid });
@@ -536,8 +555,12 @@ function receiveRights(p: Process, msg: Buffer, rights: Rights | undefined, cloe
  * bytes moved so far; an error before any byte is the call's.
  */
 function throughIovecs(p: Process, msg: Buffer, prot: number, move: (buf: Buffer, nonblock: boolean) => number, nonblock: boolean): number {
-  const bufs = msgIovecs(p, msg).filter(([, len]) => len !== 0).map(([base, len]) => p.userBuffer(base, len < 0 ? BigInt(len) : len, prot));
-  return movePieces(bufs, (buf, done) => move(buf, nonblock || done > 0));
+  return movePieces(iovecBuffers(p, msg, prot), (buf, done) => move(buf, nonblock || done > 0));
+}
+
+/** The non-empty iovecs of a msghdr, as views of guest memory. */
+function iovecBuffers(p: Process, msg: Buffer, prot: number): Buffer[] {
+  return msgIovecs(p, msg).filter(([, len]) => len !== 0).map(([base, len]) => p.userBuffer(base, len < 0 ? BigInt(len) : len, prot));
 }
 
 /**
@@ -663,8 +686,9 @@ function sendto(t: Task, a: bigint[]): number {
   if (a[4] !== 0n) throw new Errno(E.EISCONN);
   const n = Math.min(size(a[2]!), MAX_RW_COUNT);
   const buf = p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_READ);
+  const dontwait = (flags & MSG_DONTWAIT) !== 0;
   try {
-    return s.send(buf, (flags & MSG_DONTWAIT) !== 0);
+    return moveWhole(a, [buf], !dontwait && !(s.statusFlags & O.NONBLOCK), (b) => s.send(b, dontwait));
   } catch (e) {
     if (e instanceof Errno && e.errno === E.EPIPE && !(flags & MSG_NOSIGNAL)) raise(t, SIG.SIGPIPE, { code: SI_USER, pid: p.pid });
     throw e;
@@ -802,7 +826,7 @@ export const socketSyscalls: SyscallGroup = {
   },
   getsockopt: ({ process: p }, a) => getsockopt(p, a),
   setsockopt: ({ process: p }, a) => setsockopt(p, a),
-  sendmsg: (t, a) => sendmsg(t, a),
+  sendmsg: (t, a) => sendmsg(t, a, a),
   recvmsg: ({ process: p }, a) => recvmsg(p, a),
   sendmmsg: (t, a) => eachMessage(t.process, a, (hdr, flags) => sendmsg(t, [a[0]!, hdr, flags]), false),
   recvmmsg: ({ process: p }, a) => eachMessage(p, a, (hdr, flags) => recvmsg(p, [a[0]!, hdr, flags]), true),

@@ -1,0 +1,203 @@
+/* What the third survey of everyday programs found different from Linux, each checked for the
+ * results Linux gives:
+ * - a blocking write to a pipe or stream socket returns only when all of it is in, however much
+ *   larger than the pipe it is (unzip took a short count for the end of its write and lost the
+ *   rest of its output), and a signal that interrupts it part-way gives the count so far;
+ * - execve takes 128 KiB and more of arguments (xargs passes that much), and E2BIG past a quarter
+ *   of RLIMIT_STACK, with the caller still running;
+ * - mremap with MREMAP_DONTUNMAP;
+ * - a non-blocking TCP connect over loopback is EINPROGRESS, then writable with SO_ERROR 0.
+ * argv[1] "args": print the argument count (the exec'd copy). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+#define BIG (4 << 20)
+
+static unsigned char pattern(size_t i) { return (unsigned char)(i * 7 + (i >> 12)); }
+
+/* A child reads fd in 4 KiB pieces, slowly, and checks every byte; the parent writes BIG bytes
+ * in one call through write, writev (two pieces) or send. */
+static void whole(const char *what, int rfd, int wfd, int how) {
+  unsigned char *buf = malloc(BIG);
+  for (size_t i = 0; i < BIG; i++) buf[i] = pattern(i);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(wfd);
+    static unsigned char piece[4096];
+    size_t got = 0;
+    int bad = 0;
+    for (;;) {
+      for (volatile int s = 0; s < 20000; s++) {}
+      ssize_t n = read(rfd, piece, sizeof piece);
+      if (n <= 0) break;
+      for (ssize_t i = 0; i < n; i++) bad += piece[i] != pattern(got + i);
+      got += n;
+    }
+    printf("%s: the reader got %zu bytes, %s\n", what, got, bad ? "some wrong" : "all in order");
+    fflush(stdout);
+    _exit(0);
+  }
+  close(rfd);
+  ssize_t n;
+  if (how == 0) {
+    n = write(wfd, buf, BIG);
+  } else if (how == 1) {
+    struct iovec v[2] = {{buf, BIG / 2}, {buf + BIG / 2, BIG / 2}};
+    n = writev(wfd, v, 2);
+  } else {
+    n = send(wfd, buf, BIG, 0);
+  }
+  printf("%s: one call wrote %zd of %d\n", what, n, BIG);
+  fflush(stdout);
+  close(wfd);
+  waitpid(pid, NULL, 0);
+  free(buf);
+}
+
+static void on_alarm(int s) { (void)s; }
+
+/* Nobody reads (a child that holds the read end sleeps): the write fills the pipe and waits;
+ * SIGALRM (no SA_RESTART) ends it with the count so far, more than nothing and less than all. */
+static void interrupted(void) {
+  int p[2];
+  pipe(p);
+  pid_t sleeper = fork();
+  if (sleeper == 0) {
+    pause();
+    _exit(0);
+  }
+  struct sigaction sa = {0};
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, NULL);
+  size_t len = 8 << 20;
+  char *buf = calloc(1, len);
+  alarm(1);
+  ssize_t n = write(p[1], buf, len);
+  printf("interrupted write: %s\n", n > 0 && (size_t)n < len ? "part of it" : n < 0 ? strerror(errno) : "all of it");
+  alarm(1);
+  n = write(p[1], buf, len);
+  printf("then, the pipe full: %s\n", n < 0 && errno == EINTR ? "EINTR" : "something else");
+  kill(sleeper, SIGKILL);
+  waitpid(sleeper, NULL, 0);
+  free(buf);
+  close(p[0]);
+  close(p[1]);
+}
+
+static void bigargs(const char *self) {
+  /* 20,000 arguments of 6 bytes: 260 KiB with their pointers. */
+  int count = 20000;
+  char **argv = calloc(count + 3, sizeof *argv);
+  argv[0] = (char *)self;
+  argv[1] = "args";
+  for (int i = 0; i < count; i++) argv[2 + i] = "12345";
+  pid_t pid = fork();
+  if (pid == 0) {
+    execv(self, argv);
+    printf("exec of 20000 arguments: %s\n", strerror(errno));
+    fflush(stdout);
+    _exit(1);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  printf("its status: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  /* 3 MiB of arguments: more than a quarter of the 8 MiB stack limit. */
+  static char huge[1 << 20];
+  memset(huge, 'x', sizeof huge - 1);
+  char *hv[] = {(char *)self, "args", huge, huge, huge, NULL};
+  execv(self, hv);
+  printf("exec of 3 MiB of arguments: %s, and the caller runs on\n", errno == E2BIG ? "E2BIG" : strerror(errno));
+  /* One string over 128 KiB. */
+  static char long1[200 << 10];
+  memset(long1, 'y', sizeof long1 - 1);
+  char *lv[] = {(char *)self, "args", long1, NULL};
+  execv(self, lv);
+  printf("exec of one 200 KiB argument: %s\n", errno == E2BIG ? "E2BIG" : strerror(errno));
+  free(argv);
+}
+
+static void dontunmap(void) {
+  size_t len = 4 * 4096;
+  char *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  memset(a, 'q', len);
+  char *b = mremap(a, len, len, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
+  if (b == MAP_FAILED) {
+    printf("mremap DONTUNMAP: %s\n", strerror(errno));
+    return;
+  }
+  int moved = b != a && b[0] == 'q' && b[len - 1] == 'q';
+  int empty = a[0] == 0 && a[len - 1] == 0;
+  a[5] = 1; /* still mapped, writable */
+  printf("mremap DONTUNMAP: moved %d, old range mapped and empty %d\n", moved, empty);
+  errno = 0;
+  printf("  another length: %s\n", mremap(b, len, 2 * len, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL) == MAP_FAILED && errno == EINVAL ? "EINVAL" : "moved");
+  printf("  a hint not page-aligned: %s\n", mremap(b, len, len, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, (void *)123) == MAP_FAILED && errno == EINVAL ? "EINVAL" : "moved");
+  printf("  without MAYMOVE: %s\n", mremap(b, len, len, MREMAP_DONTUNMAP, NULL) == MAP_FAILED && errno == EINVAL ? "EINVAL" : "moved");
+}
+
+static void connecting(void) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sin;
+  bind(l, (struct sockaddr *)&sin, sizeof sin);
+  listen(l, 4);
+  getsockname(l, (struct sockaddr *)&sin, &sl);
+  int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int r = connect(c, (struct sockaddr *)&sin, sizeof sin);
+  printf("non-blocking connect: %s\n", r == 0 ? "0" : errno == EINPROGRESS ? "EINPROGRESS" : strerror(errno));
+  struct pollfd pf = {c, POLLOUT, 0};
+  int ready = poll(&pf, 1, 5000);
+  printf("  poll: %d, revents %#x\n", ready, pf.revents);
+  int err = -1;
+  socklen_t el = sizeof err;
+  getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &el);
+  printf("  SO_ERROR %d\n", err);
+  r = connect(c, (struct sockaddr *)&sin, sizeof sin);
+  printf("  connect again: %s\n", r == 0 ? "0" : errno == EISCONN ? "EISCONN" : strerror(errno));
+  int a = accept(l, NULL, NULL);
+  char m[8] = {0};
+  send(c, "hi", 2, 0);
+  recv(a, m, sizeof m, 0);
+  printf("  then: %s\n", m);
+  close(a);
+  close(c);
+  close(l);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "args") == 0) {
+    printf("the new program has %d arguments\n", argc);
+    return 0;
+  }
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  int p[2], s[2];
+  pipe(p);
+  whole("pipe, write", p[0], p[1], 0);
+  pipe(p);
+  whole("pipe, writev", p[0], p[1], 1);
+  socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+  whole("socketpair, send", s[0], s[1], 2);
+  socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+  whole("socketpair, write", s[0], s[1], 0);
+  interrupted();
+  bigargs(argv[0]);
+  dontunmap();
+  connecting();
+  return 0;
+}
