@@ -541,6 +541,23 @@ test('netstat, ss and ip show the sandbox\'s sockets and lo as natively', {
   assert.match(guest.stdout.toString(), /^1 lo\nno such interface None\nmtu 65536\n$/m);
 });
 
+// /proc/PID/status had no signal lines: ps s and programs that look at what their parent left
+// ignored read SigBlk, SigIgn and SigCgt. An ignored signal stays ignored across exec, a caught
+// one is the default again; grep shows its own, and python its ignored, caught and blocked ones.
+const SIG_SCRIPT = String.raw`import signal, subprocess, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGUSR1, lambda *a: None)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+lines = [l for l in open("/proc/self/status") if l.split(":")[0] in ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")]
+print("".join(lines), end="")
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR2})
+sys.stdout.flush()
+subprocess.run(["grep", "-E", "^Sig(Ign|Cgt|Blk)", "/proc/self/status"])
+`;
+
+test('/proc/PID/status shows the blocked, ignored and caught signals as natively', () => {
+  same('/usr/bin/python3', ['-c', SIG_SCRIPT], { system: true });
+});
+
 // /proc/net/dev was ENOENT: ifconfig, netstat -i and psutil read it. It lists lo alone, with the
 // sandbox's loopback traffic: a packet per TCP send or UDP datagram, of its payload bytes, both
 // ways. (Natively the host's interfaces and their headers' bytes show, so this is checked alone.)

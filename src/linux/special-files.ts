@@ -16,7 +16,8 @@
 import { randomBytes, randomFillSync } from 'node:crypto';
 import { E, Errno, O, S_IFLNK, SIG, STAT, STAT_SIZE } from '../abi/linux.js';
 import { PTMX_RDEV, PtyMaster, PtySlave, slaveStat, type Pty } from '../fs/pty.js';
-import { SI_KERNEL, SIGCONT, raise } from './signals.js';
+import { action, bit, SI_KERNEL, SIG_DFL, SIG_IGN, SIGCONT, raise } from './signals.js';
+import { MAX_QUEUED_SIGNALS } from './limits.js';
 import type { Process } from './process.js';
 import type { Task } from './task.js';
 import { cpuinfoText } from './cpuinfo.js';
@@ -291,7 +292,27 @@ function statusText(q: Process, t?: Task): string {
   const tracer = (t ?? q.tasks[0])?.trace?.tracer.pid ?? 0;
   return `Name:\t${commOf(q, t)}\nState:\t${names[t ? taskState(q, t) : stateOf(q)]}\nTgid:\t${q.pid}\nPid:\t${t?.tid ?? q.pid}\nPPid:\t${q.ppid}\nTracerPid:\t${tracer}\n` +
     `Uid:\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\t${GUEST_UID}\nGid:\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\t${GUEST_GID}\n` +
-    `Threads:\t${threads}\n` + (q.zombie ? '' : memoryLines(q)) + seccompLines(t ?? q.tasks[0]);
+    `Threads:\t${threads}\n` + (q.zombie ? '' : memoryLines(q)) + signalLines(q, t ?? q.tasks[0]) + seccompLines(t ?? q.tasks[0]);
+}
+
+/**
+ * /proc/PID/status's signal lines, as masks of 64 bits (signal n is bit n-1): the thread's
+ * pending and blocked signals, and the process's ignored and caught ones (ps s, and programs
+ * that check what their parent left ignored, read them). Pending signals are all the thread's
+ * here (ShdPnd is empty). The capability lines are an unprivileged user's.
+ */
+function signalLines(q: Process, t: Task | undefined): string {
+  const hex = (m: bigint) => m.toString(16).padStart(16, '0');
+  let ignored = 0n, caught = 0n, queued = 0;
+  for (let sig = 1; sig <= 64; sig++) {
+    const handler = action(q, sig).handler;
+    if (handler === SIG_IGN) ignored |= bit(sig);
+    else if (handler !== SIG_DFL) caught |= bit(sig);
+  }
+  for (const x of q.tasks) for (const infos of x.pendingInfo.values()) queued += infos.length;
+  return `SigQ:\t${queued}/${MAX_QUEUED_SIGNALS}\nSigPnd:\t${hex(t?.pending ?? 0n)}\nShdPnd:\t${hex(0n)}\n` +
+    `SigBlk:\t${hex(t?.sigmask ?? 0n)}\nSigIgn:\t${hex(ignored)}\nSigCgt:\t${hex(caught)}\n` +
+    `CapInh:\t${hex(0n)}\nCapPrm:\t${hex(0n)}\nCapEff:\t${hex(0n)}\nCapBnd:\t000001ffffffffff\nCapAmb:\t${hex(0n)}\n`;
 }
 
 /** /proc/PID/status's no_new_privs and seccomp lines, of the thread (or the leader). */
