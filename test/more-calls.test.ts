@@ -45,14 +45,18 @@ for (const v of VARIANTS) {
 // test/programs/streams.c: what the third survey found. unzip lost the end of each 64 KiB write
 // to a pipe that took only part of it (a blocking write must wait until all is in); xargs's
 // 128 KiB of arguments overran the stack mapped for them (SIGKILL); MREMAP_DONTUNMAP was EINVAL;
-// a non-blocking TCP connect over loopback returned 0. All as natively, except the count of an
+// a non-blocking TCP connect over loopback returned 0; linking an O_TMPFILE through
+// /proc/self/fd/N was EXDEV. All as natively, except the count of an
 // interrupted write, which depends on the pipe's size (64 KiB natively, grown to 1 MiB here).
 for (const v of VARIANTS) {
-  test(`${v}: whole blocking writes to pipes and sockets, big argv, MREMAP_DONTUNMAP, EINPROGRESS, as natively`, () => {
+  test(`${v}: whole blocking writes to pipes and sockets, big argv, MREMAP_DONTUNMAP, EINPROGRESS, O_TMPFILE links, as natively`, () => {
     const path = `${PROGRAMS_DIR}/streams.${v}`;
-    const native = spawnSync(path, [], { encoding: 'utf8', timeout: 60_000 });
+    const nativeDir = join(work, `streams-native-${v}`), guestDir = join(work, `streams-guest-${v}`);
+    mkdirSync(nativeDir);
+    mkdirSync(guestDir);
+    const native = spawnSync(path, [nativeDir], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(native.status, 0, native.stderr);
-    const r = run(path, [], { timeoutSeconds: 180 });
+    const r = run(path, [guestDir], { rw: [guestDir], timeoutSeconds: 180 });
     assert.equal(r.stdout.toString(), native.stdout, `${v}: ${r.stderr.toString()}`);
     assert.match(r.stdout.toString(), /pipe, write: one call wrote 4194304 of 4194304\n/);
     assert.match(r.stdout.toString(), /the new program has 20002 arguments\n/);

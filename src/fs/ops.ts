@@ -406,6 +406,33 @@ export function link(vfs: Vfs, fromComps: readonly string[], toComps: readonly s
   });
 }
 
+/**
+ * linkat("/proc/self/fd/N", ..., AT_SYMLINK_FOLLOW): a new name in a --rw grant for a file the
+ * program holds open, such as an O_TMPFILE one (how programs make a file appear whole), in the
+ * grant the file lies in (EXDEV otherwise). The host links its own fd's file the same way, so
+ * its rules hold: ENOENT for an O_TMPFILE opened with O_EXCL, EPERM for a directory.
+ */
+export function linkOpenFile(vfs: Vfs, f: HostFile, toComps: readonly string[]): void {
+  let from: Location;
+  try {
+    from = vfs.locate(normalize(f.path));
+  } catch {
+    throw new Errno(E.EXDEV);
+  }
+  if (from.kind !== 'host') throw new Errno(E.EXDEV);
+  try {
+    vfs.exact(toComps, false, (tl) => {
+      const to = hostLoc(tl);
+      createCheck(vfs, to);
+      if (to.grant !== from.grant) throw new Errno(E.EXDEV);
+      withParent(vfs, to, (d, n) => check(libc.linkat(AT_FDCWD, procFd(f.hostFd), d, n, AT_SYMLINK_FOLLOW)));
+    });
+  } catch (e) {
+    throw creatingInVirtual(vfs, toComps, e);
+  }
+}
+const AT_SYMLINK_FOLLOW = 0x400;
+
 // ---- changing a file's metadata or size ----
 
 /** The open file lies in a --rw grant (fchmod, fchown, futimens, fallocate). */

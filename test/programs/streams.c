@@ -6,7 +6,8 @@
  * - execve takes 128 KiB and more of arguments (xargs passes that much), and E2BIG past a quarter
  *   of RLIMIT_STACK, with the caller still running;
  * - mremap with MREMAP_DONTUNMAP;
- * - a non-blocking TCP connect over loopback is EINPROGRESS, then writable with SO_ERROR 0.
+ * - a non-blocking TCP connect over loopback is EINPROGRESS, then writable with SO_ERROR 0;
+ * - linkat of /proc/self/fd/N (an O_TMPFILE made visible) in argv[1], a writable directory.
  * argv[1] "args": print the argument count (the exec'd copy). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -180,12 +183,38 @@ static void connecting(void) {
   close(l);
 }
 
+/* In the writable directory: an O_TMPFILE made visible through /proc/self/fd (it was EXDEV). */
+static void tmpfiles(void) {
+  char path[64];
+  struct stat st;
+  int t = open(".", O_TMPFILE | O_RDWR, 0600);
+  write(t, "tmp!", 4);
+  snprintf(path, sizeof path, "/proc/self/fd/%d", t);
+  printf("link an O_TMPFILE: %s\n", linkat(AT_FDCWD, path, AT_FDCWD, "made", AT_SYMLINK_FOLLOW) ? strerror(errno) : "ok");
+  int r = stat("made", &st);
+  printf("  the new name: %s, %ld bytes\n", r ? strerror(errno) : "ok", r ? -1L : (long)st.st_size);
+  printf("  again: %s\n", linkat(AT_FDCWD, path, AT_FDCWD, "made", AT_SYMLINK_FOLLOW) ? strerror(errno) : "ok");
+  int x = open(".", O_TMPFILE | O_RDWR | O_EXCL, 0600);
+  snprintf(path, sizeof path, "/proc/self/fd/%d", x);
+  printf("  one opened O_EXCL: %s\n", linkat(AT_FDCWD, path, AT_FDCWD, "made2", AT_SYMLINK_FOLLOW) ? strerror(errno) : "ok");
+  int f = open("reg", O_CREAT | O_RDWR, 0600);
+  snprintf(path, sizeof path, "/proc/self/fd/%d", f);
+  printf("link an open file: %s\n", linkat(AT_FDCWD, path, AT_FDCWD, "reg2", AT_SYMLINK_FOLLOW) ? strerror(errno) : "ok");
+  r = stat("reg", &st);
+  printf("  its links: %ld\n", r ? -1L : (long)st.st_nlink);
+  int d = open(".", O_RDONLY | O_DIRECTORY);
+  snprintf(path, sizeof path, "/proc/self/fd/%d", d);
+  printf("link a directory: %s\n", linkat(AT_FDCWD, path, AT_FDCWD, "dd", AT_SYMLINK_FOLLOW) ? strerror(errno) : "ok");
+  close(t), close(x), close(f), close(d);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "args") == 0) {
     printf("the new program has %d arguments\n", argc);
     return 0;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc > 1 && chdir(argv[1]) == 0) tmpfiles();
   int p[2], s[2];
   pipe(p);
   whole("pipe, write", p[0], p[1], 0);

@@ -274,7 +274,13 @@ function link(p: Process, od: number, op: bigint, nd: number, np: bigint, flags:
     return 0;
   }
   if (from || to) throw new Errno(E.EXDEV);
-  if (special(p, fromComps) || special(p, toComps)) throw new Errno(E.EXDEV);
+  const sp = special(p, fromComps);
+  if (sp?.file instanceof HostFile && flags & AT_SYMLINK_FOLLOW && !special(p, toComps)) {
+    // /proc/self/fd/N: the open file itself (an O_TMPFILE one made visible).
+    ops.linkOpenFile(p.vfs, sp.file, toComps);
+    return 0;
+  }
+  if (sp || special(p, toComps)) throw new Errno(E.EXDEV);
   ops.link(p.vfs, fromComps, toComps, (flags & AT_SYMLINK_FOLLOW) !== 0);
   return 0;
 }
