@@ -46,10 +46,10 @@ for (const v of VARIANTS) {
 // to a pipe that took only part of it (a blocking write must wait until all is in); xargs's
 // 128 KiB of arguments overran the stack mapped for them (SIGKILL); MREMAP_DONTUNMAP was EINVAL;
 // a non-blocking TCP connect over loopback returned 0; linking an O_TMPFILE through
-// /proc/self/fd/N was EXDEV. All as natively, except the count of an
+// /proc/self/fd/N was EXDEV; openat2 was ENOSYS. All as natively, except the count of an
 // interrupted write, which depends on the pipe's size (64 KiB natively, grown to 1 MiB here).
 for (const v of VARIANTS) {
-  test(`${v}: whole blocking writes to pipes and sockets, big argv, MREMAP_DONTUNMAP, EINPROGRESS, O_TMPFILE links, as natively`, () => {
+  test(`${v}: whole blocking writes to pipes and sockets, big argv, MREMAP_DONTUNMAP, EINPROGRESS, O_TMPFILE links, openat2, as natively`, () => {
     const path = `${PROGRAMS_DIR}/streams.${v}`;
     const nativeDir = join(work, `streams-native-${v}`), guestDir = join(work, `streams-guest-${v}`);
     mkdirSync(nativeDir);

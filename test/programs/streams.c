@@ -7,7 +7,8 @@
  *   of RLIMIT_STACK, with the caller still running;
  * - mremap with MREMAP_DONTUNMAP;
  * - a non-blocking TCP connect over loopback is EINPROGRESS, then writable with SO_ERROR 0;
- * - linkat of /proc/self/fd/N (an O_TMPFILE made visible) in argv[1], a writable directory.
+ * - linkat of /proc/self/fd/N (an O_TMPFILE made visible), and openat2 with its RESOLVE_ flags,
+ *   in argv[1], a writable directory.
  * argv[1] "args": print the argument count (the exec'd copy). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -208,13 +210,62 @@ static void tmpfiles(void) {
   close(t), close(x), close(f), close(d);
 }
 
+/* openat2 in the writable directory (it was ENOSYS): struct open_how's checks and RESOLVE_ flags. */
+static void openat2s(void) {
+  struct { uint64_t flags, mode, resolve, extra; } how = {0};
+  int d = open(".", O_RDONLY | O_DIRECTORY);
+  mkdir("sub", 0700);
+  symlink("../made", "sub/up");
+  symlink("made", "ln");
+  int sub = open("sub", O_RDONLY | O_DIRECTORY);
+  char magic[64];
+  snprintf(magic, sizeof magic, "/proc/self/fd/%d", open("made", O_RDONLY));
+  struct { const char *what; int dirfd; const char *path; uint64_t flags, mode, resolve; size_t size, extra; } cases[] = {
+    {"plain", d, "made", O_RDONLY, 0, 0, 24, 0},
+    {"a 20-byte how", d, "made", O_RDONLY, 0, 0, 20, 0},
+    {"a 32-byte how, zero tail", d, "made", O_RDONLY, 0, 0, 32, 0},
+    {"a 32-byte how, a tail", d, "made", O_RDONLY, 0, 0, 32, 1},
+    {"mode without O_CREAT", d, "made", O_RDONLY, 0600, 0, 24, 0},
+    {"an unknown flag", d, "made", O_RDONLY | (1ULL << 40), 0, 0, 24, 0},
+    {"an unknown resolve", d, "made", O_RDONLY, 0, 0x40, 24, 0},
+    {"BENEATH and IN_ROOT", d, "made", O_RDONLY, 0, 0x18, 24, 0},
+    {"BENEATH ../", sub, "../made", O_RDONLY, 0, 8, 24, 0},
+    {"BENEATH absolute", d, "/proc/self/status", O_RDONLY, 0, 8, 24, 0},
+    {"BENEATH x/../made", d, "sub/../made", O_RDONLY, 0, 8, 24, 0},
+    {"BENEATH a symlink out", sub, "up", O_RDONLY, 0, 8, 24, 0},
+    {"IN_ROOT /made", d, "/made", O_RDONLY, 0, 0x10, 24, 0},
+    {"IN_ROOT ../../made", d, "../../made", O_RDONLY, 0, 0x10, 24, 0},
+    {"NO_SYMLINKS a symlink", d, "ln", O_RDONLY, 0, 4, 24, 0},
+    {"NO_SYMLINKS a file", d, "made", O_RDONLY, 0, 4, 24, 0},
+    {"NO_MAGICLINKS /proc/self/fd/N", d, magic, O_RDONLY, 0, 2, 24, 0},
+    {"/proc/self/fd/N", d, magic, O_RDONLY, 0, 0, 24, 0},
+    {"NO_XDEV into /proc", d, "/proc/self/status", O_RDONLY, 0, 1, 24, 0},
+    {"NO_XDEV a file", d, "made", O_RDONLY, 0, 1, 24, 0},
+    {"CACHED with O_CREAT", d, "new", O_RDWR | O_CREAT, 0600, 0x20, 24, 0},
+    {"O_CREAT with a mode", d, "new", O_RDWR | O_CREAT, 0640, 0, 24, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    how.flags = cases[i].flags, how.mode = cases[i].mode, how.resolve = cases[i].resolve, how.extra = cases[i].extra;
+    long fd = syscall(437, cases[i].dirfd, cases[i].path, &how, cases[i].size);
+    printf("openat2, %s: %s\n", cases[i].what, fd >= 0 ? "ok" : strerror(errno));
+    if (fd >= 0) close(fd);
+  }
+  struct stat st;
+  printf("  the new file's mode: %o\n", stat("new", &st) ? 0 : st.st_mode & 0777);
+  close(d), close(sub);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "args") == 0) {
     printf("the new program has %d arguments\n", argc);
     return 0;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
-  if (argc > 1 && chdir(argv[1]) == 0) tmpfiles();
+  if (argc > 1 && chdir(argv[1]) == 0) {
+    umask(022);
+    tmpfiles();
+    openat2s();
+  }
   int p[2], s[2];
   pipe(p);
   whole("pipe, write", p[0], p[1], 0);

@@ -16,6 +16,7 @@ import {
 import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import type { Process } from '../process.js';
 import { int, long, size, uint, type SyscallGroup } from './args.js';
+import { PAGE_SIZE } from '../../machine/x86.js';
 
 const AT_EACCESS = 0x200;
 const RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2, RENAME_WHITEOUT = 4;
@@ -74,7 +75,11 @@ export function openGuestPath(p: Process, comps: string[], flags: number, mode: 
 }
 
 function doOpen(p: Process, dirfd: number, pathAddr: bigint, flags: number, mode: number): number {
-  const path = p.userString(pathAddr);
+  return installOpened(p, openAt(p, dirfd, p.userString(pathAddr), flags, mode), (flags & O.CLOEXEC) !== 0);
+}
+
+/** The open file for (dirfd, path) as openat(flags, mode) makes it (not yet a descriptor). */
+function openAt(p: Process, dirfd: number, path: string, flags: number, mode: number): OpenFile {
   const comps = pathComps(p, dirfd, path);
   if (flags & O.PATH) flags &= O.PATH | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC;
   if (path.endsWith('/')) {
@@ -82,12 +87,97 @@ function doOpen(p: Process, dirfd: number, pathAddr: bigint, flags: number, mode
     if (flags & O.CREAT) throw new Errno(E.EISDIR);
     flags = (flags | O.DIRECTORY) & ~O.NOFOLLOW;
   }
-  const file = openGuestPath(p, comps, flags, mode);
+  return openGuestPath(p, comps, flags, mode);
+}
+
+/** Install file at the lowest free descriptor; on EMFILE it is closed. */
+function installOpened(p: Process, file: OpenFile, cloexec: boolean): number {
   try {
-    return p.fds.install(file, (flags & O.CLOEXEC) !== 0);
+    return p.fds.install(file, cloexec);
   } catch (e) {
     file.close();
     throw e;
+  }
+}
+
+const RESOLVE_NO_XDEV = 1n, RESOLVE_NO_MAGICLINKS = 2n, RESOLVE_NO_SYMLINKS = 4n, RESOLVE_BENEATH = 8n, RESOLVE_IN_ROOT = 0x10n, RESOLVE_CACHED = 0x20n;
+/** struct open_how's first version: flags, mode, resolve (u64 each). */
+const OPEN_HOW_SIZE = 24;
+/** The open flags openat2 takes (Linux's VALID_OPEN_FLAGS); any other bit is EINVAL there. */
+const VALID_OPEN_FLAGS = 0o37777703n;
+
+/**
+ * openat2(dirfd, path, how, size) (Linux 5.6): openat with struct open_how's stricter checks
+ * and its RESOLVE_ flags. The walk itself is openat's: the flags are checked on the path as
+ * written (an absolute path or a ".." above dirfd under RESOLVE_BENEATH: EXDEV; a magic link
+ * of /proc under RESOLVE_NO_MAGICLINKS: ELOOP; RESOLVE_IN_ROOT reads the path inside dirfd)
+ * and on where the open led (outside dirfd under BENEATH or IN_ROOT, and into another grant or
+ * made-up tree under NO_XDEV: EXDEV; through a symlink under NO_SYMLINKS: ELOOP), the file being
+ * closed again then. A file that O_CREAT made before such a refusal stays made.
+ */
+function openat2(p: Process, a: bigint[]): number {
+  const n = size(a[3]!);
+  if (n < OPEN_HOW_SIZE) throw new Errno(E.EINVAL);
+  if (n > PAGE_SIZE) throw new Errno(E.E2BIG);
+  const how = Buffer.from(p.userBuffer(a[2]!, n, PROT_READ));
+  if (how.subarray(OPEN_HOW_SIZE).some((b) => b !== 0)) throw new Errno(E.E2BIG);
+  const flags = how.readBigUInt64LE(0), mode = how.readBigUInt64LE(8), resolve = how.readBigUInt64LE(16);
+  if (flags & ~VALID_OPEN_FLAGS || mode & ~0o7777n) throw new Errno(E.EINVAL);
+  const f = Number(flags);
+  if (mode !== 0n && !(f & (O.CREAT | O.TMPFILE))) throw new Errno(E.EINVAL);
+  if (resolve & ~0x3fn || (resolve & RESOLVE_BENEATH && resolve & RESOLVE_IN_ROOT)) throw new Errno(E.EINVAL);
+  if (resolve & RESOLVE_CACHED && f & (O.CREAT | O.TRUNC | O.TMPFILE)) throw new Errno(E.EAGAIN);
+  const dirfd = int(a[0]!);
+  let path = p.userString(a[1]!);
+  const base = normalize(dirfd === AT_FDCWD ? '/' + p.cwd.join('/') : p.fds.get(dirfd).path);
+  const confined = (resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT)) !== 0n;
+  if (resolve & RESOLVE_IN_ROOT) {
+    // The path inside dirfd: "/" is dirfd, and ".." stops there.
+    const inside: string[] = [];
+    for (const c of path.split('/')) {
+      if (c === '..') inside.pop();
+      else if (c !== '' && c !== '.') inside.push(c);
+    }
+    path = path.endsWith('/') && inside.length ? inside.join('/') + '/' : inside.join('/') || '.';
+  } else if (resolve & RESOLVE_BENEATH) {
+    if (path.startsWith('/')) throw new Errno(E.EXDEV);
+    let depth = 0;
+    for (const c of path.split('/')) {
+      depth += c === '..' ? -1 : c === '' || c === '.' ? 0 : 1;
+      if (depth < 0) throw new Errno(E.EXDEV);
+    }
+  }
+  const written = p.pathAt(dirfd, path);
+  if (resolve & RESOLVE_NO_MAGICLINKS && magicLinkIn(path.startsWith('/') ? normalize(path) : [...base, ...normalize(path)])) throw new Errno(E.ELOOP);
+  const file = openAt(p, dirfd, path, f, Number(mode));
+  try {
+    const at = normalize(file.path);
+    if (confined && !(at.length >= base.length && base.every((c, i) => at[i] === c))) throw new Errno(E.EXDEV);
+    if (resolve & RESOLVE_NO_SYMLINKS && at.join('/') !== written.join('/')) throw new Errno(E.ELOOP);
+    if (resolve & RESOLVE_NO_XDEV && mountOf(p, at) !== mountOf(p, base)) throw new Errno(E.EXDEV);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  return installOpened(p, file, (f & O.CLOEXEC) !== 0);
+}
+
+/** Whether a path goes through (or ends at) one of /proc's magic links: fd/N, cwd, root, exe. */
+function magicLinkIn(comps: readonly string[]): boolean {
+  if (comps[0] === 'dev' && comps[1] === 'fd' && comps.length > 2) return true;
+  if (comps[0] !== 'proc' || comps.length < 3) return false;
+  const rest = comps[2] === 'task' ? comps.slice(4) : comps.slice(2);
+  return ['cwd', 'root', 'exe'].includes(rest[0] ?? '') || (rest[0] === 'fd' && rest.length > 1);
+}
+
+/** What a path is mounted on, for RESOLVE_NO_XDEV: its grant, or the made-up tree it is in. */
+function mountOf(p: Process, comps: readonly string[]): unknown {
+  if (comps[0] === 'proc' || comps[0] === 'sys' || (comps[0] === 'dev' && comps[1] === 'shm')) return comps.slice(0, comps[0] === 'dev' ? 2 : 1).join('/');
+  try {
+    const loc = p.vfs.locate(comps);
+    return loc.kind === 'host' ? loc.grant : 'virtual';
+  } catch {
+    return null;
   }
 }
 
@@ -426,6 +516,7 @@ export const fsSyscalls: SyscallGroup = {
   open: ({ process: p }, a) => doOpen(p, AT_FDCWD, a[0], int(a[1]), uint(a[2])),
   creat: ({ process: p }, a) => doOpen(p, AT_FDCWD, a[0], O.CREAT | O.WRONLY | O.TRUNC, uint(a[1])),
   openat: ({ process: p }, a) => doOpen(p, int(a[0]), a[1], int(a[2]), uint(a[3])),
+  openat2: ({ process: p }, a) => openat2(p, a),
   stat: ({ process: p }, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, p.userString(a[0]), 0)),
   lstat: ({ process: p }, a) => copyStat(p, a[1], fstatAt(p, AT_FDCWD, p.userString(a[0]), AT_SYMLINK_NOFOLLOW)),
   fstat: ({ process: p }, a) => {
