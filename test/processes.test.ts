@@ -558,6 +558,13 @@ test('/proc/PID/status shows the blocked, ignored and caught signals as natively
   same('/usr/bin/python3', ['-c', SIG_SCRIPT], { system: true });
 });
 
+// /proc/mounts did not list the root, so busybox df, which looks for a path's mount among them,
+// said "/: can't find mount point". It lists the root first now, as mountinfo does.
+test('/proc/mounts lists the root then the grants; busybox df finds the mount of /', { skip: NO_BUSYBOX }, () => {
+  const r = run(BUSYBOX, ['sh', '-c', 'cat /proc/mounts; busybox df / >/dev/null && echo df-ok'], { env: ENV, timeoutSeconds: TIMEOUT_S, rw: [work] });
+  assert.equal(r.stdout.toString(), `kvmbox / kvmbox ro 0 0\nkvmbox ${work} kvmbox rw 0 0\ndf-ok\n`, show(r));
+});
+
 // /proc/net/dev was ENOENT: ifconfig, netstat -i and psutil read it. It lists lo alone, with the
 // sandbox's loopback traffic: a packet per TCP send or UDP datagram, of its payload bytes, both
 // ways. (Natively the host's interfaces and their headers' bytes show, so this is checked alone.)

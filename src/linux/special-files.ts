@@ -234,8 +234,7 @@ function procFile(p: Process, name: string): SpecialFile | null {
       return memory('/proc/vmstat', () => `nr_free_pages ${free}\npgpgin 0\npgpgout 0\npswpin 0\npswpout 0\npgfault 0\npgmajfault 0\n`);
     }
     case 'mounts':
-      return memory('/proc/mounts', () => p.vfs.grants
-        .map((g) => `kvmbox ${g.guestPath} kvmbox ${g.writable ? 'rw' : 'ro'} 0 0\n`).reverse().join(''));
+      return memory('/proc/mounts', () => mounts(p).map((m) => `kvmbox ${m.path} kvmbox ${m.mode} 0 0\n`).join(''));
     default: return null;
   }
 }
@@ -609,14 +608,18 @@ function limitsText(q: Process): string {
  * as a mount of its own, in the order /proc/mounts lists them, with made-up ids and devices.
  */
 function mountinfoText(p: Process): string {
+  return mounts(p).map((m, i) => `${i + 1} ${i === 0 ? 0 : 1} 0:${i + 1} / ${m.path} ${m.mode},relatime - kvmbox kvmbox ${m.mode}\n`).join('');
+}
+
+/**
+ * The mounts /proc/mounts and mountinfo list: the guest's root first (read-only unless a writable
+ * grant is /; df and busybox df look for the mount of a path among them), then each grant.
+ */
+function mounts(p: Process): Array<{ path: string; mode: 'rw' | 'ro' }> {
   const grants = [...p.vfs.grants].reverse();
   const root = grants.find((g) => g.guestPath === '/');
-  const mode = (w: boolean) => (w ? 'rw' : 'ro');
-  let out = `1 0 0:1 / / ${mode(root?.writable ?? false)},relatime - kvmbox kvmbox ${mode(root?.writable ?? false)}\n`;
-  grants.filter((g) => g !== root).forEach((g, i) => {
-    out += `${i + 2} 1 0:${i + 2} / ${g.guestPath} ${mode(g.writable)},relatime - kvmbox kvmbox ${mode(g.writable)}\n`;
-  });
-  return out;
+  const mode = (w: boolean | undefined): 'rw' | 'ro' => (w ? 'rw' : 'ro');
+  return [{ path: '/', mode: mode(root?.writable) }, ...grants.filter((g) => g !== root).map((g) => ({ path: g.guestPath, mode: mode(g.writable) }))];
 }
 
 /** A random version-4 UUID, as /proc/sys/kernel/random/uuid gives a new one at each read. */
