@@ -782,7 +782,7 @@ export class PipeEnd implements OpenFile {
       throw new WouldBlock('it writes to a full pipe that only it could drain', () => b.readers === 0 || b.capacity - b.size >= need);
     }
     // A larger write takes what fits now and returns short; a blocking write then waits for room
-    // for the rest (syscalls/io.ts moveWhole), as on Linux.
+    // for the rest (moveWhole in src/linux/syscalls/args.ts), as on Linux.
     return Math.min(room, want);
   }
 

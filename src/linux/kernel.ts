@@ -1598,7 +1598,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
         // A write that moved part of its bytes before the signal returns that count, as on Linux.
         const partial = w.why instanceof WouldBlock ? w.why.partial?.() ?? 0 : 0;
         ctx.regs.rax = partial > 0 ? BigInt(partial) : this.interrupted(t, w.call.nr, ctx);
-        callReturned(t, w.call.nr, ctx.regs.rax === w.call.nr ? ctx : null);
+        callReturned(t, w.call.nr, partial === 0 && ctx.regs.rax === w.call.nr ? ctx : null);
       }
     } else if (w) {
       // Waiting with the call complete (a vfork parent): only readiness ends it.
