@@ -129,7 +129,6 @@ function openat2(p: Process, a: bigint[]): number {
   if (resolve & RESOLVE_CACHED && f & (O.CREAT | O.TRUNC | O.TMPFILE)) throw new Errno(E.EAGAIN);
   const dirfd = int(a[0]!);
   let path = p.userString(a[1]!);
-  const base = normalize(dirfd === AT_FDCWD ? '/' + p.cwd.join('/') : p.fds.get(dirfd).path);
   const confined = (resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT)) !== 0n;
   if (resolve & RESOLVE_IN_ROOT) {
     // The path inside dirfd: "/" is dirfd, and ".." stops there.
@@ -147,8 +146,10 @@ function openat2(p: Process, a: bigint[]): number {
       if (depth < 0) throw new Errno(E.EXDEV);
     }
   }
+  // Where the walk starts: dirfd, or the root for an absolute path (dirfd is not looked at then).
+  const base = path.startsWith('/') ? [] : p.pathAt(dirfd, '.');
   const written = p.pathAt(dirfd, path);
-  if (resolve & RESOLVE_NO_MAGICLINKS && magicLinkIn(path.startsWith('/') ? normalize(path) : [...base, ...normalize(path)])) throw new Errno(E.ELOOP);
+  if (resolve & RESOLVE_NO_MAGICLINKS && magicLinkIn(normalize(`/${base.join('/')}/${path}`))) throw new Errno(E.ELOOP);
   const file = openAt(p, dirfd, path, f, Number(mode));
   try {
     const at = normalize(file.path);
