@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -77,16 +78,18 @@ static void whole(const char *what, int rfd, int wfd, int how) {
 
 static void on_alarm(int s) { (void)s; }
 
-/* Nobody reads (a child that holds the read end sleeps): the write fills the pipe and waits;
- * SIGALRM (no SA_RESTART) ends it with the count so far, more than nothing and less than all. */
-static void interrupted(void) {
+/* Nobody reads (a child that holds the read end sleeps, or, alone, the process itself holds
+ * it): the write fills the pipe and waits; SIGALRM (no SA_RESTART) ends it with the count so
+ * far, more than nothing and less than all. Alone, a read of the empty pipe ends with EINTR. */
+static void interrupted(int alone) {
   int p[2];
   pipe(p);
-  pid_t sleeper = fork();
+  pid_t sleeper = alone ? -1 : fork();
   if (sleeper == 0) {
     pause();
     _exit(0);
   }
+  printf("%s:\n", alone ? "alone" : "beside a sleeping child");
   struct sigaction sa = {0};
   sa.sa_handler = on_alarm;
   sigaction(SIGALRM, &sa, NULL);
@@ -98,8 +101,21 @@ static void interrupted(void) {
   alarm(1);
   n = write(p[1], buf, len);
   printf("then, the pipe full: %s\n", n < 0 && errno == EINTR ? "EINTR" : "something else");
-  kill(sleeper, SIGKILL);
-  waitpid(sleeper, NULL, 0);
+  if (alone) {
+    char c;
+    int left;
+    while (ioctl(p[0], FIONREAD, &left) == 0 && left > 0) read(p[0], buf, (size_t)left);
+    alarm(1);
+    n = read(p[0], &c, 1);
+    printf("a read of the empty pipe: %s\n", n < 0 && errno == EINTR ? "EINTR" : "something else");
+    struct pollfd pf = { .fd = p[0], .events = POLLIN };
+    alarm(1);
+    int r = poll(&pf, 1, -1);
+    printf("a poll of it: %s\n", r < 0 && errno == EINTR ? "EINTR" : "something else");
+  } else {
+    kill(sleeper, SIGKILL);
+    waitpid(sleeper, NULL, 0);
+  }
   free(buf);
   close(p[0]);
   close(p[1]);
@@ -275,7 +291,8 @@ int main(int argc, char **argv) {
   whole("socketpair, send", s[0], s[1], 2);
   socketpair(AF_UNIX, SOCK_STREAM, 0, s);
   whole("socketpair, write", s[0], s[1], 0);
-  interrupted();
+  interrupted(0);
+  interrupted(1);
   bigargs(argv[0]);
   dontunmap();
   connecting();
