@@ -604,6 +604,8 @@ const PIPE_GROWN = 1 << 20;
 const PIPE_MIN_CAPACITY = 8192;
 /** Pipe contents are held in pages of this size, filled in turn (never one Buffer per write). */
 const PIPE_PAGE = 4096;
+/** Writes up to this size are atomic; a packet (O_DIRECT) holds at most this much. */
+const PIPE_BUF = 4096;
 let pipeCounter = 0;
 
 /**
@@ -637,9 +639,60 @@ class PipeBuffer {
   readers = 1;
   writers = 1;
   readonly ino = 0x7000_0000 + ++pipeCounter;
+  /**
+   * The contents as runs of [bytes, packet] once a writer in packet mode (O_DIRECT) wrote: a
+   * packet (at most PIPE_BUF bytes) is read by one read at most, which drops what it did not
+   * take, as Linux does; plain writes merge. null (every byte plain) until then.
+   */
+  private runs: Array<[number, boolean]> | null = null;
   constructor(readonly budget: PipeBudget, public capacity: number) {}
 
-  push(src: Buffer): void {
+  /** Add src: plain bytes, or (packet) packets of at most PIPE_BUF bytes each. */
+  write(src: Buffer, packet: boolean): void {
+    if (packet && !this.runs) this.runs = this.size > 0 ? [[this.size, false]] : [];
+    const runs = this.runs;
+    if (runs) {
+      if (packet) for (let off = 0; off < src.length; off += PIPE_BUF) runs.push([Math.min(PIPE_BUF, src.length - off), true]);
+      else if (runs.length > 0 && !runs[runs.length - 1]![1]) runs[runs.length - 1]![0] += src.length;
+      else runs.push([src.length, false]);
+    }
+    this.push(src);
+  }
+
+  /** Read into dst: up to the end of the first packet met, the rest of which is dropped. */
+  read(dst: Buffer): number {
+    const runs = this.runs;
+    if (!runs) return this.take(dst);
+    let n = 0;
+    while (n < dst.length && runs.length > 0) {
+      const run = runs[0]!;
+      const k = this.take(dst.subarray(n, n + Math.min(run[0], dst.length - n)));
+      n += k;
+      run[0] -= k;
+      if (run[1]) {
+        if (run[0] > 0) this.take(Buffer.allocUnsafe(run[0]));
+        runs.shift();
+        break;
+      }
+      if (run[0] === 0) runs.shift();
+    }
+    if (runs.length === 0) this.runs = null;
+    return n;
+  }
+
+  /** What read would copy, leaving it in the pipe. */
+  peekRead(dst: Buffer): number {
+    const runs = this.runs;
+    if (!runs) return this.peek(dst);
+    let upTo = 0;
+    for (const [len, packet] of runs) {
+      upTo += len;
+      if (packet) break;
+    }
+    return this.peek(dst.subarray(0, Math.min(dst.length, upTo)));
+  }
+
+  private push(src: Buffer): void {
     for (let off = 0; off < src.length;) {
       if (this.tail === PIPE_PAGE) {
         this.pages.push(Buffer.allocUnsafe(PIPE_PAGE));
@@ -653,7 +706,7 @@ class PipeBuffer {
   }
 
   /** Copy the oldest bytes into dst, leaving them in the pipe (MSG_PEEK); returns the count. */
-  peek(dst: Buffer): number {
+  private peek(dst: Buffer): number {
     let n = 0, head = this.head;
     for (let i = 0; i < this.pages.length && n < dst.length; i++) {
       const end = i === this.pages.length - 1 ? this.tail : PIPE_PAGE;
@@ -663,7 +716,7 @@ class PipeBuffer {
     return n;
   }
 
-  take(dst: Buffer): number {
+  private take(dst: Buffer): number {
     let n = 0;
     while (n < dst.length && this.size > 0) {
       const page = this.pages[0]!;
@@ -683,6 +736,7 @@ class PipeBuffer {
 
   /** Drop the contents (no reader is left). */
   clear(): void {
+    this.runs = null;
     this.pages.length = 0;
     this.head = 0;
     this.tail = PIPE_PAGE;
@@ -709,7 +763,8 @@ export class PipeEnd implements OpenFile {
   }
 
   /**
-   * [read end, write end]. flags: O_NONBLOCK (O_CLOEXEC is the fd table's). The capacity is
+   * [read end, write end]. flags: O_NONBLOCK and O_DIRECT (packet mode; O_CLOEXEC is the fd
+   * table's). The capacity is
    * counted in budget; with too little room left the pipe is smaller (as Linux does past
    * pipe-user-pages-soft), with none ENFILE.
    */
@@ -717,8 +772,9 @@ export class PipeEnd implements OpenFile {
     const capacity = budget.take(PIPE_CAPACITY) ? PIPE_CAPACITY : budget.take(PIPE_MIN_CAPACITY) ? PIPE_MIN_CAPACITY : 0;
     if (capacity === 0) throw new Errno(E.ENFILE);
     const b = new PipeBuffer(budget, capacity);
+    // As Linux, only the write end keeps O_DIRECT: it is the writer's mode that makes packets.
     const nb = flags & O.NONBLOCK;
-    return [new PipeEnd(b, true, O.RDONLY | nb), new PipeEnd(b, false, O.WRONLY | nb)];
+    return [new PipeEnd(b, true, O.RDONLY | nb), new PipeEnd(b, false, O.WRONLY | nb | (flags & O.DIRECT))];
   }
 
   get capacity(): number { return this.pipe.capacity; }
@@ -752,12 +808,12 @@ export class PipeEnd implements OpenFile {
       if (this.statusFlags & O.NONBLOCK) throw new Errno(E.EAGAIN);
       throw new WouldBlock('it reads an empty pipe that only it could fill', () => b.size > 0 || b.writers === 0);
     }
-    return peek ? b.peek(buf) : b.take(buf);
+    return peek ? b.peekRead(buf) : b.read(buf);
   }
 
   write(buf: Buffer): number {
     const n = this.reserve(buf.length);
-    if (n > 0) this.pipe.push(buf.subarray(0, n));
+    if (n > 0) this.pipe.write(buf.subarray(0, n), (this.statusFlags & O.DIRECT) !== 0);
     return n;
   }
 

@@ -13,6 +13,10 @@ import { DirListing, DT_REG, type OpenFile } from './open-file.js';
 
 const SEEK_SET = 0, SEEK_CUR = 1, SEEK_END = 2;
 const FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2;
+/** File seals (fcntl F_ADD_SEALS): no more seals, no shrinking, no growing, no writes (now, and later). */
+export const F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8, F_SEAL_FUTURE_WRITE = 0x10;
+const ALL_SEALS = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
+const NO_WRITES = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
 /** Largest file size (tmpfs's s_maxbytes is larger; this keeps offsets exact in a double). */
 const MAX_SIZE = 2 ** 52;
 const NAME_MAX = 255;
@@ -34,6 +38,11 @@ export class ShmNode {
   private links = 0;
   private opens = 0;
   private readonly times = Buffer.alloc(32);
+  /**
+   * Its seals: F_SEAL_SEAL alone (none may be added) unless memfd_create was given
+   * MFD_ALLOW_SEALING, as for every tmpfs file on Linux.
+   */
+  seals = F_SEAL_SEAL;
 
   constructor(readonly backing: SharedBacking, public mode: number) {
     timespecNow(this.times, 0);
@@ -68,6 +77,15 @@ export class ShmNode {
   pwrite(buf: Buffer, offset: bigint): number {
     if (offset < 0n) throw new Errno(E.EINVAL);
     if (buf.length === 0) return 0;
+    if (this.seals & NO_WRITES) throw new Errno(E.EPERM);
+    if (this.seals & F_SEAL_GROW && Number(offset) + buf.length > this.bytes) {
+      // Sealed against growth: Linux writes page by page and refuses the first piece that
+      // would end past the size (EPERM when it is the first, else a short write).
+      const start = Number(offset);
+      const firstEnd = Math.min(start + buf.length, (Math.floor(start / 4096) + 1) * 4096);
+      if (firstEnd > this.bytes) throw new Errno(E.EPERM);
+      buf = buf.subarray(0, Math.max(firstEnd, Math.floor(this.bytes / 4096) * 4096) - start);
+    }
     const end = Number(offset) + buf.length;
     if (offset >= BigInt(MAX_SIZE) || end > MAX_SIZE) throw new Errno(E.EFBIG);
     if (!this.backing.grow(end)) throw new Errno(E.ENOSPC);
@@ -83,6 +101,7 @@ export class ShmNode {
     if (size < 0n) throw new Errno(E.EINVAL);
     if (size > BigInt(MAX_SIZE)) throw new Errno(E.EFBIG);
     const n = Number(size);
+    if ((n < this.bytes && this.seals & F_SEAL_SHRINK) || (n > this.bytes && this.seals & F_SEAL_GROW)) throw new Errno(E.EPERM);
     if (n > this.bytes && !this.backing.grow(n)) throw new Errno(E.ENOSPC);
     if (n < this.bytes) {
       const r = libc.fallocate(this.backing.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, size, BigInt(this.bytes - n));
@@ -161,6 +180,31 @@ export class ShmFile implements OpenFile {
     this.node.truncate(size);
   }
 
+  /** Another open file of this file (an open of /proc/self/fd/N), with flags as open(2) has them. */
+  reopen(flags: number): ShmFile {
+    const f = new ShmFile(this.node, this.path, flags & (O.ACCMODE | O.NONBLOCK | O.APPEND));
+    if (flags & O.TRUNC && f.canWrite) {
+      try {
+        f.node.truncate(0n);
+      } catch (e) {
+        f.close();
+        throw e;
+      }
+    }
+    return f;
+  }
+
+  /**
+   * fcntl F_ADD_SEALS: EINVAL for an unknown seal, EPERM from a file not open for writing or
+   * once F_SEAL_SEAL is set. (Linux also refuses F_SEAL_WRITE with EBUSY while a writable shared
+   * mapping exists; here such a mapping keeps writing, and only the calls are refused.)
+   */
+  addSeals(seals: number): void {
+    if (seals & ~ALL_SEALS) throw new Errno(E.EINVAL);
+    if (!this.canWrite || this.node.seals & F_SEAL_SEAL) throw new Errno(E.EPERM);
+    this.node.seals |= seals;
+  }
+
   stat(out: Buffer): void { this.node.stat(out); }
   getdents(): number { throw new Errno(E.ENOTDIR); }
   isatty(): boolean { return false; }
@@ -223,8 +267,10 @@ export class ShmDir {
   }
 
   /** memfd_create(2): a file with no name in /dev/shm. */
-  anonymous(name: string, flags: number): ShmFile {
+  /** A memfd_create file; sealable (MFD_ALLOW_SEALING) starts with no seal. */
+  anonymous(name: string, flags: number, sealable = false): ShmFile {
     const node = this.newNode(0o777);
+    if (sealable) node.seals = 0;
     const file = new ShmFile(node, `/memfd:${name} (deleted)`, O.RDWR | (flags & O.NONBLOCK));
     return file;
   }

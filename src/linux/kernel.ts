@@ -1792,6 +1792,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     c.tasks.push(ct);
     ct.sigmask = t.sigmask;
     ct.noNewPrivs = t.noNewPrivs;
+    ct.timerSlackNs = t.timerSlackNs;
     ct.seccomp = t.seccomp;
     ct.altStack = { ...t.altStack };
     ct.fsBase = f & CLONE_SETTLS ? req.tls : t.fsBase;
@@ -1857,6 +1858,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     p.tasks.push(ct);
     ct.sigmask = t.sigmask;
     ct.noNewPrivs = t.noNewPrivs;
+    ct.timerSlackNs = t.timerSlackNs;
     ct.seccomp = t.seccomp;
     ct.fsBase = f & CLONE_SETTLS ? req.tls : t.fsBase;
     ct.state = 'ready';

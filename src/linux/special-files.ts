@@ -7,7 +7,7 @@
 //   /dev/stdin /dev/stdout /dev/stderr, /dev/fd/N, /proc/self/fd/N   links to the guest's own fds
 //   /proc/self/exe                    a link to the program's path (readlink only)
 //   /proc/self/cmdline, /proc/self/environ, /proc/uptime, /proc/loadavg, /proc/meminfo,
-//   /proc/mounts, /proc/version, /proc/stat, /proc/cpuinfo, /proc/vmstat   small read-only files describing the sandbox
+//   /proc/mounts, /proc/filesystems, /proc/version, /proc/stat, /proc/cpuinfo, /proc/vmstat   small read-only files describing the sandbox
 //   /sys/devices/system/cpu/{online,possible,present}        the CPUs the sandbox offers
 // /proc/PID/{exe,cmdline,environ,maps,stat,status,fd/N} for every process of the sandbox (/proc/self
 // is the caller's). /proc, /proc/PID and /proc/PID/fd are directories that list just these
@@ -25,6 +25,7 @@ import { readMemoryOf, writeMemoryOf } from './ptrace.js';
 import { msTicks } from './cpu-time.js';
 import { PROC_NET_FILES, procNetText } from './proc-net.js';
 import * as ops from '../fs/ops.js';
+import { ShmFile } from '../fs/shm.js';
 import { normalize } from '../fs/vfs.js';
 import { GUEST_GID, GUEST_PID, GUEST_UID, PHYS_VVAR, VDSO_SIZE } from '../abi/abi.generated.js';
 import { PAGE_MAPPED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../machine/paging.js';
@@ -88,7 +89,9 @@ function fdLink(p: Process, fd: number): SpecialFile {
     link: canonicalPath(p, f.path),
     linkMode: (acc === O.RDONLY || acc === O.RDWR ? 0o500 : 0) | (acc === O.WRONLY || acc === O.RDWR ? 0o300 : 0),
     file: f,
-    open: () => f,
+    // A /dev/shm or memfd file opens anew, with the flags asked (its own offset and mode, as on
+    // Linux); other non-host files give back the fd's own open file.
+    open: (flags) => (f instanceof ShmFile ? f.reopen(flags) : f),
     stat: (out) => f.stat(out),
   };
 }
@@ -187,7 +190,7 @@ function cpuTopology(k: number, n: number): Record<string, string> {
 }
 
 /** /proc's own files (not directories). */
-const PROC_FILES = ['cpuinfo', 'loadavg', 'meminfo', 'mounts', 'stat', 'uptime', 'version', 'vmstat'];
+const PROC_FILES = ['cpuinfo', 'filesystems', 'loadavg', 'meminfo', 'mounts', 'stat', 'uptime', 'version', 'vmstat'];
 
 /** /proc: self, a directory per process of the sandbox (no other pid exists), and PROC_FILES. */
 function procRoot(p: Process): SpecialFile {
@@ -223,6 +226,9 @@ function procFile(p: Process, name: string): SpecialFile | null {
         `intr 0\nctxt 0\nbtime ${btime}\nprocesses ${Math.max(0, ...live.map((q) => q.pid))}\n` +
         `procs_running ${live.length}\nprocs_blocked 0\n`);
     }
+    // The file system types the sandbox has (its mounts are "kvmbox"; /dev/shm is tmpfs), none
+    // with a block device, as Linux marks them "nodev".
+    case 'filesystems': return memory('/proc/filesystems', () => ['sysfs', 'tmpfs', 'proc', 'devpts', 'mqueue', 'kvmbox'].map((t) => `nodev\t${t}\n`).join(''));
     case 'version': return memory('/proc/version', () => `Linux version ${KERNEL_VERSION} (kvmbox) #1 SMP kvmbox\n`);
     case 'meminfo': {
       const kb = Math.floor(p.space.memoryBytes / 1024);

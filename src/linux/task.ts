@@ -11,6 +11,9 @@ import { CpuTime } from './cpu-time.js';
 import type { Process } from './process.js';
 import type { PosixTimer } from './posix-timers.js';
 import type { SeccompState } from './seccomp.js';
+
+/** Linux's default timer slack: 50 µs. */
+export const DEFAULT_TIMER_SLACK_NS = 50_000n;
 import type { Tracing } from './tracing.js';
 
 /**
@@ -44,6 +47,8 @@ export class Task {
   readonly cpu = new CpuTime();
   /** prctl PR_SET_NO_NEW_PRIVS: set for good, inherited by threads and forks, kept across execve. */
   noNewPrivs = false;
+  /** prctl PR_SET_TIMERSLACK: its timer slack in ns (kept and reported; waits here are exact), inherited. */
+  timerSlackNs = DEFAULT_TIMER_SLACK_NS;
   /** Its seccomp mode and filters (src/linux/seccomp.ts), inherited and kept as noNewPrivs is; null: none. */
   seccomp: SeccompState | null = null;
   /** Its tracer and ptrace state (src/linux/tracing.ts); null when it is not traced. */

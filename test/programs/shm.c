@@ -4,7 +4,7 @@
  * are the same natively and in the sandbox. test/processes.test.ts compares them with a native run.
  *
  *   shm anon-fork | devzero | private | sem | mutex | atomics | unmap | exec | grandchild | mremap |
- *       posix-shm | sem-open | memfd | devshm | all
+ *       posix-shm | sem-open | memfd | seals | devshm | all
  *   shm file-shared DIR   MAP_SHARED of a file in DIR, written through mappings in two processes
  *   shm file-coherent DIR reads, writes, truncation and fallocate of a file agree with its shared mappings
  *   shm file-random DIR   the same, as a fixed pseudo-random sequence of those calls
@@ -378,6 +378,69 @@ static int t_memfd(void) {
   return 0;
 }
 
+/* File seals: memfd_create(MFD_ALLOW_SEALING) starts with none; each seal refuses its calls;
+ * F_SEAL_SEAL ends the adding. A file made without the flag, and a /dev/shm file, has
+ * F_SEAL_SEAL alone. */
+static void seal_result(const char *what, long r) { printf("seals: %s: %ld %s\n", what, r, r < 0 ? strerror(errno) : "ok"); }
+
+static int t_seals(void) {
+  int fd = memfd_create("sealed", MFD_ALLOW_SEALING);
+  CHECK(fd >= 0);
+  CHECK(write(fd, "hello", 5) == 5);
+  seal_result("get at first", fcntl(fd, F_GET_SEALS));
+  seal_result("add shrink and grow", fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW));
+  seal_result("get", fcntl(fd, F_GET_SEALS));
+  seal_result("ftruncate larger", ftruncate(fd, 8192));
+  seal_result("ftruncate smaller", ftruncate(fd, 2));
+  seal_result("ftruncate same", ftruncate(fd, 5));
+  seal_result("write past the end", pwrite(fd, "x", 1, 10));
+  seal_result("write across the end", pwrite(fd, "abcdefgh", 8, 2));
+  seal_result("write inside", pwrite(fd, "J", 1, 0));
+  seal_result("unknown seal", fcntl(fd, F_ADD_SEALS, 0x100));
+  int ro = open("/proc/self/fd/3", O_RDONLY);
+  if (ro >= 0 && ro != fd) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    close(ro);
+    ro = open(path, O_RDONLY);
+    seal_result("add from a read-only open", fcntl(ro, F_ADD_SEALS, F_SEAL_WRITE));
+    close(ro);
+  }
+  char *rw = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  CHECK(rw != MAP_FAILED);
+  CHECK(munmap(rw, PAGE) == 0);
+  seal_result("add write", fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
+  seal_result("write", pwrite(fd, "y", 1, 0));
+  errno = 0;
+  char *m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  seal_result("writable shared mmap", m == MAP_FAILED ? -1 : 0);
+  m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+  CHECK(m != MAP_FAILED);
+  printf("seals: a read-only mapping reads '%.5s'\n", m);
+  seal_result("mprotect it writable", mprotect(m, PAGE, PROT_READ | PROT_WRITE));
+  char *priv = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  CHECK(priv != MAP_FAILED);
+  priv[0] = 'P';
+  printf("seals: a private mapping may be written: '%.5s'\n", priv);
+  seal_result("add seal", fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL));
+  seal_result("then add any", fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK));
+  seal_result("get at last", fcntl(fd, F_GET_SEALS));
+  char buf[8] = {0};
+  CHECK(pread(fd, buf, 5, 0) == 5);
+  printf("seals: contents '%s'\n", buf);
+  int plain = memfd_create("plain", 0);
+  seal_result("plain memfd get", fcntl(plain, F_GET_SEALS));
+  seal_result("plain memfd add", fcntl(plain, F_ADD_SEALS, F_SEAL_GROW));
+  int pfd[2];
+  CHECK(pipe(pfd) == 0);
+  seal_result("a pipe's get", fcntl(pfd[0], F_GET_SEALS));
+  close(pfd[0]);
+  close(pfd[1]);
+  close(plain);
+  close(fd);
+  return 0;
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* /dev/shm as a directory: open O_CREAT|O_EXCL, link, rename, unlink, listing, stat. */
@@ -602,7 +665,7 @@ static const struct check checks[] = {
     {"anon-fork", t_anon_fork}, {"devzero", t_devzero}, {"private", t_private}, {"sem", t_sem},
     {"mutex", t_mutex},         {"atomics", t_atomics}, {"unmap", t_unmap},     {"exec", t_exec},
     {"grandchild", t_grandchild}, {"mremap", t_mremap},   {"posix-shm", t_posix_shm}, {"sem-open", t_sem_open},
-    {"memfd", t_memfd},           {"devshm", t_devshm},
+    {"memfd", t_memfd},           {"seals", t_seals},       {"devshm", t_devshm},
 };
 
 int main(int argc, char **argv) {

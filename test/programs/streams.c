@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -119,6 +120,50 @@ static void interrupted(int alone) {
   free(buf);
   close(p[0]);
   close(p[1]);
+}
+
+/* A pipe in packet mode (pipe2 O_DIRECT): a read takes one packet at most, dropping what it
+ * does not take; a write over PIPE_BUF is several packets; F_SETFL turns the mode off. */
+static void packets(void) {
+  int p[2];
+  if (pipe2(p, O_DIRECT) != 0) { printf("pipe2 O_DIRECT: %s\n", strerror(errno)); return; }
+  printf("packet pipe: O_DIRECT in F_GETFL: read end %d, write end %d\n", (fcntl(p[0], F_GETFL) & O_DIRECT) != 0, (fcntl(p[1], F_GETFL) & O_DIRECT) != 0);
+  char buf[8192];
+  write(p[1], "ab", 2);
+  write(p[1], "cd", 2);
+  ssize_t a = read(p[0], buf, sizeof buf);
+  ssize_t b = read(p[0], buf + 10, 1);
+  printf("  reads %zd \"%.2s\", %zd \"%c\"\n", a, buf, b, buf[10]);
+  memset(buf, 'x', sizeof buf);
+  write(p[1], buf, 5000);
+  a = read(p[0], buf, sizeof buf);
+  b = read(p[0], buf, sizeof buf);
+  printf("  5000 bytes read as %zd and %zd\n", a, b);
+  fcntl(p[1], F_SETFL, 0);
+  write(p[1], "ef", 2);
+  write(p[1], "gh", 2);
+  a = read(p[0], buf, sizeof buf);
+  printf("  without O_DIRECT: %zd \"%.4s\"\n", a, buf);
+  close(p[0]);
+  close(p[1]);
+}
+
+/* prctl's timer slack (50 us at first, inherited by a child, 0 for the default again), and
+ * /proc/filesystems, where programs look for proc. */
+static void slack(void) {
+  printf("timer slack: %d\n", prctl(PR_GET_TIMERSLACK));
+  printf("  set 1000: %d, then %d\n", prctl(PR_SET_TIMERSLACK, 1000UL), prctl(PR_GET_TIMERSLACK));
+  pid_t c = fork();
+  if (c == 0) _exit(prctl(PR_GET_TIMERSLACK) == 1000 ? 0 : 1);
+  int st;
+  waitpid(c, &st, 0);
+  printf("  a child has it: %d\n", WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  printf("  set 0: %d, then %d\n", prctl(PR_SET_TIMERSLACK, 0UL), prctl(PR_GET_TIMERSLACK));
+  char buf[4096] = {0};
+  int fd = open("/proc/filesystems", O_RDONLY);
+  ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+  printf("/proc/filesystems lists proc: %d\n", n > 0 && strstr(buf, "\tproc\n") != NULL);
+  if (fd >= 0) close(fd);
 }
 
 static void bigargs(const char *self) {
@@ -291,6 +336,8 @@ int main(int argc, char **argv) {
   whole("socketpair, send", s[0], s[1], 2);
   socketpair(AF_UNIX, SOCK_STREAM, 0, s);
   whole("socketpair, write", s[0], s[1], 0);
+  packets();
+  slack();
   interrupted(0);
   interrupted(1);
   bigargs(argv[0]);

@@ -42,7 +42,7 @@ const INODE_FLAG_WRITES = new Set([0x40086602 /* FS_IOC_SETFLAGS */, 0x40046602 
   0x401c5820 /* FS_IOC_FSSETXATTR */]);
 const F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7;
 const F_SETOWN = 8, F_GETOWN = 9, F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
-const F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
+const F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032, F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
 const F_RDLCK = 0, F_WRLCK = 1, F_UNLCK = 2;
 const FLOCK_SIZE = 32;
 const CLOSE_RANGE_UNSHARE = 2, CLOSE_RANGE_CLOEXEC = 4;
@@ -681,7 +681,7 @@ function memfdCreate(p: Process, nameAddr: bigint, flags: number): number {
   if (Buffer.byteLength(name) > MFD_NAME_MAX) throw new Errno(E.EINVAL);
   const shm = p.kernel.shm;
   if (!shm) throw new Errno(E.ENOSYS);
-  const f = shm.anonymous(name, 0);
+  const f = shm.anonymous(name, 0, (flags & MFD_ALLOW_SEALING) !== 0);
   try {
     return p.fds.install(f, (flags & MFD_CLOEXEC) !== 0);
   } catch (e) {
@@ -922,6 +922,13 @@ export const ioSyscalls: SyscallGroup = {
         while (n < want) n *= 2;
         return f.resize(n);
       }
+      case F_ADD_SEALS:
+        if (!(f instanceof ShmFile)) throw new Errno(E.EINVAL);
+        f.addSeals(int(a[2]));
+        return 0;
+      case F_GET_SEALS:
+        if (!(f instanceof ShmFile)) throw new Errno(E.EINVAL);
+        return f.node.seals;
       default: throw new Errno(E.EINVAL);
     }
   },

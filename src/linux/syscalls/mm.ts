@@ -16,7 +16,7 @@ import * as libc from '../../kvm/libc.js';
 import { STAT, STAT_SIZE } from '../../abi/linux.js';
 import { hostIdentity, readWhole } from '../../fs/vfs.js';
 import { imageOfFile } from '../image-cache.js';
-import { ShmFile } from '../../fs/shm.js';
+import { F_SEAL_FUTURE_WRITE, F_SEAL_WRITE, ShmFile } from '../../fs/shm.js';
 
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
 const MREMAP_MAYMOVE = 1;
@@ -94,6 +94,8 @@ function mappableFile(p: Process, fd: number, type: number, prot: number, off: b
     // A file of /dev/shm or memfd_create: a MAP_SHARED mapping maps its memory itself.
     const mode = file.statusFlags & O.ACCMODE;
     if (mode === O.WRONLY || (type === MAP_SHARED && prot & PROT_WRITE && mode !== O.RDWR)) throw new Errno(E.EACCES);
+    // Sealed against writes: no writable shared mapping (EPERM, as Linux).
+    if (type === MAP_SHARED && prot & PROT_WRITE && file.node.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) throw new Errno(E.EPERM);
     if (off + BigInt(len) > MAX_OFF) throw new Errno(E.EOVERFLOW);
     return file;
   }
@@ -225,6 +227,8 @@ function mmap(p: Process, a: bigint[]): number {
       throw new Errno(E.ENOMEM);
     }
     p.space.memory.share(start, len, file.node.backing, Number(offArg));
+    // A file sealed against writes: the mapping may never be made writable (mprotect: EACCES).
+    if (file.node.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) p.space.markSharedFile(start, len);
   } else if (file) {
     const image = imageFor(p, file, type, prot);
     try {

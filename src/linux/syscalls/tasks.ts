@@ -7,7 +7,7 @@ import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
 import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
 import { TASK_COMM_LEN, type Process } from '../process.js';
-import type { Task } from '../task.js';
+import { DEFAULT_TIMER_SLACK_NS, type Task } from '../task.js';
 import { int, type SyscallGroup } from './args.js';
 import { AVAILABLE_ACTIONS, BPF_MAXINSNS, checkFilter } from '../seccomp.js';
 
@@ -24,6 +24,7 @@ function writeIds(p: Process, addrs: bigint[], id: number): number {
 
 const PR_SET_PDEATHSIG = 1, PR_GET_PDEATHSIG = 2, PR_GET_DUMPABLE = 3, PR_SET_DUMPABLE = 4;
 const PR_SET_NAME = 15, PR_GET_NAME = 16, PR_SET_CHILD_SUBREAPER = 36, PR_GET_CHILD_SUBREAPER = 37;
+const PR_SET_TIMERSLACK = 29, PR_GET_TIMERSLACK = 30;
 const PR_SET_NO_NEW_PRIVS = 38, PR_GET_NO_NEW_PRIVS = 39, PR_GET_SECCOMP = 21, PR_SET_SECCOMP = 22;
 const SECCOMP_MODE_STRICT = 1, SECCOMP_MODE_FILTER = 2;
 const SECCOMP_SET_MODE_STRICT = 0, SECCOMP_SET_MODE_FILTER = 1, SECCOMP_GET_ACTION_AVAIL = 2, SECCOMP_GET_NOTIF_SIZES = 3;
@@ -95,7 +96,7 @@ const PR_GET_KEEPCAPS = 7, PR_SET_KEEPCAPS = 8, PR_CAPBSET_READ = 23, PR_CAPBSET
 const PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_IS_SET = 1, PR_CAP_AMBIENT_RAISE = 2, PR_CAP_AMBIENT_LOWER = 3, PR_CAP_AMBIENT_CLEAR_ALL = 4;
 /** The highest capability number Linux knows (CAP_CHECKPOINT_RESTORE). */
 const CAP_LAST_CAP = 40n;
-function prctl(t: Task, a: bigint[]): number {
+function prctl(t: Task, a: bigint[]): number | bigint {
   const p = t.process;
   const arg2 = a[1]!;
   switch (int(a[0]!)) {
@@ -129,6 +130,11 @@ function prctl(t: Task, a: bigint[]): number {
     case PR_GET_PDEATHSIG: p.userBuffer(arg2, 4, PROT_WRITE).writeInt32LE(p.parentDeathSignal); return 0;
     case PR_SET_CHILD_SUBREAPER: p.childSubreaper = arg2 !== 0n; return 0;
     case PR_GET_CHILD_SUBREAPER: p.userBuffer(arg2, 4, PROT_WRITE).writeInt32LE(p.childSubreaper ? 1 : 0); return 0;
+    case PR_GET_TIMERSLACK: return t.timerSlackNs;
+    case PR_SET_TIMERSLACK:
+      // 0 goes back to the default (arg2 is an unsigned long: nothing is below 0).
+      t.timerSlackNs = arg2 === 0n ? DEFAULT_TIMER_SLACK_NS : BigInt.asUintN(64, arg2);
+      return 0;
     case PR_GET_DUMPABLE: return 1;
     case PR_SET_DUMPABLE:
       if (arg2 > 1n) throw new Errno(E.EINVAL);
