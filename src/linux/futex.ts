@@ -19,8 +19,8 @@ export function futexKey(space: AddressSpace, addr: number): FutexKey {
   return r ? { owner: r.backing, word: r.offset + (addr - r.start) } : { owner: space, word: addr };
 }
 
-/** A parked task, on the queue of key (a requeue moves it). */
-interface Waiter { task: Task; bitset: number; key: FutexKey }
+/** A parked task, on the queue of key (a requeue moves it); piOwner: the tid a FUTEX_LOCK_PI waits for. */
+interface Waiter { task: Task; bitset: number; key: FutexKey; piOwner?: number }
 
 export class FutexQueues {
   private readonly spaces = new Map<AddressSpace | SharedBacking, Map<number, Waiter[]>>();
@@ -36,14 +36,56 @@ export class FutexQueues {
     }
     const entry: Waiter = { task: t, bitset, key };
     this.queue(key).push(entry);
-    const leave = (): void => {
-      const list = this.spaces.get(entry.key.owner)?.get(entry.key.word);
-      const i = list?.indexOf(entry) ?? -1;
-      if (list && i >= 0) list.splice(i, 1);
-      if (list?.length === 0) this.drop(entry.key);
-    };
+    const leave = (): void => this.remove(entry);
     throw new WouldBlock('it waits on a futex', () => t.futexWoken,
       timeoutMs === null ? undefined : { at: performance.now() + timeoutMs, result: () => -E.ETIMEDOUT }, leave);
+  }
+
+  /**
+   * FUTEX_LOCK_PI's wait for the holder owner (the caller set FUTEX_WAITERS): t parks until an
+   * unlock hands it the lock (futexWoken), the holder ends without unlocking (piOwnerGone), or
+   * timeoutMs passes (ETIMEDOUT).
+   */
+  waitPi(t: Task, key: FutexKey, timeoutMs: number | null, owner: number): number {
+    const entry: Waiter = { task: t, bitset: -1, key, piOwner: owner };
+    this.queue(key).push(entry);
+    const leave = (): void => this.remove(entry);
+    throw new WouldBlock('it waits for a PI futex', () => t.futexWoken || t.piOwnerGone,
+      timeoutMs === null ? undefined : { at: performance.now() + timeoutMs, result: () => -E.ETIMEDOUT }, leave);
+  }
+
+  /** FUTEX_UNLOCK_PI: the first waiter on key, now the lock's owner (futexWoken), and whether others still wait; null when none waits. */
+  handOver(key: FutexKey): { task: Task; more: boolean } | null {
+    const q = this.spaces.get(key.owner)?.get(key.word);
+    const e = q?.shift();
+    if (!q || !e) return null;
+    e.task.futexWoken = true;
+    if (q.length === 0) this.drop(key);
+    return { task: e.task, more: q.length > 0 };
+  }
+
+  /** Whether a task waits on key. */
+  hasWaiters(key: FutexKey): boolean {
+    return (this.spaces.get(key.owner)?.get(key.word)?.length ?? 0) > 0;
+  }
+
+  /** Task tid ended: those waiting in FUTEX_LOCK_PI for it leave their queues to take the lock over. */
+  ownerEnded(tid: number): void {
+    for (const words of this.spaces.values()) {
+      for (const q of words.values()) {
+        for (const e of q.filter((w) => w.piOwner === tid)) {
+          e.task.piOwnerGone = true;
+          this.remove(e);
+        }
+      }
+    }
+  }
+
+  private remove(entry: Waiter): void {
+    const list = this.spaces.get(entry.key.owner)?.get(entry.key.word);
+    const i = list?.indexOf(entry) ?? -1;
+    if (list && i >= 0) list.splice(i, 1);
+    if (list?.length === 0) this.drop(entry.key);
   }
 
   /**

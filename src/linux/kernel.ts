@@ -1224,6 +1224,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   exitThread(t: Task, status: number): void {
     const p = t.process;
     exitRobustList(t);
+    this.futexes.ownerEnded(t.tid);
     if (!p.tasks.some((o) => o !== t && o.state !== 'dead')) {
       p.exit = { kind: 'exited', status };
       return;
@@ -1256,6 +1257,18 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   futexWait(t: Task, addr: number, timeoutMs: number | null, bitset: number): number {
     return this.futexes.wait(t, futexKey(t.process.space, addr), timeoutMs, bitset);
+  }
+
+  futexWaitPi(t: Task, addr: number, timeoutMs: number | null, owner: number): number {
+    return this.futexes.waitPi(t, futexKey(t.process.space, addr), timeoutMs, owner);
+  }
+
+  futexHandOver(t: Task, addr: number): { task: Task; more: boolean } | null {
+    return this.futexes.handOver(futexKey(t.process.space, addr));
+  }
+
+  futexHasWaiters(t: Task, addr: number): boolean {
+    return this.futexes.hasWaiters(futexKey(t.process.space, addr));
   }
 
   futexWake(t: Task, addr: number, n: number, bitset: number, requeue?: { addr: number; n: number }): number {
@@ -1680,6 +1693,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     for (const t of p.tasks) if (t.state !== 'dead') tracedTaskEnded(t, status);
     tracerEnded(p);
     if (this.ownSpaces || this.resident === p.space) for (const t of p.tasks) exitRobustList(t);
+    for (const t of p.tasks) this.futexes.ownerEnded(t.tid);
     for (const t of p.tasks) { t.state = 'dead'; t.wait = null; t.saved = null; }
     p.fds.closeAll();
     p.dirCache.close();
@@ -1987,6 +2001,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (this.ownSpaces && this.spaceInUse(p.space, p)) home = this.newHome();
     // The point of no return. The other threads end; a vfork parent gets its memory back as it was.
     for (const o of p.tasks) exitRobustList(o);
+    for (const o of p.tasks) if (o !== t) this.futexes.ownerEnded(o.tid);
     for (const o of p.tasks) if (o !== t) { o.state = 'dead'; o.wait = null; o.saved = null; }
     p.tasks.splice(0, p.tasks.length, t);
     // A vfork child's space is still its parent's, with the parent's futex waiters in it.

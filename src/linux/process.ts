@@ -211,6 +211,14 @@ export interface ProcessTree {
   /** FUTEX_WAKE: wakes up to n waiters on addr (whose bitset meets bitset); with requeue, moves up to
    * requeue.n more waiters to requeue.addr. Returns how many were woken (and moved). */
   futexWake(t: Task, addr: number, n: number, bitset: number, requeue?: { addr: number; n: number }): number;
+  /** FUTEX_LOCK_PI's wait for the holder owner of the word at addr (or the timeout, ms). */
+  futexWaitPi(t: Task, addr: number, timeoutMs: number | null, owner: number): number;
+  /** FUTEX_UNLOCK_PI: the first waiter on addr becomes the owner; null when none waits. */
+  futexHandOver(t: Task, addr: number): { task: Task; more: boolean } | null;
+  /** Whether a task waits on the word at addr. */
+  futexHasWaiters(t: Task, addr: number): boolean;
+  /** The live task with this tid, in any process of the sandbox. */
+  findTask(tid: number): Task | undefined;
 }
 
 export interface CloneRequest {

@@ -97,6 +97,8 @@ export class Task {
   robustList = 0n;
   /** Set by a FUTEX_WAKE that chose this task while it waited; its FUTEX_WAIT then returns 0. */
   futexWoken = false;
+  /** Set when the owner of the PI futex this task waits on (FUTEX_LOCK_PI) ended without unlocking it. */
+  piOwnerGone = false;
 
   state: TaskState = 'running';
   /** While off the vCPU: the context it continues from (rax is its call's result once known). */

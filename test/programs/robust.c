@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t m;
@@ -108,6 +109,82 @@ static void child_case(const char *how, char *self) {
   printf("child that ends by %s with a robust mutex held: status %d\n", how, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+/* Priority-inheritance mutexes (FUTEX_LOCK_PI / UNLOCK_PI): contended increments, a timed lock
+ * that times out, and a robust one whose holder ends (with the locker waiting, and after). */
+static pthread_mutex_t pim;
+static long picount;
+static void *pi_adder(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 5000; i++) {
+    pthread_mutex_lock(&pim);
+    picount++;
+    pthread_mutex_unlock(&pim);
+  }
+  return NULL;
+}
+static void *pi_holder(void *arg) {
+  int wait_ms = *(int *)arg;
+  pthread_mutex_lock(&pim);
+  sem_post(&locked);
+  if (wait_ms) usleep(wait_ms * 1000);
+  return NULL; /* ends holding pim */
+}
+static void *pi_sleeper(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&pim);
+  sem_post(&locked);
+  usleep(300000);
+  pthread_mutex_unlock(&pim);
+  return NULL;
+}
+
+static void pi_cases(void) {
+  pthread_mutexattr_t at;
+  pthread_mutexattr_init(&at);
+  printf("PI: setprotocol %s\n", name(pthread_mutexattr_setprotocol(&at, PTHREAD_PRIO_INHERIT)));
+  printf("PI: init %s\n", name(pthread_mutex_init(&pim, &at)));
+  pthread_t t[3];
+  for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, pi_adder, NULL);
+  for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+  printf("PI: three threads counted %ld\n", picount);
+  int r;
+  r = pthread_mutex_trylock(&pim);
+  printf("PI: trylock %s", name(r));
+  printf(", again %s\n", name(pthread_mutex_trylock(&pim)));
+  printf("PI: unlock %s\n", name(pthread_mutex_unlock(&pim)));
+  pthread_create(&t[0], NULL, pi_sleeper, NULL);
+  sem_wait(&locked);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += 50000000;
+  if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+  r = pthread_mutex_timedlock(&pim, &ts);
+  printf("PI: timedlock while held: %s\n", r == ETIMEDOUT ? "ETIMEDOUT" : name(r));
+  printf("PI: lock, waiting for the unlock: %s\n", name(pthread_mutex_lock(&pim)));
+  printf("PI: unlock %s\n", name(pthread_mutex_unlock(&pim)));
+  pthread_join(t[0], NULL);
+  pthread_mutex_destroy(&pim);
+
+  pthread_mutexattr_setrobust(&at, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(&pim, &at);
+  int wait_ms = 50;
+  pthread_create(&t[0], NULL, pi_holder, &wait_ms);
+  sem_wait(&locked);
+  printf("PI robust: lock while the holder ends: %s\n", name(pthread_mutex_lock(&pim)));
+  printf("PI robust: consistent %s", name(pthread_mutex_consistent(&pim)));
+  printf(", unlock %s\n", name(pthread_mutex_unlock(&pim)));
+  pthread_join(t[0], NULL);
+  wait_ms = 0;
+  pthread_create(&t[0], NULL, pi_holder, &wait_ms);
+  sem_wait(&locked);
+  pthread_join(t[0], NULL);
+  printf("PI robust: lock after the holder ended: %s\n", name(pthread_mutex_lock(&pim)));
+  printf("PI robust: consistent %s", name(pthread_mutex_consistent(&pim)));
+  printf(", unlock %s\n", name(pthread_mutex_unlock(&pim)));
+  printf("PI robust: lock again %s", name(pthread_mutex_lock(&pim)));
+  printf(", unlock %s\n", name(pthread_mutex_unlock(&pim)));
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc > 1) return 5; /* the program execve'd by child_case */
@@ -148,6 +225,7 @@ int main(int argc, char **argv) {
   printf("get_robust_list bad pointer: %s\n", syscall(SYS_get_robust_list, 0, (void *)8, &len) == 0 ? "0" : errno == EFAULT ? "EFAULT" : "other");
   printf("get_robust_list no such thread: %s\n", syscall(SYS_get_robust_list, 999999, &head, &len) == 0 ? "0" : errno == ESRCH ? "ESRCH" : "other");
 
+  pi_cases();
   own_list_case(1);
   own_list_case(0);
 

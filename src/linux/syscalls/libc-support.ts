@@ -22,6 +22,8 @@ import { sleepBounded } from '../host-wait.js';
 
 const FUTEX_WAIT = 0, FUTEX_WAKE = 1, FUTEX_REQUEUE = 3, FUTEX_CMP_REQUEUE = 4, FUTEX_WAKE_OP = 5;
 const FUTEX_WAIT_BITSET = 9, FUTEX_WAKE_BITSET = 10;
+const FUTEX_LOCK_PI = 6, FUTEX_UNLOCK_PI = 7, FUTEX_TRYLOCK_PI = 8, FUTEX_LOCK_PI2 = 13;
+const FUTEX_WAITERS = 0x80000000, FUTEX_OWNER_DIED = 0x40000000, FUTEX_TID_MASK = 0x3fffffff;
 const FUTEX_PRIVATE_FLAG = 128, FUTEX_CLOCK_REALTIME = 256;
 const CLOCK_REALTIME = 0, CLOCK_MONOTONIC = 1;
 const NS = 1_000_000_000n;
@@ -75,6 +77,8 @@ function futexShared(t: Task, a: bigint[]): number {
       futexWord(p, a[0]!);
       // For the requeue ops the 4th argument is a count, not a timeout.
       return k.futexWake(t, addr, Math.max(0, int(a[2]!)), -1, { addr: Number(a[4]!), n: Math.max(0, Number(BigInt.asIntN(32, a[3]!))) });
+    case FUTEX_LOCK_PI: case FUTEX_LOCK_PI2: case FUTEX_TRYLOCK_PI: return lockPi(t, a, cmd, op);
+    case FUTEX_UNLOCK_PI: return unlockPi(t, a);
     case FUTEX_WAKE_OP: {
       futexWord(p, a[0]!);
       const old = wakeOp(p, a[4]!, int(a[5]!));
@@ -84,6 +88,85 @@ function futexShared(t: Task, a: bigint[]): number {
     }
     default:
       throw new Errno(E.ENOSYS);
+  }
+}
+
+/**
+ * A PI futex word, read and changed with atomic operations: threads on other vCPUs take and
+ * release the lock in user mode (compare-and-swap of 0 and their tid) while the host looks.
+ */
+function piWord(p: Process, addr: bigint): Int32Array {
+  if (addr % 4n !== 0n) throw new Errno(E.EINVAL);
+  const b = p.userBuffer(addr, 4, PROT_READ | PROT_WRITE);
+  return new Int32Array(b.buffer, b.byteOffset, 1);
+}
+
+/** Set w to to if it still holds from; whether it did. */
+function swap(w: Int32Array, from: number, to: number): boolean {
+  return Atomics.compareExchange(w, 0, from | 0, to | 0) === (from | 0);
+}
+
+/**
+ * FUTEX_LOCK_PI, LOCK_PI2 and TRYLOCK_PI: take the lock whose word holds its owner's tid, as
+ * Linux does for glibc's priority-inheritance mutexes (priorities themselves mean nothing here:
+ * every thread has the same). A free word gets the caller's tid (keeping FUTEX_OWNER_DIED); a
+ * held one gets FUTEX_WAITERS and the caller waits until the holder's FUTEX_UNLOCK_PI hands the
+ * lock over, or the holder ends (then the lock is the waiter's). EDEADLK for the caller's own
+ * lock, ESRCH for a holder that does not exist, EAGAIN for a held lock under TRYLOCK.
+ */
+function lockPi(t: Task, a: bigint[], cmd: number, op: number): number {
+  const p = t.process;
+  const k = p.kernel;
+  if (t.futexWoken) {
+    // An unlock handed the lock over, the word already names this task.
+    t.futexWoken = false;
+    t.piOwnerGone = false;
+    return 0;
+  }
+  const takeOver = t.piOwnerGone;
+  t.piOwnerGone = false;
+  const addr = Number(a[0]!);
+  const w = piWord(p, a[0]!);
+  let owner: number;
+  for (;;) {
+    const v = w[0]! >>> 0;
+    owner = v & FUTEX_TID_MASK;
+    if (owner === t.tid) throw new Errno(E.EDEADLK);
+    const alive = owner !== 0 && k.findTask(owner) !== undefined;
+    if (owner === 0 || (!alive && takeOver)) {
+      const next = ((v & FUTEX_OWNER_DIED) | t.tid | (k.futexHasWaiters(t, addr) ? FUTEX_WAITERS : 0)) >>> 0;
+      if (swap(w, v, next)) return 0;
+      continue;
+    }
+    if (!alive) throw new Errno(E.ESRCH);
+    if (cmd === FUTEX_TRYLOCK_PI) throw new Errno(E.EAGAIN);
+    if (v & FUTEX_WAITERS || swap(w, v, (v | FUTEX_WAITERS) >>> 0)) break;
+  }
+  let ms: number | null = null;
+  if (cmd !== FUTEX_TRYLOCK_PI && a[3] !== 0n) {
+    // An absolute time: on CLOCK_REALTIME for LOCK_PI, for LOCK_PI2 on CLOCK_MONOTONIC unless asked.
+    const ns = timeout(t, a[3]!, true, cmd === FUTEX_LOCK_PI || (op & FUTEX_CLOCK_REALTIME) !== 0);
+    if (ns <= 0n) throw new Errno(E.ETIMEDOUT);
+    ms = Number(ns) / 1e6;
+  }
+  return k.futexWaitPi(t, addr, ms, owner);
+}
+
+/** FUTEX_UNLOCK_PI: the owner's unlock; the first waiter becomes the owner, else the word is 0. EPERM from another task. */
+function unlockPi(t: Task, a: bigint[]): number {
+  const p = t.process;
+  const addr = Number(a[0]!);
+  const w = piWord(p, a[0]!);
+  for (;;) {
+    const v = w[0]! >>> 0;
+    if ((v & FUTEX_TID_MASK) !== t.tid) throw new Errno(E.EPERM);
+    const next = p.kernel.futexHandOver(t, addr);
+    // As Linux, the new owner's word always carries FUTEX_WAITERS: its unlock comes here.
+    if (next) {
+      Atomics.store(w, 0, (next.task.tid | FUTEX_WAITERS) | 0);
+      return 0;
+    }
+    if (swap(w, v, 0)) return 0;
   }
 }
 
@@ -119,6 +202,8 @@ function futex(t: Task, a: bigint[]): number {
       futexWord(p, a[0]!);
       wakeOp(p, a[4]!, int(a[5]!));
       return 0;
+    case FUTEX_LOCK_PI: case FUTEX_LOCK_PI2: case FUTEX_TRYLOCK_PI: return lockPi(t, a, cmd, op);
+    case FUTEX_UNLOCK_PI: return unlockPi(t, a);
     case FUTEX_WAIT: case FUTEX_WAIT_BITSET: {
       if (cmd === FUTEX_WAIT_BITSET && int(a[5]!) === 0) throw new Errno(E.EINVAL);
       if (futexWord(p, a[0]!) !== (int(a[2]!) >>> 0)) throw new Errno(E.EAGAIN);
