@@ -46,6 +46,8 @@ export class SocketEnd implements OpenFile {
   private peer: SocketEnd | null = null;
   /** The pid of the process at the other end, as SO_PEERCRED gives it (the creator's for socketpair); 0 if unknown. */
   peerPid = 0;
+  /** The pid of the process that last sent to this end through sendmsg, sendto or send (SCM_CREDENTIALS); 0 before. */
+  senderPid = 0;
   /** Descriptors sent to this end, oldest first, with the stream positions [at, end) of the bytes they came with. */
   private readonly inbox: Array<{ rights: Rights; at: number; end: number }> = [];
   /** Bytes this end has sent, and received: the positions the inbox counts in. */
@@ -85,6 +87,11 @@ export class SocketEnd implements OpenFile {
     a.peer = b;
     b.peer = a;
     return [a, b];
+  }
+
+  /** The process pid sends through this end now: the other end's credentials name it. */
+  noteSender(pid: number): void {
+    if (this.peer) this.peer.senderPid = pid;
   }
 
   /** Before a send with n descriptors: ETOOMANYREFS when the other end holds too many already. */

@@ -68,6 +68,8 @@ export class UnixSocket extends NamedSocket implements OpenFile {
   get listening(): boolean { return this.backlog !== null; }
   /** SO_PEERCRED's pid: the other end's process, 0 when not connected. */
   get peerPid(): number { return this.conn?.peerPid ?? 0; }
+  get senderPid(): number { return this.conn?.senderPid ?? 0; }
+  noteSender(pid: number): void { this.conn?.noteSender(pid); }
   get connected(): boolean { return this.conn !== null; }
 
   override bind(name: string): void {

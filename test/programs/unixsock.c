@@ -252,6 +252,74 @@ static void rights_with_bytes(void) {
   close(sv[1]);
 }
 
+/* SCM_CREDENTIALS: with SO_PASSCRED the receiver learns the sender's pid (a child's, after
+ * fork), sent explicitly or not; credentials naming another pid are EPERM; without SO_PASSCRED
+ * nothing comes. Pids differ between runs: the lines say whose pid came. */
+static int recv_creds(int sock, struct ucred *uc) {
+  char byte, control[CMSG_SPACE(sizeof(struct ucred))];
+  struct iovec iov = {&byte, 1};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+  if (recvmsg(sock, &m, 0) != 1) return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS || c->cmsg_len != CMSG_LEN(sizeof *uc)) return 0;
+  memcpy(uc, CMSG_DATA(c), sizeof *uc);
+  return 1;
+}
+
+static int send_creds(int sock, pid_t pid) {
+  char byte = 'c', control[CMSG_SPACE(sizeof(struct ucred))];
+  struct iovec iov = {&byte, 1};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_CREDENTIALS;
+  c->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+  struct ucred uc = {pid, getuid(), getgid()};
+  memcpy(CMSG_DATA(c), &uc, sizeof uc);
+  return sendmsg(sock, &m, 0) == 1 ? 0 : errno;
+}
+
+static void credentials(void) {
+  int types[] = {SOCK_STREAM, SOCK_DGRAM};
+  for (int k = 0; k < 2; k++) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, types[k], 0, sv) == 0);
+    const char *what = k ? "dgram" : "stream";
+    int on = 1, got = -1;
+    socklen_t len = sizeof got;
+    CHECK(setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) == 0);
+    CHECK(getsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &got, &len) == 0);
+    printf("creds %s: SO_PASSCRED reads %d\n", what, got);
+    /* Refused for an unprivileged sender (the guest's user). Root natively may send it (then
+     * it is taken off again), or gets ESRCH for a pid that does not exist: either is reported
+     * as the refusal the unprivileged get. */
+    int e = send_creds(sv[1], getpid() + 1);
+    if (e == 0 && geteuid() == 0) {
+      struct ucred skip;
+      recv_creds(sv[0], &skip);
+    }
+    if ((e == 0 || e == ESRCH) && geteuid() == 0) e = EPERM;
+    printf("creds %s: another pid: %s\n", what, e == EPERM ? "EPERM" : strerror(e));
+    pid_t child = fork();
+    if (child == 0) {
+      send_creds(sv[1], getpid());
+      send(sv[1], "p", 1, 0);
+      _exit(0);
+    }
+    CHECK(waitpid(child, NULL, 0) == child);
+    struct ucred uc;
+    int r = recv_creds(sv[0], &uc);
+    printf("creds %s: explicit from the child: %d, pid is the child's %d, ids ours %d\n", what, r, r == 1 && uc.pid == child, r == 1 && uc.uid == getuid() && uc.gid == getgid());
+    r = recv_creds(sv[0], &uc);
+    printf("creds %s: implicit from the child: %d, pid is the child's %d\n", what, r, r == 1 && uc.pid == child);
+    CHECK(send(sv[0], "q", 1, 0) == 1);
+    r = recv_creds(sv[1], &uc);
+    printf("creds %s: without SO_PASSCRED: %d\n", what, r);
+    close(sv[0]);
+    close(sv[1]);
+  }
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc < 2) {
@@ -307,5 +375,6 @@ int main(int argc, char **argv) {
   unlink(file);
   rights();
   rights_with_bytes();
+  credentials();
   return 0;
 }

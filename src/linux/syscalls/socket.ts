@@ -383,7 +383,8 @@ function getsockopt(p: Process, a: bigint[]): number {
     case SO_TYPE: value = s instanceof SocketEnd ? s.type : s instanceof UnixDatagram ? SOCK_DGRAM : SOCK_STREAM; break;
     case SO_DOMAIN: value = inet ? inet.family : AF_UNIX; break;
     case SO_PROTOCOL: value = inet instanceof InetStream ? IPPROTO_TCP : inet ? IPPROTO_UDP : 0; break;
-    case SO_ERROR: case SO_REUSEADDR: case SO_KEEPALIVE: case SO_PASSCRED: value = 0; break;
+    case SO_PASSCRED: value = passCredentials.has(s) ? 1 : 0; break;
+    case SO_ERROR: case SO_REUSEADDR: case SO_KEEPALIVE: value = 0; break;
     case SO_SNDBUF: case SO_RCVBUF: value = SOCKET_BUFFER; break;
     case SO_ACCEPTCONN: value = s instanceof UnixSocket && s.listening ? 1 : 0; break;
     default: throw new Errno(E.ENOPROTOOPT);
@@ -426,9 +427,16 @@ function setsockopt(p: Process, a: bigint[]): number {
   if (level !== SOL_SOCKET) throw new Errno(E.ENOPROTOOPT);
   if (![SO_REUSEADDR, SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF, SO_PASSCRED, SO_LINGER].includes(opt)) throw new Errno(E.ENOPROTOOPT);
   if (int(a[4]!) < 4) throw new Errno(E.EINVAL);
-  p.userBuffer(a[3]!, 4, PROT_READ);
+  const v = p.userBuffer(a[3]!, 4, PROT_READ).readInt32LE(0);
+  if (opt === SO_PASSCRED && s) {
+    if (v !== 0) passCredentials.add(s);
+    else passCredentials.delete(s);
+  }
   return 0;
 }
+
+/** Sockets with SO_PASSCRED set: each recvmsg on an AF_UNIX one gets the sender's credentials (SCM_CREDENTIALS). */
+const passCredentials = new WeakSet<OpenFile>();
 
 /** struct msghdr's iovecs, checked: [address, length] pairs (at most IOV_MAX). */
 function msgIovecs(p: Process, msg: Buffer): Array<[bigint, number]> {
@@ -441,7 +449,9 @@ function msgIovecs(p: Process, msg: Buffer): Array<[bigint, number]> {
 }
 
 const MSGHDR_SIZE = 56;
-const SCM_RIGHTS = 1;
+const SCM_RIGHTS = 1, SCM_CREDENTIALS = 2;
+/** struct ucred: pid, uid, gid. */
+const UCRED_SIZE = 12;
 /** Most descriptors one message passes (Linux's SCM_MAX_FD). */
 const SCM_MAX_FD = 253;
 /** Largest control buffer read. */
@@ -452,9 +462,10 @@ const align8 = (n: number): number => (n + 7) & ~7;
 
 /**
  * The files a sendmsg's control buffer passes (SOL_SOCKET, SCM_RIGHTS), each held for the
- * flight; anything else there is EINVAL (no credentials, no other levels).
+ * flight. SCM_CREDENTIALS (AF_UNIX only: credentials) must be the sender's own, as for an
+ * unprivileged process on Linux (EPERM otherwise); anything else there is EINVAL.
  */
-function rightsToSend(p: Process, msg: Buffer): OpenFile[] {
+function rightsToSend(p: Process, msg: Buffer, credentials: boolean): OpenFile[] {
   const len = size(msg.readBigUInt64LE(40));
   if (len === 0) return [];
   if (len < 0 || len > MAX_CONTROL) throw new Errno(E.ENOBUFS);
@@ -463,13 +474,44 @@ function rightsToSend(p: Process, msg: Buffer): OpenFile[] {
   for (let off = 0; off + CMSG_HDR <= len;) {
     const clen = size(control.readBigUInt64LE(off));
     if (clen < CMSG_HDR || off + clen > len) throw new Errno(E.EINVAL);
-    if (control.readInt32LE(off + 8) !== SOL_SOCKET || control.readInt32LE(off + 12) !== SCM_RIGHTS) throw new Errno(E.EINVAL);
-    for (let i = off + CMSG_HDR; i + 4 <= off + clen; i += 4) files.push(p.fds.get(control.readInt32LE(i)));
+    const level = control.readInt32LE(off + 8), type = control.readInt32LE(off + 12);
+    if (level === SOL_SOCKET && type === SCM_CREDENTIALS && credentials) {
+      if (clen !== CMSG_HDR + UCRED_SIZE) throw new Errno(E.EINVAL);
+      const pid = control.readInt32LE(off + 16), uid = control.readUInt32LE(off + 20), gid = control.readUInt32LE(off + 24);
+      if (pid !== p.pid || uid !== GUEST_UID || gid !== GUEST_GID) throw new Errno(E.EPERM);
+    } else if (level !== SOL_SOCKET || type !== SCM_RIGHTS) {
+      throw new Errno(E.EINVAL);
+    } else {
+      for (let i = off + CMSG_HDR; i + 4 <= off + clen; i += 4) files.push(p.fds.get(control.readInt32LE(i)));
+    }
     off += align8(clen);
   }
   if (files.length > SCM_MAX_FD) throw new Errno(E.EINVAL);
   p.fds.hold(files);
   return files;
+}
+
+/**
+ * recvmsg's SCM_CREDENTIALS, first in the control buffer (as Linux puts it before SCM_RIGHTS),
+ * for an AF_UNIX socket with SO_PASSCRED: the sender's pid (a datagram's own sender; on a
+ * stream the process that last sent with sendmsg, sendto or send, else the peer of
+ * SO_PEERCRED) and the guest's ids. Returns the bytes written (0 when there is no room:
+ * MSG_CTRUNC then).
+ */
+function receiveCredentials(p: Process, msg: Buffer, s: SocketEnd | UnixSocket | UnixDatagram): { used: number; flags: number } {
+  if (!passCredentials.has(s) || inetOf(s)) return { used: 0, flags: 0 };
+  const room = Math.min(size(msg.readBigUInt64LE(40)), MAX_CONTROL);
+  if (room < CMSG_HDR + UCRED_SIZE) return { used: 0, flags: MSG_CTRUNC };
+  const cmsg = Buffer.alloc(align8(CMSG_HDR + UCRED_SIZE));
+  cmsg.writeBigUInt64LE(BigInt(CMSG_HDR + UCRED_SIZE), 0);
+  cmsg.writeInt32LE(SOL_SOCKET, 8);
+  cmsg.writeInt32LE(SCM_CREDENTIALS, 12);
+  cmsg.writeInt32LE(s instanceof UnixDatagram ? s.peerPid : s.senderPid || s.peerPid, 16);
+  cmsg.writeUInt32LE(GUEST_UID, 20);
+  cmsg.writeUInt32LE(GUEST_GID, 24);
+  const used = Math.min(cmsg.length, room);
+  cmsg.copy(p.userBuffer(msg.readBigUInt64LE(32), used, PROT_WRITE), 0, 0, used);
+  return { used, flags: 0 };
 }
 
 /**
@@ -492,11 +534,17 @@ function sendmsg(t: Task, a: bigint[], call?: readonly bigint[]): number {
   if (s instanceof UnixDatagram) {
     // One message, to msg_name or the connected receiver.
     const to = msg.readBigUInt64LE(0) !== 0n ? datagramTarget(p, s, msg.readBigUInt64LE(0), msg.readUInt32LE(8)) : null;
-    if (msg.readBigUInt64LE(40) !== 0n) throw new Errno(E.EOPNOTSUPP); // no descriptors or credentials on these
+    // No descriptors on these; credentials, checked, are always the sender's own.
+    const files = rightsToSend(p, msg, true);
+    if (files.length > 0) {
+      dropRights({ files, holder: p.fds });
+      throw new Errno(E.EOPNOTSUPP);
+    }
     return wholeMessage(p, msg, PROT_READ, (buf, nonblock) => s.sendTo(buf, to, nonblock), (flags & MSG_DONTWAIT) !== 0);
   }
   if (msg.readBigUInt64LE(0) !== 0n) throw new Errno(E.EISCONN);
-  const files = rightsToSend(p, msg);
+  const files = rightsToSend(p, msg, !inetOf(s));
+  if (!inetOf(s)) (s as SocketEnd | UnixSocket).noteSender(p.pid);
   let sent = 0;
   try {
     if (files.length) s.checkRights(files.length);
@@ -525,9 +573,9 @@ function sendmsg(t: Task, a: bigint[], call?: readonly bigint[]): number {
  * descriptors as far as the buffer has room (the rest are closed: MSG_CTRUNC). Returns
  * msg_controllen and the flags to report.
  */
-function receiveRights(p: Process, msg: Buffer, rights: Rights | undefined, cloexec: boolean): { controllen: number; flags: number } {
+function receiveRights(p: Process, msg: Buffer, rights: Rights | undefined, cloexec: boolean, at = 0): { controllen: number; flags: number } {
   if (!rights) return { controllen: 0, flags: 0 };
-  const room = size(msg.readBigUInt64LE(40));
+  const room = Math.max(0, size(msg.readBigUInt64LE(40)) - at);
   const fit = room >= CMSG_HDR ? Math.min(rights.files.length, Math.floor((Math.min(room, MAX_CONTROL) - CMSG_HDR) / 4)) : 0;
   const fds: number[] = [];
   try {
@@ -544,7 +592,7 @@ function receiveRights(p: Process, msg: Buffer, rights: Rights | undefined, cloe
     cmsg.writeInt32LE(SCM_RIGHTS, 12);
     fds.forEach((fd, i) => cmsg.writeInt32LE(fd, CMSG_HDR + 4 * i));
     controllen = Math.min(cmsg.length, room);
-    cmsg.copy(p.userBuffer(msg.readBigUInt64LE(32), controllen, PROT_WRITE), 0, 0, controllen);
+    cmsg.copy(p.userBuffer(msg.readBigUInt64LE(32) + BigInt(at), controllen, PROT_WRITE), 0, 0, controllen);
   }
   return { controllen, flags: fds.length < rights.files.length ? MSG_CTRUNC : 0 };
 }
@@ -616,9 +664,10 @@ function recvmsg(p: Process, a: bigint[]): number {
   const done = (whole || peek ? wholeMessage : throughIovecs)(p, msg, PROT_WRITE, (buf, nonblock) => s.receive(buf, nonblock, peek), (flags & MSG_DONTWAIT) !== 0);
   // A peek leaves the descriptors sent along where they are.
   const rights = done > 0 && !peek ? s.takeRights() : undefined;
-  const received = receiveRights(p, msg, rights, (flags & MSG_CMSG_CLOEXEC) !== 0);
-  const mflags = received.flags | (whole && (s as SocketEnd | UnixDatagram).truncated ? MSG_TRUNC : 0);
-  const controllen = received.controllen;
+  const creds = receiveCredentials(p, msg, s);
+  const received = receiveRights(p, msg, rights, (flags & MSG_CMSG_CLOEXEC) !== 0, creds.used);
+  const mflags = creds.flags | received.flags | (whole && (s as SocketEnd | UnixDatagram).truncated ? MSG_TRUNC : 0);
+  const controllen = creds.used + received.controllen;
   // msg_name: a datagram's sender (none when it has no name); nothing for streams.
   let namelen = 0;
   const from = s instanceof UnixDatagram ? datagramSender(s) : null;
@@ -687,6 +736,7 @@ function sendto(t: Task, a: bigint[]): number {
   const n = Math.min(size(a[2]!), MAX_RW_COUNT);
   const buf = p.userBuffer(a[1]!, n < 0 ? a[2]! : n, PROT_READ);
   const dontwait = (flags & MSG_DONTWAIT) !== 0;
+  if (!inetOf(s)) s.noteSender(p.pid);
   try {
     return moveWhole(a, [buf], !dontwait && !(s.statusFlags & O.NONBLOCK), (b) => s.send(b, dontwait));
   } catch (e) {
