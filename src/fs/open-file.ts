@@ -43,6 +43,13 @@ export interface OpenFile {
    */
   readyAt?(): number;
   /**
+   * For EPOLLET: a count that grows at each event that would wake an edge-triggered watcher of
+   * events (POLLIN: data or an end came; POLLOUT: room was made), as Linux wakes its wait
+   * queues; null when this file keeps no such count for them (epoll then reports it as
+   * level-triggered, which never misses an event).
+   */
+  edges?(events: number): number | null;
+  /**
    * A stand-in that becomes a real file when the host first uses the descriptor (a directory the
    * user-mode stub opened: src/fs/dir-cache.ts). FdTable.get swaps the result in.
    */
@@ -645,10 +652,14 @@ class PipeBuffer {
    * take, as Linux does; plain writes merge. null (every byte plain) until then.
    */
   private runs: Array<[number, boolean]> | null = null;
+  /** Events for edge-triggered watchers (OpenFile.edges): data written or the writers gone; room made or the readers gone. */
+  inEdges = 0;
+  outEdges = 0;
   constructor(readonly budget: PipeBudget, public capacity: number) {}
 
   /** Add src: plain bytes, or (packet) packets of at most PIPE_BUF bytes each. */
   write(src: Buffer, packet: boolean): void {
+    this.inEdges++;
     if (packet && !this.runs) this.runs = this.size > 0 ? [[this.size, false]] : [];
     const runs = this.runs;
     if (runs) {
@@ -661,6 +672,7 @@ class PipeBuffer {
 
   /** Read into dst: up to the end of the first packet met, the rest of which is dropped. */
   read(dst: Buffer): number {
+    this.outEdges++;
     const runs = this.runs;
     if (!runs) return this.take(dst);
     let n = 0;
@@ -792,6 +804,7 @@ export class PipeEnd implements OpenFile {
     if (delta > 0 && !b.budget.take(delta)) throw new Errno(E.EPERM);
     if (delta < 0) b.budget.give(-delta);
     b.capacity = n;
+    if (delta > 0) b.outEdges++;
     return n;
   }
 
@@ -854,6 +867,9 @@ export class PipeEnd implements OpenFile {
     const b = this.pipe;
     if (this.readEnd) b.readers--;
     else b.writers--;
+    // A hang-up (POLLHUP for the readers) or an error (POLLERR for the writers) is an event too.
+    if (this.readEnd) b.outEdges++;
+    else b.inEdges++;
     // Nobody can read what is left: drop it. The capacity is the budget's again once both
     // ends are gone.
     if (b.readers === 0) b.clear();
@@ -863,9 +879,14 @@ export class PipeEnd implements OpenFile {
   pollMask(): number {
     const b = this.pipe;
     if (this.readEnd) return (b.size > 0 ? POLLIN : 0) | (b.writers === 0 ? POLLHUP : 0);
-    return b.readers === 0 ? POLLERR : b.size < b.capacity ? POLLOUT : 0;
+    // Writable with room for PIPE_BUF bytes, as Linux's pipe is with a free page (a full one
+    // refuses even a small non-blocking write).
+    return b.readers === 0 ? POLLERR : b.capacity - b.size >= PIPE_BUF ? POLLOUT : 0;
   }
   available(): number { return this.readEnd ? this.pipe.size : 0; }
+  edges(events: number): number {
+    return this.readEnd ? (events & POLLIN ? this.pipe.inEdges : 0) : (events & POLLOUT ? this.pipe.outEdges : 0);
+  }
 }
 
 // ---- /dev/tty and in-memory files (/proc) ----

@@ -201,9 +201,16 @@ export class SocketEnd implements OpenFile {
     return buf.length;
   }
 
+  /** Events for edge-triggered watchers (OpenFile.edges): what came in, room made on the way out, and shutdowns. */
+  edges(events: number): number {
+    return (events & POLLIN ? this.rx.edges(POLLIN) : 0) + (events & POLLOUT ? this.tx.edges(POLLOUT) : 0) + this.shutdowns;
+  }
+  private shutdowns = 0;
+
   /** shutdown(2): how is SHUT_RD (0), SHUT_WR (1) or SHUT_RDWR (2). */
   shutdown(how: number): void {
     if (how < 0 || how > 2) throw new Errno(E.EINVAL);
+    this.shutdowns++;
     if (how !== 1 && !this.readShut) this.readShut = true;
     if (how !== 0 && !this.writeShut) {
       this.writeShut = true;

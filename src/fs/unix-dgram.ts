@@ -73,6 +73,7 @@ export class UnixDatagram extends NamedSocket implements OpenFile {
     }
     if (r.closed) throw new Errno(E.ECONNREFUSED);
     r.queue.push({ data: Buffer.from(buf), from: this.address, pid: this.pid });
+    r.arrivals++;
     r.bytes += buf.length;
     return buf.length;
   }
@@ -105,6 +106,10 @@ export class UnixDatagram extends NamedSocket implements OpenFile {
   write(buf: Buffer): number { return this.send(buf, false); }
   /** FIONREAD: the size of the next message. */
   available(): number { return this.queue[0]?.data.length ?? 0; }
+
+  /** Messages that came: events for edge-triggered watchers of input (OpenFile.edges); room for output is not counted. */
+  private arrivals = 0;
+  edges(events: number): number | null { return events & POLLOUT ? null : this.arrivals; }
 
   /** Readable with a message waiting; writable unless its connected receiver is full. */
   pollMask(): number {

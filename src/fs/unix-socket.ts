@@ -99,6 +99,7 @@ export class UnixSocket extends NamedSocket implements OpenFile {
     mine.peerPid = server.listenerPid;
     theirs.peerPid = pid;
     server.backlog.push({ end: theirs, client: this });
+    server.arrivals++;
     this.conn = mine;
     this.peerAddress = name;
   }
@@ -154,6 +155,15 @@ export class UnixSocket extends NamedSocket implements OpenFile {
   read(buf: Buffer): number { return this.receiveDropping(buf, false); }
   write(buf: Buffer): number { return this.send(buf, false); }
   available(): number { return this.conn?.available() ?? 0; }
+
+  /** Connections that came to this listener: its events for edge-triggered watchers. */
+  private arrivals = 0;
+  /** OpenFile.edges: a connection's are its socketpair end's, a listener's its arrivals; none before either. */
+  edges(events: number): number | null {
+    if (this.conn) return this.conn.edges(events);
+    if (this.backlog) return events & POLLOUT ? null : this.arrivals;
+    return null;
+  }
 
   /** A listener is readable with a connection waiting; a connection as its socketpair end. */
   pollMask(): number {

@@ -8,10 +8,62 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static const char *err(int r) { return r == 0 ? "ok" : errno == EEXIST ? "EEXIST" : errno == ENOENT ? "ENOENT" : errno == EPERM ? "EPERM" : errno == EINVAL ? "EINVAL" : "other"; }
+
+/* EPOLLET: an entry is reported once per event. Data left unread is not reported again until
+ * more comes; a reader's read makes room, an event for the writer's EPOLLOUT; a hang-up is one;
+ * EPOLL_CTL_MOD re-arms. On a pipe, a socketpair and an eventfd. */
+static void edge_case(const char *what, int rd, int wr, int is_eventfd) {
+  int ep = epoll_create1(0);
+  struct epoll_event e = {.events = EPOLLIN | EPOLLET, .data.u64 = 1}, out[2];
+  epoll_ctl(ep, EPOLL_CTL_ADD, rd, &e);
+  uint64_t one = 1;
+  char buf[8];
+  printf("ET %s: nothing yet %d\n", what, epoll_wait(ep, out, 2, 0));
+  if (write(wr, is_eventfd ? (void *)&one : "ab", is_eventfd ? 8 : 2) < 0) return;
+  printf("ET %s: after a write %d", what, epoll_wait(ep, out, 2, 0));
+  printf(", again %d\n", epoll_wait(ep, out, 2, 0));
+  if (write(wr, is_eventfd ? (void *)&one : "c", is_eventfd ? 8 : 1) < 0) return;
+  printf("ET %s: more data %d", what, epoll_wait(ep, out, 2, 0));
+  printf(", again %d\n", epoll_wait(ep, out, 2, 0));
+  if (!is_eventfd) {
+    if (read(rd, buf, 1) != 1) return;
+    printf("ET %s: our own partial read %d\n", what, epoll_wait(ep, out, 2, 0));
+  }
+  printf("ET %s: mod re-arms %d", what, epoll_ctl(ep, EPOLL_CTL_MOD, rd, &e));
+  printf(" %d\n", epoll_wait(ep, out, 2, 0));
+  if (!is_eventfd) {
+    int ep2 = epoll_create1(0);
+    struct epoll_event w = {.events = EPOLLOUT | EPOLLET, .data.u64 = 2};
+    int fl = fcntl(wr, F_GETFL);
+    fcntl(wr, F_SETFL, fl | O_NONBLOCK);
+    char big[4096] = {0};
+    while (write(wr, big, sizeof big) > 0) {}
+    epoll_ctl(ep2, EPOLL_CTL_ADD, wr, &w);
+    printf("ET %s: full, writer %d", what, epoll_wait(ep2, out, 2, 0));
+    while (read(rd, big, sizeof big) == (ssize_t)sizeof big) {}
+    printf(", after the reader drained %d", epoll_wait(ep2, out, 2, 0));
+    printf(", again %d\n", epoll_wait(ep2, out, 2, 0));
+    close(ep2);
+    close(wr);
+    printf("ET %s: hang-up %d", what, epoll_wait(ep, out, 2, 0));
+    printf(", again %d\n", epoll_wait(ep, out, 2, 0));
+  }
+  close(ep);
+}
+
+static void edge_triggered(void) {
+  int p[2], s[2];
+  if (pipe(p) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, s) != 0) return;
+  edge_case("pipe", p[0], p[1], 0);
+  edge_case("socketpair", s[0], s[1], 0);
+  int ev = eventfd(0, 0);
+  edge_case("eventfd", ev, ev, 1);
+}
 
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -68,5 +120,6 @@ int main(void) {
   printf("del: %s\n", err(epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL)));
   printf("del again: %s\n", err(epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL)));
   printf("child status: %d\n", WEXITSTATUS(st));
+  edge_triggered();
   return 0;
 }

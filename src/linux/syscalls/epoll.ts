@@ -1,8 +1,10 @@
 // epoll and eventfd. An epoll instance is an open file holding an interest list of descriptors;
 // epoll_wait asks each one's readiness (OpenFile.pollMask) like poll does, and waits the same way
 // (syscalls/io.ts pollEntries: parked in the kernel while another process could make one ready).
-// Level-triggered; EPOLLET is treated as level-triggered (a program that reads until EAGAIN, as
-// edge-triggered users must, sees the same), EPOLLONESHOT disables an entry once it is reported.
+// Level-triggered, and edge-triggered (EPOLLET) for files that count their events (OpenFile.edges:
+// pipes, stream and datagram sockets, eventfds): such an entry is reported again only after a new
+// event, as Linux does; the others are reported level-triggered, which never misses one.
+// EPOLLONESHOT disables an entry once it is reported.
 // An eventfd is a 64-bit counter: write adds, read takes it (or 1 with EFD_SEMAPHORE), waiting
 // while it is 0 like a pipe read.
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
@@ -20,7 +22,8 @@ const EPOLL_EVENT_SIZE = 12;
 const EPOLL_MAXEVENTS = 0x7fffffff / EPOLL_EVENT_SIZE;
 const EFD_SEMAPHORE = 1;
 
-interface Interest { file: OpenFile; events: number; data: bigint }
+/** An entry of the interest list; seen: for EPOLLET, the file's event count when last reported. */
+interface Interest { file: OpenFile; events: number; data: bigint; seen?: number }
 
 /**
  * Entries of a sandbox's epoll interest lists together (Linux bounds a user's by
@@ -64,6 +67,7 @@ export class EventFd extends AnonFile {
     }
     const v = this.semaphore ? 1n : this.count;
     this.count -= v;
+    this.outEdges++;
     buf.writeBigUInt64LE(v, 0);
     return 8;
   }
@@ -77,8 +81,12 @@ export class EventFd extends AnonFile {
       throw new WouldBlock('it writes an eventfd that only it could drain', () => this.count + v <= MAX);
     }
     this.count += v;
+    this.inEdges++;
     return 8;
   }
+  private inEdges = 0;
+  private outEdges = 0;
+  edges(events: number): number { return (events & POLLIN ? this.inEdges : 0) + (events & POLLOUT ? this.outEdges : 0); }
   pollMask(): number { return (this.count > 0n ? POLLIN : 0) | (this.count < 0xfffffffffffffffen ? POLLOUT : 0); }
   available(): number { return 8; }
 }
@@ -136,7 +144,9 @@ function wait(p: Process, epfd: number, evAddr: bigint, maxArg: number, timeoutM
     if (p.fds.peek(fd) !== it.file) ep.delete(fd);
     else if ((it.events & ~(EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)) !== 0) live.push([fd, it]);
   }
-  const entries: PollEntry[] = live.map(([fd, it]) => ({ fd, events: it.events & 0xffff, revents: 0 }));
+  // An edge-triggered entry waits for an event after the one last reported.
+  const entries: PollEntry[] = live.map(([fd, it]) => ({ fd, events: it.events & 0xffff, revents: 0,
+    ...(it.events & EPOLLET && it.file.edges?.(it.events) != null ? { since: it.seen ?? -1 } : {}) }));
   pollEntries(p, entries, timeoutMs);
   let n = 0;
   for (let i = 0; i < entries.length && n < maxArg; i++) {
@@ -145,6 +155,7 @@ function wait(p: Process, epfd: number, evAddr: bigint, maxArg: number, timeoutM
     const it = live[i]![1];
     out.writeUInt32LE(e.revents, n * EPOLL_EVENT_SIZE);
     out.writeBigUInt64LE(it.data, n * EPOLL_EVENT_SIZE + 4);
+    if (e.since !== undefined) it.seen = it.file.edges!(it.events) ?? undefined;
     if (it.events & EPOLLONESHOT) it.events &= EPOLLET | EPOLLONESHOT;
     n++;
   }

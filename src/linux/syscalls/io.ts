@@ -438,7 +438,8 @@ function writeRest(p: Process, out: OpenFile, rest: Buffer): number {
   return done;
 }
 
-export interface PollEntry { fd: number; events: number; revents: number }
+/** since: an edge-triggered epoll entry, ready only once the file's event count (OpenFile.edges) is past it. */
+export interface PollEntry { fd: number; events: number; revents: number; since?: number }
 
 /** What is ready now among entries (revents filled); host fds worth waiting on are returned. */
 function scan(p: Process, entries: PollEntry[]): { ready: number; wait: Array<{ hostFd: number; entry: PollEntry }> } {
@@ -459,6 +460,7 @@ function scan(p: Process, entries: PollEntry[]): { ready: number; wait: Array<{ 
     if (mask & POLLIN) e.revents |= e.events & (POLLIN | POLLRDNORM);
     if (mask & POLLOUT) e.revents |= e.events & (POLLOUT | POLLWRNORM);
     e.revents |= mask & (POLLHUP | POLLERR);
+    if (e.revents && e.since !== undefined && f.edges?.(e.events) === e.since) e.revents = 0;
     if (e.revents) ready++;
     else {
       const hostFd = f.pollHostFd?.() ?? null;
