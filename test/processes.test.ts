@@ -318,7 +318,7 @@ test('/proc lists the sandbox\'s processes; /proc/PID and /proc/self/fd list the
   const lines = r.stdout.toString().split('\n');
   assert.equal(r.exitStatus, 0, show(r));
   // The shell (1), its background sleep (2), ls (3) and maybe already tr.
-  assert.match(lines[0]!, /^1 2 3 (4 )?cpuinfo loadavg meminfo mounts net self stat sys uptime version vmstat $/, show(r));
+  assert.match(lines[0]!, /^1 2 3 (4 )?cpuinfo filesystems loadavg meminfo mounts net self stat sys uptime version vmstat $/, show(r));
   assert.equal(lines[1], 'auxv cmdline comm cwd environ exe fd fdinfo limits maps mem mountinfo mounts root stat statm status task ', show(r));
   // ls's own fds: stdin, stdout (the pipe), stderr, and the directory it reads.
   assert.equal(lines[2], '0 1 2 3 ', show(r));

@@ -1180,13 +1180,13 @@ export class Kernel implements HypercallHandler, ProcessTree {
 
   /**
    * Whether a task other than the one on the vCPU (a thread of p, or of another process) is
-   * alive; always, when signals may come from outside or when p has a timer armed (then every
+   * alive; always, when signals may come from outside or when p has a wall-time timer armed (then every
    * wait is the scheduler's, which a signal ends as it would end a wait for another process: a
    * lone program's read of its own empty pipe ends with alarm's SIGALRM, as on Linux).
    */
   othersCanRun(p: Process): boolean {
     if (this.opts.outsideSignals) return true;
-    if (p.hasTimers && p.timerDue < Infinity) return true;
+    if (p.wallTimerArmed) return true;
     for (const q of this.processes.values()) {
       if (q.zombie) continue;
       for (const t of q.tasks) if (t !== this.current && t.state !== 'dead') return true;

@@ -381,6 +381,15 @@ export class Process {
     if (cpuLimit) due = Math.min(due, performance.now() + Math.min(...cpuLimit) - this.itimerNow(2));
     return due;
   }
+  /**
+   * Whether a timer that runs on wall time is armed (ITIMER_REAL, a POSIX timer): one that
+   * raises its signal while every task waits. CPU-time timers do not advance then.
+   */
+  get wallTimerArmed(): boolean {
+    if (this.itimers[0]) return true;
+    for (const pt of this.timers.values()) if (pt.wakeAt < Infinity) return true;
+    return false;
+  }
   /** The name (PR_SET_NAME, /proc/self/comm): the program's base name at exec, NUL-padded. */
   comm: Buffer = Buffer.alloc(TASK_COMM_LEN);
   /** What exec set: the program's argv, environment and guest path (symlinks resolved: /proc/self/exe). */
