@@ -266,8 +266,7 @@ export class ShmDir {
     return file;
   }
 
-  /** memfd_create(2): a file with no name in /dev/shm. */
-  /** A memfd_create file; sealable (MFD_ALLOW_SEALING) starts with no seal. */
+  /** memfd_create(2): a file with no name in /dev/shm; sealable (MFD_ALLOW_SEALING) starts with no seal. */
   anonymous(name: string, flags: number, sealable = false): ShmFile {
     const node = this.newNode(0o777);
     if (sealable) node.seals = 0;
