@@ -121,6 +121,9 @@ test('scheduling policies, memory locks, utime and utimes as natively (as an unp
       const portable = (text: string) => text.split('\n').filter((l) => !l.startsWith('priv:') && !l.startsWith('host:')).join('\n');
       assert.equal(portable(out), portable(native.stdout), v);
       assert.match(out, /^host: RLIMIT_CORE 0 -1\nhost: RLIMIT_NICE 0 0\nhost: RLIMIT_RTPRIO 0 0$/m);
+      // A directory made read-only keeps its entries for the guest's user, even with the host's root behind it.
+      assert.match(out, /^priv: unlink in a 0555 directory: EACCES\npriv: create in it: EACCES\npriv: mkdir in it: EACCES\n/m);
+      assert.match(out, /^priv: rename out of it: EACCES\npriv: rmdir of it while it holds f: (EACCES|ENOTEMPTY)\nafter chmod 755: unlink 0, rmdir 0$/m);
       if (v === 'musl') continue; // musl's sched_* calls are ENOSYS in libc itself
       assert.match(out, /^priority range: FIFO 1-99 RR 1-99 OTHER 0-0 BATCH 0-0 IDLE 0-0$/m);
       assert.match(out, /^child's scheduler 3$/m);

@@ -21,7 +21,7 @@ import {
   AT_FDCWD, AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, STAT, STAT_SIZE,
 } from '../abi/linux.js';
 import { GUEST_GID, GUEST_UID } from '../abi/abi.generated.js';
-import { hostMode, hostModeFor, owns, permitted, R_OK, S_ISGID, S_ISUID, W_OK } from './access.js';
+import { hostMode, hostModeFor, owns, permitted, R_OK, S_ISGID, S_ISUID, W_OK, X_OK } from './access.js';
 import { hostGid } from './identity.js';
 import { DT_DIR, HostFile, VirtualDir, virtualDirStat, virtualIno, type DirEntry, type MappedFiles, type OpenFile } from './open-file.js';
 import { FifoFound, inodeKey, normalize, OPEN_WRITE_FLAGS, SymlinkInPath, type Location, type Vfs } from './vfs.js';
@@ -94,10 +94,25 @@ export function creatingInVirtual(vfs: Vfs, comps: readonly string[], e: unknown
 /** A name about to be created at loc: EEXIST when it exists (also in a read-only grant), else EROFS there. */
 function createCheck(vfs: Vfs, loc: HostLoc): void {
   if (loc.rel === '') throw new Errno(E.EEXIST);
-  const r = withParent(vfs, loc, (d, name) => libc.fstatat(d, name, statBuf, AT_SYMLINK_NOFOLLOW));
-  if (r >= 0) throw new Errno(E.EEXIST);
-  if (r !== -E.ENOENT) throw new Errno(-r);
-  requireWritable(loc);
+  withParent(vfs, loc, (d, name) => {
+    const r = libc.fstatat(d, name, statBuf, AT_SYMLINK_NOFOLLOW);
+    if (r >= 0) throw new Errno(E.EEXIST);
+    if (r !== -E.ENOENT) throw new Errno(-r);
+    requireWritable(loc);
+    mayChangeEntries(d);
+  });
+}
+
+const dirStat = Buffer.alloc(STAT_SIZE);
+
+/**
+ * Adding or removing a name needs write and search permission on its directory (EACCES), as
+ * Linux checks it for the guest's non-root user, also when kvmbox runs as root and the host
+ * would let it through (a directory the program made read-only keeps its entries).
+ */
+function mayChangeEntries(dirfd: number): void {
+  check(libc.fstat(dirfd, dirStat));
+  if (!permitted(dirStat, W_OK | X_OK)) throw new Errno(E.EACCES);
 }
 
 /** Give a file the guest just made exactly `mode` (the host's umask may have removed bits). */
@@ -176,6 +191,7 @@ function openForWrite(t: FsTask, loc: HostLoc, flags: number, mode: number, foll
         if (flags & O.CREAT && flags & O.EXCL) throw new Errno(E.EEXIST);
         if (type === S_IFLNK) throw new Errno(E.ELOOP); // O_NOFOLLOW on a symlink (O_CREAT | O_EXCL: EEXIST above)
         if (tmpfile && type !== S_IFDIR) throw new Errno(E.ENOTDIR);
+        if (tmpfile && loc.grant.writable && !permitted(st, W_OK | X_OK)) throw new Errno(E.EACCES);
         if (!tmpfile && type === S_IFDIR && (wanted(flags) & W_OK || flags & O.CREAT)) throw new Errno(E.EISDIR);
         // A file that exists is opened for reading even with O_CREAT in a read-only grant. Writing
         // to a named pipe changes no file: a read-only grant allows it, as Linux does.
@@ -196,6 +212,7 @@ function openForWrite(t: FsTask, loc: HostLoc, flags: number, mode: number, foll
     if (exists) return vfs.openExact(loc, flags & ~(O.CREAT | O.EXCL), 0);
     if (!(flags & O.CREAT)) throw new Errno(E.ENOENT);
     requireWritable(loc);
+    withParent(vfs, loc, (d) => mayChangeEntries(d));
     try {
       const fd = vfs.openExact(loc, flags | O.EXCL, fileMode);
       settleMode(fd, fileMode);
@@ -341,6 +358,7 @@ export function unlink(vfs: Vfs, comps: readonly string[], flags: number): void 
     if (loc.rel === '') throw new Errno(E.EBUSY);
     withParent(vfs, loc, (d, name) => {
       requireWritable(loc);
+      mayChangeEntries(d);
       check(libc.unlinkat(d, name, flags));
     });
   });
@@ -360,6 +378,8 @@ export function rename(vfs: Vfs, fromComps: readonly string[], toComps: readonly
             if (flags & RENAME_EXCHANGE && vfs.holdsGrant(tc)) throw new Errno(E.EBUSY);
             if (from.grant !== to.grant) throw new Errno(E.EXDEV);
             requireWritable(from);
+            mayChangeEntries(d1);
+            mayChangeEntries(d2);
             check(libc.renameat2(d1, n1, d2, n2, flags));
           });
         });

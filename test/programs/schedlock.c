@@ -28,6 +28,8 @@ static const char *res(long r) {
     case ENOMEM: return "ENOMEM";
     case ESRCH: return "ESRCH";
     case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case ENOTEMPTY: return "ENOTEMPTY";
     default: return strerror(errno);
   }
 }
@@ -294,6 +296,32 @@ int main(int argc, char **argv) {
     printf("utimes to now: %s", res(utimes(path, NULL)));
     stat(path, &st);
     printf(" -> recent %d\n", st.st_mtime >= before - 1 && st.st_mtime <= time(NULL) + 1);
+
+    /* A directory the program made read-only keeps its entries: adding and removing names is
+     * EACCES for a non-root user (natively root may: "priv:"). */
+    char ro[4096], f[4200], g[4200], out[4200];
+    snprintf(ro, sizeof ro, "%s/ro", argv[1]);
+    snprintf(f, sizeof f, "%s/f", ro);
+    snprintf(g, sizeof g, "%s/g", ro);
+    snprintf(out, sizeof out, "%s/moved", argv[1]);
+    mkdir(ro, 0755);
+    close(open(f, O_CREAT | O_WRONLY, 0644));
+    chmod(ro, 0555);
+    printf("priv: unlink in a 0555 directory: %s\n", res(unlink(f)));
+    int made = open(g, O_CREAT | O_WRONLY, 0644);
+    printf("priv: create in it: %s\n", res(made));
+    if (made >= 0) close(made), unlink(g);
+    printf("priv: mkdir in it: %s\n", res(mkdir(g, 0755)));
+    rmdir(g);
+    printf("priv: rename out of it: %s\n", res(rename(f, out)));
+    rename(out, f);
+    printf("priv: rmdir of it while it holds f: %s\n", res(rmdir(ro)));
+    chmod(ro, 0755);
+    printf("after chmod 755: unlink %s", res(unlink(f)));
+    printf(", rmdir %s\n", res(rmdir(ro)));
   }
+  cpu_set_t none;
+  printf("getaffinity of pid -1: %s", res(sched_getaffinity(-1, sizeof none, &none)));
+  printf(", setaffinity: %s\n", res(sched_setaffinity(-1, sizeof none, &none)));
   return 0;
 }

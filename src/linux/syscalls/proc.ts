@@ -50,6 +50,12 @@ function schedTarget(p: Process, pid: number): Process {
   return q;
 }
 
+/** The process the affinity calls name: as schedTarget, but a negative pid names no one (ESRCH), as on Linux. */
+function affinityTarget(p: Process, pid: number): Process {
+  if (pid < 0) throw new Errno(E.ESRCH);
+  return schedTarget(p, pid);
+}
+
 /** A struct sched_param's priority (one int), copied once. */
 function schedPriority(p: Process, addr: bigint): number {
   if (addr === 0n) throw new Errno(E.EINVAL);
@@ -337,7 +343,7 @@ export const procSyscalls: SyscallGroup = {
   // A mask that names at least one of the sandbox's CPUs is accepted; threads stay where kvmbox
   // runs them (every vCPU may run any thread).
   sched_setaffinity: ({ process: p }, a) => {
-    schedTarget(p, int(a[0]));
+    affinityTarget(p, int(a[0]));
     const n = size(a[1]);
     if (n === 0) throw new Errno(E.EINVAL);
     const mask = p.userBuffer(a[2], Math.min(n, 8), PROT_READ);
@@ -349,6 +355,7 @@ export const procSyscalls: SyscallGroup = {
   sched_getaffinity: ({ process: p }, a) => {
     const n = size(a[1]);
     if (n < 8 || n % 8) throw new Errno(E.EINVAL);
+    affinityTarget(p, int(a[0]));
     const out = p.userBuffer(a[2], 8, PROT_WRITE);
     out.writeBigUInt64LE((1n << BigInt(p.kernel.maxVcpus)) - 1n);
     return 8;
