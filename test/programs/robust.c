@@ -33,12 +33,14 @@ static const char *name(int r) {
   }
 }
 
+/* A thread that takes mutex, says so, waits wait_ms and ends holding it. */
+struct hold { pthread_mutex_t *mutex; int wait_ms; };
 static void *holder(void *arg) {
-  int wait_ms = *(int *)arg;
-  pthread_mutex_lock(&m);
+  struct hold *h = arg;
+  pthread_mutex_lock(h->mutex);
   sem_post(&locked);
-  if (wait_ms) usleep(wait_ms * 1000);
-  return NULL; /* ends holding m */
+  if (h->wait_ms) usleep(h->wait_ms * 1000);
+  return NULL; /* ends holding the mutex */
 }
 
 /* <linux/futex.h>'s robust list (musl-gcc has no kernel headers). */
@@ -122,13 +124,6 @@ static void *pi_adder(void *arg) {
   }
   return NULL;
 }
-static void *pi_holder(void *arg) {
-  int wait_ms = *(int *)arg;
-  pthread_mutex_lock(&pim);
-  sem_post(&locked);
-  if (wait_ms) usleep(wait_ms * 1000);
-  return NULL; /* ends holding pim */
-}
 static void *pi_sleeper(void *arg) {
   (void)arg;
   pthread_mutex_lock(&pim);
@@ -167,15 +162,15 @@ static void pi_cases(void) {
 
   pthread_mutexattr_setrobust(&at, PTHREAD_MUTEX_ROBUST);
   pthread_mutex_init(&pim, &at);
-  int wait_ms = 50;
-  pthread_create(&t[0], NULL, pi_holder, &wait_ms);
+  struct hold h = {&pim, 50};
+  pthread_create(&t[0], NULL, holder, &h);
   sem_wait(&locked);
   printf("PI robust: lock while the holder ends: %s\n", name(pthread_mutex_lock(&pim)));
   printf("PI robust: consistent %s", name(pthread_mutex_consistent(&pim)));
   printf(", unlock %s\n", name(pthread_mutex_unlock(&pim)));
   pthread_join(t[0], NULL);
-  wait_ms = 0;
-  pthread_create(&t[0], NULL, pi_holder, &wait_ms);
+  h.wait_ms = 0;
+  pthread_create(&t[0], NULL, holder, &h);
   sem_wait(&locked);
   pthread_join(t[0], NULL);
   printf("PI robust: lock after the holder ended: %s\n", name(pthread_mutex_lock(&pim)));
@@ -196,8 +191,8 @@ int main(int argc, char **argv) {
 
   /* The locker waits while the holder ends. */
   pthread_t t;
-  int wait_ms = 50;
-  pthread_create(&t, NULL, holder, &wait_ms);
+  struct hold h = {&m, 50};
+  pthread_create(&t, NULL, holder, &h);
   sem_wait(&locked);
   int r = pthread_mutex_lock(&m);
   printf("lock while the holder ends: %s\n", name(r));
@@ -208,8 +203,8 @@ int main(int argc, char **argv) {
   pthread_join(t, NULL);
 
   /* The locker comes after the holder ended; then without consistent, the mutex is lost. */
-  wait_ms = 0;
-  pthread_create(&t, NULL, holder, &wait_ms);
+  h.wait_ms = 0;
+  pthread_create(&t, NULL, holder, &h);
   sem_wait(&locked);
   pthread_join(t, NULL);
   printf("trylock after the holder ended: %s\n", name(pthread_mutex_trylock(&m)));

@@ -500,18 +500,32 @@ function rightsToSend(p: Process, msg: Buffer, credentials: boolean): OpenFile[]
  */
 function receiveCredentials(p: Process, msg: Buffer, s: SocketEnd | UnixSocket | UnixDatagram): { used: number; flags: number } {
   if (!passCredentials.has(s) || inetOf(s)) return { used: 0, flags: 0 };
-  const room = Math.min(size(msg.readBigUInt64LE(40)), MAX_CONTROL);
-  if (room < CMSG_HDR + UCRED_SIZE) return { used: 0, flags: MSG_CTRUNC };
-  const cmsg = Buffer.alloc(align8(CMSG_HDR + UCRED_SIZE));
-  cmsg.writeBigUInt64LE(BigInt(CMSG_HDR + UCRED_SIZE), 0);
+  if (controlRoom(msg, 0) < CMSG_HDR + UCRED_SIZE) return { used: 0, flags: MSG_CTRUNC };
+  const cred = Buffer.alloc(UCRED_SIZE);
+  cred.writeInt32LE(s instanceof UnixDatagram ? s.peerPid : s.senderPid || s.peerPid, 0);
+  cred.writeUInt32LE(GUEST_UID, 4);
+  cred.writeUInt32LE(GUEST_GID, 8);
+  return { used: putControl(p, msg, 0, SCM_CREDENTIALS, cred), flags: 0 };
+}
+
+/** The bytes of recvmsg's control buffer from at on (at most MAX_CONTROL in all). */
+function controlRoom(msg: Buffer, at: number): number {
+  return Math.max(0, Math.min(size(msg.readBigUInt64LE(40)), MAX_CONTROL) - at);
+}
+
+/**
+ * Put one control message (SOL_SOCKET, type, data) at byte at of recvmsg's control buffer, as
+ * much of it as the buffer has room for; returns the bytes written.
+ */
+function putControl(p: Process, msg: Buffer, at: number, type: number, data: Buffer): number {
+  const cmsg = Buffer.alloc(align8(CMSG_HDR + data.length));
+  cmsg.writeBigUInt64LE(BigInt(CMSG_HDR + data.length), 0);
   cmsg.writeInt32LE(SOL_SOCKET, 8);
-  cmsg.writeInt32LE(SCM_CREDENTIALS, 12);
-  cmsg.writeInt32LE(s instanceof UnixDatagram ? s.peerPid : s.senderPid || s.peerPid, 16);
-  cmsg.writeUInt32LE(GUEST_UID, 20);
-  cmsg.writeUInt32LE(GUEST_GID, 24);
-  const used = Math.min(cmsg.length, room);
-  cmsg.copy(p.userBuffer(msg.readBigUInt64LE(32), used, PROT_WRITE), 0, 0, used);
-  return { used, flags: 0 };
+  cmsg.writeInt32LE(type, 12);
+  data.copy(cmsg, CMSG_HDR);
+  const n = Math.min(cmsg.length, controlRoom(msg, at));
+  if (n > 0) cmsg.copy(p.userBuffer(msg.readBigUInt64LE(32) + BigInt(at), n, PROT_WRITE), 0, 0, n);
+  return n;
 }
 
 /**
@@ -575,8 +589,8 @@ function sendmsg(t: Task, a: bigint[], call?: readonly bigint[]): number {
  */
 function receiveRights(p: Process, msg: Buffer, rights: Rights | undefined, cloexec: boolean, at = 0): { controllen: number; flags: number } {
   if (!rights) return { controllen: 0, flags: 0 };
-  const room = Math.max(0, size(msg.readBigUInt64LE(40)) - at);
-  const fit = room >= CMSG_HDR ? Math.min(rights.files.length, Math.floor((Math.min(room, MAX_CONTROL) - CMSG_HDR) / 4)) : 0;
+  const room = controlRoom(msg, at);
+  const fit = room >= CMSG_HDR ? Math.min(rights.files.length, Math.floor((room - CMSG_HDR) / 4)) : 0;
   const fds: number[] = [];
   try {
     for (let i = 0; i < fit; i++) fds.push(p.fds.install(rights.files[i]!, cloexec));
@@ -586,13 +600,9 @@ function receiveRights(p: Process, msg: Buffer, rights: Rights | undefined, cloe
   dropRights(rights);
   let controllen = 0;
   if (fds.length > 0) {
-    const cmsg = Buffer.alloc(align8(CMSG_HDR + 4 * fds.length));
-    cmsg.writeBigUInt64LE(BigInt(CMSG_HDR + 4 * fds.length), 0);
-    cmsg.writeInt32LE(SOL_SOCKET, 8);
-    cmsg.writeInt32LE(SCM_RIGHTS, 12);
-    fds.forEach((fd, i) => cmsg.writeInt32LE(fd, CMSG_HDR + 4 * i));
-    controllen = Math.min(cmsg.length, room);
-    cmsg.copy(p.userBuffer(msg.readBigUInt64LE(32) + BigInt(at), controllen, PROT_WRITE), 0, 0, controllen);
+    const data = Buffer.alloc(4 * fds.length);
+    fds.forEach((fd, i) => data.writeInt32LE(fd, 4 * i));
+    controllen = putControl(p, msg, at, SCM_RIGHTS, data);
   }
   return { controllen, flags: fds.length < rights.files.length ? MSG_CTRUNC : 0 };
 }
