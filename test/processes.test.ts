@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run as runAsync, runSync as run, type RunOptions, type RunResult } from '../src/index.js';
@@ -703,6 +703,24 @@ tryit("pipe", lambda: os.write(w, b"p" * 4000))
 '
 sh -c 'ulimit -f 1; dd if=/dev/zero of=big bs=1k count=10 status=none'; echo "dd: $? $(stat -c %s big)"
 `;
+
+// File names are bytes. Names that are no valid UTF-8 were decoded with U+FFFD for each bad byte
+// on the way to the host: "a\xff" and "a\xfe" were one file there, readdir gave back other
+// bytes than were written, and CPython's os.listdir round trip (PEP 383) failed.
+for (const v of VARIANTS) {
+  test(`${v}: names that are no UTF-8 reach their own files and come back byte for byte, as natively`, () => {
+    const dirs = ['native', 'guest'].map((k) => realpathSync(mkdtempSync(join(tmpdir(), `kvmbox-bytenames-${k}-`))));
+    try {
+      const { guest } = same(`${PROGRAMS_DIR}/bytenames.${v}`, ['.'], { ro: [PROGRAMS_DIR], rw: [dirs[1]!], cwd: dirs[1]! }, dirs[0]!);
+      const out = guest.stdout.toString();
+      assert.match(out, /^a ff: one\na fe: two\na U\+FFFD: three$/m);
+      assert.match(out, /^readlink: 74 e9 ff$/m);
+      assert.match(out, /^child argv\[1\]: 63 68 69 6c 64 fe$/m, 'the #! line\'s argument');
+    } finally {
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
+  });
+}
 
 test('RLIMIT_FSIZE: writes are cut at the limit, past it EFBIG and SIGXFSZ, as natively', () => {
   const dirs = ['native', 'guest'].map((k) => mkdtempSync(join(tmpdir(), `kvmbox-fsize-${k}-`)));

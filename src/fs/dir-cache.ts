@@ -31,6 +31,7 @@
 // reopens the directory for real at the position the program had reached (materialize). The slots
 // are user memory: the host checks each claim (descriptor free, directory known) and trusts
 // nothing else in them.
+import { bytesOf, nameLength, nameOf } from '../abi/file-names.js';
 import * as libc from '../kvm/libc.js';
 import type { GuestMemory } from '../machine/memory.js';
 import {
@@ -234,7 +235,7 @@ export class DirCache {
     }
     // Written by the host helper library, as the entries of a listing (addRecords).
     const off = this.heapEnd;
-    const end = libc.dcAddEntry(this.dcacheView(), off, Buffer.from(path), kind, st.subarray(stOff, stOff + STAT_SIZE));
+    const end = libc.dcAddEntry(this.dcacheView(), off, bytesOf(path), kind, st.subarray(stOff, stOff + STAT_SIZE));
     if (end <= 0) return 0;
     this.heapEnd = end;
     if (indexed) this.index.set(key, off);
@@ -266,7 +267,7 @@ export class DirCache {
     const prefix = dir === '/' ? '' : dir;
     if (this.offsets.length < count) this.offsets = new Uint32Array(Math.max(count, this.offsets.length * 2));
     const offsets = this.offsets;
-    const end = libc.dcAddEntries(this.dcacheView(), this.heapEnd, Buffer.from(prefix), blob, stats, count, dotdot, offsets);
+    const end = libc.dcAddEntries(this.dcacheView(), this.heapEnd, bytesOf(prefix), blob, stats, count, dotdot, offsets);
     this.heapEnd = Math.abs(end);
     for (let i = 0; i < count; i++) {
       if (offsets[i] && isDir(stats, i)) this.index.set(NOFOLLOW + `${prefix}/${nameOf(i)}`, offsets[i]!);
@@ -347,7 +348,7 @@ export class DirCache {
     const count = big ? libc.statDirentsFrom(dir.hostFd, dirents, stats, big.blob, big.stats, big.cursor)
       : libc.statDirents(dir.hostFd, dirents, stats);
     // Room for the whole chunk first: the program stats these names next.
-    if (this.heapEnd + count * (DC_E_PATH + Buffer.byteLength(prefix) + 64) > DCACHE_SIZE) this.clear();
+    if (this.heapEnd + count * (DC_E_PATH + nameLength(prefix) + 64) > DCACHE_SIZE) this.clear();
     for (let i = 0; i < count; i++) if (stats.readUInt32LE(i * STAT_SIZE + STAT.mode) !== 0) mapOwner(stats, i * STAT_SIZE);
     // The chunk as a listing only to name its records (it is not kept).
     const chunk = new Listing(dir.path, dirents, stats, count, 0, -1);
@@ -499,7 +500,7 @@ export class DirCache {
     if (this.tooBig.has(path)) return null;
     listBuf ??= Buffer.alloc(LIST_BUF_BYTES);
     this.stats.listed++;
-    return this.toListing(path, libc.listDir(fd, listBuf, Buffer.byteLength(path === '/' ? '' : path), OWNERS));
+    return this.toListing(path, libc.listDir(fd, listBuf, nameLength(path === '/' ? '' : path), OWNERS));
   }
 
   /** A directory's listing from the prefetcher (as list gives it), or undefined when it has none. */
@@ -589,7 +590,7 @@ export class DirCache {
       if (order.every((i) => ASCII.test(names[i]!))) {
         order.sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0));
       } else {
-        const bytes = names.map((n) => Buffer.from(n));
+        const bytes = names.map((n) => bytesOf(n));
         order.sort((a, b) => Buffer.compare(bytes[a]!, bytes[b]!));
       }
       l.sorted = order;
@@ -605,7 +606,7 @@ export class DirCache {
     if (!parent || parentOf(last) !== parent.path || last === path) return;
     const x = baseName(path), y = baseName(last);
     const byListing = parent.names.indexOf(x) > parent.names.indexOf(y);
-    const bySort = Buffer.compare(Buffer.from(x), Buffer.from(y)) > 0;
+    const bySort = Buffer.compare(bytesOf(x), bytesOf(y)) > 0;
     if (byListing !== bySort) this.order = byListing ? 'listing' : 'sorted';
   }
 
@@ -740,7 +741,7 @@ function slotAddr(s: number): number {
 
 function direntName(buf: Buffer, off: number, reclen: number): string {
   const end = buf.indexOf(0, off + DIRENT_NAME);
-  return buf.subarray(off + DIRENT_NAME, end < 0 || end > off + reclen ? off + reclen : end).toString();
+  return nameOf(buf.subarray(off + DIRENT_NAME, end < 0 || end > off + reclen ? off + reclen : end));
 }
 
 function parentOf(path: string): string {

@@ -1,5 +1,6 @@
 // What a guest file descriptor refers to. Every kind answers the same small interface; a
 // system call that a kind does not support fails with the errno Linux gives for it.
+import { bytesOf } from '../abi/file-names.js';
 import * as libc from '../kvm/libc.js';
 import { E, Errno, O, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG, STAT, STAT_SIZE } from '../abi/linux.js';
 import { inodeKey } from './vfs.js';
@@ -346,7 +347,7 @@ abstract class DirListingBase implements OpenFile {
     let off = 0;
     while (this.pos < entries.length) {
       const e = entries[this.pos]!;
-      const name = Buffer.from(e.name);
+      const name = bytesOf(e.name);
       // struct linux_dirent64: d_ino, d_off, d_reclen, d_type, then the name and a NUL, 8-aligned.
       const reclen = (19 + name.length + 1 + 7) & ~7;
       if (off + reclen > buf.length) {

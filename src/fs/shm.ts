@@ -5,6 +5,7 @@
 // so every process that maps it sees every write, and read and write see them too. Nothing here
 // reaches a host file or is seen by another sandbox. One flat directory: no subdirectories,
 // symbolic links or special files.
+import { nameLength } from '../abi/file-names.js';
 import * as libc from '../kvm/libc.js';
 import { SharedBacking, type SharedBudget } from '../kvm/shared-memory.js';
 import { E, Errno, O, S_IFDIR, S_IFREG, STAT, STAT_SIZE } from '../abi/linux.js';
@@ -235,7 +236,7 @@ export class ShmDir {
   }
 
   private static checkName(name: string): void {
-    if (Buffer.byteLength(name) > NAME_MAX) throw new Errno(E.ENAMETOOLONG);
+    if (nameLength(name) > NAME_MAX) throw new Errno(E.ENAMETOOLONG);
   }
 
   /** open(2) of /dev/shm/name, or of /dev/shm itself (name null). */

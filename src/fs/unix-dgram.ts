@@ -52,7 +52,7 @@ export class UnixDatagram extends NamedSocket implements OpenFile {
   /** connect: the default receiver (checked now, as Linux); an AF_UNSPEC address would undo it (not offered). */
   connect(name: string): void {
     this.receiver(name);
-    this.peerAddress = name;
+    this.setPeer(name);
   }
 
   private fits(r: UnixDatagram, n: number): boolean {
@@ -72,7 +72,7 @@ export class UnixDatagram extends NamedSocket implements OpenFile {
       throw new WouldBlock('it sends to a full datagram socket', () => this.fits(r, buf.length));
     }
     if (r.closed) throw new Errno(E.ECONNREFUSED);
-    r.queue.push({ data: Buffer.from(buf), from: this.address, pid: this.pid });
+    r.queue.push({ data: Buffer.from(buf), from: this.shownAddress, pid: this.pid });
     r.arrivals++;
     r.bytes += buf.length;
     return buf.length;

@@ -21,10 +21,14 @@ export abstract class NamedSocket {
   readonly hostFd = null;
   readonly path: string;
   private readonly ino = 0x7a00_0000 + ++unixCounter;
-  /** The name it is bound to (getsockname), or null. */
+  /** The name it is bound to (a path made absolute: the key of names), or null. */
   address: string | null = null;
-  /** The peer's name, once connected (getpeername). */
+  /** That name as bind had it (getsockname): a relative path stays relative, as on Linux. */
+  shownAddress: string | null = null;
+  /** The peer's name (a key of names), once connected. */
   peerAddress: string | null = null;
+  /** The peer's name as its bind had it (getpeername). */
+  shownPeerAddress: string | null = null;
   protected closed = false;
 
   /** Not yet closed: its name is still taken. */
@@ -34,13 +38,23 @@ export abstract class NamedSocket {
     this.path = `socket:[${this.ino}]`;
   }
 
-  /** bind: the name must be free in the sandbox (the caller made the socket file for a path). */
-  bind(name: string): void {
+  /**
+   * bind: the name must be free in the sandbox (the caller made the socket file for a path);
+   * shown is the name as the program gave it.
+   */
+  bind(name: string, shown = name): void {
     if (this.address !== null) throw new Errno(E.EINVAL);
     const there = this.names.get(name);
     if (there && !there.closed) throw new Errno(E.EADDRINUSE);
     this.names.set(name, this);
     this.address = name;
+    this.shownAddress = shown;
+  }
+
+  /** Connected to the socket bound at name. */
+  protected setPeer(name: string): void {
+    this.peerAddress = name;
+    this.shownPeerAddress = this.names.get(name)?.shownAddress ?? name;
   }
 
   /** Its name is free again (at close). */
@@ -72,9 +86,9 @@ export class UnixSocket extends NamedSocket implements OpenFile {
   noteSender(pid: number): void { this.conn?.noteSender(pid); }
   get connected(): boolean { return this.conn !== null; }
 
-  override bind(name: string): void {
+  override bind(name: string, shown = name): void {
     if (this.conn) throw new Errno(E.EINVAL);
-    super.bind(name);
+    super.bind(name, shown);
   }
 
   listen(backlog: number, pid: number): void {
@@ -101,7 +115,7 @@ export class UnixSocket extends NamedSocket implements OpenFile {
     server.backlog.push({ end: theirs, client: this });
     server.arrivals++;
     this.conn = mine;
-    this.peerAddress = name;
+    this.setPeer(name);
   }
 
   /** listen without a name: Linux would give an abstract one; kvmbox asks for a name (EINVAL). */
@@ -113,6 +127,7 @@ export class UnixSocket extends NamedSocket implements OpenFile {
   protected acceptedSocket(flags: number, _client: UnixSocket): UnixSocket {
     const s = new UnixSocket(O.RDWR | flags, this.names);
     s.address = this.address;
+    s.shownAddress = this.shownAddress;
     return s;
   }
 

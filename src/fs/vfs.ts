@@ -9,6 +9,7 @@
 // (Vfs.resolve), so that a link to /granted/other/file works and a link to /etc/passwd does not.
 // With --root DIR, DIR is a read-only grant at the guest's / (guestPath '/'): the other grants are
 // laid over it, and an absolute symlink inside DIR resolves against DIR, as in a chroot.
+import { nameOf } from '../abi/file-names.js';
 import { resolve as resolveHostPath } from 'node:path';
 import * as libc from '../kvm/libc.js';
 import { AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFREG, STAT, STAT_SIZE } from '../abi/linux.js';
@@ -50,7 +51,7 @@ export interface GrantLink { readonly text: Buffer; readonly stat: Buffer }
 function hostPathOfFd(fd: number): string | null {
   const buf = Buffer.alloc(PATH_MAX);
   const n = libc.readlinkat(-100, `/proc/self/fd/${fd}`, buf);
-  return n > 0 ? buf.toString('utf8', 0, n) : null;
+  return n > 0 ? nameOf(buf.subarray(0, n)) : null;
 }
 
 /** Whether two normalized guest paths (their components) are the same. */
@@ -273,7 +274,7 @@ export class Vfs {
     const n = libc.readlinkat(-100, g.hostPath, buf);
     if (n <= 0) return null;
     const text = Buffer.from(buf.subarray(0, n));
-    const target = text.toString();
+    const target = nameOf(text);
     try {
       const comps = this.resolve([...(target.startsWith('/') ? [] : g.components.slice(0, -1)), ...target.split('/')], true);
       if (samePath(comps, g.components)) return null;
@@ -474,7 +475,7 @@ export class Vfs {
         if (++links > MAXSYMLINKS) throw new Errno(E.ELOOP);
         const n = libc.readlinkat(dirfd, name, link);
         if (n < 0) throw new Errno(-n);
-        const target = link.subarray(0, n).toString();
+        const target = nameOf(link.subarray(0, n));
         done.pop();
         if (target.startsWith('/')) done.length = 0;
         todo.unshift(...target.split('/'));

@@ -2,6 +2,7 @@
 // through here, so raw pointers and errno handling live in exactly one place.
 import koffi from 'koffi';
 import { fileURLToPath } from 'node:url';
+import { hostName as h } from '../abi/file-names.js';
 import { E } from '../abi/linux.js';
 
 const libc = koffi.load('libc.so.6');
@@ -245,24 +246,24 @@ export function openat2(dirfd: number, path: string, flags: number, mode: number
   howBuf.writeBigUInt64LE(BigInt((flags & VALID_OPEN_FLAGS) >>> 0), 0);
   howBuf.writeBigUInt64LE(BigInt(mode & 0o7777), 8);
   howBuf.writeBigUInt64LE(BigInt(resolve), 16);
-  return ret(c.syscall5(SYS_openat2, dirfd, path, howBuf, 24) as number);
+  return ret(c.syscall5(SYS_openat2, dirfd, h(path), howBuf, 24) as number);
 }
-export const openat = (dirfd: number, path: string, flags: number, mode: number) => ret(c.openat(dirfd, path, flags, mode) as number);
-export const fstatat = (dirfd: number, path: string, buf: Uint8Array, flags: number) => ret(c.fstatat(dirfd, path, buf, flags) as number);
+export const openat = (dirfd: number, path: string, flags: number, mode: number) => ret(c.openat(dirfd, h(path), flags, mode) as number);
+export const fstatat = (dirfd: number, path: string, buf: Uint8Array, flags: number) => ret(c.fstatat(dirfd, h(path), buf, flags) as number);
 export const fstat = (fd: number, buf: Uint8Array) => ret(c.fstat(fd, buf) as number);
-export const readlinkat = (dirfd: number, path: string, buf: Uint8Array) => ret(c.readlinkat(dirfd, path, buf, buf.length) as number);
+export const readlinkat = (dirfd: number, path: string, buf: Uint8Array) => ret(c.readlinkat(dirfd, h(path), buf, buf.length) as number);
 export const getdents64 = (fd: number, buf: Uint8Array) => ret(c.getdents64(fd, buf, buf.length) as number);
 export const lseek = (fd: number, off: bigint, whence: number) => ret(c.lseek(fd, off, whence) as bigint);
-export const mkdirat = (dirfd: number, path: string, mode: number) => ret(c.mkdirat(dirfd, path, mode) as number);
-export const unlinkat = (dirfd: number, path: string, flags: number) => ret(c.unlinkat(dirfd, path, flags) as number);
-export const renameat2 = (od: number, op: string, nd: number, np: string, flags: number) => ret(c.renameat2(od, op, nd, np, flags) as number);
-export const symlinkat = (target: string, dirfd: number, path: string) => ret(c.symlinkat(target, dirfd, path) as number);
-export const linkat = (od: number, op: string, nd: number, np: string, flags: number) => ret(c.linkat(od, op, nd, np, flags) as number);
-export const mknodat = (dirfd: number, path: string, mode: number, dev: number) => ret(c.mknodat(dirfd, path, mode, dev) as number);
+export const mkdirat = (dirfd: number, path: string, mode: number) => ret(c.mkdirat(dirfd, h(path), mode) as number);
+export const unlinkat = (dirfd: number, path: string, flags: number) => ret(c.unlinkat(dirfd, h(path), flags) as number);
+export const renameat2 = (od: number, op: string, nd: number, np: string, flags: number) => ret(c.renameat2(od, h(op), nd, h(np), flags) as number);
+export const symlinkat = (target: string, dirfd: number, path: string) => ret(c.symlinkat(h(target), dirfd, h(path)) as number);
+export const linkat = (od: number, op: string, nd: number, np: string, flags: number) => ret(c.linkat(od, h(op), nd, h(np), flags) as number);
+export const mknodat = (dirfd: number, path: string, mode: number, dev: number) => ret(c.mknodat(dirfd, h(path), mode, dev) as number);
 export const fallocate = (fd: number, mode: number, off: bigint, len: bigint) => ret(c.fallocate(fd, mode, off, len) as number);
 export const fchmod = (fd: number, mode: number) => ret(c.fchmod(fd, mode) as number);
-export const fchmodat = (dirfd: number, path: string, mode: number, flags: number) => ret(c.fchmodat(dirfd, path, mode, flags) as number);
-export const utimensat = (dirfd: number, path: string, times: Uint8Array | null, flags: number) => ret(c.utimensat(dirfd, path, times, flags) as number);
+export const fchmodat = (dirfd: number, path: string, mode: number, flags: number) => ret(c.fchmodat(dirfd, h(path), mode, flags) as number);
+export const utimensat = (dirfd: number, path: string, times: Uint8Array | null, flags: number) => ret(c.utimensat(dirfd, h(path), times, flags) as number);
 export const ftruncate = (fd: number, len: bigint) => ret(c.ftruncate(fd, len) as number);
 export const fsync = (fd: number) => ret(c.fsync(fd) as number);
 export const read = (fd: number, buf: Uint8Array) => ret(c.read(fd, buf, buf.length) as number);
@@ -293,7 +294,7 @@ const c3 = {
 /** A host inotify instance, non-blocking and close-on-exec: its fd, or -errno. */
 export const inotifyInit = () => ret(c3.inotifyInit1(0o4000 | O_CLOEXEC) as number);
 /** inotify_add_watch(2): the watch descriptor, or -errno. */
-export const inotifyAddWatch = (fd: number, path: string, mask: number) => ret(c3.inotifyAddWatch(fd, path, mask) as number);
+export const inotifyAddWatch = (fd: number, path: string, mask: number) => ret(c3.inotifyAddWatch(fd, h(path), mask) as number);
 /** inotify_rm_watch(2): 0, or -errno. */
 export const inotifyRmWatch = (fd: number, wd: number) => ret(c3.inotifyRmWatch(fd, wd) as number);
 /** fstatfs(2) into a 120-byte struct statfs (an O_PATH fd works). */
@@ -413,7 +414,7 @@ const PF_MISS = -100000;
 export function prefetchStart(fd: number, root: string, resume: string, sorted: boolean, cap: number, window: number,
   owners: { uid: number; gid: number; toUid: number; toGid: number }): Prefetcher | number {
   setOwners(owners);
-  const handle = loadHelper().pfStart(fd, root, resume, sorted ? 1 : 0, listParams, cap, window);
+  const handle = loadHelper().pfStart(fd, h(root), h(resume), sorted ? 1 : 0, listParams, cap, window);
   return handle === null ? -(errno() || E_NOMEM) : { handle };
 }
 const E_NOMEM = 12;
@@ -428,7 +429,7 @@ export function prefetchWindow(pf: Prefetcher, window: number): void {
  * listing path now); listings it made before that one are dropped. null: it has not listed path.
  */
 export function prefetchTake(pf: Prefetcher, path: string, out: Uint8Array): DirListing | number | null {
-  const n = Number(loadHelper().pfTake(pf.handle, path, out, out.length, listRes));
+  const n = Number(loadHelper().pfTake(pf.handle, h(path), out, out.length, listRes));
   if (n === PF_MISS) return null;
   return n < 0 ? n : toListing(n);
 }

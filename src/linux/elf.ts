@@ -1,5 +1,7 @@
 // ELF64 parsing for x86-64 executables (static, or naming an interpreter in PT_INTERP). Knows ELF and nothing about KVM.
 
+import { nameOf } from '../abi/file-names.js';
+
 /** The file is not something kvmbox can run (exit status 126, like `env` and `docker run`). */
 export class NotRunnableError extends Error {
   readonly exitStatus = 126;
@@ -83,7 +85,7 @@ export function parseElf(file: Buffer, name: string): ElfImage {
     }
     const raw = file.subarray(interpHdr.offset, interpHdr.offset + interpHdr.filesz);
     const nul = raw.indexOf(0);
-    interp = raw.subarray(0, nul < 0 ? raw.length : nul).toString();
+    interp = nameOf(raw.subarray(0, nul < 0 ? raw.length : nul));
     if (!interp.startsWith('/')) throw new NotRunnableError(`${name}: interpreter '${interp}' is not an absolute path`);
   }
   const loads = phdrs.filter((p) => p.type === PT_LOAD);

@@ -2,6 +2,7 @@
 // placed in guest memory, and its interpreter's for a dynamically linked one, and the initial
 // stack of argc, argv, envp and auxv, as the Linux kernel builds it), set up the user-mode stub's
 // caches for it, and point the thread's vCPU at the program's entry (or its interpreter's).
+import { bytesOf, cStringOf, nameLength } from '../abi/file-names.js';
 import { AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import { ET_DYN, NotRunnableError, parseElf, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR, type ElfImage } from './elf.js';
 import { alignDown, alignUp, PAGE_SIZE } from '../machine/x86.js';
@@ -189,7 +190,7 @@ export function execArgumentLimit(stackRlimit: number | undefined): number {
 /** Bytes that buildStack puts on the stack: the strings, their pointers and the auxv, aligned. */
 function stackArgumentBytes(info: ProcessInfo): number {
   let bytes = 8 + 7 + 16 + 16 + AUXV_MAX_ENTRIES * 16 + 8 * (info.argv.length + info.envp.length + 3);
-  for (const s of [...info.argv, ...info.envp, info.execfn]) bytes += Buffer.byteLength(s) + 1;
+  for (const s of [...info.argv, ...info.envp, info.execfn]) bytes += nameLength(s) + 1;
   return bytes;
 }
 /** At least as many entries as buildStack's auxv has. */
@@ -203,13 +204,13 @@ function buildStack(space: AddressSpace, info: ProcessInfo, elf: { phdr: number;
     mem.write(top, b);
     return top;
   };
-  const pushString = (s: string): number => pushBytes(Buffer.from(s + '\0'));
+  const pushString = (s: string): number => pushBytes(cStringOf(s));
   // As Linux lays them out: below a zero word at the top, the argv strings, then the environment
   // strings, then AT_EXECFN, one after another at rising addresses. Programs count on it: libuv
   // (node's process.title) writes its title over argv[0] up to the end of the last argument.
   top -= 8;
   mem.fill(top, 8);
-  const strings = [...info.argv, ...info.envp, info.execfn].map((s) => Buffer.from(s + '\0'));
+  const strings = [...info.argv, ...info.envp, info.execfn].map(cStringOf);
   let at = pushBytes(Buffer.concat(strings));
   const addrs = strings.map((b) => { const a = at; at += b.length; return a; });
   const argAddrs = addrs.slice(0, info.argv.length);
@@ -319,7 +320,7 @@ export function exec(t: Task, program: Buffer, args: ExecArgs, env: ExecEnv, hom
   p.envp = args.envp;
   p.exePath = exeLink(p, args.exePath);
   p.membarriers = 0;
-  p.setComm(Buffer.from(args.exePath.split('/').pop() ?? ''));
+  p.setComm(bytesOf(args.exePath.split('/').pop() ?? ''));
   t.fsBase = 0n;
   const fast = machine.syscallPath === 'user-stub' && !env.traced;
   attachCaches(p, fast);

@@ -2,6 +2,7 @@
 // file namespace, through the grants, exactly as the program would see it. Reading it is exec's
 // work, so its failures are exec's: status 127 when it is missing, 126 when it cannot be used,
 // each with a message that names it and says how to grant it.
+import { nameOf } from '../abi/file-names.js';
 import { existsSync } from 'node:fs';
 import * as libc from '../kvm/libc.js';
 import { E, Errno } from '../abi/linux.js';
@@ -36,7 +37,8 @@ export function shebang(image: Buffer): { interp: string; arg: string | null } |
   if (image[0] !== 0x23 || image[1] !== 0x21) return null;
   const head = image.subarray(2, SHEBANG_BYTES);
   const nl = head.indexOf(10);
-  const line = head.subarray(0, nl < 0 ? head.length : nl).toString('latin1').trim();
+  // Names as nameOf carries them; the line's ends trimmed of blanks only.
+  const line = nameOf(head.subarray(0, nl < 0 ? head.length : nl)).replace(/^[ \t]+|[ \t\r\v\f]+$/g, '');
   const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
   if (!m) throw new NotRunnableError('its #! line names no interpreter');
   return { interp: m[1]!, arg: m[2] ?? null };

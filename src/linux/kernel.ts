@@ -1962,6 +1962,9 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (guestPath === '/proc/self/exe' || guestPath === `/proc/${p.pid}/exe`) guestPath = '/' + normalize(p.exePath).join('/');
     let args = argv;
     let image = this.readExecutable(p, guestPath);
+    // A script's interpreter gets the script's path as execve had it, as on Linux (bprm->filename):
+    // relative stays relative, and one reached through a dirfd is /dev/fd/N[/path].
+    let shown = path.startsWith('/') || dirfd === AT_FDCWD ? path : path === '' ? `/dev/fd/${dirfd}` : `/dev/fd/${dirfd}/${path}`;
     for (let depth = 0; ; depth++) {
       // #!interpreter [one argument]: the interpreter runs the script, found in the guest's namespace.
       let line: ReturnType<typeof shebang>;
@@ -1973,7 +1976,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
       }
       if (!line) break;
       if (depth >= MAX_SCRIPT_DEPTH) throw new Errno(E.ELOOP);
-      args = scriptArgv(line, guestPath, args);
+      args = scriptArgv(line, shown, args);
+      shown = line.interp;
       guestPath = '/' + p.pathAt(AT_FDCWD, line.interp).join('/');
       image = this.readExecutable(p, guestPath);
     }

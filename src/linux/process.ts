@@ -6,6 +6,7 @@
 // Every value that arrives from the guest (pointers, lengths, paths, fds) is untrusted: it is
 // checked here (userBuffer, userString, pathAt) or in the system-call functions before use, and
 // a bad one fails that call with an errno, never the host.
+import { nameOf } from '../abi/file-names.js';
 import type { MqNamespace } from './mqueue.js';
 import type { CpuidEntry } from '../kvm/kvm.js';
 import type { SharedBudget } from '../kvm/shared-memory.js';
@@ -607,7 +608,7 @@ export class Process {
     return this.space.memory.slice(a, n);
   }
 
-  /** A NUL-terminated string from user memory, at most max bytes. */
+  /** A NUL-terminated string from user memory, at most max bytes (as nameOf carries names). */
   userString(addr: bigint, max = PATH_MAX): string {
     if (addr > BigInt(Number.MAX_SAFE_INTEGER)) throw new Errno(E.EFAULT);
     let a = Number(addr);
@@ -624,7 +625,7 @@ export class Process {
       if (nul >= 0) break;
       a = pageEnd;
     }
-    return Buffer.concat(chunks).toString();
+    return nameOf(Buffer.concat(chunks));
   }
 
   /** Absolute guest path components for (dirfd, path). */

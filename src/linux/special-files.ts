@@ -13,6 +13,7 @@
 // is the caller's). /proc, /proc/PID and /proc/PID/fd are directories that list just these
 // (getdents64). Other paths under /dev and /proc are
 // looked up in the grants like any path.
+import { bytesOf, cStringOf, nameLength } from '../abi/file-names.js';
 import { randomBytes, randomFillSync } from 'node:crypto';
 import { E, Errno, O, S_IFLNK, SIG, STAT, STAT_SIZE } from '../abi/linux.js';
 import { PTMX_RDEV, PtyMaster, PtySlave, slaveStat, type Pty } from '../fs/pty.js';
@@ -60,7 +61,7 @@ function linkStat(out: Buffer, target: string, ino: number, mode = 0o777): void 
   out.writeBigUInt64LE(BigInt(ino), STAT.ino);
   out.writeBigUInt64LE(1n, STAT.nlink);
   out.writeUInt32LE(S_IFLNK | mode, STAT.mode);
-  out.writeBigInt64LE(BigInt(Buffer.byteLength(target)), STAT.size);
+  out.writeBigInt64LE(BigInt(nameLength(target)), STAT.size);
   out.writeBigInt64LE(1024n, STAT.blksize);
 }
 
@@ -113,7 +114,11 @@ function canonicalPath(p: Process, path: string): string {
 function memory(path: string, make: () => string | Buffer): SpecialFile {
   const ino = inoOf(path);
   return {
-    open: (flags) => new MemoryFile(path, flags, Buffer.from(make()), ino),
+    open: (flags) => {
+      // Text with file names in it (maps, mountinfo): their bytes, as nameOf carries them.
+      const made = make();
+      return new MemoryFile(path, flags, typeof made === 'string' ? bytesOf(made) : Buffer.from(made), ino);
+    },
     stat: (out) => memoryFileStat(out, ino),
   };
 }
@@ -466,8 +471,8 @@ function pidFile(p: Process, q: Process, rest: string[], selfLink = false): Spec
         stat: (out) => { ops.statPath(q.vfs, comps, true, out); },
       };
     }
-    case 'cmdline': return memory(`${dir}/cmdline`, () => (q.zombie ? '' : q.argv.map((a) => a + '\0').join('')));
-    case 'environ': return memory(`${dir}/environ`, () => (q.zombie ? '' : q.envp.map((a) => a + '\0').join('')));
+    case 'cmdline': return memory(`${dir}/cmdline`, () => (q.zombie ? '' : Buffer.concat(q.argv.map(cStringOf))));
+    case 'environ': return memory(`${dir}/environ`, () => (q.zombie ? '' : Buffer.concat(q.envp.map(cStringOf))));
     case 'stat': return memory(`${dir}/stat`, () => statLine(q));
     case 'status': return memory(`${dir}/status`, () => statusText(q));
     case 'statm': return memory(`${dir}/statm`, () => statmLine(q));

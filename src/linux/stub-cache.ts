@@ -7,6 +7,7 @@
 // drains the cache (rewinding the host file by what the program did not consume), so every
 // host-side operation sees the file offset the program expects. The shared page and the cache
 // are user memory: the host reads back only the consumed position, clamped to what it filled.
+import { bytesOf } from '../abi/file-names.js';
 import * as libc from '../kvm/libc.js';
 import type { GuestMemory } from '../machine/memory.js';
 import type { Vcpu } from '../kvm/kvm.js';
@@ -74,7 +75,7 @@ export class StubCache {
   publishIdentity(limits: ReadonlyArray<readonly [bigint, bigint]>, exePath: string): void {
     if (!this.enabled) return;
     this.publishLimits(limits);
-    const exe = Buffer.from(exePath);
+    const exe = bytesOf(exePath);
     if (exe.length > 0 && exe.length <= SH_EXE_MAX) {
       this.mem.write(PHYS_SHARED + SH_EXE, exe);
       this.mem.setU32(PHYS_SHARED + SH_EXE_LEN, exe.length);

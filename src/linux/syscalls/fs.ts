@@ -1,6 +1,7 @@
 // Path-based system calls: each decodes its arguments, serves the few /dev and /proc entries
 // the host makes up (src/linux/special-files.ts), and calls into the file-system layer
 // (src/fs/ops.ts), which holds the rules: grants, permissions, and what may reach the host.
+import { bytesOf, cStringOf } from '../../abi/file-names.js';
 import { mapOwner } from '../../fs/identity.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { HostFile, type OpenFile } from '../../fs/open-file.js';
@@ -274,7 +275,7 @@ function readlink(p: Process, dirfd: number, pathAddr: bigint, buf: bigint, bufs
   let target: Buffer;
   if (sp) {
     if (sp.link === undefined) throw new Errno(E.EINVAL);
-    target = Buffer.from(sp.link);
+    target = bytesOf(sp.link);
   } else {
     target = ops.readlinkPath(p.vfs, comps);
   }
@@ -560,7 +561,7 @@ export const fsSyscalls: SyscallGroup = {
   readlink: ({ process: p }, a) => readlink(p, AT_FDCWD, a[0], a[1], a[2]),
   readlinkat: ({ process: p }, a) => readlink(p, int(a[0]), a[1], a[2], a[3]),
   getcwd: ({ process: p }, a) => {
-    const cwd = Buffer.from('/' + p.cwd.join('/') + '\0');
+    const cwd = cStringOf('/' + p.cwd.join('/'));
     const n = size(a[1]);
     if (n < cwd.length) throw new Errno(E.ERANGE);
     cwd.copy(p.userBuffer(a[0], cwd.length, PROT_WRITE));

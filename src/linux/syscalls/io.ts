@@ -1,5 +1,6 @@
 // Reading, writing and managing descriptors. Data moves straight between the host file and
 // guest memory (the guest buffer is a view of guest memory), never through a copy.
+import { nameLength } from '../../abi/file-names.js';
 import * as libc from '../../kvm/libc.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import {
@@ -680,7 +681,7 @@ const MFD_NAME_MAX = 249;
 function memfdCreate(p: Process, nameAddr: bigint, flags: number): number {
   if (flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING)) throw new Errno(E.EINVAL);
   const name = p.userString(nameAddr);
-  if (Buffer.byteLength(name) > MFD_NAME_MAX) throw new Errno(E.EINVAL);
+  if (nameLength(name) > MFD_NAME_MAX) throw new Errno(E.EINVAL);
   const shm = p.kernel.shm;
   if (!shm) throw new Errno(E.ENOSYS);
   const f = shm.anonymous(name, 0, (flags & MFD_ALLOW_SEALING) !== 0);

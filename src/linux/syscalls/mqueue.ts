@@ -1,6 +1,7 @@
 // POSIX message queue calls: mq_open, mq_unlink, mq_timedsend, mq_timedreceive, mq_notify and
 // mq_getsetattr, on the sandbox's queues (src/linux/mqueue.ts). These read the arguments in
 // Linux's order, copy each message once, and write the results.
+import { nameLength } from '../../abi/file-names.js';
 import { E, Errno, O } from '../../abi/linux.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { MqFile, MQ_PRIO_MAX } from '../mqueue.js';
@@ -25,7 +26,7 @@ const SI_MESGQ = -3;
 /** A queue's name as the kernel gets it (libc drops the leading slash): one component. */
 function queueName(p: Process, addr: bigint): string {
   const name = p.userString(addr);
-  if (Buffer.byteLength(name) > NAME_MAX) throw new Errno(E.ENAMETOOLONG);
+  if (nameLength(name) > NAME_MAX) throw new Errno(E.ENAMETOOLONG);
   if (name === '' || name === '.' || name === '..' || name.includes('/')) throw new Errno(E.EACCES);
   return name;
 }

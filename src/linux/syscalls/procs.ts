@@ -2,6 +2,7 @@
 // waitid, process groups and sessions, process_vm_readv and process_vm_writev. The work is the
 // kernel's (src/linux/kernel.ts, through Process.kernel): these functions read and check the
 // arguments, and write the results back.
+import { nameLength } from '../../abi/file-names.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { AT_FDCWD, CLONE_NAMESPACES, CLONE_NEWTIME, E, Errno, O } from '../../abi/linux.js';
 import type { Process } from '../process.js';
@@ -51,7 +52,7 @@ function stringArray(p: Process, addr: bigint, budget: { left: number }): string
     } catch (e) {
       throw e instanceof Errno && e.errno === E.ENAMETOOLONG ? new Errno(E.E2BIG) : e;
     }
-    budget.left -= Buffer.byteLength(s) + 1 + 8;
+    budget.left -= nameLength(s) + 1 + 8;
     if (budget.left < 0) throw new Errno(E.E2BIG);
     out.push(s);
   }

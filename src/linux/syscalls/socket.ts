@@ -4,6 +4,7 @@
 // (src/fs/inet-socket.ts); send/recv, sendmsg/recvmsg with SCM_RIGHTS (descriptors passed on
 // AF_UNIX; no credentials), shutdown, the common socket options; AF_NETLINK's route requests
 // (src/fs/netlink.ts). Other families: EAFNOSUPPORT.
+import { cStringOf, nameOf } from '../../abi/file-names.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { AT_FDCWD, E, Errno, O, S_IFMT, SIG, STAT, STAT_SIZE } from '../../abi/linux.js';
 import { dropRights, MAX_RECORD, S_IFSOCK, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, SocketEnd, type Rights } from '../../fs/socket-pair.js';
@@ -190,20 +191,24 @@ const SUN_PATH_MAX = 108;
 
 /**
  * A struct sockaddr_un from the guest: an abstract name ('\0' and its bytes) or a path, made
- * absolute (relative to the working directory). Returns the name and, for a path, its components.
+ * absolute (relative to the working directory). Returns the name, for a path its components, and
+ * the name as the program gave it (shown by getsockname, as on Linux).
  */
-function unixAddress(p: Process, addr: bigint, len: number): { name: string; comps: string[] | null } {
+function unixAddress(p: Process, addr: bigint, len: number): { name: string; comps: string[] | null; shown: string } {
   if (len < 2 || len > 2 + SUN_PATH_MAX) throw new Errno(E.EINVAL);
   const b = Buffer.from(p.userBuffer(addr, len, PROT_READ));
   if (b.readUInt16LE(0) !== AF_UNIX) throw new Errno(E.EAFNOSUPPORT);
   const raw = b.subarray(2);
   if (raw.length === 0) throw new Errno(E.EINVAL); // an autobound name is not offered
-  if (raw[0] === 0) return { name: '\0' + raw.subarray(1).toString('latin1'), comps: null };
+  if (raw[0] === 0) {
+    const name = '\0' + raw.subarray(1).toString('latin1');
+    return { name, comps: null, shown: name };
+  }
   const nul = raw.indexOf(0);
-  const path = raw.subarray(0, nul < 0 ? raw.length : nul).toString();
+  const path = nameOf(raw.subarray(0, nul < 0 ? raw.length : nul));
   if (path === '') throw new Errno(E.EINVAL);
   const comps = p.pathAt(AT_FDCWD, path);
-  return { name: '/' + comps.join('/'), comps };
+  return { name: '/' + comps.join('/'), comps, shown: path };
 }
 
 /** Write a name as a struct sockaddr_un to (addr, *lenAddr). */
@@ -213,7 +218,7 @@ function putAddress(p: Process, addr: bigint, lenAddr: bigint, name: string | nu
 
 /** A name as a struct sockaddr_un (null: the family alone, as for a socket with no name). */
 function sockaddrUn(name: string | null): Buffer {
-  const bytes = name === null ? Buffer.alloc(0) : name.startsWith('\0') ? Buffer.from(name, 'latin1') : Buffer.from(name + '\0');
+  const bytes = name === null ? Buffer.alloc(0) : name.startsWith('\0') ? Buffer.from(name, 'latin1') : cStringOf(name);
   const whole = Buffer.alloc(2 + bytes.length);
   whole.writeUInt16LE(AF_UNIX, 0);
   bytes.copy(whole, 2);
@@ -243,7 +248,7 @@ function bind(p: Process, a: bigint[]): number {
     s.bindInet(inetAddress(p, s, a[1]!, int(a[2]!)));
     return 0;
   }
-  const { name, comps } = unixAddress(p, a[1]!, int(a[2]!));
+  const { name, comps, shown } = unixAddress(p, a[1]!, int(a[2]!));
   if (s.address !== null) throw new Errno(E.EINVAL);
   if (comps) {
     try {
@@ -255,7 +260,7 @@ function bind(p: Process, a: bigint[]): number {
     // A new socket file: a name left by a socket whose file was unlinked is free again.
     p.kernel.unixNames.delete(name);
   }
-  s.bind(name);
+  s.bind(name, shown);
   return 0;
 }
 
@@ -870,7 +875,7 @@ export const socketSyscalls: SyscallGroup = {
     }
     const s = socketOf(p, a[0]!);
     if (isInet(s)) putSockaddr(p, a[1]!, a[2]!, sockaddrIn(localAddress(s)));
-    else putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.address);
+    else putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.shownAddress);
     return 0;
   },
   getpeername: ({ process: p }, a) => {
@@ -881,7 +886,7 @@ export const socketSyscalls: SyscallGroup = {
     const s = socketOf(p, a[0]!);
     if (!(s instanceof SocketEnd) && !s.connected) throw new Errno(E.ENOTCONN);
     if (isInet(s)) putSockaddr(p, a[1]!, a[2]!, sockaddrIn(asFamily(s.remote!, s.family)));
-    else putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.peerAddress);
+    else putAddress(p, a[1]!, a[2]!, s instanceof SocketEnd ? null : s.shownPeerAddress);
     return 0;
   },
   getsockopt: ({ process: p }, a) => getsockopt(p, a),

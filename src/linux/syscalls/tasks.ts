@@ -3,6 +3,7 @@
 // The guest's identity is fixed (uid/gid 1000, GUEST_UID/GUEST_GID in abi/hypercalls.json). Like an unprivileged
 // Linux process, it may "change" to the ids it already has, and nothing else (EPERM), and it has
 // no capabilities: capget reports none, and capset may only keep it so.
+import { bytesOf } from '../../abi/file-names.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
 import { E, Errno } from '../../abi/linux.js';
 import { GUEST_GID, GUEST_UID } from '../../abi/abi.generated.js';
@@ -140,7 +141,7 @@ function prctl(t: Task, a: bigint[]): number | bigint {
       if (arg2 > 1n) throw new Errno(E.EINVAL);
       return 0;
     case PR_SET_NAME: {
-      t.setName(Buffer.from(p.userString(arg2, 4096)));
+      t.setName(bytesOf(p.userString(arg2, 4096)));
       return 0;
     }
     case PR_GET_NAME: t.name().copy(p.userBuffer(arg2, TASK_COMM_LEN, PROT_WRITE)); return 0;
