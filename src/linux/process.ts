@@ -6,7 +6,6 @@
 // Every value that arrives from the guest (pointers, lengths, paths, fds) is untrusted: it is
 // checked here (userBuffer, userString, pathAt) or in the system-call functions before use, and
 // a bad one fails that call with an errno, never the host.
-import { nameOf } from '../abi/file-names.js';
 import type { MqNamespace } from './mqueue.js';
 import type { CpuidEntry } from '../kvm/kvm.js';
 import type { SharedBudget } from '../kvm/shared-memory.js';
@@ -32,6 +31,7 @@ import { normalize, PATH_MAX, type Vfs } from '../fs/vfs.js';
 /** Links a path may go through before ELOOP, as Linux's MAXSYMLINKS. */
 const MAX_LINK_HOPS = 40;
 import { AT_FDCWD, E, Errno, MQ_BYTES_MAX, SIG, SYSCALL_NAMES } from '../abi/linux.js';
+import { nameOf } from '../abi/file-names.js';
 import { MAX_QUEUED_SIGNALS, type SandboxLimits } from './limits.js';
 import type { Task } from './task.js';
 import { CpuTime } from './cpu-time.js';
