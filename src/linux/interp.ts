@@ -2,10 +2,10 @@
 // file namespace, through the grants, exactly as the program would see it. Reading it is exec's
 // work, so its failures are exec's: status 127 when it is missing, 126 when it cannot be used,
 // each with a message that names it and says how to grant it.
-import { nameOf } from '../abi/file-names.js';
 import { existsSync } from 'node:fs';
 import * as libc from '../kvm/libc.js';
 import { E, Errno } from '../abi/linux.js';
+import { nameOf } from '../abi/file-names.js';
 import { readWhole, type Vfs } from '../fs/vfs.js';
 import { NotRunnableError } from './elf.js';
 
@@ -39,7 +39,8 @@ export function shebang(image: Buffer): { interp: string; arg: string | null } |
   const nl = head.indexOf(10);
   // Names as nameOf carries them; the line's ends trimmed of blanks only.
   const line = nameOf(head.subarray(0, nl < 0 ? head.length : nl)).replace(/^[ \t]+|[ \t\r\v\f]+$/g, '');
-  const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
+  // Split at a blank only (JavaScript's \s would split at U+00A0 and other spaces of a name).
+  const m = /^([^ \t]+)(?:[ \t]+(.*))?$/s.exec(line);
   if (!m) throw new NotRunnableError('its #! line names no interpreter');
   return { interp: m[1]!, arg: m[2] ?? null };
 }
