@@ -704,6 +704,33 @@ tryit("pipe", lambda: os.write(w, b"p" * 4000))
 sh -c 'ulimit -f 1; dd if=/dev/zero of=big bs=1k count=10 status=none'; echo "dd: $? $(stat -c %s big)"
 `;
 
+// fcntl's F_SETOWN was accepted and forgotten, F_GETOWN always 0, F_SETOWN_EX, F_GETOWN_EX,
+// F_SETSIG and F_GETSIG EINVAL, and F_SETFL dropped O_ASYNC: no signal-driven I/O. Now the owner
+// and signal are kept on the open file, and O_ASYNC sends them (src/linux/async-io.ts).
+for (const v of VARIANTS) {
+  test(`${v}: fcntl keeps an open file's owner and signal (F_SETOWN, F_SETOWN_EX, F_SETSIG), as natively`, () => {
+    const { guest } = same(`${PROGRAMS_DIR}/fowner.${v}`, [], { ro: [PROGRAMS_DIR] });
+    assert.match(guest.stdout.toString(), /^after the group: F_GETOWN_EX 0 type 2 pid self$/m);
+  });
+
+  test(`${v}: O_ASYNC sends the owner SIGIO, or F_SETSIG's signal with si_fd, when data arrives, as natively`, () => {
+    const { guest } = same(`${PROGRAMS_DIR}/sigio.${v}`, [], { ro: [PROGRAMS_DIR] });
+    assert.doesNotMatch(guest.stdout.toString(), /: no(,|$)/m);
+    assert.match(guest.stdout.toString(), /^SIGIO when a child writes the pipe: yes$/m);
+  });
+
+  // F_NOTIFY was EINVAL (CPython's test_fcntl_64_bit failed on it).
+  test(`${v}: F_NOTIFY signals changes in a directory of a grant, one shot or multishot, as natively`, () => {
+    const dirs = ['native', 'guest'].map((k) => realpathSync(mkdtempSync(join(tmpdir(), `kvmbox-dnotify-${k}-`))));
+    try {
+      const { guest } = same(`${PROGRAMS_DIR}/dnotify.${v}`, [], { ro: [PROGRAMS_DIR], rw: [dirs[1]!], cwd: dirs[1]! }, dirs[0]!);
+      assert.match(guest.stdout.toString(), /^the next does not: 3\nDN_DELETE added on the first: 0\na create still signals: 4$/m);
+    } finally {
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
+  });
+}
+
 // File names are bytes. Names that are no valid UTF-8 were decoded with U+FFFD for each bad byte
 // on the way to the host: "a\xff" and "a\xfe" were one file there, readdir gave back other
 // bytes than were written, and CPython's os.listdir round trip (PEP 383) failed.

@@ -553,6 +553,11 @@ export class FdTable {
     this.drop(file);
   }
 
+  /** Whether a descriptor of the sandbox (or one in flight) still refers to file. */
+  holds(file: OpenFile): boolean {
+    return this.refs.has(file);
+  }
+
   /** References to files that no descriptor names, for n descriptors in flight (SCM_RIGHTS); ETOOMANYREFS past the limit. */
   hold(files: readonly OpenFile[]): void {
     if (this.flight.count + files.length > this.limit) throw new Errno(E.ETOOMANYREFS);

@@ -197,8 +197,8 @@ export class ShmFile implements OpenFile {
 
   /**
    * fcntl F_ADD_SEALS: EINVAL for an unknown seal, EPERM from a file not open for writing or
-   * once F_SEAL_SEAL is set. (Linux also refuses F_SEAL_WRITE with EBUSY while a writable shared
-   * mapping exists; here such a mapping keeps writing, and only the calls are refused.)
+   * once F_SEAL_SEAL is set. F_SEAL_WRITE while a shared mapping may write the file is EBUSY,
+   * which the caller checks (it knows the address spaces).
    */
   addSeals(seals: number): void {
     if (seals & ~ALL_SEALS) throw new Errno(E.EINVAL);

@@ -24,6 +24,7 @@ import * as libc from '../kvm/libc.js';
 import { MSR_FS_BASE } from '../machine/x86.js';
 import { attachCaches, exec, type ExecEnv } from './exec.js';
 import { NotRunnableError, parseElf } from './elf.js';
+import { AsyncIo } from './async-io.js';
 import { InterpreterNotFoundError, InterpreterNotGrantedError, MAX_SCRIPT_DEPTH, readInterpreter, scriptArgv, shebang } from './interp.js';
 import { SandboxLimits } from './limits.js';
 import { hostWaitedMs, pollBounded, pollfds, sleepBounded, WAIT_SLICE_MS } from './host-wait.js';
@@ -275,6 +276,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   /** Named pipes (mkfifo) in the grants, as pipes inside the sandbox. */
   readonly fifos: Fifos;
   readonly locks = new FileLocks();
+  readonly asyncIo = new AsyncIo();
   readonly ipc = new SysvIpc(() => this.processes.values());
   readonly mqueues = new MqNamespace();
   readonly ptys = new PtyTable();
@@ -333,6 +335,11 @@ export class Kernel implements HypercallHandler, ProcessTree {
   private takingOutside = false;
   /** Whether onStopped was called for the first process's present stop. */
   private stopReported = false;
+
+  /** Raise sig at t (for src/linux/async-io.ts, which may not import signals.ts: a circle). */
+  raiseSignal(t: Task, sig: number, info: { code: number; raw?: Buffer }): void {
+    raise(t, sig, info);
+  }
 
   signalGroup(pgid: number | null, sig: number, code = SI_USER): boolean {
     const targets = [...this.processes.values()].filter((q) => !q.zombie && (pgid === null ? q === this.init : q.pgid === pgid));
@@ -425,6 +432,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
   close(): void {
     this.terminalModes.restore();
     for (const p of this.processes.values()) p.close();
+    this.asyncIo.close();
     this.init?.fds.closeLeftovers();
     this.processes.clear();
     this.shm?.clear();
@@ -975,6 +983,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const t0 = performance.now(), waited = hostWaitedMs();
     const ran = cpu.task;
     const r = this.serveExit(cpu, exit);
+    // Signal-driven I/O: what this exit wrote or read may owe an owner its SIGIO.
+    if (this.asyncIo.active) this.asyncIo.poll(this);
     const t1 = performance.now();
     ran?.charge(Math.max(0, t0 - cpu.enteredAt), Math.max(0, t1 - t0 - (hostWaitedMs() - waited)));
     cpu.enteredAt = t1;

@@ -13,6 +13,7 @@ import type { ShmDir } from '../fs/shm.js';
 import type { UnixNames } from '../fs/unix-socket.js';
 import type { Fifos } from '../fs/fifo.js';
 import type { FileLocks } from '../fs/locks.js';
+import type { AsyncIo } from './async-io.js';
 import type { ShmSegment, SysvIpc } from './sysv-ipc.js';
 import type { PtyTable } from '../fs/pty.js';
 import type { TerminalModes } from './terminal.js';
@@ -149,6 +150,8 @@ export interface ProcessTree {
   readonly ptys: PtyTable;
   /** The advisory file locks (flock, fcntl) of the sandbox's processes. */
   readonly locks: FileLocks;
+  /** Owners of open files' I/O signals, and the files with O_ASYNC (src/linux/async-io.ts). */
+  readonly asyncIo: AsyncIo;
   /** The sandbox's POSIX message queues (src/linux/mqueue.ts). */
   readonly mqueues: MqNamespace;
   /** The sandbox's System V message queues, semaphores and shared memory (src/linux/sysv-ipc.ts). */

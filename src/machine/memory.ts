@@ -259,6 +259,11 @@ export class GuestMemory {
     this.sharedRanges.sort((a, b) => a.start - b.start);
   }
 
+  /** The ranges of this view that map backing's bytes. */
+  rangesOf(backing: SharedBacking): Array<{ start: number; end: number }> {
+    return this.sharedRanges.filter((r) => r.backing === backing).map((r) => ({ start: r.start, end: r.end }));
+  }
+
   /** Make what is shared in [address, address+length) private zero pages again. */
   unshare(address: number, length: number): void {
     if (this.sharedRanges.length === 0) return;

@@ -408,6 +408,9 @@ static int t_seals(void) {
   }
   char *rw = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   CHECK(rw != MAP_FAILED);
+  seal_result("add write while a shared mapping writes", fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
+  CHECK(mprotect(rw, PAGE, PROT_READ) == 0);
+  seal_result("add write while it is read-only (it may write again)", fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
   CHECK(munmap(rw, PAGE) == 0);
   seal_result("add write", fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
   seal_result("write", pwrite(fd, "y", 1, 0));

@@ -3,6 +3,8 @@
 import { nameLength } from '../../abi/file-names.js';
 import * as libc from '../../kvm/libc.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
+import { NSIG } from '../signals.js';
+import { F_OWNER_PGRP, F_OWNER_PID, F_OWNER_TID } from '../async-io.js';
 import {
   HostFile, hostReady, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlock, type OpenFile,
 } from '../../fs/open-file.js';
@@ -20,7 +22,7 @@ import { pollBounded, pollfds, sleepBounded, waitHostFd } from '../host-wait.js'
 const HOST_POLL_MS = 20;
 import { int, long, movePieces, moveWhole, size, uint, type SyscallGroup } from './args.js';
 import { writeTimeLeft } from './time.js';
-import { ShmFile } from '../../fs/shm.js';
+import { F_SEAL_WRITE, ShmFile } from '../../fs/shm.js';
 import { OFFSET_MAX } from '../../fs/locks.js';
 import { action, bit, orphanedGroup, SI_KERNEL, SIG_IGN, SIGTTIN, SIGTTOU, withSigmask } from '../signals.js';
 import type { Task } from '../task.js';
@@ -42,7 +44,10 @@ const INODE_FLAG_READS = new Map<number, number>([[0x80086601, 4] /* FS_IOC_GETF
 const INODE_FLAG_WRITES = new Set([0x40086602 /* FS_IOC_SETFLAGS */, 0x40046602 /* FS_IOC32_SETFLAGS */, 0x40087602 /* FS_IOC_SETVERSION */,
   0x401c5820 /* FS_IOC_FSSETXATTR */]);
 const F_DUPFD = 0, F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7;
-const F_SETOWN = 8, F_GETOWN = 9, F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
+const F_SETOWN = 8, F_GETOWN = 9, F_SETSIG = 10, F_GETSIG = 11, F_SETOWN_EX = 15, F_GETOWN_EX = 16, F_NOTIFY = 1026;
+const F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
+/** O_ASYNC (FASYNC): signal-driven I/O (src/linux/async-io.ts). */
+const O_ASYNC = 0o20000;
 const F_DUPFD_CLOEXEC = 1030, F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032, F_ADD_SEALS = 1033, F_GET_SEALS = 1034;
 const F_RDLCK = 0, F_WRLCK = 1, F_UNLCK = 2;
 const FLOCK_SIZE = 32;
@@ -53,6 +58,33 @@ const PIPE_MAX_SIZE = 1 << 20;
 const SEEK_CUR = 1;
 const FD_CLOEXEC = 1;
 const SEEK_SET = 0, SEEK_END = 2;
+
+/**
+ * Whether a shared mapping in the sandbox may write f's file: one not marked as a read-only
+ * file mapping (a mapping from a read-only fd, or of a file sealed against writes), whatever its
+ * protection now, as Linux counts VM_MAYWRITE mappings for F_SEAL_WRITE.
+ */
+function writablyMapped(p: Process, f: ShmFile): boolean {
+  for (const q of p.kernel.all()) {
+    if (q.zombie || !q.space) continue;
+    for (const r of q.space.memory.rangesOf(f.node.backing)) {
+      if (!q.space.hasSharedFile(r.start, r.end - r.start)) return true;
+    }
+  }
+  return false;
+}
+
+/** F_SETOWN(_EX): pid 0 clears the owner; another must name a thread, process or group of the sandbox (ESRCH). */
+function setOwner(p: Process, f: OpenFile, type: number, pid: number): void {
+  if (pid !== 0) {
+    const k = p.kernel;
+    const found = type === F_OWNER_TID ? k.findTask(pid) !== undefined
+      : type === F_OWNER_PGRP ? [...k.all()].some((q) => !q.zombie && q.pgid === pid)
+      : k.find(pid) !== undefined || k.findTask(pid) !== undefined;
+    if (!found) throw new Errno(E.ESRCH);
+  }
+  p.kernel.asyncIo.setOwner(f, type, pid);
+}
 
 /**
  * fcntl's record locks: F_GETLK, F_SETLK and F_SETLKW (owned by the process), F_OFD_* (owned by
@@ -906,14 +938,45 @@ export const ioSyscalls: SyscallGroup = {
       case F_SETFD: p.fds.setCloexec(fd, (int(a[2]) & FD_CLOEXEC) !== 0); return 0;
       case F_GETFL: return f.statusFlags;
       case F_SETFL: {
-        const settable = O.APPEND | O.NONBLOCK | O.NOATIME | O.DIRECT;
+        const settable = O.APPEND | O.NONBLOCK | O.NOATIME | O.DIRECT | O_ASYNC;
         f.statusFlags = (f.statusFlags & ~settable) | (int(a[2]) & settable);
+        p.kernel.asyncIo.setAsync(f, (f.statusFlags & O_ASYNC) !== 0, fd, p.fds);
         return 0;
       }
       case F_GETLK: case F_SETLK: case F_SETLKW: case F_OFD_GETLK: case F_OFD_SETLK: case F_OFD_SETLKW:
         return recordLock(p, f, int(a[1]), a[2]);
-      case F_GETOWN: return 0;
-      case F_SETOWN: return 0;
+      case F_GETOWN: {
+        const o = p.kernel.asyncIo.owner(f);
+        return o.type === F_OWNER_PGRP ? -o.pid : o.pid;
+      }
+      case F_SETOWN: {
+        const who = int(a[2]);
+        setOwner(p, f, who < 0 ? F_OWNER_PGRP : F_OWNER_PID, Math.abs(who));
+        return 0;
+      }
+      case F_GETOWN_EX: {
+        const o = p.kernel.asyncIo.owner(f);
+        const out = p.userBuffer(a[2]!, 8, PROT_WRITE);
+        out.writeInt32LE(o.type, 0);
+        out.writeInt32LE(o.pid, 4);
+        return 0;
+      }
+      case F_SETOWN_EX: {
+        const b = p.userBuffer(a[2]!, 8, PROT_READ);
+        const type = b.readInt32LE(0), pid = b.readInt32LE(4);
+        if (type !== F_OWNER_TID && type !== F_OWNER_PID && type !== F_OWNER_PGRP) throw new Errno(E.EINVAL);
+        if (pid < 0) throw new Errno(E.EINVAL);
+        setOwner(p, f, type, pid);
+        return 0;
+      }
+      case F_NOTIFY: p.kernel.asyncIo.notify(f, fd, int(a[2]), p); return 0;
+      case F_GETSIG: return p.kernel.asyncIo.owner(f).signal;
+      case F_SETSIG: {
+        const sig = int(a[2]);
+        if (sig < 0 || sig > NSIG) throw new Errno(E.EINVAL);
+        p.kernel.asyncIo.setSignal(f, sig);
+        return 0;
+      }
       case F_GETPIPE_SZ:
         if (!(f instanceof PipeEnd)) throw new Errno(E.EBADF);
         return f.capacity;
@@ -925,10 +988,13 @@ export const ioSyscalls: SyscallGroup = {
         while (n < want) n *= 2;
         return f.resize(n);
       }
-      case F_ADD_SEALS:
+      case F_ADD_SEALS: {
         if (!(f instanceof ShmFile)) throw new Errno(E.EINVAL);
-        f.addSeals(int(a[2]));
+        const seals = int(a[2]);
+        if (seals & F_SEAL_WRITE && !(f.node.seals & F_SEAL_WRITE) && writablyMapped(p, f)) throw new Errno(E.EBUSY);
+        f.addSeals(seals);
         return 0;
+      }
       case F_GET_SEALS:
         if (!(f instanceof ShmFile)) throw new Errno(E.EINVAL);
         return f.node.seals;
