@@ -3,7 +3,6 @@
 import { nameLength } from '../../abi/file-names.js';
 import * as libc from '../../kvm/libc.js';
 import { PROT_READ, PROT_WRITE } from '../address-space.js';
-import { NSIG } from '../signals.js';
 import { F_OWNER_PGRP, F_OWNER_PID, F_OWNER_TID } from '../async-io.js';
 import {
   HostFile, hostReady, PipeEnd, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, WouldBlock, type OpenFile,
@@ -24,7 +23,7 @@ import { int, long, movePieces, moveWhole, size, uint, type SyscallGroup } from 
 import { writeTimeLeft } from './time.js';
 import { F_SEAL_WRITE, ShmFile } from '../../fs/shm.js';
 import { OFFSET_MAX } from '../../fs/locks.js';
-import { action, bit, orphanedGroup, SI_KERNEL, SIG_IGN, SIGTTIN, SIGTTOU, withSigmask } from '../signals.js';
+import { action, bit, NSIG, orphanedGroup, SI_KERNEL, SIG_IGN, SIGTTIN, SIGTTOU, withSigmask } from '../signals.js';
 import type { Task } from '../task.js';
 
 /** Linux caps one read or write at this many bytes. */
