@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The CLI bundled into one module at build time (scripts/bundle-cli.mjs): a faster start.
-import { main } from '../build/src/cli/kvmbox.bundle.js';
+// The CLI, bundled into one file at build time and loaded with its V8 code cache (load-cli.js).
+import { loadCli } from './load-cli.js';
 
-const status = main(process.argv.slice(2));
+const { main } = loadCli().exports;
 // Let buffered stdout drain before exiting.
-process.exitCode = status;
+process.exitCode = main(process.argv.slice(2));
