@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -49,6 +50,9 @@ int main(void) {
   errno = 0;
   int r = fcntl(p[0], F_SETOWN, 999999);
   printf("F_SETOWN of no process: %d %s\n", r, ename(errno));
+  errno = 0;
+  r = (int)syscall(SYS_fcntl, p[0], F_SETOWN, INT_MIN);
+  printf("F_SETOWN INT_MIN: %d %s\n", r, ename(errno));
   struct f_owner_ex o = { F_OWNER_TID, (pid_t)syscall(SYS_gettid) };
   printf("F_SETOWN_EX tid: %d\n", fcntl(p[1], F_SETOWN_EX, &o));
   ex(p[1], "after F_SETOWN_EX");

@@ -950,6 +950,8 @@ export const ioSyscalls: SyscallGroup = {
       }
       case F_SETOWN: {
         const who = int(a[2]);
+        // A group is given negated; INT_MIN has no positive (EINVAL, as Linux's f_setown).
+        if (who === -0x80000000) throw new Errno(E.EINVAL);
         setOwner(p, f, who < 0 ? F_OWNER_PGRP : F_OWNER_PID, Math.abs(who));
         return 0;
       }
