@@ -21,7 +21,7 @@ import {
   AT_FDCWD, AT_SYMLINK_NOFOLLOW, E, Errno, O, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, STAT, STAT_SIZE,
 } from '../abi/linux.js';
 import { GUEST_GID, GUEST_UID } from '../abi/abi.generated.js';
-import { hostMode, hostModeFor, owns, permitted, R_OK, S_ISGID, S_ISUID, W_OK, X_OK } from './access.js';
+import { hostMode, hostModeFor, owns, permitted, R_OK, S_ISGID, S_ISUID, S_ISVTX, W_OK, X_OK } from './access.js';
 import { hostGid, hostUid } from './identity.js';
 import { DT_DIR, HostFile, VirtualDir, virtualDirStat, virtualIno, type DirEntry, type MappedFiles, type OpenFile } from './open-file.js';
 import { FifoFound, inodeKey, normalize, OPEN_WRITE_FLAGS, SymlinkInPath, type Location, type Vfs } from './vfs.js';
@@ -38,7 +38,7 @@ export interface FsTask {
 type HostLoc = Extract<Location, { kind: 'host' }>;
 
 const S_IFREG = 0o100000, S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFSOCK = 0o140000;
-const RENAME_EXCHANGE = 2;
+const RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2;
 const statBuf = Buffer.alloc(STAT_SIZE);
 
 function check(r: number): number {
@@ -115,6 +115,20 @@ function mayChangeEntries(dirfd: number): void {
   if (hostUid !== 0) return;
   check(libc.fstat(dirfd, dirStat));
   if (!permitted(dirStat, W_OK | X_OK)) throw new Errno(E.EACCES);
+}
+
+/**
+ * The sticky bit: in a directory that has it (/tmp), only the owner of a name, or of the
+ * directory, may remove or replace it (EPERM), as Linux's check for a process without
+ * CAP_FOWNER. Checked where the host would skip it, as mayChangeEntries: run by another user,
+ * kvmbox is the guest's user and the host refuses the same names.
+ */
+function mayRemoveEntry(dirfd: number, name: string): void {
+  if (hostUid !== 0) return;
+  check(libc.fstat(dirfd, dirStat));
+  if (!(dirStat.readUInt32LE(STAT.mode) & S_ISVTX) || owns(dirStat)) return;
+  // No such name: the call itself says so.
+  if (libc.fstatat(dirfd, name, statBuf, AT_SYMLINK_NOFOLLOW) >= 0 && !owns(statBuf)) throw new Errno(E.EPERM);
 }
 
 /** Give a file the guest just made exactly `mode` (the host's umask may have removed bits). */
@@ -361,6 +375,7 @@ export function unlink(vfs: Vfs, comps: readonly string[], flags: number): void 
     withParent(vfs, loc, (d, name) => {
       requireWritable(loc);
       mayChangeEntries(d);
+      mayRemoveEntry(d, name);
       check(libc.unlinkat(d, name, flags));
     });
   });
@@ -382,6 +397,9 @@ export function rename(vfs: Vfs, fromComps: readonly string[], toComps: readonly
             requireWritable(from);
             mayChangeEntries(d1);
             mayChangeEntries(d2);
+            // The name moved, and the one it replaces or swaps with (NOREPLACE: EEXIST first).
+            mayRemoveEntry(d1, n1);
+            if (!(flags & RENAME_NOREPLACE)) mayRemoveEntry(d2, n2);
             check(libc.renameat2(d1, n1, d2, n2, flags));
           });
         });
