@@ -121,19 +121,36 @@ test("dash -c 'echo hi; exit 3': builtins, status 3", () => {
   assert.equal(r.stdout.toString(), 'hi\n');
 });
 
+/**
+ * Run exe DIR natively and in kvmbox, each with an empty writable DIR of its own: the same
+ * output and status 0. Returns the native output.
+ */
+function sameInDirs(exe: string, label: string): string {
+  const native = join(work, `${label}-native`);
+  const guest = join(work, `${label}-guest`);
+  mkdirSync(native);
+  mkdirSync(guest);
+  const want = spawnSync(exe, [native], { encoding: 'utf8' });
+  assert.equal(want.status, 0, want.stderr);
+  const r = run(exe, [guest], { rw: [guest] });
+  assert.equal(r.stdout.toString(), want.stdout, `${label}: ${show(r)}`);
+  assert.equal(r.exitStatus, 0, show(r));
+  return want.stdout;
+}
+
 test('file-backed mmap: private and shared, at offsets, fixed over a reserve, partial pages, mprotect/munmap of parts, refusals', () => {
   for (const variant of ['glibc', 'musl', 'pie'] as const) {
-    const native = join(work, `mmap-native-${variant}`);
-    const guest = join(work, `mmap-guest-${variant}`);
-    mkdirSync(native);
-    mkdirSync(guest);
-    const exe = program('mmap-file', variant);
-    const want = spawnSync(exe, [native], { encoding: 'utf8' });
-    assert.equal(want.status, 0, want.stderr);
-    const r = run(exe, [guest], { rw: [guest] });
-    assert.equal(r.stdout.toString(), want.stdout, `${variant}: ${show(r)}`);
-    assert.equal(r.exitStatus, 0, show(r));
-    assert.doesNotMatch(r.stdout.toString(), /: 0/);
+    assert.doesNotMatch(sameInDirs(program('mmap-file', variant), `mmap-${variant}`), /: 0/);
+  }
+});
+
+// Pages wholly past a file's end read as zeros, and stayed zeros when the file grew; mremap grew
+// a file mapping with zeros. Now they are SIGBUS (BUS_ADRERR) and EFAULT to system calls until
+// the file covers them, then the file's bytes (AddressSpace.pastEnd, syscalls/mm.ts).
+test('file mappings past the end of the file: SIGBUS, then the bytes once the file grows; mremap grows with the file', () => {
+  for (const variant of ['glibc', 'musl', 'pie'] as const) {
+    const out = sameInDirs(join(PROGRAMS_DIR, `mapgrow.${variant}`), `mapgrow-${variant}`);
+    assert.match(out, /^private-ro: page 1 past the end: SIGBUS, code 2, address right 1$/m);
   }
 });
 

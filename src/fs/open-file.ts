@@ -424,7 +424,7 @@ export class FdTable {
    * Descriptors in flight (sent with SCM_RIGHTS, not yet received), across the same tables: at
    * most the descriptor limit, as Linux bounds a user's by RLIMIT_NOFILE (ETOOMANYREFS beyond).
    */
-  private readonly flight: { count: number };
+  private readonly flight: { count: number; mapped: Map<OpenFile, number> };
   /** Incremented on every change of which file a descriptor names. */
   version = 0;
 
@@ -437,10 +437,10 @@ export class FdTable {
   /** Set by the table's process (each table has one: no CLONE_FILES without CLONE_THREAD). */
   hooks: CloseHooks | null = null;
 
-  constructor(limit: number, refs?: Map<OpenFile, number>, flight?: { count: number }) {
+  constructor(limit: number, refs?: Map<OpenFile, number>, flight?: { count: number; mapped: Map<OpenFile, number> }) {
     this.limit = this.hardLimit = limit;
     this.refs = refs ?? new Map<OpenFile, number>();
-    this.flight = flight ?? { count: 0 };
+    this.flight = flight ?? { count: 0, mapped: new Map() };
   }
 
   /** fork: a new table naming the same open files (offsets and status flags shared). */
@@ -565,6 +565,34 @@ export class FdTable {
     for (const file of files) this.refs.set(file, (this.refs.get(file) ?? 0) + 1);
   }
 
+  /**
+   * A mapping holds file open, as on Linux, across the same tables: false (nothing held) when
+   * the sandbox's mappings already hold as many files as its descriptor limit, so that mapped
+   * and closed files never hold more host descriptors than that.
+   */
+  holdMapped(file: OpenFile): boolean {
+    const mapped = this.flight.mapped;
+    const n = mapped.get(file) ?? 0;
+    if (n === 0 && mapped.size >= this.hardLimit) return false;
+    mapped.set(file, n + 1);
+    if (n === 0) this.refs.set(file, (this.refs.get(file) ?? 0) + 1);
+    return true;
+  }
+
+  /** A mapping's hold (holdMapped) goes; the last reference closes the file. */
+  releaseMapped(file: OpenFile): void {
+    const mapped = this.flight.mapped;
+    const n = mapped.get(file);
+    if (n === undefined) return;
+    if (n > 1) {
+      mapped.set(file, n - 1);
+      return;
+    }
+    mapped.delete(file);
+    // After the sandbox's last files were closed (its end), nothing is left to drop.
+    if (this.refs.has(file)) this.drop(file);
+  }
+
   /** A descriptor in flight arrived or was dropped: its hold goes (the last reference closes the file). */
   release(file: OpenFile): void {
     this.flight.count--;
@@ -584,6 +612,7 @@ export class FdTable {
       this.drop(next.value);
     }
     this.flight.count = 0;
+    this.flight.mapped.clear();
   }
 
   /** One reference fewer (a closed descriptor); the last closes the file. */

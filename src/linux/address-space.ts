@@ -27,6 +27,32 @@ function cutOut<T extends { start: number; end: number; offset?: number }>(range
   return kept;
 }
 const PROT_MASK = PROT_READ | PROT_WRITE | PROT_EXEC;
+
+/**
+ * The file a mapping maps, for its pages past the file's end (src/linux/syscalls/mm.ts makes
+ * these): its size now, and its bytes put into place once it has grown over them. Held (the
+ * open file kept) by each address space with such pages.
+ */
+export interface MapSource {
+  /** The file's size now, in bytes. */
+  size(): number;
+  /**
+   * Map [start, start+len) of space, which maps the file from offset, with the file's bytes
+   * there and then rights prot; false (nothing mapped) when memory for them runs out.
+   */
+  fill(space: AddressSpace, start: number, len: number, offset: number, prot: number): boolean;
+  hold(): void;
+  release(): void;
+}
+
+/**
+ * Pages of a file mapping that lie past the file's end: mapped PROT_NONE (reserved), with the
+ * rights and the file offset the mapping gives them; shared for MAP_SHARED.
+ */
+export interface PastEnd { start: number; end: number; offset: number; prot: number; shared: boolean; source: MapSource }
+
+/** A named range of /proc/PID/maps: the file, the offset of its start there, and its source. */
+export interface FileRange { start: number; end: number; name: string; offset: number; source?: MapSource }
 /** Gap kept free below the stack so that a growing mmap area never touches it. */
 const STACK_GUARD = 64 * PAGE_SIZE;
 
@@ -51,8 +77,18 @@ export class AddressSpace {
    * they must never become writable (a write would not reach the file): mprotect refuses it.
    */
   private sharedFile: Array<{ start: number; end: number }> = [];
-  /** What /proc/PID/maps names page ranges after: the file a range maps, and its offset there. */
-  private names: Array<{ start: number; end: number; name: string; offset: number }> = [];
+  /**
+   * What /proc/PID/maps names page ranges after: the file a range maps, and its offset there;
+   * for a mapping made by mmap, also what fills more of it (pages past the file's end, mremap).
+   */
+  private names: FileRange[] = [];
+  /**
+   * Pages of file mappings past the file's end: an access there fills them if the file has
+   * grown over them since, and is SIGBUS otherwise, as on Linux. Sorted by nothing; few.
+   */
+  private pastEnd: PastEnd[] = [];
+  /** The sources names and pastEnd refer to, each held once by this address space. */
+  private readonly held = new Set<MapSource>();
 
   /**
    * Its pages while another address space is in guest memory (src/linux/kernel.ts switches
@@ -96,7 +132,86 @@ export class AddressSpace {
     c.addressLimit = this.addressLimit;
     c.sharedFile = this.sharedFile.map((r) => ({ ...r }));
     c.names = this.names.map((n) => ({ ...n }));
+    c.pastEnd = this.pastEnd.map((r) => ({ ...r }));
+    for (const source of this.held) {
+      source.hold();
+      c.held.add(source);
+    }
     return c;
+  }
+
+  /** The address space is gone (exit, execve): its file mappings let go of their files. */
+  dispose(): void {
+    this.pastEnd = [];
+    this.names = [];
+    this.sweep();
+  }
+
+  /** Hold source for this address space (once). */
+  private holdSource(source: MapSource): void {
+    if (this.held.has(source)) return;
+    source.hold();
+    this.held.add(source);
+  }
+
+  /** Let go of the sources no range refers to any more. */
+  private sweep(): void {
+    if (this.held.size === 0) return;
+    const used = new Set(this.pastEnd.map((r) => r.source));
+    for (const n of this.names) if (n.source) used.add(n.source);
+    for (const source of this.held) {
+      if (used.has(source)) continue;
+      this.held.delete(source);
+      source.release();
+    }
+  }
+
+  /**
+   * Pages [start, start+len) (page-aligned, mapped) of a file mapping lie past the file's end:
+   * reserve them (PROT_NONE) until the file has grown over them. offset: their place in the file.
+   */
+  reservePastEnd(start: number, len: number, offset: number, prot: number, shared: boolean, source: MapSource): void {
+    this.paging.map(start, len, 0);
+    this.pastEnd = cutOut(this.pastEnd, start, start + len);
+    this.pastEnd.push({ start, end: start + len, offset, prot: prot & PROT_MASK, shared, source });
+    this.holdSource(source);
+  }
+
+  /** The range past a file's end that holds addr, if any. */
+  pastEndAt(addr: number): PastEnd | undefined {
+    if (this.pastEnd.length === 0) return undefined;
+    return this.pastEnd.find((r) => r.start <= addr && addr < r.end);
+  }
+
+  /** The ranges past files' ends in [start, start+len), clipped to it (for mremap, /proc/PID/maps). */
+  pastEndIn(start: number, len: number): PastEnd[] {
+    if (this.pastEnd.length === 0) return [];
+    return this.pastEnd.filter((r) => r.start < start + len && start < r.end).map((r) => {
+      const lo = Math.max(r.start, start), hi = Math.min(r.end, start + len);
+      return { ...r, start: lo, end: hi, offset: r.offset + (lo - r.start) };
+    });
+  }
+
+  /**
+   * The pages past a file's end in [start, start+len) that the file now covers get its bytes and
+   * their rights (a fault there, or a system call's pointer). True when every page of the range
+   * that lay past the end is filled now.
+   */
+  fillPastEnd(start: number, len: number): boolean {
+    let all = true;
+    for (const r of this.pastEndIn(alignDown(start, PAGE_SIZE), alignUp(start + len, PAGE_SIZE) - alignDown(start, PAGE_SIZE))) {
+      const whole = this.pastEnd.find((w) => w.start <= r.start && r.start < w.end)!;
+      // The file's pages now reach up to `covered` in the range; fill from the range's start (of
+      // the whole piece, so that what lies before stays one run) to there.
+      const covered = Math.min(whole.end, whole.start + Math.max(0, alignUp(whole.source.size() - whole.offset, PAGE_SIZE)));
+      if (covered < r.end) all = false;
+      if (covered <= whole.start) continue;
+      const n = covered - whole.start;
+      if (!whole.source.fill(this, whole.start, n, whole.offset, whole.prot)) return false;
+      this.pastEnd = cutOut(this.pastEnd, whole.start, covered);
+    }
+    this.sweep();
+    return all;
   }
 
   get userTop(): number { return this.paging.userTop; }
@@ -139,7 +254,13 @@ export class AddressSpace {
     this.memory.unshare(start, len);
     this.memory.discard(start, len);
     if (this.sharedFile.length) this.sharedFile = cutOut(this.sharedFile, start, start + len);
-    if (this.names.length) this.names = cutOut(this.names, start, start + len);
+    const end = start + len;
+    const cuts = (ranges: ReadonlyArray<{ start: number; end: number }>) => ranges.some((r) => r.start < end && start < r.end);
+    if (cuts(this.names) || cuts(this.pastEnd)) {
+      this.names = cutOut(this.names, start, end);
+      this.pastEnd = cutOut(this.pastEnd, start, end);
+      this.sweep();
+    }
     this.unlock(start, len);
   }
 
@@ -148,17 +269,32 @@ export class AddressSpace {
     for (const page of this.locked) if (page * PAGE_SIZE >= start && page * PAGE_SIZE < start + len) this.locked.delete(page);
   }
 
-  /** Name [start, start+len) (page-aligned) after a file it maps from offset, for /proc/PID/maps. */
-  nameRange(start: number, len: number, name: string, offset: number): void {
+  /**
+   * Name [start, start+len) (page-aligned) after a file it maps from offset, for /proc/PID/maps;
+   * source: what fills more of the mapping, for a mapping made by mmap.
+   */
+  nameRange(start: number, len: number, name: string, offset: number, source?: MapSource): void {
     this.names = cutOut(this.names, start, start + len);
-    this.names.push({ start, end: start + len, name, offset });
+    this.names.push({ start, end: start + len, name, offset, source });
+    if (source) this.holdSource(source);
+    this.sweep();
+  }
+
+  /** The ranges mmap mapped from files (with a source) that meet [start, start+len). */
+  sourcedIn(start: number, len: number): FileRange[] {
+    return this.names.filter((r) => r.source && r.start < start + len && start < r.end);
+  }
+
+  /** The file range that holds addr, if a file is mapped there. */
+  fileRangeAt(addr: number): FileRange | undefined {
+    return this.names.find((r) => r.start <= addr && addr < r.end);
   }
 
   /**
    * The ranges [start, end) of /proc/PID/maps's names, with the offset of each start in its
    * file: the files, the heap and the stack. Sorted; they do not overlap.
    */
-  namedRanges(): Array<{ start: number; end: number; name: string; offset: number }> {
+  namedRanges(): FileRange[] {
     const out = this.names.map((n) => ({ ...n }));
     const heap = alignUp(this.brkStart, PAGE_SIZE);
     if (this.heapTop > heap) out.push({ start: heap, end: this.heapTop, name: '[heap]', offset: 0 });
@@ -173,6 +309,11 @@ export class AddressSpace {
     this.sharedFile.push({ start, end: start + len });
   }
 
+  /** The ranges markSharedFile recorded (MAP_SHARED file mappings that are copies or may not be written). */
+  sharedFileRanges(): Array<{ start: number; end: number }> {
+    return this.sharedFile.map((r) => ({ ...r }));
+  }
+
   /** True when some page of [start, start+len) belongs to a MAP_SHARED file mapping. */
   hasSharedFile(start: number, len: number): boolean {
     return this.sharedFile.some((r) => r.start < start + len && start < r.end);
@@ -183,6 +324,12 @@ export class AddressSpace {
     const perms = this.paging.perms;
     for (let p = start / PAGE_SIZE; p < (start + len) / PAGE_SIZE; p++) if (!(perms[p]! & PAGE_MAPPED)) return false;
     this.map(start, len, prot);
+    // Pages past a file's end stay reserved, with the new rights for when they are filled.
+    for (const r of this.pastEndIn(start, len)) {
+      this.paging.map(r.start, r.end - r.start, 0);
+      this.pastEnd = cutOut(this.pastEnd, r.start, r.end);
+      this.pastEnd.push({ ...r, prot: prot & PROT_MASK });
+    }
     return true;
   }
 

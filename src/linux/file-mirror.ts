@@ -111,6 +111,23 @@ export class FileMirrors implements MappedFiles {
     if (r < 0) throw new Errno(-r);
   }
 
+  /**
+   * mremap grows a mapping of the mirror backing (a mirror's: has) to `end` bytes: what the file
+   * has there comes in, as mirror() does. False when the sandbox's shared memory has no room.
+   */
+  grow(backing: SharedBacking, end: number): boolean {
+    const m = [...this.mirrors.values()].find((x) => x.backing === backing);
+    if (!m) return backing.grow(end);
+    const old = backing.size;
+    const want = alignUp(end, PAGE_SIZE);
+    if (want <= old) return true;
+    if (!backing.grow(want)) return false;
+    const st = Buffer.alloc(STAT_SIZE);
+    const fileSize = libc.fstat(m.fd, st) < 0 ? 0 : Number(st.readBigInt64LE(STAT.size));
+    if (fileSize > old) this.copyIn(m, old, Math.min(fileSize, want));
+    return true;
+  }
+
   /** Whether backing is a mirror's (its mappings' writes are for a file). */
   has(backing: SharedBacking): boolean {
     for (const m of this.mirrors.values()) if (m.backing === backing) return true;

@@ -128,7 +128,7 @@ const KEEPS_STATS = new Set<number>([
   SYS.set_robust_list, SYS.rseq, SYS.prctl, SYS.pipe, SYS.pipe2, SYS.select, SYS.pselect6, SYS.umask, SYS.getcpu,
   SYS.wait4, SYS.kill, SYS.tgkill,
 ]);
-const SEGV_MAPERR = 1, SEGV_ACCERR = 2, FPE_INTDIV = 1, ILL_ILLOPN = 2, BUS_ADRALN = 1, TRAP_TRACE = 2, SI_KERNEL = 0x80;
+const SEGV_MAPERR = 1, SEGV_ACCERR = 2, FPE_INTDIV = 1, ILL_ILLOPN = 2, BUS_ADRALN = 1, BUS_ADRERR = 2, TRAP_TRACE = 2, SI_KERNEL = 0x80;
 const PF_PRESENT = 1, SI_USER = 0;
 /** Calls whose EPIPE comes with SIGPIPE. */
 const WRITES = new Set<number>([SYS.write, SYS.writev, SYS.pwrite64, SYS.pwritev, SYS.pwritev2, SYS.sendfile, SYS.copy_file_range,
@@ -738,6 +738,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const error = Number(vcpu.reg('rsi'));
     const cr2 = vcpu.reg('rdx');
     const rip = vcpu.reg('r10');
+    let pastEnd = false;
     if (vector === 14 && cr2 < BigInt(Number.MAX_SAFE_INTEGER)) {
       // A page the host has mapped with the needed rights but the vCPU still saw as absent
       // (a cached translation): drop it and retry, a bounded number of times. Also inside the
@@ -747,6 +748,16 @@ export class Kernel implements HypercallHandler, ProcessTree {
       if (p.space.growStack(addr)) {
         vcpu.setReg('rax', BigInt(FAULT_RETRY));
         return { action: 'resume' };
+      }
+      // A page of a file mapping past the file's end, with the rights the access needs: filled
+      // if the file has grown over it, else SIGBUS (below; EFAULT inside the stub's copies).
+      const past = p.space.pastEndAt(addr);
+      if (past && (past.prot & need) === need) {
+        if (p.space.fillPastEnd(addr, 1)) {
+          vcpu.setReg('rax', BigInt(FAULT_RETRY));
+          return { action: 'resume' };
+        }
+        pastEnd = true;
       }
       if (p.space.paging.accessible(addr, 1, need)) {
         this.faultRetries = addr === this.lastFaultAddress ? this.faultRetries + 1 : 0;
@@ -762,7 +773,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       vcpu.setReg('rax', BigInt(FAULT_RETRY));
       return { action: 'resume' };
     }
-    const signal = FAULT_SIGNALS[vector] ?? SIG.SIGSEGV;
+    const signal = pastEnd ? SIG.SIGBUS : FAULT_SIGNALS[vector] ?? SIG.SIGSEGV;
     const user = this.userTrapContext(vcpu, vector);
     if (user) {
       // A handler for the signal that is not blocked runs; a blocked or ignored fault signal
@@ -770,7 +781,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       const act = p.sigactions.get(signal)?.readBigUInt64LE(0) ?? 0n;
       // A tracee's fault stops for its tracer first (a breakpoint's or a step's SIGTRAP too).
       if ((act > 1n && (t.sigmask & bit(signal)) === 0n) || t.trace) {
-        const code = faultCode(vector, error);
+        const code = pastEnd ? BUS_ADRERR : faultCode(vector, error);
         const addr = vector === 14 ? cr2 : vector === 13 ? 0n : rip;
         raise(t, signal, { code, addr });
         // As strace shows a signal: which, why, where (the handler's system calls follow).
@@ -782,7 +793,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (vector === 14) {
       const access = error & PF_INSTR ? 'executing' : error & PF_WRITE ? 'writing' : 'reading';
       const kernel = cr2 >= KERNEL_VBASE ? ' (kernel memory)' : '';
-      detail = `page fault ${access} address 0x${cr2.toString(16)}${kernel}`;
+      detail = `page fault ${access} address 0x${cr2.toString(16)}${kernel}${pastEnd ? ' (a file mapping past the end of its file)' : ''}`;
     }
     const message = `kvmbox: program killed by ${SIGNAL_NAMES[signal]}: ${detail} at rip 0x${rip.toString(16)}`;
     p.exit = { kind: 'signaled', signal, message };
@@ -1737,6 +1748,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     hangUpOrphans(this.processes.values(), linked);
     if (!this.spaceInUse(p.space)) {
       this.futexes.forget(p.space);
+      p.space.dispose();
       if (p.space.home) this.endedHomes.push(p.space.home);
     }
     if (p.space.image && !this.spaceInUse(p.space)) {
@@ -2019,7 +2031,10 @@ export class Kernel implements HypercallHandler, ProcessTree {
     for (const o of p.tasks) if (o !== t) { o.state = 'dead'; o.wait = null; o.saved = null; }
     p.tasks.splice(0, p.tasks.length, t);
     // A vfork child's space is still its parent's, with the parent's futex waiters in it.
-    if (!this.spaceInUse(p.space, p)) this.futexes.forget(p.space);
+    if (!this.spaceInUse(p.space, p)) {
+      this.futexes.forget(p.space);
+      p.space.dispose();
+    }
     const old = p.space;
     p.vforkParentWaits = false;
     if (!this.ownSpaces && this.resident === old && this.spaceInUse(old, p)) {

@@ -607,7 +607,12 @@ export class Process {
     // Zero bytes at any address are no access, as on Linux (read(fd, p, 0) is 0 for any p);
     // found by the fuzzer: a zero-length iovec past guest memory reached the slice below.
     if (n === 0) return EMPTY;
-    if (!this.space.paging.accessible(a, n, prot)) throw new Errno(E.EFAULT);
+    if (!this.space.paging.accessible(a, n, prot)) {
+      // Pages of a file mapping past the file's end are there once the file has grown over them.
+      if (this.space.pastEndIn(a, n).length === 0) throw new Errno(E.EFAULT);
+      this.space.fillPastEnd(a, n);
+      if (!this.space.paging.accessible(a, n, prot)) throw new Errno(E.EFAULT);
+    }
     return this.space.memory.slice(a, n);
   }
 

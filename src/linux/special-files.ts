@@ -359,10 +359,24 @@ function mapsText(q: Process): string {
   const space = q.space;
   const perms = space.paging.perms;
   const names = space.namedRanges();
-  const shared = space.memory.shared.filter((r) => !r.copyOnWrite);
-  // Runs end where the rights change and at every edge of a name or a shared range.
+  // MAP_SHARED: memory shared with the file (or other processes), and copies of files.
+  const shared = [...space.memory.shared.filter((r) => !r.copyOnWrite), ...space.sharedFileRanges()];
+  // Pages of file mappings past their files' ends: reserved, shown with the mapping's rights.
+  const pastEnd = space.pastEndIn(0, space.userTop);
+  // Runs end where the rights change and at every edge of a name or of shared memory (adjacent
+  // shared ranges, such as a mapping and its pages past the file's end, count as one).
+  const sharedRuns: Array<{ start: number; end: number }> = [];
+  for (const r of [...shared, ...pastEnd.filter((x) => x.shared)].sort((a, b) => a.start - b.start)) {
+    const last = sharedRuns[sharedRuns.length - 1];
+    if (last && last.end >= r.start) last.end = Math.max(last.end, r.end);
+    else sharedRuns.push({ start: r.start, end: r.end });
+  }
   const edges = new Set<number>();
-  for (const r of [...names, ...shared]) { edges.add(r.start / PAGE_SIZE); edges.add(r.end / PAGE_SIZE); }
+  for (const r of [...names, ...sharedRuns]) { edges.add(r.start / PAGE_SIZE); edges.add(r.end / PAGE_SIZE); }
+  const rights = (page: number): number => {
+    const r = pastEnd.length ? pastEnd.find((x) => x.start <= page * PAGE_SIZE && page * PAGE_SIZE < x.end) : undefined;
+    return r ? PAGE_MAPPED | r.prot : perms[page]! & (PAGE_MAPPED | PROT_ALL);
+  };
   const hex = (n: number, w = 8) => n.toString(16).padStart(w, '0');
   const lines: string[] = [];
   const named = (head: string, name: string) => head + ' '.repeat(Math.max(1, 73 - head.length)) + name;
@@ -393,13 +407,13 @@ function mapsText(q: Process): string {
   for (const [lo, hi] of space.paging.mappedRanges()) {
     const end = hi / PAGE_SIZE;
     for (let p = lo / PAGE_SIZE; p < end;) {
-      const byte = perms[p]! & (PAGE_MAPPED | PROT_ALL);
+      const byte = rights(p);
       if (!(byte & PAGE_MAPPED)) { p++; continue; }
       let e = p + 1;
-      while (e < end && (perms[e]! & (PAGE_MAPPED | PROT_ALL)) === byte && !edges.has(e)) e++;
+      while (e < end && rights(e) === byte && !edges.has(e)) e++;
       const a = p * PAGE_SIZE, b = e * PAGE_SIZE;
       const n = names.find((r) => r.start <= a && a < r.end);
-      const s = shared.some((r) => r.start <= a && a < r.end);
+      const s = sharedRuns.some((r) => r.start <= a && a < r.end);
       const head = `${hex(a)}-${hex(b)} ${byte & PROT_READ ? 'r' : '-'}${byte & PROT_WRITE ? 'w' : '-'}${byte & PROT_EXEC ? 'x' : '-'}${s ? 's' : 'p'} ` +
         `${hex(n ? n.offset + (a - n.start) : 0)} ${n ? idOf(n.name) : '00:00 0'}`;
       lines.push(n ? named(head, n.name) : head);

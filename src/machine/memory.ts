@@ -254,9 +254,22 @@ export class GuestMemory {
     }
     this.unshare(address, length);
     this.region.shareFrom(address, length, backing.fd, offset, copyOnWrite);
-    const r: SharedRange = { start: address, end: address + length, backing: backing.hold(), offset, copyOnWrite };
-    this.sharedRanges.push(r);
-    this.sharedRanges.sort((a, b) => a.start - b.start);
+    // One record with a neighbour that maps the backing's bytes just before or after these (a
+    // mapping filled piece by piece is one range, as mremap wants it).
+    const joins = (r: SharedRange, start: number, off: number) => r.backing === backing && r.copyOnWrite === copyOnWrite && r.start + (off - r.offset) === start;
+    const before = this.sharedRanges.find((r) => r.end === address && joins(r, address, offset));
+    const after = this.sharedRanges.find((r) => r.start === address + length && joins(r, address + length, offset + length));
+    const replace = (old: SharedRange, by: SharedRange) => { this.sharedRanges[this.sharedRanges.indexOf(old)] = by; };
+    if (before && after) {
+      replace(before, { ...before, end: after.end });
+      this.sharedRanges.splice(this.sharedRanges.indexOf(after), 1);
+      after.backing.release();
+    } else if (before) replace(before, { ...before, end: address + length });
+    else if (after) replace(after, { ...after, start: address, offset });
+    else {
+      this.sharedRanges.push({ start: address, end: address + length, backing: backing.hold(), offset, copyOnWrite });
+      this.sharedRanges.sort((a, b) => a.start - b.start);
+    }
   }
 
   /** The ranges of this view that map backing's bytes. */

@@ -1,11 +1,12 @@
 // Memory: brk, anonymous mappings, and file mappings as copies of the file's bytes (private ones,
-// and shared read-only ones, which can never be made writable). The pages a process may hold
+// and shared read-only ones, which can never be made writable), whose pages past the file's end
+// are SIGBUS until the file grows over them (see fileSource). The pages a process may hold
 // bytes in (mapped writable once, or filled) stay within --memory (PageTables' commit limit; a
 // reservation, PROT_NONE or never writable, is free), so a request beyond it fails with ENOMEM
 // and the host never allocates more. A MAP_SHARED
 // anonymous mapping is host memory of its own (SharedBacking) that a fork's child maps too, so
 // parent and child see each other's writes; all of it together stays within --memory.
-import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../address-space.js';
+import { PROT_EXEC, PROT_READ, PROT_WRITE, type AddressSpace, type MapSource } from '../address-space.js';
 import { DeviceFile, HostFile } from '../../fs/open-file.js';
 import { E, Errno, O, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED } from '../../abi/linux.js';
 import { alignUp, PAGE_SIZE } from '../../machine/x86.js';
@@ -111,18 +112,79 @@ function mappableFile(p: Process, fd: number, type: number, prot: number, off: b
 }
 
 /**
- * Copy n bytes of the file from off into the fresh (zero) pages at start. What lies beyond the
- * file's end stays zero (Linux zero-fills the last partial page and raises SIGBUS on whole pages
- * past the end; here they read as zero).
+ * Copy n bytes of the file from off into the fresh (zero) pages at start of space. What lies
+ * beyond the file's end stays zero (the rest of the last page; whole pages past the end are not
+ * copied at all, see fileSource).
  */
-function copyFile(p: Process, file: HostFile | ShmFile, start: number, n: number, off: bigint): void {
-  const buf = p.space.memory.slice(start, n);
+function copyFile(space: AddressSpace, file: HostFile | ShmFile, start: number, n: number, off: bigint): void {
+  const buf = space.memory.slice(start, n);
   let done = 0;
   while (done < n) {
     const r = file.pread(buf.subarray(done), off + BigInt(done));
     if (r <= 0) break;
     done += r;
   }
+}
+
+/** The size of a file to be mapped, in bytes. */
+function sizeOf(file: HostFile | ShmFile): number {
+  if (file instanceof ShmFile) return file.node.size;
+  const st = Buffer.alloc(STAT_SIZE);
+  const r = libc.fstat(file.hostFd, st);
+  if (r < 0) throw new Errno(-r);
+  return Number(st.readBigInt64LE(STAT.size));
+}
+
+/**
+ * What fills more of a file mapping: its pages that lay past the file's end once the file has
+ * grown over them, and what mremap adds: the file's mirror or /dev/shm memory for MAP_SHARED
+ * mappings that map it, a copy of the file's bytes for the others (as the mapping's other
+ * pages). It holds the open file, as a mapping does on Linux, while an address space maps it;
+ * undefined when the sandbox's mappings hold as many files as it may have descriptors (then
+ * pages past the end read as zero, and mremap grows with zeros).
+ */
+function fileSource(p: Process, file: HostFile | ShmFile, sharedMemory: boolean): MapSource | undefined {
+  const fds = p.fds, mirrors = p.kernel.fileMirrors;
+  if (!fds.holdMapped(file)) return undefined;
+  let holds = 1;
+  const mapWith = (space: AddressSpace, start: number, len: number, prot: number, put: () => void): boolean => {
+    try {
+      space.map(start, len, PROT_READ | PROT_WRITE);
+      put();
+    } catch (e) {
+      if (!(e instanceof Errno)) throw e;
+      space.map(start, len, 0);
+      return false;
+    }
+    space.map(start, len, prot);
+    return true;
+  };
+  return {
+    size: () => {
+      try {
+        return sizeOf(file);
+      } catch (e) {
+        if (e instanceof Errno) return 0;
+        throw e;
+      }
+    },
+    fill: (space, start, len, offset, prot) => mapWith(space, start, len, prot, () => {
+      if (sharedMemory && file instanceof ShmFile) {
+        if (!file.node.backing.grow(offset + len)) throw new Errno(E.ENOMEM);
+        space.memory.share(start, len, file.node.backing, offset);
+      } else if (sharedMemory && file instanceof HostFile && mirrors) {
+        space.memory.share(start, len, mirrors.mirror(file, offset + len), offset);
+      } else {
+        copyFile(space, file, start, len, BigInt(offset));
+      }
+    }),
+    hold: () => {
+      holds++;
+    },
+    release: () => {
+      if (--holds === 0) fds.releaseMapped(file);
+    },
+  };
 }
 
 /**
@@ -194,7 +256,18 @@ function mmap(p: Process, a: bigint[]): number {
   // no memory (zeros until mprotect makes it writable, which charges it). The others are filled
   // or shared while read-write, then get their rights.
   const privateAnonymous = anonymous && type === MAP_PRIVATE;
-  p.space.map(start, len, privateAnonymous ? prot : PROT_READ | PROT_WRITE);
+  // Of a file, the pages that hold some of its bytes; those past its end are reserved, and an
+  // access there is SIGBUS until the file grows over them (AddressSpace.fillPastEnd).
+  const inFile = file ? Math.min(len, alignUp(Math.max(0, sizeOf(file) - Number(offArg)), PAGE_SIZE)) : len;
+  p.space.map(start, inFile, privateAnonymous ? prot : PROT_READ | PROT_WRITE);
+  if (inFile < len) {
+    try {
+      p.space.map(start + inFile, len - inFile, 0);
+    } catch (e) {
+      p.space.unmap(start, len);
+      throw e;
+    }
+  }
   if (anonymous && type === MAP_SHARED && p.kernel.sharedMemory) {
     const backing = SharedBacking.create(len, p.kernel.sharedMemory);
     if (!backing) {
@@ -206,43 +279,55 @@ function mmap(p: Process, a: bigint[]): number {
   }
   const mirrors = p.kernel.fileMirrors;
   const writableFd = file instanceof HostFile && (file.statusFlags & O.ACCMODE) === O.RDWR && !(file.statusFlags & O.APPEND);
+  // Whether a MAP_SHARED mapping maps the file's memory (its mirror, or /dev/shm's) rather than a copy.
+  let sharesFile = false;
   if (file instanceof HostFile && type === MAP_SHARED && mirrors && (writableFd || mirrors.existing(file.identity()))) {
     // A file the mapping may write, or that other mappings write: its mirror, which every such
     // mapping in the sandbox shares.
-    let mirror: SharedBacking;
-    try {
-      mirror = mirrors.mirror(file, Number(offArg) + len);
-    } catch (e) {
-      p.space.unmap(start, len);
-      throw e;
+    sharesFile = true;
+    if (inFile > 0) {
+      let mirror: SharedBacking;
+      try {
+        mirror = mirrors.mirror(file, Number(offArg) + inFile);
+      } catch (e) {
+        p.space.unmap(start, len);
+        throw e;
+      }
+      p.space.memory.share(start, inFile, mirror, Number(offArg));
     }
-    p.space.memory.share(start, len, mirror, Number(offArg));
     // From an fd not open for writing, the mapping may never be made writable (mprotect: EACCES).
     if (!writableFd) p.space.markSharedFile(start, len);
   } else if (file instanceof ShmFile && type === MAP_SHARED) {
-    // Pages past the file's end are the file's memory too (Linux raises SIGBUS there; here they
-    // read as zero, and what is written there is seen if the file grows over it).
-    if (!file.node.backing.grow(Number(offArg) + len)) {
+    sharesFile = true;
+    if (inFile > 0 && !file.node.backing.grow(Number(offArg) + inFile)) {
       p.space.unmap(start, len);
       throw new Errno(E.ENOMEM);
     }
-    p.space.memory.share(start, len, file.node.backing, Number(offArg));
+    if (inFile > 0) p.space.memory.share(start, inFile, file.node.backing, Number(offArg));
     // A file sealed against writes: the mapping may never be made writable (mprotect: EACCES).
     if (file.node.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) p.space.markSharedFile(start, len);
   } else if (file) {
-    const image = imageFor(p, file, type, prot);
+    const image = inFile > 0 ? imageFor(p, file, type, prot) : null;
     try {
       // The image's pages where the file has them; past its end they stay zero.
-      if (image && offArg < BigInt(image.size)) p.space.memory.share(start, Math.min(len, image.size - Number(offArg)), image, Number(offArg), true);
-      else copyFile(p, file, start, n, offArg);
+      if (image && offArg < BigInt(image.size)) p.space.memory.share(start, Math.min(inFile, image.size - Number(offArg)), image, Number(offArg), true);
+      else if (inFile > 0) copyFile(p.space, file, start, Math.min(n, inFile), offArg);
     } catch (e) {
       p.space.unmap(start, len);
       throw e;
     }
     if (type === MAP_SHARED) p.space.markSharedFile(start, len);
   }
-  if (file) p.space.nameRange(start, len, file.path, Number(offArg));
-  if (!privateAnonymous && prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, len, prot);
+  if (!privateAnonymous && prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, inFile, prot);
+  if (file) {
+    const source = fileSource(p, file, sharesFile);
+    p.space.nameRange(start, len, file.path, Number(offArg), source);
+    if (source && inFile < len) p.space.reservePastEnd(start + inFile, len - inFile, Number(offArg) + inFile, prot, type === MAP_SHARED, source);
+    // The address space holds it now (or nothing does: the mapping was made without a file).
+    source?.release();
+    // Without a source, pages past the end are zeros, as a mapping of them always was before.
+    if (!source && inFile < len) p.space.map(start + inFile, len - inFile, prot);
+  }
   if (privateAnonymous && prot === (PROT_READ | PROT_WRITE) && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) p.mapPool.noteAnonymous(start, len);
   return start;
 }
@@ -256,8 +341,12 @@ function mremapShared(p: Process, old: number, oldLen: number, newLen: number, f
   const r = p.space.memory.sharedAt(old);
   if (!r || old + oldLen > r.end) throw new Errno(E.EINVAL);
   const backing = r.backing, off = r.offset + (old - r.start);
+  // A file's mirror grows with the file's bytes (a program that maps a growing file grows the
+  // mapping after the file: SQLite's mmap mode).
+  const mirrors = p.kernel.fileMirrors;
+  const grow = (end: number): boolean => mirrors?.has(backing) ? mirrors.grow(backing, end) : backing.grow(end);
   if (fixed !== null) {
-    if (!backing.grow(off + newLen)) throw new Errno(E.ENOMEM);
+    if (!grow(off + newLen)) throw new Errno(E.ENOMEM);
     clearFixed(p, fixed, newLen);
     p.space.map(fixed, newLen, PROT_READ | PROT_WRITE);
     p.space.memory.share(fixed, newLen, backing, off);
@@ -269,7 +358,7 @@ function mremapShared(p: Process, old: number, oldLen: number, newLen: number, f
     if (newLen < oldLen) p.space.unmap(old + newLen, oldLen - newLen);
     return old;
   }
-  if (!backing.grow(off + newLen)) throw new Errno(E.ENOMEM);
+  if (!grow(off + newLen)) throw new Errno(E.ENOMEM);
   let start: number;
   if (inUserRange(p, old + oldLen, newLen - oldLen) && p.space.isFree(old + oldLen, newLen - oldLen)) {
     start = old;
@@ -285,6 +374,31 @@ function mremapShared(p: Process, old: number, oldLen: number, newLen: number, f
   }
   if (prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, newLen, prot);
   return start;
+}
+
+/**
+ * MADV_DONTNEED over mappings that are copies of a file (not its image, mirror or /dev/shm
+ * memory, which discard already gives back): their pages hold the file's bytes again, as Linux
+ * reads them from the file at the next fault, instead of zeros.
+ */
+function refillCopies(p: Process, start: number, len: number): void {
+  const space = p.space, end = start + len;
+  const copy = (a: number) => !space.memory.sharedAt(a) && !space.pastEndAt(a);
+  for (const r of space.sourcedIn(start, len)) {
+    const hi = Math.min(r.end, end);
+    for (let a = Math.max(r.start, start); a < hi;) {
+      if (!copy(a)) {
+        a += PAGE_SIZE;
+        continue;
+      }
+      // A run of copied pages with the same rights.
+      const prot = space.paging.pageProt(a) & PROT_ALL;
+      let b = a + PAGE_SIZE;
+      while (b < hi && copy(b) && (space.paging.pageProt(b) & PROT_ALL) === prot) b += PAGE_SIZE;
+      r.source!.fill(space, a, b - a, r.offset + (a - r.start), prot);
+      a = b;
+    }
+  }
 }
 
 /** What mappings of host files in [start, start+len) wrote goes to the files (munmap, msync). */
@@ -449,7 +563,10 @@ export const mmSyscalls: SyscallGroup = {
   madvise: ({ process: p }, a) => {
     const [start, len] = pageArgs(a[0], a[1]);
     if (!inUserRange(p, start, len)) throw new Errno(E.ENOMEM);
-    if (int(a[2]) === MADV_DONTNEED && p.space.paging.accessible(start, len, 0)) p.space.memory.discard(start, len);
+    if (int(a[2]) === MADV_DONTNEED && p.space.paging.accessible(start, len, 0)) {
+      p.space.memory.discard(start, len);
+      refillCopies(p, start, len);
+    }
     return 0;
   },
   mremap: ({ process: p }, a) => {
@@ -467,7 +584,8 @@ export const mmSyscalls: SyscallGroup = {
     if (!inUserRange(p, old, oldLen) || !p.space.paging.accessible(old, oldLen, 0)) throw new Errno(E.EFAULT);
     p.mapPool.reclaim(p.space, old, oldLen);
     p.space.clipHeap(old, oldLen);
-    const prot = p.space.paging.pageProt(old) & PROT_ALL;
+    // (A first page past a file's end is reserved: its rights are the mapping's.)
+    const prot = p.space.pastEndAt(old)?.prot ?? p.space.paging.pageProt(old) & PROT_ALL;
     p.space.memory.privatize(old, oldLen);
     const sharedMemory = p.space.memory.sharedAt(old) || p.space.memory.sharedAt(old + oldLen - PAGE_SIZE);
     const shared = p.space.hasSharedFile(old, oldLen);
@@ -478,9 +596,22 @@ export const mmSyscalls: SyscallGroup = {
       if (newLen < oldLen) p.space.unmap(old + newLen, oldLen - newLen);
       return old;
     }
+    // Pages past a file's end move with the mapping, and a mapping of a file grows by more of
+    // the file: its bytes, and past its end pages filled once the file covers them, as Linux.
+    const pastEnd = p.space.pastEndIn(old, oldLen);
+    const tail = p.space.fileRangeAt(old + oldLen - PAGE_SIZE);
+    const growTail = (at: number): void => {
+      if (!tail?.source || newLen <= oldLen) return;
+      const offset = tail.offset + (old + oldLen - tail.start);
+      const inFile = Math.min(newLen - oldLen, alignUp(Math.max(0, tail.source.size() - offset), PAGE_SIZE));
+      if (inFile > 0 && !tail.source.fill(p.space, at + oldLen, inFile, offset, prot)) throw new Errno(E.ENOMEM);
+      if (inFile < newLen - oldLen) p.space.reservePastEnd(at + oldLen + inFile, newLen - oldLen - inFile, offset + inFile, prot, shared, tail.source);
+      p.space.nameRange(at + oldLen, newLen - oldLen, tail.name, offset, tail.source);
+    };
     if (fixed === null && !keepOld && inUserRange(p, old + oldLen, newLen - oldLen) && p.space.isFree(old + oldLen, newLen - oldLen)) {
       p.space.map(old + oldLen, newLen - oldLen, prot);
       if (shared) p.space.markSharedFile(old + oldLen, newLen - oldLen);
+      growTail(old);
       return old;
     }
     if (!(flags & MREMAP_MAYMOVE)) throw new Errno(E.ENOMEM);
@@ -490,6 +621,16 @@ export const mmSyscalls: SyscallGroup = {
     p.space.map(dest, newLen, PROT_READ | PROT_WRITE);
     p.space.memory.copyWithin(dest, old, Math.min(oldLen, newLen));
     p.space.map(dest, newLen, prot);
+    // Before the old range goes: it holds their files.
+    for (const r of p.space.namedRanges()) {
+      const lo = Math.max(r.start, old), hi = Math.min(r.end, old + Math.min(oldLen, newLen));
+      if (lo < hi && !r.name.startsWith('[')) p.space.nameRange(dest + (lo - old), hi - lo, r.name, r.offset + (lo - r.start), r.source);
+    }
+    for (const r of pastEnd) {
+      const end = Math.min(r.end, old + newLen);
+      if (r.start < end) p.space.reservePastEnd(dest + (r.start - old), end - r.start, r.offset, r.prot, r.shared, r.source);
+    }
+    growTail(dest);
     // The old range stays mapped with its protection, its pages empty again.
     if (keepOld) p.space.memory.discard(old, oldLen);
     else p.space.unmap(old, oldLen);
