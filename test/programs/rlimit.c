@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,19 @@ int main(int argc, char **argv) {
   for (int i = 3; i <= last; i++) close(i);
   int d = dup2(0, 64);
   printf("dup2 to 64: %d %s\n", d, strerror(errno));
+  /* fds opened before the soft limit was lowered below them stay open, and close_range reaches
+   * them (CPython's close_fds counts on it). */
+  dup2(0, 40);
+  dup2(0, 41);
+  struct rlimit low = { 32, 64 };
+  setrlimit(RLIMIT_NOFILE, &low);
+  int open40 = fcntl(40, F_GETFD) >= 0;
+  long cr1 = syscall(SYS_close_range, 41, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+  int flags41 = fcntl(41, F_GETFD);
+  long cr2 = syscall(SYS_close_range, 3, ~0U, 0);
+  int gone40 = fcntl(40, F_GETFD) < 0 && errno == EBADF;
+  int gone41 = fcntl(41, F_GETFD) < 0 && errno == EBADF;
+  printf("above a lowered limit: open %d; close_range CLOEXEC %ld, flags %d; close_range %ld, closed %d %d\n", open40, cr1, flags41, cr2, gone40, gone41);
   r.rlim_cur = 32;
   r.rlim_max = 64;
   setrlimit(RLIMIT_NOFILE, &r);

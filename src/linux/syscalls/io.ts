@@ -684,11 +684,12 @@ function selectSets(p: Process, a: bigint[], limit: TimeLimit): number {
 
 function closeRange(p: Process, first: number, last: number, flags: number): number {
   if (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) || first > last) throw new Errno(E.EINVAL);
-  for (let fd = first; fd <= Math.min(last, p.fds.limit - 1); fd++) {
-    try {
-      if (flags & CLOSE_RANGE_CLOEXEC) p.fds.setCloexec(fd, true);
-      else p.fds.close(fd);
-    } catch { /* not open */ }
+  // Every open fd in the range, also those above a lowered RLIMIT_NOFILE (opened before it was
+  // lowered: CPython's close_fds relies on close_range for them).
+  for (const fd of p.fds.numbers()) {
+    if (fd < first || fd > last) continue;
+    if (flags & CLOSE_RANGE_CLOEXEC) p.fds.setCloexec(fd, true);
+    else p.fds.close(fd);
   }
   return 0;
 }
