@@ -228,10 +228,10 @@ export class AddressSpace {
   }
 
   /** ENOMEM (nothing changed) when the pages would take the committed memory past --memory, or the mapped addresses past RLIMIT_AS. */
-  map(start: number, len: number, prot: number): void {
+  map(start: number, len: number, prot: number, charge = (prot & PROT_WRITE) !== 0): void {
     if (!this.withinAddressLimit(start, len)) throw new Errno(E.ENOMEM);
     try {
-      this.paging.map(start, len, prot & PROT_MASK);
+      this.paging.map(start, len, prot & PROT_MASK, charge);
     } catch (e) {
       if (e instanceof CommitLimitError) throw new Errno(E.ENOMEM);
       throw e;
@@ -244,8 +244,8 @@ export class AddressSpace {
   }
 
   /** Whether map(start, len, prot) would succeed: within --memory's commit limit and RLIMIT_AS. */
-  canMap(start: number, len: number, prot: number): boolean {
-    return this.paging.canCommit(start, len, prot) && this.withinAddressLimit(start, len);
+  canMap(start: number, len: number, prot: number, charge = (prot & PROT_WRITE) !== 0): boolean {
+    return this.paging.canCommit(start, len, prot, charge) && this.withinAddressLimit(start, len);
   }
 
   /** Unmap and return the pages to the host. */

@@ -124,6 +124,8 @@ function copyFile(space: AddressSpace, file: HostFile | ShmFile, start: number, 
     if (r <= 0) break;
     done += r;
   }
+  // A file that shrank meanwhile: zeros (pages filled later may have held bytes before).
+  buf.fill(0, done);
 }
 
 /** The size of a file to be mapped, in bytes. */
@@ -147,16 +149,18 @@ function fileSource(p: Process, file: HostFile | ShmFile, sharedMemory: boolean)
   const fds = p.fds, mirrors = p.kernel.fileMirrors;
   if (!fds.holdMapped(file)) return undefined;
   let holds = 1;
+  // The bytes are put in place behind the reserved (PROT_NONE) page-table entries, and the pages
+  // get their rights after: another vCPU of the process never sees them half filled. Charged as
+  // pages that hold bytes, checked before anything is written.
   const mapWith = (space: AddressSpace, start: number, len: number, prot: number, put: () => void): boolean => {
+    if (!space.canMap(start, len, prot, true)) return false;
     try {
-      space.map(start, len, PROT_READ | PROT_WRITE);
       put();
     } catch (e) {
       if (!(e instanceof Errno)) throw e;
-      space.map(start, len, 0);
       return false;
     }
-    space.map(start, len, prot);
+    space.map(start, len, prot, true);
     return true;
   };
   return {
