@@ -29,9 +29,10 @@ function cutOut<T extends { start: number; end: number; offset?: number }>(range
 const PROT_MASK = PROT_READ | PROT_WRITE | PROT_EXEC;
 
 /**
- * The file a mapping maps, for its pages past the file's end (src/linux/syscalls/mm.ts makes
- * these): its size now, and its bytes put into place once it has grown over them. Held (the
- * open file kept) by each address space with such pages.
+ * The file an mmap'ed range maps (src/linux/syscalls/mm.ts makes these): its size now, and its
+ * bytes put into place, for pages that lay past its end once it has grown over them, for what
+ * mremap adds and for MADV_DONTNEED over copies. Held (the open file kept) by each address space
+ * that maps it.
  */
 export interface MapSource {
   /** The file's size now, in bytes. */
@@ -46,13 +47,16 @@ export interface MapSource {
 }
 
 /**
- * Pages of a file mapping that lie past the file's end: mapped PROT_NONE (reserved), with the
- * rights and the file offset the mapping gives them; shared for MAP_SHARED.
+ * Pages of a file mapping not filled yet: past the file's end, or not read yet (a large
+ * read-only mapping). Mapped PROT_NONE (reserved), with the rights and the file offset the
+ * mapping gives them; shared for MAP_SHARED.
  */
-export interface PastEnd { start: number; end: number; offset: number; prot: number; shared: boolean; source: MapSource }
+export interface Reserved { start: number; end: number; offset: number; prot: number; shared: boolean; source: MapSource }
 
 /** A named range of /proc/PID/maps: the file, the offset of its start there, and its source. */
 export interface FileRange { start: number; end: number; name: string; offset: number; source?: MapSource }
+/** Unfilled pages of a file mapping are filled this much at a time, around the access (one exit each). */
+const FILL_CHUNK = 2 << 20;
 /** Gap kept free below the stack so that a growing mmap area never touches it. */
 const STACK_GUARD = 64 * PAGE_SIZE;
 
@@ -83,11 +87,11 @@ export class AddressSpace {
    */
   private names: FileRange[] = [];
   /**
-   * Pages of file mappings past the file's end: an access there fills them if the file has
-   * grown over them since, and is SIGBUS otherwise, as on Linux. Sorted by nothing; few.
+   * Pages of file mappings not filled yet (Reserved): an access there fills them, around it,
+   * where the file covers them, and is SIGBUS past the file's end, as on Linux. Few.
    */
-  private pastEnd: PastEnd[] = [];
-  /** The sources names and pastEnd refer to, each held once by this address space. */
+  private reserved: Reserved[] = [];
+  /** The sources names and reserved refer to, each held once by this address space. */
   private readonly held = new Set<MapSource>();
 
   /**
@@ -132,7 +136,7 @@ export class AddressSpace {
     c.addressLimit = this.addressLimit;
     c.sharedFile = this.sharedFile.map((r) => ({ ...r }));
     c.names = this.names.map((n) => ({ ...n }));
-    c.pastEnd = this.pastEnd.map((r) => ({ ...r }));
+    c.reserved = this.reserved.map((r) => ({ ...r }));
     for (const source of this.held) {
       source.hold();
       c.held.add(source);
@@ -142,7 +146,7 @@ export class AddressSpace {
 
   /** The address space is gone (exit, execve): its file mappings let go of their files. */
   dispose(): void {
-    this.pastEnd = [];
+    this.reserved = [];
     this.names = [];
     this.sweep();
   }
@@ -157,7 +161,7 @@ export class AddressSpace {
   /** Let go of the sources no range refers to any more. */
   private sweep(): void {
     if (this.held.size === 0) return;
-    const used = new Set(this.pastEnd.map((r) => r.source));
+    const used = new Set(this.reserved.map((r) => r.source));
     for (const n of this.names) if (n.source) used.add(n.source);
     for (const source of this.held) {
       if (used.has(source)) continue;
@@ -167,48 +171,49 @@ export class AddressSpace {
   }
 
   /**
-   * Pages [start, start+len) (page-aligned, mapped) of a file mapping lie past the file's end:
-   * reserve them (PROT_NONE) until the file has grown over them. offset: their place in the file.
+   * Pages [start, start+len) (page-aligned, mapped) of a file mapping are left unfilled: reserve
+   * them (PROT_NONE) until they are accessed. offset: their place in the file.
    */
-  reservePastEnd(start: number, len: number, offset: number, prot: number, shared: boolean, source: MapSource): void {
+  reserveFile(start: number, len: number, offset: number, prot: number, shared: boolean, source: MapSource): void {
     this.paging.map(start, len, 0);
-    this.pastEnd = cutOut(this.pastEnd, start, start + len);
-    this.pastEnd.push({ start, end: start + len, offset, prot: prot & PROT_MASK, shared, source });
+    this.reserved = cutOut(this.reserved, start, start + len);
+    this.reserved.push({ start, end: start + len, offset, prot: prot & PROT_MASK, shared, source });
     this.holdSource(source);
   }
 
-  /** The range past a file's end that holds addr, if any. */
-  pastEndAt(addr: number): PastEnd | undefined {
-    if (this.pastEnd.length === 0) return undefined;
-    return this.pastEnd.find((r) => r.start <= addr && addr < r.end);
+  /** The unfilled range that holds addr, if any. */
+  reservedAt(addr: number): Reserved | undefined {
+    if (this.reserved.length === 0) return undefined;
+    return this.reserved.find((r) => r.start <= addr && addr < r.end);
   }
 
-  /** The ranges past files' ends in [start, start+len), clipped to it (for mremap, /proc/PID/maps). */
-  pastEndIn(start: number, len: number): PastEnd[] {
-    if (this.pastEnd.length === 0) return [];
-    return this.pastEnd.filter((r) => r.start < start + len && start < r.end).map((r) => {
+  /** The unfilled ranges in [start, start+len), clipped to it (for mremap, /proc/PID/maps). */
+  reservedIn(start: number, len: number): Reserved[] {
+    if (this.reserved.length === 0) return [];
+    return this.reserved.filter((r) => r.start < start + len && start < r.end).map((r) => {
       const lo = Math.max(r.start, start), hi = Math.min(r.end, start + len);
       return { ...r, start: lo, end: hi, offset: r.offset + (lo - r.start) };
     });
   }
 
   /**
-   * The pages past a file's end in [start, start+len) that the file now covers get its bytes and
-   * their rights (a fault there, or a system call's pointer). True when every page of the range
-   * that lay past the end is filled now.
+   * The unfilled pages of [start, start+len) (a fault there, or a system call's pointer) get the
+   * file's bytes and their rights where the file covers them now, with the rest of their
+   * FILL_CHUNK-aligned chunks. True when every unfilled page of the range is filled now; false
+   * when some lie past the file's end or memory for them ran out.
    */
-  fillPastEnd(start: number, len: number): boolean {
+  fillReserved(start: number, len: number): boolean {
     let all = true;
-    for (const r of this.pastEndIn(alignDown(start, PAGE_SIZE), alignUp(start + len, PAGE_SIZE) - alignDown(start, PAGE_SIZE))) {
-      const whole = this.pastEnd.find((w) => w.start <= r.start && r.start < w.end)!;
-      // The file's pages now reach up to `covered` in the range; fill from the range's start (of
-      // the whole piece, so that what lies before stays one run) to there.
+    for (const r of this.reservedIn(alignDown(start, PAGE_SIZE), alignUp(start + len, PAGE_SIZE) - alignDown(start, PAGE_SIZE))) {
+      const whole = this.reserved.find((w) => w.start <= r.start && r.start < w.end)!;
+      // The file's pages reach up to `covered` in the piece now.
       const covered = Math.min(whole.end, whole.start + Math.max(0, alignUp(whole.source.size() - whole.offset, PAGE_SIZE)));
       if (covered < r.end) all = false;
-      if (covered <= whole.start) continue;
-      const n = covered - whole.start;
-      if (!whole.source.fill(this, whole.start, n, whole.offset, whole.prot)) return false;
-      this.pastEnd = cutOut(this.pastEnd, whole.start, covered);
+      const lo = Math.max(whole.start, alignDown(r.start, FILL_CHUNK));
+      const hi = Math.min(covered, alignUp(r.end, FILL_CHUNK));
+      if (hi <= lo) continue;
+      if (!whole.source.fill(this, lo, hi - lo, whole.offset + (lo - whole.start), whole.prot)) return false;
+      this.reserved = cutOut(this.reserved, lo, hi);
     }
     this.sweep();
     return all;
@@ -256,9 +261,9 @@ export class AddressSpace {
     if (this.sharedFile.length) this.sharedFile = cutOut(this.sharedFile, start, start + len);
     const end = start + len;
     const cuts = (ranges: ReadonlyArray<{ start: number; end: number }>) => ranges.some((r) => r.start < end && start < r.end);
-    if (cuts(this.names) || cuts(this.pastEnd)) {
+    if (cuts(this.names) || cuts(this.reserved)) {
       this.names = cutOut(this.names, start, end);
-      this.pastEnd = cutOut(this.pastEnd, start, end);
+      this.reserved = cutOut(this.reserved, start, end);
       this.sweep();
     }
     this.unlock(start, len);
@@ -324,11 +329,11 @@ export class AddressSpace {
     const perms = this.paging.perms;
     for (let p = start / PAGE_SIZE; p < (start + len) / PAGE_SIZE; p++) if (!(perms[p]! & PAGE_MAPPED)) return false;
     this.map(start, len, prot);
-    // Pages past a file's end stay reserved, with the new rights for when they are filled.
-    for (const r of this.pastEndIn(start, len)) {
+    // Unfilled pages of a file mapping stay reserved, with the new rights for when they are filled.
+    for (const r of this.reservedIn(start, len)) {
       this.paging.map(r.start, r.end - r.start, 0);
-      this.pastEnd = cutOut(this.pastEnd, r.start, r.end);
-      this.pastEnd.push({ ...r, prot: prot & PROT_MASK });
+      this.reserved = cutOut(this.reserved, r.start, r.end);
+      this.reserved.push({ ...r, prot: prot & PROT_MASK });
     }
     return true;
   }

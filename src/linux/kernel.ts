@@ -9,7 +9,6 @@
 import { randomBytes } from 'node:crypto';
 import { VcpuGroup, type Vcpu, type VcpuExit } from '../kvm/kvm.js';
 import { hypercallOf, Machine, MachineError, type HypercallHandler, type HypercallResult, type SpaceMemory } from '../machine/machine.js';
-import { EXCEPTION_NAMES } from '../machine/x86.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import {
   FAULT_KILL, FAULT_RETRY, GDT_USER_CS, GUEST_PID, Hypercall, KERNEL_VBASE, MAX_VCPUS, PHYS_KSTACK_TOP, PHYS_SHARED,
@@ -21,7 +20,7 @@ import { normalize, readWhole } from '../fs/vfs.js';
 import { permitted } from '../fs/access.js';
 import { AT_FDCWD, CLONE_NAMESPACES, E, Errno, O, SIG, SIGNAL_NAMES, STAT, STAT_SIZE, SYS } from '../abi/linux.js';
 import * as libc from '../kvm/libc.js';
-import { MSR_FS_BASE } from '../machine/x86.js';
+import { EXCEPTION_NAMES, MSR_FS_BASE, PAGE_SIZE } from '../machine/x86.js';
 import { attachCaches, exec, type ExecEnv } from './exec.js';
 import { NotRunnableError, parseElf } from './elf.js';
 import { AsyncIo } from './async-io.js';
@@ -738,7 +737,8 @@ export class Kernel implements HypercallHandler, ProcessTree {
     const error = Number(vcpu.reg('rsi'));
     const cr2 = vcpu.reg('rdx');
     const rip = vcpu.reg('r10');
-    let pastEnd = false;
+    // Why a page of a file mapping could not be filled (SIGBUS), if that is the fault.
+    let unfilled: string | null = null;
     if (vector === 14 && cr2 < BigInt(Number.MAX_SAFE_INTEGER)) {
       // A page the host has mapped with the needed rights but the vCPU still saw as absent
       // (a cached translation): drop it and retry, a bounded number of times. Also inside the
@@ -749,15 +749,16 @@ export class Kernel implements HypercallHandler, ProcessTree {
         vcpu.setReg('rax', BigInt(FAULT_RETRY));
         return { action: 'resume' };
       }
-      // A page of a file mapping past the file's end, with the rights the access needs: filled
-      // if the file has grown over it, else SIGBUS (below; EFAULT inside the stub's copies).
-      const past = p.space.pastEndAt(addr);
-      if (past && (past.prot & need) === need) {
-        if (p.space.fillPastEnd(addr, 1)) {
+      // An unfilled page of a file mapping, with the rights the access needs: filled where the
+      // file covers it, else SIGBUS (below; EFAULT inside the stub's copies).
+      const reserved = p.space.reservedAt(addr);
+      if (reserved && (reserved.prot & need) === need) {
+        if (p.space.fillReserved(addr, 1)) {
           vcpu.setReg('rax', BigInt(FAULT_RETRY));
           return { action: 'resume' };
         }
-        pastEnd = true;
+        const pastEnd = reserved.offset + (addr - (addr % PAGE_SIZE) - reserved.start) >= reserved.source.size();
+        unfilled = pastEnd ? 'a file mapping past the end of its file' : 'no memory left under --memory to read a page of a file mapping in';
       }
       if (p.space.paging.accessible(addr, 1, need)) {
         this.faultRetries = addr === this.lastFaultAddress ? this.faultRetries + 1 : 0;
@@ -773,7 +774,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       vcpu.setReg('rax', BigInt(FAULT_RETRY));
       return { action: 'resume' };
     }
-    const signal = pastEnd ? SIG.SIGBUS : FAULT_SIGNALS[vector] ?? SIG.SIGSEGV;
+    const signal = unfilled ? SIG.SIGBUS : FAULT_SIGNALS[vector] ?? SIG.SIGSEGV;
     const user = this.userTrapContext(vcpu, vector);
     if (user) {
       // A handler for the signal that is not blocked runs; a blocked or ignored fault signal
@@ -781,7 +782,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
       const act = p.sigactions.get(signal)?.readBigUInt64LE(0) ?? 0n;
       // A tracee's fault stops for its tracer first (a breakpoint's or a step's SIGTRAP too).
       if ((act > 1n && (t.sigmask & bit(signal)) === 0n) || t.trace) {
-        const code = pastEnd ? BUS_ADRERR : faultCode(vector, error);
+        const code = unfilled ? BUS_ADRERR : faultCode(vector, error);
         const addr = vector === 14 ? cr2 : vector === 13 ? 0n : rip;
         raise(t, signal, { code, addr });
         // As strace shows a signal: which, why, where (the handler's system calls follow).
@@ -793,7 +794,7 @@ export class Kernel implements HypercallHandler, ProcessTree {
     if (vector === 14) {
       const access = error & PF_INSTR ? 'executing' : error & PF_WRITE ? 'writing' : 'reading';
       const kernel = cr2 >= KERNEL_VBASE ? ' (kernel memory)' : '';
-      detail = `page fault ${access} address 0x${cr2.toString(16)}${kernel}${pastEnd ? ' (a file mapping past the end of its file)' : ''}`;
+      detail = `page fault ${access} address 0x${cr2.toString(16)}${kernel}${unfilled ? ` (${unfilled})` : ''}`;
     }
     const message = `kvmbox: program killed by ${SIGNAL_NAMES[signal]}: ${detail} at rip 0x${rip.toString(16)}`;
     p.exit = { kind: 'signaled', signal, message };

@@ -609,8 +609,8 @@ export class Process {
     if (n === 0) return EMPTY;
     if (!this.space.paging.accessible(a, n, prot)) {
       // Pages of a file mapping past the file's end are there once the file has grown over them.
-      if (this.space.pastEndIn(a, n).length === 0) throw new Errno(E.EFAULT);
-      this.space.fillPastEnd(a, n);
+      if (this.space.reservedIn(a, n).length === 0) throw new Errno(E.EFAULT);
+      this.space.fillReserved(a, n);
       if (!this.space.paging.accessible(a, n, prot)) throw new Errno(E.EFAULT);
     }
     return this.space.memory.slice(a, n);

@@ -361,12 +361,12 @@ function mapsText(q: Process): string {
   const names = space.namedRanges();
   // MAP_SHARED: memory shared with the file (or other processes), and copies of files.
   const shared = [...space.memory.shared.filter((r) => !r.copyOnWrite), ...space.sharedFileRanges()];
-  // Pages of file mappings past their files' ends: reserved, shown with the mapping's rights.
-  const pastEnd = space.pastEndIn(0, space.userTop);
+  // Unfilled pages of file mappings (past the file's end, or not read yet): reserved, shown with the mapping's rights.
+  const unfilled = space.reservedIn(0, space.userTop);
   // Runs end where the rights change and at every edge of a name or of shared memory (adjacent
   // shared ranges, such as a mapping and its pages past the file's end, count as one).
   const sharedRuns: Array<{ start: number; end: number }> = [];
-  for (const r of [...shared, ...pastEnd.filter((x) => x.shared)].sort((a, b) => a.start - b.start)) {
+  for (const r of [...shared, ...unfilled.filter((x) => x.shared)].sort((a, b) => a.start - b.start)) {
     const last = sharedRuns[sharedRuns.length - 1];
     if (last && last.end >= r.start) last.end = Math.max(last.end, r.end);
     else sharedRuns.push({ start: r.start, end: r.end });
@@ -374,7 +374,7 @@ function mapsText(q: Process): string {
   const edges = new Set<number>();
   for (const r of [...names, ...sharedRuns]) { edges.add(r.start / PAGE_SIZE); edges.add(r.end / PAGE_SIZE); }
   const rights = (page: number): number => {
-    const r = pastEnd.length ? pastEnd.find((x) => x.start <= page * PAGE_SIZE && page * PAGE_SIZE < x.end) : undefined;
+    const r = unfilled.length ? unfilled.find((x) => x.start <= page * PAGE_SIZE && page * PAGE_SIZE < x.end) : undefined;
     return r ? PAGE_MAPPED | r.prot : perms[page]! & (PAGE_MAPPED | PROT_ALL);
   };
   const hex = (n: number, w = 8) => n.toString(16).padStart(w, '0');

@@ -33,6 +33,11 @@ const MPOL_F_NODE = 1, MPOL_F_ADDR = 2, MPOL_F_MEMS_ALLOWED = 4;
 const MAX_NODE_BITS = PAGE_SIZE * 8;
 /** Nodes a mask may name at all (Debian's CONFIG_NODES_SHIFT=10); only node 0 exists. */
 const MAX_NUMNODES = 1024;
+/**
+ * A read-only copy of more of a file than this is filled as it is read (AddressSpace.fillReserved)
+ * instead of at mmap; smaller ones, and the images of files up to the same size, at once.
+ */
+const FILL_LAZILY = 64 << 20;
 /** Largest file offset (off_t). */
 const MAX_OFF = (1n << 63n) - 1n;
 
@@ -260,77 +265,82 @@ function mmap(p: Process, a: bigint[]): number {
   // no memory (zeros until mprotect makes it writable, which charges it). The others are filled
   // or shared while read-write, then get their rights.
   const privateAnonymous = anonymous && type === MAP_PRIVATE;
-  // Of a file, the pages that hold some of its bytes; those past its end are reserved, and an
-  // access there is SIGBUS until the file grows over them (AddressSpace.fillPastEnd).
-  const inFile = file ? Math.min(len, alignUp(Math.max(0, sizeOf(file) - Number(offArg)), PAGE_SIZE)) : len;
-  p.space.map(start, inFile, privateAnonymous ? prot : PROT_READ | PROT_WRITE);
-  if (inFile < len) {
-    try {
-      p.space.map(start + inFile, len - inFile, 0);
-    } catch (e) {
-      p.space.unmap(start, len);
-      throw e;
-    }
-  }
-  if (anonymous && type === MAP_SHARED && p.kernel.sharedMemory) {
-    const backing = SharedBacking.create(len, p.kernel.sharedMemory);
-    if (!backing) {
-      p.space.unmap(start, len);
-      throw new Errno(E.ENOMEM);
-    }
-    p.space.memory.share(start, len, backing, 0);
-    backing.release(); // the mapping holds it
-  }
   const mirrors = p.kernel.fileMirrors;
   const writableFd = file instanceof HostFile && (file.statusFlags & O.ACCMODE) === O.RDWR && !(file.statusFlags & O.APPEND);
-  // Whether a MAP_SHARED mapping maps the file's memory (its mirror, or /dev/shm's) rather than a copy.
-  let sharesFile = false;
-  if (file instanceof HostFile && type === MAP_SHARED && mirrors && (writableFd || mirrors.existing(file.identity()))) {
-    // A file the mapping may write, or that other mappings write: its mirror, which every such
-    // mapping in the sandbox shares.
-    sharesFile = true;
-    if (inFile > 0) {
-      let mirror: SharedBacking;
+  // A MAP_SHARED mapping that maps the file's memory rather than a copy: a file the mapping may
+  // write, or that other mappings write (its mirror, which every such mapping in the sandbox
+  // shares), or a file of /dev/shm.
+  const mirrored = file instanceof HostFile && type === MAP_SHARED && mirrors !== null && (writableFd || mirrors.existing(file.identity()) !== undefined);
+  const sharesFile = mirrored || (file instanceof ShmFile && type === MAP_SHARED);
+  const source = file ? fileSource(p, file, sharesFile) : undefined;
+  try {
+    // Of a file, the pages that hold some of its bytes (inFile); those past its end are
+    // reserved, and an access there is SIGBUS until the file grows over them
+    // (AddressSpace.fillReserved). A large read-only copy is filled where it is read, a chunk at
+    // a time, so that a mapping of a file larger than --memory works when a part of it is read.
+    const inFile = file ? Math.min(len, alignUp(Math.max(0, sizeOf(file) - Number(offArg)), PAGE_SIZE)) : len;
+    const filled = source && !sharesFile && !(prot & PROT_WRITE) && inFile > FILL_LAZILY ? 0 : inFile;
+    p.space.map(start, filled, privateAnonymous ? prot : PROT_READ | PROT_WRITE);
+    if (filled < len) {
       try {
-        mirror = mirrors.mirror(file, Number(offArg) + inFile);
+        p.space.map(start + filled, len - filled, 0);
       } catch (e) {
         p.space.unmap(start, len);
         throw e;
       }
-      p.space.memory.share(start, inFile, mirror, Number(offArg));
     }
-    // From an fd not open for writing, the mapping may never be made writable (mprotect: EACCES).
-    if (!writableFd) p.space.markSharedFile(start, len);
-  } else if (file instanceof ShmFile && type === MAP_SHARED) {
-    sharesFile = true;
-    if (inFile > 0 && !file.node.backing.grow(Number(offArg) + inFile)) {
-      p.space.unmap(start, len);
-      throw new Errno(E.ENOMEM);
+    if (anonymous && type === MAP_SHARED && p.kernel.sharedMemory) {
+      const backing = SharedBacking.create(len, p.kernel.sharedMemory);
+      if (!backing) {
+        p.space.unmap(start, len);
+        throw new Errno(E.ENOMEM);
+      }
+      p.space.memory.share(start, len, backing, 0);
+      backing.release(); // the mapping holds it
     }
-    if (inFile > 0) p.space.memory.share(start, inFile, file.node.backing, Number(offArg));
-    // A file sealed against writes: the mapping may never be made writable (mprotect: EACCES).
-    if (file.node.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) p.space.markSharedFile(start, len);
-  } else if (file) {
-    const image = inFile > 0 ? imageFor(p, file, type, prot) : null;
-    try {
-      // The image's pages where the file has them; past its end they stay zero.
-      if (image && offArg < BigInt(image.size)) p.space.memory.share(start, Math.min(inFile, image.size - Number(offArg)), image, Number(offArg), true);
-      else if (inFile > 0) copyFile(p.space, file, start, Math.min(n, inFile), offArg);
-    } catch (e) {
-      p.space.unmap(start, len);
-      throw e;
+    if (mirrored) {
+      if (filled > 0) {
+        let mirror: SharedBacking;
+        try {
+          mirror = mirrors!.mirror(file as HostFile, Number(offArg) + filled);
+        } catch (e) {
+          p.space.unmap(start, len);
+          throw e;
+        }
+        p.space.memory.share(start, filled, mirror, Number(offArg));
+      }
+      // From an fd not open for writing, the mapping may never be made writable (mprotect: EACCES).
+      if (!writableFd) p.space.markSharedFile(start, len);
+    } else if (file instanceof ShmFile && type === MAP_SHARED) {
+      if (filled > 0 && !file.node.backing.grow(Number(offArg) + filled)) {
+        p.space.unmap(start, len);
+        throw new Errno(E.ENOMEM);
+      }
+      if (filled > 0) p.space.memory.share(start, filled, file.node.backing, Number(offArg));
+      // A file sealed against writes: the mapping may never be made writable (mprotect: EACCES).
+      if (file.node.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) p.space.markSharedFile(start, len);
+    } else if (file) {
+      const image = filled > 0 ? imageFor(p, file, type, prot) : null;
+      try {
+        // The image's pages where the file has them; past its end they stay zero.
+        if (image && offArg < BigInt(image.size)) p.space.memory.share(start, Math.min(filled, image.size - Number(offArg)), image, Number(offArg), true);
+        else if (filled > 0) copyFile(p.space, file, start, Math.min(n, filled), offArg);
+      } catch (e) {
+        p.space.unmap(start, len);
+        throw e;
+      }
+      if (type === MAP_SHARED) p.space.markSharedFile(start, len);
     }
-    if (type === MAP_SHARED) p.space.markSharedFile(start, len);
-  }
-  if (!privateAnonymous && prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, inFile, prot);
-  if (file) {
-    const source = fileSource(p, file, sharesFile);
-    p.space.nameRange(start, len, file.path, Number(offArg), source);
-    if (source && inFile < len) p.space.reservePastEnd(start + inFile, len - inFile, Number(offArg) + inFile, prot, type === MAP_SHARED, source);
-    // The address space holds it now (or nothing does: the mapping was made without a file).
+    if (!privateAnonymous && prot !== (PROT_READ | PROT_WRITE)) p.space.map(start, filled, prot);
+    if (file) {
+      p.space.nameRange(start, len, file.path, Number(offArg), source);
+      if (source && filled < len) p.space.reserveFile(start + filled, len - filled, Number(offArg) + filled, prot, type === MAP_SHARED, source);
+      // Without a source, pages past the end are zeros, as a mapping of them always was before.
+      if (!source && filled < len) p.space.map(start + filled, len - filled, prot);
+    }
+  } finally {
+    // The address space holds it now, or nothing does (the mapping failed, or was made without one).
     source?.release();
-    // Without a source, pages past the end are zeros, as a mapping of them always was before.
-    if (!source && inFile < len) p.space.map(start + inFile, len - inFile, prot);
   }
   if (privateAnonymous && prot === (PROT_READ | PROT_WRITE) && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) p.mapPool.noteAnonymous(start, len);
   return start;
@@ -387,7 +397,7 @@ function mremapShared(p: Process, old: number, oldLen: number, newLen: number, f
  */
 function refillCopies(p: Process, start: number, len: number): void {
   const space = p.space, end = start + len;
-  const copy = (a: number) => !space.memory.sharedAt(a) && !space.pastEndAt(a);
+  const copy = (a: number) => !space.memory.sharedAt(a) && !space.reservedAt(a);
   for (const r of space.sourcedIn(start, len)) {
     const hi = Math.min(r.end, end);
     for (let a = Math.max(r.start, start); a < hi;) {
@@ -588,8 +598,8 @@ export const mmSyscalls: SyscallGroup = {
     if (!inUserRange(p, old, oldLen) || !p.space.paging.accessible(old, oldLen, 0)) throw new Errno(E.EFAULT);
     p.mapPool.reclaim(p.space, old, oldLen);
     p.space.clipHeap(old, oldLen);
-    // (A first page past a file's end is reserved: its rights are the mapping's.)
-    const prot = p.space.pastEndAt(old)?.prot ?? p.space.paging.pageProt(old) & PROT_ALL;
+    // (A first page of a file mapping not filled yet is reserved: its rights are the mapping's.)
+    const prot = p.space.reservedAt(old)?.prot ?? p.space.paging.pageProt(old) & PROT_ALL;
     p.space.memory.privatize(old, oldLen);
     const sharedMemory = p.space.memory.sharedAt(old) || p.space.memory.sharedAt(old + oldLen - PAGE_SIZE);
     const shared = p.space.hasSharedFile(old, oldLen);
@@ -600,16 +610,18 @@ export const mmSyscalls: SyscallGroup = {
       if (newLen < oldLen) p.space.unmap(old + newLen, oldLen - newLen);
       return old;
     }
-    // Pages past a file's end move with the mapping, and a mapping of a file grows by more of
+    // Unfilled pages move with the mapping, and a mapping of a file grows by more of
     // the file: its bytes, and past its end pages filled once the file covers them, as Linux.
-    const pastEnd = p.space.pastEndIn(old, oldLen);
+    const unfilled = p.space.reservedIn(old, oldLen);
     const tail = p.space.fileRangeAt(old + oldLen - PAGE_SIZE);
     const growTail = (at: number): void => {
       if (!tail?.source || newLen <= oldLen) return;
       const offset = tail.offset + (old + oldLen - tail.start);
-      const inFile = Math.min(newLen - oldLen, alignUp(Math.max(0, tail.source.size() - offset), PAGE_SIZE));
+      // As mmap fills it: a large read-only growth where it is read.
+      const lazy = !(prot & PROT_WRITE) && newLen - oldLen > FILL_LAZILY;
+      const inFile = lazy ? 0 : Math.min(newLen - oldLen, alignUp(Math.max(0, tail.source.size() - offset), PAGE_SIZE));
       if (inFile > 0 && !tail.source.fill(p.space, at + oldLen, inFile, offset, prot)) throw new Errno(E.ENOMEM);
-      if (inFile < newLen - oldLen) p.space.reservePastEnd(at + oldLen + inFile, newLen - oldLen - inFile, offset + inFile, prot, shared, tail.source);
+      if (inFile < newLen - oldLen) p.space.reserveFile(at + oldLen + inFile, newLen - oldLen - inFile, offset + inFile, prot, shared, tail.source);
       p.space.nameRange(at + oldLen, newLen - oldLen, tail.name, offset, tail.source);
     };
     if (fixed === null && !keepOld && inUserRange(p, old + oldLen, newLen - oldLen) && p.space.isFree(old + oldLen, newLen - oldLen)) {
@@ -630,9 +642,9 @@ export const mmSyscalls: SyscallGroup = {
       const lo = Math.max(r.start, old), hi = Math.min(r.end, old + Math.min(oldLen, newLen));
       if (lo < hi && !r.name.startsWith('[')) p.space.nameRange(dest + (lo - old), hi - lo, r.name, r.offset + (lo - r.start), r.source);
     }
-    for (const r of pastEnd) {
+    for (const r of unfilled) {
       const end = Math.min(r.end, old + newLen);
-      if (r.start < end) p.space.reservePastEnd(dest + (r.start - old), end - r.start, r.offset, r.prot, r.shared, r.source);
+      if (r.start < end) p.space.reserveFile(dest + (r.start - old), end - r.start, r.offset, r.prot, r.shared, r.source);
     }
     growTail(dest);
     // The old range stays mapped with its protection, its pages empty again.
