@@ -608,7 +608,7 @@ export class Process {
     // found by the fuzzer: a zero-length iovec past guest memory reached the slice below.
     if (n === 0) return EMPTY;
     if (!this.space.paging.accessible(a, n, prot)) {
-      // Pages of a file mapping past the file's end are there once the file has grown over them.
+      // Unfilled pages of a file mapping are filled where the file covers them (fillReserved).
       if (this.space.reservedIn(a, n).length === 0) throw new Errno(E.EFAULT);
       this.space.fillReserved(a, n);
       if (!this.space.paging.accessible(a, n, prot)) throw new Errno(E.EFAULT);
